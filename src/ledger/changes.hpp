@@ -1,0 +1,45 @@
+// A change set: what a group of commands changed, copied out of the ledger so
+// that a store can write it on another thread while the ledger goes on.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ledger/idempotency.hpp"
+#include "ledger/types.hpp"
+
+namespace creditd::ledger {
+
+// An account's persistent fields (no in-memory indexes).
+struct account_row {
+  std::string id;
+  std::string name;
+  account_settings settings;
+  time_us created_at = 0;
+  time_us updated_at = 0;
+  micros postpaid_used = 0;
+  std::int64_t postpaid_period = 0;
+};
+
+// Lot/hold/charge copies keep their `owner` pointer: accounts are never
+// removed and their ids never change, so reading owner->id from another thread
+// is safe while the ledger is alive.
+struct change_set {
+  std::vector<entry> entries;
+  std::vector<account_row> accounts;
+  std::vector<lot> lots;
+  std::vector<hold> holds;
+  std::vector<charge_record> charges;
+  std::vector<idempotency_record> idempotency_added;
+  std::vector<std::string> idempotency_forgotten;
+  object_id next_object_id = 1;  // counters after the last change in the set
+  std::uint64_t next_seq = 1;
+
+  bool empty() const {
+    return entries.empty() && accounts.empty() && lots.empty() && holds.empty() &&
+           charges.empty() && idempotency_added.empty() && idempotency_forgotten.empty();
+  }
+};
+
+}  // namespace creditd::ledger

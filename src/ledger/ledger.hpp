@@ -1,0 +1,268 @@
+// The ledger: the pure domain core of creditd. It holds every account's live
+// state in memory and applies commands to it; each command is all-or-nothing,
+// takes the current time as an argument, and appends the journal entries it
+// produces to a pending change log that `take_changes` hands to a store.
+//
+// No I/O, no clock reads, no threads. Not thread-safe: one writer owns it.
+//
+// Conservation, checked by `check_account` (always in tests, after every
+// command when CREDITD_PARANOID_CHECKS is on): for every lot and so for every
+// account, amount(granted) = spent + held + expired + voided + remaining.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <optional>
+#include <queue>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "ledger/changes.hpp"
+#include "ledger/error.hpp"
+#include "ledger/idempotency.hpp"
+#include "ledger/types.hpp"
+
+namespace creditd::ledger {
+
+template <typename T>
+using result = std::expected<T, error>;
+
+struct account_cmd {
+  std::string id;
+  std::optional<std::string> name;
+  std::optional<account_settings> settings;  // replaces the settings when present
+};
+
+struct grant_cmd {
+  std::string account;
+  micros amount = 0;  // > 0
+  lot_kind kind = lot_kind::prepaid;
+  std::optional<time_us> effective_at;  // default: now
+  std::optional<time_us> expires_at;    // default: never
+  std::optional<std::int32_t> priority; // default: by kind
+  std::vector<std::string> scope;
+  std::string source = "manual";
+  std::string reason;
+  micros cost_basis = 0;
+  std::string currency;
+};
+
+struct charge_cmd {
+  std::string account;
+  micros amount = 0;  // >= 0, the cost already priced
+  std::string operation;
+  std::string dimensions;  // canonical JSON object text or empty
+  std::string reference;
+  bool urgent = false;     // may dip into the reserve
+};
+
+struct hold_cmd {
+  std::string account;
+  micros amount = 0;  // > 0
+  std::string operation;
+  std::string dimensions;
+  std::string reference;
+  bool urgent = false;
+  std::int64_t ttl_seconds = 600;
+};
+
+struct refund_cmd {
+  object_id charge_id = 0;
+  std::optional<micros> amount;  // default: all that is left
+  std::string reason;
+};
+
+struct adjust_cmd {
+  std::string account;
+  micros amount = 0;  // signed, non-zero
+  std::string reason;
+};
+
+struct account_result {
+  const account* acct = nullptr;
+  bool created = false;
+};
+
+struct refund_result {
+  object_id refund_id = 0;
+  const charge_record* original = nullptr;
+  micros amount = 0;
+  std::vector<lot_part> parts;  // where the credits went (new lots included)
+};
+
+class ledger {
+ public:
+  ledger() = default;
+  ledger(const ledger&) = delete;
+  ledger& operator=(const ledger&) = delete;
+
+  // ---- Commands. Each applies fully or not at all. Due lot and hold expiries
+  // of the touched account are applied first (their entries stay either way).
+
+  // Creates or updates an account (no journal entry: settings are not credits).
+  result<account_result> put_account(const account_cmd& cmd, time_us now);
+  // Grants a lot: errors invalid_argument, account_not_found, limit_exceeded.
+  result<const lot*> grant(const grant_cmd& cmd, time_us now);
+  // Voids a lot's remaining credits: lot_not_found, lot_not_active.
+  result<const lot*> void_lot(object_id lot_id, std::string_view reason, time_us now);
+  // Takes `amount` now: account_not_found, invalid_argument,
+  // insufficient_credits, rate_limited.
+  result<const charge_record*> charge(const charge_cmd& cmd, time_us now);
+  // Several charges on one account, all or none (same errors; limit_exceeded
+  // beyond batch_charges_max). Every command must name the same account.
+  result<std::vector<const charge_record*>> charge_batch(std::span<const charge_cmd> cmds, time_us now);
+  // Reserves credits: as charge, plus too_many_open_holds.
+  result<const hold*> place_hold(const hold_cmd& cmd, time_us now);
+  // Captures at most the held amount (default all), returning the rest:
+  // hold_not_found, hold_not_open, invalid_argument.
+  result<const hold*> capture(object_id hold_id, std::optional<micros> amount, time_us now);
+  result<const hold*> release(object_id hold_id, time_us now);
+  // Returns credits to the charge's lots, newest-consumed first:
+  // charge_not_found, nothing_to_refund, refund_too_large, invalid_argument.
+  result<refund_result> refund(const refund_cmd& cmd, time_us now);
+  // An operator's signed credit (a new lot) or debit (from the lots, in
+  // consumption order): account_not_found, invalid_argument, insufficient_credits.
+  result<std::uint64_t> adjust(const adjust_cmd& cmd, time_us now);
+  // Applies every lot expiry and hold expiry due at or before `now`, in time
+  // order, at most `items_max` objects. Returns how many were applied.
+  std::size_t run_due(time_us now, std::size_t items_max = SIZE_MAX);
+  // The earliest instant at which run_due has work, or no_expiry.
+  time_us next_due() const;
+
+  // ---- Idempotency.
+  std::expected<const idempotency_record*, error> idempotency_lookup(
+      std::string_view key, std::string_view fingerprint) const {
+    return idempotency_.lookup(key, fingerprint);
+  }
+  void idempotency_remember(idempotency_record record);
+  void idempotency_forget_before(time_us cutoff);
+
+  // ---- Reads. Pointers stay valid until the ledger is destroyed.
+  const account* find_account(std::string_view id) const;
+  const lot* find_lot(object_id id) const;
+  const hold* find_hold(object_id id) const;
+  const charge_record* find_charge(object_id id) const;
+  // The balance as of `now`, counting due-but-unwritten expiries as written.
+  balance_view balance(const account& acct, time_us now) const;
+  // A hold's status as of `now` (an open hold past its expiry reads expired).
+  hold_status hold_status_at(const hold& h, time_us now) const;
+  std::size_t account_count() const { return accounts_.size(); }
+  std::size_t open_hold_count() const { return open_holds_total_; }
+  std::uint64_t next_seq() const { return next_seq_; }
+  object_id next_object_id() const { return next_object_id_; }
+  template <typename F>
+  void for_each_account(F&& f) const {
+    for (const auto& [id, acct] : accounts_) f(acct);
+  }
+
+  // Entries appended since `mark` (from `pending_entry_count()` before a command).
+  std::size_t pending_entry_count() const { return pending_.entries.size(); }
+  std::span<const entry> pending_entries_since(std::size_t mark) const {
+    return std::span<const entry>(pending_.entries).subspan(mark);
+  }
+
+  // ---- Changes: copies of everything changed since the last call.
+  change_set take_changes();
+
+  // ---- Checks. Returns an empty string when the account is consistent, or
+  // what is wrong: a lot whose parts do not add up to its amount, a negative
+  // part, held totals that disagree with the open holds, an unsorted lot list.
+  std::string check_account(const account& acct) const;
+  std::string check_all() const;
+
+  // ---- Loading from storage: restore rows, then finish_load() rebuilds the
+  // indexes and checks every account. Restoring after finish_load is a bug.
+  void restore_account(const account_row& row);
+  void restore_lot(const lot& row, std::string_view account_id);
+  void restore_hold(const hold& row, std::string_view account_id);
+  void restore_charge(const charge_record& row, std::string_view account_id);
+  void restore_idempotency(idempotency_record record) { idempotency_.restore(std::move(record)); }
+  void restore_counters(object_id next_object_id, std::uint64_t next_seq);
+  // Returns the check_all() text: empty when consistent.
+  std::string finish_load();
+
+ private:
+  struct due_item {
+    time_us at;
+    object_id id;
+    bool operator>(const due_item& o) const { return at != o.at ? at > o.at : id > o.id; }
+  };
+  struct plan {
+    micros from_lots = 0;
+    micros from_postpaid = 0;
+  };
+  struct savepoint {
+    std::size_t entries, accounts, lots, holds, charges;
+    object_id next_object_id;
+    std::uint64_t next_seq;
+    account* acct;
+    std::vector<lot> lot_copies;
+    std::vector<lot*> active_lots;
+    micros postpaid_used;
+    std::int64_t postpaid_period;
+    rate_bucket rate;
+    std::uint64_t acct_dirty_epoch;
+  };
+
+  account* find_mut(std::string_view id);
+  // Applies due expiries of one account up to `now`.
+  void settle(account& acct, time_us now);
+  void expire_lot(lot& l, time_us at);
+  void expire_hold(hold& h, time_us at);
+  // Returns a closed hold's uncaptured credits to their lots (or to expired /
+  // voided for lots that are gone), writing release and expire entries.
+  void return_held(hold& h, const std::vector<lot_part>& parts, time_us now, bool expiry);
+  void recompute_next_due(account& acct);
+  void add_due(time_us at, object_id id);
+
+  micros postpaid_available(const account& acct, time_us now) const;
+  micros lots_spendable(const account& acct, time_us now, std::string_view operation,
+                        bool scoped) const;
+  // Decides how much of `amount` comes from lots and from postpaid, or refuses.
+  result<plan> plan_spend(const account& acct, micros amount, std::string_view operation,
+                          bool urgent, time_us now) const;
+  // Takes the planned credits, moving them from remaining to spent (or held).
+  void take(account& acct, const plan& p, std::string_view operation, time_us now, bool to_hold,
+            std::vector<lot_part>& parts);
+  result<void> check_rate(account& acct, time_us now);
+  result<const charge_record*> charge_one(account& acct, const charge_cmd& cmd, time_us now);
+
+  void insert_active(account& acct, lot* l);
+  void remove_active(account& acct, lot* l);
+  lot& new_lot(account& acct, const grant_cmd& cmd, time_us now);
+  entry& append_entry(entry_type type, account& acct, micros amount, time_us now);
+  micros available_now(const account& acct, time_us now) const { return balance(acct, now).available; }
+
+  void mark(account& a);
+  void mark(lot& l);
+  void mark(hold& h);
+  void mark(charge_record& c);
+  savepoint make_savepoint(account& acct);
+  void rollback(savepoint& sp);
+  void paranoid_check(const account& acct) const;
+
+  std::unordered_map<std::string, account, string_hash, std::equal_to<>> accounts_;
+  std::unordered_map<object_id, lot> lots_;
+  std::unordered_map<object_id, hold> holds_;
+  std::unordered_map<object_id, charge_record> charges_;
+  idempotency_table idempotency_;
+  std::priority_queue<due_item, std::vector<due_item>, std::greater<>> due_;
+  std::size_t open_holds_total_ = 0;
+
+  object_id next_object_id_ = 1;
+  std::uint64_t next_seq_ = 1;
+
+  // Pending changes since the last take_changes().
+  std::uint64_t epoch_ = 1;
+  change_set pending_;
+  std::vector<account*> dirty_accounts_;
+  std::vector<lot*> dirty_lots_;
+  std::vector<hold*> dirty_holds_;
+  std::vector<charge_record*> dirty_charges_;
+  bool loaded_ = false;
+};
+
+}  // namespace creditd::ledger

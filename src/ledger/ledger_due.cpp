@@ -1,0 +1,94 @@
+// Time-driven work: lot expiry and hold expiry, applied in time order.
+#include <algorithm>
+
+#include "ledger/ledger.hpp"
+#include "util/assert.hpp"
+
+namespace creditd::ledger {
+
+void ledger::add_due(time_us at, object_id id) { due_.push(due_item{at, id}); }
+
+time_us ledger::next_due() const {
+  // Stale items (captured holds, voided lots) may sit on top; they only make
+  // the answer early, never late, and run_due skips them.
+  return due_.empty() ? no_expiry : due_.top().at;
+}
+
+void ledger::recompute_next_due(account& acct) {
+  time_us next = no_expiry;
+  for (const lot* l : acct.active_lots) next = std::min(next, l->expires_at);
+  for (const hold* h : acct.open_holds) next = std::min(next, h->expires_at);
+  acct.next_due = next;
+}
+
+void ledger::expire_lot(lot& l, time_us at) {
+  account& acct = *const_cast<account*>(l.owner);
+  const micros lost = l.remaining;
+  remove_active(acct, &l);
+  l.expired += lost;
+  l.remaining = 0;
+  l.status = lot_status::expired;
+  mark(l);
+  entry& e = append_entry(entry_type::expire, acct, lost, at);
+  e.lot_id = l.id;
+  e.parts.push_back({l.id, lost});
+  e.balance_after = available_now(acct, at);
+}
+
+void ledger::expire_hold(hold& h, time_us at) {
+  account& acct = *const_cast<account*>(h.owner);
+  h.status = hold_status::expired;
+  h.closed_at = at;
+  acct.held -= h.amount;
+  std::erase(acct.open_holds, &h);
+  --open_holds_total_;
+  mark(h);
+  return_held(h, h.parts, at, /*expiry=*/true);
+}
+
+void ledger::settle(account& acct, time_us now) {
+  while (acct.next_due <= now) {
+    const time_us at = acct.next_due;
+    // Holds first: credits a hold returns to a lot that expires at the same
+    // instant are then lost with the lot's own expiry entry.
+    std::vector<hold*> holds;
+    for (hold* h : acct.open_holds) {
+      if (h->expires_at == at) holds.push_back(h);
+    }
+    for (hold* h : holds) expire_hold(*h, at);
+    std::vector<lot*> lots;
+    for (lot* l : acct.active_lots) {
+      if (l->expires_at == at) lots.push_back(l);
+    }
+    for (lot* l : lots) expire_lot(*l, at);
+    recompute_next_due(acct);
+    CREDITD_ASSERT(acct.next_due > at);
+  }
+}
+
+std::size_t ledger::run_due(time_us now, std::size_t items_max) {
+  std::size_t applied = 0;
+  while (!due_.empty() && due_.top().at <= now && applied < items_max) {
+    const due_item item = due_.top();
+    due_.pop();
+    account* owner = nullptr;
+    if (auto l = lots_.find(item.id); l != lots_.end()) {
+      if (l->second.status == lot_status::active && l->second.expires_at == item.at) {
+        owner = const_cast<account*>(l->second.owner);
+      }
+    } else if (auto h = holds_.find(item.id); h != holds_.end()) {
+      if (h->second.status == hold_status::open && h->second.expires_at == item.at) {
+        owner = const_cast<account*>(h->second.owner);
+      }
+    }
+    if (owner == nullptr) continue;  // stale: already closed or expired on touch
+    // Everything of this account due before `item.at` was popped already, so
+    // this applies exactly what is due at `item.at`.
+    settle(*owner, item.at);
+    paranoid_check(*owner);
+    ++applied;
+  }
+  return applied;
+}
+
+}  // namespace creditd::ledger

@@ -1,0 +1,320 @@
+// Reads, change tracking, savepoints, consistency checks and loading.
+#include <algorithm>
+#include <string>
+
+#include "ledger/ledger.hpp"
+#include "util/assert.hpp"
+
+namespace creditd::ledger {
+
+const account* ledger::find_account(std::string_view id) const {
+  auto it = accounts_.find(id);
+  return it == accounts_.end() ? nullptr : &it->second;
+}
+const lot* ledger::find_lot(object_id id) const {
+  auto it = lots_.find(id);
+  return it == lots_.end() ? nullptr : &it->second;
+}
+const hold* ledger::find_hold(object_id id) const {
+  auto it = holds_.find(id);
+  return it == holds_.end() ? nullptr : &it->second;
+}
+const charge_record* ledger::find_charge(object_id id) const {
+  auto it = charges_.find(id);
+  return it == charges_.end() ? nullptr : &it->second;
+}
+
+hold_status ledger::hold_status_at(const hold& h, time_us now) const {
+  if (h.status == hold_status::open && now >= h.expires_at) return hold_status::expired;
+  return h.status;
+}
+
+balance_view ledger::balance(const account& acct, time_us now) const {
+  balance_view b;
+  for (const lot* l : acct.active_lots) {
+    if (l->spendable_at(now)) b.lots_remaining += l->remaining;
+  }
+  b.held = acct.held;
+  micros postpaid_used = acct.postpaid_period == month_index(now) ? acct.postpaid_used : 0;
+  if (acct.next_due <= now) {
+    // Holds past their expiry whose release is not written yet: count their
+    // credits as returned to the lots that are still alive.
+    for (const hold* h : acct.open_holds) {
+      if (h->expires_at > now) continue;
+      b.held -= h->amount;
+      for (const lot_part& part : h->parts) {
+        if (part.lot == postpaid_lot_id) {
+          if (h->postpaid_period == acct.postpaid_period && postpaid_used > 0) {
+            postpaid_used -= std::min(part.amount, postpaid_used);
+          }
+          continue;
+        }
+        const lot& l = lots_.at(part.lot);
+        const bool alive = (l.status == lot_status::active || l.status == lot_status::depleted) &&
+                           l.effective_at <= now && now < l.expires_at;
+        if (alive) b.lots_remaining += part.amount;
+      }
+    }
+  }
+  b.reserve = acct.settings.reserve;
+  b.postpaid_used = postpaid_used;
+  b.available = std::max<micros>(0, b.lots_remaining - b.reserve) +
+                std::max<micros>(0, acct.settings.postpaid_limit - postpaid_used);
+  return b;
+}
+
+entry& ledger::append_entry(entry_type type, account& acct, micros amount, time_us now) {
+  entry& e = pending_.entries.emplace_back();
+  e.seq = next_seq_++;
+  e.type = type;
+  e.owner = &acct;
+  e.amount = amount;
+  e.created_at = now;
+  return e;
+}
+
+// ---------------------------------------------------------------- change tracking
+
+void ledger::mark(account& a) {
+  if (a.dirty_epoch != epoch_) {
+    a.dirty_epoch = epoch_;
+    dirty_accounts_.push_back(&a);
+  }
+}
+void ledger::mark(lot& l) {
+  if (l.dirty_epoch != epoch_) {
+    l.dirty_epoch = epoch_;
+    dirty_lots_.push_back(&l);
+  }
+}
+void ledger::mark(hold& h) {
+  if (h.dirty_epoch != epoch_) {
+    h.dirty_epoch = epoch_;
+    dirty_holds_.push_back(&h);
+  }
+}
+void ledger::mark(charge_record& c) {
+  if (c.dirty_epoch != epoch_) {
+    c.dirty_epoch = epoch_;
+    dirty_charges_.push_back(&c);
+  }
+}
+
+change_set ledger::take_changes() {
+  change_set out = std::move(pending_);
+  pending_ = change_set{};
+  out.accounts.reserve(dirty_accounts_.size());
+  for (const account* a : dirty_accounts_) {
+    out.accounts.push_back(account_row{a->id, a->name, a->settings, a->created_at, a->updated_at,
+                                       a->postpaid_used, a->postpaid_period});
+  }
+  out.lots.reserve(dirty_lots_.size());
+  for (const lot* l : dirty_lots_) out.lots.push_back(*l);
+  out.holds.reserve(dirty_holds_.size());
+  for (const hold* h : dirty_holds_) out.holds.push_back(*h);
+  out.charges.reserve(dirty_charges_.size());
+  for (const charge_record* c : dirty_charges_) out.charges.push_back(*c);
+  out.next_object_id = next_object_id_;
+  out.next_seq = next_seq_;
+  dirty_accounts_.clear();
+  dirty_lots_.clear();
+  dirty_holds_.clear();
+  dirty_charges_.clear();
+  ++epoch_;
+  return out;
+}
+
+ledger::savepoint ledger::make_savepoint(account& acct) {
+  savepoint sp{pending_.entries.size(), dirty_accounts_.size(), dirty_lots_.size(),
+               dirty_holds_.size(), dirty_charges_.size(), next_object_id_, next_seq_, &acct,
+               {}, acct.active_lots, acct.postpaid_used, acct.postpaid_period, acct.rate,
+               acct.dirty_epoch};
+  sp.lot_copies.reserve(acct.active_lots.size());
+  for (const lot* l : acct.active_lots) sp.lot_copies.push_back(*l);
+  return sp;
+}
+
+void ledger::rollback(savepoint& sp) {
+  account& acct = *sp.acct;
+  for (lot& copy : sp.lot_copies) lots_.at(copy.id) = std::move(copy);
+  acct.active_lots = std::move(sp.active_lots);
+  acct.postpaid_used = sp.postpaid_used;
+  acct.postpaid_period = sp.postpaid_period;
+  acct.rate = sp.rate;
+  acct.dirty_epoch = sp.acct_dirty_epoch;
+  for (object_id id = sp.next_object_id; id < next_object_id_; ++id) charges_.erase(id);
+  pending_.entries.resize(sp.entries);
+  dirty_accounts_.resize(sp.accounts);
+  dirty_lots_.resize(sp.lots);
+  dirty_holds_.resize(sp.holds);
+  dirty_charges_.resize(sp.charges);
+  next_object_id_ = sp.next_object_id;
+  next_seq_ = sp.next_seq;
+}
+
+// ---------------------------------------------------------------- checks
+
+void ledger::paranoid_check(const account& acct) const {
+#ifdef CREDITD_PARANOID_CHECKS
+  const std::string problem = check_account(acct);
+  if (!problem.empty()) {
+    std::fprintf(stderr, "creditd: ledger inconsistent: %s\n", problem.c_str());
+    std::abort();
+  }
+#else
+  (void)acct;
+#endif
+}
+
+std::string ledger::check_account(const account& acct) const {
+  auto say = [&](const std::string& what) { return "account " + acct.id + ": " + what; };
+  std::unordered_map<object_id, micros> held_by_lot;
+  micros held_total = 0;
+  for (const hold* h : acct.open_holds) {
+    if (h->status != hold_status::open) return say("a closed hold is listed as open");
+    micros sum = 0;
+    for (const lot_part& p : h->parts) {
+      if (p.amount < 0) return say("a hold part is negative");
+      sum += p.amount;
+      if (p.lot != postpaid_lot_id) held_by_lot[p.lot] += p.amount;
+    }
+    if (sum != h->amount) return say("hold " + std::to_string(h->id) + " parts do not add up");
+    held_total += h->amount;
+  }
+  if (held_total != acct.held) return say("held total disagrees with the open holds");
+  std::size_t active = 0;
+  for (const lot* l : acct.lots) {
+    const std::string name = "lot " + std::to_string(l->id);
+    if (l->owner != &acct) return say(name + " has another owner");
+    if (l->remaining < 0 || l->held < 0 || l->spent < 0 || l->expired < 0 || l->voided < 0) {
+      return say(name + " has a negative part");
+    }
+    if (l->remaining > l->amount) return say(name + " has more remaining than its amount");
+    if (l->spent + l->held + l->expired + l->voided + l->remaining != l->amount) {
+      return say(name + ": granted != spent + held + expired + voided + remaining");
+    }
+    const auto it = held_by_lot.find(l->id);
+    if ((it == held_by_lot.end() ? 0 : it->second) != l->held) {
+      return say(name + " held disagrees with the open holds");
+    }
+    if (l->status == lot_status::active) ++active;
+    if (l->status == lot_status::depleted && l->remaining != 0) return say(name + " is depleted but has credits");
+    if (l->status != lot_status::active && l->remaining != 0) return say(name + " is not active but has credits");
+  }
+  if (active != acct.active_lots.size()) return say("active lot list disagrees with lot states");
+  for (std::size_t i = 0; i < acct.active_lots.size(); ++i) {
+    const lot* l = acct.active_lots[i];
+    if (l->status != lot_status::active) return say("a non-active lot is in the active list");
+    if (i > 0) {
+      const lot* p = acct.active_lots[i - 1];
+      const bool ordered = p->priority != l->priority ? p->priority < l->priority
+                           : p->expires_at != l->expires_at ? p->expires_at < l->expires_at
+                                                            : p->id < l->id;
+      if (!ordered) return say("active lots are not in consumption order");
+    }
+  }
+  if (acct.postpaid_used < 0) return say("postpaid_used is negative");
+  return {};
+}
+
+std::string ledger::check_all() const {
+  std::size_t open = 0;
+  for (const auto& [id, acct] : accounts_) {
+    std::string problem = check_account(acct);
+    if (!problem.empty()) return problem;
+    open += acct.open_holds.size();
+  }
+  if (open != open_holds_total_) return "open hold count disagrees with the accounts";
+  for (const auto& [id, c] : charges_) {
+    micros parts = 0, refunded = 0;
+    for (const charge_part& p : c.parts) {
+      if (p.refunded < 0 || p.refunded > p.amount) return "charge " + std::to_string(id) + " part refunded out of range";
+      parts += p.amount;
+      refunded += p.refunded;
+    }
+    if (parts != c.amount || refunded != c.refunded) return "charge " + std::to_string(id) + " parts do not add up";
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------- loading
+
+void ledger::restore_account(const account_row& row) {
+  CREDITD_ASSERT(!loaded_);
+  auto [it, inserted] = accounts_.try_emplace(row.id);
+  CREDITD_ASSERT(inserted);
+  account& a = it->second;
+  a.id = row.id;
+  a.name = row.name;
+  a.settings = row.settings;
+  a.created_at = row.created_at;
+  a.updated_at = row.updated_at;
+  a.postpaid_used = row.postpaid_used;
+  a.postpaid_period = row.postpaid_period;
+}
+
+void ledger::restore_lot(const lot& row, std::string_view account_id) {
+  CREDITD_ASSERT(!loaded_);
+  account* a = find_mut(account_id);
+  CREDITD_ASSERT(a != nullptr);
+  lot& l = lots_[row.id] = row;
+  l.owner = a;
+  l.dirty_epoch = 0;
+  a->lots.push_back(&l);
+}
+
+void ledger::restore_hold(const hold& row, std::string_view account_id) {
+  CREDITD_ASSERT(!loaded_);
+  account* a = find_mut(account_id);
+  CREDITD_ASSERT(a != nullptr);
+  hold& h = holds_[row.id] = row;
+  h.owner = a;
+  h.dirty_epoch = 0;
+}
+
+void ledger::restore_charge(const charge_record& row, std::string_view account_id) {
+  CREDITD_ASSERT(!loaded_);
+  account* a = find_mut(account_id);
+  CREDITD_ASSERT(a != nullptr);
+  charge_record& c = charges_[row.id] = row;
+  c.owner = a;
+  c.dirty_epoch = 0;
+}
+
+void ledger::restore_counters(object_id next_object_id, std::uint64_t next_seq) {
+  next_object_id_ = next_object_id;
+  next_seq_ = next_seq;
+}
+
+std::string ledger::finish_load() {
+  CREDITD_ASSERT(!loaded_);
+  loaded_ = true;
+  for (auto& [id, a] : accounts_) {
+    std::sort(a.lots.begin(), a.lots.end(), [](const lot* x, const lot* y) { return x->id < y->id; });
+    for (lot* l : a.lots) {
+      if (l->status == lot_status::active) {
+        insert_active(a, l);
+        if (l->expires_at != no_expiry) add_due(l->expires_at, l->id);
+      }
+    }
+  }
+  std::vector<hold*> open;
+  for (auto& [id, h] : holds_) {
+    if (h.status == hold_status::open) open.push_back(&h);
+  }
+  std::sort(open.begin(), open.end(), [](const hold* x, const hold* y) { return x->id < y->id; });
+  for (hold* h : open) {
+    account& a = *const_cast<account*>(h->owner);
+    a.open_holds.push_back(h);
+    a.held += h->amount;
+    add_due(h->expires_at, h->id);
+    ++open_holds_total_;
+  }
+  for (auto& [id, a] : accounts_) recompute_next_due(a);
+  for (const auto& [id, l] : lots_) next_object_id_ = std::max(next_object_id_, id + 1);
+  for (const auto& [id, h] : holds_) next_object_id_ = std::max(next_object_id_, id + 1);
+  for (const auto& [id, c] : charges_) next_object_id_ = std::max(next_object_id_, id + 1);
+  return check_all();
+}
+
+}  // namespace creditd::ledger

@@ -1,0 +1,34 @@
+// Every limit the ledger enforces, in one place, unit last.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace creditd::ledger::limits {
+
+inline constexpr std::size_t account_id_length_max = 128;
+inline constexpr std::size_t account_name_length_max = 256;
+inline constexpr std::size_t operation_length_max = 128;
+inline constexpr std::size_t reference_length_max = 512;
+inline constexpr std::size_t reason_length_max = 1024;
+inline constexpr std::size_t dimensions_bytes_max = 4096;
+inline constexpr std::size_t source_length_max = 64;
+inline constexpr std::size_t currency_length_max = 8;
+inline constexpr std::size_t scope_operations_max = 64;
+inline constexpr std::size_t low_balance_thresholds_max = 16;
+// Lots that can still be spent (active) per account; a grant beyond it is refused.
+inline constexpr std::size_t active_lots_per_account_max = 1000;
+// Hard ceiling on open holds per account, whatever the account's own setting.
+inline constexpr std::size_t open_holds_per_account_max = 10000;
+inline constexpr std::size_t batch_charges_max = 100;
+inline constexpr std::int64_t priority_max = 1'000'000;
+inline constexpr std::int64_t hold_ttl_seconds_min = 1;
+inline constexpr std::int64_t hold_ttl_seconds_max = 30 * 86'400;
+inline constexpr std::int64_t hold_ttl_seconds_default = 600;
+inline constexpr std::int64_t rate_limit_per_minute_max = 1'000'000;
+inline constexpr std::int64_t expiring_soon_days_max = 3650;
+// Idempotency records are kept at least this long (the contract says 24 hours).
+inline constexpr std::int64_t idempotency_retention_seconds = 48 * 3600;
+inline constexpr std::size_t idempotency_key_length_max = 255;
+
+}  // namespace creditd::ledger::limits
