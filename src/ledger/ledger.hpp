@@ -166,6 +166,10 @@ class ledger {
 
   // ---- Changes: copies of everything changed since the last call.
   change_set take_changes();
+  bool has_changes() const {
+    return !pending_.empty() || !dirty_accounts_.empty() || !dirty_lots_.empty() ||
+           !dirty_holds_.empty() || !dirty_charges_.empty();
+  }
 
   // ---- Checks. Returns an empty string when the account is consistent, or
   // what is wrong: a lot whose parts do not add up to its amount, a negative

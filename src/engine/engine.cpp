@@ -1,0 +1,179 @@
+#include "engine/engine.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "ledger/limits.hpp"
+
+namespace creditd::engine {
+
+engine::engine(ledger::ledger& l, store::store& s, engine_options opts)
+    : ledger_(l), store_(s), opts_(std::move(opts)) {
+  writer_ = std::thread([this] { writer_loop(); });
+  committer_ = std::thread([this] { committer_loop(); });
+}
+
+engine::~engine() { stop(); }
+
+void engine::submit(task* t) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_ && !failed()) {
+      queue_.push_back(t);
+      if (queue_.size() == 1) writer_cv_.notify_one();
+      return;
+    }
+  }
+  t->complete(false);
+}
+
+void engine::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && !writer_.joinable()) return;
+    stopping_ = true;
+  }
+  writer_cv_.notify_one();
+  if (writer_.joinable()) writer_.join();
+  {
+    std::lock_guard lock(mu_);
+    committer_exit_ = true;
+  }
+  committer_cv_.notify_one();
+  if (committer_.joinable()) committer_.join();
+}
+
+std::string engine::failure() const {
+  std::lock_guard lock(mu_);
+  return failure_;
+}
+
+engine_stats engine::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void engine::writer_loop() {
+  std::vector<task*> incoming;
+  std::vector<task*> applied;  // applied, not yet handed to the committer
+  ledger::time_us last_prune = 0;
+  while (true) {
+    bool stopping = false;
+    {
+      std::unique_lock lock(mu_);
+      auto ready = [&] {
+        return !queue_.empty() || stopping_ || (!committer_busy_ && (!applied.empty() || ledger_.has_changes()));
+      };
+      const auto now = opts_.clock();
+      const ledger::time_us due = ledger_.next_due();
+      ledger::time_us wait_us = opts_.idle_wakeup_us;
+      if (due != ledger::no_expiry) wait_us = std::clamp<ledger::time_us>(due - now, 0, wait_us);
+      if (!ready()) writer_cv_.wait_for(lock, std::chrono::microseconds(wait_us), ready);
+      if (applied.size() < opts_.batch_tasks_max) {
+        const std::size_t room = opts_.batch_tasks_max - applied.size();
+        if (queue_.size() <= room) {
+          incoming.swap(queue_);
+        } else {
+          incoming.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(room));
+          queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(room));
+        }
+      }
+      stopping = stopping_ && queue_.empty();
+    }
+
+    if (failed()) {
+      for (task* t : incoming) t->complete(false);
+      incoming.clear();
+    } else {
+      const ledger::time_us now = opts_.clock();
+      if (ledger_.next_due() <= now) ledger_.run_due(now);
+      if (now - last_prune > 60 * ledger::us_per_second) {
+        ledger_.idempotency_forget_before(now - ledger::limits::idempotency_retention_seconds *
+                                                    ledger::us_per_second);
+        last_prune = now;
+      }
+      for (task* t : incoming) {
+        t->apply(ledger_, now);
+        applied.push_back(t);
+      }
+      incoming.clear();
+    }
+
+    // Hand the applied tasks and their changes to the committer when it is free.
+    {
+      std::unique_lock lock(mu_);
+      if (stopping) {
+        // Wait for the committer to take the last set before leaving.
+        writer_cv_.wait(lock, [&] { return !committer_busy_; });
+      }
+      if (!committer_busy_ && (!applied.empty() || ledger_.has_changes())) {
+        if (failed()) {
+          // Nothing more is written after a failed commit: drop the changes,
+          // refuse the tasks.
+          (void)ledger_.take_changes();
+          std::vector<task*> refused;
+          refused.swap(applied);
+          lock.unlock();
+          for (task* t : refused) t->complete(false);
+          lock.lock();
+        } else {
+          handoff_.changes = ledger_.take_changes();
+          handoff_.tasks.swap(applied);
+          applied.clear();
+          committer_busy_ = true;
+          batch_ready_ = true;
+          committer_cv_.notify_one();
+        }
+      }
+      if (stopping) {
+        writer_cv_.wait(lock, [&] { return !committer_busy_; });
+        if (applied.empty() && !ledger_.has_changes() && queue_.empty()) return;
+      }
+    }
+  }
+}
+
+void engine::committer_loop() {
+  batch current;
+  while (true) {
+    {
+      std::unique_lock lock(mu_);
+      committer_cv_.wait(lock, [&] { return batch_ready_ || committer_exit_; });
+      if (!batch_ready_) return;
+      current = std::move(handoff_);
+      handoff_ = {};
+      batch_ready_ = false;
+    }
+    bool durable = true;
+    std::string error;
+    const auto start = std::chrono::steady_clock::now();
+    if (!current.changes.empty()) {
+      auto r = store_.commit(current.changes);
+      if (!r) {
+        durable = false;
+        error = r.error().message;
+        std::fprintf(stderr, "creditd: commit failed, refusing further writes: %s\n", error.c_str());
+      }
+    }
+    const auto us = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start)
+            .count());
+    if (!durable) failed_.store(true, std::memory_order_release);
+    for (task* t : current.tasks) t->complete(durable);
+    {
+      std::lock_guard lock(mu_);
+      if (!durable && failure_.empty()) failure_ = error;
+      ++stats_.commits;
+      stats_.tasks += current.tasks.size();
+      stats_.commit_us_total += us;
+      stats_.commit_us_max = std::max(stats_.commit_us_max, us);
+      stats_.batch_tasks_max = std::max<std::uint64_t>(stats_.batch_tasks_max, current.tasks.size());
+      committer_busy_ = false;
+    }
+    current = {};
+    writer_cv_.notify_one();
+  }
+}
+
+}  // namespace creditd::engine

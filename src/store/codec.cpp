@@ -1,0 +1,207 @@
+#include "store/codec.hpp"
+
+#include <boost/json.hpp>
+#include <charconv>
+
+namespace creditd::store {
+
+namespace json = boost::json;
+
+namespace {
+void append_int(std::string& out, std::int64_t v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, end);
+}
+
+std::optional<json::value> parse(std::string_view text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec) return std::nullopt;
+  return v;
+}
+
+std::optional<std::int64_t> as_int(const json::value& v) {
+  if (v.is_int64()) return v.get_int64();
+  if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) {
+    return static_cast<std::int64_t>(v.get_uint64());
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          static constexpr char hex[] = "0123456789abcdef";
+          out += "\\u00";
+          out.push_back(hex[(c >> 4) & 0xf]);
+          out.push_back(hex[c & 0xf]);
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+void encode_parts(std::string& out, const std::vector<ledger::lot_part>& parts) {
+  out.push_back('[');
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (i) out.push_back(',');
+    out.push_back('[');
+    append_int(out, static_cast<std::int64_t>(parts[i].lot));
+    out.push_back(',');
+    append_int(out, parts[i].amount);
+    out.push_back(']');
+  }
+  out.push_back(']');
+}
+
+void encode_charge_parts(std::string& out, const std::vector<ledger::charge_part>& parts) {
+  out.push_back('[');
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (i) out.push_back(',');
+    out.push_back('[');
+    append_int(out, static_cast<std::int64_t>(parts[i].lot));
+    out.push_back(',');
+    append_int(out, parts[i].amount);
+    out.push_back(',');
+    append_int(out, parts[i].refunded);
+    out.push_back(']');
+  }
+  out.push_back(']');
+}
+
+void encode_scope(std::string& out, const std::vector<std::string>& scope) {
+  out.push_back('[');
+  for (std::size_t i = 0; i < scope.size(); ++i) {
+    if (i) out.push_back(',');
+    append_json_string(out, scope[i]);
+  }
+  out.push_back(']');
+}
+
+void encode_settings(std::string& out, const ledger::account_settings& s) {
+  out += "{\"low_balance_thresholds\":[";
+  for (std::size_t i = 0; i < s.low_balance_thresholds.size(); ++i) {
+    if (i) out.push_back(',');
+    append_int(out, s.low_balance_thresholds[i]);
+  }
+  out += "],\"reserve\":";
+  append_int(out, s.reserve);
+  out += ",\"postpaid_limit\":";
+  append_int(out, s.postpaid_limit);
+  out += ",\"rate_limit_per_minute\":";
+  append_int(out, s.rate_limit_per_minute);
+  out += ",\"max_open_holds\":";
+  append_int(out, s.max_open_holds);
+  out += ",\"expiring_soon_days\":";
+  append_int(out, s.expiring_soon_days);
+  if (s.auto_topup) {
+    out += ",\"auto_topup\":{\"below\":";
+    append_int(out, s.auto_topup->below);
+    out += ",\"package\":";
+    append_json_string(out, s.auto_topup->package);
+    out += ",\"max_per_period\":";
+    append_int(out, s.auto_topup->max_per_period);
+    out.push_back('}');
+  }
+  out.push_back('}');
+}
+
+std::optional<std::vector<ledger::lot_part>> decode_parts(std::string_view text) {
+  auto v = parse(text);
+  if (!v || !v->is_array()) return std::nullopt;
+  std::vector<ledger::lot_part> out;
+  for (const json::value& item : v->get_array()) {
+    if (!item.is_array() || item.get_array().size() != 2) return std::nullopt;
+    auto lot = as_int(item.get_array()[0]);
+    auto amount = as_int(item.get_array()[1]);
+    if (!lot || !amount) return std::nullopt;
+    out.push_back({static_cast<ledger::object_id>(*lot), *amount});
+  }
+  return out;
+}
+
+std::optional<std::vector<ledger::charge_part>> decode_charge_parts(std::string_view text) {
+  auto v = parse(text);
+  if (!v || !v->is_array()) return std::nullopt;
+  std::vector<ledger::charge_part> out;
+  for (const json::value& item : v->get_array()) {
+    if (!item.is_array() || item.get_array().size() != 3) return std::nullopt;
+    auto lot = as_int(item.get_array()[0]);
+    auto amount = as_int(item.get_array()[1]);
+    auto refunded = as_int(item.get_array()[2]);
+    if (!lot || !amount || !refunded) return std::nullopt;
+    out.push_back({static_cast<ledger::object_id>(*lot), *amount, *refunded});
+  }
+  return out;
+}
+
+std::optional<std::vector<std::string>> decode_scope(std::string_view text) {
+  auto v = parse(text);
+  if (!v || !v->is_array()) return std::nullopt;
+  std::vector<std::string> out;
+  for (const json::value& item : v->get_array()) {
+    if (!item.is_string()) return std::nullopt;
+    out.emplace_back(item.get_string());
+  }
+  return out;
+}
+
+std::optional<ledger::account_settings> decode_settings(std::string_view text) {
+  auto v = parse(text);
+  if (!v || !v->is_object()) return std::nullopt;
+  const json::object& o = v->get_object();
+  ledger::account_settings s;
+  auto get_int = [&](const char* key, std::int64_t& into) {
+    if (const json::value* f = o.if_contains(key)) {
+      auto i = as_int(*f);
+      if (!i) return false;
+      into = *i;
+    }
+    return true;
+  };
+  if (const json::value* t = o.if_contains("low_balance_thresholds")) {
+    if (!t->is_array()) return std::nullopt;
+    for (const json::value& item : t->get_array()) {
+      auto i = as_int(item);
+      if (!i) return std::nullopt;
+      s.low_balance_thresholds.push_back(*i);
+    }
+  }
+  if (!get_int("reserve", s.reserve) || !get_int("postpaid_limit", s.postpaid_limit) ||
+      !get_int("rate_limit_per_minute", s.rate_limit_per_minute) ||
+      !get_int("max_open_holds", s.max_open_holds) ||
+      !get_int("expiring_soon_days", s.expiring_soon_days)) {
+    return std::nullopt;
+  }
+  if (const json::value* a = o.if_contains("auto_topup")) {
+    if (!a->is_object()) return std::nullopt;
+    const json::object& ao = a->get_object();
+    ledger::auto_topup_settings at;
+    const json::value* below = ao.if_contains("below");
+    const json::value* package = ao.if_contains("package");
+    const json::value* max = ao.if_contains("max_per_period");
+    if (!below || !package || !max || !package->is_string()) return std::nullopt;
+    auto b = as_int(*below);
+    auto m = as_int(*max);
+    if (!b || !m) return std::nullopt;
+    at.below = *b;
+    at.package = std::string(package->get_string());
+    at.max_per_period = *m;
+    s.auto_topup = at;
+  }
+  return s;
+}
+
+}  // namespace creditd::store

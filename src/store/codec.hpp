@@ -1,0 +1,32 @@
+// Text encodings of the composite columns (settings, parts, scope), shared by
+// every storage engine. Pure functions; thread-safe.
+//
+//   parts         [[lot_id, micros], ...]               (lot 0 = postpaid)
+//   charge parts  [[lot_id, micros, refunded], ...]
+//   scope         ["image.generate", "llm.*"]
+//   settings      {"low_balance_thresholds":[micros...],"reserve":micros,...}
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ledger/types.hpp"
+
+namespace creditd::store {
+
+void encode_parts(std::string& out, const std::vector<ledger::lot_part>& parts);
+void encode_charge_parts(std::string& out, const std::vector<ledger::charge_part>& parts);
+void encode_scope(std::string& out, const std::vector<std::string>& scope);
+void encode_settings(std::string& out, const ledger::account_settings& s);
+
+std::optional<std::vector<ledger::lot_part>> decode_parts(std::string_view text);
+std::optional<std::vector<ledger::charge_part>> decode_charge_parts(std::string_view text);
+std::optional<std::vector<std::string>> decode_scope(std::string_view text);
+std::optional<ledger::account_settings> decode_settings(std::string_view text);
+
+// Appends `s` as a JSON string literal (quotes and escapes included).
+void append_json_string(std::string& out, std::string_view s);
+
+}  // namespace creditd::store

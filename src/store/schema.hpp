@@ -1,0 +1,119 @@
+// The database schema, as numbered migrations. Written in the SQL that
+// SQLite and PostgreSQL share (BIGINT, TEXT, ON CONFLICT), so one schema
+// serves both engines and a deployment can move from one to the other.
+//
+// Amounts are BIGINT micro-credits, instants BIGINT microseconds since the
+// Unix epoch (UTC), object ids the BIGINT after their prefix ("lot_12" -> 12).
+#pragma once
+
+#include <array>
+#include <string_view>
+
+namespace creditd::store {
+
+struct migration {
+  int version;
+  std::string_view sql;  // one or more statements separated by ';'
+};
+
+inline constexpr std::array<migration, 1> migrations = {{
+    {1, R"sql(
+CREATE TABLE IF NOT EXISTS meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS accounts (
+  id              TEXT PRIMARY KEY,
+  name            TEXT NOT NULL,
+  settings        TEXT NOT NULL,
+  postpaid_used   BIGINT NOT NULL,
+  postpaid_period BIGINT NOT NULL,
+  created_at      BIGINT NOT NULL,
+  updated_at      BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lots (
+  id           BIGINT PRIMARY KEY,
+  account      TEXT NOT NULL,
+  kind         TEXT NOT NULL,
+  status       TEXT NOT NULL,
+  priority     BIGINT NOT NULL,
+  amount       BIGINT NOT NULL,
+  remaining    BIGINT NOT NULL,
+  held         BIGINT NOT NULL,
+  spent        BIGINT NOT NULL,
+  expired      BIGINT NOT NULL,
+  voided       BIGINT NOT NULL,
+  effective_at BIGINT NOT NULL,
+  expires_at   BIGINT,
+  created_at   BIGINT NOT NULL,
+  scope        TEXT NOT NULL,
+  source       TEXT NOT NULL,
+  reason       TEXT NOT NULL,
+  cost_basis   BIGINT NOT NULL,
+  currency     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS lots_account ON lots (account, id);
+CREATE TABLE IF NOT EXISTS holds (
+  id              BIGINT PRIMARY KEY,
+  account         TEXT NOT NULL,
+  status          TEXT NOT NULL,
+  amount          BIGINT NOT NULL,
+  captured        BIGINT NOT NULL,
+  parts           TEXT NOT NULL,
+  operation       TEXT NOT NULL,
+  dimensions      TEXT NOT NULL,
+  reference       TEXT NOT NULL,
+  created_at      BIGINT NOT NULL,
+  expires_at      BIGINT NOT NULL,
+  closed_at       BIGINT NOT NULL,
+  charge_id       BIGINT NOT NULL,
+  postpaid_period BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS charges (
+  id              BIGINT PRIMARY KEY,
+  account         TEXT NOT NULL,
+  amount          BIGINT NOT NULL,
+  refunded        BIGINT NOT NULL,
+  parts           TEXT NOT NULL,
+  created_at      BIGINT NOT NULL,
+  hold_id         BIGINT NOT NULL,
+  postpaid_period BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS entries (
+  seq           BIGINT PRIMARY KEY,
+  account       TEXT NOT NULL,
+  type          TEXT NOT NULL,
+  amount        BIGINT NOT NULL,
+  balance_after BIGINT NOT NULL,
+  lot_id        BIGINT NOT NULL,
+  charge_id     BIGINT NOT NULL,
+  hold_id       BIGINT NOT NULL,
+  refund_id     BIGINT NOT NULL,
+  parts         TEXT NOT NULL,
+  operation     TEXT NOT NULL,
+  dimensions    TEXT NOT NULL,
+  reference     TEXT NOT NULL,
+  reason        TEXT NOT NULL,
+  created_at    BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_account ON entries (account, seq);
+CREATE TABLE IF NOT EXISTS idempotency (
+  key         TEXT PRIMARY KEY,
+  fingerprint TEXT NOT NULL,
+  status      BIGINT NOT NULL,
+  body        TEXT NOT NULL,
+  created_at  BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+  seq        BIGINT PRIMARY KEY,
+  type       TEXT NOT NULL,
+  account    TEXT NOT NULL,
+  data       TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+)sql"},
+}};
+
+inline constexpr int schema_version_latest = migrations.back().version;
+
+}  // namespace creditd::store

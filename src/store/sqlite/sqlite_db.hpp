@@ -1,0 +1,70 @@
+// Move-only RAII owners of sqlite3* and sqlite3_stmt*, with every return code
+// checked in one place. Not thread-safe: one connection per thread.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <string_view>
+
+namespace creditd::store::sqlite {
+
+struct db_error {
+  int code = 0;
+  std::string message;
+};
+
+class statement {
+ public:
+  statement() = default;
+  explicit statement(sqlite3_stmt* s) : stmt_(s) {}
+  statement(statement&& o) noexcept : stmt_(o.stmt_) { o.stmt_ = nullptr; }
+  statement& operator=(statement&& o) noexcept;
+  statement(const statement&) = delete;
+  statement& operator=(const statement&) = delete;
+  ~statement();
+
+  // Binds by 1-based index. Text is copied (SQLITE_TRANSIENT) unless `stable`.
+  void bind(int index, std::int64_t value);
+  void bind(int index, std::string_view text);
+  void bind_null(int index);
+  // Binds text that the caller keeps alive and unchanged until the next reset().
+  void bind_static(int index, std::string_view text);
+  // SQLITE_ROW -> true, SQLITE_DONE -> false, anything else -> error.
+  std::expected<bool, db_error> step();
+  // step() expecting SQLITE_DONE, then reset().
+  std::expected<void, db_error> run();
+  void reset();
+
+  std::int64_t column_int(int index) const { return sqlite3_column_int64(stmt_, index); }
+  bool column_null(int index) const { return sqlite3_column_type(stmt_, index) == SQLITE_NULL; }
+  std::string_view column_text(int index) const;
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+class database {
+ public:
+  database() = default;
+  database(database&& o) noexcept : db_(o.db_) { o.db_ = nullptr; }
+  database& operator=(database&& o) noexcept;
+  database(const database&) = delete;
+  database& operator=(const database&) = delete;
+  ~database();
+
+  // Opens (creating when `create`) the file at `path`.
+  static std::expected<database, db_error> open(const std::string& path, bool create);
+
+  std::expected<void, db_error> exec(const char* sql);
+  std::expected<statement, db_error> prepare(std::string_view sql);
+  sqlite3* raw() const { return db_; }
+  db_error last_error() const;
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace creditd::store::sqlite

@@ -1,0 +1,479 @@
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+#include "ledger/limits.hpp"
+#include "store/codec.hpp"
+#include "store/schema.hpp"
+
+namespace creditd::store::sqlite {
+
+namespace {
+
+std::int64_t to_db_time(ledger::time_us t) { return t; }
+
+std::optional<std::int64_t> parse_int(std::string_view s) {
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+store_error sqlite_store::fail(const std::string& what, const db_error& e) const {
+  return store_error{"sqlite store " + path_ + ": " + what + ": " + e.message + " (code " +
+                     std::to_string(e.code) + ")"};
+}
+
+sqlite_store::~sqlite_store() {
+  // Statements must be finalized before the connection closes.
+  begin_ = {};
+  commit_ = {};
+  rollback_ = {};
+  insert_entry_ = {};
+  upsert_account_ = {};
+  upsert_lot_ = {};
+  upsert_hold_ = {};
+  upsert_charge_ = {};
+  insert_idempotency_ = {};
+  delete_idempotency_ = {};
+  upsert_meta_ = {};
+  db_ = {};
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+std::expected<std::unique_ptr<sqlite_store>, store_error> sqlite_store::open(
+    const sqlite_options& opts) {
+  std::unique_ptr<sqlite_store> s(new sqlite_store());
+  s->path_ = opts.path;
+  const std::string lock_path = opts.path + ".lock";
+  s->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (s->lock_fd_ < 0) {
+    return std::unexpected(store_error{"cannot open lock file " + lock_path + ": " + std::strerror(errno)});
+  }
+  if (::flock(s->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return std::unexpected(store_error{"store " + opts.path + " is in use by another creditd process"});
+  }
+  auto db = database::open(opts.path, /*create=*/true);
+  if (!db) return std::unexpected(s->fail("cannot open", db.error()));
+  s->db_ = std::move(*db);
+
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(s->db_.raw(), "PRAGMA journal_mode=WAL", -1, &raw, nullptr) != SQLITE_OK) {
+    return std::unexpected(s->fail("cannot set WAL mode", s->db_.last_error()));
+  }
+  statement mode(raw);
+  auto row = mode.step();
+  if (!row) return std::unexpected(s->fail("cannot set WAL mode", row.error()));
+  if (!*row || mode.column_text(0) != "wal") {
+    return std::unexpected(store_error{"sqlite store " + opts.path + ": the file does not accept WAL mode"});
+  }
+  mode = {};
+  const std::string pragmas = "PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000; "
+                              "PRAGMA foreign_keys=OFF; PRAGMA wal_autocheckpoint=" +
+                              std::to_string(opts.wal_autocheckpoint_pages) + ";";
+  if (auto r = s->db_.exec(pragmas.c_str()); !r) return std::unexpected(s->fail("cannot set pragmas", r.error()));
+  if (auto r = s->migrate(); !r) return std::unexpected(r.error());
+  if (auto r = s->prepare_statements(); !r) return std::unexpected(r.error());
+  return s;
+}
+
+std::expected<void, store_error> sqlite_store::migrate() {
+  if (auto r = db_.exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                        "version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)");
+      !r) {
+    return std::unexpected(fail("cannot create schema_migrations (is this a creditd database?)", r.error()));
+  }
+  auto q = db_.prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  if (!q) return std::unexpected(fail("cannot read schema version", q.error()));
+  auto row = q->step();
+  if (!row || !*row) return std::unexpected(fail("cannot read schema version", db_.last_error()));
+  const std::int64_t current = q->column_int(0);
+  q->reset();
+  if (current > schema_version_latest) {
+    return std::unexpected(store_error{"sqlite store " + path_ + " has schema version " +
+                                       std::to_string(current) + ", newer than this creditd (" +
+                                       std::to_string(schema_version_latest) + ")"});
+  }
+  for (const migration& m : migrations) {
+    if (m.version <= current) continue;
+    std::string sql = "BEGIN IMMEDIATE;";
+    sql += m.sql;
+    sql += "INSERT INTO schema_migrations (version, applied_at) VALUES (" +
+           std::to_string(m.version) + ", 0); COMMIT;";
+    if (auto r = db_.exec(sql.c_str()); !r) {
+      (void)db_.exec("ROLLBACK");
+      return std::unexpected(fail("migration " + std::to_string(m.version) + " failed", r.error()));
+    }
+  }
+  return {};
+}
+
+std::expected<void, store_error> sqlite_store::prepare_statements() {
+  struct item {
+    statement* into;
+    const char* sql;
+  };
+  const item items[] = {
+      {&begin_, "BEGIN IMMEDIATE"},
+      {&commit_, "COMMIT"},
+      {&rollback_, "ROLLBACK"},
+      {&insert_entry_,
+       "INSERT INTO entries (seq, account, type, amount, balance_after, lot_id, charge_id, hold_id, "
+       "refund_id, parts, operation, dimensions, reference, reason, created_at) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"},
+      {&upsert_account_,
+       "INSERT INTO accounts (id, name, settings, postpaid_used, postpaid_period, created_at, "
+       "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET "
+       "name = excluded.name, settings = excluded.settings, postpaid_used = excluded.postpaid_used, "
+       "postpaid_period = excluded.postpaid_period, updated_at = excluded.updated_at"},
+      {&upsert_lot_,
+       "INSERT INTO lots (id, account, kind, status, priority, amount, remaining, held, spent, "
+       "expired, voided, effective_at, expires_at, created_at, scope, source, reason, cost_basis, "
+       "currency) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
+       "?17, ?18, ?19) ON CONFLICT (id) DO UPDATE SET status = excluded.status, "
+       "remaining = excluded.remaining, held = excluded.held, spent = excluded.spent, "
+       "expired = excluded.expired, voided = excluded.voided"},
+      {&upsert_hold_,
+       "INSERT INTO holds (id, account, status, amount, captured, parts, operation, dimensions, "
+       "reference, created_at, expires_at, closed_at, charge_id, postpaid_period) VALUES (?1, ?2, "
+       "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT (id) DO UPDATE SET "
+       "status = excluded.status, captured = excluded.captured, closed_at = excluded.closed_at, "
+       "charge_id = excluded.charge_id"},
+      {&upsert_charge_,
+       "INSERT INTO charges (id, account, amount, refunded, parts, created_at, hold_id, "
+       "postpaid_period) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET "
+       "refunded = excluded.refunded, parts = excluded.parts"},
+      {&insert_idempotency_,
+       "INSERT INTO idempotency (key, fingerprint, status, body, created_at) VALUES (?1, ?2, ?3, "
+       "?4, ?5)"},
+      {&delete_idempotency_, "DELETE FROM idempotency WHERE key = ?1"},
+      {&upsert_meta_,
+       "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = "
+       "excluded.value"},
+  };
+  for (const item& it : items) {
+    auto s = db_.prepare(it.sql);
+    if (!s) return std::unexpected(fail(std::string("cannot prepare ") + it.sql, s.error()));
+    *it.into = std::move(*s);
+  }
+  return {};
+}
+
+std::expected<void, store_error> sqlite_store::commit(const ledger::change_set& changes) {
+  if (auto r = begin_.run(); !r) return std::unexpected(fail("cannot begin", r.error()));
+  if (auto r = write(changes); !r) {
+    (void)rollback_.run();
+    return r;
+  }
+  if (auto r = commit_.run(); !r) {
+    (void)rollback_.run();
+    return std::unexpected(fail("commit failed", r.error()));
+  }
+  return {};
+}
+
+std::expected<void, store_error> sqlite_store::write(const ledger::change_set& c) {
+  auto check = [&](std::expected<void, db_error> r, const char* what) -> std::expected<void, store_error> {
+    if (!r) return std::unexpected(fail(what, r.error()));
+    return {};
+  };
+  for (const ledger::entry& e : c.entries) {
+    statement& s = insert_entry_;
+    scratch_.clear();
+    encode_parts(scratch_, e.parts);
+    s.bind(1, static_cast<std::int64_t>(e.seq));
+    s.bind_static(2, e.owner->id);
+    s.bind_static(3, ledger::to_string(e.type));
+    s.bind(4, e.amount);
+    s.bind(5, e.balance_after);
+    s.bind(6, static_cast<std::int64_t>(e.lot_id));
+    s.bind(7, static_cast<std::int64_t>(e.charge_id));
+    s.bind(8, static_cast<std::int64_t>(e.hold_id));
+    s.bind(9, static_cast<std::int64_t>(e.refund_id));
+    s.bind_static(10, scratch_);
+    s.bind_static(11, e.operation);
+    s.bind_static(12, e.dimensions);
+    s.bind_static(13, e.reference);
+    s.bind_static(14, e.reason);
+    s.bind(15, to_db_time(e.created_at));
+    if (auto r = check(s.run(), "cannot insert entry"); !r) return r;
+  }
+  for (const ledger::account_row& a : c.accounts) {
+    statement& s = upsert_account_;
+    scratch_.clear();
+    encode_settings(scratch_, a.settings);
+    s.bind_static(1, a.id);
+    s.bind_static(2, a.name);
+    s.bind_static(3, scratch_);
+    s.bind(4, a.postpaid_used);
+    s.bind(5, a.postpaid_period);
+    s.bind(6, a.created_at);
+    s.bind(7, a.updated_at);
+    if (auto r = check(s.run(), "cannot write account"); !r) return r;
+  }
+  std::string scope;
+  for (const ledger::lot& l : c.lots) {
+    statement& s = upsert_lot_;
+    scope.clear();
+    encode_scope(scope, l.scope);
+    s.bind(1, static_cast<std::int64_t>(l.id));
+    s.bind_static(2, l.owner->id);
+    s.bind_static(3, ledger::to_string(l.kind));
+    s.bind_static(4, ledger::to_string(l.status));
+    s.bind(5, l.priority);
+    s.bind(6, l.amount);
+    s.bind(7, l.remaining);
+    s.bind(8, l.held);
+    s.bind(9, l.spent);
+    s.bind(10, l.expired);
+    s.bind(11, l.voided);
+    s.bind(12, l.effective_at);
+    if (l.expires_at == ledger::no_expiry) {
+      s.bind_null(13);
+    } else {
+      s.bind(13, l.expires_at);
+    }
+    s.bind(14, l.created_at);
+    s.bind_static(15, scope);
+    s.bind_static(16, l.source);
+    s.bind_static(17, l.reason);
+    s.bind(18, l.cost_basis);
+    s.bind_static(19, l.currency);
+    if (auto r = check(s.run(), "cannot write lot"); !r) return r;
+  }
+  for (const ledger::hold& h : c.holds) {
+    statement& s = upsert_hold_;
+    scratch_.clear();
+    encode_parts(scratch_, h.parts);
+    s.bind(1, static_cast<std::int64_t>(h.id));
+    s.bind_static(2, h.owner->id);
+    s.bind_static(3, ledger::to_string(h.status));
+    s.bind(4, h.amount);
+    s.bind(5, h.captured);
+    s.bind_static(6, scratch_);
+    s.bind_static(7, h.operation);
+    s.bind_static(8, h.dimensions);
+    s.bind_static(9, h.reference);
+    s.bind(10, h.created_at);
+    s.bind(11, h.expires_at);
+    s.bind(12, h.closed_at);
+    s.bind(13, static_cast<std::int64_t>(h.charge_id));
+    s.bind(14, h.postpaid_period);
+    if (auto r = check(s.run(), "cannot write hold"); !r) return r;
+  }
+  for (const ledger::charge_record& ch : c.charges) {
+    statement& s = upsert_charge_;
+    scratch_.clear();
+    encode_charge_parts(scratch_, ch.parts);
+    s.bind(1, static_cast<std::int64_t>(ch.id));
+    s.bind_static(2, ch.owner->id);
+    s.bind(3, ch.amount);
+    s.bind(4, ch.refunded);
+    s.bind_static(5, scratch_);
+    s.bind(6, ch.created_at);
+    s.bind(7, static_cast<std::int64_t>(ch.hold_id));
+    s.bind(8, ch.postpaid_period);
+    if (auto r = check(s.run(), "cannot write charge"); !r) return r;
+  }
+  for (const ledger::idempotency_record& rec : c.idempotency_added) {
+    statement& s = insert_idempotency_;
+    s.bind_static(1, rec.key);
+    s.bind_static(2, rec.fingerprint);
+    s.bind(3, rec.status);
+    s.bind_static(4, rec.body);
+    s.bind(5, rec.created_at);
+    if (auto r = check(s.run(), "cannot write idempotency key"); !r) return r;
+  }
+  for (const std::string& key : c.idempotency_forgotten) {
+    delete_idempotency_.bind_static(1, key);
+    if (auto r = check(delete_idempotency_.run(), "cannot delete idempotency key"); !r) return r;
+  }
+  const std::string next_id = std::to_string(c.next_object_id);
+  const std::string next_seq = std::to_string(c.next_seq);
+  upsert_meta_.bind_static(1, "next_object_id");
+  upsert_meta_.bind_static(2, next_id);
+  if (auto r = check(upsert_meta_.run(), "cannot write meta"); !r) return r;
+  upsert_meta_.bind_static(1, "next_seq");
+  upsert_meta_.bind_static(2, next_seq);
+  if (auto r = check(upsert_meta_.run(), "cannot write meta"); !r) return r;
+  return {};
+}
+
+std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger::time_us now) {
+  auto corrupt = [&](const std::string& what) {
+    return std::unexpected(store_error{"sqlite store " + path_ + " holds an unreadable " + what});
+  };
+  std::uint64_t next_object_id = 1, next_seq = 1;
+  {
+    auto q = db_.prepare("SELECT key, value FROM meta");
+    if (!q) return std::unexpected(fail("cannot read meta", q.error()));
+    while (true) {
+      auto row = q->step();
+      if (!row) return std::unexpected(fail("cannot read meta", row.error()));
+      if (!*row) break;
+      auto v = parse_int(q->column_text(1));
+      if (!v || *v < 1) return corrupt("meta value");
+      if (q->column_text(0) == "next_object_id") next_object_id = static_cast<std::uint64_t>(*v);
+      if (q->column_text(0) == "next_seq") next_seq = static_cast<std::uint64_t>(*v);
+    }
+  }
+  {
+    auto q = db_.prepare("SELECT id, name, settings, postpaid_used, postpaid_period, created_at, "
+                         "updated_at FROM accounts");
+    if (!q) return std::unexpected(fail("cannot read accounts", q.error()));
+    while (true) {
+      auto row = q->step();
+      if (!row) return std::unexpected(fail("cannot read accounts", row.error()));
+      if (!*row) break;
+      ledger::account_row a;
+      a.id = q->column_text(0);
+      a.name = q->column_text(1);
+      auto settings = decode_settings(q->column_text(2));
+      if (!settings) return corrupt("account settings (account " + a.id + ")");
+      a.settings = std::move(*settings);
+      a.postpaid_used = q->column_int(3);
+      a.postpaid_period = q->column_int(4);
+      a.created_at = q->column_int(5);
+      a.updated_at = q->column_int(6);
+      into.restore_account(a);
+    }
+  }
+  {
+    auto q = db_.prepare("SELECT id, account, kind, status, priority, amount, remaining, held, spent, "
+                         "expired, voided, effective_at, expires_at, created_at, scope, source, "
+                         "reason, cost_basis, currency FROM lots ORDER BY id");
+    if (!q) return std::unexpected(fail("cannot read lots", q.error()));
+    while (true) {
+      auto row = q->step();
+      if (!row) return std::unexpected(fail("cannot read lots", row.error()));
+      if (!*row) break;
+      ledger::lot l;
+      l.id = static_cast<ledger::object_id>(q->column_int(0));
+      const std::string account(q->column_text(1));
+      auto kind = ledger::parse_lot_kind(q->column_text(2));
+      auto status = ledger::parse_lot_status(q->column_text(3));
+      auto scope = decode_scope(q->column_text(14));
+      if (!kind || !status || !scope || into.find_account(account) == nullptr) {
+        return corrupt("lot (id " + std::to_string(l.id) + ")");
+      }
+      l.kind = *kind;
+      l.status = *status;
+      l.priority = static_cast<std::int32_t>(q->column_int(4));
+      l.amount = q->column_int(5);
+      l.remaining = q->column_int(6);
+      l.held = q->column_int(7);
+      l.spent = q->column_int(8);
+      l.expired = q->column_int(9);
+      l.voided = q->column_int(10);
+      l.effective_at = q->column_int(11);
+      l.expires_at = q->column_null(12) ? ledger::no_expiry : q->column_int(12);
+      l.created_at = q->column_int(13);
+      l.scope = std::move(*scope);
+      l.source = q->column_text(15);
+      l.reason = q->column_text(16);
+      l.cost_basis = q->column_int(17);
+      l.currency = q->column_text(18);
+      into.restore_lot(l, account);
+    }
+  }
+  {
+    auto q = db_.prepare("SELECT id, account, status, amount, captured, parts, operation, "
+                         "dimensions, reference, created_at, expires_at, closed_at, charge_id, "
+                         "postpaid_period FROM holds");
+    if (!q) return std::unexpected(fail("cannot read holds", q.error()));
+    while (true) {
+      auto row = q->step();
+      if (!row) return std::unexpected(fail("cannot read holds", row.error()));
+      if (!*row) break;
+      ledger::hold h;
+      h.id = static_cast<ledger::object_id>(q->column_int(0));
+      const std::string account(q->column_text(1));
+      auto status = ledger::parse_hold_status(q->column_text(2));
+      auto parts = decode_parts(q->column_text(5));
+      if (!status || !parts || into.find_account(account) == nullptr) {
+        return corrupt("hold (id " + std::to_string(h.id) + ")");
+      }
+      h.status = *status;
+      h.amount = q->column_int(3);
+      h.captured = q->column_int(4);
+      h.parts = std::move(*parts);
+      h.operation = q->column_text(6);
+      h.dimensions = q->column_text(7);
+      h.reference = q->column_text(8);
+      h.created_at = q->column_int(9);
+      h.expires_at = q->column_int(10);
+      h.closed_at = q->column_int(11);
+      h.charge_id = static_cast<ledger::object_id>(q->column_int(12));
+      h.postpaid_period = q->column_int(13);
+      into.restore_hold(h, account);
+    }
+  }
+  {
+    auto q = db_.prepare("SELECT id, account, amount, refunded, parts, created_at, hold_id, "
+                         "postpaid_period FROM charges");
+    if (!q) return std::unexpected(fail("cannot read charges", q.error()));
+    while (true) {
+      auto row = q->step();
+      if (!row) return std::unexpected(fail("cannot read charges", row.error()));
+      if (!*row) break;
+      ledger::charge_record c;
+      c.id = static_cast<ledger::object_id>(q->column_int(0));
+      const std::string account(q->column_text(1));
+      auto parts = decode_charge_parts(q->column_text(4));
+      if (!parts || into.find_account(account) == nullptr) {
+        return corrupt("charge (id " + std::to_string(c.id) + ")");
+      }
+      c.amount = q->column_int(2);
+      c.refunded = q->column_int(3);
+      c.parts = std::move(*parts);
+      c.created_at = q->column_int(5);
+      c.hold_id = static_cast<ledger::object_id>(q->column_int(6));
+      c.postpaid_period = q->column_int(7);
+      into.restore_charge(c, account);
+    }
+  }
+  {
+    auto q = db_.prepare("SELECT key, fingerprint, status, body, created_at FROM idempotency "
+                         "WHERE created_at >= ?1 ORDER BY created_at");
+    if (!q) return std::unexpected(fail("cannot read idempotency keys", q.error()));
+    q->bind(1, now - ledger::limits::idempotency_retention_seconds * ledger::us_per_second);
+    while (true) {
+      auto row = q->step();
+      if (!row) return std::unexpected(fail("cannot read idempotency keys", row.error()));
+      if (!*row) break;
+      ledger::idempotency_record rec;
+      rec.key = q->column_text(0);
+      rec.fingerprint = q->column_text(1);
+      rec.status = static_cast<int>(q->column_int(2));
+      rec.body = q->column_text(3);
+      rec.created_at = q->column_int(4);
+      into.restore_idempotency(std::move(rec));
+    }
+  }
+  {
+    // The journal's last seq must be below the counter: a torn meta row would
+    // otherwise reuse sequence numbers.
+    auto q = db_.prepare("SELECT COALESCE(MAX(seq), 0) FROM entries");
+    if (!q) return std::unexpected(fail("cannot read entries", q.error()));
+    auto row = q->step();
+    if (!row || !*row) return std::unexpected(fail("cannot read entries", db_.last_error()));
+    const auto last = static_cast<std::uint64_t>(q->column_int(0));
+    if (last >= next_seq) return corrupt("journal: seq " + std::to_string(last) + " beyond counter");
+  }
+  into.restore_counters(next_object_id, next_seq);
+  const std::string problem = into.finish_load();
+  if (!problem.empty()) {
+    return std::unexpected(store_error{"sqlite store " + path_ + " is inconsistent: " + problem});
+  }
+  return {};
+}
+
+}  // namespace creditd::store::sqlite

@@ -1,0 +1,51 @@
+// The embedded store: one SQLite file in WAL mode with synchronous=FULL, so a
+// successful commit() is on disk. One process at a time: the file is locked
+// (flock on a side file) for the life of the store.
+//
+// Thread-safety: not thread-safe; the engine's committer thread owns it after load().
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "store/sqlite/sqlite_db.hpp"
+#include "store/store.hpp"
+
+namespace creditd::store::sqlite {
+
+struct sqlite_options {
+  std::string path;
+  // Pages of WAL after which a commit also checkpoints into the main file.
+  int wal_autocheckpoint_pages = 4000;
+};
+
+class sqlite_store final : public store {
+ public:
+  // Opens or creates the file, takes its lock and migrates the schema.
+  // Errors: cannot create/open the file, another process holds it, the file
+  // was written by a newer schema, or is not a creditd database.
+  static std::expected<std::unique_ptr<sqlite_store>, store_error> open(const sqlite_options& opts);
+  ~sqlite_store() override;
+
+  std::expected<void, store_error> load(ledger::ledger& into, ledger::time_us now) override;
+  std::expected<void, store_error> commit(const ledger::change_set& changes) override;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  sqlite_store() = default;
+  std::expected<void, store_error> migrate();
+  std::expected<void, store_error> prepare_statements();
+  std::expected<void, store_error> write(const ledger::change_set& changes);
+  store_error fail(const std::string& what, const db_error& e) const;
+
+  std::string path_;
+  int lock_fd_ = -1;
+  database db_;
+  statement begin_, commit_, rollback_;
+  statement insert_entry_, upsert_account_, upsert_lot_, upsert_hold_, upsert_charge_;
+  statement insert_idempotency_, delete_idempotency_, upsert_meta_;
+  std::string scratch_;
+};
+
+}  // namespace creditd::store::sqlite
