@@ -157,6 +157,14 @@ class ledger {
   void for_each_account(F&& f) const {
     for (const auto& [id, acct] : accounts_) f(acct);
   }
+  template <typename F>
+  void for_each_hold(F&& f) const {
+    for (const auto& [id, h] : holds_) f(h);
+  }
+  template <typename F>
+  void for_each_charge(F&& f) const {
+    for (const auto& [id, c] : charges_) f(c);
+  }
 
   // Entries appended since `mark` (from `pending_entry_count()` before a command).
   std::size_t pending_entry_count() const { return pending_.entries.size(); }

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <unordered_map>
 
 #include "ledger/limits.hpp"
 #include "store/codec.hpp"
@@ -474,6 +475,69 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
     return std::unexpected(store_error{"sqlite store " + path_ + " is inconsistent: " + problem});
   }
   return {};
+}
+
+std::expected<std::string, store_error> sqlite_store::audit_journal(const ledger::ledger& l) {
+  struct replayed {
+    ledger::micros remaining = 0;
+    ledger::micros held = 0;
+  };
+  std::unordered_map<ledger::object_id, replayed> lots;
+  auto q = db_.prepare("SELECT seq, type, amount, hold_id, parts FROM entries ORDER BY seq");
+  if (!q) return std::unexpected(fail("cannot read entries", q.error()));
+  std::uint64_t expected_seq = 1;
+  while (true) {
+    auto row = q->step();
+    if (!row) return std::unexpected(fail("cannot read entries", row.error()));
+    if (!*row) break;
+    const auto seq = static_cast<std::uint64_t>(q->column_int(0));
+    if (seq != expected_seq) return "journal has a gap before seq " + std::to_string(seq);
+    ++expected_seq;
+    auto type = ledger::parse_entry_type(q->column_text(1));
+    const ledger::micros amount = q->column_int(2);
+    const bool from_hold = q->column_int(3) != 0;
+    auto parts = decode_parts(q->column_text(4));
+    if (!type || !parts) return "entry " + std::to_string(seq) + " is unreadable";
+    for (const ledger::lot_part& p : *parts) {
+      if (p.lot == ledger::postpaid_lot_id) continue;
+      replayed& r = lots[p.lot];
+      switch (*type) {
+        case ledger::entry_type::grant:
+        case ledger::entry_type::refund: r.remaining += p.amount; break;
+        case ledger::entry_type::charge: r.remaining -= p.amount; break;
+        case ledger::entry_type::hold:
+          r.remaining -= p.amount;
+          r.held += p.amount;
+          break;
+        case ledger::entry_type::capture: r.held -= p.amount; break;
+        case ledger::entry_type::release:
+          r.held -= p.amount;
+          r.remaining += p.amount;
+          break;
+        case ledger::entry_type::expire:
+        case ledger::entry_type::void_lot: (from_hold ? r.held : r.remaining) -= p.amount; break;
+        case ledger::entry_type::adjust: r.remaining += amount > 0 ? p.amount : -p.amount; break;
+      }
+    }
+  }
+  if (expected_seq != l.next_seq()) {
+    return "journal ends at seq " + std::to_string(expected_seq - 1) + " but the ledger's next seq is " +
+           std::to_string(l.next_seq());
+  }
+  std::string problem;
+  l.for_each_account([&](const ledger::account& a) {
+    for (const ledger::lot* x : a.lots) {
+      if (!problem.empty()) return;
+      const replayed r = lots.count(x->id) ? lots[x->id] : replayed{};
+      if (r.remaining != x->remaining || r.held != x->held) {
+        problem = "lot " + std::to_string(x->id) + " of " + a.id + ": journal says remaining " +
+                  std::to_string(r.remaining) + " held " + std::to_string(r.held) +
+                  ", state says remaining " + std::to_string(x->remaining) + " held " +
+                  std::to_string(x->held);
+      }
+    }
+  });
+  return problem;
 }
 
 }  // namespace creditd::store::sqlite

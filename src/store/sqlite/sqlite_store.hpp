@@ -30,6 +30,11 @@ class sqlite_store final : public store {
   std::expected<void, store_error> load(ledger::ledger& into, ledger::time_us now) override;
   std::expected<void, store_error> commit(const ledger::change_set& changes) override;
 
+  // Replays the whole journal lot by lot and compares the result with the
+  // ledger's lots (remaining and held) and the journal's seq with the ledger's
+  // counter. Returns "" when they agree, else the first disagreement.
+  std::expected<std::string, store_error> audit_journal(const ledger::ledger& l);
+
   const std::string& path() const { return path_; }
 
  private:

@@ -1,0 +1,338 @@
+// The embedded store: what is committed comes back exactly on reopen, the
+// journal replays to the same lots, and refusals name the file.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <random>
+#include <thread>
+
+#include "engine/engine.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "support/fn_task.hpp"
+#include "support/ledger_dump.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace creditd;
+using creditd::testing::dump_ledger;
+using creditd::testing::run_durably;
+using creditd::testing::temp_dir;
+using ledger::micros;
+using ledger::time_us;
+
+namespace {
+
+constexpr time_us t0 = 1'795'000'000LL * ledger::us_per_second;  // 2026-11-18
+constexpr micros credit = ledger::micros_per_credit;
+
+std::unique_ptr<store::sqlite::sqlite_store> open_store(const std::string& path) {
+  auto s = store::sqlite::sqlite_store::open({path});
+  EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().message);
+  return s ? std::move(*s) : nullptr;
+}
+
+// A seeded mix of every command, touching accounts, lots, holds, charges,
+// refunds and idempotency keys, committed every `commit_every` steps.
+void random_workload(ledger::ledger& l, store::store& s, std::uint64_t seed, int steps,
+                     time_us& now, std::vector<std::string>* keys = nullptr) {
+  std::mt19937_64 rng(seed);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<std::uint64_t>(n)); };
+  std::vector<ledger::object_id> holds, charges, lots;
+  for (int step = 0; step < steps; ++step) {
+    now += pick(5) * ledger::us_per_second;
+    const std::string acct = "acct-" + std::to_string(pick(20));
+    switch (pick(10)) {
+      case 0: {
+        ledger::account_cmd c{acct, "Name " + acct, ledger::account_settings{}};
+        c.settings->reserve = pick(3) * credit;
+        c.settings->postpaid_limit = pick(2) * 5 * credit;
+        c.settings->low_balance_thresholds = {credit, 10 * credit};
+        (void)l.put_account(c, now);
+        break;
+      }
+      case 1:
+      case 2: {
+        ledger::grant_cmd g;
+        g.account = acct;
+        g.amount = (1 + pick(100)) * credit / 4;
+        g.kind = static_cast<ledger::lot_kind>(pick(3));
+        if (pick(2)) g.expires_at = now + (1 + pick(120)) * ledger::us_per_second;
+        if (pick(4) == 0) g.scope = {"image.*"};
+        g.cost_basis = pick(1000);
+        g.currency = "usd";
+        if (auto r = l.grant(g, now)) lots.push_back((*r)->id);
+        break;
+      }
+      case 3:
+      case 4: {
+        ledger::charge_cmd c{acct, (1 + pick(40)) * credit / 8, pick(2) ? "image.generate" : "llm.tokens",
+                             R"({"model":"m1"})", "ref-" + std::to_string(step), pick(5) == 0};
+        if (auto r = l.charge(c, now)) charges.push_back((*r)->id);
+        break;
+      }
+      case 5: {
+        ledger::hold_cmd h{acct, (1 + pick(20)) * credit / 2, "image.upscale", "", "", false, 1 + pick(60)};
+        if (auto r = l.place_hold(h, now)) holds.push_back((*r)->id);
+        break;
+      }
+      case 6:
+        if (!holds.empty()) {
+          const auto id = holds[static_cast<std::size_t>(pick(static_cast<int>(holds.size())))];
+          if (pick(2)) {
+            if (auto r = l.capture(id, std::nullopt, now)) charges.push_back((*r)->charge_id);
+          } else {
+            (void)l.release(id, now);
+          }
+        }
+        break;
+      case 7:
+        if (!charges.empty()) {
+          const auto id = charges[static_cast<std::size_t>(pick(static_cast<int>(charges.size())))];
+          (void)l.refund({id, pick(2) ? std::optional<micros>(credit / 8) : std::nullopt, "oops"}, now);
+        }
+        break;
+      case 8:
+        if (!lots.empty() && pick(4) == 0) {
+          (void)l.void_lot(lots[static_cast<std::size_t>(pick(static_cast<int>(lots.size())))], "fraud", now);
+        } else {
+          (void)l.adjust({acct, (pick(2) ? 1 : -1) * credit, "goodwill"}, now);
+        }
+        break;
+      case 9: {
+        const std::string key = "key-" + std::to_string(step);
+        if (auto found = l.idempotency_lookup(key, "fp"); found && *found == nullptr) {
+          l.idempotency_remember({key, "fp", 201, R"({"ok":true})", now});
+          if (keys) keys->push_back(key);
+        }
+        l.run_due(now);
+        break;
+      }
+    }
+    if (step % 97 == 0) {
+      auto r = s.commit(l.take_changes());
+      ASSERT_TRUE(r.has_value()) << r.error().message;
+    }
+  }
+  auto r = s.commit(l.take_changes());
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  ASSERT_EQ(l.check_all(), "");
+}
+
+}  // namespace
+
+TEST(sqlite_store, reopen_restores_exactly_what_was_committed) {
+  temp_dir dir;
+  const std::string path = dir.file("ledger.db");
+  std::string before;
+  std::vector<std::string> keys;
+  time_us now = t0;
+  {
+    auto s = open_store(path);
+    ledger::ledger l;
+    ASSERT_TRUE(s->load(l, now).has_value());
+    random_workload(l, *s, 42, 5000, now, &keys);
+    before = dump_ledger(l);
+    auto audit = s->audit_journal(l);
+    ASSERT_TRUE(audit.has_value());
+    EXPECT_EQ(*audit, "");
+  }
+  auto s = open_store(path);
+  ledger::ledger l;
+  auto loaded = s->load(l, now);
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
+  EXPECT_EQ(dump_ledger(l), before);
+  EXPECT_EQ(*s->audit_journal(l), "");
+  // Keys younger than the retention come back; a replay is found.
+  ASSERT_GT(keys.size(), 100u);
+  for (const std::string& key : keys) {
+    auto found = l.idempotency_lookup(key, "fp");
+    ASSERT_TRUE(found.has_value());
+    ASSERT_NE(*found, nullptr) << key;
+    EXPECT_EQ((*found)->body, R"({"ok":true})");
+  }
+  EXPECT_FALSE(l.idempotency_lookup(keys[0], "other").has_value());
+
+  // The reloaded ledger goes on where the old one stopped.
+  random_workload(l, *s, 43, 2000, now);
+  const std::string after = dump_ledger(l);
+  s.reset();
+  auto s2 = open_store(path);
+  ledger::ledger l2;
+  ASSERT_TRUE(s2->load(l2, now).has_value());
+  EXPECT_EQ(dump_ledger(l2), after);
+  EXPECT_EQ(*s2->audit_journal(l2), "");
+}
+
+TEST(sqlite_store, a_second_process_cannot_open_the_same_file) {
+  temp_dir dir;
+  auto first = open_store(dir.file("x.db"));
+  auto second = store::sqlite::sqlite_store::open({dir.file("x.db")});
+  ASSERT_FALSE(second.has_value());
+  EXPECT_NE(second.error().message.find("in use by another creditd process"), std::string::npos);
+}
+
+TEST(sqlite_store, refuses_a_file_from_a_newer_schema) {
+  temp_dir dir;
+  const std::string path = dir.file("new.db");
+  {
+    auto db = store::sqlite::database::open(path, true);
+    ASSERT_TRUE(db->exec("CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL);"
+                         "INSERT INTO schema_migrations VALUES (99, 0);")
+                    .has_value());
+  }
+  auto s = store::sqlite::sqlite_store::open({path});
+  ASSERT_FALSE(s.has_value());
+  EXPECT_NE(s.error().message.find("newer than this creditd"), std::string::npos);
+  EXPECT_NE(s.error().message.find(path), std::string::npos);
+}
+
+TEST(sqlite_store, refuses_to_load_an_inconsistent_file) {
+  temp_dir dir;
+  const std::string path = dir.file("bad.db");
+  {
+    auto s = open_store(path);
+    ledger::ledger l;
+    ASSERT_TRUE(s->load(l, t0).has_value());
+    ASSERT_TRUE(l.put_account({"a", std::nullopt, std::nullopt}, t0).has_value());
+    ASSERT_TRUE(l.grant({.account = "a", .amount = 10 * credit}, t0).has_value());
+    ASSERT_TRUE(s->commit(l.take_changes()).has_value());
+  }
+  {
+    auto db = store::sqlite::database::open(path, false);
+    ASSERT_TRUE(db->exec("UPDATE lots SET remaining = remaining + 1").has_value());
+  }
+  auto s = open_store(path);
+  ledger::ledger l;
+  auto r = s->load(l, t0);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message.find("inconsistent"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find(path), std::string::npos);
+}
+
+namespace {
+// Delegates to a real store until told to fail, like a disk that fills up.
+class failing_store final : public creditd::store::store {
+ public:
+  explicit failing_store(creditd::store::store& inner) : inner_(inner) {}
+  std::expected<void, creditd::store::store_error> load(ledger::ledger& l, time_us now) override {
+    return inner_.load(l, now);
+  }
+  std::expected<void, creditd::store::store_error> commit(const ledger::change_set& c) override {
+    if (fail_.load()) return std::unexpected(creditd::store::store_error{"injected: disk full"});
+    return inner_.commit(c);
+  }
+  std::atomic<bool> fail_{false};
+
+ private:
+  creditd::store::store& inner_;
+};
+}  // namespace
+
+TEST(engine, commits_every_task_before_completing_it) {
+  temp_dir dir;
+  const std::string path = dir.file("e.db");
+  std::vector<ledger::object_id> durable_charges;
+  {
+    auto s = open_store(path);
+    ledger::ledger l;
+    ASSERT_TRUE(s->load(l, t0).has_value());
+    engine::engine e(l, *s, {.clock = [] { return t0; }});
+    ASSERT_TRUE(run_durably(e, [](ledger::ledger& l, time_us now) {
+      for (int i = 0; i < 8; ++i) {
+        const std::string id = "t" + std::to_string(i);
+        ASSERT_TRUE(l.put_account({id, std::nullopt, std::nullopt}, now).has_value());
+        ASSERT_TRUE(l.grant({.account = id, .amount = 1000 * credit}, now).has_value());
+      }
+    }));
+    // Eight threads submit charges concurrently.
+    std::mutex mu;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 200; ++i) {
+          ledger::object_id id = 0;
+          const bool ok = run_durably(e, [&](ledger::ledger& l, time_us now) {
+            auto r = l.charge({"t" + std::to_string(t), credit, "image.generate", "", "", false}, now);
+            ASSERT_TRUE(r.has_value());
+            id = (*r)->id;
+          });
+          ASSERT_TRUE(ok);
+          std::lock_guard lock(mu);
+          durable_charges.push_back(id);
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    e.stop();
+    EXPECT_EQ(e.stats().tasks, 1u + 8 * 200);
+  }
+  auto s = open_store(path);
+  ledger::ledger l;
+  ASSERT_TRUE(s->load(l, t0).has_value());
+  ASSERT_EQ(durable_charges.size(), 1600u);
+  for (ledger::object_id id : durable_charges) ASSERT_NE(l.find_charge(id), nullptr) << id;
+  for (int t = 0; t < 8; ++t) {
+    EXPECT_EQ(l.balance(*l.find_account("t" + std::to_string(t)), t0).available, 800 * credit);
+  }
+  EXPECT_EQ(*s->audit_journal(l), "");
+}
+
+TEST(engine, stops_acknowledging_writes_after_a_failed_commit) {
+  temp_dir dir;
+  const std::string path = dir.file("f.db");
+  ledger::object_id acknowledged = 0, refused = 0;
+  {
+    auto real = open_store(path);
+    failing_store s(*real);
+    ledger::ledger l;
+    ASSERT_TRUE(s.load(l, t0).has_value());
+    engine::engine e(l, s, {.clock = [] { return t0; }});
+    ASSERT_TRUE(run_durably(e, [&](ledger::ledger& l, time_us now) {
+      ASSERT_TRUE(l.put_account({"a", std::nullopt, std::nullopt}, now).has_value());
+      ASSERT_TRUE(l.grant({.account = "a", .amount = 100 * credit}, now).has_value());
+      acknowledged = (*l.charge({"a", credit, "op", "", "", false}, now))->id;
+    }));
+    s.fail_ = true;
+    EXPECT_FALSE(run_durably(e, [&](ledger::ledger& l, time_us now) {
+      refused = (*l.charge({"a", credit, "op", "", "", false}, now))->id;
+    }));
+    EXPECT_TRUE(e.failed());
+    EXPECT_NE(e.failure().find("disk full"), std::string::npos);
+    // The fault clearing does not resume writes: the process must restart.
+    s.fail_ = false;
+    creditd::testing::fn_task later([](ledger::ledger&, time_us) {});
+    e.submit(&later);
+    EXPECT_FALSE(later.wait());
+    EXPECT_FALSE(later.applied());
+  }
+  auto s = open_store(path);
+  ledger::ledger l;
+  ASSERT_TRUE(s->load(l, t0).has_value());
+  EXPECT_NE(l.find_charge(acknowledged), nullptr);
+  EXPECT_EQ(l.find_charge(refused), nullptr);
+  EXPECT_EQ(l.balance(*l.find_account("a"), t0).available, 99 * credit);
+  EXPECT_EQ(*s->audit_journal(l), "");
+}
+
+TEST(engine, runs_time_driven_work_on_its_own) {
+  temp_dir dir;
+  auto s = open_store(dir.file("t.db"));
+  ledger::ledger l;
+  ASSERT_TRUE(s->load(l, t0).has_value());
+  std::atomic<time_us> clock{t0};
+  engine::engine e(l, *s, {.clock = [&] { return clock.load(); }, .idle_wakeup_us = 1000});
+  ASSERT_TRUE(run_durably(e, [](ledger::ledger& l, time_us now) {
+    ASSERT_TRUE(l.put_account({"a", std::nullopt, std::nullopt}, now).has_value());
+    ASSERT_TRUE(l.grant({.account = "a", .amount = 5 * credit, .expires_at = now + 10 * ledger::us_per_second}, now).has_value());
+  }));
+  clock = t0 + 11 * ledger::us_per_second;
+  // Without any task touching the account, the expiry is written.
+  for (int i = 0; i < 2000; ++i) {
+    std::string status;
+    ASSERT_TRUE(run_durably(e, [&](ledger::ledger& l, time_us) {
+      status = ledger::to_string(l.find_account("a")->lots[0]->status);
+    }));
+    if (status == "expired") return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  FAIL() << "the lot expiry was never applied";
+}

@@ -1,0 +1,60 @@
+// Test support: a canonical text dump of a ledger's persistent state, so two
+// ledgers (before and after a reload) can be compared with one EXPECT_EQ.
+#pragma once
+
+#include <algorithm>
+#include <map>
+#include <sstream>
+#include <string>
+
+#include "ledger/ledger.hpp"
+
+namespace creditd::testing {
+
+inline std::string dump_ledger(const ledger::ledger& l) {
+  std::map<std::string, std::string> accounts;
+  l.for_each_account([&](const ledger::account& a) {
+    std::ostringstream o;
+    o << "account " << a.id << " name=" << a.name << " reserve=" << a.settings.reserve
+      << " postpaid_limit=" << a.settings.postpaid_limit << " postpaid_used=" << a.postpaid_used
+      << " period=" << a.postpaid_period << " held=" << a.held
+      << " open_holds=" << a.open_holds.size() << " max_open_holds=" << a.settings.max_open_holds
+      << " rate=" << a.settings.rate_limit_per_minute << " created=" << a.created_at << "\n";
+    for (const ledger::lot* x : a.lots) {
+      o << "  lot " << x->id << " " << ledger::to_string(x->kind) << " "
+        << ledger::to_string(x->status) << " p=" << x->priority << " amount=" << x->amount
+        << " rem=" << x->remaining << " held=" << x->held << " spent=" << x->spent
+        << " exp=" << x->expired << " void=" << x->voided << " eff=" << x->effective_at
+        << " until=" << x->expires_at << " scope=" << x->scope.size() << " src=" << x->source
+        << " reason=" << x->reason << " cost=" << x->cost_basis << x->currency << "\n";
+    }
+    for (const ledger::lot* x : a.active_lots) o << "  active " << x->id << "\n";
+    accounts[a.id] = o.str();
+  });
+  std::map<ledger::object_id, std::string> holds, charges;
+  l.for_each_hold([&](const ledger::hold& h) {
+    std::ostringstream o;
+    o << "hold " << h.id << " " << h.owner->id << " " << ledger::to_string(h.status)
+      << " amount=" << h.amount << " captured=" << h.captured << " op=" << h.operation
+      << " dims=" << h.dimensions << " ref=" << h.reference << " until=" << h.expires_at
+      << " closed=" << h.closed_at << " charge=" << h.charge_id << " parts=";
+    for (const auto& p : h.parts) o << p.lot << ":" << p.amount << ",";
+    holds[h.id] = o.str();
+  });
+  l.for_each_charge([&](const ledger::charge_record& c) {
+    std::ostringstream o;
+    o << "charge " << c.id << " " << c.owner->id << " amount=" << c.amount
+      << " refunded=" << c.refunded << " hold=" << c.hold_id << " at=" << c.created_at
+      << " parts=";
+    for (const auto& p : c.parts) o << p.lot << ":" << p.amount << ":" << p.refunded << ",";
+    charges[c.id] = o.str();
+  });
+  std::string out = "next_id=" + std::to_string(l.next_object_id()) +
+                    " next_seq=" + std::to_string(l.next_seq()) + "\n";
+  for (auto& [k, v] : accounts) out += v;
+  for (auto& [k, v] : holds) out += v + "\n";
+  for (auto& [k, v] : charges) out += v + "\n";
+  return out;
+}
+
+}  // namespace creditd::testing
