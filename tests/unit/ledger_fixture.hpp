@@ -69,7 +69,7 @@ inline grant_cmd grant_of(micros amount, lot_kind kind = lot_kind::prepaid,
 }
 
 class ledger_fixture : public ::testing::Test {
- protected:
+ public:
   ledger led;
 
   void TearDown() override { EXPECT_EQ(led.check_all(), ""); }

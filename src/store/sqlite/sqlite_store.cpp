@@ -78,7 +78,7 @@ std::expected<std::unique_ptr<sqlite_store>, store_error> sqlite_store::open(
   }
   mode = {};
   const std::string pragmas = "PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000; "
-                              "PRAGMA foreign_keys=OFF; PRAGMA wal_autocheckpoint=" +
+                              "PRAGMA foreign_keys=OFF; PRAGMA cache_size=-131072; PRAGMA wal_autocheckpoint=" +
                               std::to_string(opts.wal_autocheckpoint_pages) + ";";
   if (auto r = s->db_.exec(pragmas.c_str()); !r) return std::unexpected(s->fail("cannot set pragmas", r.error()));
   if (auto r = s->migrate(); !r) return std::unexpected(r.error());
