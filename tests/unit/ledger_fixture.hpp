@@ -16,11 +16,21 @@
 
 namespace creditd::ledger::testing {
 
-constexpr micros cr(std::int64_t n) { return n * micros_per_credit; }
-constexpr time_us secs(std::int64_t n) { return n * us_per_second; }
-constexpr time_us mins(std::int64_t n) { return n * us_per_minute; }
-constexpr time_us hours(std::int64_t n) { return n * 3600 * us_per_second; }
-constexpr time_us days(std::int64_t n) { return n * us_per_day; }
+constexpr micros cr(std::int64_t n) {
+  return n * micros_per_credit;
+}
+constexpr time_us secs(std::int64_t n) {
+  return n * us_per_second;
+}
+constexpr time_us mins(std::int64_t n) {
+  return n * us_per_minute;
+}
+constexpr time_us hours(std::int64_t n) {
+  return n * 3600 * us_per_second;
+}
+constexpr time_us days(std::int64_t n) {
+  return n * us_per_day;
+}
 
 // 2026-11-25T10:00:00Z: every test starts here.
 inline constexpr time_us t0 = 1'795'600'800 * us_per_second;
@@ -113,7 +123,8 @@ class ledger_fixture : public ::testing::Test {
 
   std::vector<object_id> active_ids(const std::string& id = "acct") const {
     std::vector<object_id> out;
-    for (const lot* l : acct(id).active_lots) out.push_back(l->id);
+    for (const lot* l : acct(id).active_lots)
+      out.push_back(l->id);
     return out;
   }
 };

@@ -563,8 +563,7 @@ TEST_F(ledger_holds, hold_on_a_lot_that_is_then_voided) {
 
   // A capture still takes from the voided lot; the rest is voided too.
   must(led.capture(captured.id, cr(1), t0 + secs(2)));
-  EXPECT_EQ(led.find_charge(captured.charge_id)->parts,
-            (std::vector<charge_part>{{l, cr(1), 0}}));
+  EXPECT_EQ(led.find_charge(captured.charge_id)->parts, (std::vector<charge_part>{{l, cr(1), 0}}));
   EXPECT_EQ(lot_at(l).spent, cr(1));
   EXPECT_EQ(lot_at(l).voided, cr(6));
   // A release returns nothing: all of it is voided.

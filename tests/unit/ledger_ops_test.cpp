@@ -116,21 +116,29 @@ TEST_F(ledger_accounts, settings_refusals) {
   const std::vector<refusal> cases = {
       {"17 thresholds",
        [](account_settings& s) {
-         for (int i = 1; i <= 17; ++i) s.low_balance_thresholds.push_back(cr(i));
+         for (int i = 1; i <= 17; ++i)
+           s.low_balance_thresholds.push_back(cr(i));
        },
        "settings.low_balance_thresholds has more than 16 amounts"},
       {"zero threshold", [](account_settings& s) { s.low_balance_thresholds = {0}; },
        "settings.low_balance_thresholds must hold positive amounts"},
-      {"negative threshold", [](account_settings& s) { s.low_balance_thresholds = {cr(1), -1}; },
+      {"negative threshold",
+       [](account_settings& s) {
+         s.low_balance_thresholds = {cr(1), -1};
+       },
        "settings.low_balance_thresholds must hold positive amounts"},
       {"huge threshold",
        [](account_settings& s) { s.low_balance_thresholds = {amount_micros_max + 1}; },
        "settings.low_balance_thresholds must hold positive amounts"},
       {"descending thresholds",
-       [](account_settings& s) { s.low_balance_thresholds = {cr(10), cr(5)}; },
+       [](account_settings& s) {
+         s.low_balance_thresholds = {cr(10), cr(5)};
+       },
        "settings.low_balance_thresholds must be ascending and distinct"},
       {"repeated thresholds",
-       [](account_settings& s) { s.low_balance_thresholds = {cr(5), cr(5)}; },
+       [](account_settings& s) {
+         s.low_balance_thresholds = {cr(5), cr(5)};
+       },
        "settings.low_balance_thresholds must be ascending and distinct"},
       {"negative reserve", [](account_settings& s) { s.reserve = -1; },
        "settings.reserve is out of range"},
@@ -153,7 +161,9 @@ TEST_F(ledger_accounts, settings_refusals) {
       {"huge expiring days", [](account_settings& s) { s.expiring_soon_days = 3651; },
        "settings.expiring_soon_days must be between 0 and 3650"},
       {"topup below zero",
-       [](account_settings& s) { s.auto_topup = auto_topup_settings{0, "p100", 1}; },
+       [](account_settings& s) {
+         s.auto_topup = auto_topup_settings{0, "p100", 1};
+       },
        "settings.auto_topup.below must be positive"},
       {"topup below huge",
        [](account_settings& s) {
@@ -161,7 +171,9 @@ TEST_F(ledger_accounts, settings_refusals) {
        },
        "settings.auto_topup.below must be positive"},
       {"topup no package",
-       [](account_settings& s) { s.auto_topup = auto_topup_settings{cr(1), "", 1}; },
+       [](account_settings& s) {
+         s.auto_topup = auto_topup_settings{cr(1), "", 1};
+       },
        "settings.auto_topup.package is required"},
       {"topup long package",
        [](account_settings& s) {
@@ -169,10 +181,14 @@ TEST_F(ledger_accounts, settings_refusals) {
        },
        "settings.auto_topup.package is required"},
       {"topup zero per period",
-       [](account_settings& s) { s.auto_topup = auto_topup_settings{cr(1), "p100", 0}; },
+       [](account_settings& s) {
+         s.auto_topup = auto_topup_settings{cr(1), "p100", 0};
+       },
        "settings.auto_topup.max_per_period must be between 1 and 1000"},
       {"topup many per period",
-       [](account_settings& s) { s.auto_topup = auto_topup_settings{cr(1), "p100", 1001}; },
+       [](account_settings& s) {
+         s.auto_topup = auto_topup_settings{cr(1), "p100", 1001};
+       },
        "settings.auto_topup.max_per_period must be between 1 and 1000"},
   };
   account_settings kept;
@@ -201,7 +217,8 @@ TEST_F(ledger_accounts, settings_refusals) {
 
 TEST_F(ledger_accounts, settings_at_their_limits_are_accepted) {
   account_settings s;
-  for (int i = 1; i <= 16; ++i) s.low_balance_thresholds.push_back(i);
+  for (int i = 1; i <= 16; ++i)
+    s.low_balance_thresholds.push_back(i);
   s.reserve = amount_micros_max;
   s.postpaid_limit = amount_micros_max;
   s.rate_limit_per_minute = 1'000'000;
@@ -326,7 +343,8 @@ TEST_F(ledger_grant, refusals) {
        "priority must be between 0 and 1000000"},
       {"65 scope entries",
        [](grant_cmd& g) {
-         for (int i = 0; i < 65; ++i) g.scope.push_back("op" + std::to_string(i));
+         for (int i = 0; i < 65; ++i)
+           g.scope.push_back("op" + std::to_string(i));
        },
        "scope names more than 64 operations"},
       {"empty scope entry", [](grant_cmd& g) { g.scope = {""}; },
@@ -341,7 +359,10 @@ TEST_F(ledger_grant, refusals) {
        "scope holds an invalid operation"},
       {"long scope entry", [](grant_cmd& g) { g.scope = {std::string(129, 'a')}; },
        "scope holds an invalid operation"},
-      {"one bad among good", [](grant_cmd& g) { g.scope = {"image.*", "llm tokens"}; },
+      {"one bad among good",
+       [](grant_cmd& g) {
+         g.scope = {"image.*", "llm tokens"};
+       },
        "scope holds an invalid operation"},
       {"empty source", [](grant_cmd& g) { g.source = ""; }, "source must be 1 to 64 bytes"},
       {"long source", [](grant_cmd& g) { g.source = std::string(65, 's'); },
@@ -373,7 +394,8 @@ TEST_F(ledger_grant, refusals) {
 TEST_F(ledger_grant, accepted_edges) {
   open();
   grant_cmd g = grant_of(cr(1));
-  for (int i = 0; i < 64; ++i) g.scope.push_back("op" + std::to_string(i));
+  for (int i = 0; i < 64; ++i)
+    g.scope.push_back("op" + std::to_string(i));
   EXPECT_TRUE(led.grant(g, t0).has_value());
   g.scope = {"*"};
   EXPECT_TRUE(led.grant(g, t0).has_value());
@@ -396,7 +418,8 @@ TEST_F(ledger_grant, accepted_edges) {
 
 TEST_F(ledger_grant, active_lots_limit) {
   open();
-  for (std::size_t i = 0; i < limits::active_lots_per_account_max; ++i) grant(cr(1));
+  for (std::size_t i = 0; i < limits::active_lots_per_account_max; ++i)
+    grant(cr(1));
   EXPECT_EQ(acct().active_lots.size(), 1000u);
   const std::size_t entries = led.pending_entry_count();
   auto r = led.grant(grant_of(cr(1)), t0);
@@ -496,27 +519,28 @@ TEST_F(ledger_charge, consumption_order) {
   custom.priority = 1;
   const object_id custom_first = grant(custom).id;
 
-  const std::vector<object_id> order = {custom_first, promo_30d,         plan_forever,
-                                        prepaid_5d,   prepaid_10d,       prepaid_10d_later,
-                                        prepaid_forever, prepaid_forever_later};
+  const std::vector<object_id> order = {
+      custom_first, promo_30d,         plan_forever,    prepaid_5d,
+      prepaid_10d,  prepaid_10d_later, prepaid_forever, prepaid_forever_later};
   EXPECT_EQ(active_ids(), order);
 
   // Charges of 1.5 credits walk the same order, split across lot boundaries.
   std::vector<charge_part> seen;
   for (int i = 0; i < 5; ++i) {
     const charge_record& c = charge(1'500'000, t0 + secs(i));
-    for (const charge_part& p : c.parts) seen.push_back(p);
+    for (const charge_part& p : c.parts)
+      seen.push_back(p);
   }
   // Charge 1 takes custom_first (1), promo_30d (0.5); charge 2 promo_30d (0.5),
   // plan_forever (1); charge 3 prepaid_5d (1), prepaid_10d (0.5); charge 4
   // prepaid_10d (0.5), prepaid_10d_later (1); charge 5 prepaid_forever (1),
   // prepaid_forever_later (0.5).
   const std::vector<charge_part> all = {
-      {custom_first, cr(1), 0},       {promo_30d, 500'000, 0},
-      {promo_30d, 500'000, 0},        {plan_forever, cr(1), 0},
-      {prepaid_5d, cr(1), 0},         {prepaid_10d, 500'000, 0},
-      {prepaid_10d, 500'000, 0},      {prepaid_10d_later, cr(1), 0},
-      {prepaid_forever, cr(1), 0},    {prepaid_forever_later, 500'000, 0},
+      {custom_first, cr(1), 0},    {promo_30d, 500'000, 0},
+      {promo_30d, 500'000, 0},     {plan_forever, cr(1), 0},
+      {prepaid_5d, cr(1), 0},      {prepaid_10d, 500'000, 0},
+      {prepaid_10d, 500'000, 0},   {prepaid_10d_later, cr(1), 0},
+      {prepaid_forever, cr(1), 0}, {prepaid_forever_later, 500'000, 0},
   };
   EXPECT_EQ(seen, all);
   EXPECT_EQ(active_ids(), (std::vector<object_id>{prepaid_forever_later}));
@@ -607,7 +631,8 @@ TEST_P(ledger_refusals, refuses_with_reason_and_changes_nothing) {
   c.setup(*this);
   const balance_view before = bal();
   std::vector<lot> lots_before;
-  for (const lot* l : acct().lots) lots_before.push_back(*l);
+  for (const lot* l : acct().lots)
+    lots_before.push_back(*l);
   const std::size_t entries = led.pending_entry_count();
   const object_id next_id = led.next_object_id();
   const std::uint64_t next_seq = led.next_seq();
@@ -662,77 +687,109 @@ charge_cmd urgent(charge_cmd c) {
 
 INSTANTIATE_TEST_SUITE_P(
     all, ledger_refusals,
-    ::testing::Values(
-        refusal_case{"balance", {}, [](ledger_fixture& f) { f.led.grant(grant_of(cr(10)), t0); },
-                     charge_of(cr(11)), refusal_reason::balance, cr(10), cr(11)},
-        refusal_case{"empty account", {}, [](ledger_fixture&) {}, charge_of(1),
-                     refusal_reason::balance, 0, 1},
-        refusal_case{"reserve", reserve_of(cr(3)),
-                     [](ledger_fixture& f) { f.led.grant(grant_of(cr(10)), t0); },
-                     charge_of(cr(8)), refusal_reason::reserve, cr(7), cr(8)},
-        refusal_case{"reserve larger than the lots", reserve_of(cr(30)),
-                     [](ledger_fixture& f) { f.led.grant(grant_of(cr(10)), t0); },
-                     charge_of(cr(1)), refusal_reason::reserve, 0, cr(1)},
-        refusal_case{"beyond the reserve too", reserve_of(cr(3)),
-                     [](ledger_fixture& f) { f.led.grant(grant_of(cr(10)), t0); },
-                     charge_of(cr(11)), refusal_reason::balance, cr(7), cr(11)},
-        refusal_case{"urgent beyond everything", reserve_of(cr(3)),
-                     [](ledger_fixture& f) { f.led.grant(grant_of(cr(10)), t0); },
-                     urgent(charge_of(cr(10) + 1)), refusal_reason::balance, cr(10),
-                     cr(10) + 1},
-        refusal_case{"postpaid limit", postpaid_of(cr(3)),
-                     [](ledger_fixture& f) { f.led.grant(grant_of(cr(5)), t0); },
-                     charge_of(cr(9)), refusal_reason::postpaid_limit, cr(8), cr(9)},
-        refusal_case{"postpaid used up", postpaid_of(cr(3)),
-                     [](ledger_fixture& f) { f.led.charge(charge_of(cr(2)), t0); },
-                     charge_of(cr(2)), refusal_reason::postpaid_limit, cr(1), cr(2)},
-        refusal_case{"scope", {},
-                     [](ledger_fixture& f) {
-                       grant_cmd g = grant_of(cr(10));
-                       g.scope = {"image.*"};
-                       f.led.grant(g, t0);
-                     },
-                     charge_of(cr(1), "llm.tokens"), refusal_reason::scope, 0, cr(1)},
-        refusal_case{"scope prefix needs the dot", {},
-                     [](ledger_fixture& f) {
-                       grant_cmd g = grant_of(cr(10));
-                       g.scope = {"image.*"};
-                       f.led.grant(g, t0);
-                     },
-                     charge_of(cr(1), "imagex.generate"), refusal_reason::scope, 0, cr(1)},
-        refusal_case{"scope prefix is not the operation", {},
-                     [](ledger_fixture& f) {
-                       grant_cmd g = grant_of(cr(10));
-                       g.scope = {"image.*"};
-                       f.led.grant(g, t0);
-                     },
-                     charge_of(cr(1), "image"), refusal_reason::scope, 0, cr(1)},
-        refusal_case{"scope partly", {},
-                     [](ledger_fixture& f) {
-                       grant_cmd g = grant_of(cr(10));
-                       g.scope = {"llm.tokens"};
-                       f.led.grant(g, t0);
-                       f.led.grant(grant_of(cr(2)), t0);
-                     },
-                     charge_of(cr(3), "image.generate"), refusal_reason::scope, cr(2), cr(3)},
-        refusal_case{"reserve wins over scope", reserve_of(cr(15)),
-                     [](ledger_fixture& f) {
-                       grant_cmd g = grant_of(cr(10));
-                       g.scope = {"image.*"};
-                       f.led.grant(g, t0);
-                       f.led.grant(grant_of(cr(10)), t0);
-                     },
-                     charge_of(cr(6), "llm.tokens"), refusal_reason::reserve, cr(5), cr(6)},
-        refusal_case{"expired lot", {},
-                     [](ledger_fixture& f) {
-                       f.led.grant(grant_of(cr(10), lot_kind::promo, t0 - secs(1)),
-                                   t0 - secs(10));
-                       f.led.run_due(t0);  // nothing pending afterwards
-                     },
-                     charge_of(cr(1)), refusal_reason::balance, 0, cr(1)}),
+    ::testing::
+        Values(
+            refusal_case{"balance",
+                         {},
+                         [](ledger_fixture& f) { f.led.grant(grant_of(cr(10)), t0); },
+                         charge_of(cr(11)),
+                         refusal_reason::balance,
+                         cr(10),
+                         cr(11)},
+            refusal_case{"empty account",
+                         {},
+                         [](ledger_fixture&) {},
+                         charge_of(1),
+                         refusal_reason::balance,
+                         0,
+                         1},
+            refusal_case{"reserve", reserve_of(cr(3)),
+                         [](ledger_fixture& f) { f.led.grant(grant_of(cr(10)), t0); },
+                         charge_of(cr(8)), refusal_reason::reserve, cr(7), cr(8)},
+            refusal_case{"reserve larger than the lots", reserve_of(cr(30)),
+                         [](ledger_fixture& f) { f.led.grant(grant_of(cr(10)), t0); },
+                         charge_of(cr(1)), refusal_reason::reserve, 0, cr(1)},
+            refusal_case{"beyond the reserve too", reserve_of(cr(3)),
+                         [](ledger_fixture& f) { f.led.grant(grant_of(cr(10)), t0); },
+                         charge_of(cr(11)), refusal_reason::balance, cr(7), cr(11)},
+            refusal_case{"urgent beyond everything", reserve_of(cr(3)),
+                         [](ledger_fixture& f) { f.led.grant(grant_of(cr(10)), t0); },
+                         urgent(charge_of(cr(10) + 1)), refusal_reason::balance, cr(10),
+                         cr(10) + 1},
+            refusal_case{"postpaid limit", postpaid_of(cr(3)),
+                         [](ledger_fixture& f) { f.led.grant(grant_of(cr(5)), t0); },
+                         charge_of(cr(9)), refusal_reason::postpaid_limit, cr(8), cr(9)},
+            refusal_case{"postpaid used up", postpaid_of(cr(3)),
+                         [](ledger_fixture& f) { f.led.charge(charge_of(cr(2)), t0); },
+                         charge_of(cr(2)), refusal_reason::postpaid_limit, cr(1), cr(2)},
+            refusal_case{"scope",
+                         {},
+                         [](ledger_fixture& f) {
+                           grant_cmd g = grant_of(cr(10));
+                           g.scope = {"image.*"};
+                           f.led.grant(g, t0);
+                         },
+                         charge_of(cr(1), "llm.tokens"),
+                         refusal_reason::scope,
+                         0,
+                         cr(1)},
+            refusal_case{"scope prefix needs the dot",
+                         {},
+                         [](ledger_fixture& f) {
+                           grant_cmd g = grant_of(cr(10));
+                           g.scope = {"image.*"};
+                           f.led.grant(g, t0);
+                         },
+                         charge_of(cr(1), "imagex.generate"),
+                         refusal_reason::scope,
+                         0,
+                         cr(1)},
+            refusal_case{"scope prefix is not the operation",
+                         {},
+                         [](ledger_fixture& f) {
+                           grant_cmd g = grant_of(cr(10));
+                           g.scope = {"image.*"};
+                           f.led.grant(g, t0);
+                         },
+                         charge_of(cr(1), "image"),
+                         refusal_reason::scope,
+                         0,
+                         cr(1)},
+            refusal_case{"scope partly",
+                         {},
+                         [](ledger_fixture& f) {
+                           grant_cmd g = grant_of(cr(10));
+                           g.scope = {"llm.tokens"};
+                           f.led.grant(g, t0);
+                           f.led.grant(grant_of(cr(2)), t0);
+                         },
+                         charge_of(cr(3), "image.generate"),
+                         refusal_reason::scope,
+                         cr(2),
+                         cr(3)},
+            refusal_case{"reserve wins over scope", reserve_of(cr(15)),
+                         [](ledger_fixture& f) {
+                           grant_cmd g = grant_of(cr(10));
+                           g.scope = {"image.*"};
+                           f.led.grant(g, t0);
+                           f.led.grant(grant_of(cr(10)), t0);
+                         },
+                         charge_of(cr(6), "llm.tokens"), refusal_reason::reserve, cr(5), cr(6)},
+            refusal_case{
+                "expired lot",
+                {},
+                [](ledger_fixture& f) {
+                  f.led.grant(grant_of(cr(10), lot_kind::promo, t0 - secs(1)), t0 - secs(10));
+                  f.led.run_due(t0);  // nothing pending afterwards
+                },
+                charge_of(cr(1)),
+                refusal_reason::balance,
+                0,
+                cr(1)}),
     [](const ::testing::TestParamInfo<refusal_case>& info) {
       std::string name;
-      for (const char* p = info.param.what; *p; ++p) name += std::isalnum(*p) ? *p : '_';
+      for (const char* p = info.param.what; *p; ++p)
+        name += std::isalnum(*p) ? *p : '_';
       return name;
     });
 
@@ -898,7 +955,8 @@ TEST_F(ledger_charge, rate_limit_token_bucket) {
   s.rate_limit_per_minute = 3;
   open("acct", s);
   grant(cr(100));
-  for (int i = 0; i < 3; ++i) charge(cr(1));
+  for (int i = 0; i < 3; ++i)
+    charge(cr(1));
   const std::size_t entries = led.pending_entry_count();
   auto r = led.charge(charge_of(cr(1)), t0);
   ASSERT_FALSE(r.has_value());
@@ -921,7 +979,8 @@ TEST_F(ledger_charge, rate_limit_token_bucket) {
   EXPECT_GE(r.error().retry_after_s, 1);
 
   // After a long pause the bucket is full again, but never more than full.
-  for (int i = 0; i < 3; ++i) charge(cr(1), t0 + hours(1));
+  for (int i = 0; i < 3; ++i)
+    charge(cr(1), t0 + hours(1));
   EXPECT_EQ(led.charge(charge_of(cr(1)), t0 + hours(1)).error().code, errc::rate_limited);
   EXPECT_EQ(available(t0 + hours(1)), cr(93));
 }
@@ -946,7 +1005,8 @@ TEST_F(ledger_charge, rate_limit_counts_holds_but_not_refusals) {
   // Rate limits do not apply to unlimited accounts.
   open("free");
   must(led.grant(grant_of(cr(1000), lot_kind::prepaid, std::nullopt, "free"), t0));
-  for (int i = 0; i < 500; ++i) must(led.charge(charge_of(cr(1), "x", "free"), t0));
+  for (int i = 0; i < 500; ++i)
+    must(led.charge(charge_of(cr(1), "x", "free"), t0));
 }
 
 TEST_F(ledger_charge, rate_limit_of_one_per_minute_boundary) {
@@ -973,7 +1033,8 @@ TEST_F(ledger_charge, rate_limit_refill_is_not_lost_by_frequent_polling) {
   s.rate_limit_per_minute = 3;
   open("acct", s);
   grant(cr(100));
-  for (int i = 0; i < 3; ++i) charge(cr(1));
+  for (int i = 0; i < 3; ++i)
+    charge(cr(1));
   // One refused attempt one microsecond before the token is whole...
   EXPECT_EQ(led.charge(charge_of(cr(1)), t0 + secs(20) - 1).error().code, errc::rate_limited);
   // ...must not delay the token that is due 20 s after the burst.
@@ -1220,8 +1281,7 @@ TEST_F(ledger_expiry, run_due_in_time_order_with_a_budget) {
   open("b");
   const object_id x = grant(cr(1), lot_kind::promo, t0 + hours(3)).id;
   const object_id y = grant(cr(2), lot_kind::promo, t0 + hours(1)).id;
-  const object_id z =
-      must(led.grant(grant_of(cr(3), lot_kind::promo, t0 + hours(2), "b"), t0))->id;
+  const object_id z = must(led.grant(grant_of(cr(3), lot_kind::promo, t0 + hours(2), "b"), t0))->id;
   const std::size_t mark = led.pending_entry_count();
   EXPECT_EQ(led.next_due(), t0 + hours(1));
   EXPECT_EQ(led.run_due(t0 + hours(5), 2), 2u);
@@ -1350,8 +1410,7 @@ TEST_F(ledger_adjust, negative_debits_in_consumption_order) {
   ASSERT_EQ(es.size(), 1u);
   EXPECT_EQ(es[0].type, entry_type::adjust);
   EXPECT_EQ(es[0].amount, -cr(5));
-  EXPECT_EQ(es[0].parts,
-            (std::vector<lot_part>{{promo, cr(2)}, {plan, cr(2)}, {prepaid, cr(1)}}));
+  EXPECT_EQ(es[0].parts, (std::vector<lot_part>{{promo, cr(2)}, {plan, cr(2)}, {prepaid, cr(1)}}));
   EXPECT_EQ(es[0].reason, "fraud");
   EXPECT_EQ(es[0].balance_after, cr(4));
   EXPECT_EQ(lot_at(promo).voided, cr(2));
@@ -1394,15 +1453,19 @@ TEST_F(ledger_adjust, refusals) {
   };
   const std::vector<refusal> cases = {
       {{"acct", 0, "x"}, errc::invalid_argument, "amount must be a non-zero amount"},
-      {{"acct", amount_micros_max + 1, "x"}, errc::invalid_argument,
+      {{"acct", amount_micros_max + 1, "x"},
+       errc::invalid_argument,
        "amount must be a non-zero amount"},
-      {{"acct", -amount_micros_max - 1, "x"}, errc::invalid_argument,
+      {{"acct", -amount_micros_max - 1, "x"},
+       errc::invalid_argument,
        "amount must be a non-zero amount"},
       {{"acct", cr(1), ""}, errc::invalid_argument, "reason is required"},
       {{"acct", -cr(1), ""}, errc::invalid_argument, "reason is required"},
-      {{"acct", cr(1), std::string(1025, 'r')}, errc::invalid_argument,
+      {{"acct", cr(1), std::string(1025, 'r')},
+       errc::invalid_argument,
        "reason is longer than 1024 bytes"},
-      {{"acct", -cr(2) - 1, "x"}, errc::insufficient_credits,
+      {{"acct", -cr(2) - 1, "x"},
+       errc::insufficient_credits,
        "a debit cannot take more than the remaining credits"},
       {{"nobody", cr(1), "x"}, errc::account_not_found, ""},
   };
@@ -1472,10 +1535,10 @@ TEST_F(ledger_changes, holds_each_dirty_object_once) {
   open("b");
   const object_id a1 = grant(cr(3), lot_kind::promo).id;
   const object_id a2 = grant(cr(10)).id;
-  const charge_record& c1 = charge(cr(4));          // both lots
-  const charge_record& c2 = charge(cr(1));          // a2 again
-  const hold& h = place(cr(2));                     // a2 again
-  must(led.capture(h.id, cr(1), t0 + secs(1)));     // hold again, a new charge
+  const charge_record& c1 = charge(cr(4));       // both lots
+  const charge_record& c2 = charge(cr(1));       // a2 again
+  const hold& h = place(cr(2));                  // a2 again
+  must(led.capture(h.id, cr(1), t0 + secs(1)));  // hold again, a new charge
   must(led.refund(refund_cmd{c1.id, cr(1), ""}, t0 + secs(2)));
 
   change_set cs = led.take_changes();
