@@ -14,9 +14,10 @@ using micros = std::int64_t;
 
 inline constexpr micros micros_per_credit = 1'000'000;
 inline constexpr int amount_fraction_digits_max = 6;
-// The largest amount any single field may carry: 10^15 credits, far below
-// INT64_MAX micros so that sums of a bounded number of amounts cannot overflow.
-inline constexpr micros amount_micros_max = 1'000'000'000'000'000'000;  // 10^18 micros
+// The largest amount any single field may carry: 10^9 credits (10^15 micros).
+// Far below INT64_MAX (9.2 x 10^18), so that an account's sum over its at most
+// 1000 active lots, plus its postpaid limit, cannot overflow.
+inline constexpr micros amount_micros_max = 1'000'000'000'000'000;
 
 enum class amount_error {
   empty,           // no text at all

@@ -79,6 +79,17 @@ void ledger::insert_active(account& acct, lot* l) {
   acct.active_lots.insert(pos, l);
 }
 
+void ledger::revive(account& acct, lot& l) {
+  CREDITD_ASSERT(l.status == lot_status::depleted);
+  l.status = lot_status::active;
+  insert_active(acct, &l);
+  if (l.expires_at != no_expiry) {
+    // Its due item may have been dropped as stale while it was depleted.
+    add_due(l.expires_at, l.id);
+    acct.next_due = std::min(acct.next_due, l.expires_at);
+  }
+}
+
 void ledger::remove_active(account& acct, lot* l) {
   auto it = std::find(acct.active_lots.begin(), acct.active_lots.end(), l);
   CREDITD_ASSERT(it != acct.active_lots.end());
@@ -187,6 +198,7 @@ result<const lot*> ledger::void_lot(object_id lot_id, std::string_view reason, t
 // ---------------------------------------------------------------- spending
 
 micros ledger::postpaid_available(const account& acct, time_us now) const {
+  if (acct.settings.postpaid_limit == 0) return 0;
   const micros used = acct.postpaid_period == month_index(now) ? acct.postpaid_used : 0;
   return std::max<micros>(0, acct.settings.postpaid_limit - used);
 }
@@ -270,20 +282,22 @@ void ledger::take(account& acct, const plan& p, std::string_view operation, time
 result<void> ledger::check_rate(account& acct, time_us now) {
   const std::int64_t limit = acct.settings.rate_limit_per_minute;
   if (limit == 0) return {};
-  constexpr std::int64_t one = 1'000'000;  // one request, in millionths
+  // Tokens in units of 1/(60 * 10^6) request, so that a refill of
+  // elapsed_us * limit units is exact: no fraction is ever dropped.
+  constexpr std::int64_t one = 60 * us_per_second;
   const std::int64_t capacity = limit * one;
   rate_bucket& b = acct.rate;
   if (b.tokens < 0) {
     b.tokens = capacity;
   } else if (now > b.refilled_at) {
     const std::int64_t elapsed = std::min<std::int64_t>(now - b.refilled_at, us_per_minute);
-    b.tokens = std::min(capacity, b.tokens + elapsed * limit / 60);
+    b.tokens = std::min(capacity, b.tokens + elapsed * limit);
   }
   b.tokens = std::min(b.tokens, capacity);
   b.refilled_at = std::max(b.refilled_at, now);
   if (b.tokens < one) {
     error e = make_error(errc::rate_limited, "rate limit exceeded");
-    const std::int64_t wait_us = (one - b.tokens) * 60 / limit;
+    const std::int64_t wait_us = (one - b.tokens + limit - 1) / limit;
     e.retry_after_s = std::max<std::int64_t>(1, (wait_us + us_per_second - 1) / us_per_second);
     e.limit = limit;
     return std::unexpected(e);
@@ -433,23 +447,20 @@ void ledger::return_held(hold& h, const std::vector<lot_part>& parts, time_us no
     }
     lot& l = lots_.at(part.lot);
     CREDITD_ASSERT(l.held >= part.amount);
+    if (l.status == lot_status::active && now >= l.expires_at) expire_lot(l, l.expires_at);
     l.held -= part.amount;
     if (l.status == lot_status::voided) {
       l.voided += part.amount;
       lost_voided.push_back(part);
       voided_total += part.amount;
     } else if (l.status == lot_status::expired || now >= l.expires_at) {
-      if (l.status == lot_status::active) remove_active(acct, &l);
       l.status = lot_status::expired;
       l.expired += part.amount;
       lost_expired.push_back(part);
       expired_total += part.amount;
     } else {
       l.remaining += part.amount;
-      if (l.status == lot_status::depleted) {
-        l.status = lot_status::active;
-        insert_active(acct, &l);
-      }
+      if (l.status == lot_status::depleted) revive(acct, l);
       returned.push_back(part);
       returned_total += part.amount;
     }
@@ -569,6 +580,11 @@ result<refund_result> ledger::refund(const refund_cmd& cmd, time_us now) {
   if (amount <= 0) return fail(errc::invalid_argument, "amount must be positive");
   if (amount > left) return fail(errc::refund_too_large, "amount is more than is left to refund");
   settle(acct, now);
+  // A refund may open new lots (when the charged lots are gone); keep the
+  // account's active lots bounded so its sums cannot overflow.
+  if (acct.active_lots.size() + c.parts.size() > 2 * limits::active_lots_per_account_max) {
+    return fail(errc::limit_exceeded, "the account has too many active lots to refund into");
+  }
 
   refund_result out;
   out.refund_id = next_object_id_++;
@@ -596,10 +612,7 @@ result<refund_result> ledger::refund(const refund_cmd& cmd, time_us now) {
     if (alive) {
       l.spent -= x;
       l.remaining += x;
-      if (l.status == lot_status::depleted) {
-        l.status = lot_status::active;
-        insert_active(acct, &l);
-      }
+      if (l.status == lot_status::depleted) revive(acct, l);
       mark(l);
       out.parts.push_back({l.id, x});
     } else {

@@ -244,6 +244,8 @@ class ledger {
 
   void insert_active(account& acct, lot* l);
   void remove_active(account& acct, lot* l);
+  // A depleted lot that credits flow back into becomes active again.
+  void revive(account& acct, lot& l);
   lot& new_lot(account& acct, const grant_cmd& cmd, time_us now);
   entry& append_entry(entry_type type, account& acct, micros amount, time_us now);
   micros available_now(const account& acct, time_us now) const { return balance(acct, now).available; }

@@ -49,18 +49,18 @@ void ledger::expire_hold(hold& h, time_us at) {
 void ledger::settle(account& acct, time_us now) {
   while (acct.next_due <= now) {
     const time_us at = acct.next_due;
-    // Holds first: credits a hold returns to a lot that expires at the same
-    // instant are then lost with the lot's own expiry entry.
-    std::vector<hold*> holds;
-    for (hold* h : acct.open_holds) {
-      if (h->expires_at == at) holds.push_back(h);
-    }
-    for (hold* h : holds) expire_hold(*h, at);
+    // Lots first: a lot that expires at the same instant as a hold on it
+    // loses its remaining now, and the hold's credits on it when they return.
     std::vector<lot*> lots;
     for (lot* l : acct.active_lots) {
       if (l->expires_at == at) lots.push_back(l);
     }
     for (lot* l : lots) expire_lot(*l, at);
+    std::vector<hold*> holds;
+    for (hold* h : acct.open_holds) {
+      if (h->expires_at == at) holds.push_back(h);
+    }
+    for (hold* h : holds) expire_hold(*h, at);
     recompute_next_due(acct);
     CREDITD_ASSERT(acct.next_due > at);
   }

@@ -35,7 +35,10 @@ balance_view ledger::balance(const account& acct, time_us now) const {
     if (l->spendable_at(now)) b.lots_remaining += l->remaining;
   }
   b.held = acct.held;
-  micros postpaid_used = acct.postpaid_period == month_index(now) ? acct.postpaid_used : 0;
+  micros postpaid_used = 0;
+  if (acct.postpaid_used != 0 && acct.postpaid_period == month_index(now)) {
+    postpaid_used = acct.postpaid_used;
+  }
   if (acct.next_due <= now) {
     // Holds past their expiry whose release is not written yet: count their
     // credits as returned to the lots that are still alive.
@@ -58,8 +61,10 @@ balance_view ledger::balance(const account& acct, time_us now) const {
   }
   b.reserve = acct.settings.reserve;
   b.postpaid_used = postpaid_used;
-  b.available = std::max<micros>(0, b.lots_remaining - b.reserve) +
-                std::max<micros>(0, acct.settings.postpaid_limit - postpaid_used);
+  b.available = std::max<micros>(0, b.lots_remaining - b.reserve);
+  if (acct.settings.postpaid_limit > 0) {
+    b.available += std::max<micros>(0, acct.settings.postpaid_limit - postpaid_used);
+  }
   return b;
 }
 
@@ -103,6 +108,7 @@ void ledger::mark(charge_record& c) {
 change_set ledger::take_changes() {
   change_set out = std::move(pending_);
   pending_ = change_set{};
+  pending_.entries.reserve(out.entries.size());
   out.accounts.reserve(dirty_accounts_.size());
   for (const account* a : dirty_accounts_) {
     out.accounts.push_back(account_row{a->id, a->name, a->settings, a->created_at, a->updated_at,

@@ -136,7 +136,9 @@ std::optional<time_us> parse_time(std::string_view s) {
   const std::int64_t days =
       days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   const std::int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_s;
-  return secs * us_per_second + frac_us;
+  const time_us t = secs * us_per_second + frac_us;
+  if (t < time_us_min || t > time_us_max + (us_per_second - 1)) return std::nullopt;
+  return t;
 }
 
 }  // namespace creditd::ledger

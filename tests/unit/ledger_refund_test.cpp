@@ -384,12 +384,6 @@ TEST_F(ledger_refund, batch_charges_are_refunded_separately) {
 }
 
 TEST_F(ledger_refund, lot_revived_by_a_refund_still_expires) {
-  GTEST_SKIP() << "BUG: refund (ledger.cpp:601) revives a depleted lot with insert_active but "
-                  "does not lower acct.next_due to the lot's expires_at; if next_due was "
-                  "recomputed while the lot was depleted, the revived lot never expires "
-                  "(run_due counts the item as applied and writes nothing) and the next settle "
-                  "of a later due item aborts on CREDITD_ASSERT(acct.next_due > at) "
-                  "(ledger_due.cpp:65)";
   open();
   const object_id early = grant(cr(1), lot_kind::promo, t0 + secs(100)).id;
   const object_id late = grant(cr(1), lot_kind::prepaid, t0 + secs(300)).id;
