@@ -16,7 +16,7 @@ struct migration {
   std::string_view sql;  // one or more statements separated by ';'
 };
 
-inline constexpr std::array<migration, 1> migrations = {{
+inline constexpr std::array<migration, 2> migrations = {{
     {1, R"sql(
 CREATE TABLE IF NOT EXISTS meta (
   key   TEXT PRIMARY KEY,
@@ -110,6 +110,16 @@ CREATE TABLE IF NOT EXISTS events (
   account    TEXT NOT NULL,
   data       TEXT NOT NULL,
   created_at BIGINT NOT NULL
+);
+)sql"},
+    {2, R"sql(
+CREATE TABLE IF NOT EXISTS api_keys (
+  id         TEXT PRIMARY KEY,
+  hash       TEXT NOT NULL UNIQUE,
+  role       TEXT NOT NULL,
+  account    TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  revoked_at BIGINT
 );
 )sql"},
 }};

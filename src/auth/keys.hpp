@@ -1,0 +1,73 @@
+// API keys and roles. Keys are random (OpenSSL's CSPRNG), shown once, kept
+// only as SHA-256 hashes, compared in constant time, and revocable.
+// Thread-safe: lookups take a shared lock, changes an exclusive one.
+#pragma once
+
+#include <expected>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "ledger/time.hpp"
+
+namespace creditd::auth {
+
+enum class role { admin, service, reader };
+std::string_view to_string(role r);
+std::optional<role> parse_role(std::string_view text);
+
+struct principal {
+  std::string key_id;
+  role who = role::reader;
+  std::string account;  // reader keys: the one account they may read
+};
+
+struct key_row {
+  std::string id;
+  std::string hash;  // hex SHA-256 of the key
+  role who = role::reader;
+  std::string account;
+  ledger::time_us created_at = 0;
+  std::optional<ledger::time_us> revoked_at;
+};
+
+// Where keys persist (the store's file or database).
+class key_repository {
+ public:
+  virtual ~key_repository() = default;
+  virtual std::expected<std::vector<key_row>, std::string> load_all() = 0;
+  // Inserts, or replaces the row with the same id (bootstrap rotation).
+  virtual std::expected<void, std::string> upsert(const key_row& row) = 0;
+  virtual std::expected<void, std::string> revoke(std::string_view id, ledger::time_us at) = 0;
+};
+
+std::string sha256_hex(std::string_view data);
+
+class key_store {
+ public:
+  explicit key_store(key_repository& repo) : repo_(repo) {}
+
+  std::expected<void, std::string> load();
+  // Registers `key` as the bootstrap admin key (id "key_bootstrap"),
+  // replacing an earlier bootstrap key.
+  std::expected<void, std::string> set_bootstrap(std::string_view key, ledger::time_us now);
+  // Creates a key; returns {row, plaintext key}. Durable when it returns.
+  std::expected<std::pair<key_row, std::string>, std::string> create(role who, std::string account,
+                                                                     ledger::time_us now);
+  // false when there is no such live key.
+  std::expected<bool, std::string> revoke(std::string_view id, ledger::time_us now);
+  // The principal for a bearer key, or nullopt.
+  std::optional<principal> authenticate(std::string_view key) const;
+
+ private:
+  key_repository& repo_;
+  mutable std::shared_mutex mu_;
+  std::unordered_map<std::string, key_row> by_hash_;
+  std::unordered_map<std::string, std::string> hash_by_id_;
+};
+
+}  // namespace creditd::auth

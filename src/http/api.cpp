@@ -1,0 +1,1096 @@
+// Routing, access checks, request decoding and the engine tasks behind every
+// endpoint of shared/spec/api.md.
+#include "http/api.hpp"
+
+#include <boost/url/parse_query.hpp>
+#include <charconv>
+#include <memory>
+#include <optional>
+
+#include "http/json.hpp"
+#include "http/render.hpp"
+#include "ledger/limits.hpp"
+#include "ledger/validate.hpp"
+#include "store/codec.hpp"
+
+namespace creditd::http {
+
+namespace verb = boost::beast::http;
+using ledger::id_kind;
+using ledger::micros;
+using ledger::time_us;
+
+// ------------------------------------------------------------------ responses
+
+response error_response(unsigned status, std::string_view code, std::string_view message) {
+  response r;
+  r.status = status;
+  json_out j(r.body);
+  j.begin_object().key("error").begin_object();
+  j.key("code").str(code).key("message").str(message);
+  j.end_object().end_object();
+  return r;
+}
+
+namespace {
+
+response ok_json(unsigned status, std::string body) {
+  response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+response bad_request(std::string_view message) { return error_response(400, "invalid_request", message); }
+
+response not_found(std::string_view what, std::string_view id) {
+  return error_response(404, "not_found", std::string(what) + " " + std::string(id) + " not found");
+}
+
+// The one place where ledger refusals become HTTP statuses.
+response ledger_error(const ledger::error& e) {
+  using ledger::errc;
+  switch (e.code) {
+    case errc::invalid_argument: return bad_request(e.message);
+    case errc::refund_too_large: return bad_request(e.message);
+    case errc::account_not_found: return error_response(404, "not_found", "account not found");
+    case errc::lot_not_found: return error_response(404, "not_found", "lot not found");
+    case errc::hold_not_found: return error_response(404, "not_found", "hold not found");
+    case errc::charge_not_found: return error_response(404, "not_found", "charge not found");
+    case errc::hold_not_open:
+    case errc::lot_not_active:
+    case errc::nothing_to_refund:
+    case errc::limit_exceeded: return error_response(409, "conflict", e.message);
+    case errc::idempotency_conflict: return error_response(409, "idempotency_conflict", e.message);
+    case errc::insufficient_credits: {
+      response r;
+      r.status = 402;
+      json_out j(r.body);
+      std::string message = "insufficient credits: available " + ledger::format_amount(e.available) +
+                            ", required " + ledger::format_amount(e.required);
+      if (e.reason == ledger::refusal_reason::reserve) message += " (the rest is the account's reserve)";
+      if (e.reason == ledger::refusal_reason::scope) message += " (other credits are scoped to other operations)";
+      if (e.reason == ledger::refusal_reason::postpaid_limit) message += " (postpaid limit reached)";
+      j.begin_object().key("error").begin_object();
+      j.key("code").str("insufficient_credits").key("message").str(message);
+      j.key("reason").str(ledger::to_string(e.reason));
+      j.key("available").amount(e.available).key("required").amount(e.required);
+      j.end_object().end_object();
+      return r;
+    }
+    case errc::rate_limited:
+    case errc::too_many_open_holds: {
+      const bool rate = e.code == errc::rate_limited;
+      response r;
+      r.status = 429;
+      r.retry_after_s = rate ? e.retry_after_s : 1;
+      json_out j(r.body);
+      j.begin_object().key("error").begin_object();
+      j.key("code").str("rate_limited");
+      j.key("message").str(rate ? "rate limit exceeded: at most " + std::to_string(e.limit) + " charges and holds per minute"
+                                : "too many open holds: at most " + std::to_string(e.limit));
+      j.key("reason").str(rate ? "rate_limit" : "max_open_holds");
+      j.key("limit").integer(e.limit);
+      if (rate) j.key("retry_after").integer(e.retry_after_s);
+      j.end_object().end_object();
+      return r;
+    }
+  }
+  return error_response(500, "internal", "internal error");
+}
+
+// ------------------------------------------------------------------ decoding
+
+// Reads request fields, remembering the first problem.
+class fields {
+ public:
+  explicit fields(const jvalue& obj) : obj_(obj) {}
+  bool ok() const { return error_.empty(); }
+  const std::string& error() const { return error_; }
+  void fail(std::string message) {
+    if (error_.empty()) error_ = std::move(message);
+  }
+  // Refuses fields not named in `known`.
+  void only(std::initializer_list<std::string_view> known) {
+    for (const auto& [k, v] : obj_.fields) {
+      bool found = false;
+      for (std::string_view n : known) found = found || n == k;
+      if (!found) fail("unknown field: " + k);
+    }
+  }
+  const jvalue* get(std::string_view key) const {
+    const jvalue* v = obj_.find(key);
+    return v == nullptr || v->is_null() ? nullptr : v;
+  }
+  std::optional<micros> amount(std::string_view key, ledger::sign_policy sign = ledger::sign_policy::non_negative) {
+    const jvalue* v = get(key);
+    if (v == nullptr) return std::nullopt;
+    if (v->type != jvalue::kind::number && v->type != jvalue::kind::string) {
+      fail(std::string(key) + " must be an amount (a number or a decimal string)");
+      return std::nullopt;
+    }
+    auto a = ledger::parse_amount(v->text, sign);
+    if (!a) {
+      fail(std::string(key) + ": " + std::string(ledger::to_string(a.error())));
+      return std::nullopt;
+    }
+    return *a;
+  }
+  std::optional<std::string> string(std::string_view key, std::size_t length_max) {
+    const jvalue* v = get(key);
+    if (v == nullptr) return std::nullopt;
+    if (v->type != jvalue::kind::string) {
+      fail(std::string(key) + " must be a string");
+      return std::nullopt;
+    }
+    if (v->text.size() > length_max) {
+      fail(std::string(key) + " is longer than " + std::to_string(length_max) + " bytes");
+      return std::nullopt;
+    }
+    return v->text;
+  }
+  std::optional<std::int64_t> integer(std::string_view key, std::int64_t min, std::int64_t max) {
+    const jvalue* v = get(key);
+    if (v == nullptr) return std::nullopt;
+    std::int64_t out = 0;
+    bool good = v->type == jvalue::kind::number;
+    if (good) {
+      auto [p, ec] = std::from_chars(v->text.data(), v->text.data() + v->text.size(), out);
+      good = ec == std::errc{} && p == v->text.data() + v->text.size();
+    }
+    if (!good || out < min || out > max) {
+      fail(std::string(key) + " must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
+      return std::nullopt;
+    }
+    return out;
+  }
+  std::optional<bool> boolean(std::string_view key) {
+    const jvalue* v = get(key);
+    if (v == nullptr) return std::nullopt;
+    if (v->type != jvalue::kind::boolean) {
+      fail(std::string(key) + " must be true or false");
+      return std::nullopt;
+    }
+    return v->b;
+  }
+  std::optional<time_us> time(std::string_view key) {
+    auto s = string(key, 64);
+    if (!s) return std::nullopt;
+    auto t = ledger::parse_time(*s);
+    if (!t) fail(std::string(key) + " must be an RFC 3339 time, e.g. 2026-11-25T10:00:00Z");
+    return t;
+  }
+  // A flat object of scalar values, written canonically (keys sorted).
+  std::string dimensions(std::string_view key) {
+    const jvalue* v = get(key);
+    if (v == nullptr) return {};
+    if (!v->is_object()) {
+      fail(std::string(key) + " must be an object");
+      return {};
+    }
+    if (v->fields.size() > 32) fail(std::string(key) + " has more than 32 keys");
+    for (const auto& [k, x] : v->fields) {
+      if (k.empty() || k.size() > 64) fail(std::string(key) + " keys must be 1 to 64 bytes");
+      if (x.type == jvalue::kind::object || x.type == jvalue::kind::array || x.type == jvalue::kind::null) {
+        fail(std::string(key) + "." + k + " must be a string, number or boolean");
+      }
+    }
+    std::string out;
+    write_canonical(out, *v);
+    if (out.size() > ledger::limits::dimensions_bytes_max) fail(std::string(key) + " is larger than 4096 bytes");
+    return v->fields.empty() ? std::string() : out;
+  }
+
+ private:
+  const jvalue& obj_;
+  std::string error_;
+};
+
+}  // namespace
+
+// ------------------------------------------------------------------ calls and tasks
+
+struct call {
+  request req;
+  done_fn done;
+  std::vector<std::string> params;  // the {..} segments of the pattern, in order
+  auth::principal who;
+  const endpoint* ep = nullptr;
+  std::optional<jvalue> body;  // parsed JSON body of a POST/PUT
+  std::string fingerprint;
+};
+
+namespace {
+
+using task_fn = std::function<response(ledger::ledger&, time_us)>;
+
+// An engine task that runs `fn`, handles the idempotency key, and answers
+// after the commit.
+class api_task final : public engine::task {
+ public:
+  api_task(task_fn fn, done_fn done, std::string key, std::string fingerprint)
+      : fn_(std::move(fn)), done_(std::move(done)), key_(std::move(key)), fingerprint_(std::move(fingerprint)) {}
+
+  void apply(ledger::ledger& l, time_us now) override {
+    if (key_.empty()) {
+      response_ = fn_(l, now);
+      return;
+    }
+    auto found = l.idempotency_lookup(key_, fingerprint_);
+    if (!found) {
+      response_ = ledger_error(found.error());
+      return;
+    }
+    if (*found != nullptr) {
+      response_.status = static_cast<unsigned>((*found)->status);
+      response_.body = (*found)->body;
+      response_.replayed = true;
+      return;
+    }
+    response_ = fn_(l, now);
+    const unsigned s = response_.status;
+    const bool recorded = !(s == 400 || s == 401 || s == 403 || s == 429 || s >= 500);
+    if (recorded) l.idempotency_remember({key_, fingerprint_, static_cast<int>(s), response_.body, now});
+  }
+
+  void complete(bool durable) override {
+    if (!durable) {
+      response r = error_response(503, "unavailable",
+                                  "the ledger cannot write to its store; nothing was changed or acknowledged");
+      r.retry_after_s = 1;
+      done_(std::move(r));
+    } else {
+      done_(std::move(response_));
+    }
+    delete this;
+  }
+
+ private:
+  task_fn fn_;
+  done_fn done_;
+  std::string key_;
+  std::string fingerprint_;
+  response response_;
+};
+
+void submit(api& a, call& c, task_fn fn) {
+  auto* t = new api_task(std::move(fn), std::move(c.done), c.req.idempotency_key, std::move(c.fingerprint));
+  a.ctx().eng.submit(t);
+}
+
+bool reader_may_read(const call& c, std::string_view account) {
+  return c.who.who != auth::role::reader || c.who.account == account;
+}
+
+response forbidden_account() {
+  return error_response(403, "forbidden", "this key may only read its own account");
+}
+
+const jvalue& body_of(call& c) {
+  static const jvalue empty{jvalue::kind::object};
+  return c.body ? *c.body : empty;
+}
+
+// Parses "lot_12" etc. from a path segment; nullopt answers 404 itself.
+std::optional<ledger::object_id> path_id(call& c, id_kind k, std::size_t index, std::string_view what) {
+  auto id = ledger::parse_id(k, c.params[index]);
+  if (!id) c.done(not_found(what, c.params[index]));
+  return id;
+}
+
+// Query string value, or empty.
+std::optional<std::string> query_param(const call& c, std::string_view name) {
+  auto params = boost::urls::parse_query(c.req.query);
+  if (!params) return std::nullopt;
+  for (auto p : *params) {
+    if (p.key == name) return std::string(p.value);
+  }
+  return std::nullopt;
+}
+
+// ?limit= (default 50, max 1000) and ?after=; nullopt means a 400 was sent.
+std::optional<std::pair<std::size_t, std::string>> paging(call& c) {
+  std::size_t limit = 50;
+  if (auto l = query_param(c, "limit")) {
+    std::size_t v = 0;
+    auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), v);
+    if (ec != std::errc{} || p != l->data() + l->size() || v < 1 || v > 1000) {
+      c.done(bad_request("limit must be an integer from 1 to 1000"));
+      return std::nullopt;
+    }
+    limit = v;
+  }
+  return std::make_pair(limit, query_param(c, "after").value_or(""));
+}
+
+// ------------------------------------------------------------------ accounts
+
+struct settings_patch {
+  std::optional<std::vector<micros>> thresholds;
+  std::optional<micros> reserve, postpaid_limit;
+  std::optional<std::int64_t> rate, max_holds, soon_days;
+  bool auto_topup_given = false;
+  std::optional<ledger::auto_topup_settings> auto_topup;
+  void apply(ledger::account_settings& s) const {
+    if (thresholds) s.low_balance_thresholds = *thresholds;
+    if (reserve) s.reserve = *reserve;
+    if (postpaid_limit) s.postpaid_limit = *postpaid_limit;
+    if (rate) s.rate_limit_per_minute = *rate;
+    if (max_holds) s.max_open_holds = *max_holds;
+    if (soon_days) s.expiring_soon_days = *soon_days;
+    if (auto_topup_given) s.auto_topup = auto_topup;
+  }
+};
+
+void put_account(api& a, call& c) {
+  const std::string id = c.params[0];
+  if (!ledger::valid_account_id(id)) return c.done(bad_request("account id must match [A-Za-z0-9._:-]{1,128}"));
+  fields f(body_of(c));
+  f.only({"name", "settings", "metadata"});
+  auto name = f.string("name", ledger::limits::account_name_length_max);
+  std::optional<settings_patch> patch;
+  if (const jvalue* s = f.get("settings")) {
+    if (!s->is_object()) return c.done(bad_request("settings must be an object"));
+    fields sf(*s);
+    sf.only({"low_balance_thresholds", "reserve", "postpaid_limit", "rate_limit_per_minute", "max_open_holds",
+             "expiring_soon_days", "auto_topup"});
+    settings_patch p;
+    if (const jvalue* t = sf.get("low_balance_thresholds")) {
+      if (t->type != jvalue::kind::array) {
+        sf.fail("settings.low_balance_thresholds must be an array of amounts");
+      } else {
+        std::vector<micros> v;
+        for (const jvalue& item : t->items) {
+          auto x = (item.type == jvalue::kind::number || item.type == jvalue::kind::string)
+                       ? ledger::parse_amount(item.text)
+                       : std::expected<micros, ledger::amount_error>(std::unexpected(ledger::amount_error::syntax));
+          if (!x) {
+            sf.fail("settings.low_balance_thresholds must hold amounts");
+            break;
+          }
+          v.push_back(*x);
+        }
+        std::sort(v.begin(), v.end());
+        v.erase(std::unique(v.begin(), v.end()), v.end());
+        p.thresholds = std::move(v);
+      }
+    }
+    p.reserve = sf.amount("reserve");
+    p.postpaid_limit = sf.amount("postpaid_limit");
+    p.rate = sf.integer("rate_limit_per_minute", 0, ledger::limits::rate_limit_per_minute_max);
+    p.max_holds = sf.integer("max_open_holds", 0, static_cast<std::int64_t>(ledger::limits::open_holds_per_account_max));
+    p.soon_days = sf.integer("expiring_soon_days", 0, ledger::limits::expiring_soon_days_max);
+    if (const jvalue* at = s->find("auto_topup")) {
+      p.auto_topup_given = true;
+      if (!at->is_null()) {
+        if (!at->is_object()) {
+          sf.fail("settings.auto_topup must be an object or null");
+        } else {
+          fields af(*at);
+          af.only({"below", "package", "max_per_period"});
+          ledger::auto_topup_settings t;
+          t.below = af.amount("below").value_or(0);
+          t.package = af.string("package", ledger::limits::account_id_length_max).value_or("");
+          t.max_per_period = af.integer("max_per_period", 1, 1000).value_or(1);
+          if (!af.ok()) sf.fail("settings.auto_topup: " + af.error());
+          p.auto_topup = t;
+        }
+      }
+    }
+    if (!sf.ok()) return c.done(bad_request(sf.error().starts_with("settings") ? sf.error() : "settings." + sf.error()));
+    patch = p;
+  }
+  if (!f.ok()) return c.done(bad_request(f.error()));
+  submit(a, c, [id, name, patch](ledger::ledger& l, time_us now) {
+    ledger::account_cmd cmd{id, name, std::nullopt};
+    if (patch) {
+      const ledger::account* existing = l.find_account(id);
+      ledger::account_settings s = existing ? existing->settings : ledger::account_settings{};
+      patch->apply(s);
+      cmd.settings = std::move(s);
+    }
+    auto r = l.put_account(cmd, now);
+    if (!r) return ledger_error(r.error());
+    response out;
+    out.status = r->created ? 201 : 200;
+    json_out j(out.body);
+    render_account(j, l, *r->acct, now);
+    return out;
+  });
+}
+
+void get_account(api& a, call& c) {
+  if (!reader_may_read(c, c.params[0])) return c.done(forbidden_account());
+  std::string id = c.params[0];
+  submit(a, c, [id](ledger::ledger& l, time_us now) {
+    const ledger::account* acct = l.find_account(id);
+    if (acct == nullptr) return not_found("account", id);
+    response out;
+    json_out j(out.body);
+    render_account(j, l, *acct, now);
+    return out;
+  });
+}
+
+void get_balance(api& a, call& c) {
+  if (!reader_may_read(c, c.params[0])) return c.done(forbidden_account());
+  if (query_param(c, "at")) {
+    return c.done(error_response(400, "invalid_request", "balance as of a past time (?at=) is not served by this version"));
+  }
+  std::string id = c.params[0];
+  submit(a, c, [id](ledger::ledger& l, time_us now) {
+    const ledger::account* acct = l.find_account(id);
+    if (acct == nullptr) return not_found("account", id);
+    response out;
+    json_out j(out.body);
+    render_balance(j, l, *acct, now);
+    return out;
+  });
+}
+
+// ------------------------------------------------------------------ lots
+
+void post_lot(api& a, call& c) {
+  fields f(body_of(c));
+  f.only({"amount", "kind", "expires_at", "effective_at", "priority", "scope", "reason", "source", "cost_basis",
+          "currency"});
+  ledger::grant_cmd g;
+  g.account = c.params[0];
+  auto amount = f.amount("amount");
+  if (f.ok() && !amount) f.fail("amount is required");
+  g.amount = amount.value_or(0);
+  if (auto k = f.string("kind", 16)) {
+    auto kind = ledger::parse_lot_kind(*k);
+    if (!kind) f.fail("kind must be prepaid, plan or promo");
+    g.kind = kind.value_or(ledger::lot_kind::prepaid);
+  } else if (f.ok()) {
+    f.fail("kind is required (prepaid, plan or promo)");
+  }
+  g.expires_at = f.time("expires_at");
+  g.effective_at = f.time("effective_at");
+  if (auto p = f.integer("priority", 0, ledger::limits::priority_max)) g.priority = static_cast<std::int32_t>(*p);
+  if (const jvalue* s = f.get("scope")) {
+    if (s->type != jvalue::kind::array) f.fail("scope must be an array of operations");
+    for (const jvalue& op : s->items) {
+      if (op.type != jvalue::kind::string) f.fail("scope must be an array of operations");
+      g.scope.push_back(op.text);
+    }
+  }
+  g.reason = f.string("reason", ledger::limits::reason_length_max).value_or("");
+  g.source = f.string("source", ledger::limits::source_length_max).value_or("manual");
+  g.cost_basis = f.amount("cost_basis").value_or(0);
+  g.currency = f.string("currency", ledger::limits::currency_length_max).value_or("");
+  if (!f.ok()) return c.done(bad_request(f.error()));
+  submit(a, c, [g = std::move(g)](ledger::ledger& l, time_us now) {
+    auto r = l.grant(g, now);
+    if (!r) return ledger_error(r.error());
+    response out;
+    out.status = 201;
+    json_out j(out.body);
+    render_lot(j, **r, now);
+    return out;
+  });
+}
+
+void get_lots(api& a, call& c) {
+  if (!reader_may_read(c, c.params[0])) return c.done(forbidden_account());
+  auto page = paging(c);
+  if (!page) return;
+  ledger::object_id after = 0;
+  if (!page->second.empty()) {
+    auto id = ledger::parse_id(id_kind::lot, page->second);
+    if (!id) return c.done(bad_request("after must be a cursor from a previous page"));
+    after = *id;
+  }
+  std::string id = c.params[0];
+  const std::size_t limit = page->first;
+  submit(a, c, [id, after, limit](ledger::ledger& l, time_us now) {
+    const ledger::account* acct = l.find_account(id);
+    if (acct == nullptr) return not_found("account", id);
+    response out;
+    json_out j(out.body);
+    j.begin_object().key("data").begin_array();
+    std::size_t n = 0;
+    ledger::object_id last = 0;
+    bool more = false;
+    for (const ledger::lot* x : acct->lots) {
+      if (x->id <= after) continue;
+      if (n == limit) {
+        more = true;
+        break;
+      }
+      render_lot(j, *x, now);
+      last = x->id;
+      ++n;
+    }
+    j.end_array().key("next");
+    if (more) {
+      j.id(id_kind::lot, last);
+    } else {
+      j.null();
+    }
+    j.end_object();
+    return out;
+  });
+}
+
+void void_lot(api& a, call& c) {
+  auto id = path_id(c, id_kind::lot, 0, "lot");
+  if (!id) return;
+  fields f(body_of(c));
+  f.only({"reason"});
+  std::string reason = f.string("reason", ledger::limits::reason_length_max).value_or("");
+  if (!f.ok()) return c.done(bad_request(f.error()));
+  const ledger::object_id lot_id = *id;
+  submit(a, c, [lot_id, reason](ledger::ledger& l, time_us now) {
+    auto r = l.void_lot(lot_id, reason, now);
+    if (!r) return ledger_error(r.error());
+    response out;
+    json_out j(out.body);
+    render_lot(j, **r, now);
+    return out;
+  });
+}
+
+// ------------------------------------------------------------------ charges
+
+// Decodes a charge body (also a batch item); the account comes from the path.
+std::optional<ledger::charge_cmd> decode_charge(const jvalue& body, const std::string& account, std::string& error) {
+  if (!body.is_object()) {
+    error = "a charge must be an object";
+    return std::nullopt;
+  }
+  fields f(body);
+  f.only({"operation", "dimensions", "quantity", "amount", "reference", "urgent", "metadata"});
+  ledger::charge_cmd cmd;
+  cmd.account = account;
+  cmd.operation = f.string("operation", ledger::limits::operation_length_max).value_or("");
+  if (f.ok() && !ledger::valid_operation(cmd.operation)) f.fail("operation is required and must match [A-Za-z0-9._:/-]{1,128}");
+  cmd.dimensions = f.dimensions("dimensions");
+  auto quantity = f.amount("quantity");
+  if (quantity && *quantity <= 0) f.fail("quantity must be positive");
+  auto amount = f.amount("amount");
+  cmd.reference = f.string("reference", ledger::limits::reference_length_max).value_or("");
+  cmd.urgent = f.boolean("urgent").value_or(false);
+  if (!f.ok()) {
+    error = f.error();
+    return std::nullopt;
+  }
+  if (!amount) {
+    // The catalog (prices) is not part of this version: without an explicit
+    // amount no price can match.
+    error = "no price matches operation " + cmd.operation + "; send an explicit amount";
+    return std::nullopt;
+  }
+  cmd.amount = *amount;
+  return cmd;
+}
+
+response charge_response(ledger::ledger& l, std::size_t mark, unsigned status) {
+  response out;
+  out.status = status;
+  json_out j(out.body);
+  for (const ledger::entry& e : l.pending_entries_since(mark)) {
+    if (e.type == ledger::entry_type::charge) render_charge(j, e, 0);
+  }
+  return out;
+}
+
+void post_charge(api& a, call& c) {
+  std::string error;
+  auto cmd = decode_charge(body_of(c), c.params[0], error);
+  if (!cmd) {
+    const bool price = error.starts_with("no price");
+    return c.done(price ? error_response(422, "unknown_price", error) : bad_request(error));
+  }
+  submit(a, c, [cmd = std::move(*cmd)](ledger::ledger& l, time_us now) {
+    const std::size_t mark = l.pending_entry_count();
+    auto r = l.charge(cmd, now);
+    if (!r) return ledger_error(r.error());
+    return charge_response(l, mark, 201);
+  });
+}
+
+void post_charge_batch(api& a, call& c) {
+  fields f(body_of(c));
+  f.only({"charges"});
+  const jvalue* list = f.get("charges");
+  if (list == nullptr || list->type != jvalue::kind::array) return c.done(bad_request("charges must be an array"));
+  if (list->items.empty()) return c.done(bad_request("charges must not be empty"));
+  if (list->items.size() > ledger::limits::batch_charges_max) {
+    return c.done(bad_request("a batch holds at most 100 charges"));
+  }
+  std::vector<ledger::charge_cmd> cmds;
+  for (std::size_t i = 0; i < list->items.size(); ++i) {
+    std::string error;
+    auto cmd = decode_charge(list->items[i], c.params[0], error);
+    if (!cmd) {
+      const std::string message = "charges[" + std::to_string(i) + "]: " + error;
+      return c.done(error.starts_with("no price") ? error_response(422, "unknown_price", message) : bad_request(message));
+    }
+    cmds.push_back(std::move(*cmd));
+  }
+  submit(a, c, [cmds = std::move(cmds)](ledger::ledger& l, time_us now) {
+    const std::size_t mark = l.pending_entry_count();
+    auto r = l.charge_batch(cmds, now);
+    if (!r) return ledger_error(r.error());
+    response out;
+    out.status = 201;
+    json_out j(out.body);
+    j.begin_object().key("data").begin_array();
+    for (const ledger::entry& e : l.pending_entries_since(mark)) {
+      if (e.type == ledger::entry_type::charge) render_charge(j, e, 0);
+    }
+    j.end_array().end_object();
+    return out;
+  });
+}
+
+void post_refund(api& a, call& c) {
+  auto id = path_id(c, id_kind::charge, 0, "charge");
+  if (!id) return;
+  fields f(body_of(c));
+  f.only({"amount", "reason"});
+  ledger::refund_cmd cmd;
+  cmd.charge_id = *id;
+  cmd.amount = f.amount("amount");
+  cmd.reason = f.string("reason", ledger::limits::reason_length_max).value_or("");
+  if (!f.ok()) return c.done(bad_request(f.error()));
+  submit(a, c, [cmd](ledger::ledger& l, time_us now) {
+    const std::size_t mark = l.pending_entry_count();
+    auto r = l.refund(cmd, now);
+    if (!r) {
+      if (r.error().code == ledger::errc::refund_too_large) {
+        return bad_request("amount is more than is left to refund");
+      }
+      return ledger_error(r.error());
+    }
+    response out;
+    out.status = 201;
+    json_out j(out.body);
+    const ledger::entry* e = nullptr;
+    for (const ledger::entry& x : l.pending_entries_since(mark)) {
+      if (x.type == ledger::entry_type::refund) e = &x;
+    }
+    j.begin_object();
+    j.key("id").id(id_kind::refund, r->refund_id);
+    j.key("object").str("refund");
+    j.key("charge").id(id_kind::charge, cmd.charge_id);
+    j.key("account").str(r->original->owner->id);
+    j.key("amount").amount(r->amount);
+    j.key("charge_refunded").amount(r->original->refunded);
+    j.key("lots");
+    render_parts(j, r->parts);
+    j.key("postpaid").amount(postpaid_part(r->parts));
+    j.key("balance_after").amount(e ? e->balance_after : 0);
+    j.key("reason").str(cmd.reason);
+    j.key("entry").id(id_kind::entry, e ? e->seq : 0);
+    j.key("created_at").time(now);
+    j.end_object();
+    return out;
+  });
+}
+
+void post_adjustment(api& a, call& c) {
+  fields f(body_of(c));
+  f.only({"amount", "reason"});
+  ledger::adjust_cmd cmd;
+  cmd.account = c.params[0];
+  auto amount = f.amount("amount", ledger::sign_policy::signed_allowed);
+  if (f.ok() && !amount) f.fail("amount is required");
+  cmd.amount = amount.value_or(0);
+  cmd.reason = f.string("reason", ledger::limits::reason_length_max).value_or("");
+  if (f.ok() && cmd.reason.empty()) f.fail("reason is required");
+  if (!f.ok()) return c.done(bad_request(f.error()));
+  submit(a, c, [cmd](ledger::ledger& l, time_us now) {
+    const std::size_t mark = l.pending_entry_count();
+    auto r = l.adjust(cmd, now);
+    if (!r) return ledger_error(r.error());
+    response out;
+    out.status = 201;
+    json_out j(out.body);
+    for (const ledger::entry& e : l.pending_entries_since(mark)) {
+      if (e.seq == *r) render_entry(j, e, cmd.account);
+    }
+    return out;
+  });
+}
+
+// ------------------------------------------------------------------ holds
+
+void post_hold(api& a, call& c) {
+  fields f(body_of(c));
+  f.only({"operation", "dimensions", "quantity", "amount", "reference", "urgent", "ttl_seconds", "metadata"});
+  ledger::hold_cmd cmd;
+  cmd.account = c.params[0];
+  cmd.operation = f.string("operation", ledger::limits::operation_length_max).value_or("");
+  if (f.ok() && !ledger::valid_operation(cmd.operation)) f.fail("operation is required and must match [A-Za-z0-9._:/-]{1,128}");
+  cmd.dimensions = f.dimensions("dimensions");
+  auto quantity = f.amount("quantity");
+  if (quantity && *quantity <= 0) f.fail("quantity must be positive");
+  auto amount = f.amount("amount");
+  cmd.reference = f.string("reference", ledger::limits::reference_length_max).value_or("");
+  cmd.urgent = f.boolean("urgent").value_or(false);
+  cmd.ttl_seconds = f.integer("ttl_seconds", ledger::limits::hold_ttl_seconds_min, ledger::limits::hold_ttl_seconds_max)
+                        .value_or(ledger::limits::hold_ttl_seconds_default);
+  if (!f.ok()) return c.done(bad_request(f.error()));
+  if (!amount) {
+    return c.done(error_response(422, "unknown_price", "no price matches operation " + cmd.operation + "; send an explicit amount"));
+  }
+  cmd.amount = *amount;
+  submit(a, c, [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
+    auto r = l.place_hold(cmd, now);
+    if (!r) return ledger_error(r.error());
+    response out;
+    out.status = 201;
+    json_out j(out.body);
+    render_hold(j, l, **r, now, nullptr);
+    return out;
+  });
+}
+
+void capture_hold(api& a, call& c) {
+  auto id = path_id(c, id_kind::hold, 0, "hold");
+  if (!id) return;
+  fields f(body_of(c));
+  f.only({"amount"});
+  auto amount = f.amount("amount");
+  if (!f.ok()) return c.done(bad_request(f.error()));
+  const ledger::object_id hold_id = *id;
+  submit(a, c, [hold_id, amount](ledger::ledger& l, time_us now) {
+    const std::size_t mark = l.pending_entry_count();
+    auto r = l.capture(hold_id, amount, now);
+    if (!r) return ledger_error(r.error());
+    const ledger::entry* capture = nullptr;
+    for (const ledger::entry& e : l.pending_entries_since(mark)) {
+      if (e.type == ledger::entry_type::capture) capture = &e;
+    }
+    response out;
+    json_out j(out.body);
+    render_hold(j, l, **r, now, capture);
+    return out;
+  });
+}
+
+void release_hold(api& a, call& c) {
+  auto id = path_id(c, id_kind::hold, 0, "hold");
+  if (!id) return;
+  fields f(body_of(c));
+  f.only({});
+  if (!f.ok()) return c.done(bad_request(f.error()));
+  const ledger::object_id hold_id = *id;
+  submit(a, c, [hold_id](ledger::ledger& l, time_us now) {
+    auto r = l.release(hold_id, now);
+    if (!r) return ledger_error(r.error());
+    response out;
+    json_out j(out.body);
+    render_hold(j, l, **r, now, nullptr);
+    return out;
+  });
+}
+
+void get_hold(api& a, call& c) {
+  auto id = path_id(c, id_kind::hold, 0, "hold");
+  if (!id) return;
+  const ledger::object_id hold_id = *id;
+  const auth::principal who = c.who;
+  std::string text = c.params[0];
+  submit(a, c, [hold_id, who, text](ledger::ledger& l, time_us now) {
+    const ledger::hold* h = l.find_hold(hold_id);
+    if (h == nullptr) return not_found("hold", text);
+    if (who.who == auth::role::reader && who.account != h->owner->id) return forbidden_account();
+    response out;
+    json_out j(out.body);
+    render_hold(j, l, *h, now, nullptr);
+    return out;
+  });
+}
+
+// ------------------------------------------------------------------ journal
+
+void get_entries(api& a, call& c) {
+  if (!reader_may_read(c, c.params[0])) return c.done(forbidden_account());
+  auto page = paging(c);
+  if (!page) return;
+  std::uint64_t after = 0;
+  if (!page->second.empty()) {
+    auto id = ledger::parse_id(id_kind::entry, page->second);
+    if (!id) return c.done(bad_request("after must be a cursor from a previous page"));
+    after = *id;
+  }
+  const std::string account = c.params[0];
+  const std::size_t limit = page->first;
+  // Existence is checked through the engine (so a fresh account is seen);
+  // the rows come from the store, which holds every answered write.
+  auto& journal = a.ctx().journal;
+  done_fn done = std::move(c.done);
+  c.done = [account, after, limit, &journal, done](response r) {
+    if (r.status != 200) return done(std::move(r));
+    auto rows = journal.entries(account, after, limit + 1);
+    if (!rows) return done(error_response(500, "internal", "cannot read the journal"));
+    const bool more = rows->size() > limit;
+    if (more) rows->pop_back();
+    response out;
+    json_out j(out.body);
+    j.begin_object().key("data").begin_array();
+    for (const store::stored_entry& s : *rows) render_entry(j, s.e, s.account);
+    j.end_array().key("next");
+    if (more) {
+      j.id(id_kind::entry, rows->back().e.seq);
+    } else {
+      j.null();
+    }
+    j.end_object();
+    done(std::move(out));
+  };
+  c.req.idempotency_key.clear();
+  submit(a, c, [account](ledger::ledger& l, time_us) {
+    if (l.find_account(account) == nullptr) return not_found("account", account);
+    return ok_json(200, "");
+  });
+}
+
+// ------------------------------------------------------------------ keys, clock, health
+
+void post_api_key(api& a, call& c) {
+  fields f(body_of(c));
+  f.only({"role", "account"});
+  auto role_text = f.string("role", 16);
+  auto account = f.string("account", ledger::limits::account_id_length_max);
+  if (!f.ok()) return c.done(bad_request(f.error()));
+  auto who = role_text ? auth::parse_role(*role_text) : std::nullopt;
+  if (!who) return c.done(bad_request("role must be admin, service or reader"));
+  if (*who == auth::role::reader && (!account || !ledger::valid_account_id(*account))) {
+    return c.done(bad_request("a reader key needs the account it may read"));
+  }
+  if (*who != auth::role::reader && account) return c.done(bad_request("only reader keys are bound to an account"));
+  auto created = a.ctx().keys.create(*who, account.value_or(""), a.ctx().clock.now());
+  if (!created) return c.done(error_response(503, "unavailable", "cannot store the key"));
+  response out;
+  out.status = 201;
+  json_out j(out.body);
+  j.begin_object();
+  j.key("id").str(created->first.id);
+  j.key("object").str("api_key");
+  j.key("key").str(created->second);
+  j.key("role").str(auth::to_string(created->first.who));
+  j.key("account");
+  if (created->first.account.empty()) {
+    j.null();
+  } else {
+    j.str(created->first.account);
+  }
+  j.key("created_at").time(created->first.created_at);
+  j.end_object();
+  c.done(std::move(out));
+}
+
+void delete_api_key(api& a, call& c) {
+  auto r = a.ctx().keys.revoke(c.params[0], a.ctx().clock.now());
+  if (!r) return c.done(error_response(503, "unavailable", "cannot store the revocation"));
+  if (!*r) return c.done(not_found("api key", c.params[0]));
+  response out;
+  json_out j(out.body);
+  j.begin_object().key("id").str(c.params[0]).key("object").str("api_key").key("deleted").boolean(true).end_object();
+  c.done(std::move(out));
+}
+
+void get_test_clock(api& a, call& c) {
+  if (!a.ctx().clock.is_test()) return c.done(not_found("route", c.req.path));
+  response out;
+  json_out j(out.body);
+  j.begin_object().key("now").time(a.ctx().clock.now()).end_object();
+  c.done(std::move(out));
+}
+
+void advance_test_clock(api& a, call& c) {
+  if (!a.ctx().clock.is_test()) return c.done(not_found("route", c.req.path));
+  fields f(body_of(c));
+  f.only({"seconds"});
+  auto seconds = f.integer("seconds", 0, 100LL * 365 * 86400);
+  if (f.ok() && !seconds) f.fail("seconds is required");
+  if (!f.ok()) return c.done(bad_request(f.error()));
+  server_clock& clock = a.ctx().clock;
+  const time_us delta = *seconds * ledger::us_per_second;
+  // The move and the jobs it makes due run on the writer, in order with the
+  // requests around it.
+  c.req.idempotency_key.clear();
+  submit(a, c, [&clock, delta](ledger::ledger& l, time_us) {
+    const time_us now = clock.advance(delta);
+    l.run_due(now);
+    response out;
+    json_out j(out.body);
+    j.begin_object().key("now").time(now).end_object();
+    return out;
+  });
+}
+
+void get_health(api& a, call& c) {
+  response out;
+  const bool failed = a.ctx().eng.failed();
+  out.status = failed ? 503 : 200;
+  json_out j(out.body);
+  j.begin_object().key("status").str(failed ? "failed" : "ok");
+  if (failed) j.key("error").str("the store cannot be written; restart creditd to recover");
+  j.end_object();
+  c.done(std::move(out));
+}
+
+void get_metrics(api& a, call& c) {
+  response out;
+  out.content_type = "text/plain; version=0.0.4";
+  a.ctx().stats.render(out.body);
+  const engine::engine_stats s = a.ctx().eng.stats();
+  out.body += "# TYPE creditd_commits_total counter\ncreditd_commits_total " + std::to_string(s.commits) + "\n";
+  out.body += "# TYPE creditd_committed_tasks_total counter\ncreditd_committed_tasks_total " + std::to_string(s.tasks) + "\n";
+  out.body += "# TYPE creditd_commit_seconds_total counter\ncreditd_commit_seconds_total " +
+              std::to_string(static_cast<double>(s.commit_us_total) / 1e6) + "\n";
+  out.body += "# TYPE creditd_commit_seconds_max gauge\ncreditd_commit_seconds_max " +
+              std::to_string(static_cast<double>(s.commit_us_max) / 1e6) + "\n";
+  out.body += "# TYPE creditd_commit_batch_tasks_max gauge\ncreditd_commit_batch_tasks_max " +
+              std::to_string(s.batch_tasks_max) + "\n";
+  out.body += "# TYPE creditd_store_failed gauge\ncreditd_store_failed " + std::string(a.ctx().eng.failed() ? "1" : "0") + "\n";
+  // Ledger gauges are read on the writer thread.
+  done_fn done = std::move(c.done);
+  auto* body = new std::string(std::move(out.body));
+  c.done = [done, body](response r) {
+    response final;
+    final.content_type = "text/plain; version=0.0.4";
+    final.body = std::move(*body) + r.body;
+    delete body;
+    done(std::move(final));
+  };
+  c.req.idempotency_key.clear();
+  submit(a, c, [](ledger::ledger& l, time_us) {
+    response r;
+    r.body = "# TYPE creditd_accounts gauge\ncreditd_accounts " + std::to_string(l.account_count()) + "\n";
+    r.body += "# TYPE creditd_open_holds gauge\ncreditd_open_holds " + std::to_string(l.open_hold_count()) + "\n";
+    r.body += "# TYPE creditd_journal_entries gauge\ncreditd_journal_entries " + std::to_string(l.next_seq() - 1) + "\n";
+    return r;
+  });
+}
+
+void get_openapi(api& a, call& c) {
+  response out;
+  out.body = a.ctx().openapi();
+  c.done(std::move(out));
+}
+
+constexpr endpoint endpoint_table[] = {
+    {verb::verb::get, "/healthz", access::open, get_health, "Liveness and store health", false},
+    {verb::verb::get, "/metrics", access::open, get_metrics, "Prometheus metrics", false},
+    {verb::verb::get, "/openapi.json", access::open, get_openapi, "This API as OpenAPI 3", false},
+    {verb::verb::put, "/v1/accounts/{id}", access::admin, put_account, "Create or update an account", true},
+    {verb::verb::get, "/v1/accounts/{id}", access::reader_own, get_account, "An account with its balance", false},
+    {verb::verb::get, "/v1/accounts/{id}/balance", access::reader_own, get_balance, "The account's balance", false},
+    {verb::verb::post, "/v1/accounts/{id}/lots", access::admin, post_lot, "Grant a lot of credits", true},
+    {verb::verb::get, "/v1/accounts/{id}/lots", access::reader_own, get_lots, "The account's lots", false},
+    {verb::verb::post, "/v1/lots/{lot_id}/void", access::admin, void_lot, "Void a lot's remaining credits", true},
+    {verb::verb::post, "/v1/accounts/{id}/charges", access::service, post_charge, "Charge credits now", true},
+    {verb::verb::post, "/v1/accounts/{id}/charges:batch", access::service, post_charge_batch,
+     "Several charges, all or none", true},
+    {verb::verb::post, "/v1/charges/{charge_id}/refund", access::service, post_refund, "Refund a charge", true},
+    {verb::verb::post, "/v1/accounts/{id}/adjustments", access::admin, post_adjustment,
+     "An operator's signed adjustment", true},
+    {verb::verb::post, "/v1/accounts/{id}/holds", access::service, post_hold, "Reserve credits", true},
+    {verb::verb::post, "/v1/holds/{hold_id}/capture", access::service, capture_hold, "Capture a hold", true},
+    {verb::verb::post, "/v1/holds/{hold_id}/release", access::service, release_hold, "Release a hold", true},
+    {verb::verb::get, "/v1/holds/{hold_id}", access::any_key, get_hold, "A hold", false},
+    {verb::verb::get, "/v1/accounts/{id}/entries", access::reader_own, get_entries, "The account's journal", false},
+    {verb::verb::post, "/v1/api-keys", access::admin, post_api_key, "Create an API key (shown once)", true},
+    {verb::verb::delete_, "/v1/api-keys/{key_id}", access::admin, delete_api_key, "Revoke an API key", true},
+    {verb::verb::get, "/v1/test-clock", access::any_key, get_test_clock, "The test clock (with --test-clock)", false},
+    {verb::verb::post, "/v1/test-clock/advance", access::admin, advance_test_clock,
+     "Move the test clock forward and run what became due", true},
+};
+
+// Matches `path` against `pattern`, collecting {..} segments.
+bool match(std::string_view pattern, std::string_view path, std::vector<std::string>& params) {
+  params.clear();
+  while (!pattern.empty() || !path.empty()) {
+    if (pattern.empty() || path.empty() || pattern[0] != '/' || path[0] != '/') return false;
+    pattern.remove_prefix(1);
+    path.remove_prefix(1);
+    const std::size_t pe = pattern.find('/');
+    const std::size_t qe = path.find('/');
+    std::string_view pseg = pattern.substr(0, pe), seg = path.substr(0, qe);
+    if (pseg.starts_with('{')) {
+      const std::size_t close = pseg.find('}');
+      const std::string_view suffix = pseg.substr(close + 1);  // "{id}:batch" style
+      if (seg.size() <= suffix.size() || !seg.ends_with(suffix)) return false;
+      params.emplace_back(seg.substr(0, seg.size() - suffix.size()));
+      if (params.back().empty() || params.back().size() > 256) return false;
+    } else if (pseg != seg) {
+      return false;
+    }
+    pattern = pe == std::string_view::npos ? std::string_view() : pattern.substr(pe);
+    path = qe == std::string_view::npos ? std::string_view() : path.substr(qe);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::span<const endpoint> endpoints() { return endpoint_table; }
+
+void api::handle(request req, done_fn done) {
+  call c;
+  c.req = std::move(req);
+  c.done = std::move(done);
+  bool path_known = false;
+  for (const endpoint& ep : endpoint_table) {
+    if (!match(ep.pattern, c.req.path, c.params)) continue;
+    path_known = true;
+    if (ep.method != c.req.method) continue;
+    c.ep = &ep;
+    break;
+  }
+  if (c.ep == nullptr) {
+    if (path_known) return c.done(error_response(405, "method_not_allowed", "method not allowed on " + c.req.path));
+    return c.done(not_found("route", c.req.path));
+  }
+  const endpoint& ep = *c.ep;
+  if (ep.need != access::open) {
+    std::string_view auth = c.req.authorization;
+    if (!auth.starts_with("Bearer ")) {
+      return c.done(error_response(401, "unauthenticated", "send Authorization: Bearer KEY"));
+    }
+    auto who = ctx_.keys.authenticate(auth.substr(7));
+    if (!who) return c.done(error_response(401, "unauthenticated", "the API key is not valid"));
+    c.who = std::move(*who);
+    const auth::role r = c.who.who;
+    const bool allowed = r == auth::role::admin || (ep.need == access::service && r == auth::role::service) ||
+                         ((ep.need == access::reader_own || ep.need == access::any_key) && true);
+    if (!allowed) {
+      return c.done(error_response(403, "forbidden", "this key's role (" + std::string(auth::to_string(r)) +
+                                                         ") may not call " + std::string(ep.pattern)));
+    }
+  }
+  if (ep.mutating && ep.method != verb::verb::delete_) {
+    std::string_view body = c.req.body;
+    while (!body.empty() && (body.front() == ' ' || body.front() == '\n' || body.front() == '\r' || body.front() == '\t')) {
+      body.remove_prefix(1);
+    }
+    if (!body.empty()) {
+      json_error error;
+      c.body = parse_json(c.req.body, error);
+      if (!c.body) return c.done(bad_request(error.message));
+      if (!c.body->is_object()) return c.done(bad_request("the body must be a JSON object"));
+    }
+    if (!c.req.idempotency_key.empty()) {
+      if (c.req.idempotency_key.size() > ledger::limits::idempotency_key_length_max) {
+        return c.done(bad_request("Idempotency-Key is longer than 255 bytes"));
+      }
+      std::string canonical(ep.pattern);
+      canonical += '\n';
+      for (const std::string& p : c.params) canonical += p + '\n';
+      if (c.body) write_canonical(canonical, *c.body);
+      c.fingerprint = auth::sha256_hex(canonical);
+    }
+  } else {
+    c.req.idempotency_key.clear();
+  }
+  ep.fn(*this, c);
+}
+
+}  // namespace creditd::http

@@ -1,0 +1,82 @@
+// The HTTP API v1 (shared/spec/api.md): one endpoint table that feeds the
+// router, the access rules, the metrics labels and /openapi.json. Requests are
+// decoded on the I/O thread; what touches the ledger runs as an engine task,
+// and its response leaves only after the commit that holds it.
+// Thread-safe: handle() may be called from any I/O thread.
+#pragma once
+
+#include <boost/beast/http/verb.hpp>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "auth/keys.hpp"
+#include "engine/engine.hpp"
+#include "http/metrics.hpp"
+#include "store/journal_reader.hpp"
+#include "util/clock.hpp"
+
+namespace creditd::http {
+
+struct request {
+  boost::beast::http::verb method = boost::beast::http::verb::get;
+  std::string path;
+  std::string query;
+  std::string body;
+  std::string authorization;
+  std::string idempotency_key;
+};
+
+struct response {
+  unsigned status = 200;
+  std::string body;
+  std::string_view content_type = "application/json";
+  std::int64_t retry_after_s = 0;  // > 0: a Retry-After header
+  bool replayed = false;           // an idempotent replay of a stored response
+};
+
+using done_fn = std::function<void(response)>;
+
+enum class access { open, any_key, reader_own, service, admin };
+
+class api;
+struct call;
+using handler_fn = void (*)(api&, call&);
+
+struct endpoint {
+  boost::beast::http::verb method;
+  std::string_view pattern;  // "/v1/accounts/{id}/charges"
+  access need;
+  handler_fn fn;
+  std::string_view summary;
+  bool mutating;
+};
+
+std::span<const endpoint> endpoints();
+
+struct api_context {
+  engine::engine& eng;
+  auth::key_store& keys;
+  store::journal_reader& journal;
+  server_clock& clock;
+  metrics& stats;
+  std::function<std::string()> openapi;  // renders /openapi.json
+};
+
+class api {
+ public:
+  explicit api(api_context ctx) : ctx_(std::move(ctx)) {}
+  // Answers through `done` exactly once, on this thread or an engine thread.
+  void handle(request req, done_fn done);
+  api_context& ctx() { return ctx_; }
+
+ private:
+  api_context ctx_;
+};
+
+// {"error": {"code": ..., "message": ...}} with the given status.
+response error_response(unsigned status, std::string_view code, std::string_view message);
+
+}  // namespace creditd::http

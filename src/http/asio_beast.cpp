@@ -1,0 +1,3 @@
+// Asio and Beast are compiled once, here (BOOST_ASIO_SEPARATE_COMPILATION).
+#include <boost/asio/impl/src.hpp>
+#include <boost/beast/src.hpp>

@@ -1,0 +1,45 @@
+// A small JSON document model for requests: numbers keep their exact text (so
+// amounts never pass through a double), duplicate keys and deep nesting are
+// refused, and sizes are bounded. Built on Boost.JSON's SAX parser.
+// Not thread-safe per document; parse() is reentrant.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace creditd::http {
+
+struct jvalue {
+  enum class kind : std::uint8_t { null, boolean, number, string, array, object };
+  kind type = kind::null;
+  bool b = false;
+  std::string text;  // number: its exact text; string: the decoded string
+  std::vector<jvalue> items;                          // array
+  std::vector<std::pair<std::string, jvalue>> fields;  // object, in document order
+
+  bool is_object() const { return type == kind::object; }
+  bool is_null() const { return type == kind::null; }
+  // Object lookup; nullptr when missing.
+  const jvalue* find(std::string_view key) const;
+};
+
+struct json_error {
+  std::string message;
+};
+
+inline constexpr std::size_t json_depth_max = 32;
+
+// Parses one JSON text. Errors: syntax, invalid UTF-8, nesting deeper than
+// json_depth_max, a duplicate key in an object.
+std::optional<jvalue> parse_json(std::string_view text, json_error& error);
+
+// Writes `v` back as compact JSON with object keys sorted: a canonical form
+// for fingerprints (numbers as their text).
+void write_canonical(std::string& out, const jvalue& v);
+
+}  // namespace creditd::http

@@ -1,0 +1,51 @@
+// JSON renderings of ledger objects for responses: amounts as exact decimal
+// strings, instants as RFC 3339, ids with their prefixes. Pure functions that
+// read the ledger; call them on the thread that owns it.
+#pragma once
+
+#include <string>
+
+#include "ledger/ledger.hpp"
+
+namespace creditd::http {
+
+// A tiny JSON writer over std::string: it inserts commas for you.
+class json_out {
+ public:
+  explicit json_out(std::string& out) : out_(out) {}
+  json_out& begin_object();
+  json_out& end_object();
+  json_out& begin_array();
+  json_out& end_array();
+  json_out& key(std::string_view k);  // inside an object, before a value
+  json_out& str(std::string_view v);
+  json_out& raw(std::string_view v);  // already-JSON text (a number, an object)
+  json_out& amount(ledger::micros v);
+  json_out& time(ledger::time_us t);
+  json_out& time_or_null(ledger::time_us t);  // no_expiry -> null
+  json_out& integer(std::int64_t v);
+  json_out& boolean(bool v);
+  json_out& null();
+  json_out& id(ledger::id_kind k, ledger::object_id id);
+  json_out& id_or_null(ledger::id_kind k, ledger::object_id id);  // 0 -> null
+
+ private:
+  void comma();
+  std::string& out_;
+  bool first_ = true;
+};
+
+void render_settings(json_out& j, const ledger::account_settings& s);
+void render_balance(json_out& j, const ledger::ledger& l, const ledger::account& a, ledger::time_us now);
+void render_account(json_out& j, const ledger::ledger& l, const ledger::account& a, ledger::time_us now);
+void render_lot(json_out& j, const ledger::lot& x, ledger::time_us now);
+// Parts as [{"lot": "lot_1", "amount": "2"}]; postpaid parts are left out.
+void render_parts(json_out& j, const std::vector<ledger::lot_part>& parts);
+ledger::micros postpaid_part(const std::vector<ledger::lot_part>& parts);
+// A charge from its journal entry (the entry carries the descriptive fields).
+void render_charge(json_out& j, const ledger::entry& e, ledger::micros refunded);
+void render_hold(json_out& j, const ledger::ledger& l, const ledger::hold& h, ledger::time_us now,
+                 const ledger::entry* capture_entry);
+void render_entry(json_out& j, const ledger::entry& e, std::string_view account_id);
+
+}  // namespace creditd::http

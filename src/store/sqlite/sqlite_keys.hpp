@@ -1,0 +1,26 @@
+// API keys in the SQLite file, through a connection of their own (WAL lets it
+// write between the engine's commits). Thread-safe: one mutex.
+#pragma once
+
+#include <memory>
+#include <mutex>
+
+#include "auth/keys.hpp"
+#include "store/sqlite/sqlite_db.hpp"
+
+namespace creditd::store::sqlite {
+
+class sqlite_keys final : public auth::key_repository {
+ public:
+  // The file must exist and be migrated (open the sqlite_store first).
+  static std::expected<std::unique_ptr<sqlite_keys>, std::string> open(const std::string& path);
+  std::expected<std::vector<auth::key_row>, std::string> load_all() override;
+  std::expected<void, std::string> upsert(const auth::key_row& row) override;
+  std::expected<void, std::string> revoke(std::string_view id, ledger::time_us at) override;
+
+ private:
+  std::mutex mu_;
+  database db_;
+};
+
+}  // namespace creditd::store::sqlite

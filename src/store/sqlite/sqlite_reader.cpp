@@ -1,0 +1,77 @@
+#include "store/sqlite/sqlite_reader.hpp"
+
+#include "store/codec.hpp"
+
+namespace creditd::store::sqlite {
+
+namespace {
+constexpr std::size_t idle_connections_max = 8;
+}
+
+std::expected<database, store_error> sqlite_reader::acquire() {
+  {
+    std::lock_guard lock(mu_);
+    if (!idle_.empty()) {
+      database db = std::move(idle_.back());
+      idle_.pop_back();
+      return db;
+    }
+  }
+  auto db = database::open(path_, false);
+  if (!db) return std::unexpected(store_error{"cannot open " + path_ + " for reading: " + db.error().message});
+  (void)db->exec("PRAGMA query_only=1; PRAGMA busy_timeout=5000;");
+  return std::move(*db);
+}
+
+void sqlite_reader::release(database db) {
+  std::lock_guard lock(mu_);
+  if (idle_.size() < idle_connections_max) idle_.push_back(std::move(db));
+}
+
+std::expected<std::vector<stored_entry>, store_error> sqlite_reader::entries(const std::string& account,
+                                                                            std::uint64_t after_seq,
+                                                                            std::size_t limit) {
+  auto db = acquire();
+  if (!db) return std::unexpected(db.error());
+  std::vector<stored_entry> out;
+  {
+    auto q = db->prepare(
+        "SELECT seq, type, amount, balance_after, lot_id, charge_id, hold_id, refund_id, parts, "
+        "operation, dimensions, reference, reason, created_at FROM entries WHERE account = ?1 AND "
+        "seq > ?2 ORDER BY seq LIMIT ?3");
+    if (!q) return std::unexpected(store_error{"cannot read entries: " + q.error().message});
+    q->bind(1, account);
+    q->bind(2, static_cast<std::int64_t>(after_seq));
+    q->bind(3, static_cast<std::int64_t>(limit));
+    while (true) {
+      auto row = q->step();
+      if (!row) return std::unexpected(store_error{"cannot read entries: " + row.error().message});
+      if (!*row) break;
+      stored_entry s;
+      s.account = account;
+      ledger::entry& e = s.e;
+      e.seq = static_cast<std::uint64_t>(q->column_int(0));
+      auto type = ledger::parse_entry_type(q->column_text(1));
+      auto parts = decode_parts(q->column_text(8));
+      if (!type || !parts) return std::unexpected(store_error{"entry " + std::to_string(e.seq) + " is unreadable"});
+      e.type = *type;
+      e.amount = q->column_int(2);
+      e.balance_after = q->column_int(3);
+      e.lot_id = static_cast<ledger::object_id>(q->column_int(4));
+      e.charge_id = static_cast<ledger::object_id>(q->column_int(5));
+      e.hold_id = static_cast<ledger::object_id>(q->column_int(6));
+      e.refund_id = static_cast<ledger::object_id>(q->column_int(7));
+      e.parts = std::move(*parts);
+      e.operation = q->column_text(9);
+      e.dimensions = q->column_text(10);
+      e.reference = q->column_text(11);
+      e.reason = q->column_text(12);
+      e.created_at = q->column_int(13);
+      out.push_back(std::move(s));
+    }
+  }
+  release(std::move(*db));
+  return out;
+}
+
+}  // namespace creditd::store::sqlite

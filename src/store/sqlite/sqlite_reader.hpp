@@ -1,0 +1,29 @@
+// Journal reads on read-only connections of their own, pooled, so they never
+// wait for the engine's commits (WAL readers see the last commit). Thread-safe.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "store/journal_reader.hpp"
+#include "store/sqlite/sqlite_db.hpp"
+
+namespace creditd::store::sqlite {
+
+class sqlite_reader final : public journal_reader {
+ public:
+  explicit sqlite_reader(std::string path) : path_(std::move(path)) {}
+  std::expected<std::vector<stored_entry>, store_error> entries(const std::string& account,
+                                                               std::uint64_t after_seq,
+                                                               std::size_t limit) override;
+
+ private:
+  std::expected<database, store_error> acquire();
+  void release(database db);
+  std::string path_;
+  std::mutex mu_;
+  std::vector<database> idle_;
+};
+
+}  // namespace creditd::store::sqlite
