@@ -895,10 +895,10 @@ struct op_weight {
   int weight;
 };
 constexpr op_weight kWeights[] = {
-    {op_kind::put_account, 3}, {op_kind::grant, 15},  {op_kind::charge, 24},
-    {op_kind::batch, 6},       {op_kind::hold, 14},   {op_kind::capture, 9},
-    {op_kind::release, 6},     {op_kind::refund, 9},  {op_kind::adjust, 5},
-    {op_kind::void_lot, 5},    {op_kind::run_due, 4},
+    {op_kind::put_account, 3}, {op_kind::grant, 16},  {op_kind::charge, 22},
+    {op_kind::batch, 6},       {op_kind::hold, 17},   {op_kind::capture, 7},
+    {op_kind::release, 5},     {op_kind::refund, 9},  {op_kind::adjust, 5},
+    {op_kind::void_lot, 5},    {op_kind::run_due, 3},
 };
 
 class driver {
@@ -950,14 +950,14 @@ class driver {
     return op_kind::charge;
   }
 
-  int pick_account() {
-    return chance(60) ? static_cast<int>(uniform(0, kHotAccounts - 1))
-                      : static_cast<int>(uniform(0, kAccounts - 1));
+  int pick_account(int hot_percent = 60) {
+    return chance(hot_percent) ? static_cast<int>(uniform(0, kHotAccounts - 1))
+                               : static_cast<int>(uniform(0, kAccounts - 1));
   }
   // Mostly an existing account; sometimes one that does not exist (yet).
-  std::string pick_account_id() {
+  std::string pick_account_id(int hot_percent = 60) {
     if (chance(2)) return "ghost-" + std::to_string(uniform(0, 9));
-    return m_.accounts[pick_account()].id;
+    return m_.accounts[pick_account(hot_percent)].id;
   }
 
   micros gen_amount() {
@@ -982,20 +982,20 @@ class driver {
   }
 
   void advance_clock() {
-    const int r = pct();
-    if (r < 8) return;  // the same instant
-    if (r < 60) {
+    const int r = static_cast<int>(uniform(0, 999));
+    if (r < 100) return;  // the same instant
+    if (r < 650) {
       now_ += uniform(1, 10) * kSecond;
-    } else if (r < 85) {
+    } else if (r < 900) {
       now_ += uniform(10, 600) * kSecond;
-    } else if (r < 93) {
+    } else if (r < 965) {
       now_ += uniform(600, 6 * 3600) * kSecond;
-    } else if (r < 94) {
+    } else if (r < 970) {
       now_ += uniform(1, 3) * kDay;
-    } else if (r < 98) {
+    } else if (r < 990) {
       const time_us due = m_.next_due();  // exactly at an expiry
       now_ = due != kNever && due - now_ <= 7 * kDay ? due : now_ + kSecond;
-    } else if (r < 99) {
+    } else if (r < 995) {
       const time_us due = m_.next_due();  // just before one
       now_ = due != kNever && due - kSecond > now_ ? due - kSecond : now_ + kSecond;
     } else {
@@ -1044,7 +1044,7 @@ class driver {
   bool same_outcome(const std::optional<cl::error>& want, const cl::result<T>& got) {
     last_outcome_ = got ? "ok" : show(got.error());
     if (!want && got) {
-      ++outcomes_["ok"];
+      ++outcomes_[kind_ + ": ok"];
       return true;
     }
     if (!want) {
@@ -1056,7 +1056,7 @@ class driver {
       return false;
     }
     const cl::error& e = got.error();
-    ++outcomes_[std::string(cl::to_string(e.code)) +
+    ++outcomes_[kind_ + ": " + std::string(cl::to_string(e.code)) +
                 (e.code == errc::insufficient_credits ? "/" + std::string(cl::to_string(e.reason))
                                                       : "")];
     if (!eq(want->code, e.code, "error code (core: " + show(e) + ")")) return false;
@@ -1126,6 +1126,7 @@ class driver {
 
   void describe(const std::string& text) {
     op_ = text;
+    kind_ = text.substr(0, text.find(' '));
     std::snprintf(g_context, sizeof g_context, "seed=%llu step=%d now=%lld op: %s",
                   static_cast<unsigned long long>(seed_), step_, static_cast<long long>(now_),
                   text.c_str());
@@ -1252,9 +1253,10 @@ class driver {
   micros gen_spend_amount(int ai, int divisor) {
     const micros avail = ai >= 0 ? m_.available(m_.accounts[ai], now_) / divisor : 0;
     const int r = pct();
-    if (r < 55) return avail > 0 ? uniform(0, avail) : uniform(0, 2 * kCredit);
-    if (r < 68) return avail;
-    if (r < 73) return avail + 1;
+    if (r < 40) return avail > 0 ? uniform(0, avail / 4) : uniform(0, 2 * kCredit);
+    if (r < 60) return avail > 0 ? uniform(0, avail) : uniform(0, 2 * kCredit);
+    if (r < 70) return avail;
+    if (r < 75) return avail + 1;
     if (r < 93) return avail + uniform(1, 20 * kCredit);
     return 0;
   }
@@ -1282,7 +1284,7 @@ class driver {
   }
 
   void do_charge() {
-    const std::string account = pick_account_id();
+    const std::string account = pick_account_id(80);
     const int ai = m_.find(account);
     const cl::charge_cmd cmd = gen_charge(account, ai, 1);
     describe("charge " + show_charge(cmd));
@@ -1308,7 +1310,7 @@ class driver {
   }
 
   void do_batch() {
-    const std::string account = pick_account_id();
+    const std::string account = pick_account_id(80);
     const int ai = m_.find(account);
     std::vector<cl::charge_cmd> cmds;
     const int r0 = pct();
@@ -1369,7 +1371,7 @@ class driver {
   }
 
   void do_hold() {
-    const std::string account = pick_account_id();
+    const std::string account = pick_account_id(80);
     const int ai = m_.find(account);
     cl::hold_cmd cmd;
     cmd.account = account;
@@ -1377,11 +1379,13 @@ class driver {
     cmd.amount = std::max<micros>(1, gen_spend_amount(ai, 1));
     cmd.urgent = chance(20);
     const int rt = pct();
-    if (rt < 55) {
+    if (rt < 25) {
       cmd.ttl_seconds = uniform(1, 600);
+    } else if (rt < 55) {
+      cmd.ttl_seconds = uniform(600, 4 * 3600);
+    } else if (rt < 75) {
+      cmd.ttl_seconds = uniform(4 * 3600, 4 * 86'400);
     } else if (rt < 80) {
-      cmd.ttl_seconds = uniform(600, 7200);
-    } else if (rt < 85) {
       cmd.ttl_seconds = uniform(1, 30) * 86'400;
     } else {
       // Expire exactly when one of the account's lots expires.
@@ -1742,7 +1746,7 @@ class driver {
     describe("run_due" + (limited ? " items_max=" + std::to_string(max) : std::string()));
     const std::size_t n = core_.run_due(now_, max);
     touch_all_ = true;
-    ++outcomes_["ok"];
+    ++outcomes_["run_due: ok"];
     if (!check(n <= max, "run_due applied more than items_max")) return;
     full_check_after_ = !limited;
   }
@@ -2156,6 +2160,7 @@ class driver {
   bool ok_ = true;
   std::string op_;
   std::string last_outcome_;
+  std::string kind_;
 
   int touched_ = -1;
   bool touch_all_ = false;

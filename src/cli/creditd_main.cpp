@@ -1,0 +1,201 @@
+// creditd: the credit ledger server.
+//
+//   creditd serve [--store URL] [--listen HOST:PORT] [--test-clock] [--threads N]
+//   creditd check [--store URL]
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "auth/keys.hpp"
+#include "engine/engine.hpp"
+#include "http/api.hpp"
+#include "http/metrics.hpp"
+#include "http/openapi.hpp"
+#include "http/server.hpp"
+#include "store/sqlite/sqlite_keys.hpp"
+#include "store/sqlite/sqlite_reader.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "util/clock.hpp"
+
+namespace {
+
+using namespace creditd;
+
+struct store_url {
+  std::string sqlite_path;
+};
+
+std::optional<store_url> parse_store(const std::string& url) {
+  if (url.starts_with("sqlite:")) {
+    store_url s{url.substr(7)};
+    if (s.sqlite_path.empty()) return std::nullopt;
+    return s;
+  }
+  if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
+    std::fprintf(stderr, "creditd: the PostgreSQL store is not part of this version yet; use sqlite:PATH\n");
+    std::exit(2);
+  }
+  return std::nullopt;
+}
+
+bool split_listen(const std::string& listen, std::string& host, std::uint16_t& port) {
+  const std::size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return false;
+  host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const std::string p = listen.substr(colon + 1);
+  char* end = nullptr;
+  const long v = std::strtol(p.c_str(), &end, 10);
+  if (p.empty() || *end != '\0' || v < 0 || v > 65535) return false;
+  port = static_cast<std::uint16_t>(v);
+  return !host.empty();
+}
+
+int serve(const std::string& store_arg, const std::string& listen, bool test_clock, int threads) {
+  auto url = parse_store(store_arg);
+  if (!url) {
+    std::fprintf(stderr, "creditd: --store must be sqlite:PATH or a postgresql:// URL\n");
+    return 2;
+  }
+  std::string host;
+  std::uint16_t port = 0;
+  if (!split_listen(listen, host, port)) {
+    std::fprintf(stderr, "creditd: --listen must be HOST:PORT\n");
+    return 2;
+  }
+  server_clock clock(test_clock);
+  auto store = store::sqlite::sqlite_store::open({url->sqlite_path});
+  if (!store) {
+    std::fprintf(stderr, "creditd: %s\n", store.error().message.c_str());
+    return 1;
+  }
+  ledger::ledger ledger;
+  if (auto r = (*store)->load(ledger, clock.now()); !r) {
+    std::fprintf(stderr, "creditd: %s\n", r.error().message.c_str());
+    return 1;
+  }
+  auto key_repo = store::sqlite::sqlite_keys::open(url->sqlite_path);
+  if (!key_repo) {
+    std::fprintf(stderr, "creditd: %s\n", key_repo.error().c_str());
+    return 1;
+  }
+  auth::key_store keys(**key_repo);
+  if (auto r = keys.load(); !r) {
+    std::fprintf(stderr, "creditd: cannot load API keys: %s\n", r.error().c_str());
+    return 1;
+  }
+  if (const char* admin = std::getenv("CREDITD_ADMIN_KEY"); admin != nullptr && *admin != '\0') {
+    if (auto r = keys.set_bootstrap(admin, clock.now()); !r) {
+      std::fprintf(stderr, "creditd: cannot register CREDITD_ADMIN_KEY: %s\n", r.error().c_str());
+      return 1;
+    }
+  }
+  store::sqlite::sqlite_reader reader(url->sqlite_path);
+  http::metrics stats;
+  engine::engine eng(ledger, **store, {.clock = [&clock] { return clock.now(); }});
+  const std::string openapi = http::openapi_document(test_clock);
+  http::api api({eng, keys, reader, clock, stats, [&openapi] { return openapi; }});
+
+  boost::asio::io_context io(threads);
+  http::server srv(io, api, {.host = host, .port = port});
+  auto bound = srv.listen();
+  if (!bound) {
+    std::fprintf(stderr, "creditd: %s\n", bound.error().c_str());
+    return 1;
+  }
+  std::string shown = bound->address().to_string();
+  if (bound->address().is_v6()) shown = "[" + shown + "]";
+  std::printf("creditd listening on http://%s:%u\n", shown.c_str(), static_cast<unsigned>(bound->port()));
+  std::fflush(stdout);
+
+  // SIGTERM/SIGINT: stop accepting, let requests in flight finish (at most
+  // shutdown_grace), then flush the engine and exit 0.
+  constexpr auto shutdown_grace = std::chrono::seconds(10);
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  boost::asio::steady_timer drain_timer(io);
+  auto deadline = std::chrono::steady_clock::now();
+  std::function<void()> wait_drained = [&] {
+    if (srv.connections() == 0 || std::chrono::steady_clock::now() >= deadline) {
+      io.stop();
+      return;
+    }
+    drain_timer.expires_after(std::chrono::milliseconds(20));
+    drain_timer.async_wait([&](boost::system::error_code) { wait_drained(); });
+  };
+  signals.async_wait([&](boost::system::error_code ec, int) {
+    if (ec) return;
+    std::fprintf(stderr, "creditd: shutting down\n");
+    deadline = std::chrono::steady_clock::now() + shutdown_grace;
+    srv.drain();
+    wait_drained();
+  });
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& t : pool) t.join();
+  eng.stop();
+  if (eng.failed()) {
+    std::fprintf(stderr, "creditd: stopped after a store failure: %s\n", eng.failure().c_str());
+    return 1;
+  }
+  return 0;
+}
+
+int check(const std::string& store_arg) {
+  auto url = parse_store(store_arg);
+  if (!url) {
+    std::fprintf(stderr, "creditd: --store must be sqlite:PATH\n");
+    return 2;
+  }
+  auto store = store::sqlite::sqlite_store::open({url->sqlite_path});
+  if (!store) {
+    std::fprintf(stderr, "creditd: %s\n", store.error().message.c_str());
+    return 1;
+  }
+  ledger::ledger ledger;
+  if (auto r = (*store)->load(ledger, wall_clock_now()); !r) {
+    std::fprintf(stderr, "creditd: %s\n", r.error().message.c_str());
+    return 1;
+  }
+  auto audit = (*store)->audit_journal(ledger);
+  if (!audit) {
+    std::fprintf(stderr, "creditd: %s\n", audit.error().message.c_str());
+    return 1;
+  }
+  if (!audit->empty()) {
+    std::printf("inconsistent: %s\n", audit->c_str());
+    return 1;
+  }
+  std::printf("ok: %zu accounts, %llu journal entries; every lot matches its journal\n", ledger.account_count(),
+              static_cast<unsigned long long>(ledger.next_seq() - 1));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"creditd: the credit ledger and metering service"};
+  app.require_subcommand(1);
+  std::string store_arg = "sqlite:./creditd.db";
+  std::string listen = "127.0.0.1:8080";
+  bool test_clock = false;
+  int threads = static_cast<int>(std::max(1u, std::min(4u, std::thread::hardware_concurrency())));
+
+  CLI::App* serve_cmd = app.add_subcommand("serve", "Serve the HTTP API");
+  serve_cmd->add_option("--store", store_arg, "sqlite:PATH or postgresql://user:pass@host:port/db");
+  serve_cmd->add_option("--listen", listen, "HOST:PORT to listen on (port 0 picks a free port)");
+  serve_cmd->add_flag("--test-clock", test_clock, "A clock that moves only through POST /v1/test-clock/advance");
+  serve_cmd->add_option("--threads", threads, "I/O threads")->check(CLI::Range(1, 64));
+
+  CLI::App* check_cmd = app.add_subcommand("check", "Load a store and audit its journal against its state");
+  check_cmd->add_option("--store", store_arg, "sqlite:PATH");
+
+  CLI11_PARSE(app, argc, argv);
+  if (*serve_cmd) return serve(store_arg, listen, test_clock, threads);
+  if (*check_cmd) return check(store_arg);
+  return 2;
+}

@@ -1,0 +1,202 @@
+#include "http/server.hpp"
+
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cstdio>
+
+namespace creditd::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(tcp::socket socket, server& srv) : stream_(std::move(socket)), srv_(srv) {}
+
+  void start() {
+    srv_.add(this);
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+  }
+  ~session() { srv_.remove(this); }
+
+  // Closes the connection if it is waiting for a request (drain).
+  void close_if_idle() {
+    auto self = weak_from_this().lock();  // null while the session is being destroyed
+    if (!self) return;
+    net::post(stream_.get_executor(), [self] {
+      if (self->waiting_) {
+        beast::error_code ec;
+        self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+        self->stream_.close();
+      }
+    });
+  }
+
+ private:
+  void read() {
+    if (srv_.draining()) return close();
+    parser_.emplace();
+    parser_->body_limit(srv_.options().body_bytes_max);
+    parser_->header_limit(static_cast<std::uint32_t>(srv_.options().header_bytes_max));
+    stream_.expires_after(srv_.options().read_timeout);
+    waiting_ = true;
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  void on_read(beast::error_code ec) {
+    waiting_ = false;
+    if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
+        ec == net::error::connection_reset || ec == net::error::eof) {
+      return close();
+    }
+    if (ec == bhttp::error::body_limit) {
+      return fail(413, "payload_too_large", "the body is larger than the limit of " +
+                                                std::to_string(srv_.options().body_bytes_max) + " bytes");
+    }
+    if (ec == bhttp::error::header_limit) {
+      return fail(431, "headers_too_large", "the request headers are larger than the limit");
+    }
+    if (ec) return fail(400, "invalid_request", "malformed HTTP request");
+    stream_.expires_never();
+    auto& req = parser_->get();
+    keep_alive_ = req.keep_alive();
+    started_ = std::chrono::steady_clock::now();
+    request r;
+    r.method = req.method();
+    const std::string_view target = req.target();
+    const std::size_t q = target.find('?');
+    r.path = std::string(target.substr(0, q));
+    if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
+    r.body = std::move(req.body());
+    if (auto it = req.find(bhttp::field::authorization); it != req.end()) r.authorization = std::string(it->value());
+    if (auto it = req.find("Idempotency-Key"); it != req.end()) r.idempotency_key = std::string(it->value());
+    route_ = r.path;
+    srv_.handler().handle(std::move(r), [self = shared_from_this()](response resp) {
+      net::post(self->stream_.get_executor(),
+                [self, resp = std::move(resp)]() mutable { self->write(std::move(resp)); });
+    });
+  }
+
+  void fail(unsigned status, std::string_view code, std::string message) {
+    keep_alive_ = false;
+    route_ = "(malformed)";
+    started_ = std::chrono::steady_clock::now();
+    write(error_response(status, code, message));
+  }
+
+  void write(response r) {
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(static_cast<bhttp::status>(r.status), 11);
+    res->set(bhttp::field::server, "creditd");
+    res->set(bhttp::field::content_type, r.content_type);
+    if (r.retry_after_s > 0) res->set(bhttp::field::retry_after, std::to_string(r.retry_after_s));
+    if (r.replayed) res->set("Idempotent-Replayed", "true");
+    const bool keep = keep_alive_ && !srv_.draining();
+    res->keep_alive(keep);
+    res->body() = std::move(r.body);
+    res->prepare_payload();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    srv_.handler().ctx().stats.observe(route_label(), r.status, seconds);
+    stream_.expires_after(srv_.options().read_timeout);
+    bhttp::async_write(stream_, *res, [self = shared_from_this(), res, keep](beast::error_code ec, std::size_t) {
+      if (ec || !keep) return self->close();
+      self->read();
+    });
+  }
+
+  // The endpoint pattern the path matched, for bounded metric labels.
+  std::string route_label() const {
+    for (const endpoint& ep : endpoints()) {
+      std::string_view p = ep.pattern, r = route_;
+      bool ok = true;
+      while (ok && !p.empty() && !r.empty()) {
+        const std::size_t pe = p.find('/', 1), re = r.find('/', 1);
+        std::string_view ps = p.substr(0, pe), rs = r.substr(0, re);
+        if (ps.find('{') == std::string_view::npos && ps != rs) ok = false;
+        if (ps.find('{') != std::string_view::npos) {
+          const std::string_view suffix = ps.substr(ps.find('}') + 1);
+          if (!rs.ends_with(suffix)) ok = false;
+        }
+        p = pe == std::string_view::npos ? std::string_view() : p.substr(pe);
+        r = re == std::string_view::npos ? std::string_view() : r.substr(re);
+      }
+      if (ok && p.empty() && r.empty()) return std::string(ep.pattern);
+    }
+    return "(unmatched)";
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  server& srv_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  bool keep_alive_ = true;
+  bool waiting_ = false;
+  std::string route_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+server::server(net::io_context& io, api& handler, server_options opts)
+    : io_(io), api_(handler), opts_(std::move(opts)), acceptor_(net::make_strand(io)) {}
+
+std::expected<tcp::endpoint, std::string> server::listen() {
+  beast::error_code ec;
+  auto address = net::ip::make_address(opts_.host, ec);
+  if (ec) return std::unexpected("invalid listen address " + opts_.host);
+  tcp::endpoint ep(address, opts_.port);
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return std::unexpected("cannot listen on " + opts_.host + ":" + std::to_string(opts_.port) + ": " + ec.message());
+  accept();
+  return acceptor_.local_endpoint();
+}
+
+void server::accept() {
+  acceptor_.async_accept(net::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) {
+      if (connections_.load() >= opts_.connections_max || draining_.load()) {
+        beast::error_code ignored;
+        socket.close(ignored);
+      } else {
+        socket.set_option(tcp::no_delay(true), ec);
+        std::make_shared<session>(std::move(socket), *this)->start();
+      }
+    }
+    accept();
+  });
+}
+
+void server::add(session* s) {
+  ++connections_;
+  std::lock_guard lock(mu_);
+  sessions_.insert(s);
+}
+
+void server::remove(session* s) {
+  --connections_;
+  std::lock_guard lock(mu_);
+  sessions_.erase(s);
+}
+
+void server::drain() {
+  draining_ = true;
+  net::post(acceptor_.get_executor(), [this] {
+    beast::error_code ec;
+    acceptor_.close(ec);
+  });
+  std::lock_guard lock(mu_);
+  for (session* s : sessions_) s->close_if_idle();
+}
+
+}  // namespace creditd::http
