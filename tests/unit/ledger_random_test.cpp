@@ -1441,14 +1441,19 @@ class driver {
   }
 
   // A hold to capture or release: mostly a recent (likely open) one.
+  // 0: there is no open hold; place one instead.
   object_id pick_hold() {
     const int r = pct();
-    if (r < 5 || m_.hold_list.empty()) return 1'000'000'000'000 + uniform(0, 99);
+    if (r < 5) return 1'000'000'000'000 + uniform(0, 99);
     if (r < 75) {
       std::vector<object_id> open;
-      for (const m_account& a : m_.accounts) open.insert(open.end(), a.open_holds.begin(), a.open_holds.end());
+      for (const m_account& a : m_.accounts) {
+        open.insert(open.end(), a.open_holds.begin(), a.open_holds.end());
+      }
       if (!open.empty()) return pick(open);
+      if (r < 60 || m_.hold_list.empty()) return 0;
     }
+    if (m_.hold_list.empty()) return 0;
     if (r < 85) {
       const std::size_t n = std::min<std::size_t>(30, m_.hold_list.size());
       return m_.hold_list[m_.hold_list.size() - 1 - uniform(0, n - 1)];
@@ -1477,6 +1482,7 @@ class driver {
 
   void do_capture() {
     const object_id hid = pick_hold();
+    if (hid == 0) return do_hold();
     std::optional<micros> amount;
     auto it = m_.holds.find(hid);
     const micros held = it == m_.holds.end() ? kCredit : it->second.amount;
@@ -1537,6 +1543,7 @@ class driver {
 
   void do_release() {
     const object_id hid = pick_hold();
+    if (hid == 0) return do_hold();
     if (kAvoidBug1ReviveWithStaleNextDue) {
       auto it = m_.holds.find(hid);
       if (it != m_.holds.end() && it->second.status == hold_status::open) {
