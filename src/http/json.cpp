@@ -150,26 +150,34 @@ std::optional<jvalue> parse_json(std::string_view text, json_error& error) {
   return std::move(p.handler().root);
 }
 
-void write_canonical(std::string& out, const jvalue& v) {
+namespace {
+
+// Fields whose values are amounts: written by value, whether sent as a
+// number or a string ("2.50", 2.5 and "2.5" are the same request).
+bool is_amount_field(std::string_view key) {
+  return key == "amount" || key == "quantity" || key == "cost_basis" || key == "reserve" ||
+         key == "postpaid_limit" || key == "low_balance_thresholds" || key == "below" || key == "unit_amount" ||
+         key == "price" || key == "credits" || key == "credits_per_period" || key == "rollover_cap";
+}
+
+void write(std::string& out, const jvalue& v, bool amount) {
+  if (amount && (v.type == jvalue::kind::number || v.type == jvalue::kind::string)) {
+    auto value = ledger::parse_amount(v.text, ledger::sign_policy::signed_allowed);
+    if (value) {
+      ledger::append_amount(out, *value);
+      return;
+    }
+  }
   switch (v.type) {
     case jvalue::kind::null: out += "null"; break;
     case jvalue::kind::boolean: out += v.b ? "true" : "false"; break;
-    case jvalue::kind::number: {
-      // Numbers compare by value: "2.50" and "2.5" are the same amount.
-      auto amount = ledger::parse_amount(v.text, ledger::sign_policy::signed_allowed);
-      if (amount) {
-        ledger::append_amount(out, *amount);
-      } else {
-        out += v.text;
-      }
-      break;
-    }
+    case jvalue::kind::number: out += v.text; break;
     case jvalue::kind::string: store::append_json_string(out, v.text); break;
     case jvalue::kind::array:
       out.push_back('[');
       for (std::size_t i = 0; i < v.items.size(); ++i) {
         if (i) out.push_back(',');
-        write_canonical(out, v.items[i]);
+        write(out, v.items[i], amount);
       }
       out.push_back(']');
       break;
@@ -182,12 +190,16 @@ void write_canonical(std::string& out, const jvalue& v) {
         if (i) out.push_back(',');
         store::append_json_string(out, sorted[i]->first);
         out.push_back(':');
-        write_canonical(out, sorted[i]->second);
+        write(out, sorted[i]->second, is_amount_field(sorted[i]->first));
       }
       out.push_back('}');
       break;
     }
   }
 }
+
+}  // namespace
+
+void write_canonical(std::string& out, const jvalue& v) { write(out, v, false); }
 
 }  // namespace creditd::http

@@ -39,7 +39,9 @@ inline constexpr std::size_t json_depth_max = 32;
 std::optional<jvalue> parse_json(std::string_view text, json_error& error);
 
 // Writes `v` back as compact JSON with object keys sorted: a canonical form
-// for fingerprints (numbers as their text).
+// for fingerprints. Values of amount fields ("amount", "reserve", ...) are
+// written by value whether they came as numbers or strings; other numbers
+// keep their text.
 void write_canonical(std::string& out, const jvalue& v);
 
 }  // namespace creditd::http

@@ -1,0 +1,78 @@
+// Test support: the real creditd binary, started on port 0 with a temporary
+// store, stopped with SIGTERM (or killed) by the test.
+#pragma once
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace creditd::testing {
+
+#ifndef CREDITD_BINARY
+#error "CREDITD_BINARY must name the creditd binary"
+#endif
+
+class server_process {
+ public:
+  // Starts `creditd serve --store sqlite:DB --listen 127.0.0.1:0 [extra...]`
+  // with CREDITD_ADMIN_KEY=admin_key and waits for its listening line.
+  server_process(const std::string& db, const std::string& admin_key, std::vector<std::string> extra = {}) {
+    int out[2];
+    if (::pipe(out) != 0) throw std::runtime_error("pipe");
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork");
+    if (pid_ == 0) {
+      ::dup2(out[1], 1);
+      ::close(out[0]);
+      ::close(out[1]);
+      ::setenv("CREDITD_ADMIN_KEY", admin_key.c_str(), 1);
+      std::vector<std::string> args = {CREDITD_BINARY, "serve", "--store", "sqlite:" + db, "--listen", "127.0.0.1:0"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      std::_Exit(127);
+    }
+    ::close(out[1]);
+    out_ = ::fdopen(out[0], "r");
+    char line[256];
+    if (std::fgets(line, sizeof line, out_) == nullptr) throw std::runtime_error("creditd did not start");
+    const std::string text = line;
+    const std::string prefix = "creditd listening on http://127.0.0.1:";
+    if (text.rfind(prefix, 0) != 0) throw std::runtime_error("unexpected first line: " + text);
+    port_ = static_cast<unsigned short>(std::stoi(text.substr(prefix.size())));
+  }
+  ~server_process() {
+    if (pid_ > 0) kill_now();
+    if (out_) std::fclose(out_);
+  }
+  server_process(const server_process&) = delete;
+  server_process& operator=(const server_process&) = delete;
+
+  unsigned short port() const { return port_; }
+  // SIGTERM and wait; returns the exit status (or -signal).
+  int terminate() { return stop(SIGTERM); }
+  int kill_now() { return stop(SIGKILL); }
+
+ private:
+  int stop(int sig) {
+    if (pid_ <= 0) return 0;
+    ::kill(pid_, sig);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  }
+  pid_t pid_ = -1;
+  FILE* out_ = nullptr;
+  unsigned short port_ = 0;
+};
+
+}  // namespace creditd::testing
