@@ -40,7 +40,8 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 std::vector<std::string> account_ids(std::size_t n) {
   std::vector<std::string> ids;
   ids.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) ids.push_back("acct-" + std::to_string(i));
+  for (std::size_t i = 0; i < n; ++i)
+    ids.push_back("acct-" + std::to_string(i));
   return ids;
 }
 
@@ -153,8 +154,9 @@ result bench_durable(const std::string& dir, std::size_t accounts, std::uint64_t
     std::filesystem::remove(path + "-wal");
     std::filesystem::remove(path + "-shm");
     std::filesystem::remove(path + ".lock");
-    return {std::string("core+sqlite durable, ") + (hot ? "1 hot account" : std::to_string(accounts) + " accounts") +
-                ", window " + std::to_string(window),
+    return {std::string("core+sqlite durable, ") +
+                (hot ? "1 hot account" : std::to_string(accounts) + " accounts") + ", window " +
+                std::to_string(window),
             charges, secs};
   }
 }
@@ -171,12 +173,18 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const char* v = argv[i + 1];
-    if (flag == "--accounts") accounts = std::strtoull(v, nullptr, 10);
-    else if (flag == "--core-charges") core_charges = std::strtoull(v, nullptr, 10);
-    else if (flag == "--durable-charges") durable_charges = std::strtoull(v, nullptr, 10);
-    else if (flag == "--window") window = std::strtoull(v, nullptr, 10);
-    else if (flag == "--dir") dir = v;
-    else if (flag == "--seed-db") seed_db = v;
+    if (flag == "--accounts")
+      accounts = std::strtoull(v, nullptr, 10);
+    else if (flag == "--core-charges")
+      core_charges = std::strtoull(v, nullptr, 10);
+    else if (flag == "--durable-charges")
+      durable_charges = std::strtoull(v, nullptr, 10);
+    else if (flag == "--window")
+      window = std::strtoull(v, nullptr, 10);
+    else if (flag == "--dir")
+      dir = v;
+    else if (flag == "--seed-db")
+      seed_db = v;
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -201,11 +209,12 @@ int main(int argc, char** argv) {
     std::printf("%-58s %12.0f charges/s  (%llu in %.2f s)", r.name.c_str(), r.per_second(),
                 static_cast<unsigned long long>(r.charges), r.seconds);
     if (st && st->commits) {
-      std::printf("  commits %llu, avg batch %.0f, avg commit %.2f ms, max %.2f ms",
-                  static_cast<unsigned long long>(st->commits),
-                  static_cast<double>(st->tasks) / static_cast<double>(st->commits),
-                  static_cast<double>(st->commit_us_total) / static_cast<double>(st->commits) / 1000.0,
-                  static_cast<double>(st->commit_us_max) / 1000.0);
+      std::printf(
+          "  commits %llu, avg batch %.0f, avg commit %.2f ms, max %.2f ms",
+          static_cast<unsigned long long>(st->commits),
+          static_cast<double>(st->tasks) / static_cast<double>(st->commits),
+          static_cast<double>(st->commit_us_total) / static_cast<double>(st->commits) / 1000.0,
+          static_cast<double>(st->commit_us_max) / 1000.0);
     }
     std::printf("\n");
     std::fflush(stdout);
@@ -218,8 +227,8 @@ int main(int argc, char** argv) {
   report(bench_durable(dir, accounts, durable_charges, window, true, st), &st);
   std::printf("{\"results\":[");
   for (std::size_t i = 0; i < results.size(); ++i) {
-    std::printf("%s{\"name\":\"%s\",\"charges_per_second\":%.0f}", i ? "," : "", results[i].name.c_str(),
-                results[i].per_second());
+    std::printf("%s{\"name\":\"%s\",\"charges_per_second\":%.0f}", i ? "," : "",
+                results[i].name.c_str(), results[i].per_second());
   }
   std::printf("]}\n");
 }

@@ -10,9 +10,12 @@ namespace creditd::auth {
 
 std::string_view to_string(role r) {
   switch (r) {
-    case role::admin: return "admin";
-    case role::service: return "service";
-    case role::reader: return "reader";
+    case role::admin:
+      return "admin";
+    case role::service:
+      return "service";
+    case role::reader:
+      return "reader";
   }
   return "reader";
 }
@@ -37,7 +40,8 @@ std::string hex(const unsigned char* data, std::size_t n) {
 
 std::string random_hex(std::size_t bytes) {
   std::vector<unsigned char> buf(bytes);
-  if (RAND_bytes(buf.data(), static_cast<int>(bytes)) != 1) std::abort();  // no entropy: cannot go on safely
+  if (RAND_bytes(buf.data(), static_cast<int>(bytes)) != 1)
+    std::abort();  // no entropy: cannot go on safely
   return hex(buf.data(), bytes);
 }
 }  // namespace
@@ -62,7 +66,8 @@ std::expected<void, std::string> key_store::load() {
   return {};
 }
 
-std::expected<void, std::string> key_store::set_bootstrap(std::string_view key, ledger::time_us now) {
+std::expected<void, std::string> key_store::set_bootstrap(std::string_view key,
+                                                          ledger::time_us now) {
   key_row row{"key_bootstrap", sha256_hex(key), role::admin, "", now, std::nullopt};
   {
     std::shared_lock lock(mu_);
@@ -78,7 +83,8 @@ std::expected<void, std::string> key_store::set_bootstrap(std::string_view key, 
   return {};
 }
 
-std::expected<std::pair<key_row, std::string>, std::string> key_store::create(role who, std::string account,
+std::expected<std::pair<key_row, std::string>, std::string> key_store::create(role who,
+                                                                              std::string account,
                                                                               ledger::time_us now) {
   std::string key = "cdk_" + random_hex(32);
   key_row row{"key_" + random_hex(8), sha256_hex(key), who, std::move(account), now, std::nullopt};

@@ -36,7 +36,8 @@ std::optional<store_url> parse_store(const std::string& url) {
     return s;
   }
   if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
-    std::fprintf(stderr, "creditd: the PostgreSQL store is not part of this version yet; use sqlite:PATH\n");
+    std::fprintf(
+        stderr, "creditd: the PostgreSQL store is not part of this version yet; use sqlite:PATH\n");
     std::exit(2);
   }
   return std::nullopt;
@@ -46,7 +47,8 @@ bool split_listen(const std::string& listen, std::string& host, std::uint16_t& p
   const std::size_t colon = listen.rfind(':');
   if (colon == std::string::npos) return false;
   host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   const std::string p = listen.substr(colon + 1);
   char* end = nullptr;
   const long v = std::strtol(p.c_str(), &end, 10);
@@ -109,7 +111,8 @@ int serve(const std::string& store_arg, const std::string& listen, bool test_clo
   }
   std::string shown = bound->address().to_string();
   if (bound->address().is_v6()) shown = "[" + shown + "]";
-  std::printf("creditd listening on http://%s:%u\n", shown.c_str(), static_cast<unsigned>(bound->port()));
+  std::printf("creditd listening on http://%s:%u\n", shown.c_str(),
+              static_cast<unsigned>(bound->port()));
   std::fflush(stdout);
 
   // SIGTERM/SIGINT: stop accepting, let requests in flight finish (at most
@@ -134,9 +137,11 @@ int serve(const std::string& store_arg, const std::string& listen, bool test_clo
     wait_drained();
   });
   std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
+  for (int i = 1; i < threads; ++i)
+    pool.emplace_back([&io] { io.run(); });
   io.run();
-  for (auto& t : pool) t.join();
+  for (auto& t : pool)
+    t.join();
   eng.stop();
   if (eng.failed()) {
     std::fprintf(stderr, "creditd: stopped after a store failure: %s\n", eng.failure().c_str());
@@ -170,8 +175,8 @@ int check(const std::string& store_arg) {
     std::printf("inconsistent: %s\n", audit->c_str());
     return 1;
   }
-  std::printf("ok: %zu accounts, %llu journal entries; every lot matches its journal\n", ledger.account_count(),
-              static_cast<unsigned long long>(ledger.next_seq() - 1));
+  std::printf("ok: %zu accounts, %llu journal entries; every lot matches its journal\n",
+              ledger.account_count(), static_cast<unsigned long long>(ledger.next_seq() - 1));
   return 0;
 }
 
@@ -188,10 +193,12 @@ int main(int argc, char** argv) {
   CLI::App* serve_cmd = app.add_subcommand("serve", "Serve the HTTP API");
   serve_cmd->add_option("--store", store_arg, "sqlite:PATH or postgresql://user:pass@host:port/db");
   serve_cmd->add_option("--listen", listen, "HOST:PORT to listen on (port 0 picks a free port)");
-  serve_cmd->add_flag("--test-clock", test_clock, "A clock that moves only through POST /v1/test-clock/advance");
+  serve_cmd->add_flag("--test-clock", test_clock,
+                      "A clock that moves only through POST /v1/test-clock/advance");
   serve_cmd->add_option("--threads", threads, "I/O threads")->check(CLI::Range(1, 64));
 
-  CLI::App* check_cmd = app.add_subcommand("check", "Load a store and audit its journal against its state");
+  CLI::App* check_cmd =
+      app.add_subcommand("check", "Load a store and audit its journal against its state");
   check_cmd->add_option("--store", store_arg, "sqlite:PATH");
 
   CLI11_PARSE(app, argc, argv);

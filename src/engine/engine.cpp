@@ -14,7 +14,9 @@ engine::engine(ledger::ledger& l, store::store& s, engine_options opts)
   committer_ = std::thread([this] { committer_loop(); });
 }
 
-engine::~engine() { stop(); }
+engine::~engine() {
+  stop();
+}
 
 void engine::submit(task* t) {
   {
@@ -63,7 +65,8 @@ void engine::writer_loop() {
     {
       std::unique_lock lock(mu_);
       auto ready = [&] {
-        return !queue_.empty() || stopping_ || (!committer_busy_ && (!applied.empty() || ledger_.has_changes()));
+        return !queue_.empty() || stopping_ ||
+               (!committer_busy_ && (!applied.empty() || ledger_.has_changes()));
       };
       const auto now = opts_.clock();
       const ledger::time_us due = ledger_.next_due();
@@ -83,7 +86,8 @@ void engine::writer_loop() {
     }
 
     if (failed()) {
-      for (task* t : incoming) t->complete(false);
+      for (task* t : incoming)
+        t->complete(false);
       incoming.clear();
     } else {
       const ledger::time_us now = opts_.clock();
@@ -115,7 +119,8 @@ void engine::writer_loop() {
           std::vector<task*> refused;
           refused.swap(applied);
           lock.unlock();
-          for (task* t : refused) t->complete(false);
+          for (task* t : refused)
+            t->complete(false);
           lock.lock();
         } else {
           handoff_.changes = ledger_.take_changes();
@@ -153,14 +158,17 @@ void engine::committer_loop() {
       if (!r) {
         durable = false;
         error = r.error().message;
-        std::fprintf(stderr, "creditd: commit failed, refusing further writes: %s\n", error.c_str());
+        std::fprintf(stderr, "creditd: commit failed, refusing further writes: %s\n",
+                     error.c_str());
       }
     }
-    const auto us = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start)
-            .count());
+    const auto us =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                       std::chrono::steady_clock::now() - start)
+                                       .count());
     if (!durable) failed_.store(true, std::memory_order_release);
-    for (task* t : current.tasks) t->complete(durable);
+    for (task* t : current.tasks)
+      t->complete(durable);
     {
       std::lock_guard lock(mu_);
       if (!durable && failure_.empty()) failure_ = error;
@@ -168,7 +176,8 @@ void engine::committer_loop() {
       stats_.tasks += current.tasks.size();
       stats_.commit_us_total += us;
       stats_.commit_us_max = std::max(stats_.commit_us_max, us);
-      stats_.batch_tasks_max = std::max<std::uint64_t>(stats_.batch_tasks_max, current.tasks.size());
+      stats_.batch_tasks_max =
+          std::max<std::uint64_t>(stats_.batch_tasks_max, current.tasks.size());
       committer_busy_ = false;
     }
     current = {};

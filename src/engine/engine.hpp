@@ -41,7 +41,7 @@ class task {
 };
 
 struct engine_options {
-  std::function<ledger::time_us()> clock;  // required
+  std::function<ledger::time_us()> clock;    // required
   std::size_t batch_tasks_max = 65536;       // tasks in one change set at most
   ledger::time_us idle_wakeup_us = 200'000;  // how often time-driven work is checked
 };

@@ -41,7 +41,9 @@ response ok_json(unsigned status, std::string body) {
   return r;
 }
 
-response bad_request(std::string_view message) { return error_response(400, "invalid_request", message); }
+response bad_request(std::string_view message) {
+  return error_response(400, "invalid_request", message);
+}
 
 response not_found(std::string_view what, std::string_view id) {
   return error_response(404, "not_found", std::string(what) + " " + std::string(id) + " not found");
@@ -51,26 +53,38 @@ response not_found(std::string_view what, std::string_view id) {
 response ledger_error(const ledger::error& e) {
   using ledger::errc;
   switch (e.code) {
-    case errc::invalid_argument: return bad_request(e.message);
-    case errc::refund_too_large: return bad_request(e.message);
-    case errc::account_not_found: return error_response(404, "not_found", "account not found");
-    case errc::lot_not_found: return error_response(404, "not_found", "lot not found");
-    case errc::hold_not_found: return error_response(404, "not_found", "hold not found");
-    case errc::charge_not_found: return error_response(404, "not_found", "charge not found");
+    case errc::invalid_argument:
+      return bad_request(e.message);
+    case errc::refund_too_large:
+      return bad_request(e.message);
+    case errc::account_not_found:
+      return error_response(404, "not_found", "account not found");
+    case errc::lot_not_found:
+      return error_response(404, "not_found", "lot not found");
+    case errc::hold_not_found:
+      return error_response(404, "not_found", "hold not found");
+    case errc::charge_not_found:
+      return error_response(404, "not_found", "charge not found");
     case errc::hold_not_open:
     case errc::lot_not_active:
     case errc::nothing_to_refund:
-    case errc::limit_exceeded: return error_response(409, "conflict", e.message);
-    case errc::idempotency_conflict: return error_response(409, "idempotency_conflict", e.message);
+    case errc::limit_exceeded:
+      return error_response(409, "conflict", e.message);
+    case errc::idempotency_conflict:
+      return error_response(409, "idempotency_conflict", e.message);
     case errc::insufficient_credits: {
       response r;
       r.status = 402;
       json_out j(r.body);
-      std::string message = "insufficient credits: available " + ledger::format_amount(e.available) +
-                            ", required " + ledger::format_amount(e.required);
-      if (e.reason == ledger::refusal_reason::reserve) message += " (the rest is the account's reserve)";
-      if (e.reason == ledger::refusal_reason::scope) message += " (other credits are scoped to other operations)";
-      if (e.reason == ledger::refusal_reason::postpaid_limit) message += " (postpaid limit reached)";
+      std::string message = "insufficient credits: available " +
+                            ledger::format_amount(e.available) + ", required " +
+                            ledger::format_amount(e.required);
+      if (e.reason == ledger::refusal_reason::reserve)
+        message += " (the rest is the account's reserve)";
+      if (e.reason == ledger::refusal_reason::scope)
+        message += " (other credits are scoped to other operations)";
+      if (e.reason == ledger::refusal_reason::postpaid_limit)
+        message += " (postpaid limit reached)";
       j.begin_object().key("error").begin_object();
       j.key("code").str("insufficient_credits").key("message").str(message);
       j.key("reason").str(ledger::to_string(e.reason));
@@ -87,7 +101,8 @@ response ledger_error(const ledger::error& e) {
       json_out j(r.body);
       j.begin_object().key("error").begin_object();
       j.key("code").str("rate_limited");
-      j.key("message").str(rate ? "rate limit exceeded: at most " + std::to_string(e.limit) + " charges and holds per minute"
+      j.key("message").str(rate ? "rate limit exceeded: at most " + std::to_string(e.limit) +
+                                      " charges and holds per minute"
                                 : "too many open holds: at most " + std::to_string(e.limit));
       j.key("reason").str(rate ? "rate_limit" : "max_open_holds");
       j.key("limit").integer(e.limit);
@@ -114,7 +129,8 @@ class fields {
   void only(std::initializer_list<std::string_view> known) {
     for (const auto& [k, v] : obj_.fields) {
       bool found = false;
-      for (std::string_view n : known) found = found || n == k;
+      for (std::string_view n : known)
+        found = found || n == k;
       if (!found) fail("unknown field: " + k);
     }
   }
@@ -122,7 +138,8 @@ class fields {
     const jvalue* v = obj_.find(key);
     return v == nullptr || v->is_null() ? nullptr : v;
   }
-  std::optional<micros> amount(std::string_view key, ledger::sign_policy sign = ledger::sign_policy::non_negative) {
+  std::optional<micros> amount(std::string_view key,
+                               ledger::sign_policy sign = ledger::sign_policy::non_negative) {
     const jvalue* v = get(key);
     if (v == nullptr) return std::nullopt;
     if (v->type != jvalue::kind::number && v->type != jvalue::kind::string) {
@@ -159,7 +176,8 @@ class fields {
       good = ec == std::errc{} && p == v->text.data() + v->text.size();
     }
     if (!good || out < min || out > max) {
-      fail(std::string(key) + " must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
+      fail(std::string(key) + " must be an integer from " + std::to_string(min) + " to " +
+           std::to_string(max));
       return std::nullopt;
     }
     return out;
@@ -191,13 +209,15 @@ class fields {
     if (v->fields.size() > 32) fail(std::string(key) + " has more than 32 keys");
     for (const auto& [k, x] : v->fields) {
       if (k.empty() || k.size() > 64) fail(std::string(key) + " keys must be 1 to 64 bytes");
-      if (x.type == jvalue::kind::object || x.type == jvalue::kind::array || x.type == jvalue::kind::null) {
+      if (x.type == jvalue::kind::object || x.type == jvalue::kind::array ||
+          x.type == jvalue::kind::null) {
         fail(std::string(key) + "." + k + " must be a string, number or boolean");
       }
     }
     std::string out;
     write_canonical(out, *v);
-    if (out.size() > ledger::limits::dimensions_bytes_max) fail(std::string(key) + " is larger than 4096 bytes");
+    if (out.size() > ledger::limits::dimensions_bytes_max)
+      fail(std::string(key) + " is larger than 4096 bytes");
     return v->fields.empty() ? std::string() : out;
   }
 
@@ -229,7 +249,10 @@ using task_fn = std::function<response(ledger::ledger&, time_us)>;
 class api_task final : public engine::task {
  public:
   api_task(task_fn fn, done_fn done, std::string key, std::string fingerprint)
-      : fn_(std::move(fn)), done_(std::move(done)), key_(std::move(key)), fingerprint_(std::move(fingerprint)) {}
+      : fn_(std::move(fn)),
+        done_(std::move(done)),
+        key_(std::move(key)),
+        fingerprint_(std::move(fingerprint)) {}
 
   void apply(ledger::ledger& l, time_us now) override {
     if (key_.empty()) {
@@ -250,13 +273,15 @@ class api_task final : public engine::task {
     response_ = fn_(l, now);
     const unsigned s = response_.status;
     const bool recorded = !(s == 400 || s == 401 || s == 403 || s == 429 || s >= 500);
-    if (recorded) l.idempotency_remember({key_, fingerprint_, static_cast<int>(s), response_.body, now});
+    if (recorded)
+      l.idempotency_remember({key_, fingerprint_, static_cast<int>(s), response_.body, now});
   }
 
   void complete(bool durable) override {
     if (!durable) {
-      response r = error_response(503, "unavailable",
-                                  "the ledger cannot write to its store; nothing was changed or acknowledged");
+      response r = error_response(
+          503, "unavailable",
+          "the ledger cannot write to its store; nothing was changed or acknowledged");
       r.retry_after_s = 1;
       done_(std::move(r));
     } else {
@@ -274,7 +299,8 @@ class api_task final : public engine::task {
 };
 
 void submit(api& a, call& c, task_fn fn) {
-  auto* t = new api_task(std::move(fn), std::move(c.done), c.req.idempotency_key, std::move(c.fingerprint));
+  auto* t = new api_task(std::move(fn), std::move(c.done), c.req.idempotency_key,
+                         std::move(c.fingerprint));
   a.ctx().eng.submit(t);
 }
 
@@ -292,7 +318,8 @@ const jvalue& body_of(call& c) {
 }
 
 // Parses "lot_12" etc. from a path segment; nullopt answers 404 itself.
-std::optional<ledger::object_id> path_id(call& c, id_kind k, std::size_t index, std::string_view what) {
+std::optional<ledger::object_id> path_id(call& c, id_kind k, std::size_t index,
+                                         std::string_view what) {
   auto id = ledger::parse_id(k, c.params[index]);
   if (!id) c.done(not_found(what, c.params[index]));
   return id;
@@ -344,7 +371,8 @@ struct settings_patch {
 
 void put_account(api& a, call& c) {
   const std::string id = c.params[0];
-  if (!ledger::valid_account_id(id)) return c.done(bad_request("account id must match [A-Za-z0-9._:-]{1,128}"));
+  if (!ledger::valid_account_id(id))
+    return c.done(bad_request("account id must match [A-Za-z0-9._:-]{1,128}"));
   fields f(body_of(c));
   f.only({"name", "settings", "metadata"});
   auto name = f.string("name", ledger::limits::account_name_length_max);
@@ -352,8 +380,8 @@ void put_account(api& a, call& c) {
   if (const jvalue* s = f.get("settings")) {
     if (!s->is_object()) return c.done(bad_request("settings must be an object"));
     fields sf(*s);
-    sf.only({"low_balance_thresholds", "reserve", "postpaid_limit", "rate_limit_per_minute", "max_open_holds",
-             "expiring_soon_days", "auto_topup"});
+    sf.only({"low_balance_thresholds", "reserve", "postpaid_limit", "rate_limit_per_minute",
+             "max_open_holds", "expiring_soon_days", "auto_topup"});
     settings_patch p;
     if (const jvalue* t = sf.get("low_balance_thresholds")) {
       if (t->type != jvalue::kind::array) {
@@ -363,7 +391,8 @@ void put_account(api& a, call& c) {
         for (const jvalue& item : t->items) {
           auto x = (item.type == jvalue::kind::number || item.type == jvalue::kind::string)
                        ? ledger::parse_amount(item.text)
-                       : std::expected<micros, ledger::amount_error>(std::unexpected(ledger::amount_error::syntax));
+                       : std::expected<micros, ledger::amount_error>(
+                             std::unexpected(ledger::amount_error::syntax));
           if (!x) {
             sf.fail("settings.low_balance_thresholds must hold amounts");
             break;
@@ -378,7 +407,8 @@ void put_account(api& a, call& c) {
     p.reserve = sf.amount("reserve");
     p.postpaid_limit = sf.amount("postpaid_limit");
     p.rate = sf.integer("rate_limit_per_minute", 0, ledger::limits::rate_limit_per_minute_max);
-    p.max_holds = sf.integer("max_open_holds", 0, static_cast<std::int64_t>(ledger::limits::open_holds_per_account_max));
+    p.max_holds = sf.integer("max_open_holds", 0,
+                             static_cast<std::int64_t>(ledger::limits::open_holds_per_account_max));
     p.soon_days = sf.integer("expiring_soon_days", 0, ledger::limits::expiring_soon_days_max);
     if (const jvalue* at = s->find("auto_topup")) {
       p.auto_topup_given = true;
@@ -397,7 +427,9 @@ void put_account(api& a, call& c) {
         }
       }
     }
-    if (!sf.ok()) return c.done(bad_request(sf.error().starts_with("settings") ? sf.error() : "settings." + sf.error()));
+    if (!sf.ok())
+      return c.done(
+          bad_request(sf.error().starts_with("settings") ? sf.error() : "settings." + sf.error()));
     patch = p;
   }
   if (!f.ok()) return c.done(bad_request(f.error()));
@@ -435,7 +467,8 @@ void get_account(api& a, call& c) {
 void get_balance(api& a, call& c) {
   if (!reader_may_read(c, c.params[0])) return c.done(forbidden_account());
   if (query_param(c, "at")) {
-    return c.done(error_response(400, "invalid_request", "balance as of a past time (?at=) is not served by this version"));
+    return c.done(error_response(400, "invalid_request",
+                                 "balance as of a past time (?at=) is not served by this version"));
   }
   std::string id = c.params[0];
   submit(a, c, [id](ledger::ledger& l, time_us now) {
@@ -452,8 +485,8 @@ void get_balance(api& a, call& c) {
 
 void post_lot(api& a, call& c) {
   fields f(body_of(c));
-  f.only({"amount", "kind", "expires_at", "effective_at", "priority", "scope", "reason", "source", "cost_basis",
-          "currency"});
+  f.only({"amount", "kind", "expires_at", "effective_at", "priority", "scope", "reason", "source",
+          "cost_basis", "currency"});
   ledger::grant_cmd g;
   g.account = c.params[0];
   auto amount = f.amount("amount");
@@ -468,7 +501,8 @@ void post_lot(api& a, call& c) {
   }
   g.expires_at = f.time("expires_at");
   g.effective_at = f.time("effective_at");
-  if (auto p = f.integer("priority", 0, ledger::limits::priority_max)) g.priority = static_cast<std::int32_t>(*p);
+  if (auto p = f.integer("priority", 0, ledger::limits::priority_max))
+    g.priority = static_cast<std::int32_t>(*p);
   if (const jvalue* s = f.get("scope")) {
     if (s->type != jvalue::kind::array) f.fail("scope must be an array of operations");
     for (const jvalue& op : s->items) {
@@ -555,7 +589,8 @@ void void_lot(api& a, call& c) {
 // ------------------------------------------------------------------ charges
 
 // Decodes a charge body (also a batch item); the account comes from the path.
-std::optional<ledger::charge_cmd> decode_charge(const jvalue& body, const std::string& account, std::string& error) {
+std::optional<ledger::charge_cmd> decode_charge(const jvalue& body, const std::string& account,
+                                                std::string& error) {
   if (!body.is_object()) {
     error = "a charge must be an object";
     return std::nullopt;
@@ -565,7 +600,8 @@ std::optional<ledger::charge_cmd> decode_charge(const jvalue& body, const std::s
   ledger::charge_cmd cmd;
   cmd.account = account;
   cmd.operation = f.string("operation", ledger::limits::operation_length_max).value_or("");
-  if (f.ok() && !ledger::valid_operation(cmd.operation)) f.fail("operation is required and must match [A-Za-z0-9._:/-]{1,128}");
+  if (f.ok() && !ledger::valid_operation(cmd.operation))
+    f.fail("operation is required and must match [A-Za-z0-9._:/-]{1,128}");
   cmd.dimensions = f.dimensions("dimensions");
   auto quantity = f.amount("quantity");
   if (quantity && *quantity <= 0) f.fail("quantity must be positive");
@@ -615,7 +651,8 @@ void post_charge_batch(api& a, call& c) {
   fields f(body_of(c));
   f.only({"charges"});
   const jvalue* list = f.get("charges");
-  if (list == nullptr || list->type != jvalue::kind::array) return c.done(bad_request("charges must be an array"));
+  if (list == nullptr || list->type != jvalue::kind::array)
+    return c.done(bad_request("charges must be an array"));
   if (list->items.empty()) return c.done(bad_request("charges must not be empty"));
   if (list->items.size() > ledger::limits::batch_charges_max) {
     return c.done(bad_request("a batch holds at most 100 charges"));
@@ -626,7 +663,8 @@ void post_charge_batch(api& a, call& c) {
     auto cmd = decode_charge(list->items[i], c.params[0], error);
     if (!cmd) {
       const std::string message = "charges[" + std::to_string(i) + "]: " + error;
-      return c.done(error.starts_with("no price") ? error_response(422, "unknown_price", message) : bad_request(message));
+      return c.done(error.starts_with("no price") ? error_response(422, "unknown_price", message)
+                                                  : bad_request(message));
     }
     cmds.push_back(std::move(*cmd));
   }
@@ -720,22 +758,27 @@ void post_adjustment(api& a, call& c) {
 
 void post_hold(api& a, call& c) {
   fields f(body_of(c));
-  f.only({"operation", "dimensions", "quantity", "amount", "reference", "urgent", "ttl_seconds", "metadata"});
+  f.only({"operation", "dimensions", "quantity", "amount", "reference", "urgent", "ttl_seconds",
+          "metadata"});
   ledger::hold_cmd cmd;
   cmd.account = c.params[0];
   cmd.operation = f.string("operation", ledger::limits::operation_length_max).value_or("");
-  if (f.ok() && !ledger::valid_operation(cmd.operation)) f.fail("operation is required and must match [A-Za-z0-9._:/-]{1,128}");
+  if (f.ok() && !ledger::valid_operation(cmd.operation))
+    f.fail("operation is required and must match [A-Za-z0-9._:/-]{1,128}");
   cmd.dimensions = f.dimensions("dimensions");
   auto quantity = f.amount("quantity");
   if (quantity && *quantity <= 0) f.fail("quantity must be positive");
   auto amount = f.amount("amount");
   cmd.reference = f.string("reference", ledger::limits::reference_length_max).value_or("");
   cmd.urgent = f.boolean("urgent").value_or(false);
-  cmd.ttl_seconds = f.integer("ttl_seconds", ledger::limits::hold_ttl_seconds_min, ledger::limits::hold_ttl_seconds_max)
+  cmd.ttl_seconds = f.integer("ttl_seconds", ledger::limits::hold_ttl_seconds_min,
+                              ledger::limits::hold_ttl_seconds_max)
                         .value_or(ledger::limits::hold_ttl_seconds_default);
   if (!f.ok()) return c.done(bad_request(f.error()));
   if (!amount) {
-    return c.done(error_response(422, "unknown_price", "no price matches operation " + cmd.operation + "; send an explicit amount"));
+    return c.done(error_response(
+        422, "unknown_price",
+        "no price matches operation " + cmd.operation + "; send an explicit amount"));
   }
   cmd.amount = *amount;
   submit(a, c, [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
@@ -833,7 +876,8 @@ void get_entries(api& a, call& c) {
     response out;
     json_out j(out.body);
     j.begin_object().key("data").begin_array();
-    for (const store::stored_entry& s : *rows) render_entry(j, s.e, s.account);
+    for (const store::stored_entry& s : *rows)
+      render_entry(j, s.e, s.account);
     j.end_array().key("next");
     if (more) {
       j.id(id_kind::entry, rows->back().e.seq);
@@ -863,7 +907,8 @@ void post_api_key(api& a, call& c) {
   if (*who == auth::role::reader && (!account || !ledger::valid_account_id(*account))) {
     return c.done(bad_request("a reader key needs the account it may read"));
   }
-  if (*who != auth::role::reader && account) return c.done(bad_request("only reader keys are bound to an account"));
+  if (*who != auth::role::reader && account)
+    return c.done(bad_request("only reader keys are bound to an account"));
   auto created = a.ctx().keys.create(*who, account.value_or(""), a.ctx().clock.now());
   if (!created) return c.done(error_response(503, "unavailable", "cannot store the key"));
   response out;
@@ -891,7 +936,14 @@ void delete_api_key(api& a, call& c) {
   if (!*r) return c.done(not_found("api key", c.params[0]));
   response out;
   json_out j(out.body);
-  j.begin_object().key("id").str(c.params[0]).key("object").str("api_key").key("deleted").boolean(true).end_object();
+  j.begin_object()
+      .key("id")
+      .str(c.params[0])
+      .key("object")
+      .str("api_key")
+      .key("deleted")
+      .boolean(true)
+      .end_object();
   c.done(std::move(out));
 }
 
@@ -941,15 +993,18 @@ void get_metrics(api& a, call& c) {
   out.content_type = "text/plain; version=0.0.4";
   a.ctx().stats.render(out.body);
   const engine::engine_stats s = a.ctx().eng.stats();
-  out.body += "# TYPE creditd_commits_total counter\ncreditd_commits_total " + std::to_string(s.commits) + "\n";
-  out.body += "# TYPE creditd_committed_tasks_total counter\ncreditd_committed_tasks_total " + std::to_string(s.tasks) + "\n";
+  out.body += "# TYPE creditd_commits_total counter\ncreditd_commits_total " +
+              std::to_string(s.commits) + "\n";
+  out.body += "# TYPE creditd_committed_tasks_total counter\ncreditd_committed_tasks_total " +
+              std::to_string(s.tasks) + "\n";
   out.body += "# TYPE creditd_commit_seconds_total counter\ncreditd_commit_seconds_total " +
               std::to_string(static_cast<double>(s.commit_us_total) / 1e6) + "\n";
   out.body += "# TYPE creditd_commit_seconds_max gauge\ncreditd_commit_seconds_max " +
               std::to_string(static_cast<double>(s.commit_us_max) / 1e6) + "\n";
   out.body += "# TYPE creditd_commit_batch_tasks_max gauge\ncreditd_commit_batch_tasks_max " +
               std::to_string(s.batch_tasks_max) + "\n";
-  out.body += "# TYPE creditd_store_failed gauge\ncreditd_store_failed " + std::string(a.ctx().eng.failed() ? "1" : "0") + "\n";
+  out.body += "# TYPE creditd_store_failed gauge\ncreditd_store_failed " +
+              std::string(a.ctx().eng.failed() ? "1" : "0") + "\n";
   // Ledger gauges are read on the writer thread.
   done_fn done = std::move(c.done);
   auto* body = new std::string(std::move(out.body));
@@ -963,9 +1018,12 @@ void get_metrics(api& a, call& c) {
   c.req.idempotency_key.clear();
   submit(a, c, [](ledger::ledger& l, time_us) {
     response r;
-    r.body = "# TYPE creditd_accounts gauge\ncreditd_accounts " + std::to_string(l.account_count()) + "\n";
-    r.body += "# TYPE creditd_open_holds gauge\ncreditd_open_holds " + std::to_string(l.open_hold_count()) + "\n";
-    r.body += "# TYPE creditd_journal_entries gauge\ncreditd_journal_entries " + std::to_string(l.next_seq() - 1) + "\n";
+    r.body = "# TYPE creditd_accounts gauge\ncreditd_accounts " +
+             std::to_string(l.account_count()) + "\n";
+    r.body += "# TYPE creditd_open_holds gauge\ncreditd_open_holds " +
+              std::to_string(l.open_hold_count()) + "\n";
+    r.body += "# TYPE creditd_journal_entries gauge\ncreditd_journal_entries " +
+              std::to_string(l.next_seq() - 1) + "\n";
     return r;
   });
 }
@@ -980,26 +1038,41 @@ constexpr endpoint endpoint_table[] = {
     {verb::verb::get, "/healthz", access::open, get_health, "Liveness and store health", false},
     {verb::verb::get, "/metrics", access::open, get_metrics, "Prometheus metrics", false},
     {verb::verb::get, "/openapi.json", access::open, get_openapi, "This API as OpenAPI 3", false},
-    {verb::verb::put, "/v1/accounts/{id}", access::admin, put_account, "Create or update an account", true},
-    {verb::verb::get, "/v1/accounts/{id}", access::reader_own, get_account, "An account with its balance", false},
-    {verb::verb::get, "/v1/accounts/{id}/balance", access::reader_own, get_balance, "The account's balance", false},
-    {verb::verb::post, "/v1/accounts/{id}/lots", access::admin, post_lot, "Grant a lot of credits", true},
-    {verb::verb::get, "/v1/accounts/{id}/lots", access::reader_own, get_lots, "The account's lots", false},
-    {verb::verb::post, "/v1/lots/{lot_id}/void", access::admin, void_lot, "Void a lot's remaining credits", true},
-    {verb::verb::post, "/v1/accounts/{id}/charges", access::service, post_charge, "Charge credits now", true},
+    {verb::verb::put, "/v1/accounts/{id}", access::admin, put_account,
+     "Create or update an account", true},
+    {verb::verb::get, "/v1/accounts/{id}", access::reader_own, get_account,
+     "An account with its balance", false},
+    {verb::verb::get, "/v1/accounts/{id}/balance", access::reader_own, get_balance,
+     "The account's balance", false},
+    {verb::verb::post, "/v1/accounts/{id}/lots", access::admin, post_lot, "Grant a lot of credits",
+     true},
+    {verb::verb::get, "/v1/accounts/{id}/lots", access::reader_own, get_lots, "The account's lots",
+     false},
+    {verb::verb::post, "/v1/lots/{lot_id}/void", access::admin, void_lot,
+     "Void a lot's remaining credits", true},
+    {verb::verb::post, "/v1/accounts/{id}/charges", access::service, post_charge,
+     "Charge credits now", true},
     {verb::verb::post, "/v1/accounts/{id}/charges:batch", access::service, post_charge_batch,
      "Several charges, all or none", true},
-    {verb::verb::post, "/v1/charges/{charge_id}/refund", access::service, post_refund, "Refund a charge", true},
+    {verb::verb::post, "/v1/charges/{charge_id}/refund", access::service, post_refund,
+     "Refund a charge", true},
     {verb::verb::post, "/v1/accounts/{id}/adjustments", access::admin, post_adjustment,
      "An operator's signed adjustment", true},
-    {verb::verb::post, "/v1/accounts/{id}/holds", access::service, post_hold, "Reserve credits", true},
-    {verb::verb::post, "/v1/holds/{hold_id}/capture", access::service, capture_hold, "Capture a hold", true},
-    {verb::verb::post, "/v1/holds/{hold_id}/release", access::service, release_hold, "Release a hold", true},
+    {verb::verb::post, "/v1/accounts/{id}/holds", access::service, post_hold, "Reserve credits",
+     true},
+    {verb::verb::post, "/v1/holds/{hold_id}/capture", access::service, capture_hold,
+     "Capture a hold", true},
+    {verb::verb::post, "/v1/holds/{hold_id}/release", access::service, release_hold,
+     "Release a hold", true},
     {verb::verb::get, "/v1/holds/{hold_id}", access::any_key, get_hold, "A hold", false},
-    {verb::verb::get, "/v1/accounts/{id}/entries", access::reader_own, get_entries, "The account's journal", false},
-    {verb::verb::post, "/v1/api-keys", access::admin, post_api_key, "Create an API key (shown once)", true},
-    {verb::verb::delete_, "/v1/api-keys/{key_id}", access::admin, delete_api_key, "Revoke an API key", true},
-    {verb::verb::get, "/v1/test-clock", access::any_key, get_test_clock, "The test clock (with --test-clock)", false},
+    {verb::verb::get, "/v1/accounts/{id}/entries", access::reader_own, get_entries,
+     "The account's journal", false},
+    {verb::verb::post, "/v1/api-keys", access::admin, post_api_key,
+     "Create an API key (shown once)", true},
+    {verb::verb::delete_, "/v1/api-keys/{key_id}", access::admin, delete_api_key,
+     "Revoke an API key", true},
+    {verb::verb::get, "/v1/test-clock", access::any_key, get_test_clock,
+     "The test clock (with --test-clock)", false},
     {verb::verb::post, "/v1/test-clock/advance", access::admin, advance_test_clock,
      "Move the test clock forward and run what became due", true},
 };
@@ -1031,7 +1104,9 @@ bool match(std::string_view pattern, std::string_view path, std::vector<std::str
 
 }  // namespace
 
-std::span<const endpoint> endpoints() { return endpoint_table; }
+std::span<const endpoint> endpoints() {
+  return endpoint_table;
+}
 
 void api::handle(request req, done_fn done) {
   call c;
@@ -1046,7 +1121,9 @@ void api::handle(request req, done_fn done) {
     break;
   }
   if (c.ep == nullptr) {
-    if (path_known) return c.done(error_response(405, "method_not_allowed", "method not allowed on " + c.req.path));
+    if (path_known)
+      return c.done(
+          error_response(405, "method_not_allowed", "method not allowed on " + c.req.path));
     return c.done(not_found("route", c.req.path));
   }
   const endpoint& ep = *c.ep;
@@ -1059,16 +1136,19 @@ void api::handle(request req, done_fn done) {
     if (!who) return c.done(error_response(401, "unauthenticated", "the API key is not valid"));
     c.who = std::move(*who);
     const auth::role r = c.who.who;
-    const bool allowed = r == auth::role::admin || (ep.need == access::service && r == auth::role::service) ||
+    const bool allowed = r == auth::role::admin ||
+                         (ep.need == access::service && r == auth::role::service) ||
                          ((ep.need == access::reader_own || ep.need == access::any_key) && true);
     if (!allowed) {
-      return c.done(error_response(403, "forbidden", "this key's role (" + std::string(auth::to_string(r)) +
-                                                         ") may not call " + std::string(ep.pattern)));
+      return c.done(error_response(403, "forbidden",
+                                   "this key's role (" + std::string(auth::to_string(r)) +
+                                       ") may not call " + std::string(ep.pattern)));
     }
   }
   if (ep.mutating && ep.method != verb::verb::delete_) {
     std::string_view body = c.req.body;
-    while (!body.empty() && (body.front() == ' ' || body.front() == '\n' || body.front() == '\r' || body.front() == '\t')) {
+    while (!body.empty() && (body.front() == ' ' || body.front() == '\n' || body.front() == '\r' ||
+                             body.front() == '\t')) {
       body.remove_prefix(1);
     }
     if (!body.empty()) {
@@ -1083,7 +1163,8 @@ void api::handle(request req, done_fn done) {
       }
       std::string canonical(ep.pattern);
       canonical += '\n';
-      for (const std::string& p : c.params) canonical += p + '\n';
+      for (const std::string& p : c.params)
+        canonical += p + '\n';
       if (c.body) write_canonical(canonical, *c.body);
       c.fingerprint = auth::sha256_hex(canonical);
     }

@@ -156,8 +156,9 @@ namespace {
 // number or a string ("2.50", 2.5 and "2.5" are the same request).
 bool is_amount_field(std::string_view key) {
   return key == "amount" || key == "quantity" || key == "cost_basis" || key == "reserve" ||
-         key == "postpaid_limit" || key == "low_balance_thresholds" || key == "below" || key == "unit_amount" ||
-         key == "price" || key == "credits" || key == "credits_per_period" || key == "rollover_cap";
+         key == "postpaid_limit" || key == "low_balance_thresholds" || key == "below" ||
+         key == "unit_amount" || key == "price" || key == "credits" ||
+         key == "credits_per_period" || key == "rollover_cap";
 }
 
 void write(std::string& out, const jvalue& v, bool amount) {
@@ -169,10 +170,18 @@ void write(std::string& out, const jvalue& v, bool amount) {
     }
   }
   switch (v.type) {
-    case jvalue::kind::null: out += "null"; break;
-    case jvalue::kind::boolean: out += v.b ? "true" : "false"; break;
-    case jvalue::kind::number: out += v.text; break;
-    case jvalue::kind::string: store::append_json_string(out, v.text); break;
+    case jvalue::kind::null:
+      out += "null";
+      break;
+    case jvalue::kind::boolean:
+      out += v.b ? "true" : "false";
+      break;
+    case jvalue::kind::number:
+      out += v.text;
+      break;
+    case jvalue::kind::string:
+      store::append_json_string(out, v.text);
+      break;
     case jvalue::kind::array:
       out.push_back('[');
       for (std::size_t i = 0; i < v.items.size(); ++i) {
@@ -183,7 +192,8 @@ void write(std::string& out, const jvalue& v, bool amount) {
       break;
     case jvalue::kind::object: {
       std::vector<const std::pair<std::string, jvalue>*> sorted;
-      for (const auto& f : v.fields) sorted.push_back(&f);
+      for (const auto& f : v.fields)
+        sorted.push_back(&f);
       std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
       out.push_back('{');
       for (std::size_t i = 0; i < sorted.size(); ++i) {
@@ -200,6 +210,8 @@ void write(std::string& out, const jvalue& v, bool amount) {
 
 }  // namespace
 
-void write_canonical(std::string& out, const jvalue& v) { write(out, v, false); }
+void write_canonical(std::string& out, const jvalue& v) {
+  write(out, v, false);
+}
 
 }  // namespace creditd::http

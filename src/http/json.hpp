@@ -18,8 +18,8 @@ struct jvalue {
   enum class kind : std::uint8_t { null, boolean, number, string, array, object };
   kind type = kind::null;
   bool b = false;
-  std::string text;  // number: its exact text; string: the decoded string
-  std::vector<jvalue> items;                          // array
+  std::string text;           // number: its exact text; string: the decoded string
+  std::vector<jvalue> items;  // array
   std::vector<std::pair<std::string, jvalue>> fields;  // object, in document order
 
   bool is_object() const { return type == kind::object; }

@@ -10,11 +10,13 @@ void metrics::render(std::string& out) const {
   {
     std::lock_guard lock(mu_);
     for (const auto& [key, n] : requests_) {
-      out += "creditd_http_requests_total{route=\"" + key.first + "\",status=\"" + std::to_string(key.second) +
-             "\"} " + std::to_string(n) + "\n";
+      out += "creditd_http_requests_total{route=\"" + key.first + "\",status=\"" +
+             std::to_string(key.second) + "\"} " + std::to_string(n) + "\n";
     }
   }
-  out += "# HELP creditd_http_request_duration_seconds Time from a request's arrival to its response.\n";
+  out +=
+      "# HELP creditd_http_request_duration_seconds Time from a request's arrival to its "
+      "response.\n";
   out += "# TYPE creditd_http_request_duration_seconds histogram\n";
   std::uint64_t cumulative = 0;
   char buf[128];
@@ -25,7 +27,8 @@ void metrics::render(std::string& out) const {
     out += buf;
   }
   const std::uint64_t count = count_.load(std::memory_order_relaxed);
-  out += "creditd_http_request_duration_seconds_bucket{le=\"+Inf\"} " + std::to_string(count) + "\n";
+  out +=
+      "creditd_http_request_duration_seconds_bucket{le=\"+Inf\"} " + std::to_string(count) + "\n";
   std::snprintf(buf, sizeof buf, "creditd_http_request_duration_seconds_sum %.6f\n",
                 static_cast<double>(sum_us_.load(std::memory_order_relaxed)) / 1e6);
   out += buf;

@@ -14,11 +14,12 @@ namespace {
 // The statuses each kind of endpoint can answer (docs/api.md lists why).
 std::vector<std::pair<int, std::string_view>> statuses(const endpoint& ep) {
   std::vector<std::pair<int, std::string_view>> out;
-  const bool post_create = ep.method == boost::beast::http::verb::post &&
-                           (ep.pattern.ends_with("/charges") || ep.pattern.ends_with(":batch") ||
-                            ep.pattern.ends_with("/lots") || ep.pattern.ends_with("/holds") ||
-                            ep.pattern.ends_with("/refund") || ep.pattern.ends_with("/adjustments") ||
-                            ep.pattern.ends_with("/api-keys"));
+  const bool post_create =
+      ep.method == boost::beast::http::verb::post &&
+      (ep.pattern.ends_with("/charges") || ep.pattern.ends_with(":batch") ||
+       ep.pattern.ends_with("/lots") || ep.pattern.ends_with("/holds") ||
+       ep.pattern.ends_with("/refund") || ep.pattern.ends_with("/adjustments") ||
+       ep.pattern.ends_with("/api-keys"));
   out.emplace_back(post_create ? 201 : 200, "Success");
   if (ep.method == boost::beast::http::verb::put) out.emplace_back(201, "Created");
   if (ep.need != access::open) {
@@ -31,11 +32,13 @@ std::vector<std::pair<int, std::string_view>> statuses(const endpoint& ep) {
     out.emplace_back(409, "conflict or idempotency_conflict");
     out.emplace_back(503, "unavailable: the store cannot be written");
   }
-  if (ep.pattern.ends_with("/charges") || ep.pattern.ends_with(":batch") || ep.pattern.ends_with("/holds") ||
-      ep.pattern.ends_with("/adjustments")) {
-    out.emplace_back(402, "insufficient_credits (reason: balance, reserve, postpaid_limit or scope)");
+  if (ep.pattern.ends_with("/charges") || ep.pattern.ends_with(":batch") ||
+      ep.pattern.ends_with("/holds") || ep.pattern.ends_with("/adjustments")) {
+    out.emplace_back(402,
+                     "insufficient_credits (reason: balance, reserve, postpaid_limit or scope)");
   }
-  if (ep.pattern.ends_with("/charges") || ep.pattern.ends_with(":batch") || ep.pattern.ends_with("/holds")) {
+  if (ep.pattern.ends_with("/charges") || ep.pattern.ends_with(":batch") ||
+      ep.pattern.ends_with("/holds")) {
     out.emplace_back(422, "unknown_price");
     out.emplace_back(429, "rate_limited (reason: rate_limit or max_open_holds)");
   }
@@ -63,23 +66,37 @@ std::string openapi_document(bool test_clock) {
     j.key(path).begin_object();
     for (const endpoint* ep : eps) {
       std::string method(boost::beast::http::to_string(ep->method));
-      for (char& ch : method) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      for (char& ch : method)
+        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
       j.key(method).begin_object();
       j.key("summary").str(ep->summary);
       j.key("security").begin_array();
-      if (ep->need != access::open) j.begin_object().key("bearer").begin_array().end_array().end_object();
+      if (ep->need != access::open)
+        j.begin_object().key("bearer").begin_array().end_array().end_object();
       j.end_array();
       j.key("parameters").begin_array();
       std::string_view p = ep->pattern;
-      for (std::size_t open = p.find('{'); open != std::string_view::npos; open = p.find('{', open + 1)) {
+      for (std::size_t open = p.find('{'); open != std::string_view::npos;
+           open = p.find('{', open + 1)) {
         const std::size_t close = p.find('}', open);
         j.begin_object();
-        j.key("name").str(p.substr(open + 1, close - open - 1)).key("in").str("path").key("required").boolean(true);
+        j.key("name")
+            .str(p.substr(open + 1, close - open - 1))
+            .key("in")
+            .str("path")
+            .key("required")
+            .boolean(true);
         j.key("schema").begin_object().key("type").str("string").end_object();
         j.end_object();
       }
       if (ep->mutating && ep->method != boost::beast::http::verb::delete_) {
-        j.begin_object().key("name").str("Idempotency-Key").key("in").str("header").key("required").boolean(false);
+        j.begin_object()
+            .key("name")
+            .str("Idempotency-Key")
+            .key("in")
+            .str("header")
+            .key("required")
+            .boolean(false);
         j.key("schema").begin_object().key("type").str("string").end_object().end_object();
       }
       j.end_array();

@@ -92,12 +92,15 @@ json_out& json_out::id(id_kind k, ledger::object_id id) {
   out_.push_back('"');
   return *this;
 }
-json_out& json_out::id_or_null(id_kind k, ledger::object_id v) { return v == 0 ? null() : id(k, v); }
+json_out& json_out::id_or_null(id_kind k, ledger::object_id v) {
+  return v == 0 ? null() : id(k, v);
+}
 
 void render_settings(json_out& j, const ledger::account_settings& s) {
   j.begin_object();
   j.key("low_balance_thresholds").begin_array();
-  for (ledger::micros t : s.low_balance_thresholds) j.amount(t);
+  for (ledger::micros t : s.low_balance_thresholds)
+    j.amount(t);
   j.end_array();
   j.key("reserve").amount(s.reserve);
   j.key("postpaid_limit").amount(s.postpaid_limit);
@@ -136,7 +139,8 @@ void render_lot(json_out& j, const ledger::lot& x, ledger::time_us now) {
   j.key("expires_at").time_or_null(x.expires_at);
   j.key("priority").integer(x.priority);
   j.key("scope").begin_array();
-  for (const std::string& s : x.scope) j.str(s);
+  for (const std::string& s : x.scope)
+    j.str(s);
   j.end_array();
   j.key("source").str(x.source);
   j.key("reason").str(x.reason);
@@ -146,7 +150,8 @@ void render_lot(json_out& j, const ledger::lot& x, ledger::time_us now) {
   j.end_object();
 }
 
-void render_balance(json_out& j, const ledger::ledger& l, const ledger::account& a, ledger::time_us now) {
+void render_balance(json_out& j, const ledger::ledger& l, const ledger::account& a,
+                    ledger::time_us now) {
   const ledger::balance_view b = l.balance(a, now);
   j.begin_object();
   j.key("account").str(a.id);
@@ -164,7 +169,8 @@ void render_balance(json_out& j, const ledger::ledger& l, const ledger::account&
   j.end_object();
 }
 
-void render_account(json_out& j, const ledger::ledger& l, const ledger::account& a, ledger::time_us now) {
+void render_account(json_out& j, const ledger::ledger& l, const ledger::account& a,
+                    ledger::time_us now) {
   j.begin_object();
   j.key("id").str(a.id);
   j.key("object").str("account");

@@ -36,8 +36,10 @@ class json_out {
 };
 
 void render_settings(json_out& j, const ledger::account_settings& s);
-void render_balance(json_out& j, const ledger::ledger& l, const ledger::account& a, ledger::time_us now);
-void render_account(json_out& j, const ledger::ledger& l, const ledger::account& a, ledger::time_us now);
+void render_balance(json_out& j, const ledger::ledger& l, const ledger::account& a,
+                    ledger::time_us now);
+void render_account(json_out& j, const ledger::ledger& l, const ledger::account& a,
+                    ledger::time_us now);
 void render_lot(json_out& j, const ledger::lot& x, ledger::time_us now);
 // Parts as [{"lot": "lot_1", "amount": "2"}]; postpaid parts are left out.
 void render_parts(json_out& j, const std::vector<ledger::lot_part>& parts);

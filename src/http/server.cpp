@@ -43,19 +43,22 @@ class session : public std::enable_shared_from_this<session> {
     parser_->header_limit(static_cast<std::uint32_t>(srv_.options().header_bytes_max));
     stream_.expires_after(srv_.options().read_timeout);
     waiting_ = true;
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    bhttp::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
     waiting_ = false;
-    if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
-        ec == net::error::connection_reset || ec == net::error::eof) {
+    if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
+        ec == net::error::operation_aborted || ec == net::error::connection_reset ||
+        ec == net::error::eof) {
       return close();
     }
     if (ec == bhttp::error::body_limit) {
-      return fail(413, "payload_too_large", "the body is larger than the limit of " +
-                                                std::to_string(srv_.options().body_bytes_max) + " bytes");
+      return fail(413, "payload_too_large",
+                  "the body is larger than the limit of " +
+                      std::to_string(srv_.options().body_bytes_max) + " bytes");
     }
     if (ec == bhttp::error::header_limit) {
       return fail(431, "headers_too_large", "the request headers are larger than the limit");
@@ -72,8 +75,10 @@ class session : public std::enable_shared_from_this<session> {
     r.path = std::string(target.substr(0, q));
     if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
     r.body = std::move(req.body());
-    if (auto it = req.find(bhttp::field::authorization); it != req.end()) r.authorization = std::string(it->value());
-    if (auto it = req.find("Idempotency-Key"); it != req.end()) r.idempotency_key = std::string(it->value());
+    if (auto it = req.find(bhttp::field::authorization); it != req.end())
+      r.authorization = std::string(it->value());
+    if (auto it = req.find("Idempotency-Key"); it != req.end())
+      r.idempotency_key = std::string(it->value());
     route_ = r.path;
     srv_.handler().handle(std::move(r), [self = shared_from_this()](response resp) {
       net::post(self->stream_.get_executor(),
@@ -89,7 +94,8 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void write(response r) {
-    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(static_cast<bhttp::status>(r.status), 11);
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
+        static_cast<bhttp::status>(r.status), 11);
     res->set(bhttp::field::server, "creditd");
     res->set(bhttp::field::content_type, r.content_type);
     if (r.retry_after_s > 0) res->set(bhttp::field::retry_after, std::to_string(r.retry_after_s));
@@ -98,13 +104,15 @@ class session : public std::enable_shared_from_this<session> {
     res->keep_alive(keep);
     res->body() = std::move(r.body);
     res->prepare_payload();
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     srv_.handler().ctx().stats.observe(route_label(), r.status, seconds);
     stream_.expires_after(srv_.options().read_timeout);
-    bhttp::async_write(stream_, *res, [self = shared_from_this(), res, keep](beast::error_code ec, std::size_t) {
-      if (ec || !keep) return self->close();
-      self->read();
-    });
+    bhttp::async_write(stream_, *res,
+                       [self = shared_from_this(), res, keep](beast::error_code ec, std::size_t) {
+                         if (ec || !keep) return self->close();
+                         self->read();
+                       });
   }
 
   // The endpoint pattern the path matched, for bounded metric labels.
@@ -156,7 +164,9 @@ std::expected<tcp::endpoint, std::string> server::listen() {
   if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) acceptor_.bind(ep, ec);
   if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) return std::unexpected("cannot listen on " + opts_.host + ":" + std::to_string(opts_.port) + ": " + ec.message());
+  if (ec)
+    return std::unexpected("cannot listen on " + opts_.host + ":" + std::to_string(opts_.port) +
+                           ": " + ec.message());
   accept();
   return acceptor_.local_endpoint();
 }
@@ -196,7 +206,8 @@ void server::drain() {
     acceptor_.close(ec);
   });
   std::lock_guard lock(mu_);
-  for (session* s : sessions_) s->close_if_idle();
+  for (session* s : sessions_)
+    s->close_if_idle();
 }
 
 }  // namespace creditd::http

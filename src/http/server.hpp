@@ -3,9 +3,9 @@
 // Thread-safe: run the io_context on any number of threads.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>

@@ -6,17 +6,24 @@ namespace creditd::ledger {
 
 std::string_view to_string(amount_error e) {
   switch (e) {
-    case amount_error::empty: return "amount is empty";
-    case amount_error::syntax: return "amount is not a decimal number";
-    case amount_error::too_precise: return "amount has more than 6 fractional digits";
-    case amount_error::negative: return "amount must not be negative";
-    case amount_error::out_of_range: return "amount is too large";
+    case amount_error::empty:
+      return "amount is empty";
+    case amount_error::syntax:
+      return "amount is not a decimal number";
+    case amount_error::too_precise:
+      return "amount has more than 6 fractional digits";
+    case amount_error::negative:
+      return "amount must not be negative";
+    case amount_error::out_of_range:
+      return "amount is too large";
   }
   return "invalid amount";
 }
 
 namespace {
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 }  // namespace
 
 std::expected<micros, amount_error> parse_amount(std::string_view text, sign_policy policy) {
@@ -29,15 +36,18 @@ std::expected<micros, amount_error> parse_amount(std::string_view text, sign_pol
   }
   // Integer part: JSON grammar, so no leading zeros except a lone "0".
   const std::size_t int_begin = i;
-  while (i < text.size() && is_digit(text[i])) ++i;
+  while (i < text.size() && is_digit(text[i]))
+    ++i;
   const std::size_t int_end = i;
   if (int_end == int_begin) return std::unexpected(amount_error::syntax);
-  if (int_end - int_begin > 1 && text[int_begin] == '0') return std::unexpected(amount_error::syntax);
+  if (int_end - int_begin > 1 && text[int_begin] == '0')
+    return std::unexpected(amount_error::syntax);
   std::size_t frac_begin = i, frac_end = i;
   if (i < text.size() && text[i] == '.') {
     ++i;
     frac_begin = i;
-    while (i < text.size() && is_digit(text[i])) ++i;
+    while (i < text.size() && is_digit(text[i]))
+      ++i;
     frac_end = i;
     if (frac_end == frac_begin) return std::unexpected(amount_error::syntax);
   }
@@ -109,7 +119,8 @@ void append_amount(std::string& out, micros value) {
     buf[n++] = static_cast<char>('0' + whole % 10);
     whole /= 10;
   } while (whole != 0);
-  while (n > 0) out.push_back(buf[--n]);
+  while (n > 0)
+    out.push_back(buf[--n]);
   if (frac != 0) {
     std::array<char, amount_fraction_digits_max> digits{};
     for (int k = amount_fraction_digits_max - 1; k >= 0; --k) {
@@ -117,7 +128,8 @@ void append_amount(std::string& out, micros value) {
       frac /= 10;
     }
     int last = amount_fraction_digits_max - 1;
-    while (digits[last] == '0') --last;
+    while (digits[last] == '0')
+      --last;
     out.push_back('.');
     out.append(digits.data(), static_cast<std::size_t>(last + 1));
   }

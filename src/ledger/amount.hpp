@@ -20,11 +20,11 @@ inline constexpr int amount_fraction_digits_max = 6;
 inline constexpr micros amount_micros_max = 1'000'000'000'000'000;
 
 enum class amount_error {
-  empty,           // no text at all
-  syntax,          // not a decimal number (letters, "1.", "+1", "0x10", "NaN", "Inf", ...)
-  too_precise,     // more than 6 fractional digits that are not zero
-  negative,        // a negative amount where only >= 0 is allowed
-  out_of_range,    // magnitude above amount_micros_max
+  empty,         // no text at all
+  syntax,        // not a decimal number (letters, "1.", "+1", "0x10", "NaN", "Inf", ...)
+  too_precise,   // more than 6 fractional digits that are not zero
+  negative,      // a negative amount where only >= 0 is allowed
+  out_of_range,  // magnitude above amount_micros_max
 };
 
 std::string_view to_string(amount_error e);

@@ -10,7 +10,7 @@
 namespace creditd::ledger {
 
 enum class errc : std::uint8_t {
-  invalid_argument,      // a field is malformed or out of its range (message says which)
+  invalid_argument,  // a field is malformed or out of its range (message says which)
   account_not_found,
   lot_not_found,
   hold_not_found,
@@ -36,10 +36,10 @@ struct error {
   // A static string naming the offending field or rule; never owned.
   const char* message = "";
   refusal_reason reason = refusal_reason::none;
-  micros available = 0;       // insufficient_credits: what this request could spend
-  micros required = 0;        // insufficient_credits: what it needed
+  micros available = 0;            // insufficient_credits: what this request could spend
+  micros required = 0;             // insufficient_credits: what it needed
   std::int64_t retry_after_s = 0;  // rate_limited
-  std::int64_t limit = 0;     // too_many_open_holds / rate_limited: the configured limit
+  std::int64_t limit = 0;          // too_many_open_holds / rate_limited: the configured limit
 };
 
 inline error make_error(errc code, const char* message = "") {

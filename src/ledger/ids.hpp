@@ -19,11 +19,16 @@ enum class id_kind { lot, charge, hold, refund, entry };
 
 constexpr std::string_view id_prefix(id_kind k) {
   switch (k) {
-    case id_kind::lot: return "lot_";
-    case id_kind::charge: return "ch_";
-    case id_kind::hold: return "hold_";
-    case id_kind::refund: return "re_";
-    case id_kind::entry: return "ent_";
+    case id_kind::lot:
+      return "lot_";
+    case id_kind::charge:
+      return "ch_";
+    case id_kind::hold:
+      return "hold_";
+    case id_kind::refund:
+      return "re_";
+    case id_kind::entry:
+      return "ent_";
   }
   return "";
 }

@@ -46,7 +46,8 @@ account* ledger::find_mut(std::string_view id) {
 }
 
 result<account_result> ledger::put_account(const account_cmd& cmd, time_us now) {
-  if (!valid_account_id(cmd.id)) return fail(errc::invalid_argument, "account id must match [A-Za-z0-9._:-]{1,128}");
+  if (!valid_account_id(cmd.id))
+    return fail(errc::invalid_argument, "account id must match [A-Za-z0-9._:-]{1,128}");
   if (cmd.name && cmd.name->size() > limits::account_name_length_max) {
     return fail(errc::invalid_argument, "name is longer than 256 bytes");
   }
@@ -136,7 +137,8 @@ result<const lot*> ledger::grant(const grant_cmd& cmd, time_us now) {
   }
   const time_us effective = cmd.effective_at.value_or(now);
   if (cmd.expires_at) {
-    if (*cmd.expires_at <= effective) return fail(errc::invalid_argument, "expires_at must be after effective_at");
+    if (*cmd.expires_at <= effective)
+      return fail(errc::invalid_argument, "expires_at must be after effective_at");
     if (*cmd.expires_at <= now) return fail(errc::invalid_argument, "expires_at is in the past");
   }
   if (cmd.priority && (*cmd.priority < 0 || *cmd.priority > limits::priority_max)) {
@@ -146,16 +148,19 @@ result<const lot*> ledger::grant(const grant_cmd& cmd, time_us now) {
     return fail(errc::invalid_argument, "scope names more than 64 operations");
   }
   for (const std::string& op : cmd.scope) {
-    if (!valid_operation(op, true)) return fail(errc::invalid_argument, "scope holds an invalid operation");
+    if (!valid_operation(op, true))
+      return fail(errc::invalid_argument, "scope holds an invalid operation");
   }
   if (cmd.source.empty() || cmd.source.size() > limits::source_length_max) {
     return fail(errc::invalid_argument, "source must be 1 to 64 bytes");
   }
-  if (cmd.reason.size() > limits::reason_length_max) return fail(errc::invalid_argument, "reason is longer than 1024 bytes");
+  if (cmd.reason.size() > limits::reason_length_max)
+    return fail(errc::invalid_argument, "reason is longer than 1024 bytes");
   if (cmd.cost_basis < 0 || cmd.cost_basis > amount_micros_max) {
     return fail(errc::invalid_argument, "cost_basis is out of range");
   }
-  if (cmd.currency.size() > limits::currency_length_max) return fail(errc::invalid_argument, "currency is too long");
+  if (cmd.currency.size() > limits::currency_length_max)
+    return fail(errc::invalid_argument, "currency is too long");
   settle(*acct, now);
   if (acct->active_lots.size() >= limits::active_lots_per_account_max) {
     return fail(errc::limit_exceeded, "the account has 1000 active lots already");
@@ -173,7 +178,8 @@ result<const lot*> ledger::grant(const grant_cmd& cmd, time_us now) {
 result<const lot*> ledger::void_lot(object_id lot_id, std::string_view reason, time_us now) {
   auto it = lots_.find(lot_id);
   if (it == lots_.end()) return fail(errc::lot_not_found);
-  if (reason.size() > limits::reason_length_max) return fail(errc::invalid_argument, "reason is longer than 1024 bytes");
+  if (reason.size() > limits::reason_length_max)
+    return fail(errc::invalid_argument, "reason is longer than 1024 bytes");
   lot& l = it->second;
   account& acct = *const_cast<account*>(l.owner);
   settle(acct, now);
@@ -222,7 +228,8 @@ result<ledger::plan> ledger::plan_spend(const account& acct, micros amount,
     if (l->matches(operation)) in_scope += l->remaining;
   }
   const micros reserve = acct.settings.reserve;
-  const micros lots_cap = urgent ? in_scope : std::min(in_scope, std::max<micros>(0, all - reserve));
+  const micros lots_cap =
+      urgent ? in_scope : std::min(in_scope, std::max<micros>(0, all - reserve));
   const micros postpaid = postpaid_available(acct, now);
   if (amount <= lots_cap + postpaid) {
     plan p;
@@ -333,7 +340,8 @@ result<const charge_record*> ledger::charge_one(account& acct, const charge_cmd&
   c.created_at = now;
   c.postpaid_period = acct.postpaid_period;
   c.parts.reserve(e.parts.size());
-  for (const lot_part& part : e.parts) c.parts.push_back({part.lot, part.amount, 0});
+  for (const lot_part& part : e.parts)
+    c.parts.push_back({part.lot, part.amount, 0});
   mark(c);
   return &c;
 }
@@ -348,13 +356,14 @@ result<const charge_record*> ledger::charge(const charge_cmd& cmd, time_us now) 
 }
 
 result<std::vector<const charge_record*>> ledger::charge_batch(std::span<const charge_cmd> cmds,
-                                                        time_us now) {
+                                                               time_us now) {
   if (cmds.empty()) return fail(errc::invalid_argument, "charges must not be empty");
   if (cmds.size() > limits::batch_charges_max) {
     return fail(errc::limit_exceeded, "a batch holds at most 100 charges");
   }
   for (const charge_cmd& c : cmds) {
-    if (c.account != cmds[0].account) return fail(errc::invalid_argument, "every charge of a batch must name the same account");
+    if (c.account != cmds[0].account)
+      return fail(errc::invalid_argument, "every charge of a batch must name the same account");
   }
   account* acct = find_mut(cmds[0].account);
   if (acct == nullptr) return fail(errc::account_not_found);
@@ -380,8 +389,10 @@ result<std::vector<const charge_record*>> ledger::charge_batch(std::span<const c
 result<const hold*> ledger::place_hold(const hold_cmd& cmd, time_us now) {
   account* acct = find_mut(cmd.account);
   if (acct == nullptr) return fail(errc::account_not_found);
-  if (cmd.amount <= 0 || cmd.amount > amount_micros_max) return fail(errc::invalid_argument, "amount must be positive");
-  if (cmd.ttl_seconds < limits::hold_ttl_seconds_min || cmd.ttl_seconds > limits::hold_ttl_seconds_max) {
+  if (cmd.amount <= 0 || cmd.amount > amount_micros_max)
+    return fail(errc::invalid_argument, "amount must be positive");
+  if (cmd.ttl_seconds < limits::hold_ttl_seconds_min ||
+      cmd.ttl_seconds > limits::hold_ttl_seconds_max) {
     return fail(errc::invalid_argument, "ttl_seconds must be between 1 and 2592000");
   }
   if (const char* m = check_spend_fields(cmd.operation, cmd.dimensions, cmd.reference)) {
@@ -393,7 +404,8 @@ result<const hold*> ledger::place_hold(const hold_cmd& cmd, time_us now) {
   if ((configured > 0 && open >= configured) ||
       open >= static_cast<std::int64_t>(limits::open_holds_per_account_max)) {
     error e = make_error(errc::too_many_open_holds, "too many open holds");
-    e.limit = configured > 0 ? configured : static_cast<std::int64_t>(limits::open_holds_per_account_max);
+    e.limit =
+        configured > 0 ? configured : static_cast<std::int64_t>(limits::open_holds_per_account_max);
     return std::unexpected(e);
   }
   auto p = plan_spend(*acct, cmd.amount, cmd.operation, cmd.urgent, now);
@@ -479,8 +491,10 @@ void ledger::return_held(hold& h, const std::vector<lot_part>& parts, time_us no
   if (returned_total > 0 || (lost_expired.empty() && lost_voided.empty())) {
     write(entry_type::release, returned_total, returned, expiry ? "hold expired" : "");
   }
-  if (expired_total > 0) write(entry_type::expire, expired_total, lost_expired, "lot expired while held");
-  if (voided_total > 0) write(entry_type::void_lot, voided_total, lost_voided, "lot voided while held");
+  if (expired_total > 0)
+    write(entry_type::expire, expired_total, lost_expired, "lot expired while held");
+  if (voided_total > 0)
+    write(entry_type::void_lot, voided_total, lost_voided, "lot voided while held");
 }
 
 namespace {
@@ -503,7 +517,8 @@ result<const hold*> ledger::capture(object_id hold_id, std::optional<micros> amo
   if (h.status != hold_status::open) return fail(errc::hold_not_open, "the hold is not open");
   const micros take_amount = amount.value_or(h.amount);
   if (take_amount < 0) return fail(errc::invalid_argument, "amount must not be negative");
-  if (take_amount > h.amount) return fail(errc::invalid_argument, "amount is more than the hold holds");
+  if (take_amount > h.amount)
+    return fail(errc::invalid_argument, "amount is more than the hold holds");
 
   std::vector<lot_part> captured, rest;
   micros left = take_amount;
@@ -535,7 +550,8 @@ result<const hold*> ledger::capture(object_id hold_id, std::optional<micros> amo
   c.created_at = now;
   c.hold_id = h.id;
   c.postpaid_period = h.postpaid_period;
-  for (const lot_part& part : captured) c.parts.push_back({part.lot, part.amount, 0});
+  for (const lot_part& part : captured)
+    c.parts.push_back({part.lot, part.amount, 0});
   mark(c);
 
   entry& e = append_entry(entry_type::capture, acct, take_amount, now);
@@ -573,7 +589,8 @@ result<refund_result> ledger::refund(const refund_cmd& cmd, time_us now) {
   if (it == charges_.end()) return fail(errc::charge_not_found);
   charge_record& c = it->second;
   account& acct = *const_cast<account*>(c.owner);
-  if (cmd.reason.size() > limits::reason_length_max) return fail(errc::invalid_argument, "reason is longer than 1024 bytes");
+  if (cmd.reason.size() > limits::reason_length_max)
+    return fail(errc::invalid_argument, "reason is longer than 1024 bytes");
   const micros left = c.amount - c.refunded;
   if (left == 0) return fail(errc::nothing_to_refund, "the charge is fully refunded");
   const micros amount = cmd.amount.value_or(left);
@@ -607,8 +624,8 @@ result<refund_result> ledger::refund(const refund_cmd& cmd, time_us now) {
       continue;
     }
     lot& l = lots_.at(part->lot);
-    const bool alive = (l.status == lot_status::active || l.status == lot_status::depleted) &&
-                       now < l.expires_at;
+    const bool alive =
+        (l.status == lot_status::active || l.status == lot_status::depleted) && now < l.expires_at;
     if (alive) {
       l.spent -= x;
       l.remaining += x;
@@ -620,7 +637,8 @@ result<refund_result> ledger::refund(const refund_cmd& cmd, time_us now) {
       grant_cmd g;
       g.amount = x;
       g.kind = l.kind;
-      g.expires_at = l.expires_at == no_expiry ? std::nullopt : std::optional<time_us>(l.expires_at);
+      g.expires_at =
+          l.expires_at == no_expiry ? std::nullopt : std::optional<time_us>(l.expires_at);
       g.priority = l.priority;
       g.scope = l.scope;
       g.source = "refund";
@@ -663,7 +681,8 @@ result<std::uint64_t> ledger::adjust(const adjust_cmd& cmd, time_us now) {
     return fail(errc::invalid_argument, "amount must be a non-zero amount");
   }
   if (cmd.reason.empty()) return fail(errc::invalid_argument, "reason is required");
-  if (cmd.reason.size() > limits::reason_length_max) return fail(errc::invalid_argument, "reason is longer than 1024 bytes");
+  if (cmd.reason.size() > limits::reason_length_max)
+    return fail(errc::invalid_argument, "reason is longer than 1024 bytes");
   settle(*acct, now);
   if (cmd.amount > 0) {
     if (acct->active_lots.size() >= limits::active_lots_per_account_max) {
@@ -686,7 +705,8 @@ result<std::uint64_t> ledger::adjust(const adjust_cmd& cmd, time_us now) {
   const micros debit = -cmd.amount;
   const micros total = lots_spendable(*acct, now, {}, /*scoped=*/false);
   if (debit > total) {
-    error e = make_error(errc::insufficient_credits, "a debit cannot take more than the remaining credits");
+    error e = make_error(errc::insufficient_credits,
+                         "a debit cannot take more than the remaining credits");
     e.reason = refusal_reason::balance;
     e.available = total;
     e.required = debit;

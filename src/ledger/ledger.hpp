@@ -40,9 +40,9 @@ struct grant_cmd {
   std::string account;
   micros amount = 0;  // > 0
   lot_kind kind = lot_kind::prepaid;
-  std::optional<time_us> effective_at;  // default: now
-  std::optional<time_us> expires_at;    // default: never
-  std::optional<std::int32_t> priority; // default: by kind
+  std::optional<time_us> effective_at;   // default: now
+  std::optional<time_us> expires_at;     // default: never
+  std::optional<std::int32_t> priority;  // default: by kind
   std::vector<std::string> scope;
   std::string source = "manual";
   std::string reason;
@@ -56,7 +56,7 @@ struct charge_cmd {
   std::string operation;
   std::string dimensions;  // canonical JSON object text or empty
   std::string reference;
-  bool urgent = false;     // may dip into the reserve
+  bool urgent = false;  // may dip into the reserve
 };
 
 struct hold_cmd {
@@ -113,7 +113,8 @@ class ledger {
   result<const charge_record*> charge(const charge_cmd& cmd, time_us now);
   // Several charges on one account, all or none (same errors; limit_exceeded
   // beyond batch_charges_max). Every command must name the same account.
-  result<std::vector<const charge_record*>> charge_batch(std::span<const charge_cmd> cmds, time_us now);
+  result<std::vector<const charge_record*>> charge_batch(std::span<const charge_cmd> cmds,
+                                                         time_us now);
   // Reserves credits: as charge, plus too_many_open_holds.
   result<const hold*> place_hold(const hold_cmd& cmd, time_us now);
   // Captures at most the held amount (default all), returning the rest:
@@ -155,15 +156,18 @@ class ledger {
   object_id next_object_id() const { return next_object_id_; }
   template <typename F>
   void for_each_account(F&& f) const {
-    for (const auto& [id, acct] : accounts_) f(acct);
+    for (const auto& [id, acct] : accounts_)
+      f(acct);
   }
   template <typename F>
   void for_each_hold(F&& f) const {
-    for (const auto& [id, h] : holds_) f(h);
+    for (const auto& [id, h] : holds_)
+      f(h);
   }
   template <typename F>
   void for_each_charge(F&& f) const {
-    for (const auto& [id, c] : charges_) f(c);
+    for (const auto& [id, c] : charges_)
+      f(c);
   }
 
   // Entries appended since `mark` (from `pending_entry_count()` before a command).
@@ -248,7 +252,9 @@ class ledger {
   void revive(account& acct, lot& l);
   lot& new_lot(account& acct, const grant_cmd& cmd, time_us now);
   entry& append_entry(entry_type type, account& acct, micros amount, time_us now);
-  micros available_now(const account& acct, time_us now) const { return balance(acct, now).available; }
+  micros available_now(const account& acct, time_us now) const {
+    return balance(acct, now).available;
+  }
 
   void mark(account& a);
   void mark(lot& l);

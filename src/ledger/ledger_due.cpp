@@ -6,7 +6,9 @@
 
 namespace creditd::ledger {
 
-void ledger::add_due(time_us at, object_id id) { due_.push(due_item{at, id}); }
+void ledger::add_due(time_us at, object_id id) {
+  due_.push(due_item{at, id});
+}
 
 time_us ledger::next_due() const {
   // Stale items (captured holds, voided lots) may sit on top; they only make
@@ -16,8 +18,10 @@ time_us ledger::next_due() const {
 
 void ledger::recompute_next_due(account& acct) {
   time_us next = no_expiry;
-  for (const lot* l : acct.active_lots) next = std::min(next, l->expires_at);
-  for (const hold* h : acct.open_holds) next = std::min(next, h->expires_at);
+  for (const lot* l : acct.active_lots)
+    next = std::min(next, l->expires_at);
+  for (const hold* h : acct.open_holds)
+    next = std::min(next, h->expires_at);
   acct.next_due = next;
 }
 
@@ -55,12 +59,14 @@ void ledger::settle(account& acct, time_us now) {
     for (lot* l : acct.active_lots) {
       if (l->expires_at == at) lots.push_back(l);
     }
-    for (lot* l : lots) expire_lot(*l, at);
+    for (lot* l : lots)
+      expire_lot(*l, at);
     std::vector<hold*> holds;
     for (hold* h : acct.open_holds) {
       if (h->expires_at == at) holds.push_back(h);
     }
-    for (hold* h : holds) expire_hold(*h, at);
+    for (hold* h : holds)
+      expire_hold(*h, at);
     recompute_next_due(acct);
     CREDITD_ASSERT(acct.next_due > at);
   }

@@ -115,11 +115,14 @@ change_set ledger::take_changes() {
                                        a->postpaid_used, a->postpaid_period});
   }
   out.lots.reserve(dirty_lots_.size());
-  for (const lot* l : dirty_lots_) out.lots.push_back(*l);
+  for (const lot* l : dirty_lots_)
+    out.lots.push_back(*l);
   out.holds.reserve(dirty_holds_.size());
-  for (const hold* h : dirty_holds_) out.holds.push_back(*h);
+  for (const hold* h : dirty_holds_)
+    out.holds.push_back(*h);
   out.charges.reserve(dirty_charges_.size());
-  for (const charge_record* c : dirty_charges_) out.charges.push_back(*c);
+  for (const charge_record* c : dirty_charges_)
+    out.charges.push_back(*c);
   out.next_object_id = next_object_id_;
   out.next_seq = next_seq_;
   dirty_accounts_.clear();
@@ -131,24 +134,37 @@ change_set ledger::take_changes() {
 }
 
 ledger::savepoint ledger::make_savepoint(account& acct) {
-  savepoint sp{pending_.entries.size(), dirty_accounts_.size(), dirty_lots_.size(),
-               dirty_holds_.size(), dirty_charges_.size(), next_object_id_, next_seq_, &acct,
-               {}, acct.active_lots, acct.postpaid_used, acct.postpaid_period, acct.rate,
+  savepoint sp{pending_.entries.size(),
+               dirty_accounts_.size(),
+               dirty_lots_.size(),
+               dirty_holds_.size(),
+               dirty_charges_.size(),
+               next_object_id_,
+               next_seq_,
+               &acct,
+               {},
+               acct.active_lots,
+               acct.postpaid_used,
+               acct.postpaid_period,
+               acct.rate,
                acct.dirty_epoch};
   sp.lot_copies.reserve(acct.active_lots.size());
-  for (const lot* l : acct.active_lots) sp.lot_copies.push_back(*l);
+  for (const lot* l : acct.active_lots)
+    sp.lot_copies.push_back(*l);
   return sp;
 }
 
 void ledger::rollback(savepoint& sp) {
   account& acct = *sp.acct;
-  for (lot& copy : sp.lot_copies) lots_.at(copy.id) = std::move(copy);
+  for (lot& copy : sp.lot_copies)
+    lots_.at(copy.id) = std::move(copy);
   acct.active_lots = std::move(sp.active_lots);
   acct.postpaid_used = sp.postpaid_used;
   acct.postpaid_period = sp.postpaid_period;
   acct.rate = sp.rate;
   acct.dirty_epoch = sp.acct_dirty_epoch;
-  for (object_id id = sp.next_object_id; id < next_object_id_; ++id) charges_.erase(id);
+  for (object_id id = sp.next_object_id; id < next_object_id_; ++id)
+    charges_.erase(id);
   pending_.entries.resize(sp.entries);
   dirty_accounts_.resize(sp.accounts);
   dirty_lots_.resize(sp.lots);
@@ -204,8 +220,10 @@ std::string ledger::check_account(const account& acct) const {
       return say(name + " held disagrees with the open holds");
     }
     if (l->status == lot_status::active) ++active;
-    if (l->status == lot_status::depleted && l->remaining != 0) return say(name + " is depleted but has credits");
-    if (l->status != lot_status::active && l->remaining != 0) return say(name + " is not active but has credits");
+    if (l->status == lot_status::depleted && l->remaining != 0)
+      return say(name + " is depleted but has credits");
+    if (l->status != lot_status::active && l->remaining != 0)
+      return say(name + " is not active but has credits");
   }
   if (active != acct.active_lots.size()) return say("active lot list disagrees with lot states");
   for (std::size_t i = 0; i < acct.active_lots.size(); ++i) {
@@ -213,7 +231,7 @@ std::string ledger::check_account(const account& acct) const {
     if (l->status != lot_status::active) return say("a non-active lot is in the active list");
     if (i > 0) {
       const lot* p = acct.active_lots[i - 1];
-      const bool ordered = p->priority != l->priority ? p->priority < l->priority
+      const bool ordered = p->priority != l->priority       ? p->priority < l->priority
                            : p->expires_at != l->expires_at ? p->expires_at < l->expires_at
                                                             : p->id < l->id;
       if (!ordered) return say("active lots are not in consumption order");
@@ -234,11 +252,13 @@ std::string ledger::check_all() const {
   for (const auto& [id, c] : charges_) {
     micros parts = 0, refunded = 0;
     for (const charge_part& p : c.parts) {
-      if (p.refunded < 0 || p.refunded > p.amount) return "charge " + std::to_string(id) + " part refunded out of range";
+      if (p.refunded < 0 || p.refunded > p.amount)
+        return "charge " + std::to_string(id) + " part refunded out of range";
       parts += p.amount;
       refunded += p.refunded;
     }
-    if (parts != c.amount || refunded != c.refunded) return "charge " + std::to_string(id) + " parts do not add up";
+    if (parts != c.amount || refunded != c.refunded)
+      return "charge " + std::to_string(id) + " parts do not add up";
   }
   return {};
 }
@@ -296,7 +316,8 @@ std::string ledger::finish_load() {
   CREDITD_ASSERT(!loaded_);
   loaded_ = true;
   for (auto& [id, a] : accounts_) {
-    std::sort(a.lots.begin(), a.lots.end(), [](const lot* x, const lot* y) { return x->id < y->id; });
+    std::sort(a.lots.begin(), a.lots.end(),
+              [](const lot* x, const lot* y) { return x->id < y->id; });
     for (lot* l : a.lots) {
       if (l->status == lot_status::active) {
         insert_active(a, l);
@@ -316,10 +337,14 @@ std::string ledger::finish_load() {
     add_due(h->expires_at, h->id);
     ++open_holds_total_;
   }
-  for (auto& [id, a] : accounts_) recompute_next_due(a);
-  for (const auto& [id, l] : lots_) next_object_id_ = std::max(next_object_id_, id + 1);
-  for (const auto& [id, h] : holds_) next_object_id_ = std::max(next_object_id_, id + 1);
-  for (const auto& [id, c] : charges_) next_object_id_ = std::max(next_object_id_, id + 1);
+  for (auto& [id, a] : accounts_)
+    recompute_next_due(a);
+  for (const auto& [id, l] : lots_)
+    next_object_id_ = std::max(next_object_id_, id + 1);
+  for (const auto& [id, h] : holds_)
+    next_object_id_ = std::max(next_object_id_, id + 1);
+  for (const auto& [id, c] : charges_)
+    next_object_id_ = std::max(next_object_id_, id + 1);
   return check_all();
 }
 

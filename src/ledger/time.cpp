@@ -60,7 +60,8 @@ void append_time(std::string& out, time_us t) {
   if (frac != 0) {
     n = std::snprintf(buf.data(), buf.size(), ".%06lld", static_cast<long long>(frac));
     std::size_t len = static_cast<std::size_t>(n);
-    while (buf[len - 1] == '0') --len;
+    while (buf[len - 1] == '0')
+      --len;
     out.append(buf.data(), len);
   }
   out.push_back('Z');
@@ -115,7 +116,8 @@ std::optional<time_us> parse_time(std::string_view s) {
       ++pos;
     }
     if (digits == 0) return std::nullopt;
-    for (std::size_t k = digits; k < 6; ++k) frac_us *= 10;
+    for (std::size_t k = digits; k < 6; ++k)
+      frac_us *= 10;
   }
   std::int64_t offset_s = 0;
   if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {

@@ -24,7 +24,15 @@ enum class lot_kind : std::uint8_t { prepaid, plan, promo };
 enum class lot_status : std::uint8_t { active, depleted, expired, voided };
 enum class hold_status : std::uint8_t { open, captured, released, expired };
 enum class entry_type : std::uint8_t {
-  grant, charge, hold, capture, release, expire, refund, adjust, void_lot
+  grant,
+  charge,
+  hold,
+  capture,
+  release,
+  expire,
+  refund,
+  adjust,
+  void_lot
 };
 
 std::string_view to_string(lot_kind k);
@@ -75,15 +83,15 @@ struct lot {
   micros amount = 0;
   micros remaining = 0;
   micros held = 0;
-  micros spent = 0;    // net of refunds back into this lot
+  micros spent = 0;  // net of refunds back into this lot
   micros expired = 0;
-  micros voided = 0;   // voided lots and operators' debit adjustments
+  micros voided = 0;  // voided lots and operators' debit adjustments
   time_us effective_at = 0;
   time_us expires_at = no_expiry;
   time_us created_at = 0;
   std::vector<std::string> scope;  // empty: any operation; "image.*" matches by prefix
-  std::string source;              // purchase | subscription | campaign | manual | refund | adjustment
-  std::string reason;              // free text from the grant (reason, purchase id)
+  std::string source;  // purchase | subscription | campaign | manual | refund | adjustment
+  std::string reason;  // free text from the grant (reason, purchase id)
   micros cost_basis = 0;
   std::string currency;
   std::uint64_t dirty_epoch = 0;
@@ -150,8 +158,8 @@ struct account {
   std::vector<lot*> active_lots;     // status active, in consumption order
   std::vector<lot*> lots;            // every lot, in creation order
   std::vector<hold*> open_holds;
-  time_us next_due = no_expiry;      // no lot expiry or hold expiry before this
-  rate_bucket rate;                  // volatile: not persisted
+  time_us next_due = no_expiry;  // no lot expiry or hold expiry before this
+  rate_bucket rate;              // volatile: not persisted
   std::uint64_t dirty_epoch = 0;
 };
 
@@ -159,8 +167,8 @@ struct entry {
   std::uint64_t seq = 0;
   entry_type type = entry_type::grant;
   const account* owner = nullptr;
-  micros amount = 0;          // positive, except adjust (signed)
-  micros balance_after = 0;   // the account's available balance after this entry
+  micros amount = 0;         // positive, except adjust (signed)
+  micros balance_after = 0;  // the account's available balance after this entry
   object_id lot_id = 0;
   object_id charge_id = 0;
   object_id hold_id = 0;
@@ -174,11 +182,11 @@ struct entry {
 };
 
 struct balance_view {
-  micros available = 0;      // what an ordinary charge can spend now
+  micros available = 0;  // what an ordinary charge can spend now
   micros held = 0;
   micros reserve = 0;
-  micros postpaid_used = 0;  // in the current period
-  micros lots_remaining = 0; // spendable lots' remaining, before the reserve
+  micros postpaid_used = 0;   // in the current period
+  micros lots_remaining = 0;  // spendable lots' remaining, before the reserve
 };
 
 }  // namespace creditd::ledger

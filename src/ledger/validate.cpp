@@ -60,7 +60,8 @@ const char* check_settings(const account_settings& s) {
   }
   if (s.auto_topup) {
     const auto& a = *s.auto_topup;
-    if (a.below <= 0 || a.below > amount_micros_max) return "settings.auto_topup.below must be positive";
+    if (a.below <= 0 || a.below > amount_micros_max)
+      return "settings.auto_topup.below must be positive";
     if (a.package.empty() || a.package.size() > limits::account_id_length_max) {
       return "settings.auto_topup.package is required";
     }

@@ -22,8 +22,8 @@ class journal_reader {
   virtual ~journal_reader() = default;
   // Entries of `account` with seq > after_seq, oldest first, at most `limit`.
   virtual std::expected<std::vector<stored_entry>, store_error> entries(const std::string& account,
-                                                                       std::uint64_t after_seq,
-                                                                       std::size_t limit) = 0;
+                                                                        std::uint64_t after_seq,
+                                                                        std::size_t limit) = 0;
 };
 
 }  // namespace creditd::store

@@ -18,7 +18,9 @@ inline ledger::time_us wall_clock_now() {
 class server_clock {
  public:
   explicit server_clock(bool test_clock) : test_(test_clock), now_(wall_clock_now()) {}
-  ledger::time_us now() const { return test_ ? now_.load(std::memory_order_acquire) : wall_clock_now(); }
+  ledger::time_us now() const {
+    return test_ ? now_.load(std::memory_order_acquire) : wall_clock_now();
+  }
   bool is_test() const { return test_; }
   // Test clock only: moves forward by `us` and returns the new time.
   ledger::time_us advance(ledger::time_us us) { return now_.fetch_add(us) + us; }

@@ -12,15 +12,21 @@ statement& statement::operator=(statement&& o) noexcept {
   return *this;
 }
 
-statement::~statement() { sqlite3_finalize(stmt_); }
+statement::~statement() {
+  sqlite3_finalize(stmt_);
+}
 
-void statement::bind(int index, std::int64_t value) { sqlite3_bind_int64(stmt_, index, value); }
+void statement::bind(int index, std::int64_t value) {
+  sqlite3_bind_int64(stmt_, index, value);
+}
 
 void statement::bind(int index, std::string_view text) {
   sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
 }
 
-void statement::bind_null(int index) { sqlite3_bind_null(stmt_, index); }
+void statement::bind_null(int index) {
+  sqlite3_bind_null(stmt_, index);
+}
 
 void statement::bind_static(int index, std::string_view text) {
   sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
@@ -62,7 +68,9 @@ database& database::operator=(database&& o) noexcept {
   return *this;
 }
 
-database::~database() { sqlite3_close_v2(db_); }
+database::~database() {
+  sqlite3_close_v2(db_);
+}
 
 std::expected<database, db_error> database::open(const std::string& path, bool create) {
   database d;
@@ -95,6 +103,8 @@ std::expected<statement, db_error> database::prepare(std::string_view sql) {
   return statement(s);
 }
 
-db_error database::last_error() const { return {sqlite3_errcode(db_), sqlite3_errmsg(db_)}; }
+db_error database::last_error() const {
+  return {sqlite3_errcode(db_), sqlite3_errmsg(db_)};
+}
 
 }  // namespace creditd::store::sqlite

@@ -2,7 +2,8 @@
 
 namespace creditd::store::sqlite {
 
-std::expected<std::unique_ptr<sqlite_keys>, std::string> sqlite_keys::open(const std::string& path) {
+std::expected<std::unique_ptr<sqlite_keys>, std::string> sqlite_keys::open(
+    const std::string& path) {
   auto db = database::open(path, false);
   if (!db) return std::unexpected("cannot open " + path + ": " + db.error().message);
   auto k = std::make_unique<sqlite_keys>();

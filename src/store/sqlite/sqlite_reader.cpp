@@ -18,7 +18,9 @@ std::expected<database, store_error> sqlite_reader::acquire() {
     }
   }
   auto db = database::open(path_, false);
-  if (!db) return std::unexpected(store_error{"cannot open " + path_ + " for reading: " + db.error().message});
+  if (!db)
+    return std::unexpected(
+        store_error{"cannot open " + path_ + " for reading: " + db.error().message});
   (void)db->exec("PRAGMA query_only=1; PRAGMA busy_timeout=5000;");
   return std::move(*db);
 }
@@ -28,9 +30,8 @@ void sqlite_reader::release(database db) {
   if (idle_.size() < idle_connections_max) idle_.push_back(std::move(db));
 }
 
-std::expected<std::vector<stored_entry>, store_error> sqlite_reader::entries(const std::string& account,
-                                                                            std::uint64_t after_seq,
-                                                                            std::size_t limit) {
+std::expected<std::vector<stored_entry>, store_error> sqlite_reader::entries(
+    const std::string& account, std::uint64_t after_seq, std::size_t limit) {
   auto db = acquire();
   if (!db) return std::unexpected(db.error());
   std::vector<stored_entry> out;
@@ -53,7 +54,8 @@ std::expected<std::vector<stored_entry>, store_error> sqlite_reader::entries(con
       e.seq = static_cast<std::uint64_t>(q->column_int(0));
       auto type = ledger::parse_entry_type(q->column_text(1));
       auto parts = decode_parts(q->column_text(8));
-      if (!type || !parts) return std::unexpected(store_error{"entry " + std::to_string(e.seq) + " is unreadable"});
+      if (!type || !parts)
+        return std::unexpected(store_error{"entry " + std::to_string(e.seq) + " is unreadable"});
       e.type = *type;
       e.amount = q->column_int(2);
       e.balance_after = q->column_int(3);

@@ -15,8 +15,8 @@ class sqlite_reader final : public journal_reader {
  public:
   explicit sqlite_reader(std::string path) : path_(std::move(path)) {}
   std::expected<std::vector<stored_entry>, store_error> entries(const std::string& account,
-                                                               std::uint64_t after_seq,
-                                                               std::size_t limit) override;
+                                                                std::uint64_t after_seq,
+                                                                std::size_t limit) override;
 
  private:
   std::expected<database, store_error> acquire();

@@ -17,7 +17,9 @@ namespace creditd::store::sqlite {
 
 namespace {
 
-std::int64_t to_db_time(ledger::time_us t) { return t; }
+std::int64_t to_db_time(ledger::time_us t) {
+  return t;
+}
 
 std::optional<std::int64_t> parse_int(std::string_view s) {
   std::int64_t v = 0;
@@ -57,10 +59,12 @@ std::expected<std::unique_ptr<sqlite_store>, store_error> sqlite_store::open(
   const std::string lock_path = opts.path + ".lock";
   s->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (s->lock_fd_ < 0) {
-    return std::unexpected(store_error{"cannot open lock file " + lock_path + ": " + std::strerror(errno)});
+    return std::unexpected(
+        store_error{"cannot open lock file " + lock_path + ": " + std::strerror(errno)});
   }
   if (::flock(s->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    return std::unexpected(store_error{"store " + opts.path + " is in use by another creditd process"});
+    return std::unexpected(
+        store_error{"store " + opts.path + " is in use by another creditd process"});
   }
   auto db = database::open(opts.path, /*create=*/true);
   if (!db) return std::unexpected(s->fail("cannot open", db.error()));
@@ -74,13 +78,16 @@ std::expected<std::unique_ptr<sqlite_store>, store_error> sqlite_store::open(
   auto row = mode.step();
   if (!row) return std::unexpected(s->fail("cannot set WAL mode", row.error()));
   if (!*row || mode.column_text(0) != "wal") {
-    return std::unexpected(store_error{"sqlite store " + opts.path + ": the file does not accept WAL mode"});
+    return std::unexpected(
+        store_error{"sqlite store " + opts.path + ": the file does not accept WAL mode"});
   }
   mode = {};
-  const std::string pragmas = "PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000; "
-                              "PRAGMA foreign_keys=OFF; PRAGMA cache_size=-131072; PRAGMA wal_autocheckpoint=" +
-                              std::to_string(opts.wal_autocheckpoint_pages) + ";";
-  if (auto r = s->db_.exec(pragmas.c_str()); !r) return std::unexpected(s->fail("cannot set pragmas", r.error()));
+  const std::string pragmas =
+      "PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000; "
+      "PRAGMA foreign_keys=OFF; PRAGMA cache_size=-131072; PRAGMA wal_autocheckpoint=" +
+      std::to_string(opts.wal_autocheckpoint_pages) + ";";
+  if (auto r = s->db_.exec(pragmas.c_str()); !r)
+    return std::unexpected(s->fail("cannot set pragmas", r.error()));
   if (auto r = s->migrate(); !r) return std::unexpected(r.error());
   if (auto r = s->prepare_statements(); !r) return std::unexpected(r.error());
   return s;
@@ -90,7 +97,8 @@ std::expected<void, store_error> sqlite_store::migrate() {
   if (auto r = db_.exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
                         "version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)");
       !r) {
-    return std::unexpected(fail("cannot create schema_migrations (is this a creditd database?)", r.error()));
+    return std::unexpected(
+        fail("cannot create schema_migrations (is this a creditd database?)", r.error()));
   }
   auto q = db_.prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
   if (!q) return std::unexpected(fail("cannot read schema version", q.error()));
@@ -127,13 +135,15 @@ std::expected<void, store_error> sqlite_store::prepare_statements() {
       {&commit_, "COMMIT"},
       {&rollback_, "ROLLBACK"},
       {&insert_entry_,
-       "INSERT INTO entries (seq, account, type, amount, balance_after, lot_id, charge_id, hold_id, "
+       "INSERT INTO entries (seq, account, type, amount, balance_after, lot_id, charge_id, "
+       "hold_id, "
        "refund_id, parts, operation, dimensions, reference, reason, created_at) "
        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"},
       {&upsert_account_,
        "INSERT INTO accounts (id, name, settings, postpaid_used, postpaid_period, created_at, "
        "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET "
-       "name = excluded.name, settings = excluded.settings, postpaid_used = excluded.postpaid_used, "
+       "name = excluded.name, settings = excluded.settings, postpaid_used = "
+       "excluded.postpaid_used, "
        "postpaid_period = excluded.postpaid_period, updated_at = excluded.updated_at"},
       {&upsert_lot_,
        "INSERT INTO lots (id, account, kind, status, priority, amount, remaining, held, spent, "
@@ -182,7 +192,8 @@ std::expected<void, store_error> sqlite_store::commit(const ledger::change_set& 
 }
 
 std::expected<void, store_error> sqlite_store::write(const ledger::change_set& c) {
-  auto check = [&](std::expected<void, db_error> r, const char* what) -> std::expected<void, store_error> {
+  auto check = [&](std::expected<void, db_error> r,
+                   const char* what) -> std::expected<void, store_error> {
     if (!r) return std::unexpected(fail(what, r.error()));
     return {};
   };
@@ -327,8 +338,9 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
     }
   }
   {
-    auto q = db_.prepare("SELECT id, name, settings, postpaid_used, postpaid_period, created_at, "
-                         "updated_at FROM accounts");
+    auto q = db_.prepare(
+        "SELECT id, name, settings, postpaid_used, postpaid_period, created_at, "
+        "updated_at FROM accounts");
     if (!q) return std::unexpected(fail("cannot read accounts", q.error()));
     while (true) {
       auto row = q->step();
@@ -348,9 +360,10 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
     }
   }
   {
-    auto q = db_.prepare("SELECT id, account, kind, status, priority, amount, remaining, held, spent, "
-                         "expired, voided, effective_at, expires_at, created_at, scope, source, "
-                         "reason, cost_basis, currency FROM lots ORDER BY id");
+    auto q = db_.prepare(
+        "SELECT id, account, kind, status, priority, amount, remaining, held, spent, "
+        "expired, voided, effective_at, expires_at, created_at, scope, source, "
+        "reason, cost_basis, currency FROM lots ORDER BY id");
     if (!q) return std::unexpected(fail("cannot read lots", q.error()));
     while (true) {
       auto row = q->step();
@@ -386,9 +399,10 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
     }
   }
   {
-    auto q = db_.prepare("SELECT id, account, status, amount, captured, parts, operation, "
-                         "dimensions, reference, created_at, expires_at, closed_at, charge_id, "
-                         "postpaid_period FROM holds");
+    auto q = db_.prepare(
+        "SELECT id, account, status, amount, captured, parts, operation, "
+        "dimensions, reference, created_at, expires_at, closed_at, charge_id, "
+        "postpaid_period FROM holds");
     if (!q) return std::unexpected(fail("cannot read holds", q.error()));
     while (true) {
       auto row = q->step();
@@ -418,8 +432,9 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
     }
   }
   {
-    auto q = db_.prepare("SELECT id, account, amount, refunded, parts, created_at, hold_id, "
-                         "postpaid_period FROM charges");
+    auto q = db_.prepare(
+        "SELECT id, account, amount, refunded, parts, created_at, hold_id, "
+        "postpaid_period FROM charges");
     if (!q) return std::unexpected(fail("cannot read charges", q.error()));
     while (true) {
       auto row = q->step();
@@ -442,8 +457,9 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
     }
   }
   {
-    auto q = db_.prepare("SELECT key, fingerprint, status, body, created_at FROM idempotency "
-                         "WHERE created_at >= ?1 ORDER BY created_at");
+    auto q = db_.prepare(
+        "SELECT key, fingerprint, status, body, created_at FROM idempotency "
+        "WHERE created_at >= ?1 ORDER BY created_at");
     if (!q) return std::unexpected(fail("cannot read idempotency keys", q.error()));
     q->bind(1, now - ledger::limits::idempotency_retention_seconds * ledger::us_per_second);
     while (true) {
@@ -467,7 +483,8 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
     auto row = q->step();
     if (!row || !*row) return std::unexpected(fail("cannot read entries", db_.last_error()));
     const auto last = static_cast<std::uint64_t>(q->column_int(0));
-    if (last >= next_seq) return corrupt("journal: seq " + std::to_string(last) + " beyond counter");
+    if (last >= next_seq)
+      return corrupt("journal: seq " + std::to_string(last) + " beyond counter");
   }
   into.restore_counters(next_object_id, next_seq);
   const std::string problem = into.finish_load();
@@ -503,26 +520,36 @@ std::expected<std::string, store_error> sqlite_store::audit_journal(const ledger
       replayed& r = lots[p.lot];
       switch (*type) {
         case ledger::entry_type::grant:
-        case ledger::entry_type::refund: r.remaining += p.amount; break;
-        case ledger::entry_type::charge: r.remaining -= p.amount; break;
+        case ledger::entry_type::refund:
+          r.remaining += p.amount;
+          break;
+        case ledger::entry_type::charge:
+          r.remaining -= p.amount;
+          break;
         case ledger::entry_type::hold:
           r.remaining -= p.amount;
           r.held += p.amount;
           break;
-        case ledger::entry_type::capture: r.held -= p.amount; break;
+        case ledger::entry_type::capture:
+          r.held -= p.amount;
+          break;
         case ledger::entry_type::release:
           r.held -= p.amount;
           r.remaining += p.amount;
           break;
         case ledger::entry_type::expire:
-        case ledger::entry_type::void_lot: (from_hold ? r.held : r.remaining) -= p.amount; break;
-        case ledger::entry_type::adjust: r.remaining += amount > 0 ? p.amount : -p.amount; break;
+        case ledger::entry_type::void_lot:
+          (from_hold ? r.held : r.remaining) -= p.amount;
+          break;
+        case ledger::entry_type::adjust:
+          r.remaining += amount > 0 ? p.amount : -p.amount;
+          break;
       }
     }
   }
   if (expected_seq != l.next_seq()) {
-    return "journal ends at seq " + std::to_string(expected_seq - 1) + " but the ledger's next seq is " +
-           std::to_string(l.next_seq());
+    return "journal ends at seq " + std::to_string(expected_seq - 1) +
+           " but the ledger's next seq is " + std::to_string(l.next_seq());
   }
   std::string problem;
   l.for_each_account([&](const ledger::account& a) {
