@@ -6,6 +6,7 @@
 #include <charconv>
 #include <memory>
 #include <optional>
+#include <unordered_map>
 
 #include "http/json.hpp"
 #include "http/render.hpp"
@@ -464,20 +465,134 @@ void get_account(api& a, call& c) {
   });
 }
 
+// The balance as of a past instant `at`, from the journal: each lot's
+// remaining and held replayed from the entries created at or before `at`, the
+// lots' validity windows at `at`, postpaid use in `at`'s month. Settings
+// (reserve, postpaid limit) are taken as they are now.
+response balance_at(const ledger::ledger& l, const ledger::account& acct, time_us at,
+                    const std::vector<store::stored_entry>& rows) {
+  struct replayed {
+    micros remaining = 0;
+    micros held = 0;
+  };
+  std::unordered_map<ledger::object_id, replayed> lots;
+  micros postpaid_used = 0, postpaid_held = 0;
+  const std::int64_t period = ledger::month_index(at);
+  for (const store::stored_entry& row : rows) {
+    const ledger::entry& e = row.e;
+    if (e.created_at > at) continue;
+    const bool from_hold = e.hold_id != 0;
+    for (const ledger::lot_part& p : e.parts) {
+      if (p.lot == ledger::postpaid_lot_id) {
+        if (ledger::month_index(e.created_at) != period) continue;
+        switch (e.type) {
+          case ledger::entry_type::charge: postpaid_used += p.amount; break;
+          case ledger::entry_type::hold: postpaid_held += p.amount; break;
+          case ledger::entry_type::capture:
+            postpaid_held -= p.amount;
+            postpaid_used += p.amount;
+            break;
+          case ledger::entry_type::release: postpaid_held -= p.amount; break;
+          case ledger::entry_type::refund: postpaid_used -= p.amount; break;
+          default: break;
+        }
+        continue;
+      }
+      replayed& r = lots[p.lot];
+      switch (e.type) {
+        case ledger::entry_type::grant:
+        case ledger::entry_type::refund: r.remaining += p.amount; break;
+        case ledger::entry_type::charge: r.remaining -= p.amount; break;
+        case ledger::entry_type::hold:
+          r.remaining -= p.amount;
+          r.held += p.amount;
+          break;
+        case ledger::entry_type::capture: r.held -= p.amount; break;
+        case ledger::entry_type::release:
+          r.held -= p.amount;
+          r.remaining += p.amount;
+          break;
+        case ledger::entry_type::expire:
+        case ledger::entry_type::void_lot: (from_hold ? r.held : r.remaining) -= p.amount; break;
+        case ledger::entry_type::adjust: r.remaining += e.amount > 0 ? p.amount : -p.amount; break;
+      }
+    }
+  }
+  micros spendable = 0, held = postpaid_held;
+  response out;
+  json_out j(out.body);
+  j.begin_object();
+  j.key("account").str(acct.id);
+  std::string lots_json;
+  json_out lj(lots_json);
+  lj.begin_array();
+  for (const ledger::lot* x : acct.lots) {
+    auto it = lots.find(x->id);
+    if (it == lots.end()) continue;
+    held += it->second.held;
+    if (x->effective_at > at || at >= x->expires_at || it->second.remaining <= 0) continue;
+    spendable += it->second.remaining;
+    lj.begin_object();
+    lj.key("id").id(id_kind::lot, x->id);
+    lj.key("kind").str(ledger::to_string(x->kind));
+    lj.key("remaining").amount(it->second.remaining);
+    lj.key("held").amount(it->second.held);
+    lj.key("expires_at").time_or_null(x->expires_at);
+    lj.key("priority").integer(x->priority);
+    lj.end_object();
+  }
+  lj.end_array();
+  const micros used = std::max<micros>(0, postpaid_used + postpaid_held);
+  const micros available = std::max<micros>(0, spendable - acct.settings.reserve) +
+                           std::max<micros>(0, acct.settings.postpaid_limit - used);
+  j.key("available").amount(available);
+  j.key("held").amount(held);
+  j.key("reserve").amount(acct.settings.reserve);
+  j.key("postpaid_used").amount(used);
+  j.key("postpaid_limit").amount(acct.settings.postpaid_limit);
+  j.key("lots").raw(lots_json);
+  j.key("as_of").time(at);
+  j.end_object();
+  (void)l;
+  return out;
+}
+
+constexpr std::size_t balance_history_entries_max = 1'000'000;
+
 void get_balance(api& a, call& c) {
   if (!reader_may_read(c, c.params[0])) return c.done(forbidden_account());
-  if (query_param(c, "at")) {
-    return c.done(error_response(400, "invalid_request",
-                                 "balance as of a past time (?at=) is not served by this version"));
-  }
   std::string id = c.params[0];
-  submit(a, c, [id](ledger::ledger& l, time_us now) {
+  std::optional<time_us> at;
+  if (auto text = query_param(c, "at")) {
+    at = ledger::parse_time(*text);
+    if (!at) return c.done(bad_request("at must be an RFC 3339 time, e.g. 2026-11-25T10:00:00Z"));
+    if (*at >= a.ctx().clock.now()) at.reset();  // now or later: the live balance
+  }
+  if (!at) {
+    submit(a, c, [id](ledger::ledger& l, time_us now) {
+      const ledger::account* acct = l.find_account(id);
+      if (acct == nullptr) return not_found("account", id);
+      response out;
+      json_out j(out.body);
+      render_balance(j, l, *acct, now);
+      return out;
+    });
+    return;
+  }
+  // Every entry at or before `at` is committed (it was answered), so the
+  // store's journal is complete up to `at`.
+  auto rows = a.ctx().journal.entries(id, 0, balance_history_entries_max + 1);
+  if (!rows) return c.done(error_response(500, "internal", "cannot read the journal"));
+  if (rows->size() > balance_history_entries_max) {
+    return c.done(error_response(422, "history_too_long", "the account has more than 1000000 journal entries; "
+                                                          "a balance as of a past time is not computed for it"));
+  }
+  auto shared = std::make_shared<std::vector<store::stored_entry>>(std::move(*rows));
+  const time_us when = *at;
+  submit(a, c, [id, when, shared](ledger::ledger& l, time_us) {
     const ledger::account* acct = l.find_account(id);
     if (acct == nullptr) return not_found("account", id);
-    response out;
-    json_out j(out.body);
-    render_balance(j, l, *acct, now);
-    return out;
+    return balance_at(l, *acct, when, *shared);
   });
 }
 
