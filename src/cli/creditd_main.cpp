@@ -20,6 +20,7 @@
 #include "store/sqlite/sqlite_reader.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "util/clock.hpp"
+#include "util/log.hpp"
 
 namespace {
 
@@ -57,7 +58,10 @@ bool split_listen(const std::string& listen, std::string& host, std::uint16_t& p
   return !host.empty();
 }
 
-int serve(const std::string& store_arg, const std::string& listen, bool test_clock, int threads) {
+int serve(const std::string& store_arg, const std::string& listen, bool test_clock, int threads,
+          const std::string& log_level) {
+  if (log_level == "debug") log::threshold() = log::level::debug;
+  if (log_level == "error") log::threshold() = log::level::error;
   auto url = parse_store(store_arg);
   if (!url) {
     std::fprintf(stderr, "creditd: --store must be sqlite:PATH or a postgresql:// URL\n");
@@ -114,6 +118,12 @@ int serve(const std::string& store_arg, const std::string& listen, bool test_clo
   std::printf("creditd listening on http://%s:%u\n", shown.c_str(),
               static_cast<unsigned>(bound->port()));
   std::fflush(stdout);
+  log::write(log::level::info, "listening",
+             {{"address", shown + ":" + std::to_string(bound->port())},
+              {"store", store_arg},
+              {"accounts", std::to_string(ledger.account_count())},
+              {"journal_entries", std::to_string(ledger.next_seq() - 1)},
+              {"test_clock", test_clock ? "true" : "false"}});
 
   // SIGTERM/SIGINT: stop accepting, let requests in flight finish (at most
   // shutdown_grace), then flush the engine and exit 0.
@@ -131,7 +141,8 @@ int serve(const std::string& store_arg, const std::string& listen, bool test_clo
   };
   signals.async_wait([&](boost::system::error_code ec, int) {
     if (ec) return;
-    std::fprintf(stderr, "creditd: shutting down\n");
+    log::write(log::level::info, "shutting down",
+               {{"connections", std::to_string(srv.connections())}});
     deadline = std::chrono::steady_clock::now() + shutdown_grace;
     srv.drain();
     wait_drained();
@@ -196,13 +207,16 @@ int main(int argc, char** argv) {
   serve_cmd->add_flag("--test-clock", test_clock,
                       "A clock that moves only through POST /v1/test-clock/advance");
   serve_cmd->add_option("--threads", threads, "I/O threads")->check(CLI::Range(1, 64));
+  std::string log_level = "info";
+  serve_cmd->add_option("--log-level", log_level, "debug (one line per request), info or error")
+      ->check(CLI::IsMember({"debug", "info", "error"}));
 
   CLI::App* check_cmd =
       app.add_subcommand("check", "Load a store and audit its journal against its state");
   check_cmd->add_option("--store", store_arg, "sqlite:PATH");
 
   CLI11_PARSE(app, argc, argv);
-  if (*serve_cmd) return serve(store_arg, listen, test_clock, threads);
+  if (*serve_cmd) return serve(store_arg, listen, test_clock, threads, log_level);
   if (*check_cmd) return check(store_arg);
   return 2;
 }

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "ledger/limits.hpp"
+#include "util/log.hpp"
 
 namespace creditd::engine {
 

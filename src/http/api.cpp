@@ -486,35 +486,54 @@ response balance_at(const ledger::ledger& l, const ledger::account& acct, time_u
       if (p.lot == ledger::postpaid_lot_id) {
         if (ledger::month_index(e.created_at) != period) continue;
         switch (e.type) {
-          case ledger::entry_type::charge: postpaid_used += p.amount; break;
-          case ledger::entry_type::hold: postpaid_held += p.amount; break;
+          case ledger::entry_type::charge:
+            postpaid_used += p.amount;
+            break;
+          case ledger::entry_type::hold:
+            postpaid_held += p.amount;
+            break;
           case ledger::entry_type::capture:
             postpaid_held -= p.amount;
             postpaid_used += p.amount;
             break;
-          case ledger::entry_type::release: postpaid_held -= p.amount; break;
-          case ledger::entry_type::refund: postpaid_used -= p.amount; break;
-          default: break;
+          case ledger::entry_type::release:
+            postpaid_held -= p.amount;
+            break;
+          case ledger::entry_type::refund:
+            postpaid_used -= p.amount;
+            break;
+          default:
+            break;
         }
         continue;
       }
       replayed& r = lots[p.lot];
       switch (e.type) {
         case ledger::entry_type::grant:
-        case ledger::entry_type::refund: r.remaining += p.amount; break;
-        case ledger::entry_type::charge: r.remaining -= p.amount; break;
+        case ledger::entry_type::refund:
+          r.remaining += p.amount;
+          break;
+        case ledger::entry_type::charge:
+          r.remaining -= p.amount;
+          break;
         case ledger::entry_type::hold:
           r.remaining -= p.amount;
           r.held += p.amount;
           break;
-        case ledger::entry_type::capture: r.held -= p.amount; break;
+        case ledger::entry_type::capture:
+          r.held -= p.amount;
+          break;
         case ledger::entry_type::release:
           r.held -= p.amount;
           r.remaining += p.amount;
           break;
         case ledger::entry_type::expire:
-        case ledger::entry_type::void_lot: (from_hold ? r.held : r.remaining) -= p.amount; break;
-        case ledger::entry_type::adjust: r.remaining += e.amount > 0 ? p.amount : -p.amount; break;
+        case ledger::entry_type::void_lot:
+          (from_hold ? r.held : r.remaining) -= p.amount;
+          break;
+        case ledger::entry_type::adjust:
+          r.remaining += e.amount > 0 ? p.amount : -p.amount;
+          break;
       }
     }
   }
@@ -584,8 +603,9 @@ void get_balance(api& a, call& c) {
   auto rows = a.ctx().journal.entries(id, 0, balance_history_entries_max + 1);
   if (!rows) return c.done(error_response(500, "internal", "cannot read the journal"));
   if (rows->size() > balance_history_entries_max) {
-    return c.done(error_response(422, "history_too_long", "the account has more than 1000000 journal entries; "
-                                                          "a balance as of a past time is not computed for it"));
+    return c.done(error_response(422, "history_too_long",
+                                 "the account has more than 1000000 journal entries; "
+                                 "a balance as of a past time is not computed for it"));
   }
   auto shared = std::make_shared<std::vector<store::stored_entry>>(std::move(*rows));
   const time_us when = *at;

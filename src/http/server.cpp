@@ -5,6 +5,8 @@
 #include <boost/beast/http.hpp>
 #include <cstdio>
 
+#include "util/log.hpp"
+
 namespace creditd::http {
 
 namespace net = boost::asio;
@@ -70,6 +72,7 @@ class session : public std::enable_shared_from_this<session> {
     started_ = std::chrono::steady_clock::now();
     request r;
     r.method = req.method();
+    method_ = std::string(req.method_string());
     const std::string_view target = req.target();
     const std::size_t q = target.find('?');
     r.path = std::string(target.substr(0, q));
@@ -102,11 +105,23 @@ class session : public std::enable_shared_from_this<session> {
     if (r.replayed) res->set("Idempotent-Replayed", "true");
     const bool keep = keep_alive_ && !srv_.draining();
     res->keep_alive(keep);
+    const std::size_t bytes = r.body.size();
     res->body() = std::move(r.body);
     res->prepare_payload();
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-    srv_.handler().ctx().stats.observe(route_label(), r.status, seconds);
+    const std::string route = route_label();
+    srv_.handler().ctx().stats.observe(route, r.status, seconds);
+    if (r.status >= 500 || log::enabled(log::level::debug)) {
+      char ms[32];
+      std::snprintf(ms, sizeof ms, "%.3f", seconds * 1000);
+      log::write(r.status >= 500 ? log::level::error : log::level::debug, "request",
+                 {{"method", method_},
+                  {"route", route},
+                  {"status", std::to_string(r.status)},
+                  {"ms", ms},
+                  {"bytes", std::to_string(bytes)}});
+    }
     stream_.expires_after(srv_.options().read_timeout);
     bhttp::async_write(stream_, *res,
                        [self = shared_from_this(), res, keep](beast::error_code ec, std::size_t) {
@@ -149,6 +164,7 @@ class session : public std::enable_shared_from_this<session> {
   bool keep_alive_ = true;
   bool waiting_ = false;
   std::string route_;
+  std::string method_;
   std::chrono::steady_clock::time_point started_;
 };
 
