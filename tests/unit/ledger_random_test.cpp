@@ -16,7 +16,10 @@
 //   - ledger.check_all() empty; periodically all accounts, run_due and
 //     take_changes() (entries, counters, dirty lots/holds/charges/accounts).
 //
-// Defaults: 50 seeds x (150 setup + 2000 random) steps. Environment:
+// Defaults: 50 seeds x (190 put_account setup + 2000 random) steps, about
+// 110,000 commands in a few seconds; sequences come from std::mt19937_64 with
+// fixed seeds (reproducible with the same standard library). Known core bugs
+// are behind the kAvoidBug* / kSkipBug* constants below. Environment:
 //   CREDITD_RANDOM_SEEDS=N   run N seeds (long runs)
 //   CREDITD_RANDOM_STEPS=N   random steps per seed
 //   CREDITD_RANDOM_SEED=S    run only seed S (replay a failure)
@@ -64,9 +67,11 @@ using cl::object_id;
 using cl::refusal_reason;
 using cl::time_us;
 
-// ---- Known core bugs. While a constant is true the generator steers around
-// the bug so that the rest of the test keeps running; set it to false to see
-// the bug (see the notes next to each constant).
+// ---- Core bugs this test found. While a constant is true the generator
+// steers around the bug (or the comparison is skipped) so that the rest of the
+// test keeps running; false checks everything. Bugs 1 and 2 were present from
+// 3745e6a until 7549885 fixed them (revive() and lots-first settle), so their
+// constants are false: set one to true only if the bug comes back.
 //
 // Bug 1: a depleted lot revived outside the expiry pass (release, capture of
 // less than the hold, refund) goes back into the active list without
@@ -78,7 +83,7 @@ using cl::time_us;
 // generator does not revive such a lot when its expiry is before the core's
 // account.next_due (a release becomes a full capture, a partial capture a
 // full one, a refund a charge).
-constexpr bool kAvoidBug1ReviveWithStaleNextDue = true;
+constexpr bool kAvoidBug1ReviveWithStaleNextDue = false;
 // Bug 2: a hold expiring at the very instant one of its lots expires: the
 // expiry pass returns the hold's credits first (ledger_due.cpp settle), and
 // return_held (ledger.cpp, `now >= l.expires_at` branch) marks the lot expired
@@ -86,7 +91,13 @@ constexpr bool kAvoidBug1ReviveWithStaleNextDue = true;
 // `expired`; the lot-expiry loop then no longer sees it, and the paranoid
 // check aborts ("lot N is not active but has credits"). While true, a hold's
 // ttl never makes it expire at one of its account's lot expiries.
-constexpr bool kAvoidBug2HoldExpiresWithItsLot = true;
+constexpr bool kAvoidBug2HoldExpiresWithItsLot = false;
+// Bug 3 (minor): put_account does not apply the account's due expiries first,
+// as ledger.hpp says every command does (ledger.cpp put_account never calls
+// settle). An expiry written later carries a balance_after computed with the
+// new reserve / postpaid_limit, not the settings in force at its instant.
+// While true, such entries' balance_after is not compared.
+constexpr bool kSkipBug3BalanceAfterAcrossPutAccount = true;
 
 constexpr micros kCredit = 1'000'000;
 constexpr time_us kSecond = 1'000'000;
@@ -129,8 +140,8 @@ time_us model_month_start(std::int64_t m) {
 }
 
 bool op_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '_' || c == ':' || c == '/' || c == '-';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == ':' || c == '/' || c == '-';
 }
 
 // [A-Za-z0-9._:/-]{1,128}
@@ -203,11 +214,14 @@ std::string show(const std::vector<charge_part>& parts) {
 
 std::string show(const std::vector<std::string>& v) {
   std::string s = "{";
-  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + v[i];
+  for (std::size_t i = 0; i < v.size(); ++i)
+    s += (i ? "," : "") + v[i];
   return s + "}";
 }
 
-std::string show(std::optional<micros> v) { return v ? std::to_string(*v) : "none"; }
+std::string show(std::optional<micros> v) {
+  return v ? std::to_string(*v) : "none";
+}
 
 template <typename T>
 auto show(const T& v) -> decltype(cl::to_string(v), std::string()) {
@@ -215,13 +229,13 @@ auto show(const T& v) -> decltype(cl::to_string(v), std::string()) {
 }
 
 template <typename T>
-std::string show(const T& v)
-  requires std::is_arithmetic_v<T>
-{
+std::string show(const T& v) requires std::is_arithmetic_v<T> {
   return std::to_string(v);
 }
 
-inline std::string show(const std::string& v) { return "\"" + v + "\""; }
+inline std::string show(const std::string& v) {
+  return "\"" + v + "\"";
+}
 
 // ------------------------------------------------------------------ model state
 
@@ -300,7 +314,7 @@ class model {
   std::unordered_map<object_id, m_hold> holds;
   std::unordered_map<object_id, m_charge> charges;
   std::vector<object_id> lot_list, hold_list, charge_list;  // creation order, for the generator
-  std::string problem;  // set when the model finds itself inconsistent
+  std::string problem;                            // set when the model finds itself inconsistent
   std::map<std::string, std::uint64_t> coverage;  // how often interesting paths ran
 
   explicit model(int n) : accounts(n) {
@@ -354,7 +368,8 @@ class model {
   }
   micros held(const m_account& a) const {
     micros sum = 0;
-    for (object_id h : a.open_holds) sum += holds.at(h).amount;
+    for (object_id h : a.open_holds)
+      sum += holds.at(h).amount;
     return sum;
   }
 
@@ -463,7 +478,8 @@ class model {
   static void returned_entries(const m_returned& r, micros balance, std::vector<x_entry>& out) {
     auto add = [&](entry_type type, const std::vector<lot_part>& parts) {
       micros sum = 0;
-      for (const lot_part& p : parts) sum += p.amount;
+      for (const lot_part& p : parts)
+        sum += p.amount;
       if (sum > 0) out.push_back(x_entry{type, sum, balance, parts});
     };
     add(entry_type::release, r.released);
@@ -578,7 +594,8 @@ class model {
     c.id = id;
     c.acct = ai;
     c.amount = amount;
-    for (const lot_part& p : parts) c.parts.push_back({p.lot, p.amount, 0});
+    for (const lot_part& p : parts)
+      c.parts.push_back({p.lot, p.amount, 0});
     c.month = month;
     c.hold_id = hold_id;
     charge_list.push_back(id);
@@ -593,11 +610,13 @@ class model {
   };
   snapshot save(int ai) const {
     snapshot s{ai, {}, accounts[ai].postpaid_used};
-    for (object_id id : accounts[ai].lots) s.lots.push_back(lots.at(id));
+    for (object_id id : accounts[ai].lots)
+      s.lots.push_back(lots.at(id));
     return s;
   }
   void restore(snapshot& s) {
-    for (m_lot& l : s.lots) lots.at(l.id) = std::move(l);
+    for (m_lot& l : s.lots)
+      lots.at(l.id) = std::move(l);
     accounts[s.ai].postpaid_used = std::move(s.postpaid_used);
   }
 
@@ -666,7 +685,8 @@ class model {
     }
     close_hold(h, hold_status::captured);
     h.captured = x;
-    for (const lot_part& p : rest) return_part(h, p, now, out.returned);
+    for (const lot_part& p : rest)
+      return_part(h, p, now, out.returned);
     return std::nullopt;
   }
 
@@ -676,7 +696,8 @@ class model {
     m_hold& h = it->second;
     if (h.status != hold_status::open) return refusal(errc::hold_not_open);
     close_hold(h, hold_status::released);
-    for (const lot_part& p : h.parts) return_part(h, p, now, out);
+    for (const lot_part& p : h.parts)
+      return_part(h, p, now, out);
     return std::nullopt;
   }
 
@@ -816,7 +837,8 @@ class model {
     micros granted = 0, parts = 0;
     std::unordered_map<object_id, micros> held_by_lot;
     for (object_id h : a.open_holds) {
-      for (const lot_part& p : holds.at(h).parts) held_by_lot[p.lot] += p.amount;
+      for (const lot_part& p : holds.at(h).parts)
+        held_by_lot[p.lot] += p.amount;
     }
     for (object_id id : a.lots) {
       const m_lot& l = lots.at(id);
@@ -848,7 +870,8 @@ class model {
       ++coverage["hold expired"];
       close_hold(h, hold_status::expired);
       m_returned ignored;
-      for (const lot_part& p : h.parts) return_part(h, p, t, ignored);
+      for (const lot_part& p : h.parts)
+        return_part(h, p, t, ignored);
     }
     for (object_id id : a.lots) {
       m_lot& l = lots.at(id);
@@ -895,10 +918,9 @@ struct op_weight {
   int weight;
 };
 constexpr op_weight kWeights[] = {
-    {op_kind::put_account, 3}, {op_kind::grant, 16},  {op_kind::charge, 22},
-    {op_kind::batch, 6},       {op_kind::hold, 17},   {op_kind::capture, 7},
-    {op_kind::release, 5},     {op_kind::refund, 9},  {op_kind::adjust, 5},
-    {op_kind::void_lot, 5},    {op_kind::run_due, 3},
+    {op_kind::put_account, 3}, {op_kind::grant, 16},   {op_kind::charge, 22}, {op_kind::batch, 6},
+    {op_kind::hold, 17},       {op_kind::capture, 7},  {op_kind::release, 5}, {op_kind::refund, 9},
+    {op_kind::adjust, 5},      {op_kind::void_lot, 5}, {op_kind::run_due, 3},
 };
 
 class driver {
@@ -910,7 +932,8 @@ class driver {
   bool run() {
     // 2026-01-30T12:00:00Z: a month boundary comes early.
     now_ = 1'769'774'400 * kSecond;
-    for (int i = 0; i < kSetupAccounts && ok_; ++i) step(op_kind::put_account, i);
+    for (int i = 0; i < kSetupAccounts && ok_; ++i)
+      step(op_kind::put_account, i);
     for (int i = 0; i < steps_ && ok_; ++i) {
       advance_clock();
       step(pick_kind(), -1);
@@ -923,7 +946,8 @@ class driver {
   std::uint64_t ops() const { return ops_; }
   std::map<std::string, std::uint64_t> outcomes() const {
     auto out = outcomes_;
-    for (const auto& [k, v] : m_.coverage) out["  " + k] += v;
+    for (const auto& [k, v] : m_.coverage)
+      out["  " + k] += v;
     return out;
   }
 
@@ -941,7 +965,8 @@ class driver {
 
   op_kind pick_kind() {
     int total = 0;
-    for (const op_weight& w : kWeights) total += w.weight;
+    for (const op_weight& w : kWeights)
+      total += w.weight;
     int r = static_cast<int>(uniform(0, total - 1));
     for (const op_weight& w : kWeights) {
       if (r < w.weight) return w.kind;
@@ -967,9 +992,7 @@ class driver {
     return uniform(1, 50 * kCredit);
   }
 
-  std::string gen_operation() {
-    return kOperations[uniform(0, std::size(kOperations) - 1)];
-  }
+  std::string gen_operation() { return kOperations[uniform(0, std::size(kOperations) - 1)]; }
 
   std::vector<std::string> gen_scope() {
     const int r = pct();
@@ -1036,7 +1059,8 @@ class driver {
       }
     }
     if (!ids.empty()) max_id_ = ids.back();
-    for (object_id id : ids) last_outcome_ += " id=" + std::to_string(id);
+    for (object_id id : ids)
+      last_outcome_ += " id=" + std::to_string(id);
     return true;
   }
 
@@ -1085,29 +1109,44 @@ class driver {
     last_outcome_ = "ok";
     const std::size_t mark = core_.pending_entry_count();
     switch (kind) {
-      case op_kind::put_account: do_put_account(setup_account); break;
-      case op_kind::grant: do_grant(); break;
-      case op_kind::charge: do_charge(); break;
-      case op_kind::batch: do_batch(); break;
-      case op_kind::hold: do_hold(); break;
-      case op_kind::capture: do_capture(); break;
-      case op_kind::release: do_release(); break;
-      case op_kind::refund: do_refund(); break;
-      case op_kind::adjust: do_adjust(); break;
-      case op_kind::void_lot: do_void(); break;
-      case op_kind::run_due: do_run_due(); break;
+      case op_kind::put_account:
+        do_put_account(setup_account);
+        break;
+      case op_kind::grant:
+        do_grant();
+        break;
+      case op_kind::charge:
+        do_charge();
+        break;
+      case op_kind::batch:
+        do_batch();
+        break;
+      case op_kind::hold:
+        do_hold();
+        break;
+      case op_kind::capture:
+        do_capture();
+        break;
+      case op_kind::release:
+        do_release();
+        break;
+      case op_kind::refund:
+        do_refund();
+        break;
+      case op_kind::adjust:
+        do_adjust();
+        break;
+      case op_kind::void_lot:
+        do_void();
+        break;
+      case op_kind::run_due:
+        do_run_due();
+        break;
     }
     if (trace_) {
       std::fprintf(stderr, "[%d] now=%lld %s -> %s (%s)\n", step_, static_cast<long long>(now_),
                    op_.c_str(), last_outcome_.c_str(),
                    touched_ >= 0 ? m_.accounts[touched_].id.c_str() : "-");
-      if (const long dbg = std::getenv("DBG_LOT") ? std::atol(std::getenv("DBG_LOT")) : 0) {
-        if (const cl::lot* l = core_.find_lot(dbg)) {
-          std::fprintf(stderr, "    DBG lot %ld %s rem=%lld held=%lld exp=%lld next_due=%lld\n", dbg,
-                       std::string(cl::to_string(l->status)).c_str(), (long long)l->remaining,
-                       (long long)l->held, (long long)l->expires_at, (long long)l->owner->next_due);
-        }
-      }
     }
     if (!m_.problem.empty()) fail(m_.problem);
     if (ok_) check_entries(mark);
@@ -1116,7 +1155,8 @@ class driver {
     if (ok_) check(core_.check_all().empty(), "check_all: " + core_.check_all());
     if (ok_) {
       std::size_t n = 0;
-      for (const m_account& a : m_.accounts) n += a.exists;
+      for (const m_account& a : m_.accounts)
+        n += a.exists;
       eq(n, core_.account_count(), "account count");
     }
     if (ok_ && step_ % 100 == 0) compare_all_balances();
@@ -1146,11 +1186,21 @@ class driver {
       if (chance(20)) s.low_balance_thresholds = {kCredit, 5 * kCredit};
       if (setup_account < 0 && chance(5)) {
         switch (uniform(0, 4)) {
-          case 0: s.reserve = -1; break;
-          case 1: s.postpaid_limit = -kCredit; break;
-          case 2: s.max_open_holds = 10'001; break;
-          case 3: s.max_open_holds = -1; break;
-          default: s.low_balance_thresholds = {5 * kCredit, kCredit}; break;
+          case 0:
+            s.reserve = -1;
+            break;
+          case 1:
+            s.postpaid_limit = -kCredit;
+            break;
+          case 2:
+            s.max_open_holds = 10'001;
+            break;
+          case 3:
+            s.max_open_holds = -1;
+            break;
+          default:
+            s.low_balance_thresholds = {5 * kCredit, kCredit};
+            break;
         }
       }
       cmd.settings = s;
@@ -1158,8 +1208,9 @@ class driver {
     std::ostringstream d;
     d << "put_account " << cmd.id;
     if (cmd.settings) {
-      d << " reserve=" << cmd.settings->reserve << " postpaid_limit="
-        << cmd.settings->postpaid_limit << " max_open_holds=" << cmd.settings->max_open_holds
+      d << " reserve=" << cmd.settings->reserve
+        << " postpaid_limit=" << cmd.settings->postpaid_limit
+        << " max_open_holds=" << cmd.settings->max_open_holds
         << " thresholds=" << cmd.settings->low_balance_thresholds.size();
     }
     describe(d.str());
@@ -1202,7 +1253,8 @@ class driver {
       // Exactly when something else of this account expires: an open hold or a lot.
       std::vector<time_us> times;
       if (ai >= 0) {
-        for (object_id h : m_.accounts[ai].open_holds) times.push_back(m_.holds.at(h).expires_at);
+        for (object_id h : m_.accounts[ai].open_holds)
+          times.push_back(m_.holds.at(h).expires_at);
         for (object_id l : m_.accounts[ai].lots) {
           if (m_.lots.at(l).expires_at != kNever) times.push_back(m_.lots.at(l).expires_at);
         }
@@ -1215,16 +1267,28 @@ class driver {
     }
     if (chance(5)) {
       switch (uniform(0, 6)) {
-        case 0: cmd.amount = 0; break;
-        case 1: cmd.amount = -kCredit; break;
-        case 2: cmd.expires_at = now_; break;
+        case 0:
+          cmd.amount = 0;
+          break;
+        case 1:
+          cmd.amount = -kCredit;
+          break;
+        case 2:
+          cmd.expires_at = now_;
+          break;
         case 3:
           cmd.effective_at = now_ + 100 * kSecond;
           cmd.expires_at = now_ + 100 * kSecond;
           break;
-        case 4: cmd.priority = chance(50) ? -1 : 1'000'001; break;
-        case 5: cmd.scope = {"bad scope"}; break;
-        default: cmd.source.clear(); break;
+        case 4:
+          cmd.priority = chance(50) ? -1 : 1'000'001;
+          break;
+        case 5:
+          cmd.scope = {"bad scope"};
+          break;
+        default:
+          cmd.source.clear();
+          break;
       }
     }
     std::ostringstream d;
@@ -1245,8 +1309,13 @@ class driver {
     if (!fresh_ids({l.id})) return;
     m_.apply_grant(cmd, l.id, now_);
     if (!compare_lot(m_.lots.at(l.id), l)) return;
-    own_.push_back({entry_type::grant, cmd.amount, m_.available(m_.accounts[ai], now_),
-                    {{l.id, cmd.amount}}, 0, 0, l.id});
+    own_.push_back({entry_type::grant,
+                    cmd.amount,
+                    m_.available(m_.accounts[ai], now_),
+                    {{l.id, cmd.amount}},
+                    0,
+                    0,
+                    l.id});
   }
 
   // A charge amount around what the account can pay.
@@ -1270,9 +1339,15 @@ class driver {
     cmd.reference = "ref";
     if (chance(4)) {
       switch (uniform(0, 2)) {
-        case 0: cmd.amount = -1; break;
-        case 1: cmd.operation = "bad op"; break;
-        default: cmd.operation.clear(); break;
+        case 0:
+          cmd.amount = -1;
+          break;
+        case 1:
+          cmd.operation = "bad op";
+          break;
+        default:
+          cmd.operation.clear();
+          break;
       }
     }
     return cmd;
@@ -1305,8 +1380,8 @@ class driver {
     if (!fresh_ids({c.id})) return;
     m_.add_charge(c.id, ai, cmd.amount, parts, model_month(now_), 0);
     if (!compare_charge(m_.charges.at(c.id), c)) return;
-    own_.push_back({entry_type::charge, cmd.amount, m_.available(m_.accounts[ai], now_), parts,
-                    c.id});
+    own_.push_back(
+        {entry_type::charge, cmd.amount, m_.available(m_.accounts[ai], now_), parts, c.id});
   }
 
   void do_batch() {
@@ -1317,14 +1392,17 @@ class driver {
     if (r0 < 2) {
       // empty
     } else if (r0 < 3) {
-      for (int i = 0; i < 101; ++i) cmds.push_back(gen_charge(account, ai, 1000));
+      for (int i = 0; i < 101; ++i)
+        cmds.push_back(gen_charge(account, ai, 1000));
     } else {
       const int n = static_cast<int>(uniform(1, 5));
-      for (int i = 0; i < n; ++i) cmds.push_back(gen_charge(account, ai, n));
+      for (int i = 0; i < n; ++i)
+        cmds.push_back(gen_charge(account, ai, n));
       if (r0 < 5 && n > 1) cmds[uniform(1, n - 1)].account = pick_account_id();
     }
     std::string d = "charge_batch n=" + std::to_string(cmds.size());
-    for (std::size_t i = 0; i < cmds.size() && i < 6; ++i) d += " | " + show_charge(cmds[i]);
+    for (std::size_t i = 0; i < cmds.size() && i < 6; ++i)
+      d += " | " + show_charge(cmds[i]);
     describe(d);
 
     auto r = core_.charge_batch(cmds, now_);
@@ -1332,7 +1410,8 @@ class driver {
     std::vector<std::vector<lot_part>> parts(cmds.size());
     std::vector<micros> balances;
     bool same_account = true;
-    for (const cl::charge_cmd& c : cmds) same_account &= c.account == account;
+    for (const cl::charge_cmd& c : cmds)
+      same_account &= c.account == account;
     if (cmds.empty()) {
       want = refusal(errc::invalid_argument);
     } else if (cmds.size() > 100) {
@@ -1358,7 +1437,8 @@ class driver {
     settled_ = true;
     if (!eq(cmds.size(), r->size(), "batch result size")) return;
     std::vector<object_id> ids;
-    for (const cl::charge_record* c : *r) ids.push_back(c->id);
+    for (const cl::charge_record* c : *r)
+      ids.push_back(c->id);
     for (std::size_t i = 1; i < ids.size(); ++i) {
       if (!check(ids[i] > ids[i - 1], "batch charge ids are not increasing")) return;
     }
@@ -1414,10 +1494,18 @@ class driver {
     }
     if (chance(3)) {
       switch (uniform(0, 3)) {
-        case 0: cmd.ttl_seconds = 0; break;
-        case 1: cmd.ttl_seconds = 30 * 86'400 + 1; break;
-        case 2: cmd.amount = 0; break;
-        default: cmd.operation = "bad op"; break;
+        case 0:
+          cmd.ttl_seconds = 0;
+          break;
+        case 1:
+          cmd.ttl_seconds = 30 * 86'400 + 1;
+          break;
+        case 2:
+          cmd.amount = 0;
+          break;
+        default:
+          cmd.operation = "bad op";
+          break;
       }
     }
     describe("place_hold " + account + " amount=" + std::to_string(cmd.amount) +
@@ -1436,8 +1524,8 @@ class driver {
     h.id = ch.id;
     m_.add_hold(h);
     if (!compare_hold(m_.holds.at(ch.id), ch)) return;
-    own_.push_back({entry_type::hold, cmd.amount, m_.available(m_.accounts[ai], now_), h.parts,
-                    0, ch.id});
+    own_.push_back(
+        {entry_type::hold, cmd.amount, m_.available(m_.accounts[ai], now_), h.parts, 0, ch.id});
   }
 
   // A hold to capture or release: mostly a recent (likely open) one.
@@ -1536,8 +1624,8 @@ class driver {
     const cl::charge_record* c = core_.find_charge(ch.charge_id);
     if (!check(c != nullptr, "the capture's charge is not found")) return;
     if (!compare_charge(m_.charges.at(ch.charge_id), *c)) return;
-    own_.push_back({entry_type::capture, out.amount, out.balance_before, out.captured,
-                    ch.charge_id, h.id});
+    own_.push_back(
+        {entry_type::capture, out.amount, out.balance_before, out.captured, ch.charge_id, h.id});
     model::returned_entries(out.returned, m_.available(m_.accounts[h.acct], now_), own_);
   }
 
@@ -1548,7 +1636,8 @@ class driver {
       auto it = m_.holds.find(hid);
       if (it != m_.holds.end() && it->second.status == hold_status::open) {
         std::vector<object_id> back;
-        for (const lot_part& p : it->second.parts) back.push_back(p.lot);
+        for (const lot_part& p : it->second.parts)
+          back.push_back(p.lot);
         if (revives_with_stale_next_due(it->second.acct, back)) {
           ++outcomes_["avoided:bug1"];
           do_capture_all(hid);
@@ -1651,7 +1740,8 @@ class driver {
     own_.push_back({entry_type::refund, take_amount, balance, parts, cid});
     if (!born_expired.empty()) {
       micros sum = 0;
-      for (const lot_part& p : born_expired) sum += p.amount;
+      for (const lot_part& p : born_expired)
+        sum += p.amount;
       own_.push_back({entry_type::expire, sum, balance, born_expired, cid});
     }
   }
@@ -1703,12 +1793,16 @@ class driver {
       const cl::lot* l = core_.find_lot(e->lot_id);
       if (!check(l != nullptr, "adjust lot not found")) return;
       if (!compare_lot(m_.lots.at(e->lot_id), *l)) return;
-      own_.push_back({entry_type::adjust, cmd.amount, m_.available(m_.accounts[ai], now_),
-                      {{e->lot_id, cmd.amount}}, 0, 0, e->lot_id});
+      own_.push_back({entry_type::adjust,
+                      cmd.amount,
+                      m_.available(m_.accounts[ai], now_),
+                      {{e->lot_id, cmd.amount}},
+                      0,
+                      0,
+                      e->lot_id});
     } else {
       const auto parts = m_.debit(ai, -cmd.amount, now_);
-      own_.push_back(
-          {entry_type::adjust, cmd.amount, m_.available(m_.accounts[ai], now_), parts});
+      own_.push_back({entry_type::adjust, cmd.amount, m_.available(m_.accounts[ai], now_), parts});
     }
   }
 
@@ -1743,8 +1837,13 @@ class driver {
     if (!res) return;
     settled_ = true;
     if (!compare_lot(it->second, **res)) return;
-    own_.push_back({entry_type::void_lot, lost, m_.available(m_.accounts[it->second.acct], now_),
-                    {{lid, lost}}, 0, 0, lid});
+    own_.push_back({entry_type::void_lot,
+                    lost,
+                    m_.available(m_.accounts[it->second.acct], now_),
+                    {{lid, lost}},
+                    0,
+                    0,
+                    lid});
   }
 
   void do_run_due() {
@@ -1777,9 +1876,8 @@ class driver {
            eq(m.status, core_.hold_status_at(c, now_), w + "status") &&
            eq(m.amount, c.amount, w + "amount") && eq(m.parts, c.parts, w + "parts") &&
            eq(m.expires_at, c.expires_at, w + "expires_at") &&
-           (m.status != hold_status::captured ||
-            (eq(m.captured, c.captured, w + "captured") &&
-             eq(m.charge_id, c.charge_id, w + "charge_id")));
+           (m.status != hold_status::captured || (eq(m.captured, c.captured, w + "captured") &&
+                                                  eq(m.charge_id, c.charge_id, w + "charge_id")));
   }
 
   bool compare_charge(const m_charge& m, const cl::charge_record& c) {
@@ -1819,14 +1917,16 @@ class driver {
     const cl::account* c = core_.find_account(a.id);
     const std::string w = "account " + a.id + " ";
     std::vector<object_id> core_lots;
-    for (const cl::lot* l : c->lots) core_lots.push_back(l->id);
+    for (const cl::lot* l : c->lots)
+      core_lots.push_back(l->id);
     if (!eq(a.lots.size(), core_lots.size(), w + "lot count")) return false;
     if (!check(a.lots == core_lots, w + "lot ids differ")) return false;
     for (const cl::lot* l : c->lots) {
       if (!compare_lot(m_.lots.at(l->id), *l)) return false;
     }
     std::vector<object_id> want_holds = a.open_holds, core_holds;
-    for (const cl::hold* h : c->open_holds) core_holds.push_back(h->id);
+    for (const cl::hold* h : c->open_holds)
+      core_holds.push_back(h->id);
     std::sort(want_holds.begin(), want_holds.end());
     std::sort(core_holds.begin(), core_holds.end());
     if (!check(want_holds == core_holds, w + "open holds differ")) return false;
@@ -1876,7 +1976,8 @@ class driver {
       if (m_.accounts[i].exists) compare_account_state(i);
     }
     std::size_t open = 0;
-    for (const m_account& a : m_.accounts) open += a.open_holds.size();
+    for (const m_account& a : m_.accounts)
+      open += a.open_holds.size();
     if (ok_) eq(open, core_.open_hold_count(), "open hold count");
     for (const auto& [id, r] : replay_) {
       if (!ok_) return;
@@ -1889,11 +1990,13 @@ class driver {
   bool compare_replay(object_id id) {
     const replayed& r = replay_[id];
     const cl::lot* l = core_.find_lot(id);
-    const std::string w = "journal replay of lot " + std::to_string(id) + " ";
+    const std::string w = "lot " + std::to_string(id) +
+                          " (\"model\" = replayed from the journal, \"core\" = the lot) ";
     if (!check(l != nullptr, w + "names a lot the core does not have")) return false;
-    return eq(r.amount, l->amount, w + "amount") && eq(r.remaining, l->remaining, w + "remaining") &&
-           eq(r.held, l->held, w + "held") && eq(r.spent, l->spent, w + "spent") &&
-           eq(r.expired, l->expired, w + "expired") && eq(r.voided, l->voided, w + "voided");
+    return eq(r.amount, l->amount, w + "amount") &&
+           eq(r.remaining, l->remaining, w + "remaining") && eq(r.held, l->held, w + "held") &&
+           eq(r.spent, l->spent, w + "spent") && eq(r.expired, l->expired, w + "expired") &&
+           eq(r.voided, l->voided, w + "voided");
   }
 
   void replay_entry(const cl::entry& e, std::unordered_set<object_id>& lots) {
@@ -2013,7 +2116,8 @@ class driver {
   // balance as of that instant.
   bool check_expiry_entry(const cl::entry& e, std::unordered_map<std::string, time_us>& last_at) {
     const std::string w = "expiry entry " + std::to_string(e.seq) + " (" +
-                          std::string(cl::to_string(e.type)) + ") ";
+                          std::string(cl::to_string(e.type)) + " of " + e.owner->id + " at " +
+                          std::to_string(e.created_at) + ") ";
     if (!check(e.type == entry_type::release || e.type == entry_type::expire ||
                    e.type == entry_type::void_lot,
                w + "is not an expiry (the command wrote more entries than the model expects)")) {
@@ -2049,7 +2153,7 @@ class driver {
       }
     }
     const m_account& a = m_.accounts[ai];
-    if (a.settings_changed_at >= e.created_at) {
+    if (kSkipBug3BalanceAfterAcrossPutAccount && a.settings_changed_at >= e.created_at) {
       ++m_.coverage["expiry entry balance_after not checked (settings changed)"];
       return true;
     }
@@ -2140,7 +2244,8 @@ class driver {
 
     using account_state = std::tuple<micros, std::int64_t, cl::account_settings, std::string>;
     std::unordered_set<std::string> accounts_in;
-    for (const cl::account_row& a : cs.accounts) accounts_in.insert(a.id);
+    for (const cl::account_row& a : cs.accounts)
+      accounts_in.insert(a.id);
     for (const m_account& ma : m_.accounts) {
       if (!ma.exists) continue;
       const cl::account* c = core_.find_account(ma.id);
@@ -2204,7 +2309,8 @@ TEST(random, ledger_matches_model) {
   if (only >= 0) {
     list.push_back(static_cast<std::uint64_t>(only));
   } else {
-    for (long i = 0; i < seeds; ++i) list.push_back(kSeedBase + static_cast<std::uint64_t>(i));
+    for (long i = 0; i < seeds; ++i)
+      list.push_back(kSeedBase + static_cast<std::uint64_t>(i));
   }
   const auto start = std::chrono::steady_clock::now();
   std::uint64_t ops = 0;
@@ -2214,12 +2320,14 @@ TEST(random, ledger_matches_model) {
     driver d(seed, static_cast<int>(steps), trace);
     if (!d.run()) ++failed;
     ops += d.ops();
-    for (const auto& [k, v] : d.outcomes()) outcomes[k] += v;
+    for (const auto& [k, v] : d.outcomes())
+      outcomes[k] += v;
   }
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::string summary;
-  for (const auto& [k, v] : outcomes) summary += "\n    " + k + ": " + std::to_string(v);
+  for (const auto& [k, v] : outcomes)
+    summary += "\n    " + k + ": " + std::to_string(v);
   std::printf("random: %zu seeds, %llu operations, %d failed, %.2f s\n  outcomes and paths:%s\n",
               list.size(), static_cast<unsigned long long>(ops), failed, secs, summary.c_str());
   std::signal(SIGABRT, previous);
