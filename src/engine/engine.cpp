@@ -91,15 +91,19 @@ void engine::writer_loop() {
         t->complete(false);
       incoming.clear();
     } else {
-      const ledger::time_us now = opts_.clock();
+      last_now_ = std::max(last_now_, opts_.clock());
+      const ledger::time_us now = last_now_;
       if (ledger_.next_due() <= now) ledger_.run_due(now);
       if (now - last_prune > 60 * ledger::us_per_second) {
         ledger_.idempotency_forget_before(now - ledger::limits::idempotency_retention_seconds *
                                                     ledger::us_per_second);
         last_prune = now;
       }
+      // The clock is read for each task: a task that moves a test clock is
+      // followed by tasks that see the new time.
       for (task* t : incoming) {
-        t->apply(ledger_, now);
+        last_now_ = std::max(last_now_, opts_.clock());  // never backwards, whatever the wall clock does
+        t->apply(ledger_, last_now_);
         applied.push_back(t);
       }
       incoming.clear();

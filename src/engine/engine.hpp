@@ -96,6 +96,7 @@ class engine {
   std::string failure_;
   engine_stats stats_;
   std::atomic<bool> failed_{false};
+  ledger::time_us last_now_ = 0;  // writer thread only: the engine's monotonic time
 
   std::thread writer_;
   std::thread committer_;

@@ -785,6 +785,7 @@ void post_charge(api& a, call& c) {
 void post_charge_batch(api& a, call& c) {
   fields f(body_of(c));
   f.only({"charges"});
+  if (!f.ok()) return c.done(bad_request(f.error()));
   const jvalue* list = f.get("charges");
   if (list == nullptr || list->type != jvalue::kind::array)
     return c.done(bad_request("charges must be an array"));

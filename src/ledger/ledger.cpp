@@ -56,6 +56,8 @@ result<account_result> ledger::put_account(const account_cmd& cmd, time_us now) 
   }
   account_result out;
   account* acct = find_mut(cmd.id);
+  // Expiries due under the old settings are written with the old settings.
+  if (acct != nullptr) settle(*acct, now);
   if (acct == nullptr) {
     auto [it, inserted] = accounts_.try_emplace(cmd.id);
     acct = &it->second;

@@ -97,7 +97,7 @@ constexpr bool kAvoidBug2HoldExpiresWithItsLot = false;
 // settle). An expiry written later carries a balance_after computed with the
 // new reserve / postpaid_limit, not the settings in force at its instant.
 // While true, such entries' balance_after is not compared.
-constexpr bool kSkipBug3BalanceAfterAcrossPutAccount = true;
+constexpr bool kSkipBug3BalanceAfterAcrossPutAccount = false;
 
 constexpr micros kCredit = 1'000'000;
 constexpr time_us kSecond = 1'000'000;
