@@ -102,7 +102,8 @@ void engine::writer_loop() {
       // The clock is read for each task: a task that moves a test clock is
       // followed by tasks that see the new time.
       for (task* t : incoming) {
-        last_now_ = std::max(last_now_, opts_.clock());  // never backwards, whatever the wall clock does
+        last_now_ =
+            std::max(last_now_, opts_.clock());  // never backwards, whatever the wall clock does
         t->apply(ledger_, last_now_);
         applied.push_back(t);
       }
@@ -163,17 +164,16 @@ void engine::committer_loop() {
       if (!r) {
         durable = false;
         error = r.error().message;
-        std::fprintf(stderr, "creditd: commit failed, refusing further writes: %s\n",
-                     error.c_str());
+        log::write(log::level::error, "commit failed; refusing further writes until a restart",
+                   {{"error", error}});
       }
     }
     const auto us =
         static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                        std::chrono::steady_clock::now() - start)
                                        .count());
-    if (!durable) failed_.store(true, std::memory_order_release);
-    for (task* t : current.tasks)
-      t->complete(durable);
+    // Record the failure before completing anything, so that whoever sees a
+    // refused task also sees failed() and failure().
     {
       std::lock_guard lock(mu_);
       if (!durable && failure_.empty()) failure_ = error;
@@ -183,6 +183,12 @@ void engine::committer_loop() {
       stats_.commit_us_max = std::max(stats_.commit_us_max, us);
       stats_.batch_tasks_max =
           std::max<std::uint64_t>(stats_.batch_tasks_max, current.tasks.size());
+    }
+    if (!durable) failed_.store(true, std::memory_order_release);
+    for (task* t : current.tasks)
+      t->complete(durable);
+    {
+      std::lock_guard lock(mu_);
       committer_busy_ = false;
     }
     current = {};

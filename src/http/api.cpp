@@ -1045,25 +1045,47 @@ void post_api_key(api& a, call& c) {
   }
   if (*who != auth::role::reader && account)
     return c.done(bad_request("only reader keys are bound to an account"));
-  auto created = a.ctx().keys.create(*who, account.value_or(""), a.ctx().clock.now());
-  if (!created) return c.done(error_response(503, "unavailable", "cannot store the key"));
-  response out;
-  out.status = 201;
-  json_out j(out.body);
-  j.begin_object();
-  j.key("id").str(created->first.id);
-  j.key("object").str("api_key");
-  j.key("key").str(created->second);
-  j.key("role").str(auth::to_string(created->first.who));
-  j.key("account");
-  if (created->first.account.empty()) {
-    j.null();
-  } else {
-    j.str(created->first.account);
-  }
-  j.key("created_at").time(created->first.created_at);
-  j.end_object();
-  c.done(std::move(out));
+  // Through the engine, so that an Idempotency-Key is honoured; the record
+  // keeps the response without the secret (keys are stored only as hashes).
+  auth::key_store& keys = a.ctx().keys;
+  const auth::role r = *who;
+  std::string bound = account.value_or("");
+  submit(a, c, [&keys, r, bound](ledger::ledger&, time_us now) {
+    auto created = keys.create(r, bound, now);
+    if (!created) return error_response(503, "unavailable", "cannot store the key");
+    auto render = [&](bool with_key) {
+      std::string body;
+      json_out j(body);
+      j.begin_object();
+      j.key("id").str(created->first.id);
+      j.key("object").str("api_key");
+      j.key("key");
+      if (with_key) {
+        j.str(created->second);
+      } else {
+        j.null();
+        j.key("key_withheld")
+            .str(
+                "a replay does not show the key again; revoke this key and create another if it "
+                "was lost");
+      }
+      j.key("role").str(auth::to_string(created->first.who));
+      j.key("account");
+      if (created->first.account.empty()) {
+        j.null();
+      } else {
+        j.str(created->first.account);
+      }
+      j.key("created_at").time(created->first.created_at);
+      j.end_object();
+      return body;
+    };
+    response out;
+    out.status = 201;
+    out.body = render(true);
+    out.recorded_body = render(false);
+    return out;
+  });
 }
 
 void delete_api_key(api& a, call& c) {
@@ -1102,7 +1124,6 @@ void advance_test_clock(api& a, call& c) {
   const time_us delta = *seconds * ledger::us_per_second;
   // The move and the jobs it makes due run on the writer, in order with the
   // requests around it.
-  c.req.idempotency_key.clear();
   submit(a, c, [&clock, delta](ledger::ledger& l, time_us) {
     const time_us now = clock.advance(delta);
     l.run_due(now);

@@ -7,6 +7,7 @@
 
 #include <boost/beast/http/verb.hpp>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -35,6 +36,9 @@ struct response {
   std::string_view content_type = "application/json";
   std::int64_t retry_after_s = 0;  // > 0: a Retry-After header
   bool replayed = false;           // an idempotent replay of a stored response
+  // What an Idempotency-Key records instead of `body`, when the body holds a
+  // secret that must not be stored (a new API key).
+  std::optional<std::string> recorded_body;
 };
 
 using done_fn = std::function<void(response)>;
