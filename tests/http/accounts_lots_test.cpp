@@ -73,7 +73,8 @@ TEST(http_accounts, put_refuses_bad_ids_and_settings) {
   EXPECT_EQ(c.get("/v1/accounts/ok.id:1-A_b").status, 200u);
   EXPECT_EQ(c.put("/v1/accounts/" + std::string(128, 'x'), "{}").status, 201u);
 
-  for (const std::string& id : std::vector<std::string>{"bad!id", "sp%20ace", std::string(129, 'x')}) {
+  for (const std::string& id :
+       std::vector<std::string>{"bad!id", "sp%20ace", std::string(129, 'x')}) {
     auto r = c.put("/v1/accounts/" + id, "{}");
     EXPECT_EQ(r.status, 400u) << id << ": " << r.body;
     EXPECT_EQ(r.error_code(), "invalid_request") << id;
@@ -125,9 +126,9 @@ TEST(http_accounts, get_account_and_balance) {
   EXPECT_EQ(str(a.json().at("balance"), "available"), "12.5");
   EXPECT_EQ(a.json().at("balance").at("lots").as_array().size(), 2u);
 
-  for (const char* target : {"/v1/accounts/nobody", "/v1/accounts/nobody/balance",
-                             "/v1/accounts/nobody/lots", "/v1/accounts/nobody/entries",
-                             "/v1/accounts/bad!id", "/v1/accounts/bad!id/balance"}) {
+  for (const char* target :
+       {"/v1/accounts/nobody", "/v1/accounts/nobody/balance", "/v1/accounts/nobody/lots",
+        "/v1/accounts/nobody/entries", "/v1/accounts/bad!id", "/v1/accounts/bad!id/balance"}) {
     auto r = c.get(target);
     EXPECT_EQ(r.status, 404u) << target << ": " << r.body;
     EXPECT_EQ(r.error_code(), "not_found") << target;
@@ -162,8 +163,8 @@ TEST(http_lots, grant_renders_every_field_and_defaults) {
     std::int64_t priority;
   } kinds[] = {{"promo", 10}, {"plan", 20}, {"prepaid", 30}};
   for (const auto& k : kinds) {
-    auto x = c.post("/v1/accounts/carol/lots",
-                    std::string(R"({"amount":1,"kind":")") + k.kind + "\"}");
+    auto x =
+        c.post("/v1/accounts/carol/lots", std::string(R"({"amount":1,"kind":")") + k.kind + "\"}");
     ASSERT_EQ(x.status, 201u) << x.body;
     EXPECT_EQ(x.json().at("priority").as_int64(), k.priority) << k.kind;
     EXPECT_TRUE(x.json().at("expires_at").is_null()) << k.kind;
@@ -209,7 +210,8 @@ TEST(http_lots, list_pages_with_limit_and_after) {
   put_account(c, "other");
   grant(c, "other", "100");
   std::vector<std::string> ids;
-  for (int i = 1; i <= 5; ++i) ids.push_back(grant(c, "dave", std::to_string(i)));
+  for (int i = 1; i <= 5; ++i)
+    ids.push_back(grant(c, "dave", std::to_string(i)));
 
   auto all = c.get("/v1/accounts/dave/lots");
   ASSERT_EQ(all.status, 200u);

@@ -98,9 +98,10 @@ TEST(http_holds, capture_all_by_default) {
   http_client c(srv.port(), admin_key);
   put_account(c, "h");
   grant(c, "h", "10");
-  auto h = expect(c.post("/v1/accounts/h/holds", R"({"operation":"x","amount":4,"ttl_seconds":60})"),
-                  201, "hold")
-               .json();
+  auto h =
+      expect(c.post("/v1/accounts/h/holds", R"({"operation":"x","amount":4,"ttl_seconds":60})"),
+             201, "hold")
+          .json();
   EXPECT_EQ(parse_time(str(h, "expires_at")) - parse_time(str(h, "created_at")),
             60 * us_per_second);
   auto cap = c.post("/v1/holds/" + str(h, "id") + "/capture");
@@ -116,9 +117,8 @@ TEST(http_holds, release_returns_everything) {
   http_client c(srv.port(), admin_key);
   put_account(c, "h");
   grant(c, "h", "10");
-  const std::string id =
-      field(expect(c.post("/v1/accounts/h/holds", R"({"operation":"x","amount":3})"), 201, "hold"),
-            "id");
+  const std::string id = field(
+      expect(c.post("/v1/accounts/h/holds", R"({"operation":"x","amount":3})"), 201, "hold"), "id");
   EXPECT_EQ(available(c, "h"), "7");
   auto released = c.post("/v1/holds/" + id + "/release");
   ASSERT_EQ(released.status, 200u) << released.body;
@@ -162,12 +162,11 @@ TEST(http_holds, refusals_and_unknown_ids) {
   EXPECT_EQ(no_price.status, 422u) << no_price.body;
   EXPECT_EQ(no_price.error_code(), "unknown_price");
 
-  for (const char* body :
-       {R"({"operation":"x","amount":0})", R"({"operation":"x","amount":-1})",
-        R"({"amount":1})", R"({"operation":"x","amount":1,"ttl_seconds":0})",
-        R"({"operation":"x","amount":1,"ttl_seconds":2592001})",
-        R"({"operation":"x","amount":1,"ttl_seconds":"60"})",
-        R"({"operation":"x","amount":1,"lifetime":60})"}) {
+  for (const char* body : {R"({"operation":"x","amount":0})", R"({"operation":"x","amount":-1})",
+                           R"({"amount":1})", R"({"operation":"x","amount":1,"ttl_seconds":0})",
+                           R"({"operation":"x","amount":1,"ttl_seconds":2592001})",
+                           R"({"operation":"x","amount":1,"ttl_seconds":"60"})",
+                           R"({"operation":"x","amount":1,"lifetime":60})"}) {
     auto r = c.post("/v1/accounts/h/holds", body);
     EXPECT_EQ(r.status, 400u) << body << ": " << r.body;
     EXPECT_EQ(r.error_code(), "invalid_request") << body;

@@ -64,12 +64,16 @@ inline http_reply expect(http_reply r, unsigned status, const std::string& what)
   return r;
 }
 
-inline std::string str(const bj::value& v) { return std::string(v.as_string()); }
+inline std::string str(const bj::value& v) {
+  return std::string(v.as_string());
+}
 inline std::string str(const bj::value& v, std::string_view key) {
   return std::string(v.at(key).as_string());
 }
 // A string field of the reply's JSON object.
-inline std::string field(const http_reply& r, std::string_view key) { return str(r.json(), key); }
+inline std::string field(const http_reply& r, std::string_view key) {
+  return str(r.json(), key);
+}
 // A string field inside the reply's "error" object.
 inline std::string error_field(const http_reply& r, std::string_view key) {
   return str(r.json().at("error"), key);
@@ -113,7 +117,8 @@ inline std::vector<bj::object> entries(http_client& c, const std::string& accoun
     std::string target = "/v1/accounts/" + account + "/entries?limit=1000";
     if (!after.empty()) target += "&after=" + after;
     auto v = expect(c.get(target), 200, "entries").json();
-    for (const auto& e : v.at("data").as_array()) out.push_back(e.as_object());
+    for (const auto& e : v.at("data").as_array())
+      out.push_back(e.as_object());
     if (v.at("next").is_null()) return out;
     after = str(v.at("next"));
   }
@@ -136,7 +141,8 @@ inline std::string state(http_client& c, const std::string& account) {
   b.erase("as_of");
   auto lots = expect(c.get("/v1/accounts/" + account + "/lots?limit=1000"), 200, "lots").body;
   std::string out = bj::serialize(b) + "\n" + lots + "\n";
-  for (const auto& e : entries(c, account)) out += bj::serialize(e) + "\n";
+  for (const auto& e : entries(c, account))
+    out += bj::serialize(e) + "\n";
   return out;
 }
 
@@ -157,7 +163,8 @@ inline http_reply raw_exchange(unsigned short port, const std::string& bytes) {
   out.body = res.body();
   for (const auto& f : res) {
     std::string name(f.name_string());
-    for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    for (char& ch : name)
+      ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     out.headers[name] = std::string(f.value());
   }
   return out;
@@ -189,11 +196,11 @@ inline std::int64_t parse_time(const std::string& s) {
     for (++pos; pos < s.size() && s[pos] >= '0' && s[pos] <= '9'; ++pos, ++digits) {
       frac = frac * 10 + (s[pos] - '0');
     }
-    for (; digits < 6; ++digits) frac *= 10;
+    for (; digits < 6; ++digits)
+      frac *= 10;
   }
   if (pos + 1 != s.size() || s[pos] != 'Z') throw std::runtime_error("not a UTC time: " + s);
-  const std::int64_t days =
-      days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
+  const std::int64_t days = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
   return (days * 86400 + h * 3600 + mi * 60 + se) * us_per_second + frac;
 }
 
@@ -220,7 +227,8 @@ inline std::string format_time(std::int64_t t) {
   if (frac != 0) {
     n = std::snprintf(buf, sizeof buf, ".%06lld", static_cast<long long>(frac));
     std::string f(buf, static_cast<std::size_t>(n));
-    while (f.back() == '0') f.pop_back();
+    while (f.back() == '0')
+      f.pop_back();
     out += f;
   }
   return out + "Z";
