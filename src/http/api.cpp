@@ -3,6 +3,7 @@
 #include "http/api.hpp"
 
 #include <boost/url/parse_query.hpp>
+#include <boost/url/pct_string_view.hpp>
 #include <charconv>
 #include <memory>
 #include <optional>
@@ -229,6 +230,15 @@ class fields {
 
 }  // namespace
 
+bool has_bearer(std::string_view auth) {
+  static constexpr std::string_view scheme = "bearer ";
+  if (auth.size() <= scheme.size()) return false;
+  for (std::size_t i = 0; i < scheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(auth[i])) != scheme[i]) return false;
+  }
+  return true;
+}
+
 // ------------------------------------------------------------------ calls and tasks
 
 struct call {
@@ -275,7 +285,8 @@ class api_task final : public engine::task {
     const unsigned s = response_.status;
     const bool recorded = !(s == 400 || s == 401 || s == 403 || s == 429 || s >= 500);
     if (recorded)
-      l.idempotency_remember({key_, fingerprint_, static_cast<int>(s), response_.body, now});
+      l.idempotency_remember({key_, fingerprint_, static_cast<int>(s),
+                              response_.recorded_body.value_or(response_.body), now});
   }
 
   void complete(bool durable) override {
@@ -326,12 +337,13 @@ std::optional<ledger::object_id> path_id(call& c, id_kind k, std::size_t index,
   return id;
 }
 
-// Query string value, or empty.
+// A query parameter's value, percent-decoded; nullopt when absent (or when
+// the query's encoding is invalid).
 std::optional<std::string> query_param(const call& c, std::string_view name) {
   auto params = boost::urls::parse_query(c.req.query);
   if (!params) return std::nullopt;
   for (auto p : *params) {
-    if (p.key == name) return std::string(p.value);
+    if (p.key.decode() == name) return p.has_value ? p.value.decode() : std::string();
   }
   return std::nullopt;
 }
@@ -940,13 +952,18 @@ void capture_hold(api& a, call& c) {
     const std::size_t mark = l.pending_entry_count();
     auto r = l.capture(hold_id, amount, now);
     if (!r) return ledger_error(r.error());
-    const ledger::entry* capture = nullptr;
+    // The charge shows the balance after the whole capture, the uncaptured
+    // remainder returned included (the entries after the capture entry).
+    std::optional<ledger::entry> capture;
+    micros balance_after = 0;
     for (const ledger::entry& e : l.pending_entries_since(mark)) {
-      if (e.type == ledger::entry_type::capture) capture = &e;
+      if (e.type == ledger::entry_type::capture) capture = e;
+      balance_after = e.balance_after;
     }
+    if (capture) capture->balance_after = balance_after;
     response out;
     json_out j(out.body);
-    render_hold(j, l, **r, now, capture);
+    render_hold(j, l, **r, now, capture ? &*capture : nullptr);
     return out;
   });
 }
@@ -1277,6 +1294,14 @@ void api::handle(request req, done_fn done) {
     c.ep = &ep;
     break;
   }
+  if (c.ep != nullptr) {
+    // Path parameters arrive percent-encoded ("org%3A1" is "org:1").
+    for (std::string& p : c.params) {
+      auto pct = boost::urls::make_pct_string_view(p);
+      if (!pct) return c.done(bad_request("the path has invalid percent-encoding"));
+      p = pct->decode();
+    }
+  }
   if (c.ep == nullptr) {
     if (path_known)
       return c.done(
@@ -1286,7 +1311,8 @@ void api::handle(request req, done_fn done) {
   const endpoint& ep = *c.ep;
   if (ep.need != access::open) {
     std::string_view auth = c.req.authorization;
-    if (!auth.starts_with("Bearer ")) {
+    // The scheme name is case-insensitive (RFC 9110).
+    if (!has_bearer(auth)) {
       return c.done(error_response(401, "unauthenticated", "send Authorization: Bearer KEY"));
     }
     auto who = ctx_.keys.authenticate(auth.substr(7));

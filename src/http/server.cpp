@@ -28,12 +28,12 @@ class session : public std::enable_shared_from_this<session> {
   void close_if_idle() {
     auto self = weak_from_this().lock();  // null while the session is being destroyed
     if (!self) return;
+    // Cancel, never close: a read that has already completed (its handler
+    // queued behind this one) must still be answered, or a request could be
+    // committed with no reply. A read still pending ends with
+    // operation_aborted and closes the connection then.
     net::post(stream_.get_executor(), [self] {
-      if (self->waiting_) {
-        beast::error_code ec;
-        self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-        self->stream_.close();
-      }
+      if (self->waiting_) self->stream_.cancel();
     });
   }
 
