@@ -12,6 +12,7 @@
 #include "http/json.hpp"
 #include "http/render.hpp"
 #include "ledger/limits.hpp"
+#include "ledger/replay.hpp"
 #include "ledger/validate.hpp"
 #include "store/codec.hpp"
 
@@ -483,73 +484,17 @@ void get_account(api& a, call& c) {
 // (reserve, postpaid limit) are taken as they are now.
 response balance_at(const ledger::ledger& l, const ledger::account& acct, time_us at,
                     const std::vector<store::stored_entry>& rows) {
-  struct replayed {
-    micros remaining = 0;
-    micros held = 0;
-  };
-  std::unordered_map<ledger::object_id, replayed> lots;
-  micros postpaid_used = 0, postpaid_held = 0;
+  std::unordered_map<ledger::object_id, ledger::lot_replay> lots;
+  ledger::postpaid_replay postpaid;
   const std::int64_t period = ledger::month_index(at);
   for (const store::stored_entry& row : rows) {
     const ledger::entry& e = row.e;
     if (e.created_at > at) continue;
-    const bool from_hold = e.hold_id != 0;
-    for (const ledger::lot_part& p : e.parts) {
-      if (p.lot == ledger::postpaid_lot_id) {
-        if (ledger::month_index(e.created_at) != period) continue;
-        switch (e.type) {
-          case ledger::entry_type::charge:
-            postpaid_used += p.amount;
-            break;
-          case ledger::entry_type::hold:
-            postpaid_held += p.amount;
-            break;
-          case ledger::entry_type::capture:
-            postpaid_held -= p.amount;
-            postpaid_used += p.amount;
-            break;
-          case ledger::entry_type::release:
-            postpaid_held -= p.amount;
-            break;
-          case ledger::entry_type::refund:
-            postpaid_used -= p.amount;
-            break;
-          default:
-            break;
-        }
-        continue;
-      }
-      replayed& r = lots[p.lot];
-      switch (e.type) {
-        case ledger::entry_type::grant:
-        case ledger::entry_type::refund:
-          r.remaining += p.amount;
-          break;
-        case ledger::entry_type::charge:
-          r.remaining -= p.amount;
-          break;
-        case ledger::entry_type::hold:
-          r.remaining -= p.amount;
-          r.held += p.amount;
-          break;
-        case ledger::entry_type::capture:
-          r.held -= p.amount;
-          break;
-        case ledger::entry_type::release:
-          r.held -= p.amount;
-          r.remaining += p.amount;
-          break;
-        case ledger::entry_type::expire:
-        case ledger::entry_type::void_lot:
-          (from_hold ? r.held : r.remaining) -= p.amount;
-          break;
-        case ledger::entry_type::adjust:
-          r.remaining += e.amount > 0 ? p.amount : -p.amount;
-          break;
-      }
-    }
+    // Postpaid use counts only within `at`'s billing period.
+    ledger::replay_entry(e.type, e.amount, e.hold_id != 0, e.parts, lots,
+                         ledger::month_index(e.created_at) == period ? &postpaid : nullptr);
   }
-  micros spendable = 0, held = postpaid_held;
+  micros spendable = 0, held = postpaid.held;
   response out;
   json_out j(out.body);
   j.begin_object();
@@ -573,7 +518,7 @@ response balance_at(const ledger::ledger& l, const ledger::account& acct, time_u
     lj.end_object();
   }
   lj.end_array();
-  const micros used = std::max<micros>(0, postpaid_used + postpaid_held);
+  const micros used = std::max<micros>(0, postpaid.used + postpaid.held);
   const micros available = std::max<micros>(0, spendable - acct.settings.reserve) +
                            std::max<micros>(0, acct.settings.postpaid_limit - used);
   j.key("available").amount(available);

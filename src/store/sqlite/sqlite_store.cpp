@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "ledger/limits.hpp"
+#include "ledger/replay.hpp"
 #include "store/codec.hpp"
 #include "store/schema.hpp"
 
@@ -495,11 +496,7 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
 }
 
 std::expected<std::string, store_error> sqlite_store::audit_journal(const ledger::ledger& l) {
-  struct replayed {
-    ledger::micros remaining = 0;
-    ledger::micros held = 0;
-  };
-  std::unordered_map<ledger::object_id, replayed> lots;
+  std::unordered_map<ledger::object_id, ledger::lot_replay> lots;
   auto q = db_.prepare("SELECT seq, type, amount, hold_id, parts FROM entries ORDER BY seq");
   if (!q) return std::unexpected(fail("cannot read entries", q.error()));
   std::uint64_t expected_seq = 1;
@@ -515,37 +512,7 @@ std::expected<std::string, store_error> sqlite_store::audit_journal(const ledger
     const bool from_hold = q->column_int(3) != 0;
     auto parts = decode_parts(q->column_text(4));
     if (!type || !parts) return "entry " + std::to_string(seq) + " is unreadable";
-    for (const ledger::lot_part& p : *parts) {
-      if (p.lot == ledger::postpaid_lot_id) continue;
-      replayed& r = lots[p.lot];
-      switch (*type) {
-        case ledger::entry_type::grant:
-        case ledger::entry_type::refund:
-          r.remaining += p.amount;
-          break;
-        case ledger::entry_type::charge:
-          r.remaining -= p.amount;
-          break;
-        case ledger::entry_type::hold:
-          r.remaining -= p.amount;
-          r.held += p.amount;
-          break;
-        case ledger::entry_type::capture:
-          r.held -= p.amount;
-          break;
-        case ledger::entry_type::release:
-          r.held -= p.amount;
-          r.remaining += p.amount;
-          break;
-        case ledger::entry_type::expire:
-        case ledger::entry_type::void_lot:
-          (from_hold ? r.held : r.remaining) -= p.amount;
-          break;
-        case ledger::entry_type::adjust:
-          r.remaining += amount > 0 ? p.amount : -p.amount;
-          break;
-      }
-    }
+    ledger::replay_entry(*type, amount, from_hold, *parts, lots, nullptr);
   }
   if (expected_seq != l.next_seq()) {
     return "journal ends at seq " + std::to_string(expected_seq - 1) +
@@ -555,7 +522,7 @@ std::expected<std::string, store_error> sqlite_store::audit_journal(const ledger
   l.for_each_account([&](const ledger::account& a) {
     for (const ledger::lot* x : a.lots) {
       if (!problem.empty()) return;
-      const replayed r = lots.count(x->id) ? lots[x->id] : replayed{};
+      const ledger::lot_replay r = lots.count(x->id) ? lots[x->id] : ledger::lot_replay{};
       if (r.remaining != x->remaining || r.held != x->held) {
         problem = "lot " + std::to_string(x->id) + " of " + a.id + ": journal says remaining " +
                   std::to_string(r.remaining) + " held " + std::to_string(r.held) +
