@@ -4,8 +4,10 @@
 //   creditd check [--store URL]
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -104,7 +106,10 @@ int serve(const std::string& store_arg, const std::string& listen, bool test_clo
   http::metrics stats;
   engine::engine eng(ledger, **store, {.clock = [&clock] { return clock.now(); }});
   const std::string openapi = http::openapi_document(test_clock);
-  http::api api({eng, keys, reader, clock, stats, [&openapi] { return openapi; }});
+  boost::asio::thread_pool readers(2);  // journal pages and history, off the I/O threads
+  http::api api(
+      {eng, keys, reader, clock, stats, [&openapi] { return openapi; },
+       [&readers](std::function<void()> job) { boost::asio::post(readers, std::move(job)); }});
 
   boost::asio::io_context io(threads);
   http::server srv(io, api, {.host = host, .port = port});
@@ -153,6 +158,7 @@ int serve(const std::string& store_arg, const std::string& listen, bool test_clo
   io.run();
   for (auto& t : pool)
     t.join();
+  readers.join();
   eng.stop();
   if (eng.failed()) {
     std::fprintf(stderr, "creditd: stopped after a store failure: %s\n", eng.failure().c_str());

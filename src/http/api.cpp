@@ -556,20 +556,23 @@ void get_balance(api& a, call& c) {
     return;
   }
   // Every entry at or before `at` is committed (it was answered), so the
-  // store's journal is complete up to `at`.
-  auto rows = a.ctx().journal.entries(id, 0, balance_history_entries_max + 1);
-  if (!rows) return c.done(error_response(500, "internal", "cannot read the journal"));
-  if (rows->size() > balance_history_entries_max) {
-    return c.done(error_response(422, "history_too_long",
-                                 "the account has more than 1000000 journal entries; "
-                                 "a balance as of a past time is not computed for it"));
-  }
-  auto shared = std::make_shared<std::vector<store::stored_entry>>(std::move(*rows));
+  // store's journal is complete up to `at`. The read runs on the reader pool.
+  auto job = std::make_shared<call>(std::move(c));
   const time_us when = *at;
-  submit(a, c, [id, when, shared](ledger::ledger& l, time_us) {
-    const ledger::account* acct = l.find_account(id);
-    if (acct == nullptr) return not_found("account", id);
-    return balance_at(l, *acct, when, *shared);
+  a.ctx().run_blocking([&a, job, id, when] {
+    auto rows = a.ctx().journal.entries(id, 0, balance_history_entries_max + 1);
+    if (!rows) return job->done(error_response(500, "internal", "cannot read the journal"));
+    if (rows->size() > balance_history_entries_max) {
+      return job->done(error_response(422, "history_too_long",
+                                      "the account has more than 1000000 journal entries; "
+                                      "a balance as of a past time is not computed for it"));
+    }
+    auto shared = std::make_shared<std::vector<store::stored_entry>>(std::move(*rows));
+    submit(a, *job, [id, when, shared](ledger::ledger& l, time_us) {
+      const ledger::account* acct = l.find_account(id);
+      if (acct == nullptr) return not_found("account", id);
+      return balance_at(l, *acct, when, *shared);
+    });
   });
 }
 
@@ -964,26 +967,29 @@ void get_entries(api& a, call& c) {
   // Existence is checked through the engine (so a fresh account is seen);
   // the rows come from the store, which holds every answered write.
   auto& journal = a.ctx().journal;
+  auto& run_blocking = a.ctx().run_blocking;
   done_fn done = std::move(c.done);
-  c.done = [account, after, limit, &journal, done](response r) {
+  c.done = [account, after, limit, &journal, &run_blocking, done](response r) {
     if (r.status != 200) return done(std::move(r));
-    auto rows = journal.entries(account, after, limit + 1);
-    if (!rows) return done(error_response(500, "internal", "cannot read the journal"));
-    const bool more = rows->size() > limit;
-    if (more) rows->pop_back();
-    response out;
-    json_out j(out.body);
-    j.begin_object().key("data").begin_array();
-    for (const store::stored_entry& s : *rows)
-      render_entry(j, s.e, s.account);
-    j.end_array().key("next");
-    if (more) {
-      j.id(id_kind::entry, rows->back().e.seq);
-    } else {
-      j.null();
-    }
-    j.end_object();
-    done(std::move(out));
+    run_blocking([account, after, limit, &journal, done] {
+      auto rows = journal.entries(account, after, limit + 1);
+      if (!rows) return done(error_response(500, "internal", "cannot read the journal"));
+      const bool more = rows->size() > limit;
+      if (more) rows->pop_back();
+      response out;
+      json_out j(out.body);
+      j.begin_object().key("data").begin_array();
+      for (const store::stored_entry& s : *rows)
+        render_entry(j, s.e, s.account);
+      j.end_array().key("next");
+      if (more) {
+        j.id(id_kind::entry, rows->back().e.seq);
+      } else {
+        j.null();
+      }
+      j.end_object();
+      done(std::move(out));
+    });
   };
   c.req.idempotency_key.clear();
   submit(a, c, [account](ledger::ledger& l, time_us) {

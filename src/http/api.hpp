@@ -67,6 +67,9 @@ struct api_context {
   server_clock& clock;
   metrics& stats;
   std::function<std::string()> openapi;  // renders /openapi.json
+  // Runs blocking store reads (journal pages, history) off the I/O threads
+  // and off the engine's threads.
+  std::function<void(std::function<void()>)> run_blocking;
 };
 
 class api {
