@@ -33,6 +33,19 @@ namespace {
 constexpr micros credit = ledger::micros_per_credit;
 constexpr time_us t0 = 1'795'000'000LL * ledger::us_per_second;
 
+// Resident memory of this process, in MiB (Linux).
+double rss_mib() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  long kb = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
+  }
+  std::fclose(f);
+  return static_cast<double>(kb) / 1024.0;
+}
+
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -80,8 +93,12 @@ result bench_core(std::size_t accounts, std::uint64_t charges, bool hot) {
     }
   }
   (void)l.take_changes();
+  const double secs = seconds_since(start);
+  std::printf(
+      "  (ledger after the run: %zu accounts, %llu charges kept for refunds, RSS %.0f MiB)\n",
+      l.account_count(), static_cast<unsigned long long>(charges), rss_mib());
   return {hot ? "core, 1 hot account" : "core, " + std::to_string(accounts) + " accounts", charges,
-          seconds_since(start)};
+          secs};
 }
 
 class charge_task final : public engine::task {

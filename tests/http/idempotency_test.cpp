@@ -303,7 +303,7 @@ TEST(http_idempotency, api_key_creation_record_does_not_store_the_key) {
     secret = field(created, "key");
   }
   ASSERT_EQ(srv.terminate(), 0);
-  for (const std::string& suffix : {"", "-wal", "-journal"}) {
+  for (const char* suffix : {"", "-wal", "-journal"}) {
     std::FILE* f = std::fopen((srv.db() + suffix).c_str(), "rb");
     if (f == nullptr) continue;
     std::string bytes;
