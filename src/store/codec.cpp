@@ -1,5 +1,6 @@
 #include "store/codec.hpp"
 
+#include <array>
 #include <boost/json.hpp>
 #include <charconv>
 
@@ -63,32 +64,54 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
-void encode_parts(std::string& out, const std::vector<ledger::lot_part>& parts) {
+namespace {
+// Rows of integers as a JSON array of arrays: [[1,2],[3,4]].
+template <typename Row, typename Fields>
+void encode_rows(std::string& out, const std::vector<Row>& rows, Fields fields) {
   out.push_back('[');
-  for (std::size_t i = 0; i < parts.size(); ++i) {
+  for (std::size_t i = 0; i < rows.size(); ++i) {
     if (i) out.push_back(',');
     out.push_back('[');
-    append_int(out, static_cast<std::int64_t>(parts[i].lot));
-    out.push_back(',');
-    append_int(out, parts[i].amount);
+    const auto values = fields(rows[i]);
+    for (std::size_t k = 0; k < values.size(); ++k) {
+      if (k) out.push_back(',');
+      append_int(out, values[k]);
+    }
     out.push_back(']');
   }
   out.push_back(']');
 }
 
-void encode_charge_parts(std::string& out, const std::vector<ledger::charge_part>& parts) {
-  out.push_back('[');
-  for (std::size_t i = 0; i < parts.size(); ++i) {
-    if (i) out.push_back(',');
-    out.push_back('[');
-    append_int(out, static_cast<std::int64_t>(parts[i].lot));
-    out.push_back(',');
-    append_int(out, parts[i].amount);
-    out.push_back(',');
-    append_int(out, parts[i].refunded);
-    out.push_back(']');
+// The inverse: every row must hold exactly `width` integers.
+template <std::size_t width>
+std::optional<std::vector<std::array<std::int64_t, width>>> decode_rows(std::string_view text) {
+  auto v = parse(text);
+  if (!v || !v->is_array()) return std::nullopt;
+  std::vector<std::array<std::int64_t, width>> out;
+  for (const json::value& item : v->get_array()) {
+    if (!item.is_array() || item.get_array().size() != width) return std::nullopt;
+    std::array<std::int64_t, width> row{};
+    for (std::size_t k = 0; k < width; ++k) {
+      auto x = as_int(item.get_array()[k]);
+      if (!x) return std::nullopt;
+      row[k] = *x;
+    }
+    out.push_back(row);
   }
-  out.push_back(']');
+  return out;
+}
+}  // namespace
+
+void encode_parts(std::string& out, const std::vector<ledger::lot_part>& parts) {
+  encode_rows(out, parts, [](const ledger::lot_part& p) {
+    return std::array<std::int64_t, 2>{static_cast<std::int64_t>(p.lot), p.amount};
+  });
+}
+
+void encode_charge_parts(std::string& out, const std::vector<ledger::charge_part>& parts) {
+  encode_rows(out, parts, [](const ledger::charge_part& p) {
+    return std::array<std::int64_t, 3>{static_cast<std::int64_t>(p.lot), p.amount, p.refunded};
+  });
 }
 
 void encode_scope(std::string& out, const std::vector<std::string>& scope) {
@@ -129,31 +152,22 @@ void encode_settings(std::string& out, const ledger::account_settings& s) {
 }
 
 std::optional<std::vector<ledger::lot_part>> decode_parts(std::string_view text) {
-  auto v = parse(text);
-  if (!v || !v->is_array()) return std::nullopt;
+  auto rows = decode_rows<2>(text);
+  if (!rows) return std::nullopt;
   std::vector<ledger::lot_part> out;
-  for (const json::value& item : v->get_array()) {
-    if (!item.is_array() || item.get_array().size() != 2) return std::nullopt;
-    auto lot = as_int(item.get_array()[0]);
-    auto amount = as_int(item.get_array()[1]);
-    if (!lot || !amount) return std::nullopt;
-    out.push_back({static_cast<ledger::object_id>(*lot), *amount});
-  }
+  out.reserve(rows->size());
+  for (const auto& r : *rows)
+    out.push_back({static_cast<ledger::object_id>(r[0]), r[1]});
   return out;
 }
 
 std::optional<std::vector<ledger::charge_part>> decode_charge_parts(std::string_view text) {
-  auto v = parse(text);
-  if (!v || !v->is_array()) return std::nullopt;
+  auto rows = decode_rows<3>(text);
+  if (!rows) return std::nullopt;
   std::vector<ledger::charge_part> out;
-  for (const json::value& item : v->get_array()) {
-    if (!item.is_array() || item.get_array().size() != 3) return std::nullopt;
-    auto lot = as_int(item.get_array()[0]);
-    auto amount = as_int(item.get_array()[1]);
-    auto refunded = as_int(item.get_array()[2]);
-    if (!lot || !amount || !refunded) return std::nullopt;
-    out.push_back({static_cast<ledger::object_id>(*lot), *amount, *refunded});
-  }
+  out.reserve(rows->size());
+  for (const auto& r : *rows)
+    out.push_back({static_cast<ledger::object_id>(r[0]), r[1], r[2]});
   return out;
 }
 
