@@ -184,7 +184,7 @@ void render_account(json_out& j, const ledger::ledger& l, const ledger::account&
   j.end_object();
 }
 
-void render_parts(json_out& j, const std::vector<ledger::lot_part>& parts) {
+void render_parts(json_out& j, std::span<const ledger::lot_part> parts) {
   j.begin_array();
   for (const ledger::lot_part& p : parts) {
     if (p.lot == ledger::postpaid_lot_id) continue;
@@ -196,7 +196,7 @@ void render_parts(json_out& j, const std::vector<ledger::lot_part>& parts) {
   j.end_array();
 }
 
-ledger::micros postpaid_part(const std::vector<ledger::lot_part>& parts) {
+ledger::micros postpaid_part(std::span<const ledger::lot_part> parts) {
   ledger::micros sum = 0;
   for (const ledger::lot_part& p : parts) {
     if (p.lot == ledger::postpaid_lot_id) sum += p.amount;

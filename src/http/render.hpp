@@ -3,6 +3,7 @@
 // read the ledger; call them on the thread that owns it.
 #pragma once
 
+#include <span>
 #include <string>
 
 #include "ledger/ledger.hpp"
@@ -42,8 +43,8 @@ void render_account(json_out& j, const ledger::ledger& l, const ledger::account&
                     ledger::time_us now);
 void render_lot(json_out& j, const ledger::lot& x, ledger::time_us now);
 // Parts as [{"lot": "lot_1", "amount": "2"}]; postpaid parts are left out.
-void render_parts(json_out& j, const std::vector<ledger::lot_part>& parts);
-ledger::micros postpaid_part(const std::vector<ledger::lot_part>& parts);
+void render_parts(json_out& j, std::span<const ledger::lot_part> parts);
+ledger::micros postpaid_part(std::span<const ledger::lot_part> parts);
 // A charge from its journal entry (the entry carries the descriptive fields).
 void render_charge(json_out& j, const ledger::entry& e, ledger::micros refunded);
 void render_hold(json_out& j, const ledger::ledger& l, const ledger::hold& h, ledger::time_us now,

@@ -255,7 +255,7 @@ result<ledger::plan> ledger::plan_spend(const account& acct, micros amount,
 }
 
 void ledger::take(account& acct, const plan& p, std::string_view operation, time_us now,
-                  bool to_hold, std::vector<lot_part>& parts) {
+                  bool to_hold, lot_parts& parts) {
   micros left = p.from_lots;
   bool depleted_any = false;
   for (lot* l : acct.active_lots) {
@@ -444,9 +444,9 @@ result<const hold*> ledger::place_hold(const hold_cmd& cmd, time_us now) {
   return &h;
 }
 
-void ledger::return_held(hold& h, const std::vector<lot_part>& parts, time_us now, bool expiry) {
+void ledger::return_held(hold& h, const lot_parts& parts, time_us now, bool expiry) {
   account& acct = *const_cast<account*>(h.owner);
-  std::vector<lot_part> returned, lost_expired, lost_voided;
+  lot_parts returned, lost_expired, lost_voided;
   micros returned_total = 0, expired_total = 0, voided_total = 0;
   for (const lot_part& part : parts) {
     if (part.amount == 0) continue;
@@ -480,7 +480,7 @@ void ledger::return_held(hold& h, const std::vector<lot_part>& parts, time_us no
     }
     mark(l);
   }
-  auto write = [&](entry_type type, micros amount, std::vector<lot_part>& ps, const char* reason) {
+  auto write = [&](entry_type type, micros amount, lot_parts& ps, const char* reason) {
     entry& e = append_entry(type, acct, amount, now);
     e.hold_id = h.id;
     e.parts = std::move(ps);
@@ -522,7 +522,7 @@ result<const hold*> ledger::capture(object_id hold_id, std::optional<micros> amo
   if (take_amount > h.amount)
     return fail(errc::invalid_argument, "amount is more than the hold holds");
 
-  std::vector<lot_part> captured, rest;
+  lot_parts captured, rest;
   micros left = take_amount;
   for (const lot_part& part : h.parts) {
     const micros x = std::min(left, part.amount);
@@ -609,7 +609,7 @@ result<refund_result> ledger::refund(const refund_cmd& cmd, time_us now) {
   out.refund_id = next_object_id_++;
   out.original = &c;
   out.amount = amount;
-  std::vector<lot_part> born_expired;
+  lot_parts born_expired;
   micros born_expired_total = 0;
   micros r = amount;
   for (auto part = c.parts.rbegin(); part != c.parts.rend() && r > 0; ++part) {

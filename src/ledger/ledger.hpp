@@ -230,7 +230,7 @@ class ledger {
   void expire_hold(hold& h, time_us at);
   // Returns a closed hold's uncaptured credits to their lots (or to expired /
   // voided for lots that are gone), writing release and expire entries.
-  void return_held(hold& h, const std::vector<lot_part>& parts, time_us now, bool expiry);
+  void return_held(hold& h, const lot_parts& parts, time_us now, bool expiry);
   void recompute_next_due(account& acct);
   void add_due(time_us at, object_id id);
 
@@ -242,7 +242,7 @@ class ledger {
                           bool urgent, time_us now) const;
   // Takes the planned credits, moving them from remaining to spent (or held).
   void take(account& acct, const plan& p, std::string_view operation, time_us now, bool to_hold,
-            std::vector<lot_part>& parts);
+            lot_parts& parts);
   result<void> check_rate(account& acct, time_us now);
   result<const charge_record*> charge_one(account& acct, const charge_cmd& cmd, time_us now);
 

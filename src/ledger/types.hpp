@@ -12,6 +12,7 @@
 #include "ledger/amount.hpp"
 #include "ledger/ids.hpp"
 #include "ledger/time.hpp"
+#include "util/small_vector.hpp"
 
 namespace creditd::ledger {
 
@@ -54,6 +55,9 @@ struct lot_part {
   micros amount = 0;
   friend bool operator==(const lot_part&, const lot_part&) = default;
 };
+
+// Part lists: nearly always one or two lots, so they live inline.
+using lot_parts = small_vector<lot_part, 2>;
 
 struct auto_topup_settings {
   micros below = 0;
@@ -108,7 +112,7 @@ struct hold {
   hold_status status = hold_status::open;
   micros amount = 0;
   micros captured = 0;
-  std::vector<lot_part> parts;  // in consumption order; postpaid last
+  lot_parts parts;  // in consumption order; postpaid last
   std::string operation;
   std::string dimensions;  // canonical JSON object text, or empty
   std::string reference;
@@ -134,7 +138,7 @@ struct charge_record {
   const account* owner = nullptr;
   micros amount = 0;
   micros refunded = 0;
-  std::vector<charge_part> parts;  // consumption order; postpaid last
+  small_vector<charge_part, 2> parts;  // consumption order; postpaid last
   time_us created_at = 0;
   object_id hold_id = 0;
   std::int64_t postpaid_period = 0;
@@ -173,7 +177,7 @@ struct entry {
   object_id charge_id = 0;
   object_id hold_id = 0;
   object_id refund_id = 0;
-  std::vector<lot_part> parts;
+  lot_parts parts;
   std::string operation;
   std::string dimensions;
   std::string reference;

@@ -67,7 +67,7 @@ void append_json_string(std::string& out, std::string_view s) {
 namespace {
 // Rows of integers as a JSON array of arrays: [[1,2],[3,4]].
 template <typename Row, typename Fields>
-void encode_rows(std::string& out, const std::vector<Row>& rows, Fields fields) {
+void encode_rows(std::string& out, std::span<const Row> rows, Fields fields) {
   out.push_back('[');
   for (std::size_t i = 0; i < rows.size(); ++i) {
     if (i) out.push_back(',');
@@ -102,14 +102,14 @@ std::optional<std::vector<std::array<std::int64_t, width>>> decode_rows(std::str
 }
 }  // namespace
 
-void encode_parts(std::string& out, const std::vector<ledger::lot_part>& parts) {
-  encode_rows(out, parts, [](const ledger::lot_part& p) {
+void encode_parts(std::string& out, std::span<const ledger::lot_part> parts) {
+  encode_rows<ledger::lot_part>(out, parts, [](const ledger::lot_part& p) {
     return std::array<std::int64_t, 2>{static_cast<std::int64_t>(p.lot), p.amount};
   });
 }
 
-void encode_charge_parts(std::string& out, const std::vector<ledger::charge_part>& parts) {
-  encode_rows(out, parts, [](const ledger::charge_part& p) {
+void encode_charge_parts(std::string& out, std::span<const ledger::charge_part> parts) {
+  encode_rows<ledger::charge_part>(out, parts, [](const ledger::charge_part& p) {
     return std::array<std::int64_t, 3>{static_cast<std::int64_t>(p.lot), p.amount, p.refunded};
   });
 }

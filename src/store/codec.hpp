@@ -8,6 +8,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,8 +17,8 @@
 
 namespace creditd::store {
 
-void encode_parts(std::string& out, const std::vector<ledger::lot_part>& parts);
-void encode_charge_parts(std::string& out, const std::vector<ledger::charge_part>& parts);
+void encode_parts(std::string& out, std::span<const ledger::lot_part> parts);
+void encode_charge_parts(std::string& out, std::span<const ledger::charge_part> parts);
 void encode_scope(std::string& out, const std::vector<std::string>& scope);
 void encode_settings(std::string& out, const ledger::account_settings& s);
 

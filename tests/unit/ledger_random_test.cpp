@@ -212,6 +212,11 @@ std::string show(const std::vector<charge_part>& parts) {
   return s.str();
 }
 
+template <typename T, std::size_t N>
+std::string show(const creditd::small_vector<T, N>& parts) {
+  return show(std::vector<T>(parts.begin(), parts.end()));
+}
+
 std::string show(const std::vector<std::string>& v) {
   std::string s = "{";
   for (std::size_t i = 0; i < v.size(); ++i)
