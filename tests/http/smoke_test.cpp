@@ -15,21 +15,25 @@ TEST(http_smoke, charge_flow_replay_refusal_and_shutdown) {
   ASSERT_EQ(c.put("/v1/accounts/alice", R"({"name":"Alice B"})").status, 200u);
   ASSERT_EQ(c.post("/v1/accounts/alice/lots", R"({"amount":"10","kind":"prepaid"})").status, 201u);
 
-  auto charge = c.post("/v1/accounts/alice/charges", R"({"operation":"image.generate","amount":2.5})",
-                       {{"Idempotency-Key", "k-1"}});
+  auto charge =
+      c.post("/v1/accounts/alice/charges", R"({"operation":"image.generate","amount":2.5})",
+             {{"Idempotency-Key", "k-1"}});
   ASSERT_EQ(charge.status, 201u) << charge.body;
   EXPECT_EQ(charge.json().at("balance_after").as_string(), "7.5");
-  auto replay = c.post("/v1/accounts/alice/charges", R"({"operation":"image.generate","amount":"2.50"})",
-                       {{"Idempotency-Key", "k-1"}});
+  auto replay =
+      c.post("/v1/accounts/alice/charges", R"({"operation":"image.generate","amount":"2.50"})",
+             {{"Idempotency-Key", "k-1"}});
   EXPECT_EQ(replay.status, 201u);
   EXPECT_EQ(replay.body, charge.body);
   EXPECT_EQ(replay.headers["idempotent-replayed"], "true");
-  auto conflict = c.post("/v1/accounts/alice/charges", R"({"operation":"image.generate","amount":3})",
-                         {{"Idempotency-Key", "k-1"}});
+  auto conflict =
+      c.post("/v1/accounts/alice/charges", R"({"operation":"image.generate","amount":3})",
+             {{"Idempotency-Key", "k-1"}});
   EXPECT_EQ(conflict.status, 409u);
   EXPECT_EQ(conflict.error_code(), "idempotency_conflict");
 
-  auto refused = c.post("/v1/accounts/alice/charges", R"({"operation":"image.generate","amount":8})");
+  auto refused =
+      c.post("/v1/accounts/alice/charges", R"({"operation":"image.generate","amount":8})");
   ASSERT_EQ(refused.status, 402u);
   EXPECT_EQ(refused.json().at("error").at("reason").as_string(), "balance");
   EXPECT_EQ(refused.json().at("error").at("available").as_string(), "7.5");
@@ -42,7 +46,8 @@ TEST(http_smoke, charge_flow_replay_refusal_and_shutdown) {
   ASSERT_EQ(key.status, 201u) << key.body;
   http_client reader(server.port(), std::string(key.json().at("key").as_string()));
   EXPECT_EQ(reader.get("/v1/accounts/alice/balance").status, 200u);
-  EXPECT_EQ(reader.post("/v1/accounts/alice/charges", R"({"operation":"x","amount":1})").status, 403u);
+  EXPECT_EQ(reader.post("/v1/accounts/alice/charges", R"({"operation":"x","amount":1})").status,
+            403u);
 
   auto entries = c.get("/v1/accounts/alice/entries?limit=1");
   ASSERT_EQ(entries.status, 200u);

@@ -49,9 +49,9 @@ class charge_task final : public engine::task {
   void complete(bool durable) override {
     if (durable && id_ != 0) {
       char line[256];
-      const int n = std::snprintf(line, sizeof line, "%llu %s %lld\n",
-                                  static_cast<unsigned long long>(id_), account_.c_str(),
-                                  static_cast<long long>(amount_));
+      const int n =
+          std::snprintf(line, sizeof line, "%llu %s %lld\n", static_cast<unsigned long long>(id_),
+                        account_.c_str(), static_cast<long long>(amount_));
       // Lines are shorter than PIPE_BUF, so each write is atomic.
       if (::write(fd_, line, static_cast<std::size_t>(n)) != n) std::_Exit(3);
     }
@@ -115,7 +115,8 @@ class setup_task final : public engine::task {
   std::condition_variable cv;
   constexpr int window = 512;
   std::vector<std::unique_ptr<charge_task>> tasks;
-  for (int i = 0; i < window; ++i) tasks.push_back(std::make_unique<charge_task>(fd, in_flight, cv, mu));
+  for (int i = 0; i < window; ++i)
+    tasks.push_back(std::make_unique<charge_task>(fd, in_flight, cv, mu));
   std::uint64_t n = 0;
   while (true) {
     {
@@ -142,7 +143,9 @@ struct acknowledged {
 TEST(kill, sigkill_mid_load_loses_nothing_acknowledged) {
   creditd::testing::temp_dir dir;
   const std::string path = dir.file("crash.db");
-  const int iterations = std::getenv("CREDITD_KILL_ITERATIONS") ? std::atoi(std::getenv("CREDITD_KILL_ITERATIONS")) : 5;
+  const int iterations = std::getenv("CREDITD_KILL_ITERATIONS")
+                             ? std::atoi(std::getenv("CREDITD_KILL_ITERATIONS"))
+                             : 5;
   std::mt19937_64 rng(7);
   std::vector<acknowledged> all;
   for (int it = 0; it < iterations; ++it) {
@@ -184,7 +187,8 @@ TEST(kill, sigkill_mid_load_loses_nothing_acknowledged) {
     ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
     for (const acknowledged& a : all) {
       const ledger::charge_record* c = l.find_charge(a.id);
-      ASSERT_NE(c, nullptr) << "acknowledged charge " << a.id << " was lost (iteration " << it << ")";
+      ASSERT_NE(c, nullptr) << "acknowledged charge " << a.id << " was lost (iteration " << it
+                            << ")";
       ASSERT_EQ(c->owner->id, a.account);
       ASSERT_EQ(c->amount, a.amount);
     }

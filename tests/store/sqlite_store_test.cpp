@@ -64,13 +64,18 @@ void random_workload(ledger::ledger& l, store::store& s, std::uint64_t seed, int
       }
       case 3:
       case 4: {
-        ledger::charge_cmd c{acct, (1 + pick(40)) * credit / 8, pick(2) ? "image.generate" : "llm.tokens",
-                             R"({"model":"m1"})", "ref-" + std::to_string(step), pick(5) == 0};
+        ledger::charge_cmd c{acct,
+                             (1 + pick(40)) * credit / 8,
+                             pick(2) ? "image.generate" : "llm.tokens",
+                             R"({"model":"m1"})",
+                             "ref-" + std::to_string(step),
+                             pick(5) == 0};
         if (auto r = l.charge(c, now)) charges.push_back((*r)->id);
         break;
       }
       case 5: {
-        ledger::hold_cmd h{acct, (1 + pick(20)) * credit / 2, "image.upscale", "", "", false, 1 + pick(60)};
+        ledger::hold_cmd h{acct,        (1 + pick(20)) * credit / 2, "image.upscale", "", "", false,
+                           1 + pick(60)};
         if (auto r = l.place_hold(h, now)) holds.push_back((*r)->id);
         break;
       }
@@ -87,12 +92,14 @@ void random_workload(ledger::ledger& l, store::store& s, std::uint64_t seed, int
       case 7:
         if (!charges.empty()) {
           const auto id = charges[static_cast<std::size_t>(pick(static_cast<int>(charges.size())))];
-          (void)l.refund({id, pick(2) ? std::optional<micros>(credit / 8) : std::nullopt, "oops"}, now);
+          (void)l.refund({id, pick(2) ? std::optional<micros>(credit / 8) : std::nullopt, "oops"},
+                         now);
         }
         break;
       case 8:
         if (!lots.empty() && pick(4) == 0) {
-          (void)l.void_lot(lots[static_cast<std::size_t>(pick(static_cast<int>(lots.size())))], "fraud", now);
+          (void)l.void_lot(lots[static_cast<std::size_t>(pick(static_cast<int>(lots.size())))],
+                           "fraud", now);
         } else {
           (void)l.adjust({acct, (pick(2) ? 1 : -1) * credit, "goodwill"}, now);
         }
@@ -175,7 +182,8 @@ TEST(sqlite_store, refuses_a_file_from_a_newer_schema) {
   const std::string path = dir.file("new.db");
   {
     auto db = store::sqlite::database::open(path, true);
-    ASSERT_TRUE(db->exec("CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL);"
+    ASSERT_TRUE(db->exec("CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at "
+                         "BIGINT NOT NULL);"
                          "INSERT INTO schema_migrations VALUES (99, 0);")
                     .has_value());
   }
@@ -251,7 +259,8 @@ TEST(engine, commits_every_task_before_completing_it) {
         for (int i = 0; i < 200; ++i) {
           ledger::object_id id = 0;
           const bool ok = run_durably(e, [&](ledger::ledger& l, time_us now) {
-            auto r = l.charge({"t" + std::to_string(t), credit, "image.generate", "", "", false}, now);
+            auto r =
+                l.charge({"t" + std::to_string(t), credit, "image.generate", "", "", false}, now);
             ASSERT_TRUE(r.has_value());
             id = (*r)->id;
           });
@@ -261,7 +270,8 @@ TEST(engine, commits_every_task_before_completing_it) {
         }
       });
     }
-    for (auto& th : threads) th.join();
+    for (auto& th : threads)
+      th.join();
     e.stop();
     EXPECT_EQ(e.stats().tasks, 1u + 8 * 200);
   }
@@ -269,7 +279,8 @@ TEST(engine, commits_every_task_before_completing_it) {
   ledger::ledger l;
   ASSERT_TRUE(s->load(l, t0).has_value());
   ASSERT_EQ(durable_charges.size(), 1600u);
-  for (ledger::object_id id : durable_charges) ASSERT_NE(l.find_charge(id), nullptr) << id;
+  for (ledger::object_id id : durable_charges)
+    ASSERT_NE(l.find_charge(id), nullptr) << id;
   for (int t = 0; t < 8; ++t) {
     EXPECT_EQ(l.balance(*l.find_account("t" + std::to_string(t)), t0).available, 800 * credit);
   }
@@ -322,7 +333,11 @@ TEST(engine, runs_time_driven_work_on_its_own) {
   engine::engine e(l, *s, {.clock = [&] { return clock.load(); }, .idle_wakeup_us = 1000});
   ASSERT_TRUE(run_durably(e, [](ledger::ledger& l, time_us now) {
     ASSERT_TRUE(l.put_account({"a", std::nullopt, std::nullopt}, now).has_value());
-    ASSERT_TRUE(l.grant({.account = "a", .amount = 5 * credit, .expires_at = now + 10 * ledger::us_per_second}, now).has_value());
+    ASSERT_TRUE(
+        l.grant(
+             {.account = "a", .amount = 5 * credit, .expires_at = now + 10 * ledger::us_per_second},
+             now)
+            .has_value());
   }));
   clock = t0 + 11 * ledger::us_per_second;
   // Without any task touching the account, the expiry is written.

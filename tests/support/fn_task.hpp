@@ -40,7 +40,8 @@ class fn_task final : public engine::task {
 };
 
 // Runs `fn` on the engine's writer thread and waits for its commit.
-inline bool run_durably(engine::engine& e, std::function<void(ledger::ledger&, ledger::time_us)> fn) {
+inline bool run_durably(engine::engine& e,
+                        std::function<void(ledger::ledger&, ledger::time_us)> fn) {
   fn_task t(std::move(fn));
   e.submit(&t);
   return t.wait();

@@ -29,19 +29,22 @@ struct http_reply {
 
 class http_client {
  public:
-  explicit http_client(unsigned short port, std::string key = "") : key_(std::move(key)), stream_(io_) {
+  explicit http_client(unsigned short port, std::string key = "")
+      : key_(std::move(key)), stream_(io_) {
     boost::asio::ip::tcp::endpoint ep(boost::asio::ip::make_address("127.0.0.1"), port);
     stream_.connect(ep);
   }
   void set_key(std::string key) { key_ = std::move(key); }
 
-  http_reply request(boost::beast::http::verb method, const std::string& target, const std::string& body = "",
+  http_reply request(boost::beast::http::verb method, const std::string& target,
+                     const std::string& body = "",
                      const std::map<std::string, std::string>& headers = {}) {
     namespace http = boost::beast::http;
     http::request<http::string_body> req(method, target, 11);
     req.set(http::field::host, "127.0.0.1");
     if (!key_.empty()) req.set(http::field::authorization, "Bearer " + key_);
-    for (const auto& [k, v] : headers) req.set(k, v);
+    for (const auto& [k, v] : headers)
+      req.set(k, v);
     if (!body.empty()) req.set(http::field::content_type, "application/json");
     req.body() = body;
     req.prepare_payload();
@@ -54,12 +57,15 @@ class http_client {
     out.body = res.body();
     for (const auto& f : res) {
       std::string name(f.name_string());
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      for (char& c : name)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       out.headers[name] = std::string(f.value());
     }
     return out;
   }
-  http_reply get(const std::string& target) { return request(boost::beast::http::verb::get, target); }
+  http_reply get(const std::string& target) {
+    return request(boost::beast::http::verb::get, target);
+  }
   http_reply post(const std::string& target, const std::string& body = "{}",
                   const std::map<std::string, std::string>& headers = {}) {
     return request(boost::beast::http::verb::post, target, body, headers);
@@ -67,7 +73,9 @@ class http_client {
   http_reply put(const std::string& target, const std::string& body) {
     return request(boost::beast::http::verb::put, target, body);
   }
-  http_reply del(const std::string& target) { return request(boost::beast::http::verb::delete_, target); }
+  http_reply del(const std::string& target) {
+    return request(boost::beast::http::verb::delete_, target);
+  }
 
  private:
   std::string key_;

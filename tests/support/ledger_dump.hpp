@@ -28,7 +28,8 @@ inline std::string dump_ledger(const ledger::ledger& l) {
         << " until=" << x->expires_at << " scope=" << x->scope.size() << " src=" << x->source
         << " reason=" << x->reason << " cost=" << x->cost_basis << x->currency << "\n";
     }
-    for (const ledger::lot* x : a.active_lots) o << "  active " << x->id << "\n";
+    for (const ledger::lot* x : a.active_lots)
+      o << "  active " << x->id << "\n";
     accounts[a.id] = o.str();
   });
   std::map<ledger::object_id, std::string> holds, charges;
@@ -38,22 +39,26 @@ inline std::string dump_ledger(const ledger::ledger& l) {
       << " amount=" << h.amount << " captured=" << h.captured << " op=" << h.operation
       << " dims=" << h.dimensions << " ref=" << h.reference << " until=" << h.expires_at
       << " closed=" << h.closed_at << " charge=" << h.charge_id << " parts=";
-    for (const auto& p : h.parts) o << p.lot << ":" << p.amount << ",";
+    for (const auto& p : h.parts)
+      o << p.lot << ":" << p.amount << ",";
     holds[h.id] = o.str();
   });
   l.for_each_charge([&](const ledger::charge_record& c) {
     std::ostringstream o;
     o << "charge " << c.id << " " << c.owner->id << " amount=" << c.amount
-      << " refunded=" << c.refunded << " hold=" << c.hold_id << " at=" << c.created_at
-      << " parts=";
-    for (const auto& p : c.parts) o << p.lot << ":" << p.amount << ":" << p.refunded << ",";
+      << " refunded=" << c.refunded << " hold=" << c.hold_id << " at=" << c.created_at << " parts=";
+    for (const auto& p : c.parts)
+      o << p.lot << ":" << p.amount << ":" << p.refunded << ",";
     charges[c.id] = o.str();
   });
   std::string out = "next_id=" + std::to_string(l.next_object_id()) +
                     " next_seq=" + std::to_string(l.next_seq()) + "\n";
-  for (auto& [k, v] : accounts) out += v;
-  for (auto& [k, v] : holds) out += v + "\n";
-  for (auto& [k, v] : charges) out += v + "\n";
+  for (auto& [k, v] : accounts)
+    out += v;
+  for (auto& [k, v] : holds)
+    out += v + "\n";
+  for (auto& [k, v] : charges)
+    out += v + "\n";
   return out;
 }
 

@@ -22,7 +22,8 @@ class server_process {
  public:
   // Starts `creditd serve --store sqlite:DB --listen 127.0.0.1:0 [extra...]`
   // with CREDITD_ADMIN_KEY=admin_key and waits for its listening line.
-  server_process(const std::string& db, const std::string& admin_key, std::vector<std::string> extra = {}) {
+  server_process(const std::string& db, const std::string& admin_key,
+                 std::vector<std::string> extra = {}) {
     int out[2];
     if (::pipe(out) != 0) throw std::runtime_error("pipe");
     pid_ = ::fork();
@@ -32,10 +33,12 @@ class server_process {
       ::close(out[0]);
       ::close(out[1]);
       ::setenv("CREDITD_ADMIN_KEY", admin_key.c_str(), 1);
-      std::vector<std::string> args = {CREDITD_BINARY, "serve", "--store", "sqlite:" + db, "--listen", "127.0.0.1:0"};
+      std::vector<std::string> args = {CREDITD_BINARY, "serve",    "--store",
+                                       "sqlite:" + db, "--listen", "127.0.0.1:0"};
       args.insert(args.end(), extra.begin(), extra.end());
       std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
+      for (auto& a : args)
+        argv.push_back(a.data());
       argv.push_back(nullptr);
       ::execv(argv[0], argv.data());
       std::_Exit(127);
@@ -43,7 +46,8 @@ class server_process {
     ::close(out[1]);
     out_ = ::fdopen(out[0], "r");
     char line[256];
-    if (std::fgets(line, sizeof line, out_) == nullptr) throw std::runtime_error("creditd did not start");
+    if (std::fgets(line, sizeof line, out_) == nullptr)
+      throw std::runtime_error("creditd did not start");
     const std::string text = line;
     const std::string prefix = "creditd listening on http://127.0.0.1:";
     if (text.rfind(prefix, 0) != 0) throw std::runtime_error("unexpected first line: " + text);

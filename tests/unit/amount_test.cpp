@@ -16,7 +16,8 @@ TEST(amount, parses_integers_and_fractions) {
 
 TEST(amount, refuses_bad_text) {
   EXPECT_EQ(parse_amount("").error(), amount_error::empty);
-  for (const char* t : {"abc", "1.", ".5", "+1", "01", "1e", "NaN", "Infinity", "1 ", " 1", "0x10", "--1"}) {
+  for (const char* t :
+       {"abc", "1.", ".5", "+1", "01", "1e", "NaN", "Infinity", "1 ", " 1", "0x10", "--1"}) {
     EXPECT_EQ(parse_amount(t).error(), amount_error::syntax) << t;
   }
   EXPECT_EQ(parse_amount("0.0000001").error(), amount_error::too_precise);
@@ -38,7 +39,8 @@ TEST(amount, formats_exactly) {
 }
 
 TEST(amount, round_trips) {
-  for (micros v : {0L, 1L, 999'999L, 1'000'000L, 123'456'789L, amount_micros_max, -amount_micros_max}) {
+  for (micros v :
+       {0L, 1L, 999'999L, 1'000'000L, 123'456'789L, amount_micros_max, -amount_micros_max}) {
     EXPECT_EQ(parse_amount(format_amount(v), sign_policy::signed_allowed).value(), v) << v;
   }
 }
