@@ -187,6 +187,19 @@ int main(int argc, char** argv) {
   std::size_t window = 4096;
   std::string dir = std::filesystem::temp_directory_path().string();
   std::string seed_db;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+      std::printf(
+          "usage: ledger_bench [--accounts N] [--core-charges N] [--durable-charges N] [--window "
+          "N] "
+          "[--dir PATH]\n       ledger_bench --seed-db PATH [--accounts N]\n");
+      return 0;
+    }
+  }
+  if (argc % 2 == 0) {
+    std::fprintf(stderr, "ledger_bench: every flag takes a value (see --help)\n");
+    return 2;
+  }
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const char* v = argv[i + 1];
