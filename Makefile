@@ -4,7 +4,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-sanitize bench clean format tidy
+.PHONY: all deps build run test test-sanitize fuzz bench clean format tidy
 
 all: build
 
@@ -29,11 +29,26 @@ test-sanitize: deps
 	@cmake --build build-sanitize -j $(JOBS)
 	@cd build-sanitize && CREDITD_RANDOM_SEEDS=10 ctest --output-on-failure -j $(JOBS)
 
+# libFuzzer over the amount, time and JSON parsers, FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@bash scripts/install-deps --fuzz
+	@bash fuzz/build.sh
+	@for t in amount time json; do \
+	  mkdir -p build-fuzz/corpus-$$t; \
+	  echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	  if ! build-fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 \
+	      -artifact_prefix=build-fuzz/$$t- build-fuzz/corpus-$$t fuzz/corpus/$$t > build-fuzz/$$t.log 2>&1; then \
+	    tail -40 build-fuzz/$$t.log; echo "fuzz: $$t found a failure (input saved as build-fuzz/$$t-*)"; exit 1; \
+	  fi; \
+	  grep -E '^Done' build-fuzz/$$t.log; \
+	done
+
 bench: build
 	@bash bench/run
 
 clean:
-	rm -rf $(BUILD_DIR) build-sanitize
+	rm -rf $(BUILD_DIR) build-sanitize build-fuzz
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
