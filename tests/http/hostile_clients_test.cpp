@@ -1,0 +1,114 @@
+// Hostile clients: thousands of idle connections and slow writers holding
+// requests open do not stop a normal client from charging.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "support/http_client.hpp"
+#include "support/server_process.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace creditd::testing;
+
+namespace {
+
+int connect_raw(unsigned short port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Raises the open-file limit as far as allowed; returns the soft limit now.
+rlim_t raise_fd_limit(rlim_t want) {
+  rlimit r{};
+  ::getrlimit(RLIMIT_NOFILE, &r);
+  if (r.rlim_cur < want) {
+    r.rlim_cur = std::min(want, r.rlim_max);
+    ::setrlimit(RLIMIT_NOFILE, &r);
+    ::getrlimit(RLIMIT_NOFILE, &r);
+  }
+  return r.rlim_cur;
+}
+
+}  // namespace
+
+TEST(http_hostile, idle_connections_and_slow_writers_do_not_stop_a_normal_client) {
+  // The server (a child) inherits the limit; both ends of every connection
+  // live on this machine, so each one costs two descriptors.
+  const rlim_t limit = raise_fd_limit(8192);
+  const int idle_wanted = 2000, slow_wanted = 100;
+  const int budget = static_cast<int>(limit) / 2 - 200;
+  ASSERT_GT(budget, 200) << "the open-file limit (" << limit << ") is too low to run this test";
+  const int idle_count = std::min(idle_wanted, budget - slow_wanted);
+  const int slow_count = std::min(slow_wanted, budget / 10);
+
+  temp_dir dir;
+  server_process server(dir.file("hostile.db"), "admin-secret");
+  {
+    http_client c(server.port(), "admin-secret");
+    ASSERT_EQ(c.put("/v1/accounts/a", "{}").status, 201u);
+    ASSERT_EQ(c.post("/v1/accounts/a/lots", R"({"amount":"1000","kind":"prepaid"})").status, 201u);
+  }
+
+  std::vector<int> idle;
+  for (int i = 0; i < idle_count; ++i) {
+    const int fd = connect_raw(server.port());
+    ASSERT_GE(fd, 0) << "connection " << i;
+    idle.push_back(fd);
+  }
+  // Slow writers: a request line and one header byte at a time, never finished.
+  std::atomic<bool> stop{false};
+  std::vector<int> slow;
+  for (int i = 0; i < slow_count; ++i) {
+    const int fd = connect_raw(server.port());
+    ASSERT_GE(fd, 0);
+    const char* start = "POST /v1/accounts/a/charges HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    ASSERT_GT(::send(fd, start, std::strlen(start), MSG_NOSIGNAL), 0);
+    slow.push_back(fd);
+  }
+  std::thread trickle([&] {
+    while (!stop.load()) {
+      for (int fd : slow)
+        (void)::send(fd, "a", 1, MSG_NOSIGNAL);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+
+  // A normal client charges as usual, on a new connection.
+  http_client c(server.port(), "admin-secret");
+  for (int i = 0; i < 20; ++i) {
+    auto r = c.post("/v1/accounts/a/charges", R"({"operation":"image.generate","amount":"1"})");
+    ASSERT_EQ(r.status, 201u) << r.body;
+  }
+  EXPECT_EQ(c.get("/v1/accounts/a/balance").json().at("available").as_string(), "980");
+  auto metrics = c.get("/metrics");
+  EXPECT_EQ(metrics.status, 200u);
+
+  stop = true;
+  trickle.join();
+  for (int fd : slow)
+    ::close(fd);
+  for (int fd : idle)
+    ::close(fd);
+  // The slow writers' half-sent charges changed nothing.
+  EXPECT_EQ(c.get("/v1/accounts/a/balance").json().at("available").as_string(), "980");
+  EXPECT_EQ(server.terminate(), 0);
+  std::printf("hostile clients: %d idle connections, %d slow writers, 20 charges served\n",
+              idle_count, slow_count);
+}
