@@ -1233,10 +1233,15 @@ std::span<const endpoint> endpoints() {
   return endpoint_table;
 }
 
-void api::handle(request req, done_fn done) {
+std::string_view api::handle(request req, done_fn done) {
   call c;
   c.req = std::move(req);
   c.done = std::move(done);
+  // Answers early with `r` and names the route for the metrics.
+  auto finish = [](call& c, response r) -> std::string_view {
+    c.done(std::move(r));
+    return c.ep != nullptr ? c.ep->pattern : std::string_view("(unmatched)");
+  };
   bool path_known = false;
   for (const endpoint& ep : endpoint_table) {
     if (!match(ep.pattern, c.req.path, c.params)) continue;
@@ -1249,34 +1254,34 @@ void api::handle(request req, done_fn done) {
     // Path parameters arrive percent-encoded ("org%3A1" is "org:1").
     for (std::string& p : c.params) {
       auto pct = boost::urls::make_pct_string_view(p);
-      if (!pct) return c.done(bad_request("the path has invalid percent-encoding"));
+      if (!pct) return finish(c, bad_request("the path has invalid percent-encoding"));
       p = pct->decode();
     }
   }
   if (c.ep == nullptr) {
     if (path_known)
-      return c.done(
-          error_response(405, "method_not_allowed", "method not allowed on " + c.req.path));
-    return c.done(not_found("route", c.req.path));
+      return finish(
+          c, error_response(405, "method_not_allowed", "method not allowed on " + c.req.path));
+    return finish(c, not_found("route", c.req.path));
   }
   const endpoint& ep = *c.ep;
   if (ep.need != access::open) {
     std::string_view auth = c.req.authorization;
     // The scheme name is case-insensitive (RFC 9110).
     if (!has_bearer(auth)) {
-      return c.done(error_response(401, "unauthenticated", "send Authorization: Bearer KEY"));
+      return finish(c, error_response(401, "unauthenticated", "send Authorization: Bearer KEY"));
     }
     auto who = ctx_.keys.authenticate(auth.substr(7));
-    if (!who) return c.done(error_response(401, "unauthenticated", "the API key is not valid"));
+    if (!who) return finish(c, error_response(401, "unauthenticated", "the API key is not valid"));
     c.who = std::move(*who);
     const auth::role r = c.who.who;
     const bool allowed = r == auth::role::admin ||
                          (ep.need == access::service && r == auth::role::service) ||
                          ((ep.need == access::reader_own || ep.need == access::any_key) && true);
     if (!allowed) {
-      return c.done(error_response(403, "forbidden",
-                                   "this key's role (" + std::string(auth::to_string(r)) +
-                                       ") may not call " + std::string(ep.pattern)));
+      return finish(c, error_response(403, "forbidden",
+                                      "this key's role (" + std::string(auth::to_string(r)) +
+                                          ") may not call " + std::string(ep.pattern)));
     }
   }
   if (ep.mutating && ep.method != verb::verb::delete_) {
@@ -1288,12 +1293,12 @@ void api::handle(request req, done_fn done) {
     if (!body.empty()) {
       json_error error;
       c.body = parse_json(c.req.body, error);
-      if (!c.body) return c.done(bad_request(error.message));
-      if (!c.body->is_object()) return c.done(bad_request("the body must be a JSON object"));
+      if (!c.body) return finish(c, bad_request(error.message));
+      if (!c.body->is_object()) return finish(c, bad_request("the body must be a JSON object"));
     }
     if (!c.req.idempotency_key.empty()) {
       if (c.req.idempotency_key.size() > ledger::limits::idempotency_key_length_max) {
-        return c.done(bad_request("Idempotency-Key is longer than 255 bytes"));
+        return finish(c, bad_request("Idempotency-Key is longer than 255 bytes"));
       }
       std::string canonical(ep.pattern);
       canonical += '\n';
@@ -1306,6 +1311,7 @@ void api::handle(request req, done_fn done) {
     c.req.idempotency_key.clear();
   }
   ep.fn(*this, c);
+  return ep.pattern;
 }
 
 }  // namespace creditd::http

@@ -76,7 +76,9 @@ class api {
  public:
   explicit api(api_context ctx) : ctx_(std::move(ctx)) {}
   // Answers through `done` exactly once, on this thread or an engine thread.
-  void handle(request req, done_fn done);
+  // Returns the endpoint pattern the request matched ("(unmatched)" when
+  // none): a static string, for bounded metric labels.
+  std::string_view handle(request req, done_fn done);
   api_context& ctx() { return ctx_; }
 
  private:

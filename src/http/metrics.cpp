@@ -10,7 +10,7 @@ void metrics::render(std::string& out) const {
   {
     std::lock_guard lock(mu_);
     for (const auto& [key, n] : requests_) {
-      out += "creditd_http_requests_total{route=\"" + key.first + "\",status=\"" +
+      out += "creditd_http_requests_total{route=\"" + std::string(key.first) + "\",status=\"" +
              std::to_string(key.second) + "\"} " + std::to_string(n) + "\n";
     }
   }

@@ -17,10 +17,11 @@ class metrics {
   static constexpr std::array<double, 12> latency_buckets_s = {
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0};
 
+  // `route` must be a static string (an endpoint pattern): it is kept as a view.
   void observe(std::string_view route, unsigned status, double seconds) {
     {
       std::lock_guard lock(mu_);
-      ++requests_[{std::string(route), status}];
+      ++requests_[{route, status}];
     }
     for (std::size_t i = 0; i < latency_buckets_s.size(); ++i) {
       if (seconds <= latency_buckets_s[i]) {
@@ -37,7 +38,7 @@ class metrics {
 
  private:
   mutable std::mutex mu_;
-  std::map<std::pair<std::string, unsigned>, std::uint64_t> requests_;
+  std::map<std::pair<std::string_view, unsigned>, std::uint64_t> requests_;
   std::array<std::atomic<std::uint64_t>, latency_buckets_s.size()> buckets_{};
   std::atomic<std::uint64_t> count_{0};
   std::atomic<std::uint64_t> sum_us_{0};

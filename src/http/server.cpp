@@ -82,8 +82,7 @@ class session : public std::enable_shared_from_this<session> {
       r.authorization = std::string(it->value());
     if (auto it = req.find("Idempotency-Key"); it != req.end())
       r.idempotency_key = std::string(it->value());
-    route_ = r.path;
-    srv_.handler().handle(std::move(r), [self = shared_from_this()](response resp) {
+    route_ = srv_.handler().handle(std::move(r), [self = shared_from_this()](response resp) {
       net::post(self->stream_.get_executor(),
                 [self, resp = std::move(resp)]() mutable { self->write(std::move(resp)); });
     });
@@ -110,14 +109,13 @@ class session : public std::enable_shared_from_this<session> {
     res->prepare_payload();
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-    const std::string route = route_label();
-    srv_.handler().ctx().stats.observe(route, r.status, seconds);
+    srv_.handler().ctx().stats.observe(route_, r.status, seconds);
     if (r.status >= 500 || log::enabled(log::level::debug)) {
       char ms[32];
       std::snprintf(ms, sizeof ms, "%.3f", seconds * 1000);
       log::write(r.status >= 500 ? log::level::error : log::level::debug, "request",
                  {{"method", method_},
-                  {"route", route},
+                  {"route", std::string(route_)},
                   {"status", std::to_string(r.status)},
                   {"ms", ms},
                   {"bytes", std::to_string(bytes)}});
@@ -128,27 +126,6 @@ class session : public std::enable_shared_from_this<session> {
                          if (ec || !keep) return self->close();
                          self->read();
                        });
-  }
-
-  // The endpoint pattern the path matched, for bounded metric labels.
-  std::string route_label() const {
-    for (const endpoint& ep : endpoints()) {
-      std::string_view p = ep.pattern, r = route_;
-      bool ok = true;
-      while (ok && !p.empty() && !r.empty()) {
-        const std::size_t pe = p.find('/', 1), re = r.find('/', 1);
-        std::string_view ps = p.substr(0, pe), rs = r.substr(0, re);
-        if (ps.find('{') == std::string_view::npos && ps != rs) ok = false;
-        if (ps.find('{') != std::string_view::npos) {
-          const std::string_view suffix = ps.substr(ps.find('}') + 1);
-          if (!rs.ends_with(suffix)) ok = false;
-        }
-        p = pe == std::string_view::npos ? std::string_view() : p.substr(pe);
-        r = re == std::string_view::npos ? std::string_view() : r.substr(re);
-      }
-      if (ok && p.empty() && r.empty()) return std::string(ep.pattern);
-    }
-    return "(unmatched)";
   }
 
   void close() {
@@ -163,7 +140,7 @@ class session : public std::enable_shared_from_this<session> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bool keep_alive_ = true;
   bool waiting_ = false;
-  std::string route_;
+  std::string_view route_;  // a static endpoint pattern
   std::string method_;
   std::chrono::steady_clock::time_point started_;
 };
