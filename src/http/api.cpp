@@ -683,38 +683,59 @@ void void_lot(api& a, call& c) {
 
 // ------------------------------------------------------------------ charges
 
+// What describes a spend, for charges and holds alike.
+struct spend_fields {
+  std::string operation;
+  std::string dimensions;
+  std::string reference;
+  bool urgent = false;
+  std::optional<micros> amount;  // absent: the cost would come from the catalog
+};
+
+spend_fields read_spend(fields& f) {
+  spend_fields s;
+  s.operation = f.string("operation", ledger::limits::operation_length_max).value_or("");
+  if (f.ok() && !ledger::valid_operation(s.operation))
+    f.fail("operation is required and must match [A-Za-z0-9._:/-]{1,128}");
+  s.dimensions = f.dimensions("dimensions");
+  auto quantity = f.amount("quantity");
+  if (quantity && *quantity <= 0) f.fail("quantity must be positive");
+  s.amount = f.amount("amount");
+  s.reference = f.string("reference", ledger::limits::reference_length_max).value_or("");
+  s.urgent = f.boolean("urgent").value_or(false);
+  return s;
+}
+
+// The catalog (prices) is not part of this version: without an explicit
+// amount no price can match.
+std::string no_price(const std::string& operation) {
+  return "no price matches operation " + operation + "; send an explicit amount";
+}
+
 // Decodes a charge body (also a batch item); the account comes from the path.
+// On failure `error` says why and `unknown_price` tells a 422 from a 400.
 std::optional<ledger::charge_cmd> decode_charge(const jvalue& body, const std::string& account,
-                                                std::string& error) {
+                                                std::string& error, bool& unknown_price) {
+  unknown_price = false;
   if (!body.is_object()) {
     error = "a charge must be an object";
     return std::nullopt;
   }
   fields f(body);
   f.only({"operation", "dimensions", "quantity", "amount", "reference", "urgent", "metadata"});
-  ledger::charge_cmd cmd;
-  cmd.account = account;
-  cmd.operation = f.string("operation", ledger::limits::operation_length_max).value_or("");
-  if (f.ok() && !ledger::valid_operation(cmd.operation))
-    f.fail("operation is required and must match [A-Za-z0-9._:/-]{1,128}");
-  cmd.dimensions = f.dimensions("dimensions");
-  auto quantity = f.amount("quantity");
-  if (quantity && *quantity <= 0) f.fail("quantity must be positive");
-  auto amount = f.amount("amount");
-  cmd.reference = f.string("reference", ledger::limits::reference_length_max).value_or("");
-  cmd.urgent = f.boolean("urgent").value_or(false);
+  spend_fields s = read_spend(f);
   if (!f.ok()) {
     error = f.error();
     return std::nullopt;
   }
-  if (!amount) {
-    // The catalog (prices) is not part of this version: without an explicit
-    // amount no price can match.
-    error = "no price matches operation " + cmd.operation + "; send an explicit amount";
+  if (!s.amount) {
+    error = no_price(s.operation);
+    unknown_price = true;
     return std::nullopt;
   }
-  cmd.amount = *amount;
-  return cmd;
+  return ledger::charge_cmd{
+      account, *s.amount, std::move(s.operation), std::move(s.dimensions), std::move(s.reference),
+      s.urgent};
 }
 
 response charge_response(ledger::ledger& l, std::size_t mark, unsigned status) {
@@ -729,10 +750,10 @@ response charge_response(ledger::ledger& l, std::size_t mark, unsigned status) {
 
 void post_charge(api& a, call& c) {
   std::string error;
-  auto cmd = decode_charge(body_of(c), c.params[0], error);
+  bool unknown_price = false;
+  auto cmd = decode_charge(body_of(c), c.params[0], error, unknown_price);
   if (!cmd) {
-    const bool price = error.starts_with("no price");
-    return c.done(price ? error_response(422, "unknown_price", error) : bad_request(error));
+    return c.done(unknown_price ? error_response(422, "unknown_price", error) : bad_request(error));
   }
   submit(a, c, [cmd = std::move(*cmd)](ledger::ledger& l, time_us now) {
     const std::size_t mark = l.pending_entry_count();
@@ -756,11 +777,12 @@ void post_charge_batch(api& a, call& c) {
   std::vector<ledger::charge_cmd> cmds;
   for (std::size_t i = 0; i < list->items.size(); ++i) {
     std::string error;
-    auto cmd = decode_charge(list->items[i], c.params[0], error);
+    bool unknown_price = false;
+    auto cmd = decode_charge(list->items[i], c.params[0], error, unknown_price);
     if (!cmd) {
       const std::string message = "charges[" + std::to_string(i) + "]: " + error;
-      return c.done(error.starts_with("no price") ? error_response(422, "unknown_price", message)
-                                                  : bad_request(message));
+      return c.done(unknown_price ? error_response(422, "unknown_price", message)
+                                  : bad_request(message));
     }
     cmds.push_back(std::move(*cmd));
   }
@@ -856,27 +878,19 @@ void post_hold(api& a, call& c) {
   fields f(body_of(c));
   f.only({"operation", "dimensions", "quantity", "amount", "reference", "urgent", "ttl_seconds",
           "metadata"});
-  ledger::hold_cmd cmd;
-  cmd.account = c.params[0];
-  cmd.operation = f.string("operation", ledger::limits::operation_length_max).value_or("");
-  if (f.ok() && !ledger::valid_operation(cmd.operation))
-    f.fail("operation is required and must match [A-Za-z0-9._:/-]{1,128}");
-  cmd.dimensions = f.dimensions("dimensions");
-  auto quantity = f.amount("quantity");
-  if (quantity && *quantity <= 0) f.fail("quantity must be positive");
-  auto amount = f.amount("amount");
-  cmd.reference = f.string("reference", ledger::limits::reference_length_max).value_or("");
-  cmd.urgent = f.boolean("urgent").value_or(false);
-  cmd.ttl_seconds = f.integer("ttl_seconds", ledger::limits::hold_ttl_seconds_min,
-                              ledger::limits::hold_ttl_seconds_max)
-                        .value_or(ledger::limits::hold_ttl_seconds_default);
+  spend_fields s = read_spend(f);
+  const std::int64_t ttl = f.integer("ttl_seconds", ledger::limits::hold_ttl_seconds_min,
+                                     ledger::limits::hold_ttl_seconds_max)
+                               .value_or(ledger::limits::hold_ttl_seconds_default);
   if (!f.ok()) return c.done(bad_request(f.error()));
-  if (!amount) {
-    return c.done(error_response(
-        422, "unknown_price",
-        "no price matches operation " + cmd.operation + "; send an explicit amount"));
-  }
-  cmd.amount = *amount;
+  if (!s.amount) return c.done(error_response(422, "unknown_price", no_price(s.operation)));
+  ledger::hold_cmd cmd{c.params[0],
+                       *s.amount,
+                       std::move(s.operation),
+                       std::move(s.dimensions),
+                       std::move(s.reference),
+                       s.urgent,
+                       ttl};
   submit(a, c, [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
     auto r = l.place_hold(cmd, now);
     if (!r) return ledger_error(r.error());
