@@ -57,7 +57,6 @@ response ledger_error(const ledger::error& e) {
   using ledger::errc;
   switch (e.code) {
     case errc::invalid_argument:
-      return bad_request(e.message);
     case errc::refund_too_large:
       return bad_request(e.message);
     case errc::account_not_found:
@@ -815,12 +814,7 @@ void post_refund(api& a, call& c) {
   submit(a, c, [cmd](ledger::ledger& l, time_us now) {
     const std::size_t mark = l.pending_entry_count();
     auto r = l.refund(cmd, now);
-    if (!r) {
-      if (r.error().code == ledger::errc::refund_too_large) {
-        return bad_request("amount is more than is left to refund");
-      }
-      return ledger_error(r.error());
-    }
+    if (!r) return ledger_error(r.error());
     response out;
     out.status = 201;
     json_out j(out.body);
@@ -1146,12 +1140,10 @@ void get_metrics(api& a, call& c) {
               std::string(a.ctx().eng.failed() ? "1" : "0") + "\n";
   // Ledger gauges are read on the writer thread.
   done_fn done = std::move(c.done);
-  auto* body = new std::string(std::move(out.body));
-  c.done = [done, body](response r) {
+  c.done = [done, head = std::move(out.body)](response r) {
     response final;
     final.content_type = "text/plain; version=0.0.4";
-    final.body = std::move(*body) + r.body;
-    delete body;
+    final.body = head + r.body;
     done(std::move(final));
   };
   c.req.idempotency_key.clear();
