@@ -22,7 +22,7 @@ engine::~engine() {
 void engine::submit(task* t) {
   {
     std::lock_guard lock(mu_);
-    if (!stopping_ && !failed()) {
+    if (!stopping_ && (!failed() || t->read_only())) {
       queue_.push_back(t);
       if (queue_.size() == 1) writer_cv_.notify_one();
       return;
@@ -73,6 +73,7 @@ void engine::writer_loop() {
       const ledger::time_us due = ledger_.next_due();
       ledger::time_us wait_us = opts_.idle_wakeup_us;
       if (due != ledger::no_expiry) wait_us = std::clamp<ledger::time_us>(due - now, 0, wait_us);
+      if (failed()) wait_us = std::min(wait_us, opts_.recovery_interval_us);
       if (!ready()) writer_cv_.wait_for(lock, std::chrono::microseconds(wait_us), ready);
       if (applied.size() < opts_.batch_tasks_max) {
         const std::size_t room = opts_.batch_tasks_max - applied.size();
@@ -87,9 +88,9 @@ void engine::writer_loop() {
     }
 
     if (failed()) {
-      for (task* t : incoming)
-        t->complete(false);
-      incoming.clear();
+      serve_degraded(incoming, applied);
+      // Refused or answered: what remains for the handoff below is nothing.
+      if (!failed()) continue;  // recovered: take writes from the next round
     } else {
       last_now_ = std::max(last_now_, opts_.clock());
       const ledger::time_us now = last_now_;
@@ -145,6 +146,70 @@ void engine::writer_loop() {
   }
 }
 
+void engine::serve_degraded(std::vector<task*>& incoming, std::vector<task*>& applied) {
+  // Tasks applied after the failed set: their effects are not in the store.
+  std::vector<task*> refused;
+  refused.swap(applied);
+  {
+    // The committer may still be finishing the set that failed; the store is
+    // its until it is idle.
+    std::unique_lock lock(mu_);
+    writer_cv_.wait(lock, [&] { return !committer_busy_; });
+  }
+  last_now_ = std::max(last_now_, opts_.clock());
+  if (!reloaded_) {
+    // What the writer applied after the failed set is not in the store either.
+    ledger_.reset();
+    auto r = store_.load(ledger_, last_now_);
+    reloaded_ = r.has_value();
+    if (!r)
+      log::write(log::level::error, "cannot reload the ledger from the store; reads refused",
+                 {{"error", r.error().message}});
+  }
+  for (task* t : incoming) {
+    if (!reloaded_ || !t->read_only()) {
+      refused.push_back(t);
+      continue;
+    }
+    last_now_ = std::max(last_now_, opts_.clock());
+    if (ledger_.next_due() <= last_now_) ledger_.run_due(last_now_);
+    t->apply(ledger_, last_now_);
+    // Nothing is written while degraded; the expiries applied for correct
+    // reads are derived again after the reload that ends this state.
+    (void)ledger_.take_changes();
+    t->complete(true);
+  }
+  incoming.clear();
+  for (task* t : refused)
+    t->complete(false);
+  (void)ledger_.take_changes();
+  try_recover(last_now_);
+}
+
+void engine::try_recover(ledger::time_us now) {
+  const auto wall = std::chrono::steady_clock::now();
+  if (wall < next_recovery_) return;
+  next_recovery_ = wall + std::chrono::microseconds(opts_.recovery_interval_us);
+  if (auto r = store_.probe(); !r) {
+    log::write(log::level::debug, "store still refuses writes", {{"error", r.error().message}});
+    return;
+  }
+  ledger_.reset();
+  reloaded_ = false;
+  if (auto r = store_.load(ledger_, now); !r) {
+    log::write(log::level::error, "store takes writes but cannot be reloaded",
+               {{"error", r.error().message}});
+    return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    failure_.clear();
+    ++stats_.recoveries;
+  }
+  failed_.store(false, std::memory_order_release);
+  log::write(log::level::info, "store takes writes again; writes resumed", {});
+}
+
 void engine::committer_loop() {
   batch current;
   while (true) {
@@ -176,7 +241,10 @@ void engine::committer_loop() {
     // refused task also sees failed() and failure().
     {
       std::lock_guard lock(mu_);
-      if (!durable && failure_.empty()) failure_ = error;
+      if (!durable) {
+        if (failure_.empty()) failure_ = error;
+        ++stats_.failures;
+      }
       ++stats_.commits;
       stats_.tasks += current.tasks.size();
       stats_.commit_us_total += us;

@@ -7,14 +7,18 @@
 // change set that holds its effects is durable, so no result leaves before
 // its commit, and reads (tasks too) never show what is not yet on disk.
 //
-// Fail-stop: if a commit fails, every task of that set and every later task
-// completes with durable=false and the engine applies nothing more; the
-// process must restart, and recovers from the store.
+// After a failed commit the engine is degraded: every task of that set and
+// every later write completes with durable=false, and nothing more is
+// written. It then reloads the ledger from the store, which holds exactly
+// what was committed, and serves read-only tasks from it. Every
+// `recovery_interval_us` it probes the store with a small durable write; when
+// that succeeds it reloads once more and takes writes again.
 //
 // Thread-safety: submit(), failed() and stop() may be called from any thread.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -38,12 +42,15 @@ class task {
   // stopped (then apply() may not have run). Runs on an engine thread: it
   // must not block and must not submit to this engine synchronously.
   virtual void complete(bool durable) = 0;
+  // A task that changes nothing durable (a read): served while degraded.
+  virtual bool read_only() const { return false; }
 };
 
 struct engine_options {
-  std::function<ledger::time_us()> clock;    // required
-  std::size_t batch_tasks_max = 65536;       // tasks in one change set at most
-  ledger::time_us idle_wakeup_us = 200'000;  // how often time-driven work is checked
+  std::function<ledger::time_us()> clock;            // required
+  std::size_t batch_tasks_max = 65536;               // tasks in one change set at most
+  ledger::time_us idle_wakeup_us = 200'000;          // how often time-driven work is checked
+  ledger::time_us recovery_interval_us = 1'000'000;  // store probes while degraded
 };
 
 struct engine_stats {
@@ -52,6 +59,8 @@ struct engine_stats {
   std::uint64_t commit_us_total = 0;
   std::uint64_t commit_us_max = 0;
   std::uint64_t batch_tasks_max = 0;
+  std::uint64_t failures = 0;    // commits that failed (each degrades the engine)
+  std::uint64_t recoveries = 0;  // returns to taking writes
 };
 
 class engine {
@@ -62,13 +71,16 @@ class engine {
   engine(const engine&) = delete;
   engine& operator=(const engine&) = delete;
 
-  // Queues a task (not owned: it must live until complete()). After stop()
-  // or a failure, the task completes at once with durable=false.
+  // Queues a task (not owned: it must live until complete()). After stop(),
+  // or while degraded for a write, the task completes at once with
+  // durable=false.
   void submit(task* t);
   // Applies what is queued, commits it, completes it, and joins the threads.
   void stop();
 
+  // Degraded: writes are refused until the store takes writes again.
   bool failed() const { return failed_.load(std::memory_order_acquire); }
+  // Why the last commit failed ("" when not degraded).
   std::string failure() const;
   engine_stats stats() const;
 
@@ -79,6 +91,10 @@ class engine {
   };
   void writer_loop();
   void committer_loop();
+  // Writer thread, degraded: refuses writes, serves reads from the ledger as
+  // last loaded from the store, and tries to recover.
+  void serve_degraded(std::vector<task*>& incoming, std::vector<task*>& applied);
+  void try_recover(ledger::time_us now);
 
   ledger::ledger& ledger_;
   store::store& store_;
@@ -97,6 +113,9 @@ class engine {
   engine_stats stats_;
   std::atomic<bool> failed_{false};
   ledger::time_us last_now_ = 0;  // writer thread only: the engine's monotonic time
+  // Writer thread only, while degraded: the ledger holds what the store holds.
+  bool reloaded_ = false;
+  std::chrono::steady_clock::time_point next_recovery_{};
 
   std::thread writer_;
   std::thread committer_;

@@ -15,6 +15,7 @@
 #include "ledger/replay.hpp"
 #include "ledger/validate.hpp"
 #include "store/codec.hpp"
+#include "util/assert.hpp"
 
 namespace creditd::http {
 
@@ -259,11 +260,14 @@ using task_fn = std::function<response(ledger::ledger&, time_us)>;
 // after the commit.
 class api_task final : public engine::task {
  public:
-  api_task(task_fn fn, done_fn done, std::string key, std::string fingerprint)
+  api_task(task_fn fn, done_fn done, std::string key, std::string fingerprint, bool read_only)
       : fn_(std::move(fn)),
         done_(std::move(done)),
         key_(std::move(key)),
-        fingerprint_(std::move(fingerprint)) {}
+        fingerprint_(std::move(fingerprint)),
+        read_only_(read_only) {}
+
+  bool read_only() const override { return read_only_; }
 
   void apply(ledger::ledger& l, time_us now) override {
     if (key_.empty()) {
@@ -291,9 +295,11 @@ class api_task final : public engine::task {
 
   void complete(bool durable) override {
     if (!durable) {
-      response r = error_response(
-          503, "unavailable",
-          "the ledger cannot write to its store; nothing was changed or acknowledged");
+      response r = error_response(503, "unavailable",
+                                  read_only_ ? "the ledger is reloading from its store"
+                                             : "the ledger cannot write to its store; this "
+                                               "request was not acknowledged (retry it with "
+                                               "the same Idempotency-Key)");
       r.retry_after_s = 1;
       done_(std::move(r));
     } else {
@@ -307,12 +313,14 @@ class api_task final : public engine::task {
   done_fn done_;
   std::string key_;
   std::string fingerprint_;
+  bool read_only_;
   response response_;
 };
 
 void submit(api& a, call& c, task_fn fn) {
+  CREDITD_ASSERT(c.ep != nullptr);
   auto* t = new api_task(std::move(fn), std::move(c.done), c.req.idempotency_key,
-                         std::move(c.fingerprint));
+                         std::move(c.fingerprint), !c.ep->mutating);
   a.ctx().eng.submit(t);
 }
 
@@ -1112,11 +1120,16 @@ void advance_test_clock(api& a, call& c) {
 
 void get_health(api& a, call& c) {
   response out;
+  // Degraded: writes are refused, reads are served from the last commit, and
+  // the engine probes the store every second until it takes writes again.
   const bool failed = a.ctx().eng.failed();
   out.status = failed ? 503 : 200;
   json_out j(out.body);
-  j.begin_object().key("status").str(failed ? "failed" : "ok");
-  if (failed) j.key("error").str("the store cannot be written; restart creditd to recover");
+  j.begin_object().key("status").str(failed ? "degraded" : "ok");
+  if (failed) {
+    j.key("error").str("the store refuses writes: " + a.ctx().eng.failure());
+    j.key("writes").str("refused").key("reads").str("served from the last commit");
+  }
   j.end_object();
   c.done(std::move(out));
 }

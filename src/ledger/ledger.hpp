@@ -98,6 +98,12 @@ class ledger {
   ledger() = default;
   ledger(const ledger&) = delete;
   ledger& operator=(const ledger&) = delete;
+  ledger(ledger&&) = default;
+  ledger& operator=(ledger&&) = default;
+
+  // Forgets everything, as a new ledger: the engine reloads from its store
+  // after a failed commit, dropping what the store does not hold.
+  void reset() { *this = ledger(); }
 
   // ---- Commands. Each applies fully or not at all. Due lot and hold expiries
   // of the touched account are applied first (their entries stay either way).

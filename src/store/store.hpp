@@ -30,6 +30,10 @@ class store {
   // success. After an error nothing of the set may be assumed written, and
   // the caller must stop acknowledging writes (fail-stop).
   virtual std::expected<void, store_error> commit(const ledger::change_set& changes) = 0;
+
+  // A small durable write that changes nothing the ledger holds: after a
+  // failed commit, success says the store takes writes again.
+  virtual std::expected<void, store_error> probe() = 0;
 };
 
 }  // namespace creditd::store

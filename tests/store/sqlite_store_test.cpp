@@ -228,6 +228,10 @@ class failing_store final : public creditd::store::store {
     if (fail_.load()) return std::unexpected(creditd::store::store_error{"injected: disk full"});
     return inner_.commit(c);
   }
+  std::expected<void, creditd::store::store_error> probe() override {
+    if (fail_.load()) return std::unexpected(creditd::store::store_error{"injected: disk full"});
+    return inner_.probe();
+  }
   std::atomic<bool> fail_{false};
 
  private:
@@ -287,16 +291,16 @@ TEST(engine, commits_every_task_before_completing_it) {
   EXPECT_EQ(*s->audit_journal(l), "");
 }
 
-TEST(engine, stops_acknowledging_writes_after_a_failed_commit) {
+TEST(engine, refuses_writes_serves_reads_and_recovers_after_a_failed_commit) {
   temp_dir dir;
   const std::string path = dir.file("f.db");
-  ledger::object_id acknowledged = 0, refused = 0;
+  ledger::object_id acknowledged = 0, refused = 0, after = 0;
   {
     auto real = open_store(path);
     failing_store s(*real);
     ledger::ledger l;
     ASSERT_TRUE(s.load(l, t0).has_value());
-    engine::engine e(l, s, {.clock = [] { return t0; }});
+    engine::engine e(l, s, {.clock = [] { return t0; }, .recovery_interval_us = 1000});
     ASSERT_TRUE(run_durably(e, [&](ledger::ledger& l, time_us now) {
       ASSERT_TRUE(l.put_account({"a", std::nullopt, std::nullopt}, now).has_value());
       ASSERT_TRUE(l.grant({.account = "a", .amount = 100 * credit}, now).has_value());
@@ -308,19 +312,47 @@ TEST(engine, stops_acknowledging_writes_after_a_failed_commit) {
     }));
     EXPECT_TRUE(e.failed());
     EXPECT_NE(e.failure().find("disk full"), std::string::npos);
-    // The fault clearing does not resume writes: the process must restart.
+    // Writes stay refused while the fault lasts, unapplied.
+    for (int i = 0; i < 3; ++i) {
+      creditd::testing::fn_task write([](ledger::ledger&, time_us) {});
+      e.submit(&write);
+      EXPECT_FALSE(write.wait());
+      EXPECT_FALSE(write.applied());
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    // Reads are served from what the store holds: the refused charge is gone.
+    micros seen = 0;
+    bool refused_visible = true;
+    creditd::testing::fn_task read(
+        [&](ledger::ledger& l, time_us now) {
+          seen = l.balance(*l.find_account("a"), now).available;
+          refused_visible = l.find_charge(refused) != nullptr;
+        },
+        true);
+    e.submit(&read);
+    EXPECT_TRUE(read.wait());
+    EXPECT_EQ(seen, 99 * credit);
+    EXPECT_FALSE(refused_visible);
+    // The fault clears: a probe succeeds within a few intervals and writes resume.
     s.fail_ = false;
-    creditd::testing::fn_task later([](ledger::ledger&, time_us) {});
-    e.submit(&later);
-    EXPECT_FALSE(later.wait());
-    EXPECT_FALSE(later.applied());
+    for (int i = 0; i < 2000 && e.failed(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ASSERT_FALSE(e.failed());
+    EXPECT_EQ(e.failure(), "");
+    EXPECT_EQ(e.stats().failures, 1u);
+    EXPECT_EQ(e.stats().recoveries, 1u);
+    ASSERT_TRUE(run_durably(e, [&](ledger::ledger& l, time_us now) {
+      auto r = l.charge({"a", credit, "op", "", "", false}, now);
+      ASSERT_TRUE(r.has_value());
+      after = (*r)->id;
+    }));
   }
   auto s = open_store(path);
   ledger::ledger l;
   ASSERT_TRUE(s->load(l, t0).has_value());
   EXPECT_NE(l.find_charge(acknowledged), nullptr);
-  EXPECT_EQ(l.find_charge(refused), nullptr);
-  EXPECT_EQ(l.balance(*l.find_account("a"), t0).available, 99 * credit);
+  EXPECT_NE(l.find_charge(after), nullptr);
+  EXPECT_EQ(l.balance(*l.find_account("a"), t0).available, 98 * credit);
   EXPECT_EQ(*s->audit_journal(l), "");
 }
 

@@ -11,7 +11,9 @@ namespace creditd::testing {
 
 class fn_task final : public engine::task {
  public:
-  explicit fn_task(std::function<void(ledger::ledger&, ledger::time_us)> fn) : fn_(std::move(fn)) {}
+  explicit fn_task(std::function<void(ledger::ledger&, ledger::time_us)> fn, bool read_only = false)
+      : fn_(std::move(fn)), read_only_(read_only) {}
+  bool read_only() const override { return read_only_; }
   void apply(ledger::ledger& l, ledger::time_us now) override {
     applied_ = true;
     fn_(l, now);
@@ -32,6 +34,7 @@ class fn_task final : public engine::task {
 
  private:
   std::function<void(ledger::ledger&, ledger::time_us)> fn_;
+  bool read_only_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool done_ = false;

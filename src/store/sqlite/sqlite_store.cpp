@@ -192,6 +192,22 @@ std::expected<void, store_error> sqlite_store::commit(const ledger::change_set& 
   return {};
 }
 
+std::expected<void, store_error> sqlite_store::probe() {
+  if (auto r = begin_.run(); !r) return std::unexpected(fail("cannot begin", r.error()));
+  const std::string n = std::to_string(++probes_);
+  upsert_meta_.bind_static(1, "probes");
+  upsert_meta_.bind_static(2, n);
+  if (auto r = upsert_meta_.run(); !r) {
+    (void)rollback_.run();
+    return std::unexpected(fail("cannot write meta", r.error()));
+  }
+  if (auto r = commit_.run(); !r) {
+    (void)rollback_.run();
+    return std::unexpected(fail("commit failed", r.error()));
+  }
+  return {};
+}
+
 std::expected<void, store_error> sqlite_store::write(const ledger::change_set& c) {
   auto check = [&](std::expected<void, db_error> r,
                    const char* what) -> std::expected<void, store_error> {

@@ -29,6 +29,7 @@ class sqlite_store final : public store {
 
   std::expected<void, store_error> load(ledger::ledger& into, ledger::time_us now) override;
   std::expected<void, store_error> commit(const ledger::change_set& changes) override;
+  std::expected<void, store_error> probe() override;
 
   // Replays the whole journal lot by lot and compares the result with the
   // ledger's lots (remaining and held) and the journal's seq with the ledger's
@@ -51,6 +52,7 @@ class sqlite_store final : public store {
   statement insert_entry_, upsert_account_, upsert_lot_, upsert_hold_, upsert_charge_;
   statement insert_idempotency_, delete_idempotency_, upsert_meta_;
   std::string scratch_;
+  std::uint64_t probes_ = 0;
 };
 
 }  // namespace creditd::store::sqlite
