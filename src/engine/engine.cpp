@@ -229,8 +229,10 @@ void engine::committer_loop() {
       if (!r) {
         durable = false;
         error = r.error().message;
-        log::write(log::level::error, "commit failed; refusing further writes until a restart",
-                   {{"error", error}});
+        log::write(
+            log::level::error,
+            "commit failed; writes refused, reads served from the store, until a probe succeeds",
+            {{"error", error}});
       }
     }
     const auto us =

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace creditd::testing {
@@ -21,9 +22,11 @@ namespace creditd::testing {
 class server_process {
  public:
   // Starts `creditd serve --store sqlite:DB --listen 127.0.0.1:0 [extra...]`
-  // with CREDITD_ADMIN_KEY=admin_key and waits for its listening line.
+  // with CREDITD_ADMIN_KEY=admin_key (and `env`, NAME=VALUE pairs) and waits
+  // for its listening line.
   server_process(const std::string& db, const std::string& admin_key,
-                 std::vector<std::string> extra = {}) {
+                 std::vector<std::string> extra = {},
+                 std::vector<std::pair<std::string, std::string>> env = {}) {
     int out[2];
     if (::pipe(out) != 0) throw std::runtime_error("pipe");
     pid_ = ::fork();
@@ -33,6 +36,8 @@ class server_process {
       ::close(out[0]);
       ::close(out[1]);
       ::setenv("CREDITD_ADMIN_KEY", admin_key.c_str(), 1);
+      for (const auto& [name, value] : env)
+        ::setenv(name.c_str(), value.c_str(), 1);
       std::vector<std::string> args = {CREDITD_BINARY, "serve",    "--store",
                                        "sqlite:" + db, "--listen", "127.0.0.1:0"};
       args.insert(args.end(), extra.begin(), extra.end());

@@ -1,0 +1,185 @@
+// Fault injection: the real creditd with an LD_PRELOAD shim (fault_shim.cpp)
+// that makes writes and syncs of its store fail or stall on command. The
+// server must refuse writes with 503, acknowledge nothing that is not on
+// disk, keep serving reads, and take writes again once the fault clears.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "http/http_fixture.hpp"
+
+using namespace creditd::testing;
+
+#ifndef CREDITD_FAULT_SHIM
+#error "CREDITD_FAULT_SHIM must name the shim library"
+#endif
+
+namespace {
+
+// A creditd whose store directory is under the shim's control.
+class faulty_server {
+ public:
+  faulty_server()
+      : control_(dir_.file("fault-control")),
+        db_dir_(dir_.file("store")),
+        db_(db_dir_ + "/creditd.db") {
+    std::filesystem::create_directories(db_dir_);
+    set_fault("");
+    start();
+  }
+  void start() {
+    proc_.emplace(db_, admin_key, std::vector<std::string>{},
+                  std::vector<std::pair<std::string, std::string>>{
+                      {"LD_PRELOAD", CREDITD_FAULT_SHIM},
+                      {"CREDITD_FAULT_DIR", db_dir_},
+                      {"CREDITD_FAULT_CONTROL", control_},
+                      // The shim is not instrumented; under ASan it comes first.
+                      {"ASAN_OPTIONS", "verify_asan_link_order=0"}});
+  }
+  void set_fault(const std::string& rules) { std::ofstream(control_, std::ios::trunc) << rules; }
+  unsigned short port() const { return proc_->port(); }
+  int terminate() { return proc_->terminate(); }
+  int kill_now() { return proc_->kill_now(); }
+  const std::string& db() const { return db_; }
+
+ private:
+  temp_dir dir_;
+  std::string control_;
+  std::string db_dir_;
+  std::string db_;
+  std::optional<server_process> proc_;
+};
+
+http_reply charge_with_key(http_client& c, const std::string& key, const std::string& amount) {
+  return c.post("/v1/accounts/a/charges",
+                R"({"operation":"image.generate","amount":")" + amount + "\"}",
+                {{"Idempotency-Key", key}});
+}
+
+// Polls /healthz (bounded) until it answers `status`.
+bool wait_health(unsigned short port, unsigned status) {
+  for (int i = 0; i < 200; ++i) {
+    http_client c(port);
+    if (c.get("/healthz").status == status) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+int run_check(const std::string& db) {
+  const std::string cmd =
+      std::string(CREDITD_BINARY) + " check --store sqlite:" + db + " >/dev/null";
+  return std::system(cmd.c_str());
+}
+
+void fault_then_recover(const std::string& rules) {
+  faulty_server s;
+  http_client c(s.port(), admin_key);
+  put_account(c, "a");
+  grant(c, "a", "\"100\"");
+  expect(charge_with_key(c, "k1", "1"), 201, "charge before the fault");
+  const std::string before = state(c, "a");
+
+  s.set_fault(rules);
+  auto refused = charge_with_key(c, "k2", "2");
+  EXPECT_EQ(refused.status, 503u) << describe(refused);
+  EXPECT_EQ(refused.error_code(), "unavailable");
+  EXPECT_EQ(refused.headers["retry-after"], "1");
+  // Every later write is refused too, and nothing is applied.
+  EXPECT_EQ(charge_with_key(c, "k3", "3").status, 503u);
+  EXPECT_EQ(c.post("/v1/accounts/a/lots", R"({"amount":"5","kind":"prepaid"})").status, 503u);
+  // Reads keep working, from what is on disk.
+  EXPECT_EQ(available(c, "a"), "99");
+  EXPECT_EQ(state(c, "a"), before);
+  {
+    auto h = http_client(s.port()).get("/healthz");
+    EXPECT_EQ(h.status, 503u);
+    EXPECT_EQ(field(h, "status"), "degraded");
+  }
+
+  // The fault clears: the server takes writes again on its own.
+  s.set_fault("");
+  ASSERT_TRUE(wait_health(s.port(), 200));
+  // The refused charge, retried with its key, is applied once.
+  auto retried = charge_with_key(c, "k2", "2");
+  EXPECT_EQ(retried.status, 201u) << describe(retried);
+  EXPECT_EQ(charge_with_key(c, "k2", "2").headers["idempotent-replayed"], "true");
+  EXPECT_EQ(available(c, "a"), "97");
+  // What was acknowledged survives a crash.
+  s.kill_now();
+  EXPECT_EQ(run_check(s.db()), 0);
+  s.start();
+  http_client after(s.port(), admin_key);
+  EXPECT_EQ(available(after, "a"), "97");
+  EXPECT_EQ(entries_of_type(after, "a", "charge").size(), 2u);
+}
+
+}  // namespace
+
+TEST(fault, failed_fsync_refuses_writes_serves_reads_and_recovers) {
+  fault_then_recover("fsync EIO\n");
+}
+
+TEST(fault, disk_full_refuses_writes_serves_reads_and_recovers) {
+  fault_then_recover("write ENOSPC\n");
+}
+
+TEST(fault, writes_stay_refused_while_the_fault_lasts) {
+  faulty_server s;
+  http_client c(s.port(), admin_key);
+  put_account(c, "a");
+  grant(c, "a", "\"10\"");
+  s.set_fault("fsync EIO\n");
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(charge_with_key(c, "k" + std::to_string(i), "1").status, 503u);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // spans probes
+  }
+  EXPECT_EQ(available(c, "a"), "10");
+  // SIGTERM while degraded: the process says so in its exit status, for a supervisor.
+  EXPECT_EQ(s.terminate(), 1);
+  s.set_fault("");
+  EXPECT_EQ(run_check(s.db()), 0);
+  s.start();
+  http_client after(s.port(), admin_key);
+  EXPECT_EQ(available(after, "a"), "10");
+  EXPECT_TRUE(entries_of_type(after, "a", "charge").empty());
+}
+
+// A slow disk: every sync takes 150 ms. Latency rises, nothing is answered
+// before its commit, and every acknowledged charge survives a SIGKILL sent
+// right after the answers.
+TEST(fault, slow_fsync_delays_answers_until_the_commit) {
+  faulty_server s;
+  http_client setup(s.port(), admin_key);
+  put_account(setup, "a");
+  grant(setup, "a", "\"1000\"");
+  s.set_fault("fsync_delay_us 150000\n");
+  constexpr int threads = 8, per_thread = 4;
+  std::atomic<int> acknowledged{0}, early{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      http_client c(s.port(), admin_key);
+      for (int i = 0; i < per_thread; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        auto r = charge_with_key(c, "s" + std::to_string(t) + "-" + std::to_string(i), "1");
+        const auto took = std::chrono::steady_clock::now() - start;
+        if (r.status == 201) ++acknowledged;
+        // Its commit's sync alone sleeps 150 ms: an answer sooner was not durable.
+        if (took < std::chrono::milliseconds(150)) ++early;
+      }
+    });
+  }
+  for (auto& th : pool)
+    th.join();
+  EXPECT_EQ(acknowledged.load(), threads * per_thread);
+  EXPECT_EQ(early.load(), 0);
+  s.kill_now();
+  s.set_fault("");
+  EXPECT_EQ(run_check(s.db()), 0);
+  s.start();
+  http_client after(s.port(), admin_key);
+  EXPECT_EQ(available(after, "a"), std::to_string(1000 - threads * per_thread));
+}
