@@ -4,7 +4,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-sanitize fuzz bench clean format tidy
+.PHONY: all deps build run test test-sanitize crash-test fuzz bench clean format tidy
 
 all: build
 
@@ -28,6 +28,12 @@ test-sanitize: deps
 	@cmake -S . -B build-sanitize -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCREDITD_SANITIZE=ON >/dev/null
 	@cmake --build build-sanitize -j $(JOBS)
 	@cd build-sanitize && CREDITD_RANDOM_SEEDS=10 ctest --output-on-failure -j $(JOBS)
+
+# The crash harness, long: N SIGKILLs under load, each followed by a restart
+# and the checks in tests/crash/crash_harness.cpp. SEED= repeats a run.
+N ?= 200
+crash-test: build
+	@build/bin/crash_harness --iterations $(N) $(if $(SEED),--seed $(SEED),)
 
 # libFuzzer over the amount, time and JSON parsers, FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 60

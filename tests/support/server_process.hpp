@@ -66,6 +66,7 @@ class server_process {
   server_process& operator=(const server_process&) = delete;
 
   unsigned short port() const { return port_; }
+  pid_t pid() const { return pid_; }
   // SIGTERM and wait; returns the exit status (or -signal).
   int terminate() { return stop(SIGTERM); }
   int kill_now() { return stop(SIGKILL); }

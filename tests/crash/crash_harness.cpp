@@ -1,0 +1,576 @@
+// The crash harness: clients charge, hold, capture, release, refund and batch
+// against the real creditd with an Idempotency-Key on every request; the
+// server is SIGKILLed at a random instant and restarted on the same file,
+// again and again. After every kill it checks that:
+//
+//   - `creditd check` passes (every lot equals its journal; conservation);
+//   - a copy of the file with the WAL truncated or corrupted either starts on
+//     a committed prefix of the journal or is refused naming the file;
+//   - the request each client had in flight, re-sent with its key, is
+//     applied at most once; acknowledged requests re-sent replay their answer;
+//   - every account's available and held credits equal the model's, which
+//     counts each request exactly once.
+//
+// At the end the set of charge ids in the journal equals the set of charge
+// ids ever acknowledged: nothing acknowledged is lost, nothing else appears.
+//
+//   crash_harness [--iterations N] [--seed S] [--clients C]
+//
+// Exit 0 when every check passed; 1 with the first failure otherwise.
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/http_client.hpp"
+#include "support/server_process.hpp"
+#include "support/temp_dir.hpp"
+
+namespace {
+
+using creditd::testing::http_client;
+using creditd::testing::http_reply;
+using creditd::testing::server_process;
+using micros = std::int64_t;
+namespace bj = boost::json;
+namespace fs = std::filesystem;
+
+constexpr micros credit = 1'000'000;
+constexpr int accounts = 16;
+const std::string admin = "crash-admin";
+
+std::atomic<pid_t> server_pid{0};  // killed on failure, so that none is left behind
+
+[[noreturn]] void fail(const std::string& what) {
+  std::fprintf(stderr, "crash_harness: FAILED: %s\n", what.c_str());
+  if (const pid_t pid = server_pid.load(); pid > 0) ::kill(pid, SIGKILL);
+  std::_Exit(1);
+}
+
+std::string amount_text(micros m) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%lld.%06lld", static_cast<long long>(m / credit),
+                static_cast<long long>(m % credit));
+  return buf;
+}
+
+micros parse_amount(const std::string& s) {
+  const auto dot = s.find('.');
+  micros whole = std::stoll(s.substr(0, dot));
+  micros frac = 0;
+  if (dot != std::string::npos) {
+    std::string f = s.substr(dot + 1);
+    f.resize(6, '0');
+    frac = std::stoll(f);
+  }
+  return whole * credit + (s[0] == '-' ? -frac : frac);
+}
+
+std::string account_name(int i) {
+  return "acct-" + std::to_string(i);
+}
+
+// ------------------------------------------------------------------ the model
+
+// One request with its key: re-sent byte for byte until it is answered.
+struct op {
+  enum class kind { charge, batch, hold, capture, release, refund } what;
+  int account = 0;
+  std::string target;
+  std::string body;
+  std::string key;
+  micros amount = 0;       // charge/batch total, hold amount, capture/refund amount
+  std::string object;      // the hold or charge a capture/release/refund names
+  micros hold_amount = 0;  // capture/release: what the hold held
+};
+
+struct answered {
+  op request;
+  unsigned status = 0;
+  std::string id;  // the answer's object id
+};
+
+struct account_model {
+  micros available = 0;
+  micros held = 0;
+};
+
+struct model {
+  std::mutex mu;
+  account_model acct[accounts];
+  std::set<std::string> charge_ids;  // every charge acknowledged (batch items, captures)
+  std::vector<answered> log;         // every answered request, for replays
+  std::uint64_t requests = 0;
+
+  // Applies an acknowledged answer to the model and returns follow-up state.
+  void apply(const op& o, const http_reply& r) {
+    const bj::value v = r.json();
+    std::lock_guard lock(mu);
+    account_model& a = acct[o.account];
+    answered rec{o, r.status, ""};
+    switch (o.what) {
+      case op::kind::charge:
+        a.available -= o.amount;
+        rec.id = std::string(v.at("id").as_string());
+        charge_ids.insert(rec.id);
+        break;
+      case op::kind::batch:
+        a.available -= o.amount;
+        for (const auto& c : v.at("data").as_array())
+          charge_ids.insert(std::string(c.at("id").as_string()));
+        rec.id = std::string(v.at("data").as_array().at(0).at("id").as_string());
+        break;
+      case op::kind::hold:
+        a.available -= o.amount;
+        a.held += o.amount;
+        rec.id = std::string(v.at("id").as_string());
+        break;
+      case op::kind::capture:
+        a.held -= o.hold_amount;
+        a.available += o.hold_amount - o.amount;
+        rec.id = std::string(v.at("charge").at("id").as_string());
+        charge_ids.insert(rec.id);
+        break;
+      case op::kind::release:
+        a.held -= o.hold_amount;
+        a.available += o.hold_amount;
+        rec.id = std::string(v.at("id").as_string());
+        break;
+      case op::kind::refund:
+        a.available += o.amount;
+        rec.id = std::string(v.at("id").as_string());
+        break;
+    }
+    log.push_back(std::move(rec));
+    ++requests;
+  }
+};
+
+unsigned expected_status(op::kind k) {
+  return k == op::kind::capture || k == op::kind::release ? 200 : 201;
+}
+
+// ------------------------------------------------------------------ clients
+
+class client {
+ public:
+  client(int index, std::uint64_t seed) : index_(index), rng_(seed) {}
+
+  // Sends requests until the connection fails (the server was killed) or
+  // `stop`. The request in flight when it fails stays in `pending_`.
+  void run(unsigned short port, model& m, const std::atomic<bool>& stop) {
+    try {
+      http_client c(port, admin);
+      while (!stop.load()) {
+        if (!pending_) pending_ = next();
+        send(c, m);
+      }
+    } catch (const std::exception&) {
+      // The server is gone; pending_ holds what it may or may not have applied.
+    }
+  }
+
+  // After a restart: re-sends the request in flight with its key until answered.
+  void resolve(unsigned short port, model& m) {
+    if (!pending_) return;
+    http_client c(port, admin);
+    send(c, m);
+    if (pending_) fail("client " + std::to_string(index_) + ": re-sent request not answered");
+  }
+
+ private:
+  void send(http_client& c, model& m) {
+    const op& o = *pending_;
+    http_reply r = c.post(o.target, o.body, {{"Idempotency-Key", o.key}});
+    if (r.status != expected_status(o.what))
+      fail(o.target + " " + o.body + ": " + std::to_string(r.status) + " " + r.body);
+    m.apply(o, r);
+    settle(o, r);
+    pending_.reset();
+  }
+
+  // The client's own view: open holds and refundable charges.
+  void settle(const op& o, const http_reply& r) {
+    const bj::value v = r.json();
+    switch (o.what) {
+      case op::kind::charge:
+        charges_.push_back({std::string(v.at("id").as_string()), o.account, o.amount});
+        break;
+      case op::kind::hold:
+        holds_.push_back({std::string(v.at("id").as_string()), o.account, o.amount});
+        break;
+      case op::kind::capture:
+      case op::kind::release:
+        std::erase_if(holds_, [&](const owned& h) { return h.id == o.object; });
+        break;
+      case op::kind::refund:
+        for (owned& ch : charges_) {
+          if (ch.id == o.object) ch.amount -= o.amount;
+        }
+        std::erase_if(charges_, [](const owned& ch) { return ch.amount == 0; });
+        break;
+      case op::kind::batch:
+        break;
+    }
+  }
+
+  op next() {
+    op o;
+    o.key = "c" + std::to_string(index_) + "-" + std::to_string(sequence_++) + "-" +
+            std::to_string(rng_());
+    const int roll = pick(100);
+    o.account = pick(accounts);
+    const std::string acct = "/v1/accounts/" + account_name(o.account);
+    if (roll < 15 && !holds_.empty()) {
+      const owned h = holds_[static_cast<std::size_t>(pick(static_cast<int>(holds_.size())))];
+      o.account = h.account;
+      o.object = h.id;
+      o.hold_amount = h.amount;
+      if (roll < 10) {
+        o.what = op::kind::capture;
+        o.amount = 1 + pick(static_cast<int>(h.amount));
+        o.target = "/v1/holds/" + h.id + "/capture";
+        o.body = R"({"amount":")" + amount_text(o.amount) + "\"}";
+      } else {
+        o.what = op::kind::release;
+        o.target = "/v1/holds/" + h.id + "/release";
+        o.body = "{}";
+      }
+    } else if (roll < 22 && !charges_.empty()) {
+      const owned ch = charges_[static_cast<std::size_t>(pick(static_cast<int>(charges_.size())))];
+      o.what = op::kind::refund;
+      o.account = ch.account;
+      o.object = ch.id;
+      o.amount = 1 + pick(static_cast<int>(ch.amount));
+      o.target = "/v1/charges/" + ch.id + "/refund";
+      o.body = R"({"amount":")" + amount_text(o.amount) + "\"}";
+    } else if (roll < 40) {
+      o.what = op::kind::hold;
+      o.amount = 1 + pick(5 * static_cast<int>(credit));
+      o.target = acct + "/holds";
+      o.body = R"({"operation":"video.generate","amount":")" + amount_text(o.amount) +
+               R"(","ttl_seconds":86400})";
+    } else if (roll < 50) {
+      // A large batch: a commit that a kill may tear.
+      o.what = op::kind::batch;
+      o.target = acct + "/charges:batch";
+      const int n = 1 + pick(100);
+      o.body = R"({"charges":[)";
+      for (int i = 0; i < n; ++i) {
+        const micros a = 1 + pick(static_cast<int>(credit));
+        o.amount += a;
+        o.body += (i ? "," : "") + std::string(R"({"operation":"image.generate","amount":")") +
+                  amount_text(a) + "\"}";
+      }
+      o.body += "]}";
+    } else {
+      o.what = op::kind::charge;
+      o.amount = 1 + pick(2 * static_cast<int>(credit));
+      o.target = acct + "/charges";
+      o.body = R"({"operation":"image.generate","amount":")" + amount_text(o.amount) + "\"}";
+    }
+    return o;
+  }
+
+  int pick(int n) { return static_cast<int>(rng_() % static_cast<std::uint64_t>(n)); }
+
+  struct owned {
+    std::string id;
+    int account;
+    micros amount;
+  };
+  int index_;
+  std::mt19937_64 rng_;
+  std::uint64_t sequence_ = 0;
+  std::optional<op> pending_;
+  std::vector<owned> holds_;
+  std::vector<owned> charges_;
+};
+
+// ------------------------------------------------------------------ checks
+
+struct command_result {
+  int status;
+  std::string output;
+};
+
+command_result run(const std::string& cmd) {
+  command_result r{0, ""};
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (p == nullptr) fail("cannot run " + cmd);
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p) != nullptr)
+    r.output += buf;
+  const int st = ::pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+  return r;
+}
+
+void check_store(const std::string& db) {
+  auto r = run(std::string(CREDITD_BINARY) + " check --store sqlite:" + db);
+  if (r.status != 0) fail("creditd check on " + db + ": " + r.output);
+}
+
+// The journal of a file, one text line per entry, read with SQLite directly.
+std::vector<std::string> journal_of(const std::string& db) {
+  sqlite3* h = nullptr;
+  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK)
+    fail("cannot open " + db);
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(h, "SELECT * FROM entries ORDER BY seq", -1, &s, nullptr) != SQLITE_OK)
+    fail(std::string("cannot read entries of ") + db + ": " + sqlite3_errmsg(h));
+  std::vector<std::string> out;
+  while (sqlite3_step(s) == SQLITE_ROW) {
+    std::string line;
+    for (int i = 0; i < sqlite3_column_count(s); ++i) {
+      const unsigned char* t = sqlite3_column_text(s, i);
+      line += t ? reinterpret_cast<const char*>(t) : "NULL";
+      line += '|';
+    }
+    out.push_back(std::move(line));
+  }
+  sqlite3_finalize(s);
+  sqlite3_close(h);
+  return out;
+}
+
+// Copies the killed server's file, damages the copy's WAL, and starts
+// `creditd check` on it: it must pass on a committed prefix of the journal or
+// refuse naming the file. Returns a word for the tally.
+std::string damage_wal(const std::string& db, const fs::path& scratch, std::mt19937_64& rng) {
+  const fs::path wal = db + "-wal";
+  if (!fs::exists(wal) || fs::file_size(wal) == 0) return "no-wal";
+  fs::remove_all(scratch);
+  fs::create_directories(scratch);
+  const fs::path intact = scratch / "intact.db", damaged = scratch / "damaged.db";
+  for (const fs::path& to : {intact, damaged}) {
+    fs::copy_file(db, to);
+    fs::copy_file(wal, to.string() + "-wal");
+  }
+  const fs::path dwal = damaged.string() + "-wal";
+  const auto size = fs::file_size(dwal);
+  std::string mode;
+  switch (rng() % 3) {
+    case 0: {  // a torn tail: cut the WAL anywhere in its last 64 KiB
+      const std::uint64_t cut = rng() % std::min<std::uint64_t>(size, 65536);
+      fs::resize_file(dwal, size - cut);
+      mode = "truncated";
+      break;
+    }
+    case 1: {  // flipped bytes in the last pages
+      std::fstream f(dwal, std::ios::in | std::ios::out | std::ios::binary);
+      for (int i = 0; i < 8; ++i) {
+        const auto at = size - 1 - rng() % std::min<std::uint64_t>(size, 16384);
+        f.seekg(static_cast<std::streamoff>(at));
+        char c = 0;
+        f.read(&c, 1);
+        c = static_cast<char>(c ^ 0x5a);
+        f.seekp(static_cast<std::streamoff>(at));
+        f.write(&c, 1);
+      }
+      mode = "corrupted";
+      break;
+    }
+    default: {  // the last page zeroed, as a lost write
+      std::fstream f(dwal, std::ios::in | std::ios::out | std::ios::binary);
+      const std::uint64_t n = std::min<std::uint64_t>(size, 4096);
+      const std::string zeros(n, '\0');
+      f.seekp(static_cast<std::streamoff>(size - n));
+      f.write(zeros.data(), static_cast<std::streamsize>(n));
+      mode = "zeroed";
+      break;
+    }
+  }
+  auto r = run(std::string(CREDITD_BINARY) + " check --store sqlite:" + damaged.string());
+  if (r.status != 0) {
+    if (r.output.find(damaged.string()) == std::string::npos)
+      fail("check refused a damaged WAL without naming the file: " + r.output);
+    return mode + "-refused";
+  }
+  const auto full = journal_of(intact.string());
+  const auto part = journal_of(damaged.string());
+  if (part.size() > full.size()) fail("a damaged WAL grew the journal");
+  for (std::size_t i = 0; i < part.size(); ++i) {
+    if (part[i] != full[i]) fail("a damaged WAL changed journal entry " + std::to_string(i));
+  }
+  return mode + (part.size() == full.size() ? "-intact" : "-prefix");
+}
+
+void check_balances(unsigned short port, model& m) {
+  http_client c(port, admin);
+  for (int i = 0; i < accounts; ++i) {
+    http_reply r = c.get("/v1/accounts/" + account_name(i) + "/balance");
+    if (r.status != 200) fail("balance: " + r.body);
+    const bj::value v = r.json();
+    const micros available = parse_amount(std::string(v.at("available").as_string()));
+    const micros held = parse_amount(std::string(v.at("held").as_string()));
+    std::lock_guard lock(m.mu);
+    if (available != m.acct[i].available || held != m.acct[i].held) {
+      fail(account_name(i) + ": server has available " + amount_text(available) + " held " +
+           amount_text(held) + ", the model " + amount_text(m.acct[i].available) + " held " +
+           amount_text(m.acct[i].held));
+    }
+  }
+}
+
+// Acknowledged requests, re-sent with their keys, replay the same answer.
+void check_replays(unsigned short port, model& m, std::mt19937_64& rng, int samples) {
+  http_client c(port, admin);
+  for (int i = 0; i < samples; ++i) {
+    answered a;
+    {
+      std::lock_guard lock(m.mu);
+      if (m.log.empty()) return;
+      a = m.log[rng() % m.log.size()];
+    }
+    http_reply r = c.post(a.request.target, a.request.body, {{"Idempotency-Key", a.request.key}});
+    if (r.status != a.status || r.headers["idempotent-replayed"] != "true")
+      fail("replay of " + a.request.key + ": " + std::to_string(r.status) + " " + r.body);
+    const bj::value v = r.json();
+    std::string id;
+    if (a.request.what == op::kind::batch)
+      id = v.at("data").as_array().at(0).at("id").as_string();
+    else if (a.request.what == op::kind::capture)
+      id = v.at("charge").at("id").as_string();
+    else
+      id = v.at("id").as_string();
+    if (id != a.id) fail("replay of " + a.request.key + " answered " + id + ", first " + a.id);
+  }
+}
+
+// Every charge id in the journal, through the API.
+std::set<std::string> journal_charge_ids(unsigned short port) {
+  http_client c(port, admin);
+  std::set<std::string> ids;
+  for (int i = 0; i < accounts; ++i) {
+    std::string after;
+    while (true) {
+      std::string target = "/v1/accounts/" + account_name(i) + "/entries?limit=1000";
+      if (!after.empty()) target += "&after=" + after;
+      http_reply r = c.get(target);
+      if (r.status != 200) fail("entries: " + r.body);
+      const bj::value v = r.json();
+      for (const auto& e : v.at("data").as_array()) {
+        const std::string type(e.at("type").as_string());
+        if ((type == "charge" || type == "capture") && e.at("charge").is_string())
+          ids.insert(std::string(e.at("charge").as_string()));
+      }
+      if (v.at("next").is_null()) break;
+      after = std::string(v.at("next").as_string());
+    }
+  }
+  return ids;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int iterations = 20, clients = 8;
+  std::uint64_t seed =
+      static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--iterations")
+      iterations = std::atoi(argv[i + 1]);
+    else if (flag == "--seed")
+      seed = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (flag == "--clients")
+      clients = std::atoi(argv[i + 1]);
+    else
+      fail("unknown flag " + flag + " (--iterations N --seed S --clients C)");
+  }
+  if (iterations < 1 || clients < 1 || clients > 256) fail("bad --iterations or --clients");
+  std::printf("crash_harness: %d iterations, %d clients, seed %llu\n", iterations, clients,
+              static_cast<unsigned long long>(seed));
+  std::fflush(stdout);
+
+  creditd::testing::temp_dir dir;
+  const std::string db = dir.file("crash.db");
+  std::mt19937_64 rng(seed);
+  model m;
+  std::vector<client> pool;
+  for (int i = 0; i < clients; ++i)
+    pool.emplace_back(i, rng());
+
+  const std::vector<std::string> quiet = {"--log-level", "error"};
+  std::optional<server_process> server;
+  server.emplace(db, admin, quiet);
+  server_pid = server->pid();
+  {
+    http_client c(server->port(), admin);
+    for (int i = 0; i < accounts; ++i) {
+      if (c.put("/v1/accounts/" + account_name(i), "{}").status != 201) fail("put account");
+      if (c.post("/v1/accounts/" + account_name(i) + "/lots",
+                 R"({"amount":"100000000","kind":"prepaid"})")
+              .status != 201)
+        fail("grant");
+      m.acct[i].available = 100'000'000 * credit;
+    }
+  }
+
+  std::map<std::string, int> damage_tally;
+  std::uint64_t in_flight_at_kill = 0;
+  for (int it = 0; it < iterations; ++it) {
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> threads;
+    for (auto& cl : pool)
+      threads.emplace_back([&, port = server->port()] { cl.run(port, m, stop); });
+    // Kill at a random instant: anywhere in a commit, a batch, a checkpoint.
+    std::this_thread::sleep_for(std::chrono::microseconds(50'000 + rng() % 450'000));
+    server->kill_now();
+    for (auto& t : threads)
+      t.join();
+    in_flight_at_kill += static_cast<std::uint64_t>(clients);
+
+    // The damaged copy first: `creditd check` checkpoints the WAL away.
+    ++damage_tally[damage_wal(db, dir.file("damage"), rng)];
+    check_store(db);
+
+    server.emplace(db, admin, quiet);
+    server_pid = server->pid();
+    for (auto& cl : pool)
+      cl.resolve(server->port(), m);
+    check_balances(server->port(), m);
+    check_replays(server->port(), m, rng, 3 * clients);
+    std::printf("iteration %d: %llu requests acknowledged in all\n", it + 1,
+                static_cast<unsigned long long>(m.requests));
+    std::fflush(stdout);
+  }
+
+  const std::set<std::string> in_journal = journal_charge_ids(server->port());
+  if (in_journal != m.charge_ids) {
+    std::size_t lost = 0, extra = 0;
+    for (const auto& id : m.charge_ids)
+      lost += in_journal.count(id) == 0;
+    for (const auto& id : in_journal)
+      extra += m.charge_ids.count(id) == 0;
+    fail("journal charges differ from acknowledged ones: " + std::to_string(lost) + " lost, " +
+         std::to_string(extra) + " unacknowledged");
+  }
+  if (server->terminate() != 0) fail("creditd did not exit 0 on SIGTERM");
+  check_store(db);
+
+  std::string tally;
+  for (const auto& [k, n] : damage_tally)
+    tally += " " + k + "=" + std::to_string(n);
+  std::printf(
+      "crash_harness: ok: %d kills, %llu requests acknowledged, %zu charges all in the journal, "
+      "0 lost, 0 applied twice; damaged WAL copies:%s\n",
+      iterations, static_cast<unsigned long long>(m.requests), m.charge_ids.size(), tally.c_str());
+  return 0;
+}
