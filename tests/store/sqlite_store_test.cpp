@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -214,6 +216,68 @@ TEST(sqlite_store, refuses_to_load_an_inconsistent_file) {
   ASSERT_FALSE(r.has_value());
   EXPECT_NE(r.error().message.find("inconsistent"), std::string::npos) << r.error().message;
   EXPECT_NE(r.error().message.find(path), std::string::npos);
+}
+
+// Each page of the file in turn (after the header page) is overwritten with
+// noise in a copy: opening, loading or `creditd check`'s audit must refuse it,
+// naming the file. Free pages hold nothing, so damage there may pass.
+TEST(sqlite_store, damaged_file_is_refused_naming_it) {
+  temp_dir dir;
+  const std::string path = dir.file("whole.db");
+  time_us now = t0;
+  {
+    auto s = open_store(path);
+    ledger::ledger l;
+    ASSERT_TRUE(s->load(l, now).has_value());
+    random_workload(l, *s, 7, 600, now);
+  }  // the last close checkpoints the WAL into the file
+  const auto size = std::filesystem::file_size(path);
+  const std::uint64_t page = 4096, pages = size / page;
+  ASSERT_GT(pages, 8u);
+  std::uint64_t freelist = 0;
+  {
+    auto db = store::sqlite::database::open(path, false);
+    auto q = db->prepare("PRAGMA freelist_count");
+    ASSERT_TRUE(q.has_value() && q->step().value_or(false));
+    freelist = static_cast<std::uint64_t>(q->column_int(0));
+  }
+  std::mt19937_64 rng(11);
+  std::uint64_t refused = 0;
+  for (std::uint64_t p = 1; p < pages; ++p) {
+    const std::string copy = dir.file("damaged-" + std::to_string(p) + ".db");
+    std::filesystem::copy_file(path, copy);
+    {
+      std::fstream f(copy, std::ios::in | std::ios::out | std::ios::binary);
+      std::string noise(page, '\0');
+      for (char& c : noise)
+        c = static_cast<char>(rng());
+      f.seekp(static_cast<std::streamoff>(p * page));
+      f.write(noise.data(), static_cast<std::streamsize>(noise.size()));
+    }
+    std::string message;
+    auto s = store::sqlite::sqlite_store::open({copy});
+    if (!s) {
+      message = s.error().message;
+    } else {
+      ledger::ledger l;
+      auto loaded = (*s)->load(l, now);
+      if (!loaded) {
+        message = loaded.error().message;
+      } else {
+        auto audit = (*s)->audit_journal(l);
+        message = audit ? *audit : audit.error().message;
+      }
+    }
+    if (!message.empty()) {
+      ++refused;
+      EXPECT_NE(message.find(copy), std::string::npos) << "page " << p << ": " << message;
+    }
+    std::filesystem::remove(copy);
+  }
+  std::printf("refused %llu of %llu damaged pages (%llu free)\n",
+              static_cast<unsigned long long>(refused), static_cast<unsigned long long>(pages - 1),
+              static_cast<unsigned long long>(freelist));
+  EXPECT_GE(refused, pages - 1 - freelist) << "of " << pages - 1 << " damaged pages";
 }
 
 namespace {

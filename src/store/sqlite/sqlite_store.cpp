@@ -512,6 +512,19 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
 }
 
 std::expected<std::string, store_error> sqlite_store::audit_journal(const ledger::ledger& l) {
+  // First the file itself: every b-tree page, and every index against its table.
+  {
+    auto q = db_.prepare("PRAGMA integrity_check(20)");
+    if (!q) return std::unexpected(fail("cannot check integrity", q.error()));
+    std::string problems;
+    while (true) {
+      auto row = q->step();
+      if (!row) return std::unexpected(fail("cannot check integrity", row.error()));
+      if (!*row) break;
+      if (q->column_text(0) != "ok") problems += std::string(q->column_text(0)) + "; ";
+    }
+    if (!problems.empty()) return "the file " + path_ + " is damaged: " + problems;
+  }
   std::unordered_map<ledger::object_id, ledger::lot_replay> lots;
   auto q = db_.prepare("SELECT seq, type, amount, hold_id, parts FROM entries ORDER BY seq");
   if (!q) return std::unexpected(fail("cannot read entries", q.error()));
