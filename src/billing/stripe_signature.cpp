@@ -48,8 +48,8 @@ bool decode_hex(std::string_view text, hmac_sha256& out) {
 bool valid_key(std::string_view key) {
   if (key.empty()) return false;
   for (char c : key) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
     if (!ok) return false;
   }
   return true;
@@ -106,10 +106,9 @@ hmac_sha256 stripe_expected_signature(std::string_view secret, std::int64_t time
   payload.append(body);
   hmac_sha256 mac{};
   unsigned int length = 0;
-  const unsigned char* r =
-      HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-           reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), mac.data(),
-           &length);
+  const unsigned char* r = HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+                                reinterpret_cast<const unsigned char*>(payload.data()),
+                                payload.size(), mac.data(), &length);
   CREDITD_ASSERT(r != nullptr && length == mac.size());
   return mac;
 }

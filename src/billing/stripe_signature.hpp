@@ -26,9 +26,9 @@ enum class stripe_signature_error {
   malformed_header,       // not `name=value` items (names of [A-Za-z0-9_]), no `t` or a bad
                           // or repeated one, a v1 not 64 hex digits, a header over 8 KiB or
                           // more than 16 v1 signatures
-  no_v1_signature,          // well formed, but no signature of scheme v1
-  outside_tolerance,        // |now - t| is more than the tolerance
-  no_matching_signature,    // no v1 is the HMAC of this body with this secret
+  no_v1_signature,        // well formed, but no signature of scheme v1
+  outside_tolerance,      // |now - t| is more than the tolerance
+  no_matching_signature,  // no v1 is the HMAC of this body with this secret
 };
 std::string_view to_string(stripe_signature_error e);
 
