@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <type_traits>
 
+#include "http/route.hpp"
 #include "util/log.hpp"
 
 namespace creditd::http {
@@ -117,10 +118,9 @@ class session final : public session_base, public std::enable_shared_from_this<s
     request r;
     r.method = req.method();
     method_ = std::string(req.method_string());
-    const std::string_view target = req.target();
-    const std::size_t q = target.find('?');
-    r.path = std::string(target.substr(0, q));
-    if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
+    const target_parts target = split_target(req.target());
+    r.path = std::string(target.path);
+    r.query = std::string(target.query);
     r.body = std::move(req.body());
     if (auto it = req.find(bhttp::field::authorization); it != req.end())
       r.authorization = std::string(it->value());
