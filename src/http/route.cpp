@@ -11,7 +11,8 @@ target_parts split_target(std::string_view target) {
   return {target.substr(0, q), target.substr(q + 1)};
 }
 
-bool match_route(std::string_view pattern, std::string_view path, std::vector<std::string>& params) {
+bool match_route(std::string_view pattern, std::string_view path,
+                 std::vector<std::string>& params) {
   params.clear();
   while (!pattern.empty() || !path.empty()) {
     if (pattern.empty() || path.empty() || pattern[0] != '/' || path[0] != '/') return false;
@@ -45,7 +46,7 @@ bool decode_path_params(std::vector<std::string>& params) {
   return true;
 }
 
-std::optional<std::string> query_value(std::string_view query, std::string_view name) {
+std::optional<std::string> query_value(const std::string& query, std::string_view name) {
   auto params = boost::urls::parse_query(query);
   if (!params) return std::nullopt;
   for (auto p : *params) {
