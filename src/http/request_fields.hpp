@@ -41,8 +41,8 @@ class fields {
     const jvalue* v = obj_.find(key);
     return v == nullptr || v->is_null() ? nullptr : v;
   }
-  std::optional<ledger::micros> amount(std::string_view key,
-                               ledger::sign_policy sign = ledger::sign_policy::non_negative) {
+  std::optional<ledger::micros> amount(
+      std::string_view key, ledger::sign_policy sign = ledger::sign_policy::non_negative) {
     const jvalue* v = get(key);
     if (v == nullptr) return std::nullopt;
     if (v->type != jvalue::kind::number && v->type != jvalue::kind::string) {
@@ -128,7 +128,6 @@ class fields {
   const jvalue& obj_;
   std::string error_;
 };
-
 
 // What describes a spend, for charges and holds alike.
 struct spend_fields {

@@ -43,16 +43,16 @@ run_result run(const std::string& command) {
 }
 
 std::string serve_command(const std::string& db, const std::string& tls_args) {
-  return std::string(CREDITD_BINARY) + " serve --store sqlite:" + db +
-         " --listen 127.0.0.1:0 " + tls_args + " </dev/null";
+  return std::string(CREDITD_BINARY) + " serve --store sqlite:" + db + " --listen 127.0.0.1:0 " +
+         tls_args + " </dev/null";
 }
 
 // A TLS server on a temporary store with a fresh certificate.
 struct tls_server {
   temp_dir dir;
   test_cert cert = make_test_cert(dir.file(""), "server");
-  server_process proc{dir.file("creditd.db"), admin_key,
-                      {"--tls-cert", cert.cert, "--tls-key", cert.key}};
+  server_process proc{
+      dir.file("creditd.db"), admin_key, {"--tls-cert", cert.cert, "--tls-key", cert.key}};
 };
 
 int connect_raw(unsigned short port) {
@@ -74,7 +74,8 @@ TEST(http_tls, a_charge_round_trip_over_https) {
   https_client c(srv.proc.port(), srv.cert.cert, admin_key);
   ASSERT_EQ(c.put("/v1/accounts/alice", "{}").status, 201u);
   ASSERT_EQ(c.post("/v1/accounts/alice/lots", R"({"amount":"10","kind":"prepaid"})").status, 201u);
-  auto charged = c.post("/v1/accounts/alice/charges", R"({"operation":"image.generate","amount":2.5})");
+  auto charged =
+      c.post("/v1/accounts/alice/charges", R"({"operation":"image.generate","amount":2.5})");
   ASSERT_EQ(charged.status, 201u) << charged.body;
   EXPECT_EQ(str(charged.json(), "balance_after"), "7.5");
   // The same connection keeps serving (keep-alive inside TLS).
