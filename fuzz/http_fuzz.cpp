@@ -28,7 +28,7 @@ namespace {
 using namespace creditd;
 namespace bhttp = boost::beast::http;
 
-constexpr std::size_t body_bytes_max = 1 << 20;         // http::server_options
+constexpr std::size_t body_bytes_max = 1 << 20;       // http::server_options
 constexpr std::uint32_t header_bytes_max = 16 << 10;  // http::server_options
 
 // Every shape of pattern in the endpoint table (src/http/api.cpp): plain
