@@ -30,7 +30,8 @@ response error_response(unsigned status, std::string_view code, std::string_view
   r.status = status;
   json_out j(r.body);
   j.begin_object().key("error").begin_object();
-  j.key("code").str(code).key("message").str(message);
+  // Messages may echo request bytes (an id from the path): always valid UTF-8.
+  j.key("code").str(code).key("message").str(valid_utf8(message));
   j.end_object().end_object();
   return r;
 }

@@ -49,7 +49,12 @@ class fields {
       fail(std::string(key) + " must be an amount (a number or a decimal string)");
       return std::nullopt;
     }
-    auto a = ledger::parse_amount(v->text, sign);
+    // A minus sign where none is allowed is refused even on a zero ("-0"):
+    // the ledger's parser reads "-0" as 0, a valid zero charge or capture.
+    auto a = sign == ledger::sign_policy::non_negative && v->text.starts_with('-')
+                 ? std::expected<ledger::micros, ledger::amount_error>(
+                       std::unexpected(ledger::amount_error::negative))
+                 : ledger::parse_amount(v->text, sign);
     if (!a) {
       fail(std::string(key) + ": " + std::string(ledger::to_string(a.error())));
       return std::nullopt;
@@ -73,7 +78,8 @@ class fields {
     const jvalue* v = get(key);
     if (v == nullptr) return std::nullopt;
     std::int64_t out = 0;
-    bool good = v->type == jvalue::kind::number;
+    // No minus sign where no negative is allowed, not even on a zero ("-0").
+    bool good = v->type == jvalue::kind::number && !(min >= 0 && v->text.starts_with('-'));
     if (good) {
       auto [p, ec] = std::from_chars(v->text.data(), v->text.data() + v->text.size(), out);
       good = ec == std::errc{} && p == v->text.data() + v->text.size();
