@@ -8,6 +8,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <cstdio>
 #include <type_traits>
+#include <vector>
 
 #include "http/route.hpp"
 #include "util/log.hpp"
@@ -47,9 +48,10 @@ class session final : public session_base, public std::enable_shared_from_this<s
   }
   ~session() override { srv_.remove(this); }
 
+  std::shared_ptr<session_base> strong() override { return this->weak_from_this().lock(); }
+
   void close_if_idle() override {
-    auto self = this->weak_from_this().lock();  // null while the session is being destroyed
-    if (!self) return;
+    auto self = this->shared_from_this();
     // Cancel, never close: a read that has already completed (its handler
     // queued behind this one) must still be answered, or a request could be
     // committed with no reply. A read still pending ends with
@@ -260,8 +262,17 @@ void server::drain() {
     beast::error_code ec;
     acceptor_.close(ec);
   });
-  std::lock_guard lock(mu_);
-  for (session_base* s : sessions_)
+  // Strong references are taken under the lock and used after it: the last
+  // reference to a session may be dropped here, and its destructor takes mu_.
+  std::vector<std::shared_ptr<session_base>> live;
+  {
+    std::lock_guard lock(mu_);
+    live.reserve(sessions_.size());
+    for (session_base* s : sessions_) {
+      if (auto p = s->strong()) live.push_back(std::move(p));
+    }
+  }
+  for (const auto& s : live)
     s->close_if_idle();
 }
 

@@ -35,7 +35,11 @@ struct server_options {
 class session_base {
  public:
   virtual ~session_base() = default;
-  // Closes the connection if it is waiting for a request (drain).
+  // A strong reference; null once the last one is gone (the session is
+  // being destroyed).
+  virtual std::shared_ptr<session_base> strong() = 0;
+  // Closes the connection if it is waiting for a request (drain). The
+  // caller holds a strong reference.
   virtual void close_if_idle() = 0;
 };
 

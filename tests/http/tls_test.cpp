@@ -174,7 +174,9 @@ TEST(http_tls, sigterm_drains_tls_connections) {
   const double took =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ::close(silent);
-  EXPECT_LT(took, 1.5) << "idle TLS connections held the drain";
+  // Well under the 10 s of the handshake timeout and of the shutdown grace
+  // (the margin is for sanitizer builds on a loaded machine).
+  EXPECT_LT(took, 5.0) << "idle TLS connections held the drain";
 }
 
 TEST(http_tls, bad_tls_files_exit_2_naming_the_file) {
