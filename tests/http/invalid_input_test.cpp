@@ -85,8 +85,8 @@ std::vector<bad_body> generic_cases(const std::string& valid, const std::string&
       {"-Infinity", "{\"" + number_field + "\":-Infinity}"},
       {"nan", "{\"" + number_field + "\":nan}"},
       {"1e400 overflows a double", "{\"" + number_field + "\":1e400}"},
-      {"unknown field", valid.substr(0, valid.size() - 1) + (valid.size() > 2 ? "," : "") +
-                            R"("colour":"red"})"},
+      {"unknown field",
+       valid.substr(0, valid.size() - 1) + (valid.size() > 2 ? "," : "") + R"("colour":"red"})"},
   };
   if (has_required_field) {
     out.push_back({"empty body", ""});
@@ -131,11 +131,11 @@ class invalid_input : public ::testing::Test {
       expect_refused(c.request(ep.method, ep.target, x.body), x.status, x.code, what);
     }
     // 10 MB announced: refused from the headers alone.
-    auto big = raw_exchange(srv.port(), std::string(verb_name(ep.method)) + " " + ep.target +
-                                            " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
-                                            admin_key +
-                                            "\r\nContent-Type: application/json\r\n"
-                                            "Content-Length: 10485760\r\n\r\n");
+    auto big =
+        raw_exchange(srv.port(), std::string(verb_name(ep.method)) + " " + ep.target +
+                                     " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + admin_key +
+                                     "\r\nContent-Type: application/json\r\n"
+                                     "Content-Length: 10485760\r\n\r\n");
     expect_refused(big, 413, "payload_too_large", ep.target + " 10 MB body");
     EXPECT_EQ(state(c, "a"), before) << ep.target;
     EXPECT_EQ(clock_now(c), clock_before) << ep.target;
@@ -173,7 +173,8 @@ TEST_F(invalid_input, put_account) {
            {"reserve -0.0", R"({"settings":{"reserve":-0.0}})"},
            {"reserve 1e30", R"({"settings":{"reserve":1e30}})"},
            {"reserve 2^63", R"({"settings":{"reserve":)" + two_63 + "}}"},
-           {"postpaid_limit huge string", R"({"settings":{"postpaid_limit":"99999999999999999999"}})"},
+           {"postpaid_limit huge string",
+            R"({"settings":{"postpaid_limit":"99999999999999999999"}})"},
            {"rate limit string", R"({"settings":{"rate_limit_per_minute":"5"}})"},
            {"rate limit fraction", R"({"settings":{"rate_limit_per_minute":1.5}})"},
            {"rate limit negative", R"({"settings":{"rate_limit_per_minute":-1}})"},
@@ -233,7 +234,8 @@ TEST_F(invalid_input, post_lot) {
            {"kind unknown", R"({"amount":1,"kind":"gift"})"},
            {"expires_at number", R"({"amount":1,"kind":"promo","expires_at":5})"},
            {"expires_at text", R"({"amount":1,"kind":"promo","expires_at":"tomorrow"})"},
-           {"effective_at bad", R"({"amount":1,"kind":"promo","effective_at":"2026-13-01T00:00:00Z"})"},
+           {"effective_at bad",
+            R"({"amount":1,"kind":"promo","effective_at":"2026-13-01T00:00:00Z"})"},
            {"priority string", R"({"amount":1,"kind":"promo","priority":"1"})"},
            {"priority negative", R"({"amount":1,"kind":"promo","priority":-1})"},
            {"priority 2^63", R"({"amount":1,"kind":"promo","priority":)" + two_63 + "}"},
@@ -487,9 +489,10 @@ TEST_F(invalid_input, path_ids_over_the_limit_or_not_utf8) {
     expect_refused(c.request(t.method, path, t.body), 400, "invalid_request", path);
   }
   // Raw bytes that are not UTF-8 in the request target.
-  auto raw = raw_exchange(srv.port(), "GET /v1/accounts/\xff\xfe/balance HTTP/1.1\r\nHost: x\r\n"
-                                      "Authorization: Bearer " +
-                                          admin_key + "\r\n\r\n");
+  auto raw = raw_exchange(srv.port(),
+                          "GET /v1/accounts/\xff\xfe/balance HTTP/1.1\r\nHost: x\r\n"
+                          "Authorization: Bearer " +
+                              admin_key + "\r\n\r\n");
   EXPECT_GE(raw.status, 400u) << raw.body;
   EXPECT_LT(raw.status, 500u) << raw.body;
   boost::system::error_code ec;
