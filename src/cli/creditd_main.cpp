@@ -139,19 +139,6 @@ int serve(const std::string& store_arg, const std::string& listen, bool test_clo
     std::fprintf(stderr, "creditd: %s\n", bound.error().c_str());
     return 1;
   }
-  std::string shown = bound->address().to_string();
-  if (bound->address().is_v6()) shown = "[" + shown + "]";
-  std::printf("creditd listening on %s://%s:%u\n", tls ? "https" : "http", shown.c_str(),
-              static_cast<unsigned>(bound->port()));
-  std::fflush(stdout);
-  log::write(log::level::info, "listening",
-             {{"address", shown + ":" + std::to_string(bound->port())},
-              {"store", store_arg},
-              {"accounts", std::to_string(ledger.account_count())},
-              {"journal_entries", std::to_string(ledger.next_seq() - 1)},
-              {"test_clock", test_clock ? "true" : "false"},
-              {"tls", tls ? "true" : "false"}});
-
   // SIGTERM/SIGINT: stop accepting, let requests in flight finish (at most
   // shutdown_grace), then flush the engine and exit 0.
   constexpr auto shutdown_grace = std::chrono::seconds(10);
@@ -174,6 +161,21 @@ int serve(const std::string& store_arg, const std::string& listen, bool test_clo
     srv.drain();
     wait_drained();
   });
+  // Announced once SIGTERM is handled: a client that stops the server as
+  // soon as it reads this line gets the graceful drain.
+  std::string shown = bound->address().to_string();
+  if (bound->address().is_v6()) shown = "[" + shown + "]";
+  std::printf("creditd listening on %s://%s:%u\n", tls ? "https" : "http", shown.c_str(),
+              static_cast<unsigned>(bound->port()));
+  std::fflush(stdout);
+  log::write(log::level::info, "listening",
+             {{"address", shown + ":" + std::to_string(bound->port())},
+              {"store", store_arg},
+              {"accounts", std::to_string(ledger.account_count())},
+              {"journal_entries", std::to_string(ledger.next_seq() - 1)},
+              {"test_clock", test_clock ? "true" : "false"},
+              {"tls", tls ? "true" : "false"}});
+
   std::vector<std::thread> pool;
   for (int i = 1; i < threads; ++i)
     pool.emplace_back([&io] { io.run(); });
