@@ -150,13 +150,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (ec == bhttp::error::need_more) ec = {};
   if (!ec) {
     in += used;
+    // As Beast's reads do: after need_more, put() is called again only with
+    // more bytes than before, and here there are none.
     while (!ec && in.size() > 0 && !parser.is_done()) {
       const std::size_t n = parser.put(in, ec);
+      in += n;
       if (ec == bhttp::error::need_more) {
         ec = {};
-        if (n == 0) break;
+        break;
       }
-      in += n;
     }
     // The end of the stream, after some bytes (as Beast's own reads do).
     if (!ec && !parser.is_done() && parser.got_some()) parser.put_eof(ec);
