@@ -111,7 +111,7 @@ class session final : public session_base, public std::enable_shared_from_this<s
     // Only a request the parser refused gets an answer; a broken connection
     // or TLS record does not.
     if (ec && ec.category() != bhttp::make_error_code(bhttp::error::bad_target).category())
-      return close();
+      return close_socket();
     if (ec) return fail(400, "invalid_request", "malformed HTTP request");
     socket_layer().expires_never();
     auto& req = parser_->get();
