@@ -20,12 +20,15 @@ build: deps $(BUILD_DIR)/build.ninja
 run: build
 	@bash scripts/run-demo
 
+# Every test, the fuzz targets included (FUZZ_SECONDS each, 30 s by default here).
 test: build
-	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+	@cd $(BUILD_DIR) && FUZZ_SECONDS=$${FUZZ_SECONDS:-30} ctest --output-on-failure -j $(JOBS)
 
-# The unit, store and HTTP tests under ASan + UBSan (a Debug build of its own).
+# The unit, store and HTTP tests under ASan + UBSan (a Debug build of its own;
+# the fuzz targets run under both sanitizers in `make test` already).
 test-sanitize: deps
-	@cmake -S . -B build-sanitize -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCREDITD_SANITIZE=ON >/dev/null
+	@cmake -S . -B build-sanitize -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCREDITD_SANITIZE=ON \
+	  -DCREDITD_FUZZ_TESTS=OFF >/dev/null
 	@cmake --build build-sanitize -j $(JOBS)
 	@cd build-sanitize && CREDITD_RANDOM_SEEDS=10 ctest --output-on-failure -j $(JOBS)
 
@@ -35,19 +38,14 @@ N ?= 200
 crash-test: build
 	@build/bin/crash_harness --iterations $(N) $(if $(SEED),--seed $(SEED),)
 
-# libFuzzer over the amount, time and JSON parsers, FUZZ_SECONDS each.
+# Every libFuzzer target (fuzz/: amount, time, JSON, HTTP requests, Stripe
+# signatures) for FUZZ_SECONDS each; what they find stays in build-fuzz/.
 FUZZ_SECONDS ?= 60
-fuzz:
-	@bash scripts/install-deps --fuzz
-	@bash fuzz/build.sh
-	@for t in amount time json; do \
-	  mkdir -p build-fuzz/corpus-$$t; \
-	  echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
-	  if ! build-fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 \
-	      -artifact_prefix=build-fuzz/$$t- build-fuzz/corpus-$$t fuzz/corpus/$$t > build-fuzz/$$t.log 2>&1; then \
-	    tail -40 build-fuzz/$$t.log; echo "fuzz: $$t found a failure (input saved as build-fuzz/$$t-*)"; exit 1; \
-	  fi; \
-	  grep -E '^Done' build-fuzz/$$t.log; \
+FUZZ_TARGETS = amount time json http stripe
+fuzz: deps
+	@bash fuzz/build.sh build-fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	  FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh $$t build-fuzz || exit 1; \
 	done
 
 bench: build

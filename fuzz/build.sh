@@ -1,16 +1,13 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets with clang-16 and libc++-16 (Debian 12's GCC
-# libstdc++ has std::expected, but clang cannot compile that header; libc++ 16
-# has its own). Output: build-fuzz/{amount,time,json}_fuzz.
+# Builds the libFuzzer targets (fuzz/CMakeLists.txt: clang-16, libc++-16,
+# ASan + UBSan) into OUT (default build-fuzz): {amount,time,json,http,stripe}_fuzz.
+# Incremental: a second run rebuilds only what changed.
+#   fuzz/build.sh [OUT]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-OUT=build-fuzz
-mkdir -p "$OUT"
-CXX="clang++-16 -std=c++2b -stdlib=libc++ -O1 -g -fsanitize=fuzzer,address,undefined -Isrc"
-# libFuzzer's own runtime uses libstdc++ internally; no library type crosses
-# between it and the targets, so both standard libraries can be linked.
-LIBS="-Wl,--push-state,--no-as-needed,-lstdc++,--pop-state"
-$CXX fuzz/amount_fuzz.cpp src/ledger/amount.cpp -o "$OUT/amount_fuzz" $LIBS
-$CXX fuzz/time_fuzz.cpp src/ledger/time.cpp -o "$OUT/time_fuzz" $LIBS
-$CXX fuzz/json_fuzz.cpp src/http/json.cpp src/store/codec.cpp src/ledger/amount.cpp fuzz/boost_json_src.cpp \
-  -o "$OUT/json_fuzz" $LIBS
+root="$(cd "$(dirname "$0")/.." && pwd)"
+out="${1:-$root/build-fuzz}"
+command -v clang++-16 >/dev/null || { echo "fuzz/build.sh: clang++-16 is missing: run scripts/install-deps" >&2; exit 1; }
+if [ ! -f "$out/build.ninja" ]; then
+  cmake -S "$root/fuzz" -B "$out" -G Ninja -DCMAKE_CXX_COMPILER=clang++-16 >/dev/null
+fi
+cmake --build "$out" -j "${JOBS:-2}"

@@ -1,7 +1,9 @@
 // creditctl: a command-line client of the creditd HTTP API.
 //
-//   creditctl [--url URL] [--key KEY] [--json] COMMAND ...
+//   creditctl [--url URL] [--key KEY] [--cacert FILE] [--json] COMMAND ...
 //   URL defaults to $CREDITD_URL or http://127.0.0.1:8080, KEY to $CREDITD_KEY.
+//   An https:// URL is verified against --cacert (or $CREDITD_CACERT), else
+//   against the system's trusted certificates.
 //
 // Human-readable output by default, the server's JSON with --json. Exits 0 on
 // success, 1 when the server refuses (the message says why), 2 on usage or
@@ -10,8 +12,11 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 #include <cstdio>
@@ -31,23 +36,44 @@ struct reply {
   std::string body;
 };
 
+[[noreturn]] void die(const std::string& message) {
+  std::fprintf(stderr, "creditctl: %s\n", message.c_str());
+  std::exit(2);
+}
+
 struct client {
   std::string host, port, key;
-  bool ok = true;
+  boost::asio::ssl::context* tls = nullptr;  // https: the trust to verify the server with
 
   reply call(bhttp::verb method, const std::string& target, const std::string& body = "",
              const std::string& idempotency_key = "") {
     boost::asio::io_context io;
     boost::asio::ip::tcp::resolver resolver(io);
-    beast::tcp_stream stream(io);
     beast::error_code ec;
     auto results = resolver.resolve(host, port, ec);
-    if (!ec) stream.connect(results, ec);
-    if (ec) {
-      std::fprintf(stderr, "creditctl: cannot connect to %s:%s: %s\n", host.c_str(), port.c_str(),
-                   ec.message().c_str());
-      std::exit(2);
+    if (ec) die("cannot resolve " + host + ": " + ec.message());
+    if (tls == nullptr) {
+      beast::tcp_stream stream(io);
+      stream.connect(results, ec);
+      if (ec) die("cannot connect to " + host + ":" + port + ": " + ec.message());
+      return exchange(stream, method, target, body, idempotency_key);
     }
+    beast::ssl_stream<beast::tcp_stream> stream(io, *tls);
+    beast::get_lowest_layer(stream).connect(results, ec);
+    if (ec) die("cannot connect to " + host + ":" + port + ": " + ec.message());
+    // SNI and the name the certificate must carry.
+    if (!SSL_set_tlsext_host_name(stream.native_handle(), host.c_str()))
+      die("cannot set the TLS server name " + host);
+    stream.set_verify_callback(boost::asio::ssl::host_name_verification(host));
+    stream.handshake(boost::asio::ssl::stream_base::client, ec);
+    if (ec) die("TLS handshake with " + host + ":" + port + " failed: " + ec.message());
+    return exchange(stream, method, target, body, idempotency_key);
+  }
+
+  template <typename Stream>
+  reply exchange(Stream& stream, bhttp::verb method, const std::string& target,
+                 const std::string& body, const std::string& idempotency_key) {
+    beast::error_code ec;
     bhttp::request<bhttp::string_body> req(method, target, 11);
     req.set(bhttp::field::host, host);
     req.set(bhttp::field::user_agent, "creditctl");
@@ -60,10 +86,7 @@ struct client {
     beast::flat_buffer buffer;
     bhttp::response<bhttp::string_body> res;
     if (!ec) bhttp::read(stream, buffer, res, ec);
-    if (ec) {
-      std::fprintf(stderr, "creditctl: request failed: %s\n", ec.message().c_str());
-      std::exit(2);
-    }
+    if (ec) die("request failed: " + ec.message());
     return {res.result_int(), res.body()};
   }
 };
@@ -130,6 +153,9 @@ int main(int argc, char** argv) {
   std::string idem;
   app.add_option("--url", url, "server URL (env CREDITD_URL)");
   app.add_option("--key", key, "API key (env CREDITD_KEY)");
+  std::string cacert = std::getenv("CREDITD_CACERT") ? std::getenv("CREDITD_CACERT") : "";
+  app.add_option("--cacert", cacert,
+                 "PEM CA certificates to trust for an https:// URL (env CREDITD_CACERT)");
   app.add_flag("--json", as_json, "print the server's JSON");
   app.add_option("--idempotency-key", idem, "Idempotency-Key for a write");
 
@@ -197,12 +223,26 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   auto parsed = boost::urls::parse_uri(url);
-  if (!parsed || parsed->scheme() != "http") {
-    std::fprintf(stderr, "creditctl: --url must be http://HOST:PORT\n");
+  if (!parsed || (parsed->scheme() != "http" && parsed->scheme() != "https")) {
+    std::fprintf(stderr, "creditctl: --url must be http://HOST:PORT or https://HOST:PORT\n");
     return 2;
   }
-  client c{std::string(parsed->host()), parsed->has_port() ? std::string(parsed->port()) : "80",
-           key};
+  const bool https = parsed->scheme() == "https";
+  client c{std::string(parsed->host()),
+           parsed->has_port() ? std::string(parsed->port()) : (https ? "443" : "80"), key};
+  boost::asio::ssl::context tls(boost::asio::ssl::context::tls_client);
+  if (https) {
+    SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_2_VERSION);
+    tls.set_verify_mode(boost::asio::ssl::verify_peer);
+    beast::error_code ec;
+    if (cacert.empty()) {
+      tls.set_default_verify_paths(ec);
+    } else {
+      tls.load_verify_file(cacert, ec);
+    }
+    if (ec) die("cannot load the CA certificates " + (cacert.empty() ? "(system)" : cacert));
+    c.tls = &tls;
+  }
 
   reply r;
   auto amount_field = [&](const std::string& name_, const std::string& v) {

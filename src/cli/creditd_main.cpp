@@ -1,6 +1,7 @@
 // creditd: the credit ledger server.
 //
 //   creditd serve [--store URL] [--listen HOST:PORT] [--test-clock] [--threads N]
+//                 [--tls-cert FILE --tls-key FILE]
 //   creditd check [--store URL]
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
@@ -18,6 +19,7 @@
 #include "http/metrics.hpp"
 #include "http/openapi.hpp"
 #include "http/server.hpp"
+#include "http/tls.hpp"
 #include "store/sqlite/sqlite_keys.hpp"
 #include "store/sqlite/sqlite_reader.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -60,8 +62,12 @@ bool split_listen(const std::string& listen, std::string& host, std::uint16_t& p
   return !host.empty();
 }
 
+struct tls_files {
+  std::string cert, key;
+};
+
 int serve(const std::string& store_arg, const std::string& listen, bool test_clock, int threads,
-          const std::string& log_level) {
+          const std::string& log_level, const tls_files& tls_in) {
   if (log_level == "debug") log::threshold() = log::level::debug;
   if (log_level == "error") log::threshold() = log::level::error;
   auto url = parse_store(store_arg);
@@ -74,6 +80,21 @@ int serve(const std::string& store_arg, const std::string& listen, bool test_clo
   if (!split_listen(listen, host, port)) {
     std::fprintf(stderr, "creditd: --listen must be HOST:PORT\n");
     return 2;
+  }
+  // HTTPS only, with both files; checked before the store is opened.
+  if (tls_in.cert.empty() != tls_in.key.empty()) {
+    std::fprintf(stderr, "creditd: --tls-cert and --tls-key go together (only %s was given)\n",
+                 tls_in.cert.empty() ? "--tls-key" : "--tls-cert");
+    return 2;
+  }
+  std::unique_ptr<boost::asio::ssl::context> tls;
+  if (!tls_in.cert.empty()) {
+    auto ctx = http::make_tls_context(tls_in.cert, tls_in.key);
+    if (!ctx) {
+      std::fprintf(stderr, "creditd: %s\n", ctx.error().c_str());
+      return 2;
+    }
+    tls = std::move(*ctx);
   }
   server_clock clock(test_clock);
   auto store = store::sqlite::sqlite_store::open({url->sqlite_path});
@@ -112,24 +133,12 @@ int serve(const std::string& store_arg, const std::string& listen, bool test_clo
        [&readers](std::function<void()> job) { boost::asio::post(readers, std::move(job)); }});
 
   boost::asio::io_context io(threads);
-  http::server srv(io, api, {.host = host, .port = port});
+  http::server srv(io, api, {.host = host, .port = port}, tls.get());
   auto bound = srv.listen();
   if (!bound) {
     std::fprintf(stderr, "creditd: %s\n", bound.error().c_str());
     return 1;
   }
-  std::string shown = bound->address().to_string();
-  if (bound->address().is_v6()) shown = "[" + shown + "]";
-  std::printf("creditd listening on http://%s:%u\n", shown.c_str(),
-              static_cast<unsigned>(bound->port()));
-  std::fflush(stdout);
-  log::write(log::level::info, "listening",
-             {{"address", shown + ":" + std::to_string(bound->port())},
-              {"store", store_arg},
-              {"accounts", std::to_string(ledger.account_count())},
-              {"journal_entries", std::to_string(ledger.next_seq() - 1)},
-              {"test_clock", test_clock ? "true" : "false"}});
-
   // SIGTERM/SIGINT: stop accepting, let requests in flight finish (at most
   // shutdown_grace), then flush the engine and exit 0.
   constexpr auto shutdown_grace = std::chrono::seconds(10);
@@ -152,6 +161,21 @@ int serve(const std::string& store_arg, const std::string& listen, bool test_clo
     srv.drain();
     wait_drained();
   });
+  // Announced once SIGTERM is handled: a client that stops the server as
+  // soon as it reads this line gets the graceful drain.
+  std::string shown = bound->address().to_string();
+  if (bound->address().is_v6()) shown = "[" + shown + "]";
+  std::printf("creditd listening on %s://%s:%u\n", tls ? "https" : "http", shown.c_str(),
+              static_cast<unsigned>(bound->port()));
+  std::fflush(stdout);
+  log::write(log::level::info, "listening",
+             {{"address", shown + ":" + std::to_string(bound->port())},
+              {"store", store_arg},
+              {"accounts", std::to_string(ledger.account_count())},
+              {"journal_entries", std::to_string(ledger.next_seq() - 1)},
+              {"test_clock", test_clock ? "true" : "false"},
+              {"tls", tls ? "true" : "false"}});
+
   std::vector<std::thread> pool;
   for (int i = 1; i < threads; ++i)
     pool.emplace_back([&io] { io.run(); });
@@ -221,8 +245,13 @@ int main(int argc, char** argv) {
       app.add_subcommand("check", "Load a store and audit its journal against its state");
   check_cmd->add_option("--store", store_arg, "sqlite:PATH");
 
+  tls_files tls;
+  serve_cmd->add_option("--tls-cert", tls.cert,
+                        "PEM certificate chain: serve HTTPS only (needs --tls-key)");
+  serve_cmd->add_option("--tls-key", tls.key, "PEM private key of --tls-cert");
+
   CLI11_PARSE(app, argc, argv);
-  if (*serve_cmd) return serve(store_arg, listen, test_clock, threads, log_level);
+  if (*serve_cmd) return serve(store_arg, listen, test_clock, threads, log_level, tls);
   if (*check_cmd) return check(store_arg);
   return 2;
 }

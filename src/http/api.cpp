@@ -2,8 +2,6 @@
 // endpoint of shared/spec/api.md.
 #include "http/api.hpp"
 
-#include <boost/url/parse_query.hpp>
-#include <boost/url/pct_string_view.hpp>
 #include <charconv>
 #include <memory>
 #include <optional>
@@ -11,6 +9,8 @@
 
 #include "http/json.hpp"
 #include "http/render.hpp"
+#include "http/request_fields.hpp"
+#include "http/route.hpp"
 #include "ledger/limits.hpp"
 #include "ledger/replay.hpp"
 #include "ledger/validate.hpp"
@@ -31,7 +31,8 @@ response error_response(unsigned status, std::string_view code, std::string_view
   r.status = status;
   json_out j(r.body);
   j.begin_object().key("error").begin_object();
-  j.key("code").str(code).key("message").str(message);
+  // Messages may echo request bytes (an id from the path): always valid UTF-8.
+  j.key("code").str(code).key("message").str(valid_utf8(message));
   j.end_object().end_object();
   return r;
 }
@@ -116,118 +117,6 @@ response ledger_error(const ledger::error& e) {
   }
   return error_response(500, "internal", "internal error");
 }
-
-// ------------------------------------------------------------------ decoding
-
-// Reads request fields, remembering the first problem.
-class fields {
- public:
-  explicit fields(const jvalue& obj) : obj_(obj) {}
-  bool ok() const { return error_.empty(); }
-  const std::string& error() const { return error_; }
-  void fail(std::string message) {
-    if (error_.empty()) error_ = std::move(message);
-  }
-  // Refuses fields not named in `known`.
-  void only(std::initializer_list<std::string_view> known) {
-    for (const auto& [k, v] : obj_.fields) {
-      bool found = false;
-      for (std::string_view n : known)
-        found = found || n == k;
-      if (!found) fail("unknown field: " + k);
-    }
-  }
-  const jvalue* get(std::string_view key) const {
-    const jvalue* v = obj_.find(key);
-    return v == nullptr || v->is_null() ? nullptr : v;
-  }
-  std::optional<micros> amount(std::string_view key,
-                               ledger::sign_policy sign = ledger::sign_policy::non_negative) {
-    const jvalue* v = get(key);
-    if (v == nullptr) return std::nullopt;
-    if (v->type != jvalue::kind::number && v->type != jvalue::kind::string) {
-      fail(std::string(key) + " must be an amount (a number or a decimal string)");
-      return std::nullopt;
-    }
-    auto a = ledger::parse_amount(v->text, sign);
-    if (!a) {
-      fail(std::string(key) + ": " + std::string(ledger::to_string(a.error())));
-      return std::nullopt;
-    }
-    return *a;
-  }
-  std::optional<std::string> string(std::string_view key, std::size_t length_max) {
-    const jvalue* v = get(key);
-    if (v == nullptr) return std::nullopt;
-    if (v->type != jvalue::kind::string) {
-      fail(std::string(key) + " must be a string");
-      return std::nullopt;
-    }
-    if (v->text.size() > length_max) {
-      fail(std::string(key) + " is longer than " + std::to_string(length_max) + " bytes");
-      return std::nullopt;
-    }
-    return v->text;
-  }
-  std::optional<std::int64_t> integer(std::string_view key, std::int64_t min, std::int64_t max) {
-    const jvalue* v = get(key);
-    if (v == nullptr) return std::nullopt;
-    std::int64_t out = 0;
-    bool good = v->type == jvalue::kind::number;
-    if (good) {
-      auto [p, ec] = std::from_chars(v->text.data(), v->text.data() + v->text.size(), out);
-      good = ec == std::errc{} && p == v->text.data() + v->text.size();
-    }
-    if (!good || out < min || out > max) {
-      fail(std::string(key) + " must be an integer from " + std::to_string(min) + " to " +
-           std::to_string(max));
-      return std::nullopt;
-    }
-    return out;
-  }
-  std::optional<bool> boolean(std::string_view key) {
-    const jvalue* v = get(key);
-    if (v == nullptr) return std::nullopt;
-    if (v->type != jvalue::kind::boolean) {
-      fail(std::string(key) + " must be true or false");
-      return std::nullopt;
-    }
-    return v->b;
-  }
-  std::optional<time_us> time(std::string_view key) {
-    auto s = string(key, 64);
-    if (!s) return std::nullopt;
-    auto t = ledger::parse_time(*s);
-    if (!t) fail(std::string(key) + " must be an RFC 3339 time, e.g. 2026-11-25T10:00:00Z");
-    return t;
-  }
-  // A flat object of scalar values, written canonically (keys sorted).
-  std::string dimensions(std::string_view key) {
-    const jvalue* v = get(key);
-    if (v == nullptr) return {};
-    if (!v->is_object()) {
-      fail(std::string(key) + " must be an object");
-      return {};
-    }
-    if (v->fields.size() > 32) fail(std::string(key) + " has more than 32 keys");
-    for (const auto& [k, x] : v->fields) {
-      if (k.empty() || k.size() > 64) fail(std::string(key) + " keys must be 1 to 64 bytes");
-      if (x.type == jvalue::kind::object || x.type == jvalue::kind::array ||
-          x.type == jvalue::kind::null) {
-        fail(std::string(key) + "." + k + " must be a string, number or boolean");
-      }
-    }
-    std::string out;
-    write_canonical(out, *v);
-    if (out.size() > ledger::limits::dimensions_bytes_max)
-      fail(std::string(key) + " is larger than 4096 bytes");
-    return v->fields.empty() ? std::string() : out;
-  }
-
- private:
-  const jvalue& obj_;
-  std::string error_;
-};
 
 }  // namespace
 
@@ -348,12 +237,7 @@ std::optional<ledger::object_id> path_id(call& c, id_kind k, std::size_t index,
 // A query parameter's value, percent-decoded; nullopt when absent (or when
 // the query's encoding is invalid).
 std::optional<std::string> query_param(const call& c, std::string_view name) {
-  auto params = boost::urls::parse_query(c.req.query);
-  if (!params) return std::nullopt;
-  for (auto p : *params) {
-    if (p.key.decode() == name) return p.has_value ? p.value.decode() : std::string();
-  }
-  return std::nullopt;
+  return query_value(c.req.query, name);
 }
 
 // ?limit= (default 50, max 1000) and ?after=; nullopt means a 400 was sent.
@@ -689,61 +573,6 @@ void void_lot(api& a, call& c) {
 }
 
 // ------------------------------------------------------------------ charges
-
-// What describes a spend, for charges and holds alike.
-struct spend_fields {
-  std::string operation;
-  std::string dimensions;
-  std::string reference;
-  bool urgent = false;
-  std::optional<micros> amount;  // absent: the cost would come from the catalog
-};
-
-spend_fields read_spend(fields& f) {
-  spend_fields s;
-  s.operation = f.string("operation", ledger::limits::operation_length_max).value_or("");
-  if (f.ok() && !ledger::valid_operation(s.operation))
-    f.fail("operation is required and must match [A-Za-z0-9._:/-]{1,128}");
-  s.dimensions = f.dimensions("dimensions");
-  auto quantity = f.amount("quantity");
-  if (quantity && *quantity <= 0) f.fail("quantity must be positive");
-  s.amount = f.amount("amount");
-  s.reference = f.string("reference", ledger::limits::reference_length_max).value_or("");
-  s.urgent = f.boolean("urgent").value_or(false);
-  return s;
-}
-
-// The catalog (prices) is not part of this version: without an explicit
-// amount no price can match.
-std::string no_price(const std::string& operation) {
-  return "no price matches operation " + operation + "; send an explicit amount";
-}
-
-// Decodes a charge body (also a batch item); the account comes from the path.
-// On failure `error` says why and `unknown_price` tells a 422 from a 400.
-std::optional<ledger::charge_cmd> decode_charge(const jvalue& body, const std::string& account,
-                                                std::string& error, bool& unknown_price) {
-  unknown_price = false;
-  if (!body.is_object()) {
-    error = "a charge must be an object";
-    return std::nullopt;
-  }
-  fields f(body);
-  f.only({"operation", "dimensions", "quantity", "amount", "reference", "urgent", "metadata"});
-  spend_fields s = read_spend(f);
-  if (!f.ok()) {
-    error = f.error();
-    return std::nullopt;
-  }
-  if (!s.amount) {
-    error = no_price(s.operation);
-    unknown_price = true;
-    return std::nullopt;
-  }
-  return ledger::charge_cmd{
-      account, *s.amount, std::move(s.operation), std::move(s.dimensions), std::move(s.reference),
-      s.urgent};
-}
 
 response charge_response(ledger::ledger& l, std::size_t mark, unsigned status) {
   response out;
@@ -1221,31 +1050,6 @@ constexpr endpoint endpoint_table[] = {
      "Move the test clock forward and run what became due", true},
 };
 
-// Matches `path` against `pattern`, collecting {..} segments.
-bool match(std::string_view pattern, std::string_view path, std::vector<std::string>& params) {
-  params.clear();
-  while (!pattern.empty() || !path.empty()) {
-    if (pattern.empty() || path.empty() || pattern[0] != '/' || path[0] != '/') return false;
-    pattern.remove_prefix(1);
-    path.remove_prefix(1);
-    const std::size_t pe = pattern.find('/');
-    const std::size_t qe = path.find('/');
-    std::string_view pseg = pattern.substr(0, pe), seg = path.substr(0, qe);
-    if (pseg.starts_with('{')) {
-      const std::size_t close = pseg.find('}');
-      const std::string_view suffix = pseg.substr(close + 1);  // "{id}:batch" style
-      if (seg.size() <= suffix.size() || !seg.ends_with(suffix)) return false;
-      params.emplace_back(seg.substr(0, seg.size() - suffix.size()));
-      if (params.back().empty() || params.back().size() > 256) return false;
-    } else if (pseg != seg) {
-      return false;
-    }
-    pattern = pe == std::string_view::npos ? std::string_view() : pattern.substr(pe);
-    path = qe == std::string_view::npos ? std::string_view() : path.substr(qe);
-  }
-  return true;
-}
-
 }  // namespace
 
 std::span<const endpoint> endpoints() {
@@ -1263,20 +1067,14 @@ std::string_view api::handle(request req, done_fn done) {
   };
   bool path_known = false;
   for (const endpoint& ep : endpoint_table) {
-    if (!match(ep.pattern, c.req.path, c.params)) continue;
+    if (!match_route(ep.pattern, c.req.path, c.params)) continue;
     path_known = true;
     if (ep.method != c.req.method) continue;
     c.ep = &ep;
     break;
   }
-  if (c.ep != nullptr) {
-    // Path parameters arrive percent-encoded ("org%3A1" is "org:1").
-    for (std::string& p : c.params) {
-      auto pct = boost::urls::make_pct_string_view(p);
-      if (!pct) return finish(c, bad_request("the path has invalid percent-encoding"));
-      p = pct->decode();
-    }
-  }
+  if (c.ep != nullptr && !decode_path_params(c.params))
+    return finish(c, bad_request("the path has invalid percent-encoding"));
   if (c.ep == nullptr) {
     if (path_known)
       return finish(

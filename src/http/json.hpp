@@ -38,6 +38,11 @@ inline constexpr std::size_t json_depth_max = 32;
 // json_depth_max, a duplicate key in an object.
 std::optional<jvalue> parse_json(std::string_view text, json_error& error);
 
+// `text` with every byte that is not part of valid UTF-8 (overlong forms,
+// surrogates and code points past U+10FFFF included) replaced by U+FFFD:
+// for echoing request bytes (ids from a path) into a JSON response.
+std::string valid_utf8(std::string_view text);
+
 // Writes `v` back as compact JSON with object keys sorted: a canonical form
 // for fingerprints. Values of amount fields ("amount", "reserve", ...) are
 // written by value whether they came as numbers or strings; other numbers

@@ -1,10 +1,16 @@
 #include "http/server.hpp"
 
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <cstdio>
+#include <type_traits>
+#include <vector>
 
+#include "http/route.hpp"
 #include "util/log.hpp"
 
 namespace creditd::http {
@@ -14,48 +20,85 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 
-class session : public std::enable_shared_from_this<session> {
+using plain_stream = beast::tcp_stream;
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+// One connection over `Stream`: plain_stream or tls_stream. The request path
+// is the same code for both, compiled twice; TLS adds a handshake before the
+// first read and a close_notify before the close.
+template <typename Stream>
+class session final : public session_base, public std::enable_shared_from_this<session<Stream>> {
+  static constexpr bool tls = std::is_same_v<Stream, tls_stream>;
+
  public:
-  session(tcp::socket socket, server& srv) : stream_(std::move(socket)), srv_(srv) {}
+  session(tcp::socket socket, server& srv) requires(!tls) : stream_(std::move(socket)), srv_(srv) {}
+  session(tcp::socket socket, server& srv, net::ssl::context& ctx) requires tls
+      : stream_(std::move(socket), ctx),
+        srv_(srv) {}
 
   void start() {
     srv_.add(this);
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (tls) {
+        self->handshake();
+      } else {
+        self->read();
+      }
+    });
   }
-  ~session() { srv_.remove(this); }
+  ~session() override { srv_.remove(this); }
 
-  // Closes the connection if it is waiting for a request (drain).
-  void close_if_idle() {
-    auto self = weak_from_this().lock();  // null while the session is being destroyed
-    if (!self) return;
+  std::shared_ptr<session_base> strong() override { return this->weak_from_this().lock(); }
+
+  void close_if_idle() override {
+    auto self = this->shared_from_this();
     // Cancel, never close: a read that has already completed (its handler
     // queued behind this one) must still be answered, or a request could be
     // committed with no reply. A read still pending ends with
     // operation_aborted and closes the connection then.
     net::post(stream_.get_executor(), [self] {
-      if (self->waiting_) self->stream_.cancel();
+      if (self->waiting_) self->socket_layer().cancel();
     });
   }
 
  private:
+  beast::tcp_stream& socket_layer() { return beast::get_lowest_layer(stream_); }
+
+  // TLS: a client that never finishes its handshake holds its slot for at
+  // most tls_handshake_timeout.
+  void handshake() requires tls {
+    if (srv_.draining()) return close_socket();
+    socket_layer().expires_after(srv_.options().tls_handshake_timeout);
+    waiting_ = true;
+    stream_.async_handshake(net::ssl::stream_base::server,
+                            [self = this->shared_from_this()](beast::error_code ec) {
+                              self->waiting_ = false;
+                              if (ec) return self->close_socket();
+                              self->read();
+                            });
+  }
+
   void read() {
     if (srv_.draining()) return close();
     parser_.emplace();
     parser_->body_limit(srv_.options().body_bytes_max);
     parser_->header_limit(static_cast<std::uint32_t>(srv_.options().header_bytes_max));
-    stream_.expires_after(srv_.options().read_timeout);
+    socket_layer().expires_after(srv_.options().read_timeout);
     waiting_ = true;
-    bhttp::async_read(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                        self->on_read(ec);
+                      });
   }
 
   void on_read(beast::error_code ec) {
     waiting_ = false;
-    if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
-        ec == net::error::operation_aborted || ec == net::error::connection_reset ||
-        ec == net::error::eof) {
-      return close();
+    // The peer said goodbye: say it back (TLS: close_notify).
+    if (ec == bhttp::error::end_of_stream || ec == net::error::eof) return close();
+    // Silent, gone, or drained: no goodbye that nobody would wait for.
+    if (ec == beast::error::timeout || ec == net::error::operation_aborted ||
+        ec == net::error::connection_reset || ec == net::ssl::error::stream_truncated) {
+      return close_socket();
     }
     if (ec == bhttp::error::body_limit) {
       return fail(413, "payload_too_large",
@@ -65,24 +108,27 @@ class session : public std::enable_shared_from_this<session> {
     if (ec == bhttp::error::header_limit) {
       return fail(431, "headers_too_large", "the request headers are larger than the limit");
     }
+    // Only a request the parser refused gets an answer; a broken connection
+    // or TLS record does not.
+    if (ec && ec.category() != bhttp::make_error_code(bhttp::error::bad_target).category())
+      return close_socket();
     if (ec) return fail(400, "invalid_request", "malformed HTTP request");
-    stream_.expires_never();
+    socket_layer().expires_never();
     auto& req = parser_->get();
     keep_alive_ = req.keep_alive();
     started_ = std::chrono::steady_clock::now();
     request r;
     r.method = req.method();
     method_ = std::string(req.method_string());
-    const std::string_view target = req.target();
-    const std::size_t q = target.find('?');
-    r.path = std::string(target.substr(0, q));
-    if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
+    const target_parts target = split_target(req.target());
+    r.path = std::string(target.path);
+    r.query = std::string(target.query);
     r.body = std::move(req.body());
     if (auto it = req.find(bhttp::field::authorization); it != req.end())
       r.authorization = std::string(it->value());
     if (auto it = req.find("Idempotency-Key"); it != req.end())
       r.idempotency_key = std::string(it->value());
-    route_ = srv_.handler().handle(std::move(r), [self = shared_from_this()](response resp) {
+    route_ = srv_.handler().handle(std::move(r), [self = this->shared_from_this()](response resp) {
       net::post(self->stream_.get_executor(),
                 [self, resp = std::move(resp)]() mutable { self->write(std::move(resp)); });
     });
@@ -120,21 +166,35 @@ class session : public std::enable_shared_from_this<session> {
                   {"ms", ms},
                   {"bytes", std::to_string(bytes)}});
     }
-    stream_.expires_after(srv_.options().read_timeout);
-    bhttp::async_write(stream_, *res,
-                       [self = shared_from_this(), res, keep](beast::error_code ec, std::size_t) {
-                         if (ec || !keep) return self->close();
-                         self->read();
-                       });
+    socket_layer().expires_after(srv_.options().read_timeout);
+    bhttp::async_write(
+        stream_, *res,
+        [self = this->shared_from_this(), res, keep](beast::error_code ec, std::size_t) {
+          if (ec) return self->close_socket();
+          if (!keep) return self->close();
+          self->read();
+        });
   }
 
   void close() {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.close();
+    if constexpr (tls) {
+      // close_notify, then the socket; a peer that does not answer gets
+      // tls_shutdown_timeout.
+      socket_layer().expires_after(srv_.options().tls_shutdown_timeout);
+      stream_.async_shutdown(
+          [self = this->shared_from_this()](beast::error_code) { self->close_socket(); });
+    } else {
+      close_socket();
+    }
   }
 
-  beast::tcp_stream stream_;
+  void close_socket() {
+    beast::error_code ec;
+    socket_layer().socket().shutdown(tcp::socket::shutdown_both, ec);
+    socket_layer().close();
+  }
+
+  Stream stream_;
   server& srv_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -145,8 +205,8 @@ class session : public std::enable_shared_from_this<session> {
   std::chrono::steady_clock::time_point started_;
 };
 
-server::server(net::io_context& io, api& handler, server_options opts)
-    : io_(io), api_(handler), opts_(std::move(opts)), acceptor_(net::make_strand(io)) {}
+server::server(net::io_context& io, api& handler, server_options opts, net::ssl::context* tls)
+    : io_(io), api_(handler), opts_(std::move(opts)), tls_(tls), acceptor_(net::make_strand(io)) {}
 
 std::expected<tcp::endpoint, std::string> server::listen() {
   beast::error_code ec;
@@ -173,20 +233,24 @@ void server::accept() {
         socket.close(ignored);
       } else {
         socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<session>(std::move(socket), *this)->start();
+        if (tls_ != nullptr) {
+          std::make_shared<session<tls_stream>>(std::move(socket), *this, *tls_)->start();
+        } else {
+          std::make_shared<session<plain_stream>>(std::move(socket), *this)->start();
+        }
       }
     }
     accept();
   });
 }
 
-void server::add(session* s) {
+void server::add(session_base* s) {
   ++connections_;
   std::lock_guard lock(mu_);
   sessions_.insert(s);
 }
 
-void server::remove(session* s) {
+void server::remove(session_base* s) {
   --connections_;
   std::lock_guard lock(mu_);
   sessions_.erase(s);
@@ -198,8 +262,17 @@ void server::drain() {
     beast::error_code ec;
     acceptor_.close(ec);
   });
-  std::lock_guard lock(mu_);
-  for (session* s : sessions_)
+  // Strong references are taken under the lock and used after it: the last
+  // reference to a session may be dropped here, and its destructor takes mu_.
+  std::vector<std::shared_ptr<session_base>> live;
+  {
+    std::lock_guard lock(mu_);
+    live.reserve(sessions_.size());
+    for (session_base* s : sessions_) {
+      if (auto p = s->strong()) live.push_back(std::move(p));
+    }
+  }
+  for (const auto& s : live)
     s->close_if_idle();
 }
 

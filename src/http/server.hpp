@@ -1,5 +1,6 @@
 // The HTTP/1.1 server: Boost.Beast over Asio, keep-alive, bounded everything
-// (body, headers, idle time, connections), and a graceful drain on stop.
+// (body, headers, idle time, connections, TLS handshakes), and a graceful
+// drain on stop. Plain HTTP, or HTTPS only when given a TLS context.
 // Thread-safe: run the io_context on any number of threads.
 #pragma once
 
@@ -24,13 +25,38 @@ struct server_options {
   std::size_t header_bytes_max = 16 << 10;
   std::chrono::seconds read_timeout{30};  // for a whole request, from its first wait
   std::size_t connections_max = 10000;
+  // TLS only: from the accept to the end of the handshake, and for the
+  // close_notify exchange when a connection ends.
+  std::chrono::seconds tls_handshake_timeout{10};
+  std::chrono::seconds tls_shutdown_timeout{2};
 };
 
-class session;
+// One connection, plain or TLS (server.cpp).
+class session_base {
+ public:
+  virtual ~session_base() = default;
+  // A strong reference; null once the last one is gone (the session is
+  // being destroyed).
+  virtual std::shared_ptr<session_base> strong() = 0;
+  // Closes the connection if it is waiting for a request (drain). The
+  // caller holds a strong reference.
+  virtual void close_if_idle() = 0;
+};
+
+}  // namespace creditd::http
+
+namespace boost::asio::ssl {
+class context;
+}
+
+namespace creditd::http {
 
 class server {
  public:
-  server(boost::asio::io_context& io, api& handler, server_options opts);
+  // With `tls` (which must outlive the server) every connection speaks TLS
+  // and nothing else; without it, plain HTTP.
+  server(boost::asio::io_context& io, api& handler, server_options opts,
+         boost::asio::ssl::context* tls = nullptr);
   // Binds and listens; returns the bound endpoint (port 0 picks a free one).
   std::expected<boost::asio::ip::tcp::endpoint, std::string> listen();
   // Stops accepting and closes idle keep-alive connections; requests in
@@ -40,8 +66,8 @@ class server {
   bool draining() const { return draining_.load(); }
 
   // Session bookkeeping (used by session).
-  void add(session* s);
-  void remove(session* s);
+  void add(session_base* s);
+  void remove(session_base* s);
   api& handler() { return api_; }
   const server_options& options() const { return opts_; }
 
@@ -50,11 +76,12 @@ class server {
   boost::asio::io_context& io_;
   api& api_;
   server_options opts_;
+  boost::asio::ssl::context* tls_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::atomic<std::size_t> connections_{0};
   std::atomic<bool> draining_{false};
   std::mutex mu_;
-  std::unordered_set<session*> sessions_;
+  std::unordered_set<session_base*> sessions_;
 };
 
 }  // namespace creditd::http

@@ -1,5 +1,6 @@
 // Test support: the real creditd binary, started on port 0 with a temporary
-// store, stopped with SIGTERM (or killed) by the test.
+// store, stopped with SIGTERM (or killed) by the test. It may serve HTTP or
+// (with --tls-cert and --tls-key among the extra arguments) HTTPS.
 #pragma once
 
 #include <signal.h>
@@ -54,8 +55,12 @@ class server_process {
     if (std::fgets(line, sizeof line, out_) == nullptr)
       throw std::runtime_error("creditd did not start");
     const std::string text = line;
-    const std::string prefix = "creditd listening on http://127.0.0.1:";
-    if (text.rfind(prefix, 0) != 0) throw std::runtime_error("unexpected first line: " + text);
+    std::string prefix = "creditd listening on http://127.0.0.1:";
+    if (text.rfind(prefix, 0) != 0) {
+      prefix = "creditd listening on https://127.0.0.1:";
+      if (text.rfind(prefix, 0) != 0) throw std::runtime_error("unexpected first line: " + text);
+      https_ = true;
+    }
     port_ = static_cast<unsigned short>(std::stoi(text.substr(prefix.size())));
   }
   ~server_process() {
@@ -67,6 +72,7 @@ class server_process {
 
   unsigned short port() const { return port_; }
   pid_t pid() const { return pid_; }
+  bool https() const { return https_; }
   // SIGTERM and wait; returns the exit status (or -signal).
   int terminate() { return stop(SIGTERM); }
   int kill_now() { return stop(SIGKILL); }
@@ -83,6 +89,7 @@ class server_process {
   pid_t pid_ = -1;
   FILE* out_ = nullptr;
   unsigned short port_ = 0;
+  bool https_ = false;
 };
 
 }  // namespace creditd::testing

@@ -1,0 +1,58 @@
+#include "http/route.hpp"
+
+#include <boost/url/parse_query.hpp>
+#include <boost/url/pct_string_view.hpp>
+
+namespace creditd::http {
+
+target_parts split_target(std::string_view target) {
+  const std::size_t q = target.find('?');
+  if (q == std::string_view::npos) return {target, {}};
+  return {target.substr(0, q), target.substr(q + 1)};
+}
+
+bool match_route(std::string_view pattern, std::string_view path,
+                 std::vector<std::string>& params) {
+  params.clear();
+  while (!pattern.empty() || !path.empty()) {
+    if (pattern.empty() || path.empty() || pattern[0] != '/' || path[0] != '/') return false;
+    pattern.remove_prefix(1);
+    path.remove_prefix(1);
+    const std::size_t pe = pattern.find('/');
+    const std::size_t qe = path.find('/');
+    std::string_view pseg = pattern.substr(0, pe), seg = path.substr(0, qe);
+    if (pseg.starts_with('{')) {
+      const std::size_t close = pseg.find('}');
+      const std::string_view suffix = pseg.substr(close + 1);  // "{id}:batch" style
+      if (seg.size() <= suffix.size() || !seg.ends_with(suffix)) return false;
+      params.emplace_back(seg.substr(0, seg.size() - suffix.size()));
+      if (params.back().empty() || params.back().size() > path_param_bytes_max) return false;
+    } else if (pseg != seg) {
+      return false;
+    }
+    pattern = pe == std::string_view::npos ? std::string_view() : pattern.substr(pe);
+    path = qe == std::string_view::npos ? std::string_view() : path.substr(qe);
+  }
+  return true;
+}
+
+bool decode_path_params(std::vector<std::string>& params) {
+  // Path parameters arrive percent-encoded ("org%3A1" is "org:1").
+  for (std::string& p : params) {
+    auto pct = boost::urls::make_pct_string_view(p);
+    if (!pct) return false;
+    p = pct->decode();
+  }
+  return true;
+}
+
+std::optional<std::string> query_value(const std::string& query, std::string_view name) {
+  auto params = boost::urls::parse_query(query);
+  if (!params) return std::nullopt;
+  for (auto p : *params) {
+    if (p.key.decode() == name) return p.has_value ? p.value.decode() : std::string();
+  }
+  return std::nullopt;
+}
+
+}  // namespace creditd::http

@@ -1,0 +1,229 @@
+// HTTPS: `creditd serve --tls-cert --tls-key` against a certificate made for
+// the test. A charge round trip over TLS, the limits and the drain over TLS,
+// the handshake timeout, plain HTTP refused, TLS 1.1 refused, bad files
+// refused at start (exit 2), and creditctl over https://.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+
+#include "http_fixture.hpp"
+#include "support/https_client.hpp"
+
+using namespace creditd::testing;
+
+namespace {
+
+#ifndef CREDITCTL_BINARY
+#error "CREDITCTL_BINARY must name the creditctl binary"
+#endif
+
+struct run_result {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+// Runs a shell command line; returns its exit code and what it printed.
+run_result run(const std::string& command) {
+  run_result r;
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  if (p == nullptr) throw std::runtime_error("popen");
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, p))
+    r.output.append(buf, n);
+  const int status = ::pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string serve_command(const std::string& db, const std::string& tls_args) {
+  return std::string(CREDITD_BINARY) + " serve --store sqlite:" + db + " --listen 127.0.0.1:0 " +
+         tls_args + " </dev/null";
+}
+
+// A TLS server on a temporary store with a fresh certificate.
+struct tls_server {
+  temp_dir dir;
+  test_cert cert = make_test_cert(dir.file(""), "server");
+  server_process proc{
+      dir.file("creditd.db"), admin_key, {"--tls-cert", cert.cert, "--tls-key", cert.key}};
+};
+
+int connect_raw(unsigned short port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    throw std::runtime_error("connect");
+  return fd;
+}
+
+}  // namespace
+
+TEST(http_tls, a_charge_round_trip_over_https) {
+  tls_server srv;
+  ASSERT_TRUE(srv.proc.https());
+  https_client c(srv.proc.port(), srv.cert.cert, admin_key);
+  ASSERT_EQ(c.put("/v1/accounts/alice", "{}").status, 201u);
+  ASSERT_EQ(c.post("/v1/accounts/alice/lots", R"({"amount":"10","kind":"prepaid"})").status, 201u);
+  auto charged =
+      c.post("/v1/accounts/alice/charges", R"({"operation":"image.generate","amount":2.5})");
+  ASSERT_EQ(charged.status, 201u) << charged.body;
+  EXPECT_EQ(str(charged.json(), "balance_after"), "7.5");
+  // The same connection keeps serving (keep-alive inside TLS).
+  auto b = c.get("/v1/accounts/alice/balance");
+  ASSERT_EQ(b.status, 200u);
+  EXPECT_EQ(str(b.json(), "available"), "7.5");
+  EXPECT_EQ(c.get("/healthz").status, 200u);
+  // Errors keep the contract's shape over TLS.
+  auto refused = c.post("/v1/accounts/alice/charges", R"({"operation":"x","amount":100})");
+  EXPECT_EQ(refused.status, 402u);
+  EXPECT_EQ(refused.error_code(), "insufficient_credits");
+  EXPECT_EQ(srv.proc.terminate(), 0);
+}
+
+TEST(http_tls, plain_http_and_old_tls_are_refused_on_the_tls_port) {
+  tls_server srv;
+  // Plain HTTP gets no HTTP answer: the connection closes.
+  EXPECT_THROW(raw_exchange(srv.proc.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
+               boost::system::system_error);
+  // A client that offers at most TLS 1.1 cannot complete a handshake.
+  {
+    namespace ssl = boost::asio::ssl;
+    boost::asio::io_context io;
+    ssl::context ctx(ssl::context::tls_client);
+    SSL_CTX_set_security_level(ctx.native_handle(), 0);  // let this client offer TLS 1.1
+    SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_VERSION);
+    SSL_CTX_set_max_proto_version(ctx.native_handle(), TLS1_1_VERSION);
+    ctx.set_verify_mode(ssl::verify_none);
+    boost::beast::ssl_stream<boost::beast::tcp_stream> s(io, ctx);
+    boost::beast::get_lowest_layer(s).connect(
+        {boost::asio::ip::make_address("127.0.0.1"), srv.proc.port()});
+    boost::system::error_code ec;
+    s.handshake(ssl::stream_base::client, ec);
+    EXPECT_TRUE(ec) << "a TLS 1.1 handshake succeeded";
+  }
+  // A client that does not trust the certificate refuses the server.
+  temp_dir other;
+  const test_cert stranger = make_test_cert(other.file(""), "stranger");
+  EXPECT_THROW(https_client(srv.proc.port(), stranger.cert), boost::system::system_error);
+  // And the server still serves a good client.
+  https_client c(srv.proc.port(), srv.cert.cert);
+  EXPECT_EQ(c.get("/healthz").status, 200u);
+}
+
+TEST(http_tls, limits_hold_over_tls) {
+  tls_server srv;
+  {
+    https_client c(srv.proc.port(), srv.cert.cert);
+    auto r = c.raw("POST /v1/accounts/a/charges HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                   admin_key + "\r\nContent-Length: 1048577\r\n\r\n");
+    EXPECT_EQ(r.status, 413u) << r.body;
+    EXPECT_EQ(r.error_code(), "payload_too_large");
+  }
+  {
+    https_client c(srv.proc.port(), srv.cert.cert);
+    auto r = c.raw("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(17 << 10, 'a') +
+                   "\r\n\r\n");
+    EXPECT_EQ(r.status, 431u) << r.body;
+    EXPECT_EQ(r.error_code(), "headers_too_large");
+  }
+  {
+    https_client c(srv.proc.port(), srv.cert.cert);
+    auto r = c.raw("NOT HTTP AT ALL\r\n\r\n");
+    EXPECT_EQ(r.status, 400u) << r.body;
+  }
+}
+
+TEST(http_tls, a_client_that_never_says_hello_is_dropped_after_the_handshake_timeout) {
+  tls_server srv;
+  const int fd = connect_raw(srv.proc.port());
+  timeval limit{30, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  const auto start = std::chrono::steady_clock::now();
+  // Meanwhile a normal client is served.
+  {
+    https_client c(srv.proc.port(), srv.cert.cert);
+    EXPECT_EQ(c.get("/healthz").status, 200u);
+  }
+  char byte = 0;
+  const ssize_t n = ::recv(fd, &byte, 1, 0);
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ::close(fd);
+  EXPECT_EQ(n, 0) << "the server did not close the silent connection";
+  EXPECT_GE(waited, 8.0);  // the timeout is 10 s
+  EXPECT_LE(waited, 20.0);
+}
+
+TEST(http_tls, sigterm_drains_tls_connections) {
+  tls_server srv;
+  https_client idle(srv.proc.port(), srv.cert.cert, admin_key);
+  ASSERT_EQ(idle.get("/healthz").status, 200u);
+  const int silent = connect_raw(srv.proc.port());  // mid-handshake
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(srv.proc.terminate(), 0);
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ::close(silent);
+  // Well under the 10 s of the handshake timeout and of the shutdown grace
+  // (the margin is for sanitizer builds on a loaded machine).
+  EXPECT_LT(took, 5.0) << "idle TLS connections held the drain";
+}
+
+TEST(http_tls, bad_tls_files_exit_2_naming_the_file) {
+  temp_dir dir;
+  const test_cert good = make_test_cert(dir.file(""), "good");
+  const test_cert other = make_test_cert(dir.file(""), "other");
+  const std::string db = dir.file("creditd.db");
+  const std::string missing = dir.file("missing.key");
+  struct {
+    std::string args;
+    std::string message;
+  } cases[] = {
+      {"--tls-cert " + good.cert, "--tls-cert and --tls-key go together"},
+      {"--tls-key " + good.key, "--tls-cert and --tls-key go together"},
+      {"--tls-cert " + good.cert + " --tls-key " + missing,
+       "cannot read the TLS key " + missing + ": No such file or directory"},
+      {"--tls-cert " + missing + " --tls-key " + good.key,
+       "cannot read the TLS certificate " + missing},
+      {"--tls-cert " + good.key + " --tls-key " + good.key,
+       "the TLS certificate " + good.key + " holds no PEM certificate"},
+      {"--tls-cert " + good.cert + " --tls-key " + good.cert,
+       "the TLS key " + good.cert + " holds no PEM private key"},
+      {"--tls-cert " + good.cert + " --tls-key " + other.key,
+       "the TLS key " + other.key + " is not the key of the certificate " + good.cert},
+  };
+  for (const auto& x : cases) {
+    auto r = run(serve_command(db, x.args));
+    EXPECT_EQ(r.exit_code, 2) << x.args << ": " << r.output;
+    EXPECT_NE(r.output.find(x.message), std::string::npos) << x.args << ": " << r.output;
+    EXPECT_EQ(r.output.find("listening"), std::string::npos) << x.args;
+  }
+}
+
+TEST(http_tls, creditctl_speaks_https_with_a_ca_file) {
+  tls_server srv;
+  const std::string url = "https://localhost:" + std::to_string(srv.proc.port());
+  const std::string ctl = std::string(CREDITCTL_BINARY) + " --url " + url + " --key " + admin_key;
+  auto put = run(ctl + " --cacert " + srv.cert.cert + " account put bob");
+  ASSERT_EQ(put.exit_code, 0) << put.output;
+  auto grant = run(ctl + " --cacert " + srv.cert.cert + " grant bob 5");
+  ASSERT_EQ(grant.exit_code, 0) << grant.output;
+  // The CA file may come from the environment instead.
+  auto bal = run("CREDITD_CACERT=" + srv.cert.cert + " " + ctl + " balance bob");
+  ASSERT_EQ(bal.exit_code, 0) << bal.output;
+  EXPECT_NE(bal.output.find("available 5"), std::string::npos) << bal.output;
+  // Without trust in the server's certificate the request is refused (exit 2).
+  auto untrusted = run("CREDITD_CACERT= " + ctl + " balance bob");
+  EXPECT_EQ(untrusted.exit_code, 2) << untrusted.output;
+  EXPECT_NE(untrusted.output.find("TLS handshake"), std::string::npos) << untrusted.output;
+}
