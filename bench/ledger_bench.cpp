@@ -17,7 +17,7 @@
 //       credits taken from the lots compared with the acknowledged requests.
 //   ledger_bench --seed-db PATH [--accounts N] [--charges M]
 //       creates N accounts "acct-0".. each with a lot of 10^9 credits (when
-//       the file holds none yet), then M charges of 1 credit spread round-robin,
+//       the file holds none yet), then M charges of 1 credit, M/N per account,
 //       committed in batches of 100,000 (for the memory and recovery figures).
 //
 // Prints one human line per measurement and a JSON object on the last line.
@@ -354,10 +354,13 @@ int seed(const std::string& path, std::size_t accounts, std::uint64_t charges) {
   if (l.account_count() == 0) populate(l, ids, now, s.get());
   const double accounts_secs = seconds_since(start);
   const auto start_charges = std::chrono::steady_clock::now();
+  const time_us charged_at = wall_clock_now();  // after every lot's effective_at
   ledger::charge_cmd cmd{"", credit, "image.generate", "", "", false};
   for (std::uint64_t i = 0; i < charges; ++i) {
-    cmd.account = ids[i % accounts];
-    if (!l.charge(cmd, now + static_cast<time_us>(i / seed_batch_charges)))
+    // Account by account, as a usage history reads: each batch touches few
+    // pages, so seeding 10M charges takes about a minute instead of three.
+    cmd.account = ids[i * accounts / charges];
+    if (!l.charge(cmd, charged_at + static_cast<time_us>(i / seed_batch_charges)))
       die("seed charge refused");
     if ((i + 1) % seed_batch_charges == 0 && !s->commit(l.take_changes())) die("commit failed");
   }
