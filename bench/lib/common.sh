@@ -86,15 +86,32 @@ record_cell() {
     --argjson charges "${n[0]}" --argjson holds "${n[1]}" --argjson captures "${n[2]}" \
     --argjson reads "${n[3]}" --argjson refused "${n[4]}" \
     --argjson check_ok "$CHECK_OK" --arg check "$CHECK_WHY" \
+    --argjson load1 "$(cut -d' ' -f1 /proc/loadavg)" \
     '{system:$system, section:$section, workload:$workload, accounts:$accounts,
       connections:$connections, seconds:$seconds, requests:$requests,
       ops_per_s:(if $seconds > 0 then $requests / $seconds else 0 end),
       p50_ms:$p50, p99_ms:$p99, p999_ms:$p999, charges:$charges, holds:$holds,
-      captures:$captures, reads:$reads, refused:$refused, check_ok:$check_ok, check:$check}'
+      captures:$captures, reads:$reads, refused:$refused, check_ok:$check_ok, check:$check,
+      load_average_1m:$load1}'
   local rate
   rate=$(awk -v r="$7" -v s="$6" 'BEGIN { printf "%.0f", (s > 0 ? r / s : 0) }')
   printf '  %-8s %-3s %8s accts %4s conns %9s ops/s  p50 %7.2f  p99 %7.2f  p999 %7.2f ms  %s\n' \
     "$1" "$3" "$4" "$5" "$rate" "$8" "$9" "${10}" "$($CHECK_OK && echo ok || echo CHECK-FAILED)" >&2
   $CHECK_OK || { say "    $CHECK_WHY"; FAILURES=$((FAILURES + 1)); }
   return 0
+}
+
+# settled FUNCTION: FUNCTION's output once two reads 0.2 s apart agree (at most
+# 10 s): a load generator that stops at its deadline leaves requests in flight
+# that the server still commits after the generator has exited.
+settled() {
+  local prev cur i
+  prev=$("$1")
+  for ((i = 0; i < 50; i++)); do
+    sleep 0.2
+    cur=$("$1")
+    [ "$cur" = "$prev" ] && break
+    prev=$cur
+  done
+  echo "$cur"
 }

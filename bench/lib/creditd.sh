@@ -18,6 +18,7 @@ creditd_seed() {
 # CREDITD_START_S (seconds from exec to the listening line: recovery time)
 # and CREDITD_RSS_KIB (resident memory right then).
 creditd_start() {
+  CREDITD_TOTALS=""
   CREDITD_DB=$1
   local out="$WORK/creditd.out" t0
   t0=$(date +%s.%N)
@@ -78,7 +79,8 @@ creditd_run() {
   local spread=$accounts
   [ "$workload" = w2 ] && spread=1
   local before after out line
-  before=$(creditd_totals)
+  # The totals after the previous cell are this one's before (nothing else writes).
+  before=${CREDITD_TOTALS:-$(creditd_totals)}
   out=$(WORKLOAD=$workload ACCOUNTS=$spread CREDITD_KEY=bench \
     wrk -t"$(client_threads "$conns")" -c"$conns" -d"${seconds}s" --timeout 30s \
     -s bench/wrk/creditd.lua "$CREDITD_URL")
@@ -86,7 +88,8 @@ creditd_run() {
   declare -A r
   local kv
   for kv in ${line#RESULT }; do r[${kv%%=*}]=${kv#*=}; done
-  after=$(creditd_totals)
+  after=$(settled creditd_totals)
+  CREDITD_TOTALS=$after
   verify "$conns" "$before" "$after" "${r[charges]} ${r[holds]} ${r[captures]}"
   if ((r[other] + r[socket_errors] > 0)); then
     CHECK_OK=false

@@ -41,6 +41,7 @@ redis_stop() {
 
 # redis_seed ACCOUNTS: a fresh keyspace, bal:0.. with 10^9 credits each.
 redis_seed() {
+  REDIS_TOTALS=""
   rcli FLUSHALL >/dev/null
   rcli EVAL "$(cat "$REDIS_DIR/seed.lua")" 0 "$1" "$REDIS_CREDITS" >/dev/null
   REDIS_ACCOUNTS=$1
@@ -64,11 +65,13 @@ redis_run() {
   local spread=$accounts
   [ "$workload" = w2 ] && spread=1
   local before after out
-  before=$(redis_totals)
+  # The totals after the previous cell are this one's before (nothing else writes).
+  before=${REDIS_TOTALS:-$(redis_totals)}
   out=$("$BIN/redis_load" --port "$REDIS_PORT" --workload "$workload" --accounts "$accounts" \
     --connections "$conns" --threads "$(client_threads "$conns")" --seconds "$seconds" \
     --charge "${REDIS_SHA[charge]}" --hold "${REDIS_SHA[hold]}" --capture "${REDIS_SHA[capture]}")
   after=$(redis_totals)
+  REDIS_TOTALS=$after
   local f
   f=$(jq -r '[.seconds, .requests, .p50_ms, .p99_ms, .p999_ms, .charges, .holds, .captures,
               .reads, .refused] | @tsv' <<<"$out")

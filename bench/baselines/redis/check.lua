@@ -3,7 +3,12 @@
 -- open. Returns {taken, charges, holds, captures, open}.
 local n, credits = tonumber(ARGV[1]), tonumber(ARGV[2])
 local taken = 0
-for i = 0, n - 1 do taken = taken + (credits - tonumber(redis.call('GET', 'bal:' .. i))) end
+local chunk = 1000
+for first = 0, n - 1, chunk do
+  local keys = {}
+  for i = first, math.min(first + chunk, n) - 1 do keys[#keys + 1] = 'bal:' .. i end
+  for _, v in ipairs(redis.call('MGET', unpack(keys))) do taken = taken + (credits - tonumber(v)) end
+end
 local count = { charge = 0, hold = 0, capture = 0 }
 local from = '-'
 while true do
