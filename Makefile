@@ -48,8 +48,17 @@ fuzz: deps
 	  FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh $$t build-fuzz || exit 1; \
 	done
 
-bench: build
+# creditd against a PostgreSQL and a Redis + Lua baseline, checked, in one
+# run (docs/performance.md; BENCH_QUICK=1 for a smoke run). Builds only what it runs.
+bench: deps $(BUILD_DIR)/build.ninja
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target creditd ledger_bench redis_load
 	@bash bench/run
+
+# W1 under perf (or callgrind where perf cannot sample): bench/results/profile.txt.
+.PHONY: profile
+profile: deps $(BUILD_DIR)/build.ninja
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target creditd ledger_bench
+	@bash bench/profile
 
 clean:
 	rm -rf $(BUILD_DIR) build-sanitize build-fuzz

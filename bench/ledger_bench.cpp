@@ -1,16 +1,29 @@
-// ledger_bench: charges per second through the ledger core alone, and through
-// core + SQLite store with durable group commit. A benchmark, not a test.
+// ledger_bench: the ledger core alone, and core + SQLite store with durable
+// group commit in-process (no HTTP). A benchmark, not a test: every run ends
+// with a correctness check and a non-zero exit if it fails.
 //
-//   build/bin/ledger_bench [--accounts N] [--core-charges N] [--durable-charges N]
-//                          [--window N] [--dir PATH]
-//   build/bin/ledger_bench --seed-db PATH [--accounts N]
-//       writes N accounts "acct-0".. each with a lot of 10^9 credits into a new
-//       store file and exits (for the HTTP load benchmark).
+//   ledger_bench --core [--accounts N] [--core-charges N]
+//       core alone, one thread: N charges of 1 credit spread over the
+//       accounts, then N on one hot account. No store, no latency.
+//   ledger_bench --durable PATH --workload w1|w2|w3|w4 [--accounts N]
+//                [--window N] [--seconds S]
+//       core + store + engine (group commit), closed loop: `window` clients,
+//       each with one request in flight, as many HTTP connections would be.
+//       PATH is created and seeded with N accounts when it does not exist.
+//       w1: a charge of 1 credit on a random account; w2: on acct-0 only;
+//       w3: a hold of 1 credit, then its capture (two requests);
+//       w4: 80% balance reads, 20% charges.
+//       After the run the file is loaded again, its journal audited, and the
+//       credits taken from the lots compared with the acknowledged requests.
+//   ledger_bench --seed-db PATH [--accounts N] [--charges M]
+//       creates N accounts "acct-0".. each with a lot of 10^9 credits (when
+//       the file holds none yet), then M charges of 1 credit, M/N per account,
+//       committed in batches of 100,000 (for the memory and recovery figures).
 //
-// Prints one line per measurement and a JSON summary on the last line.
+// Prints one human line per measurement and a JSON object on the last line.
 #include <unistd.h>
 
-#include <atomic>
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -23,6 +36,7 @@
 
 #include "engine/engine.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "util/clock.hpp"
 
 using namespace creditd;
 using ledger::micros;
@@ -31,7 +45,10 @@ using ledger::time_us;
 namespace {
 
 constexpr micros credit = ledger::micros_per_credit;
+constexpr micros lot_credits = 1'000'000'000;
 constexpr time_us t0 = 1'795'000'000LL * ledger::us_per_second;
+constexpr std::uint64_t seed_batch_charges = 100'000;
+constexpr std::size_t seed_batch_accounts = 100'000;
 
 // Resident memory of this process, in MiB (Linux).
 double rss_mib() {
@@ -50,6 +67,11 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "ledger_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
 std::vector<std::string> account_ids(std::size_t n) {
   std::vector<std::string> ids;
   ids.reserve(n);
@@ -58,26 +80,47 @@ std::vector<std::string> account_ids(std::size_t n) {
   return ids;
 }
 
-void populate(ledger::ledger& l, const std::vector<std::string>& ids) {
-  for (const std::string& id : ids) {
-    (void)l.put_account({id, std::nullopt, std::nullopt}, t0);
-    (void)l.grant({.account = id, .amount = 1'000'000'000 * credit}, t0);
+// Creates the accounts, each with one lot, effective at `now`. With a store,
+// commits every seed_batch_accounts accounts.
+void populate(ledger::ledger& l, const std::vector<std::string>& ids, time_us now,
+              store::store* s = nullptr) {
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (!l.put_account({ids[i], std::nullopt, std::nullopt}, now)) die("put_account failed");
+    if (!l.grant({.account = ids[i], .amount = lot_credits * credit}, now)) die("grant failed");
+    if (s != nullptr && (i + 1) % seed_batch_accounts == 0 && !s->commit(l.take_changes()))
+      die("commit failed");
   }
+  if (s != nullptr && !s->commit(l.take_changes())) die("commit failed");
 }
 
-struct result {
-  std::string name;
-  std::uint64_t charges;
-  double seconds;
-  double per_second() const { return static_cast<double>(charges) / seconds; }
-};
+std::unique_ptr<store::sqlite::sqlite_store> open_store(const std::string& path) {
+  auto s = store::sqlite::sqlite_store::open({path});
+  if (!s) die(s.error().message);
+  return std::move(*s);
+}
 
-// Core alone: one thread, random accounts (or one hot account), the pending
-// change set drained every 64k charges as a store would.
-result bench_core(std::size_t accounts, std::uint64_t charges, bool hot) {
+// Credits taken from every lot (spent + held), in micro-credits.
+struct lot_totals {
+  micros spent = 0;
+  micros held = 0;
+};
+lot_totals totals(const ledger::ledger& l) {
+  lot_totals t;
+  l.for_each_account([&](const ledger::account& a) {
+    for (const ledger::lot* lot : a.lots) {
+      t.spent += lot->spent;
+      t.held += lot->held;
+    }
+  });
+  return t;
+}
+
+// ---- Core alone.
+
+double bench_core(std::size_t accounts, std::uint64_t charges, bool hot) {
   ledger::ledger l;
   const auto ids = account_ids(accounts);
-  populate(l, ids);
+  populate(l, ids, t0);
   (void)l.take_changes();
   std::mt19937_64 rng(1);
   ledger::charge_cmd cmd{"", credit, "image.generate", "", "", false};
@@ -86,7 +129,7 @@ result bench_core(std::size_t accounts, std::uint64_t charges, bool hot) {
   for (std::uint64_t i = 0; i < charges; ++i) {
     cmd.account = hot ? ids[0] : ids[rng() % accounts];
     auto r = l.charge(cmd, now);
-    if (!r) std::abort();
+    if (!r) die("core charge refused");
     if ((i & 0xffff) == 0xffff) {
       (void)l.take_changes();
       ++now;
@@ -94,88 +137,240 @@ result bench_core(std::size_t accounts, std::uint64_t charges, bool hot) {
   }
   (void)l.take_changes();
   const double secs = seconds_since(start);
-  std::printf(
-      "  (ledger after the run: %zu accounts, %llu charges kept for refunds, RSS %.0f MiB)\n",
-      l.account_count(), static_cast<unsigned long long>(charges), rss_mib());
-  return {hot ? "core, 1 hot account" : "core, " + std::to_string(accounts) + " accounts", charges,
-          secs};
+  if (totals(l).spent != static_cast<micros>(charges) * credit) die("core: spent != charges");
+  std::printf("%-40s %12.0f charges/s  (%llu in %.2f s; ledger then %zu accounts, RSS %.0f MiB)\n",
+              hot ? "core alone, 1 hot account" : "core alone, spread", charges / secs,
+              static_cast<unsigned long long>(charges), secs, l.account_count(), rss_mib());
+  return static_cast<double>(charges) / secs;
 }
 
-class charge_task final : public engine::task {
- public:
-  void apply(ledger::ledger& l, time_us now) override {
-    if (!l.charge(cmd, now)) std::abort();
-  }
-  void complete(bool durable) override {
-    if (!durable) std::abort();
-    std::lock_guard lock(*mu);
-    --*in_flight;
-    cv->notify_one();
-  }
-  ledger::charge_cmd cmd{"", credit, "image.generate", "", "", false};
-  std::mutex* mu = nullptr;
-  std::condition_variable* cv = nullptr;
-  std::size_t* in_flight = nullptr;
-};
+// ---- Durable, closed loop.
 
-// Core + SQLite + group commit: a driver keeps `window` charges in flight
-// (like that many concurrent clients); each completes only once durable.
-result bench_durable(const std::string& dir, std::size_t accounts, std::uint64_t charges,
-                     std::size_t window, bool hot, engine::engine_stats& stats_out) {
-  const std::string path = dir + "/bench-" + std::to_string(::getpid()) + ".db";
-  std::filesystem::remove(path);
-  auto s = store::sqlite::sqlite_store::open({path});
-  if (!s) {
-    std::fprintf(stderr, "%s\n", s.error().message.c_str());
-    std::exit(1);
-  }
-  ledger::ledger l;
-  (void)(*s)->load(l, t0);
-  const auto ids = account_ids(accounts);
-  populate(l, ids);
-  if (!(*s)->commit(l.take_changes())) std::abort();
+enum class op : std::uint8_t { charge, hold, capture, read };
 
-  time_us clock = t0 + 1;
-  std::mt19937_64 rng(2);
+struct client;
+struct shared_state {
   std::mutex mu;
   std::condition_variable cv;
-  std::size_t in_flight = 0;
-  std::vector<charge_task> tasks(window);
-  for (auto& t : tasks) {
-    t.mu = &mu;
-    t.cv = &cv;
-    t.in_flight = &in_flight;
-  }
-  const auto start = std::chrono::steady_clock::now();
-  {
-    engine::engine e(l, **s, {.clock = [&] { return clock; }});
-    for (std::uint64_t i = 0; i < charges; ++i) {
-      {
-        std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return in_flight < window; });
-        ++in_flight;
+  std::vector<client*> ready;
+};
+
+// One client: one request in flight at a time. The task runs on the engine's
+// writer thread (apply) and completes on its committer thread.
+struct client final : engine::task {
+  void apply(ledger::ledger& l, time_us now) override {
+    ok = false;
+    switch (kind) {
+      case op::charge: {
+        ledger::charge_cmd cmd{*account, credit, "image.generate", "", "", false};
+        ok = l.charge(cmd, now).has_value();
+        break;
       }
-      charge_task& t = tasks[i % window];  // completions are in order: this slot is free
-      t.cmd.account = hot ? ids[0] : ids[rng() % accounts];
-      e.submit(&t);
+      case op::hold: {
+        ledger::hold_cmd cmd{*account, credit, "image.generate", "", "", false, 600};
+        auto r = l.place_hold(cmd, now);
+        ok = r.has_value();
+        if (ok) hold_id = (*r)->id;
+        break;
+      }
+      case op::capture:
+        ok = l.capture(hold_id, std::nullopt, now).has_value();
+        break;
+      case op::read: {
+        const ledger::account* a = l.find_account(*account);
+        ok = a != nullptr && l.balance(*a, now).available >= 0;
+        break;
+      }
     }
-    {
-      std::unique_lock lock(mu);
-      cv.wait(lock, [&] { return in_flight == 0; });
-    }
-    const double secs = seconds_since(start);
-    stats_out = e.stats();
-    e.stop();
-    s->reset();
-    std::filesystem::remove(path);
-    std::filesystem::remove(path + "-wal");
-    std::filesystem::remove(path + "-shm");
-    std::filesystem::remove(path + ".lock");
-    return {std::string("core+sqlite durable, ") +
-                (hot ? "1 hot account" : std::to_string(accounts) + " accounts") + ", window " +
-                std::to_string(window),
-            charges, secs};
   }
+  void complete(bool durable) override {
+    if (!durable) die("a request was not made durable");
+    std::lock_guard lock(shared->mu);
+    shared->ready.push_back(this);
+    shared->cv.notify_one();
+  }
+
+  shared_state* shared = nullptr;
+  std::mt19937_64 rng;
+  op kind = op::charge;
+  const std::string* account = nullptr;
+  ledger::object_id hold_id = 0;
+  bool ok = false;
+  bool holding = false;  // w3: the next request captures hold_id
+  std::chrono::steady_clock::time_point sent;
+};
+
+struct counts {
+  std::uint64_t charges = 0, holds = 0, captures = 0, reads = 0, refused = 0;
+};
+
+int bench_durable(const std::string& path, const std::string& workload, std::size_t accounts,
+                  std::size_t window, double seconds) {
+  if (workload != "w1" && workload != "w2" && workload != "w3" && workload != "w4")
+    die("--workload must be w1, w2, w3 or w4");
+  const bool fresh = !std::filesystem::exists(path);
+  auto s = open_store(path);
+  ledger::ledger l;
+  if (!s->load(l, wall_clock_now())) die("cannot load " + path);
+  const auto ids = account_ids(accounts);
+  if (fresh) populate(l, ids, wall_clock_now() - 3600 * ledger::us_per_second, s.get());
+  if (l.account_count() < accounts) die(path + " holds fewer accounts than --accounts");
+  const lot_totals before = totals(l);
+  const std::size_t spread = workload == "w2" ? 1 : accounts;
+
+  shared_state shared;
+  std::vector<client> clients(window);
+  for (std::size_t i = 0; i < window; ++i) {
+    clients[i].shared = &shared;
+    clients[i].rng.seed(i + 1);
+  }
+  counts n;
+  std::vector<std::uint32_t> latencies_us;
+  latencies_us.reserve(1 << 20);
+  std::uint64_t requests = 0;
+  double secs = 0;
+  {
+    engine::engine e(l, *s, {.clock = [] { return wall_clock_now(); }});
+    auto next = [&](client& c) {
+      if (workload == "w3" && c.holding) {
+        c.kind = op::capture;
+      } else {
+        c.account = &ids[spread == 1 ? 0 : c.rng() % spread];
+        if (workload == "w3")
+          c.kind = op::hold;
+        else if (workload == "w4")
+          c.kind = c.rng() % 10 < 8 ? op::read : op::charge;
+        else
+          c.kind = op::charge;
+      }
+      c.sent = std::chrono::steady_clock::now();
+      e.submit(&c);
+    };
+    const auto start = std::chrono::steady_clock::now();
+    const auto deadline = start + std::chrono::duration<double>(seconds);
+    for (client& c : clients)
+      next(c);
+    std::size_t in_flight = window;
+    std::vector<client*> done;
+    while (in_flight > 0) {
+      {
+        std::unique_lock lock(shared.mu);
+        shared.cv.wait(lock, [&] { return !shared.ready.empty(); });
+        done.swap(shared.ready);
+      }
+      const auto now = std::chrono::steady_clock::now();
+      for (client* c : done) {
+        latencies_us.push_back(static_cast<std::uint32_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(now - c->sent).count()));
+        ++requests;
+        switch (c->kind) {
+          case op::charge:
+            c->ok ? ++n.charges : ++n.refused;
+            break;
+          case op::hold:
+            c->ok ? ++n.holds : ++n.refused;
+            c->holding = c->ok;
+            break;
+          case op::capture:
+            if (!c->ok) die("a capture of an open hold failed");
+            ++n.captures;
+            c->holding = false;
+            break;
+          case op::read:
+            if (!c->ok) die("a balance read failed");
+            ++n.reads;
+            break;
+        }
+        // w3 finishes the generation it started, so no hold stays open.
+        if (now < deadline || c->holding)
+          next(*c);
+        else
+          --in_flight;
+      }
+      done.clear();
+    }
+    secs = seconds_since(start);
+    e.stop();
+  }
+
+  // Correctness: what the lots lost equals what was acknowledged, in memory
+  // and in the file as loaded again; and the file's journal replays to its lots.
+  std::string failure;
+  const lot_totals after = totals(l);
+  const micros spent = after.spent - before.spent, held = after.held - before.held;
+  const micros expected_spent = static_cast<micros>(n.charges + n.captures) * credit;
+  const micros expected_held = static_cast<micros>(n.holds - n.captures) * credit;
+  if (spent != expected_spent || held != expected_held)
+    failure = "lots lost " + std::to_string(spent) + " spent + " + std::to_string(held) +
+              " held, acknowledged " + std::to_string(expected_spent) + " + " +
+              std::to_string(expected_held);
+  s.reset();
+  auto reopened = open_store(path);
+  ledger::ledger loaded;
+  if (!reopened->load(loaded, wall_clock_now())) die("cannot load " + path + " again");
+  const lot_totals on_disk = totals(loaded);
+  if (failure.empty() && (on_disk.spent != after.spent || on_disk.held != after.held))
+    failure = "the file's lots differ from the acknowledged state";
+  auto audit = reopened->audit_journal(loaded);
+  if (!audit) die(audit.error().message);
+  if (failure.empty() && !audit->empty()) failure = "journal audit: " + *audit;
+
+  std::sort(latencies_us.begin(), latencies_us.end());
+  auto pct = [&](double p) -> double {
+    if (latencies_us.empty()) return 0;
+    auto i = static_cast<std::size_t>(p / 100.0 * static_cast<double>(latencies_us.size()));
+    return latencies_us[std::min(i, latencies_us.size() - 1)] / 1000.0;
+  };
+  const double ops = static_cast<double>(requests) / secs;
+  std::printf(
+      "inproc %s, %zu accounts, window %zu: %.0f ops/s, p50 %.2f ms, p99 %.2f ms, p999 %.2f ms, "
+      "%s\n",
+      workload.c_str(), spread, window, ops, pct(50), pct(99), pct(99.9),
+      failure.empty() ? "check ok" : ("CHECK FAILED: " + failure).c_str());
+  std::printf(
+      "{\"workload\":\"%s\",\"accounts\":%zu,\"connections\":%zu,\"seconds\":%.3f,"
+      "\"requests\":%llu,\"ops_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,"
+      "\"charges\":%llu,\"holds\":%llu,\"captures\":%llu,\"reads\":%llu,\"refused\":%llu,"
+      "\"check_ok\":%s,\"check\":\"%s\"}\n",
+      workload.c_str(), spread, window, secs, static_cast<unsigned long long>(requests), ops,
+      pct(50), pct(99), pct(99.9), static_cast<unsigned long long>(n.charges),
+      static_cast<unsigned long long>(n.holds), static_cast<unsigned long long>(n.captures),
+      static_cast<unsigned long long>(n.reads), static_cast<unsigned long long>(n.refused),
+      failure.empty() ? "true" : "false",
+      failure.empty() ? "lots lost exactly what was acknowledged; journal audit ok"
+                      : failure.c_str());
+  return failure.empty() ? 0 : 1;
+}
+
+// ---- Seeding.
+
+int seed(const std::string& path, std::size_t accounts, std::uint64_t charges) {
+  auto s = open_store(path);
+  ledger::ledger l;
+  const time_us now = wall_clock_now() - 3600 * ledger::us_per_second;
+  if (!s->load(l, now)) die("cannot load " + path);
+  const auto ids = account_ids(accounts);
+  const auto start = std::chrono::steady_clock::now();
+  if (l.account_count() == 0) populate(l, ids, now, s.get());
+  const double accounts_secs = seconds_since(start);
+  const auto start_charges = std::chrono::steady_clock::now();
+  const time_us charged_at = wall_clock_now();  // after every lot's effective_at
+  ledger::charge_cmd cmd{"", credit, "image.generate", "", "", false};
+  for (std::uint64_t i = 0; i < charges; ++i) {
+    // Account by account, as a usage history reads: each batch touches few
+    // pages, so seeding 10M charges takes about a minute instead of three.
+    cmd.account = ids[i * accounts / charges];
+    if (!l.charge(cmd, charged_at + static_cast<time_us>(i / seed_batch_charges)))
+      die("seed charge refused");
+    if ((i + 1) % seed_batch_charges == 0 && !s->commit(l.take_changes())) die("commit failed");
+  }
+  if (!s->commit(l.take_changes())) die("commit failed");
+  const double charges_secs = seconds_since(start_charges);
+  std::printf("seeded %zu accounts (%.1f s) and %llu charges (%.1f s) into %s\n", accounts,
+              accounts_secs, static_cast<unsigned long long>(charges), charges_secs, path.c_str());
+  std::printf("{\"accounts\":%zu,\"charges\":%llu,\"accounts_s\":%.2f,\"charges_s\":%.2f}\n",
+              accounts, static_cast<unsigned long long>(charges), accounts_secs, charges_secs);
+  return 0;
 }
 
 }  // namespace
@@ -183,82 +378,64 @@ result bench_durable(const std::string& dir, std::size_t accounts, std::uint64_t
 int main(int argc, char** argv) {
   std::size_t accounts = 100'000;
   std::uint64_t core_charges = 5'000'000;
-  std::uint64_t durable_charges = 1'000'000;
-  std::size_t window = 4096;
-  std::string dir = std::filesystem::temp_directory_path().string();
-  std::string seed_db;
+  std::uint64_t charges = 0;
+  std::size_t window = 64;
+  double seconds = 10;
+  std::string workload = "w1";
+  std::string durable, seed_db;
+  bool core = false;
   for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+    const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
       std::printf(
-          "usage: ledger_bench [--accounts N] [--core-charges N] [--durable-charges N] [--window "
-          "N] "
-          "[--dir PATH]\n       ledger_bench --seed-db PATH [--accounts N]\n");
+          "usage: ledger_bench --core [--accounts N] [--core-charges N]\n"
+          "       ledger_bench --durable PATH --workload w1|w2|w3|w4 [--accounts N] [--window N] "
+          "[--seconds S]\n"
+          "       ledger_bench --seed-db PATH [--accounts N] [--charges M]\n");
       return 0;
     }
-  }
-  if (argc % 2 == 0) {
-    std::fprintf(stderr, "ledger_bench: every flag takes a value (see --help)\n");
-    return 2;
-  }
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    const char* v = argv[i + 1];
+    if (flag == "--core") {
+      core = true;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "ledger_bench: %s takes a value (see --help)\n", flag.c_str());
+      return 2;
+    }
+    const char* v = argv[++i];
     if (flag == "--accounts")
       accounts = std::strtoull(v, nullptr, 10);
     else if (flag == "--core-charges")
       core_charges = std::strtoull(v, nullptr, 10);
-    else if (flag == "--durable-charges")
-      durable_charges = std::strtoull(v, nullptr, 10);
+    else if (flag == "--charges")
+      charges = std::strtoull(v, nullptr, 10);
     else if (flag == "--window")
       window = std::strtoull(v, nullptr, 10);
-    else if (flag == "--dir")
-      dir = v;
+    else if (flag == "--seconds")
+      seconds = std::strtod(v, nullptr);
+    else if (flag == "--workload")
+      workload = v;
+    else if (flag == "--durable")
+      durable = v;
     else if (flag == "--seed-db")
       seed_db = v;
     else {
-      std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
+      std::fprintf(stderr, "ledger_bench: unknown flag %s (see --help)\n", flag.c_str());
       return 2;
     }
   }
-  if (!seed_db.empty()) {
-    auto s = store::sqlite::sqlite_store::open({seed_db});
-    if (!s) {
-      std::fprintf(stderr, "%s\n", s.error().message.c_str());
-      return 1;
-    }
-    ledger::ledger l;
-    if (!(*s)->load(l, t0)) return 1;
-    populate(l, account_ids(accounts));
-    if (!(*s)->commit(l.take_changes())) return 1;
-    std::printf("seeded %zu accounts into %s\n", accounts, seed_db.c_str());
-    return 0;
+  if (accounts == 0 || window == 0) die("--accounts and --window must be positive");
+  if (!seed_db.empty()) return seed(seed_db, accounts, charges);
+  if (!durable.empty()) return bench_durable(durable, workload, accounts, window, seconds);
+  if (!core) {
+    std::fprintf(stderr, "ledger_bench: give --core, --durable or --seed-db (see --help)\n");
+    return 2;
   }
-  std::vector<result> results;
-  std::vector<engine::engine_stats> stats;
-  auto report = [&](const result& r, const engine::engine_stats* st) {
-    std::printf("%-58s %12.0f charges/s  (%llu in %.2f s)", r.name.c_str(), r.per_second(),
-                static_cast<unsigned long long>(r.charges), r.seconds);
-    if (st && st->commits) {
-      std::printf(
-          "  commits %llu, avg batch %.0f, avg commit %.2f ms, max %.2f ms",
-          static_cast<unsigned long long>(st->commits),
-          static_cast<double>(st->tasks) / static_cast<double>(st->commits),
-          static_cast<double>(st->commit_us_total) / static_cast<double>(st->commits) / 1000.0,
-          static_cast<double>(st->commit_us_max) / 1000.0);
-    }
-    std::printf("\n");
-    std::fflush(stdout);
-    results.push_back(r);
-  };
-  report(bench_core(accounts, core_charges, false), nullptr);
-  report(bench_core(accounts, core_charges, true), nullptr);
-  engine::engine_stats st;
-  report(bench_durable(dir, accounts, durable_charges, window, false, st), &st);
-  report(bench_durable(dir, accounts, durable_charges, window, true, st), &st);
-  std::printf("{\"results\":[");
-  for (std::size_t i = 0; i < results.size(); ++i) {
-    std::printf("%s{\"name\":\"%s\",\"charges_per_second\":%.0f}", i ? "," : "",
-                results[i].name.c_str(), results[i].per_second());
-  }
-  std::printf("]}\n");
+  const double spread = bench_core(accounts, core_charges, false);
+  const double hot = bench_core(accounts, core_charges, true);
+  std::printf(
+      "{\"accounts\":%zu,\"charges\":%llu,\"spread_per_s\":%.0f,\"hot_per_s\":%.0f,"
+      "\"rss_mib\":%.0f}\n",
+      accounts, static_cast<unsigned long long>(core_charges), spread, hot, rss_mib());
+  return 0;
 }

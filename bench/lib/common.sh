@@ -1,0 +1,117 @@
+# Shared helpers of bench/run (sourced, not run). Expects WORK (a temp dir),
+# RESULTS (a JSON-lines file) and BIN (build/bin) to be set.
+
+say() { printf '%s\n' "$*" >&2; }
+
+# A TCP port nothing listens on (a random one; checked with ss).
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
+  done
+}
+
+# Percentile P (e.g. 99.9) of a file of numbers, one a line, sorted ascending.
+percentile() {
+  awk -v p="$1" '{ v[NR] = $1 } END {
+    if (NR == 0) { print 0; exit }
+    i = int(p / 100 * NR) + 1; if (i > NR) i = NR; print v[i] }' "$2"
+}
+
+# Records one measurement: a JSON object given as jq arguments + filter.
+# Usage: record --arg system X ... '{system:$system, ...}'
+record() { jq -nc "$@" >> "$RESULTS"; }
+
+# Wait until FILE contains PATTERN, at most SECONDS (default 120).
+wait_for_line() {
+  local file=$1 pattern=$2 limit=${3:-120} i
+  for ((i = 0; i < limit * 20; i++)); do
+    grep -q "$pattern" "$file" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  say "timed out waiting for '$pattern' in $file"
+  return 1
+}
+
+# The number of workers a load generator uses for C connections (at most 2,
+# the machine's cores).
+client_threads() { if (($1 >= 2)); then echo 2; else echo 1; fi; }
+
+# Resident set size of a process, in KiB.
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# verify SLACK BEFORE AFTER CLIENT: the correctness check of one cell.
+# BEFORE/AFTER are a system's totals, "taken charges holds captures open
+# books_ok": credits gone from the balances, journal entries by type, open
+# holds, and whether the system's own books agree (lots vs balances vs
+# journal). CLIENT is what the load generator saw acknowledged: "charges holds
+# captures". Every request is 1 credit. SLACK is how many requests may have
+# been committed without the client seeing the answer (at most one per
+# connection when a generator stops at its deadline; 0 for ones that drain).
+# Sets CHECK_OK (true/false) and CHECK_WHY.
+verify() {
+  local slack=$1 b a c
+  read -r -a b <<<"$2"
+  read -r -a a <<<"$3"
+  read -r -a c <<<"$4"
+  local taken=$((a[0] - b[0])) charges=$((a[1] - b[1])) holds=$((a[2] - b[2]))
+  local captures=$((a[3] - b[3])) open=$((a[4] - b[4]))
+  CHECK_OK=true
+  if ((c[0] + c[1] + c[2] == 0)) && [ "${5:-}" != reads-only ]; then
+    CHECK_OK=false; CHECK_WHY="no request was acknowledged"; return 0
+  fi
+  CHECK_WHY="balances lost $taken credits = $charges charges + $holds holds in the journal"
+  CHECK_WHY+=" ($captures captures, $open more open holds); client saw ${c[0]} + ${c[1]} + ${c[2]}"
+  if [ "${a[5]}" != 1 ]; then
+    CHECK_OK=false; CHECK_WHY="the system's books disagree: ${a[*]}"
+  elif ((taken != charges + holds || open != holds - captures)); then
+    CHECK_OK=false; CHECK_WHY="FAILED: $CHECK_WHY"
+  elif ((charges < c[0] || charges > c[0] + slack || holds < c[1] || holds > c[1] + slack ||
+         captures < c[2] || captures > c[2] + slack)); then
+    CHECK_OK=false; CHECK_WHY="FAILED (client vs journal): $CHECK_WHY"
+  fi
+  return 0
+}
+
+# record_cell SYSTEM SECTION WORKLOAD ACCOUNTS CONNECTIONS SECONDS REQUESTS
+#             P50_MS P99_MS P999_MS "CHARGES HOLDS CAPTURES READS REFUSED"
+# (after verify): appends the cell to $RESULTS.
+record_cell() {
+  local n
+  read -r -a n <<<"${11}"
+  record --arg system "$1" --arg section "$2" --arg workload "$3" --argjson accounts "$4" \
+    --argjson connections "$5" --argjson seconds "$6" --argjson requests "$7" \
+    --argjson p50 "$8" --argjson p99 "$9" --argjson p999 "${10}" \
+    --argjson charges "${n[0]}" --argjson holds "${n[1]}" --argjson captures "${n[2]}" \
+    --argjson reads "${n[3]}" --argjson refused "${n[4]}" \
+    --argjson check_ok "$CHECK_OK" --arg check "$CHECK_WHY" \
+    --argjson load1 "$(cut -d' ' -f1 /proc/loadavg)" \
+    '{system:$system, section:$section, workload:$workload, accounts:$accounts,
+      connections:$connections, seconds:$seconds, requests:$requests,
+      ops_per_s:(if $seconds > 0 then $requests / $seconds else 0 end),
+      p50_ms:$p50, p99_ms:$p99, p999_ms:$p999, charges:$charges, holds:$holds,
+      captures:$captures, reads:$reads, refused:$refused, check_ok:$check_ok, check:$check,
+      load_average_1m:$load1}'
+  local rate
+  rate=$(awk -v r="$7" -v s="$6" 'BEGIN { printf "%.0f", (s > 0 ? r / s : 0) }')
+  printf '  %-8s %-3s %8s accts %4s conns %9s ops/s  p50 %7.2f  p99 %7.2f  p999 %7.2f ms  %s\n' \
+    "$1" "$3" "$4" "$5" "$rate" "$8" "$9" "${10}" "$($CHECK_OK && echo ok || echo CHECK-FAILED)" >&2
+  $CHECK_OK || { say "    $CHECK_WHY"; FAILURES=$((FAILURES + 1)); }
+  return 0
+}
+
+# settled FUNCTION: FUNCTION's output once two reads 0.2 s apart agree (at most
+# 10 s): a load generator that stops at its deadline leaves requests in flight
+# that the server still commits after the generator has exited.
+settled() {
+  local prev cur i
+  prev=$("$1")
+  for ((i = 0; i < 50; i++)); do
+    sleep 0.2
+    cur=$("$1")
+    [ "$cur" = "$prev" ] && break
+    prev=$cur
+  done
+  echo "$cur"
+}

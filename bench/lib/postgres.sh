@@ -1,0 +1,102 @@
+# Baseline 4, "a hand-written PostgreSQL ledger": PostgreSQL 15 from Debian,
+# a throwaway cluster in $WORK/pg owned by `nobody`, on 127.0.0.1 and a free
+# port, sockets in its own dir. synchronous_commit=on and fsync=on (the
+# defaults): a charge is durable when its COMMIT returns. Driven by pgbench
+# with the scripts in bench/baselines/postgres/. Sourced by bench/run.
+
+PG_BIN=/usr/lib/postgresql/15/bin
+PG_DIR="$PWD/bench/baselines/postgres"
+PG_CREDITS=1000000000
+PG_DATA=""
+
+pg_start() {
+  PG_DATA="$WORK/pg/data"
+  mkdir -p "$WORK/pg/run"
+  chown -R nobody "$WORK/pg"
+  chmod 755 "$WORK"
+  runuser -u nobody -- "$PG_BIN/initdb" -D "$PG_DATA" -U bench --auth=trust -E UTF8 \
+    --no-sync >"$WORK/pg/initdb.log" 2>&1
+  export PGHOST=127.0.0.1 PGPORT PGUSER=bench PGDATABASE=postgres
+  PGPORT="$(free_port)"
+  local opts="-c listen_addresses=127.0.0.1 -c port=$PGPORT -c unix_socket_directories=$WORK/pg/run"
+  opts+=" -c shared_buffers=1GB -c max_connections=300 -c max_wal_size=4GB"
+  opts+=" -c synchronous_commit=on -c fsync=on"
+  # Defaults kept: fsync=on, synchronous_commit=on, wal_sync_method, full_page_writes.
+  # Sized for this machine: shared_buffers 1 GB, and enough WAL between
+  # checkpoints that a short run is not measuring checkpoint storms.
+  runuser -u nobody -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$WORK/pg/server.log" -w -t 60 start \
+    -o "$opts" >/dev/null
+}
+
+pg_stop() {
+  [ -n "$PG_DATA" ] || return 0
+  runuser -u nobody -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null 2>&1 || true
+  PG_DATA=""
+}
+
+pg_seed() {
+  PG_TOTALS=""
+  psql -qX -v ON_ERROR_STOP=1 -v accounts="$1" -v credits="$PG_CREDITS" -f "$PG_DIR/schema.sql" \
+    >/dev/null 2>"$WORK/pg/seed.err" || { cat "$WORK/pg/seed.err" >&2; return 1; }
+}
+
+# "taken charges holds captures open books_ok" for verify(), and the count of
+# refusals after it. books_ok: balances and lots lost the same credits, and
+# what the journal says went to charges, holds and captures.
+pg_totals() {
+  psql -qXAt -F ' ' -v credits="$PG_CREDITS" -f "$PG_DIR/check.sql"
+}
+
+# pg_run SECTION WORKLOAD ACCOUNTS CONNECTIONS SECONDS: one pgbench run
+# against the seeded tables (pg_seed ACCOUNTS or more), checked and recorded.
+pg_run() {
+  local section=$1 workload=$2 accounts=$3 conns=$4 seconds=$5
+  local spread=$accounts scripts=() logs="$WORK/pg/log"
+  case $workload in
+    w1) scripts=(-f "$PG_DIR/charge.pgbench") ;;
+    w2) scripts=(-f "$PG_DIR/charge.pgbench"); spread=1 ;;
+    w3) scripts=(-f "$PG_DIR/hold_capture.pgbench" -D phase=0) ;;
+    w4) scripts=(-f "$PG_DIR/read.pgbench@8" -f "$PG_DIR/charge.pgbench@2") ;;
+  esac
+  rm -rf "$logs"
+  mkdir -p "$logs"
+  local before after out
+  # The totals after the previous cell are this one's before (nothing else writes).
+  before=${PG_TOTALS:-$(pg_totals)}
+  # pgbench's -T counts from before its clients connect, and a PostgreSQL
+  # backend takes 10-30 ms to start on this machine: 256 of them need seconds.
+  # The throughput below is measured from the logged transactions alone.
+  out="$(cd "$logs" && pgbench -n -c "$conns" -j "$(client_threads "$conns")" \
+    -T "$((seconds + conns / 32))" \
+    -D accounts="$spread" "${scripts[@]}" -l --log-prefix=tx 2>&1)" || {
+    say "$out"
+    return 1
+  }
+  after=$(settled pg_totals)
+  PG_TOTALS=$after
+  # pgbench's per-transaction log: client tx_no latency_us script_no epoch_s epoch_us.
+  cat "$logs"/tx.* >"$logs/all"
+  awk '{ print $3 / 1000 }' "$logs/all" | sort -n >"$logs/lat"
+  local n charges=0 holds=0 captures=0 reads=0 refused elapsed
+  n=$(wc -l <"$logs/all")
+  refused=$(($(awk '{ print $7 }' <<<"$after") - $(awk '{ print $7 }' <<<"$before")))
+  case $workload in
+    w1 | w2) charges=$((n - refused)) ;;
+    w3) # each client alternates hold, capture, hold...: its odd transactions are holds
+      read -r holds captures < <(awk '{ k[$1]++ } END { for (c in k) { h += int((k[c] + 1) / 2); p += int(k[c] / 2) }
+                                      print h + 0, p + 0 }' "$logs/all")
+      holds=$((holds - refused)) ;;
+    w4) charges=$(($(awk '$4 == 1' "$logs/all" | wc -l) - refused))
+        reads=$((n - charges - refused)) ;;
+  esac
+  # From the first transaction's start to the last one's end.
+  elapsed=$(awk '{ e = $5 + $6 / 1e6; t = e - $3 / 1e6
+      if (NR == 1 || t < lo) lo = t; if (NR == 1 || e > hi) hi = e } END { printf "%.3f", hi - lo }' "$logs/all")
+  # pgbench may stop with a transaction committed but unanswered: one per client.
+  verify "$conns" "$(cut -d' ' -f1-6 <<<"$before")" "$(cut -d' ' -f1-6 <<<"$after")" \
+    "$charges $holds $captures"
+  record_cell postgres "$section" "$workload" "$spread" "$conns" "$elapsed" "$n" \
+    "$(percentile 50 "$logs/lat")" "$(percentile 99 "$logs/lat")" "$(percentile 99.9 "$logs/lat")" \
+    "$charges $holds $captures $reads $refused"
+  rm -rf "$logs"
+}

@@ -1,0 +1,315 @@
+// redis_load: a closed-loop load generator for the "Redis + Lua" baseline of
+// `make bench`. Each connection has one request in flight, like wrk's
+// connections against creditd and pgbench's clients against PostgreSQL.
+// redis-benchmark runs one fixed command per run, so it can neither chain a
+// capture to the hold it placed (w3) nor mix reads and charges (w4); this
+// client drives all four workloads the same way.
+//
+//   redis_load --port P --workload w1|w2|w3|w4 --accounts N --connections C
+//              --seconds S --charge SHA [--hold SHA --capture SHA] [--threads T]
+//
+//   w1: EVALSHA charge on a random bal:N; w2: on bal:0 only; w3: EVALSHA hold,
+//   then EVALSHA capture of the hold it returned; w4: 80% GET bal:N, 20% charge.
+//   After the deadline each connection finishes its generation (w3) and stops;
+//   every request sent is answered before the totals are printed, so the
+//   counts of acknowledged charges are exact.
+//
+// Prints one JSON object: requests, ops_per_s, p50/p99/p999 (ms), charges,
+// holds, captures, reads, refused. Exits non-zero on any error reply.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+struct options {
+  int port = 6379;
+  std::string workload = "w1";
+  std::size_t accounts = 100'000;
+  std::size_t connections = 64;
+  std::size_t threads = 2;
+  double seconds = 10;
+  std::string charge_sha, hold_sha, capture_sha;
+};
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "redis_load: %s\n", what.c_str());
+  std::exit(1);
+}
+
+// A RESP command as an array of bulk strings.
+std::string command(std::initializer_list<std::string> args) {
+  std::string out = "*" + std::to_string(args.size()) + "\r\n";
+  for (const std::string& a : args)
+    out += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
+  return out;
+}
+
+enum class op : std::uint8_t { charge, hold, capture, read };
+
+struct reply {
+  bool complete = false;
+  bool error = false;
+  long long value = 0;  // integer, or a bulk string read as an integer
+  std::size_t length = 0;
+  std::string text;  // error text
+};
+
+// Parses one reply at the start of `in` (integer, bulk, simple or error).
+reply parse(const std::string& in) {
+  reply r;
+  const std::size_t eol = in.find("\r\n");
+  if (eol == std::string::npos) return r;
+  const char type = in[0];
+  const std::string head = in.substr(1, eol - 1);
+  if (type == ':' || type == '+') {
+    r.value = std::atoll(head.c_str());
+    r.length = eol + 2;
+  } else if (type == '-') {
+    r.error = true;
+    r.text = head;
+    r.length = eol + 2;
+  } else if (type == '$') {
+    const long long n = std::atoll(head.c_str());
+    if (n < 0) {
+      r.length = eol + 2;
+      r.value = -1;
+    } else {
+      if (in.size() < eol + 2 + static_cast<std::size_t>(n) + 2) return r;
+      r.value = std::atoll(in.substr(eol + 2, static_cast<std::size_t>(n)).c_str());
+      r.length = eol + 2 + static_cast<std::size_t>(n) + 2;
+    }
+  } else {
+    r.error = true;
+    r.text = "unexpected reply type";
+    r.length = in.size();
+  }
+  r.complete = true;
+  return r;
+}
+
+struct connection {
+  int fd = -1;
+  std::string in;
+  op kind = op::charge;
+  long long hold_id = 0;
+  bool holding = false;
+  bool done = false;
+  clock_type::time_point sent;
+  std::mt19937_64 rng;
+};
+
+struct totals {
+  std::uint64_t requests = 0, charges = 0, holds = 0, captures = 0, reads = 0, refused = 0;
+  std::vector<std::uint32_t> latencies_us;
+};
+
+int connect_to(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) die("socket failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    die("cannot connect to 127.0.0.1:" + std::to_string(port) + ": " + std::strerror(errno));
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+void send_all(int fd, const std::string& data) {
+  std::size_t off = 0;
+  while (off < data.size()) {
+    const ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      die(std::string("send failed: ") + std::strerror(errno));
+    }
+    off += static_cast<std::size_t>(n);
+  }
+}
+
+void run_thread(const options& o, std::size_t conns, std::uint64_t seed,
+                clock_type::time_point deadline, totals& t) {
+  const int ep = ::epoll_create1(0);
+  std::vector<connection> cs(conns);
+  const std::string amount = "1";
+  const std::size_t spread = o.workload == "w2" ? 1 : o.accounts;
+  auto next = [&](connection& c) {
+    std::string cmd;
+    if (o.workload == "w3" && c.holding) {
+      c.kind = op::capture;
+      cmd = command({"EVALSHA", o.capture_sha, "1", "journal", std::to_string(c.hold_id)});
+    } else {
+      const std::string key = "bal:" + std::to_string(spread == 1 ? 0 : c.rng() % spread);
+      if (o.workload == "w3")
+        c.kind = op::hold;
+      else if (o.workload == "w4")
+        c.kind = c.rng() % 10 < 8 ? op::read : op::charge;
+      else
+        c.kind = op::charge;
+      if (c.kind == op::read)
+        cmd = command({"GET", key});
+      else if (c.kind == op::hold)
+        cmd = command({"EVALSHA", o.hold_sha, "3", key, "journal", "hold_seq", amount});
+      else
+        cmd = command({"EVALSHA", o.charge_sha, "2", key, "journal", amount});
+    }
+    c.sent = clock_type::now();
+    send_all(c.fd, cmd);
+  };
+  for (std::size_t i = 0; i < conns; ++i) {
+    cs[i].fd = connect_to(o.port);
+    cs[i].rng.seed(seed * 1000 + i + 1);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = &cs[i];
+    if (::epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev) != 0) die("epoll_ctl failed");
+  }
+  for (connection& c : cs)
+    next(c);
+  std::size_t active = conns;
+  std::vector<epoll_event> events(conns);
+  char buf[4096];
+  while (active > 0) {
+    const int n = ::epoll_wait(ep, events.data(), static_cast<int>(events.size()), 1000);
+    if (n < 0 && errno != EINTR) die("epoll_wait failed");
+    for (int i = 0; i < n; ++i) {
+      connection& c = *static_cast<connection*>(events[i].data.ptr);
+      const ssize_t got = ::recv(c.fd, buf, sizeof buf, 0);
+      if (got <= 0) die("the server closed a connection");
+      c.in.append(buf, static_cast<std::size_t>(got));
+      const reply r = parse(c.in);
+      if (!r.complete) continue;
+      if (r.error) die("error reply: " + r.text);
+      if (r.length != c.in.size()) die("more than one reply for one request");
+      c.in.clear();
+      const auto now = clock_type::now();
+      t.latencies_us.push_back(static_cast<std::uint32_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(now - c.sent).count()));
+      ++t.requests;
+      switch (c.kind) {
+        case op::charge:
+          r.value >= 0 ? ++t.charges : ++t.refused;
+          break;
+        case op::hold:
+          c.holding = r.value >= 0;
+          if (c.holding) {
+            c.hold_id = r.value;
+            ++t.holds;
+          } else {
+            ++t.refused;
+          }
+          break;
+        case op::capture:
+          if (r.value < 0) die("a capture of an open hold failed");
+          ++t.captures;
+          c.holding = false;
+          break;
+        case op::read:
+          if (r.value < 0) die("a balance read found no account");
+          ++t.reads;
+          break;
+      }
+      if (now < deadline || c.holding) {
+        next(c);
+      } else {
+        c.done = true;
+        --active;
+      }
+    }
+  }
+  for (connection& c : cs)
+    ::close(c.fd);
+  ::close(ep);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string f = argv[i];
+    const char* v = argv[i + 1];
+    if (f == "--port")
+      o.port = std::atoi(v);
+    else if (f == "--workload")
+      o.workload = v;
+    else if (f == "--accounts")
+      o.accounts = std::strtoull(v, nullptr, 10);
+    else if (f == "--connections")
+      o.connections = std::strtoull(v, nullptr, 10);
+    else if (f == "--threads")
+      o.threads = std::strtoull(v, nullptr, 10);
+    else if (f == "--seconds")
+      o.seconds = std::strtod(v, nullptr);
+    else if (f == "--charge")
+      o.charge_sha = v;
+    else if (f == "--hold")
+      o.hold_sha = v;
+    else if (f == "--capture")
+      o.capture_sha = v;
+    else
+      die("unknown flag " + f);
+  }
+  if (argc % 2 == 0) die("every flag takes a value");
+  if (o.accounts == 0 || o.connections == 0) die("--accounts and --connections must be positive");
+  if (o.charge_sha.empty() || (o.workload == "w3" && (o.hold_sha.empty() || o.capture_sha.empty())))
+    die("--charge (and for w3 --hold, --capture) name the loaded scripts");
+  o.threads = std::clamp<std::size_t>(o.threads, 1, o.connections);
+
+  const auto start = clock_type::now();
+  const auto deadline = start + std::chrono::duration_cast<clock_type::duration>(
+                                    std::chrono::duration<double>(o.seconds));
+  std::vector<totals> per(o.threads);
+  std::vector<std::thread> pool;
+  for (std::size_t i = 0; i < o.threads; ++i) {
+    const std::size_t conns = o.connections / o.threads + (i < o.connections % o.threads ? 1 : 0);
+    pool.emplace_back([&, i, conns] { run_thread(o, conns, i + 1, deadline, per[i]); });
+  }
+  for (auto& t : pool)
+    t.join();
+  const double secs = std::chrono::duration<double>(clock_type::now() - start).count();
+  totals all;
+  for (totals& t : per) {
+    all.requests += t.requests;
+    all.charges += t.charges;
+    all.holds += t.holds;
+    all.captures += t.captures;
+    all.reads += t.reads;
+    all.refused += t.refused;
+    all.latencies_us.insert(all.latencies_us.end(), t.latencies_us.begin(), t.latencies_us.end());
+  }
+  std::sort(all.latencies_us.begin(), all.latencies_us.end());
+  auto pct = [&](double p) -> double {
+    if (all.latencies_us.empty()) return 0;
+    auto i = static_cast<std::size_t>(p / 100.0 * static_cast<double>(all.latencies_us.size()));
+    return all.latencies_us[std::min(i, all.latencies_us.size() - 1)] / 1000.0;
+  };
+  std::printf(
+      "{\"seconds\":%.3f,\"requests\":%llu,\"ops_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
+      "\"p999_ms\":%.3f,\"charges\":%llu,\"holds\":%llu,\"captures\":%llu,\"reads\":%llu,"
+      "\"refused\":%llu}\n",
+      secs, static_cast<unsigned long long>(all.requests), static_cast<double>(all.requests) / secs,
+      pct(50), pct(99), pct(99.9), static_cast<unsigned long long>(all.charges),
+      static_cast<unsigned long long>(all.holds), static_cast<unsigned long long>(all.captures),
+      static_cast<unsigned long long>(all.reads), static_cast<unsigned long long>(all.refused));
+  return 0;
+}
