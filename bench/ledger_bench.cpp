@@ -229,6 +229,7 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
   latencies_us.reserve(1 << 20);
   std::uint64_t requests = 0;
   double secs = 0;
+  engine::engine_stats stats;
   {
     engine::engine e(l, *s, {.clock = [] { return wall_clock_now(); }});
     auto next = [&](client& c) {
@@ -290,6 +291,7 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
       done.clear();
     }
     secs = seconds_since(start);
+    stats = e.stats();
     e.stop();
   }
 
@@ -322,20 +324,26 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
     return latencies_us[std::min(i, latencies_us.size() - 1)] / 1000.0;
   };
   const double ops = static_cast<double>(requests) / secs;
+  const double commits = static_cast<double>(std::max<std::uint64_t>(stats.commits, 1));
+  const double batch = static_cast<double>(stats.tasks) / commits;
+  const double commit_ms = static_cast<double>(stats.commit_us_total) / commits / 1000.0;
   std::printf(
-      "inproc %s, %zu accounts, window %zu: %.0f ops/s, p50 %.2f ms, p99 %.2f ms, p999 %.2f ms, "
-      "%s\n",
+      "inproc %s, %zu accounts, window %zu: %.0f ops/s, p50 %.2f ms, p99 %.2f ms, p999 %.2f ms; "
+      "%llu commits of %.1f requests, %.2f ms each on average; %s\n",
       workload.c_str(), spread, window, ops, pct(50), pct(99), pct(99.9),
+      static_cast<unsigned long long>(stats.commits), batch, commit_ms,
       failure.empty() ? "check ok" : ("CHECK FAILED: " + failure).c_str());
   std::printf(
       "{\"workload\":\"%s\",\"accounts\":%zu,\"connections\":%zu,\"seconds\":%.3f,"
       "\"requests\":%llu,\"ops_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,"
       "\"charges\":%llu,\"holds\":%llu,\"captures\":%llu,\"reads\":%llu,\"refused\":%llu,"
+      "\"commits\":%llu,\"requests_per_commit\":%.1f,\"commit_ms\":%.3f,"
       "\"check_ok\":%s,\"check\":\"%s\"}\n",
       workload.c_str(), spread, window, secs, static_cast<unsigned long long>(requests), ops,
       pct(50), pct(99), pct(99.9), static_cast<unsigned long long>(n.charges),
       static_cast<unsigned long long>(n.holds), static_cast<unsigned long long>(n.captures),
       static_cast<unsigned long long>(n.reads), static_cast<unsigned long long>(n.refused),
+      static_cast<unsigned long long>(stats.commits), batch, commit_ms,
       failure.empty() ? "true" : "false",
       failure.empty() ? "lots lost exactly what was acknowledged; journal audit ok"
                       : failure.c_str());
