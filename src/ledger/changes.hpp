@@ -32,13 +32,16 @@ struct change_set {
   std::vector<hold> holds;
   std::vector<charge_record> charges;
   std::vector<idempotency_record> idempotency_added;
-  std::vector<std::string> idempotency_forgotten;
+  // Records created before this instant are gone (0: none expired in this
+  // set). A store deletes them by age before it writes `idempotency_added`,
+  // so a key that expired and is used again in the same set is written as new.
+  time_us idempotency_expired_before = 0;
   object_id next_object_id = 1;  // counters after the last change in the set
   std::uint64_t next_seq = 1;
 
   bool empty() const {
     return entries.empty() && accounts.empty() && lots.empty() && holds.empty() &&
-           charges.empty() && idempotency_added.empty() && idempotency_forgotten.empty();
+           charges.empty() && idempotency_added.empty() && idempotency_expired_before == 0;
   }
 };
 

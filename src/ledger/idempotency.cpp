@@ -27,15 +27,17 @@ const idempotency_record& idempotency_table::remember(idempotency_record record)
   return it->second;
 }
 
-void idempotency_table::forget_before(time_us cutoff, std::vector<std::string>& forgotten) {
+std::size_t idempotency_table::forget_before(time_us cutoff) {
+  std::size_t n = 0;
   while (!by_age_.empty() && by_age_.front().first < cutoff) {
     auto it = records_.find(by_age_.front().second);
     if (it != records_.end() && it->second.created_at < cutoff) {
-      forgotten.push_back(std::move(by_age_.front().second));
       records_.erase(it);
+      ++n;
     }
     by_age_.pop_front();
   }
+  return n;
 }
 
 }  // namespace creditd::ledger

@@ -41,8 +41,8 @@ class idempotency_table {
   // Stores a record (the key must be new). Returns it.
   const idempotency_record& remember(idempotency_record record);
 
-  // Forgets records created before `cutoff`, appending their keys to `forgotten`.
-  void forget_before(time_us cutoff, std::vector<std::string>& forgotten);
+  // Forgets records created before `cutoff`; returns how many.
+  std::size_t forget_before(time_us cutoff);
 
   // Restores a record loaded from storage.
   void restore(idempotency_record record) { remember(std::move(record)); }

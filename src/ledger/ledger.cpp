@@ -741,7 +741,10 @@ void ledger::idempotency_remember(idempotency_record record) {
 }
 
 void ledger::idempotency_forget_before(time_us cutoff) {
-  idempotency_.forget_before(cutoff, pending_.idempotency_forgotten);
+  idempotency_.forget_before(cutoff);
+  // The store deletes by age, whatever it holds: rows it kept past the
+  // window (written before a restart, never loaded since) go too.
+  pending_.idempotency_expired_before = std::max(pending_.idempotency_expired_before, cutoff);
 }
 
 }  // namespace creditd::ledger

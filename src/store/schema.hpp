@@ -16,7 +16,7 @@ struct migration {
   std::string_view sql;  // one or more statements separated by ';'
 };
 
-inline constexpr std::array<migration, 2> migrations = {{
+inline constexpr std::array<migration, 3> migrations = {{
     {1, R"sql(
 CREATE TABLE IF NOT EXISTS meta (
   key   TEXT PRIMARY KEY,
@@ -121,6 +121,10 @@ CREATE TABLE IF NOT EXISTS api_keys (
   created_at BIGINT NOT NULL,
   revoked_at BIGINT
 );
+)sql"},
+    // Idempotency records expire by age, in the store as in memory.
+    {3, R"sql(
+CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created_at);
 )sql"},
 }};
 

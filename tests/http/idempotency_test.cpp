@@ -337,3 +337,38 @@ TEST(http_idempotency, test_clock_advance_replays) {
   EXPECT_EQ(conflict.status, 409u) << conflict.body;
   EXPECT_EQ(clock_now(c), start + 60 * us_per_second);
 }
+
+// Issue 9: a key used again just after its retention must be a new request,
+// and must never make the store refuse writes (it once failed the whole
+// commit on the key's primary key, for every client, until recovery).
+TEST(http_idempotency, a_key_reused_after_its_retention_is_new_and_stops_no_writes) {
+  live_server srv({"--test-clock"});
+  http_client c(srv.port(), admin_key);
+  put_account(c, "a");
+  put_account(c, "b");
+  grant(c, "a", "10");
+  grant(c, "b", "10");
+  auto first = c.post("/v1/accounts/a/charges", R"({"operation":"x","amount":1})", key("k9"));
+  ASSERT_EQ(first.status, 201u) << describe(first);
+  advance(c, 180000);  // 50 hours: past the 48-hour retention
+  auto again = c.post("/v1/accounts/a/charges", R"({"operation":"x","amount":1})", key("k9"));
+  ASSERT_EQ(again.status, 201u) << describe(again);
+  EXPECT_EQ(again.headers.count("idempotent-replayed"), 0u);
+  EXPECT_NE(field(again, "id"), field(first, "id"));
+  // Other clients' writes go on; the server is not degraded.
+  expect(c.post("/v1/accounts/b/charges", R"({"operation":"x","amount":1})"), 201, "charge b");
+  expect(c.get("/healthz"), 200, "healthz");
+  // The same key with another body is now a conflict with the new record.
+  auto conflict = c.post("/v1/accounts/a/charges", R"({"operation":"x","amount":2})", key("k9"));
+  EXPECT_EQ(conflict.error_code(), "idempotency_conflict") << describe(conflict);
+  EXPECT_EQ(available(c, "a"), "8");
+
+  // After a restart, the key still maps to its newest response.
+  ASSERT_EQ(srv.terminate(), 0);
+  srv.restart();
+  http_client c2(srv.port(), admin_key);
+  auto replay = c2.post("/v1/accounts/a/charges", R"({"operation":"x","amount":1})", key("k9"));
+  EXPECT_EQ(replay.status, 201u);
+  EXPECT_EQ(replay.body, again.body);
+  expect(c2.post("/v1/accounts/b/charges", R"({"operation":"x","amount":1})"), 201, "charge b");
+}

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "engine/engine.hpp"
+#include "ledger/limits.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "support/fn_task.hpp"
 #include "support/ledger_dump.hpp"
@@ -446,4 +447,62 @@ TEST(engine, runs_time_driven_work_on_its_own) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   FAIL() << "the lot expiry was never applied";
+}
+
+// A key used again after its retention: the insert of the new record and the
+// expiry of the old one land in one commit, and a row left in the file from
+// before a restart (skipped at load) must not make any commit fail. A failed
+// commit here took every client's writes down (issue 9).
+TEST(sqlite_store, an_expired_idempotency_key_can_be_used_again_in_one_commit) {
+  temp_dir dir;
+  const std::string path = dir.file("keys.db");
+  const time_us retention = ledger::limits::idempotency_retention_seconds * ledger::us_per_second;
+  time_us now = t0;
+  {
+    auto s = open_store(path);
+    ledger::ledger l;
+    ASSERT_TRUE(s->load(l, now).has_value());
+    l.idempotency_remember({"k9", "fp-1", 201, R"({"n":1})", now});
+    ASSERT_TRUE(s->commit(l.take_changes()).has_value());
+    // Past the retention: the expiry and the reuse in the same change set.
+    now += retention + ledger::us_per_second;
+    l.idempotency_forget_before(now - retention);
+    ASSERT_EQ(*l.idempotency_lookup("k9", "fp-2"), nullptr);
+    l.idempotency_remember({"k9", "fp-2", 201, R"({"n":2})", now});
+    auto committed = s->commit(l.take_changes());
+    ASSERT_TRUE(committed.has_value()) << committed.error().message;
+  }
+  {
+    // A restart long after: the row is older than the window, skipped at
+    // load, still in the file; the key is used again before any expiry ran.
+    now += retention + ledger::us_per_second;
+    auto s = open_store(path);
+    ledger::ledger l;
+    ASSERT_TRUE(s->load(l, now).has_value());
+    ASSERT_EQ(*l.idempotency_lookup("k9", "fp-3"), nullptr);
+    l.idempotency_remember({"k9", "fp-3", 201, R"({"n":3})", now});
+    auto committed = s->commit(l.take_changes());
+    ASSERT_TRUE(committed.has_value()) << committed.error().message;
+    // Other keys keep committing.
+    l.idempotency_remember({"other", "fp", 201, "{}", now});
+    ASSERT_TRUE(s->commit(l.take_changes()).has_value());
+  }
+  {
+    // The newest record is the one that comes back; an expiry by age then
+    // removes old rows from the file, not only from memory.
+    auto s = open_store(path);
+    ledger::ledger l;
+    ASSERT_TRUE(s->load(l, now).has_value());
+    auto found = l.idempotency_lookup("k9", "fp-3");
+    ASSERT_TRUE(found.has_value());
+    ASSERT_NE(*found, nullptr);
+    EXPECT_EQ((*found)->body, R"({"n":3})");
+    l.idempotency_forget_before(now + 1);
+    ASSERT_TRUE(s->commit(l.take_changes()).has_value());
+  }
+  auto s = open_store(path);
+  ledger::ledger l;
+  ASSERT_TRUE(s->load(l, t0).has_value());  // loading as of t0 would show every row left
+  EXPECT_EQ(*l.idempotency_lookup("k9", "fp-x"), nullptr);
+  EXPECT_EQ(*l.idempotency_lookup("other", "fp-x"), nullptr);
 }

@@ -47,7 +47,7 @@ sqlite_store::~sqlite_store() {
   upsert_hold_ = {};
   upsert_charge_ = {};
   insert_idempotency_ = {};
-  delete_idempotency_ = {};
+  expire_idempotency_ = {};
   upsert_meta_ = {};
   db_ = {};
   if (lock_fd_ >= 0) ::close(lock_fd_);
@@ -164,9 +164,13 @@ std::expected<void, store_error> sqlite_store::prepare_statements() {
        "postpaid_period) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET "
        "refunded = excluded.refunded, parts = excluded.parts"},
       {&insert_idempotency_,
+       // An upsert: a key past its retention may still have a row here (the
+       // expiry below removes it first in the same set, but a row must never
+       // make a commit fail; the commit is every client's).
        "INSERT INTO idempotency (key, fingerprint, status, body, created_at) VALUES (?1, ?2, ?3, "
-       "?4, ?5)"},
-      {&delete_idempotency_, "DELETE FROM idempotency WHERE key = ?1"},
+       "?4, ?5) ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, status = "
+       "excluded.status, body = excluded.body, created_at = excluded.created_at"},
+      {&expire_idempotency_, "DELETE FROM idempotency WHERE created_at < ?1"},
       {&upsert_meta_,
        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = "
        "excluded.value"},
@@ -312,6 +316,12 @@ std::expected<void, store_error> sqlite_store::write(const ledger::change_set& c
     s.bind(8, ch.postpaid_period);
     if (auto r = check(s.run(), "cannot write charge"); !r) return r;
   }
+  // Expired records go before new ones are written: a key used again after
+  // its retention is in both.
+  if (c.idempotency_expired_before != 0) {
+    expire_idempotency_.bind(1, c.idempotency_expired_before);
+    if (auto r = check(expire_idempotency_.run(), "cannot expire idempotency keys"); !r) return r;
+  }
   for (const ledger::idempotency_record& rec : c.idempotency_added) {
     statement& s = insert_idempotency_;
     s.bind_static(1, rec.key);
@@ -320,10 +330,6 @@ std::expected<void, store_error> sqlite_store::write(const ledger::change_set& c
     s.bind_static(4, rec.body);
     s.bind(5, rec.created_at);
     if (auto r = check(s.run(), "cannot write idempotency key"); !r) return r;
-  }
-  for (const std::string& key : c.idempotency_forgotten) {
-    delete_idempotency_.bind_static(1, key);
-    if (auto r = check(delete_idempotency_.run(), "cannot delete idempotency key"); !r) return r;
   }
   const std::string next_id = std::to_string(c.next_object_id);
   const std::string next_seq = std::to_string(c.next_seq);

@@ -52,7 +52,7 @@ class sqlite_store final : public store {
   database db_;
   statement begin_, commit_, rollback_;
   statement insert_entry_, upsert_account_, upsert_lot_, upsert_hold_, upsert_charge_;
-  statement insert_idempotency_, delete_idempotency_, upsert_meta_;
+  statement insert_idempotency_, expire_idempotency_, upsert_meta_;
   std::string scratch_;
   std::uint64_t probes_ = 0;
 };
