@@ -17,7 +17,7 @@
 #include "engine/engine.hpp"
 #include "http/api.hpp"
 #include "http/metrics.hpp"
-#include "http/openapi.hpp"
+#include "api/openapi.hpp"
 #include "http/server.hpp"
 #include "http/tls.hpp"
 #include "store/sqlite/sqlite_keys.hpp"
@@ -126,7 +126,7 @@ int serve(const std::string& store_arg, const std::string& listen, bool test_clo
   store::sqlite::sqlite_reader reader(url->sqlite_path);
   http::metrics stats;
   engine::engine eng(ledger, **store, {.clock = [&clock] { return clock.now(); }});
-  const std::string openapi = http::openapi_document(test_clock);
+  const std::string openapi = api::openapi_document(test_clock);
   boost::asio::thread_pool readers(2);  // journal pages and history, off the I/O threads
   http::api api(
       {eng, keys, reader, clock, stats, [&openapi] { return openapi; },

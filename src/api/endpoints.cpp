@@ -1,0 +1,658 @@
+// Every endpoint of the HTTP API v1 (shared/spec/api.md), described once.
+#include "api/description.hpp"
+
+#include "ledger/limits.hpp"
+
+namespace creditd::api {
+
+namespace lim = ledger::limits;
+
+namespace {
+
+// ------------------------------------------------------------------ results
+
+constexpr result ok200{200, "", "Success"};
+constexpr result created201{201, "", "Created"};
+constexpr result bad_request{400, "invalid_request",
+                             "The body, a field, a query parameter or the path is invalid "
+                             "(bad JSON, an unknown field, a wrong type, out of range); nothing "
+                             "changed"};
+constexpr result unauthenticated{401, "unauthenticated",
+                                 "No Authorization: Bearer KEY, or the key is not valid"};
+constexpr result forbidden{403, "forbidden",
+                           "The key's role may not call this endpoint, or a reader key names "
+                           "another account"};
+constexpr result account_missing{404, "not_found", "The account does not exist"};
+constexpr result idempotency_conflict{409, "idempotency_conflict",
+                                      "The Idempotency-Key was used for a different request"};
+constexpr result unavailable{503, "unavailable",
+                             "The store cannot be written (Retry-After: 1); the request was not "
+                             "acknowledged: retry it with the same Idempotency-Key"};
+constexpr result insufficient{402, "insufficient_credits",
+                              "The account cannot pay (error.reason: balance, reserve, "
+                              "postpaid_limit or scope; error.available and error.required); "
+                              "nothing changed"};
+constexpr result rate_limited{429, "rate_limited",
+                              "The account's rate_limit_per_minute or max_open_holds is reached "
+                              "(error.reason; Retry-After)"};
+constexpr result unknown_price{422, "unknown_price",
+                               "No amount was sent and no price matches the operation"};
+
+constexpr result health_results[] = {
+    ok200, {503, "", "Degraded: the store refuses writes; reads are served (status: degraded)"}};
+constexpr result metrics_results[] = {ok200};
+constexpr result openapi_results[] = {ok200};
+constexpr result put_account_results[] = {
+    {200, "", "Updated"},
+    created201,
+    bad_request,
+    unauthenticated,
+    forbidden,
+    {404, "not_found", "settings.auto_topup names a package that does not exist"},
+    idempotency_conflict,
+    unavailable};
+constexpr result read_account_results[] = {ok200,     bad_request,     unauthenticated,
+                                           forbidden, account_missing, unavailable};
+constexpr result post_lot_results[] = {
+    created201,           bad_request,
+    unauthenticated,      forbidden,
+    account_missing,      {409, "conflict", "The account has the most active lots it may have"},
+    idempotency_conflict, unavailable};
+constexpr result void_results[] = {
+    ok200,
+    bad_request,
+    unauthenticated,
+    forbidden,
+    {404, "not_found", "The lot does not exist"},
+    {409, "conflict", "The lot is not active (already depleted, expired or voided)"},
+    idempotency_conflict,
+    unavailable};
+constexpr result charge_results[] = {
+    created201,   bad_request,          unauthenticated, forbidden,    account_missing,
+    insufficient, idempotency_conflict, unknown_price,   rate_limited, unavailable};
+constexpr result batch_results[] = {
+    created201,   bad_request,          unauthenticated, forbidden,    account_missing,
+    insufficient, idempotency_conflict, unknown_price,   rate_limited, unavailable};
+constexpr result refund_results[] = {
+    created201,
+    {400, "invalid_request", "A bad field, or more than is left to refund"},
+    unauthenticated,
+    forbidden,
+    {404, "not_found", "The charge does not exist"},
+    {409, "conflict", "Nothing is left to refund"},
+    idempotency_conflict,
+    unavailable};
+constexpr result adjust_results[] = {
+    created201,
+    bad_request,
+    unauthenticated,
+    forbidden,
+    account_missing,
+    {402, "insufficient_credits", "A debit larger than the account's remaining credits"},
+    idempotency_conflict,
+    unavailable};
+constexpr result hold_results[] = {
+    created201,   bad_request,          unauthenticated, forbidden,    account_missing,
+    insufficient, idempotency_conflict, unknown_price,   rate_limited, unavailable};
+constexpr result hold_change_results[] = {
+    ok200,
+    bad_request,
+    unauthenticated,
+    forbidden,
+    {404, "not_found", "The hold does not exist"},
+    {409, "conflict", "The hold is not open (captured, released or expired)"},
+    idempotency_conflict,
+    unavailable};
+constexpr result get_hold_results[] = {ok200,
+                                       unauthenticated,
+                                       {403, "forbidden", "A reader key of another account"},
+                                       {404, "not_found", "The hold does not exist"},
+                                       unavailable};
+constexpr result api_key_results[] = {created201,
+                                      bad_request,
+                                      unauthenticated,
+                                      forbidden,
+                                      {404, "not_found", "A reader key's account does not exist"},
+                                      idempotency_conflict,
+                                      unavailable};
+constexpr result delete_key_results[] = {
+    ok200, unauthenticated, forbidden, {404, "not_found", "No such key"}, unavailable};
+constexpr result clock_results[] = {
+    ok200, unauthenticated, {404, "not_found", "The server runs without --test-clock"}};
+constexpr result advance_results[] = {ok200,
+                                      bad_request,
+                                      unauthenticated,
+                                      forbidden,
+                                      {404, "not_found", "The server runs without --test-clock"},
+                                      idempotency_conflict,
+                                      unavailable};
+
+// ------------------------------------------------------------------ path parameters
+
+constexpr field account_path[] = {
+    {.name = "id", .t = type::account_id, .doc = "The account's id", .required = true}};
+constexpr field lot_path[] = {
+    {.name = "lot_id", .t = type::id, .doc = "The lot's id", .required = true, .prefix = "lot"}};
+constexpr field charge_path[] = {{.name = "charge_id",
+                                  .t = type::id,
+                                  .doc = "The charge's id",
+                                  .required = true,
+                                  .prefix = "ch"}};
+constexpr field hold_path[] = {
+    {.name = "hold_id", .t = type::id, .doc = "The hold's id", .required = true, .prefix = "hold"}};
+constexpr field key_path[] = {
+    {.name = "key_id", .t = type::string, .doc = "The key's id", .required = true, .max = 128}};
+
+// ------------------------------------------------------------------ request bodies
+
+constexpr field amount_item{.name = "amount", .t = type::amount, .doc = "A positive amount"};
+constexpr field operation_item{.name = "operation", .t = type::operation, .doc = "An operation"};
+
+constexpr field auto_topup_in[] = {
+    {.name = "below",
+     .t = type::positive_amount,
+     .doc = "Top up when available falls below this",
+     .required = true},
+    {.name = "package",
+     .t = type::string,
+     .doc = "The package to buy (must exist)",
+     .required = true,
+     .max = lim::account_id_length_max},
+    {.name = "max_per_period",
+     .t = type::integer,
+     .doc = "At most this many top-ups per billing period (default 1)",
+     .min = 1,
+     .max = 1000},
+};
+
+constexpr field settings_in[] = {
+    {.name = "low_balance_thresholds",
+     .t = type::array,
+     .doc = "Positive amounts at which balance.low fires (at most 16; sorted, duplicates dropped)",
+     .max = lim::low_balance_thresholds_max,
+     .items = &amount_item},
+    {.name = "reserve", .t = type::amount, .doc = "Credits ordinary charges cannot take"},
+    {.name = "postpaid_limit",
+     .t = type::amount,
+     .doc = "Usage-based credit per billing period beyond the lots (0: prepaid only)"},
+    {.name = "rate_limit_per_minute",
+     .t = type::integer,
+     .doc = "Charges and holds per minute (0: no limit)",
+     .min = 0,
+     .max = lim::rate_limit_per_minute_max},
+    {.name = "max_open_holds",
+     .t = type::integer,
+     .doc = "Concurrent open holds (0: no limit)",
+     .min = 0,
+     .max = static_cast<std::int64_t>(lim::open_holds_per_account_max)},
+    {.name = "expiring_soon_days",
+     .t = type::integer,
+     .doc = "Days before expiry at which lot.expiring_soon fires (default 3)",
+     .min = 0,
+     .max = lim::expiring_soon_days_max},
+    {.name = "auto_topup",
+     .t = type::object,
+     .doc = "Automatic top-up, or null to remove it",
+     .nullable = true,
+     .fields = auto_topup_in},
+};
+
+constexpr field put_account_body[] = {
+    {.name = "name",
+     .t = type::string,
+     .doc = "A display name",
+     .max = lim::account_name_length_max},
+    {.name = "settings",
+     .t = type::object,
+     .doc = "Settings given replace those settings; settings not given are kept",
+     .fields = settings_in},
+};
+
+constexpr std::string_view lot_kinds[] = {"prepaid", "plan", "promo"};
+constexpr std::string_view lot_sources[] = {"manual", "purchase", "subscription", "campaign"};
+
+constexpr field post_lot_body[] = {
+    {.name = "amount", .t = type::positive_amount, .doc = "Credits to grant", .required = true},
+    {.name = "kind",
+     .t = type::enumeration,
+     .doc = "prepaid, plan or promo",
+     .required = true,
+     .values = lot_kinds},
+    {.name = "expires_at", .t = type::time, .doc = "When it expires (default: never)"},
+    {.name = "effective_at", .t = type::time, .doc = "From when it can be spent (default: now)"},
+    {.name = "priority",
+     .t = type::integer,
+     .doc = "Lower is spent first (default by kind: promo 10, plan 20, prepaid 30)",
+     .min = 0,
+     .max = lim::priority_max},
+    {.name = "scope",
+     .t = type::array,
+     .doc = "Operations it may pay for (default: all); \"image.*\" matches a family",
+     .max = lim::scope_operations_max,
+     .items = &operation_item},
+    {.name = "reason",
+     .t = type::string,
+     .doc = "Why it is granted",
+     .max = lim::reason_length_max},
+    {.name = "source",
+     .t = type::enumeration,
+     .doc = "Where it comes from (default manual)",
+     .values = lot_sources},
+    {.name = "cost_basis", .t = type::amount, .doc = "Money paid for it (default 0)"},
+    {.name = "currency",
+     .t = type::string,
+     .doc = "The cost basis's currency: three ISO 4217 letters, lower case (required with a "
+            "non-zero cost_basis)",
+     .max = 3},
+};
+
+constexpr field void_body[] = {
+    {.name = "reason", .t = type::string, .doc = "Why", .max = lim::reason_length_max}};
+
+constexpr field spend_body[] = {
+    {.name = "operation",
+     .t = type::operation,
+     .doc = "What is paid for (image.generate, llm.tokens, ...)",
+     .required = true},
+    {.name = "dimensions",
+     .t = type::dimensions,
+     .doc = "The operation's dimensions (model, resolution, ...): at most 32 keys of strings, "
+            "numbers or booleans, 4096 bytes"},
+    {.name = "quantity",
+     .t = type::positive_amount,
+     .doc = "How many units (default 1); recorded as given"},
+    {.name = "amount",
+     .t = type::amount,
+     .doc = "An explicit cost, skipping the catalog; zero is allowed (a free operation, recorded "
+            "as usage, succeeds at zero balance)"},
+    {.name = "reference",
+     .t = type::string,
+     .doc = "The platform's own reference (a generation id)",
+     .max = lim::reference_length_max},
+    {.name = "urgent",
+     .t = type::boolean,
+     .doc = "May dip into the account's reserve (default false)"},
+    {.name = "metadata",
+     .t = type::dimensions,
+     .doc = "The platform's own key-value data, kept with the charge: at most 32 keys of strings, "
+            "numbers or booleans, 4096 bytes"},
+};
+
+constexpr field charge_item{
+    .name = "charge", .t = type::object, .doc = "A charge", .fields = spend_body};
+constexpr field batch_body[] = {
+    {.name = "charges",
+     .t = type::array,
+     .doc = "1 to 100 charges on this account, applied all or none",
+     .required = true,
+     .min = 1,
+     .max = lim::batch_charges_max,
+     .items = &charge_item},
+};
+
+constexpr field refund_body[] = {
+    {.name = "amount",
+     .t = type::positive_amount,
+     .doc = "Credits to refund (default: all that is left)"},
+    {.name = "reason", .t = type::string, .doc = "Why", .max = lim::reason_length_max},
+};
+
+constexpr field adjust_body[] = {
+    {.name = "amount",
+     .t = type::signed_amount,
+     .doc = "Signed and non-zero: a credit (a new lot) or a debit (from the lots)",
+     .required = true},
+    {.name = "reason",
+     .t = type::string,
+     .doc = "Why (required, not empty)",
+     .required = true,
+     .max = lim::reason_length_max},
+};
+
+constexpr field hold_body[] = {
+    spend_body[0],
+    spend_body[1],
+    spend_body[2],
+    spend_body[3],
+    spend_body[4],
+    spend_body[5],
+    spend_body[6],
+    {.name = "ttl_seconds",
+     .t = type::integer,
+     .doc = "Seconds until an uncaptured hold expires (default 600)",
+     .min = lim::hold_ttl_seconds_min,
+     .max = lim::hold_ttl_seconds_max},
+};
+
+constexpr field capture_body[] = {
+    {.name = "amount", .t = type::amount, .doc = "Credits to capture, at most held (default all)"}};
+
+constexpr std::string_view roles[] = {"admin", "service", "reader"};
+constexpr field api_key_body[] = {
+    {.name = "role",
+     .t = type::enumeration,
+     .doc = "admin, service or reader",
+     .required = true,
+     .values = roles},
+    {.name = "account",
+     .t = type::account_id,
+     .doc = "The account a reader key may read (readers only; it must exist)"},
+};
+
+constexpr field advance_body[] = {
+    {.name = "seconds",
+     .t = type::integer,
+     .doc = "How far to move the test clock",
+     .required = true,
+     .min = 0,
+     .max = 100LL * 365 * 86400},
+};
+
+// ------------------------------------------------------------------ query parameters
+
+constexpr field page_query[] = {
+    {.name = "limit", .t = type::integer, .doc = "Page size (default 50)", .min = 1, .max = 1000},
+    {.name = "after", .t = type::string, .doc = "The cursor from a previous page", .max = 64},
+};
+constexpr field balance_query[] = {
+    {.name = "at",
+     .t = type::time,
+     .doc = "The balance as of this past instant, replayed from the journal"},
+};
+
+// ------------------------------------------------------------------ the table
+
+constexpr endpoint endpoint_table[] = {
+    {.name = "health",
+     .verb = method::get,
+     .path = "/healthz",
+     .summary = "Liveness and store health",
+     .doc = "200 while the store takes writes; 503 with status degraded while it refuses them "
+            "(reads are still served).",
+     .response = "Health",
+     .results = health_results,
+     .command = "health"},
+    {.name = "metrics",
+     .verb = method::get,
+     .path = "/metrics",
+     .summary = "Prometheus metrics",
+     .doc = "Requests by route and status, latency by route, charges, credits charged, refusals "
+            "by reason, holds open, store commits.",
+     .content_type = "text/plain; version=0.0.4",
+     .results = metrics_results,
+     .command = "metrics"},
+    {.name = "openapi",
+     .verb = method::get,
+     .path = "/openapi.json",
+     .summary = "This API as an OpenAPI 3.1 document",
+     .doc = "Generated from the same description as the router and creditctl.",
+     .results = openapi_results,
+     .command = "openapi"},
+    {.name = "put_account",
+     .verb = method::put,
+     .path = "/v1/accounts/{id}",
+     .need = access::admin,
+     .mutating = true,
+     .summary = "Create or update an account",
+     .doc = "201 when created, 200 when updated. Settings given replace those settings; settings "
+            "not given are kept.",
+     .path_params = account_path,
+     .body = put_account_body,
+     .has_body = true,
+     .response = "Account",
+     .results = put_account_results,
+     .command = "account put"},
+    {.name = "get_account",
+     .verb = method::get,
+     .path = "/v1/accounts/{id}",
+     .need = access::reader_own,
+     .summary = "An account with its balance",
+     .path_params = account_path,
+     .response = "Account",
+     .results = read_account_results,
+     .command = "account get"},
+    {.name = "get_balance",
+     .verb = method::get,
+     .path = "/v1/accounts/{id}/balance",
+     .need = access::reader_own,
+     .summary = "The account's balance",
+     .doc = "available is what an ordinary charge can spend now. With ?at= the balance as of a "
+            "past instant, replayed from the journal (settings as they are now).",
+     .path_params = account_path,
+     .query = balance_query,
+     .response = "Balance",
+     .results = read_account_results,
+     .command = "balance"},
+    {.name = "grant_lot",
+     .verb = method::post,
+     .path = "/v1/accounts/{id}/lots",
+     .need = access::admin,
+     .mutating = true,
+     .summary = "Grant a lot of credits",
+     .path_params = account_path,
+     .body = post_lot_body,
+     .has_body = true,
+     .response = "Lot",
+     .results = post_lot_results,
+     .command = "grant"},
+    {.name = "list_lots",
+     .verb = method::get,
+     .path = "/v1/accounts/{id}/lots",
+     .need = access::reader_own,
+     .summary = "The account's lots",
+     .path_params = account_path,
+     .query = page_query,
+     .response = "LotPage",
+     .results = read_account_results,
+     .command = "lots"},
+    {.name = "void_lot",
+     .verb = method::post,
+     .path = "/v1/lots/{lot_id}/void",
+     .need = access::admin,
+     .mutating = true,
+     .summary = "Void a lot's remaining credits",
+     .path_params = lot_path,
+     .body = void_body,
+     .has_body = true,
+     .response = "Lot",
+     .results = void_results,
+     .command = "void"},
+    {.name = "create_charge",
+     .verb = method::post,
+     .path = "/v1/accounts/{id}/charges",
+     .need = access::service,
+     .mutating = true,
+     .summary = "Charge credits now",
+     .doc = "All or nothing: 402 changes nothing. The credits come from the lots in consumption "
+            "order (lowest priority, soonest expiry, oldest), then the postpaid limit.",
+     .path_params = account_path,
+     .body = spend_body,
+     .has_body = true,
+     .response = "Charge",
+     .results = charge_results,
+     .command = "charge"},
+    {.name = "create_charge_batch",
+     .verb = method::post,
+     .path = "/v1/accounts/{id}/charges:batch",
+     .need = access::service,
+     .mutating = true,
+     .summary = "Several charges, all or none",
+     .path_params = account_path,
+     .body = batch_body,
+     .has_body = true,
+     .response = "ChargeList",
+     .results = batch_results,
+     .command = "charge-batch"},
+    {.name = "refund_charge",
+     .verb = method::post,
+     .path = "/v1/charges/{charge_id}/refund",
+     .need = access::service,
+     .mutating = true,
+     .summary = "Refund a charge",
+     .doc = "All that is left by default; back to the charge's lots in reverse consumption order "
+            "(a new lot with the old lot's expiry if that lot is gone).",
+     .path_params = charge_path,
+     .body = refund_body,
+     .has_body = true,
+     .response = "Refund",
+     .results = refund_results,
+     .command = "refund"},
+    {.name = "create_adjustment",
+     .verb = method::post,
+     .path = "/v1/accounts/{id}/adjustments",
+     .need = access::admin,
+     .mutating = true,
+     .summary = "An operator's signed adjustment",
+     .path_params = account_path,
+     .body = adjust_body,
+     .has_body = true,
+     .response = "Entry",
+     .results = adjust_results,
+     .command = "adjust"},
+    {.name = "create_hold",
+     .verb = method::post,
+     .path = "/v1/accounts/{id}/holds",
+     .need = access::service,
+     .mutating = true,
+     .summary = "Reserve credits",
+     .doc = "Held credits are not available to other charges until the hold is captured, "
+            "released or expires.",
+     .path_params = account_path,
+     .body = hold_body,
+     .has_body = true,
+     .response = "Hold",
+     .results = hold_results,
+     .command = "hold"},
+    {.name = "capture_hold",
+     .verb = method::post,
+     .path = "/v1/holds/{hold_id}/capture",
+     .need = access::service,
+     .mutating = true,
+     .summary = "Capture a hold",
+     .doc = "Takes at most the held amount (default all) as a charge and returns the rest.",
+     .path_params = hold_path,
+     .body = capture_body,
+     .has_body = true,
+     .response = "Hold",
+     .results = hold_change_results,
+     .command = "capture"},
+    {.name = "release_hold",
+     .verb = method::post,
+     .path = "/v1/holds/{hold_id}/release",
+     .need = access::service,
+     .mutating = true,
+     .summary = "Release a hold",
+     .path_params = hold_path,
+     .has_body = true,
+     .response = "Hold",
+     .results = hold_change_results,
+     .command = "release"},
+    {.name = "get_hold",
+     .verb = method::get,
+     .path = "/v1/holds/{hold_id}",
+     .need = access::any_key,
+     .summary = "A hold",
+     .doc = "An open hold past its expiry reads expired.",
+     .path_params = hold_path,
+     .response = "Hold",
+     .results = get_hold_results,
+     .command = "hold-get"},
+    {.name = "list_entries",
+     .verb = method::get,
+     .path = "/v1/accounts/{id}/entries",
+     .need = access::reader_own,
+     .summary = "The account's journal",
+     .doc = "Entries oldest first, with cursor paging.",
+     .path_params = account_path,
+     .query = page_query,
+     .response = "EntryPage",
+     .results = read_account_results,
+     .command = "entries"},
+    {.name = "create_api_key",
+     .verb = method::post,
+     .path = "/v1/api-keys",
+     .need = access::admin,
+     .mutating = true,
+     .summary = "Create an API key (shown once)",
+     .body = api_key_body,
+     .has_body = true,
+     .response = "ApiKey",
+     .results = api_key_results,
+     .command = "key create"},
+    {.name = "revoke_api_key",
+     .verb = method::delete_,
+     .path = "/v1/api-keys/{key_id}",
+     .need = access::admin,
+     .mutating = true,
+     .summary = "Revoke an API key",
+     .path_params = key_path,
+     .response = "DeletedApiKey",
+     .results = delete_key_results,
+     .command = "key revoke"},
+    {.name = "get_test_clock",
+     .verb = method::get,
+     .path = "/v1/test-clock",
+     .need = access::any_key,
+     .summary = "The test clock (with --test-clock)",
+     .response = "TestClock",
+     .results = clock_results,
+     .command = "clock get",
+     .test_clock_only = true},
+    {.name = "advance_test_clock",
+     .verb = method::post,
+     .path = "/v1/test-clock/advance",
+     .need = access::admin,
+     .mutating = true,
+     .summary = "Move the test clock forward and run what became due",
+     .body = advance_body,
+     .has_body = true,
+     .response = "TestClock",
+     .results = advance_results,
+     .command = "clock advance",
+     .test_clock_only = true},
+};
+
+}  // namespace
+
+std::string_view to_string(method m) {
+  switch (m) {
+    case method::get:
+      return "GET";
+    case method::put:
+      return "PUT";
+    case method::post:
+      return "POST";
+    case method::delete_:
+      return "DELETE";
+  }
+  return "GET";
+}
+
+std::string_view to_string(access a) {
+  switch (a) {
+    case access::open:
+      return "none";
+    case access::any_key:
+      return "any key";
+    case access::reader_own:
+      return "reader (own account), service, admin";
+    case access::service:
+      return "service, admin";
+    case access::admin:
+      return "admin";
+  }
+  return "admin";
+}
+
+std::span<const endpoint> endpoints() {
+  return endpoint_table;
+}
+
+const endpoint* find_endpoint(std::string_view name) {
+  for (const endpoint& e : endpoint_table) {
+    if (e.name == name) return &e;
+  }
+  return nullptr;
+}
+
+}  // namespace creditd::api
