@@ -43,12 +43,27 @@ struct builder {
     if (f.value.type == jvalue::kind::array) {
       f.value.items.push_back(std::move(v));
     } else {
-      for (const auto& [k, existing] : f.value.fields) {
-        if (k == f.key) duplicate = true;
-      }
       f.value.fields.emplace_back(std::move(f.key), std::move(v));
       f.key.clear();
     }
+  }
+  // Checked once per object, when it ends: a linear scan for small objects,
+  // a sort of the keys' views for larger ones (O(n log n), not O(n^2)).
+  static bool has_duplicate(const std::vector<std::pair<std::string, jvalue>>& fields) {
+    constexpr std::size_t scan_max = 8;
+    if (fields.size() <= scan_max) {
+      for (std::size_t i = 1; i < fields.size(); ++i) {
+        for (std::size_t j = 0; j < i; ++j) {
+          if (fields[i].first == fields[j].first) return true;
+        }
+      }
+      return false;
+    }
+    std::vector<std::string_view> keys;
+    keys.reserve(fields.size());
+    for (const auto& f : fields)
+      keys.emplace_back(f.first);
+    return has_duplicate_key(keys);
   }
   bool fail(json::error_code& ec) {
     ec = json::error::syntax;
@@ -64,8 +79,12 @@ struct builder {
   bool on_object_end(std::size_t, json::error_code& ec) {
     jvalue v = std::move(stack.back().value);
     stack.pop_back();
+    if (has_duplicate(v.fields)) {
+      duplicate = true;
+      return fail(ec);
+    }
     put(std::move(v));
-    return duplicate ? fail(ec) : true;
+    return true;
   }
   bool on_array_begin(json::error_code&) {
     stack.push_back({jvalue{jvalue::kind::array}, {}});
