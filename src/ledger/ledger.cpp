@@ -25,15 +25,22 @@ const char* check_text(const std::string& text, std::size_t length_max, const ch
   return text.size() > length_max ? message : nullptr;
 }
 
-// Common checks for what describes a spend (charge or hold).
-const char* check_spend_fields(const std::string& operation, const std::string& dimensions,
-                               const std::string& reference) {
-  if (!valid_operation(operation)) return "operation must match [A-Za-z0-9._:/-]{1,128}";
-  if (const char* m = check_text(dimensions, limits::dimensions_bytes_max,
+// Common checks for what describes a spend (charge or hold). An amount of
+// zero is a spend like any other (a free operation, recorded as usage).
+template <typename cmd_type>
+const char* check_spend(const cmd_type& cmd) {
+  if (cmd.amount < 0 || cmd.amount > amount_micros_max) return "amount must not be negative";
+  if (!valid_operation(cmd.operation)) return "operation must match [A-Za-z0-9._:/-]{1,128}";
+  if (const char* m = check_text(cmd.dimensions, limits::dimensions_bytes_max,
                                  "dimensions are larger than 4096 bytes")) {
     return m;
   }
-  return check_text(reference, limits::reference_length_max, "reference is longer than 512 bytes");
+  if (const char* m = check_text(cmd.reference, limits::reference_length_max,
+                                 "reference is longer than 512 bytes")) {
+    return m;
+  }
+  if (cmd.quantity <= 0 || cmd.quantity > amount_micros_max) return "quantity must be positive";
+  return check_text(cmd.metadata, limits::metadata_bytes_max, "metadata is larger than 4096 bytes");
 }
 
 }  // namespace
@@ -46,6 +53,7 @@ account* ledger::find_mut(std::string_view id) {
 }
 
 result<account_result> ledger::put_account(const account_cmd& cmd, time_us now) {
+  command_mark_ = pending_.entries.size();
   if (!valid_account_id(cmd.id))
     return fail(errc::invalid_argument, "account id must match [A-Za-z0-9._:-]{1,128}");
   if (cmd.name && cmd.name->size() > limits::account_name_length_max) {
@@ -132,6 +140,7 @@ lot& ledger::new_lot(account& acct, const grant_cmd& cmd, time_us now) {
 }
 
 result<const lot*> ledger::grant(const grant_cmd& cmd, time_us now) {
+  command_mark_ = pending_.entries.size();
   account* acct = find_mut(cmd.account);
   if (acct == nullptr) return fail(errc::account_not_found);
   if (cmd.amount <= 0 || cmd.amount > amount_micros_max) {
@@ -178,6 +187,7 @@ result<const lot*> ledger::grant(const grant_cmd& cmd, time_us now) {
 }
 
 result<const lot*> ledger::void_lot(object_id lot_id, std::string_view reason, time_us now) {
+  command_mark_ = pending_.entries.size();
   auto it = lots_.find(lot_id);
   if (it == lots_.end()) return fail(errc::lot_not_found);
   if (reason.size() > limits::reason_length_max)
@@ -316,12 +326,7 @@ result<void> ledger::check_rate(account& acct, time_us now) {
 }
 
 result<const charge_record*> ledger::charge_one(account& acct, const charge_cmd& cmd, time_us now) {
-  if (cmd.amount < 0 || cmd.amount > amount_micros_max) {
-    return fail(errc::invalid_argument, "amount must not be negative");
-  }
-  if (const char* m = check_spend_fields(cmd.operation, cmd.dimensions, cmd.reference)) {
-    return fail(errc::invalid_argument, m);
-  }
+  if (const char* m = check_spend(cmd)) return fail(errc::invalid_argument, m);
   auto p = plan_spend(acct, cmd.amount, cmd.operation, cmd.urgent, now);
   if (!p) return std::unexpected(p.error());
   if (auto r = check_rate(acct, now); !r) return std::unexpected(r.error());
@@ -333,6 +338,8 @@ result<const charge_record*> ledger::charge_one(account& acct, const charge_cmd&
   e.operation = cmd.operation;
   e.dimensions = cmd.dimensions;
   e.reference = cmd.reference;
+  e.quantity = cmd.quantity;
+  e.metadata = cmd.metadata;
   e.balance_after = available_now(acct, now);
 
   charge_record& c = charges_[id];
@@ -349,6 +356,7 @@ result<const charge_record*> ledger::charge_one(account& acct, const charge_cmd&
 }
 
 result<const charge_record*> ledger::charge(const charge_cmd& cmd, time_us now) {
+  command_mark_ = pending_.entries.size();
   account* acct = find_mut(cmd.account);
   if (acct == nullptr) return fail(errc::account_not_found);
   settle(*acct, now);
@@ -359,6 +367,7 @@ result<const charge_record*> ledger::charge(const charge_cmd& cmd, time_us now) 
 
 result<std::vector<const charge_record*>> ledger::charge_batch(std::span<const charge_cmd> cmds,
                                                                time_us now) {
+  command_mark_ = pending_.entries.size();
   if (cmds.empty()) return fail(errc::invalid_argument, "charges must not be empty");
   if (cmds.size() > limits::batch_charges_max) {
     return fail(errc::limit_exceeded, "a batch holds at most 100 charges");
@@ -389,16 +398,13 @@ result<std::vector<const charge_record*>> ledger::charge_batch(std::span<const c
 // ---------------------------------------------------------------- holds
 
 result<const hold*> ledger::place_hold(const hold_cmd& cmd, time_us now) {
+  command_mark_ = pending_.entries.size();
   account* acct = find_mut(cmd.account);
   if (acct == nullptr) return fail(errc::account_not_found);
-  if (cmd.amount <= 0 || cmd.amount > amount_micros_max)
-    return fail(errc::invalid_argument, "amount must be positive");
+  if (const char* m = check_spend(cmd)) return fail(errc::invalid_argument, m);
   if (cmd.ttl_seconds < limits::hold_ttl_seconds_min ||
       cmd.ttl_seconds > limits::hold_ttl_seconds_max) {
     return fail(errc::invalid_argument, "ttl_seconds must be between 1 and 2592000");
-  }
-  if (const char* m = check_spend_fields(cmd.operation, cmd.dimensions, cmd.reference)) {
-    return fail(errc::invalid_argument, m);
   }
   settle(*acct, now);
   const auto open = static_cast<std::int64_t>(acct->open_holds.size());
@@ -422,6 +428,8 @@ result<const hold*> ledger::place_hold(const hold_cmd& cmd, time_us now) {
   h.operation = cmd.operation;
   h.dimensions = cmd.dimensions;
   h.reference = cmd.reference;
+  h.quantity = cmd.quantity;
+  h.metadata = cmd.metadata;
   h.created_at = now;
   h.expires_at = now + cmd.ttl_seconds * us_per_second;
   take(*acct, *p, cmd.operation, now, /*to_hold=*/true, h.parts);
@@ -439,6 +447,8 @@ result<const hold*> ledger::place_hold(const hold_cmd& cmd, time_us now) {
   e.operation = h.operation;
   e.dimensions = h.dimensions;
   e.reference = h.reference;
+  e.quantity = h.quantity;
+  e.metadata = h.metadata;
   e.balance_after = available_now(*acct, now);
   paranoid_check(*acct);
   return &h;
@@ -511,6 +521,7 @@ void close_hold(account& acct, hold& h, hold_status status, time_us at) {
 }  // namespace
 
 result<const hold*> ledger::capture(object_id hold_id, std::optional<micros> amount, time_us now) {
+  command_mark_ = pending_.entries.size();
   auto it = holds_.find(hold_id);
   if (it == holds_.end()) return fail(errc::hold_not_found);
   hold& h = it->second;
@@ -563,6 +574,8 @@ result<const hold*> ledger::capture(object_id hold_id, std::optional<micros> amo
   e.operation = h.operation;
   e.dimensions = h.dimensions;
   e.reference = h.reference;
+  e.quantity = h.quantity;
+  e.metadata = h.metadata;
   e.balance_after = available_now(acct, now);
   if (!rest.empty()) return_held(h, rest, now, /*expiry=*/false);
   paranoid_check(acct);
@@ -570,6 +583,7 @@ result<const hold*> ledger::capture(object_id hold_id, std::optional<micros> amo
 }
 
 result<const hold*> ledger::release(object_id hold_id, time_us now) {
+  command_mark_ = pending_.entries.size();
   auto it = holds_.find(hold_id);
   if (it == holds_.end()) return fail(errc::hold_not_found);
   hold& h = it->second;
@@ -587,6 +601,7 @@ result<const hold*> ledger::release(object_id hold_id, time_us now) {
 // ---------------------------------------------------------------- refunds and adjustments
 
 result<refund_result> ledger::refund(const refund_cmd& cmd, time_us now) {
+  command_mark_ = pending_.entries.size();
   auto it = charges_.find(cmd.charge_id);
   if (it == charges_.end()) return fail(errc::charge_not_found);
   charge_record& c = it->second;
@@ -677,6 +692,7 @@ result<refund_result> ledger::refund(const refund_cmd& cmd, time_us now) {
 }
 
 result<std::uint64_t> ledger::adjust(const adjust_cmd& cmd, time_us now) {
+  command_mark_ = pending_.entries.size();
   account* acct = find_mut(cmd.account);
   if (acct == nullptr) return fail(errc::account_not_found);
   if (cmd.amount == 0 || cmd.amount > amount_micros_max || cmd.amount < -amount_micros_max) {

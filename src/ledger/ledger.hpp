@@ -56,17 +56,21 @@ struct charge_cmd {
   std::string operation;
   std::string dimensions;  // canonical JSON object text or empty
   std::string reference;
-  bool urgent = false;  // may dip into the reserve
+  bool urgent = false;                  // may dip into the reserve
+  micros quantity = micros_per_credit;  // > 0, recorded as given (default 1)
+  std::string metadata;                 // the platform's JSON object text, or empty
 };
 
 struct hold_cmd {
   std::string account;
-  micros amount = 0;  // > 0
+  micros amount = 0;  // >= 0, the cost already priced
   std::string operation;
   std::string dimensions;
   std::string reference;
   bool urgent = false;
   std::int64_t ttl_seconds = 600;
+  micros quantity = micros_per_credit;  // > 0, recorded as given (default 1)
+  std::string metadata;                 // the platform's JSON object text, or empty
 };
 
 struct refund_cmd {
@@ -115,16 +119,23 @@ class ledger {
   // Voids a lot's remaining credits: lot_not_found, lot_not_active.
   result<const lot*> void_lot(object_id lot_id, std::string_view reason, time_us now);
   // Takes `amount` now: account_not_found, invalid_argument,
-  // insufficient_credits, rate_limited.
+  // insufficient_credits, rate_limited. Zero is a charge like any other: it
+  // succeeds whatever the balance (no lots, a journal entry recording the
+  // usage) and counts against the rate limit.
   result<const charge_record*> charge(const charge_cmd& cmd, time_us now);
   // Several charges on one account, all or none (same errors; limit_exceeded
   // beyond batch_charges_max). Every command must name the same account.
   result<std::vector<const charge_record*>> charge_batch(std::span<const charge_cmd> cmds,
                                                          time_us now);
-  // Reserves credits: as charge, plus too_many_open_holds.
+  // Reserves credits: as charge, plus too_many_open_holds. A hold of zero
+  // holds nothing and succeeds whatever the balance, but is an open hold like
+  // any other (the rate limit, max_open_holds, expiry, capture, release).
   result<const hold*> place_hold(const hold_cmd& cmd, time_us now);
   // Captures at most the held amount (default all), returning the rest:
-  // hold_not_found, hold_not_open, invalid_argument.
+  // hold_not_found, hold_not_open, invalid_argument. Capturing 0 is a capture
+  // (a charge of 0, the hold captured) that returns everything held. The
+  // charge's entry carries the hold's operation, dimensions, reference,
+  // quantity and metadata.
   result<const hold*> capture(object_id hold_id, std::optional<micros> amount, time_us now);
   result<const hold*> release(object_id hold_id, time_us now);
   // Returns credits to the charge's lots, newest-consumed first:
@@ -175,6 +186,11 @@ class ledger {
     for (const auto& [id, c] : charges_)
       f(c);
   }
+
+  // The journal entries the last command made, oldest first (the due
+  // expiries it applied first included; none when it was refused). Valid
+  // until the next command or take_changes().
+  std::span<const entry> command_entries() const { return pending_entries_since(command_mark_); }
 
   // Entries appended since `mark` (from `pending_entry_count()` before a command).
   std::size_t pending_entry_count() const { return pending_.entries.size(); }
@@ -284,6 +300,7 @@ class ledger {
   // Pending changes since the last take_changes().
   std::uint64_t epoch_ = 1;
   change_set pending_;
+  std::size_t command_mark_ = 0;  // pending_.entries.size() when the last command began
   std::vector<account*> dirty_accounts_;
   std::vector<lot*> dirty_lots_;
   std::vector<hold*> dirty_holds_;

@@ -108,6 +108,7 @@ void ledger::mark(charge_record& c) {
 change_set ledger::take_changes() {
   change_set out = std::move(pending_);
   pending_ = change_set{};
+  command_mark_ = 0;
   pending_.entries.reserve(out.entries.size());
   out.accounts.reserve(dirty_accounts_.size());
   for (const account* a : dirty_accounts_) {

@@ -12,6 +12,7 @@ inline constexpr std::size_t operation_length_max = 128;
 inline constexpr std::size_t reference_length_max = 512;
 inline constexpr std::size_t reason_length_max = 1024;
 inline constexpr std::size_t dimensions_bytes_max = 4096;
+inline constexpr std::size_t metadata_bytes_max = 4096;
 inline constexpr std::size_t source_length_max = 64;
 inline constexpr std::size_t currency_length_max = 8;
 inline constexpr std::size_t scope_operations_max = 64;

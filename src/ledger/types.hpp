@@ -112,10 +112,12 @@ struct hold {
   hold_status status = hold_status::open;
   micros amount = 0;
   micros captured = 0;
-  lot_parts parts;  // in consumption order; postpaid last
+  lot_parts parts;                      // in consumption order; postpaid last
+  micros quantity = micros_per_credit;  // as the request gave it (default 1)
   std::string operation;
   std::string dimensions;  // canonical JSON object text, or empty
   std::string reference;
+  std::string metadata;  // the platform's JSON object text, or empty
   time_us created_at = 0;
   time_us expires_at = 0;
   time_us closed_at = 0;
@@ -171,8 +173,11 @@ struct entry {
   std::uint64_t seq = 0;
   entry_type type = entry_type::grant;
   const account* owner = nullptr;
-  micros amount = 0;         // positive, except adjust (signed)
+  micros amount = 0;         // >= 0, except adjust (signed)
   micros balance_after = 0;  // the account's available balance after this entry
+  // Charge, hold and capture entries: the request's quantity (a capture: its
+  // hold's). Every other entry: the default, 1.
+  micros quantity = micros_per_credit;
   object_id lot_id = 0;
   object_id charge_id = 0;
   object_id hold_id = 0;
@@ -182,6 +187,9 @@ struct entry {
   std::string dimensions;
   std::string reference;
   std::string reason;
+  // Charge, hold and capture entries: the request's metadata, JSON object
+  // text (a capture: its hold's). Empty when none was given (no allocation).
+  std::string metadata;
   time_us created_at = 0;
 };
 

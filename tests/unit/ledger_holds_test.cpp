@@ -106,9 +106,9 @@ TEST_F(ledger_holds, input_refusals) {
     return h;
   };
   const std::vector<refusal> cases = {
-      {"zero", hold_of(0), errc::invalid_argument, "amount must be positive"},
-      {"negative", hold_of(-1), errc::invalid_argument, "amount must be positive"},
-      {"huge", hold_of(amount_micros_max + 1), errc::invalid_argument, "amount must be positive"},
+      {"negative", hold_of(-1), errc::invalid_argument, "amount must not be negative"},
+      {"huge", hold_of(amount_micros_max + 1), errc::invalid_argument,
+       "amount must not be negative"},
       {"ttl 0", hold_of(cr(1), 0), errc::invalid_argument,
        "ttl_seconds must be between 1 and 2592000"},
       {"ttl 30 days + 1 s", hold_of(cr(1), 2'592'001), errc::invalid_argument,
@@ -119,6 +119,12 @@ TEST_F(ledger_holds, input_refusals) {
        errc::invalid_argument, "dimensions are larger than 4096 bytes"},
       {"reference", with([](hold_cmd& h) { h.reference = std::string(513, 'r'); }),
        errc::invalid_argument, "reference is longer than 512 bytes"},
+      {"zero quantity", with([](hold_cmd& h) { h.quantity = 0; }), errc::invalid_argument,
+       "quantity must be positive"},
+      {"huge quantity", with([](hold_cmd& h) { h.quantity = amount_micros_max + 1; }),
+       errc::invalid_argument, "quantity must be positive"},
+      {"metadata", with([](hold_cmd& h) { h.metadata = std::string(4097, ' '); }),
+       errc::invalid_argument, "metadata is larger than 4096 bytes"},
       {"account", hold_of(cr(1), 600, "image.generate", "nobody"), errc::account_not_found, ""},
   };
   const std::size_t entries = led.pending_entry_count();

@@ -926,6 +926,12 @@ TEST_F(ledger_charge, input_refusals) {
        "dimensions are larger than 4096 bytes"},
       {"reference", [](charge_cmd& c) { c.reference = std::string(513, 'r'); },
        "reference is longer than 512 bytes"},
+      {"zero quantity", [](charge_cmd& c) { c.quantity = 0; }, "quantity must be positive"},
+      {"negative quantity", [](charge_cmd& c) { c.quantity = -1; }, "quantity must be positive"},
+      {"huge quantity", [](charge_cmd& c) { c.quantity = amount_micros_max + 1; },
+       "quantity must be positive"},
+      {"metadata", [](charge_cmd& c) { c.metadata = std::string(4097, ' '); },
+       "metadata is larger than 4096 bytes"},
   };
   const std::size_t entries = led.pending_entry_count();
   for (const refusal& c : cases) {
@@ -942,6 +948,8 @@ TEST_F(ledger_charge, input_refusals) {
   charge_cmd edge = charge_of(cr(1), std::string(128, 'o'));
   edge.dimensions = std::string(4096, ' ');
   edge.reference = std::string(512, 'r');
+  edge.quantity = amount_micros_max;
+  edge.metadata = std::string(4096, ' ');
   EXPECT_TRUE(led.charge(edge, t0).has_value());
   EXPECT_TRUE(led.charge(charge_of(cr(1), "a/b:c-d_e.f"), t0).has_value());
 

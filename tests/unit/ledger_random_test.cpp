@@ -5,12 +5,15 @@
 // model and to `ledger`, comparing after every step:
 //   - success vs refusal, the error code (insufficient_credits: reason,
 //     available, required; too_many_open_holds: limit);
-//   - what the command returned (lot, charge, hold, refund parts, ids);
+//   - what the command returned (lot, charge, hold, refund parts, ids; a
+//     hold's quantity and metadata);
 //   - the touched account's balance view and, once it is settled, every lot
 //     (amount, remaining, held, spent, expired, voided, status, ...), every
 //     open hold and the model's own conservation per lot and per account;
 //   - the journal: seq contiguous, the command's own entries (type, amount,
-//     parts, balance_after, ids), expiry entries written lazily (time, owner,
+//     parts, balance_after, ids, quantity and metadata: the request's on
+//     charge and hold entries, the hold's on a capture, the defaults on every
+//     other entry), expiry entries written lazily (time, owner,
 //     balance_after as of their instant), and a replay of every entry's parts
 //     per lot that must reproduce the lot's remaining/held/spent/expired/voided;
 //   - ledger.check_all() empty; periodically all accounts, run_due and
@@ -267,6 +270,8 @@ struct m_hold {
   hold_status status = hold_status::open;
   std::int64_t month = 0;  // the month whose postpaid credit it uses
   object_id charge_id = 0;
+  micros quantity = kCredit;
+  std::string metadata;
 };
 
 struct m_charge {
@@ -299,6 +304,8 @@ struct x_entry {
   micros balance_after = 0;
   std::vector<lot_part> parts;
   object_id charge_id = 0, hold_id = 0, lot_id = 0;  // checked when not zero
+  micros quantity = kCredit;  // always checked: the defaults unless a spend sets them
+  std::string metadata;
 };
 
 // Where the credits of a closing hold went.
@@ -480,16 +487,19 @@ class model {
     }
   }
 
-  static void returned_entries(const m_returned& r, micros balance, std::vector<x_entry>& out) {
-    auto add = [&](entry_type type, const std::vector<lot_part>& parts) {
+  // `release_command`: a release always records the release, even of nothing
+  // (a hold of zero), unless credits were lost with their lots instead.
+  static void returned_entries(const m_returned& r, micros balance, std::vector<x_entry>& out,
+                               bool release_command) {
+    auto add = [&](entry_type type, const std::vector<lot_part>& parts, bool even_zero) {
       micros sum = 0;
       for (const lot_part& p : parts)
         sum += p.amount;
-      if (sum > 0) out.push_back(x_entry{type, sum, balance, parts});
+      if (sum > 0 || even_zero) out.push_back(x_entry{type, sum, balance, parts});
     };
-    add(entry_type::release, r.released);
-    add(entry_type::expire, r.expired);
-    add(entry_type::void_lot, r.voided);
+    add(entry_type::release, r.released, release_command && r.expired.empty() && r.voided.empty());
+    add(entry_type::expire, r.expired, false);
+    add(entry_type::void_lot, r.voided, false);
   }
 
   void close_hold(m_hold& h, hold_status status) {
@@ -577,15 +587,21 @@ class model {
     add_lot(std::move(l));
   }
 
-  std::optional<cl::error> check_spend_fields(micros amount, const std::string& op) const {
+  // Zero is a valid amount for charges and holds alike.
+  std::optional<cl::error> check_spend_fields(micros amount, const std::string& op, micros quantity,
+                                              const std::string& metadata) const {
     if (amount < 0 || amount > cl::amount_micros_max) return refusal(errc::invalid_argument);
     if (!model_valid_operation(op)) return refusal(errc::invalid_argument);
+    if (quantity <= 0 || quantity > cl::amount_micros_max) return refusal(errc::invalid_argument);
+    if (metadata.size() > 4096) return refusal(errc::invalid_argument);
     return std::nullopt;
   }
 
   std::optional<cl::error> charge(int ai, const cl::charge_cmd& cmd, time_us now,
                                   std::vector<lot_part>& parts) {
-    if (auto e = check_spend_fields(cmd.amount, cmd.operation)) return e;
+    if (auto e = check_spend_fields(cmd.amount, cmd.operation, cmd.quantity, cmd.metadata)) {
+      return e;
+    }
     m_account& a = accounts[ai];
     auto p = plan(a, cmd.amount, cmd.operation, cmd.urgent, now);
     if (!p) return p.error();
@@ -627,11 +643,10 @@ class model {
 
   std::optional<cl::error> check_hold(const cl::hold_cmd& cmd) const {
     if (find(cmd.account) < 0) return refusal(errc::account_not_found);
-    if (cmd.amount <= 0) return refusal(errc::invalid_argument);
     if (cmd.ttl_seconds < 1 || cmd.ttl_seconds > 30 * 86'400) {
       return refusal(errc::invalid_argument);
     }
-    return check_spend_fields(cmd.amount, cmd.operation);
+    return check_spend_fields(cmd.amount, cmd.operation, cmd.quantity, cmd.metadata);
   }
 
   std::optional<cl::error> place_hold(const cl::hold_cmd& cmd, time_us now, m_hold& h) {
@@ -648,6 +663,8 @@ class model {
     if (!p) return p.error();
     h.acct = ai;
     h.amount = cmd.amount;
+    h.quantity = cmd.quantity;
+    h.metadata = cmd.metadata;
     h.parts = take(a, *p, cmd.operation, now, /*to_hold=*/true);
     h.expires_at = now + cmd.ttl_seconds * kSecond;
     h.month = model_month(now);
@@ -872,7 +889,7 @@ class model {
     }
     for (object_id id : due_holds) {
       m_hold& h = holds.at(id);
-      ++coverage["hold expired"];
+      ++coverage[h.amount == 0 ? "hold of zero expired" : "hold expired"];
       close_hold(h, hold_status::expired);
       m_returned ignored;
       for (const lot_part& p : h.parts)
@@ -1335,6 +1352,48 @@ class driver {
     return 0;
   }
 
+  // A quantity as the HTTP layer would pass it: mostly the default 1.
+  micros gen_quantity() {
+    const int r = pct();
+    if (r < 70) return kCredit;
+    if (r < 90) return uniform(1, 100) * kCredit;
+    if (r < 97) return uniform(1, 999'999);
+    return cl::amount_micros_max;
+  }
+
+  // Metadata as the HTTP layer would pass it: mostly none.
+  std::string gen_metadata() {
+    const int r = pct();
+    if (r < 70) return {};
+    if (r < 97) return R"({"job":"j-)" + std::to_string(uniform(0, 9999)) + R"("})";
+    return std::string(4096, 'm');  // at the limit
+  }
+
+  // Amount, quantity or metadata out of range (the rest is fine).
+  template <typename cmd_type>
+  void break_spend(cmd_type& cmd) {
+    switch (uniform(0, 5)) {
+      case 0:
+        cmd.amount = -1;
+        break;
+      case 1:
+        cmd.amount = cl::amount_micros_max + 1;
+        break;
+      case 2:
+        cmd.quantity = 0;
+        break;
+      case 3:
+        cmd.quantity = chance(50) ? -kCredit : cl::amount_micros_max + 1;
+        break;
+      case 4:
+        cmd.metadata = std::string(4097, 'm');
+        break;
+      default:
+        cmd.operation = "bad op";
+        break;
+    }
+  }
+
   cl::charge_cmd gen_charge(const std::string& account, int ai, int divisor) {
     cl::charge_cmd cmd;
     cmd.account = account;
@@ -1342,10 +1401,12 @@ class driver {
     cmd.amount = gen_spend_amount(ai, divisor);
     cmd.urgent = chance(20);
     cmd.reference = "ref";
+    cmd.quantity = gen_quantity();
+    cmd.metadata = gen_metadata();
     if (chance(4)) {
       switch (uniform(0, 2)) {
         case 0:
-          cmd.amount = -1;
+          break_spend(cmd);
           break;
         case 1:
           cmd.operation = "bad op";
@@ -1360,7 +1421,8 @@ class driver {
 
   static std::string show_charge(const cl::charge_cmd& c) {
     return c.account + " amount=" + std::to_string(c.amount) + " op=" + c.operation +
-           (c.urgent ? " urgent" : "");
+           (c.urgent ? " urgent" : "") + " quantity=" + std::to_string(c.quantity) +
+           " metadata=" + std::to_string(c.metadata.size()) + "B";
   }
 
   void do_charge() {
@@ -1385,8 +1447,11 @@ class driver {
     if (!fresh_ids({c.id})) return;
     m_.add_charge(c.id, ai, cmd.amount, parts, model_month(now_), 0);
     if (!compare_charge(m_.charges.at(c.id), c)) return;
+    if (cmd.amount == 0) ++m_.coverage["charge of zero"];
     own_.push_back(
         {entry_type::charge, cmd.amount, m_.available(m_.accounts[ai], now_), parts, c.id});
+    own_.back().quantity = cmd.quantity;
+    own_.back().metadata = cmd.metadata;
   }
 
   void do_batch() {
@@ -1452,6 +1517,8 @@ class driver {
       m_.add_charge(ids[i], ai, cmds[i].amount, parts[i], model_month(now_), 0);
       if (!compare_charge(m_.charges.at(ids[i]), *(*r)[i])) return;
       own_.push_back({entry_type::charge, cmds[i].amount, balances[i], parts[i], ids[i]});
+      own_.back().quantity = cmds[i].quantity;
+      own_.back().metadata = cmds[i].metadata;
     }
   }
 
@@ -1461,8 +1528,10 @@ class driver {
     cl::hold_cmd cmd;
     cmd.account = account;
     cmd.operation = gen_operation();
-    cmd.amount = std::max<micros>(1, gen_spend_amount(ai, 1));
+    cmd.amount = gen_spend_amount(ai, 1);  // zero at times: a hold of nothing
     cmd.urgent = chance(20);
+    cmd.quantity = gen_quantity();
+    cmd.metadata = gen_metadata();
     const int rt = pct();
     if (rt < 25) {
       cmd.ttl_seconds = uniform(1, 600);
@@ -1506,7 +1575,7 @@ class driver {
           cmd.ttl_seconds = 30 * 86'400 + 1;
           break;
         case 2:
-          cmd.amount = 0;
+          break_spend(cmd);
           break;
         default:
           cmd.operation = "bad op";
@@ -1514,8 +1583,9 @@ class driver {
       }
     }
     describe("place_hold " + account + " amount=" + std::to_string(cmd.amount) +
-             " op=" + cmd.operation + (cmd.urgent ? " urgent" : "") +
-             " ttl_seconds=" + std::to_string(cmd.ttl_seconds));
+             " op=" + cmd.operation + (cmd.urgent ? " urgent" : "") + " ttl_seconds=" +
+             std::to_string(cmd.ttl_seconds) + " quantity=" + std::to_string(cmd.quantity) +
+             " metadata=" + std::to_string(cmd.metadata.size()) + "B");
 
     auto r = core_.place_hold(cmd, now_);
     m_hold h;
@@ -1529,8 +1599,11 @@ class driver {
     h.id = ch.id;
     m_.add_hold(h);
     if (!compare_hold(m_.holds.at(ch.id), ch)) return;
+    if (cmd.amount == 0) ++m_.coverage["hold of zero"];
     own_.push_back(
         {entry_type::hold, cmd.amount, m_.available(m_.accounts[ai], now_), h.parts, 0, ch.id});
+    own_.back().quantity = cmd.quantity;
+    own_.back().metadata = cmd.metadata;
   }
 
   // A hold to capture or release: mostly a recent (likely open) one.
@@ -1629,9 +1702,13 @@ class driver {
     const cl::charge_record* c = core_.find_charge(ch.charge_id);
     if (!check(c != nullptr, "the capture's charge is not found")) return;
     if (!compare_charge(m_.charges.at(ch.charge_id), *c)) return;
+    if (h.amount == 0) ++m_.coverage["capture of a zero hold"];
     own_.push_back(
         {entry_type::capture, out.amount, out.balance_before, out.captured, ch.charge_id, h.id});
-    model::returned_entries(out.returned, m_.available(m_.accounts[h.acct], now_), own_);
+    own_.back().quantity = h.quantity;
+    own_.back().metadata = h.metadata;
+    model::returned_entries(out.returned, m_.available(m_.accounts[h.acct], now_), own_,
+                            /*release_command=*/false);
   }
 
   void do_release() {
@@ -1660,7 +1737,9 @@ class driver {
     if (!res) return;
     settled_ = true;
     if (!compare_hold(it->second, **res)) return;
-    model::returned_entries(out, m_.available(m_.accounts[it->second.acct], now_), own_);
+    if (it->second.amount == 0) ++m_.coverage["release of a zero hold"];
+    model::returned_entries(out, m_.available(m_.accounts[it->second.acct], now_), own_,
+                            /*release_command=*/true);
   }
 
   void do_refund() {
@@ -1881,6 +1960,8 @@ class driver {
            eq(m.status, core_.hold_status_at(c, now_), w + "status") &&
            eq(m.amount, c.amount, w + "amount") && eq(m.parts, c.parts, w + "parts") &&
            eq(m.expires_at, c.expires_at, w + "expires_at") &&
+           eq(m.quantity, c.quantity, w + "quantity") &&
+           eq(m.metadata, c.metadata, w + "metadata") &&
            (m.status != hold_status::captured || (eq(m.captured, c.captured, w + "captured") &&
                                                   eq(m.charge_id, c.charge_id, w + "charge_id")));
   }
@@ -2096,6 +2177,10 @@ class driver {
           !eq(m_.accounts[touched_].id, e.owner->id, w + "owner")) {
         return;
       }
+      if (!eq(x.quantity, e.quantity, w + "quantity") ||
+          !eq(x.metadata, e.metadata, w + "metadata")) {
+        return;
+      }
       if (x.charge_id && !eq(x.charge_id, e.charge_id, w + "charge_id")) return;
       if (x.hold_id && !eq(x.hold_id, e.hold_id, w + "hold_id")) return;
       if (x.lot_id && !eq(x.lot_id, e.lot_id, w + "lot_id")) return;
@@ -2137,6 +2222,10 @@ class driver {
       }
     }
     if (!check(e.created_at <= now_, w + "is in the future")) return false;
+    if (!eq(kCredit, e.quantity, w + "quantity") ||
+        !eq(std::string(), e.metadata, w + "metadata")) {
+      return false;
+    }
     auto [it, fresh] = last_at.try_emplace(e.owner->id, e.created_at);
     if (!check(fresh || it->second <= e.created_at, w + "out of time order")) return false;
     it->second = e.created_at;
@@ -2210,7 +2299,8 @@ class driver {
     std::unordered_set<object_id> holds_in;
     for (const cl::hold& h : cs.holds) {
       const cl::hold* cur = core_.find_hold(h.id);
-      if (!check(cur && cur->status == h.status && cur->captured == h.captured,
+      if (!check(cur && cur->status == h.status && cur->captured == h.captured &&
+                     cur->quantity == h.quantity && cur->metadata == h.metadata,
                  "change set hold " + std::to_string(h.id) + " is not the hold as it is")) {
         return;
       }
