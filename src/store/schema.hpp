@@ -16,7 +16,7 @@ struct migration {
   std::string_view sql;  // one or more statements separated by ';'
 };
 
-inline constexpr std::array<migration, 3> migrations = {{
+inline constexpr std::array<migration, 4> migrations = {{
     {1, R"sql(
 CREATE TABLE IF NOT EXISTS meta (
   key   TEXT PRIMARY KEY,
@@ -125,6 +125,15 @@ CREATE TABLE IF NOT EXISTS api_keys (
     // Idempotency records expire by age, in the store as in memory.
     {3, R"sql(
 CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created_at);
+)sql"},
+    // The quantity (micros, default 1) and metadata (JSON object text, or
+    // empty) of charges and holds: on their journal entries (a capture's
+    // inherits its hold's) and on holds. Rows from before read the defaults.
+    {4, R"sql(
+ALTER TABLE entries ADD COLUMN quantity BIGINT NOT NULL DEFAULT 1000000;
+ALTER TABLE entries ADD COLUMN metadata TEXT NOT NULL DEFAULT '';
+ALTER TABLE holds ADD COLUMN quantity BIGINT NOT NULL DEFAULT 1000000;
+ALTER TABLE holds ADD COLUMN metadata TEXT NOT NULL DEFAULT '';
 )sql"},
 }};
 

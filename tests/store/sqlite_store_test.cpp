@@ -2,20 +2,26 @@
 // journal replays to the same lots, and refusals name the file.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <thread>
 
 #include "engine/engine.hpp"
 #include "ledger/limits.hpp"
+#include "store/codec.hpp"
+#include "store/schema.hpp"
+#include "store/sqlite/sqlite_reader.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "support/fn_task.hpp"
 #include "support/ledger_dump.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace creditd;
+using creditd::testing::dump_entry;
 using creditd::testing::dump_ledger;
 using creditd::testing::run_durably;
 using creditd::testing::temp_dir;
@@ -33,12 +39,35 @@ std::unique_ptr<store::sqlite::sqlite_store> open_store(const std::string& path)
   return s ? std::move(*s) : nullptr;
 }
 
-// A seeded mix of every command, touching accounts, lots, holds, charges,
-// refunds and idempotency keys, committed every `commit_every` steps.
+// A seeded mix of every command, touching accounts, lots, holds, charges
+// (zero amounts, quantities and metadata included), refunds and idempotency
+// keys, committed every 97 steps. `journal` receives every committed entry.
 void random_workload(ledger::ledger& l, store::store& s, std::uint64_t seed, int steps,
-                     time_us& now, std::vector<std::string>* keys = nullptr) {
+                     time_us& now, std::vector<std::string>* keys = nullptr,
+                     std::vector<std::string>* journal = nullptr) {
   std::mt19937_64 rng(seed);
   auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<std::uint64_t>(n)); };
+  auto quantity = [&] {
+    switch (pick(4)) {
+      case 0:
+        return (1 + pick(100)) * credit;
+      case 1:
+        return static_cast<micros>(1 + pick(999'999));
+      default:
+        return credit;
+    }
+  };
+  auto metadata = [&](int step) {
+    return pick(3) == 0 ? R"({"job":"j-)" + std::to_string(step) + R"(","n":1})" : std::string();
+  };
+  auto commit = [&] {
+    const ledger::change_set cs = l.take_changes();
+    if (journal) {
+      for (const ledger::entry& e : cs.entries)
+        journal->push_back(dump_entry(e, e.owner->id));
+    }
+    return s.commit(cs);
+  };
   std::vector<ledger::object_id> holds, charges, lots;
   for (int step = 0; step < steps; ++step) {
     now += pick(5) * ledger::us_per_second;
@@ -68,17 +97,26 @@ void random_workload(ledger::ledger& l, store::store& s, std::uint64_t seed, int
       case 3:
       case 4: {
         ledger::charge_cmd c{acct,
-                             (1 + pick(40)) * credit / 8,
+                             pick(8) == 0 ? 0 : (1 + pick(40)) * credit / 8,
                              pick(2) ? "image.generate" : "llm.tokens",
                              R"({"model":"m1"})",
                              "ref-" + std::to_string(step),
-                             pick(5) == 0};
+                             pick(5) == 0,
+                             quantity(),
+                             metadata(step)};
         if (auto r = l.charge(c, now)) charges.push_back((*r)->id);
         break;
       }
       case 5: {
-        ledger::hold_cmd h{acct,        (1 + pick(20)) * credit / 2, "image.upscale", "", "", false,
-                           1 + pick(60)};
+        ledger::hold_cmd h{acct,
+                           pick(8) == 0 ? 0 : (1 + pick(20)) * credit / 2,
+                           "image.upscale",
+                           "",
+                           "",
+                           false,
+                           1 + pick(60),
+                           quantity(),
+                           metadata(step)};
         if (auto r = l.place_hold(h, now)) holds.push_back((*r)->id);
         break;
       }
@@ -86,7 +124,9 @@ void random_workload(ledger::ledger& l, store::store& s, std::uint64_t seed, int
         if (!holds.empty()) {
           const auto id = holds[static_cast<std::size_t>(pick(static_cast<int>(holds.size())))];
           if (pick(2)) {
-            if (auto r = l.capture(id, std::nullopt, now)) charges.push_back((*r)->charge_id);
+            // All, or now and then nothing (a capture of 0 returns everything).
+            const auto amount = pick(4) == 0 ? std::optional<micros>(0) : std::nullopt;
+            if (auto r = l.capture(id, amount, now)) charges.push_back((*r)->charge_id);
           } else {
             (void)l.release(id, now);
           }
@@ -118,13 +158,38 @@ void random_workload(ledger::ledger& l, store::store& s, std::uint64_t seed, int
       }
     }
     if (step % 97 == 0) {
-      auto r = s.commit(l.take_changes());
+      auto r = commit();
       ASSERT_TRUE(r.has_value()) << r.error().message;
     }
   }
-  auto r = s.commit(l.take_changes());
+  auto r = commit();
   ASSERT_TRUE(r.has_value()) << r.error().message;
   ASSERT_EQ(l.check_all(), "");
+}
+
+// Every entry of accounts acct-0..acct-19 read back through the journal
+// reader, in pages, as dump_entry text in seq order.
+std::vector<std::string> read_journal(const std::string& path) {
+  store::sqlite::sqlite_reader reader(path);
+  std::map<std::uint64_t, std::string> by_seq;
+  for (int i = 0; i < 20; ++i) {
+    const std::string acct = "acct-" + std::to_string(i);
+    std::uint64_t after = 0;
+    while (true) {
+      auto page = reader.entries(acct, after, 500);
+      EXPECT_TRUE(page.has_value()) << (page ? "" : page.error().message);
+      if (!page || page->empty()) break;
+      for (const store::stored_entry& se : *page) {
+        EXPECT_EQ(se.account, acct);
+        by_seq[se.e.seq] = dump_entry(se.e, se.account);
+        after = se.e.seq;
+      }
+    }
+  }
+  std::vector<std::string> out;
+  for (auto& [seq, text] : by_seq)
+    out.push_back(std::move(text));
+  return out;
 }
 
 }  // namespace
@@ -133,13 +198,13 @@ TEST(sqlite_store, reopen_restores_exactly_what_was_committed) {
   temp_dir dir;
   const std::string path = dir.file("ledger.db");
   std::string before;
-  std::vector<std::string> keys;
+  std::vector<std::string> keys, journal;
   time_us now = t0;
   {
     auto s = open_store(path);
     ledger::ledger l;
     ASSERT_TRUE(s->load(l, now).has_value());
-    random_workload(l, *s, 42, 5000, now, &keys);
+    random_workload(l, *s, 42, 5000, now, &keys, &journal);
     before = dump_ledger(l);
     auto audit = s->audit_journal(l);
     ASSERT_TRUE(audit.has_value());
@@ -161,8 +226,22 @@ TEST(sqlite_store, reopen_restores_exactly_what_was_committed) {
   }
   EXPECT_FALSE(l.idempotency_lookup(keys[0], "other").has_value());
 
+  // Every committed entry reads back whole, quantity and metadata included.
+  // The workload exercises what the comparison needs to mean something.
+  ASSERT_GT(journal.size(), 3000u);
+  auto count = [&](std::string_view what) {
+    return std::count_if(journal.begin(), journal.end(),
+                         [&](const std::string& e) { return e.find(what) != std::string::npos; });
+  };
+  EXPECT_GT(count(" charge amount=0 "), 20);
+  EXPECT_GT(count(" hold amount=0 "), 5);
+  EXPECT_GT(count(" capture amount=0 "), 0);
+  EXPECT_GT(count(R"( meta={"job":"j-)"), 200);
+  EXPECT_GT(count(" capture "), count(R"( capture amount=0 )"));
+  EXPECT_EQ(read_journal(path), journal);
+
   // The reloaded ledger goes on where the old one stopped.
-  random_workload(l, *s, 43, 2000, now);
+  random_workload(l, *s, 43, 2000, now, nullptr, &journal);
   const std::string after = dump_ledger(l);
   s.reset();
   auto s2 = open_store(path);
@@ -170,6 +249,133 @@ TEST(sqlite_store, reopen_restores_exactly_what_was_committed) {
   ASSERT_TRUE(s2->load(l2, now).has_value());
   EXPECT_EQ(dump_ledger(l2), after);
   EXPECT_EQ(*s2->audit_journal(l2), "");
+  EXPECT_EQ(read_journal(path), journal);
+}
+
+// The quantity and metadata of a charge, a hold and the charge its capture
+// makes: written by commit, restored by load (holds) and read back by the
+// journal reader (entries), exactly as the ledger recorded them.
+TEST(sqlite_store, keeps_quantity_and_metadata) {
+  temp_dir dir;
+  const std::string path = dir.file("usage.db");
+  const std::string meta_c = R"({"job":"j-1","tags":["a"]})";
+  const std::string meta_h = R"({"job":"j-2"})";
+  ledger::object_id open_hold = 0, captured_hold = 0;
+  {
+    auto s = open_store(path);
+    ledger::ledger l;
+    ASSERT_TRUE(s->load(l, t0).has_value());
+    ASSERT_TRUE(l.put_account({"acct-0", std::nullopt, std::nullopt}, t0).has_value());
+    ASSERT_TRUE(l.grant({.account = "acct-0", .amount = 10 * credit}, t0).has_value());
+    ledger::charge_cmd c{.account = "acct-0", .amount = 2 * credit, .operation = "llm.tokens"};
+    c.quantity = 2'500'000;
+    c.metadata = meta_c;
+    ASSERT_TRUE(l.charge(c, t0).has_value());
+    ledger::hold_cmd h{.account = "acct-0", .amount = 3 * credit, .operation = "image.generate"};
+    h.quantity = 3 * credit;
+    h.metadata = meta_h;
+    captured_hold = (*l.place_hold(h, t0))->id;
+    h.amount = 0;
+    h.quantity = 7;
+    open_hold = (*l.place_hold(h, t0))->id;
+    ASSERT_TRUE(s->commit(l.take_changes()).has_value());
+    // The capture in a later commit: the hold row is updated, its fields kept.
+    ASSERT_TRUE(l.capture(captured_hold, credit, t0 + ledger::us_per_second).has_value());
+    ASSERT_TRUE(s->commit(l.take_changes()).has_value());
+  }
+  auto s = open_store(path);
+  ledger::ledger l;
+  ASSERT_TRUE(s->load(l, t0 + ledger::us_per_second).has_value());
+  const ledger::hold* a = l.find_hold(captured_hold);
+  const ledger::hold* b = l.find_hold(open_hold);
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->status, ledger::hold_status::captured);
+  EXPECT_EQ(a->quantity, 3 * credit);
+  EXPECT_EQ(a->metadata, meta_h);
+  EXPECT_EQ(b->status, ledger::hold_status::open);
+  EXPECT_EQ(b->amount, 0);
+  EXPECT_EQ(b->quantity, 7);
+  EXPECT_EQ(b->metadata, meta_h);
+
+  store::sqlite::sqlite_reader reader(path);
+  auto es = reader.entries("acct-0", 0, 100);
+  ASSERT_TRUE(es.has_value()) << es.error().message;
+  std::vector<std::string> got;
+  for (const store::stored_entry& se : *es) {
+    got.push_back(std::string(ledger::to_string(se.e.type)) + " " + std::to_string(se.e.amount) +
+                  " qty=" + std::to_string(se.e.quantity) + " meta=" + se.e.metadata);
+  }
+  const std::vector<std::string> want = {
+      "grant 10000000 qty=1000000 meta=",           "charge 2000000 qty=2500000 meta=" + meta_c,
+      "hold 3000000 qty=3000000 meta=" + meta_h,    "hold 0 qty=7 meta=" + meta_h,
+      "capture 1000000 qty=3000000 meta=" + meta_h, "release 2000000 qty=1000000 meta=",
+  };
+  EXPECT_EQ(got, want);
+}
+
+// A file from before migration 4 (no quantity or metadata columns): opening
+// it adds them, and its rows read the defaults (quantity 1, no metadata).
+TEST(sqlite_store, migration_4_gives_older_rows_the_defaults) {
+  temp_dir dir;
+  const std::string path = dir.file("v3.db");
+  {
+    auto db = store::sqlite::database::open(path, true);
+    ASSERT_TRUE(db.has_value());
+    std::string sql =
+        "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL);";
+    for (const store::migration& m : store::migrations) {
+      if (m.version > 3) break;
+      sql += m.sql;
+      sql += "INSERT INTO schema_migrations VALUES (" + std::to_string(m.version) + ", 0);";
+    }
+    std::string settings;
+    store::encode_settings(settings, {});
+    const std::string t = std::to_string(t0);
+    const std::string until = std::to_string(t0 + 600 * ledger::us_per_second);
+    const std::string month = std::to_string(ledger::month_index(t0));
+    sql += "INSERT INTO accounts VALUES ('acct-0', '', '" + settings + "', 0, " + month + ", " + t +
+           ", " + t + ");";
+    sql += "INSERT INTO holds VALUES (5, 'acct-0', 'open', 0, 0, '[]', 'llm.tokens', '', 'r', " +
+           t + ", " + until + ", 0, 0, " + month + ");";
+    sql +=
+        "INSERT INTO entries VALUES (1, 'acct-0', 'hold', 0, 0, 0, 0, 5, 0, '[]', "
+        "'llm.tokens', '', 'r', '', " +
+        t + ");";
+    sql += "INSERT INTO meta VALUES ('next_object_id', '6'), ('next_seq', '2');";
+    auto r = db->exec(sql.c_str());
+    ASSERT_TRUE(r.has_value()) << r.error().message;
+  }
+  {
+    auto s = open_store(path);
+    ASSERT_NE(s, nullptr);
+    ledger::ledger l;
+    auto loaded = s->load(l, t0);
+    ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
+    const ledger::hold* h = l.find_hold(5);
+    ASSERT_NE(h, nullptr);
+    EXPECT_EQ(h->quantity, ledger::micros_per_credit);
+    EXPECT_EQ(h->metadata, "");
+    // The old hold is captured (for 0): its charge inherits the defaults.
+    ASSERT_TRUE(l.capture(5, std::nullopt, t0).has_value());
+    ASSERT_TRUE(s->commit(l.take_changes()).has_value());
+    EXPECT_EQ(*s->audit_journal(l), "");
+  }
+  {
+    auto db = store::sqlite::database::open(path, false);
+    auto q = db->prepare("SELECT MAX(version) FROM schema_migrations");
+    ASSERT_TRUE(q.has_value() && q->step().value_or(false));
+    EXPECT_EQ(q->column_int(0), store::schema_version_latest);
+    EXPECT_EQ(store::schema_version_latest, 4);
+  }
+  store::sqlite::sqlite_reader reader(path);
+  auto es = reader.entries("acct-0", 0, 10);
+  ASSERT_TRUE(es.has_value()) << es.error().message;
+  ASSERT_EQ(es->size(), 2u);
+  for (const store::stored_entry& se : *es) {
+    EXPECT_EQ(se.e.quantity, ledger::micros_per_credit) << se.e.seq;
+    EXPECT_EQ(se.e.metadata, "") << se.e.seq;
+  }
+  EXPECT_EQ((*es)[1].e.type, ledger::entry_type::capture);
 }
 
 TEST(sqlite_store, a_second_process_cannot_open_the_same_file) {

@@ -1,11 +1,13 @@
 // Test support: a canonical text dump of a ledger's persistent state, so two
-// ledgers (before and after a reload) can be compared with one EXPECT_EQ.
+// ledgers (before and after a reload) can be compared with one EXPECT_EQ, and
+// of a journal entry with every field a store keeps.
 #pragma once
 
 #include <algorithm>
 #include <map>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 #include "ledger/ledger.hpp"
 
@@ -37,8 +39,9 @@ inline std::string dump_ledger(const ledger::ledger& l) {
     std::ostringstream o;
     o << "hold " << h.id << " " << h.owner->id << " " << ledger::to_string(h.status)
       << " amount=" << h.amount << " captured=" << h.captured << " op=" << h.operation
-      << " dims=" << h.dimensions << " ref=" << h.reference << " until=" << h.expires_at
-      << " closed=" << h.closed_at << " charge=" << h.charge_id << " parts=";
+      << " dims=" << h.dimensions << " ref=" << h.reference << " qty=" << h.quantity
+      << " meta=" << h.metadata << " until=" << h.expires_at << " closed=" << h.closed_at
+      << " charge=" << h.charge_id << " parts=";
     for (const auto& p : h.parts)
       o << p.lot << ":" << p.amount << ",";
     holds[h.id] = o.str();
@@ -60,6 +63,21 @@ inline std::string dump_ledger(const ledger::ledger& l) {
   for (auto& [k, v] : charges)
     out += v + "\n";
   return out;
+}
+
+// Every persisted field of an entry; `account` stands for e.owner (null in
+// entries read back from a store).
+inline std::string dump_entry(const ledger::entry& e, std::string_view account) {
+  std::ostringstream o;
+  o << "entry " << e.seq << " " << account << " " << ledger::to_string(e.type)
+    << " amount=" << e.amount << " after=" << e.balance_after << " lot=" << e.lot_id
+    << " charge=" << e.charge_id << " hold=" << e.hold_id << " refund=" << e.refund_id
+    << " op=" << e.operation << " dims=" << e.dimensions << " ref=" << e.reference
+    << " reason=" << e.reason << " qty=" << e.quantity << " meta=" << e.metadata
+    << " at=" << e.created_at << " parts=";
+  for (const auto& p : e.parts)
+    o << p.lot << ":" << p.amount << ",";
+  return o.str();
 }
 
 }  // namespace creditd::testing

@@ -38,8 +38,8 @@ std::expected<std::vector<stored_entry>, store_error> sqlite_reader::entries(
   {
     auto q = db->prepare(
         "SELECT seq, type, amount, balance_after, lot_id, charge_id, hold_id, refund_id, parts, "
-        "operation, dimensions, reference, reason, created_at FROM entries WHERE account = ?1 AND "
-        "seq > ?2 ORDER BY seq LIMIT ?3");
+        "operation, dimensions, reference, reason, created_at, quantity, metadata FROM entries "
+        "WHERE account = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3");
     if (!q) return std::unexpected(store_error{"cannot read entries: " + q.error().message});
     q->bind(1, account);
     q->bind(2, static_cast<std::int64_t>(after_seq));
@@ -69,6 +69,8 @@ std::expected<std::vector<stored_entry>, store_error> sqlite_reader::entries(
       e.reference = q->column_text(11);
       e.reason = q->column_text(12);
       e.created_at = q->column_int(13);
+      e.quantity = q->column_int(14);
+      e.metadata = q->column_text(15);
       out.push_back(std::move(s));
     }
   }

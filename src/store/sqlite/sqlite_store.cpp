@@ -137,9 +137,9 @@ std::expected<void, store_error> sqlite_store::prepare_statements() {
       {&rollback_, "ROLLBACK"},
       {&insert_entry_,
        "INSERT INTO entries (seq, account, type, amount, balance_after, lot_id, charge_id, "
-       "hold_id, "
-       "refund_id, parts, operation, dimensions, reference, reason, created_at) "
-       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"},
+       "hold_id, refund_id, parts, operation, dimensions, reference, reason, created_at, "
+       "quantity, metadata) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"},
       {&upsert_account_,
        "INSERT INTO accounts (id, name, settings, postpaid_used, postpaid_period, created_at, "
        "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET "
@@ -155,8 +155,9 @@ std::expected<void, store_error> sqlite_store::prepare_statements() {
        "expired = excluded.expired, voided = excluded.voided"},
       {&upsert_hold_,
        "INSERT INTO holds (id, account, status, amount, captured, parts, operation, dimensions, "
-       "reference, created_at, expires_at, closed_at, charge_id, postpaid_period) VALUES (?1, ?2, "
-       "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT (id) DO UPDATE SET "
+       "reference, created_at, expires_at, closed_at, charge_id, postpaid_period, quantity, "
+       "metadata) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) "
+       "ON CONFLICT (id) DO UPDATE SET "
        "status = excluded.status, captured = excluded.captured, closed_at = excluded.closed_at, "
        "charge_id = excluded.charge_id"},
       {&upsert_charge_,
@@ -237,6 +238,8 @@ std::expected<void, store_error> sqlite_store::write(const ledger::change_set& c
     s.bind_static(13, e.reference);
     s.bind_static(14, e.reason);
     s.bind(15, to_db_time(e.created_at));
+    s.bind(16, e.quantity);
+    s.bind_static(17, e.metadata);
     if (auto r = check(s.run(), "cannot insert entry"); !r) return r;
   }
   for (const ledger::account_row& a : c.accounts) {
@@ -300,6 +303,8 @@ std::expected<void, store_error> sqlite_store::write(const ledger::change_set& c
     s.bind(12, h.closed_at);
     s.bind(13, static_cast<std::int64_t>(h.charge_id));
     s.bind(14, h.postpaid_period);
+    s.bind(15, h.quantity);
+    s.bind_static(16, h.metadata);
     if (auto r = check(s.run(), "cannot write hold"); !r) return r;
   }
   for (const ledger::charge_record& ch : c.charges) {
@@ -425,7 +430,7 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
     auto q = db_.prepare(
         "SELECT id, account, status, amount, captured, parts, operation, "
         "dimensions, reference, created_at, expires_at, closed_at, charge_id, "
-        "postpaid_period FROM holds");
+        "postpaid_period, quantity, metadata FROM holds");
     if (!q) return std::unexpected(fail("cannot read holds", q.error()));
     while (true) {
       auto row = q->step();
@@ -451,6 +456,8 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
       h.closed_at = q->column_int(11);
       h.charge_id = static_cast<ledger::object_id>(q->column_int(12));
       h.postpaid_period = q->column_int(13);
+      h.quantity = q->column_int(14);
+      h.metadata = q->column_text(15);
       into.restore_hold(h, account);
     }
   }
