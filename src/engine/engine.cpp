@@ -9,6 +9,16 @@
 
 namespace creditd::engine {
 
+namespace {
+// The histogram bucket of `v`: the first bound at or above it, else the last
+// bucket (bounds.size()).
+template <std::size_t N>
+std::size_t bucket_of(const std::array<std::uint64_t, N>& bounds, std::uint64_t v) {
+  return static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), v) -
+                                  bounds.begin());
+}
+}  // namespace
+
 engine::engine(ledger::ledger& l, store::store& s, engine_options opts)
     : ledger_(l), store_(s), opts_(std::move(opts)) {
   writer_ = std::thread([this] { writer_loop(); });
@@ -129,6 +139,19 @@ void engine::writer_loop() {
           for (task* t : refused)
             t->complete(false);
           lock.lock();
+        } else if (!ledger_.has_changes() &&
+                   std::all_of(applied.begin(), applied.end(),
+                               [](const task* t) { return t->read_only(); })) {
+          // Nothing to write. The committer is idle, so every set these reads
+          // could have seen is durable (a failed one would have made failed()
+          // true above): they complete now, without a commit.
+          std::vector<task*> answered;
+          answered.swap(applied);
+          stats_.tasks_uncommitted += answered.size();
+          lock.unlock();
+          for (task* t : answered)
+            t->complete(true);
+          lock.lock();
         } else {
           handoff_.changes = ledger_.take_changes();
           handoff_.tasks.swap(applied);
@@ -224,7 +247,9 @@ void engine::committer_loop() {
     bool durable = true;
     std::string error;
     const auto start = std::chrono::steady_clock::now();
-    if (!current.changes.empty()) {
+    // Writes that changed nothing (refusals) pass through without a commit.
+    const bool commit = !current.changes.empty();
+    if (commit) {
       auto r = store_.commit(current.changes);
       if (!r) {
         durable = false;
@@ -247,12 +272,18 @@ void engine::committer_loop() {
         if (failure_.empty()) failure_ = error;
         ++stats_.failures;
       }
-      ++stats_.commits;
-      stats_.tasks += current.tasks.size();
-      stats_.commit_us_total += us;
-      stats_.commit_us_max = std::max(stats_.commit_us_max, us);
-      stats_.batch_tasks_max =
-          std::max<std::uint64_t>(stats_.batch_tasks_max, current.tasks.size());
+      if (commit) {
+        const std::uint64_t n = current.tasks.size();
+        ++stats_.commits;
+        stats_.tasks += n;
+        stats_.commit_us_total += us;
+        stats_.commit_us_max = std::max(stats_.commit_us_max, us);
+        stats_.batch_tasks_max = std::max(stats_.batch_tasks_max, n);
+        ++stats_.commit_us_buckets[bucket_of(commit_us_bounds, us)];
+        ++stats_.commit_tasks_buckets[bucket_of(commit_tasks_bounds, n)];
+      } else {
+        stats_.tasks_uncommitted += current.tasks.size();
+      }
     }
     if (!durable) failed_.store(true, std::memory_order_release);
     for (task* t : current.tasks)

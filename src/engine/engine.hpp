@@ -6,6 +6,10 @@
 // into the following one: group commit. A task completes only after the
 // change set that holds its effects is durable, so no result leaves before
 // its commit, and reads (tasks too) never show what is not yet on disk.
+// A set with no changes is not a commit: when it holds only read-only tasks
+// and the committer is idle (every set they could have seen is durable), its
+// tasks complete at once on the writer thread; /metrics scrapes and other
+// reads cost no transaction and no fsync.
 //
 // After a failed commit the engine is degraded: every task of that set and
 // every later write completes with durable=false, and nothing more is
@@ -17,6 +21,7 @@
 // Thread-safety: submit(), failed() and stop() may be called from any thread.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -53,14 +58,29 @@ struct engine_options {
   ledger::time_us recovery_interval_us = 1'000'000;  // store probes while degraded
 };
 
+// Histogram bounds of engine_stats: bucket i counts the commits whose value
+// is at most bounds[i] and above bounds[i - 1]; one more bucket counts the
+// rest (above the last bound).
+inline constexpr std::array<std::uint64_t, 14> commit_us_bounds = {
+    100,    250,    500,     1'000,   2'500,   5'000,     10'000,
+    25'000, 50'000, 100'000, 250'000, 500'000, 1'000'000, 2'500'000};
+inline constexpr std::array<std::uint64_t, 14> commit_tasks_bounds = {
+    1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1'024, 4'096, 16'384, 65'536};
+
 struct engine_stats {
+  // Store commits attempted (failed ones included): change sets that held
+  // changes. A set without changes is never a commit.
   std::uint64_t commits = 0;
-  std::uint64_t tasks = 0;
+  std::uint64_t tasks = 0;              // tasks completed by those commits
+  std::uint64_t tasks_uncommitted = 0;  // tasks completed with nothing to write
   std::uint64_t commit_us_total = 0;
   std::uint64_t commit_us_max = 0;
   std::uint64_t batch_tasks_max = 0;
   std::uint64_t failures = 0;    // commits that failed (each degrades the engine)
   std::uint64_t recoveries = 0;  // returns to taking writes
+  // Per commit: its duration and its task count, bucketed by the bounds above.
+  std::array<std::uint64_t, commit_us_bounds.size() + 1> commit_us_buckets{};
+  std::array<std::uint64_t, commit_tasks_bounds.size() + 1> commit_tasks_buckets{};
 };
 
 class engine {
