@@ -161,8 +161,13 @@ json::value operation(const endpoint& ep) {
   op["parameters"] = std::move(params);
 
   if (ep.has_body) {
+    // A body with a required field is itself required: generators then make the
+    // client pass one (openapi-typescript: `requestBody`, not `requestBody?`).
+    bool body_required = false;
+    for (const field& f : ep.body)
+      body_required = body_required || f.required;
     op["requestBody"] = json::object{
-        {"required", false},
+        {"required", body_required},
         {"content",
          json::object{{"application/json",
                        json::object{{"schema", object_schema(ep.body, direction::in)}}}}}};
@@ -188,8 +193,12 @@ json::value operation(const endpoint& ep) {
       resp["content"] = json::object{{std::string(ep.content_type),
                                       json::object{{"schema", json::object{{"type", "string"}}}}}};
     } else if (success) {
-      resp["content"] = json::object{
-          {"application/json", json::object{{"schema", json::object{{"type", "object"}}}}}};
+      // Any JSON object. additionalProperties is explicit: with only
+      // {"type": "object"}, openapi-typescript types it Record<string, never>.
+      resp["content"] =
+          json::object{{"application/json",
+                        json::object{{"schema", json::object{{"type", "object"},
+                                                             {"additionalProperties", true}}}}}};
     } else {
       resp["content"] = json::object{{"application/json", json::object{{"schema", ref("Error")}}}};
     }
@@ -221,6 +230,9 @@ std::string openapi_document(bool test_clock) {
        "The credit ledger and metering service for AI products. Amounts are exact decimals "
        "with up to 6 fractional digits: requests take a number or a string, responses give "
        "strings. Times are RFC 3339 UTC. Errors are {\"error\": {\"code\", \"message\"}}."}};
+  // Paths are relative to the server that serves this document.
+  doc["servers"] = json::array{
+      json::object{{"url", "/"}, {"description", "The server that serves this document"}}};
   json::object schemas_out;
   for (const schema& s : schemas()) {
     json::value v = object_schema(s.fields, direction::out);
