@@ -36,7 +36,7 @@ test-sanitize: deps
 # and the checks in tests/crash/crash_harness.cpp. SEED= repeats a run.
 N ?= 200
 crash-test: build
-	@build/bin/crash_harness --iterations $(N) $(if $(SEED),--seed $(SEED),)
+	@$(BUILD_DIR)/bin/crash_harness --iterations $(N) $(if $(SEED),--seed $(SEED),)
 
 # Every libFuzzer target (fuzz/: amount, time, JSON, HTTP requests, Stripe
 # signatures) for FUZZ_SECONDS each; what they find stays in build-fuzz/.

@@ -39,6 +39,7 @@
 
 #include "support/http_client.hpp"
 #include "support/server_process.hpp"
+#include "support/shell_quote.hpp"
 #include "support/temp_dir.hpp"
 
 namespace {
@@ -46,6 +47,7 @@ namespace {
 using creditd::testing::http_client;
 using creditd::testing::http_reply;
 using creditd::testing::server_process;
+using creditd::testing::shell_quote;
 using micros = std::int64_t;
 namespace bj = boost::json;
 namespace fs = std::filesystem;
@@ -322,7 +324,7 @@ command_result run(const std::string& cmd) {
 }
 
 void check_store(const std::string& db) {
-  auto r = run(std::string(CREDITD_BINARY) + " check --store sqlite:" + db);
+  auto r = run(shell_quote(CREDITD_BINARY) + " check --store " + shell_quote("sqlite:" + db));
   if (r.status != 0) fail("creditd check on " + db + ": " + r.output);
 }
 
@@ -396,7 +398,8 @@ std::string damage_wal(const std::string& db, const fs::path& scratch, std::mt19
       break;
     }
   }
-  auto r = run(std::string(CREDITD_BINARY) + " check --store sqlite:" + damaged.string());
+  auto r = run(shell_quote(CREDITD_BINARY) + " check --store " +
+               shell_quote("sqlite:" + damaged.string()));
   if (r.status != 0) {
     if (r.output.find(damaged.string()) == std::string::npos)
       fail("check refused a damaged WAL without naming the file: " + r.output);

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "http/http_fixture.hpp"
+#include "support/shell_quote.hpp"
 
 using namespace creditd::testing;
 
@@ -21,11 +22,13 @@ namespace {
 // A creditd whose store directory is under the shim's control.
 class faulty_server {
  public:
-  faulty_server()
-      : control_(dir_.file("fault-control")),
-        db_dir_(dir_.file("store")),
-        db_(db_dir_ + "/creditd.db") {
-    std::filesystem::create_directories(db_dir_);
+  faulty_server() : control_(dir_.file("fault-control")) {
+    std::filesystem::create_directories(dir_.file("store"));
+    // The shim compares the resolved paths of open files (/proc/self/fd) with
+    // CREDITD_FAULT_DIR: resolve it too, for a $TMPDIR that is relative or
+    // goes through a symbolic link.
+    db_dir_ = std::filesystem::canonical(dir_.file("store")).string();
+    db_ = db_dir_ + "/creditd.db";
     set_fault("");
     start();
   }
@@ -70,7 +73,7 @@ bool wait_health(unsigned short port, unsigned status) {
 
 int run_check(const std::string& db) {
   const std::string cmd =
-      std::string(CREDITD_BINARY) + " check --store sqlite:" + db + " >/dev/null";
+      shell_quote(CREDITD_BINARY) + " check --store " + shell_quote("sqlite:" + db) + " >/dev/null";
   return std::system(cmd.c_str());
 }
 

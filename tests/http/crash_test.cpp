@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "http_fixture.hpp"
+#include "support/shell_quote.hpp"
 
 using namespace creditd::testing;
 
@@ -68,7 +69,8 @@ std::string cents_to_amount(long cents) {
 
 // `creditd check`: the journal agrees with the state. Returns its exit status.
 int run_check(const std::string& db, std::string& output) {
-  const std::string cmd = std::string(CREDITD_BINARY) + " check --store sqlite:" + db + " 2>&1";
+  const std::string cmd =
+      shell_quote(CREDITD_BINARY) + " check --store " + shell_quote("sqlite:" + db) + " 2>&1";
   FILE* p = ::popen(cmd.c_str(), "r");
   if (p == nullptr) return -1;
   char buf[512];

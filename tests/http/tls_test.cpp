@@ -15,6 +15,7 @@
 
 #include "http_fixture.hpp"
 #include "support/https_client.hpp"
+#include "support/shell_quote.hpp"
 
 using namespace creditd::testing;
 
@@ -42,9 +43,10 @@ run_result run(const std::string& command) {
   return r;
 }
 
+// `tls_args`: arguments already quoted for the shell.
 std::string serve_command(const std::string& db, const std::string& tls_args) {
-  return std::string(CREDITD_BINARY) + " serve --store sqlite:" + db + " --listen 127.0.0.1:0 " +
-         tls_args + " </dev/null";
+  return shell_quote(CREDITD_BINARY) + " serve --store " + shell_quote("sqlite:" + db) +
+         " --listen 127.0.0.1:0 " + tls_args + " </dev/null";
 }
 
 // A TLS server on a temporary store with a fresh certificate.
@@ -185,21 +187,22 @@ TEST(http_tls, bad_tls_files_exit_2_naming_the_file) {
   const test_cert other = make_test_cert(dir.file(""), "other");
   const std::string db = dir.file("creditd.db");
   const std::string missing = dir.file("missing.key");
+  const auto q = shell_quote;
   struct {
     std::string args;
     std::string message;
   } cases[] = {
-      {"--tls-cert " + good.cert, "--tls-cert and --tls-key go together"},
-      {"--tls-key " + good.key, "--tls-cert and --tls-key go together"},
-      {"--tls-cert " + good.cert + " --tls-key " + missing,
+      {"--tls-cert " + q(good.cert), "--tls-cert and --tls-key go together"},
+      {"--tls-key " + q(good.key), "--tls-cert and --tls-key go together"},
+      {"--tls-cert " + q(good.cert) + " --tls-key " + q(missing),
        "cannot read the TLS key " + missing + ": No such file or directory"},
-      {"--tls-cert " + missing + " --tls-key " + good.key,
+      {"--tls-cert " + q(missing) + " --tls-key " + q(good.key),
        "cannot read the TLS certificate " + missing},
-      {"--tls-cert " + good.key + " --tls-key " + good.key,
+      {"--tls-cert " + q(good.key) + " --tls-key " + q(good.key),
        "the TLS certificate " + good.key + " holds no PEM certificate"},
-      {"--tls-cert " + good.cert + " --tls-key " + good.cert,
+      {"--tls-cert " + q(good.cert) + " --tls-key " + q(good.cert),
        "the TLS key " + good.cert + " holds no PEM private key"},
-      {"--tls-cert " + good.cert + " --tls-key " + other.key,
+      {"--tls-cert " + q(good.cert) + " --tls-key " + q(other.key),
        "the TLS key " + other.key + " is not the key of the certificate " + good.cert},
   };
   for (const auto& x : cases) {
@@ -213,13 +216,15 @@ TEST(http_tls, bad_tls_files_exit_2_naming_the_file) {
 TEST(http_tls, creditctl_speaks_https_with_a_ca_file) {
   tls_server srv;
   const std::string url = "https://localhost:" + std::to_string(srv.proc.port());
-  const std::string ctl = std::string(CREDITCTL_BINARY) + " --url " + url + " --key " + admin_key;
-  auto put = run(ctl + " --cacert " + srv.cert.cert + " account put bob");
+  const std::string ctl =
+      shell_quote(CREDITCTL_BINARY) + " --url " + url + " --key " + shell_quote(admin_key);
+  const std::string cacert = shell_quote(srv.cert.cert);
+  auto put = run(ctl + " --cacert " + cacert + " account put bob");
   ASSERT_EQ(put.exit_code, 0) << put.output;
-  auto grant = run(ctl + " --cacert " + srv.cert.cert + " grant bob 5");
+  auto grant = run(ctl + " --cacert " + cacert + " grant bob 5");
   ASSERT_EQ(grant.exit_code, 0) << grant.output;
   // The CA file may come from the environment instead.
-  auto bal = run("CREDITD_CACERT=" + srv.cert.cert + " " + ctl + " balance bob");
+  auto bal = run("CREDITD_CACERT=" + cacert + " " + ctl + " balance bob");
   ASSERT_EQ(bal.exit_code, 0) << bal.output;
   EXPECT_NE(bal.output.find("available 5"), std::string::npos) << bal.output;
   // Without trust in the server's certificate the request is refused (exit 2).
