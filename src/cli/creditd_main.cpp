@@ -11,15 +11,17 @@
 #include <boost/asio/thread_pool.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
+#include "api/openapi.hpp"
 #include "auth/keys.hpp"
 #include "engine/engine.hpp"
 #include "http/api.hpp"
 #include "http/metrics.hpp"
-#include "api/openapi.hpp"
 #include "http/server.hpp"
 #include "http/tls.hpp"
+#include "store/sqlite/sqlite_db.hpp"
 #include "store/sqlite/sqlite_keys.hpp"
 #include "store/sqlite/sqlite_reader.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -65,6 +67,20 @@ bool split_listen(const std::string& listen, std::string& host, std::uint16_t& p
 struct tls_files {
   std::string cert, key;
 };
+
+// Whether a live admin key exists (after CREDITD_ADMIN_KEY was applied).
+std::expected<bool, std::string> admin_key_exists(auth::key_repository& repo) {
+  auto rows = repo.load_all();
+  if (!rows) return std::unexpected(rows.error());
+  for (const auth::key_row& row : *rows) {
+    if (row.who == auth::role::admin && !row.revoked_at) return true;
+  }
+  return false;
+}
+
+// Descriptors kept for what opens files after start (journal readers'
+// connections, SQLite's temporary files), besides those open then.
+constexpr std::size_t fds_reserved = 32;
 
 int serve(const std::string& store_arg, const std::string& listen, bool test_clock, int threads,
           const std::string& log_level, const tls_files& tls_in) {
@@ -122,6 +138,28 @@ int serve(const std::string& store_arg, const std::string& listen, bool test_clo
       std::fprintf(stderr, "creditd: cannot register CREDITD_ADMIN_KEY: %s\n", r.error().c_str());
       return 1;
     }
+  } else {
+    // Without an admin key nobody can create accounts or keys: every /v1
+    // call is 401. Said once, in the log and in plain words.
+    auto exists = admin_key_exists(**key_repo);
+    if (!exists) {
+      std::fprintf(stderr, "creditd: cannot read API keys: %s\n", exists.error().c_str());
+      return 1;
+    }
+    if (!*exists) {
+      log::write(log::level::error, "no admin key",
+                 {{"store", store_arg},
+                  {"effect", "every /v1 request is refused with 401"},
+                  {"fix",
+                   "set CREDITD_ADMIN_KEY to a secret and restart; it is registered as an "
+                   "admin key at start"}});
+      std::fprintf(stderr,
+                   "creditd: WARNING: no admin key exists in %s and CREDITD_ADMIN_KEY is not "
+                   "set, so every /v1 request will be refused with 401.\n"
+                   "creditd: to create one, restart with CREDITD_ADMIN_KEY=<a long random "
+                   "secret>, e.g. CREDITD_ADMIN_KEY=$(openssl rand -hex 32) creditd serve ...\n",
+                   store_arg.c_str());
+    }
   }
   store::sqlite::sqlite_reader reader(url->sqlite_path);
   http::metrics stats;
@@ -132,8 +170,23 @@ int serve(const std::string& store_arg, const std::string& listen, bool test_clo
       {eng, keys, reader, clock, stats, [&openapi] { return openapi; },
        [&readers](std::function<void()> job) { boost::asio::post(readers, std::move(job)); }});
 
+  // More connections than descriptors would make accept fail (EMFILE):
+  // raise the soft limit, and cap connections below what remains.
+  http::server_options opts{.host = host, .port = port};
+  const http::fd_fit fit = http::fit_fd_limit(opts.connections_max, fds_reserved);
+  if (fit.connections_max < opts.connections_max) {
+    log::write(log::level::info, "connections capped by the open-file limit",
+               {{"connections_max", std::to_string(fit.connections_max)},
+                {"wanted", std::to_string(opts.connections_max)},
+                {"fd_limit", std::to_string(fit.soft)},
+                {"fd_hard_limit", std::to_string(fit.hard)},
+                {"fds_open", std::to_string(fit.fds_open)},
+                {"fds_reserved", std::to_string(fds_reserved)},
+                {"fix", "raise the open-file limit (ulimit -n, systemd LimitNOFILE=)"}});
+    opts.connections_max = fit.connections_max;
+  }
   boost::asio::io_context io(threads);
-  http::server srv(io, api, {.host = host, .port = port}, tls.get());
+  http::server srv(io, api, opts, tls.get(), &stats);
   auto bound = srv.listen();
   if (!bound) {
     std::fprintf(stderr, "creditd: %s\n", bound.error().c_str());
@@ -174,7 +227,9 @@ int serve(const std::string& store_arg, const std::string& listen, bool test_clo
               {"accounts", std::to_string(ledger.account_count())},
               {"journal_entries", std::to_string(ledger.next_seq() - 1)},
               {"test_clock", test_clock ? "true" : "false"},
-              {"tls", tls ? "true" : "false"}});
+              {"tls", tls ? "true" : "false"},
+              {"connections_max", std::to_string(opts.connections_max)},
+              {"fd_limit", std::to_string(fit.soft)}});
 
   std::vector<std::thread> pool;
   for (int i = 1; i < threads; ++i)
@@ -191,11 +246,38 @@ int serve(const std::string& store_arg, const std::string& listen, bool test_clo
   return 0;
 }
 
+// "" when `path` is an existing creditd store, else why not, naming it.
+// Opens the file without creating it and only reads.
+std::string existing_creditd_store(const std::string& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(status)) {
+    return "no store at " + path + " (creditd check reads an existing store; creditd serve " +
+           "creates one)";
+  }
+  if (!std::filesystem::is_regular_file(status)) return path + " is not a file";
+  auto db = store::sqlite::database::open(path, /*create=*/false);
+  if (!db) return "cannot open " + path + ": " + db.error().message;
+  auto q = db->prepare(
+      "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'");
+  if (!q) return "cannot read " + path + ": " + q.error().message;
+  auto row = q->step();
+  if (!row) return "cannot read " + path + ": " + row.error().message;
+  if (!*row || q->column_int(0) != 1) return path + " is not a creditd store";
+  return "";
+}
+
 int check(const std::string& store_arg) {
   auto url = parse_store(store_arg);
   if (!url) {
     std::fprintf(stderr, "creditd: --store must be sqlite:PATH\n");
     return 2;
+  }
+  // A check never creates a store: a mistyped path is an error, not an
+  // empty store that passes.
+  if (auto missing = existing_creditd_store(url->sqlite_path); !missing.empty()) {
+    std::fprintf(stderr, "creditd: %s\n", missing.c_str());
+    return 1;
   }
   auto store = store::sqlite::sqlite_store::open({url->sqlite_path});
   if (!store) {

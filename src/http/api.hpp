@@ -7,14 +7,17 @@
 
 #include <boost/beast/http/verb.hpp>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "auth/keys.hpp"
 #include "engine/engine.hpp"
+#include "http/handler.hpp"
 #include "http/metrics.hpp"
 #include "store/journal_reader.hpp"
 #include "util/clock.hpp"
@@ -39,6 +42,16 @@ struct response {
   // What an Idempotency-Key records instead of `body`, when the body holds a
   // secret that must not be stored (a new API key).
   std::optional<std::string> recorded_body;
+  // Extra headers, written as given after the server's own (Server,
+  // Content-Type: a header of the same name replaces those). Names must be
+  // tokens and values free of CR, LF and NUL; the framing headers
+  // (Content-Length, Transfer-Encoding, Connection) are the server's. A
+  // header breaking these rules is dropped and logged.
+  std::vector<std::pair<std::string, std::string>> headers;
+  // When set, the body: sent chunked as the stream gives it (`body` is then
+  // ignored). For GET routes (exports, events): the idempotency record keeps
+  // `body` only.
+  std::shared_ptr<body_stream> stream;
 };
 
 using done_fn = std::function<void(response)>;
@@ -72,13 +85,13 @@ struct api_context {
   std::function<void(std::function<void()>)> run_blocking;
 };
 
-class api {
+class api : public handler {
  public:
   explicit api(api_context ctx) : ctx_(std::move(ctx)) {}
   // Answers through `done` exactly once, on this thread or an engine thread.
   // Returns the endpoint pattern the request matched ("(unmatched)" when
   // none): a static string, for bounded metric labels.
-  std::string_view handle(request req, done_fn done);
+  std::string_view handle(request req, done_fn done) override;
   api_context& ctx() { return ctx_; }
 
  private:
