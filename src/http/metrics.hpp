@@ -1,47 +1,144 @@
-// Prometheus metrics: requests by route and status, a latency histogram, and
-// gauges read at scrape time. Thread-safe (atomics and one mutex).
+// Prometheus metrics of creditd, in the text exposition format: HTTP requests
+// by route and status with a latency histogram per route; the billing figures
+// (charges, credits charged, refunds, grants, refusals by code and reason);
+// and renderers for the engine's commit statistics and the ledger gauges,
+// which are read at scrape time.
+//
+// Every label set is bounded: at most routes_max routes (more are counted as
+// route="(other)"), a fixed list of statuses (others are status="other"),
+// fixed codes and reasons for refusals (others are "other").
+//
+// Thread-safety: every method may be called from any thread at once. The
+// request path (observe) and the billing counters take no lock: relaxed
+// atomics in fixed slots; a route's slot is claimed once, by compare-and-swap.
+// render() reads the atomics while they move, so one scrape may count a
+// request in one family and not yet in another.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstdint>
-#include <map>
-#include <mutex>
+#include <span>
 #include <string>
-#include <utility>
+#include <string_view>
+
+#include "engine/engine.hpp"
+#include "ledger/error.hpp"
+#include "ledger/types.hpp"
 
 namespace creditd::http {
 
 class metrics {
  public:
-  static constexpr std::array<double, 12> latency_buckets_s = {
-      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0};
+  // Request latency buckets: upper bounds in microseconds, ascending.
+  static constexpr std::array<std::uint64_t, 15> latency_us_bounds = {
+      100,    250,     500,     1'000,   2'500,     5'000,     10'000,    25'000,
+      50'000, 100'000, 250'000, 500'000, 1'000'000, 2'500'000, 10'000'000};
+  // Distinct routes at most; requests of any further route are counted
+  // under route="(other)".
+  static constexpr std::size_t routes_max = 64;
+  // Statuses with a label of their own; any other is status="other".
+  static constexpr std::array<unsigned, 29> statuses = {
+      200, 201, 202, 204, 206, 301, 302, 304, 400, 401, 402, 403, 404, 405, 406,
+      408, 409, 410, 411, 413, 414, 415, 422, 429, 431, 500, 501, 503, 505};
 
-  // `route` must be a static string (an endpoint pattern): it is kept as a view.
-  void observe(std::string_view route, unsigned status, double seconds) {
-    {
-      std::lock_guard lock(mu_);
-      ++requests_[{route, status}];
-    }
-    for (std::size_t i = 0; i < latency_buckets_s.size(); ++i) {
-      if (seconds <= latency_buckets_s[i]) {
-        buckets_[i].fetch_add(1, std::memory_order_relaxed);
-        break;
-      }
-    }
-    count_.fetch_add(1, std::memory_order_relaxed);
-    sum_us_.fetch_add(static_cast<std::uint64_t>(seconds * 1e6), std::memory_order_relaxed);
-  }
+  // The refusal label pairs. The first of each code are the documented ones,
+  // exported at zero from the start; the "other" ones appear once counted.
+  struct refusal_label {
+    std::string_view code;
+    std::string_view reason;
+  };
+  static constexpr std::array<refusal_label, 15> refusal_labels = {{
+      {"insufficient_credits", "balance"},
+      {"insufficient_credits", "reserve"},
+      {"insufficient_credits", "postpaid_limit"},
+      {"insufficient_credits", "scope"},
+      {"rate_limited", "rate_limit"},
+      {"rate_limited", "max_open_holds"},
+      {"unknown_price", "none"},
+      {"limit_exceeded", "none"},
+      {"unavailable", "none"},
+      {"insufficient_credits", "other"},
+      {"rate_limited", "other"},
+      {"unknown_price", "other"},
+      {"limit_exceeded", "other"},
+      {"unavailable", "other"},
+      {"other", "other"},
+  }};
+  static constexpr std::size_t refusal_labels_documented = 9;
 
-  // Appends the request metrics in Prometheus text format.
+  metrics() = default;
+  // Registers `routes` (static strings, as for observe()) so that their
+  // latency series exist, at zero, from the first scrape. Further routes are
+  // still taken as they come.
+  explicit metrics(std::span<const std::string_view> routes);
+  metrics(const metrics&) = delete;
+  metrics& operator=(const metrics&) = delete;
+
+  // One answered request, called once per response. `route` must be a static
+  // string (an endpoint pattern such as "/v1/accounts/{id}"): it is kept as a
+  // view. No lock, no allocation.
+  void observe(std::string_view route, unsigned status, double seconds);
+
+  // ---- Billing figures. Call each once per effect that is durable (after
+  // the commit holding it, with durable=true) and fresh (never for an
+  // idempotent replay). Amounts are micro-credits, >= 0. charged() and
+  // refused(code, reason) have the signatures of the service layer's
+  // counters interface, so that this class can implement it.
+  // `n` charges applied, taking `micros` credits in all (a capture and each
+  // item of a batch is one charge).
+  void charged(std::int64_t micros, std::size_t n = 1);
+  // One refund of `micros` credits.
+  void refunded(std::int64_t micros);
+  // One lot of `kind` granted with `micros` credits.
+  void granted(ledger::lot_kind kind, std::int64_t micros);
+  // A spend (a charge, a batch, a hold, a capture) refused for a business
+  // reason. `code` is the error code answered; `reason` says which limit
+  // refused: insufficient_credits: balance | reserve | postpaid_limit | scope;
+  // rate_limited: rate_limit | max_open_holds; unknown_price, limit_exceeded,
+  // unavailable: "none" (or empty). An unknown code or reason counts as "other".
+  void refused(std::string_view code, std::string_view reason = "none");
+  // The same from a ledger error: insufficient_credits with its reason,
+  // rate_limited (rate_limit), too_many_open_holds (rate_limited,
+  // max_open_holds), limit_exceeded; any other code counts as "other".
+  void refused(const ledger::error& e);
+
+  // Appends the request and billing families (HELP, TYPE, samples).
   void render(std::string& out) const;
 
  private:
-  mutable std::mutex mu_;
-  std::map<std::pair<std::string_view, unsigned>, std::uint64_t> requests_;
-  std::array<std::atomic<std::uint64_t>, latency_buckets_s.size()> buckets_{};
-  std::atomic<std::uint64_t> count_{0};
-  std::atomic<std::uint64_t> sum_us_{0};
+  static constexpr std::size_t status_other = statuses.size();
+  struct alignas(64) route_slot {
+    std::atomic<std::uint8_t> state{0};  // slot_empty, slot_claiming or slot_ready
+    std::string_view route;              // written once, before state is slot_ready
+    std::array<std::atomic<std::uint64_t>, statuses.size() + 1> by_status{};
+    // Not cumulative; the last bucket counts what is above every bound.
+    std::array<std::atomic<std::uint64_t>, latency_us_bounds.size() + 1> latency{};
+    std::atomic<std::uint64_t> latency_us_sum{0};
+  };
+  // The slot of `route`, claimed on first use; overflow_ when the table is full.
+  route_slot& slot_for(std::string_view route);
+
+  std::array<route_slot, routes_max> routes_;
+  route_slot overflow_;
+  std::atomic<std::uint64_t> charges_{0};
+  std::atomic<std::int64_t> charged_micros_{0};
+  std::atomic<std::uint64_t> refunds_{0};
+  std::atomic<std::int64_t> refunded_micros_{0};
+  std::array<std::atomic<std::uint64_t>, 3> lots_granted_{};  // by ledger::lot_kind
+  std::array<std::atomic<std::int64_t>, 3> granted_micros_{};
+  std::array<std::atomic<std::uint64_t>, refusal_labels.size()> refusals_{};
 };
+
+// Appends the engine's families: the commit duration and the tasks per
+// commit as histograms (their _count is the number of commits), commit
+// failures, recoveries, tasks completed without a commit, and whether the
+// store is failed (engine::failed()).
+void render_engine_metrics(std::string& out, const engine::engine_stats& s, bool store_failed);
+
+// Appends the ledger gauges; read them on the engine's writer thread
+// (ledger::account_count(), open_hold_count(), next_seq() - 1).
+void render_ledger_gauges(std::string& out, std::uint64_t accounts, std::uint64_t open_holds,
+                          std::uint64_t journal_entries);
 
 }  // namespace creditd::http
