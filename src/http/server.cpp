@@ -180,6 +180,7 @@ class session final : public session_base, public std::enable_shared_from_this<s
     socket_layer().expires_never();
     auto& req = parser_->get();
     keep_alive_ = req.keep_alive();
+    http10_ = req.version() < 11;
     started_ = std::chrono::steady_clock::now();
     request r;
     // HEAD is GET without the body: the handler sees a GET, write() drops
@@ -254,7 +255,7 @@ class session final : public session_base, public std::enable_shared_from_this<s
     fill_header(*res, r, route_);
     res->keep_alive(keep_);
     if (r.stream) {
-      res->chunked(true);
+      res->chunked(!http10_);
     } else {
       res->content_length(r.body.size());
     }
@@ -277,12 +278,14 @@ class session final : public session_base, public std::enable_shared_from_this<s
     body_ = std::move(r.stream);
     // A drain that began while the request was in flight.
     if (srv_.draining()) stop_stream();
+    // HTTP/1.0 has no chunked coding: the body ends where the connection does.
+    if (http10_) keep_ = false;
     auto res = std::make_shared<bhttp::response<bhttp::empty_body>>(
         static_cast<bhttp::status>(r.status), 11);
     fill_header(*res, r, route_);
     res->keep_alive(keep_);
-    res->chunked(true);
-    observe(r.status, "chunked");
+    res->chunked(!http10_);
+    observe(r.status, "streamed");
     auto sr = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*res);
     bhttp::async_write_header(
         stream_, *sr,
@@ -314,6 +317,7 @@ class session final : public session_base, public std::enable_shared_from_this<s
     socket_layer().expires_after(srv_.options().read_timeout);
     if (!chunk) {
       body_.reset();
+      if (http10_) return end_stream();  // the close ends the body
       net::async_write(stream_, bhttp::make_chunk_last(),
                        [self](beast::error_code ec, std::size_t) {
                          if (ec || self->gone_) return self->client_gone();
@@ -323,12 +327,16 @@ class session final : public session_base, public std::enable_shared_from_this<s
     }
     if (chunk->empty()) return pull();  // an empty chunk would end the body
     chunk_ = std::move(*chunk);
-    net::async_write(stream_, bhttp::make_chunk(net::buffer(chunk_)),
-                     [self](beast::error_code ec, std::size_t) {
-                       if (ec || self->gone_) return self->client_gone();
-                       self->socket_layer().expires_never();
-                       self->pull();
-                     });
+    auto written = [self](beast::error_code ec, std::size_t) {
+      if (ec || self->gone_) return self->client_gone();
+      self->socket_layer().expires_never();
+      self->pull();
+    };
+    if (http10_) {
+      net::async_write(stream_, net::buffer(chunk_), std::move(written));
+    } else {
+      net::async_write(stream_, bhttp::make_chunk(net::buffer(chunk_)), std::move(written));
+    }
   }
 
   // Waits for the socket to turn readable while the stream runs: end of
@@ -421,6 +429,7 @@ class session final : public session_base, public std::enable_shared_from_this<s
   bool keep_ = true;        // the response's
   bool waiting_ = false;
   bool head_ = false;
+  bool http10_ = false;     // an HTTP/1.0 request: no chunked coding
   std::string_view route_;  // a static endpoint pattern
   std::string method_;
   std::chrono::steady_clock::time_point started_;
