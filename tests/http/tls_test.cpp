@@ -221,14 +221,22 @@ TEST(http_tls, creditctl_speaks_https_with_a_ca_file) {
   const std::string cacert = shell_quote(srv.cert.cert);
   auto put = run(ctl + " --cacert " + cacert + " account put bob");
   ASSERT_EQ(put.exit_code, 0) << put.output;
-  auto grant = run(ctl + " --cacert " + cacert + " grant bob 5");
+  // Global options may also follow the command.
+  auto grant = run(shell_quote(CREDITCTL_BINARY) + " grant bob --amount 5 --kind prepaid --url " +
+                   url + " --key " + shell_quote(admin_key) + " --cacert " + cacert);
   ASSERT_EQ(grant.exit_code, 0) << grant.output;
   // The CA file may come from the environment instead.
   auto bal = run("CREDITD_CACERT=" + cacert + " " + ctl + " balance bob");
   ASSERT_EQ(bal.exit_code, 0) << bal.output;
   EXPECT_NE(bal.output.find("available 5"), std::string::npos) << bal.output;
-  // Without trust in the server's certificate the request is refused (exit 2).
+  // Without trust in the server's certificate no request is made (exit 3:
+  // no secure connection).
   auto untrusted = run("CREDITD_CACERT= " + ctl + " balance bob");
-  EXPECT_EQ(untrusted.exit_code, 2) << untrusted.output;
+  EXPECT_EQ(untrusted.exit_code, 3) << untrusted.output;
   EXPECT_NE(untrusted.output.find("TLS handshake"), std::string::npos) << untrusted.output;
+  // A CA file that cannot be read is a usage error (exit 2).
+  auto unreadable = run(ctl + " --cacert /nonexistent/ca.pem balance bob");
+  EXPECT_EQ(unreadable.exit_code, 2) << unreadable.output;
+  EXPECT_NE(unreadable.output.find("/nonexistent/ca.pem"), std::string::npos)
+      << unreadable.output;
 }
