@@ -83,7 +83,7 @@ void sample_micros(std::string& out, std::string_view name, std::int64_t micros)
 
 // A histogram's samples from non-cumulative buckets (the last one above
 // every bound). `labels` is "" or `key="value",` pairs each ending in a comma;
-// `bound` and `sum` are printed exactly as millionths when `micros` is set.
+// the bounds and the sum are printed exactly as millionths when `micros` is set.
 template <std::size_t N>
 void histogram(std::string& out, std::string_view name, std::string_view labels,
                const std::array<std::uint64_t, N>& bounds,
