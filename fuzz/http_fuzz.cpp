@@ -70,7 +70,7 @@ void route(std::string_view path) {
   for (std::string_view pattern : patterns) {
     if (!http::match_route(pattern, path, params)) continue;
     for (const std::string& p : params) {
-      if (p.empty() || p.size() > http::path_param_bytes_max) std::abort();
+      if (p.empty()) std::abort();
     }
     if (rebuild(pattern, params) != path) std::abort();
     if (http::decode_path_params(params)) {

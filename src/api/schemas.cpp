@@ -128,8 +128,21 @@ constexpr field lot_fields[] = {
     {.name = "created_at", .t = type::time, .doc = "When it was granted", .required = true},
 };
 
+// What a balance shows of a lot, now and as of a past instant (the live
+// balance shows every field of Lot).
+constexpr field balance_lot_fields[] = {
+    lot_fields[0],  // id
+    lot_fields[3],  // kind
+    {.name = "remaining",
+     .t = type::amount,
+     .doc = "Credits left to spend (at that instant)",
+     .required = true},
+    {.name = "held", .t = type::amount, .doc = "Credits held (at that instant)", .required = true},
+    lot_fields[12],  // expires_at
+    lot_fields[13],  // priority
+};
 constexpr field balance_lot_item{
-    .name = "lot", .t = type::object, .doc = "A spendable lot", .ref = "Lot"};
+    .name = "lot", .t = type::object, .doc = "A spendable lot", .ref = "BalanceLot"};
 
 constexpr field balance_fields[] = {
     {.name = "account", .t = type::account_id, .doc = "The account", .required = true},
@@ -149,7 +162,7 @@ constexpr field balance_fields[] = {
      .required = true},
     {.name = "lots",
      .t = type::array,
-     .doc = "Lots that can be spent now (with ?at=: as of then, fewer fields)",
+     .doc = "Lots that can be spent now (with ?at=: as of then)",
      .required = true,
      .items = &balance_lot_item},
     {.name = "as_of", .t = type::time, .doc = "The instant the balance is for", .required = true},
@@ -355,6 +368,11 @@ constexpr field entry_fields[] = {
      .t = type::dimensions,
      .doc = "The request's dimensions",
      .required = true},
+    {.name = "quantity",
+     .t = type::positive_amount,
+     .doc = "The request's quantity (1 for entries without one)",
+     .required = true},
+    {.name = "metadata", .t = type::dimensions, .doc = "The request's metadata", .required = true},
     {.name = "reference", .t = type::string, .doc = "The request's reference", .required = true},
     {.name = "reason", .t = type::string, .doc = "The reason given", .required = true},
     {.name = "created_at", .t = type::time, .doc = "When", .required = true},
@@ -460,6 +478,7 @@ constexpr schema schema_table[] = {
     {"LotPart", "Credits from (or to) one lot", lot_part_fields},
     {"Settings", "An account's settings", settings_fields},
     {"Lot", "A lot of credits", lot_fields},
+    {"BalanceLot", "A lot in a balance", balance_lot_fields},
     {"Balance", "An account's balance", balance_fields},
     {"Account", "An account with its balance", account_fields},
     {"Charge", "A charge", charge_fields},

@@ -1,7 +1,7 @@
-// The HTTP API v1 (shared/spec/api.md): one endpoint table that feeds the
-// router, the access rules, the metrics labels and /openapi.json. Requests are
-// decoded on the I/O thread; what touches the ledger runs as an engine task,
-// and its response leaves only after the commit that holds it.
+// The HTTP API v1 (shared/spec/api.md) over the service: the router, keys
+// and roles, body and query checks, decoding and encoding, all driven by the
+// API description (api/description.hpp). Requests are decoded on the I/O
+// thread; the service answers after the commit that holds a command.
 // Thread-safe: handle() may be called from any I/O thread.
 #pragma once
 
@@ -16,11 +16,9 @@
 #include <vector>
 
 #include "auth/keys.hpp"
-#include "engine/engine.hpp"
 #include "http/handler.hpp"
 #include "http/metrics.hpp"
-#include "store/journal_reader.hpp"
-#include "util/clock.hpp"
+#include "service/service.hpp"
 
 namespace creditd::http {
 
@@ -56,38 +54,20 @@ struct response {
 
 using done_fn = std::function<void(response)>;
 
-enum class access { open, any_key, reader_own, service, admin };
-
-class api;
-struct call;
-using handler_fn = void (*)(api&, call&);
-
-struct endpoint {
-  boost::beast::http::verb method;
-  std::string_view pattern;  // "/v1/accounts/{id}/charges"
-  access need;
-  handler_fn fn;
-  std::string_view summary;
-  bool mutating;
-};
-
-std::span<const endpoint> endpoints();
-
 struct api_context {
-  engine::engine& eng;
+  service::service& svc;
   auth::key_store& keys;
-  store::journal_reader& journal;
-  server_clock& clock;
   metrics& stats;
   std::function<std::string()> openapi;  // renders /openapi.json
-  // Runs blocking store reads (journal pages, history) off the I/O threads
-  // and off the engine's threads.
-  std::function<void(std::function<void()>)> run_blocking;
 };
 
+// Routes requests to the endpoints of the API description
+// (api/description.hpp), checks keys and roles, checks bodies and query
+// strings against the description, decodes them into service commands and
+// encodes the replies.
 class api : public handler {
  public:
-  explicit api(api_context ctx) : ctx_(std::move(ctx)) {}
+  explicit api(api_context ctx);
   // Answers through `done` exactly once, on this thread or an engine thread.
   // Returns the endpoint pattern the request matched ("(unmatched)" when
   // none): a static string, for bounded metric labels.
@@ -97,6 +77,10 @@ class api : public handler {
  private:
   api_context ctx_;
 };
+
+// The names of described endpoints that have no handler (empty when every
+// one has): a build that forgot one refuses to start.
+std::vector<std::string_view> endpoints_without_handler();
 
 // {"error": {"code": ..., "message": ...}} with the given status.
 response error_response(unsigned status, std::string_view code, std::string_view message);

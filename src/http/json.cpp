@@ -3,8 +3,7 @@
 #include <algorithm>
 #include <boost/json/basic_parser_impl.hpp>
 
-#include "ledger/amount.hpp"
-#include "store/codec.hpp"
+#include "util/json_text.hpp"
 
 namespace creditd::http {
 
@@ -216,25 +215,7 @@ std::string valid_utf8(std::string_view text) {
   return out;
 }
 
-namespace {
-
-// Fields whose values are amounts: written by value, whether sent as a
-// number or a string ("2.50", 2.5 and "2.5" are the same request).
-bool is_amount_field(std::string_view key) {
-  return key == "amount" || key == "quantity" || key == "cost_basis" || key == "reserve" ||
-         key == "postpaid_limit" || key == "low_balance_thresholds" || key == "below" ||
-         key == "unit_amount" || key == "price" || key == "credits" ||
-         key == "credits_per_period" || key == "rollover_cap";
-}
-
-void write(std::string& out, const jvalue& v, bool amount) {
-  if (amount && (v.type == jvalue::kind::number || v.type == jvalue::kind::string)) {
-    auto value = ledger::parse_amount(v.text, ledger::sign_policy::signed_allowed);
-    if (value) {
-      ledger::append_amount(out, *value);
-      return;
-    }
-  }
+void write_canonical(std::string& out, const jvalue& v) {
   switch (v.type) {
     case jvalue::kind::null:
       out += "null";
@@ -246,38 +227,33 @@ void write(std::string& out, const jvalue& v, bool amount) {
       out += v.text;
       break;
     case jvalue::kind::string:
-      store::append_json_string(out, v.text);
+      util::append_json_string(out, v.text);
       break;
     case jvalue::kind::array:
       out.push_back('[');
       for (std::size_t i = 0; i < v.items.size(); ++i) {
         if (i) out.push_back(',');
-        write(out, v.items[i], amount);
+        write_canonical(out, v.items[i]);
       }
       out.push_back(']');
       break;
     case jvalue::kind::object: {
       std::vector<const std::pair<std::string, jvalue>*> sorted;
+      sorted.reserve(v.fields.size());
       for (const auto& f : v.fields)
         sorted.push_back(&f);
       std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
       out.push_back('{');
       for (std::size_t i = 0; i < sorted.size(); ++i) {
         if (i) out.push_back(',');
-        store::append_json_string(out, sorted[i]->first);
+        util::append_json_string(out, sorted[i]->first);
         out.push_back(':');
-        write(out, sorted[i]->second, is_amount_field(sorted[i]->first));
+        write_canonical(out, sorted[i]->second);
       }
       out.push_back('}');
       break;
     }
   }
-}
-
-}  // namespace
-
-void write_canonical(std::string& out, const jvalue& v) {
-  write(out, v, false);
 }
 
 }  // namespace creditd::http

@@ -56,10 +56,9 @@ bool has_duplicate_key(std::vector<std::string_view>& keys, Less less = {}) {
 // for echoing request bytes (ids from a path) into a JSON response.
 std::string valid_utf8(std::string_view text);
 
-// Writes `v` back as compact JSON with object keys sorted: a canonical form
-// for fingerprints. Values of amount fields ("amount", "reserve", ...) are
-// written by value whether they came as numbers or strings; other numbers
-// keep their text.
+// Writes `v` back as compact JSON with object keys sorted and every value as
+// it was sent (http/validate.hpp's write_canonical also normalizes the
+// described amount fields).
 void write_canonical(std::string& out, const jvalue& v);
 
 }  // namespace creditd::http

@@ -25,10 +25,11 @@
 #include "engine/engine.hpp"
 #include "ledger/error.hpp"
 #include "ledger/types.hpp"
+#include "service/service.hpp"
 
 namespace creditd::http {
 
-class metrics {
+class metrics final : public service::counters {
  public:
   // Request latency buckets: upper bounds in microseconds, ascending.
   static constexpr std::array<std::uint64_t, 15> latency_us_bounds = {
@@ -87,17 +88,17 @@ class metrics {
   // counters interface, so that this class can implement it.
   // `n` charges applied, taking `micros` credits in all (a capture and each
   // item of a batch is one charge).
-  void charged(std::int64_t micros, std::size_t n = 1);
+  void charged(std::int64_t micros, std::size_t n = 1) override;
   // One refund of `micros` credits.
-  void refunded(std::int64_t micros);
+  void refunded(std::int64_t micros) override;
   // One lot of `kind` granted with `micros` credits.
-  void granted(ledger::lot_kind kind, std::int64_t micros);
+  void granted(ledger::lot_kind kind, std::int64_t micros) override;
   // A spend (a charge, a batch, a hold, a capture) refused for a business
   // reason. `code` is the error code answered; `reason` says which limit
   // refused: insufficient_credits: balance | reserve | postpaid_limit | scope;
   // rate_limited: rate_limit | max_open_holds; unknown_price, limit_exceeded,
   // unavailable: "none" (or empty). An unknown code or reason counts as "other".
-  void refused(std::string_view code, std::string_view reason = "none");
+  void refused(std::string_view code, std::string_view reason = "none") override;
   // The same from a ledger error: insufficient_credits with its reason,
   // rate_limited (rate_limit), too_many_open_holds (rate_limited,
   // max_open_holds), limit_exceeded; any other code counts as "other".

@@ -1,20 +1,19 @@
 #include "http/request_fields.hpp"
 
-#include "ledger/validate.hpp"
+#include "api/description.hpp"
+#include "util/assert.hpp"
 
 namespace creditd::http {
 
-spend_fields read_spend(fields& f) {
+spend_fields read_spend(const body_values& v) {
   spend_fields s;
-  s.operation = f.string("operation", ledger::limits::operation_length_max).value_or("");
-  if (f.ok() && !ledger::valid_operation(s.operation))
-    f.fail("operation is required and must match [A-Za-z0-9._:/-]{1,128}");
-  s.dimensions = f.dimensions("dimensions");
-  auto quantity = f.amount("quantity");
-  if (quantity && *quantity <= 0) f.fail("quantity must be positive");
-  s.amount = f.amount("amount");
-  s.reference = f.string("reference", ledger::limits::reference_length_max).value_or("");
-  s.urgent = f.boolean("urgent").value_or(false);
+  s.operation = v.string("operation").value_or("");
+  s.dimensions = v.dimensions("dimensions");
+  s.quantity = v.amount("quantity").value_or(ledger::micros_per_credit);
+  s.amount = v.amount("amount");
+  s.reference = v.string("reference").value_or("");
+  s.urgent = v.boolean("urgent").value_or(false);
+  s.metadata = v.dimensions("metadata");
   return s;
 }
 
@@ -26,26 +25,27 @@ std::string no_price(const std::string& operation) {
 
 std::optional<ledger::charge_cmd> decode_charge(const jvalue& body, const std::string& account,
                                                 std::string& error, bool& unknown_price) {
+  static const desc::endpoint* charge = desc::find_endpoint("create_charge");
+  CREDITD_ASSERT(charge != nullptr);
   unknown_price = false;
   if (!body.is_object()) {
     error = "a charge must be an object";
     return std::nullopt;
   }
-  fields f(body);
-  f.only({"operation", "dimensions", "quantity", "amount", "reference", "urgent", "metadata"});
-  spend_fields s = read_spend(f);
-  if (!f.ok()) {
-    error = f.error();
-    return std::nullopt;
-  }
+  error = check_fields(body, charge->body);
+  if (!error.empty()) return std::nullopt;
+  spend_fields s = read_spend(body_values(&body));
   if (!s.amount) {
     error = no_price(s.operation);
     unknown_price = true;
     return std::nullopt;
   }
-  return ledger::charge_cmd{
+  ledger::charge_cmd cmd{
       account, *s.amount, std::move(s.operation), std::move(s.dimensions), std::move(s.reference),
       s.urgent};
+  cmd.quantity = s.quantity;
+  cmd.metadata = std::move(s.metadata);
+  return cmd;
 }
 
 }  // namespace creditd::http

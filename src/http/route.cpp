@@ -14,6 +14,14 @@ target_parts split_target(std::string_view target) {
 bool match_route(std::string_view pattern, std::string_view path,
                  std::vector<std::string>& params) {
   params.clear();
+  if (pattern.ends_with('*')) {
+    // A prefix route ("/console/*"): the rest of the path, possibly empty,
+    // is its one parameter.
+    pattern.remove_suffix(1);
+    if (!path.starts_with(pattern)) return false;
+    params.emplace_back(path.substr(pattern.size()));
+    return true;
+  }
   while (!pattern.empty() || !path.empty()) {
     if (pattern.empty() || path.empty() || pattern[0] != '/' || path[0] != '/') return false;
     pattern.remove_prefix(1);
@@ -26,7 +34,8 @@ bool match_route(std::string_view pattern, std::string_view path,
       const std::string_view suffix = pseg.substr(close + 1);  // "{id}:batch" style
       if (seg.size() <= suffix.size() || !seg.ends_with(suffix)) return false;
       params.emplace_back(seg.substr(0, seg.size() - suffix.size()));
-      if (params.back().empty() || params.back().size() > path_param_bytes_max) return false;
+      // Too long for any id: still this route, and then not found.
+      if (params.back().empty()) return false;
     } else if (pseg != seg) {
       return false;
     }

@@ -17,13 +17,12 @@ struct target_parts {
 };
 target_parts split_target(std::string_view target);
 
-// Limit on one path parameter, in bytes, before percent-decoding.
-inline constexpr std::size_t path_param_bytes_max = 256;
-
 // Whether `path` matches `pattern` ("/v1/accounts/{id}/charges",
 // "/v1/accounts/{id}/charges:batch"); on a match `params` holds the {..}
-// segments in order, still percent-encoded, each 1 to path_param_bytes_max
-// bytes.
+// segments in order, still percent-encoded, each at least one byte (a
+// longer one than any id is still a match; the endpoint finds nothing). A pattern ending in '*' is
+// a prefix route ("/console/*"): it matches every path that starts with what precedes the '*', and
+// the rest of the path (possibly empty, slashes included) is its one parameter.
 bool match_route(std::string_view pattern, std::string_view path, std::vector<std::string>& params);
 
 // Percent-decodes each parameter in place; false when one has invalid

@@ -36,12 +36,16 @@ struct change_set {
   // set). A store deletes them by age before it writes `idempotency_added`,
   // so a key that expired and is used again in the same set is written as new.
   time_us idempotency_expired_before = 0;
+  // The latest instant the ledger was run at, when it moved in this set (0:
+  // it did not): a test clock resumes from it after a restart.
+  time_us time_seen = 0;
   object_id next_object_id = 1;  // counters after the last change in the set
   std::uint64_t next_seq = 1;
 
   bool empty() const {
     return entries.empty() && accounts.empty() && lots.empty() && holds.empty() &&
-           charges.empty() && idempotency_added.empty() && idempotency_expired_before == 0;
+           charges.empty() && idempotency_added.empty() && idempotency_expired_before == 0 &&
+           time_seen == 0;
   }
 };
 

@@ -147,6 +147,15 @@ class ledger {
   // Applies every lot expiry and hold expiry due at or before `now`, in time
   // order, at most `items_max` objects. Returns how many were applied.
   std::size_t run_due(time_us now, std::size_t items_max = SIZE_MAX);
+  // Records that the ledger was run at `now` (the engine's time moved there):
+  // the latest such instant is stored with the changes, so that a test clock
+  // never goes back across a restart.
+  void note_time(time_us now) {
+    if (now <= time_seen_) return;
+    time_seen_ = now;
+    pending_.time_seen = now;
+  }
+  time_us time_seen() const { return time_seen_; }
   // The earliest instant at which run_due has work, or no_expiry.
   time_us next_due() const;
 
@@ -219,6 +228,7 @@ class ledger {
   void restore_charge(const charge_record& row, std::string_view account_id);
   void restore_idempotency(idempotency_record record) { idempotency_.restore(std::move(record)); }
   void restore_counters(object_id next_object_id, std::uint64_t next_seq);
+  void restore_time_seen(time_us t) { time_seen_ = t; }
   // Returns the check_all() text: empty when consistent.
   std::string finish_load();
 
@@ -300,7 +310,8 @@ class ledger {
   // Pending changes since the last take_changes().
   std::uint64_t epoch_ = 1;
   change_set pending_;
-  std::size_t command_mark_ = 0;  // pending_.entries.size() when the last command began
+  std::size_t command_mark_ = 0;
+  time_us time_seen_ = 0;  // pending_.entries.size() when the last command began
   std::vector<account*> dirty_accounts_;
   std::vector<lot*> dirty_lots_;
   std::vector<hold*> dirty_holds_;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "ledger/types.hpp"
+#include "util/json_text.hpp"
 
 namespace creditd::store {
 
@@ -28,6 +29,6 @@ std::optional<std::vector<std::string>> decode_scope(std::string_view text);
 std::optional<ledger::account_settings> decode_settings(std::string_view text);
 
 // Appends `s` as a JSON string literal (quotes and escapes included).
-void append_json_string(std::string& out, std::string_view s);
+using util::append_json_string;
 
 }  // namespace creditd::store

@@ -1,15 +1,16 @@
-// The server's clock: the real time, or a test clock that starts at the real
-// time and moves only when advanced. Thread-safe.
+// The server's clock, in microseconds since the Unix epoch (UTC): the real
+// time, or a test clock that starts at a given time and moves only when
+// advanced. Thread-safe.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 
-#include "ledger/time.hpp"
+#include <cstdint>
 
 namespace creditd {
 
-inline ledger::time_us wall_clock_now() {
+inline std::int64_t wall_clock_now() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -18,16 +19,25 @@ inline ledger::time_us wall_clock_now() {
 class server_clock {
  public:
   explicit server_clock(bool test_clock) : test_(test_clock), now_(wall_clock_now()) {}
-  ledger::time_us now() const {
+  // A test clock starting at `start_us` (a restart resumes where it was).
+  server_clock(bool test_clock, std::int64_t start_us) : test_(test_clock), now_(start_us) {}
+  std::int64_t now() const {
     return test_ ? now_.load(std::memory_order_acquire) : wall_clock_now();
   }
   bool is_test() const { return test_; }
+  // Test clock only: moves forward to `us` if it is behind it (a restart
+  // resumes where the clock was).
+  void resume_at(std::int64_t us) {
+    std::int64_t now = now_.load();
+    while (now < us && !now_.compare_exchange_weak(now, us)) {
+    }
+  }
   // Test clock only: moves forward by `us` and returns the new time.
-  ledger::time_us advance(ledger::time_us us) { return now_.fetch_add(us) + us; }
+  std::int64_t advance(std::int64_t us) { return now_.fetch_add(us) + us; }
 
  private:
   bool test_;
-  std::atomic<ledger::time_us> now_;
+  std::atomic<std::int64_t> now_;
 };
 
 }  // namespace creditd

@@ -5,15 +5,15 @@
 
 #include <atomic>
 #include <cstdio>
+#include <ctime>
 #include <initializer_list>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
 
-#include "ledger/time.hpp"
-#include "store/codec.hpp"
 #include "util/clock.hpp"
+#include "util/json_text.hpp"
 
 namespace creditd::log {
 
@@ -30,19 +30,32 @@ inline bool enabled(level l) {
 
 using field = std::pair<std::string_view, std::string>;
 
+// Appends `us` (microseconds since the epoch) as RFC 3339 UTC with
+// microseconds: 2026-11-30T15:00:00.000000Z.
+inline void append_utc(std::string& out, std::int64_t us) {
+  const std::time_t s = static_cast<std::time_t>(us / 1'000'000);
+  std::tm tm{};
+  gmtime_r(&s, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(us % 1'000'000));
+  out += buf;
+}
+
 inline void write(level l, std::string_view msg, std::initializer_list<field> fields = {}) {
   if (!enabled(l)) return;
   std::string line = "{\"ts\":\"";
-  ledger::append_time(line, wall_clock_now());
+  append_utc(line, wall_clock_now());
   line += "\",\"level\":\"";
   line += l == level::debug ? "debug" : l == level::info ? "info" : "error";
   line += "\",\"msg\":";
-  store::append_json_string(line, msg);
+  util::append_json_string(line, msg);
   for (const field& f : fields) {
     line += ',';
-    store::append_json_string(line, f.first);
+    util::append_json_string(line, f.first);
     line += ':';
-    store::append_json_string(line, f.second);
+    util::append_json_string(line, f.second);
   }
   line += "}\n";
   static std::mutex mu;

@@ -44,10 +44,12 @@ TEST(http_accounts, put_creates_then_updates_and_keeps_settings_not_given) {
   ASSERT_EQ(c.put("/v1/accounts/acme", R"({"settings":{"low_balance_thresholds":[1]}})").status,
             200u);
   ASSERT_EQ(c.put("/v1/accounts/acme", R"({"name":"Acme 2"})").status, 200u);
+  // An automatic top-up must name a package that exists; there is no catalog
+  // yet, so none can be set (issue 9: settings that cannot work are refused).
   ASSERT_EQ(c.put("/v1/accounts/acme",
                   R"({"settings":{"auto_topup":{"below":3,"package":"p100","max_per_period":2}}})")
                 .status,
-            200u);
+            404u);
 
   auto got = c.get("/v1/accounts/acme");
   ASSERT_EQ(got.status, 200u) << got.body;
@@ -57,7 +59,7 @@ TEST(http_accounts, put_creates_then_updates_and_keeps_settings_not_given) {
   EXPECT_EQ(bj::serialize(g.at("settings")),
             R"({"low_balance_thresholds":["1"],"reserve":"5","postpaid_limit":"20",)"
             R"("rate_limit_per_minute":100,"max_open_holds":0,"expiring_soon_days":7,)"
-            R"("auto_topup":{"below":"3","package":"p100","max_per_period":2}})");
+            R"("auto_topup":null})");
 
   // auto_topup: null removes it and keeps the rest.
   auto cleared = c.put("/v1/accounts/acme", R"({"settings":{"auto_topup":null}})");

@@ -162,8 +162,8 @@ TEST(http_holds, refusals_and_unknown_ids) {
   EXPECT_EQ(no_price.status, 422u) << no_price.body;
   EXPECT_EQ(no_price.error_code(), "unknown_price");
 
-  for (const char* body : {R"({"operation":"x","amount":0})", R"({"operation":"x","amount":-1})",
-                           R"({"amount":1})", R"({"operation":"x","amount":1,"ttl_seconds":0})",
+  for (const char* body : {R"({"operation":"x","amount":-1})", R"({"amount":1})",
+                           R"({"operation":"x","amount":1,"ttl_seconds":0})",
                            R"({"operation":"x","amount":1,"ttl_seconds":2592001})",
                            R"({"operation":"x","amount":1,"ttl_seconds":"60"})",
                            R"({"operation":"x","amount":1,"lifetime":60})"}) {

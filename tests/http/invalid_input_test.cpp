@@ -197,7 +197,7 @@ TEST_F(invalid_input, put_account) {
   for (const auto& [what, target, status, code] :
        std::vector<std::tuple<std::string, std::string, unsigned, std::string>>{
            {"id of 129", "/v1/accounts/" + std::string(129, 'i'), 400, "invalid_request"},
-           {"id of 300", "/v1/accounts/" + std::string(300, 'i'), 404, "not_found"},
+           {"id of 300", "/v1/accounts/" + std::string(300, 'i'), 400, "invalid_request"},
            {"id %FF", "/v1/accounts/%FF", 400, "invalid_request"},
            {"id %C3%28", "/v1/accounts/%C3%28", 400, "invalid_request"},
            {"id with a space", "/v1/accounts/a%20b", 400, "invalid_request"},
@@ -371,7 +371,6 @@ TEST_F(invalid_input, post_hold) {
            {"amount negative", R"({"operation":"x","amount":-1})"},
            {"amount -0", R"({"operation":"x","amount":"-0"})"},
            {"amount -0.0", R"({"operation":"x","amount":-0.0})"},
-           {"amount zero", R"({"operation":"x","amount":0})"},
            {"amount 1e30", R"({"operation":"x","amount":1e30})"},
            {"amount 2^63", R"({"operation":"x","amount":)" + two_63 + "}"},
            {"ttl string", R"({"operation":"x","amount":1,"ttl_seconds":"60"})"},

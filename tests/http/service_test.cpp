@@ -174,12 +174,23 @@ TEST(http_service, healthz_metrics_and_unknown_routes) {
     EXPECT_NO_THROW(static_cast<void>(std::stod(line.substr(space + 1)))) << line;
   }
 
+  // An unknown route is not a missing object: its own code (issue 9).
   auto unknown = c.get("/v1/unknown");
   EXPECT_EQ(unknown.status, 404u);
-  EXPECT_EQ(unknown.error_code(), "not_found");
-  // A known path with a method it does not serve.
+  EXPECT_EQ(unknown.error_code(), "unknown_route");
+  auto under_account = c.get("/v1/accounts/m/nothing");
+  EXPECT_EQ(under_account.status, 404u);
+  EXPECT_EQ(under_account.error_code(), "unknown_route");
+  auto missing = c.get("/v1/accounts/nobody");
+  EXPECT_EQ(missing.error_code(), "not_found");
+  EXPECT_EQ(error_field(missing, "message"), "account nobody not found");
+  // A known path with a method it does not serve: 405 with Allow (RFC 9110).
   auto wrong_method = c.del("/v1/accounts/m");
   EXPECT_EQ(wrong_method.status, 405u) << wrong_method.body;
+  EXPECT_EQ(wrong_method.error_code(), "method_not_allowed");
+  EXPECT_EQ(wrong_method.headers["allow"], "PUT, GET, HEAD");
+  auto post_balance = c.post("/v1/accounts/m/balance", "{}");
+  EXPECT_EQ(post_balance.headers["allow"], "GET, HEAD");
   EXPECT_EQ(c.get("/v1/accounts/m").status, 200u);
 }
 

@@ -183,10 +183,10 @@ TEST(http_test_clock, routes_do_not_exist_without_the_flag) {
   http_client c(srv.port(), admin_key);
   auto get = c.get("/v1/test-clock");
   EXPECT_EQ(get.status, 404u) << get.body;
-  EXPECT_EQ(get.error_code(), "not_found");
+  EXPECT_EQ(get.error_code(), "unknown_route");
   auto post = c.post("/v1/test-clock/advance", R"({"seconds":60})");
   EXPECT_EQ(post.status, 404u) << post.body;
-  EXPECT_EQ(post.error_code(), "not_found");
+  EXPECT_EQ(post.error_code(), "unknown_route");
 }
 
 TEST(http_test_clock, a_refund_into_an_expired_lot_is_lost_with_an_expire_entry) {
@@ -262,4 +262,33 @@ TEST(http_test_clock, a_lot_is_spendable_from_its_effective_at) {
   advance(c, 60);
   EXPECT_EQ(available(c, "f"), "10");
   EXPECT_EQ(str(charge(c, "f", "1"), "balance_after"), "9");
+}
+
+// Issue 9: a restarted --test-clock server started at the wall clock again,
+// before the time it had reached, so lots became "not yet effective" and
+// entries went backwards in time. It resumes where it was.
+TEST(http_test_clock, a_restart_resumes_the_clock_where_it_was) {
+  live_server srv({"--test-clock"});
+  std::int64_t advanced = 0;
+  {
+    http_client c(srv.port(), admin_key);
+    put_account(c, "a");
+    advanced = advance(c, 30 * 86400);
+    grant(c, "a", "5");  // effective at the advanced time
+  }
+  ASSERT_EQ(srv.terminate(), 0);
+  srv.restart();
+  http_client c(srv.port(), admin_key);
+  EXPECT_GE(clock_now(c), advanced);
+  EXPECT_EQ(available(c, "a"), "5");  // the lot is effective, not in the future
+  expect(c.post("/v1/accounts/a/charges", R"({"operation":"x","amount":1})"), 201, "charge");
+  // The journal never goes backwards.
+  auto page = expect(c.get("/v1/accounts/a/entries"), 200, "entries");
+  auto doc = bj::parse(page.body);
+  std::int64_t last = 0;
+  for (const auto& e : doc.at("data").as_array()) {
+    const std::int64_t t = parse_time(std::string(e.at("created_at").as_string()));
+    EXPECT_GE(t, last);
+    last = t;
+  }
 }

@@ -344,6 +344,12 @@ std::expected<void, store_error> sqlite_store::write(const ledger::change_set& c
   upsert_meta_.bind_static(1, "next_seq");
   upsert_meta_.bind_static(2, next_seq);
   if (auto r = check(upsert_meta_.run(), "cannot write meta"); !r) return r;
+  if (c.time_seen != 0) {
+    const std::string time_seen = std::to_string(c.time_seen);
+    upsert_meta_.bind_static(1, "time_seen");
+    upsert_meta_.bind_static(2, time_seen);
+    if (auto r = check(upsert_meta_.run(), "cannot write meta"); !r) return r;
+  }
   return {};
 }
 
@@ -352,6 +358,7 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
     return std::unexpected(store_error{"sqlite store " + path_ + " holds an unreadable " + what});
   };
   std::uint64_t next_object_id = 1, next_seq = 1;
+  ledger::time_us time_seen = 0;
   {
     auto q = db_.prepare("SELECT key, value FROM meta");
     if (!q) return std::unexpected(fail("cannot read meta", q.error()));
@@ -363,6 +370,7 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
       if (!v || *v < 1) return corrupt("meta value");
       if (q->column_text(0) == "next_object_id") next_object_id = static_cast<std::uint64_t>(*v);
       if (q->column_text(0) == "next_seq") next_seq = static_cast<std::uint64_t>(*v);
+      if (q->column_text(0) == "time_seen") time_seen = *v;
     }
   }
   {
@@ -517,6 +525,7 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
       return corrupt("journal: seq " + std::to_string(last) + " beyond counter");
   }
   into.restore_counters(next_object_id, next_seq);
+  into.restore_time_seen(time_seen);
   const std::string problem = into.finish_load();
   if (!problem.empty()) {
     return std::unexpected(store_error{"sqlite store " + path_ + " is inconsistent: " + problem});

@@ -8,7 +8,7 @@
 
 #include "ledger/ledger.hpp"
 
-namespace creditd::http {
+namespace creditd::service {
 
 // A tiny JSON writer over std::string: it inserts commas for you.
 class json_out {
@@ -51,4 +51,4 @@ void render_hold(json_out& j, const ledger::ledger& l, const ledger::hold& h, le
                  const ledger::entry* capture_entry);
 void render_entry(json_out& j, const ledger::entry& e, std::string_view account_id);
 
-}  // namespace creditd::http
+}  // namespace creditd::service

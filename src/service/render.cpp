@@ -1,10 +1,10 @@
-#include "http/render.hpp"
+#include "service/render.hpp"
 
 #include <charconv>
 
-#include "store/codec.hpp"
+#include "util/json_text.hpp"
 
-namespace creditd::http {
+namespace creditd::service {
 
 using ledger::id_kind;
 
@@ -36,14 +36,14 @@ json_out& json_out::end_array() {
 }
 json_out& json_out::key(std::string_view k) {
   comma();
-  store::append_json_string(out_, k);
+  util::append_json_string(out_, k);
   out_.push_back(':');
   first_ = true;  // the value that follows takes no comma
   return *this;
 }
 json_out& json_out::str(std::string_view v) {
   comma();
-  store::append_json_string(out_, v);
+  util::append_json_string(out_, v);
   return *this;
 }
 json_out& json_out::raw(std::string_view v) {
@@ -205,6 +205,7 @@ ledger::micros postpaid_part(std::span<const ledger::lot_part> parts) {
 }
 
 namespace {
+// Dimensions or metadata: the JSON object text as stored, {} when empty.
 void render_dimensions(json_out& j, const std::string& dims) {
   if (dims.empty()) {
     j.raw("{}");
@@ -222,6 +223,7 @@ void render_charge(json_out& j, const ledger::entry& e, ledger::micros refunded)
   j.key("operation").str(e.operation);
   j.key("dimensions");
   render_dimensions(j, e.dimensions);
+  j.key("quantity").amount(e.quantity);
   j.key("amount").amount(e.amount);
   j.key("refunded").amount(refunded);
   j.key("balance_after").amount(e.balance_after);
@@ -230,6 +232,8 @@ void render_charge(json_out& j, const ledger::entry& e, ledger::micros refunded)
   j.key("postpaid").amount(postpaid_part(e.parts));
   j.key("hold").id_or_null(id_kind::hold, e.hold_id);
   j.key("reference").str(e.reference);
+  j.key("metadata");
+  render_dimensions(j, e.metadata);
   j.key("entry").id(id_kind::entry, e.seq);
   j.key("created_at").time(e.created_at);
   j.end_object();
@@ -247,7 +251,10 @@ void render_hold(json_out& j, const ledger::ledger& l, const ledger::hold& h, le
   j.key("operation").str(h.operation);
   j.key("dimensions");
   render_dimensions(j, h.dimensions);
+  j.key("quantity").amount(h.quantity);
   j.key("reference").str(h.reference);
+  j.key("metadata");
+  render_dimensions(j, h.metadata);
   j.key("lots");
   render_parts(j, h.parts);
   j.key("postpaid").amount(postpaid_part(h.parts));
@@ -287,10 +294,13 @@ void render_entry(json_out& j, const ledger::entry& e, std::string_view account_
   j.key("operation").str(e.operation);
   j.key("dimensions");
   render_dimensions(j, e.dimensions);
+  j.key("quantity").amount(e.quantity);
   j.key("reference").str(e.reference);
+  j.key("metadata");
+  render_dimensions(j, e.metadata);
   j.key("reason").str(e.reason);
   j.key("created_at").time(e.created_at);
   j.end_object();
 }
 
-}  // namespace creditd::http
+}  // namespace creditd::service

@@ -123,6 +123,9 @@ int serve(const std::string& store_arg, const std::string& listen, bool test_clo
     std::fprintf(stderr, "creditd: %s\n", r.error().message.c_str());
     return 1;
   }
+  // A test clock never goes back across a restart: it resumes where it was
+  // when that is later than the wall clock.
+  if (test_clock) clock.resume_at(ledger.time_seen());
   auto key_repo = store::sqlite::sqlite_keys::open(url->sqlite_path);
   if (!key_repo) {
     std::fprintf(stderr, "creditd: %s\n", key_repo.error().c_str());
@@ -166,9 +169,16 @@ int serve(const std::string& store_arg, const std::string& listen, bool test_clo
   engine::engine eng(ledger, **store, {.clock = [&clock] { return clock.now(); }});
   const std::string openapi = api::openapi_document(test_clock);
   boost::asio::thread_pool readers(2);  // journal pages and history, off the I/O threads
-  http::api api(
-      {eng, keys, reader, clock, stats, [&openapi] { return openapi; },
-       [&readers](std::function<void()> job) { boost::asio::post(readers, std::move(job)); }});
+  service::service svc(
+      {eng, keys, reader, clock,
+       [&readers](std::function<void()> job) { boost::asio::post(readers, std::move(job)); },
+       &stats});
+  if (auto missing = http::endpoints_without_handler(); !missing.empty()) {
+    std::fprintf(stderr, "creditd: the endpoint %.*s has no handler (a build error)\n",
+                 static_cast<int>(missing[0].size()), missing[0].data());
+    return 1;
+  }
+  http::api api({svc, keys, stats, [&openapi] { return openapi; }});
 
   // More connections than descriptors would make accept fail (EMFILE):
   // raise the soft limit, and cap connections below what remains.

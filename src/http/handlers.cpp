@@ -1,0 +1,344 @@
+// One handler per endpoint of the API description: decode the checked
+// request into a service command, and encode the service's reply.
+#include <algorithm>
+#include <unordered_map>
+
+#include "http/call.hpp"
+#include "http/request_fields.hpp"
+#include "http/route.hpp"
+#include "http/validate.hpp"
+#include "ledger/ids.hpp"
+#include "ledger/limits.hpp"
+
+namespace creditd::http {
+
+namespace {
+
+using ledger::id_kind;
+using ledger::micros;
+
+service::reply_fn reply_to(call& c) {
+  return [done = std::move(c.done)](service::reply r) {
+    response out = to_response(std::move(r));
+    if (out.replayed) out.headers.emplace_back("Idempotent-Replayed", "true");
+    done(std::move(out));
+  };
+}
+
+service::service& svc(api& a) {
+  return a.ctx().svc;
+}
+
+body_values values(const call& c) {
+  return body_values(c.body ? &*c.body : nullptr);
+}
+
+// An object id from the path ("lot_12"); answers 404 itself when malformed.
+std::optional<ledger::object_id> path_id(call& c, id_kind k, std::string_view what) {
+  auto id = ledger::parse_id(k, c.params[0]);
+  if (!id)
+    c.done(error_response(404, "not_found", std::string(what) + " " + c.params[0] + " not found"));
+  return id;
+}
+
+// ?limit= and ?after= (already checked); the cursor's id, or nullopt after a 400.
+std::optional<service::page> paging(call& c, id_kind cursor) {
+  service::page p;
+  if (auto l = query_value(c.req.query, "limit")) p.limit = std::stoul(*l);
+  if (auto after = query_value(c.req.query, "after"); after && !after->empty()) {
+    auto id = ledger::parse_id(cursor, *after);
+    if (!id) {
+      c.done(error_response(400, "invalid_request", "after must be a cursor from a previous page"));
+      return std::nullopt;
+    }
+    p.after = *id;
+  }
+  return p;
+}
+
+// ------------------------------------------------------------------ accounts and lots
+
+void put_account(api& a, call& c) {
+  const body_values v = values(c);
+  service::account_put cmd;
+  cmd.id = c.params[0];
+  cmd.name = v.string("name");
+  if (const jvalue* s = v.get("settings")) {
+    const body_values sv(s);
+    service::settings_patch p;
+    if (const jvalue* t = sv.get("low_balance_thresholds")) {
+      std::vector<micros> thresholds;
+      for (const jvalue& item : t->items)
+        thresholds.push_back(*ledger::parse_amount(item.text));
+      std::sort(thresholds.begin(), thresholds.end());
+      thresholds.erase(std::unique(thresholds.begin(), thresholds.end()), thresholds.end());
+      p.thresholds = std::move(thresholds);
+    }
+    p.reserve = sv.amount("reserve");
+    p.postpaid_limit = sv.amount("postpaid_limit");
+    p.rate = sv.integer("rate_limit_per_minute");
+    p.max_holds = sv.integer("max_open_holds");
+    p.soon_days = sv.integer("expiring_soon_days");
+    if (const jvalue* at = s->find("auto_topup")) {
+      p.auto_topup_given = true;
+      if (!at->is_null()) {
+        const body_values tv(at);
+        ledger::auto_topup_settings t;
+        t.below = *tv.amount("below");
+        t.package = *tv.string("package");
+        t.max_per_period = tv.integer("max_per_period").value_or(1);
+        p.auto_topup = std::move(t);
+      }
+    }
+    cmd.settings = std::move(p);
+  }
+  svc(a).put_account(c.who, std::move(cmd), reply_to(c));
+}
+
+void get_account(api& a, call& c) {
+  svc(a).get_account(c.who, c.params[0], reply_to(c));
+}
+
+void get_balance(api& a, call& c) {
+  std::optional<ledger::time_us> at;
+  if (auto text = query_value(c.req.query, "at")) at = ledger::parse_time(*text);
+  svc(a).get_balance(c.who, c.params[0], at, reply_to(c));
+}
+
+void grant_lot(api& a, call& c) {
+  const body_values v = values(c);
+  ledger::grant_cmd g;
+  g.account = c.params[0];
+  g.amount = *v.amount("amount");
+  g.kind = *ledger::parse_lot_kind(*v.string("kind"));
+  g.expires_at = v.time("expires_at");
+  g.effective_at = v.time("effective_at");
+  if (auto p = v.integer("priority")) g.priority = static_cast<std::int32_t>(*p);
+  if (const jvalue* s = v.get("scope")) {
+    for (const jvalue& op : s->items)
+      g.scope.push_back(op.text);
+  }
+  g.reason = v.string("reason").value_or("");
+  g.source = v.string("source").value_or("manual");
+  g.cost_basis = v.amount("cost_basis").value_or(0);
+  g.currency = v.string("currency").value_or("");
+  // A currency is three lower-case ISO 4217 letters, and money needs one.
+  const bool currency_ok =
+      g.currency.empty() ||
+      (g.currency.size() == 3 && std::all_of(g.currency.begin(), g.currency.end(),
+                                             [](char ch) { return ch >= 'a' && ch <= 'z'; }));
+  if (!currency_ok)
+    return c.done(error_response(400, "invalid_request",
+                                 "currency must be three lower-case ISO 4217 letters, e.g. usd"));
+  if (g.cost_basis != 0 && g.currency.empty())
+    return c.done(error_response(400, "invalid_request", "a cost_basis needs its currency"));
+  svc(a).grant(c.who, std::move(g), reply_to(c));
+}
+
+void list_lots(api& a, call& c) {
+  auto p = paging(c, id_kind::lot);
+  if (!p) return;
+  svc(a).list_lots(c.who, c.params[0], *p, reply_to(c));
+}
+
+void void_lot(api& a, call& c) {
+  auto id = path_id(c, id_kind::lot, "lot");
+  if (!id) return;
+  svc(a).void_lot(c.who, *id, values(c).string("reason").value_or(""), reply_to(c));
+}
+
+// ------------------------------------------------------------------ spending
+
+void create_charge(api& a, call& c) {
+  std::string error;
+  bool unknown_price = false;
+  static const jvalue empty{jvalue::kind::object};
+  auto cmd = decode_charge(c.body ? *c.body : empty, c.params[0], error, unknown_price);
+  if (!cmd) {
+    if (unknown_price) a.ctx().stats.refused("unknown_price");
+    return c.done(unknown_price ? error_response(422, "unknown_price", error)
+                                : error_response(400, "invalid_request", error));
+  }
+  svc(a).charge(c.who, std::move(*cmd), reply_to(c));
+}
+
+void create_charge_batch(api& a, call& c) {
+  const jvalue* list = values(c).get("charges");
+  std::vector<ledger::charge_cmd> cmds;
+  for (std::size_t i = 0; i < list->items.size(); ++i) {
+    std::string error;
+    bool unknown_price = false;
+    auto cmd = decode_charge(list->items[i], c.params[0], error, unknown_price);
+    if (!cmd) {
+      const std::string message = "charges[" + std::to_string(i) + "]: " + error;
+      if (unknown_price) a.ctx().stats.refused("unknown_price");
+      return c.done(unknown_price ? error_response(422, "unknown_price", message)
+                                  : error_response(400, "invalid_request", message));
+    }
+    cmds.push_back(std::move(*cmd));
+  }
+  svc(a).charge_batch(c.who, std::move(cmds), reply_to(c));
+}
+
+void refund_charge(api& a, call& c) {
+  auto id = path_id(c, id_kind::charge, "charge");
+  if (!id) return;
+  const body_values v = values(c);
+  ledger::refund_cmd cmd;
+  cmd.charge_id = *id;
+  cmd.amount = v.amount("amount");
+  cmd.reason = v.string("reason").value_or("");
+  svc(a).refund(c.who, std::move(cmd), reply_to(c));
+}
+
+void create_adjustment(api& a, call& c) {
+  const body_values v = values(c);
+  ledger::adjust_cmd cmd;
+  cmd.account = c.params[0];
+  cmd.amount = *v.amount("amount");
+  cmd.reason = *v.string("reason");
+  if (cmd.reason.empty())
+    return c.done(error_response(400, "invalid_request", "reason must not be empty"));
+  svc(a).adjust(c.who, std::move(cmd), reply_to(c));
+}
+
+void create_hold(api& a, call& c) {
+  const body_values v = values(c);
+  spend_fields s = read_spend(v);
+  if (!s.amount) {
+    a.ctx().stats.refused("unknown_price");
+    return c.done(error_response(422, "unknown_price", no_price(s.operation)));
+  }
+  ledger::hold_cmd cmd{c.params[0],
+                       *s.amount,
+                       std::move(s.operation),
+                       std::move(s.dimensions),
+                       std::move(s.reference),
+                       s.urgent,
+                       v.integer("ttl_seconds").value_or(ledger::limits::hold_ttl_seconds_default)};
+  cmd.quantity = s.quantity;
+  cmd.metadata = std::move(s.metadata);
+  svc(a).place_hold(c.who, std::move(cmd), reply_to(c));
+}
+
+void capture_hold(api& a, call& c) {
+  auto id = path_id(c, id_kind::hold, "hold");
+  if (!id) return;
+  svc(a).capture(c.who, *id, values(c).amount("amount"), reply_to(c));
+}
+
+void release_hold(api& a, call& c) {
+  auto id = path_id(c, id_kind::hold, "hold");
+  if (!id) return;
+  svc(a).release(c.who, *id, reply_to(c));
+}
+
+void get_hold(api& a, call& c) {
+  auto id = path_id(c, id_kind::hold, "hold");
+  if (!id) return;
+  svc(a).get_hold(c.who, *id, reply_to(c));
+}
+
+void list_entries(api& a, call& c) {
+  auto p = paging(c, id_kind::entry);
+  if (!p) return;
+  svc(a).list_entries(c.who, c.params[0], *p, reply_to(c));
+}
+
+// ------------------------------------------------------------------ keys, clock, health
+
+void create_api_key(api& a, call& c) {
+  const body_values v = values(c);
+  const auth::role r = *auth::parse_role(*v.string("role"));
+  auto account = v.string("account");
+  if (r == auth::role::reader && !account)
+    return c.done(
+        error_response(400, "invalid_request", "a reader key needs the account it may read"));
+  if (r != auth::role::reader && account)
+    return c.done(
+        error_response(400, "invalid_request", "only reader keys are bound to an account"));
+  svc(a).create_api_key(c.who, r, account.value_or(""), reply_to(c));
+}
+
+void revoke_api_key(api& a, call& c) {
+  svc(a).revoke_api_key(c.who, c.params[0], reply_to(c));
+}
+
+void get_test_clock(api& a, call& c) {
+  svc(a).test_clock(reply_to(c));
+}
+
+void advance_test_clock(api& a, call& c) {
+  svc(a).advance_test_clock(c.who, *values(c).integer("seconds"), reply_to(c));
+}
+
+void health(api& a, call& c) {
+  svc(a).health(reply_to(c));
+}
+
+// The Prometheus text: request and billing figures, then the engine's and
+// the ledger's.
+void render_metrics(std::string& out, const metrics& stats, const engine::engine_stats& s,
+                    bool failed, const service::ledger_gauges& g) {
+  stats.render(out);
+  render_engine_metrics(out, s, failed);
+  render_ledger_gauges(out, g.accounts, g.open_holds, g.journal_entries);
+}
+
+void metrics_text(api& a, call& c) {
+  metrics& stats = a.ctx().stats;
+  svc(a).gauges([&stats, done = std::move(c.done)](engine::engine_stats s, bool failed,
+                                                   service::ledger_gauges g) {
+    response out;
+    out.content_type = "text/plain; version=0.0.4";
+    render_metrics(out.body, stats, s, failed, g);
+    done(std::move(out));
+  });
+}
+
+void openapi(api& a, call& c) {
+  response out;
+  out.body = a.ctx().openapi();
+  c.done(std::move(out));
+}
+
+struct named_handler {
+  std::string_view name;
+  handler_fn fn;
+};
+
+constexpr named_handler handler_table[] = {
+    {"health", health},
+    {"metrics", metrics_text},
+    {"openapi", openapi},
+    {"put_account", put_account},
+    {"get_account", get_account},
+    {"get_balance", get_balance},
+    {"grant_lot", grant_lot},
+    {"list_lots", list_lots},
+    {"void_lot", void_lot},
+    {"create_charge", create_charge},
+    {"create_charge_batch", create_charge_batch},
+    {"refund_charge", refund_charge},
+    {"create_adjustment", create_adjustment},
+    {"create_hold", create_hold},
+    {"capture_hold", capture_hold},
+    {"release_hold", release_hold},
+    {"get_hold", get_hold},
+    {"list_entries", list_entries},
+    {"create_api_key", create_api_key},
+    {"revoke_api_key", revoke_api_key},
+    {"get_test_clock", get_test_clock},
+    {"advance_test_clock", advance_test_clock},
+};
+
+}  // namespace
+
+handler_fn find_handler(std::string_view name) {
+  for (const named_handler& h : handler_table) {
+    if (h.name == name) return h.fn;
+  }
+  return nullptr;
+}
+
+}  // namespace creditd::http

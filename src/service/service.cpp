@@ -1,0 +1,681 @@
+// The commands of the service: each runs as an engine task, renders its
+// result, and answers after the commit.
+#include "service/service.hpp"
+
+#include <algorithm>
+#include <memory>
+#include <unordered_map>
+
+#include "ledger/limits.hpp"
+#include "ledger/replay.hpp"
+#include "service/render.hpp"
+#include "util/assert.hpp"
+
+namespace creditd::service {
+
+using ledger::id_kind;
+using ledger::micros;
+using ledger::time_us;
+
+void settings_patch::apply(ledger::account_settings& s) const {
+  if (thresholds) s.low_balance_thresholds = *thresholds;
+  if (reserve) s.reserve = *reserve;
+  if (postpaid_limit) s.postpaid_limit = *postpaid_limit;
+  if (rate) s.rate_limit_per_minute = *rate;
+  if (max_holds) s.max_open_holds = *max_holds;
+  if (soon_days) s.expiring_soon_days = *soon_days;
+  if (auto_topup_given) s.auto_topup = auto_topup;
+}
+
+namespace {
+
+// An engine task that runs `fn` under the caller's Idempotency-Key and
+// answers after the commit.
+class command_task final : public engine::task {
+ public:
+  using task_fn = std::function<reply(ledger::ledger&, time_us)>;
+  command_task(task_fn fn, reply_fn done, std::string key, std::string fingerprint, bool read_only,
+               counters* stats)
+      : stats_(stats),
+        fn_(std::move(fn)),
+        done_(std::move(done)),
+        key_(std::move(key)),
+        fingerprint_(std::move(fingerprint)),
+        read_only_(read_only) {}
+
+  bool read_only() const override { return read_only_; }
+
+  void apply(ledger::ledger& l, time_us now) override {
+    if (key_.empty()) {
+      reply_ = fn_(l, now);
+      return;
+    }
+    auto found = l.idempotency_lookup(key_, fingerprint_);
+    if (!found) {
+      reply_ = ledger_error(found.error());
+      return;
+    }
+    if (*found != nullptr) {
+      reply_.status = static_cast<unsigned>((*found)->status);
+      reply_.body = (*found)->body;
+      reply_.replayed = true;
+      return;
+    }
+    reply_ = fn_(l, now);
+    // 400, 401, 403, 429 and 5xx are not recorded: a corrected retry can succeed.
+    const unsigned s = reply_.status;
+    const bool recorded = !(s == 400 || s == 401 || s == 403 || s == 429 || s >= 500);
+    if (recorded)
+      l.idempotency_remember({key_, fingerprint_, static_cast<int>(s),
+                              reply_.recorded_body.value_or(reply_.body), now});
+  }
+
+  void complete(bool durable) override {
+    if (!durable) {
+      reply r = error_reply(503, "unavailable",
+                            read_only_ ? "the ledger is reloading from its store"
+                                       : "the ledger cannot write to its store; this request "
+                                         "was not acknowledged (retry it with the same "
+                                         "Idempotency-Key)");
+      r.retry_after_s = 1;
+      done_(std::move(r));
+    } else {
+      if (stats_ != nullptr && !reply_.replayed) {
+        if (!reply_.refusal_code.empty())
+          stats_->refused(reply_.refusal_code, reply_.refusal_reason);
+        if (reply_.charges > 0) stats_->charged(reply_.charged_micros, reply_.charges);
+        if (reply_.refunded_micros > 0) stats_->refunded(reply_.refunded_micros);
+        if (reply_.granted_micros > 0) stats_->granted(reply_.granted_kind, reply_.granted_micros);
+      }
+      done_(std::move(reply_));
+    }
+    delete this;
+  }
+
+ private:
+  counters* stats_;
+  task_fn fn_;
+  reply_fn done_;
+  std::string key_;
+  std::string fingerprint_;
+  bool read_only_;
+  reply reply_;
+};
+
+reply forbidden_account() {
+  return error_reply(403, "forbidden", "this key may only read its own account");
+}
+
+reply json_reply(unsigned status, std::string body) {
+  reply r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+// The entry of `type` among a command's entries (the last one).
+const ledger::entry* made_entry(std::span<const ledger::entry> made, ledger::entry_type type) {
+  const ledger::entry* found = nullptr;
+  for (const ledger::entry& e : made) {
+    if (e.type == type) found = &e;
+  }
+  return found;
+}
+
+// The balance as of a past instant `at`, from the journal: each lot's
+// remaining and held replayed from the entries created at or before `at`, the
+// lots' validity windows at `at`, postpaid use in `at`'s month. Settings
+// (reserve, postpaid limit) are taken as they are now.
+reply balance_at(const ledger::account& acct, time_us at,
+                 const std::vector<store::stored_entry>& rows) {
+  std::unordered_map<ledger::object_id, ledger::lot_replay> lots;
+  ledger::postpaid_replay postpaid;
+  const std::int64_t period = ledger::month_index(at);
+  for (const store::stored_entry& row : rows) {
+    const ledger::entry& e = row.e;
+    if (e.created_at > at) continue;
+    // Postpaid use counts only within `at`'s billing period.
+    ledger::replay_entry(e.type, e.amount, e.hold_id != 0, e.parts, lots,
+                         ledger::month_index(e.created_at) == period ? &postpaid : nullptr);
+  }
+  micros spendable = 0, held = postpaid.held;
+  reply out;
+  json_out j(out.body);
+  j.begin_object();
+  j.key("account").str(acct.id);
+  std::string lots_json;
+  json_out lj(lots_json);
+  lj.begin_array();
+  for (const ledger::lot* x : acct.lots) {
+    auto it = lots.find(x->id);
+    if (it == lots.end()) continue;
+    held += it->second.held;
+    if (x->effective_at > at || at >= x->expires_at || it->second.remaining <= 0) continue;
+    spendable += it->second.remaining;
+    lj.begin_object();
+    lj.key("id").id(id_kind::lot, x->id);
+    lj.key("kind").str(ledger::to_string(x->kind));
+    lj.key("remaining").amount(it->second.remaining);
+    lj.key("held").amount(it->second.held);
+    lj.key("expires_at").time_or_null(x->expires_at);
+    lj.key("priority").integer(x->priority);
+    lj.end_object();
+  }
+  lj.end_array();
+  const micros used = std::max<micros>(0, postpaid.used + postpaid.held);
+  const micros available = std::max<micros>(0, spendable - acct.settings.reserve) +
+                           std::max<micros>(0, acct.settings.postpaid_limit - used);
+  j.key("available").amount(available);
+  j.key("held").amount(held);
+  j.key("reserve").amount(acct.settings.reserve);
+  j.key("postpaid_used").amount(used);
+  j.key("postpaid_limit").amount(acct.settings.postpaid_limit);
+  j.key("lots").raw(lots_json);
+  j.key("as_of").time(at);
+  j.end_object();
+  return out;
+}
+
+constexpr std::size_t balance_history_entries_max = 1'000'000;
+
+}  // namespace
+
+void service::submit(const caller& c, bool read_only, task_fn fn, reply_fn done) {
+  auto* t = new command_task(std::move(fn), std::move(done), read_only ? "" : c.idempotency_key,
+                             read_only ? "" : c.fingerprint, read_only, ctx_.stats);
+  ctx_.eng.submit(t);
+}
+
+void service::count(reply& r, std::span<const ledger::entry> made) {
+  for (const ledger::entry& e : made) {
+    if (e.type == ledger::entry_type::charge || e.type == ledger::entry_type::capture) {
+      r.charged_micros += e.amount;
+      ++r.charges;
+    }
+  }
+}
+
+// ------------------------------------------------------------------ accounts
+
+void service::put_account(const caller& c, account_put cmd, reply_fn done) {
+  submit(
+      c, false,
+      [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
+        ledger::account_cmd ac{cmd.id, cmd.name, std::nullopt};
+        if (cmd.settings) {
+          const ledger::account* existing = l.find_account(cmd.id);
+          ledger::account_settings s = existing ? existing->settings : ledger::account_settings{};
+          cmd.settings->apply(s);
+          // No catalog yet: an automatic top-up cannot name a package that exists.
+          if (s.auto_topup && (!existing || !existing->settings.auto_topup ||
+                               existing->settings.auto_topup->package != s.auto_topup->package)) {
+            return error_reply(404, "not_found",
+                               "package " + s.auto_topup->package +
+                                   " not found (settings.auto_topup.package must name a package)");
+          }
+          ac.settings = std::move(s);
+        }
+        auto r = l.put_account(ac, now);
+        if (!r) return ledger_error(r.error());
+        reply out;
+        out.status = r->created ? 201 : 200;
+        json_out j(out.body);
+        render_account(j, l, *r->acct, now);
+        return out;
+      },
+      std::move(done));
+}
+
+void service::get_account(const caller& c, std::string id, reply_fn done) {
+  submit(
+      c, true,
+      [id = std::move(id)](ledger::ledger& l, time_us now) {
+        const ledger::account* acct = l.find_account(id);
+        if (acct == nullptr) return not_found("account", id);
+        reply out;
+        json_out j(out.body);
+        render_account(j, l, *acct, now);
+        return out;
+      },
+      std::move(done));
+}
+
+void service::get_balance(const caller& c, std::string id, std::optional<time_us> at,
+                          reply_fn done) {
+  if (at && *at >= ctx_.clock.now()) at.reset();  // now or later: the live balance
+  if (!at) {
+    submit(
+        c, true,
+        [id = std::move(id)](ledger::ledger& l, time_us now) {
+          const ledger::account* acct = l.find_account(id);
+          if (acct == nullptr) return not_found("account", id);
+          reply out;
+          json_out j(out.body);
+          render_balance(j, l, *acct, now);
+          return out;
+        },
+        std::move(done));
+    return;
+  }
+  // Every entry at or before `at` is committed (it was answered), so the
+  // store's journal is complete up to `at`. The read runs on the reader pool.
+  const time_us when = *at;
+  ctx_.run_blocking([this, c, id = std::move(id), when, done = std::move(done)]() mutable {
+    auto rows = ctx_.journal.entries(id, 0, balance_history_entries_max + 1);
+    if (!rows) return done(error_reply(500, "internal", "cannot read the journal"));
+    if (rows->size() > balance_history_entries_max) {
+      return done(error_reply(422, "history_too_long",
+                              "the account has more than 1000000 journal entries; a balance as "
+                              "of a past time is not computed for it"));
+    }
+    auto shared = std::make_shared<std::vector<store::stored_entry>>(std::move(*rows));
+    submit(
+        c, true,
+        [id, when, shared](ledger::ledger& l, time_us) {
+          const ledger::account* acct = l.find_account(id);
+          if (acct == nullptr) return not_found("account", id);
+          return balance_at(*acct, when, *shared);
+        },
+        std::move(done));
+  });
+}
+
+// ------------------------------------------------------------------ lots
+
+void service::grant(const caller& c, ledger::grant_cmd cmd, reply_fn done) {
+  submit(
+      c, false,
+      [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
+        if (l.find_account(cmd.account) == nullptr) return not_found("account", cmd.account);
+        auto r = l.grant(cmd, now);
+        if (!r) return ledger_error(r.error());
+        reply out;
+        out.status = 201;
+        out.granted_kind = (*r)->kind;
+        out.granted_micros = (*r)->amount;
+        json_out j(out.body);
+        render_lot(j, **r, now);
+        return out;
+      },
+      std::move(done));
+}
+
+void service::list_lots(const caller& c, std::string id, page p, reply_fn done) {
+  submit(
+      c, true,
+      [id = std::move(id), p](ledger::ledger& l, time_us now) {
+        const ledger::account* acct = l.find_account(id);
+        if (acct == nullptr) return not_found("account", id);
+        reply out;
+        json_out j(out.body);
+        j.begin_object().key("data").begin_array();
+        std::size_t n = 0;
+        ledger::object_id last = 0;
+        bool more = false;
+        for (const ledger::lot* x : acct->lots) {
+          if (x->id <= p.after) continue;
+          if (n == p.limit) {
+            more = true;
+            break;
+          }
+          render_lot(j, *x, now);
+          last = x->id;
+          ++n;
+        }
+        j.end_array().key("next");
+        if (more) {
+          j.id(id_kind::lot, last);
+        } else {
+          j.null();
+        }
+        j.end_object();
+        return out;
+      },
+      std::move(done));
+}
+
+void service::void_lot(const caller& c, ledger::object_id lot, std::string reason, reply_fn done) {
+  submit(
+      c, false,
+      [lot, reason = std::move(reason)](ledger::ledger& l, time_us now) {
+        if (l.find_lot(lot) == nullptr)
+          return not_found("lot", ledger::format_id(id_kind::lot, lot));
+        auto r = l.void_lot(lot, reason, now);
+        if (!r) return ledger_error(r.error());
+        reply out;
+        json_out j(out.body);
+        render_lot(j, **r, now);
+        return out;
+      },
+      std::move(done));
+}
+
+// ------------------------------------------------------------------ spending
+
+void service::charge(const caller& c, ledger::charge_cmd cmd, reply_fn done) {
+  submit(
+      c, false,
+      [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
+        if (l.find_account(cmd.account) == nullptr) return not_found("account", cmd.account);
+        auto r = l.charge(cmd, now);
+        reply out = r ? json_reply(201, "") : ledger_error(r.error());
+        if (r) {
+          const ledger::entry* e = made_entry(l.command_entries(), ledger::entry_type::charge);
+          CREDITD_ASSERT(e != nullptr);
+          json_out j(out.body);
+          render_charge(j, *e, 0);
+        }
+        count(out, l.command_entries());
+        return out;
+      },
+      std::move(done));
+}
+
+void service::charge_batch(const caller& c, std::vector<ledger::charge_cmd> cmds, reply_fn done) {
+  submit(
+      c, false,
+      [cmds = std::move(cmds)](ledger::ledger& l, time_us now) {
+        CREDITD_ASSERT(!cmds.empty());
+        if (l.find_account(cmds[0].account) == nullptr)
+          return not_found("account", cmds[0].account);
+        auto r = l.charge_batch(cmds, now);
+        reply out = r ? json_reply(201, "") : ledger_error(r.error());
+        if (r) {
+          json_out j(out.body);
+          j.begin_object().key("data").begin_array();
+          for (const ledger::entry& e : l.command_entries()) {
+            if (e.type == ledger::entry_type::charge) render_charge(j, e, 0);
+          }
+          j.end_array().end_object();
+        }
+        count(out, l.command_entries());
+        return out;
+      },
+      std::move(done));
+}
+
+void service::refund(const caller& c, ledger::refund_cmd cmd, reply_fn done) {
+  submit(
+      c, false,
+      [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
+        if (l.find_charge(cmd.charge_id) == nullptr)
+          return not_found("charge", ledger::format_id(id_kind::charge, cmd.charge_id));
+        auto r = l.refund(cmd, now);
+        if (!r) return ledger_error(r.error());
+        const ledger::entry* e = made_entry(l.command_entries(), ledger::entry_type::refund);
+        CREDITD_ASSERT(e != nullptr);
+        reply out;
+        out.status = 201;
+        out.refunded_micros = r->amount;
+        json_out j(out.body);
+        j.begin_object();
+        j.key("id").id(id_kind::refund, r->refund_id);
+        j.key("object").str("refund");
+        j.key("charge").id(id_kind::charge, cmd.charge_id);
+        j.key("account").str(r->original->owner->id);
+        j.key("amount").amount(r->amount);
+        j.key("charge_refunded").amount(r->original->refunded);
+        j.key("lots");
+        render_parts(j, r->parts);
+        j.key("postpaid").amount(postpaid_part(r->parts));
+        j.key("balance_after").amount(e->balance_after);
+        j.key("reason").str(cmd.reason);
+        j.key("entry").id(id_kind::entry, e->seq);
+        j.key("created_at").time(now);
+        j.end_object();
+        return out;
+      },
+      std::move(done));
+}
+
+void service::adjust(const caller& c, ledger::adjust_cmd cmd, reply_fn done) {
+  submit(
+      c, false,
+      [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
+        if (l.find_account(cmd.account) == nullptr) return not_found("account", cmd.account);
+        auto r = l.adjust(cmd, now);
+        if (!r) return ledger_error(r.error());
+        reply out;
+        out.status = 201;
+        json_out j(out.body);
+        for (const ledger::entry& e : l.command_entries()) {
+          if (e.seq == *r) render_entry(j, e, cmd.account);
+        }
+        return out;
+      },
+      std::move(done));
+}
+
+void service::place_hold(const caller& c, ledger::hold_cmd cmd, reply_fn done) {
+  submit(
+      c, false,
+      [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
+        if (l.find_account(cmd.account) == nullptr) return not_found("account", cmd.account);
+        auto r = l.place_hold(cmd, now);
+        reply out = r ? json_reply(201, "") : ledger_error(r.error());
+        if (r) {
+          json_out j(out.body);
+          render_hold(j, l, **r, now, nullptr);
+        }
+        count(out, {});
+        return out;
+      },
+      std::move(done));
+}
+
+void service::capture(const caller& c, ledger::object_id hold, std::optional<micros> amount,
+                      reply_fn done) {
+  submit(
+      c, false,
+      [hold, amount](ledger::ledger& l, time_us now) {
+        if (l.find_hold(hold) == nullptr)
+          return not_found("hold", ledger::format_id(id_kind::hold, hold));
+        auto r = l.capture(hold, amount, now);
+        if (!r) return ledger_error(r.error());
+        // The charge shows the balance after the whole capture, the uncaptured
+        // remainder returned included (the entries after the capture entry).
+        std::optional<ledger::entry> capture;
+        micros balance_after = 0;
+        for (const ledger::entry& e : l.command_entries()) {
+          if (e.type == ledger::entry_type::capture) capture = e;
+          balance_after = e.balance_after;
+        }
+        if (capture) capture->balance_after = balance_after;
+        reply out;
+        json_out j(out.body);
+        render_hold(j, l, **r, now, capture ? &*capture : nullptr);
+        count(out, l.command_entries());
+        return out;
+      },
+      std::move(done));
+}
+
+void service::release(const caller& c, ledger::object_id hold, reply_fn done) {
+  submit(
+      c, false,
+      [hold](ledger::ledger& l, time_us now) {
+        if (l.find_hold(hold) == nullptr)
+          return not_found("hold", ledger::format_id(id_kind::hold, hold));
+        auto r = l.release(hold, now);
+        if (!r) return ledger_error(r.error());
+        reply out;
+        json_out j(out.body);
+        render_hold(j, l, **r, now, nullptr);
+        return out;
+      },
+      std::move(done));
+}
+
+void service::get_hold(const caller& c, ledger::object_id hold, reply_fn done) {
+  submit(
+      c, true,
+      [who = c.who, hold](ledger::ledger& l, time_us now) {
+        const ledger::hold* h = l.find_hold(hold);
+        if (h == nullptr) return not_found("hold", ledger::format_id(id_kind::hold, hold));
+        if (who.who == auth::role::reader && who.account != h->owner->id)
+          return forbidden_account();
+        reply out;
+        json_out j(out.body);
+        render_hold(j, l, *h, now, nullptr);
+        return out;
+      },
+      std::move(done));
+}
+
+// ------------------------------------------------------------------ journal
+
+void service::list_entries(const caller& c, std::string account, page p, reply_fn done) {
+  // Existence is checked through the engine (so a fresh account is seen);
+  // the rows come from the store, which holds every answered write.
+  auto& journal = ctx_.journal;
+  auto& run_blocking = ctx_.run_blocking;
+  reply_fn then = [account, p, &journal, &run_blocking, done = std::move(done)](reply r) {
+    if (r.status != 200) return done(std::move(r));
+    run_blocking([account, p, &journal, done] {
+      auto rows = journal.entries(account, p.after, p.limit + 1);
+      if (!rows) return done(error_reply(500, "internal", "cannot read the journal"));
+      const bool more = rows->size() > p.limit;
+      if (more) rows->pop_back();
+      reply out;
+      json_out j(out.body);
+      j.begin_object().key("data").begin_array();
+      for (const store::stored_entry& s : *rows)
+        render_entry(j, s.e, s.account);
+      j.end_array().key("next");
+      if (more) {
+        j.id(id_kind::entry, rows->back().e.seq);
+      } else {
+        j.null();
+      }
+      j.end_object();
+      done(std::move(out));
+    });
+  };
+  submit(
+      c, true,
+      [account](ledger::ledger& l, time_us) {
+        if (l.find_account(account) == nullptr) return not_found("account", account);
+        return json_reply(200, "");
+      },
+      std::move(then));
+}
+
+// ------------------------------------------------------------------ keys, clock, health
+
+void service::create_api_key(const caller& c, auth::role r, std::string account, reply_fn done) {
+  // Through the engine, so that an Idempotency-Key is honoured; the record
+  // keeps the reply without the secret (keys are stored only as hashes).
+  auth::key_store& keys = ctx_.keys;
+  submit(
+      c, false,
+      [&keys, r, account = std::move(account)](ledger::ledger& l, time_us now) {
+        // A reader key for an account that does not exist could never read anything.
+        if (r == auth::role::reader && l.find_account(account) == nullptr)
+          return not_found("account", account);
+        auto created = keys.create(r, account, now);
+        if (!created) return error_reply(503, "unavailable", "cannot store the key");
+        auto render = [&](bool with_key) {
+          std::string body;
+          json_out j(body);
+          j.begin_object();
+          j.key("id").str(created->first.id);
+          j.key("object").str("api_key");
+          j.key("key");
+          if (with_key) {
+            j.str(created->second);
+          } else {
+            j.null();
+            j.key("key_withheld")
+                .str(
+                    "a replay does not show the key again; revoke this key and create another if "
+                    "it was lost");
+          }
+          j.key("role").str(auth::to_string(created->first.who));
+          j.key("account");
+          if (created->first.account.empty()) {
+            j.null();
+          } else {
+            j.str(created->first.account);
+          }
+          j.key("created_at").time(created->first.created_at);
+          j.end_object();
+          return body;
+        };
+        reply out;
+        out.status = 201;
+        out.body = render(true);
+        out.recorded_body = render(false);
+        return out;
+      },
+      std::move(done));
+}
+
+void service::revoke_api_key(const caller&, std::string id, reply_fn done) {
+  auto r = ctx_.keys.revoke(id, ctx_.clock.now());
+  if (!r) return done(error_reply(503, "unavailable", "cannot store the revocation"));
+  if (!*r) return done(not_found("api key", id));
+  reply out;
+  json_out j(out.body);
+  j.begin_object().key("id").str(id).key("object").str("api_key");
+  j.key("deleted").boolean(true).end_object();
+  done(std::move(out));
+}
+
+void service::test_clock(reply_fn done) {
+  reply out;
+  json_out j(out.body);
+  j.begin_object().key("now").time(ctx_.clock.now()).end_object();
+  done(std::move(out));
+}
+
+void service::advance_test_clock(const caller& c, std::int64_t seconds, reply_fn done) {
+  server_clock& clock = ctx_.clock;
+  const time_us delta = seconds * ledger::us_per_second;
+  // The move and the jobs it makes due run on the writer, in order with the
+  // requests around it.
+  submit(
+      c, false,
+      [&clock, delta](ledger::ledger& l, time_us) {
+        const time_us now = clock.advance(delta);
+        l.note_time(now);  // stored: a restarted test clock resumes here
+        l.run_due(now);
+        reply out;
+        json_out j(out.body);
+        j.begin_object().key("now").time(now).end_object();
+        return out;
+      },
+      std::move(done));
+}
+
+void service::health(reply_fn done) {
+  reply out;
+  // Degraded: writes are refused, reads are served from the last commit, and
+  // the engine probes the store every second until it takes writes again.
+  const bool failed = ctx_.eng.failed();
+  out.status = failed ? 503 : 200;
+  json_out j(out.body);
+  j.begin_object().key("status").str(failed ? "degraded" : "ok");
+  if (failed) {
+    j.key("error").str("the store refuses writes: " + ctx_.eng.failure());
+    j.key("writes").str("refused").key("reads").str("served from the last commit");
+  }
+  j.end_object();
+  done(std::move(out));
+}
+
+void service::gauges(
+    std::function<void(engine::engine_stats, bool store_failed, ledger_gauges)> done) {
+  auto g = std::make_shared<ledger_gauges>();
+  engine::engine& eng = ctx_.eng;
+  submit(
+      caller{}, true,
+      [g](ledger::ledger& l, time_us) {
+        g->accounts = l.account_count();
+        g->open_holds = l.open_hold_count();
+        g->journal_entries = l.next_seq() - 1;
+        return json_reply(200, "");
+      },
+      [g, &eng, done = std::move(done)](reply) { done(eng.stats(), eng.failed(), *g); });
+}
+
+}  // namespace creditd::service

@@ -1,0 +1,137 @@
+// The service: every command of the API between the HTTP layer and the
+// ledger. HTTP decodes a request into a command and encodes the reply; the
+// service orders the command on the engine, records and replays
+// Idempotency-Keys, renders the result, and answers after the commit that
+// holds it; the ledger core decides.
+//
+// Every call answers through its `reply_fn` exactly once, on the calling
+// thread or an engine or reader thread. Thread-safe: call from any thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "auth/keys.hpp"
+#include "engine/engine.hpp"
+#include "ledger/ledger.hpp"
+#include "service/reply.hpp"
+#include "store/journal_reader.hpp"
+#include "util/clock.hpp"
+
+namespace creditd::service {
+
+// Who calls, and the request's Idempotency-Key with the fingerprint of the
+// request it names (route and canonical body; opaque here).
+struct caller {
+  auth::principal who;
+  std::string idempotency_key;  // empty: none
+  std::string fingerprint;
+};
+
+// Settings given in a request; those not given are kept.
+struct settings_patch {
+  std::optional<std::vector<ledger::micros>> thresholds;
+  std::optional<ledger::micros> reserve, postpaid_limit;
+  std::optional<std::int64_t> rate, max_holds, soon_days;
+  bool auto_topup_given = false;
+  std::optional<ledger::auto_topup_settings> auto_topup;
+  void apply(ledger::account_settings& s) const;
+};
+
+struct account_put {
+  std::string id;
+  std::optional<std::string> name;
+  std::optional<settings_patch> settings;
+};
+
+struct page {
+  std::size_t limit = 50;
+  std::uint64_t after = 0;  // the cursor's id or seq; 0 from the start
+};
+
+// Figures the service counts, for /metrics.
+struct counters {
+  virtual ~counters() = default;
+  // `n` charges of `micros` in total were applied (captures included).
+  virtual void charged(std::int64_t micros, std::size_t n) = 0;
+  // A spend was refused: `code` (insufficient_credits, rate_limited,
+  // unknown_price) with its reason.
+  virtual void refused(std::string_view code, std::string_view reason) = 0;
+  // A refund of `micros` credits.
+  virtual void refunded(std::int64_t micros) = 0;
+  // A lot of `kind` granted with `micros` credits.
+  virtual void granted(ledger::lot_kind kind, std::int64_t micros) = 0;
+};
+
+// Gauges read from the ledger on its thread.
+struct ledger_gauges {
+  std::size_t accounts = 0;
+  std::size_t open_holds = 0;
+  std::uint64_t journal_entries = 0;
+};
+
+struct service_context {
+  engine::engine& eng;
+  auth::key_store& keys;
+  store::journal_reader& journal;
+  server_clock& clock;
+  // Runs blocking store reads (journal pages, history) off the I/O threads
+  // and off the engine's threads.
+  std::function<void(std::function<void()>)> run_blocking;
+  counters* stats = nullptr;  // optional
+};
+
+class service {
+ public:
+  explicit service(service_context ctx) : ctx_(std::move(ctx)) {}
+
+  // ---- Accounts and lots.
+  void put_account(const caller& c, account_put cmd, reply_fn done);
+  void get_account(const caller& c, std::string id, reply_fn done);
+  // The balance now, or as of a past instant `at` replayed from the journal.
+  void get_balance(const caller& c, std::string id, std::optional<ledger::time_us> at,
+                   reply_fn done);
+  void grant(const caller& c, ledger::grant_cmd cmd, reply_fn done);
+  void list_lots(const caller& c, std::string id, page p, reply_fn done);
+  void void_lot(const caller& c, ledger::object_id lot, std::string reason, reply_fn done);
+
+  // ---- Spending.
+  void charge(const caller& c, ledger::charge_cmd cmd, reply_fn done);
+  void charge_batch(const caller& c, std::vector<ledger::charge_cmd> cmds, reply_fn done);
+  void refund(const caller& c, ledger::refund_cmd cmd, reply_fn done);
+  void adjust(const caller& c, ledger::adjust_cmd cmd, reply_fn done);
+  void place_hold(const caller& c, ledger::hold_cmd cmd, reply_fn done);
+  void capture(const caller& c, ledger::object_id hold, std::optional<ledger::micros> amount,
+               reply_fn done);
+  void release(const caller& c, ledger::object_id hold, reply_fn done);
+  void get_hold(const caller& c, ledger::object_id hold, reply_fn done);
+
+  // ---- Journal.
+  void list_entries(const caller& c, std::string account, page p, reply_fn done);
+
+  // ---- Keys, clock, health.
+  void create_api_key(const caller& c, auth::role r, std::string account, reply_fn done);
+  void revoke_api_key(const caller& c, std::string id, reply_fn done);
+  void test_clock(reply_fn done);
+  void advance_test_clock(const caller& c, std::int64_t seconds, reply_fn done);
+  void health(reply_fn done);
+  // Engine figures now, ledger gauges read on the writer thread.
+  void gauges(std::function<void(engine::engine_stats, bool store_failed, ledger_gauges)> done);
+
+  bool test_clock_enabled() const { return ctx_.clock.is_test(); }
+
+ private:
+  using task_fn = std::function<reply(ledger::ledger&, ledger::time_us)>;
+  // Runs `fn` on the engine's writer with the caller's Idempotency-Key, and
+  // answers after the commit that holds its effects.
+  void submit(const caller& c, bool read_only, task_fn fn, reply_fn done);
+  // Adds the charges a command made to its reply, for the counters.
+  static void count(reply& r, std::span<const ledger::entry> made);
+
+  service_context ctx_;
+};
+
+}  // namespace creditd::service
