@@ -45,7 +45,9 @@ assertType<Equals<Schemas["LotPart"], { lot: string; amount: string }>>();
 assertType<Equals<Charge["hold"], string | null>>();
 assertType<Equals<Balance["available"], string>>();
 assertType<Equals<Balance["held"], string>>();
-assertType<Equals<Balance["lots"], Lot[]>>();
+// A balance's lots carry what a balance as of a past instant can show too.
+assertType<Equals<Balance["lots"], Schemas["BalanceLot"][]>>();
+assertType<Equals<Schemas["BalanceLot"]["remaining"], string>>();
 assertType<Equals<Lot["remaining"], string>>();
 assertType<Equals<Lot["expires_at"], string | null>>();
 assertType<Equals<Lot["kind"], "prepaid" | "plan" | "promo">>();
@@ -292,7 +294,7 @@ async function run(): Promise<void> {
   expectEqual(balance.reserve, "0", "balance.reserve");
   expectEqual(balance.lots.length, 1, "balance.lots.length");
   expectEqual(balance.lots[0]?.remaining, "6.25", "balance.lots[0].remaining");
-  expectEqual(balance.lots[0]?.spent, "3.75", "balance.lots[0].spent");
+  expectEqual(balance.lots[0]?.held, "0", "balance.lots[0].held");
 
   // A charge beyond the balance is refused: 402 insufficient_credits, typed Error.
   const refused = await service.POST("/v1/accounts/{id}/charges", {
