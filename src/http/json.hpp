@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "util/json_text.hpp"
+
 namespace creditd::http {
 
 struct jvalue {
@@ -54,7 +56,7 @@ bool has_duplicate_key(std::vector<std::string_view>& keys, Less less = {}) {
 // `text` with every byte that is not part of valid UTF-8 (overlong forms,
 // surrogates and code points past U+10FFFF included) replaced by U+FFFD:
 // for echoing request bytes (ids from a path) into a JSON response.
-std::string valid_utf8(std::string_view text);
+using util::valid_utf8;
 
 // Writes `v` back as compact JSON with object keys sorted and every value as
 // it was sent (http/validate.hpp's write_canonical also normalizes the
