@@ -16,9 +16,11 @@
 #include <string_view>
 #include <vector>
 
+#include "api/description.hpp"
 #include "http/json.hpp"
 #include "http/request_fields.hpp"
 #include "http/route.hpp"
+#include "http/validate.hpp"
 #include "ledger/amount.hpp"
 #include "ledger/time.hpp"
 #include "ledger/validate.hpp"
@@ -121,18 +123,26 @@ void body(std::string_view text) {
     for (std::size_t i = 0; i < list->items.size() && i < 100; ++i)
       check_charge(list->items[i]);
   }
-  // The other readers of the field reader, as lots, holds and settings use them.
-  http::fields f(*v);
-  f.only({"amount", "kind", "expires_at", "priority", "ttl_seconds", "settings", "dimensions"});
-  if (auto a = f.amount("amount", ledger::sign_policy::signed_allowed)) {
-    if (*a > ledger::amount_micros_max || *a < -ledger::amount_micros_max) std::abort();
+  // Every described body: the checks, the canonical form, and the values a
+  // checked body yields stay within their described limits.
+  for (const api::endpoint& ep : api::endpoints()) {
+    if (!ep.has_body) continue;
+    const std::string problem = http::check_fields(*v, ep.body);
+    std::string canonical;
+    http::write_canonical(canonical, *v, ep.body);
+    if (!problem.empty()) continue;
+    const http::body_values values(&*v);
+    for (const api::field& f : ep.body) {
+      if (f.t == api::type::integer) {
+        if (auto n = values.integer(f.name); n && (*n < f.min || *n > f.max)) std::abort();
+      }
+      if (f.t == api::type::amount || f.t == api::type::positive_amount) {
+        if (auto a = values.amount(f.name); a && (*a < 0 || *a > ledger::amount_micros_max))
+          std::abort();
+      }
+      if (f.t == api::type::dimensions) (void)values.dimensions(f.name);
+    }
   }
-  (void)f.string("kind", 16);
-  (void)f.time("expires_at");
-  if (auto p = f.integer("priority", 0, 1'000'000); p && (*p < 0 || *p > 1'000'000)) std::abort();
-  (void)f.boolean("urgent");
-  (void)f.dimensions("dimensions");
-  if (!f.ok() && f.error().empty()) std::abort();
 }
 
 }  // namespace

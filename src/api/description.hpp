@@ -46,6 +46,26 @@ enum class type {
 
 struct field;
 
+// The members of an object field: a view of a constexpr array of fields.
+// (std::span<const field> inside field itself needs field complete, which
+// libc++ enforces; this view only stores the pointer and the count.)
+class field_list {
+ public:
+  constexpr field_list() = default;
+  template <std::size_t N>
+  constexpr field_list(const field (&fields)[N]) : data_(fields), size_(N) {}
+  constexpr const field* begin() const { return data_; }
+  constexpr const field* end() const;
+  constexpr std::size_t size() const { return size_; }
+  constexpr bool empty() const { return size_ == 0; }
+  constexpr const field& operator[](std::size_t i) const;
+  constexpr operator std::span<const field>() const;
+
+ private:
+  const field* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
 struct field {
   std::string_view name;
   type t = type::string;
@@ -55,11 +75,21 @@ struct field {
   std::int64_t min = 0;
   std::int64_t max = 0;
   std::span<const std::string_view> values = {};  // enumeration
-  std::span<const field> fields = {};             // object members
+  field_list fields = {};                         // object members
   const field* items = nullptr;                   // array items
   std::string_view ref = {};                      // a named schema (responses)
   std::string_view prefix = {};                   // id prefix ("lot")
 };
+
+constexpr const field* field_list::end() const {
+  return data_ + size_;
+}
+constexpr const field& field_list::operator[](std::size_t i) const {
+  return data_[i];
+}
+constexpr field_list::operator std::span<const field>() const {
+  return {data_, size_};
+}
 
 // A named response object (an OpenAPI component schema).
 struct schema {

@@ -757,9 +757,12 @@ void ledger::idempotency_remember(idempotency_record record) {
 }
 
 void ledger::idempotency_forget_before(time_us cutoff) {
-  idempotency_.forget_before(cutoff);
-  // The store deletes by age, whatever it holds: rows it kept past the
-  // window (written before a restart, never loaded since) go too.
+  const std::size_t forgotten = idempotency_.forget_before(cutoff);
+  // The store deletes by age, whatever it holds. The first expiry after a
+  // load also removes rows left past the window before a restart (never
+  // loaded); after it, a commit is needed only when a record expired.
+  if (forgotten == 0 && idempotency_expired_once_) return;
+  idempotency_expired_once_ = true;
   pending_.idempotency_expired_before = std::max(pending_.idempotency_expired_before, cutoff);
 }
 

@@ -311,7 +311,9 @@ class ledger {
   std::uint64_t epoch_ = 1;
   change_set pending_;
   std::size_t command_mark_ = 0;
-  time_us time_seen_ = 0;  // pending_.entries.size() when the last command began
+  time_us time_seen_ = 0;
+  bool idempotency_expired_once_ = false;  // the store was told to expire by age since the load  //
+                                           // pending_.entries.size() when the last command began
   std::vector<account*> dirty_accounts_;
   std::vector<lot*> dirty_lots_;
   std::vector<hold*> dirty_holds_;
