@@ -237,6 +237,5 @@ TEST(http_tls, creditctl_speaks_https_with_a_ca_file) {
   // A CA file that cannot be read is a usage error (exit 2).
   auto unreadable = run(ctl + " --cacert /nonexistent/ca.pem balance bob");
   EXPECT_EQ(unreadable.exit_code, 2) << unreadable.output;
-  EXPECT_NE(unreadable.output.find("/nonexistent/ca.pem"), std::string::npos)
-      << unreadable.output;
+  EXPECT_NE(unreadable.output.find("/nonexistent/ca.pem"), std::string::npos) << unreadable.output;
 }
