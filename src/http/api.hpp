@@ -37,9 +37,6 @@ struct response {
   std::string_view content_type = "application/json";
   std::int64_t retry_after_s = 0;  // > 0: a Retry-After header
   bool replayed = false;           // an idempotent replay of a stored response
-  // What an Idempotency-Key records instead of `body`, when the body holds a
-  // secret that must not be stored (a new API key).
-  std::optional<std::string> recorded_body;
   // Extra headers, written as given after the server's own (Server,
   // Content-Type: a header of the same name replaces those). Names must be
   // tokens and values free of CR, LF and NUL; the framing headers
