@@ -149,32 +149,28 @@ void void_lot(api& a, call& c) {
 
 // ------------------------------------------------------------------ spending
 
+// A charge or batch item without an amount: no catalog yet, so no price.
+void refuse_unpriced(api& a, call& c, std::string_view prefix, const jvalue& item) {
+  a.ctx().stats.refused("unknown_price");
+  c.done(error_response(
+      422, "unknown_price",
+      std::string(prefix) + no_price(body_values(&item).string("operation").value_or(""))));
+}
+
+// The router checked the body, batch items included, against the description.
 void create_charge(api& a, call& c) {
-  std::string error;
-  bool unknown_price = false;
-  static const jvalue empty{jvalue::kind::object};
-  auto cmd = decode_charge(c.body ? *c.body : empty, c.params[0], error, unknown_price);
-  if (!cmd) {
-    if (unknown_price) a.ctx().stats.refused("unknown_price");
-    return c.done(unknown_price ? error_response(422, "unknown_price", error)
-                                : error_response(400, "invalid_request", error));
-  }
+  auto cmd = decode_checked_charge(*c.body, c.params[0]);
+  if (!cmd) return refuse_unpriced(a, c, "", *c.body);
   svc(a).charge(c.who, std::move(*cmd), reply_to(c));
 }
 
 void create_charge_batch(api& a, call& c) {
   const jvalue* list = values(c).get("charges");
   std::vector<ledger::charge_cmd> cmds;
+  cmds.reserve(list->items.size());
   for (std::size_t i = 0; i < list->items.size(); ++i) {
-    std::string error;
-    bool unknown_price = false;
-    auto cmd = decode_charge(list->items[i], c.params[0], error, unknown_price);
-    if (!cmd) {
-      const std::string message = "charges[" + std::to_string(i) + "]: " + error;
-      if (unknown_price) a.ctx().stats.refused("unknown_price");
-      return c.done(unknown_price ? error_response(422, "unknown_price", message)
-                                  : error_response(400, "invalid_request", message));
-    }
+    auto cmd = decode_checked_charge(list->items[i], c.params[0]);
+    if (!cmd) return refuse_unpriced(a, c, "charges[" + std::to_string(i) + "]: ", list->items[i]);
     cmds.push_back(std::move(*cmd));
   }
   svc(a).charge_batch(c.who, std::move(cmds), reply_to(c));

@@ -168,6 +168,15 @@ std::optional<jvalue> parse_json(std::string_view text, json_error& error) {
   return std::move(p.handler().root);
 }
 
+std::vector<const std::pair<std::string, jvalue>*> sorted_members(const jvalue& v) {
+  std::vector<const std::pair<std::string, jvalue>*> sorted;
+  sorted.reserve(v.fields.size());
+  for (const auto& f : v.fields)
+    sorted.push_back(&f);
+  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
+  return sorted;
+}
+
 void write_canonical(std::string& out, const jvalue& v) {
   switch (v.type) {
     case jvalue::kind::null:
@@ -191,11 +200,7 @@ void write_canonical(std::string& out, const jvalue& v) {
       out.push_back(']');
       break;
     case jvalue::kind::object: {
-      std::vector<const std::pair<std::string, jvalue>*> sorted;
-      sorted.reserve(v.fields.size());
-      for (const auto& f : v.fields)
-        sorted.push_back(&f);
-      std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
+      const auto sorted = sorted_members(v);
       out.push_back('{');
       for (std::size_t i = 0; i < sorted.size(); ++i) {
         if (i) out.push_back(',');

@@ -63,4 +63,7 @@ using util::valid_utf8;
 // described amount fields).
 void write_canonical(std::string& out, const jvalue& v);
 
+// The members of object `v` ordered by key (for canonical forms).
+std::vector<const std::pair<std::string, jvalue>*> sorted_members(const jvalue& v);
+
 }  // namespace creditd::http

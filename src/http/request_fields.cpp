@@ -23,6 +23,18 @@ std::string no_price(const std::string& operation) {
   return "no price matches operation " + operation + "; send an explicit amount";
 }
 
+std::optional<ledger::charge_cmd> decode_checked_charge(const jvalue& body,
+                                                        const std::string& account) {
+  spend_fields s = read_spend(body_values(&body));
+  if (!s.amount) return std::nullopt;
+  ledger::charge_cmd cmd{
+      account, *s.amount, std::move(s.operation), std::move(s.dimensions), std::move(s.reference),
+      s.urgent};
+  cmd.quantity = s.quantity;
+  cmd.metadata = std::move(s.metadata);
+  return cmd;
+}
+
 std::optional<ledger::charge_cmd> decode_charge(const jvalue& body, const std::string& account,
                                                 std::string& error, bool& unknown_price) {
   static const desc::endpoint* charge = desc::find_endpoint("create_charge");
@@ -34,17 +46,11 @@ std::optional<ledger::charge_cmd> decode_charge(const jvalue& body, const std::s
   }
   error = check_fields(body, charge->body);
   if (!error.empty()) return std::nullopt;
-  spend_fields s = read_spend(body_values(&body));
-  if (!s.amount) {
-    error = no_price(s.operation);
+  auto cmd = decode_checked_charge(body, account);
+  if (!cmd) {
+    error = no_price(body_values(&body).string("operation").value_or(""));
     unknown_price = true;
-    return std::nullopt;
   }
-  ledger::charge_cmd cmd{
-      account, *s.amount, std::move(s.operation), std::move(s.dimensions), std::move(s.reference),
-      s.urgent};
-  cmd.quantity = s.quantity;
-  cmd.metadata = std::move(s.metadata);
   return cmd;
 }
 

@@ -28,8 +28,14 @@ spend_fields read_spend(const body_values& v);
 // The message for a spend without an explicit amount (no catalog yet).
 std::string no_price(const std::string& operation);
 
-// Checks a charge body (also a batch item) against the description and
-// decodes it; the account comes from the path. On failure `error` says why
+// Decodes a charge body (also a batch item) already checked against the
+// description; the account comes from the path. nullopt: no amount was sent
+// and no price matches (a 422).
+std::optional<ledger::charge_cmd> decode_checked_charge(const jvalue& body,
+                                                        const std::string& account);
+
+// Checks a charge body against the description, then decodes it (for input
+// that no router checked, such as the fuzzer's). On failure `error` says why
 // and `unknown_price` tells a 422 from a 400.
 std::optional<ledger::charge_cmd> decode_charge(const jvalue& body, const std::string& account,
                                                 std::string& error, bool& unknown_price);

@@ -50,8 +50,6 @@ bool parse_integer(const jvalue& v, bool negative_ok, std::int64_t& out) {
 }
 
 std::string check_value(const jvalue& v, const desc::field& f, const std::string& name);
-void write_plain(std::string& out, const jvalue& v);
-
 std::string check_dimensions(const jvalue& v, const std::string& name) {
   if (!v.is_object()) return name + " must be an object";
   if (v.fields.size() > dimension_keys_max)
@@ -65,7 +63,7 @@ std::string check_dimensions(const jvalue& v, const std::string& name) {
     }
   }
   std::string text;
-  write_plain(text, v);
+  write_canonical(text, v);
   if (text.size() > ledger::limits::dimensions_bytes_max)
     return name + " is larger than " + std::to_string(ledger::limits::dimensions_bytes_max) +
            " bytes";
@@ -152,33 +150,24 @@ const desc::field* find_field(std::span<const desc::field> fields, std::string_v
   return nullptr;
 }
 
-void write_plain(std::string& out, const jvalue& v);
 void write_described(std::string& out, const jvalue& v, const desc::field& f);
 
-void write_object(std::string& out, const jvalue& v, std::span<const desc::field> fields,
-                  bool described) {
-  std::vector<const std::pair<std::string, jvalue>*> sorted;
-  sorted.reserve(v.fields.size());
-  for (const auto& f : v.fields)
-    sorted.push_back(&f);
-  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
+// An object whose members are described by `fields` (undescribed members
+// are written as sent).
+void write_object(std::string& out, const jvalue& v, std::span<const desc::field> fields) {
+  const auto sorted = sorted_members(v);
   out.push_back('{');
   for (std::size_t i = 0; i < sorted.size(); ++i) {
     if (i) out.push_back(',');
     util::append_json_string(out, sorted[i]->first);
     out.push_back(':');
-    const desc::field* f = described ? find_field(fields, sorted[i]->first) : nullptr;
-    if (f != nullptr) {
+    if (const desc::field* f = find_field(fields, sorted[i]->first)) {
       write_described(out, sorted[i]->second, *f);
     } else {
-      write_plain(out, sorted[i]->second);
+      write_canonical(out, sorted[i]->second);
     }
   }
   out.push_back('}');
-}
-
-void write_plain(std::string& out, const jvalue& v) {
-  write_canonical(out, v);
 }
 
 // One value described by `f`.
@@ -189,7 +178,7 @@ void write_described(std::string& out, const jvalue& v, const desc::field& f) {
       return;
     }
   }
-  if (f.t == desc::type::object && v.is_object()) return write_object(out, v, f.fields, true);
+  if (f.t == desc::type::object && v.is_object()) return write_object(out, v, f.fields);
   if (f.t == desc::type::array && v.type == jvalue::kind::array && f.items != nullptr) {
     out.push_back('[');
     for (std::size_t i = 0; i < v.items.size(); ++i) {
@@ -199,7 +188,7 @@ void write_described(std::string& out, const jvalue& v, const desc::field& f) {
     out.push_back(']');
     return;
   }
-  write_plain(out, v);
+  write_canonical(out, v);
 }
 
 }  // namespace
@@ -255,8 +244,8 @@ bool check_path_param(const desc::field& f, std::string_view value) {
 }
 
 void write_canonical(std::string& out, const jvalue& v, std::span<const desc::field> fields) {
-  if (v.is_object()) return write_object(out, v, fields, true);
-  write_plain(out, v);
+  if (v.is_object()) return write_object(out, v, fields);
+  write_canonical(out, v);
 }
 
 const jvalue* body_values::get(std::string_view key) const {
@@ -300,7 +289,7 @@ std::string body_values::dimensions(std::string_view key) const {
   const jvalue* v = get(key);
   if (v == nullptr || v->fields.empty()) return {};
   std::string out;
-  write_plain(out, *v);
+  write_canonical(out, *v);
   return out;
 }
 
