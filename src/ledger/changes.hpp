@@ -20,6 +20,7 @@ struct account_row {
   time_us updated_at = 0;
   micros postpaid_used = 0;
   std::int64_t postpaid_period = 0;
+  topup_state topup;
 };
 
 // Lot/hold/charge copies keep their `owner` pointer: accounts are never
@@ -32,6 +33,17 @@ struct change_set {
   std::vector<hold> holds;
   std::vector<charge_record> charges;
   std::vector<idempotency_record> idempotency_added;
+  // The catalog: upserts in order (the last copy of an id wins), then deletes.
+  std::vector<price> prices;
+  std::vector<std::string> prices_deleted;
+  std::vector<package> packages;
+  std::vector<plan> plans;
+  // Subscriptions: upserts in order (owner->id is the key).
+  std::vector<subscription> subscriptions;
+  // New rows only: purchases and granted subscription periods, each unique
+  // in the store (a purchase's external_id, a period's account and index).
+  std::vector<purchase> purchases;
+  std::vector<subscription_period> periods;
   // Records created before this instant are gone (0: none expired in this
   // set). A store deletes them by age before it writes `idempotency_added`,
   // so a key that expired and is used again in the same set is written as new.
@@ -45,7 +57,8 @@ struct change_set {
   bool empty() const {
     return entries.empty() && accounts.empty() && lots.empty() && holds.empty() &&
            charges.empty() && idempotency_added.empty() && idempotency_expired_before == 0 &&
-           time_seen == 0;
+           time_seen == 0 && prices.empty() && prices_deleted.empty() && packages.empty() &&
+           plans.empty() && subscriptions.empty() && purchases.empty() && periods.empty();
   }
 };
 

@@ -24,6 +24,11 @@ enum class errc : std::uint8_t {
   rate_limited,          // the account's rate_limit_per_minute; retry_after_s says when
   limit_exceeded,        // a structural limit (active lots per account, batch size)
   idempotency_conflict,  // same key, different request
+  unknown_price,         // no catalog price matches the operation and dimensions
+  package_not_found,
+  plan_not_found,
+  subscription_not_found,
+  conflict,  // the write contradicts the state (an ambiguous price, a subscription's state)
 };
 
 enum class refusal_reason : std::uint8_t { none, balance, reserve, postpaid_limit, scope };

@@ -61,6 +61,10 @@ result<account_result> ledger::put_account(const account_cmd& cmd, time_us now) 
   }
   if (cmd.settings) {
     if (const char* m = check_settings(*cmd.settings)) return fail(errc::invalid_argument, m);
+    if (cmd.settings->auto_topup && !packages_.contains(cmd.settings->auto_topup->package)) {
+      return fail(errc::package_not_found,
+                  "settings.auto_topup.package names a package that does not exist");
+    }
   }
   account_result out;
   account* acct = find_mut(cmd.id);
@@ -75,7 +79,15 @@ result<account_result> ledger::put_account(const account_cmd& cmd, time_us now) 
     out.created = true;
   }
   if (cmd.name) acct->name = *cmd.name;
-  if (cmd.settings) acct->settings = *cmd.settings;
+  if (cmd.settings) {
+    const bool topup_changed = acct->settings.auto_topup != cmd.settings->auto_topup;
+    acct->settings = *cmd.settings;
+    // A new setting arms when available is at or above `below`: setting it
+    // while below is not a crossing (nothing is bought at once).
+    if (topup_changed && acct->settings.auto_topup) {
+      acct->topup.armed = available_now(*acct, now) >= acct->settings.auto_topup->below;
+    }
+  }
   acct->updated_at = now;
   mark(*acct);
   out.acct = acct;
@@ -182,6 +194,7 @@ result<const lot*> ledger::grant(const grant_cmd& cmd, time_us now) {
   e.parts.push_back({l.id, l.amount});
   e.reason = cmd.reason;
   e.balance_after = available_now(*acct, now);
+  check_topup(*acct, now);
   paranoid_check(*acct);
   return &l;
 }
@@ -209,6 +222,7 @@ result<const lot*> ledger::void_lot(object_id lot_id, std::string_view reason, t
   e.parts.push_back({l.id, lost});
   e.reason = std::string(reason);
   e.balance_after = available_now(acct, now);
+  check_topup(acct, now);
   paranoid_check(acct);
   return &l;
 }
@@ -230,7 +244,7 @@ micros ledger::lots_spendable(const account& acct, time_us now, std::string_view
   return total;
 }
 
-result<ledger::plan> ledger::plan_spend(const account& acct, micros amount,
+result<ledger::spend_plan> ledger::plan_spend(const account& acct, micros amount,
                                         std::string_view operation, bool urgent,
                                         time_us now) const {
   micros all = 0, in_scope = 0;
@@ -244,7 +258,7 @@ result<ledger::plan> ledger::plan_spend(const account& acct, micros amount,
       urgent ? in_scope : std::min(in_scope, std::max<micros>(0, all - reserve));
   const micros postpaid = postpaid_available(acct, now);
   if (amount <= lots_cap + postpaid) {
-    plan p;
+    spend_plan p;
     p.from_lots = std::min(amount, lots_cap);
     p.from_postpaid = amount - p.from_lots;
     return p;
@@ -264,7 +278,7 @@ result<ledger::plan> ledger::plan_spend(const account& acct, micros amount,
   return std::unexpected(e);
 }
 
-void ledger::take(account& acct, const plan& p, std::string_view operation, time_us now,
+void ledger::take(account& acct, const spend_plan& p, std::string_view operation, time_us now,
                   bool to_hold, lot_parts& parts) {
   micros left = p.from_lots;
   bool depleted_any = false;
@@ -327,12 +341,18 @@ result<void> ledger::check_rate(account& acct, time_us now) {
 
 result<const charge_record*> ledger::charge_one(account& acct, const charge_cmd& cmd, time_us now) {
   if (const char* m = check_spend(cmd)) return fail(errc::invalid_argument, m);
-  auto p = plan_spend(acct, cmd.amount, cmd.operation, cmd.urgent, now);
+  priced cost{cmd.amount, {}, 0};
+  if (cmd.from_catalog) {
+    auto r = price_for(cmd.operation, cmd.dimension_values, cmd.quantity);
+    if (!r) return std::unexpected(r.error());
+    cost = std::move(*r);
+  }
+  auto p = plan_spend(acct, cost.amount, cmd.operation, cmd.urgent, now);
   if (!p) return std::unexpected(p.error());
   if (auto r = check_rate(acct, now); !r) return std::unexpected(r.error());
 
   const object_id id = next_object_id_++;
-  entry& e = append_entry(entry_type::charge, acct, cmd.amount, now);
+  entry& e = append_entry(entry_type::charge, acct, cost.amount, now);
   take(acct, *p, cmd.operation, now, /*to_hold=*/false, e.parts);
   e.charge_id = id;
   e.operation = cmd.operation;
@@ -340,12 +360,14 @@ result<const charge_record*> ledger::charge_one(account& acct, const charge_cmd&
   e.reference = cmd.reference;
   e.quantity = cmd.quantity;
   e.metadata = cmd.metadata;
+  e.price_id = std::move(cost.price_id);
+  e.unit_amount = cost.unit_amount;
   e.balance_after = available_now(acct, now);
 
   charge_record& c = charges_[id];
   c.id = id;
   c.owner = &acct;
-  c.amount = cmd.amount;
+  c.amount = e.amount;
   c.created_at = now;
   c.postpaid_period = acct.postpaid_period;
   c.parts.reserve(e.parts.size());
@@ -361,6 +383,7 @@ result<const charge_record*> ledger::charge(const charge_cmd& cmd, time_us now) 
   if (acct == nullptr) return fail(errc::account_not_found);
   settle(*acct, now);
   auto r = charge_one(*acct, cmd, now);
+  if (r) check_topup(*acct, now);
   paranoid_check(*acct);
   return r;
 }
@@ -391,6 +414,7 @@ result<std::vector<const charge_record*>> ledger::charge_batch(std::span<const c
     }
     out.push_back(*r);
   }
+  check_topup(*acct, now);
   paranoid_check(*acct);
   return out;
 }
@@ -416,7 +440,13 @@ result<const hold*> ledger::place_hold(const hold_cmd& cmd, time_us now) {
         configured > 0 ? configured : static_cast<std::int64_t>(limits::open_holds_per_account_max);
     return std::unexpected(e);
   }
-  auto p = plan_spend(*acct, cmd.amount, cmd.operation, cmd.urgent, now);
+  priced cost{cmd.amount, {}, 0};
+  if (cmd.from_catalog) {
+    auto r = price_for(cmd.operation, cmd.dimension_values, cmd.quantity);
+    if (!r) return std::unexpected(r.error());
+    cost = std::move(*r);
+  }
+  auto p = plan_spend(*acct, cost.amount, cmd.operation, cmd.urgent, now);
   if (!p) return std::unexpected(p.error());
   if (auto r = check_rate(*acct, now); !r) return std::unexpected(r.error());
 
@@ -424,7 +454,9 @@ result<const hold*> ledger::place_hold(const hold_cmd& cmd, time_us now) {
   hold& h = holds_[id];
   h.id = id;
   h.owner = acct;
-  h.amount = cmd.amount;
+  h.amount = cost.amount;
+  h.price_id = std::move(cost.price_id);
+  h.unit_amount = cost.unit_amount;
   h.operation = cmd.operation;
   h.dimensions = cmd.dimensions;
   h.reference = cmd.reference;
@@ -449,7 +481,10 @@ result<const hold*> ledger::place_hold(const hold_cmd& cmd, time_us now) {
   e.reference = h.reference;
   e.quantity = h.quantity;
   e.metadata = h.metadata;
+  e.price_id = h.price_id;
+  e.unit_amount = h.unit_amount;
   e.balance_after = available_now(*acct, now);
+  check_topup(*acct, now);
   paranoid_check(*acct);
   return &h;
 }
@@ -576,8 +611,11 @@ result<const hold*> ledger::capture(object_id hold_id, std::optional<micros> amo
   e.reference = h.reference;
   e.quantity = h.quantity;
   e.metadata = h.metadata;
+  e.price_id = h.price_id;
+  e.unit_amount = h.unit_amount;
   e.balance_after = available_now(acct, now);
   if (!rest.empty()) return_held(h, rest, now, /*expiry=*/false);
+  check_topup(acct, now);
   paranoid_check(acct);
   return &h;
 }
@@ -594,6 +632,7 @@ result<const hold*> ledger::release(object_id hold_id, time_us now) {
   --open_holds_total_;
   mark(h);
   return_held(h, h.parts, now, /*expiry=*/false);
+  check_topup(acct, now);
   paranoid_check(acct);
   return &h;
 }
@@ -687,6 +726,7 @@ result<refund_result> ledger::refund(const refund_cmd& cmd, time_us now) {
     x.reason = "refunded into a lot past its expiry";
     x.balance_after = available_now(acct, now);
   }
+  check_topup(acct, now);
   paranoid_check(acct);
   return out;
 }
@@ -717,6 +757,7 @@ result<std::uint64_t> ledger::adjust(const adjust_cmd& cmd, time_us now) {
     e.parts.push_back({l.id, cmd.amount});
     e.reason = cmd.reason;
     e.balance_after = available_now(*acct, now);
+    check_topup(*acct, now);
     paranoid_check(*acct);
     return e.seq;
   }
@@ -746,6 +787,7 @@ result<std::uint64_t> ledger::adjust(const adjust_cmd& cmd, time_us now) {
   std::erase_if(acct->active_lots, [](const lot* l) { return l->status != lot_status::active; });
   e.reason = cmd.reason;
   e.balance_after = available_now(*acct, now);
+  check_topup(*acct, now);
   paranoid_check(*acct);
   return e.seq;
 }

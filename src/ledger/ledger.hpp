@@ -13,11 +13,13 @@
 #include <cstdint>
 #include <expected>
 #include <optional>
+#include <map>
 #include <queue>
 #include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "ledger/changes.hpp"
@@ -59,6 +61,10 @@ struct charge_cmd {
   bool urgent = false;                  // may dip into the reserve
   micros quantity = micros_per_credit;  // > 0, recorded as given (default 1)
   std::string metadata;                 // the platform's JSON object text, or empty
+  // Priced inside the command: amount = the matching price's unit_amount x
+  // quantity (rounded half up), against the catalog the command sees.
+  bool from_catalog = false;
+  dimension_list dimension_values;  // the dimensions as pairs, for pricing
 };
 
 struct hold_cmd {
@@ -71,6 +77,8 @@ struct hold_cmd {
   std::int64_t ttl_seconds = 600;
   micros quantity = micros_per_credit;  // > 0, recorded as given (default 1)
   std::string metadata;                 // the platform's JSON object text, or empty
+  bool from_catalog = false;            // as charge_cmd
+  dimension_list dimension_values;
 };
 
 struct refund_cmd {
@@ -90,6 +98,26 @@ struct account_result {
   bool created = false;
 };
 
+template <typename T>
+struct put_result {
+  const T* value = nullptr;
+  bool created = false;
+};
+
+struct purchase_result {
+  purchase made;            // the purchase (a copy: purchases are not kept in memory)
+  const lot* granted = nullptr;
+  bool duplicate = false;   // the external_id was recorded before: nothing changed
+};
+
+struct quote_result {
+  priced cost;
+  bool affordable = false;
+  micros available = 0;      // what this charge could spend (scope, reserve, urgency applied)
+  micros balance_after = 0;  // the account's available after it (unchanged when not affordable)
+  refusal_reason reason = refusal_reason::none;
+};
+
 struct refund_result {
   object_id refund_id = 0;
   const charge_record* original = nullptr;
@@ -107,7 +135,12 @@ class ledger {
 
   // Forgets everything, as a new ledger: the engine reloads from its store
   // after a failed commit, dropping what the store does not hold.
-  void reset() { *this = ledger(); }
+  // The calendar stays.
+  void reset() {
+    const calendar* c = calendar_;
+    *this = ledger();
+    calendar_ = c;
+  }
 
   // ---- Commands. Each applies fully or not at all. Due lot and hold expiries
   // of the touched account are applied first (their entries stay either way).
@@ -144,8 +177,40 @@ class ledger {
   // An operator's signed credit (a new lot) or debit (from the lots, in
   // consumption order): account_not_found, invalid_argument, insufficient_credits.
   result<std::uint64_t> adjust(const adjust_cmd& cmd, time_us now);
-  // Applies every lot expiry and hold expiry due at or before `now`, in time
-  // order, at most `items_max` objects. Returns how many were applied.
+  // ---- Catalog. Writes are upserts by id; a price that is as specific as
+  // another of the same operation and could match the same charge is refused
+  // (conflict; conflicting_price names the other).
+  result<put_result<price>> put_price(const price_cmd& cmd, time_us now);
+  result<void> delete_price(std::string_view id);
+  const price* conflicting_price(const price_cmd& cmd) const;
+  result<put_result<package>> put_package(const package_cmd& cmd, time_us now);
+  result<put_result<plan>> put_plan(const plan_cmd& cmd, time_us now);
+  // The price a charge of `operation` with `dims` (sorted) pays: the
+  // matching price with the most dimensions. unknown_price when none.
+  result<priced> price_for(std::string_view operation, const dimension_list& dims,
+                           micros quantity) const;
+  // What the charge would cost and whether the account could pay it now;
+  // applies the account's due work first, charges nothing.
+  result<quote_result> quote(const charge_cmd& cmd, time_us now);
+
+  // ---- Purchases: a prepaid lot of the package's credits, usable at once.
+  // A purchase with an external_id already recorded changes nothing
+  // (duplicate). Errors: account_not_found, package_not_found, limit_exceeded.
+  result<purchase_result> purchase(const purchase_cmd& cmd, time_us now);
+  bool external_id_seen(std::string_view id) const { return external_ids_.contains(id); }
+
+  // ---- Subscriptions. put: a new subscription (pending until start_at; a
+  // past start_at catches up period by period, at once) or, on an active
+  // one, a plan change from the next period (and an undone cancellation).
+  result<put_result<subscription>> put_subscription(const subscription_cmd& cmd, time_us now);
+  // Cancels at the period's end (a pending one at once).
+  result<const subscription*> cancel_subscription(std::string_view account, time_us now);
+
+  void set_calendar(const calendar* c) { calendar_ = c; }
+  const calendar& get_calendar() const { return *calendar_; }
+
+  // Applies every lot expiry, hold expiry and renewal due at or before `now`,
+  // in time order, at most `items_max` objects. Returns how many were applied.
   std::size_t run_due(time_us now, std::size_t items_max = SIZE_MAX);
   // Records that the ledger was run at `now` (the engine's time moved there):
   // the latest such instant is stored with the changes, so that a test clock
@@ -172,6 +237,25 @@ class ledger {
   const lot* find_lot(object_id id) const;
   const hold* find_hold(object_id id) const;
   const charge_record* find_charge(object_id id) const;
+  const price* find_price(std::string_view id) const;
+  const package* find_package(std::string_view id) const;
+  const plan* find_plan(std::string_view id) const;
+  template <typename F>
+  void for_each_price(F&& f) const {
+    for (const auto& [id, p] : prices_)
+      f(p);
+  }
+  template <typename F>
+  void for_each_package(F&& f) const {
+    for (const auto& [id, p] : packages_)
+      f(p);
+  }
+  template <typename F>
+  void for_each_plan(F&& f) const {
+    for (const auto& [id, p] : plans_)
+      f(p);
+  }
+  std::size_t subscription_count() const { return subscriptions_.size(); }
   // The balance as of `now`, counting due-but-unwritten expiries as written.
   balance_view balance(const account& acct, time_us now) const;
   // A hold's status as of `now` (an open hold past its expiry reads expired).
@@ -228,6 +312,11 @@ class ledger {
   void restore_charge(const charge_record& row, std::string_view account_id);
   void restore_idempotency(idempotency_record record) { idempotency_.restore(std::move(record)); }
   void restore_counters(object_id next_object_id, std::uint64_t next_seq);
+  void restore_price(price row) { prices_[row.id] = std::move(row); }
+  void restore_package(package row) { packages_[row.id] = std::move(row); }
+  void restore_plan(plan row) { plans_[row.id] = std::move(row); }
+  void restore_subscription(const subscription& row, std::string_view account_id);
+  void restore_external_id(std::string id) { external_ids_.insert(std::move(id)); }
   void restore_time_seen(time_us t) { time_seen_ = t; }
   // Returns the check_all() text: empty when consistent.
   std::string finish_load();
@@ -235,10 +324,11 @@ class ledger {
  private:
   struct due_item {
     time_us at;
-    object_id id;
+    object_id id;  // a lot or a hold; 0: `sub_owner`'s subscription
+    account* sub_owner = nullptr;
     bool operator>(const due_item& o) const { return at != o.at ? at > o.at : id > o.id; }
   };
-  struct plan {
+  struct spend_plan {
     micros from_lots = 0;
     micros from_postpaid = 0;
   };
@@ -264,16 +354,30 @@ class ledger {
   // voided for lots that are gone), writing release and expire entries.
   void return_held(hold& h, const lot_parts& parts, time_us now, bool expiry);
   void recompute_next_due(account& acct);
-  void add_due(time_us at, object_id id);
+  // When a subscription's next event (start or renewal) is due; no_expiry
+  // for none.
+  static time_us subscription_due(const subscription* sub);
+  // Commerce internals (ledger_commerce.cpp).
+  void renew(account& acct, time_us at);  // the subscription's event due at `at`
+  void start_period(account& acct, subscription& sub, time_us at, micros carry,
+                    object_id carried_from);
+  void save(const subscription& sub) { pending_.subscriptions.push_back(sub); }
+  // Automatic top-up after the account's available may have fallen.
+  void check_topup(account& acct, time_us now);
+  result<purchase_result> purchase_into(account& acct, const package& pkg,
+                                        const purchase_cmd& cmd, time_us now);
+  time_us billing_period_start(const account& acct, time_us now) const;
+  result<void> price_spend(charge_cmd& cmd) const;
+  void add_due(time_us at, object_id id, account* sub_owner = nullptr);
 
   micros postpaid_available(const account& acct, time_us now) const;
   micros lots_spendable(const account& acct, time_us now, std::string_view operation,
                         bool scoped) const;
   // Decides how much of `amount` comes from lots and from postpaid, or refuses.
-  result<plan> plan_spend(const account& acct, micros amount, std::string_view operation,
+  result<spend_plan> plan_spend(const account& acct, micros amount, std::string_view operation,
                           bool urgent, time_us now) const;
   // Takes the planned credits, moving them from remaining to spent (or held).
-  void take(account& acct, const plan& p, std::string_view operation, time_us now, bool to_hold,
+  void take(account& acct, const spend_plan& p, std::string_view operation, time_us now, bool to_hold,
             lot_parts& parts);
   result<void> check_rate(account& acct, time_us now);
   result<const charge_record*> charge_one(account& acct, const charge_cmd& cmd, time_us now);
@@ -301,6 +405,14 @@ class ledger {
   std::unordered_map<object_id, hold> holds_;
   std::unordered_map<object_id, charge_record> charges_;
   idempotency_table idempotency_;
+  std::map<std::string, price, std::less<>> prices_;
+  std::unordered_map<std::string, std::vector<const price*>, string_hash, std::equal_to<>>
+      prices_by_operation_;
+  std::map<std::string, package, std::less<>> packages_;
+  std::map<std::string, plan, std::less<>> plans_;
+  std::unordered_map<std::string, subscription, string_hash, std::equal_to<>> subscriptions_;
+  std::unordered_set<std::string, string_hash, std::equal_to<>> external_ids_;
+  const calendar* calendar_ = &default_calendar();
   std::priority_queue<due_item, std::vector<due_item>, std::greater<>> due_;
   std::size_t open_holds_total_ = 0;
 

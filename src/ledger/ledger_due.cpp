@@ -6,8 +6,8 @@
 
 namespace creditd::ledger {
 
-void ledger::add_due(time_us at, object_id id) {
-  due_.push(due_item{at, id});
+void ledger::add_due(time_us at, object_id id, account* sub_owner) {
+  due_.push(due_item{at, id, sub_owner});
 }
 
 time_us ledger::next_due() const {
@@ -16,8 +16,21 @@ time_us ledger::next_due() const {
   return due_.empty() ? no_expiry : due_.top().at;
 }
 
+time_us ledger::subscription_due(const subscription* sub) {
+  if (sub == nullptr) return no_expiry;
+  switch (sub->status) {
+    case subscription_status::pending:
+      return sub->start_at;
+    case subscription_status::active:
+      return sub->period_end;
+    case subscription_status::canceled:
+      return no_expiry;
+  }
+  return no_expiry;
+}
+
 void ledger::recompute_next_due(account& acct) {
-  time_us next = no_expiry;
+  time_us next = subscription_due(acct.sub);
   for (const lot* l : acct.active_lots)
     next = std::min(next, l->expires_at);
   for (const hold* h : acct.open_holds)
@@ -53,7 +66,10 @@ void ledger::expire_hold(hold& h, time_us at) {
 void ledger::settle(account& acct, time_us now) {
   while (acct.next_due <= now) {
     const time_us at = acct.next_due;
-    // Lots first: a lot that expires at the same instant as a hold on it
+    // The subscription first: its renewal expires the period's allowance
+    // itself, carrying over what the plan allows before the lot is gone.
+    if (subscription_due(acct.sub) == at) renew(acct, at);
+    // Lots next: a lot that expires at the same instant as a hold on it
     // loses its remaining now, and the hold's credits on it when they return.
     std::vector<lot*> lots;
     for (lot* l : acct.active_lots) {
@@ -69,6 +85,7 @@ void ledger::settle(account& acct, time_us now) {
       expire_hold(*h, at);
     recompute_next_due(acct);
     CREDITD_ASSERT(acct.next_due > at);
+    check_topup(acct, at);
   }
 }
 
@@ -78,7 +95,9 @@ std::size_t ledger::run_due(time_us now, std::size_t items_max) {
     const due_item item = due_.top();
     due_.pop();
     account* owner = nullptr;
-    if (auto l = lots_.find(item.id); l != lots_.end()) {
+    if (item.id == 0) {
+      if (subscription_due(item.sub_owner->sub) == item.at) owner = item.sub_owner;
+    } else if (auto l = lots_.find(item.id); l != lots_.end()) {
       if (l->second.status == lot_status::active && l->second.expires_at == item.at) {
         owner = const_cast<account*>(l->second.owner);
       }

@@ -113,7 +113,7 @@ change_set ledger::take_changes() {
   out.accounts.reserve(dirty_accounts_.size());
   for (const account* a : dirty_accounts_) {
     out.accounts.push_back(account_row{a->id, a->name, a->settings, a->created_at, a->updated_at,
-                                       a->postpaid_used, a->postpaid_period});
+                                       a->postpaid_used, a->postpaid_period, a->topup});
   }
   out.lots.reserve(dirty_lots_.size());
   for (const lot* l : dirty_lots_)
@@ -278,6 +278,7 @@ void ledger::restore_account(const account_row& row) {
   a.updated_at = row.updated_at;
   a.postpaid_used = row.postpaid_used;
   a.postpaid_period = row.postpaid_period;
+  a.topup = row.topup;
 }
 
 void ledger::restore_lot(const lot& row, std::string_view account_id) {
@@ -338,8 +339,12 @@ std::string ledger::finish_load() {
     add_due(h->expires_at, h->id);
     ++open_holds_total_;
   }
-  for (auto& [id, a] : accounts_)
+  for (auto& [id, a] : accounts_) {
     recompute_next_due(a);
+    if (subscription_due(a.sub) != no_expiry) add_due(subscription_due(a.sub), 0, &a);
+  }
+  for (const auto& [id, p] : prices_)
+    prices_by_operation_[p.operation].push_back(&p);
   for (const auto& [id, l] : lots_)
     next_object_id_ = std::max(next_object_id_, id + 1);
   for (const auto& [id, h] : holds_)

@@ -31,5 +31,18 @@ inline constexpr std::int64_t expiring_soon_days_max = 3650;
 // Idempotency records are kept at least this long (the contract says 24 hours).
 inline constexpr std::int64_t idempotency_retention_seconds = 48 * 3600;
 inline constexpr std::size_t idempotency_key_length_max = 255;
+// The catalog.
+inline constexpr std::size_t prices_max = 10'000;
+inline constexpr std::size_t packages_max = 1'000;
+inline constexpr std::size_t plans_max = 1'000;
+inline constexpr std::size_t price_dimensions_max = 32;
+inline constexpr std::size_t dimension_key_length_max = 64;
+inline constexpr std::size_t dimension_value_length_max = 256;
+inline constexpr std::int64_t validity_days_max = 36'500;
+// A payment provider's event id (Stripe's "evt_...").
+inline constexpr std::size_t external_id_length_max = 255;
+// A subscription's start_at: at most this far in the past (caught up period
+// by period at once) or in the future.
+inline constexpr std::int64_t subscription_start_window_days = 3'660;
 
 }  // namespace creditd::ledger::limits

@@ -103,6 +103,16 @@ std::string_view to_string(errc c) {
       return "limit_exceeded";
     case errc::idempotency_conflict:
       return "idempotency_conflict";
+    case errc::unknown_price:
+      return "unknown_price";
+    case errc::package_not_found:
+      return "package_not_found";
+    case errc::plan_not_found:
+      return "plan_not_found";
+    case errc::subscription_not_found:
+      return "subscription_not_found";
+    case errc::conflict:
+      return "conflict";
   }
   return "unknown";
 }

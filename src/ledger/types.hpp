@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ledger/amount.hpp"
+#include "ledger/commerce.hpp"
 #include "ledger/ids.hpp"
 #include "ledger/time.hpp"
 #include "util/small_vector.hpp"
@@ -118,6 +119,8 @@ struct hold {
   std::string dimensions;  // canonical JSON object text, or empty
   std::string reference;
   std::string metadata;  // the platform's JSON object text, or empty
+  std::string price_id;  // the catalog price it was priced at (empty: an explicit amount)
+  micros unit_amount = 0;
   time_us created_at = 0;
   time_us expires_at = 0;
   time_us closed_at = 0;
@@ -164,7 +167,9 @@ struct account {
   std::vector<lot*> active_lots;     // status active, in consumption order
   std::vector<lot*> lots;            // every lot, in creation order
   std::vector<hold*> open_holds;
-  time_us next_due = no_expiry;  // no lot expiry or hold expiry before this
+  subscription* sub = nullptr;   // its subscription (any status), or none
+  topup_state topup;             // automatic top-up's state
+  time_us next_due = no_expiry;  // no lot expiry, hold expiry or renewal before this
   rate_bucket rate;              // volatile: not persisted
   std::uint64_t dirty_epoch = 0;
 };
@@ -190,6 +195,10 @@ struct entry {
   // Charge, hold and capture entries: the request's metadata, JSON object
   // text (a capture: its hold's). Empty when none was given (no allocation).
   std::string metadata;
+  // Charge, hold and capture entries priced from the catalog: the price and
+  // its unit amount at the time (empty / 0 for an explicit amount).
+  std::string price_id;
+  micros unit_amount = 0;
   time_us created_at = 0;
 };
 

@@ -34,13 +34,22 @@ reply ledger_error(const ledger::error& e) {
     case errc::lot_not_found:
     case errc::hold_not_found:
     case errc::charge_not_found:
+    case errc::package_not_found:
+    case errc::plan_not_found:
+    case errc::subscription_not_found:
       // The callers check existence first and name the id; this is the rest.
       return error_reply(404, "not_found", e.message[0] ? e.message : "not found");
     case errc::hold_not_open:
     case errc::lot_not_active:
     case errc::nothing_to_refund:
     case errc::limit_exceeded:
+    case errc::conflict:
       return error_reply(409, "conflict", e.message);
+    case errc::unknown_price: {
+      reply r = error_reply(422, "unknown_price", e.message);
+      r.refusal_code = "unknown_price";
+      return r;
+    }
     case errc::idempotency_conflict:
       return error_reply(409, "idempotency_conflict", e.message);
     case errc::insufficient_credits: {
