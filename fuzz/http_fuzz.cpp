@@ -98,14 +98,19 @@ void query(const std::string& q) {
 
 void check_charge(const http::jvalue& v) {
   std::string error;
-  bool unknown_price = false;
-  auto cmd = http::decode_charge(v, "acct", error, unknown_price);
+  auto cmd = http::decode_charge(v, "acct", error);
   if (!cmd) {
     if (error.empty()) std::abort();
     return;
   }
-  if (!error.empty() || unknown_price) std::abort();
+  if (!error.empty()) std::abort();
   if (cmd->amount < 0 || cmd->amount > ledger::amount_micros_max) std::abort();
+  // Without an amount the cost comes from the catalog; with one, never.
+  if (cmd->from_catalog != (v.find("amount") == nullptr || v.find("amount")->is_null()))
+    std::abort();
+  for (std::size_t i = 1; i < cmd->dimension_values.size(); ++i) {
+    if (!(cmd->dimension_values[i - 1].key < cmd->dimension_values[i].key)) std::abort();
+  }
   if (!ledger::valid_operation(cmd->operation)) std::abort();
 }
 

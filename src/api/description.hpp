@@ -116,6 +116,9 @@ struct endpoint {
   std::span<const field> path_params = {};  // in the order they appear
   std::span<const field> body = {};         // empty: no body
   bool has_body = false;                    // POST/PUT with a JSON object body
+  // The body is passed on as bytes, unchecked (a signed webhook: the
+  // signature covers the exact bytes).
+  bool raw_body = false;
   std::span<const field> query = {};
   std::string_view response;  // schema name of the success body ("" for non-JSON)
   std::string_view content_type = "application/json";

@@ -127,6 +127,62 @@ constexpr result advance_results[] = {ok200,
                                       idempotency_conflict,
                                       unavailable};
 
+constexpr result catalog_put_results[] = {
+    {200, "", "Updated"},
+    created201,
+    bad_request,
+    unauthenticated,
+    forbidden,
+    {409, "conflict",
+     "An equally specific price of the operation could match the same charges (prices), or the "
+     "catalog is full"},
+    idempotency_conflict,
+    unavailable};
+constexpr result catalog_get_results[] = {
+    ok200, unauthenticated, {404, "not_found", "No such catalog object"}, unavailable};
+constexpr result catalog_list_results[] = {ok200, bad_request, unauthenticated, unavailable};
+constexpr result delete_price_results[] = {
+    ok200, unauthenticated, forbidden, {404, "not_found", "No such price"}, unavailable};
+constexpr result quote_results[] = {
+    ok200,           bad_request,   unauthenticated,      forbidden,
+    account_missing, unknown_price, idempotency_conflict, unavailable};
+constexpr result purchase_results[] = {
+    created201,
+    bad_request,
+    unauthenticated,
+    forbidden,
+    {404, "not_found", "The account or the package does not exist"},
+    {409, "conflict", "The account has the most active lots it may have"},
+    idempotency_conflict,
+    unavailable};
+constexpr result stripe_results[] = {
+    {200, "",
+     "Received: outcome recorded (the purchase), duplicate (this event was recorded before: "
+     "nothing changed) or ignored (another event type, or a session not paid yet)"},
+    {400, "invalid_signature",
+     "Stripe-Signature is missing, malformed, stale (outside 300 s) or does not match; nothing "
+     "was recorded"},
+    {400, "invalid_request", "The event is not valid JSON, or lacks metadata.account/package"},
+    {404, "not_found", "metadata.account or metadata.package names nothing; nothing was recorded"},
+    {503, "not_configured", "No --stripe-webhook-secret was given"},
+    unavailable};
+constexpr result put_subscription_results[] = {
+    {200, "", "Updated (a plan change takes effect at the next period)"},
+    created201,
+    bad_request,
+    unauthenticated,
+    forbidden,
+    {404, "not_found", "The account or the plan does not exist"},
+    {409, "conflict", "start_at or another timezone given for an active subscription"},
+    idempotency_conflict,
+    unavailable};
+constexpr result get_subscription_results[] = {
+    ok200,
+    unauthenticated,
+    forbidden,
+    {404, "not_found", "The account does not exist or has no subscription"},
+    unavailable};
+
 // ------------------------------------------------------------------ path parameters
 
 constexpr field account_path[] = {
@@ -348,6 +404,98 @@ constexpr field advance_body[] = {
      .max = 100LL * 365 * 86400},
 };
 
+constexpr field price_path[] = {{.name = "price_id",
+                                 .t = type::account_id,
+                                 .doc = "The price's id (the platform's own name)",
+                                 .required = true}};
+constexpr field package_path[] = {{.name = "package_id",
+                                   .t = type::account_id,
+                                   .doc = "The package's id (pack-300)",
+                                   .required = true}};
+constexpr field plan_path[] = {{.name = "plan_id",
+                                .t = type::account_id,
+                                .doc = "The plan's id (pro-monthly)",
+                                .required = true}};
+
+constexpr field price_body[] = {
+    {.name = "operation",
+     .t = type::operation,
+     .doc = "The operation it prices (image.generate)",
+     .required = true},
+    {.name = "dimensions",
+     .t = type::dimensions,
+     .doc = "The dimensions a charge must have, each with this value (model, resolution, ...); "
+            "none: every charge of the operation. Values are compared as text"},
+    {.name = "unit_amount",
+     .t = type::amount,
+     .doc = "Credits per unit of quantity, exact (0.002 per token); zero makes the operation free",
+     .required = true},
+};
+constexpr field package_body[] = {
+    {.name = "credits", .t = type::positive_amount, .doc = "Credits it grants", .required = true},
+    {.name = "price",
+     .t = type::amount,
+     .doc = "What it costs, in currency (the lot's cost basis)",
+     .required = true},
+    {.name = "currency",
+     .t = type::string,
+     .doc = "Three lower-case ISO 4217 letters (usd)",
+     .required = true,
+     .max = 3},
+    {.name = "validity_days",
+     .t = type::integer,
+     .doc = "Days its credits stay valid after the purchase (default: they never expire)",
+     .min = 0,
+     .max = lim::validity_days_max},
+};
+constexpr std::string_view period_units[] = {"month", "year"};
+constexpr field plan_body[] = {
+    {.name = "credits_per_period",
+     .t = type::positive_amount,
+     .doc = "The allowance granted at every period start",
+     .required = true},
+    {.name = "period",
+     .t = type::enumeration,
+     .doc = "month or year",
+     .required = true,
+     .values = period_units},
+    {.name = "rollover_cap",
+     .t = type::amount,
+     .doc = "At most this much of a period's unspent allowance is carried into the next period "
+            "(expiring at its end); none: nothing is carried"},
+};
+constexpr field purchase_body[] = {
+    {.name = "package",
+     .t = type::account_id,
+     .doc = "The package bought (after the platform's own payment succeeded)",
+     .required = true},
+    {.name = "reason",
+     .t = type::string,
+     .doc = "A note kept with the lot (the platform's order id)",
+     .max = lim::reason_length_max},
+};
+constexpr field subscription_body[] = {
+    {.name = "plan", .t = type::account_id, .doc = "The plan", .required = true},
+    {.name = "start_at",
+     .t = type::time,
+     .doc = "A new subscription's first period start (default now: the allowance is granted in "
+            "the response); a past one catches up period by period, a future one is pending"},
+    {.name = "timezone",
+     .t = type::string,
+     .doc = "An IANA time zone (default UTC): periods start at local midnight of the anchor day",
+     .max = 64},
+};
+
+constexpr field name_page_query[] = {
+    {.name = "limit", .t = type::integer, .doc = "Page size (default 50)", .min = 1, .max = 1000},
+    {.name = "after", .t = type::string, .doc = "The cursor from a previous page", .max = 128},
+};
+constexpr field price_list_query[] = {
+    name_page_query[0],
+    name_page_query[1],
+    {.name = "operation", .t = type::operation, .doc = "Only the prices of this operation"},
+};
+
 // ------------------------------------------------------------------ query parameters
 
 constexpr field page_query[] = {
@@ -391,11 +539,12 @@ constexpr endpoint endpoint_table[] = {
     {.name = "put_account",
      .verb = method::put,
      .path = "/v1/accounts/{id}",
-     .need = access::admin,
+     .need = access::service,
      .mutating = true,
      .summary = "Create or update an account",
      .doc = "201 when created, 200 when updated. Settings given replace those settings; settings "
-            "not given are kept.",
+            "not given are kept. A service key creates accounts and names them; settings need "
+            "an admin key (403).",
      .path_params = account_path,
      .body = put_account_body,
      .has_body = true,
@@ -610,6 +759,199 @@ constexpr endpoint endpoint_table[] = {
      .results = advance_results,
      .command = "clock advance",
      .test_clock_only = true},
+    {.name = "put_price",
+     .verb = method::put,
+     .path = "/v1/prices/{price_id}",
+     .need = access::admin,
+     .mutating = true,
+     .summary = "Create or replace a price",
+     .doc = "A price matches a charge of its operation that has each of its dimensions with the "
+            "same value; the matching price with the most dimensions wins. A price as specific "
+            "as another of the operation that could match the same charge is refused (409). "
+            "Later charges only: charges made before keep the price they were charged at.",
+     .path_params = price_path,
+     .body = price_body,
+     .has_body = true,
+     .response = "Price",
+     .results = catalog_put_results,
+     .command = "price set"},
+    {.name = "get_price",
+     .verb = method::get,
+     .path = "/v1/prices/{price_id}",
+     .need = access::any_key,
+     .summary = "A price",
+     .path_params = price_path,
+     .response = "Price",
+     .results = catalog_get_results,
+     .command = "price get"},
+    {.name = "delete_price",
+     .verb = method::delete_,
+     .path = "/v1/prices/{price_id}",
+     .need = access::admin,
+     .mutating = true,
+     .summary = "Delete a price",
+     .doc = "Charges it priced keep its id and unit amount in the journal.",
+     .path_params = price_path,
+     .response = "Deleted",
+     .results = delete_price_results,
+     .command = "price delete"},
+    {.name = "list_prices",
+     .verb = method::get,
+     .path = "/v1/prices",
+     .need = access::any_key,
+     .summary = "The price list",
+     .query = price_list_query,
+     .response = "PricePage",
+     .results = catalog_list_results,
+     .command = "prices"},
+    {.name = "create_quote",
+     .verb = method::post,
+     .path = "/v1/accounts/{id}/quote",
+     .need = access::reader_own,
+     .mutating = true,
+     .summary = "What a charge would cost, and whether the account can pay it",
+     .doc = "The body is a charge's. Charges nothing; the account's scopes, reserve and "
+            "postpaid limit are applied as for the charge.",
+     .path_params = account_path,
+     .body = spend_body,
+     .has_body = true,
+     .response = "Quote",
+     .results = quote_results,
+     .command = "quote"},
+    {.name = "put_package",
+     .verb = method::put,
+     .path = "/v1/packages/{package_id}",
+     .need = access::admin,
+     .mutating = true,
+     .summary = "Create or replace a package (a pack of credits for sale)",
+     .doc = "Purchases made before keep what they granted.",
+     .path_params = package_path,
+     .body = package_body,
+     .has_body = true,
+     .response = "Package",
+     .results = catalog_put_results,
+     .command = "package set"},
+    {.name = "get_package",
+     .verb = method::get,
+     .path = "/v1/packages/{package_id}",
+     .need = access::any_key,
+     .summary = "A package",
+     .path_params = package_path,
+     .response = "Package",
+     .results = catalog_get_results,
+     .command = "package get"},
+    {.name = "list_packages",
+     .verb = method::get,
+     .path = "/v1/packages",
+     .need = access::any_key,
+     .summary = "The packages for sale",
+     .query = name_page_query,
+     .response = "PackagePage",
+     .results = catalog_list_results,
+     .command = "packages"},
+    {.name = "create_purchase",
+     .verb = method::post,
+     .path = "/v1/accounts/{id}/purchases",
+     .need = access::service,
+     .mutating = true,
+     .summary = "Record a purchase of a package",
+     .doc = "Grants a prepaid lot of the package's credits, spendable in this response: expiry "
+            "validity_days later, the price as cost basis. Send an Idempotency-Key (the "
+            "platform's order id) so that a retry never grants twice.",
+     .path_params = account_path,
+     .body = purchase_body,
+     .has_body = true,
+     .response = "Purchase",
+     .results = purchase_results,
+     .command = "purchase"},
+    {.name = "list_purchases",
+     .verb = method::get,
+     .path = "/v1/accounts/{id}/purchases",
+     .need = access::reader_own,
+     .summary = "The account's purchases, newest first",
+     .path_params = account_path,
+     .query = page_query,
+     .response = "PurchasePage",
+     .results = read_account_results,
+     .command = "purchases"},
+    {.name = "stripe_webhook",
+     .verb = method::post,
+     .path = "/v1/webhooks/stripe",
+     .summary = "Stripe's webhook: checkout.session.completed records a purchase",
+     .doc = "No bearer key: the Stripe-Signature header is checked against "
+            "--stripe-webhook-secret (v1, 300 s tolerance). A paid checkout.session.completed "
+            "(or checkout.session.async_payment_succeeded) with metadata.account and "
+            "metadata.package records the purchase once per event id, for as long as the store "
+            "lives; other events are acknowledged and ignored.",
+     .raw_body = true,
+     .response = "StripeReceipt",
+     .results = stripe_results},
+    {.name = "put_plan",
+     .verb = method::put,
+     .path = "/v1/plans/{plan_id}",
+     .need = access::admin,
+     .mutating = true,
+     .summary = "Create or replace a plan",
+     .doc = "Subscriptions get the new terms from their next period.",
+     .path_params = plan_path,
+     .body = plan_body,
+     .has_body = true,
+     .response = "Plan",
+     .results = catalog_put_results,
+     .command = "plan set"},
+    {.name = "get_plan",
+     .verb = method::get,
+     .path = "/v1/plans/{plan_id}",
+     .need = access::any_key,
+     .summary = "A plan",
+     .path_params = plan_path,
+     .response = "Plan",
+     .results = catalog_get_results,
+     .command = "plan get"},
+    {.name = "list_plans",
+     .verb = method::get,
+     .path = "/v1/plans",
+     .need = access::any_key,
+     .summary = "The plans",
+     .query = name_page_query,
+     .response = "PlanPage",
+     .results = catalog_list_results,
+     .command = "plans"},
+    {.name = "put_subscription",
+     .verb = method::put,
+     .path = "/v1/accounts/{id}/subscription",
+     .need = access::service,
+     .mutating = true,
+     .summary = "Subscribe the account to a plan, or change its plan",
+     .doc = "A new subscription starts at start_at (default now: the first allowance is in the "
+            "response). On an active one, another plan takes effect at the next period, and a "
+            "pending cancellation is undone.",
+     .path_params = account_path,
+     .body = subscription_body,
+     .has_body = true,
+     .response = "Subscription",
+     .results = put_subscription_results,
+     .command = "subscribe"},
+    {.name = "get_subscription",
+     .verb = method::get,
+     .path = "/v1/accounts/{id}/subscription",
+     .need = access::reader_own,
+     .summary = "The account's subscription",
+     .path_params = account_path,
+     .response = "Subscription",
+     .results = get_subscription_results,
+     .command = "subscription"},
+    {.name = "cancel_subscription",
+     .verb = method::delete_,
+     .path = "/v1/accounts/{id}/subscription",
+     .need = access::service,
+     .mutating = true,
+     .summary = "Cancel at the period's end",
+     .doc = "The current period's allowance stays until its end; nothing is granted after.",
+     .path_params = account_path,
+     .response = "Subscription",
+     .results = get_subscription_results,
+     .command = "unsubscribe"},
 };
 
 }  // namespace

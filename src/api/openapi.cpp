@@ -138,7 +138,7 @@ json::value operation(const endpoint& ep) {
   if (!doc.empty()) doc += "\n\n";
   doc += "Role: " + std::string(to_string(ep.need)) + ".";
   op["description"] = doc;
-  op["x-creditctl-command"] = ep.command;
+  if (!ep.command.empty()) op["x-creditctl-command"] = ep.command;
   json::array security;
   if (ep.need != access::open) security.push_back(json::object{{"bearer", json::array{}}});
   op["security"] = std::move(security);
@@ -160,6 +160,14 @@ json::value operation(const endpoint& ep) {
   }
   op["parameters"] = std::move(params);
 
+  if (ep.raw_body) {
+    op["requestBody"] = json::object{
+        {"required", true},
+        {"content",
+         json::object{{"application/json",
+                       json::object{{"schema", json::object{{"type", "object"},
+                                                            {"additionalProperties", true}}}}}}}};
+  }
   if (ep.has_body) {
     // A body with a required field is itself required: generators then make the
     // client pass one (openapi-typescript: `requestBody`, not `requestBody?`).

@@ -82,7 +82,10 @@ void engine::writer_loop() {
       const auto now = opts_.clock();
       const ledger::time_us due = ledger_.next_due();
       ledger::time_us wait_us = opts_.idle_wakeup_us;
-      if (due != ledger::no_expiry) wait_us = std::clamp<ledger::time_us>(due - now, 0, wait_us);
+      // Due work waits while the set being built is full of it (the
+      // committer's notice wakes this thread).
+      if (due != ledger::no_expiry && due_room())
+        wait_us = std::clamp<ledger::time_us>(due - now, 0, wait_us);
       if (failed()) wait_us = std::min(wait_us, opts_.recovery_interval_us);
       if (!ready()) writer_cv_.wait_for(lock, std::chrono::microseconds(wait_us), ready);
       if (applied.size() < opts_.batch_tasks_max) {
@@ -104,7 +107,10 @@ void engine::writer_loop() {
     } else {
       last_now_ = std::max(last_now_, opts_.clock());
       const ledger::time_us now = last_now_;
-      if (ledger_.next_due() <= now) ledger_.run_due(now);
+      // Time-driven work, a bounded step per round: what remains makes the
+      // next round start at once (next_due <= now), after this round's tasks.
+      if (ledger_.next_due() <= now && due_room())
+        ledger_.run_due(now, ledger::limits::due_items_per_step);
       if (now - last_prune > 60 * ledger::us_per_second) {
         ledger_.idempotency_forget_before(now - ledger::limits::idempotency_retention_seconds *
                                                     ledger::us_per_second);

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "ledger/ledger.hpp"
+#include "ledger/limits.hpp"
 #include "store/store.hpp"
 
 namespace creditd::engine {
@@ -115,6 +116,12 @@ class engine {
   // last loaded from the store, and tries to recover.
   void serve_degraded(std::vector<task*>& incoming, std::vector<task*>& applied);
   void try_recover(ledger::time_us now);
+  // Writer thread: whether the set being built has room for a step of
+  // time-driven work (so that a million renewals due at once become many
+  // bounded commits, never one giant one).
+  bool due_room() const {
+    return ledger_.pending_entry_count() < 4 * ledger::limits::due_items_per_step;
+  }
 
   ledger::ledger& ledger_;
   store::store& store_;

@@ -29,6 +29,7 @@ struct request {
   std::string body;
   std::string authorization;
   std::string idempotency_key;
+  std::string stripe_signature;  // the Stripe-Signature header (webhooks)
 };
 
 struct response {

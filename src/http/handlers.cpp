@@ -149,30 +149,18 @@ void void_lot(api& a, call& c) {
 
 // ------------------------------------------------------------------ spending
 
-// A charge or batch item without an amount: no catalog yet, so no price.
-void refuse_unpriced(api& a, call& c, std::string_view prefix, const jvalue& item) {
-  a.ctx().stats.refused("unknown_price");
-  c.done(error_response(
-      422, "unknown_price",
-      std::string(prefix) + no_price(body_values(&item).string("operation").value_or(""))));
-}
-
-// The router checked the body, batch items included, against the description.
+// The router checked the body, batch items included, against the
+// description. Without an amount the ledger prices the charge.
 void create_charge(api& a, call& c) {
-  auto cmd = decode_checked_charge(*c.body, c.params[0]);
-  if (!cmd) return refuse_unpriced(a, c, "", *c.body);
-  svc(a).charge(c.who, std::move(*cmd), reply_to(c));
+  svc(a).charge(c.who, decode_checked_charge(*c.body, c.params[0]), reply_to(c));
 }
 
 void create_charge_batch(api& a, call& c) {
   const jvalue* list = values(c).get("charges");
   std::vector<ledger::charge_cmd> cmds;
   cmds.reserve(list->items.size());
-  for (std::size_t i = 0; i < list->items.size(); ++i) {
-    auto cmd = decode_checked_charge(list->items[i], c.params[0]);
-    if (!cmd) return refuse_unpriced(a, c, "charges[" + std::to_string(i) + "]: ", list->items[i]);
-    cmds.push_back(std::move(*cmd));
-  }
+  for (const jvalue& item : list->items)
+    cmds.push_back(decode_checked_charge(item, c.params[0]));
   svc(a).charge_batch(c.who, std::move(cmds), reply_to(c));
 }
 
@@ -201,12 +189,8 @@ void create_adjustment(api& a, call& c) {
 void create_hold(api& a, call& c) {
   const body_values v = values(c);
   spend_fields s = read_spend(v);
-  if (!s.amount) {
-    a.ctx().stats.refused("unknown_price");
-    return c.done(error_response(422, "unknown_price", no_price(s.operation)));
-  }
   ledger::hold_cmd cmd{c.params[0],
-                       *s.amount,
+                       s.amount.value_or(0),
                        std::move(s.operation),
                        std::move(s.dimensions),
                        std::move(s.reference),
@@ -214,6 +198,8 @@ void create_hold(api& a, call& c) {
                        v.integer("ttl_seconds").value_or(ledger::limits::hold_ttl_seconds_default)};
   cmd.quantity = s.quantity;
   cmd.metadata = std::move(s.metadata);
+  cmd.from_catalog = !s.amount.has_value();
+  cmd.dimension_values = std::move(s.dimension_values);
   svc(a).place_hold(c.who, std::move(cmd), reply_to(c));
 }
 
@@ -239,6 +225,126 @@ void list_entries(api& a, call& c) {
   auto p = paging(c, id_kind::entry);
   if (!p) return;
   svc(a).list_entries(c.who, c.params[0], *p, reply_to(c));
+}
+
+// ------------------------------------------------------------------ catalog and commerce
+
+// ?limit= and ?after= over names (already checked).
+service::name_page name_paging(const call& c) {
+  service::name_page p;
+  if (auto l = query_value(c.req.query, "limit")) p.limit = std::stoul(*l);
+  p.after = query_value(c.req.query, "after").value_or("");
+  return p;
+}
+
+void put_price(api& a, call& c) {
+  const body_values v = values(c);
+  ledger::price_cmd cmd;
+  cmd.id = c.params[0];
+  cmd.operation = *v.string("operation");
+  if (const jvalue* d = v.get("dimensions")) {
+    for (const auto& [key, value] : d->fields) {
+      if (value.type != jvalue::kind::string)
+        return c.done(error_response(400, "invalid_request",
+                                     "dimensions." + key + " must be a string in a price"));
+      cmd.dimensions.push_back({key, value.text});
+    }
+  }
+  cmd.unit_amount = *v.amount("unit_amount");
+  svc(a).put_price(c.who, std::move(cmd), reply_to(c));
+}
+
+void get_price(api& a, call& c) {
+  svc(a).get_price(c.who, c.params[0], reply_to(c));
+}
+
+void delete_price(api& a, call& c) {
+  svc(a).delete_price(c.who, c.params[0], reply_to(c));
+}
+
+void list_prices(api& a, call& c) {
+  svc(a).list_prices(c.who, name_paging(c), query_value(c.req.query, "operation").value_or(""),
+                     reply_to(c));
+}
+
+void create_quote(api& a, call& c) {
+  svc(a).quote(c.who, decode_checked_charge(*c.body, c.params[0]), reply_to(c));
+}
+
+void put_package(api& a, call& c) {
+  const body_values v = values(c);
+  ledger::package_cmd cmd;
+  cmd.id = c.params[0];
+  cmd.credits = *v.amount("credits");
+  cmd.price = *v.amount("price");
+  cmd.currency = *v.string("currency");
+  std::transform(cmd.currency.begin(), cmd.currency.end(), cmd.currency.begin(),
+                 [](char ch) { return ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch + 32) : ch; });
+  cmd.validity_days = v.integer("validity_days").value_or(0);
+  svc(a).put_package(c.who, std::move(cmd), reply_to(c));
+}
+
+void get_package(api& a, call& c) {
+  svc(a).get_package(c.who, c.params[0], reply_to(c));
+}
+
+void list_packages(api& a, call& c) {
+  svc(a).list_packages(c.who, name_paging(c), reply_to(c));
+}
+
+void create_purchase(api& a, call& c) {
+  const body_values v = values(c);
+  ledger::purchase_cmd cmd;
+  cmd.account = c.params[0];
+  cmd.package = *v.string("package");
+  cmd.reason = v.string("reason").value_or("");
+  svc(a).purchase(c.who, std::move(cmd), reply_to(c));
+}
+
+void list_purchases(api& a, call& c) {
+  auto p = paging(c, id_kind::purchase);
+  if (!p) return;
+  svc(a).list_purchases(c.who, c.params[0], *p, reply_to(c));
+}
+
+void stripe_webhook(api& a, call& c) {
+  svc(a).stripe_webhook(std::move(c.req.stripe_signature), std::move(c.req.body), reply_to(c));
+}
+
+void put_plan(api& a, call& c) {
+  const body_values v = values(c);
+  ledger::plan_cmd cmd;
+  cmd.id = c.params[0];
+  cmd.credits_per_period = *v.amount("credits_per_period");
+  cmd.period = *ledger::parse_period_unit(*v.string("period"));
+  cmd.rollover_cap = v.amount("rollover_cap");
+  svc(a).put_plan(c.who, std::move(cmd), reply_to(c));
+}
+
+void get_plan(api& a, call& c) {
+  svc(a).get_plan(c.who, c.params[0], reply_to(c));
+}
+
+void list_plans(api& a, call& c) {
+  svc(a).list_plans(c.who, name_paging(c), reply_to(c));
+}
+
+void put_subscription(api& a, call& c) {
+  const body_values v = values(c);
+  ledger::subscription_cmd cmd;
+  cmd.account = c.params[0];
+  cmd.plan = *v.string("plan");
+  cmd.start_at = v.time("start_at");
+  cmd.timezone = v.string("timezone").value_or("UTC");
+  svc(a).put_subscription(c.who, std::move(cmd), reply_to(c));
+}
+
+void get_subscription(api& a, call& c) {
+  svc(a).get_subscription(c.who, c.params[0], reply_to(c));
+}
+
+void cancel_subscription(api& a, call& c) {
+  svc(a).cancel_subscription(c.who, c.params[0], reply_to(c));
 }
 
 // ------------------------------------------------------------------ keys, clock, health
@@ -324,6 +430,23 @@ constexpr named_handler handler_table[] = {
     {"list_entries", list_entries},
     {"create_api_key", create_api_key},
     {"revoke_api_key", revoke_api_key},
+    {"put_price", put_price},
+    {"get_price", get_price},
+    {"delete_price", delete_price},
+    {"list_prices", list_prices},
+    {"create_quote", create_quote},
+    {"put_package", put_package},
+    {"get_package", get_package},
+    {"list_packages", list_packages},
+    {"create_purchase", create_purchase},
+    {"list_purchases", list_purchases},
+    {"stripe_webhook", stripe_webhook},
+    {"put_plan", put_plan},
+    {"get_plan", get_plan},
+    {"list_plans", list_plans},
+    {"put_subscription", put_subscription},
+    {"get_subscription", get_subscription},
+    {"cancel_subscription", cancel_subscription},
     {"get_test_clock", get_test_clock},
     {"advance_test_clock", advance_test_clock},
 };

@@ -1,4 +1,4 @@
-// Decoding of spend bodies (charges, batch items, holds) into ledger
+// Decoding of spend bodies (charges, batch items, holds, quotes) into ledger
 // commands, after they were checked against the API description. Pure
 // functions of their input; reentrant.
 #pragma once
@@ -13,10 +13,11 @@
 namespace creditd::http {
 
 // The fields of a charge or hold, from a checked body. `amount` absent: the
-// cost must come from the catalog.
+// cost comes from the catalog, inside the command.
 struct spend_fields {
   std::string operation;
-  std::string dimensions;
+  std::string dimensions;                   // canonical JSON object text, or ""
+  ledger::dimension_list dimension_values;  // the same as pairs, sorted by key
   std::string reference;
   bool urgent = false;
   std::optional<ledger::micros> amount;
@@ -25,19 +26,13 @@ struct spend_fields {
 };
 spend_fields read_spend(const body_values& v);
 
-// The message for a spend without an explicit amount (no catalog yet).
-std::string no_price(const std::string& operation);
-
-// Decodes a charge body (also a batch item) already checked against the
-// description; the account comes from the path. nullopt: no amount was sent
-// and no price matches (a 422).
-std::optional<ledger::charge_cmd> decode_checked_charge(const jvalue& body,
-                                                        const std::string& account);
+// Decodes a charge body (also a batch item or a quote) already checked
+// against the description; the account comes from the path.
+ledger::charge_cmd decode_checked_charge(const jvalue& body, const std::string& account);
 
 // Checks a charge body against the description, then decodes it (for input
-// that no router checked, such as the fuzzer's). On failure `error` says why
-// and `unknown_price` tells a 422 from a 400.
+// that no router checked, such as the fuzzer's). On failure `error` says why.
 std::optional<ledger::charge_cmd> decode_charge(const jvalue& body, const std::string& account,
-                                                std::string& error, bool& unknown_price);
+                                                std::string& error);
 
 }  // namespace creditd::http

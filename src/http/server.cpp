@@ -196,6 +196,8 @@ class session final : public session_base, public std::enable_shared_from_this<s
       r.authorization = std::string(it->value());
     if (auto it = req.find("Idempotency-Key"); it != req.end())
       r.idempotency_key = std::string(it->value());
+    if (auto it = req.find("Stripe-Signature"); it != req.end())
+      r.stripe_signature = std::string(it->value());
     route_ = srv_.request_handler().handle(
         std::move(r), [self = this->shared_from_this()](response resp) {
           net::post(self->stream_.get_executor(),

@@ -38,8 +38,8 @@ std::optional<period_unit> parse_period_unit(std::string_view text) {
 }
 
 std::optional<subscription_status> parse_subscription_status(std::string_view text) {
-  for (auto s : {subscription_status::pending, subscription_status::active,
-                 subscription_status::canceled}) {
+  for (auto s :
+       {subscription_status::pending, subscription_status::active, subscription_status::canceled}) {
     if (to_string(s) == text) return s;
   }
   return std::nullopt;

@@ -72,7 +72,9 @@ struct subscription {
   std::string timezone = "UTC";
   local_date anchor;  // the local date of start_at in `timezone`
   time_us start_at = 0;
-  std::int64_t period_index = -1;  // -1 while pending
+  // The current period's number, counted across the account's subscriptions
+  // (a resubscription goes on from the last); -1 before the first.
+  std::int64_t period_index = -1;
   time_us period_start = 0;
   time_us period_end = 0;  // the next boundary: renewal (or the end when canceling)
   object_id lot_id = 0;    // this period's allowance lot (0: none yet)
@@ -117,9 +119,9 @@ struct purchase {
 
 // Per account, the state of automatic top-up (persisted with the account).
 struct topup_state {
-  bool armed = true;           // false after a top-up until available is back at `below`
-  time_us period_start = 0;    // the billing period `count` counts in
-  std::int64_t count = 0;      // top-ups in that period
+  bool armed = true;         // false after a top-up until available is back at `below`
+  time_us period_start = 0;  // the billing period `count` counts in
+  std::int64_t count = 0;    // top-ups in that period
   friend bool operator==(const topup_state&, const topup_state&) = default;
 };
 

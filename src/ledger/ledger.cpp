@@ -244,9 +244,20 @@ micros ledger::lots_spendable(const account& acct, time_us now, std::string_view
   return total;
 }
 
+micros ledger::spend_capacity(const account& acct, std::string_view operation, bool urgent,
+                              time_us now) const {
+  micros all = 0, in_scope = 0;
+  for (const lot* l : acct.active_lots) {
+    if (!l->spendable_at(now)) continue;
+    all += l->remaining;
+    if (l->matches(operation)) in_scope += l->remaining;
+  }
+  return spend_cap(all, in_scope, acct.settings.reserve, urgent) + postpaid_available(acct, now);
+}
+
 result<ledger::spend_plan> ledger::plan_spend(const account& acct, micros amount,
-                                        std::string_view operation, bool urgent,
-                                        time_us now) const {
+                                              std::string_view operation, bool urgent,
+                                              time_us now) const {
   micros all = 0, in_scope = 0;
   for (const lot* l : acct.active_lots) {
     if (!l->spendable_at(now)) continue;
@@ -254,8 +265,7 @@ result<ledger::spend_plan> ledger::plan_spend(const account& acct, micros amount
     if (l->matches(operation)) in_scope += l->remaining;
   }
   const micros reserve = acct.settings.reserve;
-  const micros lots_cap =
-      urgent ? in_scope : std::min(in_scope, std::max<micros>(0, all - reserve));
+  const micros lots_cap = spend_cap(all, in_scope, reserve, urgent);
   const micros postpaid = postpaid_available(acct, now);
   if (amount <= lots_cap + postpaid) {
     spend_plan p;

@@ -10,10 +10,11 @@
 // account, amount(granted) = spent + held + expired + voided + remaining.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <expected>
-#include <optional>
 #include <map>
+#include <optional>
 #include <queue>
 #include <span>
 #include <string>
@@ -105,9 +106,9 @@ struct put_result {
 };
 
 struct purchase_result {
-  purchase made;            // the purchase (a copy: purchases are not kept in memory)
+  purchase made;  // the purchase (a copy: purchases are not kept in memory)
   const lot* granted = nullptr;
-  bool duplicate = false;   // the external_id was recorded before: nothing changed
+  bool duplicate = false;  // the external_id was recorded before: nothing changed
 };
 
 struct quote_result {
@@ -364,8 +365,8 @@ class ledger {
   void save(const subscription& sub) { pending_.subscriptions.push_back(sub); }
   // Automatic top-up after the account's available may have fallen.
   void check_topup(account& acct, time_us now);
-  result<purchase_result> purchase_into(account& acct, const package& pkg,
-                                        const purchase_cmd& cmd, time_us now);
+  result<purchase_result> purchase_into(account& acct, const package& pkg, const purchase_cmd& cmd,
+                                        time_us now);
   time_us billing_period_start(const account& acct, time_us now) const;
   result<void> price_spend(charge_cmd& cmd) const;
   void add_due(time_us at, object_id id, account* sub_owner = nullptr);
@@ -373,12 +374,20 @@ class ledger {
   micros postpaid_available(const account& acct, time_us now) const;
   micros lots_spendable(const account& acct, time_us now, std::string_view operation,
                         bool scoped) const;
+  // What lots may give a spend: the operation's scope, less the reserve
+  // unless urgent.
+  static micros spend_cap(micros all, micros in_scope, micros reserve, bool urgent) {
+    return urgent ? in_scope : std::min(in_scope, std::max<micros>(0, all - reserve));
+  }
+  // What a spend of `operation` could take now: lots (spend_cap) and postpaid.
+  micros spend_capacity(const account& acct, std::string_view operation, bool urgent,
+                        time_us now) const;
   // Decides how much of `amount` comes from lots and from postpaid, or refuses.
   result<spend_plan> plan_spend(const account& acct, micros amount, std::string_view operation,
-                          bool urgent, time_us now) const;
+                                bool urgent, time_us now) const;
   // Takes the planned credits, moving them from remaining to spent (or held).
-  void take(account& acct, const spend_plan& p, std::string_view operation, time_us now, bool to_hold,
-            lot_parts& parts);
+  void take(account& acct, const spend_plan& p, std::string_view operation, time_us now,
+            bool to_hold, lot_parts& parts);
   result<void> check_rate(account& acct, time_us now);
   result<const charge_record*> charge_one(account& acct, const charge_cmd& cmd, time_us now);
 

@@ -154,9 +154,8 @@ result<put_result<package>> ledger::put_package(const package_cmd& cmd, time_us 
     return fail(errc::invalid_argument, "credits must be positive");
   if (cmd.price < 0 || cmd.price > amount_micros_max)
     return fail(errc::invalid_argument, "price must not be negative");
-  if (cmd.currency.size() != 3 ||
-      !std::all_of(cmd.currency.begin(), cmd.currency.end(),
-                   [](char c) { return c >= 'a' && c <= 'z'; })) {
+  if (cmd.currency.size() != 3 || !std::all_of(cmd.currency.begin(), cmd.currency.end(),
+                                               [](char c) { return c >= 'a' && c <= 'z'; })) {
     return fail(errc::invalid_argument, "currency must be a three-letter ISO 4217 code");
   }
   if (cmd.validity_days < 0 || cmd.validity_days > limits::validity_days_max)
@@ -217,7 +216,8 @@ result<priced> ledger::price_for(std::string_view operation, const dimension_lis
     }
   }
   if (best == nullptr)
-    return fail(errc::unknown_price, "no price in the catalog matches the operation and dimensions");
+    return fail(errc::unknown_price,
+                "no price in the catalog matches the operation and dimensions");
   if (quantity <= 0) return fail(errc::invalid_argument, "quantity must be positive");
   // unit (micros) x quantity (micros) is in units of 10^-12: back to micros,
   // half up. Both factors are below 2^63, so the product fits 128 bits.
@@ -246,12 +246,12 @@ result<quote_result> ledger::quote(const charge_cmd& cmd, time_us now) {
     out.cost = std::move(*r);
   }
   settle(*acct, now);
-  out.available = available_now(*acct, now);
-  out.balance_after = out.available;
+  out.available = spend_capacity(*acct, cmd.operation, cmd.urgent, now);
+  out.balance_after = available_now(*acct, now);
   auto p = plan_spend(*acct, out.cost.amount, cmd.operation, cmd.urgent, now);
   if (!p) {
     out.reason = p.error().reason;
-    out.available = p.error().available;
+    CREDITD_ASSERT(p.error().available == out.available);
     return out;
   }
   out.affordable = true;
@@ -361,7 +361,8 @@ result<put_result<subscription>> ledger::put_subscription(const subscription_cmd
   }
   const time_us start = cmd.start_at.value_or(now);
   const time_us window = limits::subscription_start_window_days * us_per_day;
-  if (start < now - window) return fail(errc::invalid_argument, "start_at is more than 10 years ago");
+  if (start < now - window)
+    return fail(errc::invalid_argument, "start_at is more than 10 years ago");
   if (start > now + window)
     return fail(errc::invalid_argument, "start_at is more than 10 years ahead");
   const auto anchor = calendar_->date_at(cmd.timezone, start);
@@ -370,7 +371,11 @@ result<put_result<subscription>> ledger::put_subscription(const subscription_cmd
   subscription& sub = subscriptions_[acct->id];
   const bool created = existing == nullptr;
   const time_us created_at = created ? now : sub.created_at;
+  // Period numbers go on across subscriptions of the account: each (account,
+  // index) is granted once, whatever resubscriptions come.
+  const std::int64_t last_index = created ? -1 : sub.period_index;
   sub = subscription{};
+  sub.period_index = last_index;
   sub.owner = acct;
   sub.plan = cmd.plan;
   sub.timezone = cmd.timezone;
@@ -391,8 +396,7 @@ result<put_result<subscription>> ledger::put_subscription(const subscription_cmd
   return put_result<subscription>{&sub, created};
 }
 
-result<const subscription*> ledger::cancel_subscription(std::string_view account_id,
-                                                        time_us now) {
+result<const subscription*> ledger::cancel_subscription(std::string_view account_id, time_us now) {
   command_mark_ = pending_.entries.size();
   account* acct = find_mut(account_id);
   if (acct == nullptr) return fail(errc::account_not_found);
@@ -415,10 +419,22 @@ result<const subscription*> ledger::cancel_subscription(std::string_view account
 void ledger::start_period(account& acct, subscription& sub, time_us at, micros carry,
                           object_id carried_from) {
   const plan& pl = plans_.at(sub.plan);
+  // Boundaries count months from the anchor (a year is 12 of them, clamped
+  // from the anchor day alike), so that a plan of another period continues
+  // from where the last period ended. The first period starts at start_at,
+  // month 0; a later one at a boundary, whose local date is the anchor day
+  // some months on.
+  std::int64_t months = 0;
+  if (sub.status == subscription_status::active) {
+    const auto d = calendar_->date_at(sub.timezone, at);
+    CREDITD_ASSERT(d.has_value());
+    months = (std::int64_t{d->year} - sub.anchor.year) * 12 + (d->month - sub.anchor.month);
+  }
+  const std::int64_t step = pl.period == period_unit::year ? 12 : 1;
   sub.status = subscription_status::active;
   ++sub.period_index;
   sub.period_start = at;
-  const auto end = calendar_->boundary(sub.timezone, sub.anchor, pl.period, sub.period_index + 1);
+  const auto end = calendar_->boundary(sub.timezone, sub.anchor, period_unit::month, months + step);
   // Only a boundary past year 9999 is missing: such a period never ends.
   sub.period_end = end && *end > at ? *end : no_expiry;
 
@@ -437,8 +453,8 @@ void ledger::start_period(account& acct, subscription& sub, time_us at, micros c
   e.balance_after = available_now(acct, at);
   sub.lot_id = l.id;
 
-  subscription_period row{acct.id, sub.period_index, pl.id, l.id, l.amount, 0, 0, at,
-                          sub.period_end};
+  subscription_period row{acct.id, sub.period_index, pl.id, l.id, l.amount, 0, 0,
+                          at,      sub.period_end};
   if (carry > 0) {
     grant_cmd r = g;
     r.amount = carry;
@@ -480,8 +496,8 @@ void ledger::renew(account& acct, time_us at) {
     entry& e = pending_.entries.back();
     e.reason = "period end";
     if (carry > 0) {
-      e.reason += ": " + format_amount(carry) + " of " + format_amount(left) +
-                  " carried over, " + format_amount(left - carry) + " lost";
+      e.reason += ": " + format_amount(carry) + " of " + format_amount(left) + " carried over, " +
+                  format_amount(left - carry) + " lost";
     }
   }
   if (sub.cancel_at_period_end) {

@@ -64,6 +64,7 @@ void ledger::expire_hold(hold& h, time_us at) {
 }
 
 void ledger::settle(account& acct, time_us now) {
+  bool applied_any = false;
   while (acct.next_due <= now) {
     const time_us at = acct.next_due;
     // The subscription first: its renewal expires the period's allowance
@@ -85,8 +86,11 @@ void ledger::settle(account& acct, time_us now) {
       expire_hold(*h, at);
     recompute_next_due(acct);
     CREDITD_ASSERT(acct.next_due > at);
-    check_topup(acct, at);
+    applied_any = true;
   }
+  // Automatic top-up looks at the balance now, once: never at the past
+  // instants a catch-up goes through (a lot granted later would not count).
+  if (applied_any) check_topup(acct, now);
 }
 
 std::size_t ledger::run_due(time_us now, std::size_t items_max) {

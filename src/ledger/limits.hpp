@@ -31,6 +31,9 @@ inline constexpr std::int64_t expiring_soon_days_max = 3650;
 // Idempotency records are kept at least this long (the contract says 24 hours).
 inline constexpr std::int64_t idempotency_retention_seconds = 48 * 3600;
 inline constexpr std::size_t idempotency_key_length_max = 255;
+// Time-driven work (expiries, renewals) applied in one engine step at most,
+// so that a million renewals at midnight never make one giant commit.
+inline constexpr std::size_t due_items_per_step = 1'024;
 // The catalog.
 inline constexpr std::size_t prices_max = 10'000;
 inline constexpr std::size_t packages_max = 1'000;

@@ -1,6 +1,7 @@
 // creditd: the credit ledger server.
 //
 //   creditd serve [--store URL] [--listen HOST:PORT] [--test-clock] [--threads N]
+//                 [--catalog FILE.toml] [--stripe-webhook-secret SECRET]
 //                 [--tls-cert FILE --tls-key FILE]
 //   creditd check [--store URL]
 #include <CLI/CLI.hpp>
@@ -16,11 +17,13 @@
 
 #include "api/openapi.hpp"
 #include "auth/keys.hpp"
+#include "calendar/tz_calendar.hpp"
 #include "engine/engine.hpp"
 #include "http/api.hpp"
 #include "http/metrics.hpp"
 #include "http/server.hpp"
 #include "http/tls.hpp"
+#include "service/catalog_file.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 #include "store/sqlite/sqlite_keys.hpp"
 #include "store/sqlite/sqlite_reader.hpp"
@@ -82,8 +85,14 @@ std::expected<bool, std::string> admin_key_exists(auth::key_repository& repo) {
 // connections, SQLite's temporary files), besides those open then.
 constexpr std::size_t fds_reserved = 32;
 
+// Commerce settings of `creditd serve`.
+struct commerce_options {
+  std::string catalog;        // --catalog FILE.toml ("" none)
+  std::string stripe_secret;  // --stripe-webhook-secret or CREDITD_STRIPE_WEBHOOK_SECRET
+};
+
 int serve(const std::string& store_arg, const std::string& listen, bool test_clock, int threads,
-          const std::string& log_level, const tls_files& tls_in) {
+          const std::string& log_level, const tls_files& tls_in, const commerce_options& shop) {
   if (log_level == "debug") log::threshold() = log::level::debug;
   if (log_level == "error") log::threshold() = log::level::error;
   auto url = parse_store(store_arg);
@@ -112,6 +121,16 @@ int serve(const std::string& store_arg, const std::string& listen, bool test_clo
     }
     tls = std::move(*ctx);
   }
+  // The catalog file is read before anything opens: a typo stops the start.
+  std::optional<service::catalog_file> catalog;
+  if (!shop.catalog.empty()) {
+    auto parsed = service::load_catalog(shop.catalog);
+    if (!parsed) {
+      std::fprintf(stderr, "creditd: --catalog: %s\n", parsed.error().c_str());
+      return 2;
+    }
+    catalog = std::move(*parsed);
+  }
   server_clock clock(test_clock);
   auto store = store::sqlite::sqlite_store::open({url->sqlite_path});
   if (!store) {
@@ -119,6 +138,8 @@ int serve(const std::string& store_arg, const std::string& listen, bool test_clo
     return 1;
   }
   ledger::ledger ledger;
+  const calendar::tz_calendar zones;
+  ledger.set_calendar(&zones);
   if (auto r = (*store)->load(ledger, clock.now()); !r) {
     std::fprintf(stderr, "creditd: %s\n", r.error().message.c_str());
     return 1;
@@ -172,7 +193,19 @@ int serve(const std::string& store_arg, const std::string& listen, bool test_clo
   service::service svc(
       {eng, keys, reader, clock,
        [&readers](std::function<void()> job) { boost::asio::post(readers, std::move(job)); },
-       &stats});
+       &stats, shop.stripe_secret});
+  if (catalog) {
+    if (std::string refused = svc.apply_catalog(catalog->prices, catalog->packages, catalog->plans);
+        !refused.empty()) {
+      std::fprintf(stderr, "creditd: --catalog %s: %s\n", shop.catalog.c_str(), refused.c_str());
+      return 1;
+    }
+    log::write(log::level::info, "catalog loaded",
+               {{"file", shop.catalog},
+                {"prices", std::to_string(catalog->prices.size())},
+                {"packages", std::to_string(catalog->packages.size())},
+                {"plans", std::to_string(catalog->plans.size())}});
+  }
   if (auto missing = http::endpoints_without_handler(); !missing.empty()) {
     std::fprintf(stderr, "creditd: the endpoint %.*s has no handler (a build error)\n",
                  static_cast<int>(missing[0].size()), missing[0].data());
@@ -342,8 +375,19 @@ int main(int argc, char** argv) {
                         "PEM certificate chain: serve HTTPS only (needs --tls-key)");
   serve_cmd->add_option("--tls-key", tls.key, "PEM private key of --tls-cert");
 
+  commerce_options shop;
+  serve_cmd->add_option("--catalog", shop.catalog,
+                        "A TOML file of prices, packages and plans, upserted at start "
+                        "(examples/catalog.toml)");
+  serve_cmd->add_option("--stripe-webhook-secret", shop.stripe_secret,
+                        "Stripe's endpoint secret (whsec_...) for POST /v1/webhooks/stripe "
+                        "(default: $CREDITD_STRIPE_WEBHOOK_SECRET)");
+
   CLI11_PARSE(app, argc, argv);
-  if (*serve_cmd) return serve(store_arg, listen, test_clock, threads, log_level, tls);
+  if (shop.stripe_secret.empty()) {
+    if (const char* s = std::getenv("CREDITD_STRIPE_WEBHOOK_SECRET")) shop.stripe_secret = s;
+  }
+  if (*serve_cmd) return serve(store_arg, listen, test_clock, threads, log_level, tls, shop);
   if (*check_cmd) return check(store_arg);
   return 2;
 }

@@ -205,6 +205,17 @@ ledger::micros postpaid_part(std::span<const ledger::lot_part> parts) {
 }
 
 namespace {
+// "price" and "unit_amount": the catalog price a spend was priced at, or
+// null for an explicit amount.
+void render_price_used(json_out& j, const std::string& price_id, ledger::micros unit_amount) {
+  j.key("price");
+  if (price_id.empty()) {
+    j.null().key("unit_amount").null();
+  } else {
+    j.str(price_id).key("unit_amount").amount(unit_amount);
+  }
+}
+
 // Dimensions or metadata: the JSON object text as stored, {} when empty.
 void render_dimensions(json_out& j, const std::string& dims) {
   if (dims.empty()) {
@@ -234,6 +245,7 @@ void render_charge(json_out& j, const ledger::entry& e, ledger::micros refunded)
   j.key("reference").str(e.reference);
   j.key("metadata");
   render_dimensions(j, e.metadata);
+  render_price_used(j, e.price_id, e.unit_amount);
   j.key("entry").id(id_kind::entry, e.seq);
   j.key("created_at").time(e.created_at);
   j.end_object();
@@ -255,6 +267,7 @@ void render_hold(json_out& j, const ledger::ledger& l, const ledger::hold& h, le
   j.key("reference").str(h.reference);
   j.key("metadata");
   render_dimensions(j, h.metadata);
+  render_price_used(j, h.price_id, h.unit_amount);
   j.key("lots");
   render_parts(j, h.parts);
   j.key("postpaid").amount(postpaid_part(h.parts));
@@ -298,8 +311,127 @@ void render_entry(json_out& j, const ledger::entry& e, std::string_view account_
   j.key("reference").str(e.reference);
   j.key("metadata");
   render_dimensions(j, e.metadata);
+  render_price_used(j, e.price_id, e.unit_amount);
   j.key("reason").str(e.reason);
   j.key("created_at").time(e.created_at);
+  j.end_object();
+}
+
+}  // namespace creditd::service
+
+namespace creditd::service {
+
+void render_price(json_out& j, const ledger::price& p) {
+  j.begin_object();
+  j.key("id").str(p.id);
+  j.key("object").str("price");
+  j.key("operation").str(p.operation);
+  j.key("dimensions").begin_object();
+  for (const ledger::dimension& d : p.dimensions)
+    j.key(d.key).str(d.value);
+  j.end_object();
+  j.key("unit_amount").amount(p.unit_amount);
+  j.key("created_at").time(p.created_at);
+  j.key("updated_at").time(p.updated_at);
+  j.end_object();
+}
+
+void render_package(json_out& j, const ledger::package& p) {
+  j.begin_object();
+  j.key("id").str(p.id);
+  j.key("object").str("package");
+  j.key("credits").amount(p.credits);
+  j.key("price").amount(p.price);
+  j.key("currency").str(p.currency);
+  j.key("validity_days");
+  if (p.validity_days > 0) {
+    j.integer(p.validity_days);
+  } else {
+    j.null();
+  }
+  j.key("created_at").time(p.created_at);
+  j.key("updated_at").time(p.updated_at);
+  j.end_object();
+}
+
+void render_plan(json_out& j, const ledger::plan& p) {
+  j.begin_object();
+  j.key("id").str(p.id);
+  j.key("object").str("plan");
+  j.key("credits_per_period").amount(p.credits_per_period);
+  j.key("period").str(ledger::to_string(p.period));
+  j.key("rollover_cap");
+  if (p.rollover_cap) {
+    j.amount(*p.rollover_cap);
+  } else {
+    j.null();
+  }
+  j.key("created_at").time(p.created_at);
+  j.key("updated_at").time(p.updated_at);
+  j.end_object();
+}
+
+void render_subscription(json_out& j, const ledger::subscription& s) {
+  using ledger::subscription_status;
+  j.begin_object();
+  j.key("object").str("subscription");
+  j.key("account").str(s.owner->id);
+  j.key("plan").str(s.plan);
+  j.key("next_plan");
+  if (s.next_plan.empty()) {
+    j.null();
+  } else {
+    j.str(s.next_plan);
+  }
+  j.key("status").str(ledger::to_string(s.status));
+  j.key("timezone").str(s.timezone);
+  j.key("start_at").time(s.start_at);
+  j.key("period_index").integer(std::max<std::int64_t>(s.period_index, 0));
+  const bool started = s.status != subscription_status::pending;
+  j.key("current_period_start");
+  if (started) {
+    j.time(s.period_start);
+  } else {
+    j.null();
+  }
+  j.key("current_period_end");
+  if (started) {
+    j.time_or_null(s.period_end);
+  } else {
+    j.null();
+  }
+  j.key("cancel_at_period_end").boolean(s.cancel_at_period_end);
+  j.key("lot").id_or_null(id_kind::lot, s.lot_id);
+  j.key("created_at").time(s.created_at);
+  j.key("updated_at").time(s.updated_at);
+  j.end_object();
+}
+
+void render_purchase(json_out& j, const ledger::purchase& p, const ledger::lot* granted,
+                     ledger::time_us now, ledger::micros balance_after) {
+  j.begin_object();
+  j.key("id").id(id_kind::purchase, p.id);
+  j.key("object").str("purchase");
+  j.key("account").str(p.account);
+  j.key("package").str(p.package);
+  j.key("credits").amount(p.credits);
+  j.key("price").amount(p.price);
+  j.key("currency").str(p.currency);
+  j.key("source").str(ledger::to_string(p.source));
+  j.key("external_id");
+  if (p.external_id.empty()) {
+    j.null();
+  } else {
+    j.str(p.external_id);
+  }
+  j.key("lot").id(id_kind::lot, p.lot_id);
+  if (granted != nullptr) {
+    // The new lot, spendable now, and the balance with it.
+    j.key("granted_lot");
+    render_lot(j, *granted, now);
+    j.key("balance_after").amount(balance_after);
+  }
+  j.key("created_at").time(p.created_at);
   j.end_object();
 }
 

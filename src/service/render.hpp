@@ -51,4 +51,12 @@ void render_hold(json_out& j, const ledger::ledger& l, const ledger::hold& h, le
                  const ledger::entry* capture_entry);
 void render_entry(json_out& j, const ledger::entry& e, std::string_view account_id);
 
+// The catalog, subscriptions and purchases.
+void render_price(json_out& j, const ledger::price& p);
+void render_package(json_out& j, const ledger::package& p);
+void render_plan(json_out& j, const ledger::plan& p);
+void render_subscription(json_out& j, const ledger::subscription& s);
+void render_purchase(json_out& j, const ledger::purchase& p, const ledger::lot* granted,
+                     ledger::time_us now, ledger::micros balance_after);
+
 }  // namespace creditd::service

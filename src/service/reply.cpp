@@ -98,4 +98,17 @@ reply ledger_error(const ledger::error& e) {
   return error_reply(500, "internal", "internal error");
 }
 
+reply spend_error(const ledger::error& e, std::string_view operation, std::string_view dimensions) {
+  if (e.code != ledger::errc::unknown_price) return ledger_error(e);
+  std::string message = "no price in the catalog matches operation " + std::string(operation);
+  message += dimensions.empty() ? std::string(" without dimensions")
+                                : " with dimensions " + std::string(dimensions);
+  message +=
+      " (GET /v1/prices lists them; an admin adds one with PUT /v1/prices/{id}, or the "
+      "request sends an explicit amount)";
+  reply r = error_reply(422, "unknown_price", message);
+  r.refusal_code = "unknown_price";
+  return r;
+}
+
 }  // namespace creditd::service

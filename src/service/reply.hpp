@@ -38,7 +38,10 @@ reply error_reply(unsigned status, std::string_view code, std::string_view messa
 // 404 "<what> <id> not found".
 reply not_found(std::string_view what, std::string_view id);
 reply bad_request(std::string_view message);
-// A ledger refusal as its result: 400, 402, 404, 409 or 429.
+// A ledger refusal as its result: 400, 402, 404, 409, 422 or 429.
 reply ledger_error(const ledger::error& e);
+// As ledger_error, for a spend: unknown_price names the operation and the
+// dimensions that no price matched.
+reply spend_error(const ledger::error& e, std::string_view operation, std::string_view dimensions);
 
 }  // namespace creditd::service

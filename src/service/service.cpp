@@ -198,17 +198,22 @@ void service::count(reply& r, std::span<const ledger::entry> made) {
 // ------------------------------------------------------------------ accounts
 
 void service::put_account(const caller& c, account_put cmd, reply_fn done) {
+  // A platform's backend (a service key) onboards users: it creates accounts
+  // and names them; settings are an operator's (admin key).
+  if (c.who.who == auth::role::service && cmd.settings) {
+    return done(error_reply(403, "forbidden",
+                            "a service key creates accounts and sets their name; only an admin "
+                            "key changes settings"));
+  }
   submit(
       c, false,
       [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
         ledger::account_cmd ac{cmd.id, cmd.name, std::nullopt};
+        const ledger::account* existing = l.find_account(cmd.id);
         if (cmd.settings) {
-          const ledger::account* existing = l.find_account(cmd.id);
           ledger::account_settings s = existing ? existing->settings : ledger::account_settings{};
           cmd.settings->apply(s);
-          // No catalog yet: an automatic top-up cannot name a package that exists.
-          if (s.auto_topup && (!existing || !existing->settings.auto_topup ||
-                               existing->settings.auto_topup->package != s.auto_topup->package)) {
+          if (s.auto_topup && !l.find_package(s.auto_topup->package)) {
             return error_reply(404, "not_found",
                                "package " + s.auto_topup->package +
                                    " not found (settings.auto_topup.package must name a package)");
@@ -358,7 +363,7 @@ void service::charge(const caller& c, ledger::charge_cmd cmd, reply_fn done) {
       [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
         if (l.find_account(cmd.account) == nullptr) return not_found("account", cmd.account);
         auto r = l.charge(cmd, now);
-        reply out = r ? json_reply(201, "") : ledger_error(r.error());
+        reply out = r ? json_reply(201, "") : spend_error(r.error(), cmd.operation, cmd.dimensions);
         if (r) {
           const ledger::entry* e = made_entry(l.command_entries(), ledger::entry_type::charge);
           CREDITD_ASSERT(e != nullptr);
@@ -380,6 +385,15 @@ void service::charge_batch(const caller& c, std::vector<ledger::charge_cmd> cmds
           return not_found("account", cmds[0].account);
         auto r = l.charge_batch(cmds, now);
         reply out = r ? json_reply(201, "") : ledger_error(r.error());
+        if (!r && r.error().code == ledger::errc::unknown_price) {
+          // The first item no price matches.
+          for (const ledger::charge_cmd& c : cmds) {
+            if (c.from_catalog && !l.price_for(c.operation, c.dimension_values, c.quantity)) {
+              out = spend_error(r.error(), c.operation, c.dimensions);
+              break;
+            }
+          }
+        }
         if (r) {
           json_out j(out.body);
           j.begin_object().key("data").begin_array();
@@ -452,7 +466,7 @@ void service::place_hold(const caller& c, ledger::hold_cmd cmd, reply_fn done) {
       [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
         if (l.find_account(cmd.account) == nullptr) return not_found("account", cmd.account);
         auto r = l.place_hold(cmd, now);
-        reply out = r ? json_reply(201, "") : ledger_error(r.error());
+        reply out = r ? json_reply(201, "") : spend_error(r.error(), cmd.operation, cmd.dimensions);
         if (r) {
           json_out j(out.body);
           render_hold(j, l, **r, now, nullptr);
@@ -638,13 +652,31 @@ void service::advance_test_clock(const caller& c, std::int64_t seconds, reply_fn
       [&clock, delta](ledger::ledger& l, time_us) {
         const time_us now = clock.advance(delta);
         l.note_time(now);  // stored: a restarted test clock resumes here
-        l.run_due(now);
         reply out;
         json_out j(out.body);
         j.begin_object().key("now").time(now).end_object();
         return out;
       },
-      std::move(done));
+      [this, &clock, done = std::move(done)](reply r) mutable {
+        if (r.status != 200 || r.replayed) return done(std::move(r));
+        drain_due(clock.now(), std::move(r), std::move(done));
+      });
+}
+
+void service::drain_due(time_us now, reply out, reply_fn done) {
+  auto more = std::make_shared<bool>(false);
+  submit(
+      caller{}, false,
+      [now, more](ledger::ledger& l, time_us) {
+        l.run_due(now, ledger::limits::due_items_per_step);
+        *more = l.next_due() <= now;
+        return json_reply(200, "");
+      },
+      [this, now, more, out = std::move(out), done = std::move(done)](reply r) mutable {
+        if (r.status != 200) return done(std::move(r));
+        if (!*more) return done(std::move(out));
+        drain_due(now, std::move(out), std::move(done));
+      });
 }
 
 void service::health(reply_fn done) {

@@ -47,6 +47,12 @@ struct account_put {
   std::optional<settings_patch> settings;
 };
 
+// A page of objects named by the platform ("pack-300"): after the name `after`.
+struct name_page {
+  std::size_t limit = 50;
+  std::string after;  // empty: from the start
+};
+
 struct page {
   std::size_t limit = 50;
   std::uint64_t after = 0;  // the cursor's id or seq; 0 from the start
@@ -82,6 +88,9 @@ struct service_context {
   // and off the engine's threads.
   std::function<void(std::function<void()>)> run_blocking;
   counters* stats = nullptr;  // optional
+  // The endpoint secret of Stripe webhooks ("whsec_..."); empty: the
+  // webhook endpoint answers that it is not configured.
+  std::string stripe_webhook_secret;
 };
 
 class service {
@@ -109,6 +118,31 @@ class service {
   void release(const caller& c, ledger::object_id hold, reply_fn done);
   void get_hold(const caller& c, ledger::object_id hold, reply_fn done);
 
+  // ---- Catalog, quotes, purchases, subscriptions (service/commerce.cpp).
+  void put_price(const caller& c, ledger::price_cmd cmd, reply_fn done);
+  void get_price(const caller& c, std::string id, reply_fn done);
+  void delete_price(const caller& c, std::string id, reply_fn done);
+  void list_prices(const caller& c, name_page p, std::string operation, reply_fn done);
+  void put_package(const caller& c, ledger::package_cmd cmd, reply_fn done);
+  void get_package(const caller& c, std::string id, reply_fn done);
+  void list_packages(const caller& c, name_page p, reply_fn done);
+  void put_plan(const caller& c, ledger::plan_cmd cmd, reply_fn done);
+  void get_plan(const caller& c, std::string id, reply_fn done);
+  void list_plans(const caller& c, name_page p, reply_fn done);
+  void quote(const caller& c, ledger::charge_cmd cmd, reply_fn done);
+  void purchase(const caller& c, ledger::purchase_cmd cmd, reply_fn done);
+  void list_purchases(const caller& c, std::string account, page p, reply_fn done);
+  // A Stripe webhook delivery: the Stripe-Signature header and the raw body.
+  void stripe_webhook(std::string signature, std::string body, reply_fn done);
+  void put_subscription(const caller& c, ledger::subscription_cmd cmd, reply_fn done);
+  void get_subscription(const caller& c, std::string account, reply_fn done);
+  void cancel_subscription(const caller& c, std::string account, reply_fn done);
+  // Upserts a catalog file's prices, packages and plans (unchanged ones are
+  // left alone), waiting for the commit. Returns "" or what was refused.
+  std::string apply_catalog(const std::vector<ledger::price_cmd>& prices,
+                            const std::vector<ledger::package_cmd>& packages,
+                            const std::vector<ledger::plan_cmd>& plans);
+
   // ---- Journal.
   void list_entries(const caller& c, std::string account, page p, reply_fn done);
 
@@ -130,6 +164,9 @@ class service {
   void submit(const caller& c, bool read_only, task_fn fn, reply_fn done);
   // Adds the charges a command made to its reply, for the counters.
   static void count(reply& r, std::span<const ledger::entry> made);
+  // Runs what fell due at the test clock's `now`, a bounded step per engine
+  // task (so no commit grows without bound), then answers `done`.
+  void drain_due(ledger::time_us now, reply out, reply_fn done);
 
   service_context ctx_;
 };

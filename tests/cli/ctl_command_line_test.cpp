@@ -94,6 +94,11 @@ std::vector<std::string> minimal_args(const api::endpoint& ep) {
 TEST(ctl_command_line, every_endpoint_is_a_command_with_its_method_and_path) {
   for (const api::endpoint& ep : api::endpoints()) {
     SCOPED_TRACE(std::string(ep.name));
+    // A payment provider's signed webhook is no command.
+    if (ep.raw_body && ep.need == api::access::open) {
+      EXPECT_TRUE(ep.command.empty());
+      continue;
+    }
     ASSERT_FALSE(ep.command.empty()) << "no creditctl command";
     auto p = parse(minimal_args(ep));
     ASSERT_TRUE(p.inv) << p.err;
@@ -115,6 +120,7 @@ TEST(ctl_command_line, every_endpoint_is_a_command_with_its_method_and_path) {
 TEST(ctl_command_line, every_command_has_help_from_the_description) {
   for (const api::endpoint& ep : api::endpoints()) {
     SCOPED_TRACE(std::string(ep.name));
+    if (ep.command.empty()) continue;  // a provider's webhook (checked above)
     auto args = words(ep.command);
     args.push_back("--help");
     auto p = parse(args, {});

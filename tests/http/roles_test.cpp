@@ -103,7 +103,9 @@ TEST(http_roles, every_endpoint_refuses_the_principals_it_must) {
       {verb::get, "/healthz", "", need_class::open},
       {verb::get, "/metrics", "", need_class::open},
       {verb::get, "/openapi.json", "", need_class::open},
-      {verb::put, "/v1/accounts/A", R"({"name":"renamed"})", need_class::admin},
+      // A service key creates and names accounts; settings are an admin's.
+      {verb::put, "/v1/accounts/A", R"({"name":"renamed"})", need_class::service},
+      {verb::put, "/v1/accounts/A", R"({"settings":{"reserve":1}})", need_class::admin},
       {verb::get, "/v1/accounts/A", "", need_class::reader_own},
       {verb::get, "/v1/accounts/A/balance", "", need_class::reader_own},
       {verb::post, "/v1/accounts/A/lots", R"({"amount":1,"kind":"promo"})", need_class::admin},
@@ -124,6 +126,26 @@ TEST(http_roles, every_endpoint_refuses_the_principals_it_must) {
       {verb::delete_, "/v1/api-keys/" + w.spare_key_id, "", need_class::admin},
       {verb::get, "/v1/test-clock", "", need_class::key},
       {verb::post, "/v1/test-clock/advance", R"({"seconds":1})", need_class::admin},
+      // Commerce: the catalog is an admin's, reads take any key; purchases and
+      // subscriptions a service's; a reader quotes and reads its own account.
+      {verb::put, "/v1/prices/p", R"({"operation":"x","unit_amount":1})", need_class::admin},
+      {verb::get, "/v1/prices", "", need_class::key},
+      {verb::get, "/v1/prices/p", "", need_class::key},
+      {verb::delete_, "/v1/prices/p", "", need_class::admin},
+      {verb::put, "/v1/packages/k", R"({"credits":1,"price":1,"currency":"usd"})",
+       need_class::admin},
+      {verb::get, "/v1/packages", "", need_class::key},
+      {verb::get, "/v1/packages/k", "", need_class::key},
+      {verb::put, "/v1/plans/m", R"({"credits_per_period":1,"period":"month"})", need_class::admin},
+      {verb::get, "/v1/plans", "", need_class::key},
+      {verb::get, "/v1/plans/m", "", need_class::key},
+      {verb::post, "/v1/accounts/A/quote", R"({"operation":"x","amount":1})",
+       need_class::reader_own},
+      {verb::post, "/v1/accounts/A/purchases", R"({"package":"k"})", need_class::service},
+      {verb::get, "/v1/accounts/A/purchases", "", need_class::reader_own},
+      {verb::put, "/v1/accounts/A/subscription", R"({"plan":"m"})", need_class::service},
+      {verb::get, "/v1/accounts/A/subscription", "", need_class::reader_own},
+      {verb::delete_, "/v1/accounts/A/subscription", "", need_class::service},
   };
   const std::string a_before = state(w.admin, "A");
   const std::string b_before = state(w.admin, "B");

@@ -225,6 +225,8 @@ TEST_F(ledger_accounts, settings_at_their_limits_are_accepted) {
   s.max_open_holds = 10'000;
   s.expiring_soon_days = 3650;
   s.auto_topup = auto_topup_settings{amount_micros_max, std::string(128, 'p'), 1000};
+  // An automatic top-up names a package that exists.
+  ASSERT_TRUE(led.put_package({std::string(128, 'p'), cr(100), cr(9), "usd", 0}, t0));
   const account& a = open("acct", s);
   EXPECT_EQ(a.settings, s);
 }

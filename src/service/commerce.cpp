@@ -1,0 +1,500 @@
+// The service's commerce commands: the catalog (prices, packages, plans),
+// quotes, purchases (the API's and Stripe's webhook), subscriptions. Each
+// runs as an engine task and answers after the commit that holds it.
+#include <future>
+#include <memory>
+
+#include "billing/stripe_event.hpp"
+#include "billing/stripe_signature.hpp"
+#include "ledger/limits.hpp"
+#include "service/render.hpp"
+#include "service/service.hpp"
+#include "util/assert.hpp"
+
+namespace creditd::service {
+
+using ledger::id_kind;
+using ledger::micros;
+using ledger::time_us;
+
+namespace {
+
+reply json_body(unsigned status, std::string body) {
+  reply r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+// A page of a name-keyed map: `render` each value after `p.after` for which
+// `keep` holds, at most p.limit, and the cursor.
+template <typename Each>
+reply name_list(const name_page& p, Each&& each) {
+  reply out;
+  json_out j(out.body);
+  j.begin_object().key("data").begin_array();
+  std::size_t n = 0;
+  std::string last;
+  bool more = false;
+  each([&](const std::string& id, auto&& render) {
+    if (more || (!p.after.empty() && id <= p.after)) return;
+    if (n == p.limit) {
+      more = true;
+      return;
+    }
+    render(j);
+    last = id;
+    ++n;
+  });
+  j.end_array().key("next");
+  if (more) {
+    j.str(last);
+  } else {
+    j.null();
+  }
+  j.end_object();
+  return out;
+}
+
+bool same_price(const ledger::price& p, const ledger::price_cmd& cmd) {
+  ledger::dimension_list dims = cmd.dimensions;
+  std::sort(dims.begin(), dims.end(),
+            [](const ledger::dimension& a, const ledger::dimension& b) { return a.key < b.key; });
+  return p.operation == cmd.operation && p.dimensions == dims && p.unit_amount == cmd.unit_amount;
+}
+
+reply price_conflict(const ledger::ledger& l, const ledger::price_cmd& cmd) {
+  const ledger::price* other = l.conflicting_price(cmd);
+  std::string message = "price " + cmd.id + " conflicts";
+  if (other != nullptr) {
+    message += " with price " + other->id + ": both are for " + cmd.operation + " with " +
+               std::to_string(other->dimensions.size()) +
+               " dimension(s) and could match the same charge, so neither would be the most "
+               "specific; make one more specific or make them differ on a shared dimension";
+  }
+  return error_reply(409, "conflict", message);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ prices
+
+void service::put_price(const caller& c, ledger::price_cmd cmd, reply_fn done) {
+  submit(
+      c, false,
+      [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
+        auto r = l.put_price(cmd, now);
+        if (!r) {
+          if (r.error().code == ledger::errc::conflict) return price_conflict(l, cmd);
+          return ledger_error(r.error());
+        }
+        reply out = json_body(r->created ? 201 : 200, "");
+        json_out j(out.body);
+        render_price(j, *r->value);
+        return out;
+      },
+      std::move(done));
+}
+
+void service::get_price(const caller& c, std::string id, reply_fn done) {
+  submit(
+      c, true,
+      [id = std::move(id)](ledger::ledger& l, time_us) {
+        const ledger::price* p = l.find_price(id);
+        if (p == nullptr) return not_found("price", id);
+        reply out;
+        json_out j(out.body);
+        render_price(j, *p);
+        return out;
+      },
+      std::move(done));
+}
+
+void service::delete_price(const caller& c, std::string id, reply_fn done) {
+  submit(
+      c, false,
+      [id = std::move(id)](ledger::ledger& l, time_us) {
+        if (l.find_price(id) == nullptr) return not_found("price", id);
+        auto r = l.delete_price(id);
+        if (!r) return ledger_error(r.error());
+        reply out;
+        json_out j(out.body);
+        j.begin_object().key("id").str(id).key("object").str("price");
+        j.key("deleted").boolean(true).end_object();
+        return out;
+      },
+      std::move(done));
+}
+
+void service::list_prices(const caller& c, name_page p, std::string operation, reply_fn done) {
+  submit(
+      c, true,
+      [p = std::move(p), operation = std::move(operation)](ledger::ledger& l, time_us) {
+        return name_list(p, [&](auto&& visit) {
+          l.for_each_price([&](const ledger::price& x) {
+            if (!operation.empty() && x.operation != operation) return;
+            visit(x.id, [&](json_out& j) { render_price(j, x); });
+          });
+        });
+      },
+      std::move(done));
+}
+
+// ------------------------------------------------------------------ packages and plans
+
+void service::put_package(const caller& c, ledger::package_cmd cmd, reply_fn done) {
+  submit(
+      c, false,
+      [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
+        auto r = l.put_package(cmd, now);
+        if (!r) return ledger_error(r.error());
+        reply out = json_body(r->created ? 201 : 200, "");
+        json_out j(out.body);
+        render_package(j, *r->value);
+        return out;
+      },
+      std::move(done));
+}
+
+void service::get_package(const caller& c, std::string id, reply_fn done) {
+  submit(
+      c, true,
+      [id = std::move(id)](ledger::ledger& l, time_us) {
+        const ledger::package* p = l.find_package(id);
+        if (p == nullptr) return not_found("package", id);
+        reply out;
+        json_out j(out.body);
+        render_package(j, *p);
+        return out;
+      },
+      std::move(done));
+}
+
+void service::list_packages(const caller& c, name_page p, reply_fn done) {
+  submit(
+      c, true,
+      [p = std::move(p)](ledger::ledger& l, time_us) {
+        return name_list(p, [&](auto&& visit) {
+          l.for_each_package([&](const ledger::package& x) {
+            visit(x.id, [&](json_out& j) { render_package(j, x); });
+          });
+        });
+      },
+      std::move(done));
+}
+
+void service::put_plan(const caller& c, ledger::plan_cmd cmd, reply_fn done) {
+  submit(
+      c, false,
+      [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
+        auto r = l.put_plan(cmd, now);
+        if (!r) return ledger_error(r.error());
+        reply out = json_body(r->created ? 201 : 200, "");
+        json_out j(out.body);
+        render_plan(j, *r->value);
+        return out;
+      },
+      std::move(done));
+}
+
+void service::get_plan(const caller& c, std::string id, reply_fn done) {
+  submit(
+      c, true,
+      [id = std::move(id)](ledger::ledger& l, time_us) {
+        const ledger::plan* p = l.find_plan(id);
+        if (p == nullptr) return not_found("plan", id);
+        reply out;
+        json_out j(out.body);
+        render_plan(j, *p);
+        return out;
+      },
+      std::move(done));
+}
+
+void service::list_plans(const caller& c, name_page p, reply_fn done) {
+  submit(
+      c, true,
+      [p = std::move(p)](ledger::ledger& l, time_us) {
+        return name_list(p, [&](auto&& visit) {
+          l.for_each_plan(
+              [&](const ledger::plan& x) { visit(x.id, [&](json_out& j) { render_plan(j, x); }); });
+        });
+      },
+      std::move(done));
+}
+
+std::string service::apply_catalog(const std::vector<ledger::price_cmd>& prices,
+                                   const std::vector<ledger::package_cmd>& packages,
+                                   const std::vector<ledger::plan_cmd>& plans) {
+  auto result = std::make_shared<std::promise<std::string>>();
+  auto answer = result->get_future();
+  submit(
+      caller{}, false,
+      [&prices, &packages, &plans](ledger::ledger& l, time_us now) {
+        // Packages and plans first: nothing in them can conflict.
+        for (const ledger::package_cmd& p : packages) {
+          const ledger::package* have = l.find_package(p.id);
+          if (have && have->credits == p.credits && have->price == p.price &&
+              have->currency == p.currency && have->validity_days == p.validity_days) {
+            continue;
+          }
+          if (auto r = l.put_package(p, now); !r)
+            return error_reply(400, "catalog", "package " + p.id + ": " + r.error().message);
+        }
+        for (const ledger::plan_cmd& p : plans) {
+          const ledger::plan* have = l.find_plan(p.id);
+          if (have && have->credits_per_period == p.credits_per_period &&
+              have->period == p.period && have->rollover_cap == p.rollover_cap) {
+            continue;
+          }
+          if (auto r = l.put_plan(p, now); !r)
+            return error_reply(400, "catalog", "plan " + p.id + ": " + r.error().message);
+        }
+        for (const ledger::price_cmd& p : prices) {
+          const ledger::price* have = l.find_price(p.id);
+          if (have && same_price(*have, p)) continue;
+          if (auto r = l.put_price(p, now); !r) {
+            if (r.error().code == ledger::errc::conflict) return price_conflict(l, p);
+            return error_reply(400, "catalog", "price " + p.id + ": " + r.error().message);
+          }
+        }
+        return json_body(200, "");
+      },
+      [result](reply r) {
+        if (r.status == 200) return result->set_value("");
+        result->set_value(r.body);
+      });
+  return answer.get();
+}
+
+// ------------------------------------------------------------------ quotes and purchases
+
+void service::quote(const caller& c, ledger::charge_cmd cmd, reply_fn done) {
+  submit(
+      c, false,
+      [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
+        if (l.find_account(cmd.account) == nullptr) return not_found("account", cmd.account);
+        auto r = l.quote(cmd, now);
+        if (!r) return spend_error(r.error(), cmd.operation, cmd.dimensions);
+        reply out;
+        json_out j(out.body);
+        j.begin_object();
+        j.key("object").str("quote");
+        j.key("account").str(cmd.account);
+        j.key("operation").str(cmd.operation);
+        j.key("quantity").amount(cmd.quantity);
+        j.key("amount").amount(r->cost.amount);
+        j.key("price");
+        if (r->cost.price_id.empty()) {
+          j.null().key("unit_amount").null();
+        } else {
+          j.str(r->cost.price_id).key("unit_amount").amount(r->cost.unit_amount);
+        }
+        j.key("affordable").boolean(r->affordable);
+        j.key("reason");
+        if (r->affordable) {
+          j.null();
+        } else {
+          j.str(ledger::to_string(r->reason));
+        }
+        j.key("available").amount(r->available);
+        j.key("balance_after").amount(r->balance_after);
+        j.key("as_of").time(now);
+        j.end_object();
+        return out;
+      },
+      std::move(done));
+}
+
+void service::purchase(const caller& c, ledger::purchase_cmd cmd, reply_fn done) {
+  submit(
+      c, false,
+      [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
+        if (l.find_account(cmd.account) == nullptr) return not_found("account", cmd.account);
+        if (l.find_package(cmd.package) == nullptr) return not_found("package", cmd.package);
+        auto r = l.purchase(cmd, now);
+        if (!r) return ledger_error(r.error());
+        CREDITD_ASSERT(!r->duplicate);  // no external id through the API
+        reply out = json_body(201, "");
+        out.granted_kind = ledger::lot_kind::prepaid;
+        out.granted_micros = r->made.credits;
+        json_out j(out.body);
+        const ledger::account* acct = l.find_account(cmd.account);
+        render_purchase(j, r->made, r->granted, now, l.balance(*acct, now).available);
+        return out;
+      },
+      std::move(done));
+}
+
+void service::list_purchases(const caller& c, std::string account, page p, reply_fn done) {
+  auto& journal = ctx_.journal;
+  auto& run_blocking = ctx_.run_blocking;
+  reply_fn then = [account, p, &journal, &run_blocking, done = std::move(done)](reply r) {
+    if (r.status != 200) return done(std::move(r));
+    run_blocking([account, p, &journal, done] {
+      auto rows = journal.purchases(account, p.after, p.limit + 1);
+      if (!rows) return done(error_reply(500, "internal", "cannot read the purchases"));
+      const bool more = rows->size() > p.limit;
+      if (more) rows->pop_back();
+      reply out;
+      json_out j(out.body);
+      j.begin_object().key("data").begin_array();
+      for (const ledger::purchase& x : *rows)
+        render_purchase(j, x, nullptr, 0, 0);
+      j.end_array().key("next");
+      if (more) {
+        j.id(id_kind::purchase, rows->back().id);
+      } else {
+        j.null();
+      }
+      j.end_object();
+      done(std::move(out));
+    });
+  };
+  submit(
+      c, true,
+      [account](ledger::ledger& l, time_us) {
+        if (l.find_account(account) == nullptr) return not_found("account", account);
+        return json_body(200, "");
+      },
+      std::move(then));
+}
+
+void service::stripe_webhook(std::string signature, std::string body, reply_fn done) {
+  if (ctx_.stripe_webhook_secret.empty()) {
+    return done(error_reply(503, "not_configured",
+                            "Stripe webhooks are not configured: start creditd with "
+                            "--stripe-webhook-secret or CREDITD_STRIPE_WEBHOOK_SECRET"));
+  }
+  if (signature.empty()) {
+    return done(error_reply(400, "invalid_signature",
+                            "the Stripe-Signature header is missing; nothing was recorded"));
+  }
+  const std::int64_t now_s = ctx_.clock.now() / ledger::us_per_second;
+  if (auto ok =
+          billing::verify_stripe_signature(signature, body, ctx_.stripe_webhook_secret, now_s);
+      !ok) {
+    return done(error_reply(400, "invalid_signature",
+                            "Stripe-Signature: " + std::string(billing::to_string(ok.error())) +
+                                "; nothing was recorded"));
+  }
+  auto event = billing::parse_stripe_event(body);
+  if (!event) return done(error_reply(400, "invalid_request", "the event: " + event.error()));
+  if (!billing::records_purchase(*event)) {
+    reply out;
+    json_out j(out.body);
+    j.begin_object().key("received").boolean(true).key("event").str(event->id);
+    j.key("type").str(event->type).key("outcome").str("ignored");
+    j.key("purchase").null().end_object();
+    return done(std::move(out));
+  }
+  if (event->account.empty() || event->package.empty()) {
+    return done(error_reply(400, "invalid_request",
+                            "event " + event->id +
+                                ": the checkout session needs metadata.account and "
+                                "metadata.package (set them when creating the session)"));
+  }
+  ledger::purchase_cmd cmd;
+  cmd.account = event->account;
+  cmd.package = event->package;
+  cmd.source = ledger::purchase_source::stripe;
+  cmd.external_id = event->id;
+  cmd.reason = "stripe " + (event->session_id.empty() ? event->id : event->session_id);
+  submit(
+      caller{}, false,
+      [cmd = std::move(cmd), ev = std::move(*event)](ledger::ledger& l, time_us now) {
+        auto answer = [&](std::string_view outcome, const ledger::purchase_result* r) {
+          reply out;
+          json_out j(out.body);
+          j.begin_object().key("received").boolean(true).key("event").str(ev.id);
+          j.key("type").str(ev.type).key("outcome").str(outcome);
+          j.key("purchase");
+          if (r != nullptr) {
+            const ledger::account* acct = l.find_account(cmd.account);
+            render_purchase(j, r->made, r->granted, now, l.balance(*acct, now).available);
+          } else {
+            j.null();
+          }
+          j.end_object();
+          return out;
+        };
+        if (l.external_id_seen(ev.id)) return answer("duplicate", nullptr);
+        if (l.find_account(cmd.account) == nullptr) {
+          return error_reply(404, "not_found",
+                             "event " + ev.id + ": account " + cmd.account +
+                                 " (metadata.account) not found; nothing was recorded");
+        }
+        if (l.find_package(cmd.package) == nullptr) {
+          return error_reply(404, "not_found",
+                             "event " + ev.id + ": package " + cmd.package +
+                                 " (metadata.package) not found; nothing was recorded");
+        }
+        auto r = l.purchase(cmd, now);
+        if (!r) return ledger_error(r.error());
+        if (r->duplicate) return answer("duplicate", nullptr);
+        reply out = answer("recorded", &*r);
+        out.granted_kind = ledger::lot_kind::prepaid;
+        out.granted_micros = r->made.credits;
+        return out;
+      },
+      std::move(done));
+}
+
+// ------------------------------------------------------------------ subscriptions
+
+void service::put_subscription(const caller& c, ledger::subscription_cmd cmd, reply_fn done) {
+  submit(
+      c, false,
+      [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
+        if (l.find_account(cmd.account) == nullptr) return not_found("account", cmd.account);
+        if (l.find_plan(cmd.plan) == nullptr) return not_found("plan", cmd.plan);
+        if (!l.get_calendar().knows_zone(cmd.timezone)) {
+          return bad_request("timezone " + cmd.timezone +
+                             " is not a known IANA time zone (e.g. UTC, Europe/Paris, "
+                             "America/New_York)");
+        }
+        auto r = l.put_subscription(cmd, now);
+        if (!r) return ledger_error(r.error());
+        reply out = json_body(r->created ? 201 : 200, "");
+        json_out j(out.body);
+        render_subscription(j, *r->value);
+        return out;
+      },
+      std::move(done));
+}
+
+void service::get_subscription(const caller& c, std::string account, reply_fn done) {
+  submit(
+      c, true,
+      [account = std::move(account)](ledger::ledger& l, time_us) {
+        const ledger::account* acct = l.find_account(account);
+        if (acct == nullptr) return not_found("account", account);
+        if (acct->sub == nullptr)
+          return error_reply(404, "not_found", "account " + account + " has no subscription");
+        reply out;
+        json_out j(out.body);
+        render_subscription(j, *acct->sub);
+        return out;
+      },
+      std::move(done));
+}
+
+void service::cancel_subscription(const caller& c, std::string account, reply_fn done) {
+  submit(
+      c, false,
+      [account = std::move(account)](ledger::ledger& l, time_us now) {
+        const ledger::account* acct = l.find_account(account);
+        if (acct == nullptr) return not_found("account", account);
+        if (acct->sub == nullptr)
+          return error_reply(404, "not_found", "account " + account + " has no subscription");
+        auto r = l.cancel_subscription(account, now);
+        if (!r) return ledger_error(r.error());
+        reply out;
+        json_out j(out.body);
+        render_subscription(j, **r);
+        return out;
+      },
+      std::move(done));
+}
+
+}  // namespace creditd::service
