@@ -1,5 +1,6 @@
 #include "store/codec.hpp"
 
+#include <algorithm>
 #include <array>
 #include <boost/json.hpp>
 #include <charconv>
@@ -15,9 +16,9 @@ void append_int(std::string& out, std::int64_t v) {
   out.append(buf, end);
 }
 
-std::optional<json::value> parse(std::string_view text) {
+std::optional<json::value> parse(std::string_view text, const json::parse_options& opts = {}) {
   boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
+  json::value v = json::parse(text, ec, {}, opts);
   if (ec) return std::nullopt;
   return v;
 }
@@ -118,6 +119,17 @@ void encode_settings(std::string& out, const ledger::account_settings& s) {
   out.push_back('}');
 }
 
+void encode_dimensions(std::string& out, const ledger::dimension_list& dims) {
+  out.push_back('{');
+  for (std::size_t i = 0; i < dims.size(); ++i) {
+    if (i) out.push_back(',');
+    append_json_string(out, dims[i].key);
+    out.push_back(':');
+    append_json_string(out, dims[i].value);
+  }
+  out.push_back('}');
+}
+
 std::optional<std::vector<ledger::lot_part>> decode_parts(std::string_view text) {
   auto rows = decode_rows<2>(text);
   if (!rows) return std::nullopt;
@@ -193,6 +205,24 @@ std::optional<ledger::account_settings> decode_settings(std::string_view text) {
     s.auto_topup = at;
   }
   return s;
+}
+
+std::optional<ledger::dimension_list> decode_dimensions(std::string_view text) {
+  // The ledger bounds the length of keys and values, not their bytes: what
+  // it accepted must read back, valid UTF-8 or not.
+  json::parse_options opts;
+  opts.allow_invalid_utf8 = true;
+  auto v = parse(text, opts);
+  if (!v || !v->is_object()) return std::nullopt;
+  ledger::dimension_list out;
+  out.reserve(v->get_object().size());
+  for (const auto& [key, value] : v->get_object()) {
+    if (!value.is_string()) return std::nullopt;
+    out.push_back({std::string(key), std::string(value.get_string())});
+  }
+  // A json::object's keys are distinct (a key written twice: its last value).
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+  return out;
 }
 
 }  // namespace creditd::store

@@ -1,10 +1,11 @@
-// Reads of the journal from storage, for paging through history. Only
-// committed entries are visible, which is every entry whose request was
-// answered. Thread-safe.
+// Reads of the journal (and of the purchases, which the ledger does not keep
+// in memory) from storage, for paging through history. Only committed rows
+// are visible, which is every row whose request was answered. Thread-safe.
 #pragma once
 
 #include <expected>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ledger/types.hpp"
@@ -24,6 +25,12 @@ class journal_reader {
   virtual std::expected<std::vector<stored_entry>, store_error> entries(const std::string& account,
                                                                         std::uint64_t after_seq,
                                                                         std::size_t limit) = 0;
+  // Purchases of `account`, newest first (by id, descending), at most
+  // `limit`: the first page with after_id 0, the next with the id of the
+  // last one read (those with id < after_id). An unknown account has none.
+  // Errors: the store cannot be read, or holds an unreadable row.
+  virtual std::expected<std::vector<ledger::purchase>, store_error> purchases(
+      std::string_view account, std::uint64_t after_id, std::size_t limit) = 0;
 };
 
 }  // namespace creditd::store

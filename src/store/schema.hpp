@@ -16,7 +16,7 @@ struct migration {
   std::string_view sql;  // one or more statements separated by ';'
 };
 
-inline constexpr std::array<migration, 4> migrations = {{
+inline constexpr std::array<migration, 5> migrations = {{
     {1, R"sql(
 CREATE TABLE IF NOT EXISTS meta (
   key   TEXT PRIMARY KEY,
@@ -134,6 +134,99 @@ ALTER TABLE entries ADD COLUMN quantity BIGINT NOT NULL DEFAULT 1000000;
 ALTER TABLE entries ADD COLUMN metadata TEXT NOT NULL DEFAULT '';
 ALTER TABLE holds ADD COLUMN quantity BIGINT NOT NULL DEFAULT 1000000;
 ALTER TABLE holds ADD COLUMN metadata TEXT NOT NULL DEFAULT '';
+)sql"},
+    // Commerce: the catalog (prices, packages, plans), subscriptions, the
+    // periods they granted and the purchases made. A price's dimensions are
+    // the codec's dimension object ({"key":"value",...}, keys sorted); an
+    // instant "never" (a period without end) is NULL, as lots' expires_at.
+    //
+    // The keys are the store's guarantees, whatever restarts or nodes: a
+    // period is granted once per (account, period_index), and a non-empty
+    // external_id (a Stripe event id) is bought once for as long as the
+    // store lives. A second row fails the commit rather than being skipped.
+    //
+    // Accounts gain automatic top-up's state (armed by default), and charge,
+    // hold and capture entries (and holds) the price they were priced at and
+    // its unit amount; rows from before read "" and 0 (an explicit amount).
+    {5, R"sql(
+CREATE TABLE IF NOT EXISTS prices (
+  id          TEXT PRIMARY KEY,
+  operation   TEXT NOT NULL,
+  dimensions  TEXT NOT NULL,
+  unit_amount BIGINT NOT NULL,
+  created_at  BIGINT NOT NULL,
+  updated_at  BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS packages (
+  id            TEXT PRIMARY KEY,
+  credits       BIGINT NOT NULL,
+  price         BIGINT NOT NULL,
+  currency      TEXT NOT NULL,
+  validity_days BIGINT NOT NULL,
+  created_at    BIGINT NOT NULL,
+  updated_at    BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS plans (
+  id                 TEXT PRIMARY KEY,
+  credits_per_period BIGINT NOT NULL,
+  period             TEXT NOT NULL,
+  rollover_cap       BIGINT,
+  created_at         BIGINT NOT NULL,
+  updated_at         BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS subscriptions (
+  account              TEXT PRIMARY KEY,
+  plan                 TEXT NOT NULL,
+  next_plan            TEXT NOT NULL,
+  timezone             TEXT NOT NULL,
+  anchor_year          BIGINT NOT NULL,
+  anchor_month         BIGINT NOT NULL,
+  anchor_day           BIGINT NOT NULL,
+  start_at             BIGINT NOT NULL,
+  period_index         BIGINT NOT NULL,
+  period_start         BIGINT NOT NULL,
+  period_end           BIGINT,
+  lot_id               BIGINT NOT NULL,
+  cancel_at_period_end BIGINT NOT NULL,
+  status               TEXT NOT NULL,
+  created_at           BIGINT NOT NULL,
+  updated_at           BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS subscription_periods (
+  account         TEXT NOT NULL,
+  period_index    BIGINT NOT NULL,
+  plan            TEXT NOT NULL,
+  lot_id          BIGINT NOT NULL,
+  granted         BIGINT NOT NULL,
+  rolled_over     BIGINT NOT NULL,
+  rollover_lot_id BIGINT NOT NULL,
+  starts_at       BIGINT NOT NULL,
+  ends_at         BIGINT,
+  PRIMARY KEY (account, period_index)
+);
+CREATE TABLE IF NOT EXISTS purchases (
+  id          BIGINT PRIMARY KEY,
+  account     TEXT NOT NULL,
+  package     TEXT NOT NULL,
+  lot_id      BIGINT NOT NULL,
+  credits     BIGINT NOT NULL,
+  price       BIGINT NOT NULL,
+  currency    TEXT NOT NULL,
+  source      TEXT NOT NULL,
+  external_id TEXT NOT NULL,
+  reason      TEXT NOT NULL,
+  created_at  BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS purchases_external_id ON purchases (external_id)
+  WHERE external_id <> '';
+CREATE INDEX IF NOT EXISTS purchases_account ON purchases (account, id);
+ALTER TABLE accounts ADD COLUMN topup_armed BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE accounts ADD COLUMN topup_period_start BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN topup_count BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE entries ADD COLUMN price_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE entries ADD COLUMN unit_amount BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE holds ADD COLUMN price_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE holds ADD COLUMN unit_amount BIGINT NOT NULL DEFAULT 0;
 )sql"},
 }};
 

@@ -21,14 +21,18 @@ class store {
  public:
   virtual ~store() = default;
 
-  // Restores every account, lot, hold, charge, live idempotency record and
-  // the id counters into an empty ledger, then runs its consistency checks.
+  // Restores every account, lot, hold, charge, live idempotency record, the
+  // catalog, the subscriptions, the external ids of past purchases and the
+  // id counters into an empty ledger, then runs its consistency checks.
   // Errors: the file cannot be read, or what it holds is inconsistent.
   virtual std::expected<void, store_error> load(ledger::ledger& into, ledger::time_us now) = 0;
 
   // Writes one change set in one transaction, durable when it returns
   // success. After an error nothing of the set may be assumed written, and
-  // the caller must stop acknowledging writes (fail-stop).
+  // the caller must stop acknowledging writes (fail-stop). A purchase or a
+  // subscription period the store holds already (same id, same non-empty
+  // external_id, same account and period index) is an error: never a
+  // second grant skipped in silence.
   virtual std::expected<void, store_error> commit(const ledger::change_set& changes) = 0;
 
   // A small durable write that changes nothing the ledger holds: after a

@@ -38,7 +38,8 @@ std::expected<std::vector<stored_entry>, store_error> sqlite_reader::entries(
   {
     auto q = db->prepare(
         "SELECT seq, type, amount, balance_after, lot_id, charge_id, hold_id, refund_id, parts, "
-        "operation, dimensions, reference, reason, created_at, quantity, metadata FROM entries "
+        "operation, dimensions, reference, reason, created_at, quantity, metadata, price_id, "
+        "unit_amount FROM entries "
         "WHERE account = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3");
     if (!q) return std::unexpected(store_error{"cannot read entries: " + q.error().message});
     q->bind(1, account);
@@ -71,7 +72,51 @@ std::expected<std::vector<stored_entry>, store_error> sqlite_reader::entries(
       e.created_at = q->column_int(13);
       e.quantity = q->column_int(14);
       e.metadata = q->column_text(15);
+      e.price_id = q->column_text(16);
+      e.unit_amount = q->column_int(17);
       out.push_back(std::move(s));
+    }
+  }
+  release(std::move(*db));
+  return out;
+}
+
+std::expected<std::vector<ledger::purchase>, store_error> sqlite_reader::purchases(
+    std::string_view account, std::uint64_t after_id, std::size_t limit) {
+  auto db = acquire();
+  if (!db) return std::unexpected(db.error());
+  std::vector<ledger::purchase> out;
+  {
+    // after_id 0: from the newest. The index (account, id) serves both.
+    auto q = db->prepare(
+        "SELECT id, package, lot_id, credits, price, currency, source, external_id, reason, "
+        "created_at FROM purchases WHERE account = ?1 AND (?2 = 0 OR id < ?2) "
+        "ORDER BY id DESC LIMIT ?3");
+    if (!q) return std::unexpected(store_error{"cannot read purchases: " + q.error().message});
+    q->bind(1, account);
+    q->bind(2, static_cast<std::int64_t>(after_id));
+    q->bind(3, static_cast<std::int64_t>(limit));
+    while (true) {
+      auto row = q->step();
+      if (!row)
+        return std::unexpected(store_error{"cannot read purchases: " + row.error().message});
+      if (!*row) break;
+      ledger::purchase p;
+      p.id = static_cast<ledger::object_id>(q->column_int(0));
+      auto source = ledger::parse_purchase_source(q->column_text(6));
+      if (!source)
+        return std::unexpected(store_error{"purchase " + std::to_string(p.id) + " is unreadable"});
+      p.account = account;
+      p.package = q->column_text(1);
+      p.lot_id = static_cast<ledger::object_id>(q->column_int(2));
+      p.credits = q->column_int(3);
+      p.price = q->column_int(4);
+      p.currency = q->column_text(5);
+      p.source = *source;
+      p.external_id = q->column_text(7);
+      p.reason = q->column_text(8);
+      p.created_at = q->column_int(9);
+      out.push_back(std::move(p));
     }
   }
   release(std::move(*db));

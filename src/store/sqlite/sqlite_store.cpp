@@ -22,6 +22,19 @@ std::int64_t to_db_time(ledger::time_us t) {
   return t;
 }
 
+// An instant that may be "never" (no_expiry): NULL in the file.
+void bind_instant(statement& s, int index, ledger::time_us t) {
+  if (t == ledger::no_expiry) {
+    s.bind_null(index);
+  } else {
+    s.bind(index, t);
+  }
+}
+
+ledger::time_us column_instant(const statement& s, int index) {
+  return s.column_null(index) ? ledger::no_expiry : s.column_int(index);
+}
+
 std::optional<std::int64_t> parse_int(std::string_view s) {
   std::int64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -49,6 +62,13 @@ sqlite_store::~sqlite_store() {
   insert_idempotency_ = {};
   expire_idempotency_ = {};
   upsert_meta_ = {};
+  upsert_price_ = {};
+  delete_price_ = {};
+  upsert_package_ = {};
+  upsert_plan_ = {};
+  upsert_subscription_ = {};
+  insert_purchase_ = {};
+  insert_period_ = {};
   db_ = {};
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
@@ -138,14 +158,18 @@ std::expected<void, store_error> sqlite_store::prepare_statements() {
       {&insert_entry_,
        "INSERT INTO entries (seq, account, type, amount, balance_after, lot_id, charge_id, "
        "hold_id, refund_id, parts, operation, dimensions, reference, reason, created_at, "
-       "quantity, metadata) "
-       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"},
+       "quantity, metadata, price_id, unit_amount) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+       "?19)"},
       {&upsert_account_,
        "INSERT INTO accounts (id, name, settings, postpaid_used, postpaid_period, created_at, "
-       "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET "
+       "updated_at, topup_armed, topup_period_start, topup_count) VALUES (?1, ?2, ?3, ?4, ?5, "
+       "?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO UPDATE SET "
        "name = excluded.name, settings = excluded.settings, postpaid_used = "
        "excluded.postpaid_used, "
-       "postpaid_period = excluded.postpaid_period, updated_at = excluded.updated_at"},
+       "postpaid_period = excluded.postpaid_period, updated_at = excluded.updated_at, "
+       "topup_armed = excluded.topup_armed, topup_period_start = excluded.topup_period_start, "
+       "topup_count = excluded.topup_count"},
       {&upsert_lot_,
        "INSERT INTO lots (id, account, kind, status, priority, amount, remaining, held, spent, "
        "expired, voided, effective_at, expires_at, created_at, scope, source, reason, cost_basis, "
@@ -156,7 +180,8 @@ std::expected<void, store_error> sqlite_store::prepare_statements() {
       {&upsert_hold_,
        "INSERT INTO holds (id, account, status, amount, captured, parts, operation, dimensions, "
        "reference, created_at, expires_at, closed_at, charge_id, postpaid_period, quantity, "
-       "metadata) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) "
+       "metadata, price_id, unit_amount) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+       "?12, ?13, ?14, ?15, ?16, ?17, ?18) "
        "ON CONFLICT (id) DO UPDATE SET "
        "status = excluded.status, captured = excluded.captured, closed_at = excluded.closed_at, "
        "charge_id = excluded.charge_id"},
@@ -175,6 +200,48 @@ std::expected<void, store_error> sqlite_store::prepare_statements() {
       {&upsert_meta_,
        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = "
        "excluded.value"},
+      // The catalog: upserts by id (every field but the id is the ledger's
+      // latest), and deletes.
+      {&upsert_price_,
+       "INSERT INTO prices (id, operation, dimensions, unit_amount, created_at, updated_at) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE SET operation = "
+       "excluded.operation, dimensions = excluded.dimensions, unit_amount = "
+       "excluded.unit_amount, created_at = excluded.created_at, updated_at = "
+       "excluded.updated_at"},
+      {&delete_price_, "DELETE FROM prices WHERE id = ?1"},
+      {&upsert_package_,
+       "INSERT INTO packages (id, credits, price, currency, validity_days, created_at, "
+       "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET credits = "
+       "excluded.credits, price = excluded.price, currency = excluded.currency, validity_days = "
+       "excluded.validity_days, created_at = excluded.created_at, updated_at = "
+       "excluded.updated_at"},
+      {&upsert_plan_,
+       "INSERT INTO plans (id, credits_per_period, period, rollover_cap, created_at, updated_at) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE SET credits_per_period = "
+       "excluded.credits_per_period, period = excluded.period, rollover_cap = "
+       "excluded.rollover_cap, created_at = excluded.created_at, updated_at = "
+       "excluded.updated_at"},
+      {&upsert_subscription_,
+       "INSERT INTO subscriptions (account, plan, next_plan, timezone, anchor_year, "
+       "anchor_month, anchor_day, start_at, period_index, period_start, period_end, lot_id, "
+       "cancel_at_period_end, status, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+       "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) ON CONFLICT (account) DO UPDATE SET "
+       "plan = excluded.plan, next_plan = excluded.next_plan, timezone = excluded.timezone, "
+       "anchor_year = excluded.anchor_year, anchor_month = excluded.anchor_month, anchor_day = "
+       "excluded.anchor_day, start_at = excluded.start_at, period_index = "
+       "excluded.period_index, period_start = excluded.period_start, period_end = "
+       "excluded.period_end, lot_id = excluded.lot_id, cancel_at_period_end = "
+       "excluded.cancel_at_period_end, status = excluded.status, created_at = "
+       "excluded.created_at, updated_at = excluded.updated_at"},
+      // New rows only, and no ON CONFLICT: a second purchase of an external
+      // id, or a second grant of a period, fails the whole commit.
+      {&insert_purchase_,
+       "INSERT INTO purchases (id, account, package, lot_id, credits, price, currency, source, "
+       "external_id, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
+      {&insert_period_,
+       "INSERT INTO subscription_periods (account, period_index, plan, lot_id, granted, "
+       "rolled_over, rollover_lot_id, starts_at, ends_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+       "?8, ?9)"},
   };
   for (const item& it : items) {
     auto s = db_.prepare(it.sql);
@@ -240,6 +307,8 @@ std::expected<void, store_error> sqlite_store::write(const ledger::change_set& c
     s.bind(15, to_db_time(e.created_at));
     s.bind(16, e.quantity);
     s.bind_static(17, e.metadata);
+    s.bind_static(18, e.price_id);
+    s.bind(19, e.unit_amount);
     if (auto r = check(s.run(), "cannot insert entry"); !r) return r;
   }
   for (const ledger::account_row& a : c.accounts) {
@@ -253,6 +322,9 @@ std::expected<void, store_error> sqlite_store::write(const ledger::change_set& c
     s.bind(5, a.postpaid_period);
     s.bind(6, a.created_at);
     s.bind(7, a.updated_at);
+    s.bind(8, a.topup.armed ? 1 : 0);
+    s.bind(9, a.topup.period_start);
+    s.bind(10, a.topup.count);
     if (auto r = check(s.run(), "cannot write account"); !r) return r;
   }
   std::string scope;
@@ -305,6 +377,8 @@ std::expected<void, store_error> sqlite_store::write(const ledger::change_set& c
     s.bind(14, h.postpaid_period);
     s.bind(15, h.quantity);
     s.bind_static(16, h.metadata);
+    s.bind_static(17, h.price_id);
+    s.bind(18, h.unit_amount);
     if (auto r = check(s.run(), "cannot write hold"); !r) return r;
   }
   for (const ledger::charge_record& ch : c.charges) {
@@ -321,6 +395,7 @@ std::expected<void, store_error> sqlite_store::write(const ledger::change_set& c
     s.bind(8, ch.postpaid_period);
     if (auto r = check(s.run(), "cannot write charge"); !r) return r;
   }
+  if (auto r = write_commerce(c); !r) return r;
   // Expired records go before new ones are written: a key used again after
   // its retention is in both.
   if (c.idempotency_expired_before != 0) {
@@ -353,6 +428,234 @@ std::expected<void, store_error> sqlite_store::write(const ledger::change_set& c
   return {};
 }
 
+std::expected<void, store_error> sqlite_store::write_commerce(const ledger::change_set& c) {
+  auto check = [&](std::expected<void, db_error> r,
+                   const char* what) -> std::expected<void, store_error> {
+    if (!r) return std::unexpected(fail(what, r.error()));
+    return {};
+  };
+  // Upserts in order (the last copy of an id wins), then the deletes: the
+  // change set's contract.
+  for (const ledger::price& p : c.prices) {
+    statement& s = upsert_price_;
+    scratch_.clear();
+    encode_dimensions(scratch_, p.dimensions);
+    s.bind_static(1, p.id);
+    s.bind_static(2, p.operation);
+    s.bind_static(3, scratch_);
+    s.bind(4, p.unit_amount);
+    s.bind(5, p.created_at);
+    s.bind(6, p.updated_at);
+    if (auto r = check(s.run(), "cannot write price"); !r) return r;
+  }
+  for (const std::string& id : c.prices_deleted) {
+    delete_price_.bind_static(1, id);
+    if (auto r = check(delete_price_.run(), "cannot delete price"); !r) return r;
+  }
+  for (const ledger::package& p : c.packages) {
+    statement& s = upsert_package_;
+    s.bind_static(1, p.id);
+    s.bind(2, p.credits);
+    s.bind(3, p.price);
+    s.bind_static(4, p.currency);
+    s.bind(5, p.validity_days);
+    s.bind(6, p.created_at);
+    s.bind(7, p.updated_at);
+    if (auto r = check(s.run(), "cannot write package"); !r) return r;
+  }
+  for (const ledger::plan& p : c.plans) {
+    statement& s = upsert_plan_;
+    s.bind_static(1, p.id);
+    s.bind(2, p.credits_per_period);
+    s.bind_static(3, ledger::to_string(p.period));
+    if (p.rollover_cap) {
+      s.bind(4, *p.rollover_cap);
+    } else {
+      s.bind_null(4);
+    }
+    s.bind(5, p.created_at);
+    s.bind(6, p.updated_at);
+    if (auto r = check(s.run(), "cannot write plan"); !r) return r;
+  }
+  for (const ledger::subscription& sub : c.subscriptions) {
+    statement& s = upsert_subscription_;
+    s.bind_static(1, sub.owner->id);
+    s.bind_static(2, sub.plan);
+    s.bind_static(3, sub.next_plan);
+    s.bind_static(4, sub.timezone);
+    s.bind(5, sub.anchor.year);
+    s.bind(6, sub.anchor.month);
+    s.bind(7, sub.anchor.day);
+    s.bind(8, sub.start_at);
+    s.bind(9, sub.period_index);
+    s.bind(10, sub.period_start);
+    bind_instant(s, 11, sub.period_end);
+    s.bind(12, static_cast<std::int64_t>(sub.lot_id));
+    s.bind(13, sub.cancel_at_period_end ? 1 : 0);
+    s.bind_static(14, ledger::to_string(sub.status));
+    s.bind(15, sub.created_at);
+    s.bind(16, sub.updated_at);
+    if (auto r = check(s.run(), "cannot write subscription"); !r) return r;
+  }
+  for (const ledger::purchase& p : c.purchases) {
+    statement& s = insert_purchase_;
+    s.bind(1, static_cast<std::int64_t>(p.id));
+    s.bind_static(2, p.account);
+    s.bind_static(3, p.package);
+    s.bind(4, static_cast<std::int64_t>(p.lot_id));
+    s.bind(5, p.credits);
+    s.bind(6, p.price);
+    s.bind_static(7, p.currency);
+    s.bind_static(8, ledger::to_string(p.source));
+    s.bind_static(9, p.external_id);
+    s.bind_static(10, p.reason);
+    s.bind(11, p.created_at);
+    if (auto r = check(s.run(), "cannot insert purchase (is it recorded already?)"); !r) return r;
+  }
+  for (const ledger::subscription_period& p : c.periods) {
+    statement& s = insert_period_;
+    s.bind_static(1, p.account);
+    s.bind(2, p.index);
+    s.bind_static(3, p.plan);
+    s.bind(4, static_cast<std::int64_t>(p.lot_id));
+    s.bind(5, p.granted);
+    s.bind(6, p.rolled_over);
+    s.bind(7, static_cast<std::int64_t>(p.rollover_lot_id));
+    s.bind(8, p.starts_at);
+    bind_instant(s, 9, p.ends_at);
+    if (auto r = check(s.run(), "cannot insert subscription period (is it granted already?)"); !r)
+      return r;
+  }
+  return {};
+}
+
+std::expected<void, store_error> sqlite_store::load_commerce(ledger::ledger& into) {
+  auto corrupt = [&](const std::string& what) {
+    return std::unexpected(store_error{"sqlite store " + path_ + " holds an unreadable " + what});
+  };
+  {
+    auto q = db_.prepare(
+        "SELECT id, operation, dimensions, unit_amount, created_at, updated_at FROM prices");
+    if (!q) return std::unexpected(fail("cannot read prices", q.error()));
+    while (true) {
+      auto row = q->step();
+      if (!row) return std::unexpected(fail("cannot read prices", row.error()));
+      if (!*row) break;
+      ledger::price p;
+      p.id = q->column_text(0);
+      auto dims = decode_dimensions(q->column_text(2));
+      if (!dims) return corrupt("price (id " + p.id + ")");
+      p.operation = q->column_text(1);
+      p.dimensions = std::move(*dims);
+      p.unit_amount = q->column_int(3);
+      p.created_at = q->column_int(4);
+      p.updated_at = q->column_int(5);
+      into.restore_price(std::move(p));
+    }
+  }
+  {
+    auto q = db_.prepare(
+        "SELECT id, credits, price, currency, validity_days, created_at, updated_at FROM "
+        "packages");
+    if (!q) return std::unexpected(fail("cannot read packages", q.error()));
+    while (true) {
+      auto row = q->step();
+      if (!row) return std::unexpected(fail("cannot read packages", row.error()));
+      if (!*row) break;
+      ledger::package p;
+      p.id = q->column_text(0);
+      p.credits = q->column_int(1);
+      p.price = q->column_int(2);
+      p.currency = q->column_text(3);
+      p.validity_days = q->column_int(4);
+      p.created_at = q->column_int(5);
+      p.updated_at = q->column_int(6);
+      into.restore_package(std::move(p));
+    }
+  }
+  {
+    auto q = db_.prepare(
+        "SELECT id, credits_per_period, period, rollover_cap, created_at, updated_at FROM plans");
+    if (!q) return std::unexpected(fail("cannot read plans", q.error()));
+    while (true) {
+      auto row = q->step();
+      if (!row) return std::unexpected(fail("cannot read plans", row.error()));
+      if (!*row) break;
+      ledger::plan p;
+      p.id = q->column_text(0);
+      auto period = ledger::parse_period_unit(q->column_text(2));
+      if (!period) return corrupt("plan (id " + p.id + ")");
+      p.credits_per_period = q->column_int(1);
+      p.period = *period;
+      if (!q->column_null(3)) p.rollover_cap = q->column_int(3);
+      p.created_at = q->column_int(4);
+      p.updated_at = q->column_int(5);
+      into.restore_plan(std::move(p));
+    }
+  }
+  {
+    auto q = db_.prepare(
+        "SELECT account, plan, next_plan, timezone, anchor_year, anchor_month, anchor_day, "
+        "start_at, period_index, period_start, period_end, lot_id, cancel_at_period_end, status, "
+        "created_at, updated_at FROM subscriptions");
+    if (!q) return std::unexpected(fail("cannot read subscriptions", q.error()));
+    while (true) {
+      auto row = q->step();
+      if (!row) return std::unexpected(fail("cannot read subscriptions", row.error()));
+      if (!*row) break;
+      const std::string account(q->column_text(0));
+      ledger::subscription sub;
+      sub.plan = q->column_text(1);
+      sub.next_plan = q->column_text(2);
+      sub.timezone = q->column_text(3);
+      auto status = ledger::parse_subscription_status(q->column_text(13));
+      const std::int64_t year = q->column_int(4), month = q->column_int(5), day = q->column_int(6);
+      const bool anchor_ok = year >= ledger::calendar_year_min &&
+                             year <= ledger::calendar_year_max && month >= 1 && month <= 12 &&
+                             day >= 1 && day <= 31;
+      const ledger::local_date anchor{static_cast<std::int32_t>(year),
+                                      static_cast<std::uint8_t>(month),
+                                      static_cast<std::uint8_t>(day)};
+      // The ledger renews with the plans it names: they must be there.
+      if (!status || !anchor_ok || !ledger::is_valid(anchor) ||
+          into.find_account(account) == nullptr || into.find_plan(sub.plan) == nullptr ||
+          (!sub.next_plan.empty() && into.find_plan(sub.next_plan) == nullptr)) {
+        return corrupt("subscription (account " + account + ")");
+      }
+      // Renewals ask the calendar for the zone's boundaries.
+      if (!into.get_calendar().knows_zone(sub.timezone)) {
+        return std::unexpected(store_error{
+            "sqlite store " + path_ + ": the subscription of account " + account +
+            " is in time zone " + sub.timezone + ", which this server's calendar does not know"});
+      }
+      sub.anchor = anchor;
+      sub.start_at = q->column_int(7);
+      sub.period_index = q->column_int(8);
+      sub.period_start = q->column_int(9);
+      sub.period_end = column_instant(*q, 10);
+      sub.lot_id = static_cast<ledger::object_id>(q->column_int(11));
+      sub.cancel_at_period_end = q->column_int(12) != 0;
+      sub.status = *status;
+      sub.created_at = q->column_int(14);
+      sub.updated_at = q->column_int(15);
+      into.restore_subscription(sub, account);
+    }
+  }
+  {
+    // Every Stripe event ever bought: a replay is recognised for as long as
+    // the store lives (the partial unique index serves this scan).
+    auto q = db_.prepare("SELECT external_id FROM purchases WHERE external_id <> ''");
+    if (!q) return std::unexpected(fail("cannot read purchases", q.error()));
+    while (true) {
+      auto row = q->step();
+      if (!row) return std::unexpected(fail("cannot read purchases", row.error()));
+      if (!*row) break;
+      into.restore_external_id(std::string(q->column_text(0)));
+    }
+  }
+  return {};
+}
+
 std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger::time_us now) {
   auto corrupt = [&](const std::string& what) {
     return std::unexpected(store_error{"sqlite store " + path_ + " holds an unreadable " + what});
@@ -376,7 +679,7 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
   {
     auto q = db_.prepare(
         "SELECT id, name, settings, postpaid_used, postpaid_period, created_at, "
-        "updated_at FROM accounts");
+        "updated_at, topup_armed, topup_period_start, topup_count FROM accounts");
     if (!q) return std::unexpected(fail("cannot read accounts", q.error()));
     while (true) {
       auto row = q->step();
@@ -392,9 +695,13 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
       a.postpaid_period = q->column_int(4);
       a.created_at = q->column_int(5);
       a.updated_at = q->column_int(6);
+      a.topup.armed = q->column_int(7) != 0;
+      a.topup.period_start = q->column_int(8);
+      a.topup.count = q->column_int(9);
       into.restore_account(a);
     }
   }
+  if (auto r = load_commerce(into); !r) return r;
   {
     auto q = db_.prepare(
         "SELECT id, account, kind, status, priority, amount, remaining, held, spent, "
@@ -438,7 +745,7 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
     auto q = db_.prepare(
         "SELECT id, account, status, amount, captured, parts, operation, "
         "dimensions, reference, created_at, expires_at, closed_at, charge_id, "
-        "postpaid_period, quantity, metadata FROM holds");
+        "postpaid_period, quantity, metadata, price_id, unit_amount FROM holds");
     if (!q) return std::unexpected(fail("cannot read holds", q.error()));
     while (true) {
       auto row = q->step();
@@ -466,6 +773,8 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
       h.postpaid_period = q->column_int(13);
       h.quantity = q->column_int(14);
       h.metadata = q->column_text(15);
+      h.price_id = q->column_text(16);
+      h.unit_amount = q->column_int(17);
       into.restore_hold(h, account);
     }
   }

@@ -45,6 +45,10 @@ class sqlite_store final : public store {
   std::expected<void, store_error> migrate();
   std::expected<void, store_error> prepare_statements();
   std::expected<void, store_error> write(const ledger::change_set& changes);
+  // The catalog, subscriptions, purchases and periods of a change set.
+  std::expected<void, store_error> write_commerce(const ledger::change_set& changes);
+  // The catalog, subscriptions (after the accounts) and purchases' external ids.
+  std::expected<void, store_error> load_commerce(ledger::ledger& into);
   store_error fail(const std::string& what, const db_error& e) const;
 
   std::string path_;
@@ -53,6 +57,8 @@ class sqlite_store final : public store {
   statement begin_, commit_, rollback_;
   statement insert_entry_, upsert_account_, upsert_lot_, upsert_hold_, upsert_charge_;
   statement insert_idempotency_, expire_idempotency_, upsert_meta_;
+  statement upsert_price_, delete_price_, upsert_package_, upsert_plan_, upsert_subscription_;
+  statement insert_purchase_, insert_period_;
   std::string scratch_;
   std::uint64_t probes_ = 0;
 };
