@@ -482,7 +482,8 @@ constexpr field subscription_body[] = {
             "the response); a past one catches up period by period, a future one is pending"},
     {.name = "timezone",
      .t = type::string,
-     .doc = "An IANA time zone (default UTC): periods start at local midnight of the anchor day",
+     .doc = "An IANA time zone (default UTC; an active subscription keeps its own): periods start "
+            "at local midnight of the anchor day",
      .max = 64},
 };
 

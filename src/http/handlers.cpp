@@ -335,7 +335,7 @@ void put_subscription(api& a, call& c) {
   cmd.account = c.params[0];
   cmd.plan = *v.string("plan");
   cmd.start_at = v.time("start_at");
-  cmd.timezone = v.string("timezone").value_or("UTC");
+  cmd.timezone = v.string("timezone").value_or("");  // UTC, or the active one's
   svc(a).put_subscription(c.who, std::move(cmd), reply_to(c));
 }
 

@@ -168,7 +168,8 @@ struct subscription_cmd {
   std::string account;
   std::string plan;
   std::optional<time_us> start_at;  // default: now
-  std::string timezone = "UTC";
+  // An IANA name; empty: UTC for a new subscription, unchanged for an active one.
+  std::string timezone;
 };
 
 // What pricing found for a charge.

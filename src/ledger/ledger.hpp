@@ -27,6 +27,7 @@
 #include "ledger/error.hpp"
 #include "ledger/idempotency.hpp"
 #include "ledger/types.hpp"
+#include "util/assert.hpp"
 
 namespace creditd::ledger {
 
@@ -313,9 +314,18 @@ class ledger {
   void restore_charge(const charge_record& row, std::string_view account_id);
   void restore_idempotency(idempotency_record record) { idempotency_.restore(std::move(record)); }
   void restore_counters(object_id next_object_id, std::uint64_t next_seq);
-  void restore_price(price row) { prices_[row.id] = std::move(row); }
-  void restore_package(package row) { packages_[row.id] = std::move(row); }
-  void restore_plan(plan row) { plans_[row.id] = std::move(row); }
+  void restore_price(price row) {
+    CREDITD_ASSERT(!loaded_);
+    prices_[row.id] = std::move(row);
+  }
+  void restore_package(package row) {
+    CREDITD_ASSERT(!loaded_);
+    packages_[row.id] = std::move(row);
+  }
+  void restore_plan(plan row) {
+    CREDITD_ASSERT(!loaded_);
+    plans_[row.id] = std::move(row);
+  }
   void restore_subscription(const subscription& row, std::string_view account_id);
   void restore_external_id(std::string id) { external_ids_.insert(std::move(id)); }
   void restore_time_seen(time_us t) { time_seen_ = t; }

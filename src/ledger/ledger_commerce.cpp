@@ -124,6 +124,9 @@ result<put_result<price>> ledger::put_price(const price_cmd& cmd, time_us now) {
     return fail(errc::limit_exceeded, "the catalog holds 10000 prices already");
   price& p = prices_[cmd.id];
   if (!created) std::erase(prices_by_operation_[p.operation], &p);
+  // Deleted earlier in this change set: the store deletes after it upserts,
+  // so the delete must not be written.
+  std::erase(pending_.prices_deleted, cmd.id);
   if (created) p.created_at = now;
   p.id = cmd.id;
   p.operation = cmd.operation;
@@ -339,7 +342,7 @@ result<put_result<subscription>> ledger::put_subscription(const subscription_cmd
   account* acct = find_mut(cmd.account);
   if (acct == nullptr) return fail(errc::account_not_found);
   if (!plans_.contains(cmd.plan)) return fail(errc::plan_not_found);
-  if (!calendar_->knows_zone(cmd.timezone))
+  if (!cmd.timezone.empty() && !calendar_->knows_zone(cmd.timezone))
     return fail(errc::invalid_argument, "timezone is not a known IANA time zone");
   settle(*acct, now);
   subscription* existing = acct->sub;
@@ -350,7 +353,7 @@ result<put_result<subscription>> ledger::put_subscription(const subscription_cmd
                   "only (DELETE it and wait for its period's end, or leave start_at out to "
                   "change the plan from the next period)");
     }
-    if (cmd.timezone != existing->timezone)
+    if (!cmd.timezone.empty() && cmd.timezone != existing->timezone)
       return fail(errc::conflict, "the time zone of an active subscription cannot change");
     existing->next_plan = cmd.plan == existing->plan ? std::string() : cmd.plan;
     existing->cancel_at_period_end = false;
@@ -365,7 +368,8 @@ result<put_result<subscription>> ledger::put_subscription(const subscription_cmd
     return fail(errc::invalid_argument, "start_at is more than 10 years ago");
   if (start > now + window)
     return fail(errc::invalid_argument, "start_at is more than 10 years ahead");
-  const auto anchor = calendar_->date_at(cmd.timezone, start);
+  const std::string zone = cmd.timezone.empty() ? std::string("UTC") : cmd.timezone;
+  const auto anchor = calendar_->date_at(zone, start);
   if (!anchor) return fail(errc::invalid_argument, "timezone is not a known IANA time zone");
 
   subscription& sub = subscriptions_[acct->id];
@@ -378,7 +382,7 @@ result<put_result<subscription>> ledger::put_subscription(const subscription_cmd
   sub.period_index = last_index;
   sub.owner = acct;
   sub.plan = cmd.plan;
-  sub.timezone = cmd.timezone;
+  sub.timezone = zone;
   sub.anchor = *anchor;
   sub.start_at = start;
   sub.period_start = start;

@@ -448,7 +448,7 @@ void service::put_subscription(const caller& c, ledger::subscription_cmd cmd, re
       [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
         if (l.find_account(cmd.account) == nullptr) return not_found("account", cmd.account);
         if (l.find_plan(cmd.plan) == nullptr) return not_found("plan", cmd.plan);
-        if (!l.get_calendar().knows_zone(cmd.timezone)) {
+        if (!cmd.timezone.empty() && !l.get_calendar().knows_zone(cmd.timezone)) {
           return bad_request("timezone " + cmd.timezone +
                              " is not a known IANA time zone (e.g. UTC, Europe/Paris, "
                              "America/New_York)");

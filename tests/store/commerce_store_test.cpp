@@ -575,7 +575,7 @@ TEST(commerce_store, price_deletion_persists) {
 // in one group commit) must exist after a reload. The change set cannot say
 // so: its deletes apply after every upsert. Disabled until the ledger drops
 // the id from prices_deleted when it is put again (see the report).
-TEST(commerce_store, DISABLED_a_price_deleted_and_put_again_in_one_set_exists) {
+TEST(commerce_store, a_price_deleted_and_put_again_in_one_set_exists) {
   temp_dir dir;
   const std::string path = dir.file("reput.db");
   {

@@ -365,7 +365,7 @@ TEST(sqlite_store, migration_4_gives_older_rows_the_defaults) {
     auto q = db->prepare("SELECT MAX(version) FROM schema_migrations");
     ASSERT_TRUE(q.has_value() && q->step().value_or(false));
     EXPECT_EQ(q->column_int(0), store::schema_version_latest);
-    EXPECT_EQ(store::schema_version_latest, 4);
+    EXPECT_GE(store::schema_version_latest, 4);
   }
   store::sqlite::sqlite_reader reader(path);
   auto es = reader.entries("acct-0", 0, 10);
