@@ -479,3 +479,112 @@ TEST(http_prices, a_quote_tells_cost_affordability_and_balance_after_and_charges
   EXPECT_EQ(available(c, "a"), "5");
   EXPECT_EQ(available(c, "b"), "10");
 }
+
+TEST(http_prices, dimension_values_are_compared_as_text) {
+  live_server srv({"--test-clock"});
+  http_client c(srv.port(), admin_key);
+  put_price(c, "gen", R"({"operation":"image.generate","unit_amount":1})");
+  put_price(c, "steps-50",
+            R"({"operation":"image.generate","dimensions":{"steps":"50"},"unit_amount":2})");
+  put_price(c, "hd", R"({"operation":"image.upscale","dimensions":{"hd":"true"},"unit_amount":3})");
+  put_account(c, "a");
+  grant(c, "a", "100");
+  // A number or a boolean in the charge matches the price's text.
+  EXPECT_EQ(
+      str(priced(c, "a", R"({"operation":"image.generate","dimensions":{"steps":50}})"), "price"),
+      "steps-50");
+  EXPECT_EQ(
+      str(priced(c, "a", R"({"operation":"image.generate","dimensions":{"steps":"50"}})"), "price"),
+      "steps-50");
+  EXPECT_EQ(
+      str(priced(c, "a", R"({"operation":"image.generate","dimensions":{"steps":30}})"), "price"),
+      "gen");
+  EXPECT_EQ(
+      str(priced(c, "a", R"({"operation":"image.upscale","dimensions":{"hd":true}})"), "price"),
+      "hd");
+  auto r = charge_body(c, "a", R"({"operation":"image.upscale","dimensions":{"hd":false}})");
+  EXPECT_EQ(r.status, 422u) << r.body;
+}
+
+TEST(http_prices, a_hold_keeps_its_price_when_the_price_changes_before_the_capture) {
+  live_server srv({"--test-clock"});
+  http_client c(srv.port(), admin_key);
+  image_catalog(c);
+  put_account(c, "a");
+  grant(c, "a", "100");
+  auto h = expect(c.post("/v1/accounts/a/holds",
+                         R"({"operation":"image.generate","dimensions":{"model":"flux-pro"}})"),
+                  201, "hold")
+               .json();
+  EXPECT_EQ(str(h, "amount"), "3");
+  put_price(c, "gen-pro",
+            R"({"operation":"image.generate","dimensions":{"model":"flux-pro"},"unit_amount":10})");
+  auto cap = expect(c.post("/v1/holds/" + str(h, "id") + "/capture"), 200, "capture").json();
+  EXPECT_EQ(str(cap.at("charge"), "amount"), "3");
+  EXPECT_EQ(str(cap.at("charge"), "unit_amount"), "3");
+  EXPECT_EQ(available(c, "a"), "97");
+}
+
+TEST(http_prices, prices_and_the_prices_charged_survive_a_restart) {
+  live_server srv({"--test-clock"});
+  std::string entries_before;
+  {
+    http_client c(srv.port(), admin_key);
+    image_catalog(c);
+    put_price(c, "gone", R"({"operation":"video.generate","unit_amount":7})");
+    put_account(c, "a");
+    grant(c, "a", "100");
+    priced(c, "a", R"({"operation":"llm.tokens","quantity":1234})");
+    priced(c, "a", R"({"operation":"video.generate"})");
+    ASSERT_EQ(c.del("/v1/prices/gone").status, 200u);
+    // Deleted and put again in quick succession: it must stay.
+    put_price(c, "again", R"({"operation":"audio.generate","unit_amount":2})");
+    ASSERT_EQ(c.del("/v1/prices/again").status, 200u);
+    put_price(c, "again", R"({"operation":"audio.generate","unit_amount":"2.5"})");
+    entries_before = bj::serialize(bj::value_from(entries_of_type(c, "a", "charge")));
+  }
+  EXPECT_EQ(srv.terminate(), 0);
+  srv.restart();
+  http_client c(srv.port(), admin_key);
+  EXPECT_EQ(bj::serialize(bj::value_from(entries_of_type(c, "a", "charge"))), entries_before);
+  auto charges = entries_of_type(c, "a", "charge");
+  ASSERT_EQ(charges.size(), 2u);
+  EXPECT_EQ(sfield(charges[0], "price"), "tokens");
+  EXPECT_EQ(sfield(charges[0], "unit_amount"), "0.002");
+  EXPECT_EQ(sfield(charges[1], "price"), "gone");
+  EXPECT_EQ(sfield(charges[1], "unit_amount"), "7");
+  auto p = expect(c.get("/v1/prices/gen-pro-4k"), 200, "get").json();
+  EXPECT_EQ(bj::serialize(p.at("dimensions")), R"({"model":"flux-pro","resolution":"4k"})");
+  EXPECT_EQ(str(p, "unit_amount"), "5");
+  EXPECT_EQ(c.get("/v1/prices/gone").status, 404u);
+  EXPECT_EQ(str(expect(c.get("/v1/prices/again"), 200, "again").json(), "unit_amount"), "2.5");
+  EXPECT_EQ(expect(c.get("/v1/prices"), 200, "list").json().at("data").as_array().size(), 5u);
+  EXPECT_EQ(str(priced(c, "a",
+                       R"({"operation":"image.generate","dimensions":{"model":"flux-pro",)"
+                       R"("resolution":"4k"}})"),
+                "amount"),
+            "5");
+  EXPECT_EQ(charge_body(c, "a", R"({"operation":"video.generate"})").status, 422u);
+  // The conflict check still sees the loaded prices.
+  EXPECT_EQ(
+      c.put("/v1/prices/x",
+            R"({"operation":"image.generate","dimensions":{"resolution":"4k"},"unit_amount":1})")
+          .status,
+      409u);
+}
+
+TEST(http_prices, a_cost_too_large_is_refused_and_changes_nothing) {
+  live_server srv({"--test-clock"});
+  http_client c(srv.port(), admin_key);
+  put_price(c, "big", R"({"operation":"gpu.seconds","unit_amount":1000000000})");
+  put_account(c, "a");
+  grant(c, "a", "100");
+  const std::string before = state(c, "a");
+  for (const char* path : {"/charges", "/holds", "/quote"}) {
+    auto r = c.post(std::string("/v1/accounts/a") + path,
+                    R"({"operation":"gpu.seconds","quantity":1000000000000})");
+    EXPECT_EQ(r.status, 400u) << path << ": " << r.body;
+    EXPECT_EQ(r.error_code(), "invalid_request") << path;
+  }
+  EXPECT_EQ(state(c, "a"), before);
+}
