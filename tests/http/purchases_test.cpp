@@ -452,3 +452,151 @@ TEST(http_purchases, auto_topup_that_stays_below_buys_once_and_does_not_loop) {
   EXPECT_EQ(available(c, "t"), "998");
   EXPECT_EQ(lots_from(c, "t", "auto_topup").size(), 2u);
 }
+
+TEST(http_purchases, a_package_changed_later_does_not_change_what_was_bought) {
+  live_server srv(shop_flags());
+  http_client c(srv.port(), admin_key);
+  put_account(c, "u");
+  auto first = bought(c, "u", "pack-100");
+  put_ok(c, "/v1/packages/pack-100",
+         R"({"credits":120,"price":"10","currency":"usd","validity_days":30})");
+  auto second = bought(c, "u", "pack-100");
+  EXPECT_EQ(str(second, "credits"), "120");
+  EXPECT_EQ(str(second.at("granted_lot"), "cost_basis"), "10");
+  auto lots = lots_of(c, "u");
+  ASSERT_EQ(lots.size(), 2u);
+  EXPECT_EQ(sfield(lots[0], "amount"), "100");
+  EXPECT_EQ(sfield(lots[0], "cost_basis"), "9");
+  EXPECT_EQ(parse_time(sfield(lots[0], "expires_at")),
+            parse_time(str(first, "created_at")) + 365 * 86400 * us_per_second);
+  EXPECT_EQ(parse_time(sfield(lots[1], "expires_at")),
+            parse_time(str(second, "created_at")) + 30 * 86400 * us_per_second);
+  EXPECT_EQ(available(c, "u"), "220");
+}
+
+TEST(http_purchases, a_replayed_charge_does_not_top_up_again) {
+  live_server srv(shop_flags());
+  http_client c(srv.port(), admin_key);
+  put_account(c, "t");
+  bought(c, "t", "pack-100");
+  put_account(
+      c, "t",
+      R"({"settings":{"auto_topup":{"below":50,"package":"pack-100","max_per_period":5}}})");
+  const std::map<std::string, std::string> key{{"Idempotency-Key", "gen-77"}};
+  const std::string body = R"({"operation":"image.generate","amount":60})";
+  auto first = c.post("/v1/accounts/t/charges", body, key);
+  ASSERT_EQ(first.status, 201u) << first.body;
+  EXPECT_EQ(available(c, "t"), "140");
+  const std::string after_first = state(c, "t");
+  auto replay = c.post("/v1/accounts/t/charges", body, key);
+  ASSERT_EQ(replay.status, 201u) << replay.body;
+  EXPECT_EQ(replay.body, first.body);
+  EXPECT_EQ(state(c, "t"), after_first);
+  EXPECT_EQ(lots_from(c, "t", "auto_topup").size(), 1u);
+}
+
+TEST(http_purchases, auto_topup_follows_holds_and_lot_expiry) {
+  live_server srv(shop_flags());
+  http_client c(srv.port(), admin_key);
+  put_account(c, "t");
+  const std::int64_t t0 = clock_now(c);
+  grant(c, "t", "100", "promo",
+        "\"expires_at\":\"" + format_time(t0 + 86400 * us_per_second) + "\"");
+  grant(c, "t", "20");
+  put_account(
+      c, "t",
+      R"({"settings":{"auto_topup":{"below":50,"package":"pack-100","max_per_period":5}}})");
+  // The promo lot expires: 120 -> 20, below 50, at the expiry instant.
+  advance(c, 86400);
+  EXPECT_EQ(available(c, "t"), "120");
+  auto auto_lots = lots_from(c, "t", "auto_topup");
+  ASSERT_EQ(auto_lots.size(), 1u);
+  EXPECT_EQ(parse_time(sfield(auto_lots[0], "created_at")), t0 + 86400 * us_per_second);
+  // A hold that takes the available below `below`.
+  auto h = c.post("/v1/accounts/t/holds", R"({"operation":"image.generate","amount":80})");
+  ASSERT_EQ(h.status, 201u) << h.body;
+  EXPECT_EQ(available(c, "t"), "140");
+  EXPECT_EQ(lots_from(c, "t", "auto_topup").size(), 2u);
+}
+
+TEST(http_purchases, with_a_subscription_the_topup_period_is_the_subscription_period) {
+  live_server srv(shop_flags());
+  http_client c(srv.port(), admin_key);
+  put_ok(c, "/v1/plans/tiny", R"({"credits_per_period":1,"period":"month"})");
+  put_account(c, "t");
+  advance_to(c, utc(2027, 1, 15));
+  put_ok(c, "/v1/accounts/t/subscription", R"({"plan":"tiny","start_at":"2027-01-15T00:00:00Z"})");
+  bought(c, "t", "pack-100");  // 101
+  put_account(
+      c, "t",
+      R"({"settings":{"auto_topup":{"below":50,"package":"pack-100","max_per_period":1}}})");
+  advance_to(c, utc(2027, 1, 20));
+  charge(c, "t", "60");  // 41: the one top-up of the period
+  EXPECT_EQ(lots_from(c, "t", "auto_topup").size(), 1u);
+  charge(c, "t", "100");  // 41 again: none left this period
+  EXPECT_EQ(lots_from(c, "t", "auto_topup").size(), 1u);
+
+  // A new calendar month is not a new billing period of a subscriber.
+  advance_to(c, utc(2027, 2, 2));
+  grant(c, "t", "100");   // above again
+  charge(c, "t", "100");  // below again
+  EXPECT_EQ(lots_from(c, "t", "auto_topup").size(), 1u);
+
+  // The subscription's next period is.
+  advance_to(c, utc(2027, 2, 15, 1));
+  grant(c, "t", "100");
+  charge(c, "t", "100");
+  EXPECT_EQ(lots_from(c, "t", "auto_topup").size(), 2u);
+}
+
+TEST(http_purchases, purchases_and_the_topup_count_survive_a_restart) {
+  live_server srv(shop_flags());
+  std::string list_before;
+  {
+    http_client c(srv.port(), admin_key);
+    put_account(c, "t");
+    bought(c, "t", "pack-100");
+    bought(c, "t", "pack-300");
+    put_account(
+        c, "t",
+        R"({"settings":{"auto_topup":{"below":50,"package":"pack-100","max_per_period":1}}})");
+    charge(c, "t", "380");  // 20: the period's one top-up
+    EXPECT_EQ(available(c, "t"), "120");
+    list_before = expect(c.get("/v1/accounts/t/purchases"), 200, "list").body;
+    EXPECT_EQ(bj::parse(list_before).at("data").as_array().size(), 3u);
+  }
+  EXPECT_EQ(srv.terminate(), 0);
+  srv.restart();
+  http_client c(srv.port(), admin_key);
+  EXPECT_EQ(expect(c.get("/v1/accounts/t/purchases"), 200, "list").body, list_before);
+  auto data = bj::parse(list_before).at("data").as_array();
+  EXPECT_EQ(str(data[0], "source"), "auto_topup");
+  auto settings = expect(c.get("/v1/accounts/t"), 200, "get").json().at("settings");
+  EXPECT_EQ(str(settings.at("auto_topup"), "package"), "pack-100");
+  // The period's count was stored: another crossing buys nothing.
+  charge(c, "t", "100");  // 20
+  EXPECT_EQ(available(c, "t"), "20");
+  EXPECT_EQ(lots_from(c, "t", "auto_topup").size(), 1u);
+  // And the armed state: up and down again, still nothing this month.
+  grant(c, "t", "100");
+  charge(c, "t", "100");
+  EXPECT_EQ(lots_from(c, "t", "auto_topup").size(), 1u);
+}
+
+TEST(http_purchases, a_reader_lists_its_own_purchases_only) {
+  live_server srv(shop_flags());
+  http_client c(srv.port(), admin_key);
+  put_account(c, "u");
+  put_account(c, "v");
+  bought(c, "u", "pack-100");
+  bought(c, "v", "pack-300");
+  http_client reader(srv.port(), make_key(c, "reader", "u"));
+  auto own = reader.get("/v1/accounts/u/purchases");
+  ASSERT_EQ(own.status, 200u) << own.body;
+  EXPECT_EQ(own.json().at("data").as_array().size(), 1u);
+  auto other = reader.get("/v1/accounts/v/purchases");
+  EXPECT_EQ(other.status, 403u) << other.body;
+  EXPECT_EQ(reader.get("/v1/accounts/v/purchases?limit=5000").status, 403u);
+  EXPECT_EQ(c.get("/v1/accounts/u/purchases?limit=5000").status, 400u);
+  EXPECT_EQ(c.get("/v1/accounts/u/purchases?limit=0").status, 400u);
+}
