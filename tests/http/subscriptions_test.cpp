@@ -5,6 +5,8 @@
 // subscriber's time zone (New York across DST, Kolkata at 18:30Z); rollover
 // caps; cancellation at the period's end; plan changes from the next period;
 // pending subscriptions; errors and roles.
+#include <set>
+
 #include "support/commerce_http.hpp"
 
 using namespace creditd::testing;
@@ -311,15 +313,26 @@ TEST(http_subscriptions, the_rollover_cap_carries_at_most_that_much_into_the_nex
   EXPECT_EQ(sfield(fresh[0], "amount"), "50");
   EXPECT_NE(sfield(fresh[0], "reason").find("30 of 50 carried over, 20 lost"), std::string::npos)
       << dump(fresh);
-  EXPECT_EQ(sfield(fresh[1], "type"), "grant");
-  EXPECT_EQ(sfield(fresh[1], "amount"), "100");
-  EXPECT_EQ(sfield(fresh[1], "reason"), "plan r, period 1");
-  EXPECT_EQ(sfield(fresh[2], "type"), "grant");
-  EXPECT_EQ(sfield(fresh[2], "amount"), "30");
+  // Two grants at the boundary, in either order: the allowance and the
+  // rollover of 30 from the old allowance.
+  const std::string old_lot = sfield(fresh[0], "lot");
+  bj::object allowance_grant, rollover_grant;
+  for (std::size_t i = 1; i < fresh.size(); ++i) {
+    EXPECT_EQ(sfield(fresh[i], "type"), "grant");
+    EXPECT_EQ(sfield(fresh[i], "created_at"), "2027-02-01T00:00:00Z");
+    if (sfield(fresh[i], "reason") == "plan r, period 1") allowance_grant = fresh[i];
+    if (sfield(fresh[i], "reason").starts_with("rollover")) rollover_grant = fresh[i];
+  }
+  ASSERT_FALSE(allowance_grant.empty()) << dump(fresh);
+  ASSERT_FALSE(rollover_grant.empty()) << dump(fresh);
+  EXPECT_EQ(sfield(allowance_grant, "amount"), "100");
+  EXPECT_EQ(sfield(rollover_grant, "amount"), "30");
+  EXPECT_NE(sfield(rollover_grant, "reason").find(old_lot), std::string::npos)
+      << "names the lot it carries from: " << dump(fresh);
   EXPECT_EQ(available(c, "s"), "130");
   bj::object rollover;
   for (auto& l : lots_of(c, "s")) {
-    if (sfield(l, "id") == sfield(fresh[2], "lot")) rollover = l;
+    if (sfield(l, "id") == sfield(rollover_grant, "lot")) rollover = l;
   }
   ASSERT_FALSE(rollover.empty());
   EXPECT_EQ(sfield(rollover, "kind"), "plan");
@@ -508,4 +521,150 @@ TEST(http_subscriptions, errors_and_roles) {
   EXPECT_EQ(svc.put("/v1/plans/cheap", R"({"credits_per_period":1000,"period":"month"})").status,
             403u);
   EXPECT_EQ(reader.get("/v1/plans/m").status, 200u);
+}
+
+TEST(http_subscriptions, a_change_from_monthly_to_yearly_runs_a_year_from_the_next_boundary) {
+  live_server srv({"--test-clock"});
+  http_client c(srv.port(), admin_key);
+  put_plan(c, "monthly", R"({"credits_per_period":100,"period":"month"})");
+  put_plan(c, "yearly", R"({"credits_per_period":1200,"period":"year"})");
+  put_account(c, "s");
+  advance_to(c, utc(2027, 1, 31));
+  subscribed(c, "s", R"({"plan":"monthly","start_at":"2027-01-31T00:00:00Z"})");
+  subscribed(c, "s", R"({"plan":"yearly"})");
+  advance_to(c, utc(2027, 3, 1));
+  auto s = subscription(c, "s");
+  EXPECT_EQ(str(s, "plan"), "yearly");
+  EXPECT_EQ(s.at("period_index").as_int64(), 1);
+  EXPECT_EQ(str(s, "current_period_start"), "2027-02-28T00:00:00Z");
+  // Twelve months from the boundary, on the anchor day (31, clamped).
+  EXPECT_EQ(str(s, "current_period_end"), "2028-02-29T00:00:00Z");
+  EXPECT_EQ(expiries(plan_lots(c, "s")),
+            (std::vector<std::string>{"2027-02-28T00:00:00Z", "2028-02-29T00:00:00Z"}));
+  EXPECT_EQ(available(c, "s"), "1200");
+  // And back to monthly from the end of the year.
+  subscribed(c, "s", R"({"plan":"monthly"})");
+  advance_to(c, utc(2028, 3, 1));
+  EXPECT_EQ(expiries(plan_lots(c, "s")),
+            (std::vector<std::string>{"2027-02-28T00:00:00Z", "2028-02-29T00:00:00Z",
+                                      "2028-03-31T00:00:00Z"}));
+  auto grants = entries_of_type(c, "s", "grant");
+  ASSERT_EQ(grants.size(), 3u);
+  EXPECT_EQ(sfield(grants[2], "reason"), "plan monthly, period 2");
+}
+
+TEST(http_subscriptions, a_resubscription_after_cancellation_numbers_periods_on) {
+  live_server srv({"--test-clock"});
+  http_client c(srv.port(), admin_key);
+  put_plan(c, "m", R"({"credits_per_period":100,"period":"month"})");
+  put_account(c, "s");
+  advance_to(c, utc(2027, 1, 10));
+  subscribed(c, "s", R"({"plan":"m","start_at":"2027-01-10T00:00:00Z"})");
+  ASSERT_EQ(c.del("/v1/accounts/s/subscription").status, 200u);
+  advance_to(c, utc(2027, 3, 5));
+  ASSERT_EQ(str(subscription(c, "s"), "status"), "canceled");
+  auto r = subscribe(c, "s", R"({"plan":"m"})");
+  ASSERT_TRUE(r.status == 200u || r.status == 201u) << r.body;
+  auto sub = r.json();
+  EXPECT_EQ(str(sub, "status"), "active");
+  EXPECT_EQ(parse_time(str(sub, "current_period_start")), clock_now(c));
+  EXPECT_EQ(str(sub, "current_period_end"), "2027-04-05T00:00:00Z");  // the new anchor
+  auto grants = entries_of_type(c, "s", "grant");
+  ASSERT_EQ(grants.size(), 2u);
+  EXPECT_EQ(sfield(grants[0], "reason"), "plan m, period 0");
+  EXPECT_EQ(sfield(grants[1], "reason"), "plan m, period 1");
+  EXPECT_EQ(available(c, "s"), "100");
+}
+
+TEST(http_subscriptions, subscriptions_survive_a_restart) {
+  live_server srv({"--test-clock"});
+  {
+    http_client c(srv.port(), admin_key);
+    put_plan(c, "m", R"({"credits_per_period":100,"period":"month"})");
+    put_plan(c, "big", R"({"credits_per_period":500,"period":"month"})");
+    for (const char* a : {"pending", "canceling", "changing", "ny"})
+      put_account(c, a);
+    advance_to(c, utc(2027, 1, 10));
+    subscribed(c, "pending", R"({"plan":"m","start_at":"2027-01-20T00:00:00Z"})");
+    subscribed(c, "canceling", R"({"plan":"m","start_at":"2027-01-10T00:00:00Z"})");
+    ASSERT_EQ(c.del("/v1/accounts/canceling/subscription").status, 200u);
+    subscribed(c, "changing", R"({"plan":"m","start_at":"2027-01-10T00:00:00Z"})");
+    subscribed(c, "changing", R"({"plan":"big"})");
+    subscribed(c, "ny",
+               R"({"plan":"m","start_at":"2027-01-10T05:00:00Z","timezone":"America/New_York"})");
+  }
+  EXPECT_EQ(srv.terminate(), 0);
+  srv.restart();
+  http_client c(srv.port(), admin_key);
+  EXPECT_EQ(str(subscription(c, "pending"), "status"), "pending");
+  EXPECT_EQ(subscription(c, "canceling").at("cancel_at_period_end").as_bool(), true);
+  EXPECT_EQ(str(subscription(c, "changing"), "next_plan"), "big");
+  EXPECT_EQ(str(subscription(c, "ny"), "timezone"), "America/New_York");
+  advance_to(c, utc(2027, 2, 11));
+  EXPECT_EQ(str(subscription(c, "pending"), "status"), "active");
+  EXPECT_EQ(available(c, "pending"), "100");
+  EXPECT_EQ(str(subscription(c, "canceling"), "status"), "canceled");
+  EXPECT_EQ(available(c, "canceling"), "0");
+  EXPECT_EQ(available(c, "changing"), "500");
+  EXPECT_EQ(expiries(plan_lots(c, "ny")),
+            (std::vector<std::string>{"2027-02-10T05:00:00Z", "2027-03-10T05:00:00Z"}));
+  for (const char* a : {"pending", "changing", "ny"})
+    EXPECT_EQ(entries_of_type(c, a, "grant").size(), a == std::string("pending") ? 1u : 2u) << a;
+}
+
+TEST(http_subscriptions, a_plan_changed_mid_period_applies_from_the_next_period) {
+  live_server srv({"--test-clock"});
+  http_client c(srv.port(), admin_key);
+  put_plan(c, "m", R"({"credits_per_period":100,"period":"month"})");
+  put_account(c, "s");
+  advance_to(c, utc(2027, 1, 10));
+  subscribed(c, "s", R"({"plan":"m","start_at":"2027-01-10T00:00:00Z"})");
+  put_plan(c, "m", R"({"credits_per_period":250,"period":"month","rollover_cap":10})");
+  EXPECT_EQ(available(c, "s"), "100");
+  advance_to(c, utc(2027, 2, 10));
+  // The ending period's terms came from the plan as it is now (cap 10).
+  EXPECT_EQ(available(c, "s"), "260");
+  std::multiset<std::string> amounts;
+  for (const auto& g : entries_of_type(c, "s", "grant"))
+    amounts.insert(sfield(g, "amount"));
+  EXPECT_EQ(amounts, (std::multiset<std::string>{"10", "100", "250"}));
+  auto grants = entries_of_type(c, "s", "grant");
+  EXPECT_EQ(sfield(grants.back(), "created_at"), "2027-02-10T00:00:00Z");
+}
+
+TEST(http_subscriptions, a_hold_on_the_allowance_survives_the_renewal) {
+  live_server srv({"--test-clock"});
+  http_client c(srv.port(), admin_key);
+  put_plan(c, "m", R"({"credits_per_period":100,"period":"month"})");
+  put_account(c, "s");
+  advance_to(c, utc(2027, 1, 10));
+  subscribed(c, "s", R"({"plan":"m","start_at":"2027-01-10T00:00:00Z"})");
+  advance_to(c, utc(2027, 2, 9, 23, 50));
+  const std::string old_lot = str(subscription(c, "s"), "lot");
+  auto capture_me =
+      expect(c.post("/v1/accounts/s/holds", R"({"operation":"x","amount":30,"ttl_seconds":3600})"),
+             201, "hold")
+          .json();
+  auto release_me =
+      expect(c.post("/v1/accounts/s/holds", R"({"operation":"x","amount":20,"ttl_seconds":3600})"),
+             201, "hold")
+          .json();
+  EXPECT_EQ(available(c, "s"), "50");
+  advance_to(c, utc(2027, 2, 10, 0, 5));
+  // The old allowance expired with 50 unheld credits; the new one is whole.
+  auto expired = entries_of_type(c, "s", "expire");
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(sfield(expired[0], "lot"), old_lot);
+  EXPECT_EQ(sfield(expired[0], "amount"), "50");
+  EXPECT_EQ(available(c, "s"), "100");
+  // The capture still takes from the expired lot; the release returns nothing.
+  auto cap = c.post("/v1/holds/" + str(capture_me, "id") + "/capture");
+  ASSERT_EQ(cap.status, 200u) << cap.body;
+  EXPECT_EQ(bj::serialize(cap.json().at("charge").at("lots")),
+            R"([{"lot":")" + old_lot + R"(","amount":"30"}])");
+  ASSERT_EQ(c.post("/v1/holds/" + str(release_me, "id") + "/release").status, 200u);
+  EXPECT_EQ(available(c, "s"), "100");
+  auto lots = lots_of(c, "s");
+  EXPECT_EQ(sfield(lots[0], "spent"), "30");
+  EXPECT_EQ(sfield(lots[0], "expired"), "70");
 }
