@@ -4,7 +4,12 @@
 // purchase once per event id (retries a week later and after a restart are
 // duplicates); a bad, stale or missing signature records nothing; other
 // events and unpaid sessions are acknowledged and ignored.
+//
+// With --test-clock the 300-second tolerance is measured against the test
+// clock, like all time-driven behaviour (shared/spec/api.md, --test-clock): a
+// test that advances the clock a week signs Stripe's retry a week later.
 #include <cstdlib>
+#include <thread>
 
 #include "support/commerce_http.hpp"
 
@@ -348,4 +353,40 @@ TEST(http_stripe_webhook, the_secret_may_come_from_the_environment) {
   ASSERT_EQ(r.status, 200u) << r.body;
   EXPECT_EQ(field(r, "outcome"), "recorded");
   EXPECT_EQ(available(c, "buyer"), "100");
+}
+
+TEST(http_stripe_webhook, concurrent_deliveries_of_one_event_record_it_once) {
+  live_server srv(stripe_flags());
+  http_client c(srv.port(), admin_key);
+  put_account(c, "buyer");
+  const std::string body = completed("evt_1Concurrentpppppppppp", "buyer", "pack-100", clock_s(c));
+  const std::string header = stripe_signature_header(secret, clock_s(c), body);
+  constexpr int threads = 8;
+  std::vector<std::string> outcomes(threads);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      try {
+        auto r = post_stripe(srv.port(), body, header);
+        outcomes[static_cast<std::size_t>(t)] = r.status == 200 ? field(r, "outcome") : describe(r);
+      } catch (const std::exception& e) {
+        outcomes[static_cast<std::size_t>(t)] = e.what();
+      }
+    });
+  }
+  for (auto& t : pool)
+    t.join();
+  int recorded = 0, duplicate = 0;
+  for (const auto& o : outcomes) {
+    if (o == "recorded") ++recorded;
+    if (o == "duplicate") ++duplicate;
+  }
+  EXPECT_EQ(recorded, 1);
+  EXPECT_EQ(duplicate, threads - 1);
+  EXPECT_EQ(available(c, "buyer"), "100");
+  // The purchase list shows it once, with Stripe's event id.
+  auto list = expect(c.get("/v1/accounts/buyer/purchases"), 200, "list").json();
+  ASSERT_EQ(list.at("data").as_array().size(), 1u) << list;
+  EXPECT_EQ(str(list.at("data").as_array()[0], "source"), "stripe");
+  EXPECT_EQ(str(list.at("data").as_array()[0], "external_id"), "evt_1Concurrentpppppppppp");
 }
