@@ -628,7 +628,8 @@ constexpr field subscription_fields[] = {
     {.name = "start_at", .t = type::time, .doc = "The first period's start", .required = true},
     {.name = "period_index",
      .t = type::integer,
-     .doc = "The current period's number (0: the first)",
+     .doc = "The current period's number, counted over the account's subscriptions (0: the "
+            "account's first period; a resubscription goes on from the last)",
      .required = true},
     {.name = "current_period_start",
      .t = type::time,

@@ -449,31 +449,32 @@ void ledger::start_period(account& acct, subscription& sub, time_us at, micros c
   if (sub.period_end != no_expiry) g.expires_at = sub.period_end;
   g.source = "subscription";
   g.reason = "plan " + pl.id + ", period " + std::to_string(sub.period_index);
-  lot& l = new_lot(acct, g, at);
-  entry& e = append_entry(entry_type::grant, acct, l.amount, at);
-  e.lot_id = l.id;
-  e.parts.push_back({l.id, l.amount});
-  e.reason = g.reason;
-  e.balance_after = available_now(acct, at);
-  sub.lot_id = l.id;
-
-  subscription_period row{acct.id, sub.period_index, pl.id, l.id, l.amount, 0, 0,
+  subscription_period row{acct.id, sub.period_index, pl.id, 0, pl.credits_per_period, 0, 0,
                           at,      sub.period_end};
+  auto grant_lot = [&](const grant_cmd& cmd) -> lot& {
+    lot& l = new_lot(acct, cmd, at);
+    entry& e = append_entry(entry_type::grant, acct, l.amount, at);
+    e.lot_id = l.id;
+    e.parts.push_back({l.id, l.amount});
+    e.reason = cmd.reason;
+    e.balance_after = available_now(acct, at);
+    return l;
+  };
+  // The carried credits first: as old as the allowance and expiring with it,
+  // they are spent before it (the lower id), so what is left of the
+  // allowance, which alone may carry over again, is as large as can be.
   if (carry > 0) {
     grant_cmd r = g;
     r.amount = carry;
     r.source = "rollover";
     r.reason = "rollover from " + format_id(id_kind::lot, carried_from) + " into period " +
                std::to_string(sub.period_index);
-    lot& rl = new_lot(acct, r, at);
-    entry& re = append_entry(entry_type::grant, acct, rl.amount, at);
-    re.lot_id = rl.id;
-    re.parts.push_back({rl.id, rl.amount});
-    re.reason = r.reason;
-    re.balance_after = available_now(acct, at);
     row.rolled_over = carry;
-    row.rollover_lot_id = rl.id;
+    row.rollover_lot_id = grant_lot(r).id;
   }
+  lot& l = grant_lot(g);
+  sub.lot_id = l.id;
+  row.lot_id = l.id;
   pending_.periods.push_back(std::move(row));
   if (sub.period_end != no_expiry) add_due(sub.period_end, 0, &acct);
   sub.updated_at = at;

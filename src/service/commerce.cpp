@@ -228,9 +228,14 @@ std::string service::apply_catalog(const std::vector<ledger::price_cmd>& prices,
                                    const std::vector<ledger::plan_cmd>& plans) {
   auto result = std::make_shared<std::promise<std::string>>();
   auto answer = result->get_future();
+  auto problem = std::make_shared<std::string>();  // what was refused, in words
   submit(
       caller{}, false,
-      [&prices, &packages, &plans](ledger::ledger& l, time_us now) {
+      [&prices, &packages, &plans, problem](ledger::ledger& l, time_us now) {
+        auto refuse = [&](std::string what) {
+          *problem = std::move(what);
+          return error_reply(400, "catalog", *problem);
+        };
         // Packages and plans first: nothing in them can conflict.
         for (const ledger::package_cmd& p : packages) {
           const ledger::package* have = l.find_package(p.id);
@@ -239,7 +244,7 @@ std::string service::apply_catalog(const std::vector<ledger::price_cmd>& prices,
             continue;
           }
           if (auto r = l.put_package(p, now); !r)
-            return error_reply(400, "catalog", "package " + p.id + ": " + r.error().message);
+            return refuse("package " + p.id + ": " + r.error().message);
         }
         for (const ledger::plan_cmd& p : plans) {
           const ledger::plan* have = l.find_plan(p.id);
@@ -248,21 +253,28 @@ std::string service::apply_catalog(const std::vector<ledger::price_cmd>& prices,
             continue;
           }
           if (auto r = l.put_plan(p, now); !r)
-            return error_reply(400, "catalog", "plan " + p.id + ": " + r.error().message);
+            return refuse("plan " + p.id + ": " + r.error().message);
         }
         for (const ledger::price_cmd& p : prices) {
           const ledger::price* have = l.find_price(p.id);
           if (have && same_price(*have, p)) continue;
           if (auto r = l.put_price(p, now); !r) {
-            if (r.error().code == ledger::errc::conflict) return price_conflict(l, p);
-            return error_reply(400, "catalog", "price " + p.id + ": " + r.error().message);
+            if (r.error().code != ledger::errc::conflict)
+              return refuse("price " + p.id + ": " + r.error().message);
+            const ledger::price* other = l.conflicting_price(p);
+            return refuse("price " + p.id + " conflicts with price " +
+                          (other ? other->id : std::string("?")) +
+                          " in the store: both could match the same charge with as many "
+                          "dimensions (change or delete one: DELETE /v1/prices/{id})");
           }
         }
         return json_body(200, "");
       },
-      [result](reply r) {
+      [result, problem](reply r) {
         if (r.status == 200) return result->set_value("");
-        result->set_value(r.body);
+        result->set_value(problem->empty() ? "the store refused the catalog (HTTP " +
+                                                 std::to_string(r.status) + ")"
+                                           : *problem);
       });
   return answer.get();
 }
@@ -370,7 +382,9 @@ void service::stripe_webhook(std::string signature, std::string body, reply_fn d
     return done(error_reply(400, "invalid_signature",
                             "the Stripe-Signature header is missing; nothing was recorded"));
   }
-  const std::int64_t now_s = ctx_.clock.now() / ledger::us_per_second;
+  // Stripe stamps its signatures with the real time: they are checked
+  // against the wall clock, test clock or not.
+  const std::int64_t now_s = ctx_.clock.wall_now() / ledger::us_per_second;
   if (auto ok =
           billing::verify_stripe_signature(signature, body, ctx_.stripe_webhook_secret, now_s);
       !ok) {

@@ -25,6 +25,9 @@ class server_clock {
     return test_ ? now_.load(std::memory_order_acquire) : wall_clock_now();
   }
   bool is_test() const { return test_; }
+  // The real time, whatever a test clock says: for what outside parties
+  // stamp with their own clocks (a Stripe signature's timestamp).
+  std::int64_t wall_now() const { return wall_clock_now(); }
   // Test clock only: moves forward to `us` if it is behind it (a restart
   // resumes where the clock was).
   void resume_at(std::int64_t us) {

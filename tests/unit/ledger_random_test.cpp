@@ -1349,9 +1349,9 @@ class model {
       a.unbound.push_back(id);
       return id;
     };
-    r.alloc = s.lot_id = new_lot(pl.credits, 1);
-    r.alloc_amount = pl.credits;
-    m_period row{s.index, s.plan, r.alloc, pl.credits, 0, 0, t, s.period_end};
+    // The carried credits' lot first (spent before the allowance), then the
+    // allowance.
+    m_period row{s.index, s.plan, 0, pl.credits, 0, 0, t, s.period_end};
     if (carry > 0) {
       ++coverage["renewal carries credits over"];
       r.roll = new_lot(carry, 2);
@@ -1359,6 +1359,9 @@ class model {
       row.rolled_over = carry;
       row.rollover_lot_id = r.roll;
     }
+    r.alloc = s.lot_id = new_lot(pl.credits, 1);
+    r.alloc_amount = pl.credits;
+    row.lot_id = r.alloc;
     a.periods.push_back(std::move(row));
     due_.push({s.period_end, ai});
   }
@@ -1373,8 +1376,8 @@ class model {
     auto without = [&](micros less) { return std::max<micros>(0, total - less - a.reserve) + pp; };
     if (r.expired_lot)
       lots.at(r.expired_lot).renewal_expire_balance = without(r.alloc_amount + r.carry);
-    if (r.alloc) lots.at(r.alloc).grant_balance = without(r.carry);
-    if (r.roll) lots.at(r.roll).grant_balance = without(0);
+    if (r.roll) lots.at(r.roll).grant_balance = without(r.alloc_amount);
+    if (r.alloc) lots.at(r.alloc).grant_balance = without(0);
   }
 
   void expire_instant(int ai, time_us t) {

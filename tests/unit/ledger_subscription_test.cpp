@@ -369,11 +369,13 @@ TEST_F(subscriptions, rollover_carries_at_most_the_cap_once) {
   EXPECT_EQ(es[0].type, entry_type::expire);
   EXPECT_EQ(es[0].lot_id, first);
   EXPECT_EQ(es[0].amount, cr(50));
+  // The carried credits' lot comes first: spent before the allowance.
   EXPECT_EQ(es[1].type, entry_type::grant);
-  EXPECT_EQ(es[1].amount, cr(100));
+  EXPECT_EQ(es[1].amount, cr(30));
   EXPECT_EQ(es[2].type, entry_type::grant);
-  EXPECT_EQ(es[2].amount, cr(30));
-  const lot& carried = lot_at(es[2].lot_id);
+  EXPECT_EQ(es[2].amount, cr(100));
+  EXPECT_EQ(lot_at(es[2].lot_id).source, "subscription");
+  const lot& carried = lot_at(es[1].lot_id);
   EXPECT_EQ(carried.source, "rollover");
   EXPECT_EQ(carried.kind, lot_kind::plan);
   EXPECT_EQ(carried.effective_at, feb);
@@ -390,8 +392,8 @@ TEST_F(subscriptions, rollover_carries_at_most_the_cap_once) {
   ASSERT_EQ(es.size(), 4u);
   EXPECT_EQ(es[0].type, entry_type::expire);
   EXPECT_EQ(es[0].amount, cr(100));
-  EXPECT_EQ(es[1].amount, cr(100));
-  EXPECT_EQ(es[2].amount, cr(30));
+  EXPECT_EQ(es[1].amount, cr(30));
+  EXPECT_EQ(es[2].amount, cr(100));
   EXPECT_EQ(es[3].type, entry_type::expire);
   EXPECT_EQ(es[3].lot_id, carried_id);
   EXPECT_EQ(es[3].amount, cr(30));
@@ -415,6 +417,25 @@ TEST_F(subscriptions, rollover_carries_at_most_the_cap_once) {
   EXPECT_EQ(es[1].type, entry_type::expire);
   EXPECT_EQ(available(apr), 0);
   EXPECT_EQ(sub().status, subscription_status::canceled);
+}
+
+TEST_F(subscriptions, carried_credits_are_spent_before_the_new_allowance) {
+  const time_us start = utc_day("2027-01-01");
+  const time_us feb = utc_day("2027-02-01"), mar = utc_day("2027-03-01");
+  open("acct", {}, start);
+  put_plan("r", cr(100), period_unit::month, cr(30), start);
+  subscribe("r", start, start);
+  EXPECT_EQ(led.run_due(feb), 1u);  // 100 unspent: 30 carried
+  // 40 spent in February: 30 from the carried lot, 10 from the allowance,
+  // whose 90 left carry 30 again.
+  const charge_record& c = *must(led.charge(charge_of(cr(40)), feb + days(1)));
+  ASSERT_EQ(c.parts.size(), 2u);
+  EXPECT_EQ(lot_at(c.parts[0].lot).source, "rollover");
+  EXPECT_EQ(c.parts[0].amount, cr(30));
+  EXPECT_EQ(c.parts[1].amount, cr(10));
+  EXPECT_EQ(led.run_due(mar), 1u);
+  EXPECT_EQ(periods().back().rolled_over, cr(30));
+  EXPECT_EQ(available(mar), cr(130));
 }
 
 TEST_F(subscriptions, rollover_of_less_than_the_cap_and_a_cap_of_zero) {
