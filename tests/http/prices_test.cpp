@@ -588,3 +588,66 @@ TEST(http_prices, a_cost_too_large_is_refused_and_changes_nothing) {
   }
   EXPECT_EQ(state(c, "a"), before);
 }
+
+TEST(http_prices, quotes_apply_scopes_and_the_postpaid_limit_as_a_charge_would) {
+  live_server srv({"--test-clock"});
+  http_client c(srv.port(), admin_key);
+  image_catalog(c);
+  put_account(c, "scoped");
+  grant(c, "scoped", "10", "promo", R"("scope":["image.generate"])");
+  auto q =
+      expect(c.post("/v1/accounts/scoped/quote", R"({"operation":"llm.tokens","quantity":2500})"),
+             200, "quote")
+          .json();
+  EXPECT_EQ(str(q, "amount"), "5");
+  EXPECT_EQ(q.at("affordable").as_bool(), false);
+  EXPECT_EQ(str(q, "reason"), "scope");
+  EXPECT_EQ(str(q, "available"), "0");
+  auto refused =
+      c.post("/v1/accounts/scoped/charges", R"({"operation":"llm.tokens","quantity":2500})");
+  EXPECT_EQ(refused.status, 402u) << refused.body;
+  EXPECT_EQ(error_field(refused, "reason"), "scope");
+  q = expect(c.post("/v1/accounts/scoped/quote",
+                    R"({"operation":"image.generate","dimensions":{"model":"flux-pro"}})"),
+             200, "quote")
+          .json();
+  EXPECT_EQ(q.at("affordable").as_bool(), true);
+  EXPECT_EQ(str(q, "balance_after"), "7");
+
+  put_account(c, "postpaid", R"({"settings":{"postpaid_limit":5}})");
+  q = expect(c.post("/v1/accounts/postpaid/quote",
+                    R"({"operation":"image.generate","dimensions":{"model":"flux-pro"}})"),
+             200, "quote")
+          .json();
+  EXPECT_EQ(q.at("affordable").as_bool(), true);
+  EXPECT_EQ(str(q, "available"), "5");
+  EXPECT_EQ(str(q, "balance_after"), "2");
+  q = expect(
+          c.post(
+              "/v1/accounts/postpaid/quote",
+              R"({"operation":"image.generate","dimensions":{"model":"flux-pro"},"quantity":2})"),
+          200, "quote")
+          .json();
+  EXPECT_EQ(q.at("affordable").as_bool(), false);
+  EXPECT_EQ(str(q, "reason"), "postpaid_limit");
+  EXPECT_EQ(str(q, "balance_after"), "5");
+  EXPECT_EQ(available(c, "postpaid"), "5");
+}
+
+TEST(http_prices, only_an_admin_writes_prices_any_key_reads_them) {
+  live_server srv({"--test-clock"});
+  http_client c(srv.port(), admin_key);
+  image_catalog(c);
+  put_account(c, "a");
+  http_client svc(srv.port(), make_key(c, "service"));
+  http_client reader(srv.port(), make_key(c, "reader", "a"));
+  for (http_client* k : {&svc, &reader}) {
+    EXPECT_EQ(k->get("/v1/prices").status, 200u);
+    EXPECT_EQ(k->get("/v1/prices/gen").status, 200u);
+    EXPECT_EQ(k->put("/v1/prices/gen", R"({"operation":"image.generate","unit_amount":0})").status,
+              403u);
+    EXPECT_EQ(k->del("/v1/prices/gen").status, 403u);
+  }
+  EXPECT_EQ(str(expect(c.get("/v1/prices/gen"), 200, "get").json(), "unit_amount"), "1");
+  EXPECT_EQ(http_client(srv.port()).get("/v1/prices").status, 401u);
+}

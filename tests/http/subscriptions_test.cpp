@@ -668,3 +668,22 @@ TEST(http_subscriptions, a_hold_on_the_allowance_survives_the_renewal) {
   EXPECT_EQ(sfield(lots[0], "spent"), "30");
   EXPECT_EQ(sfield(lots[0], "expired"), "70");
 }
+
+TEST(http_subscriptions, an_idempotent_replay_of_a_subscription_grants_nothing_more) {
+  live_server srv({"--test-clock"});
+  http_client c(srv.port(), admin_key);
+  put_plan(c, "m", R"({"credits_per_period":100,"period":"month"})");
+  put_account(c, "s");
+  const std::map<std::string, std::string> key{{"Idempotency-Key", "sub-s-1"}};
+  auto first = c.request(verb::put, "/v1/accounts/s/subscription", R"({"plan":"m"})", key);
+  ASSERT_EQ(first.status, 201u) << first.body;
+  advance(c, 60);
+  auto replay = c.request(verb::put, "/v1/accounts/s/subscription", R"({"plan":"m"})", key);
+  EXPECT_EQ(replay.status, 201u) << replay.body;
+  EXPECT_EQ(replay.body, first.body);
+  EXPECT_EQ(entries_of_type(c, "s", "grant").size(), 1u);
+  EXPECT_EQ(available(c, "s"), "100");
+  auto other = c.request(verb::put, "/v1/accounts/s/subscription", R"({"plan":"x"})", key);
+  EXPECT_EQ(other.status, 409u) << other.body;
+  EXPECT_EQ(other.error_code(), "idempotency_conflict");
+}
