@@ -651,3 +651,28 @@ TEST(http_prices, only_an_admin_writes_prices_any_key_reads_them) {
   EXPECT_EQ(str(expect(c.get("/v1/prices/gen"), 200, "get").json(), "unit_amount"), "1");
   EXPECT_EQ(http_client(srv.port()).get("/v1/prices").status, 401u);
 }
+
+TEST(http_prices, the_price_list_pages_by_id_and_filters_by_operation) {
+  live_server srv({"--test-clock"});
+  http_client c(srv.port(), admin_key);
+  image_catalog(c);  // gen, gen-pro, gen-pro-4k (image.generate), tokens (llm.tokens)
+  put_price(c, "up", R"({"operation":"image.upscale","unit_amount":2})");
+  auto ids = [](const bj::value& page) {
+    std::vector<std::string> out;
+    for (const auto& p : page.at("data").as_array())
+      out.push_back(str(p, "id"));
+    return out;
+  };
+  auto all = expect(c.get("/v1/prices"), 200, "list").json();
+  EXPECT_EQ(ids(all), (std::vector<std::string>{"gen", "gen-pro", "gen-pro-4k", "tokens", "up"}));
+  auto p1 = expect(c.get("/v1/prices?limit=2"), 200, "page").json();
+  EXPECT_EQ(ids(p1), (std::vector<std::string>{"gen", "gen-pro"}));
+  ASSERT_FALSE(p1.at("next").is_null());
+  auto p2 = expect(c.get("/v1/prices?limit=2&after=" + str(p1.at("next"))), 200, "page").json();
+  EXPECT_EQ(ids(p2), (std::vector<std::string>{"gen-pro-4k", "tokens"}));
+  auto gen = expect(c.get("/v1/prices?operation=image.generate"), 200, "filter").json();
+  EXPECT_EQ(ids(gen), (std::vector<std::string>{"gen", "gen-pro", "gen-pro-4k"}));
+  EXPECT_TRUE(gen.at("next").is_null());
+  EXPECT_EQ(c.get("/v1/prices?limit=1001").status, 400u);
+  EXPECT_EQ(c.get("/v1/prices/nope").status, 404u);
+}

@@ -283,6 +283,11 @@ TEST(http_subscriptions, kolkata_boundaries_fall_at_18_30z_the_previous_utc_day)
   auto u = subscribed(c, "utc", R"({"plan":"m","start_at":"2027-03-09T20:00:00Z"})");
   EXPECT_EQ(str(in, "current_period_end"), "2027-04-09T18:30:00Z");
   EXPECT_EQ(str(u, "current_period_end"), "2027-04-09T00:00:00Z");
+  // Without start_at: now, anchored on today's local date there.
+  put_account(c, "in-now");
+  auto now_sub = subscribed(c, "in-now", R"({"plan":"m","timezone":"Asia/Kolkata"})");
+  EXPECT_EQ(parse_time(str(now_sub, "start_at")), clock_now(c));
+  EXPECT_EQ(str(now_sub, "current_period_end"), "2027-04-09T18:30:00Z");
 
   advance_to_just_before(c, utc(2027, 4, 9, 18, 30));
   EXPECT_EQ(entries_of_type(c, "in", "grant").size(), 1u);
