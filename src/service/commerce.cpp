@@ -340,36 +340,23 @@ void service::purchase(const caller& c, ledger::purchase_cmd cmd, reply_fn done)
 
 void service::list_purchases(const caller& c, std::string account, page p, reply_fn done) {
   auto& journal = ctx_.journal;
-  auto& run_blocking = ctx_.run_blocking;
-  reply_fn then = [account, p, &journal, &run_blocking, done = std::move(done)](reply r) {
-    if (r.status != 200) return done(std::move(r));
-    run_blocking([account, p, &journal, done] {
-      auto rows = journal.purchases(account, p.after, p.limit + 1);
-      if (!rows) return done(error_reply(500, "internal", "cannot read the purchases"));
-      const bool more = rows->size() > p.limit;
-      if (more) rows->pop_back();
-      reply out;
-      json_out j(out.body);
-      j.begin_object().key("data").begin_array();
-      for (const ledger::purchase& x : *rows)
-        render_purchase(j, x, nullptr, 0, 0);
-      j.end_array().key("next");
-      if (more) {
-        j.id(id_kind::purchase, rows->back().id);
-      } else {
-        j.null();
-      }
-      j.end_object();
-      done(std::move(out));
-    });
-  };
-  submit(
-      c, true,
-      [account](ledger::ledger& l, time_us) {
-        if (l.find_account(account) == nullptr) return not_found("account", account);
-        return json_body(200, "");
+  store_page(
+      c, std::move(account), p, id_kind::purchase,
+      [&journal](const std::string& acct, std::uint64_t after,
+                 std::size_t limit) -> std::optional<std::vector<page_row>> {
+        auto rows = journal.purchases(acct, after, limit);
+        if (!rows) return std::nullopt;
+        std::vector<page_row> out;
+        out.reserve(rows->size());
+        for (const ledger::purchase& x : *rows) {
+          page_row row{x.id, {}};
+          json_out j(row.json);
+          render_purchase(j, x, nullptr, 0, 0);
+          out.push_back(std::move(row));
+        }
+        return out;
       },
-      std::move(then));
+      std::move(done));
 }
 
 void service::stripe_webhook(std::string signature, std::string body, reply_fn done) {

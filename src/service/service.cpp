@@ -539,25 +539,48 @@ void service::get_hold(const caller& c, ledger::object_id hold, reply_fn done) {
 // ------------------------------------------------------------------ journal
 
 void service::list_entries(const caller& c, std::string account, page p, reply_fn done) {
-  // Existence is checked through the engine (so a fresh account is seen);
-  // the rows come from the store, which holds every answered write.
   auto& journal = ctx_.journal;
+  store_page(
+      c, std::move(account), p, id_kind::entry,
+      [&journal](const std::string& acct, std::uint64_t after,
+                 std::size_t limit) -> std::optional<std::vector<page_row>> {
+        auto rows = journal.entries(acct, after, limit);
+        if (!rows) return std::nullopt;
+        std::vector<page_row> out;
+        out.reserve(rows->size());
+        for (const store::stored_entry& s : *rows) {
+          page_row row{s.e.seq, {}};
+          json_out j(row.json);
+          render_entry(j, s.e, s.account);
+          out.push_back(std::move(row));
+        }
+        return out;
+      },
+      std::move(done));
+}
+
+void service::store_page(const caller& c, std::string account, page p, ledger::id_kind cursor,
+                         page_reader read, reply_fn done) {
+  // Existence is checked through the engine (so a fresh account is seen);
+  // the rows come from the store, which holds every answered write, read
+  // on the reader pool.
   auto& run_blocking = ctx_.run_blocking;
-  reply_fn then = [account, p, &journal, &run_blocking, done = std::move(done)](reply r) {
+  reply_fn then = [account, p, cursor, &run_blocking, read = std::move(read),
+                   done = std::move(done)](reply r) mutable {
     if (r.status != 200) return done(std::move(r));
-    run_blocking([account, p, &journal, done] {
-      auto rows = journal.entries(account, p.after, p.limit + 1);
-      if (!rows) return done(error_reply(500, "internal", "cannot read the journal"));
+    run_blocking([account, p, cursor, read = std::move(read), done = std::move(done)] {
+      auto rows = read(account, p.after, p.limit + 1);
+      if (!rows) return done(error_reply(500, "internal", "cannot read the store"));
       const bool more = rows->size() > p.limit;
       if (more) rows->pop_back();
       reply out;
       json_out j(out.body);
       j.begin_object().key("data").begin_array();
-      for (const store::stored_entry& s : *rows)
-        render_entry(j, s.e, s.account);
+      for (const page_row& row : *rows)
+        j.raw(row.json);
       j.end_array().key("next");
       if (more) {
-        j.id(id_kind::entry, rows->back().e.seq);
+        j.id(cursor, rows->back().id);
       } else {
         j.null();
       }

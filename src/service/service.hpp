@@ -164,6 +164,19 @@ class service {
   void submit(const caller& c, bool read_only, task_fn fn, reply_fn done);
   // Adds the charges a command made to its reply, for the counters.
   static void count(reply& r, std::span<const ledger::entry> made);
+  // One object of a page read from the store: its cursor id and its JSON.
+  struct page_row {
+    std::uint64_t id = 0;
+    std::string json;
+  };
+  // Reads up to `limit` of an account's rows after the cursor `after`;
+  // nullopt when the store cannot be read.
+  using page_reader = std::function<std::optional<std::vector<page_row>>(
+      const std::string& account, std::uint64_t after, std::size_t limit)>;
+  // A page of an account's rows kept in the store (journal entries,
+  // purchases): 404 for a missing account, else {data, next}.
+  void store_page(const caller& c, std::string account, page p, ledger::id_kind cursor,
+                  page_reader read, reply_fn done);
   // Runs what fell due at the test clock's `now`, a bounded step per engine
   // task (so no commit grows without bound), then answers `done`.
   void drain_due(ledger::time_us now, reply out, reply_fn done);
