@@ -358,7 +358,8 @@ class ledger {
 
   account* find_mut(std::string_view id);
   // Applies due expiries of one account up to `now`.
-  void settle(account& acct, time_us now);
+  // Then, unless `topup` is false, automatic top-up at `now`.
+  void settle(account& acct, time_us now, bool topup = true);
   void expire_lot(lot& l, time_us at);
   void expire_hold(hold& h, time_us at);
   // Returns a closed hold's uncaptured credits to their lots (or to expired /

@@ -362,13 +362,25 @@ result<put_result<subscription>> ledger::put_subscription(const subscription_cmd
     paranoid_check(*acct);
     return put_result<subscription>{existing, false};
   }
-  const time_us start = cmd.start_at.value_or(now);
+  // A pending subscription changed before its start keeps its start and its
+  // zone unless new ones are given.
+  const bool pending = existing != nullptr && existing->status == subscription_status::pending;
+  const time_us start = cmd.start_at.value_or(pending ? existing->start_at : now);
+  // After a canceled one, a new subscription starts no earlier than the old
+  // one's last period ended: no calendar period is granted twice.
+  if (existing != nullptr && existing->status == subscription_status::canceled &&
+      start < existing->period_end) {
+    return fail(errc::conflict,
+                "start_at is before the end of the account's last subscription period");
+  }
   const time_us window = limits::subscription_start_window_days * us_per_day;
   if (start < now - window)
     return fail(errc::invalid_argument, "start_at is more than 10 years ago");
   if (start > now + window)
     return fail(errc::invalid_argument, "start_at is more than 10 years ahead");
-  const std::string zone = cmd.timezone.empty() ? std::string("UTC") : cmd.timezone;
+  const std::string zone = !cmd.timezone.empty() ? cmd.timezone
+                           : pending             ? existing->timezone
+                                                 : std::string("UTC");
   const auto anchor = calendar_->date_at(zone, start);
   if (!anchor) return fail(errc::invalid_argument, "timezone is not a known IANA time zone");
 

@@ -63,7 +63,7 @@ void ledger::expire_hold(hold& h, time_us at) {
   return_held(h, h.parts, at, /*expiry=*/true);
 }
 
-void ledger::settle(account& acct, time_us now) {
+void ledger::settle(account& acct, time_us now, bool topup) {
   bool applied_any = false;
   while (acct.next_due <= now) {
     const time_us at = acct.next_due;
@@ -90,14 +90,19 @@ void ledger::settle(account& acct, time_us now) {
   }
   // Automatic top-up looks at the balance now, once: never at the past
   // instants a catch-up goes through (a lot granted later would not count).
-  if (applied_any) check_topup(acct, now);
+  if (applied_any && topup) check_topup(acct, now);
 }
 
 std::size_t ledger::run_due(time_us now, std::size_t items_max) {
   std::size_t applied = 0;
-  while (!due_.empty() && due_.top().at <= now && applied < items_max) {
+  // Stale items count against the step too (a step pops at most this many),
+  // so that a step stays bounded whatever was closed before its time.
+  const std::size_t pops_max = items_max > SIZE_MAX / 4 ? SIZE_MAX : items_max * 4;
+  std::size_t pops = 0;
+  while (!due_.empty() && due_.top().at <= now && applied < items_max && pops < pops_max) {
     const due_item item = due_.top();
     due_.pop();
+    ++pops;
     account* owner = nullptr;
     if (item.id == 0) {
       if (subscription_due(item.sub_owner->sub) == item.at) owner = item.sub_owner;
@@ -113,7 +118,9 @@ std::size_t ledger::run_due(time_us now, std::size_t items_max) {
     if (owner == nullptr) continue;  // stale: already closed or expired on touch
     // Everything of this account due before `item.at` was popped already, so
     // this applies exactly what is due at `item.at`.
-    settle(*owner, item.at);
+    // Top-up looks at the balance at `now`, not at the item's past instant.
+    settle(*owner, item.at, /*topup=*/false);
+    check_topup(*owner, now);
     paranoid_check(*owner);
     ++applied;
   }

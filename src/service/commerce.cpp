@@ -3,6 +3,7 @@
 // runs as an engine task and answers after the commit that holds it.
 #include <future>
 #include <memory>
+#include <unordered_set>
 
 #include "billing/stripe_event.hpp"
 #include "billing/stripe_signature.hpp"
@@ -236,6 +237,22 @@ std::string service::apply_catalog(const std::vector<ledger::price_cmd>& prices,
           *problem = std::move(what);
           return error_reply(400, "catalog", *problem);
         };
+        // All or nothing: a price of the file that could match the same
+        // charges as a stored price the file leaves alone is refused before
+        // anything is written (the file's own prices were checked against
+        // each other when it was read).
+        std::unordered_set<std::string_view> in_file;
+        for (const ledger::price_cmd& p : prices)
+          in_file.insert(p.id);
+        for (const ledger::price_cmd& p : prices) {
+          const ledger::price* other = l.conflicting_price(p);
+          if (other != nullptr && !in_file.contains(other->id)) {
+            return refuse("price " + p.id + " conflicts with price " + other->id +
+                          " in the store: both could match the same charge with as many "
+                          "dimensions (change or delete one: DELETE /v1/prices/{id}); nothing "
+                          "of the catalog was written");
+          }
+        }
         // Packages and plans first: nothing in them can conflict.
         for (const ledger::package_cmd& p : packages) {
           const ledger::package* have = l.find_package(p.id);
@@ -255,18 +272,36 @@ std::string service::apply_catalog(const std::vector<ledger::price_cmd>& prices,
           if (auto r = l.put_plan(p, now); !r)
             return refuse("plan " + p.id + ": " + r.error().message);
         }
+        // A price of the file may conflict with the old version of another
+        // price of the file until that one is written: those wait, and if
+        // they wait on each other (two prices trading dimensions), their old
+        // versions are deleted first (the file's prices agree with each other).
+        std::vector<const ledger::price_cmd*> waiting;
         for (const ledger::price_cmd& p : prices) {
           const ledger::price* have = l.find_price(p.id);
-          if (have && same_price(*have, p)) continue;
-          if (auto r = l.put_price(p, now); !r) {
-            if (r.error().code != ledger::errc::conflict)
-              return refuse("price " + p.id + ": " + r.error().message);
-            const ledger::price* other = l.conflicting_price(p);
-            return refuse("price " + p.id + " conflicts with price " +
-                          (other ? other->id : std::string("?")) +
-                          " in the store: both could match the same charge with as many "
-                          "dimensions (change or delete one: DELETE /v1/prices/{id})");
+          if (!(have && same_price(*have, p))) waiting.push_back(&p);
+        }
+        while (!waiting.empty()) {
+          std::vector<const ledger::price_cmd*> still;
+          for (const ledger::price_cmd* p : waiting) {
+            if (auto r = l.put_price(*p, now); !r) {
+              if (r.error().code != ledger::errc::conflict)
+                return refuse("price " + p->id + ": " + r.error().message);
+              still.push_back(p);
+            }
           }
+          if (still.size() == waiting.size()) {
+            for (const ledger::price_cmd* p : still) {
+              if (l.find_price(p->id) != nullptr) (void)l.delete_price(p->id);
+            }
+            for (const ledger::price_cmd* p : still) {
+              // Checked above: no conflict is left.
+              if (auto r = l.put_price(*p, now); !r)
+                return refuse("price " + p->id + ": " + r.error().message);
+            }
+            still.clear();
+          }
+          waiting = std::move(still);
         }
         return json_body(200, "");
       },

@@ -893,3 +893,76 @@ TEST_F(subscriptions, catching_up_a_past_start_does_not_buy_a_top_up) {
 
 }  // namespace
 }  // namespace creditd::ledger::testing
+
+namespace creditd::ledger::testing {
+namespace {
+
+TEST_F(subscriptions, a_resubscription_cannot_reach_back_into_periods_already_granted) {
+  const time_us jan = utc_day("2027-01-01"), feb = utc_day("2027-02-01");
+  open("acct", {}, jan);
+  put_plan("m", cr(1000), period_unit::month, cr(1000), jan);
+  subscribe("m", jan, jan);
+  must(led.cancel_subscription("acct", jan + days(9)));
+  EXPECT_EQ(led.run_due(feb), 1u);
+  ASSERT_EQ(sub().status, subscription_status::canceled);
+  // January again, from 2 Feb: it was granted already.
+  auto again = led.put_subscription(sub_cmd("m", jan), feb + days(1));
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, errc::conflict);
+  EXPECT_EQ(available(feb + days(1)), 0);
+  // From the end of the last period on: granted.
+  const subscription& s = subscribe("m", feb, feb + days(1));
+  EXPECT_EQ(s.status, subscription_status::active);
+  EXPECT_EQ(available(feb + days(1)), cr(1000));
+  EXPECT_EQ(led.check_all(), "");
+}
+
+TEST_F(subscriptions, a_pending_subscription_changed_keeps_its_start_and_zone) {
+  const time_us now = utc_day("2027-02-10");
+  const time_us start = at("2027-03-01T00:00:00+01:00");
+  led.set_calendar(&tz());
+  open("acct", {}, now);
+  put_plan("basic", cr(100), period_unit::month, std::nullopt, now);
+  put_plan("pro", cr(500), period_unit::month, std::nullopt, now);
+  subscribe("basic", start, now, "acct", "Europe/Paris");
+  subscription_cmd change;
+  change.account = "acct";
+  change.plan = "pro";  // no start_at, no timezone
+  const subscription& s = *must(led.put_subscription(change, now + days(1))).value;
+  EXPECT_EQ(s.status, subscription_status::pending);
+  EXPECT_EQ(s.start_at, start);
+  EXPECT_EQ(s.timezone, "Europe/Paris");
+  EXPECT_EQ(s.plan, "pro");
+  EXPECT_EQ(available(now + days(1)), 0) << "nothing granted before the paid start";
+  EXPECT_EQ(led.run_due(start), 1u);
+  EXPECT_EQ(available(start), cr(500));
+}
+
+TEST_F(subscriptions, a_top_up_set_off_by_a_late_expiry_is_dated_now) {
+  const time_us t = utc_day("2027-01-01");
+  open("acct", {}, t);
+  package_cmd pkg{"top", cr(100), cr(10), "usd", 30};
+  must(led.put_package(pkg, t));
+  grant(cr(100), lot_kind::promo, t + days(1), t);  // expires a day later
+  grant(cr(10), lot_kind::prepaid, std::nullopt, t);
+  account_cmd c;
+  c.id = "acct";
+  c.settings = account_settings{};
+  c.settings->auto_topup = auto_topup_settings{cr(50), "top", 1};
+  must(led.put_account(c, t));
+  // The scheduler reaches the expiry ten days late (downtime): the top-up
+  // is bought now, its lot valid 30 days from now.
+  const time_us late = t + days(11);
+  EXPECT_EQ(led.run_due(late), 1u);
+  const lot* bought = nullptr;
+  for (const lot* l : acct().lots) {
+    if (l->source == "auto_topup") bought = l;
+  }
+  ASSERT_NE(bought, nullptr);
+  EXPECT_EQ(bought->created_at, late);
+  EXPECT_EQ(bought->expires_at, late + days(30));
+  EXPECT_EQ(available(late), cr(110));
+}
+
+}  // namespace
+}  // namespace creditd::ledger::testing
