@@ -932,7 +932,15 @@ class model {
       created = false;
       return std::nullopt;
     }
-    const time_us start = cmd.start_at.value_or(now);
+    // A pending one changed keeps its start unless a new one is given; after
+    // a canceled one, no start before its last period's end.
+    const bool pending = s.status == m_sub_status::pending;
+    if (pending && !cmd.start_at) ++coverage["pending subscription changed, start kept"];
+    const time_us start = cmd.start_at.value_or(pending ? s.start_at : now);
+    if (s.status == m_sub_status::canceled && start < s.period_end) {
+      ++coverage["resubscription before the last period end refused"];
+      return refusal(errc::conflict);
+    }
     if (start < now - 3660 * kDay || start > now + 3660 * kDay) {
       return refusal(errc::invalid_argument);
     }
