@@ -18,6 +18,7 @@
 #include "store/sqlite/sqlite_store.hpp"
 #include "support/fn_task.hpp"
 #include "support/ledger_dump.hpp"
+#include "support/old_schema.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace creditd;
@@ -321,13 +322,7 @@ TEST(sqlite_store, migration_4_gives_older_rows_the_defaults) {
   {
     auto db = store::sqlite::database::open(path, true);
     ASSERT_TRUE(db.has_value());
-    std::string sql =
-        "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL);";
-    for (const store::migration& m : store::migrations) {
-      if (m.version > 3) break;
-      sql += m.sql;
-      sql += "INSERT INTO schema_migrations VALUES (" + std::to_string(m.version) + ", 0);";
-    }
+    std::string sql = creditd::testing::schema_sql_up_to(3);
     std::string settings;
     store::encode_settings(settings, {});
     const std::string t = std::to_string(t0);
