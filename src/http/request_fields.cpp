@@ -19,8 +19,7 @@ ledger::dimension_list dimension_pairs(const jvalue* obj) {
         value.type == jvalue::kind::boolean ? (value.b ? "true" : "false") : value.text;
     out.push_back({key, std::move(text)});
   }
-  std::sort(out.begin(), out.end(),
-            [](const ledger::dimension& a, const ledger::dimension& b) { return a.key < b.key; });
+  ledger::sort_dimensions(out);
   return out;
 }
 }  // namespace

@@ -1,7 +1,44 @@
 // Names of the commerce enumerations.
 #include "ledger/commerce.hpp"
 
+#include <algorithm>
+
 namespace creditd::ledger {
+
+namespace {
+bool by_key(const dimension& a, const dimension& b) {
+  return a.key < b.key;
+}
+}  // namespace
+
+void sort_dimensions(dimension_list& dims) {
+  std::sort(dims.begin(), dims.end(), by_key);
+}
+
+bool dimensions_within(const dimension_list& required, const dimension_list& dims) {
+  auto it = dims.begin();
+  for (const dimension& d : required) {
+    it = std::lower_bound(it, dims.end(), d, by_key);
+    if (it == dims.end() || it->key != d.key || it->value != d.value) return false;
+  }
+  return true;
+}
+
+bool dimensions_compatible(const dimension_list& a, const dimension_list& b) {
+  auto i = a.begin();
+  auto j = b.begin();
+  while (i != a.end() && j != b.end()) {
+    if (i->key < j->key) {
+      ++i;
+    } else if (j->key < i->key) {
+      ++j;
+    } else {
+      if (i->value != j->value) return false;
+      ++i, ++j;
+    }
+  }
+  return true;
+}
 
 std::string_view to_string(period_unit u) {
   return u == period_unit::year ? "year" : "month";

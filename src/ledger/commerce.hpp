@@ -27,6 +27,15 @@ struct dimension {
 // Sorted by key, keys distinct.
 using dimension_list = std::vector<dimension>;
 
+// Sorts a list by key.
+void sort_dimensions(dimension_list& dims);
+// Whether every dimension of `required` is in `dims` with the same value:
+// a price with `required` matches a charge with `dims` (both sorted).
+bool dimensions_within(const dimension_list& required, const dimension_list& dims);
+// Whether some charge could have both lists (no key they share has different
+// values): two prices as specific as each other conflict (both sorted).
+bool dimensions_compatible(const dimension_list& a, const dimension_list& b);
+
 // A price: what one unit of `operation` costs when the charge has every
 // dimension listed (other dimensions of the charge do not matter).
 struct price {

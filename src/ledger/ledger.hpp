@@ -66,7 +66,7 @@ struct charge_cmd {
   // Priced inside the command: amount = the matching price's unit_amount x
   // quantity (rounded half up), against the catalog the command sees.
   bool from_catalog = false;
-  dimension_list dimension_values;  // the dimensions as pairs, for pricing
+  dimension_list dimension_values;  // the dimensions as pairs, for pricing (any order)
 };
 
 struct hold_cmd {
@@ -187,7 +187,7 @@ class ledger {
   const price* conflicting_price(const price_cmd& cmd) const;
   result<put_result<package>> put_package(const package_cmd& cmd, time_us now);
   result<put_result<plan>> put_plan(const plan_cmd& cmd, time_us now);
-  // The price a charge of `operation` with `dims` (sorted) pays: the
+  // The price a charge of `operation` with `dims` (any order) pays: the
   // matching price with the most dimensions. unknown_price when none.
   result<priced> price_for(std::string_view operation, const dimension_list& dims,
                            micros quantity) const;

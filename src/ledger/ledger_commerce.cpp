@@ -20,40 +20,9 @@ std::unexpected<error> fail(errc code, const char* message = "") {
   return std::unexpected(make_error(code, message));
 }
 
-bool by_key(const dimension& a, const dimension& b) {
-  return a.key < b.key;
-}
-
-// Every dimension of `price_dims` is in `dims` with the same value (both sorted).
-bool subset_of(const dimension_list& price_dims, const dimension_list& dims) {
-  auto it = dims.begin();
-  for (const dimension& d : price_dims) {
-    it = std::lower_bound(it, dims.end(), d, by_key);
-    if (it == dims.end() || it->key != d.key || it->value != d.value) return false;
-  }
-  return true;
-}
-
-// Some charge could have both: no key they share has different values.
-bool compatible(const dimension_list& a, const dimension_list& b) {
-  auto i = a.begin();
-  auto j = b.begin();
-  while (i != a.end() && j != b.end()) {
-    if (i->key < j->key) {
-      ++i;
-    } else if (j->key < i->key) {
-      ++j;
-    } else {
-      if (i->value != j->value) return false;
-      ++i, ++j;
-    }
-  }
-  return true;
-}
-
 const char* check_dimensions(dimension_list& dims) {
   if (dims.size() > limits::price_dimensions_max) return "a price has at most 32 dimensions";
-  std::sort(dims.begin(), dims.end(), by_key);
+  sort_dimensions(dims);
   for (std::size_t i = 0; i < dims.size(); ++i) {
     const dimension& d = dims[i];
     if (d.key.empty() || d.key.size() > limits::dimension_key_length_max)
@@ -94,12 +63,12 @@ const plan* ledger::find_plan(std::string_view id) const {
 
 const price* ledger::conflicting_price(const price_cmd& cmd) const {
   dimension_list dims = cmd.dimensions;
-  std::sort(dims.begin(), dims.end(), by_key);
+  sort_dimensions(dims);
   auto it = prices_by_operation_.find(cmd.operation);
   if (it == prices_by_operation_.end()) return nullptr;
   for (const price* p : it->second) {
     if (p->id == cmd.id || p->dimensions.size() != dims.size()) continue;
-    if (compatible(p->dimensions, dims)) return p;
+    if (dimensions_compatible(p->dimensions, dims)) return p;
   }
   return nullptr;
 }
@@ -206,16 +175,19 @@ result<priced> ledger::price_for(std::string_view operation, const dimension_lis
   const price* best = nullptr;
   auto it = prices_by_operation_.find(operation);
   if (it != prices_by_operation_.end()) {
-    const bool sorted = std::is_sorted(dims.begin(), dims.end(), by_key);
+    // Sorted already when it came through HTTP: a copy only otherwise.
     dimension_list copy;
+    const bool sorted =
+        std::is_sorted(dims.begin(), dims.end(),
+                       [](const dimension& a, const dimension& b) { return a.key < b.key; });
     if (!sorted) {
       copy = dims;
-      std::sort(copy.begin(), copy.end(), by_key);
+      sort_dimensions(copy);
     }
     const dimension_list& d = sorted ? dims : copy;
     for (const price* p : it->second) {
       if (best != nullptr && p->dimensions.size() <= best->dimensions.size()) continue;
-      if (subset_of(p->dimensions, d)) best = p;
+      if (dimensions_within(p->dimensions, d)) best = p;
     }
   }
   if (best == nullptr)
@@ -235,6 +207,8 @@ result<quote_result> ledger::quote(const charge_cmd& cmd, time_us now) {
   command_mark_ = pending_.entries.size();
   account* acct = find_mut(cmd.account);
   if (acct == nullptr) return fail(errc::account_not_found);
+  // What the cost depends on only: a quote records nothing, so the
+  // descriptive fields (reference, metadata) are not checked.
   if (cmd.amount < 0 || cmd.amount > amount_micros_max)
     return fail(errc::invalid_argument, "amount must not be negative");
   if (!valid_operation(cmd.operation))

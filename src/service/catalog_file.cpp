@@ -85,24 +85,6 @@ std::vector<std::pair<std::string_view, const toml::node*>> in_file_order(const 
   return out;
 }
 
-// Some charge could match both (no key they share has different values);
-// both sorted by key.
-bool compatible(const ledger::dimension_list& a, const ledger::dimension_list& b) {
-  auto i = a.begin();
-  auto j = b.begin();
-  while (i != a.end() && j != b.end()) {
-    if (i->key < j->key) {
-      ++i;
-    } else if (j->key < i->key) {
-      ++j;
-    } else {
-      if (i->value != j->value) return false;
-      ++i, ++j;
-    }
-  }
-  return true;
-}
-
 // Parses one catalog; the first problem is kept in `error_`.
 class reader {
  public:
@@ -251,7 +233,7 @@ class reader {
     for (std::size_t i = 0; i < out.size(); ++i) {
       const ledger::price_cmd& other = out[i];
       if (other.operation != cmd.operation || other.dimensions.size() != cmd.dimensions.size() ||
-          !compatible(other.dimensions, cmd.dimensions)) {
+          !ledger::dimensions_compatible(other.dimensions, cmd.dimensions)) {
         continue;
       }
       return fail(t, path,
@@ -289,8 +271,7 @@ class reader {
       }
       out.push_back(std::move(d));
     }
-    std::sort(out.begin(), out.end(),
-              [](const ledger::dimension& a, const ledger::dimension& b) { return a.key < b.key; });
+    ledger::sort_dimensions(out);
     return true;
   }
 

@@ -59,8 +59,7 @@ reply name_list(const name_page& p, Each&& each) {
 
 bool same_price(const ledger::price& p, const ledger::price_cmd& cmd) {
   ledger::dimension_list dims = cmd.dimensions;
-  std::sort(dims.begin(), dims.end(),
-            [](const ledger::dimension& a, const ledger::dimension& b) { return a.key < b.key; });
+  ledger::sort_dimensions(dims);
   return p.operation == cmd.operation && p.dimensions == dims && p.unit_amount == cmd.unit_amount;
 }
 
