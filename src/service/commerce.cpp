@@ -461,7 +461,8 @@ void service::stripe_webhook(std::string signature, std::string body, reply_fn d
           j.end_object();
           return out;
         };
-        if (l.external_id_seen(ev.id)) return answer("duplicate", nullptr);
+        // A recorded event's account and package exist (neither is ever
+        // removed): the ledger's purchase says when it is a duplicate.
         if (l.find_account(cmd.account) == nullptr) {
           return error_reply(404, "not_found",
                              "event " + ev.id + ": account " + cmd.account +
