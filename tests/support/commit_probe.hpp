@@ -2,7 +2,10 @@
 // whatever writes the store (the fault shim inside a creditd process, or a
 // test's child process around its commits) and read by the process that
 // kills it. A commit is "in flight" from the first write of a transaction to
-// the moment its sync returns: begun > synced.
+// the moment its sync returns: begun > synced. The writer counts a write
+// as a new "begun" only when none is open, and a sync as "synced" only when
+// one is open, so begun - synced is 0 or 1 and a sync with nothing written
+// before it (a checkpoint's) counts nothing.
 //
 // The file is CREDITD_COMMIT_PROBE (a path): the writer maps it MAP_SHARED
 // and creates it at this size if needed; the killer maps the same file.
