@@ -1,0 +1,1 @@
+// The journal auditor (pure): see audit.hpp.

@@ -1,0 +1,1 @@
+// Row checksums: see sqlite_checksum.hpp.
