@@ -48,6 +48,14 @@ T must(result<T> r) {
   return std::move(*r);
 }
 
+// The refusal of a result, or a test failure (thrown, as `must`) when the
+// command succeeded: reading .error() of a success is undefined behaviour.
+template <typename T>
+error refusal(const result<T>& r) {
+  if (r) throw std::runtime_error("the command succeeded where a refusal was expected");
+  return r.error();
+}
+
 inline charge_cmd charge_of(micros amount, std::string op = "image.generate",
                             std::string account = "acct") {
   charge_cmd c;

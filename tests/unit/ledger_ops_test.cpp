@@ -4,6 +4,8 @@
 
 #include <cctype>
 #include <functional>
+#include <limits>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -1048,14 +1050,201 @@ TEST_F(ledger_charge, rate_limit_refill_is_not_lost_by_frequent_polling) {
   EXPECT_TRUE(led.charge(charge_of(cr(1)), t0 + secs(20)).has_value());
 }
 
-TEST_F(ledger_charge, huge_balances_do_not_overflow) {
+// What a refused command must leave as it was: the journal, the counters,
+// the account's balance and every lot's state.
+struct ledger_state {
+  std::size_t entries = 0;
+  std::uint64_t next_seq = 0;
+  object_id next_id = 0;
+  micros available = 0, held = 0, postpaid_used = 0, lots_remaining = 0;
+  std::size_t lots = 0, active = 0, open_holds = 0;
+  std::vector<std::tuple<micros, micros, micros, micros, micros, lot_status>> lot_states;
+  bool operator==(const ledger_state&) const = default;
+};
+
+ledger_state state_of(const ledger& led, time_us now, const std::string& id = "acct") {
+  const account& a = *led.find_account(id);
+  const balance_view b = led.balance(a, now);
+  ledger_state s{led.pending_entry_count(), led.next_seq(), led.next_object_id(),
+                 b.available, b.held, b.postpaid_used, b.lots_remaining, a.lots.size(),
+                 a.active_lots.size(), led.open_hold_count(), {}};
+  for (const lot* l : a.lots)
+    s.lot_states.emplace_back(l->amount, l->remaining, l->spent, l->voided, l->expired, l->status);
+  return s;
+}
+
+// Every amount field at and past its largest value (10^15 micros): the
+// largest is taken exactly, one micro more (or an int64 extreme) is refused as
+// invalid_argument with nothing changed, and so is a catalog cost whose
+// unit x quantity product is beyond int64.
+TEST_F(ledger_charge, amounts_past_their_largest_are_refused_exactly) {
+  constexpr micros max = amount_micros_max;
+  constexpr micros i64_max = std::numeric_limits<micros>::max();
+  constexpr micros i64_min = std::numeric_limits<micros>::min();
   open();
-  for (int i = 0; i < 10; ++i) {
-    auto r = led.grant(grant_of(amount_micros_max), t0);
-    if (!r) return;  // refusing a grant that would overflow the account is a fix too
+  grant(max);
+  grant(max);
+  must(led.put_price({"p-max", "image.generate", {}, max}, t0));
+  must(led.put_price({"p-one", "image.upscale", {}, 1}, t0));
+  const hold& h = place(cr(1));
+  const charge_record& c = charge(cr(2));
+  const ledger_state before = state_of(led, t0);
+
+  auto refused = [&](const char* what, const error& e) {
+    EXPECT_EQ(e.code, errc::invalid_argument) << what << ": " << to_string(e.code);
+    EXPECT_EQ(state_of(led, t0), before) << what;
+  };
+  for (micros bad : {max + 1, i64_max, i64_min, micros{-1}}) {
+    const std::string v = std::to_string(bad);
+    refused(("grant " + v).c_str(), refusal(led.grant(grant_of(bad), t0)));
+    refused(("charge " + v).c_str(), refusal(led.charge(charge_of(bad), t0)));
+    refused(("hold " + v).c_str(), refusal(led.place_hold(hold_of(bad), t0)));
+    refused(("batch " + v).c_str(),
+            refusal(led.charge_batch(std::vector<charge_cmd>{charge_of(1), charge_of(bad)}, t0)));
+    refused(("quote " + v).c_str(), refusal(led.quote(charge_of(bad), t0)));
+    charge_cmd q = charge_of(1);
+    q.quantity = bad;
+    refused(("quantity " + v).c_str(), refusal(led.charge(q, t0)));
+    refused(("capture " + v).c_str(), refusal(led.capture(h.id, bad, t0)));
+    if (bad != -1) {
+      refused(("adjust " + v).c_str(), refusal(led.adjust({"acct", bad, "edge"}, t0)));
+      // More than the charge left: refund_too_large; negative: invalid_argument.
+      const error e = refusal(led.refund({c.id, bad, ""}, t0));
+      EXPECT_EQ(e.code, bad > 0 ? errc::refund_too_large : errc::invalid_argument) << v;
+      EXPECT_EQ(state_of(led, t0), before) << "refund " << v;
+      refused(("price " + v).c_str(), refusal(led.put_price({"p-bad", "x", {}, bad}, t0)));
+    }
   }
-  EXPECT_GT(available(), 0);
-  EXPECT_TRUE(led.charge(charge_of(1), t0).has_value());
+  refused("adjust -max-1", refusal(led.adjust({"acct", -max - 1, "edge"}, t0)));
+
+  // Priced: the largest unit price times the largest quantity is 10^30
+  // (10^24 micros after scaling), beyond int64; one micro-unit of quantity
+  // past the largest cost too. Charges, batches, holds and quotes alike.
+  for (micros quantity : {max, i64_max / 1'000'000 + 1, micros_per_credit + 1}) {
+    charge_cmd q = charge_of(0);
+    q.from_catalog = true;
+    q.quantity = quantity;
+    const std::string v = "priced quantity " + std::to_string(quantity);
+    refused((v + " charge").c_str(), refusal(led.charge(q, t0)));
+    refused((v + " batch").c_str(), refusal(led.charge_batch(std::vector<charge_cmd>{q}, t0)));
+    refused((v + " quote").c_str(), refusal(led.quote(q, t0)));
+    hold_cmd hq = hold_of(0);
+    hq.from_catalog = true;
+    hq.quantity = quantity;
+    refused((v + " hold").c_str(), refusal(led.place_hold(hq, t0)));
+  }
+  // The cheapest price times the largest quantity, half up: 10^15 x 1 / 10^6.
+  charge_cmd cheap = charge_of(0, "image.upscale");
+  cheap.from_catalog = true;
+  cheap.quantity = max;
+  EXPECT_EQ(must(led.quote(cheap, t0)).cost.amount, 1'000'000'000);
+
+  // At the largest, each is taken exactly.
+  charge_cmd q = charge_of(0);
+  q.from_catalog = true;
+  q.quantity = micros_per_credit;  // 1 x the largest unit price = the largest cost
+  const charge_record& priced = *must(led.charge(q, t0));
+  EXPECT_EQ(priced.amount, max);
+  const std::uint64_t seq = led.next_seq();
+  EXPECT_EQ(must(led.adjust({"acct", max, "largest credit"}, t0)), seq);
+  EXPECT_EQ(bal().lots_remaining, 2 * max - cr(3));
+  must(led.adjust({"acct", -max, "largest debit"}, t0));
+  EXPECT_EQ(bal().lots_remaining, max - cr(3));
+  const charge_record& whole = charge(max - cr(3));
+  EXPECT_EQ(whole.amount, max - cr(3));
+  EXPECT_EQ(available(), 0);
+  EXPECT_EQ(refusal(led.charge(charge_of(1), t0)).code, errc::insufficient_credits);
+  must(led.release(h.id, t0));
+  EXPECT_EQ(available(), cr(1));
+  EXPECT_EQ(must(led.refund({priced.id, max, ""}, t0)).amount, max);
+  EXPECT_EQ(available(), max + cr(1));
+  EXPECT_EQ(led.check_all(), "");
+}
+
+// The largest sums an account can reach stay exact: 1000 active lots of the
+// largest amount (10^18 micros) plus the largest postpaid limit, then 2000
+// (refunds into new lots may double the active lots: 2 x 10^18). A grant,
+// an adjustment or a purchase past 1000 active lots, and a refund past 2000,
+// are refused as limit_exceeded with nothing changed.
+TEST_F(ledger_charge, the_largest_account_totals_stay_exact) {
+  constexpr micros max = amount_micros_max;
+  constexpr std::int64_t lots_max = limits::active_lots_per_account_max;
+  account_settings s;
+  s.postpaid_limit = max;
+  open("acct", s);
+  must(led.put_package({"pack-max", max, 1, "usd", 0}, t0));
+  for (std::int64_t i = 0; i < lots_max; ++i)
+    grant(max);
+  EXPECT_EQ(bal().lots_remaining, lots_max * max);
+  EXPECT_EQ(available(), lots_max * max + max);
+
+  ledger_state before = state_of(led, t0);
+  EXPECT_EQ(refusal(led.grant(grant_of(max), t0)).code, errc::limit_exceeded);
+  EXPECT_EQ(refusal(led.grant(grant_of(1), t0)).code, errc::limit_exceeded);
+  EXPECT_EQ(refusal(led.adjust({"acct", max, "one more"}, t0)).code, errc::limit_exceeded);
+  EXPECT_EQ(refusal(led.purchase({"acct", "pack-max"}, t0)).code, errc::limit_exceeded);
+  EXPECT_EQ(state_of(led, t0), before);
+  EXPECT_EQ(led.check_all(), "");
+
+  // Spend it all: 999 lots by charges of the largest amount (batches of 100
+  // included), the last lot in two charges, the second reaching into the
+  // postpaid credit, then the rest of the postpaid credit.
+  std::vector<object_id> one_lot;
+  for (int b = 0; b < 9; ++b) {
+    const std::vector<charge_cmd> batch(100, charge_of(max));
+    for (const charge_record* c : must(led.charge_batch(batch, t0)))
+      one_lot.push_back(c->id);
+  }
+  for (int i = 0; i < 99; ++i)
+    one_lot.push_back(charge(max).id);
+  one_lot.push_back(charge(max / 2).id);
+  const charge_record& split = charge(max);
+  ASSERT_EQ(split.parts.size(), 2u);
+  EXPECT_EQ(split.parts[1].lot, postpaid_lot_id);
+  const charge_record& postpaid_only = charge(max / 2);
+  EXPECT_EQ(bal().lots_remaining, 0);
+  EXPECT_EQ(bal().postpaid_used, max);
+  EXPECT_EQ(available(), 0);
+  EXPECT_EQ(refusal(led.charge(charge_of(1), t0)).code, errc::insufficient_credits);
+  ASSERT_EQ(one_lot.size(), static_cast<std::size_t>(lots_max));
+
+  // Their lots gone (voided, nothing left in them), 1000 new ones, then a
+  // refund of each one-lot charge opens a lot more: 2000 active lots.
+  std::vector<object_id> spent_lots;
+  for (const lot* l : acct().lots)
+    spent_lots.push_back(l->id);
+  for (object_id id : spent_lots)
+    EXPECT_EQ(must(led.void_lot(id, "gone", t0))->voided, 0);
+  for (std::int64_t i = 0; i < lots_max; ++i)
+    grant(max);
+  for (object_id id : one_lot)
+    must(led.refund({id, std::nullopt, "back"}, t0));
+  EXPECT_EQ(acct().active_lots.size(), static_cast<std::size_t>(2 * lots_max));
+  EXPECT_EQ(bal().lots_remaining, 2 * lots_max * max - max / 2);
+  EXPECT_EQ(available(), 2 * lots_max * max - max / 2);
+
+  before = state_of(led, t0);
+  EXPECT_EQ(refusal(led.refund({split.id, std::nullopt, "back"}, t0)).code,
+            errc::limit_exceeded);
+  EXPECT_EQ(refusal(led.refund({postpaid_only.id, std::nullopt, "back"}, t0)).code,
+            errc::limit_exceeded);
+  EXPECT_EQ(refusal(led.grant(grant_of(max), t0)).code, errc::limit_exceeded);
+  EXPECT_EQ(state_of(led, t0), before);
+
+  // Everything still adds up: per lot (check_all) and over the account.
+  EXPECT_EQ(led.check_all(), "");
+  micros granted = 0, parts = 0;
+  for (const lot* l : acct().lots) {
+    granted += l->amount;
+    parts += l->spent + l->held + l->expired + l->voided + l->remaining;
+  }
+  EXPECT_EQ(granted, 3 * lots_max * max - max / 2);
+  EXPECT_EQ(parts, granted);
+  // And the whole balance moves in one charge of the largest amount at a time.
+  const hold& all = place(max);
+  EXPECT_EQ(bal().held, max);
+  EXPECT_EQ(available(), 2 * lots_max * max - max / 2 - max);
+  must(led.capture(all.id, std::nullopt, t0));
 }
 
 // ---------------------------------------------------------------- batches

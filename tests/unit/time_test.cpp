@@ -204,10 +204,34 @@ TEST(time, month_index) {
 }
 
 TEST(time, refuses_instants_outside_years_1_to_9999) {
-  const std::optional<time_us> late = parse_time("9999-12-31T23:59:59-01:00");
-  EXPECT_FALSE(late.has_value() && *late > time_us_max);
-  const std::optional<time_us> early = parse_time("0001-01-01T00:00:00+01:00");
-  EXPECT_FALSE(early.has_value() && *early < time_us_min);
+  // parse_time has one refusal: no value at all. Each of these is a valid
+  // RFC 3339 text whose instant falls outside 0001-01-01..9999-12-31 UTC once
+  // its offset is applied, and must be refused, not clamped or wrapped.
+  for (const char* text : {
+           "9999-12-31T23:59:59-01:00",         // 10000-01-01T00:59:59Z
+           "9999-12-31T23:59:59-00:01",         // 10000-01-01T00:00:59Z
+           "9999-12-31T23:30:00-00:30",         // 10000-01-01T00:00:00Z, the first instant past
+           "9999-12-31T23:59:59.999999-23:59",  // the largest offset
+           "0001-01-01T00:00:00+01:00",         // 0000-12-31T23:00:00Z
+           "0001-01-01T00:00:00+00:01",         // one minute before the first instant
+           "0001-01-01T00:00:00.999999+23:59",  // the largest offset
+       }) {
+    EXPECT_EQ(parse_time(text), std::nullopt) << text;
+  }
+  // The same edges inside the range are kept, to the microsecond.
+  struct row {
+    const char* text;
+    time_us t;
+  };
+  for (const row& r : {
+           row{"9999-12-31T23:59:59.999999Z", time_us_max + 999'999},
+           row{"9999-12-31T23:59:59+00:01", time_us_max - s(60)},
+           row{"9999-12-31T22:59:59-01:00", time_us_max},
+           row{"0001-01-01T00:00:00-00:01", time_us_min + s(60)},
+           row{"0001-01-01T01:00:00+01:00", time_us_min},
+       }) {
+    EXPECT_EQ(parse_time(r.text), std::optional<time_us>(r.t)) << r.text;
+  }
 }
 
 }  // namespace
