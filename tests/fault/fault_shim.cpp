@@ -1,17 +1,45 @@
-// An LD_PRELOAD shim that makes writes and syncs of files under one directory
-// fail or stall on command, like a full or failing disk.
+// An LD_PRELOAD shim for the real creditd: it makes writes and syncs of the
+// store's files fail or stall on command (a full or failing disk), counts
+// where commits are (the commit probe), and keeps the image a power cut would
+// leave of each store file.
 //
-//   CREDITD_FAULT_DIR      only files whose path starts with this are touched
+//   CREDITD_FAULT_DIR      the store's directory: the files under it (compared
+//                          by resolved path: this is passed through realpath,
+//                          open files are named by /proc/self/fd/N) are the
+//                          store's files. Unset: the files of the `--store
+//                          sqlite:PATH` argument (PATH, PATH-wal, PATH-shm,
+//                          PATH-journal...).
 //   CREDITD_FAULT_CONTROL  a file the test rewrites; each line is one rule:
 //                            write ENOSPC | write EIO    (write, pwrite, writev...)
 //                            fsync EIO                   (fsync, fdatasync)
 //                            fsync_delay_us 200000       (sleep before each sync)
-//                          an empty or missing file means no fault.
+//                          unset, empty or missing: no fault.
+//   CREDITD_COMMIT_PROBE   a file mapped MAP_SHARED (created at
+//                          commit_probe_bytes) as a creditd::test::commit_probe
+//                          (tests/support/commit_probe.hpp): `begun` counts the
+//                          first write to a store file while no commit is open,
+//                          `synced` a successful fsync/fdatasync of a store file
+//                          while one is open, `writes` every write. Turns no
+//                          fault on.
+//   CREDITD_POWER_LOSS_DIR a directory: at every successful fsync/fdatasync of
+//                          a store file, the file's whole contents are copied
+//                          to DIR/<basename> (through a temporary file and a
+//                          rename), so DIR holds what the disk would hold after
+//                          a power cut at that instant, if nothing written
+//                          since the last sync had reached it. A store file
+//                          unlinked is removed from DIR. A file never synced is
+//                          not in DIR.
 //
-// The control file is read on every intercepted call that touches a file
-// under the directory: slow, and only for tests.
+// The probe and the power-loss images leave out the shared-memory index
+// (PATH-shm, rebuilt from the WAL, never synced) and the lock file.
+//
+// The control file is read on every intercepted call that touches a store
+// file: slow, and only for tests.
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -21,8 +49,24 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <mutex>
+#include <string>
+
+#include "../support/commit_probe.hpp"
 
 namespace {
+
+template <typename F>
+F real(const char* name) {
+  return reinterpret_cast<F>(::dlsym(RTLD_NEXT, name));
+}
+
+using write_fn = ssize_t (*)(int, const void*, size_t);
+using pread_fn = ssize_t (*)(int, void*, size_t, off_t);
+using sync_fn = int (*)(int);
+
+// Set while the shim itself writes (the power-loss images): not a store write.
+thread_local bool in_shim = false;
 
 struct rules {
   int write_errno = 0;
@@ -37,16 +81,105 @@ int errno_named(const char* name) {
   return EIO;
 }
 
-bool under_fault_dir(int fd) {
-  const char* dir = std::getenv("CREDITD_FAULT_DIR");
-  if (dir == nullptr || *dir == '\0') return false;
+// Which files are the store's: every file under `dir`, or (when `prefix` is
+// set) those whose resolved path starts with `prefix`.
+struct store_match {
+  std::string dir;     // resolved, no trailing slash
+  std::string prefix;  // resolved path of the database file, or empty
+  bool valid = false;
+};
+
+std::string resolved(const char* path) {
+  char out[PATH_MAX];
+  if (::realpath(path, out) == nullptr) return {};
+  return out;
+}
+
+// The path of `--store sqlite:PATH` (or --store=sqlite:PATH) on this
+// process's command line, or empty.
+std::string store_argument() {
+  const int fd = ::open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  std::string all;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    all.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  std::string previous;
+  for (std::size_t at = 0; at < all.size();) {
+    const std::size_t end = all.find('\0', at);
+    const std::string arg = all.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    std::string value;
+    if (previous == "--store") value = arg;
+    if (arg.rfind("--store=", 0) == 0) value = arg.substr(8);
+    if (value.rfind("sqlite:", 0) == 0) return value.substr(7);
+    previous = arg;
+    if (end == std::string::npos) break;
+    at = end + 1;
+  }
+  return {};
+}
+
+store_match compute_match() {
+  store_match m;
+  if (const char* dir = std::getenv("CREDITD_FAULT_DIR"); dir != nullptr && *dir != '\0') {
+    m.dir = resolved(dir);
+    m.valid = !m.dir.empty();
+    return m;
+  }
+  const std::string db = store_argument();
+  if (db.empty()) return m;
+  // The file may not exist yet: resolve its directory.
+  const std::size_t slash = db.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : db.substr(0, slash == 0 ? 1 : slash);
+  const std::string base = slash == std::string::npos ? db : db.substr(slash + 1);
+  m.dir = resolved(dir.c_str());
+  if (m.dir.empty()) return m;
+  m.prefix = (m.dir == "/" ? "" : m.dir) + "/" + base;
+  m.valid = true;
+  return m;
+}
+
+// Resolved once it resolves (the directory may be created after the start).
+store_match match() {
+  static std::mutex mu;
+  static store_match m;
+  std::lock_guard lock(mu);
+  if (!m.valid) m = compute_match();
+  return m;
+}
+
+bool path_is_store(const std::string& path) {
+  const store_match m = match();
+  if (!m.valid) return false;
+  if (!m.prefix.empty()) return path.rfind(m.prefix, 0) == 0;
+  if (path == m.dir) return true;
+  const std::string dir_slash = m.dir == "/" ? "/" : m.dir + "/";
+  return path.rfind(dir_slash, 0) == 0;
+}
+
+// The resolved path of an open file descriptor, or empty.
+std::string fd_path(int fd) {
   char link[64];
-  char path[4096];
+  char path[PATH_MAX];
   std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
   const ssize_t n = ::readlink(link, path, sizeof path - 1);
-  if (n <= 0) return false;
-  path[n] = '\0';
-  return std::strncmp(path, dir, std::strlen(dir)) == 0;
+  if (n <= 0) return {};
+  return std::string(path, static_cast<std::size_t>(n));
+}
+
+bool ends_with(const std::string& s, const char* tail) {
+  const std::size_t n = std::strlen(tail);
+  return s.size() >= n && s.compare(s.size() - n, n, tail) == 0;
+}
+
+// A store file whose contents are durable state: not the shared-memory index,
+// not the lock file, not a directory.
+bool durable_file(const std::string& path) {
+  return !ends_with(path, "-shm") && !ends_with(path, ".lock") && !ends_with(path, " (deleted)");
 }
 
 rules read_rules() {
@@ -71,30 +204,185 @@ rules read_rules() {
   return r;
 }
 
-template <typename F>
-F real(const char* name) {
-  return reinterpret_cast<F>(::dlsym(RTLD_NEXT, name));
+// ------------------------------------------------------------------ the probe
+
+creditd::test::commit_probe* probe() {
+  static creditd::test::commit_probe* p = []() -> creditd::test::commit_probe* {
+    const char* path = std::getenv(creditd::test::commit_probe_env);
+    if (path == nullptr || *path == '\0') return nullptr;
+    const int fd = ::open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return nullptr;
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 ||
+        (static_cast<std::size_t>(st.st_size) < creditd::test::commit_probe_bytes &&
+         ::ftruncate(fd, creditd::test::commit_probe_bytes) != 0)) {
+      ::close(fd);
+      return nullptr;
+    }
+    void* mem = ::mmap(nullptr, creditd::test::commit_probe_bytes, PROT_READ | PROT_WRITE,
+                       MAP_SHARED, fd, 0);
+    ::close(fd);
+    if (mem == MAP_FAILED) return nullptr;
+    // A new file is zeros: the counters start at 0.
+    return static_cast<creditd::test::commit_probe*>(mem);
+  }();
+  return p;
 }
 
-// Returns -1 with errno set when the write must fail, else 0.
-int write_fault(int fd) {
-  if (!under_fault_dir(fd)) return 0;
+std::mutex probe_mu;
+
+void probe_write() {
+  creditd::test::commit_probe* p = probe();
+  if (p == nullptr) return;
+  std::lock_guard lock(probe_mu);
+  p->writes.fetch_add(1);
+  if (p->begun.load() == p->synced.load()) p->begun.fetch_add(1);
+}
+
+void probe_sync() {
+  creditd::test::commit_probe* p = probe();
+  if (p == nullptr) return;
+  std::lock_guard lock(probe_mu);
+  if (p->begun.load() > p->synced.load()) p->synced.fetch_add(1);
+}
+
+// ------------------------------------------------------------------ power loss
+
+const char* power_loss_dir() {
+  const char* dir = std::getenv("CREDITD_POWER_LOSS_DIR");
+  return dir != nullptr && *dir != '\0' ? dir : nullptr;
+}
+
+std::string basename_of(const std::string& path) {
+  const std::size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::mutex image_mu;
+
+// Copies the file open as `fd` (resolved path `path`) to the power-loss
+// directory. A failure here is loud: the image would be wrong.
+void save_image(int fd, const std::string& path) {
+  const char* dir = power_loss_dir();
+  if (dir == nullptr) return;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return;
+  static auto real_write = real<write_fn>("write");
+  static auto real_pread = real<pread_fn>("pread");
+  static auto real_fsync = real<sync_fn>("fsync");
+  std::lock_guard lock(image_mu);
+  in_shim = true;
+  const std::string image = std::string(dir) + "/" + basename_of(path);
+  const std::string tmp = image + ".partial";
+  const int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  // Read through a fresh descriptor: the store's may be write-only.
+  char link[64];
+  std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  const int in = ::open(link, O_RDONLY | O_CLOEXEC);
+  bool ok = out >= 0 && in >= 0;
+  static char buf[1 << 16];
+  for (off_t at = 0; ok;) {
+    const ssize_t n = real_pread(in, buf, sizeof buf, at);
+    if (n < 0) ok = false;
+    if (n <= 0) break;
+    for (ssize_t done = 0; ok && done < n;) {
+      const ssize_t w = real_write(out, buf + done, static_cast<std::size_t>(n - done));
+      if (w <= 0) ok = false;
+      else done += w;
+    }
+    at += n;
+  }
+  if (in >= 0) ::close(in);
+  if (out >= 0) {
+    if (ok && real_fsync(out) != 0) ok = false;
+    ::close(out);
+  }
+  if (ok && ::rename(tmp.c_str(), image.c_str()) != 0) ok = false;
+  in_shim = false;
+  if (!ok) {
+    std::fprintf(stderr, "fault_shim: cannot save the power-loss image of %s to %s: %s\n",
+                 path.c_str(), image.c_str(), std::strerror(errno));
+    std::abort();
+  }
+}
+
+void drop_image(const std::string& path) {
+  const char* dir = power_loss_dir();
+  if (dir == nullptr) return;
+  std::lock_guard lock(image_mu);
+  in_shim = true;
+  const std::string image = std::string(dir) + "/" + basename_of(path);
+  ::unlink(image.c_str());
+  in_shim = false;
+}
+
+// ------------------------------------------------------------------ hooks
+
+// Before a write: -1 with errno set when it must fail, else 0 (and `store`
+// says whether the fd is a durable store file, for after the write).
+int before_write(int fd, bool& store) {
+  store = false;
+  if (in_shim) return 0;
+  const std::string path = fd_path(fd);
+  if (path.empty() || !path_is_store(path)) return 0;
   const rules r = read_rules();
-  if (r.write_errno == 0) return 0;
-  errno = r.write_errno;
-  return -1;
+  if (r.write_errno != 0) {
+    errno = r.write_errno;
+    return -1;
+  }
+  store = durable_file(path);
+  return 0;
 }
 
-int sync_fault(int fd) {
-  if (!under_fault_dir(fd)) return 0;
+void after_write(bool store, ssize_t result) {
+  if (store && result >= 0) probe_write();
+}
+
+int before_sync(int fd, std::string& path) {
+  path.clear();
+  if (in_shim) return 0;
+  std::string p = fd_path(fd);
+  if (p.empty() || !path_is_store(p)) return 0;
   const rules r = read_rules();
   if (r.fsync_delay_us > 0) {
     timespec ts{r.fsync_delay_us / 1000000, (r.fsync_delay_us % 1000000) * 1000};
     ::nanosleep(&ts, nullptr);
   }
-  if (r.fsync_errno == 0) return 0;
-  errno = r.fsync_errno;
-  return -1;
+  if (r.fsync_errno != 0) {
+    errno = r.fsync_errno;
+    return -1;
+  }
+  path = std::move(p);
+  return 0;
+}
+
+void after_sync(int fd, const std::string& path, int result) {
+  if (path.empty() || result != 0 || !durable_file(path)) return;
+  const int saved = errno;
+  save_image(fd, path);
+  probe_sync();
+  errno = saved;
+}
+
+// An unlink of a store file (resolved before it goes) drops its image.
+std::string store_path_of(int dirfd, const char* path) {
+  if (in_shim || path == nullptr || power_loss_dir() == nullptr) return {};
+  std::string full;
+  if (path[0] == '/' || dirfd == AT_FDCWD) {
+    full = path;
+  } else {
+    const std::string d = fd_path(dirfd);
+    if (d.empty()) return {};
+    full = d + "/" + path;
+  }
+  // The file itself may be a link: resolve the directory, keep the name.
+  const std::size_t slash = full.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : full.substr(0, slash == 0 ? 1 : slash);
+  const std::string base = slash == std::string::npos ? full : full.substr(slash + 1);
+  const std::string rdir = resolved(dir.c_str());
+  if (rdir.empty()) return {};
+  const std::string r = (rdir == "/" ? "" : rdir) + "/" + base;
+  return path_is_store(r) && durable_file(r) ? r : std::string{};
 }
 
 }  // namespace
@@ -103,44 +391,89 @@ extern "C" {
 
 ssize_t write(int fd, const void* buf, size_t n) {
   static auto next = real<ssize_t (*)(int, const void*, size_t)>("write");
-  if (write_fault(fd) < 0) return -1;
-  return next(fd, buf, n);
+  bool store = false;
+  if (before_write(fd, store) < 0) return -1;
+  const ssize_t r = next(fd, buf, n);
+  after_write(store, r);
+  return r;
 }
 
 ssize_t pwrite(int fd, const void* buf, size_t n, off_t off) {
   static auto next = real<ssize_t (*)(int, const void*, size_t, off_t)>("pwrite");
-  if (write_fault(fd) < 0) return -1;
-  return next(fd, buf, n, off);
+  bool store = false;
+  if (before_write(fd, store) < 0) return -1;
+  const ssize_t r = next(fd, buf, n, off);
+  after_write(store, r);
+  return r;
 }
 
 ssize_t pwrite64(int fd, const void* buf, size_t n, off64_t off) {
   static auto next = real<ssize_t (*)(int, const void*, size_t, off64_t)>("pwrite64");
-  if (write_fault(fd) < 0) return -1;
-  return next(fd, buf, n, off);
+  bool store = false;
+  if (before_write(fd, store) < 0) return -1;
+  const ssize_t r = next(fd, buf, n, off);
+  after_write(store, r);
+  return r;
 }
 
 ssize_t writev(int fd, const struct iovec* iov, int count) {
   static auto next = real<ssize_t (*)(int, const struct iovec*, int)>("writev");
-  if (write_fault(fd) < 0) return -1;
-  return next(fd, iov, count);
+  bool store = false;
+  if (before_write(fd, store) < 0) return -1;
+  const ssize_t r = next(fd, iov, count);
+  after_write(store, r);
+  return r;
 }
 
 ssize_t pwritev(int fd, const struct iovec* iov, int count, off_t off) {
   static auto next = real<ssize_t (*)(int, const struct iovec*, int, off_t)>("pwritev");
-  if (write_fault(fd) < 0) return -1;
-  return next(fd, iov, count, off);
+  bool store = false;
+  if (before_write(fd, store) < 0) return -1;
+  const ssize_t r = next(fd, iov, count, off);
+  after_write(store, r);
+  return r;
 }
 
 int fsync(int fd) {
   static auto next = real<int (*)(int)>("fsync");
-  if (sync_fault(fd) < 0) return -1;
-  return next(fd);
+  std::string path;
+  if (before_sync(fd, path) < 0) return -1;
+  const int r = next(fd);
+  after_sync(fd, path, r);
+  return r;
 }
 
 int fdatasync(int fd) {
   static auto next = real<int (*)(int)>("fdatasync");
-  if (sync_fault(fd) < 0) return -1;
-  return next(fd);
+  std::string path;
+  if (before_sync(fd, path) < 0) return -1;
+  const int r = next(fd);
+  after_sync(fd, path, r);
+  return r;
+}
+
+int unlink(const char* path) {
+  static auto next = real<int (*)(const char*)>("unlink");
+  const std::string store = store_path_of(AT_FDCWD, path);
+  const int r = next(path);
+  if (r == 0 && !store.empty()) {
+    const int saved = errno;
+    drop_image(store);
+    errno = saved;
+  }
+  return r;
+}
+
+int unlinkat(int dirfd, const char* path, int flags) {
+  static auto next = real<int (*)(int, const char*, int)>("unlinkat");
+  const std::string store = store_path_of(dirfd, path);
+  const int r = next(dirfd, path, flags);
+  if (r == 0 && !store.empty()) {
+    const int saved = errno;
+    drop_image(store);
+    errno = saved;
+  }
+  return r;
 }
 
 }  // extern "C"
