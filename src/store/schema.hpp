@@ -14,9 +14,14 @@ namespace creditd::store {
 struct migration {
   int version;
   std::string_view sql;  // one or more statements separated by ';'
+  // After `sql`, in the same transaction, the store computes the checksum of
+  // every row already there (store/sqlite/sqlite_checksum.hpp). A later
+  // migration that adds a column to a table with checksums changes what its
+  // rows' checksums cover, so it must set this too.
+  bool fills_checksums = false;
 };
 
-inline constexpr std::array<migration, 5> migrations = {{
+inline constexpr std::array<migration, 6> migrations = {{
     {1, R"sql(
 CREATE TABLE IF NOT EXISTS meta (
   key   TEXT PRIMARY KEY,
@@ -228,6 +233,30 @@ ALTER TABLE entries ADD COLUMN unit_amount BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE holds ADD COLUMN price_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE holds ADD COLUMN unit_amount BIGINT NOT NULL DEFAULT 0;
 )sql"},
+    // Row checksums: every table the store writes gains a `checksum`, the
+    // CRC32C of its table's name and of every other column of the row in the
+    // table's order (store/sqlite/sqlite_checksum.hpp). Every write sets it;
+    // `creditd check` and the start-up load recompute it, so a field altered
+    // outside creditd is named even where nothing else can derive it. The
+    // rows already there are given theirs when this migration runs.
+    {6, R"sql(
+ALTER TABLE meta ADD COLUMN checksum BIGINT;
+ALTER TABLE accounts ADD COLUMN checksum BIGINT;
+ALTER TABLE lots ADD COLUMN checksum BIGINT;
+ALTER TABLE holds ADD COLUMN checksum BIGINT;
+ALTER TABLE charges ADD COLUMN checksum BIGINT;
+ALTER TABLE entries ADD COLUMN checksum BIGINT;
+ALTER TABLE idempotency ADD COLUMN checksum BIGINT;
+ALTER TABLE events ADD COLUMN checksum BIGINT;
+ALTER TABLE api_keys ADD COLUMN checksum BIGINT;
+ALTER TABLE prices ADD COLUMN checksum BIGINT;
+ALTER TABLE packages ADD COLUMN checksum BIGINT;
+ALTER TABLE plans ADD COLUMN checksum BIGINT;
+ALTER TABLE subscriptions ADD COLUMN checksum BIGINT;
+ALTER TABLE subscription_periods ADD COLUMN checksum BIGINT;
+ALTER TABLE purchases ADD COLUMN checksum BIGINT;
+)sql",
+     true},
 }};
 
 inline constexpr int schema_version_latest = migrations.back().version;

@@ -20,4 +20,21 @@ inline std::string schema_sql_up_to(int version) {
   return sql;
 }
 
+// The SQL that takes a store file made by this creditd back to `version`
+// (5 or later): the checksum columns of migration 6 dropped, and the
+// schema_migrations rows after `version` deleted. For tests of an upgrade
+// from a store with every kind of row in it.
+inline std::string downgrade_sql_to(int version) {
+  std::string sql = "BEGIN;";
+  if (version < 6) {
+    for (const char* table : {"meta", "accounts", "lots", "holds", "charges", "entries",
+                              "idempotency", "events", "api_keys", "prices", "packages", "plans",
+                              "subscriptions", "subscription_periods", "purchases"}) {
+      sql += std::string("ALTER TABLE ") + table + " DROP COLUMN checksum;";
+    }
+  }
+  sql += "DELETE FROM schema_migrations WHERE version > " + std::to_string(version) + "; COMMIT;";
+  return sql;
+}
+
 }  // namespace creditd::testing

@@ -32,6 +32,14 @@ void statement::bind_static(int index, std::string_view text) {
   sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
 }
 
+void statement::bind_double(int index, double value) {
+  sqlite3_bind_double(stmt_, index, value);
+}
+
+void statement::bind_blob_static(int index, std::string_view bytes) {
+  sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC);
+}
+
 std::expected<bool, db_error> statement::step() {
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
@@ -56,6 +64,12 @@ void statement::reset() {
 
 std::string_view statement::column_text(int index) const {
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, index));
+  if (p == nullptr) return {};
+  return {p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, index))};
+}
+
+std::string_view statement::column_blob(int index) const {
+  const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, index));
   if (p == nullptr) return {};
   return {p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, index))};
 }

@@ -32,6 +32,9 @@ class statement {
   void bind_null(int index);
   // Binds text that the caller keeps alive and unchanged until the next reset().
   void bind_static(int index, std::string_view text);
+  void bind_double(int index, double value);
+  // Binds a blob that the caller keeps alive and unchanged until the next reset().
+  void bind_blob_static(int index, std::string_view bytes);
   // SQLITE_ROW -> true, SQLITE_DONE -> false, anything else -> error.
   std::expected<bool, db_error> step();
   // step() expecting SQLITE_DONE, then reset().
@@ -41,6 +44,10 @@ class statement {
   std::int64_t column_int(int index) const { return sqlite3_column_int64(stmt_, index); }
   bool column_null(int index) const { return sqlite3_column_type(stmt_, index) == SQLITE_NULL; }
   std::string_view column_text(int index) const;
+  // SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT, SQLITE_BLOB or SQLITE_NULL.
+  int column_type(int index) const { return sqlite3_column_type(stmt_, index); }
+  double column_double(int index) const { return sqlite3_column_double(stmt_, index); }
+  std::string_view column_blob(int index) const;
 
  private:
   sqlite3_stmt* stmt_ = nullptr;

@@ -12,6 +12,7 @@
 #include "ledger/limits.hpp"
 #include "store/codec.hpp"
 #include "store/schema.hpp"
+#include "store/sqlite/sqlite_checksum.hpp"
 
 namespace creditd::store::sqlite {
 
@@ -22,12 +23,8 @@ std::int64_t to_db_time(ledger::time_us t) {
 }
 
 // An instant that may be "never" (no_expiry): NULL in the file.
-void bind_instant(statement& s, int index, ledger::time_us t) {
-  if (t == ledger::no_expiry) {
-    s.bind_null(index);
-  } else {
-    s.bind(index, t);
-  }
+cell instant_cell(ledger::time_us t) {
+  return t == ledger::no_expiry ? cell::null() : cell::of(t);
 }
 
 ledger::time_us column_instant(const statement& s, int index) {
@@ -39,6 +36,12 @@ std::optional<std::int64_t> parse_int(std::string_view s) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
   return v;
+}
+
+// The checksum's word on a row refused for what it holds: "" when intact,
+// else "; lots row id=3: checksum mismatch (...)".
+std::string also_altered(std::string_view table, const std::string& key, row_verdict v) {
+  return v == row_verdict::intact ? std::string() : "; " + checksum_problem(table, key, v);
 }
 
 }  // namespace
@@ -133,11 +136,18 @@ std::expected<void, store_error> sqlite_store::migrate() {
   }
   for (const migration& m : migrations) {
     if (m.version <= current) continue;
+    // The DDL, the checksums of the rows there (when the migration changes
+    // what they cover) and the version row: one transaction.
     std::string sql = "BEGIN IMMEDIATE;";
     sql += m.sql;
-    sql += "INSERT INTO schema_migrations (version, applied_at) VALUES (" +
-           std::to_string(m.version) + ", 0); COMMIT;";
-    if (auto r = db_.exec(sql.c_str()); !r) {
+    auto r = db_.exec(sql.c_str());
+    if (r && m.fills_checksums) r = fill_row_checksums(db_);
+    if (r) {
+      const std::string done = "INSERT INTO schema_migrations (version, applied_at) VALUES (" +
+                               std::to_string(m.version) + ", 0); COMMIT;";
+      r = db_.exec(done.c_str());
+    }
+    if (!r) {
       (void)db_.exec("ROLLBACK");
       return std::unexpected(fail("migration " + std::to_string(m.version) + " failed", r.error()));
     }
@@ -154,93 +164,109 @@ std::expected<void, store_error> sqlite_store::prepare_statements() {
       {&begin_, "BEGIN IMMEDIATE"},
       {&commit_, "COMMIT"},
       {&rollback_, "ROLLBACK"},
+      // Every write sets the row's checksum (the last parameter) and, on a
+      // conflict, every column: the row is exactly what the checksum covers.
       {&insert_entry_,
        "INSERT INTO entries (seq, account, type, amount, balance_after, lot_id, charge_id, "
        "hold_id, refund_id, parts, operation, dimensions, reference, reason, created_at, "
-       "quantity, metadata, price_id, unit_amount) "
+       "quantity, metadata, price_id, unit_amount, checksum) "
        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-       "?19)"},
+       "?19, ?20)"},
       {&upsert_account_,
        "INSERT INTO accounts (id, name, settings, postpaid_used, postpaid_period, created_at, "
-       "updated_at, topup_armed, topup_period_start, topup_count) VALUES (?1, ?2, ?3, ?4, ?5, "
-       "?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO UPDATE SET "
+       "updated_at, topup_armed, topup_period_start, topup_count, checksum) VALUES (?1, ?2, ?3, "
+       "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (id) DO UPDATE SET "
        "name = excluded.name, settings = excluded.settings, postpaid_used = "
-       "excluded.postpaid_used, "
-       "postpaid_period = excluded.postpaid_period, updated_at = excluded.updated_at, "
-       "topup_armed = excluded.topup_armed, topup_period_start = excluded.topup_period_start, "
-       "topup_count = excluded.topup_count"},
+       "excluded.postpaid_used, postpaid_period = excluded.postpaid_period, created_at = "
+       "excluded.created_at, updated_at = excluded.updated_at, topup_armed = "
+       "excluded.topup_armed, topup_period_start = excluded.topup_period_start, topup_count = "
+       "excluded.topup_count, checksum = excluded.checksum"},
       {&upsert_lot_,
        "INSERT INTO lots (id, account, kind, status, priority, amount, remaining, held, spent, "
        "expired, voided, effective_at, expires_at, created_at, scope, source, reason, cost_basis, "
-       "currency) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
-       "?17, ?18, ?19) ON CONFLICT (id) DO UPDATE SET status = excluded.status, "
-       "remaining = excluded.remaining, held = excluded.held, spent = excluded.spent, "
-       "expired = excluded.expired, voided = excluded.voided"},
+       "currency, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+       "?15, ?16, ?17, ?18, ?19, ?20) ON CONFLICT (id) DO UPDATE SET account = excluded.account, "
+       "kind = excluded.kind, status = excluded.status, priority = excluded.priority, amount = "
+       "excluded.amount, remaining = excluded.remaining, held = excluded.held, spent = "
+       "excluded.spent, expired = excluded.expired, voided = excluded.voided, effective_at = "
+       "excluded.effective_at, expires_at = excluded.expires_at, created_at = "
+       "excluded.created_at, scope = excluded.scope, source = excluded.source, reason = "
+       "excluded.reason, cost_basis = excluded.cost_basis, currency = excluded.currency, "
+       "checksum = excluded.checksum"},
       {&upsert_hold_,
        "INSERT INTO holds (id, account, status, amount, captured, parts, operation, dimensions, "
        "reference, created_at, expires_at, closed_at, charge_id, postpaid_period, quantity, "
-       "metadata, price_id, unit_amount) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-       "?12, ?13, ?14, ?15, ?16, ?17, ?18) "
-       "ON CONFLICT (id) DO UPDATE SET "
-       "status = excluded.status, captured = excluded.captured, closed_at = excluded.closed_at, "
-       "charge_id = excluded.charge_id"},
+       "metadata, price_id, unit_amount, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+       "?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) ON CONFLICT (id) DO UPDATE SET "
+       "account = excluded.account, status = excluded.status, amount = excluded.amount, "
+       "captured = excluded.captured, parts = excluded.parts, operation = excluded.operation, "
+       "dimensions = excluded.dimensions, reference = excluded.reference, created_at = "
+       "excluded.created_at, expires_at = excluded.expires_at, closed_at = excluded.closed_at, "
+       "charge_id = excluded.charge_id, postpaid_period = excluded.postpaid_period, quantity = "
+       "excluded.quantity, metadata = excluded.metadata, price_id = excluded.price_id, "
+       "unit_amount = excluded.unit_amount, checksum = excluded.checksum"},
       {&upsert_charge_,
        "INSERT INTO charges (id, account, amount, refunded, parts, created_at, hold_id, "
-       "postpaid_period) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET "
-       "refunded = excluded.refunded, parts = excluded.parts"},
+       "postpaid_period, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) "
+       "DO UPDATE SET account = excluded.account, amount = excluded.amount, refunded = "
+       "excluded.refunded, parts = excluded.parts, created_at = excluded.created_at, hold_id = "
+       "excluded.hold_id, postpaid_period = excluded.postpaid_period, checksum = "
+       "excluded.checksum"},
       {&insert_idempotency_,
        // An upsert: a key past its retention may still have a row here (the
        // expiry below removes it first in the same set, but a row must never
        // make a commit fail; the commit is every client's).
-       "INSERT INTO idempotency (key, fingerprint, status, body, created_at) VALUES (?1, ?2, ?3, "
-       "?4, ?5) ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, status = "
-       "excluded.status, body = excluded.body, created_at = excluded.created_at"},
+       "INSERT INTO idempotency (key, fingerprint, status, body, created_at, checksum) VALUES "
+       "(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key) DO UPDATE SET fingerprint = "
+       "excluded.fingerprint, status = excluded.status, body = excluded.body, created_at = "
+       "excluded.created_at, checksum = excluded.checksum"},
       {&expire_idempotency_, "DELETE FROM idempotency WHERE created_at < ?1"},
       {&upsert_meta_,
-       "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = "
-       "excluded.value"},
+       "INSERT INTO meta (key, value, checksum) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE "
+       "SET value = excluded.value, checksum = excluded.checksum"},
       // The catalog: upserts by id (every field but the id is the ledger's
       // latest), and deletes.
       {&upsert_price_,
-       "INSERT INTO prices (id, operation, dimensions, unit_amount, created_at, updated_at) "
-       "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE SET operation = "
+       "INSERT INTO prices (id, operation, dimensions, unit_amount, created_at, updated_at, "
+       "checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET operation = "
        "excluded.operation, dimensions = excluded.dimensions, unit_amount = "
        "excluded.unit_amount, created_at = excluded.created_at, updated_at = "
-       "excluded.updated_at"},
+       "excluded.updated_at, checksum = excluded.checksum"},
       {&delete_price_, "DELETE FROM prices WHERE id = ?1"},
       {&upsert_package_,
        "INSERT INTO packages (id, credits, price, currency, validity_days, created_at, "
-       "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET credits = "
-       "excluded.credits, price = excluded.price, currency = excluded.currency, validity_days = "
-       "excluded.validity_days, created_at = excluded.created_at, updated_at = "
-       "excluded.updated_at"},
+       "updated_at, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE "
+       "SET credits = excluded.credits, price = excluded.price, currency = excluded.currency, "
+       "validity_days = excluded.validity_days, created_at = excluded.created_at, updated_at = "
+       "excluded.updated_at, checksum = excluded.checksum"},
       {&upsert_plan_,
-       "INSERT INTO plans (id, credits_per_period, period, rollover_cap, created_at, updated_at) "
-       "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE SET credits_per_period = "
-       "excluded.credits_per_period, period = excluded.period, rollover_cap = "
-       "excluded.rollover_cap, created_at = excluded.created_at, updated_at = "
-       "excluded.updated_at"},
+       "INSERT INTO plans (id, credits_per_period, period, rollover_cap, created_at, updated_at, "
+       "checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET "
+       "credits_per_period = excluded.credits_per_period, period = excluded.period, "
+       "rollover_cap = excluded.rollover_cap, created_at = excluded.created_at, updated_at = "
+       "excluded.updated_at, checksum = excluded.checksum"},
       {&upsert_subscription_,
        "INSERT INTO subscriptions (account, plan, next_plan, timezone, anchor_year, "
        "anchor_month, anchor_day, start_at, period_index, period_start, period_end, lot_id, "
-       "cancel_at_period_end, status, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-       "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) ON CONFLICT (account) DO UPDATE SET "
-       "plan = excluded.plan, next_plan = excluded.next_plan, timezone = excluded.timezone, "
-       "anchor_year = excluded.anchor_year, anchor_month = excluded.anchor_month, anchor_day = "
-       "excluded.anchor_day, start_at = excluded.start_at, period_index = "
-       "excluded.period_index, period_start = excluded.period_start, period_end = "
+       "cancel_at_period_end, status, created_at, updated_at, checksum) VALUES (?1, ?2, ?3, ?4, "
+       "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) ON CONFLICT (account) DO "
+       "UPDATE SET plan = excluded.plan, next_plan = excluded.next_plan, timezone = "
+       "excluded.timezone, anchor_year = excluded.anchor_year, anchor_month = "
+       "excluded.anchor_month, anchor_day = excluded.anchor_day, start_at = excluded.start_at, "
+       "period_index = excluded.period_index, period_start = excluded.period_start, period_end = "
        "excluded.period_end, lot_id = excluded.lot_id, cancel_at_period_end = "
        "excluded.cancel_at_period_end, status = excluded.status, created_at = "
-       "excluded.created_at, updated_at = excluded.updated_at"},
+       "excluded.created_at, updated_at = excluded.updated_at, checksum = excluded.checksum"},
       // New rows only, and no ON CONFLICT: a second purchase of an external
       // id, or a second grant of a period, fails the whole commit.
       {&insert_purchase_,
        "INSERT INTO purchases (id, account, package, lot_id, credits, price, currency, source, "
-       "external_id, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
+       "external_id, reason, created_at, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+       "?10, ?11, ?12)"},
       {&insert_period_,
        "INSERT INTO subscription_periods (account, period_index, plan, lot_id, granted, "
-       "rolled_over, rollover_lot_id, starts_at, ends_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-       "?8, ?9)"},
+       "rolled_over, rollover_lot_id, starts_at, ends_at, checksum) VALUES (?1, ?2, ?3, ?4, ?5, "
+       "?6, ?7, ?8, ?9, ?10)"},
   };
   for (const item& it : items) {
     auto s = db_.prepare(it.sql);
@@ -266,9 +292,8 @@ std::expected<void, store_error> sqlite_store::commit(const ledger::change_set& 
 std::expected<void, store_error> sqlite_store::probe() {
   if (auto r = begin_.run(); !r) return std::unexpected(fail("cannot begin", r.error()));
   const std::string n = std::to_string(++probes_);
-  upsert_meta_.bind_static(1, "probes");
-  upsert_meta_.bind_static(2, n);
-  if (auto r = upsert_meta_.run(); !r) {
+  const cell row[] = {cell::of("probes"), cell::of(n)};
+  if (auto r = run_with_checksum(upsert_meta_, "meta", row); !r) {
     (void)rollback_.run();
     return std::unexpected(fail("cannot write meta", r.error()));
   }
@@ -285,114 +310,124 @@ std::expected<void, store_error> sqlite_store::write(const ledger::change_set& c
     if (!r) return std::unexpected(fail(what, r.error()));
     return {};
   };
+  // Each row is one list of cells, in its table's column order: bound as the
+  // statement's parameters and checksummed, the same values.
   for (const ledger::entry& e : c.entries) {
-    statement& s = insert_entry_;
     scratch_.clear();
     encode_parts(scratch_, e.parts);
-    s.bind(1, static_cast<std::int64_t>(e.seq));
-    s.bind_static(2, e.owner->id);
-    s.bind_static(3, ledger::to_string(e.type));
-    s.bind(4, e.amount);
-    s.bind(5, e.balance_after);
-    s.bind(6, static_cast<std::int64_t>(e.lot_id));
-    s.bind(7, static_cast<std::int64_t>(e.charge_id));
-    s.bind(8, static_cast<std::int64_t>(e.hold_id));
-    s.bind(9, static_cast<std::int64_t>(e.refund_id));
-    s.bind_static(10, scratch_);
-    s.bind_static(11, e.operation);
-    s.bind_static(12, e.dimensions);
-    s.bind_static(13, e.reference);
-    s.bind_static(14, e.reason);
-    s.bind(15, to_db_time(e.created_at));
-    s.bind(16, e.quantity);
-    s.bind_static(17, e.metadata);
-    s.bind_static(18, e.price_id);
-    s.bind(19, e.unit_amount);
-    if (auto r = check(s.run(), "cannot insert entry"); !r) return r;
+    const cell row[] = {
+        cell::of(static_cast<std::int64_t>(e.seq)),
+        cell::of(e.owner->id),
+        cell::of(ledger::to_string(e.type)),
+        cell::of(e.amount),
+        cell::of(e.balance_after),
+        cell::of(static_cast<std::int64_t>(e.lot_id)),
+        cell::of(static_cast<std::int64_t>(e.charge_id)),
+        cell::of(static_cast<std::int64_t>(e.hold_id)),
+        cell::of(static_cast<std::int64_t>(e.refund_id)),
+        cell::of(scratch_),
+        cell::of(e.operation),
+        cell::of(e.dimensions),
+        cell::of(e.reference),
+        cell::of(e.reason),
+        cell::of(to_db_time(e.created_at)),
+        cell::of(e.quantity),
+        cell::of(e.metadata),
+        cell::of(e.price_id),
+        cell::of(e.unit_amount),
+    };
+    if (auto r = check(run_with_checksum(insert_entry_, "entries", row), "cannot insert entry"); !r)
+      return r;
   }
   for (const ledger::account_row& a : c.accounts) {
-    statement& s = upsert_account_;
     scratch_.clear();
     encode_settings(scratch_, a.settings);
-    s.bind_static(1, a.id);
-    s.bind_static(2, a.name);
-    s.bind_static(3, scratch_);
-    s.bind(4, a.postpaid_used);
-    s.bind(5, a.postpaid_period);
-    s.bind(6, a.created_at);
-    s.bind(7, a.updated_at);
-    s.bind(8, a.topup.armed ? 1 : 0);
-    s.bind(9, a.topup.period_start);
-    s.bind(10, a.topup.count);
-    if (auto r = check(s.run(), "cannot write account"); !r) return r;
+    const cell row[] = {
+        cell::of(a.id),
+        cell::of(a.name),
+        cell::of(scratch_),
+        cell::of(a.postpaid_used),
+        cell::of(a.postpaid_period),
+        cell::of(a.created_at),
+        cell::of(a.updated_at),
+        cell::of(std::int64_t{a.topup.armed ? 1 : 0}),
+        cell::of(a.topup.period_start),
+        cell::of(a.topup.count),
+    };
+    if (auto r = check(run_with_checksum(upsert_account_, "accounts", row), "cannot write account");
+        !r)
+      return r;
   }
   std::string scope;
   for (const ledger::lot& l : c.lots) {
-    statement& s = upsert_lot_;
     scope.clear();
     encode_scope(scope, l.scope);
-    s.bind(1, static_cast<std::int64_t>(l.id));
-    s.bind_static(2, l.owner->id);
-    s.bind_static(3, ledger::to_string(l.kind));
-    s.bind_static(4, ledger::to_string(l.status));
-    s.bind(5, l.priority);
-    s.bind(6, l.amount);
-    s.bind(7, l.remaining);
-    s.bind(8, l.held);
-    s.bind(9, l.spent);
-    s.bind(10, l.expired);
-    s.bind(11, l.voided);
-    s.bind(12, l.effective_at);
-    if (l.expires_at == ledger::no_expiry) {
-      s.bind_null(13);
-    } else {
-      s.bind(13, l.expires_at);
-    }
-    s.bind(14, l.created_at);
-    s.bind_static(15, scope);
-    s.bind_static(16, l.source);
-    s.bind_static(17, l.reason);
-    s.bind(18, l.cost_basis);
-    s.bind_static(19, l.currency);
-    if (auto r = check(s.run(), "cannot write lot"); !r) return r;
+    const cell row[] = {
+        cell::of(static_cast<std::int64_t>(l.id)),
+        cell::of(l.owner->id),
+        cell::of(ledger::to_string(l.kind)),
+        cell::of(ledger::to_string(l.status)),
+        cell::of(std::int64_t{l.priority}),
+        cell::of(l.amount),
+        cell::of(l.remaining),
+        cell::of(l.held),
+        cell::of(l.spent),
+        cell::of(l.expired),
+        cell::of(l.voided),
+        cell::of(l.effective_at),
+        instant_cell(l.expires_at),
+        cell::of(l.created_at),
+        cell::of(scope),
+        cell::of(l.source),
+        cell::of(l.reason),
+        cell::of(l.cost_basis),
+        cell::of(l.currency),
+    };
+    if (auto r = check(run_with_checksum(upsert_lot_, "lots", row), "cannot write lot"); !r)
+      return r;
   }
   for (const ledger::hold& h : c.holds) {
-    statement& s = upsert_hold_;
     scratch_.clear();
     encode_parts(scratch_, h.parts);
-    s.bind(1, static_cast<std::int64_t>(h.id));
-    s.bind_static(2, h.owner->id);
-    s.bind_static(3, ledger::to_string(h.status));
-    s.bind(4, h.amount);
-    s.bind(5, h.captured);
-    s.bind_static(6, scratch_);
-    s.bind_static(7, h.operation);
-    s.bind_static(8, h.dimensions);
-    s.bind_static(9, h.reference);
-    s.bind(10, h.created_at);
-    s.bind(11, h.expires_at);
-    s.bind(12, h.closed_at);
-    s.bind(13, static_cast<std::int64_t>(h.charge_id));
-    s.bind(14, h.postpaid_period);
-    s.bind(15, h.quantity);
-    s.bind_static(16, h.metadata);
-    s.bind_static(17, h.price_id);
-    s.bind(18, h.unit_amount);
-    if (auto r = check(s.run(), "cannot write hold"); !r) return r;
+    const cell row[] = {
+        cell::of(static_cast<std::int64_t>(h.id)),
+        cell::of(h.owner->id),
+        cell::of(ledger::to_string(h.status)),
+        cell::of(h.amount),
+        cell::of(h.captured),
+        cell::of(scratch_),
+        cell::of(h.operation),
+        cell::of(h.dimensions),
+        cell::of(h.reference),
+        cell::of(h.created_at),
+        cell::of(h.expires_at),
+        cell::of(h.closed_at),
+        cell::of(static_cast<std::int64_t>(h.charge_id)),
+        cell::of(h.postpaid_period),
+        cell::of(h.quantity),
+        cell::of(h.metadata),
+        cell::of(h.price_id),
+        cell::of(h.unit_amount),
+    };
+    if (auto r = check(run_with_checksum(upsert_hold_, "holds", row), "cannot write hold"); !r)
+      return r;
   }
   for (const ledger::charge_record& ch : c.charges) {
-    statement& s = upsert_charge_;
     scratch_.clear();
     encode_charge_parts(scratch_, ch.parts);
-    s.bind(1, static_cast<std::int64_t>(ch.id));
-    s.bind_static(2, ch.owner->id);
-    s.bind(3, ch.amount);
-    s.bind(4, ch.refunded);
-    s.bind_static(5, scratch_);
-    s.bind(6, ch.created_at);
-    s.bind(7, static_cast<std::int64_t>(ch.hold_id));
-    s.bind(8, ch.postpaid_period);
-    if (auto r = check(s.run(), "cannot write charge"); !r) return r;
+    const cell row[] = {
+        cell::of(static_cast<std::int64_t>(ch.id)),
+        cell::of(ch.owner->id),
+        cell::of(ch.amount),
+        cell::of(ch.refunded),
+        cell::of(scratch_),
+        cell::of(ch.created_at),
+        cell::of(static_cast<std::int64_t>(ch.hold_id)),
+        cell::of(ch.postpaid_period),
+    };
+    if (auto r = check(run_with_checksum(upsert_charge_, "charges", row), "cannot write charge");
+        !r)
+      return r;
   }
   if (auto r = write_commerce(c); !r) return r;
   // Expired records go before new ones are written: a key used again after
@@ -402,27 +437,23 @@ std::expected<void, store_error> sqlite_store::write(const ledger::change_set& c
     if (auto r = check(expire_idempotency_.run(), "cannot expire idempotency keys"); !r) return r;
   }
   for (const ledger::idempotency_record& rec : c.idempotency_added) {
-    statement& s = insert_idempotency_;
-    s.bind_static(1, rec.key);
-    s.bind_static(2, rec.fingerprint);
-    s.bind(3, rec.status);
-    s.bind_static(4, rec.body);
-    s.bind(5, rec.created_at);
-    if (auto r = check(s.run(), "cannot write idempotency key"); !r) return r;
+    const cell row[] = {
+        cell::of(rec.key),  cell::of(rec.fingerprint), cell::of(std::int64_t{rec.status}),
+        cell::of(rec.body), cell::of(rec.created_at),
+    };
+    if (auto r = check(run_with_checksum(insert_idempotency_, "idempotency", row),
+                       "cannot write idempotency key");
+        !r)
+      return r;
   }
-  const std::string next_id = std::to_string(c.next_object_id);
-  const std::string next_seq = std::to_string(c.next_seq);
-  upsert_meta_.bind_static(1, "next_object_id");
-  upsert_meta_.bind_static(2, next_id);
-  if (auto r = check(upsert_meta_.run(), "cannot write meta"); !r) return r;
-  upsert_meta_.bind_static(1, "next_seq");
-  upsert_meta_.bind_static(2, next_seq);
-  if (auto r = check(upsert_meta_.run(), "cannot write meta"); !r) return r;
+  auto put_meta = [&](const char* key, const std::string& value) {
+    const cell row[] = {cell::of(key), cell::of(value)};
+    return check(run_with_checksum(upsert_meta_, "meta", row), "cannot write meta");
+  };
+  if (auto r = put_meta("next_object_id", std::to_string(c.next_object_id)); !r) return r;
+  if (auto r = put_meta("next_seq", std::to_string(c.next_seq)); !r) return r;
   if (c.time_seen != 0) {
-    const std::string time_seen = std::to_string(c.time_seen);
-    upsert_meta_.bind_static(1, "time_seen");
-    upsert_meta_.bind_static(2, time_seen);
-    if (auto r = check(upsert_meta_.run(), "cannot write meta"); !r) return r;
+    if (auto r = put_meta("time_seen", std::to_string(c.time_seen)); !r) return r;
   }
   return {};
 }
@@ -436,93 +467,99 @@ std::expected<void, store_error> sqlite_store::write_commerce(const ledger::chan
   // Upserts in order (the last copy of an id wins), then the deletes: the
   // change set's contract.
   for (const ledger::price& p : c.prices) {
-    statement& s = upsert_price_;
     scratch_.clear();
     encode_dimensions(scratch_, p.dimensions);
-    s.bind_static(1, p.id);
-    s.bind_static(2, p.operation);
-    s.bind_static(3, scratch_);
-    s.bind(4, p.unit_amount);
-    s.bind(5, p.created_at);
-    s.bind(6, p.updated_at);
-    if (auto r = check(s.run(), "cannot write price"); !r) return r;
+    const cell row[] = {
+        cell::of(p.id),          cell::of(p.operation),  cell::of(scratch_),
+        cell::of(p.unit_amount), cell::of(p.created_at), cell::of(p.updated_at),
+    };
+    if (auto r = check(run_with_checksum(upsert_price_, "prices", row), "cannot write price"); !r)
+      return r;
   }
   for (const std::string& id : c.prices_deleted) {
     delete_price_.bind_static(1, id);
     if (auto r = check(delete_price_.run(), "cannot delete price"); !r) return r;
   }
   for (const ledger::package& p : c.packages) {
-    statement& s = upsert_package_;
-    s.bind_static(1, p.id);
-    s.bind(2, p.credits);
-    s.bind(3, p.price);
-    s.bind_static(4, p.currency);
-    s.bind(5, p.validity_days);
-    s.bind(6, p.created_at);
-    s.bind(7, p.updated_at);
-    if (auto r = check(s.run(), "cannot write package"); !r) return r;
+    const cell row[] = {
+        cell::of(p.id),         cell::of(p.credits),       cell::of(p.price),
+        cell::of(p.currency),   cell::of(p.validity_days), cell::of(p.created_at),
+        cell::of(p.updated_at),
+    };
+    if (auto r = check(run_with_checksum(upsert_package_, "packages", row), "cannot write package");
+        !r)
+      return r;
   }
   for (const ledger::plan& p : c.plans) {
-    statement& s = upsert_plan_;
-    s.bind_static(1, p.id);
-    s.bind(2, p.credits_per_period);
-    s.bind_static(3, ledger::to_string(p.period));
-    if (p.rollover_cap) {
-      s.bind(4, *p.rollover_cap);
-    } else {
-      s.bind_null(4);
-    }
-    s.bind(5, p.created_at);
-    s.bind(6, p.updated_at);
-    if (auto r = check(s.run(), "cannot write plan"); !r) return r;
+    const cell row[] = {
+        cell::of(p.id),
+        cell::of(p.credits_per_period),
+        cell::of(ledger::to_string(p.period)),
+        p.rollover_cap ? cell::of(*p.rollover_cap) : cell::null(),
+        cell::of(p.created_at),
+        cell::of(p.updated_at),
+    };
+    if (auto r = check(run_with_checksum(upsert_plan_, "plans", row), "cannot write plan"); !r)
+      return r;
   }
   for (const ledger::subscription& sub : c.subscriptions) {
-    statement& s = upsert_subscription_;
-    s.bind_static(1, sub.owner->id);
-    s.bind_static(2, sub.plan);
-    s.bind_static(3, sub.next_plan);
-    s.bind_static(4, sub.timezone);
-    s.bind(5, sub.anchor.year);
-    s.bind(6, sub.anchor.month);
-    s.bind(7, sub.anchor.day);
-    s.bind(8, sub.start_at);
-    s.bind(9, sub.period_index);
-    s.bind(10, sub.period_start);
-    bind_instant(s, 11, sub.period_end);
-    s.bind(12, static_cast<std::int64_t>(sub.lot_id));
-    s.bind(13, sub.cancel_at_period_end ? 1 : 0);
-    s.bind_static(14, ledger::to_string(sub.status));
-    s.bind(15, sub.created_at);
-    s.bind(16, sub.updated_at);
-    if (auto r = check(s.run(), "cannot write subscription"); !r) return r;
+    const cell row[] = {
+        cell::of(sub.owner->id),
+        cell::of(sub.plan),
+        cell::of(sub.next_plan),
+        cell::of(sub.timezone),
+        cell::of(std::int64_t{sub.anchor.year}),
+        cell::of(std::int64_t{sub.anchor.month}),
+        cell::of(std::int64_t{sub.anchor.day}),
+        cell::of(sub.start_at),
+        cell::of(sub.period_index),
+        cell::of(sub.period_start),
+        instant_cell(sub.period_end),
+        cell::of(static_cast<std::int64_t>(sub.lot_id)),
+        cell::of(std::int64_t{sub.cancel_at_period_end ? 1 : 0}),
+        cell::of(ledger::to_string(sub.status)),
+        cell::of(sub.created_at),
+        cell::of(sub.updated_at),
+    };
+    if (auto r = check(run_with_checksum(upsert_subscription_, "subscriptions", row),
+                       "cannot write subscription");
+        !r)
+      return r;
   }
   for (const ledger::purchase& p : c.purchases) {
-    statement& s = insert_purchase_;
-    s.bind(1, static_cast<std::int64_t>(p.id));
-    s.bind_static(2, p.account);
-    s.bind_static(3, p.package);
-    s.bind(4, static_cast<std::int64_t>(p.lot_id));
-    s.bind(5, p.credits);
-    s.bind(6, p.price);
-    s.bind_static(7, p.currency);
-    s.bind_static(8, ledger::to_string(p.source));
-    s.bind_static(9, p.external_id);
-    s.bind_static(10, p.reason);
-    s.bind(11, p.created_at);
-    if (auto r = check(s.run(), "cannot insert purchase (is it recorded already?)"); !r) return r;
+    const cell row[] = {
+        cell::of(static_cast<std::int64_t>(p.id)),
+        cell::of(p.account),
+        cell::of(p.package),
+        cell::of(static_cast<std::int64_t>(p.lot_id)),
+        cell::of(p.credits),
+        cell::of(p.price),
+        cell::of(p.currency),
+        cell::of(ledger::to_string(p.source)),
+        cell::of(p.external_id),
+        cell::of(p.reason),
+        cell::of(p.created_at),
+    };
+    if (auto r = check(run_with_checksum(insert_purchase_, "purchases", row),
+                       "cannot insert purchase (is it recorded already?)");
+        !r)
+      return r;
   }
   for (const ledger::subscription_period& p : c.periods) {
-    statement& s = insert_period_;
-    s.bind_static(1, p.account);
-    s.bind(2, p.index);
-    s.bind_static(3, p.plan);
-    s.bind(4, static_cast<std::int64_t>(p.lot_id));
-    s.bind(5, p.granted);
-    s.bind(6, p.rolled_over);
-    s.bind(7, static_cast<std::int64_t>(p.rollover_lot_id));
-    s.bind(8, p.starts_at);
-    bind_instant(s, 9, p.ends_at);
-    if (auto r = check(s.run(), "cannot insert subscription period (is it granted already?)"); !r)
+    const cell row[] = {
+        cell::of(p.account),
+        cell::of(p.index),
+        cell::of(p.plan),
+        cell::of(static_cast<std::int64_t>(p.lot_id)),
+        cell::of(p.granted),
+        cell::of(p.rolled_over),
+        cell::of(static_cast<std::int64_t>(p.rollover_lot_id)),
+        cell::of(p.starts_at),
+        instant_cell(p.ends_at),
+    };
+    if (auto r = check(run_with_checksum(insert_period_, "subscription_periods", row),
+                       "cannot insert subscription period (is it granted already?)");
+        !r)
       return r;
   }
   return {};
@@ -532,18 +569,27 @@ std::expected<void, store_error> sqlite_store::load_commerce(ledger::ledger& int
   auto corrupt = [&](const std::string& what) {
     return std::unexpected(store_error{"sqlite store " + path_ + " holds an unreadable " + what});
   };
+  // A row whose checksum does not match what it holds: refused, naming it.
+  auto altered = [&](std::string_view table, const std::string& key, row_verdict v) {
+    return std::unexpected(store_error{"sqlite store " + path_ +
+                                       " is inconsistent: " + checksum_problem(table, key, v)});
+  };
   {
     auto q = db_.prepare(
-        "SELECT id, operation, dimensions, unit_amount, created_at, updated_at FROM prices");
+        "SELECT id, operation, dimensions, unit_amount, created_at, updated_at, checksum FROM "
+        "prices");
     if (!q) return std::unexpected(fail("cannot read prices", q.error()));
     while (true) {
       auto row = q->step();
       if (!row) return std::unexpected(fail("cannot read prices", row.error()));
       if (!*row) break;
+      const row_verdict v = check_row(*q, "prices", 6);
+      const std::string key = key_text("id", column_cell(*q, 0));
       ledger::price p;
       p.id = q->column_text(0);
       auto dims = decode_dimensions(q->column_text(2));
-      if (!dims) return corrupt("price (id " + p.id + ")");
+      if (!dims) return corrupt("price (id " + p.id + ")" + also_altered("prices", key, v));
+      if (v != row_verdict::intact) return altered("prices", key, v);
       p.operation = q->column_text(1);
       p.dimensions = std::move(*dims);
       p.unit_amount = q->column_int(3);
@@ -554,13 +600,16 @@ std::expected<void, store_error> sqlite_store::load_commerce(ledger::ledger& int
   }
   {
     auto q = db_.prepare(
-        "SELECT id, credits, price, currency, validity_days, created_at, updated_at FROM "
-        "packages");
+        "SELECT id, credits, price, currency, validity_days, created_at, updated_at, checksum "
+        "FROM packages");
     if (!q) return std::unexpected(fail("cannot read packages", q.error()));
     while (true) {
       auto row = q->step();
       if (!row) return std::unexpected(fail("cannot read packages", row.error()));
       if (!*row) break;
+      const row_verdict v = check_row(*q, "packages", 7);
+      if (v != row_verdict::intact)
+        return altered("packages", key_text("id", column_cell(*q, 0)), v);
       ledger::package p;
       p.id = q->column_text(0);
       p.credits = q->column_int(1);
@@ -574,16 +623,20 @@ std::expected<void, store_error> sqlite_store::load_commerce(ledger::ledger& int
   }
   {
     auto q = db_.prepare(
-        "SELECT id, credits_per_period, period, rollover_cap, created_at, updated_at FROM plans");
+        "SELECT id, credits_per_period, period, rollover_cap, created_at, updated_at, checksum "
+        "FROM plans");
     if (!q) return std::unexpected(fail("cannot read plans", q.error()));
     while (true) {
       auto row = q->step();
       if (!row) return std::unexpected(fail("cannot read plans", row.error()));
       if (!*row) break;
+      const row_verdict v = check_row(*q, "plans", 6);
+      const std::string key = key_text("id", column_cell(*q, 0));
       ledger::plan p;
       p.id = q->column_text(0);
       auto period = ledger::parse_period_unit(q->column_text(2));
-      if (!period) return corrupt("plan (id " + p.id + ")");
+      if (!period) return corrupt("plan (id " + p.id + ")" + also_altered("plans", key, v));
+      if (v != row_verdict::intact) return altered("plans", key, v);
       p.credits_per_period = q->column_int(1);
       p.period = *period;
       if (!q->column_null(3)) p.rollover_cap = q->column_int(3);
@@ -596,12 +649,14 @@ std::expected<void, store_error> sqlite_store::load_commerce(ledger::ledger& int
     auto q = db_.prepare(
         "SELECT account, plan, next_plan, timezone, anchor_year, anchor_month, anchor_day, "
         "start_at, period_index, period_start, period_end, lot_id, cancel_at_period_end, status, "
-        "created_at, updated_at FROM subscriptions");
+        "created_at, updated_at, checksum FROM subscriptions");
     if (!q) return std::unexpected(fail("cannot read subscriptions", q.error()));
     while (true) {
       auto row = q->step();
       if (!row) return std::unexpected(fail("cannot read subscriptions", row.error()));
       if (!*row) break;
+      const row_verdict v = check_row(*q, "subscriptions", 16);
+      const std::string key = key_text("account", column_cell(*q, 0));
       const std::string account(q->column_text(0));
       ledger::subscription sub;
       sub.plan = q->column_text(1);
@@ -619,14 +674,17 @@ std::expected<void, store_error> sqlite_store::load_commerce(ledger::ledger& int
       if (!status || !anchor_ok || !ledger::is_valid(anchor) ||
           into.find_account(account) == nullptr || into.find_plan(sub.plan) == nullptr ||
           (!sub.next_plan.empty() && into.find_plan(sub.next_plan) == nullptr)) {
-        return corrupt("subscription (account " + account + ")");
+        return corrupt("subscription (account " + account + ")" +
+                       also_altered("subscriptions", key, v));
       }
       // Renewals ask the calendar for the zone's boundaries.
       if (!into.get_calendar().knows_zone(sub.timezone)) {
         return std::unexpected(store_error{
             "sqlite store " + path_ + ": the subscription of account " + account +
-            " is in time zone " + sub.timezone + ", which this server's calendar does not know"});
+            " is in time zone " + sub.timezone + ", which this server's calendar does not know" +
+            also_altered("subscriptions", key, v)});
       }
+      if (v != row_verdict::intact) return altered("subscriptions", key, v);
       sub.anchor = anchor;
       sub.start_at = q->column_int(7);
       sub.period_index = q->column_int(8);
@@ -642,14 +700,19 @@ std::expected<void, store_error> sqlite_store::load_commerce(ledger::ledger& int
   }
   {
     // Every Stripe event ever bought: a replay is recognised for as long as
-    // the store lives (the partial unique index serves this scan).
-    auto q = db_.prepare("SELECT external_id FROM purchases WHERE external_id <> ''");
+    // the store lives. Every purchase is read, to check its checksum.
+    auto q = db_.prepare(
+        "SELECT id, account, package, lot_id, credits, price, currency, source, external_id, "
+        "reason, created_at, checksum FROM purchases");
     if (!q) return std::unexpected(fail("cannot read purchases", q.error()));
     while (true) {
       auto row = q->step();
       if (!row) return std::unexpected(fail("cannot read purchases", row.error()));
       if (!*row) break;
-      into.restore_external_id(std::string(q->column_text(0)));
+      const row_verdict v = check_row(*q, "purchases", 11);
+      if (v != row_verdict::intact)
+        return altered("purchases", key_text("id", column_cell(*q, 0)), v);
+      if (!q->column_text(8).empty()) into.restore_external_id(std::string(q->column_text(8)));
     }
   }
   return {};
@@ -659,17 +722,26 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
   auto corrupt = [&](const std::string& what) {
     return std::unexpected(store_error{"sqlite store " + path_ + " holds an unreadable " + what});
   };
+  // A row whose checksum does not match what it holds: refused, naming it.
+  auto altered = [&](std::string_view table, const std::string& key, row_verdict v) {
+    return std::unexpected(store_error{"sqlite store " + path_ +
+                                       " is inconsistent: " + checksum_problem(table, key, v)});
+  };
   std::uint64_t next_object_id = 1, next_seq = 1;
   ledger::time_us time_seen = 0;
   {
-    auto q = db_.prepare("SELECT key, value FROM meta");
+    auto q = db_.prepare("SELECT key, value, checksum FROM meta");
     if (!q) return std::unexpected(fail("cannot read meta", q.error()));
     while (true) {
       auto row = q->step();
       if (!row) return std::unexpected(fail("cannot read meta", row.error()));
       if (!*row) break;
+      const row_verdict verdict = check_row(*q, "meta", 2);
+      const std::string key = key_text("key", column_cell(*q, 0));
       auto v = parse_int(q->column_text(1));
-      if (!v || *v < 1) return corrupt("meta value");
+      if (!v || *v < 1)
+        return corrupt("meta value (" + key + ")" + also_altered("meta", key, verdict));
+      if (verdict != row_verdict::intact) return altered("meta", key, verdict);
       if (q->column_text(0) == "next_object_id") next_object_id = static_cast<std::uint64_t>(*v);
       if (q->column_text(0) == "next_seq") next_seq = static_cast<std::uint64_t>(*v);
       if (q->column_text(0) == "time_seen") time_seen = *v;
@@ -678,17 +750,22 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
   {
     auto q = db_.prepare(
         "SELECT id, name, settings, postpaid_used, postpaid_period, created_at, "
-        "updated_at, topup_armed, topup_period_start, topup_count FROM accounts");
+        "updated_at, topup_armed, topup_period_start, topup_count, checksum FROM accounts");
     if (!q) return std::unexpected(fail("cannot read accounts", q.error()));
     while (true) {
       auto row = q->step();
       if (!row) return std::unexpected(fail("cannot read accounts", row.error()));
       if (!*row) break;
+      const row_verdict v = check_row(*q, "accounts", 10);
+      const std::string key = key_text("id", column_cell(*q, 0));
       ledger::account_row a;
       a.id = q->column_text(0);
       a.name = q->column_text(1);
       auto settings = decode_settings(q->column_text(2));
-      if (!settings) return corrupt("account settings (account " + a.id + ")");
+      if (!settings)
+        return corrupt("account settings (account " + a.id + ")" +
+                       also_altered("accounts", key, v));
+      if (v != row_verdict::intact) return altered("accounts", key, v);
       a.settings = std::move(*settings);
       a.postpaid_used = q->column_int(3);
       a.postpaid_period = q->column_int(4);
@@ -705,12 +782,14 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
     auto q = db_.prepare(
         "SELECT id, account, kind, status, priority, amount, remaining, held, spent, "
         "expired, voided, effective_at, expires_at, created_at, scope, source, "
-        "reason, cost_basis, currency FROM lots ORDER BY id");
+        "reason, cost_basis, currency, checksum FROM lots ORDER BY id");
     if (!q) return std::unexpected(fail("cannot read lots", q.error()));
     while (true) {
       auto row = q->step();
       if (!row) return std::unexpected(fail("cannot read lots", row.error()));
       if (!*row) break;
+      const row_verdict v = check_row(*q, "lots", 19);
+      const std::string key = key_text("id", column_cell(*q, 0));
       ledger::lot l;
       l.id = static_cast<ledger::object_id>(q->column_int(0));
       const std::string account(q->column_text(1));
@@ -718,8 +797,9 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
       auto status = ledger::parse_lot_status(q->column_text(3));
       auto scope = decode_scope(q->column_text(14));
       if (!kind || !status || !scope || into.find_account(account) == nullptr) {
-        return corrupt("lot (id " + std::to_string(l.id) + ")");
+        return corrupt("lot (id " + std::to_string(l.id) + ")" + also_altered("lots", key, v));
       }
+      if (v != row_verdict::intact) return altered("lots", key, v);
       l.kind = *kind;
       l.status = *status;
       l.priority = static_cast<std::int32_t>(q->column_int(4));
@@ -744,20 +824,23 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
     auto q = db_.prepare(
         "SELECT id, account, status, amount, captured, parts, operation, "
         "dimensions, reference, created_at, expires_at, closed_at, charge_id, "
-        "postpaid_period, quantity, metadata, price_id, unit_amount FROM holds");
+        "postpaid_period, quantity, metadata, price_id, unit_amount, checksum FROM holds");
     if (!q) return std::unexpected(fail("cannot read holds", q.error()));
     while (true) {
       auto row = q->step();
       if (!row) return std::unexpected(fail("cannot read holds", row.error()));
       if (!*row) break;
+      const row_verdict v = check_row(*q, "holds", 18);
+      const std::string key = key_text("id", column_cell(*q, 0));
       ledger::hold h;
       h.id = static_cast<ledger::object_id>(q->column_int(0));
       const std::string account(q->column_text(1));
       auto status = ledger::parse_hold_status(q->column_text(2));
       auto parts = decode_parts(q->column_text(5));
       if (!status || !parts || into.find_account(account) == nullptr) {
-        return corrupt("hold (id " + std::to_string(h.id) + ")");
+        return corrupt("hold (id " + std::to_string(h.id) + ")" + also_altered("holds", key, v));
       }
+      if (v != row_verdict::intact) return altered("holds", key, v);
       h.status = *status;
       h.amount = q->column_int(3);
       h.captured = q->column_int(4);
@@ -780,19 +863,23 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
   {
     auto q = db_.prepare(
         "SELECT id, account, amount, refunded, parts, created_at, hold_id, "
-        "postpaid_period FROM charges");
+        "postpaid_period, checksum FROM charges");
     if (!q) return std::unexpected(fail("cannot read charges", q.error()));
     while (true) {
       auto row = q->step();
       if (!row) return std::unexpected(fail("cannot read charges", row.error()));
       if (!*row) break;
+      const row_verdict v = check_row(*q, "charges", 8);
+      const std::string key = key_text("id", column_cell(*q, 0));
       ledger::charge_record c;
       c.id = static_cast<ledger::object_id>(q->column_int(0));
       const std::string account(q->column_text(1));
       auto parts = decode_charge_parts(q->column_text(4));
       if (!parts || into.find_account(account) == nullptr) {
-        return corrupt("charge (id " + std::to_string(c.id) + ")");
+        return corrupt("charge (id " + std::to_string(c.id) + ")" +
+                       also_altered("charges", key, v));
       }
+      if (v != row_verdict::intact) return altered("charges", key, v);
       c.amount = q->column_int(2);
       c.refunded = q->column_int(3);
       c.parts = std::move(*parts);
@@ -804,7 +891,7 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
   }
   {
     auto q = db_.prepare(
-        "SELECT key, fingerprint, status, body, created_at FROM idempotency "
+        "SELECT key, fingerprint, status, body, created_at, checksum FROM idempotency "
         "WHERE created_at >= ?1 ORDER BY created_at");
     if (!q) return std::unexpected(fail("cannot read idempotency keys", q.error()));
     q->bind(1, now - ledger::limits::idempotency_retention_seconds * ledger::us_per_second);
@@ -812,6 +899,9 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
       auto row = q->step();
       if (!row) return std::unexpected(fail("cannot read idempotency keys", row.error()));
       if (!*row) break;
+      const row_verdict v = check_row(*q, "idempotency", 5);
+      if (v != row_verdict::intact)
+        return altered("idempotency", key_text("key", column_cell(*q, 0)), v);
       ledger::idempotency_record rec;
       rec.key = q->column_text(0);
       rec.fingerprint = q->column_text(1);
@@ -831,6 +921,16 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
     const auto last = static_cast<std::uint64_t>(q->column_int(0));
     if (last >= next_seq)
       return corrupt("journal: seq " + std::to_string(last) + " beyond counter");
+  }
+  // Tables the load does not read otherwise, small enough to check whole at
+  // every start (the journal, which may be large, is checked by `creditd
+  // check`).
+  for (std::string_view table : {"subscription_periods", "events"}) {
+    const std::string problems = verify_table_checksums(db_, table);
+    if (!problems.empty()) {
+      return std::unexpected(
+          store_error{"sqlite store " + path_ + " is inconsistent: " + problems});
+    }
   }
   into.restore_counters(next_object_id, next_seq);
   into.restore_time_seen(time_seen);
