@@ -1,13 +1,18 @@
 // What the engine counts as a commit: a set without changes is none (reads
 // complete without a transaction), while a read that saw a write still
-// completes only after that write's commit, and not at all if it fails.
+// completes only after that write's commit, and not at all if it fails; and
+// every task's effects are committed (seen by another connection to the file)
+// at the moment the task completes.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <functional>
 #include <numeric>
+#include <string>
 #include <thread>
 
 #include "engine/engine.hpp"
@@ -227,4 +232,211 @@ TEST(engine_commits, a_read_that_saw_a_failed_write_is_refused) {
   EXPECT_EQ(st.commits, 2u);
   EXPECT_EQ(st.failures, 1u);
   EXPECT_EQ(total(st.commit_us_buckets), 2u);
+}
+
+namespace {
+
+// A second, independent connection to a store's file, read-only: in WAL mode
+// each statement reads the last committed transaction, so what it sees is
+// exactly what is durable in the file (nothing the engine holds in memory).
+// Thread-safe (one mutex around the connection).
+class committed_view {
+ public:
+  explicit committed_view(const std::string& path) {
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+      error_ = "cannot open " + path + ": " + (db_ ? sqlite3_errmsg(db_) : "no memory");
+      return;
+    }
+    sqlite3_busy_timeout(db_, 60'000);
+    prepare(charge_, "SELECT account, amount FROM charges WHERE id = ?1");
+    prepare(entry_,
+            "SELECT count(*), coalesce(sum(amount), 0) FROM entries "
+            "WHERE type = 'charge' AND charge_id = ?1");
+    prepare(account_, "SELECT count(*) FROM accounts WHERE id = ?1");
+  }
+  ~committed_view() {
+    for (sqlite3_stmt* s : {charge_, entry_, account_})
+      sqlite3_finalize(s);
+    sqlite3_close(db_);
+  }
+  committed_view(const committed_view&) = delete;
+  committed_view& operator=(const committed_view&) = delete;
+  const std::string& error() const { return error_; }
+
+  // "" when charge `id` of `amount` on `account` and its journal entry are
+  // committed, else what is missing.
+  std::string charge_committed(ledger::object_id id, const std::string& account, micros amount) {
+    std::lock_guard lock(mu_);
+    if (!error_.empty()) return error_;
+    std::string problem;
+    sqlite3_bind_int64(charge_, 1, static_cast<sqlite3_int64>(id));
+    const int rc = sqlite3_step(charge_);
+    if (rc == SQLITE_DONE) {
+      problem = "charge " + std::to_string(id) + " is not in the file";
+    } else if (rc != SQLITE_ROW) {
+      problem = std::string("charges: ") + sqlite3_errmsg(db_);
+    } else {
+      const auto* a = reinterpret_cast<const char*>(sqlite3_column_text(charge_, 0));
+      if (a == nullptr || a != account || sqlite3_column_int64(charge_, 1) != amount)
+        problem = "charge " + std::to_string(id) + " is in the file with other values";
+    }
+    sqlite3_reset(charge_);
+    if (!problem.empty()) return problem;
+    sqlite3_bind_int64(entry_, 1, static_cast<sqlite3_int64>(id));
+    if (sqlite3_step(entry_) != SQLITE_ROW)
+      problem = std::string("entries: ") + sqlite3_errmsg(db_);
+    else if (sqlite3_column_int64(entry_, 0) < 1)
+      problem = "the journal entry of charge " + std::to_string(id) + " is not in the file";
+    sqlite3_reset(entry_);
+    return problem;
+  }
+
+  // "" when account `id` is committed.
+  std::string account_committed(const std::string& id) {
+    std::lock_guard lock(mu_);
+    if (!error_.empty()) return error_;
+    std::string problem;
+    sqlite3_bind_text(account_, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(account_) != SQLITE_ROW)
+      problem = std::string("accounts: ") + sqlite3_errmsg(db_);
+    else if (sqlite3_column_int64(account_, 0) != 1)
+      problem = "account " + id + " is not in the file";
+    sqlite3_reset(account_);
+    return problem;
+  }
+
+ private:
+  void prepare(sqlite3_stmt*& s, const char* sql) {
+    if (!error_.empty()) return;
+    if (sqlite3_prepare_v2(db_, sql, -1, &s, nullptr) != SQLITE_OK)
+      error_ = std::string("cannot prepare ") + sql + ": " + sqlite3_errmsg(db_);
+  }
+  std::mutex mu_;
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* charge_ = nullptr;
+  sqlite3_stmt* entry_ = nullptr;
+  sqlite3_stmt* account_ = nullptr;
+  std::string error_;
+};
+
+// A task whose completion looks at the file, at that very moment, through
+// the independent connection: `check` returns "" when the task's effects are
+// committed, else what is missing.
+class checked_task final : public engine::task {
+ public:
+  using check_fn = std::function<std::string()>;
+  checked_task(std::function<void(ledger::ledger&, time_us)> fn, check_fn check)
+      : fn_(std::move(fn)), check_(std::move(check)) {}
+  void apply(ledger::ledger& l, time_us now) override { fn_(l, now); }
+  void complete(bool durable) override {
+    // Looked at before anything else, on the engine's thread: the answer
+    // would leave now.
+    std::string seen = durable ? check_() : "";
+    std::lock_guard lock(mu_);
+    problem_ = std::move(seen);
+    durable_ = durable;
+    done_ = true;
+    cv_.notify_all();
+  }
+  // Waits for complete(); returns {durable, what the file lacked then}.
+  std::pair<bool, std::string> wait() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return done_; });
+    return {durable_, problem_};
+  }
+
+ private:
+  std::function<void(ledger::ledger&, time_us)> fn_;
+  check_fn check_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  bool durable_ = false;
+  std::string problem_;
+};
+
+}  // namespace
+
+TEST(engine_commits, every_task_is_committed_in_the_file_when_it_completes) {
+  temp_dir dir;
+  const std::string path = dir.file("e.db");
+  auto s = open_store(path);
+  ASSERT_NE(s, nullptr);
+  ledger::ledger l;
+  ASSERT_TRUE(s->load(l, t0).has_value());
+  committed_view view(path);
+  ASSERT_EQ(view.error(), "");
+  engine::engine e(l, *s, {.clock = [] { return t0; }});
+
+  constexpr int threads = 8, per_thread = 200;
+  {
+    checked_task setup(
+        [](ledger::ledger& l, time_us now) {
+          for (int i = 0; i < threads; ++i) {
+            const std::string id = "t" + std::to_string(i);
+            ASSERT_TRUE(l.put_account({id, std::nullopt, std::nullopt}, now).has_value());
+            ASSERT_TRUE(l.grant({.account = id, .amount = 1000 * credit}, now).has_value());
+          }
+        },
+        [&] {
+          for (int i = 0; i < threads; ++i) {
+            if (auto p = view.account_committed("t" + std::to_string(i)); !p.empty()) return p;
+          }
+          return std::string();
+        });
+    e.submit(&setup);
+    const auto [durable, problem] = setup.wait();
+    ASSERT_TRUE(durable);
+    EXPECT_EQ(problem, "") << "the setup completed before its commit";
+  }
+  // Threads submit charges concurrently (so that sets hold many tasks); each
+  // charge, when it completes, is already in the file with its journal entry.
+  std::atomic<int> checked{0}, early{0};
+  std::mutex mu;
+  std::string first_problem;
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      const std::string account = "t" + std::to_string(t);
+      for (int i = 0; i < per_thread; ++i) {
+        ledger::object_id id = 0;
+        const micros amount = credit + i;
+        checked_task charge(
+            [&](ledger::ledger& l, time_us now) {
+              auto r = l.charge({account, amount, "image.generate", "", "", false}, now);
+              if (r) id = (*r)->id;
+            },
+            [&] {
+              if (id == 0) return std::string("the charge was refused");
+              return view.charge_committed(id, account, amount);
+            });
+        e.submit(&charge);
+        const auto [durable, problem] = charge.wait();
+        if (!durable) {
+          ADD_FAILURE() << "charge " << i << " of " << account << " was not made durable";
+          return;
+        }
+        ++checked;
+        if (!problem.empty()) {
+          ++early;
+          std::lock_guard lock(mu);
+          if (first_problem.empty()) first_problem = problem;
+        }
+      }
+    });
+  }
+  for (auto& th : pool)
+    th.join();
+  const engine::engine_stats st = e.stats();
+  std::printf("engine commit test: %d charges checked at completion in %llu commits, %d completed "
+              "before their commit\n",
+              checked.load(), static_cast<unsigned long long>(st.commits), early.load());
+  EXPECT_EQ(checked.load(), threads * per_thread);
+  EXPECT_EQ(early.load(), 0) << "tasks completed before their effects were committed, e.g.: "
+                             << first_problem;
+  EXPECT_EQ(st.tasks, 1u + threads * per_thread);
+  e.stop();
+  auto audit = s->audit_journal(l);
+  ASSERT_TRUE(audit.has_value()) << audit.error().message;
+  EXPECT_EQ(*audit, "");
 }
