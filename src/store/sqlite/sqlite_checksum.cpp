@@ -16,16 +16,16 @@ namespace {
 
 using crc32c_engine = boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true>;
 
-void put_u64(crc32c_engine& crc, std::uint64_t v) {
-  unsigned char le[8];
+void put_u64(std::string& out, std::uint64_t v) {
+  char le[8];
   for (int i = 0; i < 8; ++i)
-    le[i] = static_cast<unsigned char>(v >> (8 * i));
-  crc.process_bytes(le, sizeof le);
+    le[i] = static_cast<char>(v >> (8 * i));
+  out.append(le, sizeof le);
 }
 
-void put_bytes(crc32c_engine& crc, std::string_view b) {
-  put_u64(crc, b.size());
-  crc.process_bytes(b.data(), b.size());
+void put_bytes(std::string& out, std::string_view b) {
+  put_u64(out, b.size());
+  out.append(b);
 }
 
 // A table's columns as PRAGMA table_info lists them, the checksum apart.
@@ -88,8 +88,12 @@ std::string value_text(const cell& c) {
   return "?";
 }
 
-// The key of the current row of `q` (its first columns are `shape.columns`).
+// The key of the current row of `q`: its first columns are `shape.columns`,
+// then the checksum, then the rowid (which names rows of a table without a
+// primary key).
 std::string key_of(const statement& q, const table_shape& shape) {
+  const int rowid = static_cast<int>(shape.columns.size()) + 1;
+  if (shape.key.empty()) return key_text("rowid", column_cell(q, rowid));
   std::string key;
   for (int column : shape.key) {
     if (!key.empty()) key += ' ';
@@ -98,13 +102,16 @@ std::string key_of(const statement& q, const table_shape& shape) {
   return key;
 }
 
-std::string select_sql(const table_shape& shape, std::string_view table, bool with_rowid) {
+// SELECT [rowid,] the columns, checksum [, rowid] FROM table.
+std::string select_sql(const table_shape& shape, std::string_view table, bool rowid_first,
+                       bool rowid_last) {
   std::string sql = "SELECT ";
-  if (with_rowid) sql += "rowid, ";
+  if (rowid_first) sql += "rowid, ";
   for (const std::string& c : shape.columns)
     sql += quoted(c) + ", ";
-  sql += "checksum FROM " + quoted(table);
-  return sql;
+  sql += "checksum";
+  if (rowid_last) sql += ", rowid";
+  return sql + " FROM " + quoted(table);
 }
 
 }  // namespace
@@ -116,28 +123,30 @@ std::uint32_t crc32c(std::string_view bytes) {
 }
 
 std::int64_t row_checksum(std::string_view table, std::span<const cell> columns) {
-  crc32c_engine crc;
-  put_bytes(crc, table);
-  put_u64(crc, columns.size());
+  // The encoding is built in one buffer, then checksummed in one pass (the
+  // CRC's per-call cost would otherwise dominate on 8-byte pieces).
+  thread_local std::string encoded;
+  encoded.clear();
+  put_bytes(encoded, table);
+  put_u64(encoded, columns.size());
   for (const cell& c : columns) {
-    const auto tag = static_cast<unsigned char>(c.type);
-    crc.process_byte(tag);
+    encoded += static_cast<char>(c.type);
     switch (c.type) {
       case cell::kind::null:
         break;
       case cell::kind::integer:
-        put_u64(crc, static_cast<std::uint64_t>(c.integer));
+        put_u64(encoded, static_cast<std::uint64_t>(c.integer));
         break;
       case cell::kind::real:
-        put_u64(crc, std::bit_cast<std::uint64_t>(c.real));
+        put_u64(encoded, std::bit_cast<std::uint64_t>(c.real));
         break;
       case cell::kind::text:
       case cell::kind::blob:
-        put_bytes(crc, c.bytes);
+        put_bytes(encoded, c.bytes);
         break;
     }
   }
-  return static_cast<std::int64_t>(crc.checksum());
+  return static_cast<std::int64_t>(crc32c(encoded));
 }
 
 cell column_cell(const statement& s, int index) {
@@ -220,8 +229,8 @@ std::expected<void, db_error> fill_row_checksums(database& db) {
       return std::unexpected(
           db_error{SQLITE_ERROR, std::string(table) + " has no checksum column"});
     auto select =
-        db.prepare(select_sql(*shape, table, true) + " WHERE rowid > ?1 ORDER BY rowid LIMIT " +
-                   std::to_string(batch_rows));
+        db.prepare(select_sql(*shape, table, true, false) +
+                   " WHERE rowid > ?1 ORDER BY rowid LIMIT " + std::to_string(batch_rows));
     if (!select) return std::unexpected(select.error());
     auto update = db.prepare("UPDATE " + quoted(table) + " SET checksum = ?1 WHERE rowid = ?2");
     if (!update) return std::unexpected(update.error());
@@ -267,7 +276,7 @@ void verify_table(database& db, std::string_view table, Add&& add) {
     add(std::string(table) + " has no checksum column");
     return;
   }
-  auto q = db.prepare(select_sql(*shape, table, false) + " ORDER BY rowid");
+  auto q = db.prepare(select_sql(*shape, table, false, true) + " ORDER BY rowid");
   if (!q) {
     add("cannot read " + std::string(table) + ": " + q.error().message);
     return;

@@ -1,9 +1,11 @@
 // Row checksums: every row the store writes carries, in its `checksum`
 // column, a CRC32C of its table's name and of every other column in the
 // table's column order. A row changed outside creditd (a hand-made UPDATE, a
-// bug in another writer, a bit flipped by the disk under SQLite's own page
-// checks) no longer matches and is named by `creditd check` and refused at
-// start-up.
+// bug in another writer, a bit flipped on disk inside a well-formed page,
+// which SQLite's structure checks cannot see) no longer matches: it is named
+// by `creditd check` and refused at start-up. A CRC is not a signature:
+// whoever means to hide a change can recompute it; and a row deleted whole
+// leaves no checksum behind (the journal audit's sequence checks see those).
 //
 // One function, row_checksum(), computes a row's checksum from its values:
 // the writers call it on the values they bind and the verifiers on the values
