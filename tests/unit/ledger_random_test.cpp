@@ -4,18 +4,25 @@
 // contracts, and a driver that feeds the same random command stream to the
 // model and to `ledger`, comparing after every step:
 //   - success vs refusal, the error code (insufficient_credits: reason,
-//     available, required; too_many_open_holds: limit);
+//     available, required; too_many_open_holds: limit; rate_limited: limit
+//     and retry_after_s);
 //   - what the command returned (lot, charge, hold, refund parts, ids; a
 //     hold's quantity and metadata);
 //   - the touched account's balance view and, once it is settled, every lot
-//     (amount, remaining, held, spent, expired, voided, status, ...), every
-//     open hold and the model's own conservation per lot and per account;
-//   - the journal: seq contiguous, the command's own entries (type, amount,
-//     parts, balance_after, ids, quantity and metadata: the request's on
-//     charge and hold entries, the hold's on a capture, the defaults on every
-//     other entry), expiry entries written lazily (time, owner,
-//     balance_after as of their instant), and a replay of every entry's parts
-//     per lot that must reproduce the lot's remaining/held/spent/expired/voided;
+//     (amount, remaining, held, spent, expired, voided, status, created_at,
+//     source, reason, cost_basis, currency, ...), every open hold (its
+//     operation, dimensions, reference too) and the model's own conservation
+//     per lot and per account;
+//   - the journal: seq contiguous, every field of the command's own entries
+//     (type, amount, parts, balance_after, owner, created_at, lot / charge /
+//     hold / refund ids, operation, dimensions, reference, reason, quantity,
+//     metadata, price_id, unit_amount: the request's on charge and hold
+//     entries, the hold's on a capture and on the entries returning its
+//     credits, the defaults, zero ids and empty text included, everywhere
+//     else), every field of the expiry entries written lazily (time, owner,
+//     balance_after as of their instant, the lot or hold, the reason), and a
+//     replay of every entry's parts per lot that must reproduce the lot's
+//     remaining/held/spent/expired/voided;
 //   - ledger.check_all() empty; periodically all accounts, run_due and
 //     take_changes() (entries, counters, dirty lots/holds/charges/accounts,
 //     subscription period rows).
@@ -34,15 +41,25 @@
 // start_at (a catch-up rewriting the past) and automatic top-up are left to
 // ledger_subscription_test / ledger_commerce_test.
 //
+// Rate limits: accounts get a rate_limit_per_minute (mostly small), and
+// bursts (a few charges, batches and holds on one rate-limited account at one
+// instant or seconds apart, free operations among them) reach it; the model
+// keeps its own bucket (m_bucket) and predicts every refusal and its
+// retry_after_s.
+//
 // Defaults: 50 seeds x (8 put_price + 190 put_account setup + 2000 random)
 // steps, about 110,000 commands (some 30 s in the paranoid Debug build);
-// sequences come from std::mt19937_64 with fixed seeds (reproducible with the
-// same standard library). Known core bugs are behind the kAvoidBug* /
-// kSkipBug* constants below. Environment:
-//   CREDITD_RANDOM_SEEDS=N   run N seeds (long runs)
-//   CREDITD_RANDOM_STEPS=N   random steps per seed
-//   CREDITD_RANDOM_SEED=S    run only seed S (replay a failure)
-//   CREDITD_RANDOM_TRACE=1   print every step of the run(s)
+// sequences come from std::mt19937_64 (reproducible with the same standard
+// library). The seeds are base, base + 1, ...: the base is
+// CREDITD_RANDOM_SEED_BASE, or a random one (std::random_device), so that each
+// run explores new sequences; the test prints it first, and every failure
+// prints the command line that replays its seed. Known core bugs are behind
+// the kAvoidBug* / kSkipBug* constants below. Environment:
+//   CREDITD_RANDOM_SEED_BASE=B  the first seed (decimal or 0x...)
+//   CREDITD_RANDOM_SEEDS=N      run N seeds (long runs; make test-sanitize: 10)
+//   CREDITD_RANDOM_STEPS=N      random steps per seed
+//   CREDITD_RANDOM_SEED=S       run only seed S (replay a failure)
+//   CREDITD_RANDOM_TRACE=1      print every step of the run(s)
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -145,7 +162,6 @@ constexpr time_us kNever = cl::no_expiry;
 constexpr int kAccounts = 200;
 constexpr int kSetupAccounts = 190;
 constexpr int kHotAccounts = 10;
-constexpr std::uint64_t kSeedBase = 0x5eed'0000;
 constexpr int kDefaultSeeds = 50;
 constexpr int kDefaultSteps = 2000;
 const char* const kOperations[] = {"image.generate", "image.upscale", "llm.tokens", "gpu.seconds"};
@@ -211,6 +227,18 @@ std::optional<micros> model_cost(micros unit, micros quantity) {
   if ((product % kCredit) * 2 >= kCredit) ++cost;
   if (cost > cl::amount_micros_max) return std::nullopt;
   return static_cast<micros>(cost);
+}
+
+// An amount as text: credits, then up to six decimals without trailing zeros.
+std::string model_amount_text(micros v) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%lld.%06lld", static_cast<long long>(v / kCredit),
+                static_cast<long long>(v % kCredit));
+  std::string s = buf;
+  while (s.back() == '0')
+    s.pop_back();
+  if (s.back() == '.') s.pop_back();
+  return s;
 }
 
 bool op_char(char c) {
@@ -329,13 +357,31 @@ struct m_lot {
   time_us expires_at = kNever;
   std::vector<std::string> scope;
   lot_status status = lot_status::active;
+  time_us created_at = 0;
+  std::string source, reason, currency;  // reason: the lot's (also its grant entry's)
+  micros cost_basis = 0;
   // Subscription renewals: 1 an allowance, 2 a rollover lot; the
   // balance_after the core's grant entry must carry.
   int renewal = 0;
+  std::string plan;                // a renewal lot's plan, period and (rollover) the lot
+  std::int64_t period_index = 0;   // it carries credits from (its reason names them)
+  object_id carried_from = 0;
+  micros expired_left = 0, expired_carry = 0;  // an allowance expired by its renewal
   micros grant_balance = 0;
   // Expired by a renewal (the period's allowance): its expire entry's balance_after.
   std::optional<micros> renewal_expire_balance;
 };
+
+// A lot's reason: a renewal lot's names its plan and period, or the lot
+// its credits were carried from (by the id the core gave it).
+std::string lot_reason(const m_lot& l) {
+  if (l.renewal == 1) return "plan " + l.plan + ", period " + std::to_string(l.period_index);
+  if (l.renewal == 2) {
+    return "rollover from lot_" + std::to_string(l.carried_from) + " into period " +
+           std::to_string(l.period_index);
+  }
+  return l.reason;
+}
 
 // Model ids of renewal lots the core has not created yet: the core picks
 // their ids when it applies the renewal (lazily).
@@ -398,6 +444,8 @@ struct m_hold {
   std::string metadata;
   std::string price_id;  // priced from the catalog (empty: an explicit amount)
   micros unit_amount = 0;
+  std::string operation, dimensions, reference;
+  time_us created_at = 0;
 };
 
 struct m_charge {
@@ -408,6 +456,20 @@ struct m_charge {
   std::vector<charge_part> parts;
   std::int64_t month = 0;
   object_id hold_id = 0;
+  time_us created_at = 0;
+};
+
+// The account's rate limit: a bucket of `limit` requests, full at first,
+// refilled continuously at `limit` per minute and never above `limit`; a
+// charge or hold that passes every other check takes one whole request. The
+// level is kept exactly, in requests x 60,000,000 (one request refills in
+// 60,000,000 / limit microseconds). Changing the limit keeps the level (at
+// most the new limit); the refill since the last check counts at the limit
+// in force at the check.
+struct m_bucket {
+  bool started = false;
+  __extension__ __int128 level = 0;  // requests x 60e6
+  time_us at = 0;
 };
 
 struct m_account {
@@ -416,6 +478,8 @@ struct m_account {
   micros reserve = 0;
   micros postpaid_limit = 0;
   std::int64_t max_open_holds = 0;
+  std::int64_t rate_limit = 0;
+  m_bucket bucket;
   std::map<std::int64_t, micros> postpaid_used;  // by month
   std::vector<object_id> lots;                   // creation order
   std::vector<object_id> open_holds;             // placement order
@@ -427,16 +491,19 @@ struct m_account {
 };
 
 // A journal entry the model expects a command to write.
+// Every field is checked, the defaults (zero ids, empty text, quantity 1)
+// included.
 struct x_entry {
   entry_type type = entry_type::grant;
   micros amount = 0;
   micros balance_after = 0;
   std::vector<lot_part> parts;
-  object_id charge_id = 0, hold_id = 0, lot_id = 0;  // checked when not zero
-  micros quantity = kCredit;  // always checked: the defaults unless a spend sets them
+  object_id charge_id = 0, hold_id = 0, lot_id = 0, refund_id = 0;
+  micros quantity = kCredit;
   std::string metadata;
-  std::string price_id;  // always checked: empty unless priced from the catalog
+  std::string price_id;
   micros unit_amount = 0;
+  std::string operation, dimensions, reference, reason;
 };
 
 // Where the credits of a closing hold went.
@@ -636,17 +703,27 @@ class model {
 
   // `release_command`: a release always records the release, even of nothing
   // (a hold of zero), unless credits were lost with their lots instead.
+  // Each entry names the hold, its operation and reference (not its
+  // dimensions) and why the credits went where they went.
   static void returned_entries(const m_returned& r, micros balance, std::vector<x_entry>& out,
-                               bool release_command) {
-    auto add = [&](entry_type type, const std::vector<lot_part>& parts, bool even_zero) {
+                               bool release_command, const m_hold& h) {
+    auto add = [&](entry_type type, const std::vector<lot_part>& parts, bool even_zero,
+                   const char* reason) {
       micros sum = 0;
       for (const lot_part& p : parts)
         sum += p.amount;
-      if (sum > 0 || even_zero) out.push_back(x_entry{type, sum, balance, parts});
+      if (sum == 0 && !even_zero) return;
+      x_entry x{type, sum, balance, parts};
+      x.hold_id = h.id;
+      x.operation = h.operation;
+      x.reference = h.reference;
+      x.reason = reason;
+      out.push_back(std::move(x));
     };
-    add(entry_type::release, r.released, release_command && r.expired.empty() && r.voided.empty());
-    add(entry_type::expire, r.expired, false);
-    add(entry_type::void_lot, r.voided, false);
+    add(entry_type::release, r.released, release_command && r.expired.empty() && r.voided.empty(),
+        "");
+    add(entry_type::expire, r.expired, false, "lot expired while held");
+    add(entry_type::void_lot, r.voided, false, "lot voided while held");
   }
 
   void close_hold(m_hold& h, hold_status status) {
@@ -700,6 +777,7 @@ class model {
       a.reserve = cmd.settings->reserve;
       a.postpaid_limit = cmd.settings->postpaid_limit;
       a.max_open_holds = cmd.settings->max_open_holds;
+      a.rate_limit = cmd.settings->rate_limit_per_minute;
       a.settings_changed_at = now;
     }
     return std::nullopt;
@@ -717,7 +795,9 @@ class model {
       if (!model_valid_scope(s)) return bad;
     }
     if (cmd.source.empty() || cmd.source.size() > 64) return bad;
-    if (cmd.cost_basis < 0) return bad;
+    if (cmd.reason.size() > 1024) return bad;
+    if (cmd.cost_basis < 0 || cmd.cost_basis > cl::amount_micros_max) return bad;
+    if (cmd.currency.size() > 8) return bad;
     return std::nullopt;
   }
 
@@ -731,14 +811,24 @@ class model {
     l.effective_at = cmd.effective_at.value_or(now);
     l.expires_at = cmd.expires_at.value_or(kNever);
     l.scope = cmd.scope;
+    l.created_at = now;
+    l.source = cmd.source;
+    l.reason = cmd.reason;
+    l.cost_basis = cmd.cost_basis;
+    l.currency = cmd.currency;
     add_lot(std::move(l));
   }
 
   // Zero is a valid amount for charges and holds alike.
-  std::optional<cl::error> check_spend_fields(micros amount, const std::string& op, micros quantity,
-                                              const std::string& metadata) const {
+  template <typename cmd_type>
+  std::optional<cl::error> check_spend_fields(const cmd_type& cmd) const {
+    const micros amount = cmd.amount, quantity = cmd.quantity;
     if (amount < 0 || amount > cl::amount_micros_max) return refusal(errc::invalid_argument);
-    if (!model_valid_operation(op)) return refusal(errc::invalid_argument);
+    if (!model_valid_operation(cmd.operation)) return refusal(errc::invalid_argument);
+    if (cmd.reference.size() > 512 || cmd.dimensions.size() > 4096) {
+      return refusal(errc::invalid_argument);
+    }
+    const std::string& metadata = cmd.metadata;
     if (quantity <= 0 || quantity > cl::amount_micros_max) return refusal(errc::invalid_argument);
     if (metadata.size() > 4096) return refusal(errc::invalid_argument);
     return std::nullopt;
@@ -834,9 +924,7 @@ class model {
 
   std::optional<cl::error> charge(int ai, const cl::charge_cmd& cmd, time_us now,
                                   std::vector<lot_part>& parts, cl::priced& cost) {
-    if (auto e = check_spend_fields(cmd.amount, cmd.operation, cmd.quantity, cmd.metadata)) {
-      return e;
-    }
+    if (auto e = check_spend_fields(cmd)) return e;
     if (auto e = price_spend(cmd.from_catalog, cmd.amount, cmd.operation, cmd.dimension_values,
                              cmd.quantity, cost)) {
       return e;
@@ -844,8 +932,37 @@ class model {
     m_account& a = accounts[ai];
     auto p = plan(a, cost.amount, cmd.operation, cmd.urgent, now);
     if (!p) return p.error();
+    if (auto e = take_request(a, now)) return e;
     parts = take(a, *p, cmd.operation, now, /*to_hold=*/false);
     return std::nullopt;
+  }
+
+  // The rate limit (m_bucket): takes one request, or refuses saying when
+  // one whole request is back (in whole seconds, at least 1).
+  std::optional<cl::error> take_request(m_account& a, time_us now) {
+    if (a.rate_limit == 0) return std::nullopt;
+    __extension__ using i128 = __int128;
+    constexpr i128 request = 60'000'000;
+    const i128 full = request * a.rate_limit;
+    m_bucket& b = a.bucket;
+    if (!b.started) {
+      b = m_bucket{true, full, now};
+    } else if (now > b.at) {
+      b.level += static_cast<i128>(now - b.at) * a.rate_limit;
+      b.at = now;
+    }
+    b.level = std::min(b.level, full);
+    if (b.level >= request) {
+      b.level -= request;
+      ++coverage[b.level < request ? "rate limit: last request of the bucket" : "rate limit: ok"];
+      return std::nullopt;
+    }
+    ++coverage["rate limited"];
+    cl::error e = refusal(errc::rate_limited);
+    e.limit = a.rate_limit;
+    const i128 wait_us = (request - b.level + a.rate_limit - 1) / a.rate_limit;
+    e.retry_after_s = std::max<std::int64_t>(1, static_cast<std::int64_t>((wait_us + kSecond - 1) / kSecond));
+    return e;
   }
 
   // What quote() answers (the returned error: the command itself is refused).
@@ -899,7 +1016,8 @@ class model {
     return std::nullopt;
   }
 
-  void apply_purchase(const cl::purchase_cmd& cmd, object_id lot_id, time_us now) {
+  void apply_purchase(const cl::purchase_cmd& cmd, object_id purchase_id, object_id lot_id,
+                      time_us now) {
     const m_package& p = packages.at(cmd.package);
     m_lot l;
     l.id = lot_id;
@@ -909,6 +1027,16 @@ class model {
     l.amount = l.remaining = p.credits;
     l.effective_at = now;
     l.expires_at = p.validity_days > 0 ? now + p.validity_days * kDay : kNever;
+    l.created_at = now;
+    l.source = "purchase";  // api or stripe alike
+    l.reason = "pur_" + std::to_string(purchase_id) + " of package " + cmd.package;
+    if (!cmd.reason.empty()) l.reason += ": " + cmd.reason;
+    if (l.reason.size() > 1024) {
+      ++coverage["purchase reason cut at 1024 bytes"];
+      l.reason.resize(1024);
+    }
+    l.cost_basis = 990'000;  // every generated package's price
+    l.currency = "usd";
     add_lot(std::move(l));
     if (!cmd.external_id.empty()) external_ids.insert(cmd.external_id);
   }
@@ -989,6 +1117,9 @@ class model {
     *std::find(a.lots.rbegin(), a.lots.rend(), from) = to;
     *std::find(lot_list.rbegin(), lot_list.rend(), from) = to;
     if (a.sub.lot_id == from) a.sub.lot_id = to;
+    for (object_id id : a.lots) {
+      if (lots.at(id).carried_from == from) lots.at(id).carried_from = to;
+    }
     for (m_period& p : a.periods) {
       if (p.lot_id == from) p.lot_id = to;
       if (p.rollover_lot_id == from) p.rollover_lot_id = to;
@@ -996,8 +1127,9 @@ class model {
   }
 
   void add_charge(object_id id, int ai, micros amount, const std::vector<lot_part>& parts,
-                  std::int64_t month, object_id hold_id) {
+                  std::int64_t month, object_id hold_id, time_us now) {
     m_charge c;
+    c.created_at = now;
     c.id = id;
     c.acct = ai;
     c.amount = amount;
@@ -1014,9 +1146,10 @@ class model {
     int ai;
     std::vector<m_lot> lots;
     std::map<std::int64_t, micros> postpaid_used;
+    m_bucket bucket;
   };
   snapshot save(int ai) const {
-    snapshot s{ai, {}, accounts[ai].postpaid_used};
+    snapshot s{ai, {}, accounts[ai].postpaid_used, accounts[ai].bucket};
     for (object_id id : accounts[ai].lots)
       s.lots.push_back(lots.at(id));
     return s;
@@ -1025,6 +1158,7 @@ class model {
     for (m_lot& l : s.lots)
       lots.at(l.id) = std::move(l);
     accounts[s.ai].postpaid_used = std::move(s.postpaid_used);
+    accounts[s.ai].bucket = s.bucket;
   }
 
   std::optional<cl::error> check_hold(const cl::hold_cmd& cmd) const {
@@ -1032,7 +1166,7 @@ class model {
     if (cmd.ttl_seconds < 1 || cmd.ttl_seconds > 30 * 86'400) {
       return refusal(errc::invalid_argument);
     }
-    return check_spend_fields(cmd.amount, cmd.operation, cmd.quantity, cmd.metadata);
+    return check_spend_fields(cmd);
   }
 
   std::optional<cl::error> place_hold(const cl::hold_cmd& cmd, time_us now, m_hold& h) {
@@ -1052,7 +1186,12 @@ class model {
     }
     auto p = plan(a, cost.amount, cmd.operation, cmd.urgent, now);
     if (!p) return p.error();
+    if (auto e = take_request(a, now)) return e;
     h.acct = ai;
+    h.operation = cmd.operation;
+    h.dimensions = cmd.dimensions;
+    h.reference = cmd.reference;
+    h.created_at = now;
     h.amount = cost.amount;
     h.price_id = cost.price_id;
     h.unit_amount = cost.unit_amount;
@@ -1117,9 +1256,10 @@ class model {
   }
 
   std::optional<cl::error> check_refund(object_id charge_id, std::optional<micros> amount,
-                                        micros& take_amount) const {
+                                        micros& take_amount, const std::string& reason) const {
     auto it = charges.find(charge_id);
     if (it == charges.end()) return refusal(errc::charge_not_found);
+    if (reason.size() > 1024) return refusal(errc::invalid_argument);
     const micros left = it->second.amount - it->second.refunded;
     if (left == 0) return refusal(errc::nothing_to_refund);
     take_amount = amount.value_or(left);
@@ -1176,7 +1316,11 @@ class model {
       l.scope = old.scope;
       l.amount = x;
       l.effective_at = now;
+      l.created_at = now;
       l.expires_at = old.expires_at;
+      l.source = "refund";
+      l.reason = "ch_" + std::to_string(charge_id);
+      l.currency = old.currency;
       ++coverage["refund to a new lot"];
       if (l.expires_at <= now) {
         ++coverage["refund to a new lot born expired"];
@@ -1231,9 +1375,10 @@ class model {
     return parts;
   }
 
-  std::optional<cl::error> void_lot(object_id lot_id, micros& lost) {
+  std::optional<cl::error> void_lot(object_id lot_id, const std::string& reason, micros& lost) {
     auto it = lots.find(lot_id);
     if (it == lots.end()) return refusal(errc::lot_not_found);
+    if (reason.size() > 1024) return refusal(errc::invalid_argument);
     m_lot& l = it->second;
     if (l.status == lot_status::expired || l.status == lot_status::voided) {
       return refusal(errc::lot_not_active);
@@ -1301,6 +1446,8 @@ class model {
     if (old.status == lot_status::active) {
       const m_plan& ending = plans.at(s.plan);
       if (!s.cancel && ending.cap) carry = std::min(old.remaining, *ending.cap);
+      old.expired_left = old.remaining;
+      old.expired_carry = carry;
       old.expired += old.remaining;
       old.remaining = 0;
       old.status = lot_status::expired;
@@ -1342,9 +1489,15 @@ class model {
     ++s.index;
     s.period_start = t;
     s.period_end = model_boundary(s.anchor, months + (pl.yearly ? 12 : 1));
+    const object_id carried_from = s.lot_id;
     auto new_lot = [&](micros amount, int renewal) {
       m_lot l;
       l.id = next_provisional_++;
+      l.created_at = t;
+      l.source = renewal == 2 ? "rollover" : "subscription";
+      l.plan = s.plan;
+      l.period_index = s.index;
+      if (renewal == 2) l.carried_from = carried_from;
       l.acct = ai;
       l.kind = lot_kind::plan;
       l.priority = model_default_priority(lot_kind::plan);
@@ -1495,8 +1648,14 @@ const char* const kPlans[] = {"monthly", "monthly-roll", "monthly-full", "yearly
 
 class driver {
  public:
-  driver(std::uint64_t seed, int steps, bool trace)
-      : seed_(seed), steps_(steps), trace_(trace), rng_(seed), m_(kAccounts) {}
+  // `replay`: the command line that runs this seed again (printed on failure).
+  driver(std::uint64_t seed, int steps, bool trace, std::string replay)
+      : seed_(seed),
+        steps_(steps),
+        trace_(trace),
+        replay_command_(std::move(replay)),
+        rng_(seed),
+        m_(kAccounts) {}
 
   // Runs the whole sequence; false (after ADD_FAILURE) at the first mismatch.
   bool run() {
@@ -1509,7 +1668,17 @@ class driver {
     for (int i = 0; i < kSetupAccounts && ok_; ++i)
       step(op_kind::put_account, i);
     for (int i = 0; i < steps_ && ok_; ++i) {
+      if (burst_left_ > 0) {
+        --burst_left_;
+        if (chance(30)) now_ += uniform(1, 20) * kSecond;
+        const int r = pct();
+        burst_step_ = true;
+        step(r < 55 ? op_kind::charge : r < 85 ? op_kind::hold : op_kind::batch, -1);
+        burst_step_ = false;
+        continue;
+      }
       advance_clock();
+      if (chance(2)) start_burst();
       step(pick_kind(), -1);
     }
     if (ok_) full_check(/*run_due_first=*/true);
@@ -1553,8 +1722,24 @@ class driver {
     return chance(hot_percent) ? static_cast<int>(uniform(0, kHotAccounts - 1))
                                : static_cast<int>(uniform(0, kAccounts - 1));
   }
+  // A burst: the next few steps charge and place holds on one rate-limited
+  // account at the same instant or seconds apart, so that its limit is
+  // reached (and refills) while everything else goes on being checked.
+  void start_burst() {
+    std::vector<int> limited;
+    for (int i = 0; i < kAccounts; ++i) {
+      if (m_.accounts[i].exists && m_.accounts[i].rate_limit > 0) limited.push_back(i);
+    }
+    if (limited.empty()) return;
+    burst_account_ = pick(limited);
+    const std::int64_t limit = m_.accounts[burst_account_].rate_limit;
+    burst_left_ = static_cast<int>(uniform(2, std::min<std::int64_t>(limit + 4, 16)));
+    ++outcomes_["burst"];
+  }
+
   // Mostly an existing account; sometimes one that does not exist (yet).
   std::string pick_account_id(int hot_percent = 60) {
+    if (burst_step_) return m_.accounts[burst_account_].id;
     if (chance(2)) return "ghost-" + std::to_string(uniform(0, 9));
     return m_.accounts[pick_account(hot_percent)].id;
   }
@@ -1606,8 +1791,7 @@ class driver {
     ok_ = false;
     ADD_FAILURE() << "ledger_random_test mismatch: seed=" << seed_ << " step=" << step_
                   << " now=" << now_ << "\n  op: " << op_ << "\n  " << what
-                  << "\n  replay: CREDITD_RANDOM_SEED=" << seed_
-                  << " ./build/bin/ledger_tests --gtest_filter='random*'";
+                  << "\n  replay: " << replay_command_;
   }
 
   template <typename A, typename B>
@@ -1664,6 +1848,11 @@ class driver {
       if (!eq(want->required, e.required, "refusal required")) return false;
     }
     if (e.code == errc::too_many_open_holds && !eq(want->limit, e.limit, "open hold limit")) {
+      return false;
+    }
+    if (e.code == errc::rate_limited &&
+        (!eq(want->limit, e.limit, "rate limit") ||
+         !eq(want->retry_after_s, e.retry_after_s, "rate limit retry_after_s"))) {
       return false;
     }
     return true;
@@ -1777,11 +1966,21 @@ class driver {
       s.reserve = chance(70) ? 0 : uniform(1, 20) * kCredit + (chance(30) ? uniform(1, 999) : 0);
       s.postpaid_limit = chance(70) ? 0 : uniform(1, 30) * kCredit;
       s.max_open_holds = chance(60) ? 0 : uniform(1, 4);
+      // Rate limits: mostly small, so that bursts reach them.
+      const int rr = pct();
+      s.rate_limit_per_minute = rr < 55   ? 0
+                                : rr < 85 ? uniform(1, 6)
+                                : rr < 97 ? uniform(7, 120)
+                                          : cl::limits::rate_limit_per_minute_max;
       if (chance(20)) s.low_balance_thresholds = {kCredit, 5 * kCredit};
       if (setup_account < 0 && chance(5)) {
-        switch (uniform(0, 4)) {
+        switch (uniform(0, 5)) {
           case 0:
             s.reserve = -1;
+            break;
+          case 4:
+            s.rate_limit_per_minute =
+                chance(50) ? -1 : cl::limits::rate_limit_per_minute_max + 1;
             break;
           case 1:
             s.postpaid_limit = -kCredit;
@@ -1805,6 +2004,7 @@ class driver {
       d << " reserve=" << cmd.settings->reserve
         << " postpaid_limit=" << cmd.settings->postpaid_limit
         << " max_open_holds=" << cmd.settings->max_open_holds
+        << " rate_limit_per_minute=" << cmd.settings->rate_limit_per_minute
         << " thresholds=" << cmd.settings->low_balance_thresholds.size();
     }
     describe(d.str());
@@ -1829,7 +2029,12 @@ class driver {
     cmd.kind = static_cast<lot_kind>(uniform(0, 2));
     if (chance(40)) cmd.priority = static_cast<std::int32_t>(uniform(0, 40));
     cmd.scope = gen_scope();
-    cmd.reason = "r";
+    cmd.reason = gen_text("grant reason ", 1024);
+    // Not "subscription" or "rollover": bind() tells renewal lots by them.
+    static const char* const sources[] = {"manual", "campaign", "purchase", "support"};
+    cmd.source = sources[uniform(0, 3)];
+    if (chance(30)) cmd.cost_basis = uniform(0, 5 * kCredit);
+    if (chance(30)) cmd.currency = chance(50) ? "usd" : "eur";
     const int re = pct();
     if (re < 15) {
       cmd.effective_at = now_ + uniform(1, 7200) * kSecond;
@@ -1882,7 +2087,23 @@ class driver {
           cmd.scope = {"bad scope"};
           break;
         default:
-          cmd.source.clear();
+          switch (uniform(0, 4)) {
+            case 0:
+              cmd.source.clear();
+              break;
+            case 1:
+              cmd.source = std::string(65, 's');
+              break;
+            case 2:
+              cmd.reason = std::string(1025, 'r');
+              break;
+            case 3:
+              cmd.cost_basis = chance(50) ? -1 : cl::amount_micros_max + 1;
+              break;
+            default:
+              cmd.currency = "toolongcc";
+              break;
+          }
           break;
       }
     }
@@ -1891,7 +2112,9 @@ class driver {
       << " priority=" << (cmd.priority ? std::to_string(*cmd.priority) : "default")
       << " effective_at=" << (cmd.effective_at ? std::to_string(*cmd.effective_at) : "now")
       << " expires_at=" << (cmd.expires_at ? std::to_string(*cmd.expires_at) : "never")
-      << " scope=" << show(cmd.scope) << " source=" << cmd.source;
+      << " scope=" << show(cmd.scope) << " source=" << cmd.source.size()
+      << "B reason=" << cmd.reason.size() << "B cost_basis=" << cmd.cost_basis
+      << " currency=" << cmd.currency;
     describe(d.str());
 
     auto r = core_.grant(cmd, now_);
@@ -1912,6 +2135,25 @@ class driver {
                     0,
                     0,
                     l.id});
+    own_.back().reason = cmd.reason;
+  }
+
+  // Free text as a client would send it: mostly short, at times empty or at
+  // its longest.
+  std::string gen_text(const std::string& prefix, std::size_t length_max) {
+    const int r = pct();
+    if (r < 20) return {};
+    if (r < 97) return prefix + std::to_string(uniform(0, 9999));
+    return std::string(length_max, 'x');
+  }
+
+  // Dimensions text as the HTTP layer passes it (canonical JSON), any size
+  // up to the limit; independent of the dimension pairs priced.
+  std::string gen_dimensions_text() {
+    const int r = pct();
+    if (r < 50) return {};
+    if (r < 97) return R"({"model":"m)" + std::to_string(uniform(0, 9)) + R"("})";
+    return "{\"k\":\"" + std::string(4096 - 8, 'd') + "\"}";
   }
 
   // A charge amount around what the account can pay.
@@ -1946,7 +2188,13 @@ class driver {
   // Amount, quantity or metadata out of range (the rest is fine).
   template <typename cmd_type>
   void break_spend(cmd_type& cmd) {
-    switch (uniform(0, 5)) {
+    switch (uniform(0, 7)) {
+      case 6:
+        cmd.reference = std::string(513, 'r');
+        break;
+      case 7:
+        cmd.dimensions = "{\"k\":\"" + std::string(4096 - 7, 'd') + "\"}";
+        break;
       case 0:
         cmd.amount = -1;
         break;
@@ -1974,7 +2222,8 @@ class driver {
     cmd.operation = gen_operation();
     cmd.amount = gen_spend_amount(ai, divisor);
     cmd.urgent = chance(20);
-    cmd.reference = "ref";
+    cmd.reference = gen_text("ref-", 512);
+    cmd.dimensions = gen_dimensions_text();
     cmd.quantity = gen_quantity();
     cmd.metadata = gen_metadata();
     if (chance(35)) {
@@ -1982,6 +2231,10 @@ class driver {
       cmd.dimension_values = gen_dims();
       if (chance(95)) cmd.amount = 0;  // ignored when priced
       cmd.quantity = gen_catalog_quantity(ai, cmd.operation, cmd.dimension_values, divisor);
+    }
+    if (burst_step_ && chance(50)) {  // a free operation: always paid, always counted
+      cmd.from_catalog = false;
+      cmd.amount = chance(70) ? 0 : uniform(0, kCredit / 10);
     }
     if (chance(4)) {
       switch (uniform(0, 2)) {
@@ -2035,7 +2288,30 @@ class driver {
     return c.account + " amount=" + std::to_string(c.amount) + " op=" + c.operation +
            (c.from_catalog ? " catalog dims=" + show_dims(c.dimension_values) : std::string()) +
            (c.urgent ? " urgent" : "") + " quantity=" + std::to_string(c.quantity) +
-           " metadata=" + std::to_string(c.metadata.size()) + "B";
+           " metadata=" + std::to_string(c.metadata.size()) +
+           "B reference=" + std::to_string(c.reference.size()) +
+           "B dimensions=" + std::to_string(c.dimensions.size()) + "B";
+  }
+
+  // The fields a charge's entry carries from its request.
+  static void describe_spend(x_entry& x, const cl::charge_cmd& cmd, const cl::priced& cost) {
+    x.quantity = cmd.quantity;
+    x.metadata = cmd.metadata;
+    x.price_id = cost.price_id;
+    x.unit_amount = cost.unit_amount;
+    x.operation = cmd.operation;
+    x.dimensions = cmd.dimensions;
+    x.reference = cmd.reference;
+  }
+  // A hold's, and a capture's (the hold's).
+  static void describe_spend(x_entry& x, const m_hold& h) {
+    x.quantity = h.quantity;
+    x.metadata = h.metadata;
+    x.price_id = h.price_id;
+    x.unit_amount = h.unit_amount;
+    x.operation = h.operation;
+    x.dimensions = h.dimensions;
+    x.reference = h.reference;
   }
 
   void do_charge() {
@@ -2060,15 +2336,12 @@ class driver {
     settled_ = true;
     const cl::charge_record& c = **r;
     if (!fresh_ids({c.id})) return;
-    m_.add_charge(c.id, ai, cost.amount, parts, model_month(now_), 0);
+    m_.add_charge(c.id, ai, cost.amount, parts, model_month(now_), 0, now_);
     if (!compare_charge(m_.charges.at(c.id), c)) return;
     if (cost.amount == 0) ++m_.coverage["charge of zero"];
     own_.push_back(
         {entry_type::charge, cost.amount, m_.available(m_.accounts[ai], now_), parts, c.id});
-    own_.back().quantity = cmd.quantity;
-    own_.back().metadata = cmd.metadata;
-    own_.back().price_id = cost.price_id;
-    own_.back().unit_amount = cost.unit_amount;
+    describe_spend(own_.back(), cmd, cost);
   }
 
   void do_batch() {
@@ -2133,13 +2406,10 @@ class driver {
     }
     if (!fresh_ids(ids)) return;
     for (std::size_t i = 0; i < cmds.size(); ++i) {
-      m_.add_charge(ids[i], ai, costs[i].amount, parts[i], model_month(now_), 0);
+      m_.add_charge(ids[i], ai, costs[i].amount, parts[i], model_month(now_), 0, now_);
       if (!compare_charge(m_.charges.at(ids[i]), *(*r)[i])) return;
       own_.push_back({entry_type::charge, costs[i].amount, balances[i], parts[i], ids[i]});
-      own_.back().quantity = cmds[i].quantity;
-      own_.back().metadata = cmds[i].metadata;
-      own_.back().price_id = costs[i].price_id;
-      own_.back().unit_amount = costs[i].unit_amount;
+      describe_spend(own_.back(), cmds[i], costs[i]);
     }
   }
 
@@ -2153,11 +2423,17 @@ class driver {
     cmd.urgent = chance(20);
     cmd.quantity = gen_quantity();
     cmd.metadata = gen_metadata();
+    cmd.reference = gen_text("hold-ref-", 512);
+    cmd.dimensions = gen_dimensions_text();
     if (chance(35)) {
       cmd.from_catalog = true;
       cmd.dimension_values = gen_dims();
       if (chance(95)) cmd.amount = 0;
       cmd.quantity = gen_catalog_quantity(ai, cmd.operation, cmd.dimension_values, 1);
+    }
+    if (burst_step_ && chance(50)) {
+      cmd.from_catalog = false;
+      cmd.amount = chance(70) ? 0 : uniform(0, kCredit / 10);
     }
     const int rt = pct();
     if (rt < 25) {
@@ -2214,7 +2490,9 @@ class driver {
         (cmd.from_catalog ? " catalog dims=" + show_dims(cmd.dimension_values) : std::string()) +
         (cmd.urgent ? " urgent" : "") + " ttl_seconds=" + std::to_string(cmd.ttl_seconds) +
         " quantity=" + std::to_string(cmd.quantity) +
-        " metadata=" + std::to_string(cmd.metadata.size()) + "B");
+        " metadata=" + std::to_string(cmd.metadata.size()) +
+        "B reference=" + std::to_string(cmd.reference.size()) +
+        "B dimensions=" + std::to_string(cmd.dimensions.size()) + "B");
 
     auto r = core_.place_hold(cmd, now_);
     bind();
@@ -2232,10 +2510,7 @@ class driver {
     if (h.amount == 0) ++m_.coverage["hold of zero"];
     own_.push_back(
         {entry_type::hold, h.amount, m_.available(m_.accounts[ai], now_), h.parts, 0, ch.id});
-    own_.back().quantity = cmd.quantity;
-    own_.back().metadata = cmd.metadata;
-    own_.back().price_id = h.price_id;
-    own_.back().unit_amount = h.unit_amount;
+    describe_spend(own_.back(), m_.holds.at(ch.id));
   }
 
   // A hold to capture or release: mostly a recent (likely open) one.
@@ -2330,7 +2605,7 @@ class driver {
     const cl::hold& ch = **res;
     if (!fresh_ids({ch.charge_id})) return;
     h.charge_id = ch.charge_id;
-    m_.add_charge(ch.charge_id, h.acct, out.amount, out.captured, h.month, h.id);
+    m_.add_charge(ch.charge_id, h.acct, out.amount, out.captured, h.month, h.id, now_);
     if (!compare_hold(h, ch)) return;
     const cl::charge_record* c = core_.find_charge(ch.charge_id);
     if (!check(c != nullptr, "the capture's charge is not found")) return;
@@ -2338,12 +2613,9 @@ class driver {
     if (h.amount == 0) ++m_.coverage["capture of a zero hold"];
     own_.push_back(
         {entry_type::capture, out.amount, out.balance_before, out.captured, ch.charge_id, h.id});
-    own_.back().quantity = h.quantity;
-    own_.back().metadata = h.metadata;
-    own_.back().price_id = h.price_id;
-    own_.back().unit_amount = h.unit_amount;
+    describe_spend(own_.back(), h);
     model::returned_entries(out.returned, m_.available(m_.accounts[h.acct], now_), own_,
-                            /*release_command=*/false);
+                            /*release_command=*/false, h);
   }
 
   void do_release() {
@@ -2375,7 +2647,7 @@ class driver {
     if (!compare_hold(it->second, **res)) return;
     if (it->second.amount == 0) ++m_.coverage["release of a zero hold"];
     model::returned_entries(out, m_.available(m_.accounts[it->second.acct], now_), own_,
-                            /*release_command=*/true);
+                            /*release_command=*/true, it->second);
   }
 
   void do_refund() {
@@ -2416,9 +2688,10 @@ class driver {
     } else if (ra < 50) {
       amount = kCredit;
     }
+    const std::string reason = chance(2) ? std::string(1025, 'r') : gen_text("refund ", 1024);
     if (kAvoidBug1ReviveWithStaleNextDue && it != m_.charges.end()) {
       micros take = 0;
-      if (!m_.check_refund(cid, amount, take)) {
+      if (!m_.check_refund(cid, amount, take, reason)) {
         std::vector<object_id> back;
         micros r = take;
         for (auto p = it->second.parts.rbegin(); p != it->second.parts.rend(); ++p) {
@@ -2433,12 +2706,13 @@ class driver {
         }
       }
     }
-    describe("refund charge=" + std::to_string(cid) + " amount=" + show(amount));
+    describe("refund charge=" + std::to_string(cid) + " amount=" + show(amount) +
+             " reason=" + std::to_string(reason.size()) + "B");
 
-    auto res = core_.refund(cl::refund_cmd{cid, amount, "because"}, now_);
+    auto res = core_.refund(cl::refund_cmd{cid, amount, reason}, now_);
     bind();
     micros take_amount = 0;
-    const auto want = m_.check_refund(cid, amount, take_amount);
+    const auto want = m_.check_refund(cid, amount, take_amount, reason);
     if (!same_outcome(want, res)) return;
     if (it != m_.charges.end()) touched_ = it->second.acct;
     if (!res) return;
@@ -2458,12 +2732,16 @@ class driver {
       if (!check(l != nullptr, "refund lot not found") || !compare_lot(m_.lots.at(id), *l)) return;
     }
     const micros balance = m_.available(m_.accounts[it->second.acct], now_);
-    own_.push_back({entry_type::refund, take_amount, balance, parts, cid});
+    own_.push_back({entry_type::refund, take_amount, balance, parts, cid, it->second.hold_id});
+    own_.back().refund_id = res->refund_id;
+    own_.back().reason = reason;
     if (!born_expired.empty()) {
       micros sum = 0;
       for (const lot_part& p : born_expired)
         sum += p.amount;
       own_.push_back({entry_type::expire, sum, balance, born_expired, cid});
+      own_.back().refund_id = res->refund_id;
+      own_.back().reason = "refunded into a lot past its expiry";
     }
   }
 
@@ -2485,7 +2763,11 @@ class driver {
       cmd.amount = 0;
     } else {
       cmd.amount = kCredit;
-      cmd.reason.clear();
+      cmd.reason = chance(50) ? std::string() : std::string(1025, 'r');
+    }
+    if (!cmd.reason.empty() && cmd.reason.size() <= 1024 && chance(50)) {
+      cmd.reason = gen_text("operator ", 1024);
+      if (cmd.reason.empty()) cmd.reason = "operator";
     }
     describe("adjust " + account + " amount=" + std::to_string(cmd.amount) +
              " reason=" + cmd.reason);
@@ -2511,6 +2793,8 @@ class driver {
       g.account = account;
       g.amount = cmd.amount;
       g.kind = lot_kind::prepaid;
+      g.source = "adjustment";
+      g.reason = cmd.reason;
       m_.apply_grant(g, e->lot_id, now_);
       const cl::lot* l = core_.find_lot(e->lot_id);
       if (!check(l != nullptr, "adjust lot not found")) return;
@@ -2526,6 +2810,7 @@ class driver {
       const auto parts = m_.debit(ai, -cmd.amount, now_);
       own_.push_back({entry_type::adjust, cmd.amount, m_.available(m_.accounts[ai], now_), parts});
     }
+    own_.back().reason = cmd.reason;
   }
 
   void do_void() {
@@ -2551,11 +2836,13 @@ class driver {
     }
     // A renewal lot the core has not created yet does not exist there.
     if (provisional(lid)) lid = 1'000'000'000'000 + uniform(0, 99);
-    describe("void_lot lot=" + std::to_string(lid));
-    auto res = core_.void_lot(lid, "void", now_);
+    const std::string reason = chance(2) ? std::string(1025, 'v') : gen_text("void ", 1024);
+    describe("void_lot lot=" + std::to_string(lid) + " reason=" + std::to_string(reason.size()) +
+             "B");
+    auto res = core_.void_lot(lid, reason, now_);
     bind();
     micros lost = 0;
-    const auto want = m_.void_lot(lid, lost);
+    const auto want = m_.void_lot(lid, reason, lost);
     if (!same_outcome(want, res)) return;
     auto it = m_.lots.find(lid);
     if (it != m_.lots.end()) touched_ = it->second.acct;
@@ -2569,6 +2856,7 @@ class driver {
                     0,
                     0,
                     lid});
+    own_.back().reason = reason;
   }
 
   // ---------------------------------------------------------------- commerce
@@ -2741,6 +3029,7 @@ class driver {
     cmd.package = chance(95) ? kPackages[uniform(0, std::size(kPackages) - 1)] : "no-such-pack";
     if (chance(40)) cmd.external_id = "evt_" + std::to_string(uniform(0, 400));
     if (chance(30)) cmd.source = cl::purchase_source::stripe;
+    cmd.reason = gen_text("order ", 1024);  // at its longest, the lot's reason is cut
     if (chance(2)) {
       cmd.external_id = std::string(256, 'e');
     } else if (chance(2)) {
@@ -2765,7 +3054,7 @@ class driver {
     if (!check(r->granted != nullptr, "purchase granted no lot")) return;
     const object_id lot_id = r->granted->id;
     if (!fresh_ids({r->made.id, lot_id})) return;
-    m_.apply_purchase(cmd, lot_id, now_);
+    m_.apply_purchase(cmd, r->made.id, lot_id, now_);
     const m_lot& l = m_.lots.at(lot_id);
     if (!compare_lot(l, *r->granted) || !eq(lot_id, r->made.lot_id, "purchase lot_id") ||
         !eq(l.amount, r->made.credits, "purchase credits") ||
@@ -2779,6 +3068,7 @@ class driver {
                     0,
                     0,
                     lot_id});
+    own_.back().reason = l.reason;
   }
 
   void do_subscribe() {
@@ -2890,7 +3180,11 @@ class driver {
            eq(m.spent, c.spent, w + "spent") && eq(m.expired, c.expired, w + "expired") &&
            eq(m.voided, c.voided, w + "voided") &&
            eq(m.effective_at, c.effective_at, w + "effective_at") &&
-           eq(m.expires_at, c.expires_at, w + "expires_at") && eq(m.scope, c.scope, w + "scope");
+           eq(m.expires_at, c.expires_at, w + "expires_at") && eq(m.scope, c.scope, w + "scope") &&
+           eq(m.created_at, c.created_at, w + "created_at") &&
+           eq(m.source, c.source, w + "source") && eq(lot_reason(m), c.reason, w + "reason") &&
+           eq(m.cost_basis, c.cost_basis, w + "cost_basis") &&
+           eq(m.currency, c.currency, w + "currency");
   }
 
   bool compare_hold(const m_hold& m, const cl::hold& c) {
@@ -2903,6 +3197,10 @@ class driver {
            eq(m.metadata, c.metadata, w + "metadata") &&
            eq(m.price_id, c.price_id, w + "price_id") &&
            eq(m.unit_amount, c.unit_amount, w + "unit_amount") &&
+           eq(m.operation, c.operation, w + "operation") &&
+           eq(m.dimensions, c.dimensions, w + "dimensions") &&
+           eq(m.reference, c.reference, w + "reference") &&
+           eq(m.created_at, c.created_at, w + "created_at") &&
            (m.status != hold_status::captured || (eq(m.captured, c.captured, w + "captured") &&
                                                   eq(m.charge_id, c.charge_id, w + "charge_id")));
   }
@@ -2911,7 +3209,8 @@ class driver {
     const std::string w = "charge " + std::to_string(m.id) + " ";
     return eq(m.id, c.id, w + "id") && eq(m_.accounts[m.acct].id, c.owner->id, w + "owner") &&
            eq(m.amount, c.amount, w + "amount") && eq(m.refunded, c.refunded, w + "refunded") &&
-           eq(m.parts, c.parts, w + "parts") && eq(m.hold_id, c.hold_id, w + "hold_id");
+           eq(m.parts, c.parts, w + "parts") && eq(m.hold_id, c.hold_id, w + "hold_id") &&
+           eq(m.created_at, c.created_at, w + "created_at");
   }
 
   bool compare_balance(int ai) {
@@ -3187,9 +3486,15 @@ class driver {
           !eq(x.unit_amount, e.unit_amount, w + "unit_amount")) {
         return;
       }
-      if (x.charge_id && !eq(x.charge_id, e.charge_id, w + "charge_id")) return;
-      if (x.hold_id && !eq(x.hold_id, e.hold_id, w + "hold_id")) return;
-      if (x.lot_id && !eq(x.lot_id, e.lot_id, w + "lot_id")) return;
+      if (!eq(x.charge_id, e.charge_id, w + "charge_id") ||
+          !eq(x.hold_id, e.hold_id, w + "hold_id") || !eq(x.lot_id, e.lot_id, w + "lot_id") ||
+          !eq(x.refund_id, e.refund_id, w + "refund_id") ||
+          !eq(x.operation, e.operation, w + "operation") ||
+          !eq(x.dimensions, e.dimensions, w + "dimensions") ||
+          !eq(x.reference, e.reference, w + "reference") ||
+          !eq(x.reason, e.reason, w + "reason")) {
+        return;
+      }
       if (e.type == entry_type::adjust && !eq(adjust_seq_, e.seq, w + "adjust's returned seq")) {
         return;
       }
@@ -3237,6 +3542,16 @@ class driver {
     auto [it, fresh] = last_at.try_emplace(e.owner->id, e.created_at);
     if (!check(fresh || it->second <= e.created_at, w + "out of time order")) return false;
     it->second = e.created_at;
+    if (!eq(object_id{0}, e.charge_id, w + "charge_id") ||
+        !eq(object_id{0}, e.refund_id, w + "refund_id") ||
+        !eq(std::string(), e.dimensions, w + "dimensions")) {
+      return false;
+    }
+    if (e.hold_id == 0 &&
+        (!eq(std::string(), e.operation, w + "operation") ||
+         !eq(std::string(), e.reference, w + "reference"))) {
+      return false;
+    }
     if (e.type == entry_type::grant) {
       // A subscription's start or renewal (bound to the model's lot by now).
       auto l = m_.lots.find(e.lot_id);
@@ -3246,7 +3561,9 @@ class driver {
       }
       const m_lot& ml = l->second;
       ++m_.coverage[touch_all_ ? "renewal written by run_due" : "renewal written on touch"];
-      return eq(ml.effective_at, e.created_at, w + "created_at vs the period start") &&
+      return eq(ml.id, e.lot_id, w + "lot_id") && eq(object_id{0}, e.hold_id, w + "hold_id") &&
+             eq(lot_reason(ml), e.reason, w + "reason") &&
+             eq(ml.effective_at, e.created_at, w + "created_at vs the period start") &&
              eq(ml.amount, e.amount, w + "amount") &&
              eq(std::vector<lot_part>{{ml.id, ml.amount}},
                 std::vector<lot_part>(e.parts.begin(), e.parts.end()), w + "parts") &&
@@ -3259,8 +3576,21 @@ class driver {
       if (!eq(h->second.expires_at, e.created_at, w + "created_at vs the hold's expiry")) {
         return false;
       }
+      const char* reason = e.type == entry_type::release  ? "hold expired"
+                           : e.type == entry_type::expire ? "lot expired while held"
+                                                          : "lot voided while held";
+      if (!eq(object_id{0}, e.lot_id, w + "lot_id") ||
+          !eq(h->second.operation, e.operation, w + "operation") ||
+          !eq(h->second.reference, e.reference, w + "reference") ||
+          !eq(std::string(reason), e.reason, w + "reason")) {
+        return false;
+      }
     } else {
       if (!check(e.type == entry_type::expire, w + "without a hold")) return false;
+      if (!check(e.parts.size() == 1, w + "names other than one lot") ||
+          !eq(e.parts[0].lot, e.lot_id, w + "lot_id")) {
+        return false;
+      }
       for (const lot_part& p : e.parts) {
         auto l = m_.lots.find(p.lot);
         if (!check(l != m_.lots.end(), w + "names an unknown lot")) return false;
@@ -3270,9 +3600,18 @@ class driver {
         // A period's allowance, expired by the renewal before the new grants.
         if (l->second.renewal_expire_balance) {
           ++m_.coverage["renewal expiry entry checked"];
-          return eq(*l->second.renewal_expire_balance, e.balance_after,
+          const m_lot& ml = l->second;
+          std::string reason = "period end";
+          if (ml.expired_carry > 0) {
+            reason += ": " + model_amount_text(ml.expired_carry) + " of " +
+                      model_amount_text(ml.expired_left) + " carried over, " +
+                      model_amount_text(ml.expired_left - ml.expired_carry) + " lost";
+          }
+          return eq(reason, e.reason, w + "reason of a renewal's expiry") &&
+                 eq(*l->second.renewal_expire_balance, e.balance_after,
                     w + "balance_after of a renewal's expiry");
         }
+        if (!eq(std::string(), e.reason, w + "reason")) return false;
       }
     }
     const m_account& a = m_.accounts[ai];
@@ -3461,6 +3800,10 @@ class driver {
   std::uint64_t seed_;
   int steps_;
   bool trace_;
+  std::string replay_command_;
+  int burst_left_ = 0;       // steps left in the current burst
+  int burst_account_ = 0;    // the burst's account
+  bool burst_step_ = false;  // this step is part of a burst
   std::mt19937_64 rng_;
   model m_;
   cl::ledger core_;
@@ -3503,25 +3846,51 @@ long env_long(const char* name, long fallback) {
   return v && *v ? std::strtol(v, nullptr, 10) : fallback;
 }
 
+// The seed base: CREDITD_RANDOM_SEED_BASE when set (decimal or 0x hex),
+// else a fresh one from std::random_device, so that every run explores new
+// sequences. `chosen` says which.
+std::uint64_t seed_base(bool& chosen) {
+  const char* v = std::getenv("CREDITD_RANDOM_SEED_BASE");
+  chosen = v != nullptr && *v != '\0';
+  if (chosen) return std::strtoull(v, nullptr, 0);
+  std::random_device rd;
+  // 48 bits: room for the seed count above it, and short to type.
+  return ((std::uint64_t{rd()} << 32) | rd()) & 0xffff'ffff'ffffULL;
+}
+
 TEST(random, ledger_matches_model) {
   auto* previous = std::signal(SIGABRT, print_context_on_abort);
   const long seeds = env_long("CREDITD_RANDOM_SEEDS", kDefaultSeeds);
   const long steps = env_long("CREDITD_RANDOM_STEPS", kDefaultSteps);
-  const long only = env_long("CREDITD_RANDOM_SEED", -1);
+  const char* only_text = std::getenv("CREDITD_RANDOM_SEED");
+  const bool only = only_text != nullptr && *only_text != '\0';
   const bool trace = env_long("CREDITD_RANDOM_TRACE", 0) != 0;
+  bool chosen = false;
+  const std::uint64_t base = seed_base(chosen);
+  const std::string filter = " ledger_tests --gtest_filter=random.ledger_matches_model";
+  const std::string run_again = "CREDITD_RANDOM_SEED_BASE=" + std::to_string(base) +
+                                " CREDITD_RANDOM_SEEDS=" + std::to_string(seeds) +
+                                " CREDITD_RANDOM_STEPS=" + std::to_string(steps) + filter;
   std::vector<std::uint64_t> list;
-  if (only >= 0) {
-    list.push_back(static_cast<std::uint64_t>(only));
+  if (only) {
+    list.push_back(std::strtoull(only_text, nullptr, 0));
   } else {
     for (long i = 0; i < seeds; ++i)
-      list.push_back(kSeedBase + static_cast<std::uint64_t>(i));
+      list.push_back(base + static_cast<std::uint64_t>(i));
+    std::printf("random: seed base %llu (%s); this run again: %s\n",
+                static_cast<unsigned long long>(base),
+                chosen ? "CREDITD_RANDOM_SEED_BASE" : "random", run_again.c_str());
+    std::fflush(stdout);
   }
   const auto start = std::chrono::steady_clock::now();
   std::uint64_t ops = 0;
   int failed = 0;
   std::map<std::string, std::uint64_t> outcomes;
   for (std::uint64_t seed : list) {
-    driver d(seed, static_cast<int>(steps), trace);
+    const std::string replay =
+        "CREDITD_RANDOM_SEED=" + std::to_string(seed) + " CREDITD_RANDOM_STEPS=" +
+        std::to_string(steps) + filter + "\n  (the whole run: " + run_again + ")";
+    driver d(seed, static_cast<int>(steps), trace, replay);
     if (!d.run()) ++failed;
     ops += d.ops();
     for (const auto& [k, v] : d.outcomes())
@@ -3534,6 +3903,7 @@ TEST(random, ledger_matches_model) {
     summary += "\n    " + k + ": " + std::to_string(v);
   std::printf("random: %zu seeds, %llu operations, %d failed, %.2f s\n  outcomes and paths:%s\n",
               list.size(), static_cast<unsigned long long>(ops), failed, secs, summary.c_str());
+  if (failed > 0 && !only) std::printf("random: this run again: %s\n", run_again.c_str());
   std::signal(SIGABRT, previous);
 }
 
