@@ -1,7 +1,15 @@
 // The crash harness: clients charge, hold, capture, release, refund and batch
 // against the real creditd with an Idempotency-Key on every request; the
-// server is SIGKILLed at a random instant and restarted on the same file,
-// again and again. After every kill it checks that:
+// server is SIGKILLed and restarted on the same file, again and again. Half
+// the kills (the even ones) are targeted: creditd runs under the fault shim
+// (tests/fault, no fault configured) with CREDITD_COMMIT_PROBE, which counts
+// its store's commits in a shared file, and the harness waits until a commit
+// is in flight (written, not yet synced) before it kills; the others land at
+// a random instant. Each kill reports whether a commit was in flight when the
+// server died and how many requests were; the run fails if no kill landed
+// inside a commit. Every request answered 2xx must have been committed first:
+// the probe must show a sync of a commit that began after the request was
+// sent. After every kill it checks that:
 //
 //   - `creditd check` passes (every lot equals its journal; conservation);
 //   - a copy of the file with the WAL truncated or corrupted either starts on
@@ -14,9 +22,16 @@
 // At the end the set of charge ids in the journal equals the set of charge
 // ids ever acknowledged: nothing acknowledged is lost, nothing else appears.
 //
+// A client may see its connection refused, reset or closed only while the
+// server is being killed; any other error (an unexpected status, a 2xx body
+// that is not the expected JSON) fails the run with the request and response.
+//
 //   crash_harness [--iterations N] [--seed S] [--clients C]
 //
-// Exit 0 when every check passed; 1 with the first failure otherwise.
+// Without --seed the seed is CREDITD_CRASH_SEED, else a random one. It is
+// printed at the start, and beside any failure as the command line that
+// replays it. Exit 0 when every check passed; 1 with the first failure
+// otherwise.
 #include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,6 +53,7 @@
 #include <vector>
 
 #include "support/http_client.hpp"
+#include "support/kill_probe.hpp"
 #include "support/server_process.hpp"
 #include "support/shell_quote.hpp"
 #include "support/temp_dir.hpp"
@@ -46,6 +62,7 @@ namespace {
 
 using creditd::testing::http_client;
 using creditd::testing::http_reply;
+using creditd::testing::probe_file;
 using creditd::testing::server_process;
 using creditd::testing::shell_quote;
 using micros = std::int64_t;
@@ -57,9 +74,20 @@ constexpr int accounts = 16;
 const std::string admin = "crash-admin";
 
 std::atomic<pid_t> server_pid{0};  // killed on failure, so that none is left behind
+// True from just before a SIGKILL until the restart: only then may a client
+// lose its connection.
+std::atomic<bool> killing{false};
+// The command line that replays this run, printed beside any failure.
+std::string replay_command;
+// The store's commits, counted by the fault shim inside creditd.
+probe_file* commit_probe = nullptr;
 
 [[noreturn]] void fail(const std::string& what) {
-  std::fprintf(stderr, "crash_harness: FAILED: %s\n", what.c_str());
+  // One failure reported: the first thread to fail holds this until the exit.
+  static std::mutex failing;
+  failing.lock();
+  std::fprintf(stderr, "crash_harness: FAILED: %s\ncrash_harness: replay: %s\n", what.c_str(),
+               replay_command.c_str());
   if (const pid_t pid = server_pid.load(); pid > 0) ::kill(pid, SIGKILL);
   std::_Exit(1);
 }
@@ -114,6 +142,7 @@ struct account_model {
 
 struct model {
   std::mutex mu;
+  std::atomic<std::uint64_t> acknowledged{0};  // requests answered, for the killer's waits
   account_model acct[accounts];
   std::set<std::string> charge_ids;  // every charge acknowledged (batch items, captures)
   std::vector<answered> log;         // every answered request, for replays
@@ -160,6 +189,7 @@ struct model {
     }
     log.push_back(std::move(rec));
     ++requests;
+    acknowledged.store(requests);
   }
 };
 
@@ -174,16 +204,22 @@ class client {
   client(int index, std::uint64_t seed) : index_(index), rng_(seed) {}
 
   // Sends requests until the connection fails (the server was killed) or
-  // `stop`. The request in flight when it fails stays in `pending_`.
+  // `stop`. The request in flight when it fails stays in `pending_`. A
+  // connection lost while the server is not being killed, or any other
+  // error, fails the run.
   void run(unsigned short port, model& m, const std::atomic<bool>& stop) {
     try {
       http_client c(port, admin);
       while (!stop.load()) {
         if (!pending_) pending_ = next();
-        send(c, m);
+        send(c, m, true);
       }
-    } catch (const std::exception&) {
+    } catch (const std::exception& e) {
       // The server is gone; pending_ holds what it may or may not have applied.
+      if (killing.load() && creditd::testing::is_connection_loss(e)) return;
+      fail("client " + std::to_string(index_) + (killing.load() ? "" : ", no kill under way") +
+           ": " + (pending_ ? pending_->target + " " + pending_->body : "between requests") + ": " +
+           creditd::testing::describe_exception(e));
     }
   }
 
@@ -191,18 +227,35 @@ class client {
   void resolve(unsigned short port, model& m) {
     if (!pending_) return;
     http_client c(port, admin);
-    send(c, m);
+    send(c, m, false);
     if (pending_) fail("client " + std::to_string(index_) + ": re-sent request not answered");
   }
 
+  // A request was sent and not answered when the connection went.
+  bool in_flight() const { return pending_.has_value(); }
+
  private:
-  void send(http_client& c, model& m) {
+  // `first`: the request was never sent before, so its answer must follow a
+  // commit that began after it was sent (a re-sent one may be a replay).
+  void send(http_client& c, model& m, bool first) {
     const op& o = *pending_;
+    const std::uint64_t begun_before = commit_probe->probe().begun.load();
     http_reply r = c.post(o.target, o.body, {{"Idempotency-Key", o.key}});
+    const std::uint64_t synced_after = commit_probe->probe().synced.load();
     if (r.status != expected_status(o.what))
       fail(o.target + " " + o.body + ": " + std::to_string(r.status) + " " + r.body);
-    m.apply(o, r);
-    settle(o, r);
+    if (first && synced_after < begun_before + 1)
+      fail(o.target + " " + o.body + ": answered " + std::to_string(r.status) +
+           " before its commit was synced (commits begun before the request: " +
+           std::to_string(begun_before) +
+           ", synced at the answer: " + std::to_string(synced_after) + ")");
+    try {
+      m.apply(o, r);
+      settle(o, r);
+    } catch (const std::exception& e) {
+      fail(o.target + " " + o.body + ": the answer " + std::to_string(r.status) + " " + r.body +
+           " is not what the API describes: " + creditd::testing::describe_exception(e));
+    }
     pending_.reset();
   }
 
@@ -480,30 +533,16 @@ std::set<std::string> journal_charge_ids(unsigned short port) {
   return ids;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  int iterations = 20, clients = 8;
-  std::uint64_t seed =
-      static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--iterations")
-      iterations = std::atoi(argv[i + 1]);
-    else if (flag == "--seed")
-      seed = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (flag == "--clients")
-      clients = std::atoi(argv[i + 1]);
-    else
-      fail("unknown flag " + flag + " (--iterations N --seed S --clients C)");
-  }
-  if (iterations < 1 || clients < 1 || clients > 256) fail("bad --iterations or --clients");
-  std::printf("crash_harness: %d iterations, %d clients, seed %llu\n", iterations, clients,
-              static_cast<unsigned long long>(seed));
-  std::fflush(stdout);
-
+// The run, after the command line: returns normally when every check passed.
+void run_harness(int iterations, int clients, std::uint64_t seed) {
   creditd::testing::temp_dir dir;
-  const std::string db = dir.file("crash.db");
+  // The store in a directory of its own: the shim watches that directory.
+  const std::string store_dir = dir.file("store");
+  fs::create_directories(store_dir);
+  const std::string db = store_dir + "/crash.db";
+  probe_file probe(dir.file("commit-probe"));
+  commit_probe = &probe;
+  const auto server_env = creditd::testing::probe_env(probe, store_dir);
   std::mt19937_64 rng(seed);
   model m;
   std::vector<client> pool;
@@ -512,8 +551,12 @@ int main(int argc, char** argv) {
 
   const std::vector<std::string> quiet = {"--log-level", "error"};
   std::optional<server_process> server;
-  server.emplace(db, admin, quiet);
-  server_pid = server->pid();
+  auto start = [&] {
+    probe.reset();  // no creditd runs: the counters are the next one's
+    server.emplace(db, admin, quiet, server_env);
+    server_pid = server->pid();
+  };
+  start();
   {
     http_client c(server->port(), admin);
     for (int i = 0; i < accounts; ++i) {
@@ -525,32 +568,72 @@ int main(int argc, char** argv) {
       m.acct[i].available = 100'000'000 * credit;
     }
   }
+  if (probe.probe().synced.load() == 0)
+    fail("the commit probe counted no commit after " + std::to_string(2 * accounts) +
+         " acknowledged writes: does the fault shim (" CREDITD_FAULT_SHIM
+         ") know CREDITD_COMMIT_PROBE?");
 
   std::map<std::string, int> damage_tally;
-  std::uint64_t in_flight_at_kill = 0;
-  for (int it = 0; it < iterations; ++it) {
+  int kills = 0, kills_in_flight = 0, targeted_kills = 0, targeted_in_flight = 0;
+  std::uint64_t requests_in_flight = 0;
+  // More targeted kills, at most this many, while none has landed in a commit.
+  constexpr int extra_targeted_max = 10;
+  constexpr auto anti_hang = std::chrono::seconds(90);
+  for (int it = 0; it < iterations + extra_targeted_max; ++it) {
+    if (it >= iterations && kills_in_flight > 0) break;
+    const bool targeted = it >= iterations || it % 2 == 0;
     std::atomic<bool> stop{false};
     std::vector<std::thread> threads;
+    const std::uint64_t acknowledged_before = m.acknowledged.load();
     for (auto& cl : pool)
       threads.emplace_back([&, port = server->port()] { cl.run(port, m, stop); });
-    // Kill at a random instant: anywhere in a commit, a batch, a checkpoint.
-    std::this_thread::sleep_for(std::chrono::microseconds(50'000 + rng() % 450'000));
+    const auto deadline = std::chrono::steady_clock::now() + anti_hang;
+    auto wait_until = [&](auto done, const char* what) {
+      while (!done()) {
+        if (std::chrono::steady_clock::now() > deadline)
+          fail("kill " + std::to_string(it + 1) + ": no progress in " +
+               std::to_string(anti_hang.count()) + " s waiting for " + what);
+        ::sched_yield();
+      }
+    };
+    if (targeted) {
+      // After a random number of answers (so that kills land at different
+      // points of the load), the next commit in flight.
+      const std::uint64_t answers = 1 + rng() % (20 * static_cast<std::uint64_t>(clients));
+      wait_until([&] { return m.acknowledged.load() >= acknowledged_before + answers; }, "answers");
+      wait_until([&] { return probe.probe().in_flight(); }, "a commit in flight");
+    } else {
+      // A random instant: anywhere in a commit, a batch, a checkpoint, or between.
+      std::this_thread::sleep_for(std::chrono::microseconds(50'000 + rng() % 450'000));
+    }
+    killing = true;
     server->kill_now();
+    // The dead server's counters: was a commit written and not yet synced?
+    const bool in_flight = probe.probe().in_flight();
     for (auto& t : threads)
       t.join();
-    in_flight_at_kill += static_cast<std::uint64_t>(clients);
+    int pending = 0;
+    for (const auto& cl : pool)
+      pending += cl.in_flight();
+    ++kills;
+    kills_in_flight += in_flight;
+    targeted_kills += targeted;
+    targeted_in_flight += targeted && in_flight;
+    requests_in_flight += static_cast<std::uint64_t>(pending);
 
     // The damaged copy first: `creditd check` checkpoints the WAL away.
     ++damage_tally[damage_wal(db, dir.file("damage"), rng)];
     check_store(db);
 
-    server.emplace(db, admin, quiet);
-    server_pid = server->pid();
+    start();
+    killing = false;
     for (auto& cl : pool)
       cl.resolve(server->port(), m);
     check_balances(server->port(), m);
     check_replays(server->port(), m, rng, 3 * clients);
-    std::printf("iteration %d: %llu requests acknowledged in all\n", it + 1,
+    std::printf("kill %d (%s): %s, %d requests in flight; %llu requests acknowledged in all\n",
+                it + 1, targeted ? "targeted" : "random",
+                in_flight ? "a commit in flight" : "no commit in flight", pending,
                 static_cast<unsigned long long>(m.requests));
     std::fflush(stdout);
   }
@@ -566,14 +649,61 @@ int main(int argc, char** argv) {
          std::to_string(extra) + " unacknowledged");
   }
   if (server->terminate() != 0) fail("creditd did not exit 0 on SIGTERM");
+  server_pid = 0;
   check_store(db);
 
   std::string tally;
   for (const auto& [k, n] : damage_tally)
     tally += " " + k + "=" + std::to_string(n);
   std::printf(
+      "crash_harness: kills: %d, with a commit in flight: %d, requests in flight at the kill: "
+      "%llu (targeted kills: %d, %d of them in a commit)\n",
+      kills, kills_in_flight, static_cast<unsigned long long>(requests_in_flight), targeted_kills,
+      targeted_in_flight);
+  if (kills_in_flight == 0)
+    fail("no kill landed with a commit in flight (" + std::to_string(kills) + " kills)");
+  std::printf(
       "crash_harness: ok: %d kills, %llu requests acknowledged, %zu charges all in the journal, "
       "0 lost, 0 applied twice; damaged WAL copies:%s\n",
-      iterations, static_cast<unsigned long long>(m.requests), m.charge_ids.size(), tally.c_str());
+      kills, static_cast<unsigned long long>(m.requests), m.charge_ids.size(), tally.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int iterations = 20, clients = 8;
+  std::optional<std::uint64_t> seed;
+  for (int i = 1; i < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (i + 1 >= argc)
+      fail("flag " + flag + " without a value (--iterations N --seed S --clients C)");
+    if (flag == "--iterations")
+      iterations = std::atoi(argv[i + 1]);
+    else if (flag == "--seed")
+      seed = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (flag == "--clients")
+      clients = std::atoi(argv[i + 1]);
+    else
+      fail("unknown flag " + flag + " (--iterations N --seed S --clients C)");
+  }
+  if (iterations < 1 || clients < 1 || clients > 256) fail("bad --iterations or --clients");
+  if (!seed) {
+    if (const char* env = std::getenv("CREDITD_CRASH_SEED"); env != nullptr && *env != '\0')
+      seed = std::strtoull(env, nullptr, 10);
+    else
+      seed = (static_cast<std::uint64_t>(std::random_device{}()) << 32) | std::random_device{}();
+  }
+  replay_command = std::string(argv[0]) + " --iterations " + std::to_string(iterations) +
+                   " --seed " + std::to_string(*seed) + " --clients " + std::to_string(clients);
+  std::printf("crash_harness: %d iterations, %d clients, seed %llu (replay: %s)\n", iterations,
+              clients, static_cast<unsigned long long>(*seed), replay_command.c_str());
+  std::fflush(stdout);
+  try {
+    run_harness(iterations, clients, *seed);
+  } catch (const std::exception& e) {
+    // Outside a kill, every exception (a lost connection, a malformed
+    // answer) is a failure.
+    fail(std::string("unexpected error: ") + creditd::testing::describe_exception(e));
+  }
   return 0;
 }

@@ -9,8 +9,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <mutex>
 #include <functional>
+#include <mutex>
 #include <numeric>
 #include <string>
 #include <thread>
@@ -428,9 +428,10 @@ TEST(engine_commits, every_task_is_committed_in_the_file_when_it_completes) {
   for (auto& th : pool)
     th.join();
   const engine::engine_stats st = e.stats();
-  std::printf("engine commit test: %d charges checked at completion in %llu commits, %d completed "
-              "before their commit\n",
-              checked.load(), static_cast<unsigned long long>(st.commits), early.load());
+  std::printf(
+      "engine commit test: %d charges checked at completion in %llu commits, %d completed "
+      "before their commit\n",
+      checked.load(), static_cast<unsigned long long>(st.commits), early.load());
   EXPECT_EQ(checked.load(), threads * per_thread);
   EXPECT_EQ(early.load(), 0) << "tasks completed before their effects were committed, e.g.: "
                              << first_problem;

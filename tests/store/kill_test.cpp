@@ -48,9 +48,9 @@ namespace {
 constexpr int accounts = 50;
 constexpr micros credit = ledger::micros_per_credit;
 constexpr micros granted = 1'000'000 * credit;  // per account, once
-constexpr int window = 512;                      // charges in flight in the child at most
-constexpr std::size_t set_capacity = 4096;       // charges of one commit, recorded
-constexpr std::size_t ring_capacity = 1 << 18;   // acknowledgements not yet read
+constexpr int window = 512;                     // charges in flight in the child at most
+constexpr std::size_t set_capacity = 4096;      // charges of one commit, recorded
+constexpr std::size_t ring_capacity = 1 << 18;  // acknowledgements not yet read
 constexpr auto anti_hang = std::chrono::seconds(120);
 
 time_us wall_clock() {
@@ -113,8 +113,7 @@ class probed_store final : public creditd::store::store {
         break;
       }
       // "acct-N" -> N
-      const std::uint32_t account =
-          static_cast<std::uint32_t>(std::stoul(ch.owner->id.substr(5)));
+      const std::uint32_t account = static_cast<std::uint32_t>(std::stoul(ch.owner->id.substr(5)));
       set.charges[n++] = {ch.id, account, ch.amount};
     }
     set.n = n;
@@ -347,8 +346,8 @@ TEST(kill, sigkill_mid_commit_loses_nothing_acknowledged) {
     drain(sh, acks);
     ++kills;
     ASSERT_EQ(sh.commit_failures.load(), 0u) << "a commit failed in the writer";
-    ASSERT_EQ(sh.set_overflows.load(), 0u) << "a commit held more than " << set_capacity
-                                           << " charges";
+    ASSERT_EQ(sh.set_overflows.load(), 0u)
+        << "a commit held more than " << set_capacity << " charges";
 
     // Where the kill landed, from the counters the dead child left behind.
     const std::uint64_t begun = sh.probe.begun.load(), synced = sh.probe.synced.load();
@@ -411,12 +410,11 @@ TEST(kill, sigkill_mid_commit_loses_nothing_acknowledged) {
     auto audit = (*s)->audit_journal(l);
     ASSERT_TRUE(audit.has_value()) << audit.error().message;
     EXPECT_EQ(*audit, "");
-    std::printf("kill %d (%s): %zu acknowledged, %llu commits, %s\n", it + 1,
-                targeted ? "targeted" : "random", acks.size(),
-                static_cast<unsigned long long>(synced),
-                in_flight ? ("a commit of " + std::to_string(pending->n) + " charges in flight")
-                                .c_str()
-                          : "between commits");
+    std::printf(
+        "kill %d (%s): %zu acknowledged, %llu commits, %s\n", it + 1,
+        targeted ? "targeted" : "random", acks.size(), static_cast<unsigned long long>(synced),
+        in_flight ? ("a commit of " + std::to_string(pending->n) + " charges in flight").c_str()
+                  : "between commits");
     if (HasFatalFailure()) return;
   }
   std::printf(
