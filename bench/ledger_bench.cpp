@@ -6,15 +6,26 @@
 //       core alone, one thread: N charges of 1 credit spread over the
 //       accounts, then N on one hot account. No store, no latency.
 //   ledger_bench --durable PATH --workload w1|w2|w3|w4 [--accounts N]
-//                [--window N] [--seconds S]
+//                [--window N] [--seconds S] [--log FILE]
 //       core + store + engine (group commit), closed loop: `window` clients,
 //       each with one request in flight, as many HTTP connections would be.
 //       PATH is created and seeded with N accounts when it does not exist.
 //       w1: a charge of 1 credit on a random account; w2: on acct-0 only;
 //       w3: a hold of 1 credit, then its capture (two requests);
 //       w4: 80% balance reads, 20% charges.
-//       After the run the file is loaded again, its journal audited, and the
-//       credits taken from the lots compared with the acknowledged requests.
+//       A model decides every request as it is applied (on the engine's
+//       writer thread, in the engine's order): each account's available
+//       balance, from the balance before the run minus the charges and holds
+//       the ledger accepted. A charge or hold must succeed exactly when the
+//       model holds the amount; a read must return the model's balance.
+//       After the run the file is loaded again, its journal audited, every
+//       lot's amount = spent + held + expired + voided + remaining, and each
+//       account's balance, spent and held compared with the model and the
+//       acknowledged requests. --log writes the requests (references
+//       "1-N") for `--check-cell` (cell_check.hpp).
+//   ledger_bench --check-cell BEFORE AFTER JOURNAL CLIENT
+//       the check of one bench cell against the journal (cell_check.hpp),
+//       for every system; prints a JSON object, exits 1 when it fails.
 //   ledger_bench --seed-db PATH [--accounts N] [--charges M]
 //       creates N accounts "acct-0".. each with a lot of 10^9 credits (when
 //       the file holds none yet), then M charges of 1 credit, M/N per account,
@@ -29,11 +40,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "cell_check.hpp"
 #include "engine/engine.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "util/clock.hpp"
@@ -65,6 +78,22 @@ double rss_mib() {
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The text of a JSON string, without its quotes.
+std::string json_escape(const std::string& in) {
+  std::string out;
+  for (const char ch : in) {
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (static_cast<unsigned char>(ch) < 0x20) {
+      out += ' ';
+    } else {
+      out += ch;
+    }
+  }
+  return out;
 }
 
 [[noreturn]] void die(const std::string& what) {
@@ -153,35 +182,73 @@ struct shared_state {
   std::mutex mu;
   std::condition_variable cv;
   std::vector<client*> ready;
+  // The model, touched by apply() alone (the engine's writer thread), read
+  // once the engine has stopped: each account's available balance.
+  std::vector<micros> model;
+  std::uint64_t model_failures = 0;
+  std::string model_failure;  // the first few
+  void model_fails(const std::string& what) {
+    if (++model_failures <= 3) model_failure += (model_failure.empty() ? "" : "; ") + what;
+  }
 };
 
 // One client: one request in flight at a time. The task runs on the engine's
 // writer thread (apply) and completes on its committer thread.
 struct client final : engine::task {
   void apply(ledger::ledger& l, time_us now) override {
-    ok = false;
+    ok = refused = false;
+    micros& model = shared->model[index];
+    // A charge or hold must succeed exactly when the model holds the amount.
+    auto decide = [&](bool accepted, const ledger::error* e) {
+      ok = accepted;
+      refused = e != nullptr && e->code == ledger::errc::insufficient_credits;
+      const bool expected = model >= credit;
+      if (accepted != expected)
+        shared->model_fails((accepted ? "accepted " : "refused ") + std::string(name()) + " " +
+                            ref + " on " + *account + " with " + std::to_string(model) +
+                            " micro-credits in the model");
+      if (accepted) model -= credit;
+    };
     switch (kind) {
       case op::charge: {
-        ledger::charge_cmd cmd{*account, credit, "image.generate", "", "", false};
-        ok = l.charge(cmd, now).has_value();
+        ledger::charge_cmd cmd{*account, credit, "image.generate", "", ref, false};
+        auto r = l.charge(cmd, now);
+        decide(r.has_value(), r ? nullptr : &r.error());
         break;
       }
       case op::hold: {
-        ledger::hold_cmd cmd{*account, credit, "image.generate", "", "", false, 600};
+        ledger::hold_cmd cmd{*account, credit, "image.generate", "", ref, false, 600};
         auto r = l.place_hold(cmd, now);
-        ok = r.has_value();
+        decide(r.has_value(), r ? nullptr : &r.error());
         if (ok) hold_id = (*r)->id;
         break;
       }
-      case op::capture:
+      case op::capture:  // the credits left the balance with the hold: no change
         ok = l.capture(hold_id, std::nullopt, now).has_value();
         break;
       case op::read: {
         const ledger::account* a = l.find_account(*account);
-        ok = a != nullptr && l.balance(*a, now).available >= 0;
+        ok = a != nullptr;
+        value = ok ? l.balance(*a, now).available : -1;
+        if (value != model)
+          shared->model_fails("read of " + *account + " returned " + std::to_string(value) +
+                              " micro-credits, the model says " + std::to_string(model));
         break;
       }
     }
+  }
+  const char* name() const {
+    switch (kind) {
+      case op::charge:
+        return "charge";
+      case op::hold:
+        return "hold";
+      case op::capture:
+        return "capture";
+      case op::read:
+        return "read";
+    }
+    return "?";
   }
   void complete(bool durable) override {
     if (!durable) die("a request was not made durable");
@@ -193,9 +260,15 @@ struct client final : engine::task {
   shared_state* shared = nullptr;
   std::mt19937_64 rng;
   op kind = op::charge;
+  std::size_t index = 0;  // the account's, in ids and the model
   const std::string* account = nullptr;
+  std::string ref;                 // "1-N": the reference of a charge or hold (a capture: its hold's)
+  std::uint64_t n = 0;             // N of ref; a read's own number
+  std::uint64_t lo_acks = 0;       // charges and holds acknowledged when this request was sent
   ledger::object_id hold_id = 0;
+  micros value = 0;  // a read's available balance
   bool ok = false;
+  bool refused = false;
   bool holding = false;  // w3: the next request captures hold_id
   std::chrono::steady_clock::time_point sent;
 };
@@ -205,7 +278,7 @@ struct counts {
 };
 
 int bench_durable(const std::string& path, const std::string& workload, std::size_t accounts,
-                  std::size_t window, double seconds) {
+                  std::size_t window, double seconds, const std::string& log_path) {
   if (workload != "w1" && workload != "w2" && workload != "w3" && workload != "w4")
     die("--workload must be w1, w2, w3 or w4");
   const bool fresh = !std::filesystem::exists(path);
@@ -215,35 +288,59 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
   const auto ids = account_ids(accounts);
   if (fresh) populate(l, ids, wall_clock_now() - 3600 * ledger::us_per_second, s.get());
   if (l.account_count() < accounts) die(path + " holds fewer accounts than --accounts");
-  const lot_totals before = totals(l);
   const std::size_t spread = workload == "w2" ? 1 : accounts;
 
   shared_state shared;
+  // The model starts from each account's balance and lots before the run.
+  struct account_before {
+    micros spent = 0, held = 0;
+  };
+  std::vector<account_before> lots_before(accounts);
+  shared.model.resize(accounts);
+  {
+    const time_us now = wall_clock_now();
+    for (std::size_t i = 0; i < accounts; ++i) {
+      const ledger::account* a = l.find_account(ids[i]);
+      if (a == nullptr) die(ids[i] + " is missing from " + path);
+      shared.model[i] = l.balance(*a, now).available;
+      for (const ledger::lot* lot : a->lots) {
+        lots_before[i].spent += lot->spent;
+        lots_before[i].held += lot->held;
+      }
+    }
+  }
   std::vector<client> clients(window);
   for (std::size_t i = 0; i < window; ++i) {
     clients[i].shared = &shared;
     clients[i].rng.seed(i + 1);
   }
   counts n;
+  // Acknowledged per account: charges and captures (spent), holds - captures (held).
+  std::vector<account_before> acked(accounts);
   std::vector<std::uint32_t> latencies_us;
   latencies_us.reserve(1 << 20);
-  std::uint64_t requests = 0;
+  std::string log;  // the requests, for --check-cell (cell_check.hpp); thread 1
+  std::uint64_t requests = 0, sent = 0, acks = 0;
   double secs = 0;
   engine::engine_stats stats;
   {
     engine::engine e(l, *s, {.clock = [] { return wall_clock_now(); }});
     auto next = [&](client& c) {
       if (workload == "w3" && c.holding) {
-        c.kind = op::capture;
+        c.kind = op::capture;  // ref and n stay the hold's
       } else {
-        c.account = &ids[spread == 1 ? 0 : c.rng() % spread];
+        c.index = spread == 1 ? 0 : c.rng() % spread;
+        c.account = &ids[c.index];
         if (workload == "w3")
           c.kind = op::hold;
         else if (workload == "w4")
           c.kind = c.rng() % 10 < 8 ? op::read : op::charge;
         else
           c.kind = op::charge;
+        c.n = ++sent;
+        c.ref = "1-" + std::to_string(c.n);
       }
+      c.lo_acks = acks;
       c.sent = std::chrono::steady_clock::now();
       e.submit(&c);
     };
@@ -264,24 +361,34 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
         latencies_us.push_back(static_cast<std::uint32_t>(
             std::chrono::duration_cast<std::chrono::microseconds>(now - c->sent).count()));
         ++requests;
+        const char* outcome = c->ok ? "ok" : c->refused ? "refused" : "error";
+        log += "1\t" + std::to_string(c->n) + "\t" + c->name() + "\t" + *c->account + "\t" + outcome;
         switch (c->kind) {
           case op::charge:
             c->ok ? ++n.charges : ++n.refused;
+            if (c->ok) acked[c->index].spent += credit, ++acks;
             break;
           case op::hold:
             c->ok ? ++n.holds : ++n.refused;
+            if (c->ok) acked[c->index].held += credit, ++acks;
             c->holding = c->ok;
             break;
           case op::capture:
             if (!c->ok) die("a capture of an open hold failed");
             ++n.captures;
+            acked[c->index].held -= credit;
+            acked[c->index].spent += credit;
             c->holding = false;
             break;
           case op::read:
             if (!c->ok) die("a balance read failed");
             ++n.reads;
+            // Whole credits: a fraction cannot be a balance here, and shows as a mismatch.
+            log += "\t" + std::to_string(c->value / credit) + (c->value % credit ? ".5" : "") +
+                   "\t" + std::to_string(c->lo_acks) + "\t" + std::to_string(sent);
             break;
         }
+        log += '\n';
         // w3 finishes the generation it started, so no hold stays open.
         if (now < deadline || c->holding)
           next(*c);
@@ -294,28 +401,65 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
     stats = e.stats();
     e.stop();
   }
+  if (!log_path.empty()) {
+    std::ofstream out(log_path);
+    out << log;
+    if (!out.flush()) die("cannot write " + log_path);
+  }
 
-  // Correctness: what the lots lost equals what was acknowledged, in memory
-  // and in the file as loaded again; and the file's journal replays to its lots.
-  std::string failure;
-  const lot_totals after = totals(l);
-  const micros spent = after.spent - before.spent, held = after.held - before.held;
-  const micros expected_spent = static_cast<micros>(n.charges + n.captures) * credit;
-  const micros expected_held = static_cast<micros>(n.holds - n.captures) * credit;
-  if (spent != expected_spent || held != expected_held)
-    failure = "lots lost " + std::to_string(spent) + " spent + " + std::to_string(held) +
-              " held, acknowledged " + std::to_string(expected_spent) + " + " +
-              std::to_string(expected_held);
+  // Correctness: the model agreed with every request as it was applied; the
+  // file, loaded again, holds lots that satisfy their identity, and each
+  // account's balance is the model's and its lots lost what was acknowledged
+  // on it; and the file's journal replays to its lots.
+  std::vector<std::string> failures;
+  if (shared.model_failures > 0)
+    failures.push_back("model: " + std::to_string(shared.model_failures) +
+                       " requests disagree: " + shared.model_failure);
   s.reset();
   auto reopened = open_store(path);
   ledger::ledger loaded;
-  if (!reopened->load(loaded, wall_clock_now())) die("cannot load " + path + " again");
-  const lot_totals on_disk = totals(loaded);
-  if (failure.empty() && (on_disk.spent != after.spent || on_disk.held != after.held))
-    failure = "the file's lots differ from the acknowledged state";
+  const time_us loaded_at = wall_clock_now();
+  if (!reopened->load(loaded, loaded_at)) die("cannot load " + path + " again");
+  std::uint64_t lot_failures = 0, account_failures = 0;
+  std::string lot_failure, account_failure;
+  loaded.for_each_account([&](const ledger::account& a) {
+    for (const ledger::lot* lot : a.lots) {
+      if (lot->amount != lot->spent + lot->held + lot->expired + lot->voided + lot->remaining &&
+          ++lot_failures == 1)
+        lot_failure = "lot " + std::to_string(lot->id) + " of " + a.id + ": amount " +
+                      std::to_string(lot->amount) + " != spent + held + expired + voided + remaining";
+    }
+  });
+  for (std::size_t i = 0; i < accounts; ++i) {
+    const ledger::account* a = loaded.find_account(ids[i]);
+    if (a == nullptr) die(ids[i] + " is missing after the run");
+    micros spent = 0, held = 0;
+    for (const ledger::lot* lot : a->lots) {
+      spent += lot->spent;
+      held += lot->held;
+    }
+    const micros available = loaded.balance(*a, loaded_at).available;
+    if ((available != shared.model[i] || spent - lots_before[i].spent != acked[i].spent ||
+         held - lots_before[i].held != acked[i].held) &&
+        ++account_failures == 1)
+      account_failure = ids[i] + ": available " + std::to_string(available) + " (model " +
+                        std::to_string(shared.model[i]) + "), lots spent +" +
+                        std::to_string(spent - lots_before[i].spent) + " held +" +
+                        std::to_string(held - lots_before[i].held) + ", acknowledged " +
+                        std::to_string(acked[i].spent) + " + " + std::to_string(acked[i].held);
+  }
+  if (lot_failures > 0)
+    failures.push_back("lots: " + std::to_string(lot_failures) + " break their identity: " +
+                       lot_failure);
+  if (account_failures > 0)
+    failures.push_back("accounts: " + std::to_string(account_failures) +
+                       " disagree with the model or the acknowledged requests: " + account_failure);
   auto audit = reopened->audit_journal(loaded);
   if (!audit) die(audit.error().message);
-  if (failure.empty() && !audit->empty()) failure = "journal audit: " + *audit;
+  if (!audit->empty()) failures.push_back("journal audit: " + *audit);
+  std::string failure;
+  for (const std::string& f : failures)
+    failure += (failure.empty() ? "" : "; ") + f;
 
   std::sort(latencies_us.begin(), latencies_us.end());
   auto pct = [&](double p) -> double {
@@ -345,8 +489,12 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
       static_cast<unsigned long long>(n.reads), static_cast<unsigned long long>(n.refused),
       static_cast<unsigned long long>(stats.commits), batch, commit_ms,
       failure.empty() ? "true" : "false",
-      failure.empty() ? "lots lost exactly what was acknowledged; journal audit ok"
-                      : failure.c_str());
+      json_escape(failure.empty()
+                      ? "the model agreed with every request; every lot's identity holds; each "
+                        "account's balance and lots match the model and what was acknowledged; "
+                        "journal audit ok"
+                      : failure)
+          .c_str());
   return failure.empty() ? 0 : 1;
 }
 
@@ -390,7 +538,7 @@ int main(int argc, char** argv) {
   std::size_t window = 64;
   double seconds = 10;
   std::string workload = "w1";
-  std::string durable, seed_db;
+  std::string durable, seed_db, log_path;
   bool core = false;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -398,9 +546,30 @@ int main(int argc, char** argv) {
       std::printf(
           "usage: ledger_bench --core [--accounts N] [--core-charges N]\n"
           "       ledger_bench --durable PATH --workload w1|w2|w3|w4 [--accounts N] [--window N] "
-          "[--seconds S]\n"
-          "       ledger_bench --seed-db PATH [--accounts N] [--charges M]\n");
+          "[--seconds S] [--log FILE]\n"
+          "       ledger_bench --seed-db PATH [--accounts N] [--charges M]\n"
+          "       ledger_bench --check-cell BEFORE AFTER JOURNAL CLIENT\n");
       return 0;
+    }
+    if (flag == "--check-cell") {
+      if (i + 4 >= argc) die("--check-cell takes BEFORE AFTER JOURNAL CLIENT");
+      try {
+        const bench::cell_check_result r =
+            bench::check_cell(argv[i + 1], argv[i + 2], argv[i + 3], argv[i + 4], 1);
+        std::printf(
+            "{\"check_ok\":%s,\"check\":\"%s\",\"acked\":%llu,\"refused\":%llu,\"errors\":%llu,"
+            "\"cut\":%llu,\"cut_committed\":%llu,\"reads_checked\":%llu}\n",
+            r.ok ? "true" : "false", json_escape(r.summary).c_str(),
+            static_cast<unsigned long long>(r.acked), static_cast<unsigned long long>(r.refused),
+            static_cast<unsigned long long>(r.errors), static_cast<unsigned long long>(r.cut),
+            static_cast<unsigned long long>(r.cut_committed),
+            static_cast<unsigned long long>(r.reads));
+        return r.ok ? 0 : 1;
+      } catch (const std::exception& e) {
+        std::printf("{\"check_ok\":false,\"check\":\"%s\"}\n",
+                    json_escape(std::string("FAILED: ") + e.what()).c_str());
+        return 1;
+      }
     }
     if (flag == "--core") {
       core = true;
@@ -427,6 +596,8 @@ int main(int argc, char** argv) {
       durable = v;
     else if (flag == "--seed-db")
       seed_db = v;
+    else if (flag == "--log")
+      log_path = v;
     else {
       std::fprintf(stderr, "ledger_bench: unknown flag %s (see --help)\n", flag.c_str());
       return 2;
@@ -434,7 +605,7 @@ int main(int argc, char** argv) {
   }
   if (accounts == 0 || window == 0) die("--accounts and --window must be positive");
   if (!seed_db.empty()) return seed(seed_db, accounts, charges);
-  if (!durable.empty()) return bench_durable(durable, workload, accounts, window, seconds);
+  if (!durable.empty()) return bench_durable(durable, workload, accounts, window, seconds, log_path);
   if (!core) {
     std::fprintf(stderr, "ledger_bench: give --core, --durable or --seed-db (see --help)\n");
     return 2;

@@ -7,15 +7,20 @@
 //
 //   redis_load --port P --workload w1|w2|w3|w4 --accounts N --connections C
 //              --seconds S --charge SHA [--hold SHA --capture SHA] [--threads T]
+//              [--log FILE]
 //
 //   w1: EVALSHA charge on a random bal:N; w2: on bal:0 only; w3: EVALSHA hold,
 //   then EVALSHA capture of the hold it returned; w4: 80% GET bal:N, 20% charge.
 //   After the deadline each connection finishes its generation (w3) and stops;
 //   every request sent is answered before the totals are printed, so the
-//   counts of acknowledged charges are exact.
+//   counts of acknowledged charges are exact. Each charge and hold carries the
+//   reference "T-N" (thread T, its N-th request, reads counted), which the
+//   scripts journal; --log writes every request and its outcome for
+//   `ledger_bench --check-cell` (bench/cell_check.hpp).
 //
 // Prints one JSON object: requests, ops_per_s, p50/p99/p999 (ms), charges,
-// holds, captures, reads, refused. Exits non-zero on any error reply.
+// holds, captures, reads, refused, errors (error replies: logged, and the
+// cell check fails on them). Exits non-zero when a connection fails.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -46,6 +51,7 @@ struct options {
   std::size_t threads = 2;
   double seconds = 10;
   std::string charge_sha, hold_sha, capture_sha;
+  std::string log_path;
 };
 
 [[noreturn]] void die(const std::string& what) {
@@ -109,6 +115,9 @@ struct connection {
   std::string in;
   op kind = op::charge;
   long long hold_id = 0;
+  std::string account;        // bal:N
+  std::uint64_t n = 0;        // the request's number (a capture: its hold's)
+  std::uint64_t lo_acks = 0;  // charges and holds acknowledged by the thread when sent
   bool holding = false;
   bool done = false;
   clock_type::time_point sent;
@@ -116,7 +125,10 @@ struct connection {
 };
 
 struct totals {
-  std::uint64_t requests = 0, charges = 0, holds = 0, captures = 0, reads = 0, refused = 0;
+  std::uint64_t requests = 0, charges = 0, holds = 0, captures = 0, reads = 0, refused = 0,
+                errors = 0;
+  std::uint64_t sent = 0, acks = 0;  // numbered requests sent; charges and holds acknowledged
+  std::string log;                   // the requests, for --check-cell
   std::vector<std::uint32_t> latencies_us;
 };
 
@@ -148,6 +160,7 @@ void send_all(int fd, const std::string& data) {
 
 void run_thread(const options& o, std::size_t conns, std::uint64_t seed,
                 clock_type::time_point deadline, totals& t) {
+  const std::string thread_id = std::to_string(seed);
   const int ep = ::epoll_create1(0);
   std::vector<connection> cs(conns);
   const std::string amount = "1";
@@ -159,6 +172,10 @@ void run_thread(const options& o, std::size_t conns, std::uint64_t seed,
       cmd = command({"EVALSHA", o.capture_sha, "1", "journal", std::to_string(c.hold_id)});
     } else {
       const std::string key = "bal:" + std::to_string(spread == 1 ? 0 : c.rng() % spread);
+      c.account = key;
+      c.n = ++t.sent;
+      c.lo_acks = t.acks;
+      const std::string ref = thread_id + "-" + std::to_string(c.n);
       if (o.workload == "w3")
         c.kind = op::hold;
       else if (o.workload == "w4")
@@ -168,9 +185,9 @@ void run_thread(const options& o, std::size_t conns, std::uint64_t seed,
       if (c.kind == op::read)
         cmd = command({"GET", key});
       else if (c.kind == op::hold)
-        cmd = command({"EVALSHA", o.hold_sha, "3", key, "journal", "hold_seq", amount});
+        cmd = command({"EVALSHA", o.hold_sha, "3", key, "journal", "hold_seq", amount, ref});
       else
-        cmd = command({"EVALSHA", o.charge_sha, "2", key, "journal", amount});
+        cmd = command({"EVALSHA", o.charge_sha, "2", key, "journal", amount, ref});
     }
     c.sent = clock_type::now();
     send_all(c.fd, cmd);
@@ -198,36 +215,49 @@ void run_thread(const options& o, std::size_t conns, std::uint64_t seed,
       c.in.append(buf, static_cast<std::size_t>(got));
       const reply r = parse(c.in);
       if (!r.complete) continue;
-      if (r.error) die("error reply: " + r.text);
       if (r.length != c.in.size()) die("more than one reply for one request");
       c.in.clear();
       const auto now = clock_type::now();
       t.latencies_us.push_back(static_cast<std::uint32_t>(
           std::chrono::duration_cast<std::chrono::microseconds>(now - c.sent).count()));
       ++t.requests;
+      static constexpr const char* names[] = {"charge", "hold", "capture", "read"};
+      const char* outcome = r.error ? "error" : r.value >= 0 ? "ok" : "refused";
+      if (r.error) {
+        if (t.errors++ == 0) std::fprintf(stderr, "redis_load: error reply: %s\n", r.text.c_str());
+      }
+      t.log += thread_id + "\t" + std::to_string(c.n) + "\t" +
+               names[static_cast<int>(c.kind)] + "\t" + c.account + "\t" + outcome;
       switch (c.kind) {
         case op::charge:
-          r.value >= 0 ? ++t.charges : ++t.refused;
+          if (!r.error) r.value >= 0 ? ++t.charges : ++t.refused;
+          if (!r.error && r.value >= 0) ++t.acks;
           break;
         case op::hold:
-          c.holding = r.value >= 0;
+          c.holding = !r.error && r.value >= 0;
           if (c.holding) {
             c.hold_id = r.value;
             ++t.holds;
-          } else {
+            ++t.acks;
+          } else if (!r.error) {
             ++t.refused;
           }
           break;
         case op::capture:
-          if (r.value < 0) die("a capture of an open hold failed");
-          ++t.captures;
+          if (!r.error && r.value < 0) die("a capture of an open hold failed");
+          if (!r.error) ++t.captures;
           c.holding = false;
           break;
         case op::read:
-          if (r.value < 0) die("a balance read found no account");
-          ++t.reads;
+          if (!r.error && r.value < 0) die("a balance read found no account");
+          if (!r.error) {
+            ++t.reads;
+            t.log += "\t" + std::to_string(r.value) + "\t" + std::to_string(c.lo_acks) + "\t" +
+                     std::to_string(t.sent);
+          }
           break;
       }
+      t.log += '\n';
       if (now < deadline || c.holding) {
         next(c);
       } else {
@@ -266,6 +296,8 @@ int main(int argc, char** argv) {
       o.hold_sha = v;
     else if (f == "--capture")
       o.capture_sha = v;
+    else if (f == "--log")
+      o.log_path = v;
     else
       die("unknown flag " + f);
   }
@@ -295,7 +327,15 @@ int main(int argc, char** argv) {
     all.captures += t.captures;
     all.reads += t.reads;
     all.refused += t.refused;
+    all.errors += t.errors;
     all.latencies_us.insert(all.latencies_us.end(), t.latencies_us.begin(), t.latencies_us.end());
+  }
+  if (!o.log_path.empty()) {
+    std::FILE* f = std::fopen(o.log_path.c_str(), "w");
+    if (f == nullptr) die("cannot write " + o.log_path);
+    for (const totals& t : per)
+      std::fwrite(t.log.data(), 1, t.log.size(), f);
+    if (std::fclose(f) != 0) die("cannot write " + o.log_path);
   }
   std::sort(all.latencies_us.begin(), all.latencies_us.end());
   auto pct = [&](double p) -> double {
@@ -306,10 +346,11 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"seconds\":%.3f,\"requests\":%llu,\"ops_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
       "\"p999_ms\":%.3f,\"charges\":%llu,\"holds\":%llu,\"captures\":%llu,\"reads\":%llu,"
-      "\"refused\":%llu}\n",
+      "\"refused\":%llu,\"errors\":%llu}\n",
       secs, static_cast<unsigned long long>(all.requests), static_cast<double>(all.requests) / secs,
       pct(50), pct(99), pct(99.9), static_cast<unsigned long long>(all.charges),
       static_cast<unsigned long long>(all.holds), static_cast<unsigned long long>(all.captures),
-      static_cast<unsigned long long>(all.reads), static_cast<unsigned long long>(all.refused));
+      static_cast<unsigned long long>(all.reads), static_cast<unsigned long long>(all.refused),
+      static_cast<unsigned long long>(all.errors));
   return 0;
 }

@@ -41,15 +41,40 @@ client_threads() { if (($1 >= 2)); then echo 2; else echo 1; fi; }
 # Resident set size of a process, in KiB.
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-# verify SLACK BEFORE AFTER CLIENT: the correctness check of one cell.
+# cell_check BEFORE AFTER JOURNAL CLIENT: `ledger_bench --check-cell`, the
+# check of each request against the journal, per account, against the model
+# and of the reads (bench/cell_check.hpp says what each file holds). Sets
+# CELL_OK, CELL_WHY, CELL_CUT (requests cut by the end of the run) and
+# CELL_CUT_COMMITTED (how many of those are in the journal).
+cell_check() {
+  local out
+  out=$("$BIN/ledger_bench" --check-cell "$@" | tail -1) || true
+  CELL_OK=$(jq -r '.check_ok // false' <<<"$out" 2>/dev/null) || CELL_OK=false
+  CELL_WHY=$(jq -r '.check // empty' <<<"$out" 2>/dev/null) || CELL_WHY=""
+  [ -n "$CELL_WHY" ] || CELL_WHY="FAILED: ledger_bench --check-cell printed: $out"
+  CELL_CUT=$(jq -r '.cut // 0' <<<"$out" 2>/dev/null) || CELL_CUT=0
+  CELL_CUT_COMMITTED=$(jq -r '.cut_committed // 0' <<<"$out" 2>/dev/null) || CELL_CUT_COMMITTED=0
+}
+
+# merge_cell_check (after verify): folds the cell check into CHECK_OK/CHECK_WHY.
+merge_cell_check() {
+  if [ "$CELL_OK" != true ]; then
+    CHECK_OK=false
+    CHECK_WHY="cell check $CELL_WHY; $CHECK_WHY"
+  else
+    CHECK_WHY="$CELL_WHY; $CHECK_WHY"
+  fi
+}
+
+# verify SLACK BEFORE AFTER CLIENT: the totals check of one cell.
 # BEFORE/AFTER are a system's totals, "taken charges holds captures open
 # books_ok": credits gone from the balances, journal entries by type, open
 # holds, and whether the system's own books agree (lots vs balances vs
 # journal). CLIENT is what the load generator saw acknowledged: "charges holds
-# captures". Every request is 1 credit. SLACK is how many requests may have
-# been committed without the client seeing the answer (at most one per
-# connection when a generator stops at its deadline; 0 for ones that drain).
-# Sets CHECK_OK (true/false) and CHECK_WHY.
+# captures". Every request is 1 credit. SLACK is how many requests the client
+# never saw answered are in the journal (cut by the end of the run: the cell
+# check matches each by its reference and counts them; 0 for generators that
+# drain). Sets CHECK_OK (true/false) and CHECK_WHY.
 verify() {
   local slack=$1 b a c
   read -r -a b <<<"$2"
@@ -86,12 +111,14 @@ record_cell() {
     --argjson charges "${n[0]}" --argjson holds "${n[1]}" --argjson captures "${n[2]}" \
     --argjson reads "${n[3]}" --argjson refused "${n[4]}" \
     --argjson check_ok "$CHECK_OK" --arg check "$CHECK_WHY" \
+    --argjson cut "${CELL_CUT:-0}" --argjson cut_committed "${CELL_CUT_COMMITTED:-0}" \
     --argjson load1 "$(cut -d' ' -f1 /proc/loadavg)" \
     '{system:$system, section:$section, workload:$workload, accounts:$accounts,
       connections:$connections, seconds:$seconds, requests:$requests,
       ops_per_s:(if $seconds > 0 then $requests / $seconds else 0 end),
       p50_ms:$p50, p99_ms:$p99, p999_ms:$p999, charges:$charges, holds:$holds,
-      captures:$captures, reads:$reads, refused:$refused, check_ok:$check_ok, check:$check,
+      captures:$captures, reads:$reads, refused:$refused, cut:$cut, cut_committed:$cut_committed,
+      check_ok:$check_ok, check:$check,
       load_average_1m:$load1}'
   local rate
   rate=$(awk -v r="$7" -v s="$6" 'BEGIN { printf "%.0f", (s > 0 ? r / s : 0) }')

@@ -10,7 +10,7 @@ CREDITD_RSS_KIB=""
 # creditd_seed FILE ACCOUNTS [CHARGES]: a new store with ACCOUNTS accounts
 # "acct-0".., each with a lot of 10^9 credits, and CHARGES charges spread over them.
 creditd_seed() {
-  rm -f "$1" "$1-wal" "$1-shm" "$1.lock"
+  rm -f "$1" "$1-wal" "$1-shm" "$1.lock" "$1.seq" "$1.before" "$1.journal"
   "$BIN/ledger_bench" --seed-db "$1" --accounts "$2" --charges "${3:-0}" | tail -1
 }
 
@@ -19,8 +19,10 @@ creditd_seed() {
 # and CREDITD_RSS_KIB (resident memory right then).
 creditd_start() {
   CREDITD_TOTALS=""
+  rm -f "$1.seq" "$1.before"
   CREDITD_DB=$1
   local out="$WORK/creditd.out" t0
+  : >"$out" # before the start: the previous server's listening line must not be read as this one's
   t0=$(date +%s.%N)
   CREDITD_ADMIN_KEY=bench "$BIN/creditd" serve --store "sqlite:$CREDITD_DB" \
     --listen 127.0.0.1:0 --log-level error >"$out" 2>&1 &
@@ -52,8 +54,50 @@ creditd_check_file() {
   $ok # non-zero on failure: the caller counts it (bench/run runs this in the background)
 }
 
+# For ledger_bench --check-cell (bench/cell_check.hpp), read from FILE (a
+# read-only reader beside the server; WAL mode allows it), whole credits (a
+# fraction is printed so that the check refuses it):
+# creditd_balances FILE: "account<TAB>available" of every account (no reserve
+# or postpaid limit here: its active lots' remaining).
+creditd_balances() {
+  sqlite3 -readonly -separator $'\t' "$1" "
+    SELECT account, CASE WHEN sum(remaining) % 1000000 = 0 THEN sum(remaining) / 1000000
+                         ELSE 'fraction ' || sum(remaining) END
+    FROM lots WHERE status = 'active' GROUP BY account"
+}
+# creditd_journal FILE SEQ: "seq account type reference amount" of every entry after SEQ.
+creditd_journal() {
+  sqlite3 -readonly -separator $'\t' "$1" "
+    SELECT seq, account, type, reference,
+           CASE WHEN amount % 1000000 = 0 THEN amount / 1000000 ELSE 'fraction ' || amount END
+    FROM entries WHERE seq > $2 ORDER BY seq"
+}
+creditd_last_seq() { sqlite3 -readonly "$1" "SELECT coalesce(max(seq), 0) FROM entries"; }
+
+# creditd_cell_start FILE: the state before a cell (balances, last journal
+# seq: FILE.before, FILE.seq), unless the previous cell on FILE left it.
+creditd_cell_start() {
+  [ ! -f "$1.seq" ] || return 0
+  creditd_balances "$1" >"$1.before"
+  creditd_last_seq "$1" >"$1.seq"
+}
+# creditd_cell_check FILE CLIENT_LOG: the cell's requests against FILE's
+# journal since FILE.seq and the balances FILE.before (creditd_cell_start);
+# the state after becomes the next cell's before. Sets the CELL_* results
+# (cell_check in common.sh).
+creditd_cell_check() {
+  creditd_balances "$1" >"$1.after"
+  creditd_journal "$1" "$(cat "$1.seq")" >"$1.journal"
+  [ ! -s "$1.journal" ] || tail -1 "$1.journal" | cut -f1 >"$1.seq"
+  cell_check "$1.before" "$1.after" "$1.journal" "$2"
+  mv "$1.after" "$1.before"
+}
+
 # Totals for verify(): "taken charges holds captures open books_ok", read
-# from the file (a read-only reader beside the server; WAL mode allows it).
+# from the file. books_ok: the totals agree (lots lost what the journal took,
+# the open holds hold what the lots hold), and so does every lot (amount =
+# spent + held + expired + voided + remaining) and every account (its lots'
+# spent = its journal's charges and captures, its lots' held = its open holds).
 creditd_totals() {
   sqlite3 -readonly "$CREDITD_DB" "
     WITH l AS (SELECT sum(amount - remaining) AS taken, sum(spent) AS spent, sum(held) AS held,
@@ -66,11 +110,23 @@ creditd_totals() {
                         - coalesce(sum(amount) FILTER (WHERE type = 'capture'), 0) AS held
                FROM entries),
          h AS (SELECT count(*) AS open, coalesce(sum(amount - captured), 0) AS held
-               FROM holds WHERE status = 'open')
+               FROM holds WHERE status = 'open'),
+         bad_lots AS (SELECT count(*) AS n FROM lots
+                      WHERE amount != spent + held + expired + voided + remaining),
+         la AS (SELECT account, sum(spent) AS spent, sum(held) AS held FROM lots GROUP BY account),
+         ea AS (SELECT account, sum(amount) AS spent FROM entries
+                WHERE type IN ('charge', 'capture') GROUP BY account),
+         ha AS (SELECT account, sum(amount - captured) AS held FROM holds
+                WHERE status = 'open' GROUP BY account),
+         bad_accounts AS (SELECT count(*) AS n FROM la
+                          LEFT JOIN ea ON ea.account = la.account
+                          LEFT JOIN ha ON ha.account = la.account
+                          WHERE la.spent != coalesce(ea.spent, 0) OR la.held != coalesce(ha.held, 0))
     SELECT l.taken / 1000000, e.charges, e.holds, e.captures, h.open,
            (l.taken = l.spent + l.held + l.gone AND l.spent = e.spent AND l.held = e.held
-            AND l.held = h.held)
-    FROM l, e, h;" | tr '|' ' '
+            AND l.held = h.held AND bad_lots.n = 0 AND bad_accounts.n = 0),
+           bad_lots.n, bad_accounts.n
+    FROM l, e, h, bad_lots, bad_accounts;" | tr '|' ' '
 }
 
 # creditd_run SECTION WORKLOAD ACCOUNTS CONNECTIONS SECONDS: one cell against
@@ -82,7 +138,8 @@ creditd_run() {
   local before after out line
   # The totals after the previous cell are this one's before (nothing else writes).
   before=${CREDITD_TOTALS:-$(creditd_totals)}
-  out=$(WORKLOAD=$workload ACCOUNTS=$spread CREDITD_KEY=bench \
+  creditd_cell_start "$CREDITD_DB"
+  out=$(WORKLOAD=$workload ACCOUNTS=$spread CREDITD_KEY=bench CLIENT_LOG="$WORK/client.log" \
     wrk -t"$(client_threads "$conns")" -c"$conns" -d"${seconds}s" --timeout 30s \
     -s bench/wrk/creditd.lua "$CREDITD_URL")
   line=$(grep '^RESULT' <<<"$out")
@@ -91,11 +148,15 @@ creditd_run() {
   for kv in ${line#RESULT }; do r[${kv%%=*}]=${kv#*=}; done
   after=$(settled creditd_totals)
   CREDITD_TOTALS=$after
-  verify "$conns" "$before" "$after" "${r[charges]} ${r[holds]} ${r[captures]}"
+  creditd_cell_check "$CREDITD_DB" "$WORK/client.log"
+  # wrk stops at its deadline: the requests it cut may be committed (counted
+  # by the cell check, which matches each one by its reference).
+  verify "$CELL_CUT_COMMITTED" "$before" "$after" "${r[charges]} ${r[holds]} ${r[captures]}"
   if ((r[other] + r[socket_errors] > 0)); then
     CHECK_OK=false
     CHECK_WHY="${r[other]} unexpected statuses, ${r[socket_errors]} socket errors; $CHECK_WHY"
   fi
+  merge_cell_check
   local secs
   secs=$(awk -v d="${r[duration_us]}" 'BEGIN { printf "%.3f", d / 1e6 }')
   record_cell creditd-http "$section" "$workload" "$spread" "$conns" "$secs" "${r[requests]}" \

@@ -36,6 +36,7 @@ pg_stop() {
 
 pg_seed() {
   PG_TOTALS=""
+  PG_SEQ=""
   psql -qX -v ON_ERROR_STOP=1 -v accounts="$1" -v credits="$PG_CREDITS" -f "$PG_DIR/schema.sql" \
     >/dev/null 2>"$WORK/pg/seed.err" || { cat "$WORK/pg/seed.err" >&2; return 1; }
 }
@@ -45,6 +46,47 @@ pg_seed() {
 # what the journal says went to charges, holds and captures.
 pg_totals() {
   psql -qXAt -F ' ' -v credits="$PG_CREDITS" -f "$PG_DIR/check.sql"
+}
+
+# For ledger_bench --check-cell: "account<TAB>balance" of every account, and
+# the journal after seq $1 ("seq account type ref amount").
+pg_balances() { psql -qXAt -c "COPY (SELECT account, balance FROM balances) TO STDOUT"; }
+pg_journal() {
+  psql -qXAt -c "COPY (SELECT seq, account, type, ref, amount FROM journal WHERE seq > $1
+                       ORDER BY seq) TO STDOUT"
+}
+
+# pg_client_log WORKLOAD CONNECTIONS LOG REFUSALS: the requests of one pgbench
+# run for ledger_bench --check-cell, from its per-transaction log (client_id
+# transaction_no latency script_no ...; each client's lines in order) and the
+# refusals it recorded ("ref account"). A client's N-th charge (or hold) is
+# reference "client_id+1-N". The log names no account ("?"), except a
+# refusal's. After its last logged transaction each client may have had one
+# more under way when pgbench stopped: logged "cut" (in the journal at most
+# once). Reads are not logged: pgbench does not report what a SELECT returned.
+pg_client_log() {
+  awk -v w="$1" -v conns="$2" -F'[ \t]' '
+    FILENAME == ARGV[1] { refused[$1] = $2; next }
+    {
+      c = $1 + 1
+      if (w == "w3") {
+        if (phase[c] == 1) { print c "\t" h[c] "\tcapture\t?\tok"; phase[c] = 0; next }
+        h[c]++; ref = c "-" h[c]
+        if (ref in refused) print c "\t" h[c] "\thold\t" refused[ref] "\trefused"
+        else { print c "\t" h[c] "\thold\t?\tok"; phase[c] = 1 }
+      } else if (w != "w4" || $4 == 1) {
+        k[c]++; ref = c "-" k[c]
+        if (ref in refused) print c "\t" k[c] "\tcharge\t" refused[ref] "\trefused"
+        else print c "\t" k[c] "\tcharge\t?\tok"
+      }
+    }
+    END {
+      for (c = 1; c <= conns; c++) {
+        if (w == "w3" && phase[c] == 1) print c "\t" h[c] "\tcapture\t?\tcut"
+        else if (w == "w3") print c "\t" h[c] + 1 "\thold\t?\tcut"
+        else print c "\t" k[c] + 1 "\tcharge\t?\tcut"
+      }
+    }' "$4" "$3"
 }
 
 # pg_run SECTION WORKLOAD ACCOUNTS CONNECTIONS SECONDS: one pgbench run
@@ -63,12 +105,17 @@ pg_run() {
   local before after out
   # The totals after the previous cell are this one's before (nothing else writes).
   before=${PG_TOTALS:-$(pg_totals)}
+  if [ -z "${PG_SEQ:-}" ]; then
+    pg_balances >"$WORK/pg.before"
+    PG_SEQ=$(psql -qXAt -c "SELECT coalesce(max(seq), 0) FROM journal")
+  fi
+  psql -qX -c "TRUNCATE refusals" >/dev/null
   # pgbench's -T counts from before its clients connect, and a PostgreSQL
   # backend takes 10-30 ms to start on this machine: 256 of them need seconds.
   # The throughput below is measured from the logged transactions alone.
   out="$(cd "$logs" && pgbench -n -c "$conns" -j "$(client_threads "$conns")" \
     -T "$((seconds + conns / 32))" \
-    -D accounts="$spread" "${scripts[@]}" -l --log-prefix=tx 2>&1)" || {
+    -D accounts="$spread" -D n=0 "${scripts[@]}" -l --log-prefix=tx 2>&1)" || {
     say "$out"
     return 1
   }
@@ -92,9 +139,18 @@ pg_run() {
   # From the first transaction's start to the last one's end.
   elapsed=$(awk '{ e = $5 + $6 / 1e6; t = e - $3 / 1e6
       if (NR == 1 || t < lo) lo = t; if (NR == 1 || e > hi) hi = e } END { printf "%.3f", hi - lo }' "$logs/all")
-  # pgbench may stop with a transaction committed but unanswered: one per client.
-  verify "$conns" "$(cut -d' ' -f1-6 <<<"$before")" "$(cut -d' ' -f1-6 <<<"$after")" \
-    "$charges $holds $captures"
+  pg_balances >"$WORK/pg.after"
+  pg_journal "$PG_SEQ" >"$WORK/pg.journal"
+  [ ! -s "$WORK/pg.journal" ] || PG_SEQ=$(tail -1 "$WORK/pg.journal" | cut -f1)
+  psql -qXAt -c "COPY (SELECT ref, account FROM refusals) TO STDOUT" >"$WORK/pg.refusals"
+  pg_client_log "$workload" "$conns" "$logs/all" "$WORK/pg.refusals" >"$WORK/client.log"
+  cell_check "$WORK/pg.before" "$WORK/pg.after" "$WORK/pg.journal" "$WORK/client.log"
+  mv "$WORK/pg.after" "$WORK/pg.before"
+  # pgbench may stop with a transaction committed but unanswered (counted by
+  # the cell check, which matches each by its reference).
+  verify "$CELL_CUT_COMMITTED" "$(cut -d' ' -f1-6 <<<"$before")" \
+    "$(cut -d' ' -f1-6 <<<"$after")" "$charges $holds $captures"
+  merge_cell_check
   record_cell postgres "$section" "$workload" "$spread" "$conns" "$elapsed" "$n" \
     "$(percentile 50 "$logs/lat")" "$(percentile 99 "$logs/lat")" "$(percentile 99.9 "$logs/lat")" \
     "$charges $holds $captures $reads $refused"

@@ -42,6 +42,9 @@ redis_stop() {
 # redis_seed ACCOUNTS: a fresh keyspace, bal:0.. with 10^9 credits each.
 redis_seed() {
   REDIS_TOTALS=""
+  REDIS_LAST_ID="-"
+  REDIS_POSITION=0
+  rm -f "$WORK/redis.before"
   rcli FLUSHALL >/dev/null
   rcli EVAL "$(cat "$REDIS_DIR/seed.lua")" 0 "$1" "$REDIS_CREDITS" >/dev/null
   REDIS_ACCOUNTS=$1
@@ -59,6 +62,22 @@ redis_totals() {
   echo "$t 1"
 }
 
+# For ledger_bench --check-cell: "bal:N<TAB>balance" of every account.
+redis_balances() { rcli EVAL "$(cat "$REDIS_DIR/balances.lua")" 0 "$REDIS_ACCOUNTS"; }
+
+# redis_cell_check CLIENT_LOG: the cell's requests against the journal stream
+# after REDIS_LAST_ID and the balances before (redis_run). Sets CELL_*.
+redis_cell_check() {
+  redis_balances >"$WORK/redis.after"
+  rcli EVAL "$(cat "$REDIS_DIR/journal.lua")" 1 journal "$REDIS_LAST_ID" "$REDIS_POSITION" \
+    >"$WORK/redis.journal.out"
+  REDIS_LAST_ID=$(tail -1 "$WORK/redis.journal.out")
+  head -n -1 "$WORK/redis.journal.out" >"$WORK/redis.journal"
+  REDIS_POSITION=$((REDIS_POSITION + $(wc -l <"$WORK/redis.journal")))
+  cell_check "$WORK/redis.before" "$WORK/redis.after" "$WORK/redis.journal" "$1"
+  mv "$WORK/redis.after" "$WORK/redis.before"
+}
+
 # redis_run SECTION WORKLOAD ACCOUNTS CONNECTIONS SECONDS (after redis_seed).
 redis_run() {
   local section=$1 workload=$2 accounts=$3 conns=$4 seconds=$5
@@ -67,9 +86,11 @@ redis_run() {
   local before after out
   # The totals after the previous cell are this one's before (nothing else writes).
   before=${REDIS_TOTALS:-$(redis_totals)}
+  [ -f "$WORK/redis.before" ] || redis_balances >"$WORK/redis.before"
   out=$("$BIN/redis_load" --port "$REDIS_PORT" --workload "$workload" --accounts "$accounts" \
     --connections "$conns" --threads "$(client_threads "$conns")" --seconds "$seconds" \
-    --charge "${REDIS_SHA[charge]}" --hold "${REDIS_SHA[hold]}" --capture "${REDIS_SHA[capture]}")
+    --charge "${REDIS_SHA[charge]}" --hold "${REDIS_SHA[hold]}" --capture "${REDIS_SHA[capture]}" \
+    --log "$WORK/client.log")
   after=$(redis_totals)
   REDIS_TOTALS=$after
   local f
@@ -77,8 +98,10 @@ redis_run() {
               .reads, .refused] | @tsv' <<<"$out")
   local secs n p50 p99 p999 ch ho ca re rf
   read -r secs n p50 p99 p999 ch ho ca re rf <<<"$f"
+  redis_cell_check "$WORK/client.log"
   # redis_load drains every connection before it stops: no slack.
   verify 0 "$before" "$after" "$ch $ho $ca"
+  merge_cell_check
   record_cell redis "$section" "$workload" "$spread" "$conns" "$secs" "$n" "$p50" "$p99" "$p999" \
     "$ch $ho $ca $re $rf"
 }

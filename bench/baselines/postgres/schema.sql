@@ -1,7 +1,7 @@
 -- The "hand-written PostgreSQL ledger" baseline: balances and lots in tables,
 -- one transaction per charge, a journal row per change. Seeded with
 -- :accounts accounts, each with one lot of :credits credits.
-DROP TABLE IF EXISTS balances, lots, holds, journal;
+DROP TABLE IF EXISTS balances, lots, holds, journal, refusals;
 DROP SEQUENCE IF EXISTS refused;
 CREATE TABLE balances (
   account BIGINT PRIMARY KEY,
@@ -29,7 +29,13 @@ CREATE TABLE journal (
   balance_after BIGINT NOT NULL,
   lot           BIGINT NOT NULL,
   hold          BIGINT,
+  ref           TEXT NOT NULL,  -- the request's reference (bench/cell_check.hpp)
   created_at    TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+-- The references of the refused requests of the current cell (emptied before each).
+CREATE TABLE refusals (
+  ref     TEXT NOT NULL,
+  account BIGINT NOT NULL
 );
 -- Refused charges (none are expected: every account holds plenty).
 CREATE SEQUENCE refused;
