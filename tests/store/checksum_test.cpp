@@ -473,7 +473,9 @@ TEST(row_checksum, altering_any_field_of_any_row_is_named) {
           ASSERT_TRUE(keys.has_value()) << keys.error();
           auto rows = (*keys)->load_all();
           ASSERT_FALSE(rows.has_value()) << what;
-          EXPECT_NE(rows.error().find(name), std::string::npos) << what << ": " << rows.error();
+          EXPECT_NE(rows.error().find(name + ": checksum mismatch"), std::string::npos)
+              << what << ": " << rows.error();
+          EXPECT_NE(rows.error().find(copy), std::string::npos) << rows.error();
           continue;
         }
         auto s = sq::sqlite_store::open({copy});

@@ -10,6 +10,7 @@ std::expected<std::unique_ptr<sqlite_keys>, std::string> sqlite_keys::open(
   if (!db) return std::unexpected("cannot open " + path + ": " + db.error().message);
   auto k = std::make_unique<sqlite_keys>();
   k->db_ = std::move(*db);
+  k->path_ = path;
   if (auto r = k->db_.exec("PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;"); !r) {
     return std::unexpected(r.error().message);
   }
@@ -29,7 +30,7 @@ std::expected<std::vector<auth::key_row>, std::string> sqlite_keys::load_all() {
     // A key altered outside creditd (its role raised, its revocation undone)
     // is refused, naming it, as the store refuses its other rows.
     if (const row_verdict v = check_row(*q, "api_keys", 6); v != row_verdict::intact) {
-      return std::unexpected("api keys are inconsistent: " +
+      return std::unexpected("sqlite store " + path_ + " is inconsistent: " +
                              checksum_problem("api_keys", key_text("id", column_cell(*q, 0)), v));
     }
     auto who = auth::parse_role(q->column_text(2));

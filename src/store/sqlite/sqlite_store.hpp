@@ -21,13 +21,21 @@ struct sqlite_options {
 
 class sqlite_store final : public store {
  public:
-  // Opens or creates the file, takes its lock and migrates the schema.
+  // Opens or creates the file, takes its lock and migrates the schema (to
+  // version 6: the checksum of every row already there, in the migration's
+  // transaction).
   // Errors: cannot create/open the file, another process holds it, the file
   // was written by a newer schema, or is not a creditd database.
   static std::expected<std::unique_ptr<sqlite_store>, store_error> open(const sqlite_options& opts);
   ~sqlite_store() override;
 
+  // As store::load; besides, every row it reads (and every row of
+  // subscription_periods and events) must match its checksum
+  // (sqlite_checksum.hpp): a row altered outside creditd is refused, naming
+  // the file, the table and the row's key. The journal's entries are not
+  // read here; `creditd check` verifies them.
   std::expected<void, store_error> load(ledger::ledger& into, ledger::time_us now) override;
+  // Every row written carries its checksum: each upsert sets every column.
   std::expected<void, store_error> commit(const ledger::change_set& changes) override;
   std::expected<void, store_error> probe() override;
 
