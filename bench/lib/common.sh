@@ -68,9 +68,10 @@ merge_cell_check() {
 
 # verify SLACK BEFORE AFTER CLIENT: the totals check of one cell.
 # BEFORE/AFTER are a system's totals, "taken charges holds captures open
-# books_ok": credits gone from the balances, journal entries by type, open
-# holds, and whether the system's own books agree (lots vs balances vs
-# journal). CLIENT is what the load generator saw acknowledged: "charges holds
+# books_ok [bad_lots bad_accounts]": credits gone from the balances, journal
+# entries by type, open holds, whether the system's own books agree (lots vs
+# balances vs journal, in total, per lot and per account), and how many lots
+# and accounts do not. CLIENT is what the load generator saw acknowledged: "charges holds
 # captures". Every request is 1 credit. SLACK is how many requests the client
 # never saw answered are in the journal (cut by the end of the run: the cell
 # check matches each by its reference and counts them; 0 for generators that
@@ -89,7 +90,10 @@ verify() {
   CHECK_WHY="balances lost $taken credits = $charges charges + $holds holds in the journal"
   CHECK_WHY+=" ($captures captures, $open more open holds); client saw ${c[0]} + ${c[1]} + ${c[2]}"
   if [ "${a[5]}" != 1 ]; then
-    CHECK_OK=false; CHECK_WHY="the system's books disagree: ${a[*]}"
+    CHECK_OK=false
+    CHECK_WHY="the system's books disagree (taken charges holds captures open ok: ${a[*]:0:6};"
+    CHECK_WHY+=" lots breaking their identity: ${a[6]:-n/a}; accounts whose lots disagree with"
+    CHECK_WHY+=" their journal or holds: ${a[7]:-n/a})"
   elif ((taken != charges + holds || open != holds - captures)); then
     CHECK_OK=false; CHECK_WHY="FAILED: $CHECK_WHY"
   elif ((charges < c[0] || charges > c[0] + slack || holds < c[1] || holds > c[1] + slack ||

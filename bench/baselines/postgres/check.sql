@@ -3,8 +3,8 @@
 -- lots lost the same credits, lots' spent and held match the journal and the
 -- open holds; and so does every lot: :credits = remaining + held + spent, and
 -- every account: its balance is its lots' remaining, its lots' spent its
--- journal's charges and captures, its lots' held its open holds), and the
--- refusals so far.
+-- journal's charges and captures, its lots' held its open holds), the
+-- refusals so far, and how many lots and accounts disagree.
 WITH b AS (SELECT count(*) * :credits - sum(balance) AS taken FROM balances),
      l AS (SELECT count(*) * :credits - sum(remaining) AS taken, sum(spent) AS spent,
                   sum(held) AS held FROM lots),
@@ -30,5 +30,6 @@ WITH b AS (SELECT count(*) * :credits - sum(balance) AS taken FROM balances),
 SELECT b.taken, j.charges, j.holds, j.captures, h.open,
        (b.taken = l.taken AND l.taken = l.spent + l.held AND l.spent = j.spent
         AND l.held = h.held AND bad_lots.n = 0 AND bad_accounts.n = 0)::int,
-       (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM refused)
+       (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM refused),
+       bad_lots.n, bad_accounts.n
 FROM b, l, j, h, bad_lots, bad_accounts;
