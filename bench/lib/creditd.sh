@@ -73,6 +73,8 @@ creditd_journal() {
     FROM entries WHERE seq > $2 ORDER BY seq"
 }
 creditd_last_seq() { sqlite3 -readonly "$1" "SELECT coalesce(max(seq), 0) FROM entries"; }
+# Changes while requests cut by the end of a run still commit (for settled).
+creditd_probe() { creditd_last_seq "$CREDITD_DB"; }
 
 # creditd_cell_start FILE: the state before a cell (balances, last journal
 # seq: FILE.before, FILE.seq), unless the previous cell on FILE left it.
@@ -146,7 +148,8 @@ creditd_run() {
   declare -A r
   local kv
   for kv in ${line#RESULT }; do r[${kv%%=*}]=${kv#*=}; done
-  after=$(settled creditd_totals)
+  settled creditd_probe >/dev/null
+  after=$(creditd_totals)
   CREDITD_TOTALS=$after
   creditd_cell_check "$CREDITD_DB" "$WORK/client.log"
   # wrk stops at its deadline: the requests it cut may be committed (counted
