@@ -4,7 +4,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-sanitize crash-test fuzz bench clean format tidy
+.PHONY: all deps build run test test-sanitize test-mutants crash-test fuzz bench clean format tidy
 
 all: build
 
@@ -31,6 +31,15 @@ test-sanitize: deps
 	  -DCREDITD_FUZZ_TESTS=OFF >/dev/null
 	@cmake --build build-sanitize -j $(JOBS)
 	@cd build-sanitize && CREDITD_RANDOM_SEEDS=10 ctest --output-on-failure -j $(JOBS)
+
+# Mutation testing: creditd built with each planted bug of mutants/*.patch
+# (a scratch copy of the working tree, build-mutants/), the suite run against
+# each; fails naming any mutant no test caught, or a patch that no longer
+# applies. MUTANTS="a b" runs only those; MUTANTS_FULL=1 names every catching
+# test. See mutants/README.md.
+MUTANTS ?=
+test-mutants: deps
+	@JOBS=$(JOBS) bash scripts/test-mutants $(MUTANTS)
 
 # The crash harness, long: N SIGKILLs under load, each followed by a restart
 # and the checks in tests/crash/crash_harness.cpp. SEED= repeats a run.
