@@ -85,8 +85,9 @@ end
 response = function(status, hdrs, resp)
   if status == 201 then
     local m = ref_n(resp)
-    local a = resp:match('"account":"([^"]+)"')
-    if m == nil or a == nil or unanswered[m] == nil then
+    -- The account logged is the one the request named; the reply must name it too.
+    local a = m and unanswered[m] and unanswered[m]:match("\t(.*)$")
+    if a == nil or resp:match('"account":"([^"]+)"') ~= a then
       other = other + 1
       return
     end
