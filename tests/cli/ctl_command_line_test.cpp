@@ -137,6 +137,7 @@ TEST(ctl_command_line, every_command_has_help_from_the_description) {
       EXPECT_NE(p.out.find(option_name(f.name)), std::string::npos) << p.out;
   }
   auto root = parse({"--help"}, {});
+  ASSERT_FALSE(root.inv);
   EXPECT_EQ(root.inv.error(), exit_ok);
   EXPECT_NE(root.out.find("Exit codes: 0 success; 1"), std::string::npos) << root.out;
 }
@@ -193,6 +194,7 @@ TEST(ctl_command_line, the_key_comes_from_creditd_key_else_creditd_admin_key) {
   ASSERT_TRUE(p.inv) << p.err;
   EXPECT_EQ(p.inv->global.key, "from-admin");
   p = parse({"balance", "a", "--key", "flag"}, {.key = "from-key"});
+  ASSERT_TRUE(p.inv) << p.err;
   EXPECT_EQ(p.inv->global.key, "flag");
   p = parse({"balance", "a"}, {.url = "http://env:9"});
   ASSERT_FALSE(p.inv);
@@ -253,41 +255,49 @@ TEST(ctl_command_line, fields_become_a_json_body) {
                   "--metadata", R"({"k":1})", "--quantity", "3"});
   ASSERT_TRUE(p.inv) << p.err;
   EXPECT_EQ(p.inv->target, "/v1/accounts/org%3A1%2Fx%20y/charges");
+  ASSERT_TRUE(p.inv->body);
   const json::value body = json::parse(*p.inv->body);
   EXPECT_EQ(body, json::parse(R"({"operation":"image.generate","amount":"2.5",
       "dimensions":{"model":"sdxl"},"reference":"a\"b","urgent":true,"metadata":{"k":1},
       "quantity":"3"})"));
   p = parse({"charge", "a", "--operation", "x", "--urgent=false"});
   ASSERT_TRUE(p.inv) << p.err;
+  ASSERT_TRUE(p.inv->body);
   EXPECT_EQ(json::parse(*p.inv->body).at("urgent"), json::value(false));
 
   p = parse({"grant", "a", "--amount", "5", "--kind", "promo", "--scope", "image.*", "--scope",
              "llm.tokens", "--priority", "3", "--expires-at", "2030-01-01T00:00:00Z"});
   ASSERT_TRUE(p.inv) << p.err;
+  ASSERT_TRUE(p.inv->body);
   EXPECT_EQ(json::parse(*p.inv->body),
             json::parse(R"({"amount":"5","kind":"promo","scope":["image.*","llm.tokens"],
                 "priority":3,"expires_at":"2030-01-01T00:00:00Z"})"));
 
   p = parse({"account", "put", "a", "--settings", R"({"reserve":"5"})"});
   ASSERT_TRUE(p.inv) << p.err;
+  ASSERT_TRUE(p.inv->body);
   EXPECT_EQ(json::parse(*p.inv->body), json::parse(R"({"settings":{"reserve":"5"}})"));
 
   p = parse({"adjust", "a", "--amount", "-2", "--reason", "oops"});
   ASSERT_TRUE(p.inv) << p.err;
+  ASSERT_TRUE(p.inv->body);
   EXPECT_EQ(json::parse(*p.inv->body), json::parse(R"({"amount":"-2","reason":"oops"})"));
 
   p = parse({"charge-batch", "a", "--charges", R"({"operation":"x","amount":"1"})", "--charges",
              R"({"operation":"y","amount":"2"})"});
   ASSERT_TRUE(p.inv) << p.err;
+  ASSERT_TRUE(p.inv->body);
   EXPECT_EQ(json::parse(*p.inv->body).at("charges").as_array().size(), 2u);
 
   p = parse({"clock", "advance", "--seconds", "60"});
   ASSERT_TRUE(p.inv) << p.err;
+  ASSERT_TRUE(p.inv->body);
   EXPECT_EQ(*p.inv->body, R"({"seconds":60})");
 
   // An endpoint with a body but no fields sends an empty object.
   p = parse({"release", "hold_1"});
   ASSERT_TRUE(p.inv) << p.err;
+  ASSERT_TRUE(p.inv->body);
   EXPECT_EQ(*p.inv->body, "{}");
 }
 
@@ -305,6 +315,7 @@ TEST(ctl_command_line, a_raw_body_replaces_the_fields_and_required_checks) {
   const std::string raw = R"({"operation": "x",  "amount": 1})";
   auto p = parse({"charge", "a", "--body", raw});
   ASSERT_TRUE(p.inv) << p.err;
+  ASSERT_TRUE(p.inv->body);
   EXPECT_EQ(*p.inv->body, raw);  // byte for byte
   // Not on commands without a body.
   EXPECT_FALSE(parse({"balance", "a", "--body", "{}"}).inv);

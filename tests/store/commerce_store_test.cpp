@@ -32,21 +32,24 @@ constexpr time_us t0 = 1'795'000'000LL * ledger::us_per_second;  // 2026-11-18
 constexpr micros credit = ledger::micros_per_credit;
 constexpr time_us day = ledger::us_per_day;
 
-std::unique_ptr<store::sqlite::sqlite_store> open_store(const std::string& path) {
-  auto s = store::sqlite::sqlite_store::open({path});
-  EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().message);
-  return s ? std::move(*s) : nullptr;
-}
-
-template <typename T>
-T must(std::expected<T, ledger::error> r) {
+// The value of a result (a ledger command's, a store's), or a test failure
+// naming the error (thrown, so that gtest reports it and ends the test):
+// reading * or -> of a failed std::expected is undefined behaviour.
+template <typename T, typename E>
+T must(std::expected<T, E> r) {
   EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
-  if (!r) throw std::runtime_error("a command failed");
+  if (!r) throw std::runtime_error("a call failed");
   return std::move(*r);
 }
-inline void must(std::expected<void, ledger::error> r) {
+template <typename E>
+void must(std::expected<void, E> r) {
   EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
-  if (!r) throw std::runtime_error("a command failed");
+  if (!r) throw std::runtime_error("a call failed");
+}
+
+// The store, or a test failure (thrown): never a null pointer to call through.
+std::unique_ptr<store::sqlite::sqlite_store> open_store(const std::string& path) {
+  return must(store::sqlite::sqlite_store::open({path}));
 }
 
 void commit(store::store& s, ledger::ledger& l, std::vector<ledger::change_set>* sets = nullptr) {
@@ -299,7 +302,7 @@ TEST(commerce_store, everything_committed_comes_back_on_reopen) {
   ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
   EXPECT_EQ(dump_commerce(l), before);
   EXPECT_EQ(dump_ledger(l), before_ledger);
-  EXPECT_EQ(*s->audit_journal(l), "");
+  EXPECT_EQ(must(s->audit_journal(l)), "");
 
   // The catalog, read through the ledger's own lookups.
   ASSERT_NE(l.find_price("flux-hd"), nullptr);
@@ -734,6 +737,7 @@ TEST(commerce_store, a_subscription_in_an_unknown_zone_is_refused_at_load) {
   }
   {
     auto db = store::sqlite::database::open(path, false);
+    ASSERT_TRUE(db.has_value()) << db.error().message;
     ASSERT_TRUE(db->exec("UPDATE subscriptions SET timezone = 'Europe/Paris'").has_value());
   }
   auto s = open_store(path);

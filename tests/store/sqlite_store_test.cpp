@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <expected>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
+#include <stdexcept>
 #include <thread>
 
 #include "engine/engine.hpp"
@@ -34,10 +36,21 @@ namespace {
 constexpr time_us t0 = 1'795'000'000LL * ledger::us_per_second;  // 2026-11-18
 constexpr micros credit = ledger::micros_per_credit;
 
+// The value of a result, or a test failure naming the error (thrown, so that
+// gtest reports it and ends the test): reading * or -> of a failed
+// std::expected is undefined behaviour.
+template <typename T, typename E>
+T must(std::expected<T, E> r) {
+  if (!r) {
+    ADD_FAILURE() << "unexpected error: " << r.error().message;
+    throw std::runtime_error("a call failed");
+  }
+  return std::move(*r);
+}
+
+// The store, or a test failure (thrown): never a null pointer to call through.
 std::unique_ptr<store::sqlite::sqlite_store> open_store(const std::string& path) {
-  auto s = store::sqlite::sqlite_store::open({path});
-  EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().message);
-  return s ? std::move(*s) : nullptr;
+  return must(store::sqlite::sqlite_store::open({path}));
 }
 
 // A seeded mix of every command, touching accounts, lots, holds, charges
@@ -216,7 +229,7 @@ TEST(sqlite_store, reopen_restores_exactly_what_was_committed) {
   auto loaded = s->load(l, now);
   ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
   EXPECT_EQ(dump_ledger(l), before);
-  EXPECT_EQ(*s->audit_journal(l), "");
+  EXPECT_EQ(must(s->audit_journal(l)), "");
   // Keys younger than the retention come back; a replay is found.
   ASSERT_GT(keys.size(), 100u);
   for (const std::string& key : keys) {
@@ -249,7 +262,7 @@ TEST(sqlite_store, reopen_restores_exactly_what_was_committed) {
   ledger::ledger l2;
   ASSERT_TRUE(s2->load(l2, now).has_value());
   EXPECT_EQ(dump_ledger(l2), after);
-  EXPECT_EQ(*s2->audit_journal(l2), "");
+  EXPECT_EQ(must(s2->audit_journal(l2)), "");
   EXPECT_EQ(read_journal(path), journal);
 }
 
@@ -275,10 +288,10 @@ TEST(sqlite_store, keeps_quantity_and_metadata) {
     ledger::hold_cmd h{.account = "acct-0", .amount = 3 * credit, .operation = "image.generate"};
     h.quantity = 3 * credit;
     h.metadata = meta_h;
-    captured_hold = (*l.place_hold(h, t0))->id;
+    captured_hold = must(l.place_hold(h, t0))->id;
     h.amount = 0;
     h.quantity = 7;
-    open_hold = (*l.place_hold(h, t0))->id;
+    open_hold = must(l.place_hold(h, t0))->id;
     ASSERT_TRUE(s->commit(l.take_changes()).has_value());
     // The capture in a later commit: the hold row is updated, its fields kept.
     ASSERT_TRUE(l.capture(captured_hold, credit, t0 + ledger::us_per_second).has_value());
@@ -410,6 +423,7 @@ TEST(sqlite_store, refuses_to_load_an_inconsistent_file) {
   }
   {
     auto db = store::sqlite::database::open(path, false);
+    ASSERT_TRUE(db.has_value()) << db.error().message;
     ASSERT_TRUE(db->exec("UPDATE lots SET remaining = remaining + 1").has_value());
   }
   auto s = open_store(path);
@@ -439,6 +453,7 @@ TEST(sqlite_store, damaged_file_is_refused_naming_it) {
   std::uint64_t freelist = 0;
   {
     auto db = store::sqlite::database::open(path, false);
+    ASSERT_TRUE(db.has_value()) << db.error().message;
     auto q = db->prepare("PRAGMA freelist_count");
     ASSERT_TRUE(q.has_value() && q->step().value_or(false));
     freelist = static_cast<std::uint64_t>(q->column_int(0));
@@ -570,11 +585,15 @@ TEST(engine, refuses_writes_serves_reads_and_recovers_after_a_failed_commit) {
     ASSERT_TRUE(run_durably(e, [&](ledger::ledger& l, time_us now) {
       ASSERT_TRUE(l.put_account({"a", std::nullopt, std::nullopt}, now).has_value());
       ASSERT_TRUE(l.grant({.account = "a", .amount = 100 * credit}, now).has_value());
-      acknowledged = (*l.charge({"a", credit, "op", "", "", false}, now))->id;
+      auto r = l.charge({"a", credit, "op", "", "", false}, now);
+      ASSERT_TRUE(r.has_value()) << r.error().message;
+      acknowledged = (*r)->id;
     }));
     s.fail_ = true;
     EXPECT_FALSE(run_durably(e, [&](ledger::ledger& l, time_us now) {
-      refused = (*l.charge({"a", credit, "op", "", "", false}, now))->id;
+      auto r = l.charge({"a", credit, "op", "", "", false}, now);
+      ASSERT_TRUE(r.has_value()) << r.error().message;
+      refused = (*r)->id;
     }));
     EXPECT_TRUE(e.failed());
     EXPECT_NE(e.failure().find("disk full"), std::string::npos);
@@ -619,7 +638,7 @@ TEST(engine, refuses_writes_serves_reads_and_recovers_after_a_failed_commit) {
   EXPECT_NE(l.find_charge(acknowledged), nullptr);
   EXPECT_NE(l.find_charge(after), nullptr);
   EXPECT_EQ(l.balance(*l.find_account("a"), t0).available, 98 * credit);
-  EXPECT_EQ(*s->audit_journal(l), "");
+  EXPECT_EQ(must(s->audit_journal(l)), "");
 }
 
 TEST(engine, runs_time_driven_work_on_its_own) {
@@ -668,7 +687,7 @@ TEST(sqlite_store, an_expired_idempotency_key_can_be_used_again_in_one_commit) {
     // Past the retention: the expiry and the reuse in the same change set.
     now += retention + ledger::us_per_second;
     l.idempotency_forget_before(now - retention);
-    ASSERT_EQ(*l.idempotency_lookup("k9", "fp-2"), nullptr);
+    ASSERT_EQ(must(l.idempotency_lookup("k9", "fp-2")), nullptr);
     l.idempotency_remember({"k9", "fp-2", 201, R"({"n":2})", now});
     auto committed = s->commit(l.take_changes());
     ASSERT_TRUE(committed.has_value()) << committed.error().message;
@@ -680,7 +699,7 @@ TEST(sqlite_store, an_expired_idempotency_key_can_be_used_again_in_one_commit) {
     auto s = open_store(path);
     ledger::ledger l;
     ASSERT_TRUE(s->load(l, now).has_value());
-    ASSERT_EQ(*l.idempotency_lookup("k9", "fp-3"), nullptr);
+    ASSERT_EQ(must(l.idempotency_lookup("k9", "fp-3")), nullptr);
     l.idempotency_remember({"k9", "fp-3", 201, R"({"n":3})", now});
     auto committed = s->commit(l.take_changes());
     ASSERT_TRUE(committed.has_value()) << committed.error().message;
@@ -704,6 +723,6 @@ TEST(sqlite_store, an_expired_idempotency_key_can_be_used_again_in_one_commit) {
   auto s = open_store(path);
   ledger::ledger l;
   ASSERT_TRUE(s->load(l, t0).has_value());  // loading as of t0 would show every row left
-  EXPECT_EQ(*l.idempotency_lookup("k9", "fp-x"), nullptr);
-  EXPECT_EQ(*l.idempotency_lookup("other", "fp-x"), nullptr);
+  EXPECT_EQ(must(l.idempotency_lookup("k9", "fp-x")), nullptr);
+  EXPECT_EQ(must(l.idempotency_lookup("other", "fp-x")), nullptr);
 }

@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
 
 #include "ledger/amount.hpp"
+#include "expected_check.hpp"
 
 using namespace creditd::ledger;
+using creditd::testing::error_of;
 
 TEST(amount, parses_integers_and_fractions) {
   EXPECT_EQ(parse_amount("10").value(), 10'000'000);
@@ -15,19 +17,19 @@ TEST(amount, parses_integers_and_fractions) {
 }
 
 TEST(amount, refuses_bad_text) {
-  EXPECT_EQ(parse_amount("").error(), amount_error::empty);
+  EXPECT_EQ(error_of(parse_amount("")), amount_error::empty);
   for (const char* t :
        {"abc", "1.", ".5", "+1", "01", "1e", "NaN", "Infinity", "1 ", " 1", "0x10", "--1"}) {
-    EXPECT_EQ(parse_amount(t).error(), amount_error::syntax) << t;
+    EXPECT_EQ(error_of(parse_amount(t)), amount_error::syntax) << t;
   }
-  EXPECT_EQ(parse_amount("0.0000001").error(), amount_error::too_precise);
-  EXPECT_EQ(parse_amount("1e-7").error(), amount_error::too_precise);
-  EXPECT_EQ(parse_amount("-1").error(), amount_error::negative);
+  EXPECT_EQ(error_of(parse_amount("0.0000001")), amount_error::too_precise);
+  EXPECT_EQ(error_of(parse_amount("1e-7")), amount_error::too_precise);
+  EXPECT_EQ(error_of(parse_amount("-1")), amount_error::negative);
   EXPECT_EQ(parse_amount("-1", sign_policy::signed_allowed).value(), -1'000'000);
   EXPECT_EQ(parse_amount("-0").value(), 0);
-  EXPECT_EQ(parse_amount("1000000000001").error(), amount_error::out_of_range);
-  EXPECT_EQ(parse_amount("1e400").error(), amount_error::out_of_range);
-  EXPECT_EQ(parse_amount("99999999999999999999999").error(), amount_error::out_of_range);
+  EXPECT_EQ(error_of(parse_amount("1000000000001")), amount_error::out_of_range);
+  EXPECT_EQ(error_of(parse_amount("1e400")), amount_error::out_of_range);
+  EXPECT_EQ(error_of(parse_amount("99999999999999999999999")), amount_error::out_of_range);
 }
 
 TEST(amount, formats_exactly) {

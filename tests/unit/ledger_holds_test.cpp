@@ -279,8 +279,8 @@ TEST_F(ledger_holds, capture_and_release_refusals) {
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, errc::invalid_argument);
   EXPECT_STREQ(r.error().message, "amount must not be negative");
-  EXPECT_EQ(led.capture(999'999, std::nullopt, t0).error().code, errc::hold_not_found);
-  EXPECT_EQ(led.release(999'999, t0).error().code, errc::hold_not_found);
+  EXPECT_EQ(refusal(led.capture(999'999, std::nullopt, t0)).code, errc::hold_not_found);
+  EXPECT_EQ(refusal(led.release(999'999, t0)).code, errc::hold_not_found);
   EXPECT_EQ(h.status, hold_status::open);
   EXPECT_EQ(led.pending_entry_count(), entries);
 
@@ -292,8 +292,8 @@ TEST_F(ledger_holds, capture_and_release_refusals) {
   }
   const hold& g = place(cr(1));
   must(led.release(g.id, t0));
-  EXPECT_EQ(led.capture(g.id, std::nullopt, t0).error().code, errc::hold_not_open);
-  EXPECT_EQ(led.release(g.id, t0).error().code, errc::hold_not_open);
+  EXPECT_EQ(refusal(led.capture(g.id, std::nullopt, t0)).code, errc::hold_not_open);
+  EXPECT_EQ(refusal(led.release(g.id, t0)).code, errc::hold_not_open);
   EXPECT_EQ(available(), cr(9));
 }
 
@@ -369,8 +369,8 @@ TEST_F(ledger_holds, expiry_after_ttl) {
   EXPECT_EQ(es[0].created_at, e);
   EXPECT_EQ(es[0].balance_after, cr(10));
 
-  EXPECT_EQ(led.capture(h.id, std::nullopt, e + secs(31)).error().code, errc::hold_not_open);
-  EXPECT_EQ(led.release(h.id, e + secs(31)).error().code, errc::hold_not_open);
+  EXPECT_EQ(refusal(led.capture(h.id, std::nullopt, e + secs(31))).code, errc::hold_not_open);
+  EXPECT_EQ(refusal(led.release(h.id, e + secs(31))).code, errc::hold_not_open);
   EXPECT_EQ(led.run_due(e + days(1)), 0u);
 }
 
@@ -641,7 +641,7 @@ TEST_F(ledger_holds, lot_revived_by_a_release_still_expires) {
   EXPECT_EQ(es[0].amount, cr(5));
   EXPECT_EQ(es[0].created_at, t0 + secs(200));
   // Touching the account after the hold's original expiry must not abort.
-  EXPECT_EQ(led.charge(charge_of(1), t0 + secs(1000)).error().code, errc::insufficient_credits);
+  EXPECT_EQ(refusal(led.charge(charge_of(1), t0 + secs(1000))).code, errc::insufficient_credits);
 }
 
 }  // namespace

@@ -993,7 +993,7 @@ TEST_F(ledger_charge, rate_limit_token_bucket) {
   // After a long pause the bucket is full again, but never more than full.
   for (int i = 0; i < 3; ++i)
     charge(cr(1), t0 + hours(1));
-  EXPECT_EQ(led.charge(charge_of(cr(1)), t0 + hours(1)).error().code, errc::rate_limited);
+  EXPECT_EQ(refusal(led.charge(charge_of(cr(1)), t0 + hours(1))).code, errc::rate_limited);
   EXPECT_EQ(available(t0 + hours(1)), cr(93));
 }
 
@@ -1004,7 +1004,7 @@ TEST_F(ledger_charge, rate_limit_counts_holds_but_not_refusals) {
   grant(cr(5));
   // Refused for credits: no token taken.
   for (int i = 0; i < 5; ++i) {
-    EXPECT_EQ(led.charge(charge_of(cr(6)), t0).error().code, errc::insufficient_credits);
+    EXPECT_EQ(refusal(led.charge(charge_of(cr(6)), t0)).code, errc::insufficient_credits);
   }
   place(cr(1));
   charge(cr(1));
@@ -1045,7 +1045,7 @@ TEST_F(ledger_charge, rate_limit_refill_is_not_lost_by_frequent_polling) {
   for (int i = 0; i < 3; ++i)
     charge(cr(1));
   // One refused attempt one microsecond before the token is whole...
-  EXPECT_EQ(led.charge(charge_of(cr(1)), t0 + secs(20) - 1).error().code, errc::rate_limited);
+  EXPECT_EQ(refusal(led.charge(charge_of(cr(1)), t0 + secs(20) - 1)).code, errc::rate_limited);
   // ...must not delay the token that is due 20 s after the burst.
   EXPECT_TRUE(led.charge(charge_of(cr(1)), t0 + secs(20)).has_value());
 }
@@ -1329,7 +1329,7 @@ TEST_F(ledger_batch, failing_third_charge_rolls_back_everything) {
   // The rate bucket was restored too: 9 tokens are left of 10.
   std::vector<charge_cmd> nine(9, charge_of(0));
   must(led.charge_batch(nine, t0));
-  EXPECT_EQ(led.charge(charge_of(0), t0).error().code, errc::rate_limited);
+  EXPECT_EQ(refusal(led.charge(charge_of(0), t0)).code, errc::rate_limited);
 
   // Ids are reused after the rollback.
   EXPECT_EQ(led.find_charge(next_id)->amount, 0);

@@ -124,7 +124,7 @@ TEST_F(ledger_refund, amounts_that_are_refused) {
 TEST_F(ledger_refund, zero_charge_has_nothing_to_refund) {
   open();
   const charge_record& c = charge(0);
-  EXPECT_EQ(led.refund(refund_of(c.id), t0).error().code, errc::nothing_to_refund);
+  EXPECT_EQ(refusal(led.refund(refund_of(c.id), t0)).code, errc::nothing_to_refund);
 }
 
 TEST_F(ledger_refund, reverse_consumption_order_across_lots) {
@@ -241,7 +241,7 @@ TEST_F(ledger_refund, voided_lot_refunds_into_a_new_lot) {
   EXPECT_EQ(available(now), cr(3));
 
   // The new lot keeps the old scope and expiry.
-  EXPECT_EQ(led.charge(charge_of(cr(1), "llm.tokens"), now).error().reason, refusal_reason::scope);
+  EXPECT_EQ(refusal(led.charge(charge_of(cr(1), "llm.tokens"), now)).reason, refusal_reason::scope);
   EXPECT_EQ(led.next_due(), t0 + days(30));
   EXPECT_EQ(available(t0 + days(30)), 0);
   // The rest of the charge goes to another new lot.
@@ -369,7 +369,7 @@ TEST_F(ledger_refund, captured_hold) {
   EXPECT_EQ(es[0].hold_id, h.id);
   EXPECT_EQ(es[0].charge_id, h.charge_id);
   EXPECT_EQ(available(), cr(8));
-  EXPECT_EQ(led.refund(refund_of(h.charge_id, cr(3)), t0).error().code, errc::refund_too_large);
+  EXPECT_EQ(refusal(led.refund(refund_of(h.charge_id, cr(3)), t0)).code, errc::refund_too_large);
 }
 
 TEST_F(ledger_refund, batch_charges_are_refunded_separately) {

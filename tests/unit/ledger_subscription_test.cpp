@@ -737,10 +737,12 @@ TEST_F(subscriptions, run_due_renews_many_accounts_in_bounded_steps_in_time_orde
     std::vector<time_us> want;
     want.push_back(starts[i]);
     const auto anchor = led.get_calendar().date_at("UTC", starts[i]);
+    ASSERT_TRUE(anchor.has_value()) << starts[i];
     for (std::int64_t k = 1;; ++k) {
-      const time_us b = *led.get_calendar().boundary("UTC", *anchor, period_unit::month, k);
-      if (b > now) break;
-      want.push_back(b);
+      const auto b = led.get_calendar().boundary("UTC", *anchor, period_unit::month, k);
+      ASSERT_TRUE(b.has_value()) << k;
+      if (*b > now) break;
+      want.push_back(*b);
     }
     EXPECT_EQ(grants[ids[i]], want) << ids[i];
     EXPECT_EQ(sub(ids[i]).period_index + 1, static_cast<std::int64_t>(want.size()));

@@ -169,7 +169,7 @@ TEST_F(ledger_usage_fields, a_refused_charge_records_nothing) {
   c.quantity = 5;
   c.metadata = meta;
   const std::size_t mark = led.pending_entry_count();
-  EXPECT_EQ(led.charge(c, t0).error().code, errc::insufficient_credits);
+  EXPECT_EQ(refusal(led.charge(c, t0)).code, errc::insufficient_credits);
   EXPECT_EQ(led.pending_entry_count(), mark);
 }
 

@@ -56,9 +56,9 @@ TEST_F(ledger_zero, charge_succeeds_where_any_credit_would_be_refused) {
   const lot& l = grant(g);
   charge(cr(1), t0, "image.generate");  // from the postpaid limit: the lot is behind the reserve
   ASSERT_EQ(available(), 0);
-  EXPECT_EQ(led.charge(charge_of(1, "image.generate"), t0).error().code,
+  EXPECT_EQ(refusal(led.charge(charge_of(1, "image.generate"), t0)).code,
             errc::insufficient_credits);
-  EXPECT_EQ(led.charge(charge_of(1, "llm.tokens"), t0).error().code, errc::insufficient_credits);
+  EXPECT_EQ(refusal(led.charge(charge_of(1, "llm.tokens"), t0)).code, errc::insufficient_credits);
   EXPECT_TRUE(charge(0, t0, "image.generate").parts.empty());
   EXPECT_TRUE(charge(0, t0, "llm.tokens").parts.empty());
   charge_cmd urgent = charge_of(0);
@@ -93,7 +93,7 @@ TEST_F(ledger_zero, batch_of_zero_charges_at_zero_balance) {
   // One paid item refuses the whole batch, zero items included.
   cmds.push_back(charge_of(1));
   const std::size_t before = led.pending_entry_count();
-  EXPECT_EQ(led.charge_batch(cmds, t0).error().code, errc::insufficient_credits);
+  EXPECT_EQ(refusal(led.charge_batch(cmds, t0)).code, errc::insufficient_credits);
   EXPECT_EQ(led.pending_entry_count(), before);
 }
 
@@ -178,7 +178,7 @@ TEST_F(ledger_zero, release_and_expiry_of_a_zero_hold_write_a_release_of_nothing
   EXPECT_EQ(es[0].reason, "hold expired");
   EXPECT_EQ(es[0].created_at, t0 + secs(60));
   EXPECT_EQ(led.open_hold_count(), 0u);
-  EXPECT_EQ(led.release(b.id, t0 + secs(61)).error().code, errc::hold_not_open);
+  EXPECT_EQ(refusal(led.release(b.id, t0 + secs(61))).code, errc::hold_not_open);
 }
 
 TEST_F(ledger_zero, holds_of_zero_count_against_max_open_holds) {
@@ -211,7 +211,7 @@ TEST_F(ledger_zero, zero_charges_and_holds_count_against_the_rate_limit) {
   ASSERT_FALSE(h.has_value());
   EXPECT_EQ(h.error().code, errc::rate_limited);
   std::vector<charge_cmd> batch(1, charge_of(0));
-  EXPECT_EQ(led.charge_batch(batch, t0).error().code, errc::rate_limited);
+  EXPECT_EQ(refusal(led.charge_batch(batch, t0)).code, errc::rate_limited);
   EXPECT_EQ(led.pending_entry_count(), mark);
   EXPECT_EQ(led.open_hold_count(), 1u);
   // A token is back after 20 s.

@@ -11,8 +11,10 @@
 #include "../support/stripe_sign.hpp"
 #include "billing/stripe_event.hpp"
 #include "billing/stripe_signature.hpp"
+#include "expected_check.hpp"
 
 using namespace creditd::billing;
+using creditd::testing::error_of;
 using creditd::testing::checkout_session_completed_body;
 using creditd::testing::checkout_session_event_body;
 using creditd::testing::checkout_session_fields;
@@ -72,7 +74,7 @@ TEST(stripe_event, the_test_helper_signs_as_stripe_does) {
       checkout_session_completed_body("evt_2", "acct-1", "pack-100", "paid", t0);
   const std::string header = creditd::testing::stripe_signature_header("whsec_abc", t0, event);
   EXPECT_TRUE(verify_stripe_signature(header, event, "whsec_abc", t0 + 5).has_value());
-  EXPECT_EQ(verify_stripe_signature(header, event + " ", "whsec_abc", t0).error(),
+  EXPECT_EQ(error_of(verify_stripe_signature(header, event + " ", "whsec_abc", t0)),
             stripe_signature_error::no_matching_signature);
 }
 

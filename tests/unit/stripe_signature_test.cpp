@@ -14,8 +14,10 @@
 #include <vector>
 
 #include "billing/stripe_signature.hpp"
+#include "expected_check.hpp"
 
 using namespace creditd::billing;
+using creditd::testing::error_of;
 
 namespace {
 
@@ -73,7 +75,7 @@ TEST(stripe_signature, any_v1_may_match_during_a_secret_rotation) {
   const std::string both = "t=" + std::to_string(t0) + ",v1=" + old_sig + ",v1=" + new_sig;
   EXPECT_TRUE(verify_stripe_signature(both, body, secret, t0).has_value());
   EXPECT_TRUE(verify_stripe_signature(both, body, old_secret, t0).has_value());
-  EXPECT_EQ(verify_stripe_signature(both, body, "whsec_other", t0).error(),
+  EXPECT_EQ(error_of(verify_stripe_signature(both, body, "whsec_other", t0)),
             stripe_signature_error::no_matching_signature);
   // The order of items does not matter.
   const std::string reordered = "v1=" + new_sig + ",t=" + std::to_string(t0);
@@ -82,26 +84,26 @@ TEST(stripe_signature, any_v1_may_match_during_a_secret_rotation) {
 
 TEST(stripe_signature, wrong_secret_or_tampered_body_does_not_match) {
   const std::string header = sign(secret, t0, body);
-  EXPECT_EQ(verify_stripe_signature(header, body, "whsec_wrong", t0).error(),
+  EXPECT_EQ(error_of(verify_stripe_signature(header, body, "whsec_wrong", t0)),
             stripe_signature_error::no_matching_signature);
-  EXPECT_EQ(verify_stripe_signature(header, body, "", t0).error(),
+  EXPECT_EQ(error_of(verify_stripe_signature(header, body, "", t0)),
             stripe_signature_error::no_matching_signature);
   std::string tampered = body;
   tampered[8] = '2';  // evt_1 -> evt_2
-  EXPECT_EQ(verify_stripe_signature(header, tampered, secret, t0).error(),
+  EXPECT_EQ(error_of(verify_stripe_signature(header, tampered, secret, t0)),
             stripe_signature_error::no_matching_signature);
-  EXPECT_EQ(verify_stripe_signature(header, body + " ", secret, t0).error(),
+  EXPECT_EQ(error_of(verify_stripe_signature(header, body + " ", secret, t0)),
             stripe_signature_error::no_matching_signature);
-  EXPECT_EQ(verify_stripe_signature(header, "", secret, t0).error(),
+  EXPECT_EQ(error_of(verify_stripe_signature(header, "", secret, t0)),
             stripe_signature_error::no_matching_signature);
   // The timestamp is part of what is signed: another t with the same v1 fails.
   const std::string moved = "t=" + std::to_string(t0 + 1) + header.substr(header.find(','));
-  EXPECT_EQ(verify_stripe_signature(moved, body, secret, t0).error(),
+  EXPECT_EQ(error_of(verify_stripe_signature(moved, body, secret, t0)),
             stripe_signature_error::no_matching_signature);
   // One flipped hex digit of the signature.
   std::string flipped = header;
   flipped.back() = flipped.back() == '0' ? '1' : '0';
-  EXPECT_EQ(verify_stripe_signature(flipped, body, secret, t0).error(),
+  EXPECT_EQ(error_of(verify_stripe_signature(flipped, body, secret, t0)),
             stripe_signature_error::no_matching_signature);
 }
 
@@ -109,25 +111,25 @@ TEST(stripe_signature, timestamps_outside_the_tolerance_are_refused) {
   const std::string header = sign(secret, t0, body);
   EXPECT_TRUE(verify_stripe_signature(header, body, secret, t0 + 300).has_value());
   EXPECT_TRUE(verify_stripe_signature(header, body, secret, t0 - 300).has_value());
-  EXPECT_EQ(verify_stripe_signature(header, body, secret, t0 + 301).error(),
+  EXPECT_EQ(error_of(verify_stripe_signature(header, body, secret, t0 + 301)),
             stripe_signature_error::outside_tolerance);
-  EXPECT_EQ(verify_stripe_signature(header, body, secret, t0 - 301).error(),
+  EXPECT_EQ(error_of(verify_stripe_signature(header, body, secret, t0 - 301)),
             stripe_signature_error::outside_tolerance);
-  EXPECT_EQ(verify_stripe_signature(header, body, secret, t0 + 86400).error(),
+  EXPECT_EQ(error_of(verify_stripe_signature(header, body, secret, t0 + 86400)),
             stripe_signature_error::outside_tolerance);
   // A tolerance of its own, and the extremes of int64 without overflow.
   EXPECT_TRUE(verify_stripe_signature(header, body, secret, t0 + 3600, 3600).has_value());
-  EXPECT_EQ(verify_stripe_signature(header, body, secret, t0 + 2, 1).error(),
+  EXPECT_EQ(error_of(verify_stripe_signature(header, body, secret, t0 + 2, 1)),
             stripe_signature_error::outside_tolerance);
-  EXPECT_EQ(verify_stripe_signature(header, body, secret, INT64_MIN).error(),
+  EXPECT_EQ(error_of(verify_stripe_signature(header, body, secret, INT64_MIN)),
             stripe_signature_error::outside_tolerance);
   const std::string far = sign(secret, INT64_MAX, body);
-  EXPECT_EQ(verify_stripe_signature(far, body, secret, INT64_MIN).error(),
+  EXPECT_EQ(error_of(verify_stripe_signature(far, body, secret, INT64_MIN)),
             stripe_signature_error::outside_tolerance);
   EXPECT_TRUE(verify_stripe_signature(far, body, secret, INT64_MAX).has_value());
   // The tolerance is checked before the signature: an old replay of a
   // genuine request is refused as old.
-  EXPECT_EQ(verify_stripe_signature(sign("whsec_wrong", t0, body), body, secret, t0 + 301).error(),
+  EXPECT_EQ(error_of(verify_stripe_signature(sign("whsec_wrong", t0, body), body, secret, t0 + 301)),
             stripe_signature_error::outside_tolerance);
 }
 

@@ -1,0 +1,210 @@
+// The journal replay (ledger/replay.hpp), the core of `creditd check` and of
+// the balance as of a past instant: replaying an account's entries must give
+// back every lot's remaining and held credits and the postpaid use, after
+// every kind of entry (grants, charges, holds, captures, releases, hold and
+// lot expiry, a lot expiring or voided while held, refunds into a live lot
+// and into a new one, adjustments both ways); and replaying the entries
+// created at or before an instant must give the balance the ledger had then,
+// before the account existed, between commands, at an expiry, and later.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ledger/ledger.hpp"
+#include "ledger/replay.hpp"
+#include "ledger_fixture.hpp"
+
+namespace creditd::ledger::testing {
+namespace {
+
+using replay_test = ledger_fixture;
+
+// Every entry the ledger wrote, oldest first (nothing is taken: the test
+// never calls take_changes).
+std::vector<entry> journal(const ledger& led) {
+  auto s = led.pending_entries_since(0);
+  return {s.begin(), s.end()};
+}
+
+struct replayed_account {
+  std::unordered_map<object_id, lot_replay> lots;
+  postpaid_replay postpaid;
+};
+
+// The entries of `acct` created at or before `at`, replayed; postpaid parts
+// only from `at`'s UTC month.
+replayed_account replay_until(const ledger& led, const account& acct, time_us at) {
+  replayed_account out;
+  const std::int64_t period = month_index(at);
+  for (const entry& e : journal(led)) {
+    if (e.owner != &acct || e.created_at > at) continue;
+    replay_entry(e.type, e.amount, e.hold_id != 0, e.parts, out.lots,
+                 month_index(e.created_at) == period ? &out.postpaid : nullptr);
+  }
+  return out;
+}
+
+// The balance as of `at` from the replay, as the service computes it: lots
+// spendable at `at` (validity windows), postpaid use in `at`'s month, the
+// settings as they are now.
+balance_view replayed_balance(const ledger& led, const account& acct, time_us at) {
+  const replayed_account r = replay_until(led, acct, at);
+  balance_view b;
+  b.held = r.postpaid.held;
+  for (const lot* l : acct.lots) {
+    auto it = r.lots.find(l->id);
+    if (it == r.lots.end()) continue;
+    b.held += it->second.held;
+    if (l->effective_at > at || at >= l->expires_at || it->second.remaining <= 0) continue;
+    b.lots_remaining += it->second.remaining;
+  }
+  b.reserve = acct.settings.reserve;
+  b.postpaid_used = std::max<micros>(0, r.postpaid.used + r.postpaid.held);
+  b.available = std::max<micros>(0, b.lots_remaining - b.reserve) +
+                std::max<micros>(0, acct.settings.postpaid_limit - b.postpaid_used);
+  return b;
+}
+
+// After every step: the full replay gives each lot's remaining and held
+// (active or not), and the balance as of each instant seen so far is the
+// balance the ledger showed then.
+class replay_checker {
+ public:
+  explicit replay_checker(const ledger& led) : led_(led) {}
+
+  void step(const std::string& what, time_us now) {
+    SCOPED_TRACE(what);
+    const account& a = *led_.find_account("acct");
+    const replayed_account r = replay_until(led_, a, now);
+    for (const lot* l : a.lots) {
+      auto it = r.lots.find(l->id);
+      ASSERT_NE(it, r.lots.end()) << "lot " << l->id << " is in no entry";
+      EXPECT_EQ(it->second.remaining, l->remaining) << "lot " << l->id;
+      EXPECT_EQ(it->second.held, l->held) << "lot " << l->id;
+    }
+    EXPECT_EQ(r.lots.size(), a.lots.size());
+    const balance_view live = led_.balance(a, now);
+    seen_.push_back({what, now, live});
+    for (const auto& [label, at, want] : seen_) {
+      const balance_view got = replayed_balance(led_, a, at);
+      EXPECT_EQ(got.available, want.available) << "as of " << label;
+      EXPECT_EQ(got.lots_remaining, want.lots_remaining) << "as of " << label;
+      EXPECT_EQ(got.held, want.held) << "as of " << label;
+      EXPECT_EQ(got.postpaid_used, want.postpaid_used) << "as of " << label;
+    }
+  }
+
+ private:
+  struct seen {
+    std::string label;
+    time_us at;
+    balance_view balance;
+  };
+  const ledger& led_;
+  std::vector<seen> seen_;
+};
+
+TEST_F(replay_test, every_kind_of_entry_replays_to_the_lots_and_the_balance_then) {
+  account_settings s;
+  s.postpaid_limit = cr(10);
+  s.reserve = cr(1);
+  open("acct", s);
+  replay_checker check(led);
+  // Before the account's first entry: nothing.
+  EXPECT_EQ(replayed_balance(led, acct(), t0 - secs(1)).lots_remaining, 0);
+
+  grant(cr(20));
+  const lot& b = grant(cr(5), lot_kind::promo, t0 + hours(1));  // spent first, expires
+  check.step("grants", t0);
+  const charge_record& from_b = charge(cr(3), t0 + secs(1));
+  check.step("charge", t0 + secs(1));
+  const hold& h1 = place(cr(4), 600, t0 + secs(2));  // b's last 2, then a
+  check.step("hold", t0 + secs(2));
+  // Capture part, release the rest.
+  ASSERT_TRUE(led.capture(h1.id, cr(1), t0 + secs(3)).has_value()) << "capture h1";
+  check.step("partial capture", t0 + secs(3));
+  const hold& h2 = place(cr(2), 60, t0 + secs(4));
+  check.step("hold to expire", t0 + secs(4));
+  const hold& h3 = place(cr(1), 600, t0 + secs(5));
+  ASSERT_TRUE(led.release(h3.id, t0 + secs(6)).has_value()) << "release h3";
+  check.step("release", t0 + secs(6));
+  // The hold expires (settled on touch by the next command).
+  const charge_record& c = charge(cr(2), t0 + secs(70));
+  EXPECT_EQ(led.find_hold(h2.id)->status, hold_status::expired);
+  check.step("hold expired, charge", t0 + secs(70));
+  // A lot expires while held: its held credits expire when the hold closes.
+  const lot& d = grant(grant_of(cr(4), lot_kind::promo, t0 + mins(10)), t0 + secs(80));
+  const hold& h4 = place(cr(3), 3600, t0 + secs(81));
+  ASSERT_EQ(h4.parts[0].lot, d.id);
+  check.step("hold on an expiring lot", t0 + secs(81));
+  charge(cr(1), t0 + mins(11));  // settles d's expiry
+  EXPECT_EQ(lot_at(d.id).status, lot_status::expired);
+  check.step("lot expired while held", t0 + mins(11));
+  ASSERT_TRUE(led.release(h4.id, t0 + mins(12)).has_value()) << "release h4";
+  check.step("release into an expired lot", t0 + mins(12));
+  // A lot voided while held.
+  const lot& e = grant(grant_of(cr(2), lot_kind::promo), t0 + mins(13));
+  const hold& h5 = place(cr(2), 600, t0 + mins(13));
+  must(led.void_lot(e.id, "fraud", t0 + mins(14)));
+  check.step("void while held", t0 + mins(14));
+  ASSERT_TRUE(led.capture(h5.id, cr(1), t0 + mins(15)).has_value()) << "capture h5";
+  check.step("capture from a voided lot", t0 + mins(15));
+  // Refunds: into a live lot, and into a new lot once the charged lot is gone.
+  must(led.refund({c.id, cr(1), "r"}, t0 + mins(16)));
+  check.step("refund into a live lot", t0 + mins(16));
+  ASSERT_EQ(from_b.parts[0].lot, b.id);
+  charge(cr(0), t0 + hours(2));  // b expired by now
+  must(led.refund({from_b.id, std::nullopt, "r"}, t0 + hours(2)));
+  check.step("refund into a new lot", t0 + hours(2));
+  // Adjustments both ways, and postpaid.
+  must(led.adjust({"acct", cr(3), "credit"}, t0 + hours(3)));
+  must(led.adjust({"acct", -cr(2), "debit"}, t0 + hours(3)));
+  check.step("adjustments", t0 + hours(3));
+  charge(available(t0 + hours(4)) - cr(4), t0 + hours(4));  // into postpaid
+  check.step("postpaid charge", t0 + hours(4));
+  const hold& h6 = place(cr(2), 600, t0 + hours(5));
+  check.step("postpaid hold", t0 + hours(5));
+  ASSERT_TRUE(led.release(h6.id, t0 + hours(5) + mins(5)).has_value()) << "release h6";
+  check.step("postpaid release", t0 + hours(5) + mins(5));
+  EXPECT_GT(bal(t0 + hours(6)).postpaid_used, 0);
+  // Later, with nothing written since: what the balance is then.
+  check.step("later", t0 + days(2));
+}
+
+// Postpaid use belongs to the UTC month of the charge or hold: replayed as of
+// the last microsecond of November and the first of December, a hold placed
+// in November and released, captured or refunded in December must not count
+// against (or give back to) December's postpaid credit.
+//
+// DISABLED: it fails. The replay files each entry's postpaid parts under the
+// month of the entry, and a release, capture or refund in December of
+// November's postpaid credit moves December's figures (the live ledger leaves
+// them alone: ledger.cpp return_held and refund compare the periods). See the
+// report of issue #11's unit helper.
+TEST_F(replay_test, DISABLED_postpaid_across_a_month_boundary_replays_per_month) {
+  account_settings s;
+  s.postpaid_limit = cr(10);
+  open("acct", s);
+  replay_checker check(led);
+  const hold& nov_release = place(cr(2), 3600, dec1 - secs(10));
+  const hold& nov_capture = place(cr(3), 3600, dec1 - secs(9));
+  const charge_record& nov_charge = charge(cr(1), dec1 - 1);
+  check.step("November's last microsecond", dec1 - 1);
+  charge(cr(4), dec1);
+  check.step("December's first microsecond", dec1);
+  ASSERT_TRUE(led.release(nov_release.id, dec1 + secs(1)).has_value()) << "release nov_release";
+  check.step("November's hold released in December", dec1 + secs(1));
+  ASSERT_TRUE(led.capture(nov_capture.id, std::nullopt, dec1 + secs(2)).has_value())
+      << "capture nov_capture";
+  check.step("November's hold captured in December", dec1 + secs(2));
+  must(led.refund({nov_charge.id, std::nullopt, "r"}, dec1 + secs(3)));
+  check.step("November's charge refunded in December", dec1 + secs(3));
+  EXPECT_EQ(bal(dec1 + secs(3)).postpaid_used, cr(4));
+}
+
+}  // namespace
+}  // namespace creditd::ledger::testing
