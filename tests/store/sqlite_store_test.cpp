@@ -726,3 +726,71 @@ TEST(sqlite_store, an_expired_idempotency_key_can_be_used_again_in_one_commit) {
   EXPECT_EQ(must(l.idempotency_lookup("k9", "fp-x")), nullptr);
   EXPECT_EQ(must(l.idempotency_lookup("other", "fp-x")), nullptr);
 }
+
+// Postpaid use is per UTC month, on fixed instants on each side of a month
+// boundary (never the real clock, whose month a run may straddle): November's
+// use, stored and reloaded, still counts on November's last microsecond and
+// not on December's first; a November hold released, and a November charge
+// refunded, in December give nothing back to December's credit.
+TEST(sqlite_store, postpaid_use_is_kept_per_utc_month_across_a_reload) {
+  temp_dir dir;
+  const std::string path = dir.file("postpaid.db");
+  constexpr time_us dec1 = 1'796'083'200LL * ledger::us_per_second;  // 2026-12-01T00:00:00Z
+  constexpr time_us nov_last = dec1 - 1;
+  ledger::object_id nov_hold = 0, nov_charge = 0;
+  auto balance = [](const ledger::ledger& l, time_us at) {
+    return l.balance(*l.find_account("a"), at);
+  };
+  {
+    auto s = open_store(path);
+    ledger::ledger l;
+    ASSERT_TRUE(s->load(l, dec1 - 60 * ledger::us_per_second).has_value());
+    ledger::account_cmd a{"a", std::nullopt, ledger::account_settings{}};
+    a.settings->postpaid_limit = 10 * credit;
+    must(l.put_account(a, dec1 - 60 * ledger::us_per_second));
+    nov_charge = must(l.charge({"a", 4 * credit, "op", "", "", false}, dec1 - 10'000'000))->id;
+    // The last microsecond of November: still November's credit.
+    ledger::hold_cmd h{.account = "a", .amount = 2 * credit, .operation = "op"};
+    h.ttl_seconds = 3600;
+    nov_hold = must(l.place_hold(h, nov_last))->id;
+    EXPECT_EQ(balance(l, nov_last).postpaid_used, 6 * credit);
+    ASSERT_TRUE(s->commit(l.take_changes()).has_value());
+  }
+  {
+    // Reloaded on November's last microsecond: November's use counts.
+    auto s = open_store(path);
+    ledger::ledger l;
+    ASSERT_TRUE(s->load(l, nov_last).has_value());
+    EXPECT_EQ(balance(l, nov_last).postpaid_used, 6 * credit);
+    EXPECT_EQ(balance(l, nov_last).available, 4 * credit);
+    EXPECT_EQ(l.find_account("a")->postpaid_period, ledger::month_index(nov_last));
+    // On December's first: a whole new month of credit, the hold still open.
+    EXPECT_EQ(balance(l, dec1).postpaid_used, 0);
+    EXPECT_EQ(balance(l, dec1).available, 10 * credit);
+    EXPECT_EQ(balance(l, dec1).held, 2 * credit);
+  }
+  {
+    auto s = open_store(path);
+    ledger::ledger l;
+    ASSERT_TRUE(s->load(l, dec1).has_value());
+    const ledger::charge_record& dec_charge =
+        *must(l.charge({"a", 10 * credit, "op", "", "", false}, dec1));
+    EXPECT_EQ(dec_charge.postpaid_period, ledger::month_index(dec1));
+    must(l.release(nov_hold, dec1 + ledger::us_per_second));
+    must(l.refund({nov_charge, std::nullopt, "late"}, dec1 + 2 * ledger::us_per_second));
+    EXPECT_EQ(balance(l, dec1 + 2 * ledger::us_per_second).postpaid_used, 10 * credit);
+    EXPECT_EQ(balance(l, dec1 + 2 * ledger::us_per_second).available, 0);
+    ASSERT_TRUE(s->commit(l.take_changes()).has_value());
+    EXPECT_EQ(must(s->audit_journal(l)), "");
+  }
+  auto s = open_store(path);
+  ledger::ledger l;
+  ASSERT_TRUE(s->load(l, dec1 + 3 * ledger::us_per_second).has_value());
+  const ledger::account& a = *l.find_account("a");
+  EXPECT_EQ(a.postpaid_period, ledger::month_index(dec1));
+  EXPECT_EQ(a.postpaid_used, 10 * credit);
+  EXPECT_EQ(balance(l, dec1 + 3 * ledger::us_per_second).available, 0);
+  EXPECT_EQ(l.find_hold(nov_hold)->status, ledger::hold_status::released);
+  EXPECT_EQ(l.find_charge(nov_charge)->refunded, 4 * credit);
+  EXPECT_EQ(must(s->audit_journal(l)), "");
+}
