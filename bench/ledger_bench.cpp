@@ -27,7 +27,7 @@
 //       the check of one bench cell against the journal (cell_check.hpp),
 //       for every system; prints a JSON object, exits 1 when it fails.
 //   ledger_bench --seed-db PATH [--accounts N] [--charges M]
-//       creates N accounts "acct-0".. each with a lot of 10^9 credits (when
+//       creates N accounts "acct-0".. each with a lot of 10^9 - 100 i credits (when
 //       the file holds none yet), then M charges of 1 credit, M/N per account,
 //       committed in batches of 100,000 (for the memory and recovery figures).
 //
@@ -58,7 +58,11 @@ using ledger::time_us;
 namespace {
 
 constexpr micros credit = ledger::micros_per_credit;
+// Account i is granted lot_credits - i * seed_step_credits: no two accounts
+// hold the same balance, so a read answered with another account's balance
+// shows (bench/cell_check.hpp, the model below).
 constexpr micros lot_credits = 1'000'000'000;
+constexpr micros seed_step_credits = 100;
 constexpr time_us t0 = 1'795'000'000LL * ledger::us_per_second;
 constexpr std::uint64_t seed_batch_charges = 100'000;
 constexpr std::size_t seed_batch_accounts = 100'000;
@@ -115,7 +119,9 @@ void populate(ledger::ledger& l, const std::vector<std::string>& ids, time_us no
               store::store* s = nullptr) {
   for (std::size_t i = 0; i < ids.size(); ++i) {
     if (!l.put_account({ids[i], std::nullopt, std::nullopt}, now)) die("put_account failed");
-    if (!l.grant({.account = ids[i], .amount = lot_credits * credit}, now)) die("grant failed");
+    const micros granted = (lot_credits - static_cast<micros>(i) * seed_step_credits) * credit;
+    if (granted <= 0) die("too many accounts for distinct balances");
+    if (!l.grant({.account = ids[i], .amount = granted}, now)) die("grant failed");
     if (s != nullptr && (i + 1) % seed_batch_accounts == 0 && !s->commit(l.take_changes()))
       die("commit failed");
   }

@@ -39,7 +39,7 @@ redis_stop() {
   REDIS_PID=""
 }
 
-# redis_seed ACCOUNTS: a fresh keyspace, bal:0.. with 10^9 credits each.
+# redis_seed ACCOUNTS: a fresh keyspace, bal:i with 10^9 - 100 i credits (seed.lua).
 redis_seed() {
   REDIS_TOTALS=""
   REDIS_LAST_ID="-"

@@ -1,12 +1,13 @@
 -- Totals for bench/lib/common.sh verify(): credits taken from the balances,
 -- journal entries by type, open holds, whether the books agree (balances and
 -- lots lost the same credits, lots' spent and held match the journal and the
--- open holds; and so does every lot: :credits = remaining + held + spent, and
+-- open holds; and so does every lot: remaining + held + spent = what it was
+-- seeded with (:credits - 100 account), and
 -- every account: its balance is its lots' remaining, its lots' spent its
 -- journal's charges and captures, its lots' held its open holds), the
 -- refusals so far, and how many lots and accounts disagree.
-WITH b AS (SELECT count(*) * :credits - sum(balance) AS taken FROM balances),
-     l AS (SELECT count(*) * :credits - sum(remaining) AS taken, sum(spent) AS spent,
+WITH b AS (SELECT sum(:credits - 100 * account) - sum(balance) AS taken FROM balances),
+     l AS (SELECT sum(:credits - 100 * account) - sum(remaining) AS taken, sum(spent) AS spent,
                   sum(held) AS held FROM lots),
      j AS (SELECT count(*) FILTER (WHERE type = 'charge') AS charges,
                   count(*) FILTER (WHERE type = 'hold') AS holds,
@@ -15,7 +16,8 @@ WITH b AS (SELECT count(*) * :credits - sum(balance) AS taken FROM balances),
            FROM journal),
      h AS (SELECT count(*) AS open, coalesce(sum(amount), 0) AS held FROM holds
            WHERE status = 'open'),
-     bad_lots AS (SELECT count(*) AS n FROM lots WHERE remaining + held + spent != :credits),
+     bad_lots AS (SELECT count(*) AS n FROM lots
+                  WHERE remaining + held + spent != :credits - 100 * account),
      la AS (SELECT account, sum(remaining) AS remaining, sum(spent) AS spent, sum(held) AS held
             FROM lots GROUP BY account),
      ja AS (SELECT account, sum(amount) AS spent FROM journal

@@ -1,6 +1,7 @@
 -- The "hand-written PostgreSQL ledger" baseline: balances and lots in tables,
 -- one transaction per charge, a journal row per change. Seeded with
--- :accounts accounts, each with one lot of :credits credits.
+-- :accounts accounts, account a with one lot of :credits - 100 a credits (no
+-- two balances alike).
 DROP TABLE IF EXISTS balances, lots, holds, journal, refusals;
 DROP SEQUENCE IF EXISTS refused;
 CREATE TABLE balances (
@@ -39,7 +40,8 @@ CREATE TABLE refusals (
 );
 -- Refused charges (none are expected: every account holds plenty).
 CREATE SEQUENCE refused;
-INSERT INTO balances SELECT a, :credits FROM generate_series(0, :accounts - 1) a;
-INSERT INTO lots (account, remaining) SELECT a, :credits FROM generate_series(0, :accounts - 1) a;
+INSERT INTO balances SELECT a, :credits - 100 * a FROM generate_series(0, :accounts - 1) a;
+INSERT INTO lots (account, remaining)
+  SELECT a, :credits - 100 * a FROM generate_series(0, :accounts - 1) a;
 CREATE INDEX lots_account ON lots (account, id);
 VACUUM ANALYZE;

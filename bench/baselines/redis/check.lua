@@ -1,5 +1,5 @@
--- After a run: the credits taken from the ARGV[1] balances bal:0.. (each
--- seeded with ARGV[2]), the journal's entries by type, and the holds still
+-- After a run: the credits taken from the ARGV[1] balances bal:0.. (bal:i
+-- seeded with ARGV[2] - 100 i), the journal's entries by type, and the holds still
 -- open. Returns {taken, charges, holds, captures, open}.
 local n, credits = tonumber(ARGV[1]), tonumber(ARGV[2])
 local taken = 0
@@ -7,7 +7,9 @@ local chunk = 1000
 for first = 0, n - 1, chunk do
   local keys = {}
   for i = first, math.min(first + chunk, n) - 1 do keys[#keys + 1] = 'bal:' .. i end
-  for _, v in ipairs(redis.call('MGET', unpack(keys))) do taken = taken + (credits - tonumber(v)) end
+  for j, v in ipairs(redis.call('MGET', unpack(keys))) do
+    taken = taken + (credits - 100 * (first + j - 1) - tonumber(v))
+  end
 end
 local count = { charge = 0, hold = 0, capture = 0 }
 local from = '-'
