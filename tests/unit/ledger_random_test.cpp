@@ -168,11 +168,15 @@ const char* const kOperations[] = {"image.generate", "image.upscale", "llm.token
 
 // ---- Context printed if the core aborts (paranoid checks, assertions).
 char g_context[512];
+char g_replay[512];  // the command line that replays the running seed
 
 extern "C" void print_context_on_abort(int) {
   const char prefix[] = "\nledger_random_test: the core aborted during: ";
   if (write(2, prefix, sizeof prefix - 1) < 0) return;
   if (write(2, g_context, strnlen(g_context, sizeof g_context)) < 0) return;
+  const char replay[] = "\n  replay: ";
+  if (write(2, replay, sizeof replay - 1) < 0) return;
+  if (write(2, g_replay, strnlen(g_replay, sizeof g_replay)) < 0) return;
   if (write(2, "\n", 1) < 0) return;
 }
 
@@ -3890,6 +3894,7 @@ TEST(random, ledger_matches_model) {
     const std::string replay =
         "CREDITD_RANDOM_SEED=" + std::to_string(seed) + " CREDITD_RANDOM_STEPS=" +
         std::to_string(steps) + filter + "\n  (the whole run: " + run_again + ")";
+    std::snprintf(g_replay, sizeof g_replay, "%s", replay.c_str());
     driver d(seed, static_cast<int>(steps), trace, replay);
     if (!d.run()) ++failed;
     ops += d.ops();
