@@ -8,6 +8,7 @@
 #include <map>
 #include <stdexcept>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -163,7 +164,7 @@ cell_check_result check_cell(const std::string& before_path, const std::string& 
   std::unordered_map<std::string, bool> claimed;
   std::uint64_t unknown = 0, unknown_committed = 0, unattributed_refused = 0,
                 unattributed_errors = 0;
-  std::vector<std::pair<std::string, bool>> refusals;  // account, attributed
+  std::vector<std::string> refusals;  // the accounts of the refusals the client attributed
   each_line(client_path, [&](const std::vector<std::string_view>& f, const std::string& where) {
     if (f.size() == 2 && (f[0] == "refused" || f[0] == "errors")) {
       (f[0] == "refused" ? unattributed_refused : unattributed_errors) +=
@@ -209,7 +210,7 @@ cell_check_result check_cell(const std::string& before_path, const std::string& 
       ++(outcome == "refused" ? r.refused : r.errors);
       if (!found.empty())
         fail.add("journal", std::string(outcome) + " " + name + " is in the journal");
-      if (outcome == "refused" && take) refusals.push_back({account, true});
+      if (outcome == "refused" && take) refusals.push_back(account);
     } else if (outcome == "cut" || outcome == "unknown") {
       ++(outcome == "cut" ? r.cut : unknown);
       if (found.size() > 1)
@@ -272,7 +273,7 @@ cell_check_result check_cell(const std::string& before_path, const std::string& 
     const std::int64_t held = b == before.end() ? 0 : b->second;
     return held - (sent_takes[account] - 1) * amount;
   };
-  for (const auto& [account, attributed] : refusals) {
+  for (const std::string& account : refusals) {
     if (least_left(account) >= amount)
       fail.add("model", "refused on " + account + ", which held at least " +
                             std::to_string(least_left(account)) + " credits for it");
