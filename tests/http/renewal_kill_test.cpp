@@ -1,10 +1,16 @@
 // Renewals survive SIGKILL: many monthly subscriptions on a test-clock
 // server; the clock is advanced across period boundaries and the server is
-// killed while it renews (after a randomized delay, or at once, without
-// waiting for the reply), restarted on the same store, advanced again if the
-// clock did not get there, and then every account has exactly one grant per
-// period and one allowance lot per period, wherever the kill landed. A plain
-// restart (SIGTERM) mid-period renews nothing again.
+// killed while it renews (after a randomized delay, at once without waiting
+// for the reply, or targeted: as soon as a second connection to the file sees
+// the round's first renewal committed), restarted on the same store, advanced
+// again if the clock did not get there, and then every account has exactly
+// one grant per period and one allowance lot per period, wherever the kill
+// landed. Each kill reports where it landed, read from the killed server's
+// file: before any renewal of the round, mid-renewal (some committed, not
+// all) or after every one; the test fails if no kill landed mid-renewal. A
+// plain restart (SIGTERM) mid-period renews nothing again.
+#include <sched.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 
 #include <atomic>
@@ -67,6 +73,31 @@ void send_advance(boost::asio::ip::tcp::socket& s, unsigned short port, std::int
       "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
       "\r\n\r\n" + body;
   boost::asio::write(s, boost::asio::buffer(req));
+}
+
+// The subscription grants committed in the file `db` ("plan m, period K"
+// grants of every account), read through a connection of its own; -1 with
+// `error` set when the file cannot be read. `read_only` while a server runs.
+long long grants_in_file(const std::string& db, bool read_only, std::string& error) {
+  sqlite3* h = nullptr;
+  long long n = -1;
+  const int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+  if (sqlite3_open_v2(db.c_str(), &h, flags, nullptr) == SQLITE_OK) {
+    sqlite3_busy_timeout(h, 60'000);
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(h,
+                           "SELECT count(*) FROM entries WHERE type = 'grant' AND "
+                           "reason LIKE 'plan m, period %'",
+                           -1, &st, nullptr) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+      n = sqlite3_column_int64(st, 0);
+    if (n < 0) error = std::string(sqlite3_errmsg(h));
+    sqlite3_finalize(st);
+  } else {
+    error = "cannot open " + db;
+  }
+  sqlite3_close(h);
+  return n;
 }
 
 // `creditd check` on the store: the journal agrees with the state.
@@ -145,7 +176,7 @@ TEST(http_renewal_kill, sigkill_while_renewing_grants_each_period_exactly_once) 
   live_server srv({"--test-clock"});
   // Monthly boundaries from 2027-01-01: [0] the start, [k] period k's start.
   std::vector<std::int64_t> boundaries;
-  for (int k = 0; k < 24; ++k)
+  for (int k = 0; k < 48; ++k)
     boundaries.push_back(utc(2027 + k / 12, static_cast<unsigned>(k % 12) + 1, 1));
   {
     http_client c(srv.port(), admin_key);
@@ -156,20 +187,30 @@ TEST(http_renewal_kill, sigkill_while_renewing_grants_each_period_exactly_once) 
 
   // Each round: advance to one hour past period `to`'s start (crossing one
   // or more boundaries: 300 renewals each, applied in steps of at most 1024
-  // due items, each step its own commit) and kill after a random delay of at
-  // most `delay_us_max` (0: at once). Depending on the machine, the kill
-  // lands before the advance is stored, after it but before the renewals,
-  // between two steps, or after everything.
+  // due items; a change set takes steps while it holds fewer than 4096
+  // entries, so a round of 12 boundaries takes several commits) and kill after
+  // a random delay of at most `delay_us_max` (0: at once), or (targeted) as
+  // soon as the file holds one of the round's renewals. Depending on the
+  // machine, the kill lands before the advance is stored, after it but before
+  // the renewals, between two commits of renewals, or after everything.
   struct round {
     int to;
     int delay_us_max;
-  } rounds[] = {{2, 30000}, {6, 60000}, {7, 0}, {11, 60000}, {12, 15000}, {16, 100000}};
+    bool targeted;
+  } rounds[] = {{2, 30000, false},  {14, 0, true}, {15, 0, false}, {19, 60000, false},
+                {20, 15000, false}, {32, 0, true}, {44, 0, true}};
+  int kills = 0, mid_renewal = 0, before_any = 0, after_all = 0;
+  int last_to = 0;  // the period every account was granted before the round
   for (const round& r : rounds) {
     const std::int64_t target = boundaries[static_cast<std::size_t>(r.to)] + 3600 * us_per_second;
     const int delay_us =
         r.delay_us_max == 0 ? 0 : std::uniform_int_distribution<int>(0, r.delay_us_max)(rng);
-    SCOPED_TRACE("round to period " + std::to_string(r.to) + ", kill after " +
-                 std::to_string(delay_us) + " us");
+    SCOPED_TRACE("round to period " + std::to_string(r.to) +
+                 (r.targeted ? std::string(", targeted")
+                             : ", kill after " + std::to_string(delay_us) + " us"));
+    // Subscription grants in the file before the round, and when it is done.
+    const long long grants_before = static_cast<long long>(accounts) * (last_to + 1);
+    const long long grants_done = static_cast<long long>(accounts) * (r.to + 1);
     std::int64_t before = 0, landing = 0;
     {
       http_client c(srv.port(), admin_key);
@@ -179,6 +220,18 @@ TEST(http_renewal_kill, sigkill_while_renewing_grants_each_period_exactly_once) 
       boost::asio::io_context io;
       boost::asio::ip::tcp::socket s(io);
       send_advance(s, srv.port(), seconds);
+      if (r.targeted) {
+        // Until the file holds a renewal of this round (bounded against hangs).
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+        std::string error;
+        while (true) {
+          const long long n = grants_in_file(srv.db(), true, error);
+          if (n > grants_before) break;
+          ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+              << "no renewal committed; grants in the file: " << n << " " << error;
+          ::sched_yield();
+        }
+      }
       // The delay only chooses where the kill lands; nothing below depends
       // on it.
       if (delay_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(delay_us));
@@ -186,6 +239,22 @@ TEST(http_renewal_kill, sigkill_while_renewing_grants_each_period_exactly_once) 
     }
     std::string report;
     EXPECT_EQ(run_check(srv.db(), report), 0) << report;
+    // Where the kill landed, from what the killed server committed.
+    std::string error;
+    const long long grants = grants_in_file(srv.db(), false, error);
+    ASSERT_GE(grants, grants_before) << "grants in the killed server's file " << error;
+    ASSERT_LE(grants, grants_done) << "more grants than periods";
+    ++kills;
+    const char* landed = grants == grants_before ? "before any renewal"
+                         : grants == grants_done ? "after every renewal"
+                                                 : "mid-renewal";
+    before_any += grants == grants_before;
+    after_all += grants == grants_done;
+    mid_renewal += grants > grants_before && grants < grants_done;
+    std::printf("renewal_kill: round to period %d (%s): landed %s (%lld of %lld renewals)\n", r.to,
+                r.targeted ? "targeted" : "random", landed, grants - grants_before,
+                grants_done - grants_before);
+    last_to = r.to;
 
     srv.restart();
     http_client c(srv.port(), admin_key);
@@ -206,10 +275,16 @@ TEST(http_renewal_kill, sigkill_while_renewing_grants_each_period_exactly_once) 
     ASSERT_EQ(check_periods(c, accounts, r.to, boundaries), 0);
   }
 
+  std::printf(
+      "renewal_kill: kills: %d, mid-renewal: %d, before any renewal: %d, after every "
+      "renewal: %d\n",
+      kills, mid_renewal, before_any, after_all);
+  EXPECT_GT(mid_renewal, 0) << "no kill landed between the renewals of a round";
+
   // A clean advance afterwards renews once more, and only once.
   http_client c(srv.port(), admin_key);
-  advance_to(c, boundaries[17] + 3600 * us_per_second);
-  EXPECT_EQ(check_periods(c, accounts, 17, boundaries), 0);
+  advance_to(c, boundaries[45] + 3600 * us_per_second);
+  EXPECT_EQ(check_periods(c, accounts, 45, boundaries), 0);
 }
 
 TEST(http_renewal_kill, a_restart_mid_period_renews_nothing_again) {
