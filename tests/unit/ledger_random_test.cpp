@@ -371,6 +371,7 @@ struct m_lot {
   std::int64_t period_index = 0;   // it carries credits from (its reason names them)
   object_id carried_from = 0;
   micros expired_left = 0, expired_carry = 0;  // an allowance expired by its renewal
+  micros expiry_amount = 0;  // what its expiry took (its expire entry's amount)
   micros grant_balance = 0;
   // Expired by a renewal (the period's allowance): its expire entry's balance_after.
   std::optional<micros> renewal_expire_balance;
@@ -434,6 +435,11 @@ struct m_period {
   time_us starts_at = 0, ends_at = 0;
 };
 
+// Where the credits of a closing hold went.
+struct m_returned {
+  std::vector<lot_part> released, expired, voided;
+};
+
 struct m_hold {
   object_id id = 0;
   int acct = 0;
@@ -450,6 +456,7 @@ struct m_hold {
   micros unit_amount = 0;
   std::string operation, dimensions, reference;
   time_us created_at = 0;
+  m_returned on_expiry;  // where its credits went when it expired
 };
 
 struct m_charge {
@@ -508,11 +515,6 @@ struct x_entry {
   std::string price_id;
   micros unit_amount = 0;
   std::string operation, dimensions, reference, reason;
-};
-
-// Where the credits of a closing hold went.
-struct m_returned {
-  std::vector<lot_part> released, expired, voided;
 };
 
 struct m_spend {
@@ -1450,7 +1452,7 @@ class model {
     if (old.status == lot_status::active) {
       const m_plan& ending = plans.at(s.plan);
       if (!s.cancel && ending.cap) carry = std::min(old.remaining, *ending.cap);
-      old.expired_left = old.remaining;
+      old.expired_left = old.expiry_amount = old.remaining;
       old.expired_carry = carry;
       old.expired += old.remaining;
       old.remaining = 0;
@@ -1556,14 +1558,14 @@ class model {
       m_hold& h = holds.at(id);
       ++coverage[h.amount == 0 ? "hold of zero expired" : "hold expired"];
       close_hold(h, hold_status::expired);
-      m_returned ignored;
       for (const lot_part& p : h.parts)
-        return_part(h, p, t, ignored);
+        return_part(h, p, t, h.on_expiry);
     }
     for (object_id id : a.lots) {
       m_lot& l = lots.at(id);
       if (l.status == lot_status::active && l.expires_at == t) {
         ++coverage[l.held > 0 ? "lot expired while held" : "lot expired"];
+        l.expiry_amount = l.remaining;
         l.expired += l.remaining;
         l.remaining = 0;
         l.status = lot_status::expired;
@@ -3583,7 +3585,16 @@ class driver {
       const char* reason = e.type == entry_type::release  ? "hold expired"
                            : e.type == entry_type::expire ? "lot expired while held"
                                                           : "lot voided while held";
-      if (!eq(object_id{0}, e.lot_id, w + "lot_id") ||
+      const m_returned& r = h->second.on_expiry;
+      const std::vector<lot_part>& parts = e.type == entry_type::release  ? r.released
+                                           : e.type == entry_type::expire ? r.expired
+                                                                          : r.voided;
+      micros sum = 0;
+      for (const lot_part& p : parts)
+        sum += p.amount;
+      if (!eq(parts, std::vector<lot_part>(e.parts.begin(), e.parts.end()), w + "parts") ||
+          !eq(sum, e.amount, w + "amount") ||
+          !eq(object_id{0}, e.lot_id, w + "lot_id") ||
           !eq(h->second.operation, e.operation, w + "operation") ||
           !eq(h->second.reference, e.reference, w + "reference") ||
           !eq(std::string(reason), e.reason, w + "reason")) {
@@ -3593,6 +3604,12 @@ class driver {
       if (!check(e.type == entry_type::expire, w + "without a hold")) return false;
       if (!check(e.parts.size() == 1, w + "names other than one lot") ||
           !eq(e.parts[0].lot, e.lot_id, w + "lot_id")) {
+        return false;
+      }
+      auto expired = m_.lots.find(e.lot_id);
+      if (!check(expired != m_.lots.end(), w + "names an unknown lot") ||
+          !eq(expired->second.expiry_amount, e.amount, w + "amount") ||
+          !eq(expired->second.expiry_amount, e.parts[0].amount, w + "part")) {
         return false;
       }
       for (const lot_part& p : e.parts) {
