@@ -21,6 +21,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/system/system_error.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <new>
@@ -78,11 +79,15 @@ class probe_file {
 // in `probe`. No CREDITD_FAULT_CONTROL: no fault is ever injected.
 inline std::vector<std::pair<std::string, std::string>> probe_env(const probe_file& probe,
                                                                   const std::string& store_dir) {
+  // The shim is not instrumented; under ASan it comes first (the options
+  // the test runs with are kept).
+  std::string asan = "verify_asan_link_order=0";
+  if (const char* given = std::getenv("ASAN_OPTIONS"); given != nullptr && *given != '\0')
+    asan = std::string(given) + ":" + asan;
   return {{"LD_PRELOAD", CREDITD_FAULT_SHIM},
           {"CREDITD_FAULT_DIR", std::filesystem::canonical(store_dir).string()},
           {"CREDITD_COMMIT_PROBE", probe.path()},
-          // The shim is not instrumented; under ASan it comes first.
-          {"ASAN_OPTIONS", "verify_asan_link_order=0"}};
+          {"ASAN_OPTIONS", asan}};
 }
 #endif
 
