@@ -3064,7 +3064,14 @@ class driver {
     const m_lot& l = m_.lots.at(lot_id);
     if (!compare_lot(l, *r->granted) || !eq(lot_id, r->made.lot_id, "purchase lot_id") ||
         !eq(l.amount, r->made.credits, "purchase credits") ||
-        !eq(cmd.external_id, r->made.external_id, "purchase external_id")) {
+        !eq(cmd.external_id, r->made.external_id, "purchase external_id") ||
+        !eq(cmd.account, r->made.account, "purchase account") ||
+        !eq(cmd.package, r->made.package, "purchase package") ||
+        !eq(micros{990'000}, r->made.price, "purchase price") ||
+        !eq(std::string("usd"), r->made.currency, "purchase currency") ||
+        !check(cmd.source == r->made.source, "purchase source") ||
+        !eq(cmd.reason, r->made.reason, "purchase reason") ||
+        !eq(now_, r->made.created_at, "purchase created_at")) {
       return;
     }
     own_.push_back({entry_type::grant,
