@@ -588,20 +588,26 @@ void run_harness(int iterations, int clients, std::uint64_t seed) {
     for (auto& cl : pool)
       threads.emplace_back([&, port = server->port()] { cl.run(port, m, stop); });
     const auto deadline = std::chrono::steady_clock::now() + anti_hang;
-    auto wait_until = [&](auto done, const char* what) {
+    // `spin`: poll without pause (the wait for a commit in flight); else
+    // 100 us between polls, leaving the cores to creditd and the clients.
+    auto wait_until = [&](auto done, const char* what, bool spin) {
       while (!done()) {
         if (std::chrono::steady_clock::now() > deadline)
           fail("kill " + std::to_string(it + 1) + ": no progress in " +
                std::to_string(anti_hang.count()) + " s waiting for " + what);
-        ::sched_yield();
+        if (spin)
+          ::sched_yield();
+        else
+          std::this_thread::sleep_for(std::chrono::microseconds(100));
       }
     };
     if (targeted) {
       // After a random number of answers (so that kills land at different
       // points of the load), the next commit in flight.
       const std::uint64_t answers = 1 + rng() % (20 * static_cast<std::uint64_t>(clients));
-      wait_until([&] { return m.acknowledged.load() >= acknowledged_before + answers; }, "answers");
-      wait_until([&] { return probe.probe().in_flight(); }, "a commit in flight");
+      wait_until([&] { return m.acknowledged.load() >= acknowledged_before + answers; }, "answers",
+                 false);
+      wait_until([&] { return probe.probe().in_flight(); }, "a commit in flight", true);
     } else {
       // A random instant: anywhere in a commit, a batch, a checkpoint, or between.
       std::this_thread::sleep_for(std::chrono::microseconds(50'000 + rng() % 450'000));

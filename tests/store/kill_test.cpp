@@ -309,7 +309,9 @@ TEST(kill, sigkill_mid_commit_loses_nothing_acknowledged) {
     // false if the child died or the deadline passed.
     std::vector<charge_rec> acks;
     const auto deadline = std::chrono::steady_clock::now() + anti_hang;
-    auto wait_until = [&](auto done) {
+    // `spin`: poll without pause (the wait for a commit in flight); else
+    // 100 us between polls, leaving the cores to the writer.
+    auto wait_until = [&](auto done, bool spin = false) {
       while (!done()) {
         drain(sh, acks);
         int status = 0;
@@ -323,7 +325,10 @@ TEST(kill, sigkill_mid_commit_loses_nothing_acknowledged) {
           ::waitpid(child, nullptr, 0);
           return false;
         }
-        ::sched_yield();
+        if (spin)
+          ::sched_yield();
+        else
+          std::this_thread::sleep_for(std::chrono::microseconds(100));
       }
       return true;
     };
@@ -333,7 +338,7 @@ TEST(kill, sigkill_mid_commit_loses_nothing_acknowledged) {
       // After a random number of further commits, the next one in flight.
       const std::uint64_t after = sh.probe.synced.load() + rng() % 40;
       ASSERT_TRUE(wait_until([&] { return sh.probe.synced.load() >= after; }));
-      ASSERT_TRUE(wait_until([&] { return sh.probe.in_flight(); }));
+      ASSERT_TRUE(wait_until([&] { return sh.probe.in_flight(); }, true));
     } else {
       const auto at = std::chrono::steady_clock::now() + std::chrono::microseconds(rng() % 300'000);
       ASSERT_TRUE(wait_until([&] { return std::chrono::steady_clock::now() >= at; }));
