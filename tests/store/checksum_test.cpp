@@ -646,3 +646,49 @@ TEST(row_checksum, updates_keep_every_checksum_right) {
   auto loaded = s->load(l, t0 + 10);
   ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
 }
+
+// A migration after 6 that adds a column to a table changes what its rows'
+// checksums cover: it must refill them in its transaction, or every row
+// written before it would be refused.
+TEST(row_checksum, a_later_migration_that_adds_a_column_refills_the_checksums) {
+  for (const store::migration& m : store::migrations) {
+    if (m.version < 6) continue;
+    if (m.sql.find("ADD COLUMN") != std::string_view::npos ||
+        m.sql.find("add column") != std::string_view::npos) {
+      EXPECT_TRUE(m.fills_checksums) << "migration " << m.version;
+    }
+  }
+  EXPECT_TRUE(store::migrations[5].fills_checksums);
+  EXPECT_EQ(store::migrations[5].version, 6);
+}
+
+// A checksum itself altered is a mismatch, in every table.
+TEST(row_checksum, an_altered_checksum_is_named) {
+  temp_dir dir;
+  const std::string base = dir.file("rich.db");
+  make_rich_store(base);
+  if (HasFatalFailure()) return;
+  const std::string copy = dir.file("copy.db");
+  for (std::string_view table_view : sq::checksummed_tables) {
+    const std::string table(table_view);
+    remove_store(copy);
+    std::filesystem::copy_file(base, copy);
+    std::string name;
+    {
+      raw_db db(copy);
+      auto first = db.rows("SELECT MIN(rowid) FROM \"" + table + "\"");
+      ASSERT_EQ(first.size(), 1u);
+      const std::int64_t rowid = first[0][0].i;
+      auto sum =
+          db.rows("SELECT checksum FROM \"" + table + "\" WHERE rowid = " + std::to_string(rowid));
+      ASSERT_EQ(sum.size(), 1u);
+      ASSERT_EQ(db.update("UPDATE \"" + table + "\" SET checksum = ?1 WHERE rowid = ?2",
+                          {SQLITE_INTEGER, sum[0][0].i ^ 1, ""}, rowid),
+                SQLITE_DONE);
+      name = row_name(db, table, rowid);
+    }
+    const std::string problems = verify_file(copy);
+    EXPECT_NE(problems.find(name + ": checksum mismatch"), std::string::npos)
+        << table << ": " << problems;
+  }
+}
