@@ -7,7 +7,7 @@
 //     available, required; too_many_open_holds: limit; rate_limited: limit
 //     and retry_after_s);
 //   - what the command returned (lot, charge, hold, refund parts, ids; a
-//     hold's quantity and metadata);
+//     hold's quantity and metadata; a purchase's record);
 //   - the touched account's balance view and, once it is settled, every lot
 //     (amount, remaining, held, spent, expired, voided, status, created_at,
 //     source, reason, cost_basis, currency, ...), every open hold (its
@@ -20,7 +20,8 @@
 //     entries, the hold's on a capture and on the entries returning its
 //     credits, the defaults, zero ids and empty text included, everywhere
 //     else), every field of the expiry entries written lazily (time, owner,
-//     balance_after as of their instant, the lot or hold, the reason), and a
+//     amount and parts, balance_after as of their instant, the lot or hold,
+//     the reason), and a
 //     replay of every entry's parts per lot that must reproduce the lot's
 //     remaining/held/spent/expired/voided;
 //   - ledger.check_all() empty; periodically all accounts, run_due and
