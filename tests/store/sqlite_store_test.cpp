@@ -794,3 +794,111 @@ TEST(sqlite_store, postpaid_use_is_kept_per_utc_month_across_a_reload) {
   EXPECT_EQ(l.find_charge(nov_charge)->refunded, 4 * credit);
   EXPECT_EQ(must(s->audit_journal(l)), "");
 }
+
+// The journal reader's cursors: a cursor taken from another account's page
+// (an entry seq, a purchase id of someone else) pages on through this
+// account's rows only, in order, from just past it; pages of any size cover
+// the account's rows exactly once; a cursor past the end reads nothing.
+TEST(sqlite_store, a_cursor_from_another_account_pages_only_this_account) {
+  temp_dir dir;
+  const std::string path = dir.file("cursors.db");
+  std::map<std::string, std::vector<std::uint64_t>> seqs;
+  std::map<std::string, std::vector<ledger::object_id>> purchases;
+  {
+    auto s = open_store(path);
+    ledger::ledger l;
+    ASSERT_TRUE(s->load(l, t0).has_value());
+    must(l.put_package({"p", 5 * credit, 100, "usd", 0}, t0));
+    for (const char* id : {"a", "b"})
+      must(l.put_account({id, std::nullopt, std::nullopt}, t0));
+    // Interleaved: a, b, a, b, ...
+    for (int i = 0; i < 10; ++i) {
+      for (const std::string id : {"a", "b"}) {
+        const time_us now = t0 + i * ledger::us_per_second;
+        purchases[id].push_back(must(l.purchase({id, "p"}, now)).made.id);
+        must(l.charge({id, credit, "op", "", "", false}, now));
+      }
+    }
+    for (const ledger::entry& e : l.pending_entries_since(0))
+      seqs[e.owner->id].push_back(e.seq);
+    ASSERT_TRUE(s->commit(l.take_changes()).has_value());
+  }
+  store::sqlite::sqlite_reader reader(path);
+  auto entry_seqs = [&](const std::string& account, std::uint64_t after, std::size_t limit) {
+    std::vector<std::uint64_t> out;
+    for (const store::stored_entry& se : must(reader.entries(account, after, limit))) {
+      EXPECT_EQ(se.account, account);
+      out.push_back(se.e.seq);
+    }
+    return out;
+  };
+  auto purchase_ids = [&](const std::string& account, ledger::object_id after, std::size_t limit) {
+    std::vector<ledger::object_id> out;
+    for (const ledger::purchase& p : must(reader.purchases(account, after, limit))) {
+      EXPECT_EQ(p.account, account);
+      out.push_back(p.id);
+    }
+    return out;
+  };
+  ASSERT_EQ(seqs["a"].size(), 20u);
+  // A's entries after one of b's (b's 7th entry lies between a's 8th and 9th).
+  const std::uint64_t b_cursor = seqs["b"][6];
+  ASSERT_LT(seqs["a"][7], b_cursor);
+  ASSERT_GT(seqs["a"][8], b_cursor);
+  EXPECT_EQ(entry_seqs("a", b_cursor, 100),
+            std::vector<std::uint64_t>(seqs["a"].begin() + 8, seqs["a"].end()));
+  EXPECT_EQ(entry_seqs("a", b_cursor, 2),
+            std::vector<std::uint64_t>(seqs["a"].begin() + 8, seqs["a"].begin() + 10));
+  // Pages of 3 from the start cover every entry of a's once, in order.
+  std::vector<std::uint64_t> all;
+  for (std::uint64_t after = 0;;) {
+    const std::vector<std::uint64_t> page = entry_seqs("a", after, 3);
+    all.insert(all.end(), page.begin(), page.end());
+    if (page.size() < 3) break;
+    after = page.back();
+  }
+  EXPECT_EQ(all, seqs["a"]);
+  EXPECT_TRUE(entry_seqs("a", seqs["b"].back(), 100).empty());
+  EXPECT_TRUE(entry_seqs("a", std::numeric_limits<std::int64_t>::max(), 100).empty());
+  EXPECT_TRUE(entry_seqs("nobody", 0, 100).empty());
+  // Purchases read newest first: after one of b's ids, a's older ones.
+  const ledger::object_id b_purchase = purchases["b"][4];
+  std::vector<ledger::object_id> want(purchases["a"].begin(), purchases["a"].begin() + 5);
+  std::reverse(want.begin(), want.end());
+  EXPECT_EQ(purchase_ids("a", b_purchase, 100), want);
+  EXPECT_TRUE(purchase_ids("a", purchases["a"][0], 100).empty());
+}
+
+// Cursors above INT64_MAX (ledger::parse_id takes 19 digits, so
+// "ent_9999999999999999999" is one): past every entry, before every purchase.
+//
+// DISABLED: it fails. sqlite_reader binds the cursor as int64: it wraps
+// negative, so the entries "after" it are the account's first page again and
+// no purchase is "before" it (GET .../entries?after=ent_9999999999999999999
+// answers the first page; .../purchases?after=pur_9999999999999999999 an
+// empty one). See the report of issue #11's unit helper.
+TEST(sqlite_store, DISABLED_a_cursor_above_int64_max_is_past_everything) {
+  temp_dir dir;
+  const std::string path = dir.file("huge.db");
+  std::vector<ledger::object_id> bought;
+  {
+    auto s = open_store(path);
+    ledger::ledger l;
+    ASSERT_TRUE(s->load(l, t0).has_value());
+    must(l.put_package({"p", 5 * credit, 100, "usd", 0}, t0));
+    must(l.put_account({"a", std::nullopt, std::nullopt}, t0));
+    for (int i = 0; i < 3; ++i)
+      bought.push_back(must(l.purchase({"a", "p"}, t0)).made.id);
+    ASSERT_TRUE(s->commit(l.take_changes()).has_value());
+  }
+  store::sqlite::sqlite_reader reader(path);
+  for (std::uint64_t huge : {std::uint64_t{9'999'999'999'999'999'999u},
+                             std::uint64_t{std::numeric_limits<std::int64_t>::max()} + 1,
+                             std::numeric_limits<std::uint64_t>::max()}) {
+    EXPECT_TRUE(must(reader.entries("a", huge, 100)).empty()) << huge;
+    std::vector<ledger::object_id> ids;
+    for (const ledger::purchase& p : must(reader.purchases("a", huge, 100)))
+      ids.push_back(p.id);
+    EXPECT_EQ(ids, (std::vector<ledger::object_id>{bought[2], bought[1], bought[0]})) << huge;
+  }
+}
