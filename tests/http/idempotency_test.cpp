@@ -278,11 +278,16 @@ TEST(http_idempotency, api_key_creation_replays) {
   auto replay = c.post("/v1/api-keys", R"({"role":"service"})", key("new-key"));
   EXPECT_EQ(replay.status, 201u);
   EXPECT_EQ(replay.headers["idempotent-replayed"], "true");
-  // The same key, not a second one (the secret itself may be withheld on a replay).
+  // The same key, not a second one; and its secret is shown once: a replay
+  // (which anyone who learns the Idempotency-Key could send) never shows it
+  // again (docs/architecture.md, Idempotency; api.md "the key is shown once").
   EXPECT_EQ(field(replay, "id"), field(first, "id"));
   EXPECT_EQ(field(replay, "role"), "service");
-  const auto shown = replay.json().at("key");
-  EXPECT_TRUE(shown.is_null() || str(shown) == field(first, "key")) << replay.body;
+  const std::string secret = field(first, "key");
+  ASSERT_FALSE(secret.empty());
+  EXPECT_TRUE(replay.json().at("key").is_null()) << replay.body;
+  EXPECT_EQ(replay.body.find(secret), std::string::npos) << replay.body;
+  EXPECT_FALSE(field(replay, "key_withheld").empty()) << replay.body;
   auto conflict = c.post("/v1/api-keys", R"({"role":"admin"})", key("new-key"));
   EXPECT_EQ(conflict.status, 409u) << conflict.body;
   EXPECT_EQ(conflict.error_code(), "idempotency_conflict");
@@ -371,4 +376,78 @@ TEST(http_idempotency, a_key_reused_after_its_retention_is_new_and_stops_no_writ
   EXPECT_EQ(replay.status, 201u);
   EXPECT_EQ(replay.body, again.body);
   expect(c2.post("/v1/accounts/b/charges", R"({"operation":"x","amount":1})"), 201, "charge b");
+}
+
+// One namespace per server (api.md), but never a way around a role: a
+// principal that may not make the request is refused as without the key (the
+// recorded response is not shown to it), and one that may make it gets the
+// replay and changes nothing. A secret is never shown on anyone's replay.
+TEST(http_idempotency, a_key_replayed_by_another_principal_never_bypasses_its_role) {
+  live_server srv;
+  http_client admin(srv.port(), admin_key);
+  put_account(admin, "a");
+  put_account(admin, "b");
+  grant(admin, "a", "10");
+  auto make_key = [&](const std::string& body) {
+    return field(expect(admin.post("/v1/api-keys", body), 201, "create key"), "key");
+  };
+  const std::string reader_a = make_key(R"({"role":"reader","account":"a"})");
+  const std::string reader_b = make_key(R"({"role":"reader","account":"b"})");
+  const std::string service_key = make_key(R"({"role":"service"})");
+  const std::string admin2_key = make_key(R"({"role":"admin"})");
+  auto revoked = expect(admin.post("/v1/api-keys", R"({"role":"service"})"), 201, "create key");
+  expect(admin.del("/v1/api-keys/" + field(revoked, "id")), 200, "revoke");
+
+  const std::string body = R"({"operation":"x","amount":1})";
+  auto first = admin.post("/v1/accounts/a/charges", body, key("shared-k"));
+  ASSERT_EQ(first.status, 201u) << first.body;
+  const std::string charge_id = field(first, "id");
+  const std::string before = state(admin, "a");
+
+  struct refused_case {
+    std::string name, key;
+    unsigned status;
+  };
+  for (const refused_case& x : {refused_case{"no key", "", 401u},
+                                refused_case{"revoked key", field(revoked, "key"), 401u},
+                                refused_case{"wrong key", "not-a-key", 401u},
+                                refused_case{"reader of a", reader_a, 403u},
+                                refused_case{"reader of b", reader_b, 403u}}) {
+    http_client c(srv.port(), x.key);
+    auto r = c.post("/v1/accounts/a/charges", body, key("shared-k"));
+    EXPECT_EQ(r.status, x.status) << x.name << ": " << r.body;
+    EXPECT_EQ(r.headers.count("idempotent-replayed"), 0u) << x.name;
+    EXPECT_EQ(r.body.find(charge_id), std::string::npos) << x.name << " saw " << r.body;
+  }
+  EXPECT_EQ(state(admin, "a"), before);
+
+  // A service key may make this charge: the same request under the same key
+  // is the same charge, applied once.
+  http_client service(srv.port(), service_key);
+  auto replay = service.post("/v1/accounts/a/charges", body, key("shared-k"));
+  EXPECT_EQ(replay.status, 201u) << replay.body;
+  EXPECT_EQ(replay.body, first.body);
+  EXPECT_EQ(replay.headers["idempotent-replayed"], "true");
+  auto other = service.post("/v1/accounts/a/charges", R"({"operation":"x","amount":2})",
+                            key("shared-k"));
+  EXPECT_EQ(other.status, 409u) << other.body;
+  EXPECT_EQ(other.error_code(), "idempotency_conflict");
+  EXPECT_EQ(state(admin, "a"), before);
+  EXPECT_EQ(available(admin, "a"), "9");
+
+  // An admin's key creation: a service key is refused (403, no id), another
+  // admin gets the record without the secret.
+  auto created = admin.post("/v1/api-keys", R"({"role":"service"})", key("key-k"));
+  ASSERT_EQ(created.status, 201u) << created.body;
+  const std::string secret = field(created, "key");
+  auto by_service = service.post("/v1/api-keys", R"({"role":"service"})", key("key-k"));
+  EXPECT_EQ(by_service.status, 403u) << by_service.body;
+  EXPECT_EQ(by_service.body.find(field(created, "id")), std::string::npos) << by_service.body;
+  EXPECT_EQ(by_service.body.find(secret), std::string::npos);
+  http_client admin2(srv.port(), admin2_key);
+  auto by_admin2 = admin2.post("/v1/api-keys", R"({"role":"service"})", key("key-k"));
+  EXPECT_EQ(by_admin2.status, 201u) << by_admin2.body;
+  EXPECT_EQ(by_admin2.headers["idempotent-replayed"], "true");
+  EXPECT_EQ(field(by_admin2, "id"), field(created, "id"));
+  EXPECT_EQ(by_admin2.body.find(secret), std::string::npos) << by_admin2.body;
 }
