@@ -1,5 +1,7 @@
 // Roles: no key / reader of A / reader of B / service / admin against every
 // endpoint of the table; API keys: create, use, revoke, persist.
+#include <functional>
+
 #include "http_fixture.hpp"
 
 using namespace creditd::testing;
@@ -278,5 +280,181 @@ TEST(http_api_keys, create_use_revoke_and_persist) {
     auto r = admin_after.post("/v1/api-keys", body);
     EXPECT_EQ(r.status, 400u) << body << ": " << r.body;
     EXPECT_EQ(r.error_code(), "invalid_request") << body;
+  }
+}
+
+// Every endpoint, every principal allowed on it: the success status (never
+// 401/403), on a fresh object where the call consumes one. The refusals are
+// above; together they cover every cell of the matrix.
+TEST(http_roles, every_endpoint_serves_the_principals_it_must) {
+  world w;
+  // Catalog objects the commerce calls need.
+  expect(w.admin.put("/v1/prices/p", R"({"operation":"x","unit_amount":1})"), 201, "price");
+  expect(w.admin.put("/v1/packages/k", R"({"credits":1,"price":1,"currency":"usd"})"), 201,
+         "package");
+  expect(w.admin.put("/v1/plans/m", R"({"credits_per_period":1,"period":"month"})"), 201, "plan");
+  auto fresh_lot = [&] { return grant(w.admin, "A", "5"); };
+  auto fresh_charge = [&] { return str(charge(w.admin, "A", "1"), "id"); };
+  auto fresh_hold = [&] {
+    return field(
+        expect(w.admin.post("/v1/accounts/A/holds", R"({"operation":"x","amount":1})"), 201, "hold"),
+        "id");
+  };
+  auto fresh_key_id = [&] {
+    return field(expect(w.admin.post("/v1/api-keys", R"({"role":"service"})"), 201, "k"), "id");
+  };
+  auto no_subscription = [&] {
+    const unsigned s = w.admin.del("/v1/accounts/A/subscription").status;
+    if (s != 200 && s != 404) throw std::runtime_error("cancel: " + std::to_string(s));
+  };
+  auto subscribed = [&] {
+    const unsigned s = w.admin.put("/v1/accounts/A/subscription", R"({"plan":"m"})").status;
+    if (s != 200 && s != 201) throw std::runtime_error("subscribe: " + std::to_string(s));
+  };
+  struct route {
+    verb method;
+    std::function<std::string()> target;  // prepares a fresh object when needed
+    std::string body;
+    need_class need;
+    unsigned status;  // the success status every allowed principal gets; 0: 200 or 201
+  };
+  auto fixed = [](std::string t) { return [t] { return t; }; };
+  const std::vector<route> routes = {
+      {verb::get, fixed("/healthz"), "", need_class::open, 200},
+      {verb::get, fixed("/metrics"), "", need_class::open, 200},
+      {verb::get, fixed("/openapi.json"), "", need_class::open, 200},
+      {verb::put, fixed("/v1/accounts/A"), R"({"name":"renamed"})", need_class::service, 200},
+      {verb::put, fixed("/v1/accounts/A"), R"({"settings":{"reserve":0}})", need_class::admin, 200},
+      {verb::get, fixed("/v1/accounts/A"), "", need_class::reader_own, 200},
+      {verb::get, fixed("/v1/accounts/A/balance"), "", need_class::reader_own, 200},
+      {verb::post, fixed("/v1/accounts/A/lots"), R"({"amount":1,"kind":"promo"})",
+       need_class::admin, 201},
+      {verb::get, fixed("/v1/accounts/A/lots"), "", need_class::reader_own, 200},
+      {verb::post, [&] { return "/v1/lots/" + fresh_lot() + "/void"; }, "", need_class::admin,
+       200},
+      {verb::post, fixed("/v1/accounts/A/charges"), R"({"operation":"x","amount":1})",
+       need_class::service, 201},
+      {verb::post, fixed("/v1/accounts/A/charges:batch"),
+       R"({"charges":[{"operation":"x","amount":1}]})", need_class::service, 201},
+      {verb::post, [&] { return "/v1/charges/" + fresh_charge() + "/refund"; }, "",
+       need_class::service, 201},
+      {verb::post, fixed("/v1/accounts/A/adjustments"), R"({"amount":1,"reason":"x"})",
+       need_class::admin, 201},
+      {verb::post, fixed("/v1/accounts/A/holds"), R"({"operation":"x","amount":1})",
+       need_class::service, 201},
+      {verb::post, [&] { return "/v1/holds/" + fresh_hold() + "/capture"; }, "",
+       need_class::service, 200},
+      {verb::post, [&] { return "/v1/holds/" + fresh_hold() + "/release"; }, "",
+       need_class::service, 200},
+      {verb::get, fixed("/v1/holds/" + w.hold), "", need_class::any_key, 200},
+      {verb::get, fixed("/v1/accounts/A/entries"), "", need_class::reader_own, 200},
+      {verb::post, fixed("/v1/api-keys"), R"({"role":"admin"})", need_class::admin, 201},
+      {verb::delete_, [&] { return "/v1/api-keys/" + fresh_key_id(); }, "", need_class::admin,
+       200},
+      {verb::get, fixed("/v1/test-clock"), "", need_class::key, 200},
+      {verb::post, fixed("/v1/test-clock/advance"), R"({"seconds":1})", need_class::admin, 200},
+      {verb::put, fixed("/v1/prices/p"), R"({"operation":"x","unit_amount":1})", need_class::admin,
+       200},
+      {verb::get, fixed("/v1/prices"), "", need_class::key, 200},
+      {verb::get, fixed("/v1/prices/p"), "", need_class::key, 200},
+      {verb::delete_,
+       [&] {
+         const unsigned s = w.admin.put("/v1/prices/q", R"({"operation":"y","unit_amount":1})").status;
+         if (s != 200 && s != 201) throw std::runtime_error("price q: " + std::to_string(s));
+         return std::string("/v1/prices/q");
+       },
+       "", need_class::admin, 200},
+      {verb::put, fixed("/v1/packages/k"), R"({"credits":1,"price":1,"currency":"usd"})",
+       need_class::admin, 200},
+      {verb::get, fixed("/v1/packages"), "", need_class::key, 200},
+      {verb::get, fixed("/v1/packages/k"), "", need_class::key, 200},
+      {verb::put, fixed("/v1/plans/m"), R"({"credits_per_period":1,"period":"month"})",
+       need_class::admin, 200},
+      {verb::get, fixed("/v1/plans"), "", need_class::key, 200},
+      {verb::get, fixed("/v1/plans/m"), "", need_class::key, 200},
+      {verb::post, fixed("/v1/accounts/A/quote"), R"({"operation":"x","amount":1})",
+       need_class::reader_own, 200},
+      {verb::post, fixed("/v1/accounts/A/purchases"), R"({"package":"k"})", need_class::service,
+       201},
+      {verb::get, fixed("/v1/accounts/A/purchases"), "", need_class::reader_own, 200},
+      {verb::put,
+       [&] {
+         no_subscription();
+         return std::string("/v1/accounts/A/subscription");
+       },
+       R"({"plan":"m"})", need_class::service, 0},  // 201 new, 200 when still active
+      {verb::get,
+       [&] {
+         subscribed();
+         return std::string("/v1/accounts/A/subscription");
+       },
+       "", need_class::reader_own, 200},
+      {verb::delete_,
+       [&] {
+         subscribed();
+         return std::string("/v1/accounts/A/subscription");
+       },
+       "", need_class::service, 200},
+  };
+  int cells = 0;
+  for (const route& r : routes) {
+    for (who p : everyone) {
+      if (expected_refusal(r.need, p) != 0) continue;
+      const std::string target = r.target();
+      http_client c(w.srv.port(), w.key_of(p));
+      auto reply = c.request(r.method, target, r.body);
+      if (r.status == 0) {
+        EXPECT_TRUE(reply.status == 200 || reply.status == 201)
+            << name(p) << " " << target << ": " << reply.status << " " << reply.body;
+      } else {
+        EXPECT_EQ(reply.status, r.status) << name(p) << " " << target << ": " << reply.body;
+      }
+      ++cells;
+    }
+  }
+  // 3 open routes x 5 principals, 7 key routes x 4, 7 reader_own x 3, 1
+  // any_key x 3, 10 service x 2, 11 admin x 1: every allowed cell, none skipped.
+  EXPECT_EQ(cells, 15 + 28 + 21 + 3 + 20 + 11);
+  std::printf("allowed cells checked: %d\n", cells);
+}
+
+// The bootstrap key (CREDITD_ADMIN_KEY) works once configured; a restart
+// with another one rotates it: the new one works, the old one is refused,
+// keys created meanwhile keep working, and a restart without the variable
+// keeps the last one.
+TEST(http_api_keys, the_bootstrap_key_works_and_rotating_it_refuses_the_old_one) {
+  temp_dir dir;
+  const std::string db = dir.file("rotate.db");
+  const std::string old_key = "bootstrap-old-5c1e", new_key = "bootstrap-new-9a7d";
+  std::string service_key;
+  {
+    server_process s(db, old_key);
+    http_client admin(s.port(), old_key);
+    put_account(admin, "acct");
+    service_key =
+        field(expect(admin.post("/v1/api-keys", R"({"role":"service"})"), 201, "key"), "key");
+    http_client stranger(s.port(), new_key);
+    EXPECT_EQ(stranger.get("/v1/accounts/acct").status, 401u);
+    ASSERT_EQ(s.terminate(), 0);
+  }
+  {
+    server_process s(db, new_key);
+    http_client rotated(s.port(), new_key);
+    EXPECT_EQ(rotated.get("/v1/accounts/acct").status, 200u);
+    EXPECT_EQ(rotated.put("/v1/accounts/acct2", "{}").status, 201u);
+    http_client old(s.port(), old_key);
+    auto refused = old.get("/v1/accounts/acct");
+    EXPECT_EQ(refused.status, 401u) << refused.body;
+    EXPECT_EQ(refused.error_code(), "unauthenticated");
+    EXPECT_EQ(old.put("/v1/accounts/acct3", "{}").status, 401u);
+    http_client service(s.port(), service_key);
+    EXPECT_EQ(service.get("/v1/accounts/acct").status, 200u);
+    ASSERT_EQ(s.terminate(), 0);
+  }
+  {
+    server_process s(db, "");  // CREDITD_ADMIN_KEY empty: no rotation
+    EXPECT_EQ(http_client(s.port(), new_key).get("/v1/accounts/acct2").status, 200u);
+    EXPECT_EQ(http_client(s.port(), old_key).get("/v1/accounts/acct2").status, 401u);
+    ASSERT_EQ(s.terminate(), 0);
   }
 }
