@@ -9,7 +9,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 
@@ -148,22 +150,27 @@ TEST(http_tls, limits_hold_over_tls) {
 TEST(http_tls, a_client_that_never_says_hello_is_dropped_after_the_handshake_timeout) {
   tls_server srv;
   const int fd = connect_raw(srv.proc.port());
-  timeval limit{30, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-  const auto start = std::chrono::steady_clock::now();
-  // Meanwhile a normal client is served.
+  // A guard against a hang (the timeout is 10 s), not a bound on the timeout.
+  timeval guard{60, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof guard);
+  // Meanwhile a normal client is served...
   {
     https_client c(srv.proc.port(), srv.cert.cert);
     EXPECT_EQ(c.get("/healthz").status, 200u);
   }
+  // ...and the silent connection is still open after it: the server waits
+  // for the hello, it does not drop a connection at once.
   char byte = 0;
+  const ssize_t early = ::recv(fd, &byte, 1, MSG_DONTWAIT);
+  const int early_errno = errno;
+  EXPECT_TRUE(early < 0 && (early_errno == EAGAIN || early_errno == EWOULDBLOCK))
+      << "the silent connection was closed before its handshake timeout";
+  // Then the server closes it: the event itself, within the guard.
   const ssize_t n = ::recv(fd, &byte, 1, 0);
-  const double waited =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const int err = errno;
   ::close(fd);
-  EXPECT_EQ(n, 0) << "the server did not close the silent connection";
-  EXPECT_GE(waited, 8.0);  // the timeout is 10 s
-  EXPECT_LE(waited, 20.0);
+  EXPECT_EQ(n, 0) << "the server did not close the silent connection within 60 s ("
+                  << (n < 0 ? std::strerror(err) : "it sent a byte") << ")";
 }
 
 TEST(http_tls, sigterm_drains_tls_connections) {
@@ -171,14 +178,21 @@ TEST(http_tls, sigterm_drains_tls_connections) {
   https_client idle(srv.proc.port(), srv.cert.cert, admin_key);
   ASSERT_EQ(idle.get("/healthz").status, 200u);
   const int silent = connect_raw(srv.proc.port());  // mid-handshake
+  timeval guard{60, 0};
+  ::setsockopt(silent, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof guard);
   const auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(srv.proc.terminate(), 0);
   const double took =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // Both connections were closed by the server (at the latest at its exit).
+  char byte = 0;
+  EXPECT_EQ(::recv(silent, &byte, 1, 0), 0);
   ::close(silent);
-  // Well under the 10 s of the handshake timeout and of the shutdown grace
-  // (the margin is for sanitizer builds on a loaded machine).
-  EXPECT_LT(took, 5.0) << "idle TLS connections held the drain";
+  // A drain that waited for idle or handshaking connections would last the
+  // whole shutdown grace or handshake timeout (both 10 s, creditd_main.cpp
+  // and server.hpp) by construction; a working one takes milliseconds. The
+  // bound is the server's own constant, not a guess at this machine's speed.
+  EXPECT_LT(took, 10.0) << "idle TLS connections held the drain until the grace ended";
 }
 
 TEST(http_tls, bad_tls_files_exit_2_naming_the_file) {
