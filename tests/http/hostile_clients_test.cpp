@@ -1,6 +1,7 @@
 // Hostile clients: thousands of idle connections and slow writers holding
 // requests open do not stop a normal client from charging.
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
@@ -8,6 +9,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <string>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -46,17 +50,38 @@ rlim_t raise_fd_limit(rlim_t want) {
   return r.rlim_cur;
 }
 
+// The descriptors `pid` has open (its /proc/PID/fd), -1 when unreadable.
+int open_fd_count(pid_t pid) {
+  DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
+  if (d == nullptr) return -1;
+  int n = 0;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  ::closedir(d);
+  return n;
+}
+
 }  // namespace
 
 TEST(http_hostile, idle_connections_and_slow_writers_do_not_stop_a_normal_client) {
-  // The server (a child) inherits the limit; both ends of every connection
-  // live on this machine, so each one costs two descriptors.
+  // The claim (docs/reliability.md): 2,000 idle connections and 100 slow
+  // writers. The server (a child) inherits the limit; both ends of every
+  // connection live on this machine, so each one costs two descriptors. A
+  // machine whose limit cannot hold that many skips the test, saying so: a
+  // smaller run would not test the claim.
+  constexpr int idle_count = 2000, slow_count = 100;
+  constexpr rlim_t needed = 2 * (idle_count + slow_count) + 400;
   const rlim_t limit = raise_fd_limit(8192);
-  const int idle_wanted = 2000, slow_wanted = 100;
-  const int budget = static_cast<int>(limit) / 2 - 200;
-  ASSERT_GT(budget, 200) << "the open-file limit (" << limit << ") is too low to run this test";
-  const int idle_count = std::min(idle_wanted, budget - slow_wanted);
-  const int slow_count = std::min(slow_wanted, budget / 10);
+  std::printf("hostile clients: open-file limit %llu, %d idle connections and %d slow writers "
+              "wanted (%llu descriptors)\n",
+              static_cast<unsigned long long>(limit), idle_count, slow_count,
+              static_cast<unsigned long long>(needed));
+  if (limit < needed) {
+    GTEST_SKIP() << "the open-file limit is " << limit << " and cannot be raised to " << needed
+                 << ": 2,000 idle connections and 100 slow writers cannot be opened here "
+                    "(raise the hard limit: ulimit -Hn, LimitNOFILE=)";
+  }
 
   temp_dir dir;
   server_process server(dir.file("hostile.db"), "admin-secret");
@@ -66,6 +91,8 @@ TEST(http_hostile, idle_connections_and_slow_writers_do_not_stop_a_normal_client
     ASSERT_EQ(c.post("/v1/accounts/a/lots", R"({"amount":"1000","kind":"prepaid"})").status, 201u);
   }
 
+  const int fds_before = open_fd_count(server.pid());
+  ASSERT_GT(fds_before, 0);
   std::vector<int> idle;
   for (int i = 0; i < idle_count; ++i) {
     const int fd = connect_raw(server.port());
@@ -90,6 +117,16 @@ TEST(http_hostile, idle_connections_and_slow_writers_do_not_stop_a_normal_client
     }
   });
 
+  // The server holds them all (accepted, not only queued by the kernel):
+  // waited for as an event, with a minute's guard.
+  {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    int held = 0;
+    while ((held = open_fd_count(server.pid()) - fds_before) < idle_count + slow_count &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_GE(held, idle_count + slow_count) << "the server did not accept every connection";
+  }
   // A normal client charges as usual, on a new connection.
   http_client c(server.port(), "admin-secret");
   for (int i = 0; i < 20; ++i) {
