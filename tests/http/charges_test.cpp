@@ -298,7 +298,9 @@ TEST(http_adjustments, signed_admin_only_and_bounded_by_remaining) {
 }
 
 TEST(http_refunds, a_refund_of_postpaid_usage_returns_the_postpaid_credit) {
-  live_server srv;
+  // Postpaid use counts per UTC month: on the test clock (which stands still)
+  // a month boundary cannot fall between two steps.
+  live_server srv({"--test-clock"});
   http_client c(srv.port(), admin_key);
   put_account(c, "pp", R"({"settings":{"postpaid_limit":5}})");
   const std::string lot = grant(c, "pp", "2");
