@@ -6,6 +6,9 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
+#include <string>
+#include <vector>
 #include <thread>
 
 #include "http/http_fixture.hpp"
@@ -61,14 +64,50 @@ http_reply charge_with_key(http_client& c, const std::string& key, const std::st
                 {{"Idempotency-Key", key}});
 }
 
-// Polls /healthz (bounded) until it answers `status`.
+// Polls /healthz until it answers `status`; false after a minute (a guard
+// against a hang: recovery takes about a second, the probe's period).
 bool wait_health(unsigned short port, unsigned status) {
-  for (int i = 0; i < 200; ++i) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
     http_client c(port);
     if (c.get("/healthz").status == status) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return false;
+}
+
+// The value of an unlabelled metric in a Prometheus text body, "" if absent.
+std::string metric(const std::string& text, const std::string& name) {
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(pos, end - pos);
+    if (line.rfind(name + " ", 0) == 0) return line.substr(name.size() + 1);
+    pos = end + 1;
+  }
+  return "";
+}
+
+// Removes every "as_of" (the reading time, which moves with the clock).
+void erase_as_of(boost::json::value& v) {
+  if (v.is_object()) {
+    v.as_object().erase("as_of");
+    for (auto& kv : v.as_object())
+      erase_as_of(kv.value());
+  } else if (v.is_array()) {
+    for (auto& x : v.as_array())
+      erase_as_of(x);
+  }
+}
+
+// A read's body without its reading times.
+std::string without_as_of(const http_reply& r) {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(r.body, ec);
+  if (ec) return r.body;
+  erase_as_of(v);
+  return boost::json::serialize(v);
 }
 
 int run_check(const std::string& db) {
@@ -185,4 +224,46 @@ TEST(fault, slow_fsync_delays_answers_until_the_commit) {
   s.start();
   http_client after(s.port(), admin_key);
   EXPECT_EQ(available(after, "a"), std::to_string(1000 - threads * per_thread));
+}
+
+// docs/reliability.md, Faults: while degraded the metric creditd_store_failed
+// is 1 and every read (balance, account, lots, entries, a hold, metrics)
+// answers 200 with what was committed; after recovery the metric is 0 again.
+TEST(fault, degraded_reads_answer_the_committed_values_and_the_metric_says_failed) {
+  faulty_server s;
+  http_client c(s.port(), admin_key);
+  put_account(c, "a");
+  grant(c, "a", "\"100\"");
+  expect(charge_with_key(c, "k1", "1"), 201, "charge before the fault");
+  const std::string hold = field(
+      expect(c.post("/v1/accounts/a/holds", R"({"operation":"x","amount":"5"})"), 201, "hold"),
+      "id");
+  const std::vector<std::string> reads = {"/v1/accounts/a/balance", "/v1/accounts/a",
+                                          "/v1/accounts/a/lots", "/v1/accounts/a/entries",
+                                          "/v1/holds/" + hold};
+  std::map<std::string, std::string> committed;
+  for (const auto& target : reads)
+    committed[target] = without_as_of(expect(c.get(target), 200, target));
+  EXPECT_EQ(metric(expect(c.get("/metrics"), 200, "metrics").body, "creditd_store_failed"), "0");
+
+  s.set_fault("fsync EIO\n");
+  auto refused = charge_with_key(c, "k2", "2");
+  ASSERT_EQ(refused.status, 503u) << describe(refused);
+  ASSERT_TRUE(wait_health(s.port(), 503));
+  auto m = c.get("/metrics");
+  EXPECT_EQ(m.status, 200u);
+  EXPECT_EQ(metric(m.body, "creditd_store_failed"), "1") << m.body;
+  for (const auto& target : reads) {
+    auto r = c.get(target);
+    EXPECT_EQ(r.status, 200u) << target << ": " << r.body;
+    EXPECT_EQ(without_as_of(r), committed[target]) << target;
+  }
+  EXPECT_EQ(available(c, "a"), "94");  // 100 - 1 charged - 5 held
+
+  s.set_fault("");
+  ASSERT_TRUE(wait_health(s.port(), 200));
+  EXPECT_EQ(metric(expect(c.get("/metrics"), 200, "metrics").body, "creditd_store_failed"), "0");
+  EXPECT_EQ(charge_with_key(c, "k2", "2").status, 201u);
+  EXPECT_EQ(available(c, "a"), "92");
+  EXPECT_EQ(s.terminate(), 0);
 }
