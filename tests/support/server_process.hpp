@@ -75,6 +75,8 @@ class server_process {
   bool https() const { return https_; }
   // SIGTERM and wait; returns the exit status (or -signal).
   int terminate() { return stop(SIGTERM); }
+  // Sends `sig` (SIGINT, SIGTERM...) and waits; returns the exit status (or -signal).
+  int signal_and_wait(int sig) { return stop(sig); }
   int kill_now() { return stop(SIGKILL); }
 
  private:
