@@ -1,12 +1,24 @@
 #include "store/sqlite/sqlite_reader.hpp"
 
+#include <algorithm>
+#include <limits>
+
 #include "store/codec.hpp"
 
 namespace creditd::store::sqlite {
 
 namespace {
-constexpr std::size_t idle_connections_max = 8;
+
+// A cursor or a limit as the file's BIGINT. One beyond INT64_MAX is beyond
+// every seq and id the file can hold: it is bound as INT64_MAX, never wrapped
+// negative (a cursor would read the first page again, a limit none at all).
+std::int64_t as_bigint(std::uint64_t v) {
+  constexpr auto max = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  return static_cast<std::int64_t>(std::min(v, max));
 }
+
+constexpr std::size_t idle_connections_max = 8;
+}  // namespace
 
 std::expected<database, store_error> sqlite_reader::acquire() {
   {
@@ -43,8 +55,8 @@ std::expected<std::vector<stored_entry>, store_error> sqlite_reader::entries(
         "WHERE account = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3");
     if (!q) return std::unexpected(store_error{"cannot read entries: " + q.error().message});
     q->bind(1, account);
-    q->bind(2, static_cast<std::int64_t>(after_seq));
-    q->bind(3, static_cast<std::int64_t>(limit));
+    q->bind(2, as_bigint(after_seq));
+    q->bind(3, as_bigint(limit));
     while (true) {
       auto row = q->step();
       if (!row) return std::unexpected(store_error{"cannot read entries: " + row.error().message});
@@ -94,8 +106,8 @@ std::expected<std::vector<ledger::purchase>, store_error> sqlite_reader::purchas
         "ORDER BY id DESC LIMIT ?3");
     if (!q) return std::unexpected(store_error{"cannot read purchases: " + q.error().message});
     q->bind(1, account);
-    q->bind(2, static_cast<std::int64_t>(after_id));
-    q->bind(3, static_cast<std::int64_t>(limit));
+    q->bind(2, as_bigint(after_id));
+    q->bind(3, as_bigint(limit));
     while (true) {
       auto row = q->step();
       if (!row)
