@@ -11,7 +11,8 @@ namespace {
 
 // A cursor or a limit as the file's BIGINT. One beyond INT64_MAX is beyond
 // every seq and id the file can hold: it is bound as INT64_MAX, never wrapped
-// negative (a cursor would read the first page again, a limit none at all).
+// negative (a cursor would read the first page again; a negative LIMIT is
+// no limit at all).
 std::int64_t as_bigint(std::uint64_t v) {
   constexpr auto max = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
   return static_cast<std::int64_t>(std::min(v, max));
