@@ -871,13 +871,9 @@ TEST(sqlite_store, a_cursor_from_another_account_pages_only_this_account) {
 
 // Cursors above INT64_MAX (ledger::parse_id takes 19 digits, so
 // "ent_9999999999999999999" is one): past every entry, before every purchase.
-//
-// DISABLED: it fails. sqlite_reader binds the cursor as int64: it wraps
-// negative, so the entries "after" it are the account's first page again and
-// no purchase is "before" it (GET .../entries?after=ent_9999999999999999999
-// answers the first page; .../purchases?after=pur_9999999999999999999 an
-// empty one). See the report of issue #11's unit helper.
-TEST(sqlite_store, DISABLED_a_cursor_above_int64_max_is_past_everything) {
+// Bound as int64, they wrapped negative: the entries "after" one were the
+// account's first page again, and no purchase was "before" it (ce78f47).
+TEST(sqlite_store, a_cursor_above_int64_max_is_past_everything) {
   temp_dir dir;
   const std::string path = dir.file("huge.db");
   std::vector<ledger::object_id> bought;
