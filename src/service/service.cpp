@@ -7,7 +7,7 @@
 #include <unordered_map>
 
 #include "ledger/limits.hpp"
-#include "ledger/replay.hpp"
+#include "ledger/balance_at.hpp"
 #include "service/render.hpp"
 #include "util/assert.hpp"
 
@@ -122,23 +122,15 @@ const ledger::entry* made_entry(std::span<const ledger::entry> made, ledger::ent
   return found;
 }
 
-// The balance as of a past instant `at`, from the journal: each lot's
-// remaining and held replayed from the entries created at or before `at`, the
-// lots' validity windows at `at`, postpaid use in `at`'s month. Settings
-// (reserve, postpaid limit) are taken as they are now.
+// The balance as of a past instant `at`, from the journal (the core's
+// balance_replay: lots replayed to `at`, postpaid use filed under the month
+// it was taken in; settings as they are now).
 reply balance_at(const ledger::account& acct, time_us at,
                  const std::vector<store::stored_entry>& rows) {
-  std::unordered_map<ledger::object_id, ledger::lot_replay> lots;
-  ledger::postpaid_replay postpaid;
-  const std::int64_t period = ledger::month_index(at);
-  for (const store::stored_entry& row : rows) {
-    const ledger::entry& e = row.e;
-    if (e.created_at > at) continue;
-    // Postpaid use counts only within `at`'s billing period.
-    ledger::replay_entry(e.type, e.amount, e.hold_id != 0, e.parts, lots,
-                         ledger::month_index(e.created_at) == period ? &postpaid : nullptr);
-  }
-  micros spendable = 0, held = postpaid.held;
+  ledger::balance_replay replay(at);
+  for (const store::stored_entry& row : rows)
+    replay.add(row.e);
+  const ledger::balance_view b = replay.view(acct);
   reply out;
   json_out j(out.body);
   j.begin_object();
@@ -147,11 +139,9 @@ reply balance_at(const ledger::account& acct, time_us at,
   json_out lj(lots_json);
   lj.begin_array();
   for (const ledger::lot* x : acct.lots) {
-    auto it = lots.find(x->id);
-    if (it == lots.end()) continue;
-    held += it->second.held;
+    auto it = replay.lots().find(x->id);
+    if (it == replay.lots().end()) continue;
     if (x->effective_at > at || at >= x->expires_at || it->second.remaining <= 0) continue;
-    spendable += it->second.remaining;
     lj.begin_object();
     lj.key("id").id(id_kind::lot, x->id);
     lj.key("kind").str(ledger::to_string(x->kind));
@@ -162,13 +152,10 @@ reply balance_at(const ledger::account& acct, time_us at,
     lj.end_object();
   }
   lj.end_array();
-  const micros used = std::max<micros>(0, postpaid.used + postpaid.held);
-  const micros available = std::max<micros>(0, spendable - acct.settings.reserve) +
-                           std::max<micros>(0, acct.settings.postpaid_limit - used);
-  j.key("available").amount(available);
-  j.key("held").amount(held);
-  j.key("reserve").amount(acct.settings.reserve);
-  j.key("postpaid_used").amount(used);
+  j.key("available").amount(b.available);
+  j.key("held").amount(b.held);
+  j.key("reserve").amount(b.reserve);
+  j.key("postpaid_used").amount(b.postpaid_used);
   j.key("postpaid_limit").amount(acct.settings.postpaid_limit);
   j.key("lots").raw(lots_json);
   j.key("as_of").time(at);

@@ -1,0 +1,50 @@
+// The balance of an account as of a past instant, from its journal: each
+// lot's remaining and held credits replayed from the entries created at or
+// before the instant, the lots' validity windows then, and postpaid use in
+// that instant's billing period (a UTC month). Pure; one object per read.
+//
+// Postpaid credit is filed under the period it was taken in, as the live
+// ledger does: a hold's postpaid part under the hold's month, whatever month
+// it is captured, released or expires in; a refund's under its charge's
+// month. So November's hold released in December gives nothing back to
+// December, and November's open holds count in `held` but not in December's
+// use. Settings (reserve, postpaid limit) are taken as they are now: the
+// journal does not record their history.
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+
+#include "ledger/replay.hpp"
+#include "ledger/types.hpp"
+
+namespace creditd::ledger {
+
+class balance_replay {
+ public:
+  explicit balance_replay(time_us at);
+
+  // Entries of one account, oldest first. Those created after the instant
+  // are skipped.
+  void add(const entry& e);
+
+  // The balance as of the instant: `acct` gives the lots' validity windows
+  // and the settings.
+  balance_view view(const account& acct) const;
+
+  const std::unordered_map<object_id, lot_replay>& lots() const { return lots_; }
+  time_us at() const { return at_; }
+
+ private:
+  std::int64_t period_of(const entry& e);
+
+  time_us at_;
+  std::int64_t period_;
+  std::unordered_map<object_id, lot_replay> lots_;
+  postpaid_replay all_periods_;  // postpaid held by open holds, whatever their month
+  postpaid_replay in_period_;    // used and held in the instant's month
+  std::unordered_map<object_id, std::int64_t> hold_period_;
+  std::unordered_map<object_id, std::int64_t> charge_period_;
+};
+
+}  // namespace creditd::ledger
