@@ -50,16 +50,32 @@ rlim_t raise_fd_limit(rlim_t want) {
   return r.rlim_cur;
 }
 
-// The descriptors `pid` has open (its /proc/PID/fd), -1 when unreadable.
-int open_fd_count(pid_t pid) {
-  DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
+// The sockets `pid` has open (links "socket:[...]" in its /proc/PID/fd);
+// -1 when unreadable. Files (the store, its WAL) are not counted: SQLite
+// opens some lazily.
+int open_socket_count(pid_t pid) {
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) return -1;
   int n = 0;
   while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] != '.') ++n;
+    if (e->d_name[0] == '.') continue;
+    char target[64] = {0};
+    const ssize_t len = ::readlink((dir + "/" + e->d_name).c_str(), target, sizeof target - 1);
+    if (len > 0 && std::string(target, static_cast<std::size_t>(len)).rfind("socket:", 0) == 0) ++n;
   }
   ::closedir(d);
   return n;
+}
+
+// Polls until `pid` has exactly `want` sockets open; false after a minute.
+bool wait_sockets(pid_t pid, int want, int& seen) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while ((seen = open_socket_count(pid)) != want) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
 }
 
 }  // namespace
@@ -85,14 +101,18 @@ TEST(http_hostile, idle_connections_and_slow_writers_do_not_stop_a_normal_client
 
   temp_dir dir;
   server_process server(dir.file("hostile.db"), "admin-secret");
+  // Its sockets with no client connected (the listening one...).
+  const int sockets_alone = open_socket_count(server.pid());
+  ASSERT_GT(sockets_alone, 0);
   {
     http_client c(server.port(), "admin-secret");
     ASSERT_EQ(c.put("/v1/accounts/a", "{}").status, 201u);
     ASSERT_EQ(c.post("/v1/accounts/a/lots", R"({"amount":"1000","kind":"prepaid"})").status, 201u);
   }
 
-  const int fds_before = open_fd_count(server.pid());
-  ASSERT_GT(fds_before, 0);
+  // The setup connection is closed on the server's side too (an event).
+  int seen = 0;
+  ASSERT_TRUE(wait_sockets(server.pid(), sockets_alone, seen)) << seen << " sockets";
   std::vector<int> idle;
   for (int i = 0; i < idle_count; ++i) {
     const int fd = connect_raw(server.port());
@@ -109,6 +129,12 @@ TEST(http_hostile, idle_connections_and_slow_writers_do_not_stop_a_normal_client
     ASSERT_GT(::send(fd, start, std::strlen(start), MSG_NOSIGNAL), 0);
     slow.push_back(fd);
   }
+  // The server holds them all (accepted, not only queued by the kernel):
+  // waited for as an event, with a minute's guard. Checked before the
+  // trickle thread starts, so that a failure here leaves no thread behind.
+  ASSERT_TRUE(wait_sockets(server.pid(), sockets_alone + idle_count + slow_count, seen))
+      << "the server (pid " << server.pid() << ") holds " << seen - sockets_alone
+      << " client connections, not " << idle_count + slow_count;
   std::thread trickle([&] {
     while (!stop.load()) {
       for (int fd : slow)
@@ -117,16 +143,6 @@ TEST(http_hostile, idle_connections_and_slow_writers_do_not_stop_a_normal_client
     }
   });
 
-  // The server holds them all (accepted, not only queued by the kernel):
-  // waited for as an event, with a minute's guard.
-  {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    int held = 0;
-    while ((held = open_fd_count(server.pid()) - fds_before) < idle_count + slow_count &&
-           std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    ASSERT_GE(held, idle_count + slow_count) << "the server did not accept every connection";
-  }
   // A normal client charges as usual, on a new connection.
   http_client c(server.port(), "admin-secret");
   for (int i = 0; i < 20; ++i) {
