@@ -142,6 +142,14 @@ TEST(http_hostile, idle_connections_and_slow_writers_do_not_stop_a_normal_client
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   });
+  struct joiner {  // on every way out, a failed assertion or an exception included
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~joiner() {
+      stop = true;
+      if (t.joinable()) t.join();
+    }
+  } join_trickle{stop, trickle};
 
   // A normal client charges as usual, on a new connection.
   http_client c(server.port(), "admin-secret");
@@ -154,7 +162,7 @@ TEST(http_hostile, idle_connections_and_slow_writers_do_not_stop_a_normal_client
   EXPECT_EQ(metrics.status, 200u);
 
   stop = true;
-  trickle.join();
+  if (trickle.joinable()) trickle.join();
   for (int fd : slow)
     ::close(fd);
   for (int fd : idle)

@@ -728,6 +728,14 @@ TEST(server_limits, half_a_request_or_a_trickle_is_closed_after_the_read_timeout
       std::this_thread::sleep_for(std::chrono::milliseconds(50));  // pacing only
     }
   });
+  struct joiner {  // on every way out, a failed assertion or an exception included
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~joiner() {
+      stop = true;
+      if (t.joinable()) t.join();
+    }
+  } join_writer{stop, writer};
   // Meanwhile whole requests are served.
   client ok(s.port);
   EXPECT_EQ(ok.request(bhttp::verb::get, "/healthz").status, 200u);
@@ -735,7 +743,7 @@ TEST(server_limits, half_a_request_or_a_trickle_is_closed_after_the_read_timeout
   EXPECT_TRUE(closed_without_answer(silent, why)) << "half a request: " << why;
   EXPECT_TRUE(closed_without_answer(trickle, why)) << "a trickle: " << why;
   stop = true;
-  writer.join();
+  if (writer.joinable()) writer.join();
   ::close(silent);
   ::close(trickle);
   // A fresh request on a fresh connection is served after the timeouts.
