@@ -200,3 +200,22 @@ TEST(http_balance_at, before_the_account_existed_and_in_the_future) {
     EXPECT_EQ(replayed_fields(v), replayed_fields(balance(c, "b")));
   }
 }
+
+// Disabled: fails today. Before the account existed nothing could be spent,
+// but `?at=` applies the settings of now to every instant, so a postpaid
+// limit shows as available before the account was created ("available":
+// "20" here). The fix (for the lead): in the replay's view
+// (src/ledger/balance_at.cpp, balance_replay::view) or in the service's
+// balance_at (src/service/service.cpp), available = 0 when at <
+// acct.created_at. Enable this test with it.
+TEST(http_balance_at, DISABLED_before_the_account_existed_its_postpaid_limit_is_not_available) {
+  live_server srv({"--test-clock"});
+  http_client c(srv.port(), admin_key);
+  const std::int64_t before = clock_now(c);
+  advance(c, 60);
+  put_account(c, "p", R"({"settings":{"postpaid_limit":"20"}})");
+  auto r = c.get(balance_at_target("p", before));
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(str(r.json(), "available"), "0") << r.body;
+  EXPECT_TRUE(r.json().at("lots").as_array().empty()) << r.body;
+}
