@@ -52,6 +52,8 @@ void balance_replay::add(const entry& e) {
 
 balance_view balance_replay::view(const account& acct) const {
   balance_view b;
+  // Before the account existed it had nothing, not even postpaid credit.
+  if (at_ < acct.created_at) return b;
   b.held = all_periods_.held;
   for (const lot* l : acct.lots) {
     auto it = lots_.find(l->id);

@@ -201,14 +201,9 @@ TEST(http_balance_at, before_the_account_existed_and_in_the_future) {
   }
 }
 
-// Disabled: fails today. Before the account existed nothing could be spent,
-// but `?at=` applies the settings of now to every instant, so a postpaid
-// limit shows as available before the account was created ("available":
-// "20" here). The fix (for the lead): in the replay's view
-// (src/ledger/balance_at.cpp, balance_replay::view) or in the service's
-// balance_at (src/service/service.cpp), available = 0 when at <
-// acct.created_at. Enable this test with it.
-TEST(http_balance_at, DISABLED_before_the_account_existed_its_postpaid_limit_is_not_available) {
+// Before the account existed it had nothing: not even its postpaid limit
+// (this showed "available": "20" until balance_replay::view checked it).
+TEST(http_balance_at, before_the_account_existed_its_postpaid_limit_is_not_available) {
   live_server srv({"--test-clock"});
   http_client c(srv.port(), admin_key);
   const std::int64_t before = clock_now(c);
