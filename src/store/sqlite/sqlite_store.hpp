@@ -40,10 +40,9 @@ class sqlite_store final : public store {
   std::expected<void, store_error> probe() override;
 
   // Checks the file's integrity (PRAGMA integrity_check: every page, every
-  // index against its table), then replays the whole journal lot by lot and
-  // compares the result with the ledger's lots (remaining and held) and the
-  // journal's seq with the ledger's counter. Returns "" when all agree, else
-  // the first problem, naming the file.
+  // index against its table), every row's checksum, then audits the journal
+  // against every row (ledger/audit.hpp). Returns "" when all agree, else
+  // every problem found (bounded), one per line, naming the file.
   std::expected<std::string, store_error> audit_journal(const ledger::ledger& l);
 
   const std::string& path() const { return path_; }
