@@ -121,11 +121,19 @@ inline int listen_local(unsigned short& port) {
   return fd;
 }
 
-// A port nothing listens on (bound, then closed).
+// A port nothing listens on: a socket bound to it and never listening, kept
+// open until the test process ends, so a connection is refused and no other
+// process (a parallel test) can take the port meanwhile.
 inline unsigned short closed_port() {
-  unsigned short port = 0;
-  ::close(listen_local(port));
-  return port;
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    throw std::runtime_error("bind");
+  return ntohs(addr.sin_port);  // fd stays open on purpose
 }
 
 // One request as the fake server received it.
