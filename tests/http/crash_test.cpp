@@ -181,13 +181,8 @@ TEST(http_crash, sigterm_exits_0_and_loses_no_acknowledged_charge) {
   ASSERT_TRUE(reached) << "only " << ch.acked_count() << " charges acknowledged";
   EXPECT_EQ(status, 0);
   EXPECT_EQ(ch.errors.load(), 0);
-  // The process is gone: its port takes no connection.
-  try {
-    auto r = http_client(srv.port(), admin_key).get("/healthz");
-    ADD_FAILURE() << "a stopped server answered " << describe(r);
-  } catch (const std::exception& e) {
-    EXPECT_TRUE(is_connection_loss(e)) << describe_exception(e);
-  }
+  // The process is gone: terminate() reaped it (its exit status is above).
+  // Its old port is not probed: a parallel test may have bound it since.
 
   std::string report;
   EXPECT_EQ(run_check(srv.db(), report), 0) << report;
