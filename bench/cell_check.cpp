@@ -138,8 +138,8 @@ cell_check_result check_cell(const std::string& before_path, const std::string& 
       continue;
     }
     if (e.thread == 0) {
-      fail.add("journal", "a " + e.type + " without a bench reference (seq " +
-                              std::to_string(e.seq) + ")");
+      fail.add("journal",
+               "a " + e.type + " without a bench reference (seq " + std::to_string(e.seq) + ")");
       continue;
     }
     if (e.amount != amount)
@@ -178,8 +178,8 @@ cell_check_result check_cell(const std::string& before_path, const std::string& 
     if (kind == "read") {
       if (outcome != "ok") return;  // a read cut by the end of the run: nothing to compare
       if (f.size() != 8) throw std::runtime_error(where + ": a read needs VALUE LO_ACKS HI_SENT");
-      reads.push_back({thread, to_int(f[5], where), to_int(f[6], where), to_int(f[7], where),
-                       account, where});
+      reads.push_back(
+          {thread, to_int(f[5], where), to_int(f[6], where), to_int(f[7], where), account, where});
       return;
     }
     if (kind != "charge" && kind != "hold" && kind != "capture")
@@ -248,7 +248,8 @@ cell_check_result check_cell(const std::string& before_path, const std::string& 
   // ---- Per account: what the balances lost is what the journal took.
   std::unordered_map<std::string, std::int64_t> journal_takes;
   for (const auto& [account, takes] : takes_of) {
-    for (const entry* e : takes) journal_takes[account] += e->amount;
+    for (const entry* e : takes)
+      journal_takes[account] += e->amount;
     if (!before.contains(account)) fail.add("accounts", "journal names unknown account " + account);
   }
   for (const auto& [account, b] : before) {
@@ -295,7 +296,8 @@ cell_check_result check_cell(const std::string& before_path, const std::string& 
   }
 
   // ---- Reads: a balance the account had between the read's send and reply.
-  std::map<std::int64_t, std::vector<std::int64_t>> prefix_max;  // thread -> max seq of first k+1 acks
+  std::map<std::int64_t, std::vector<std::int64_t>>
+      prefix_max;  // thread -> max seq of first k+1 acks
   for (const auto& [thread, seqs] : ack_seqs) {
     auto& p = prefix_max[thread];
     std::int64_t m = 0;

@@ -268,9 +268,9 @@ struct client final : engine::task {
   op kind = op::charge;
   std::size_t index = 0;  // the account's, in ids and the model
   const std::string* account = nullptr;
-  std::string ref;                 // "1-N": the reference of a charge or hold (a capture: its hold's)
-  std::uint64_t n = 0;             // N of ref; a read's own number
-  std::uint64_t lo_acks = 0;       // charges and holds acknowledged when this request was sent
+  std::string ref;            // "1-N": the reference of a charge or hold (a capture: its hold's)
+  std::uint64_t n = 0;        // N of ref; a read's own number
+  std::uint64_t lo_acks = 0;  // charges and holds acknowledged when this request was sent
   ledger::object_id hold_id = 0;
   micros value = 0;  // a read's available balance
   bool ok = false;
@@ -368,7 +368,8 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
             std::chrono::duration_cast<std::chrono::microseconds>(now - c->sent).count()));
         ++requests;
         const char* outcome = c->ok ? "ok" : c->refused ? "refused" : "error";
-        log += "1\t" + std::to_string(c->n) + "\t" + c->name() + "\t" + *c->account + "\t" + outcome;
+        log +=
+            "1\t" + std::to_string(c->n) + "\t" + c->name() + "\t" + *c->account + "\t" + outcome;
         switch (c->kind) {
           case op::charge:
             c->ok ? ++n.charges : ++n.refused;
@@ -433,7 +434,8 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
       if (lot->amount != lot->spent + lot->held + lot->expired + lot->voided + lot->remaining &&
           ++lot_failures == 1)
         lot_failure = "lot " + std::to_string(lot->id) + " of " + a.id + ": amount " +
-                      std::to_string(lot->amount) + " != spent + held + expired + voided + remaining";
+                      std::to_string(lot->amount) +
+                      " != spent + held + expired + voided + remaining";
     }
   });
   for (std::size_t i = 0; i < accounts; ++i) {
@@ -455,8 +457,8 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
                         std::to_string(acked[i].spent) + " + " + std::to_string(acked[i].held);
   }
   if (lot_failures > 0)
-    failures.push_back("lots: " + std::to_string(lot_failures) + " break their identity: " +
-                       lot_failure);
+    failures.push_back("lots: " + std::to_string(lot_failures) +
+                       " break their identity: " + lot_failure);
   if (account_failures > 0)
     failures.push_back("accounts: " + std::to_string(account_failures) +
                        " disagree with the model or the acknowledged requests: " + account_failure);
@@ -611,7 +613,8 @@ int main(int argc, char** argv) {
   }
   if (accounts == 0 || window == 0) die("--accounts and --window must be positive");
   if (!seed_db.empty()) return seed(seed_db, accounts, charges);
-  if (!durable.empty()) return bench_durable(durable, workload, accounts, window, seconds, log_path);
+  if (!durable.empty())
+    return bench_durable(durable, workload, accounts, window, seconds, log_path);
   if (!core) {
     std::fprintf(stderr, "ledger_bench: give --core, --durable or --seed-db (see --help)\n");
     return 2;

@@ -226,8 +226,8 @@ void run_thread(const options& o, std::size_t conns, std::uint64_t seed,
       if (r.error) {
         if (t.errors++ == 0) std::fprintf(stderr, "redis_load: error reply: %s\n", r.text.c_str());
       }
-      t.log += thread_id + "\t" + std::to_string(c.n) + "\t" +
-               names[static_cast<int>(c.kind)] + "\t" + c.account + "\t" + outcome;
+      t.log += thread_id + "\t" + std::to_string(c.n) + "\t" + names[static_cast<int>(c.kind)] +
+               "\t" + c.account + "\t" + outcome;
       switch (c.kind) {
         case op::charge:
           if (!r.error) r.value >= 0 ? ++t.charges : ++t.refused;

@@ -6,8 +6,8 @@
 #include <memory>
 #include <unordered_map>
 
-#include "ledger/limits.hpp"
 #include "ledger/balance_at.hpp"
+#include "ledger/limits.hpp"
 #include "service/render.hpp"
 #include "util/assert.hpp"
 

@@ -58,9 +58,9 @@ void each_charge_is_a_synced_commit(const env_list& env, const std::string& db,
 TEST(commit_probe, every_acknowledged_charge_begins_and_syncs_a_commit) {
   temp_dir dir;
   std::filesystem::create_directories(dir.file("store"));
-  each_charge_is_a_synced_commit({{"CREDITD_FAULT_DIR", dir.file("store")},
-                                  {"CREDITD_COMMIT_PROBE", dir.file("probe")}},
-                                 dir.file("store") + "/creditd.db", dir.file("probe"));
+  each_charge_is_a_synced_commit(
+      {{"CREDITD_FAULT_DIR", dir.file("store")}, {"CREDITD_COMMIT_PROBE", dir.file("probe")}},
+      dir.file("store") + "/creditd.db", dir.file("probe"));
 }
 
 // Without CREDITD_FAULT_DIR the shim watches the files of `--store sqlite:PATH`.

@@ -287,8 +287,10 @@ void save_image(int fd, const std::string& path) {
     if (n <= 0) break;
     for (ssize_t done = 0; ok && done < n;) {
       const ssize_t w = real_write(out, buf + done, static_cast<std::size_t>(n - done));
-      if (w <= 0) ok = false;
-      else done += w;
+      if (w <= 0)
+        ok = false;
+      else
+        done += w;
     }
     at += n;
   }

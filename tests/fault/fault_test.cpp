@@ -8,8 +8,8 @@
 #include <fstream>
 #include <map>
 #include <string>
-#include <vector>
 #include <thread>
+#include <vector>
 
 #include "http/http_fixture.hpp"
 #include "support/shell_quote.hpp"

@@ -101,8 +101,8 @@ TEST(power_loss, every_acknowledged_write_is_on_the_synced_images) {
     std::string batch = R"({"charges":[)";
     for (int i = 0; i < 20; ++i)
       batch += std::string(i ? "," : "") + R"({"operation":"image.generate","amount":"0.25"})";
-    auto b = c.post("/v1/accounts/batch/charges:batch", batch + "]}",
-                    {{"Idempotency-Key", "batch-1"}});
+    auto b =
+        c.post("/v1/accounts/batch/charges:batch", batch + "]}", {{"Idempotency-Key", "batch-1"}});
     ASSERT_EQ(b.status, 201u) << describe(b);
     const auto bv = b.json();
     ASSERT_EQ(bv.at("data").as_array().size(), 20u);

@@ -66,9 +66,9 @@ TEST(fault_paths, a_fault_fires_through_a_link_from_the_store_argument_alone) {
   temp_dir dir;
   std::filesystem::create_directories(dir.file("real"));
   std::filesystem::create_directory_symlink(dir.file("real"), dir.file("link"));
-  EXPECT_EQ(status_of_a_charge_under_fsync_eio(dir.file("link/creditd.db"), "",
-                                               dir.file("control")),
-            503u);
+  EXPECT_EQ(
+      status_of_a_charge_under_fsync_eio(dir.file("link/creditd.db"), "", dir.file("control")),
+      503u);
 }
 
 // "store" is a prefix of "store2" but not its directory: no fault there.

@@ -387,12 +387,13 @@ TEST(http_errors, headers_over_16_kib_431_on_plain_http) {
   put_account(c, "a");
   grant(c, "a", "10");
   const std::string before = state(c, "a");
-  const std::string head = "POST /v1/accounts/a/charges HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
-                           admin_key + "\r\nContent-Type: application/json\r\n";
+  const std::string head =
+      "POST /v1/accounts/a/charges HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + admin_key +
+      "\r\nContent-Type: application/json\r\n";
   const std::string body = R"({"operation":"x","amount":1})";
   auto with_padding = [&](std::size_t pad) {
-    return head + "X-Pad: " + std::string(pad, 'a') + "\r\nContent-Length: " +
-           std::to_string(body.size()) + "\r\n\r\n" + body;
+    return head + "X-Pad: " + std::string(pad, 'a') +
+           "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   };
   // Over the limit: 431 with the error shape, and no charge.
   auto big = raw_exchange(srv.port(), with_padding(17 << 10));

@@ -11,8 +11,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <string>
 #include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -89,10 +89,11 @@ TEST(http_hostile, idle_connections_and_slow_writers_do_not_stop_a_normal_client
   constexpr int idle_count = 2000, slow_count = 100;
   constexpr rlim_t needed = 2 * (idle_count + slow_count) + 400;
   const rlim_t limit = raise_fd_limit(8192);
-  std::printf("hostile clients: open-file limit %llu, %d idle connections and %d slow writers "
-              "wanted (%llu descriptors)\n",
-              static_cast<unsigned long long>(limit), idle_count, slow_count,
-              static_cast<unsigned long long>(needed));
+  std::printf(
+      "hostile clients: open-file limit %llu, %d idle connections and %d slow writers "
+      "wanted (%llu descriptors)\n",
+      static_cast<unsigned long long>(limit), idle_count, slow_count,
+      static_cast<unsigned long long>(needed));
   if (limit < needed) {
     GTEST_SKIP() << "the open-file limit is " << limit << " and cannot be raised to " << needed
                  << ": 2,000 idle connections and 100 slow writers cannot be opened here "

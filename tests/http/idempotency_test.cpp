@@ -408,11 +408,10 @@ TEST(http_idempotency, a_key_replayed_by_another_principal_never_bypasses_its_ro
     std::string name, key;
     unsigned status;
   };
-  for (const refused_case& x : {refused_case{"no key", "", 401u},
-                                refused_case{"revoked key", field(revoked, "key"), 401u},
-                                refused_case{"wrong key", "not-a-key", 401u},
-                                refused_case{"reader of a", reader_a, 403u},
-                                refused_case{"reader of b", reader_b, 403u}}) {
+  for (const refused_case& x :
+       {refused_case{"no key", "", 401u}, refused_case{"revoked key", field(revoked, "key"), 401u},
+        refused_case{"wrong key", "not-a-key", 401u}, refused_case{"reader of a", reader_a, 403u},
+        refused_case{"reader of b", reader_b, 403u}}) {
     http_client c(srv.port(), x.key);
     auto r = c.post("/v1/accounts/a/charges", body, key("shared-k"));
     EXPECT_EQ(r.status, x.status) << x.name << ": " << r.body;
@@ -428,8 +427,8 @@ TEST(http_idempotency, a_key_replayed_by_another_principal_never_bypasses_its_ro
   EXPECT_EQ(replay.status, 201u) << replay.body;
   EXPECT_EQ(replay.body, first.body);
   EXPECT_EQ(replay.headers["idempotent-replayed"], "true");
-  auto other = service.post("/v1/accounts/a/charges", R"({"operation":"x","amount":2})",
-                            key("shared-k"));
+  auto other =
+      service.post("/v1/accounts/a/charges", R"({"operation":"x","amount":2})", key("shared-k"));
   EXPECT_EQ(other.status, 409u) << other.body;
   EXPECT_EQ(other.error_code(), "idempotency_conflict");
   EXPECT_EQ(state(admin, "a"), before);

@@ -99,9 +99,8 @@ TEST(http_paging, a_cursor_from_another_account_never_shows_its_rows) {
     charge(admin, "a", "1");
     charge(admin, "b", "1");
   }
-  const std::string reader_b =
-      field(expect(admin.post("/v1/api-keys", R"({"role":"reader","account":"b"})"), 201, "key"),
-            "key");
+  const std::string reader_b = field(
+      expect(admin.post("/v1/api-keys", R"({"role":"reader","account":"b"})"), 201, "key"), "key");
   http_client rb(srv.port(), reader_b);
 
   // Entries: a cursor from A's first page, used on B.

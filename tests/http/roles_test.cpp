@@ -296,9 +296,9 @@ TEST(http_roles, every_endpoint_serves_the_principals_it_must) {
   auto fresh_lot = [&] { return grant(w.admin, "A", "5"); };
   auto fresh_charge = [&] { return str(charge(w.admin, "A", "1"), "id"); };
   auto fresh_hold = [&] {
-    return field(
-        expect(w.admin.post("/v1/accounts/A/holds", R"({"operation":"x","amount":1})"), 201, "hold"),
-        "id");
+    return field(expect(w.admin.post("/v1/accounts/A/holds", R"({"operation":"x","amount":1})"),
+                        201, "hold"),
+                 "id");
   };
   auto fresh_key_id = [&] {
     return field(expect(w.admin.post("/v1/api-keys", R"({"role":"service"})"), 201, "k"), "id");
@@ -330,8 +330,7 @@ TEST(http_roles, every_endpoint_serves_the_principals_it_must) {
       {verb::post, fixed("/v1/accounts/A/lots"), R"({"amount":1,"kind":"promo"})",
        need_class::admin, 201},
       {verb::get, fixed("/v1/accounts/A/lots"), "", need_class::reader_own, 200},
-      {verb::post, [&] { return "/v1/lots/" + fresh_lot() + "/void"; }, "", need_class::admin,
-       200},
+      {verb::post, [&] { return "/v1/lots/" + fresh_lot() + "/void"; }, "", need_class::admin, 200},
       {verb::post, fixed("/v1/accounts/A/charges"), R"({"operation":"x","amount":1})",
        need_class::service, 201},
       {verb::post, fixed("/v1/accounts/A/charges:batch"),
@@ -349,8 +348,7 @@ TEST(http_roles, every_endpoint_serves_the_principals_it_must) {
       {verb::get, fixed("/v1/holds/" + w.hold), "", need_class::any_key, 200},
       {verb::get, fixed("/v1/accounts/A/entries"), "", need_class::reader_own, 200},
       {verb::post, fixed("/v1/api-keys"), R"({"role":"admin"})", need_class::admin, 201},
-      {verb::delete_, [&] { return "/v1/api-keys/" + fresh_key_id(); }, "", need_class::admin,
-       200},
+      {verb::delete_, [&] { return "/v1/api-keys/" + fresh_key_id(); }, "", need_class::admin, 200},
       {verb::get, fixed("/v1/test-clock"), "", need_class::key, 200},
       {verb::post, fixed("/v1/test-clock/advance"), R"({"seconds":1})", need_class::admin, 200},
       {verb::put, fixed("/v1/prices/p"), R"({"operation":"x","unit_amount":1})", need_class::admin,
@@ -359,7 +357,8 @@ TEST(http_roles, every_endpoint_serves_the_principals_it_must) {
       {verb::get, fixed("/v1/prices/p"), "", need_class::key, 200},
       {verb::delete_,
        [&] {
-         const unsigned s = w.admin.put("/v1/prices/q", R"({"operation":"y","unit_amount":1})").status;
+         const unsigned s =
+             w.admin.put("/v1/prices/q", R"({"operation":"y","unit_amount":1})").status;
          if (s != 200 && s != 201) throw std::runtime_error("price q: " + std::to_string(s));
          return std::string("/v1/prices/q");
        },

@@ -12,17 +12,17 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cerrno>
-#include <cstring>
-#include <memory>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -724,7 +724,7 @@ TEST(server_limits, half_a_request_or_a_trickle_is_closed_after_the_read_timeout
   std::atomic<bool> stop{false};
   std::thread writer([&] {
     while (!stop.load()) {
-      if (::send(trickle, "a", 1, MSG_NOSIGNAL) != 1) return;  // closed by the server
+      if (::send(trickle, "a", 1, MSG_NOSIGNAL) != 1) return;      // closed by the server
       std::this_thread::sleep_for(std::chrono::milliseconds(50));  // pacing only
     }
   });

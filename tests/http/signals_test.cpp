@@ -43,10 +43,10 @@ void stop_under_load_loses_nothing(int sig) {
           try {
             http_client c(srv.port(), admin_key);
             for (int i = 0; i < 1000000; ++i) {
-              auto r = c.post("/v1/accounts/a/charges", R"({"operation":"x","amount":"1"})",
-                              {{"Idempotency-Key", "c" + std::to_string(t) + "-" +
-                                                       std::to_string(conn) + "-" +
-                                                       std::to_string(i)}});
+              auto r =
+                  c.post("/v1/accounts/a/charges", R"({"operation":"x","amount":"1"})",
+                         {{"Idempotency-Key", "c" + std::to_string(t) + "-" + std::to_string(conn) +
+                                                  "-" + std::to_string(i)}});
               if (r.status == 201) {
                 std::lock_guard lock(mu);
                 acknowledged.insert(field(r, "id"));

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "ledger/amount.hpp"
 #include "expected_check.hpp"
+#include "ledger/amount.hpp"
 
 using namespace creditd::ledger;
 using creditd::testing::error_of;

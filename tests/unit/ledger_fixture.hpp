@@ -17,12 +17,24 @@
 
 namespace creditd::ledger {
 // gtest prints these by name ("hold_not_open"), not as "1-byte object <06>".
-inline void PrintTo(errc v, std::ostream* os) { *os << to_string(v); }
-inline void PrintTo(refusal_reason v, std::ostream* os) { *os << to_string(v); }
-inline void PrintTo(lot_kind v, std::ostream* os) { *os << to_string(v); }
-inline void PrintTo(lot_status v, std::ostream* os) { *os << to_string(v); }
-inline void PrintTo(hold_status v, std::ostream* os) { *os << to_string(v); }
-inline void PrintTo(entry_type v, std::ostream* os) { *os << to_string(v); }
+inline void PrintTo(errc v, std::ostream* os) {
+  *os << to_string(v);
+}
+inline void PrintTo(refusal_reason v, std::ostream* os) {
+  *os << to_string(v);
+}
+inline void PrintTo(lot_kind v, std::ostream* os) {
+  *os << to_string(v);
+}
+inline void PrintTo(lot_status v, std::ostream* os) {
+  *os << to_string(v);
+}
+inline void PrintTo(hold_status v, std::ostream* os) {
+  *os << to_string(v);
+}
+inline void PrintTo(entry_type v, std::ostream* os) {
+  *os << to_string(v);
+}
 }  // namespace creditd::ledger
 
 namespace creditd::ledger::testing {

@@ -5,8 +5,8 @@
 #include <cctype>
 #include <functional>
 #include <limits>
-#include <tuple>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "ledger/ledger.hpp"
@@ -1065,9 +1065,17 @@ struct ledger_state {
 ledger_state state_of(const ledger& led, time_us now, const std::string& id = "acct") {
   const account& a = *led.find_account(id);
   const balance_view b = led.balance(a, now);
-  ledger_state s{led.pending_entry_count(), led.next_seq(), led.next_object_id(),
-                 b.available, b.held, b.postpaid_used, b.lots_remaining, a.lots.size(),
-                 a.active_lots.size(), led.open_hold_count(), {}};
+  ledger_state s{led.pending_entry_count(),
+                 led.next_seq(),
+                 led.next_object_id(),
+                 b.available,
+                 b.held,
+                 b.postpaid_used,
+                 b.lots_remaining,
+                 a.lots.size(),
+                 a.active_lots.size(),
+                 led.open_hold_count(),
+                 {}};
   for (const lot* l : a.lots)
     s.lot_states.emplace_back(l->amount, l->remaining, l->spent, l->voided, l->expired, l->status);
   return s;
@@ -1224,8 +1232,7 @@ TEST_F(ledger_charge, the_largest_account_totals_stay_exact) {
   EXPECT_EQ(available(), 2 * lots_max * max - max / 2);
 
   before = state_of(led, t0);
-  EXPECT_EQ(refusal(led.refund({split.id, std::nullopt, "back"}, t0)).code,
-            errc::limit_exceeded);
+  EXPECT_EQ(refusal(led.refund({split.id, std::nullopt, "back"}, t0)).code, errc::limit_exceeded);
   EXPECT_EQ(refusal(led.refund({postpaid_only.id, std::nullopt, "back"}, t0)).code,
             errc::limit_exceeded);
   EXPECT_EQ(refusal(led.grant(grant_of(max), t0)).code, errc::limit_exceeded);

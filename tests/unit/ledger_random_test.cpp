@@ -368,11 +368,11 @@ struct m_lot {
   // Subscription renewals: 1 an allowance, 2 a rollover lot; the
   // balance_after the core's grant entry must carry.
   int renewal = 0;
-  std::string plan;                // a renewal lot's plan, period and (rollover) the lot
-  std::int64_t period_index = 0;   // it carries credits from (its reason names them)
+  std::string plan;               // a renewal lot's plan, period and (rollover) the lot
+  std::int64_t period_index = 0;  // it carries credits from (its reason names them)
   object_id carried_from = 0;
   micros expired_left = 0, expired_carry = 0;  // an allowance expired by its renewal
-  micros expiry_amount = 0;  // what its expiry took (its expire entry's amount)
+  micros expiry_amount = 0;                    // what its expiry took (its expire entry's amount)
   micros grant_balance = 0;
   // Expired by a renewal (the period's allowance): its expire entry's balance_after.
   std::optional<micros> renewal_expire_balance;
@@ -968,7 +968,8 @@ class model {
     cl::error e = refusal(errc::rate_limited);
     e.limit = a.rate_limit;
     const i128 wait_us = (request - b.level + a.rate_limit - 1) / a.rate_limit;
-    e.retry_after_s = std::max<std::int64_t>(1, static_cast<std::int64_t>((wait_us + kSecond - 1) / kSecond));
+    e.retry_after_s =
+        std::max<std::int64_t>(1, static_cast<std::int64_t>((wait_us + kSecond - 1) / kSecond));
     return e;
   }
 
@@ -1986,8 +1987,7 @@ class driver {
             s.reserve = -1;
             break;
           case 4:
-            s.rate_limit_per_minute =
-                chance(50) ? -1 : cl::limits::rate_limit_per_minute_max + 1;
+            s.rate_limit_per_minute = chance(50) ? -1 : cl::limits::rate_limit_per_minute_max + 1;
             break;
           case 1:
             s.postpaid_limit = -kCredit;
@@ -3505,8 +3505,7 @@ class driver {
           !eq(x.refund_id, e.refund_id, w + "refund_id") ||
           !eq(x.operation, e.operation, w + "operation") ||
           !eq(x.dimensions, e.dimensions, w + "dimensions") ||
-          !eq(x.reference, e.reference, w + "reference") ||
-          !eq(x.reason, e.reason, w + "reason")) {
+          !eq(x.reference, e.reference, w + "reference") || !eq(x.reason, e.reason, w + "reason")) {
         return;
       }
       if (e.type == entry_type::adjust && !eq(adjust_seq_, e.seq, w + "adjust's returned seq")) {
@@ -3561,9 +3560,8 @@ class driver {
         !eq(std::string(), e.dimensions, w + "dimensions")) {
       return false;
     }
-    if (e.hold_id == 0 &&
-        (!eq(std::string(), e.operation, w + "operation") ||
-         !eq(std::string(), e.reference, w + "reference"))) {
+    if (e.hold_id == 0 && (!eq(std::string(), e.operation, w + "operation") ||
+                           !eq(std::string(), e.reference, w + "reference"))) {
       return false;
     }
     if (e.type == entry_type::grant) {
@@ -3601,8 +3599,7 @@ class driver {
       for (const lot_part& p : parts)
         sum += p.amount;
       if (!eq(parts, std::vector<lot_part>(e.parts.begin(), e.parts.end()), w + "parts") ||
-          !eq(sum, e.amount, w + "amount") ||
-          !eq(object_id{0}, e.lot_id, w + "lot_id") ||
+          !eq(sum, e.amount, w + "amount") || !eq(object_id{0}, e.lot_id, w + "lot_id") ||
           !eq(h->second.operation, e.operation, w + "operation") ||
           !eq(h->second.reference, e.reference, w + "reference") ||
           !eq(std::string(reason), e.reason, w + "reason")) {
@@ -3916,9 +3913,9 @@ TEST(random, ledger_matches_model) {
   int failed = 0;
   std::map<std::string, std::uint64_t> outcomes;
   for (std::uint64_t seed : list) {
-    const std::string replay =
-        "CREDITD_RANDOM_SEED=" + std::to_string(seed) + " CREDITD_RANDOM_STEPS=" +
-        std::to_string(steps) + filter + "\n  (the whole run: " + run_again + ")";
+    const std::string replay = "CREDITD_RANDOM_SEED=" + std::to_string(seed) +
+                               " CREDITD_RANDOM_STEPS=" + std::to_string(steps) + filter +
+                               "\n  (the whole run: " + run_again + ")";
     std::snprintf(g_replay, sizeof g_replay, "%s", replay.c_str());
     driver d(seed, static_cast<int>(steps), trace, replay);
     if (!d.run()) ++failed;

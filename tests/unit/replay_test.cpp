@@ -14,8 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "ledger/ledger.hpp"
 #include "ledger/balance_at.hpp"
+#include "ledger/ledger.hpp"
 #include "ledger_fixture.hpp"
 
 namespace creditd::ledger::testing {

@@ -14,10 +14,10 @@
 #include "expected_check.hpp"
 
 using namespace creditd::billing;
-using creditd::testing::error_of;
 using creditd::testing::checkout_session_completed_body;
 using creditd::testing::checkout_session_event_body;
 using creditd::testing::checkout_session_fields;
+using creditd::testing::error_of;
 
 namespace {
 

@@ -129,8 +129,9 @@ TEST(stripe_signature, timestamps_outside_the_tolerance_are_refused) {
   EXPECT_TRUE(verify_stripe_signature(far, body, secret, INT64_MAX).has_value());
   // The tolerance is checked before the signature: an old replay of a
   // genuine request is refused as old.
-  EXPECT_EQ(error_of(verify_stripe_signature(sign("whsec_wrong", t0, body), body, secret, t0 + 301)),
-            stripe_signature_error::outside_tolerance);
+  EXPECT_EQ(
+      error_of(verify_stripe_signature(sign("whsec_wrong", t0, body), body, secret, t0 + 301)),
+      stripe_signature_error::outside_tolerance);
 }
 
 TEST(stripe_signature, malformed_headers_are_refused) {
