@@ -244,7 +244,13 @@ int serve(const std::string& store_arg, const std::string& listen, bool test_clo
   boost::asio::steady_timer drain_timer(io);
   auto deadline = std::chrono::steady_clock::now();
   std::function<void()> wait_drained = [&] {
-    if (srv.connections() == 0 || std::chrono::steady_clock::now() >= deadline) {
+    const std::size_t left = srv.connections();
+    if (left == 0 || std::chrono::steady_clock::now() >= deadline) {
+      // Said once, with how it ended: every connection closed, or the grace
+      // ran out with `left` still open (their requests are cut off).
+      log::write(left == 0 ? log::level::info : log::level::error, "drained",
+                 {{"connections_left", std::to_string(left)},
+                  {"grace_expired", left == 0 ? "false" : "true"}});
       io.stop();
       return;
     }

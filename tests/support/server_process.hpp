@@ -3,6 +3,7 @@
 // (with --tls-cert and --tls-key among the extra arguments) HTTPS.
 #pragma once
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,10 +25,12 @@ class server_process {
  public:
   // Starts `creditd serve --store sqlite:DB --listen 127.0.0.1:0 [extra...]`
   // with CREDITD_ADMIN_KEY=admin_key (and `env`, NAME=VALUE pairs) and waits
-  // for its listening line.
+  // for its listening line. Its stderr (the log) goes to `stderr_path` when
+  // one is given, else to the test's.
   server_process(const std::string& db, const std::string& admin_key,
                  std::vector<std::string> extra = {},
-                 std::vector<std::pair<std::string, std::string>> env = {}) {
+                 std::vector<std::pair<std::string, std::string>> env = {},
+                 const std::string& stderr_path = "") {
     int out[2];
     if (::pipe(out) != 0) throw std::runtime_error("pipe");
     pid_ = ::fork();
@@ -36,6 +39,10 @@ class server_process {
       ::dup2(out[1], 1);
       ::close(out[0]);
       ::close(out[1]);
+      if (!stderr_path.empty()) {
+        const int err = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (err < 0 || ::dup2(err, 2) < 0) std::_Exit(126);
+      }
       ::setenv("CREDITD_ADMIN_KEY", admin_key.c_str(), 1);
       for (const auto& [name, value] : env)
         ::setenv(name.c_str(), value.c_str(), 1);
