@@ -76,7 +76,10 @@ std::expected<void, std::string> key_store::set_bootstrap(std::string_view key,
   }
   if (auto r = repo_.upsert(row); !r) return r;
   std::unique_lock lock(mu_);
-  if (auto it = hash_by_id_.find(row.id); it != hash_by_id_.end()) by_hash_.erase(it->second);
+  if (auto it = hash_by_id_.find(row.id); it != hash_by_id_.end()) {
+    by_hash_.erase(it->second);
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+  }
   hash_by_id_[row.id] = row.hash;
   std::string h = row.hash;
   by_hash_[std::move(h)] = std::move(row);
@@ -106,6 +109,7 @@ std::expected<bool, std::string> key_store::revoke(std::string_view id, ledger::
   if (it == hash_by_id_.end()) return false;
   by_hash_.erase(it->second);
   hash_by_id_.erase(it);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
   return true;
 }
 

@@ -3,6 +3,8 @@
 // Thread-safe: lookups take a shared lock, changes an exclusive one.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <expected>
 #include <memory>
 #include <optional>
@@ -62,12 +64,18 @@ class key_store {
   std::expected<bool, std::string> revoke(std::string_view id, ledger::time_us now);
   // The principal for a bearer key, or nullopt.
   std::optional<principal> authenticate(std::string_view key) const;
+  // Changes whenever a key may have stopped authenticating (a revoke, a
+  // replaced bootstrap key), after authenticate() already refuses it. A
+  // result of authenticate() called after generation() returned G may be
+  // reused (a per-connection cache) while generation() still returns G.
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
  private:
   key_repository& repo_;
   mutable std::shared_mutex mu_;
   std::unordered_map<std::string, key_row> by_hash_;
   std::unordered_map<std::string, std::string> hash_by_id_;
+  std::atomic<std::uint64_t> generation_{0};
 };
 
 }  // namespace creditd::auth
