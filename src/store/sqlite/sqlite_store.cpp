@@ -38,6 +38,16 @@ std::optional<std::int64_t> parse_int(std::string_view s) {
   return v;
 }
 
+std::optional<std::uint64_t> parse_uint(std::string_view s) {
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+// The meta row that holds the append-only log's applied sequence number.
+constexpr std::string_view log_applied_key = "log_applied_seq";
+
 // The checksum's word on a row refused for what it holds: "" when intact,
 // else "; lots row id=3: checksum mismatch (...)".
 std::string also_altered(std::string_view table, const std::string& key, row_verdict v) {
@@ -113,7 +123,31 @@ std::expected<std::unique_ptr<sqlite_store>, store_error> sqlite_store::open(
     return std::unexpected(s->fail("cannot set pragmas", r.error()));
   if (auto r = s->migrate(); !r) return std::unexpected(r.error());
   if (auto r = s->prepare_statements(); !r) return std::unexpected(r.error());
+  if (auto r = s->read_applied_log_seq(); !r) return std::unexpected(r.error());
   return s;
+}
+
+std::expected<void, store_error> sqlite_store::read_applied_log_seq() {
+  auto q = db_.prepare("SELECT key, value, checksum FROM meta WHERE key = ?1");
+  if (!q) return std::unexpected(fail("cannot read meta", q.error()));
+  q->bind(1, log_applied_key);
+  auto row = q->step();
+  if (!row) return std::unexpected(fail("cannot read meta", row.error()));
+  applied_log_seq_ = 0;
+  if (!*row) return {};
+  const row_verdict verdict = check_row(*q, "meta", 2);
+  const std::string key = key_text("key", column_cell(*q, 0));
+  if (verdict != row_verdict::intact) {
+    return std::unexpected(store_error{
+        "sqlite store " + path_ + " is inconsistent: " + checksum_problem("meta", key, verdict)});
+  }
+  auto v = parse_uint(q->column_text(1));
+  if (!v) {
+    return std::unexpected(
+        store_error{"sqlite store " + path_ + " holds an unreadable meta value (" + key + ")"});
+  }
+  applied_log_seq_ = *v;
+  return {};
 }
 
 std::expected<void, store_error> sqlite_store::migrate() {
@@ -286,6 +320,31 @@ std::expected<void, store_error> sqlite_store::commit(const ledger::change_set& 
     (void)rollback_.run();
     return std::unexpected(fail("commit failed", r.error()));
   }
+  return {};
+}
+
+std::expected<void, store_error> sqlite_store::commit_batch(
+    std::span<const ledger::change_set* const> sets, std::uint64_t log_seq) {
+  if (auto r = begin_.run(); !r) return std::unexpected(fail("cannot begin", r.error()));
+  auto written = [&]() -> std::expected<void, store_error> {
+    for (const ledger::change_set* set : sets) {
+      if (auto r = write(*set); !r) return r;
+    }
+    const std::string value = std::to_string(log_seq);
+    const cell row[] = {cell::of(log_applied_key), cell::of(value)};
+    if (auto r = run_with_checksum(upsert_meta_, "meta", row); !r)
+      return std::unexpected(fail("cannot write meta", r.error()));
+    return {};
+  }();
+  if (!written) {
+    (void)rollback_.run();
+    return written;
+  }
+  if (auto r = commit_.run(); !r) {
+    (void)rollback_.run();
+    return std::unexpected(fail("commit failed", r.error()));
+  }
+  applied_log_seq_ = log_seq;
   return {};
 }
 
@@ -738,6 +797,14 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
       if (!*row) break;
       const row_verdict verdict = check_row(*q, "meta", 2);
       const std::string key = key_text("key", column_cell(*q, 0));
+      if (q->column_text(0) == log_applied_key) {
+        // 0 is a valid mark, and the log's numbers are unsigned.
+        auto mark = parse_uint(q->column_text(1));
+        if (!mark) return corrupt("meta value (" + key + ")" + also_altered("meta", key, verdict));
+        if (verdict != row_verdict::intact) return altered("meta", key, verdict);
+        applied_log_seq_ = *mark;
+        continue;
+      }
       auto v = parse_int(q->column_text(1));
       if (!v || *v < 1)
         return corrupt("meta value (" + key + ")" + also_altered("meta", key, verdict));

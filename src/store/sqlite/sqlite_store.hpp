@@ -5,7 +5,9 @@
 // Thread-safety: not thread-safe; the engine's committer thread owns it after load().
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "store/sqlite/sqlite_db.hpp"
@@ -39,6 +41,20 @@ class sqlite_store final : public store {
   std::expected<void, store_error> commit(const ledger::change_set& changes) override;
   std::expected<void, store_error> probe() override;
 
+  // For an append-only log in front of the store (src/store/log/): writes
+  // several change sets, in order, in ONE transaction (one fsync), and
+  // records `log_seq` (the log's sequence number of the last of them) in the
+  // same transaction, as meta row 'log_applied_seq' with its checksum. The
+  // later of two writes of the same row wins, exactly as if the sets were
+  // committed one by one. After an error nothing of the batch is written and the mark
+  // is unchanged. An empty `sets` records the mark alone.
+  std::expected<void, store_error> commit_batch(std::span<const ledger::change_set* const> sets,
+                                                std::uint64_t log_seq);
+  // The log sequence number recorded by the last commit_batch (0 if never):
+  // read at open (and again by load), kept up to date by commit_batch.
+  // commit() leaves it as it is.
+  std::uint64_t applied_log_seq() const { return applied_log_seq_; }
+
   // Checks the file's integrity (PRAGMA integrity_check: every page, every
   // index against its table), every row's checksum, then audits the journal
   // against every row (ledger/audit.hpp). Returns "" when all agree, else
@@ -50,6 +66,8 @@ class sqlite_store final : public store {
  private:
   sqlite_store() = default;
   std::expected<void, store_error> migrate();
+  // Reads meta 'log_applied_seq' (checking its checksum) into applied_log_seq_.
+  std::expected<void, store_error> read_applied_log_seq();
   std::expected<void, store_error> prepare_statements();
   std::expected<void, store_error> write(const ledger::change_set& changes);
   // The catalog, subscriptions, purchases and periods of a change set.
@@ -68,6 +86,7 @@ class sqlite_store final : public store {
   statement insert_purchase_, insert_period_;
   std::string scratch_;
   std::uint64_t probes_ = 0;
+  std::uint64_t applied_log_seq_ = 0;
 };
 
 }  // namespace creditd::store::sqlite
