@@ -9,7 +9,7 @@ constexpr std::string_view lot_kinds[] = {"prepaid", "plan", "promo"};
 constexpr std::string_view lot_statuses[] = {"active", "depleted", "expired", "voided"};
 constexpr std::string_view hold_statuses[] = {"open", "captured", "released", "expired"};
 constexpr std::string_view entry_types[] = {"grant",  "charge", "hold",   "capture", "release",
-                                            "expire", "refund", "adjust", "void"};
+                                            "expire", "refund", "adjust", "void",    "settings"};
 constexpr std::string_view roles[] = {"admin", "service", "reader"};
 constexpr std::string_view health_statuses[] = {"ok", "degraded"};
 

@@ -2,6 +2,7 @@
 // ledger's commands (ledger.cpp, ledger_due.cpp, ledger_commerce.cpp) entry
 // by entry; each comment names the code whose effect it recomputes.
 #include "ledger/audit.hpp"
+#include "ledger/settings_entry.hpp"
 
 #include <algorithm>
 #include <optional>
@@ -110,6 +111,16 @@ enum class made_by : std::uint8_t { nothing, grant, adjust, refund };
 // remaining), or it expired, or it was voided.
 enum class lot_end : std::uint8_t { live, expired, voided };
 
+// The balances of an account's entries compared so far, under one
+// hypothesis about its settings: the first problem, held back until the
+// hypothesis is settled.
+struct balance_verdict {
+  micros shift = 0;
+  std::string problem;
+  std::uint64_t exact = 0;
+  std::uint64_t unverifiable = 0;
+};
+
 struct account_st {
   std::string id;
   bool has_row = false;
@@ -128,7 +139,17 @@ struct account_st {
   std::vector<std::uint32_t> open;    // holds open
   time_us holds_due_min = no_expiry;  // at most the earliest expiry of an open hold
   micros balance_shift = 0;           // balance_after less the recomputed one, at its last entry
-  micros row_open_held = 0;           // what the rows of its open holds hold of lots
+  // The replay of its settings entries (settings_entry.hpp): the reserve and
+  // postpaid limit as of the entry being read.
+  balance_settings j_settings;
+  bool settings_entries = false;
+  // An account whose row has settings its journal has not said yet: either
+  // a settings entry comes later (its balances so far are under no settings)
+  // or none does and it changed them before these entries existed (only its
+  // balances after the row's last change can be compared, under the row's
+  // settings). Both verdicts are kept until the journal tells which holds.
+  balance_verdict if_journaled, if_legacy;
+  micros row_open_held = 0;  // what the rows of its open holds hold of lots
 };
 
 struct lot_st {
@@ -429,8 +450,8 @@ struct journal_auditor::state {
     if (a.pp_period == period) a.pp_used -= std::min(x, a.pp_used);
   }
 
-  // ledger::balance: the account's available as of `t`.
-  micros available(account_st& a, time_us t) {
+  // ledger::balance: the account's available as of `t` under `set`.
+  micros available(account_st& a, time_us t, const balance_settings& set) {
     micros lots_remaining = 0;
     for (std::uint32_t i : a.live) {
       const lot_st& l = lots[i];
@@ -459,8 +480,8 @@ struct journal_auditor::state {
       }
       a.holds_due_min = earliest;
     }
-    micros out = std::max<micros>(0, lots_remaining - a.reserve);
-    if (a.postpaid_limit > 0) out += std::max<micros>(0, a.postpaid_limit - used);
+    micros out = std::max<micros>(0, lots_remaining - set.reserve);
+    if (set.postpaid_limit > 0) out += std::max<micros>(0, set.postpaid_limit - used);
     return out;
   }
 
@@ -527,7 +548,9 @@ struct journal_auditor::state {
     const bool spend =
         e.type == entry_type::charge || e.type == entry_type::hold || e.type == entry_type::capture;
     if (!spend) {
-      if (e.quantity != micros_per_credit || !e.metadata.empty() || !e.price_id.empty() ||
+      // A settings entry's metadata is its new settings (on_settings reads it).
+      const bool metadata_ok = e.metadata.empty() || e.type == entry_type::settings;
+      if (e.quantity != micros_per_credit || !metadata_ok || !e.price_id.empty() ||
           e.unit_amount != 0 || !e.dimensions.empty()) {
         bad("has a quantity, metadata, price or dimensions, which only charges, holds and "
             "captures record");
@@ -587,6 +610,8 @@ struct journal_auditor::state {
         break;
       case entry_type::adjust:
         must = {e.amount > 0, false, false, false};
+        break;
+      case entry_type::settings:  // names nothing: amount 0, no parts
         break;
     }
     auto id_rule = [&](const char* name, object_id id, bool required, bool allowed) {
@@ -1190,20 +1215,86 @@ struct journal_auditor::state {
     if (!born.empty()) pending_born = born_expired{e.seq, here(), e.refund_id, born};
   }
 
+  // ledger::put_account: the reserve or the postpaid limit changed.
+  void on_settings(const entry& e, std::uint32_t acct) {
+    account_st& a = accounts[acct];
+    const auto set = parse_settings_entry_metadata(e.metadata);
+    if (!set) {
+      bad("metadata " + e.metadata + " is not a reserve and a postpaid limit");
+      return;
+    }
+    if (a.settings_entries && *set == a.j_settings)
+      bad("changes no setting (the ledger writes one only on a change)");
+    if (settings_unknown(a)) {
+      // Its first: its balances so far were under no settings.
+      a.balance_shift = a.if_journaled.shift;
+      settle_verdict(a.if_journaled);
+      a.if_legacy = {};
+    }
+    a.j_settings = *set;
+    a.settings_entries = true;
+  }
+
+  // One balance_after against `b`, the balance the journal gives. One effect
+  // missing or doubled shifts every later balance of the account by the same
+  // amount: reported once, where the shift changes.
+  void compare_balance(const entry& e, micros b, balance_verdict& v) {
+    ++v.exact;
+    const micros shift = e.balance_after - b;
+    if (shift != 0 && shift != v.shift && v.problem.empty())
+      v.problem =
+          here() + ": balance_after " + num(e.balance_after) + " but the journal gives " + num(b);
+    v.shift = shift;
+  }
+  void unverifiable_balance(const entry& e, balance_verdict& v) {
+    ++v.unverifiable;
+    if (e.balance_after < 0 && v.problem.empty())
+      v.problem = here() + ": balance_after " + num(e.balance_after) + " is negative";
+  }
+  // Counts `v` and says its problem; `v` is spent.
+  void settle_verdict(balance_verdict& v) {
+    counts.balances_exact += v.exact;
+    counts.balances_unverifiable += v.unverifiable;
+    if (!v.problem.empty()) say(std::move(v.problem));
+    v = {};
+  }
+
+  bool settings_unknown(const account_st& a) const {
+    return a.has_row && !a.settings_entries &&
+           balance_settings{a.reserve, a.postpaid_limit} != balance_settings{};
+  }
+
   void check_balance(const entry& e, std::uint32_t acct) {
     account_st& a = accounts[acct];
-    const micros b = available(a, e.created_at);
-    if (a.has_row && e.created_at > a.updated_at) {
-      ++counts.balances_exact;
-      // One effect missing or doubled shifts every later balance of the
-      // account by the same amount: reported once, where the shift changes.
-      const micros shift = e.balance_after - b;
-      if (shift != 0 && shift != a.balance_shift)
-        bad("balance_after " + num(e.balance_after) + " but the journal gives " + num(b));
-      a.balance_shift = shift;
-    } else {
-      ++counts.balances_unverifiable;
-      if (e.balance_after < 0) bad("balance_after " + num(e.balance_after) + " is negative");
+    if (!a.has_row) {
+      balance_verdict v;
+      unverifiable_balance(e, v);
+      settle_verdict(v);
+      return;
+    }
+    if (settings_unknown(a)) {
+      compare_balance(e, available(a, e.created_at, a.j_settings), a.if_journaled);
+      if (e.created_at > a.updated_at) {
+        compare_balance(e, available(a, e.created_at, {a.reserve, a.postpaid_limit}), a.if_legacy);
+      } else {
+        unverifiable_balance(e, a.if_legacy);
+      }
+      return;
+    }
+    // Known: from the journal's settings entries, or zero all along.
+    balance_verdict v{.shift = a.balance_shift};
+    compare_balance(e, available(a, e.created_at, a.j_settings), v);
+    a.balance_shift = v.shift;
+    settle_verdict(v);
+  }
+
+  // At the journal's end: the accounts whose settings were never said
+  // changed them before settings entries existed.
+  void settle_legacy_balances() {
+    for (account_st& a : accounts) {
+      if (!settings_unknown(a)) continue;
+      settle_verdict(a.if_legacy);
+      a.if_journaled = {};
     }
   }
 
@@ -1255,6 +1346,9 @@ struct journal_auditor::state {
         break;
       case entry_type::refund:
         on_refund(e, acct);
+        break;
+      case entry_type::settings:
+        on_settings(e, acct);
         break;
     }
     check_balance(e, acct);
@@ -1387,6 +1481,12 @@ struct journal_auditor::state {
       if (by[i].amount != a.credited) {
         diff += (diff.empty() ? "" : "; ") + std::string("its lots hold ") + num(by[i].amount) +
                 " granted but the journal granted " + num(a.credited);
+      }
+      if (a.settings_entries && a.j_settings != balance_settings{a.reserve, a.postpaid_limit}) {
+        diff += (diff.empty() ? "" : "; ") + std::string("reserve ") + num(a.reserve) +
+                " and postpaid_limit " + num(a.postpaid_limit) +
+                " but its last settings entry gives " + num(a.j_settings.reserve) + " and " +
+                num(a.j_settings.postpaid_limit);
       }
       if (by[i].held != by[i].open_held) {
         diff += (diff.empty() ? "" : "; ") + std::string("its lots hold ") + num(by[i].held) +
@@ -1555,6 +1655,7 @@ struct journal_auditor::state {
       if (seq != last_seq + 1)
         say(whose + ": next seq " + num(seq) + " but the journal ends at entry " + num(last_seq));
     }
+    settle_legacy_balances();
     finish_lots();
     finish_holds();
     finish_charges();

@@ -37,13 +37,15 @@
 // descriptive fields a capture or release copies from its hold; and
 // balance_after, recomputed as ledger::balance computes it.
 //
-// balance_after and settings: the reserve and the postpaid limit are
-// account settings, changed by put_account with no journal entry; the
-// store keeps only the current ones and the instant of the last change
-// (accounts.updated_at). An entry created after that instant was written
-// under the current settings and its balance_after is recomputed exactly;
-// an entry at or before it may have been written under settings the store
-// no longer holds, so only what does not depend on them is checked
+// balance_after and settings: the balance depends on the reserve and the
+// postpaid limit, and every change of either is a `settings` entry
+// (settings_entry.hpp), so each entry's balance_after is recomputed exactly
+// under the settings the journal gives at that point, and the account row's
+// settings must be those of its last settings entry. Accounts whose settings
+// changed before settings entries existed have a row with settings and no
+// entry saying so: their entries up to the first settings entry are checked
+// exactly only when created after the account's last change
+// (accounts.updated_at), else only for what does not depend on the settings
 // (counts().balances_unverifiable says how many). A balance off by the same
 // amount as the account's previous one is not reported again: one effect
 // missing from the journal shifts every later balance of the account.
@@ -85,7 +87,9 @@ struct audit_counts {
   std::uint64_t periods = 0;
   std::uint64_t subscriptions = 0;
   // Entries whose balance_after was recomputed and compared exactly, and
-  // those written at or before their account's last settings change.
+  // those that cannot be: their account's reserve or postpaid limit changed
+  // before settings entries existed, and these entries were written at or
+  // before that change.
   std::uint64_t balances_exact = 0;
   std::uint64_t balances_unverifiable = 0;
 };

@@ -1,5 +1,6 @@
 // The ledger's commands. See ledger.hpp for the contract of each.
 #include "ledger/ledger.hpp"
+#include "ledger/settings_entry.hpp"
 
 #include <algorithm>
 
@@ -70,6 +71,8 @@ result<account_result> ledger::put_account(const account_cmd& cmd, time_us now) 
   account* acct = find_mut(cmd.id);
   // Expiries due under the old settings are written with the old settings.
   if (acct != nullptr) settle(*acct, now);
+  const balance_settings before =
+      acct != nullptr ? balance_settings_of(acct->settings) : balance_settings{};
   if (acct == nullptr) {
     auto [it, inserted] = accounts_.try_emplace(cmd.id);
     acct = &it->second;
@@ -90,6 +93,13 @@ result<account_result> ledger::put_account(const account_cmd& cmd, time_us now) 
   }
   acct->updated_at = now;
   mark(*acct);
+  // The balance moves with the reserve and the postpaid limit: the journal
+  // says so, so that every balance_after can be recomputed from it alone.
+  if (const balance_settings after = balance_settings_of(acct->settings); after != before) {
+    entry& e = append_entry(entry_type::settings, *acct, 0, now);
+    e.metadata = settings_entry_metadata(after);
+    e.balance_after = available_now(*acct, now);
+  }
   out.acct = acct;
   paranoid_check(*acct);
   return out;

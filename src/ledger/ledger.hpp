@@ -147,7 +147,9 @@ class ledger {
   // ---- Commands. Each applies fully or not at all. Due lot and hold expiries
   // of the touched account are applied first (their entries stay either way).
 
-  // Creates or updates an account (no journal entry: settings are not credits).
+  // Creates or updates an account. A change of the reserve or the postpaid
+  // limit (from zero for a new account) writes a `settings` entry
+  // (settings_entry.hpp); nothing else about an account is journaled.
   result<account_result> put_account(const account_cmd& cmd, time_us now);
   // Grants a lot: errors invalid_argument, account_not_found, limit_exceeded.
   result<const lot*> grant(const grant_cmd& cmd, time_us now);

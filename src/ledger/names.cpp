@@ -19,8 +19,9 @@ constexpr std::array<std::string_view, 4> lot_status_names = {"active", "deplete
                                                               "voided"};
 constexpr std::array<std::string_view, 4> hold_status_names = {"open", "captured", "released",
                                                                "expired"};
-constexpr std::array<std::string_view, 9> entry_type_names = {
-    "grant", "charge", "hold", "capture", "release", "expire", "refund", "adjust", "void"};
+constexpr std::array<std::string_view, 10> entry_type_names = {
+    "grant",  "charge", "hold",   "capture", "release",
+    "expire", "refund", "adjust", "void",    "settings"};
 }  // namespace
 
 std::string_view to_string(lot_kind k) {

@@ -61,6 +61,8 @@ void replay_entry(entry_type type, micros amount, bool from_hold, std::span<cons
       case entry_type::adjust:
         r.remaining += amount > 0 ? p.amount : -p.amount;
         break;
+      case entry_type::settings:  // no parts
+        break;
     }
   }
 }

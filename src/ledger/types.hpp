@@ -34,7 +34,8 @@ enum class entry_type : std::uint8_t {
   expire,
   refund,
   adjust,
-  void_lot
+  void_lot,
+  settings  // the reserve or the postpaid limit changed (settings_entry.hpp)
 };
 
 std::string_view to_string(lot_kind k);

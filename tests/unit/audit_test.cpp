@@ -3,6 +3,7 @@
 // folds them, pass the audit with no problem. Then one field of each kind is
 // altered in a copy, and the audit names the row it is in.
 #include "ledger/audit.hpp"
+#include "ledger/settings_entry.hpp"
 
 #include <gtest/gtest.h>
 
@@ -313,15 +314,17 @@ TEST(audit, every_kind_of_command_passes) {
   EXPECT_EQ(r.counts.lots, s.store.lots.size());
   EXPECT_EQ(r.counts.holds, s.store.holds.size());
   EXPECT_EQ(r.counts.charges, s.store.charges.size());
-  // Every entry created after its account's last settings change has its
-  // balance_after recomputed exactly; the others are counted apart.
-  std::uint64_t after = 0;
+  // Every settings change is journaled: every balance_after is recomputed
+  // exactly, those written before a change of the reserve included.
+  EXPECT_EQ(r.counts.balances_exact, r.counts.entries);
+  EXPECT_EQ(r.counts.balances_unverifiable, 0u);
+  std::uint64_t settings = 0, before_change = 0;
   for (const entry& e : s.store.entries) {
-    if (e.created_at > s.store.accounts.at(e.owner->id).updated_at) ++after;
+    if (e.type == entry_type::settings) ++settings;
+    if (e.created_at <= s.store.accounts.at(e.owner->id).updated_at) ++before_change;
   }
-  EXPECT_EQ(r.counts.balances_exact, after);
-  EXPECT_EQ(r.counts.balances_exact + r.counts.balances_unverifiable, r.counts.entries);
-  EXPECT_GT(after, r.counts.entries * 3 / 4);
+  EXPECT_GT(settings, 0u);
+  EXPECT_GT(before_change, 0u);
 
   // The scenario made what it claims: each entry type and each way a hold
   // returns its credits, born-expired and voided-lot refunds, rollover.
@@ -583,8 +586,23 @@ std::vector<alteration> alterations() {
       [](rows& r, const scenario_ids&) { r.accounts.at("post").postpaid_period -= 1; },
       [](const rows&, const scenario_ids&) { return std::string("account post: postpaid_used"); }});
   out.push_back(
-      alteration{"account reserve (balances no longer agree)",
+      alteration{"account reserve (not its settings entry's)",
                  [](rows& r, const scenario_ids&) { r.accounts.at("acme").settings.reserve += 1; },
+                 [](const rows&, const scenario_ids&) {
+                   return std::string(
+                       "account acme: reserve 2000001 and postpaid_limit 20000000 "
+                       "but its last settings entry gives 2000000");
+                 }});
+  out.push_back(
+      alteration{"settings entry's reserve (balances no longer agree)",
+                 [](rows& r, const scenario_ids&) {
+                   for (entry& e : r.entries) {
+                     if (e.type != entry_type::settings || e.owner->id != "acme") continue;
+                     auto set = parse_settings_entry_metadata(e.metadata);
+                     set->reserve += 1;
+                     e.metadata = settings_entry_metadata(*set);
+                   }
+                 },
                  [](const rows&, const scenario_ids&) { return std::string(": balance_after"); }});
 
   out.push_back(alteration{"purchase credits",
@@ -656,10 +674,9 @@ TEST(audit, stops_at_its_bound) {
   EXPECT_EQ(all.problems.size(), journal_auditor::default_problems_max);
 }
 
-// What the store cannot tell: an entry written before its account's last
-// settings change may have been written under other settings, so its
-// balance_after is not compared (it is counted as unverifiable).
-TEST(audit, balances_before_a_settings_change_are_counted_not_compared) {
+// A change of the reserve is a settings entry: the balances before and
+// after it are both compared exactly, each under its own settings.
+TEST(audit, balances_on_both_sides_of_a_settings_change_are_compared) {
   ledger led;
   rows r;
   must(led.put_account(account_cmd{"a", "A", account_settings{}}, t0));
@@ -669,6 +686,49 @@ TEST(audit, balances_before_a_settings_change_are_counted_not_compared) {
   must(led.put_account(account_cmd{"a", std::nullopt, reserve}, at(2)));
   must(led.charge(charge_of(cr(1), "x", "a"), at(3)));
   r.fold(led);
+  ASSERT_EQ(r.entries.size(), 3u);
+  EXPECT_EQ(r.entries[1].type, entry_type::settings);
+  EXPECT_EQ(r.entries[1].balance_after, cr(6));
+  audit_result out = audit(r);
+  EXPECT_TRUE(out.problems.empty()) << out.text();
+  EXPECT_EQ(out.counts.balances_exact, 3u);
+  EXPECT_EQ(out.counts.balances_unverifiable, 0u);
+  // The grant, before the change, under no reserve.
+  rows wrong = r;
+  wrong.entries[0].balance_after = cr(6);
+  out = audit(wrong);
+  EXPECT_TRUE(
+      out.names("entry 1 (grant, account a): balance_after 6000000 but the journal gives 10000000"))
+      << out.text();
+  // The charge, after it, under the reserve.
+  wrong = r;
+  wrong.entries[2].balance_after = cr(9);
+  out = audit(wrong);
+  EXPECT_TRUE(
+      out.names("entry 3 (charge, account a): balance_after 9000000 but the journal gives 5000000"))
+      << out.text();
+}
+
+// What the store cannot tell: an account whose reserve changed before
+// settings entries existed (its row has the reserve, its journal no entry
+// saying so). An entry written before the row's last change may have been
+// written under other settings, so its balance_after is not compared (it is
+// counted as unverifiable); one written after it is.
+TEST(audit, balances_before_an_unjournaled_settings_change_are_counted_not_compared) {
+  ledger led;
+  rows r;
+  must(led.put_account(account_cmd{"a", "A", account_settings{}}, t0));
+  must(led.grant(grant_of(cr(10), lot_kind::prepaid, std::nullopt, "a"), at(1)));
+  account_settings reserve;
+  reserve.reserve = cr(4);
+  must(led.put_account(account_cmd{"a", std::nullopt, reserve}, at(2)));
+  must(led.charge(charge_of(cr(1), "x", "a"), at(3)));
+  r.fold(led);
+  // The journal as a store written before settings entries holds it.
+  ASSERT_EQ(r.entries[1].type, entry_type::settings);
+  r.entries.erase(r.entries.begin() + 1);
+  r.entries[1].seq = 2;
+  r.next_seq = 3;
   audit_result out = audit(r);
   EXPECT_TRUE(out.problems.empty()) << out.text();
   EXPECT_EQ(out.counts.balances_exact, 1u);

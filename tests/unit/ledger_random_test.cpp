@@ -2019,10 +2019,24 @@ class driver {
     auto r = core_.put_account(cmd, now_);
     bind();
     bool created = false;
+    const int bi = m_.find(cmd.id);
+    const std::pair<micros, micros> before =
+        bi >= 0 && m_.accounts[bi].exists
+            ? std::pair{m_.accounts[bi].reserve, m_.accounts[bi].postpaid_limit}
+            : std::pair<micros, micros>{0, 0};
     const auto want = m_.put_account(cmd, now_, created);
     if (!same_outcome(want, r)) return;
     touched_ = m_.find(cmd.id);
     if (!r) return;
+    // A new reserve or postpaid limit is journaled, with the balance under it.
+    const m_account& a = m_.accounts[touched_];
+    if (std::pair{a.reserve, a.postpaid_limit} != before) {
+      x_entry x{entry_type::settings, 0, m_.available(a, now_), {}};
+      x.metadata = "{\"reserve\":\"" + model_amount_text(a.reserve) + "\",\"postpaid_limit\":\"" +
+                   model_amount_text(a.postpaid_limit) + "\"}";
+      own_.push_back(std::move(x));
+      ++m_.coverage["settings entry checked"];
+    }
     eq(created, r->created, "put_account created");
     eq(cmd.id, r->acct->id, "put_account id");
   }
