@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -561,6 +562,62 @@ TEST_F(store_audit, one_altered_field_of_each_kind_is_refused_naming_its_row) {
           << v.journal;
     }
   }
+}
+
+// A value the reader cannot decode (an unknown kind or status, parts or
+// settings that are not their JSON) names its row and the column(s) that
+// could not be read.
+TEST_F(store_audit, a_value_that_cannot_be_decoded_is_named_with_its_row) {
+  auto n = [](object_id id) { return std::to_string(id); };
+  struct undecodable {
+    std::string sql;
+    std::string names;
+  };
+  const std::vector<undecodable> cases = {
+      {"UPDATE accounts SET settings = '{' WHERE id = 'post'", "account post: unreadable settings"},
+      {"UPDATE lots SET kind = 'bogus' WHERE id = " + n(ids_.lot_a),
+       "lot " + n(ids_.lot_a) + " of acme: unreadable kind, status or scope"},
+      {"UPDATE lots SET scope = 'x' WHERE id = " + n(ids_.lot_b),
+       "lot " + n(ids_.lot_b) + " of acme: unreadable kind, status or scope"},
+      {"UPDATE holds SET parts = 'x' WHERE id = " + n(ids_.captured_hold),
+       "hold " + n(ids_.captured_hold) + " of acme: unreadable status or parts"},
+      {"UPDATE charges SET parts = 'x' WHERE id = " + n(ids_.priced_charge),
+       "charge " + n(ids_.priced_charge) + " of acme: unreadable parts"},
+      {"UPDATE purchases SET source = 'bogus' WHERE id = " + n(ids_.purchase_id),
+       "purchase " + n(ids_.purchase_id) + " of acme: unreadable source"},
+      {"UPDATE subscriptions SET status = 'bogus' WHERE account = 'sub'",
+       "subscription of sub: unreadable status"},
+  };
+  int k = 0;
+  for (const undecodable& c : cases) {
+    SCOPED_TRACE(c.sql);
+    const std::string copy = fresh_copy("undecodable-" + std::to_string(k++));
+    alter(copy, c.sql);
+    const verdict v = audit_copy(copy);
+    EXPECT_NE((v.report + "\n").find("\n  " + c.names + "\n"), std::string::npos)
+        << "expected \"" << c.names << "\" in\n"
+        << v.report;
+  }
+  // An entry: its seq and account, the column and its text; the type before
+  // the parts.
+  const std::string copy = fresh_copy("undecodable-entry");
+  const std::int64_t seq = acme_charge_seq(copy);
+  alter(copy, "UPDATE entries SET type = 'bogus', parts = 'x' WHERE seq = " + std::to_string(seq));
+  auto report = store::sqlite::audit_file(copy);
+  ASSERT_TRUE(report.has_value()) << report.error().message;
+  EXPECT_NE(
+      std::find(report->problems.begin(), report->problems.end(),
+                "entry " + std::to_string(seq) + " (account acme): unreadable type \"bogus\""),
+      report->problems.end())
+      << store::sqlite::describe(*report, copy);
+  const std::string copy2 = fresh_copy("undecodable-parts");
+  alter(copy2, "UPDATE entries SET parts = '[1' WHERE seq = " + std::to_string(seq));
+  report = store::sqlite::audit_file(copy2);
+  ASSERT_TRUE(report.has_value()) << report.error().message;
+  EXPECT_NE(std::find(report->problems.begin(), report->problems.end(),
+                      "entry " + std::to_string(seq) + " (account acme): unreadable parts \"[1\""),
+            report->problems.end())
+      << store::sqlite::describe(*report, copy2);
 }
 
 // Without the checksums filled again, the same UPDATE is named twice: by

@@ -3,7 +3,12 @@
 // See sqlite_audit.hpp.
 #include "store/sqlite/sqlite_audit.hpp"
 
+#include <array>
 #include <charconv>
+#include <optional>
+#include <string_view>
+#include <type_traits>
+#include <vector>
 
 #include "store/codec.hpp"
 #include "store/sqlite/sqlite_checksum.hpp"
@@ -20,30 +25,272 @@ std::optional<std::int64_t> parse_int(std::string_view s) {
   return v;
 }
 
-ledger::time_us column_instant(const statement& s, int index) {
-  return s.column_null(index) ? ledger::no_expiry : s.column_int(index);
-}
-
 // Reads every row of one query, handing each to `row` (which returns false
 // to stop). Errors name the table.
 template <typename F>
-std::expected<void, store_error> each_row(database& db, const std::string& path, const char* table,
-                                          const char* sql, F&& row) {
+std::expected<void, store_error> each_row(database& db, const std::string& path,
+                                          std::string_view table, const std::string& sql, F&& row) {
   auto q = db.prepare(sql);
   if (!q) {
-    return std::unexpected(
-        store_error{"sqlite store " + path + ": cannot read " + table + ": " + q.error().message});
+    return std::unexpected(store_error{"sqlite store " + path + ": cannot read " +
+                                       std::string(table) + ": " + q.error().message});
   }
   while (true) {
     auto r = q->step();
     if (!r) {
-      return std::unexpected(store_error{"sqlite store " + path + ": cannot read " + table + ": " +
-                                         r.error().message});
+      return std::unexpected(store_error{"sqlite store " + path + ": cannot read " +
+                                         std::string(table) + ": " + r.error().message});
     }
     if (!*r || !row(*q)) break;
   }
   return {};
 }
+
+// A row of a table whose ledger type does not hold its account.
+template <class T>
+struct with_account : T {
+  std::string account;
+};
+
+// One column of a table and how its value goes into a field of `Row`.
+template <class Row>
+struct column {
+  std::string_view name;
+  // Sets the field from column `index` of the current row of `q`. False
+  // when the value cannot be decoded (the field is then left empty).
+  bool (*read)(const statement& q, int index, Row& row);
+  bool decoded = false;  // text decoded into a value: it can be unreadable
+};
+
+// The field of `row` that member pointers `Path` lead to (from `row`
+// inwards: a field of a field takes two).
+template <auto... Path, class Row>
+auto& field_at(Row& row) {
+  return (row.*....*Path);
+}
+
+// The ways a column is read into the field at `Path`.
+template <class Row>
+struct columns_of {
+  // An integer (any integral field, a bool being "!= 0") or text.
+  template <auto... Path>
+  static constexpr column<Row> plain(std::string_view name) {
+    return {name, [](const statement& q, int index, Row& row) {
+              auto& field = field_at<Path...>(row);
+              using F = std::remove_cvref_t<decltype(field)>;
+              if constexpr (std::is_same_v<F, std::string>) {
+                field = q.column_text(index);
+              } else if constexpr (std::is_same_v<F, bool>) {
+                field = q.column_int(index) != 0;
+              } else {
+                field = static_cast<F>(q.column_int(index));
+              }
+              return true;
+            }};
+  }
+  // An instant where NULL is "never".
+  template <auto... Path>
+  static constexpr column<Row> instant(std::string_view name) {
+    return {name, [](const statement& q, int index, Row& row) {
+              field_at<Path...>(row) =
+                  q.column_null(index) ? ledger::no_expiry : q.column_int(index);
+              return true;
+            }};
+  }
+  // Text that `decode` turns into the field's value (an optional of it).
+  template <auto Decode, auto... Path>
+  static constexpr column<Row> decoded(std::string_view name) {
+    return {name,
+            [](const statement& q, int index, Row& row) {
+              auto& field = field_at<Path...>(row);
+              auto value = Decode(q.column_text(index));
+              if (!value) {
+                field = std::remove_cvref_t<decltype(field)>{};
+                return false;
+              }
+              field = std::move(*value);
+              return true;
+            },
+            true};
+  }
+};
+
+// "unreadable kind, status or scope": the decoded columns of a table.
+template <class Row, std::size_t N>
+std::string unreadable(const std::array<column<Row>, N>& columns) {
+  std::vector<std::string_view> names;
+  for (const column<Row>& c : columns)
+    if (c.decoded) names.push_back(c.name);
+  std::string out = "unreadable";
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    out += i == 0 ? " " : i + 1 == names.size() ? " or " : ", ";
+    out += names[i];
+  }
+  return out;
+}
+
+// Reads every row of `table` (`tail`: what follows "FROM table" in the
+// query) into `row`, one column after the other as `columns` says, and
+// hands it to on_row(row); a row with a column that could not be decoded
+// goes to on_unreadable(row, q, bad) instead, `bad` being the first such
+// column's index. Each returns false to stop.
+template <class Row, std::size_t N, class OnRow, class OnUnreadable>
+std::expected<void, store_error> read_table(database& db, const std::string& path,
+                                            std::string_view table,
+                                            const std::array<column<Row>, N>& columns, Row& row,
+                                            OnRow&& on_row, OnUnreadable&& on_unreadable,
+                                            std::string_view tail = "") {
+  std::string sql = "SELECT ";
+  for (const column<Row>& c : columns) {
+    if (&c != &columns.front()) sql += ", ";
+    sql += c.name;
+  }
+  sql += " FROM ";
+  sql += table;
+  sql += tail;
+  return each_row(db, path, table, sql, [&](const statement& q) {
+    std::optional<int> bad;
+    for (int i = 0; i < static_cast<int>(N); ++i) {
+      if (!columns[static_cast<std::size_t>(i)].read(q, i, row) && !bad) bad = i;
+    }
+    return bad ? on_unreadable(row, q, *bad) : on_row(row);
+  });
+}
+
+using account_columns = columns_of<ledger::account_row>;
+constexpr auto accounts_columns = std::to_array<column<ledger::account_row>>({
+    account_columns::plain<&ledger::account_row::id>("id"),
+    account_columns::plain<&ledger::account_row::name>("name"),
+    account_columns::decoded<decode_settings, &ledger::account_row::settings>("settings"),
+    account_columns::plain<&ledger::account_row::postpaid_used>("postpaid_used"),
+    account_columns::plain<&ledger::account_row::postpaid_period>("postpaid_period"),
+    account_columns::plain<&ledger::account_row::created_at>("created_at"),
+    account_columns::plain<&ledger::account_row::updated_at>("updated_at"),
+    account_columns::plain<&ledger::account_row::topup, &ledger::topup_state::armed>("topup_armed"),
+    account_columns::plain<&ledger::account_row::topup, &ledger::topup_state::period_start>(
+        "topup_period_start"),
+    account_columns::plain<&ledger::account_row::topup, &ledger::topup_state::count>("topup_count"),
+});
+
+using lot_row = with_account<ledger::lot>;
+using lot_columns = columns_of<lot_row>;
+constexpr auto lots_columns = std::to_array<column<lot_row>>({
+    lot_columns::plain<&ledger::lot::id>("id"),
+    lot_columns::plain<&lot_row::account>("account"),
+    lot_columns::decoded<ledger::parse_lot_kind, &ledger::lot::kind>("kind"),
+    lot_columns::decoded<ledger::parse_lot_status, &ledger::lot::status>("status"),
+    lot_columns::plain<&ledger::lot::priority>("priority"),
+    lot_columns::plain<&ledger::lot::amount>("amount"),
+    lot_columns::plain<&ledger::lot::remaining>("remaining"),
+    lot_columns::plain<&ledger::lot::held>("held"),
+    lot_columns::plain<&ledger::lot::spent>("spent"),
+    lot_columns::plain<&ledger::lot::expired>("expired"),
+    lot_columns::plain<&ledger::lot::voided>("voided"),
+    lot_columns::plain<&ledger::lot::effective_at>("effective_at"),
+    lot_columns::instant<&ledger::lot::expires_at>("expires_at"),
+    lot_columns::plain<&ledger::lot::created_at>("created_at"),
+    lot_columns::decoded<decode_scope, &ledger::lot::scope>("scope"),
+    lot_columns::plain<&ledger::lot::source>("source"),
+    lot_columns::plain<&ledger::lot::reason>("reason"),
+    lot_columns::plain<&ledger::lot::cost_basis>("cost_basis"),
+    lot_columns::plain<&ledger::lot::currency>("currency"),
+});
+
+using hold_row = with_account<ledger::hold>;
+using hold_columns = columns_of<hold_row>;
+constexpr auto holds_columns = std::to_array<column<hold_row>>({
+    hold_columns::plain<&ledger::hold::id>("id"),
+    hold_columns::plain<&hold_row::account>("account"),
+    hold_columns::decoded<ledger::parse_hold_status, &ledger::hold::status>("status"),
+    hold_columns::plain<&ledger::hold::amount>("amount"),
+    hold_columns::plain<&ledger::hold::captured>("captured"),
+    hold_columns::decoded<decode_parts, &ledger::hold::parts>("parts"),
+    hold_columns::plain<&ledger::hold::operation>("operation"),
+    hold_columns::plain<&ledger::hold::dimensions>("dimensions"),
+    hold_columns::plain<&ledger::hold::reference>("reference"),
+    hold_columns::plain<&ledger::hold::created_at>("created_at"),
+    hold_columns::plain<&ledger::hold::expires_at>("expires_at"),
+    hold_columns::plain<&ledger::hold::closed_at>("closed_at"),
+    hold_columns::plain<&ledger::hold::charge_id>("charge_id"),
+    hold_columns::plain<&ledger::hold::postpaid_period>("postpaid_period"),
+    hold_columns::plain<&ledger::hold::quantity>("quantity"),
+    hold_columns::plain<&ledger::hold::metadata>("metadata"),
+    hold_columns::plain<&ledger::hold::price_id>("price_id"),
+    hold_columns::plain<&ledger::hold::unit_amount>("unit_amount"),
+});
+
+using charge_row = with_account<ledger::charge_record>;
+using charge_columns = columns_of<charge_row>;
+constexpr auto charges_columns = std::to_array<column<charge_row>>({
+    charge_columns::plain<&ledger::charge_record::id>("id"),
+    charge_columns::plain<&charge_row::account>("account"),
+    charge_columns::plain<&ledger::charge_record::amount>("amount"),
+    charge_columns::plain<&ledger::charge_record::refunded>("refunded"),
+    charge_columns::decoded<decode_charge_parts, &ledger::charge_record::parts>("parts"),
+    charge_columns::plain<&ledger::charge_record::created_at>("created_at"),
+    charge_columns::plain<&ledger::charge_record::hold_id>("hold_id"),
+    charge_columns::plain<&ledger::charge_record::postpaid_period>("postpaid_period"),
+});
+
+using purchase_columns = columns_of<ledger::purchase>;
+constexpr auto purchases_columns = std::to_array<column<ledger::purchase>>({
+    purchase_columns::plain<&ledger::purchase::id>("id"),
+    purchase_columns::plain<&ledger::purchase::account>("account"),
+    purchase_columns::plain<&ledger::purchase::package>("package"),
+    purchase_columns::plain<&ledger::purchase::lot_id>("lot_id"),
+    purchase_columns::plain<&ledger::purchase::credits>("credits"),
+    purchase_columns::plain<&ledger::purchase::price>("price"),
+    purchase_columns::plain<&ledger::purchase::currency>("currency"),
+    purchase_columns::decoded<ledger::parse_purchase_source, &ledger::purchase::source>("source"),
+    purchase_columns::plain<&ledger::purchase::created_at>("created_at"),
+});
+
+using period_columns = columns_of<ledger::subscription_period>;
+constexpr auto periods_columns = std::to_array<column<ledger::subscription_period>>({
+    period_columns::plain<&ledger::subscription_period::account>("account"),
+    period_columns::plain<&ledger::subscription_period::index>("period_index"),
+    period_columns::plain<&ledger::subscription_period::plan>("plan"),
+    period_columns::plain<&ledger::subscription_period::lot_id>("lot_id"),
+    period_columns::plain<&ledger::subscription_period::granted>("granted"),
+    period_columns::plain<&ledger::subscription_period::rolled_over>("rolled_over"),
+    period_columns::plain<&ledger::subscription_period::rollover_lot_id>("rollover_lot_id"),
+    period_columns::plain<&ledger::subscription_period::starts_at>("starts_at"),
+    period_columns::instant<&ledger::subscription_period::ends_at>("ends_at"),
+});
+
+using subscription_row = with_account<ledger::subscription>;
+using subscription_columns = columns_of<subscription_row>;
+constexpr auto subscriptions_columns = std::to_array<column<subscription_row>>({
+    subscription_columns::plain<&subscription_row::account>("account"),
+    subscription_columns::plain<&ledger::subscription::period_index>("period_index"),
+    subscription_columns::plain<&ledger::subscription::lot_id>("lot_id"),
+    subscription_columns::decoded<ledger::parse_subscription_status, &ledger::subscription::status>(
+        "status"),
+});
+
+using entry_row = with_account<ledger::entry>;
+using entry_columns = columns_of<entry_row>;
+constexpr auto entries_columns = std::to_array<column<entry_row>>({
+    entry_columns::plain<&ledger::entry::seq>("seq"),
+    entry_columns::plain<&entry_row::account>("account"),
+    entry_columns::decoded<ledger::parse_entry_type, &ledger::entry::type>("type"),
+    entry_columns::plain<&ledger::entry::amount>("amount"),
+    entry_columns::plain<&ledger::entry::balance_after>("balance_after"),
+    entry_columns::plain<&ledger::entry::lot_id>("lot_id"),
+    entry_columns::plain<&ledger::entry::charge_id>("charge_id"),
+    entry_columns::plain<&ledger::entry::hold_id>("hold_id"),
+    entry_columns::plain<&ledger::entry::refund_id>("refund_id"),
+    entry_columns::decoded<decode_parts, &ledger::entry::parts>("parts"),
+    entry_columns::plain<&ledger::entry::operation>("operation"),
+    entry_columns::plain<&ledger::entry::dimensions>("dimensions"),
+    entry_columns::plain<&ledger::entry::reference>("reference"),
+    entry_columns::plain<&ledger::entry::reason>("reason"),
+    entry_columns::plain<&ledger::entry::created_at>("created_at"),
+    entry_columns::plain<&ledger::entry::quantity>("quantity"),
+    entry_columns::plain<&ledger::entry::metadata>("metadata"),
+    entry_columns::plain<&ledger::entry::price_id>("price_id"),
+    entry_columns::plain<&ledger::entry::unit_amount>("unit_amount"),
+});
 
 // Ends the read transaction whatever happens.
 struct read_transaction {
@@ -84,236 +331,122 @@ std::expected<void, store_error> stream_rows(database& db, const std::string& pa
               static_cast<std::size_t>(n[2]));
   }
 
-  r = each_row(db, path, "accounts",
-               "SELECT id, name, settings, postpaid_used, postpaid_period, created_at, "
-               "updated_at, topup_armed, topup_period_start, topup_count FROM accounts",
-               [&](statement& q) {
-                 ledger::account_row row;
-                 row.id = q.column_text(0);
-                 row.name = q.column_text(1);
-                 auto settings = decode_settings(q.column_text(2));
-                 if (settings) {
-                   row.settings = std::move(*settings);
-                 } else {
-                   // Balances cannot be recomputed without them: none is compared.
-                   a.add_problem("account " + row.id + ": unreadable settings");
-                   row.updated_at = ledger::no_expiry;
-                 }
-                 row.postpaid_used = q.column_int(3);
-                 row.postpaid_period = q.column_int(4);
-                 row.created_at = q.column_int(5);
-                 if (settings) row.updated_at = q.column_int(6);
-                 row.topup.armed = q.column_int(7) != 0;
-                 row.topup.period_start = q.column_int(8);
-                 row.topup.count = q.column_int(9);
-                 a.add_account(row);
-                 return true;
-               });
-  if (!r) return r;
-
-  r = each_row(db, path, "lots",
-               "SELECT id, account, kind, status, priority, amount, remaining, held, spent, "
-               "expired, voided, effective_at, expires_at, created_at, scope, source, reason, "
-               "cost_basis, currency FROM lots",
-               [&](statement& q) {
-                 ledger::lot l;
-                 l.id = static_cast<ledger::object_id>(q.column_int(0));
-                 const std::string account(q.column_text(1));
-                 auto kind = ledger::parse_lot_kind(q.column_text(2));
-                 auto status = ledger::parse_lot_status(q.column_text(3));
-                 auto scope = decode_scope(q.column_text(14));
-                 if (!kind || !status || !scope) {
-                   a.add_problem("lot " + std::to_string(l.id) + " of " + account +
-                                 ": unreadable kind, status or scope");
-                   return !a.full();
-                 }
-                 l.kind = *kind;
-                 l.status = *status;
-                 l.priority = static_cast<std::int32_t>(q.column_int(4));
-                 l.amount = q.column_int(5);
-                 l.remaining = q.column_int(6);
-                 l.held = q.column_int(7);
-                 l.spent = q.column_int(8);
-                 l.expired = q.column_int(9);
-                 l.voided = q.column_int(10);
-                 l.effective_at = q.column_int(11);
-                 l.expires_at = column_instant(q, 12);
-                 l.created_at = q.column_int(13);
-                 l.scope = std::move(*scope);
-                 l.source = q.column_text(15);
-                 l.reason = q.column_text(16);
-                 l.cost_basis = q.column_int(17);
-                 l.currency = q.column_text(18);
-                 a.add_lot(l, account);
-                 return true;
-               });
-  if (!r) return r;
-
-  r = each_row(db, path, "holds",
-               "SELECT id, account, status, amount, captured, parts, operation, dimensions, "
-               "reference, created_at, expires_at, closed_at, charge_id, postpaid_period, "
-               "quantity, metadata, price_id, unit_amount FROM holds",
-               [&](statement& q) {
-                 ledger::hold h;
-                 h.id = static_cast<ledger::object_id>(q.column_int(0));
-                 const std::string account(q.column_text(1));
-                 auto status = ledger::parse_hold_status(q.column_text(2));
-                 auto parts = decode_parts(q.column_text(5));
-                 if (!status || !parts) {
-                   a.add_problem("hold " + std::to_string(h.id) + " of " + account +
-                                 ": unreadable status or parts");
-                   return !a.full();
-                 }
-                 h.status = *status;
-                 h.amount = q.column_int(3);
-                 h.captured = q.column_int(4);
-                 h.parts = std::move(*parts);
-                 h.operation = q.column_text(6);
-                 h.dimensions = q.column_text(7);
-                 h.reference = q.column_text(8);
-                 h.created_at = q.column_int(9);
-                 h.expires_at = q.column_int(10);
-                 h.closed_at = q.column_int(11);
-                 h.charge_id = static_cast<ledger::object_id>(q.column_int(12));
-                 h.postpaid_period = q.column_int(13);
-                 h.quantity = q.column_int(14);
-                 h.metadata = q.column_text(15);
-                 h.price_id = q.column_text(16);
-                 h.unit_amount = q.column_int(17);
-                 a.add_hold(h, account);
-                 return true;
-               });
-  if (!r) return r;
-
-  r = each_row(
-      db, path, "charges",
-      "SELECT id, account, amount, refunded, parts, created_at, hold_id, "
-      "postpaid_period FROM charges",
-      [&](statement& q) {
-        ledger::charge_record c;
-        c.id = static_cast<ledger::object_id>(q.column_int(0));
-        const std::string account(q.column_text(1));
-        auto parts = decode_charge_parts(q.column_text(4));
-        if (!parts) {
-          a.add_problem("charge " + std::to_string(c.id) + " of " + account + ": unreadable parts");
-          return !a.full();
-        }
-        c.amount = q.column_int(2);
-        c.refunded = q.column_int(3);
-        c.parts = std::move(*parts);
-        c.created_at = q.column_int(5);
-        c.hold_id = static_cast<ledger::object_id>(q.column_int(6));
-        c.postpaid_period = q.column_int(7);
-        a.add_charge(c, account);
+  ledger::account_row account;
+  r = read_table(
+      db, path, "accounts", accounts_columns, account,
+      [&](const ledger::account_row& row) {
+        a.add_account(row);
+        return true;
+      },
+      [&](ledger::account_row& row, const statement&, int) {
+        // Balances cannot be recomputed without its settings: none is compared.
+        a.add_problem("account " + row.id + ": " + unreadable(accounts_columns));
+        row.updated_at = ledger::no_expiry;
+        a.add_account(row);
         return true;
       });
   if (!r) return r;
 
-  r = each_row(db, path, "purchases",
-               "SELECT id, account, package, lot_id, credits, price, currency, source, "
-               "created_at FROM purchases",
-               [&](statement& q) {
-                 ledger::purchase p;
-                 p.id = static_cast<ledger::object_id>(q.column_int(0));
-                 p.account = q.column_text(1);
-                 auto source = ledger::parse_purchase_source(q.column_text(7));
-                 if (!source) {
-                   a.add_problem("purchase " + std::to_string(p.id) + " of " + p.account +
-                                 ": unreadable source");
-                   return !a.full();
-                 }
-                 p.package = q.column_text(2);
-                 p.lot_id = static_cast<ledger::object_id>(q.column_int(3));
-                 p.credits = q.column_int(4);
-                 p.price = q.column_int(5);
-                 p.currency = q.column_text(6);
-                 p.source = *source;
-                 p.created_at = q.column_int(8);
-                 a.add_purchase(p);
-                 return true;
-               });
+  // Any other row that cannot be decoded is named and left out.
+  const auto left_out = [&](std::string problem) {
+    a.add_problem(std::move(problem));
+    return !a.full();
+  };
+  lot_row lot;
+  r = read_table(
+      db, path, "lots", lots_columns, lot,
+      [&](const lot_row& row) {
+        a.add_lot(row, row.account);
+        return true;
+      },
+      [&](const lot_row& row, const statement&, int) {
+        return left_out("lot " + std::to_string(row.id) + " of " + row.account + ": " +
+                        unreadable(lots_columns));
+      });
   if (!r) return r;
 
-  r = each_row(db, path, "subscription_periods",
-               "SELECT account, period_index, plan, lot_id, granted, rolled_over, "
-               "rollover_lot_id, starts_at, ends_at FROM subscription_periods",
-               [&](statement& q) {
-                 ledger::subscription_period p;
-                 p.account = q.column_text(0);
-                 p.index = q.column_int(1);
-                 p.plan = q.column_text(2);
-                 p.lot_id = static_cast<ledger::object_id>(q.column_int(3));
-                 p.granted = q.column_int(4);
-                 p.rolled_over = q.column_int(5);
-                 p.rollover_lot_id = static_cast<ledger::object_id>(q.column_int(6));
-                 p.starts_at = q.column_int(7);
-                 p.ends_at = column_instant(q, 8);
-                 a.add_period(p);
-                 return true;
-               });
+  hold_row hold;
+  r = read_table(
+      db, path, "holds", holds_columns, hold,
+      [&](const hold_row& row) {
+        a.add_hold(row, row.account);
+        return true;
+      },
+      [&](const hold_row& row, const statement&, int) {
+        return left_out("hold " + std::to_string(row.id) + " of " + row.account + ": " +
+                        unreadable(holds_columns));
+      });
   if (!r) return r;
 
-  return each_row(db, path, "subscriptions",
-                  "SELECT account, period_index, lot_id, status FROM subscriptions",
-                  [&](statement& q) {
-                    const std::string account(q.column_text(0));
-                    auto status = ledger::parse_subscription_status(q.column_text(3));
-                    if (!status) {
-                      a.add_problem("subscription of " + account + ": unreadable status");
-                      return !a.full();
-                    }
-                    ledger::subscription s;
-                    s.period_index = q.column_int(1);
-                    s.lot_id = static_cast<ledger::object_id>(q.column_int(2));
-                    s.status = *status;
-                    a.add_subscription(s, account);
-                    return true;
-                  });
+  charge_row charge;
+  r = read_table(
+      db, path, "charges", charges_columns, charge,
+      [&](const charge_row& row) {
+        a.add_charge(row, row.account);
+        return true;
+      },
+      [&](const charge_row& row, const statement&, int) {
+        return left_out("charge " + std::to_string(row.id) + " of " + row.account + ": " +
+                        unreadable(charges_columns));
+      });
+  if (!r) return r;
+
+  ledger::purchase purchase;
+  r = read_table(
+      db, path, "purchases", purchases_columns, purchase,
+      [&](const ledger::purchase& row) {
+        a.add_purchase(row);
+        return true;
+      },
+      [&](const ledger::purchase& row, const statement&, int) {
+        return left_out("purchase " + std::to_string(row.id) + " of " + row.account + ": " +
+                        unreadable(purchases_columns));
+      });
+  if (!r) return r;
+
+  ledger::subscription_period period;
+  r = read_table(
+      db, path, "subscription_periods", periods_columns, period,
+      [&](const ledger::subscription_period& row) {
+        a.add_period(row);
+        return true;
+      },
+      [](auto&&...) { return true; });  // nothing in it is decoded
+  if (!r) return r;
+
+  subscription_row subscription;
+  return read_table(
+      db, path, "subscriptions", subscriptions_columns, subscription,
+      [&](const subscription_row& row) {
+        a.add_subscription(row, row.account);
+        return true;
+      },
+      [&](const subscription_row& row, const statement&, int) {
+        return left_out("subscription of " + row.account + ": " +
+                        unreadable(subscriptions_columns));
+      });
 }
 
 std::expected<std::uint64_t, store_error> stream_journal(database& db, const std::string& path,
                                                          ledger::journal_auditor& a) {
   std::uint64_t last = 0;
-  ledger::entry e;  // reused: its strings keep their capacity
-  std::string account;
-  auto r = each_row(
-      db, path, "entries",
-      "SELECT seq, account, type, amount, balance_after, lot_id, charge_id, hold_id, refund_id, "
-      "parts, operation, dimensions, reference, reason, created_at, quantity, metadata, "
-      "price_id, unit_amount FROM entries ORDER BY seq",
-      [&](statement& q) {
-        e.seq = static_cast<std::uint64_t>(q.column_int(0));
-        last = std::max(last, e.seq);
-        account = q.column_text(1);
-        auto type = ledger::parse_entry_type(q.column_text(2));
-        auto parts = decode_parts(q.column_text(9));
-        if (!type || !parts) {
-          a.add_unreadable_entry(
-              e.seq, account,
-              !type ? "unreadable type \"" + std::string(q.column_text(2)) + "\""
-                    : "unreadable parts \"" + std::string(q.column_text(9)) + "\"");
-          return !a.full();
-        }
-        e.type = *type;
-        e.amount = q.column_int(3);
-        e.balance_after = q.column_int(4);
-        e.lot_id = static_cast<ledger::object_id>(q.column_int(5));
-        e.charge_id = static_cast<ledger::object_id>(q.column_int(6));
-        e.hold_id = static_cast<ledger::object_id>(q.column_int(7));
-        e.refund_id = static_cast<ledger::object_id>(q.column_int(8));
-        e.parts = std::move(*parts);
-        e.operation = q.column_text(10);
-        e.dimensions = q.column_text(11);
-        e.reference = q.column_text(12);
-        e.reason = q.column_text(13);
-        e.created_at = q.column_int(14);
-        e.quantity = q.column_int(15);
-        e.metadata = q.column_text(16);
-        e.price_id = q.column_text(17);
-        e.unit_amount = q.column_int(18);
-        a.add_entry(e, account);
+  entry_row e;  // reused: its strings keep their capacity
+  auto r = read_table(
+      db, path, "entries", entries_columns, e,
+      [&](const entry_row& row) {
+        last = std::max(last, row.seq);
+        a.add_entry(row, row.account);
         return !a.full();
-      });
+      },
+      [&](const entry_row& row, const statement& q, int bad) {
+        last = std::max(last, row.seq);
+        a.add_unreadable_entry(
+            row.seq, row.account,
+            "unreadable " + std::string(entries_columns[static_cast<std::size_t>(bad)].name) +
+                " \"" + std::string(q.column_text(bad)) + "\"");
+        return !a.full();
+      },
+      " ORDER BY seq");
   if (!r) return std::unexpected(r.error());
   return last + 1;
 }
