@@ -1,0 +1,53 @@
+// A compact, versioned, little-endian binary encoding of ledger::change_set:
+// the payload of the append-only log's records. Every persisted field of
+// every row is written (the in-memory `dirty_epoch` bookkeeping is not: it is
+// not state). Decoding never trusts its input: every length and count is
+// checked against what remains, every enum name must parse, and owner
+// pointers are resolved against an arena of stand-in accounts that holds
+// only their ids (what a store reads through `owner`).
+//
+// Layout: u8 version (1), u32 count of sets, then each set. Integers are
+// fixed-width little-endian; a string is u32 length + bytes; a list is u32
+// count + items; an enum is its name (u8 length + bytes), as the database
+// spells it. Pure functions; thread-safe. An owner_arena is not.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <expected>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "ledger/changes.hpp"
+#include "ledger/types.hpp"
+
+namespace creditd::store::log {
+
+inline constexpr std::uint8_t change_codec_version = 1;
+
+// Stand-in accounts for the owners of decoded rows: one per id, holding only
+// the id; pointers stay valid for the arena's life (never moved).
+class owner_arena {
+ public:
+  const ledger::account* intern(std::string_view id);
+  std::size_t size() const { return accounts_.size(); }
+
+ private:
+  std::deque<ledger::account> accounts_;
+  std::unordered_map<std::string_view, const ledger::account*> by_id_;  // views into accounts_
+};
+
+// Appends the encoding of `sets` to `out`. Every owner pointer must be set.
+void encode_change_sets(std::string& out, std::span<const ledger::change_set* const> sets);
+void encode_change_set(std::string& out, const ledger::change_set& set);
+
+// The sets `bytes` holds, owners interned in `arena` (which must outlive
+// them). Errors: a version this build does not know, a length or count past
+// the end, an unknown enum value, an empty owner id, bytes left over.
+std::expected<std::vector<ledger::change_set>, std::string> decode_change_sets(
+    std::string_view bytes, owner_arena& arena);
+
+}  // namespace creditd::store::log

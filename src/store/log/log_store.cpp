@@ -1,0 +1,236 @@
+#include "store/log/log_store.hpp"
+
+#include <vector>
+
+#include "store/log/change_codec.hpp"
+#include "util/assert.hpp"
+
+namespace creditd::store::log {
+namespace {
+
+// Decodes records and writes them in one commit_batch transaction.
+class batch_writer {
+ public:
+  batch_writer(sqlite::sqlite_store& db, const std::string& dir) : db_(db), dir_(dir) {}
+
+  std::expected<void, std::string> add(std::uint64_t seq, std::string_view payload) {
+    auto sets = decode_change_sets(payload, arena_);
+    if (!sets) return std::unexpected(sets.error());
+    for (auto& s : *sets)
+      sets_.push_back(std::move(s));
+    last_seq_ = seq;
+    bytes_ += payload.size();
+    ++records_;
+    return {};
+  }
+  std::size_t records() const { return records_; }
+  std::size_t bytes() const { return bytes_; }
+
+  std::expected<void, store_error> write() {
+    if (records_ == 0) return {};
+    std::vector<const ledger::change_set*> ptrs;
+    ptrs.reserve(sets_.size());
+    for (const auto& s : sets_)
+      ptrs.push_back(&s);
+    auto r = db_.commit_batch(ptrs, last_seq_);
+    sets_.clear();
+    arena_ = owner_arena();
+    records_ = bytes_ = 0;
+    if (!r) {
+      return std::unexpected(store_error{"log " + dir_ + ": cannot apply records up to seq " +
+                                         std::to_string(last_seq_) +
+                                         " to the store: " + r.error().message});
+    }
+    return {};
+  }
+
+ private:
+  sqlite::sqlite_store& db_;
+  const std::string& dir_;
+  owner_arena arena_;
+  std::deque<ledger::change_set> sets_;  // stable addresses
+  std::uint64_t last_seq_ = 0;
+  std::size_t records_ = 0, bytes_ = 0;
+};
+
+}  // namespace
+
+std::expected<std::unique_ptr<log_store>, store_error> log_store::open(
+    log_store_options opts, std::unique_ptr<sqlite::sqlite_store> db) {
+  CREDITD_ASSERT(db != nullptr);
+  if (opts.apply_records_max == 0 || opts.apply_records_min == 0 || opts.queued_records_max == 0 ||
+      opts.queued_bytes_max == 0) {
+    return std::unexpected(store_error{"log store: its limits must be at least 1"});
+  }
+  std::unique_ptr<log_store> s(new log_store(std::move(opts), std::move(db)));
+  if (s->opts_.at_step && !s->opts_.log.at_step) s->opts_.log.at_step = s->opts_.at_step;
+  const std::uint64_t applied = s->db_->applied_log_seq();
+  // Recovery: the records after the mark, through the same commit_batch as
+  // the applier, in bounded transactions.
+  batch_writer replay(*s->db_, s->opts_.log.dir);
+  std::optional<store_error> replay_error;
+  auto visit = [&](std::uint64_t seq,
+                   std::string_view payload) -> std::expected<void, std::string> {
+    if (auto r = replay.add(seq, payload); !r) return r;
+    if (replay.records() >= s->opts_.apply_records_max ||
+        replay.bytes() >= s->opts_.queued_bytes_max) {
+      if (auto r = replay.write(); !r) return std::unexpected(r.error().message);
+    }
+    return {};
+  };
+  auto log = segment_log::open(s->opts_.log, applied, visit);
+  if (!log) return std::unexpected(store_error{log.error()});
+  if (auto r = replay.write(); !r) return std::unexpected(r.error());
+  s->log_ = std::move(*log);
+  s->durable_seq_ = s->log_->last_seq();
+  s->applied_seq_ = s->db_->applied_log_seq();
+  CREDITD_ASSERT(s->applied_seq_ == s->durable_seq_);
+  s->applier_ = std::thread([p = s.get()] { p->applier_loop(); });
+  return s;
+}
+
+log_store::~log_store() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  applier_cv_.notify_all();
+  if (applier_.joinable()) applier_.join();
+}
+
+void log_store::fail(const std::string& why) {
+  if (failure_.empty()) failure_ = why;
+  done_cv_.notify_all();
+  applier_cv_.notify_all();
+}
+
+store_error log_store::failure_error() const {
+  return store_error{failure_ +
+                     " (the log holds every acknowledged record; a restart replays them)"};
+}
+
+bool log_store::failed() const {
+  std::lock_guard lock(mu_);
+  return !failure_.empty();
+}
+
+std::string log_store::failure() const {
+  std::lock_guard lock(mu_);
+  return failure_;
+}
+
+std::expected<void, store_error> log_store::commit(const ledger::change_set& changes) {
+  scratch_.clear();
+  encode_change_set(scratch_, changes);
+  const std::size_t bytes = scratch_.size();
+  {
+    std::unique_lock lock(mu_);
+    // Backpressure: wait for room (a record bigger than the whole budget
+    // goes alone, into an empty queue).
+    auto room = [&] {
+      return queued_records_ == 0 || (queued_records_ < opts_.queued_records_max &&
+                                      queued_bytes_ + bytes <= opts_.queued_bytes_max);
+    };
+    if (failure_.empty() && !room()) {
+      room_wanted_ = true;
+      applier_cv_.notify_one();
+      done_cv_.wait(lock, [&] { return !failure_.empty() || room(); });
+      room_wanted_ = false;
+    }
+    if (!failure_.empty()) return std::unexpected(failure_error());
+  }
+  auto seq = log_->append(scratch_, applied_seq_.load(std::memory_order_acquire));
+  std::lock_guard lock(mu_);
+  if (!seq) {
+    fail(seq.error());
+    return std::unexpected(failure_error());
+  }
+  queue_.push_back({*seq, std::move(scratch_)});
+  scratch_ = std::string();
+  queued_bytes_ += bytes;
+  ++queued_records_;
+  durable_seq_.store(*seq, std::memory_order_release);
+  if (queue_.size() >= opts_.apply_records_min) applier_cv_.notify_one();
+  return {};
+}
+
+std::expected<void, store_error> log_store::wait_applied(std::uint64_t seq) {
+  std::unique_lock lock(mu_);
+  if (seq > durable_seq_.load(std::memory_order_acquire)) {
+    return std::unexpected(store_error{"log " + opts_.log.dir + ": seq " + std::to_string(seq) +
+                                       " is not acknowledged (the last is " +
+                                       std::to_string(durable_seq_.load()) + ")"});
+  }
+  if (applied_seq_.load(std::memory_order_acquire) >= seq) return {};
+  if (seq > flush_to_) flush_to_ = seq;
+  applier_cv_.notify_one();
+  done_cv_.wait(lock, [&] {
+    return !failure_.empty() || applied_seq_.load(std::memory_order_acquire) >= seq;
+  });
+  if (applied_seq_.load(std::memory_order_acquire) >= seq) return {};
+  return std::unexpected(failure_error());
+}
+
+std::expected<void, store_error> log_store::load(ledger::ledger& into, ledger::time_us now) {
+  if (auto r = wait_applied(durable_seq()); !r) return r;
+  std::lock_guard db_lock(db_mu_);
+  return db_->load(into, now);
+}
+
+std::expected<void, store_error> log_store::probe() {
+  {
+    std::lock_guard lock(mu_);
+    if (!failure_.empty()) return std::unexpected(failure_error());
+  }
+  std::lock_guard db_lock(db_mu_);
+  return db_->probe();
+}
+
+std::expected<void, store_error> log_store::apply(const std::deque<queued>& batch) {
+  batch_writer w(*db_, opts_.log.dir);
+  for (const queued& q : batch) {
+    if (auto r = w.add(q.seq, q.payload); !r) {
+      // It was encoded by this process: a bug, but the log holds it, so it
+      // is reported and the store stops rather than aborting.
+      return std::unexpected(store_error{"log " + opts_.log.dir + ": record seq " +
+                                         std::to_string(q.seq) + " does not decode: " + r.error()});
+    }
+  }
+  std::lock_guard db_lock(db_mu_);
+  return w.write();
+}
+
+void log_store::applier_loop() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    applier_cv_.wait(lock, [&] {
+      if (!failure_.empty()) return true;
+      if (queue_.empty()) return stop_;
+      return stop_ || room_wanted_ || queue_.size() >= opts_.apply_records_min ||
+             flush_to_ > applied_seq_.load(std::memory_order_relaxed);
+    });
+    if (!failure_.empty() || queue_.empty()) return;  // failed, or stopping with nothing left
+    std::deque<queued> batch;
+    std::size_t bytes = 0;
+    while (!queue_.empty() && batch.size() < opts_.apply_records_max) {
+      bytes += queue_.front().payload.size();
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    lock.unlock();
+    if (opts_.at_step) opts_.at_step("apply_begin");
+    auto r = apply(batch);
+    if (r && opts_.at_step) opts_.at_step("apply_done");
+    lock.lock();
+    if (!r) {
+      fail(r.error().message);
+      return;
+    }
+    queued_bytes_ -= bytes;
+    queued_records_ -= batch.size();
+    applied_seq_.store(batch.back().seq, std::memory_order_release);
+    done_cv_.notify_all();
+  }
+}
+
+}  // namespace creditd::store::log

@@ -1,0 +1,126 @@
+// The append-only log in front of the SQLite store: the log is the
+// durability point, the SQLite file the queryable store filled in behind it.
+//
+// commit() encodes the change set (change_codec.hpp) and appends it as one
+// record with one write and one fdatasync (segment_log.hpp); it returns
+// success once the record is durable. A background applier thread then
+// writes queued records into SQLite with sqlite_store::commit_batch, many in
+// one transaction, recording the last record's seq in that transaction;
+// segments are recycled only below that mark. open() recovers: the records
+// after the store's mark are decoded and written through the same
+// commit_batch before anything else.
+//
+// Failures are fail-stop: after an append or an apply fails, commit(),
+// probe(), load() and wait_applied() return errors; the log still holds every
+// acknowledged record and the next open() replays them.
+//
+// Thread-safety: commit() from one thread at a time (the engine's
+// committer); load() and probe() from one other (they wait for the applier);
+// durable_seq(), applied_seq(), wait_applied() and failed() from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "store/log/segment_log.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "store/store.hpp"
+
+namespace creditd::store::log {
+
+struct log_store_options {
+  segment_log_options log;
+  // Backpressure: records acknowledged but not yet in SQLite, at most (the
+  // bytes counted are encoded payloads). When either is reached, commit()
+  // waits for the applier.
+  std::size_t queued_bytes_max = 64u << 20;
+  std::size_t queued_records_max = 4096;
+  // Records in one SQLite transaction at most.
+  std::size_t apply_records_max = 1024;
+  // The applier waits for this many queued records before a transaction,
+  // unless a reader, a full queue, load() or the destructor asks it to go
+  // now. 1: it applies whatever is queued whenever it is idle.
+  std::size_t apply_records_min = 1;
+  // Tests only: called by the applier at "apply_begin" (records taken, not
+  // yet written) and "apply_done" (committed, mark advanced), besides the
+  // log's own steps; a test kills the process there.
+  std::function<void(std::string_view step)> at_step;
+};
+
+class log_store final : public store {
+ public:
+  // Opens the SQLite store's log directory, replays into `db` every record
+  // after db->applied_log_seq() (in transactions of apply_records_max), and
+  // starts the applier.
+  // Errors: the log's (segment_log::open: corruption naming file and offset,
+  // gaps), an undecodable record, or a failed replay transaction.
+  static std::expected<std::unique_ptr<log_store>, store_error> open(
+      log_store_options opts, std::unique_ptr<sqlite::sqlite_store> db);
+  // Applies what is queued (unless failed), then stops the applier.
+  ~log_store() override;
+  log_store(const log_store&) = delete;
+  log_store& operator=(const log_store&) = delete;
+
+  // Waits until SQLite holds every acknowledged record, then loads from it.
+  std::expected<void, store_error> load(ledger::ledger& into, ledger::time_us now) override;
+  // Durable (in the log) when it returns success.
+  std::expected<void, store_error> commit(const ledger::change_set& changes) override;
+  // Success while neither the log nor the applier has failed, and SQLite
+  // takes a small durable write.
+  std::expected<void, store_error> probe() override;
+
+  // The read barrier. durable_seq(): the seq of the last acknowledged
+  // record. wait_applied(seq): asks the applier to go now and returns once
+  // SQLite holds every record up to `seq` (so a reader that takes
+  // durable_seq() before its query sees every write acknowledged before it).
+  // Errors: the store failed, or `seq` is above durable_seq().
+  std::uint64_t durable_seq() const { return durable_seq_.load(std::memory_order_acquire); }
+  std::uint64_t applied_seq() const { return applied_seq_.load(std::memory_order_acquire); }
+  std::expected<void, store_error> wait_applied(std::uint64_t seq);
+
+  bool failed() const;
+  std::string failure() const;  // "" while not failed
+  // Segment files now (for tests and metrics; the committer's thread only).
+  std::size_t segment_count() const { return log_->segment_count(); }
+
+ private:
+  struct queued {
+    std::uint64_t seq = 0;
+    std::string payload;
+  };
+  log_store(log_store_options opts, std::unique_ptr<sqlite::sqlite_store> db)
+      : opts_(std::move(opts)), db_(std::move(db)) {}
+  void applier_loop();
+  // Decodes `payloads` and writes them with commit_batch in one transaction.
+  std::expected<void, store_error> apply(const std::deque<queued>& batch);
+  void fail(const std::string& why);  // mu_ held
+  store_error failure_error() const;  // mu_ held
+
+  log_store_options opts_;
+  std::unique_ptr<sqlite::sqlite_store> db_;
+  std::unique_ptr<segment_log> log_;
+  std::string scratch_;  // the committer's encoding buffer
+
+  mutable std::mutex mu_;
+  std::condition_variable applier_cv_;  // work for the applier
+  std::condition_variable done_cv_;     // progress: applied, room, failure
+  std::deque<queued> queue_;            // acknowledged, not yet taken by the applier
+  std::size_t queued_bytes_ = 0;        // in queue_ and in the applier's hands
+  std::size_t queued_records_ = 0;
+  std::uint64_t flush_to_ = 0;  // someone waits for this seq
+  bool room_wanted_ = false;
+  bool stop_ = false;
+  std::string failure_;
+  std::atomic<std::uint64_t> durable_seq_{0};
+  std::atomic<std::uint64_t> applied_seq_{0};
+  std::mutex db_mu_;  // the sqlite_store: the applier's transactions, load(), probe()
+  std::thread applier_;
+};
+
+}  // namespace creditd::store::log
