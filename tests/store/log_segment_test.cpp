@@ -1,0 +1,302 @@
+// The log's segments: records come back in order across segments; a torn
+// tail at every byte offset of the last record recovers exactly the records
+// before it; a damaged record in the middle, a gap or a damaged header is
+// refused naming the file and byte offset; recycled segments are never
+// replayed.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "store/log/segment_log.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace creditd;
+using namespace creditd::store::log;
+using creditd::testing::temp_dir;
+
+namespace {
+
+std::string payload(std::uint64_t i) {
+  std::string p = "record-" + std::to_string(i) + "-";
+  p.append(40 + (i * 37) % 200, static_cast<char>('a' + i % 26));
+  return p;
+}
+
+struct opened {
+  std::unique_ptr<segment_log> log;
+  std::vector<std::pair<std::uint64_t, std::string>> records;  // visited
+};
+
+std::expected<opened, std::string> open_log(const std::string& dir, std::uint64_t applied,
+                                            std::uint64_t segment_bytes = 4096) {
+  opened o;
+  segment_log_options opts;
+  opts.dir = dir;
+  opts.segment_bytes = segment_bytes;
+  auto log = segment_log::open(opts, applied, [&](std::uint64_t seq, std::string_view p) {
+    o.records.emplace_back(seq, std::string(p));
+    return std::expected<void, std::string>{};
+  });
+  if (!log) return std::unexpected(log.error());
+  o.log = std::move(*log);
+  return o;
+}
+
+opened must_open(const std::string& dir, std::uint64_t applied) {
+  auto o = open_log(dir, applied);
+  if (!o) {
+    ADD_FAILURE() << o.error();
+    throw std::runtime_error("open failed");
+  }
+  return std::move(*o);
+}
+
+void append_n(segment_log& log, std::uint64_t from, std::uint64_t to, bool applied_each) {
+  for (std::uint64_t i = from; i <= to; ++i) {
+    auto seq = log.append(payload(i), applied_each ? i - 1 : 0);
+    ASSERT_TRUE(seq.has_value()) << seq.error();
+    ASSERT_EQ(*seq, i);
+  }
+}
+
+std::vector<std::string> segment_files(const std::string& dir, const std::string& ext) {
+  std::vector<std::string> out;
+  for (const auto& de : std::filesystem::directory_iterator(dir))
+    if (de.path().extension() == ext) out.push_back(de.path().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+void write_all(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+}
+
+// Record i (1-based) of a single-segment log starts at this byte offset.
+std::uint64_t record_offset(std::uint64_t i) {
+  std::uint64_t pos = segment_header_bytes;
+  for (std::uint64_t k = 1; k < i; ++k)
+    pos += record_header_bytes + payload(k).size();
+  return pos;
+}
+
+}  // namespace
+
+TEST(log_segment, records_come_back_in_order_across_segments) {
+  temp_dir tmp;
+  const std::string dir = tmp.file("log");
+  {
+    auto o = must_open(dir, 0);
+    EXPECT_EQ(o.log->last_seq(), 0u);
+    append_n(*o.log, 1, 100, false);
+    EXPECT_GT(o.log->segment_count(), 3u);
+  }
+  auto o = must_open(dir, 0);
+  ASSERT_EQ(o.records.size(), 100u);
+  for (std::uint64_t i = 1; i <= 100; ++i) {
+    EXPECT_EQ(o.records[i - 1].first, i);
+    EXPECT_EQ(o.records[i - 1].second, payload(i));
+  }
+  EXPECT_EQ(o.log->last_seq(), 100u);
+  // Named by their first seq, 20 digits.
+  const auto files = segment_files(dir, ".log");
+  ASSERT_FALSE(files.empty());
+  EXPECT_EQ(std::filesystem::path(files[0]).filename(), "00000000000000000001.log");
+  // Above the mark only.
+  auto later = must_open(dir, 60);
+  ASSERT_EQ(later.records.size(), 40u);
+  EXPECT_EQ(later.records.front().first, 61u);
+}
+
+TEST(log_segment, a_record_bigger_than_a_segment_gets_a_segment_of_its_own) {
+  temp_dir tmp;
+  const std::string dir = tmp.file("log");
+  const std::string big(10'000, 'x');
+  {
+    auto o = must_open(dir, 0);
+    ASSERT_TRUE(o.log->append("small", 0).has_value());
+    ASSERT_TRUE(o.log->append(big, 0).has_value());
+    ASSERT_TRUE(o.log->append("after", 0).has_value());
+  }
+  auto o = must_open(dir, 0);
+  ASSERT_EQ(o.records.size(), 3u);
+  EXPECT_EQ(o.records[1].second, big);
+  EXPECT_EQ(o.records[2].second, "after");
+}
+
+TEST(log_segment, a_torn_tail_at_every_byte_offset_recovers_exactly_the_records_before_it) {
+  temp_dir tmp;
+  const std::string dir = tmp.file("log");
+  {
+    auto o = must_open(dir, 0);
+    append_n(*o.log, 1, 3, false);
+  }
+  const std::string file = segment_files(dir, ".log").at(0);
+  const std::string original = read_all(file);
+  const std::uint64_t begin = record_offset(3), end = record_offset(4);
+  int cases = 0;
+  for (char fill : {'\0', '\xA5'}) {
+    for (std::uint64_t cut = begin; cut < end; ++cut) {
+      SCOPED_TRACE("torn at byte " + std::to_string(cut) + " fill " + std::to_string(fill));
+      // The record written up to `cut`; what follows is what the file held
+      // before (zeros, or an older life's bytes).
+      std::string torn = original;
+      std::fill(torn.begin() + static_cast<std::ptrdiff_t>(cut),
+                torn.begin() + static_cast<std::ptrdiff_t>(end), fill);
+      write_all(file, torn);
+      {
+        auto o = must_open(dir, 0);
+        ASSERT_EQ(o.records.size(), 2u);
+        EXPECT_EQ(o.records[1].second, payload(2));
+        EXPECT_EQ(o.log->last_seq(), 2u);
+        // The next append takes seq 3 where the torn record was.
+        auto seq = o.log->append("again", 0);
+        ASSERT_TRUE(seq.has_value()) << seq.error();
+        EXPECT_EQ(*seq, 3u);
+      }
+      auto o = must_open(dir, 0);
+      ASSERT_EQ(o.records.size(), 3u);
+      EXPECT_EQ(o.records[2].second, "again");
+      ++cases;
+    }
+  }
+  EXPECT_EQ(cases, 2 * static_cast<int>(end - begin));
+}
+
+TEST(log_segment, a_damaged_record_in_the_middle_is_refused_naming_file_and_offset) {
+  temp_dir tmp;
+  const std::string dir = tmp.file("log");
+  {
+    auto o = must_open(dir, 0);
+    append_n(*o.log, 1, 3, false);
+  }
+  const std::string file = segment_files(dir, ".log").at(0);
+  const std::string original = read_all(file);
+  const std::uint64_t begin = record_offset(2), end = record_offset(3);
+  for (std::uint64_t at = begin; at < end; ++at) {
+    SCOPED_TRACE("byte " + std::to_string(at));
+    std::string damaged = original;
+    damaged[at] = static_cast<char>(damaged[at] ^ 0x01);
+    write_all(file, damaged);
+    auto o = open_log(dir, 0);
+    ASSERT_FALSE(o.has_value()) << "recovered " << o->records.size() << " records";
+    EXPECT_NE(o.error().find(file), std::string::npos) << o.error();
+    EXPECT_NE(o.error().find("byte offset " + std::to_string(begin)), std::string::npos)
+        << o.error();
+    EXPECT_NE(o.error().find("refusing to start"), std::string::npos) << o.error();
+  }
+  // Undamaged again: all three.
+  write_all(file, original);
+  EXPECT_EQ(must_open(dir, 0).records.size(), 3u);
+}
+
+TEST(log_segment, a_damaged_last_record_of_an_earlier_segment_is_refused) {
+  temp_dir tmp;
+  const std::string dir = tmp.file("log");
+  {
+    auto o = must_open(dir, 0);
+    append_n(*o.log, 1, 40, false);
+  }
+  const auto files = segment_files(dir, ".log");
+  ASSERT_GE(files.size(), 2u);
+  // The first segment's last record: where the second segment's seq begins.
+  const std::uint64_t second_first = std::stoull(std::filesystem::path(files[1]).stem().string());
+  const std::uint64_t at = record_offset(second_first - 1) + record_header_bytes + 3;
+  std::string bytes = read_all(files[0]);
+  bytes[at] = static_cast<char>(bytes[at] ^ 0x40);
+  write_all(files[0], bytes);
+  auto o = open_log(dir, 0);
+  ASSERT_FALSE(o.has_value());
+  EXPECT_NE(o.error().find(files[0]), std::string::npos) << o.error();
+  EXPECT_NE(o.error().find("byte offset " + std::to_string(record_offset(second_first - 1))),
+            std::string::npos)
+      << o.error();
+}
+
+TEST(log_segment, sequence_gaps_and_a_log_shorter_than_the_mark_are_refused) {
+  temp_dir tmp;
+  const std::string dir = tmp.file("log");
+  {
+    auto o = must_open(dir, 0);
+    append_n(*o.log, 1, 60, false);
+  }
+  auto files = segment_files(dir, ".log");
+  ASSERT_GE(files.size(), 3u);
+  {
+    // The store applied up to 70, the log ends at 60.
+    auto o = open_log(dir, 70);
+    ASSERT_FALSE(o.has_value());
+    EXPECT_NE(o.error().find("lost records"), std::string::npos) << o.error();
+  }
+  // A middle segment gone: its records are a gap.
+  std::filesystem::remove(files[1]);
+  auto o = open_log(dir, 0);
+  ASSERT_FALSE(o.has_value());
+  EXPECT_NE(o.error().find(files[0]), std::string::npos) << o.error();
+  EXPECT_NE(o.error().find(std::filesystem::path(files[2]).stem().string()), std::string::npos)
+      << o.error();
+  // The first segment gone, the store's mark below what remains.
+  std::filesystem::remove(files[0]);
+  auto first_gone = open_log(dir, 0);
+  ASSERT_FALSE(first_gone.has_value());
+  EXPECT_NE(first_gone.error().find("missing"), std::string::npos) << first_gone.error();
+}
+
+TEST(log_segment, a_damaged_segment_header_is_refused_naming_the_file) {
+  temp_dir tmp;
+  const std::string dir = tmp.file("log");
+  {
+    auto o = must_open(dir, 0);
+    append_n(*o.log, 1, 3, false);
+  }
+  const std::string file = segment_files(dir, ".log").at(0);
+  const std::string original = read_all(file);
+  for (std::uint64_t at = 0; at < segment_header_bytes; ++at) {
+    std::string damaged = original;
+    damaged[at] = static_cast<char>(damaged[at] ^ 0x10);
+    write_all(file, damaged);
+    auto o = open_log(dir, 0);
+    ASSERT_FALSE(o.has_value()) << "header byte " << at;
+    EXPECT_NE(o.error().find(file + ": its header at byte offset 0"), std::string::npos)
+        << o.error();
+  }
+}
+
+TEST(log_segment, recycled_segments_are_reused_and_never_replayed) {
+  temp_dir tmp;
+  const std::string dir = tmp.file("log");
+  std::size_t files_max = 0;
+  {
+    auto o = must_open(dir, 0);
+    // Each append says every earlier record is applied: full segments go to
+    // the free pool and come back as new segments.
+    for (std::uint64_t i = 1; i <= 200; ++i) {
+      auto seq = o.log->append(payload(i), i - 1);
+      ASSERT_TRUE(seq.has_value()) << seq.error();
+      files_max = std::max(files_max, o.log->segment_count() + o.log->free_count());
+    }
+    // Then records the store has not applied.
+    append_n(*o.log, 201, 230, false);
+  }
+  // Bounded: the current segment, the ones not applied, and a pool of 2.
+  EXPECT_LE(files_max, 4u);
+  // New segments were made from old files: fewer files were ever created
+  // than segments used (200 records of ~150 bytes in 4 KiB segments).
+  EXPECT_LE(segment_files(dir, ".log").size() + segment_files(dir, ".free").size(), 6u);
+  auto o = must_open(dir, 200);
+  ASSERT_EQ(o.records.size(), 30u);
+  for (std::size_t k = 0; k < o.records.size(); ++k) {
+    EXPECT_EQ(o.records[k].first, 201 + k);
+    EXPECT_EQ(o.records[k].second, payload(201 + k));
+  }
+  // Nothing before the mark is left to replay: the earliest segment starts
+  // after the recycled ones.
+  const auto files = segment_files(dir, ".log");
+  EXPECT_GT(std::stoull(std::filesystem::path(files[0]).stem().string()), 150u);
+}
