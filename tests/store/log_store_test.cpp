@@ -1,0 +1,415 @@
+// The log store: what is committed through the log comes back exactly as if
+// committed straight to SQLite; the read barrier and backpressure; a failed
+// applier is fail-stop and a restart replays; a process killed at every step
+// of the background apply and of segment recycling loses nothing
+// acknowledged.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <map>
+#include <random>
+
+#include "store/log/log_store.hpp"
+#include "store/sqlite/sqlite_db.hpp"
+#include "store/sqlite/sqlite_reader.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "support/ledger_dump.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace creditd;
+using creditd::testing::dump_entry;
+using creditd::testing::dump_ledger;
+using creditd::testing::temp_dir;
+using ledger::micros;
+using ledger::time_us;
+using store::log::log_store;
+using store::log::log_store_options;
+using store::sqlite::sqlite_store;
+
+namespace {
+
+constexpr time_us t0 = 1'795'000'000LL * ledger::us_per_second;  // 2026-11-18
+constexpr micros credit = ledger::micros_per_credit;
+constexpr int accounts_n = 5;
+
+// A deterministic workload: step(i) runs a few commands of every kind (the
+// catalog, a purchase and a subscription first), one change set per step.
+class workload {
+ public:
+  ledger::change_set step(ledger::ledger& l, int i) {
+    const time_us now = t0 + i * 3600 * ledger::us_per_second;
+    std::mt19937_64 rng(static_cast<std::uint64_t>(i) * 7919 + 1);
+    auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<std::uint64_t>(n)); };
+    auto acct = [&] { return "acct-" + std::to_string(pick(accounts_n)); };
+    if (i == 0) {
+      for (int a = 0; a < accounts_n; ++a) {
+        ledger::account_cmd c{"acct-" + std::to_string(a), "Name " + std::to_string(a),
+                              ledger::account_settings{}};
+        c.settings->reserve = a * credit;
+        c.settings->postpaid_limit = (a % 2) * 5 * credit;
+        c.settings->low_balance_thresholds = {credit, 10 * credit};
+        EXPECT_TRUE(l.put_account(c, now).has_value());
+      }
+      EXPECT_TRUE(l.put_price({"p-img", "image.generate", {{"model", "m1"}}, 2 * credit}, now));
+      EXPECT_TRUE(l.put_package({"pkg-10", 10 * credit, 900, "usd", 30}, now));
+      EXPECT_TRUE(l.put_plan({"pro", 50 * credit, ledger::period_unit::month, 20 * credit}, now));
+    } else if (i == 1) {
+      EXPECT_TRUE(l.put_subscription({"acct-0", "pro", std::nullopt, "UTC"}, now));
+      ledger::purchase_cmd p{"acct-1", "pkg-10", ledger::purchase_source::stripe, "evt_1", "r"};
+      EXPECT_TRUE(l.purchase(p, now));
+    }
+    for (int k = 0; k < 2 + pick(4); ++k) {
+      switch (pick(9)) {
+        case 0:
+        case 1: {
+          ledger::grant_cmd g;
+          g.account = acct();
+          g.amount = (1 + pick(100)) * credit / 4;
+          g.kind = static_cast<ledger::lot_kind>(pick(3));
+          if (pick(2)) g.expires_at = now + (1 + pick(20)) * 3600 * ledger::us_per_second;
+          if (pick(4) == 0) g.scope = {"image.*"};
+          g.currency = "usd";
+          if (auto r = l.grant(g, now)) lots_.push_back((*r)->id);
+          break;
+        }
+        case 2:
+        case 3: {
+          ledger::charge_cmd c{acct(),
+                               (1 + pick(40)) * credit / 8,
+                               "image.generate",
+                               R"({"model":"m1"})",
+                               "ref-" + std::to_string(i),
+                               pick(5) == 0};
+          c.metadata = pick(2) ? R"({"job":7})" : "";
+          if (auto r = l.charge(c, now)) charges_.push_back((*r)->id);
+          break;
+        }
+        case 4: {
+          ledger::hold_cmd h{acct(), (1 + pick(20)) * credit / 2, "image.upscale"};
+          h.ttl_seconds = 600 + pick(2) * 7200;
+          if (auto r = l.place_hold(h, now)) holds_.push_back((*r)->id);
+          break;
+        }
+        case 5:
+          if (!holds_.empty()) {
+            const auto id = holds_[static_cast<std::size_t>(pick(static_cast<int>(holds_.size())))];
+            if (pick(2)) {
+              if (auto r = l.capture(id, std::nullopt, now)) charges_.push_back((*r)->charge_id);
+            } else {
+              (void)l.release(id, now);
+            }
+          }
+          break;
+        case 6:
+          if (!charges_.empty()) {
+            const auto id =
+                charges_[static_cast<std::size_t>(pick(static_cast<int>(charges_.size())))];
+            (void)l.refund({id, credit / 8, "oops"}, now);
+          }
+          break;
+        case 7:
+          (void)l.adjust({acct(), (pick(2) ? 1 : -1) * credit, "goodwill"}, now);
+          break;
+        case 8: {
+          const std::string key = "key-" + std::to_string(i) + "-" + std::to_string(k);
+          if (auto found = l.idempotency_lookup(key, "fp"); found && *found == nullptr)
+            l.idempotency_remember({key, "fp", 201, R"({"ok":true})", now});
+          break;
+        }
+      }
+    }
+    l.run_due(now);
+    l.note_time(now);
+    return l.take_changes();
+  }
+
+ private:
+  std::vector<ledger::object_id> lots_, holds_, charges_;
+};
+
+template <typename T, typename E>
+T must(std::expected<T, E> r) {
+  if (!r) {
+    ADD_FAILURE() << "unexpected error: " << r.error().message;
+    throw std::runtime_error("a call failed");
+  }
+  return std::move(*r);
+}
+void must(std::expected<void, store::store_error> r) {
+  if (!r) {
+    ADD_FAILURE() << "unexpected error: " << r.error().message;
+    throw std::runtime_error("a call failed");
+  }
+}
+
+std::unique_ptr<log_store> open_log_store(const temp_dir& tmp, log_store_options opts = {}) {
+  opts.log.dir = tmp.file("log");
+  if (opts.log.segment_bytes == store::log::segment_bytes_default) opts.log.segment_bytes = 4096;
+  auto db = must(sqlite_store::open({tmp.file("ledger.db")}));
+  return must(log_store::open(std::move(opts), std::move(db)));
+}
+
+std::string loaded_dump(store::store& s) {
+  ledger::ledger l;
+  must(s.load(l, t0 + 1000 * 3600 * ledger::us_per_second));
+  return dump_ledger(l);
+}
+
+// The dumps of a ledger after each step: [0] before any, [i] after i steps.
+std::vector<std::string> reference_dumps(int steps) {
+  temp_dir tmp;
+  auto db = must(sqlite_store::open({tmp.file("ref.db")}));
+  ledger::ledger l;
+  workload w;
+  std::vector<std::string> dumps = {loaded_dump(*db)};
+  for (int i = 0; i < steps; ++i) {
+    must(db->commit(w.step(l, i)));
+    dumps.push_back(loaded_dump(*db));
+  }
+  return dumps;
+}
+
+std::vector<std::string> journal(const std::string& path) {
+  store::sqlite::sqlite_reader reader(path);
+  std::vector<std::string> out;
+  for (int a = 0; a < accounts_n; ++a) {
+    const std::string acct = "acct-" + std::to_string(a);
+    auto page = reader.entries(acct, 0, 1000);
+    EXPECT_TRUE(page.has_value());
+    if (!page) continue;
+    for (const auto& se : *page)
+      out.push_back(dump_entry(se.e, se.account));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(log_store, what_it_commits_loads_as_if_committed_straight_to_sqlite) {
+  temp_dir tmp, direct;
+  constexpr int steps = 80;
+  std::string live;
+  {
+    log_store_options opts;
+    opts.apply_records_min = 7;  // transactions of several records
+    auto s = open_log_store(tmp, opts);
+    auto db = must(sqlite_store::open({direct.file("direct.db")}));
+    ledger::ledger l1, l2;
+    workload w1, w2;
+    for (int i = 0; i < steps; ++i) {
+      must(s->commit(w1.step(l1, i)));
+      must(db->commit(w2.step(l2, i)));
+      // Reopened halfway: the log goes on where it was.
+      if (i == steps / 2) {
+        s.reset();
+        s = open_log_store(tmp, opts);
+      }
+    }
+    EXPECT_EQ(s->durable_seq(), static_cast<std::uint64_t>(steps));
+    EXPECT_GT(s->segment_count(), 0u);
+    live = dump_ledger(l1);
+    EXPECT_EQ(live, dump_ledger(l2));
+    // Loading waits for the applier: everything acknowledged is there.
+    EXPECT_EQ(loaded_dump(*s), loaded_dump(*db));
+  }
+  auto s = open_log_store(tmp);
+  EXPECT_EQ(s->applied_seq(), static_cast<std::uint64_t>(steps));
+  auto db = must(sqlite_store::open({direct.file("direct.db")}));
+  EXPECT_EQ(loaded_dump(*s), loaded_dump(*db));
+  EXPECT_EQ(loaded_dump(*s), live);
+  const auto entries = journal(tmp.file("ledger.db"));
+  EXPECT_GT(entries.size(), 100u);
+  EXPECT_EQ(entries, journal(direct.file("direct.db")));
+}
+
+TEST(log_store, a_reader_that_waits_for_durable_seq_sees_every_acknowledged_write) {
+  temp_dir tmp;
+  log_store_options opts;
+  opts.apply_records_min = 1000;  // the applier waits unless asked
+  auto s = open_log_store(tmp, opts);
+  ledger::ledger l;
+  workload w;
+  for (int i = 0; i < 5; ++i)
+    must(s->commit(w.step(l, i)));
+  EXPECT_EQ(s->durable_seq(), 5u);
+  // Nothing asked the applier: SQLite holds none of it yet.
+  EXPECT_EQ(s->applied_seq(), 0u);
+  EXPECT_TRUE(journal(tmp.file("ledger.db")).empty());
+  // The barrier: whatever was acknowledged before it is readable after it.
+  must(s->wait_applied(s->durable_seq()));
+  EXPECT_EQ(s->applied_seq(), 5u);
+  const auto entries = journal(tmp.file("ledger.db"));
+  EXPECT_FALSE(entries.empty());
+  // Beyond what was acknowledged is an error, not a wait forever.
+  EXPECT_FALSE(s->wait_applied(6).has_value());
+}
+
+TEST(log_store, a_full_queue_makes_commit_wait_for_the_applier) {
+  temp_dir tmp;
+  const auto ref = reference_dumps(20);
+  {
+    log_store_options opts;
+    opts.apply_records_min = 1000;  // only backpressure makes it apply
+    opts.queued_records_max = 2;
+    auto s = open_log_store(tmp, opts);
+    ledger::ledger l;
+    workload w;
+    for (int i = 0; i < 20; ++i) {
+      must(s->commit(w.step(l, i)));
+      // Never more than the limit acknowledged and not yet applied.
+      EXPECT_LE(s->durable_seq() - s->applied_seq(), 2u) << i;
+    }
+  }
+  {
+    log_store_options opts;
+    opts.apply_records_min = 1000;
+    opts.queued_bytes_max = 1;  // each record alone
+    auto s = open_log_store(tmp, opts);
+    EXPECT_EQ(loaded_dump(*s), ref[20]);
+  }
+}
+
+TEST(log_store, a_failed_apply_is_fail_stop_and_a_restart_replays) {
+  temp_dir tmp;
+  const auto ref = reference_dumps(4);
+  ledger::ledger l;
+  workload w;
+  {
+    auto s = open_log_store(tmp);
+    for (int i = 0; i < 3; ++i)
+      must(s->commit(w.step(l, i)));
+    must(s->wait_applied(3));
+    // Another connection holds the write lock: the applier's transaction
+    // fails (SQLITE_BUSY after the store's busy timeout).
+    auto other = must(store::sqlite::database::open(tmp.file("ledger.db"), false));
+    ASSERT_TRUE(other.exec("BEGIN IMMEDIATE").has_value());
+    // Acknowledged: it is in the log.
+    must(s->commit(w.step(l, 3)));
+    auto waited = s->wait_applied(4);
+    ASSERT_FALSE(waited.has_value());
+    EXPECT_NE(waited.error().message.find("a restart replays"), std::string::npos)
+        << waited.error().message;
+    EXPECT_TRUE(s->failed());
+    // Fail-stop: nothing more is acknowledged, no probe succeeds, no reload
+    // shows a store that lacks acknowledged writes.
+    EXPECT_FALSE(s->commit(w.step(l, 4)).has_value());
+    EXPECT_FALSE(s->probe().has_value());
+    ledger::ledger reread;
+    EXPECT_FALSE(s->load(reread, t0).has_value());
+    ASSERT_TRUE(other.exec("ROLLBACK").has_value());
+  }
+  auto s = open_log_store(tmp);
+  EXPECT_EQ(s->applied_seq(), 4u);
+  EXPECT_EQ(loaded_dump(*s), ref[4]);
+  must(s->probe());
+}
+
+namespace {
+
+// Runs `steps` of the workload in a forked child that commits them through a
+// log store (segments of 4 KiB, so that segments roll and are recycled),
+// waiting for the applier after each commit unless `lazy`, and kills itself
+// (SIGKILL) at the `nth` time `kill_at` is reached, or after its last commit.
+// Returns the number of commits acknowledged before the kill.
+int run_killed_child(const temp_dir& tmp, int steps, const std::string& kill_at, int nth,
+                     bool lazy) {
+  int fds[2];
+  if (::pipe(fds) != 0) throw std::runtime_error("pipe");
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork");
+  if (pid == 0) {
+    ::close(fds[0]);
+    int seen = 0;
+    log_store_options opts;
+    opts.apply_records_min = lazy ? 1'000'000 : 1;
+    opts.at_step = [&](std::string_view step) {
+      if (step == kill_at && ++seen == nth) ::raise(SIGKILL);
+    };
+    opts.log.dir = tmp.file("log");
+    opts.log.segment_bytes = 4096;
+    auto db = sqlite_store::open({tmp.file("ledger.db")});
+    if (!db) ::_exit(3);
+    auto s = log_store::open(std::move(opts), std::move(*db));
+    if (!s) ::_exit(4);
+    ledger::ledger l;
+    workload w;
+    for (int i = 0; i < steps; ++i) {
+      if (!(*s)->commit(w.step(l, i))) ::_exit(5);
+      const char ack = 1;
+      if (::write(fds[1], &ack, 1) != 1) ::_exit(6);
+      if (!lazy && !(*s)->wait_applied((*s)->durable_seq())) ::_exit(7);
+    }
+    ::raise(SIGKILL);
+    ::_exit(8);
+  }
+  ::close(fds[1]);
+  int acked = 0;
+  char c;
+  while (::read(fds[0], &c, 1) == 1)
+    ++acked;
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+      << "child ended otherwise, status " << status;
+  return acked;
+}
+
+}  // namespace
+
+TEST(log_store, a_process_killed_at_any_step_of_apply_or_recycling_loses_nothing_acknowledged) {
+  constexpr int steps = 50;
+  const auto ref = reference_dumps(steps);
+  struct kill_case {
+    std::string step;
+    int nth;
+    bool lazy;
+  };
+  const kill_case cases[] = {
+      {"apply_begin", 3, false},
+      {"apply_done", 3, false},
+      {"recycled", 2, false},
+      {"free_header_written", 2, false},
+      {"segment_renamed", 3, false},
+      {"segment_created", 4, false},
+      {"never: after the last", 0, true},  // nothing applied: all from the log
+  };
+  for (const kill_case& k : cases) {
+    SCOPED_TRACE("killed at " + k.step + " #" + std::to_string(k.nth));
+    temp_dir tmp;
+    const int acked = run_killed_child(tmp, steps, k.step, k.nth, k.lazy);
+    if (k.nth > 0) {
+      EXPECT_LT(acked, steps) << "the step was never reached";
+    } else {
+      EXPECT_EQ(acked, steps);
+    }
+    int recovered = -1;
+    {
+      auto s = open_log_store(tmp);
+      const std::string got = loaded_dump(*s);
+      // The state after some number of steps: every acknowledged one, and at
+      // most the one being committed when the process died.
+      for (int m = 0; m <= steps; ++m)
+        if (ref[static_cast<std::size_t>(m)] == got) recovered = m;
+      EXPECT_GE(recovered, acked) << got;
+      EXPECT_LE(recovered, acked + 1);
+      EXPECT_EQ(s->applied_seq(), s->durable_seq());
+    }
+    // And it goes on: the remaining steps commit and come back.
+    if (recovered >= 0 && recovered < steps) {
+      {
+        auto s = open_log_store(tmp);
+        ledger::ledger l;
+        workload w;
+        for (int i = 0; i < steps; ++i) {
+          ledger::change_set c = w.step(l, i);
+          if (i >= recovered) must(s->commit(c));
+        }
+      }
+      auto s = open_log_store(tmp);
+      EXPECT_EQ(loaded_dump(*s), ref[steps]);
+    }
+  }
+}
