@@ -498,12 +498,24 @@ std::vector<corruption> corruptions() {
             "UPDATE accounts SET postpaid_used = postpaid_used + 1 WHERE id = 'post'");
       },
       [](const std::string&, const ids&) { return std::string("account post: postpaid_used"); }});
+  out.push_back(corruption{
+      "account reserve (not its settings entry's)",
+      [](const std::string&, const ids&) {
+        return std::string(
+            "UPDATE accounts SET settings = replace(settings, '\"reserve\":2000000', "
+            "'\"reserve\":1000000') WHERE id = 'acme'");
+      },
+      [](const std::string&, const ids&) {
+        return std::string(
+            "account acme: reserve 1000000 and postpaid_limit 20000000 but its last settings "
+            "entry gives 2000000");
+      }});
   out.push_back(
-      corruption{"account reserve",
+      corruption{"settings entry's reserve (balances no longer agree)",
                  [](const std::string&, const ids&) {
                    return std::string(
-                       "UPDATE accounts SET settings = replace(settings, '\"reserve\":2000000', "
-                       "'\"reserve\":1000000') WHERE id = 'acme'");
+                       "UPDATE entries SET metadata = replace(metadata, '\"reserve\":\"2\"', "
+                       "'\"reserve\":\"1\"') WHERE account = 'acme' AND type = 'settings'");
                  },
                  [](const std::string&, const ids&) {
                    return std::string("(grant, account acme): balance_after");
