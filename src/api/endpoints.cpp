@@ -233,7 +233,9 @@ constexpr field settings_in[] = {
      .doc = "Usage-based credit per billing period beyond the lots (0: prepaid only)"},
     {.name = "rate_limit_per_minute",
      .t = type::integer,
-     .doc = "Charges and holds per minute (0: no limit)",
+     .doc = "Charges and holds per minute (0: no limit): a bucket of this many that refills "
+            "continuously at this many per minute, so a burst of up to this many passes at once "
+            "and the sustained rate is this many per minute",
      .min = 0,
      .max = lim::rate_limit_per_minute_max},
     {.name = "max_open_holds",
@@ -506,7 +508,9 @@ constexpr field page_query[] = {
 constexpr field balance_query[] = {
     {.name = "at",
      .t = type::time,
-     .doc = "The balance as of this past instant, replayed from the journal"},
+     .doc = "The balance as of this past instant, replayed from the journal (the settings "
+            "then in force included); an instant after now answers the balance now, and "
+            "as_of says which instant was answered"},
 };
 
 // ------------------------------------------------------------------ the table

@@ -72,7 +72,9 @@ constexpr field settings_fields[] = {
      .required = true},
     {.name = "rate_limit_per_minute",
      .t = type::integer,
-     .doc = "Charges and holds per minute (0: no limit)",
+     .doc = "Charges and holds per minute (0: no limit): a bucket of this many that refills "
+            "continuously at this many per minute, so a burst of up to this many passes at once "
+            "and the sustained rate is this many per minute",
      .required = true},
     {.name = "max_open_holds",
      .t = type::integer,
