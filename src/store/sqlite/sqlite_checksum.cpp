@@ -3,30 +3,25 @@
 
 #include <boost/crc.hpp>
 
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
 #include <algorithm>
 #include <bit>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <utility>
 #include <vector>
+
+#include "util/assert.hpp"
 
 namespace creditd::store::sqlite {
 
 namespace {
 
 using crc32c_engine = boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true>;
-
-void put_u64(std::string& out, std::uint64_t v) {
-  char le[8];
-  for (int i = 0; i < 8; ++i)
-    le[i] = static_cast<char>(v >> (8 * i));
-  out.append(le, sizeof le);
-}
-
-void put_bytes(std::string& out, std::string_view b) {
-  put_u64(out, b.size());
-  out.append(b);
-}
 
 // A table's columns as PRAGMA table_info lists them, the checksum apart.
 struct table_shape {
@@ -116,37 +111,143 @@ std::string select_sql(const table_shape& shape, std::string_view table, bool ro
 
 }  // namespace
 
-std::uint32_t crc32c(std::string_view bytes) {
-  crc32c_engine crc;
-  crc.process_bytes(bytes.data(), bytes.size());
-  return crc.checksum();
-}
+namespace {
 
-std::int64_t row_checksum(std::string_view table, std::span<const cell> columns) {
-  // The encoding is built in one buffer (reused: no allocation per row),
-  // then checksummed in one pass.
-  thread_local std::string encoded;
-  encoded.clear();
-  put_bytes(encoded, table);
-  put_u64(encoded, columns.size());
+// A row's encoding (see the header), fed to a CRC as it is produced: no
+// buffer, no copy. `Crc` takes bytes, one byte, or 8 bytes little-endian.
+template <class Crc>
+void encode_row(Crc& crc, std::string_view table, std::span<const cell> columns) {
+  crc.u64(table.size());
+  crc.bytes(table);
+  crc.u64(columns.size());
   for (const cell& c : columns) {
-    encoded += static_cast<char>(c.type);
+    crc.byte(static_cast<std::uint8_t>(c.type));
     switch (c.type) {
       case cell::kind::null:
         break;
       case cell::kind::integer:
-        put_u64(encoded, static_cast<std::uint64_t>(c.integer));
+        crc.u64(static_cast<std::uint64_t>(c.integer));
         break;
       case cell::kind::real:
-        put_u64(encoded, std::bit_cast<std::uint64_t>(c.real));
+        crc.u64(std::bit_cast<std::uint64_t>(c.real));
         break;
       case cell::kind::text:
       case cell::kind::blob:
-        put_bytes(encoded, c.bytes);
+        crc.u64(c.bytes.size());
+        crc.bytes(c.bytes);
         break;
     }
   }
-  return static_cast<std::int64_t>(crc32c(encoded));
+}
+
+class portable_crc {
+ public:
+  void bytes(std::string_view b) { crc_.process_bytes(b.data(), b.size()); }
+  void byte(std::uint8_t b) { crc_.process_byte(b); }
+  void u64(std::uint64_t v) {
+    unsigned char le[8];
+    for (int i = 0; i < 8; ++i)
+      le[i] = static_cast<unsigned char>(v >> (8 * i));
+    crc_.process_bytes(le, sizeof le);
+  }
+  std::uint32_t value() const { return crc_.checksum(); }
+
+ private:
+  crc32c_engine crc_;
+};
+
+#if defined(__x86_64__)
+
+// The SSE4.2 crc32 instruction (the same polynomial, reflected: it reads
+// bytes in order, and an 8-byte word as its bytes little-endian, as x86
+// stores it). Compiled for SSE4.2 whatever the build's target: used only
+// where the CPU has it.
+class sse42_crc {
+ public:
+  __attribute__((target("sse4.2"))) void bytes(std::string_view b) {
+    const char* p = b.data();
+    std::size_t n = b.size();
+    for (; n >= 8; p += 8, n -= 8) {
+      std::uint64_t word;
+      std::memcpy(&word, p, sizeof word);  // any alignment
+      crc_ = _mm_crc32_u64(crc_, word);
+    }
+    for (; n > 0; ++p, --n)
+      crc_ = _mm_crc32_u8(static_cast<std::uint32_t>(crc_), static_cast<unsigned char>(*p));
+  }
+  __attribute__((target("sse4.2"))) void byte(std::uint8_t b) {
+    crc_ = _mm_crc32_u8(static_cast<std::uint32_t>(crc_), b);
+  }
+  __attribute__((target("sse4.2"))) void u64(std::uint64_t v) { crc_ = _mm_crc32_u64(crc_, v); }
+  std::uint32_t value() const { return ~static_cast<std::uint32_t>(crc_); }
+
+ private:
+  std::uint64_t crc_ = 0xFFFFFFFF;
+};
+
+// flatten: encode_row and the CRC's calls are inlined here, where SSE4.2
+// may be used.
+__attribute__((target("sse4.2"), flatten)) std::uint32_t sse42_bytes(std::string_view b) {
+  sse42_crc crc;
+  crc.bytes(b);
+  return crc.value();
+}
+__attribute__((target("sse4.2"), flatten)) std::uint32_t sse42_row(std::string_view table,
+                                                                   std::span<const cell> columns) {
+  sse42_crc crc;
+  encode_row(crc, table, columns);
+  return crc.value();
+}
+
+#endif
+
+}  // namespace
+
+std::uint32_t crc32c_portable(std::string_view bytes) {
+  portable_crc crc;
+  crc.bytes(bytes);
+  return crc.value();
+}
+
+bool crc32c_hardware_available() {
+#if defined(__x86_64__)
+  static const bool available = [] {
+    __builtin_cpu_init();  // a static's initializer may run before libgcc's
+    return __builtin_cpu_supports("sse4.2") != 0;
+  }();
+  return available;
+#else
+  return false;
+#endif
+}
+
+std::uint32_t crc32c_hardware(std::string_view bytes) {
+  CREDITD_ASSERT(crc32c_hardware_available());
+#if defined(__x86_64__)
+  return sse42_bytes(bytes);
+#else
+  return 0;
+#endif
+}
+
+std::uint32_t crc32c(std::string_view bytes) {
+#if defined(__x86_64__)
+  if (crc32c_hardware_available()) return sse42_bytes(bytes);
+#endif
+  return crc32c_portable(bytes);
+}
+
+std::int64_t row_checksum_portable(std::string_view table, std::span<const cell> columns) {
+  portable_crc crc;
+  encode_row(crc, table, columns);
+  return crc.value();
+}
+
+std::int64_t row_checksum(std::string_view table, std::span<const cell> columns) {
+#if defined(__x86_64__)
+  if (crc32c_hardware_available()) return sse42_row(table, columns);
+#endif
+  return row_checksum_portable(table, columns);
 }
 
 cell column_cell(const statement& s, int index) {

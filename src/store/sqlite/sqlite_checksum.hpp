@@ -50,12 +50,23 @@ struct cell {
 };
 
 // CRC32C (Castagnoli: polynomial 0x1EDC6F41, reflected, initial and final
-// value 0xFFFFFFFF). crc32c("123456789") == 0xE3069283.
+// value 0xFFFFFFFF). crc32c("123456789") == 0xE3069283. Computed with the
+// SSE4.2 crc32 instruction when the CPU has it (checked once, at the first
+// call), else with Boost.CRC: the two give the same values.
 std::uint32_t crc32c(std::string_view bytes);
 
+// The two ways crc32c() computes (for tests and measurements). The
+// hardware one may be called only when crc32c_hardware_available().
+std::uint32_t crc32c_portable(std::string_view bytes);
+bool crc32c_hardware_available();
+std::uint32_t crc32c_hardware(std::string_view bytes);
+
 // The checksum of a row of `table` whose columns other than `checksum` hold
-// `columns`, in the table's column order.
+// `columns`, in the table's column order: the CRC32C of the row's encoding,
+// computed as the encoding is produced (nothing is allocated or copied).
 std::int64_t row_checksum(std::string_view table, std::span<const cell> columns);
+// The same with Boost.CRC whatever the CPU (for tests).
+std::int64_t row_checksum_portable(std::string_view table, std::span<const cell> columns);
 
 // Column `index` of the current row of `s`, whatever its storage class. The
 // bytes of text and blobs stay valid until `s` steps or resets.
