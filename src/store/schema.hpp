@@ -1,6 +1,8 @@
 // The database schema, as numbered migrations. Written in the SQL that
 // SQLite and PostgreSQL share (BIGINT, TEXT, ON CONFLICT), so one schema
 // serves both engines and a deployment can move from one to the other.
+// What is SQLite's alone (its physical layout: rowid aliases, from version
+// 7) is in a migration's `sqlite_sql`, never in the shared `sql`.
 //
 // Amounts are BIGINT micro-credits, instants BIGINT microseconds since the
 // Unix epoch (UTC), object ids the BIGINT after their prefix ("lot_12" -> 12).
@@ -13,15 +15,23 @@ namespace creditd::store {
 
 struct migration {
   int version;
-  std::string_view sql;  // one or more statements separated by ';'
+  // One or more statements separated by ';', in the SQL both engines share
+  // (may be empty).
+  std::string_view sql;
   // After `sql`, in the same transaction, the store computes the checksum of
   // every row already there (store/sqlite/sqlite_checksum.hpp). A later
   // migration that adds a column to a table with checksums changes what its
   // rows' checksums cover, so it must set this too.
   bool fills_checksums = false;
+  // Run by the SQLite engine only, after `sql` in the same transaction: a
+  // change of SQLite's physical layout that PostgreSQL has no use for (and
+  // whose words would mean something else there: a PostgreSQL INTEGER is 32
+  // bits). It must keep every column, its order and every value, so that
+  // every row keeps its checksum.
+  std::string_view sqlite_sql = {};
 };
 
-inline constexpr std::array<migration, 6> migrations = {{
+inline constexpr std::array<migration, 7> migrations = {{
     {1, R"sql(
 CREATE TABLE IF NOT EXISTS meta (
   key   TEXT PRIMARY KEY,
@@ -257,6 +267,138 @@ ALTER TABLE subscription_periods ADD COLUMN checksum BIGINT;
 ALTER TABLE purchases ADD COLUMN checksum BIGINT;
 )sql",
      true},
+    // SQLite only: the integer keys become rowid aliases. In SQLite a BIGINT
+    // PRIMARY KEY is a second, unique index beside the table's hidden rowid,
+    // written by every insert; an INTEGER PRIMARY KEY is the rowid itself.
+    // Each table is rebuilt with the same columns in the same order (the
+    // DEFAULTs of the columns that migrations 4 and 5 added included), its
+    // rows copied whole with their checksums, and its indexes made again;
+    // those on (account, key) become (account), which SQLite orders by
+    // (account, rowid): the same order, in narrower entries. PostgreSQL keeps
+    // BIGINT PRIMARY KEY (64-bit; its tables have no rowid): nothing to do.
+    {7, "", false, R"sql(
+CREATE TABLE lots_v7 (
+  id           INTEGER PRIMARY KEY,
+  account      TEXT NOT NULL,
+  kind         TEXT NOT NULL,
+  status       TEXT NOT NULL,
+  priority     BIGINT NOT NULL,
+  amount       BIGINT NOT NULL,
+  remaining    BIGINT NOT NULL,
+  held         BIGINT NOT NULL,
+  spent        BIGINT NOT NULL,
+  expired      BIGINT NOT NULL,
+  voided       BIGINT NOT NULL,
+  effective_at BIGINT NOT NULL,
+  expires_at   BIGINT,
+  created_at   BIGINT NOT NULL,
+  scope        TEXT NOT NULL,
+  source       TEXT NOT NULL,
+  reason       TEXT NOT NULL,
+  cost_basis   BIGINT NOT NULL,
+  currency     TEXT NOT NULL,
+  checksum     BIGINT
+);
+INSERT INTO lots_v7 SELECT * FROM lots ORDER BY id;
+DROP TABLE lots;
+ALTER TABLE lots_v7 RENAME TO lots;
+CREATE INDEX lots_account ON lots (account);
+CREATE TABLE holds_v7 (
+  id              INTEGER PRIMARY KEY,
+  account         TEXT NOT NULL,
+  status          TEXT NOT NULL,
+  amount          BIGINT NOT NULL,
+  captured        BIGINT NOT NULL,
+  parts           TEXT NOT NULL,
+  operation       TEXT NOT NULL,
+  dimensions      TEXT NOT NULL,
+  reference       TEXT NOT NULL,
+  created_at      BIGINT NOT NULL,
+  expires_at      BIGINT NOT NULL,
+  closed_at       BIGINT NOT NULL,
+  charge_id       BIGINT NOT NULL,
+  postpaid_period BIGINT NOT NULL,
+  quantity        BIGINT NOT NULL DEFAULT 1000000,
+  metadata        TEXT NOT NULL DEFAULT '',
+  price_id        TEXT NOT NULL DEFAULT '',
+  unit_amount     BIGINT NOT NULL DEFAULT 0,
+  checksum        BIGINT
+);
+INSERT INTO holds_v7 SELECT * FROM holds ORDER BY id;
+DROP TABLE holds;
+ALTER TABLE holds_v7 RENAME TO holds;
+CREATE TABLE charges_v7 (
+  id              INTEGER PRIMARY KEY,
+  account         TEXT NOT NULL,
+  amount          BIGINT NOT NULL,
+  refunded        BIGINT NOT NULL,
+  parts           TEXT NOT NULL,
+  created_at      BIGINT NOT NULL,
+  hold_id         BIGINT NOT NULL,
+  postpaid_period BIGINT NOT NULL,
+  checksum        BIGINT
+);
+INSERT INTO charges_v7 SELECT * FROM charges ORDER BY id;
+DROP TABLE charges;
+ALTER TABLE charges_v7 RENAME TO charges;
+CREATE TABLE entries_v7 (
+  seq           INTEGER PRIMARY KEY,
+  account       TEXT NOT NULL,
+  type          TEXT NOT NULL,
+  amount        BIGINT NOT NULL,
+  balance_after BIGINT NOT NULL,
+  lot_id        BIGINT NOT NULL,
+  charge_id     BIGINT NOT NULL,
+  hold_id       BIGINT NOT NULL,
+  refund_id     BIGINT NOT NULL,
+  parts         TEXT NOT NULL,
+  operation     TEXT NOT NULL,
+  dimensions    TEXT NOT NULL,
+  reference     TEXT NOT NULL,
+  reason        TEXT NOT NULL,
+  created_at    BIGINT NOT NULL,
+  quantity      BIGINT NOT NULL DEFAULT 1000000,
+  metadata      TEXT NOT NULL DEFAULT '',
+  price_id      TEXT NOT NULL DEFAULT '',
+  unit_amount   BIGINT NOT NULL DEFAULT 0,
+  checksum      BIGINT
+);
+INSERT INTO entries_v7 SELECT * FROM entries ORDER BY seq;
+DROP TABLE entries;
+ALTER TABLE entries_v7 RENAME TO entries;
+CREATE INDEX entries_account ON entries (account);
+CREATE TABLE events_v7 (
+  seq        INTEGER PRIMARY KEY,
+  type       TEXT NOT NULL,
+  account    TEXT NOT NULL,
+  data       TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  checksum   BIGINT
+);
+INSERT INTO events_v7 SELECT * FROM events ORDER BY seq;
+DROP TABLE events;
+ALTER TABLE events_v7 RENAME TO events;
+CREATE TABLE purchases_v7 (
+  id          INTEGER PRIMARY KEY,
+  account     TEXT NOT NULL,
+  package     TEXT NOT NULL,
+  lot_id      BIGINT NOT NULL,
+  credits     BIGINT NOT NULL,
+  price       BIGINT NOT NULL,
+  currency    TEXT NOT NULL,
+  source      TEXT NOT NULL,
+  external_id TEXT NOT NULL,
+  reason      TEXT NOT NULL,
+  created_at  BIGINT NOT NULL,
+  checksum    BIGINT
+);
+INSERT INTO purchases_v7 SELECT * FROM purchases ORDER BY id;
+DROP TABLE purchases;
+ALTER TABLE purchases_v7 RENAME TO purchases;
+CREATE UNIQUE INDEX purchases_external_id ON purchases (external_id)
+  WHERE external_id <> '';
+CREATE INDEX purchases_account ON purchases (account);
+)sql"},
 }};
 
 inline constexpr int schema_version_latest = migrations.back().version;

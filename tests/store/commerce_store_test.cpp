@@ -683,8 +683,9 @@ TEST(commerce_store, migration_5_gives_older_rows_the_defaults) {
     ASSERT_TRUE(s->commit(l.take_changes()).has_value());
     EXPECT_EQ(*s->audit_journal(l), "");
   }
-  EXPECT_EQ(count_rows(path, "SELECT MAX(version) FROM schema_migrations"), 6);
-  EXPECT_EQ(store::schema_version_latest, 6);
+  EXPECT_EQ(count_rows(path, "SELECT MAX(version) FROM schema_migrations"),
+            store::schema_version_latest);
+  EXPECT_GE(store::schema_version_latest, 6);
   store::sqlite::sqlite_reader reader(path);
   auto es = reader.entries("acct-0", 0, 10);
   ASSERT_TRUE(es.has_value()) << es.error().message;

@@ -174,6 +174,7 @@ std::expected<void, store_error> sqlite_store::migrate() {
     // what they cover) and the version row: one transaction.
     std::string sql = "BEGIN IMMEDIATE;";
     sql += m.sql;
+    sql += m.sqlite_sql;
     auto r = db_.exec(sql.c_str());
     if (r && m.fills_checksums) r = fill_row_checksums(db_);
     if (r) {
@@ -215,11 +216,16 @@ std::expected<void, store_error> sqlite_store::prepare_statements() {
        "excluded.created_at, updated_at = excluded.updated_at, topup_armed = "
        "excluded.topup_armed, topup_period_start = excluded.topup_period_start, topup_count = "
        "excluded.topup_count, checksum = excluded.checksum"},
+      // A lot's account never changes, and is not SET on a conflict: SQLite
+      // rewrites an index entry whose column a SET names, even to the same
+      // value, and lots_account's entry is one random page per charge. The
+      // row's checksum still covers the account bound here, so a row whose
+      // account differed would be named by the checksum checks.
       {&upsert_lot_,
        "INSERT INTO lots (id, account, kind, status, priority, amount, remaining, held, spent, "
        "expired, voided, effective_at, expires_at, created_at, scope, source, reason, cost_basis, "
        "currency, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-       "?15, ?16, ?17, ?18, ?19, ?20) ON CONFLICT (id) DO UPDATE SET account = excluded.account, "
+       "?15, ?16, ?17, ?18, ?19, ?20) ON CONFLICT (id) DO UPDATE SET "
        "kind = excluded.kind, status = excluded.status, priority = excluded.priority, amount = "
        "excluded.amount, remaining = excluded.remaining, held = excluded.held, spent = "
        "excluded.spent, expired = excluded.expired, voided = excluded.voided, effective_at = "

@@ -23,9 +23,10 @@ struct sqlite_options {
 
 class sqlite_store final : public store {
  public:
-  // Opens or creates the file, takes its lock and migrates the schema (to
-  // version 6: the checksum of every row already there, in the migration's
-  // transaction).
+  // Opens or creates the file, takes its lock and migrates the schema (each
+  // migration in one transaction; version 6 gives every row already there
+  // its checksum, version 7 makes the integer keys rowid aliases, keeping
+  // every row and checksum) and reads applied_log_seq().
   // Errors: cannot create/open the file, another process holds it, the file
   // was written by a newer schema, or is not a creditd database.
   static std::expected<std::unique_ptr<sqlite_store>, store_error> open(const sqlite_options& opts);

@@ -1,0 +1,167 @@
+// Migration 7: the integer keys become rowid aliases. A schema-6 file with
+// every kind of row migrates keeping every column, value and checksum; the
+// migrated tables have no second key index; the journal reader's queries
+// still walk an index in order.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <string>
+#include <vector>
+
+#include "store/schema.hpp"
+#include "store/sqlite/sqlite_checksum.hpp"
+#include "store/sqlite/sqlite_db.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "store/store_workload.hpp"
+#include "support/ledger_dump.hpp"
+#include "support/old_schema.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace creditd;
+using namespace creditd::testing::store_workload;
+using creditd::testing::dump_ledger;
+using creditd::testing::temp_dir;
+
+namespace {
+
+const char* const rebuilt[] = {"lots", "holds", "charges", "entries", "events", "purchases"};
+
+// Every row of a query, its columns joined with '|'.
+std::vector<std::string> rows_of(store::sqlite::database& db, const std::string& sql) {
+  sqlite3_stmt* raw = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db.raw(), sql.c_str(), -1, &raw, nullptr), SQLITE_OK)
+      << sql << ": " << sqlite3_errmsg(db.raw());
+  store::sqlite::statement q(raw);
+  std::vector<std::string> out;
+  while (must(q.step())) {
+    std::string row;
+    for (int i = 0; i < sqlite3_column_count(raw); ++i) {
+      const unsigned char* t = sqlite3_column_text(raw, i);
+      row += (i ? "|" : "") + std::string(t ? reinterpret_cast<const char*>(t) : "NULL");
+    }
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+// A file at schema 6 holding the rows of `source` (written by this creditd):
+// the tables as migrations 1 to 6 make them, filled by INSERT ... SELECT *
+// (the same columns in the same order), so every row keeps its checksum.
+void make_schema_6_copy(const std::string& source, const std::string& path) {
+  auto db = must(store::sqlite::database::open(path, true));
+  std::string sql = creditd::testing::schema_sql_up_to(6);
+  sql += "ATTACH '" + source + "' AS src; BEGIN;";
+  for (std::string_view table : store::sqlite::checksummed_tables)
+    sql +=
+        "INSERT INTO main." + std::string(table) + " SELECT * FROM src." + std::string(table) + ";";
+  sql += "COMMIT; DETACH src;";
+  must(db.exec(sql.c_str()));
+}
+
+}  // namespace
+
+TEST(migration_7, a_schema_6_file_keeps_every_row_and_checksum) {
+  ledger::ledger l;
+  const std::vector<ledger::change_set> sets = workload(l, 21, 10);
+  temp_dir dir;
+  const std::string source = dir.file("source.db"), path = dir.file("v6.db");
+  {
+    auto s = open_store(source);
+    for (const ledger::change_set& cs : sets)
+      must(s->commit(cs));
+  }
+  {
+    // Rows in the tables no change set writes: an event and an API key.
+    auto db = must(store::sqlite::database::open(source, false));
+    must(
+        db.exec("INSERT INTO events (seq, type, account, data, created_at) VALUES "
+                "(1, 'low_balance', 'acct-1', '{}', 5), (7, 'x', 'acct-2', '\"\"', 6);"
+                "INSERT INTO api_keys (id, hash, role, account, created_at, revoked_at) VALUES "
+                "('key_1', 'h', 'admin', '', 1, NULL);"));
+    must(store::sqlite::fill_row_checksums(db));
+    EXPECT_EQ(store::sqlite::verify_row_checksums(db), "");
+  }
+  make_schema_6_copy(source, path);
+  const std::string before = dump_tables(path);
+  std::vector<std::string> shape_6;
+  {
+    auto db = must(store::sqlite::database::open(path, false));
+    EXPECT_EQ(rows_of(db, "SELECT MAX(version) FROM schema_migrations"),
+              std::vector<std::string>{"6"});
+    for (const char* t : rebuilt) {
+      for (std::string& c : rows_of(db, std::string("PRAGMA table_info(") + t + ")"))
+        shape_6.push_back(t + ("|" + c));
+      EXPECT_EQ(rows_of(db, std::string("SELECT name FROM sqlite_master WHERE tbl_name = '") + t +
+                                "' AND name LIKE 'sqlite_autoindex%'")
+                    .size(),
+                1u)
+          << t;
+    }
+    EXPECT_NE(before.find("events: 2 rows"), std::string::npos);
+    EXPECT_EQ(before.find("purchases: 0 rows"), std::string::npos);
+  }
+  {
+    auto s = open_store(path);  // migrates
+    ledger::ledger loaded;
+    must(s->load(loaded, t0 + 3600 * ledger::us_per_second));
+    EXPECT_EQ(dump_ledger(loaded), dump_ledger(l));
+    EXPECT_EQ(*s->audit_journal(loaded), "");
+  }
+  EXPECT_EQ(dump_tables(path), before);
+  auto db = must(store::sqlite::database::open(path, false));
+  EXPECT_EQ(rows_of(db, "SELECT MAX(version) FROM schema_migrations"),
+            std::vector<std::string>{std::to_string(store::schema_version_latest)});
+  EXPECT_EQ(store::sqlite::verify_row_checksums(db), "");
+  EXPECT_EQ(rows_of(db, "PRAGMA integrity_check"), std::vector<std::string>{"ok"});
+  // The same columns, order, types (the key's apart), NOT NULLs and defaults.
+  std::vector<std::string> shape_7;
+  for (const char* t : rebuilt) {
+    for (std::string& c : rows_of(db, std::string("PRAGMA table_info(") + t + ")")) {
+      if (c.starts_with("0|")) {
+        // The key: INTEGER now, the rowid itself (no index of its own).
+        EXPECT_NE(c.find("|INTEGER|"), std::string::npos) << t << ": " << c;
+        c.replace(c.find("|INTEGER|"), 9, "|BIGINT|");
+      }
+      shape_7.push_back(t + ("|" + c));
+    }
+    EXPECT_EQ(rows_of(db, std::string("SELECT name FROM sqlite_master WHERE tbl_name = '") + t +
+                              "' AND name LIKE 'sqlite_autoindex%'"),
+              std::vector<std::string>{})
+        << t;
+    EXPECT_EQ(
+        rows_of(db, std::string("SELECT count(*) FROM ") + t + " WHERE rowid IS NOT " +
+                        (std::string(t) == "entries" || std::string(t) == "events" ? "seq" : "id")),
+        std::vector<std::string>{"0"})
+        << t;
+  }
+  EXPECT_EQ(shape_7, shape_6);
+  EXPECT_EQ(rows_of(db, "SELECT name FROM sqlite_master WHERE name LIKE '%_v7'"),
+            std::vector<std::string>{});
+}
+
+// A new file is made at the latest version the same way; the journal
+// reader's queries (per account, after a key, in key order) walk the
+// narrowed (account) indexes without sorting.
+TEST(migration_7, the_per_account_queries_use_the_narrow_indexes_in_order) {
+  temp_dir dir;
+  const std::string path = dir.file("x.db");
+  { auto s = open_store(path); }
+  auto db = must(store::sqlite::database::open(path, false));
+  const std::pair<const char*, const char*> queries[] = {
+      {"SELECT * FROM entries WHERE account = 'a' AND seq > 3 ORDER BY seq LIMIT 10",
+       "entries_account"},
+      {"SELECT * FROM lots WHERE account = 'a' AND id > 3 ORDER BY id LIMIT 10", "lots_account"},
+      {"SELECT * FROM purchases WHERE account = 'a' AND id > 3 ORDER BY id LIMIT 10",
+       "purchases_account"},
+  };
+  for (const auto& [sql, index] : queries) {
+    std::string plan;
+    for (const std::string& r : rows_of(db, std::string("EXPLAIN QUERY PLAN ") + sql))
+      plan += r + "\n";
+    EXPECT_NE(plan.find(std::string("USING INDEX ") + index + " (account=? AND rowid>?)"),
+              std::string::npos)
+        << sql << "\n"
+        << plan;
+    EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << sql << "\n" << plan;
+  }
+}
