@@ -300,3 +300,29 @@ TEST(log_segment, recycled_segments_are_reused_and_never_replayed) {
   const auto files = segment_files(dir, ".log");
   EXPECT_GT(std::stoull(std::filesystem::path(files[0]).stem().string()), 150u);
 }
+
+TEST(log_segment, records_left_in_a_recycled_file_never_pass_for_new_ones) {
+  // Records of one size: in a reused file, the slot after the last new
+  // record holds an old record's header exactly. Its checksum was taken with
+  // the file's previous salt, so it is the end, not a record (nor a gap).
+  temp_dir tmp;
+  const std::string dir = tmp.file("log");
+  const std::string same(100, 's');
+  {
+    auto o = must_open(dir, 0);
+    for (std::uint64_t i = 1; i <= 100; ++i)
+      ASSERT_TRUE(o.log->append(same, i - 1).has_value());
+  }
+  // One file, reused again and again: it now starts far past seq 1.
+  const auto files = segment_files(dir, ".log");
+  ASSERT_EQ(files.size() + segment_files(dir, ".free").size(), 1u);
+  EXPECT_GT(std::stoull(std::filesystem::path(files[0]).stem().string()), 50u);
+  // Reopened with every record applied, and with the last few not applied.
+  for (std::uint64_t applied : {100u, 97u}) {
+    auto o = must_open(dir, applied);
+    EXPECT_EQ(o.log->last_seq(), 100u);
+    ASSERT_EQ(o.records.size(), 100 - applied);
+    for (const auto& [seq, p] : o.records)
+      EXPECT_EQ(p, same);
+  }
+}
