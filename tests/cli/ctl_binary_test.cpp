@@ -256,8 +256,10 @@ TEST_F(ctl_binary, the_common_commands_print_readable_text) {
   r = admin({"balance", "text-1"});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   EXPECT_TRUE(contains(r.out, "available 6.5  held 0  reserve 1")) << r.out;
-  r = admin({"entries", "text-1", "--limit", "1"});
+  // The reserve's settings entry, then the grant; the charge is on the next page.
+  r = admin({"entries", "text-1", "--limit", "2"});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_TRUE(contains(r.out, "settings")) << r.out;
   EXPECT_TRUE(contains(r.out, "grant")) << r.out;
   EXPECT_TRUE(contains(r.out, "more: --after")) << r.out;
 }
