@@ -62,4 +62,12 @@ struct change_set {
   }
 };
 
+// Appends the changes of `later` (taken from the same ledger after `into`)
+// to `into`, so that `into` is what one take_changes() over both would have
+// given: the journal entries and new rows of both in order; one copy of each
+// account, lot, hold and charge (the later one); a price upserted after its
+// delete lives; the later counters. A store that commits the result writes
+// the same rows as one that commits both in turn, in one transaction.
+void append_changes(change_set& into, change_set&& later);
+
 }  // namespace creditd::ledger

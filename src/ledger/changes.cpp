@@ -1,0 +1,78 @@
+#include "ledger/changes.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+
+namespace creditd::ledger {
+
+namespace {
+
+// Appends `later` to `into`, one row per key: a row `later` holds too is
+// replaced where it stands by `later`'s copy (the newer state).
+template <typename T, typename Key>
+void upsert_rows(std::vector<T>& into, std::vector<T>&& later, Key key) {
+  if (into.empty()) {
+    into = std::move(later);
+    return;
+  }
+  using key_type = std::decay_t<decltype(key(into.front()))>;
+  std::unordered_map<key_type, std::size_t> at;
+  at.reserve(into.size());
+  for (std::size_t i = 0; i < into.size(); ++i)
+    at.emplace(key(into[i]), i);
+  for (T& row : later) {
+    auto it = at.find(key(row));
+    if (it != at.end()) {
+      into[it->second] = std::move(row);
+    } else {
+      at.emplace(key(row), into.size());
+      into.push_back(std::move(row));
+    }
+  }
+}
+
+template <typename T>
+void append_all(std::vector<T>& into, std::vector<T>&& later) {
+  if (into.empty()) {
+    into = std::move(later);
+    return;
+  }
+  into.insert(into.end(), std::make_move_iterator(later.begin()),
+              std::make_move_iterator(later.end()));
+}
+
+}  // namespace
+
+void append_changes(change_set& into, change_set&& later) {
+  append_all(into.entries, std::move(later.entries));
+  upsert_rows(into.accounts, std::move(later.accounts), [](const account_row& a) { return a.id; });
+  upsert_rows(into.lots, std::move(later.lots), [](const lot& l) { return l.id; });
+  upsert_rows(into.holds, std::move(later.holds), [](const hold& h) { return h.id; });
+  upsert_rows(into.charges, std::move(later.charges), [](const charge_record& c) { return c.id; });
+  // Records that `later` expires are gone, as if both sets were committed
+  // in turn (a store deletes by age before it writes what a set adds).
+  if (later.idempotency_expired_before != 0) {
+    std::erase_if(into.idempotency_added, [&](const idempotency_record& r) {
+      return r.created_at < later.idempotency_expired_before;
+    });
+  }
+  append_all(into.idempotency_added, std::move(later.idempotency_added));
+  // A price upserted again after its delete lives (ledger_commerce.cpp's
+  // put_price does the same within one set).
+  for (const price& p : later.prices)
+    std::erase(into.prices_deleted, p.id);
+  append_all(into.prices, std::move(later.prices));
+  append_all(into.prices_deleted, std::move(later.prices_deleted));
+  append_all(into.packages, std::move(later.packages));
+  append_all(into.plans, std::move(later.plans));
+  append_all(into.subscriptions, std::move(later.subscriptions));
+  append_all(into.purchases, std::move(later.purchases));
+  append_all(into.periods, std::move(later.periods));
+  into.idempotency_expired_before =
+      std::max(into.idempotency_expired_before, later.idempotency_expired_before);
+  into.time_seen = std::max(into.time_seen, later.time_seen);
+  into.next_object_id = later.next_object_id;
+  into.next_seq = later.next_seq;
+}
+
+}  // namespace creditd::ledger
