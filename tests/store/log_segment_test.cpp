@@ -5,11 +5,16 @@
 // replayed.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 
+#include "store/log/change_codec.hpp"
 #include "store/log/segment_log.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace creditd;
@@ -325,4 +330,95 @@ TEST(log_segment, records_left_in_a_recycled_file_never_pass_for_new_ones) {
     for (const auto& [seq, p] : o.records)
       EXPECT_EQ(p, same);
   }
+}
+
+// A measurement, not a test (asserts nothing about time): appends with one
+// fdatasync each, of records holding 1 and 256 charge-sized change sets.
+// Run: store_tests --gtest_also_run_disabled_tests
+//        --gtest_filter='log_segment.DISABLED_append_rate'
+// (CREDITD_LOG_BENCH_DIR chooses the directory; default a temp dir.)
+TEST(log_segment, DISABLED_append_rate) {
+  temp_dir tmp;
+  const char* env = std::getenv("CREDITD_LOG_BENCH_DIR");
+  const std::string dir = env ? std::string(env) : tmp.file("bench");
+  std::filesystem::remove_all(dir);
+  ledger::account owner;
+  owner.id = "acct-bench";
+  // One charge's change set: its entry, its account's lot, its charge and
+  // its idempotency record.
+  ledger::change_set one;
+  ledger::entry e;
+  e.seq = 1;
+  e.type = ledger::entry_type::charge;
+  e.owner = &owner;
+  e.amount = 2'500'000;
+  e.parts = {{7, 2'500'000}};
+  e.operation = "image.generate";
+  e.dimensions = R"({"model":"flux-pro"})";
+  e.reference = "req-0123456789";
+  one.entries.push_back(e);
+  ledger::lot l;
+  l.id = 7;
+  l.owner = &owner;
+  l.amount = 100'000'000;
+  l.remaining = 97'500'000;
+  l.spent = 2'500'000;
+  l.source = "purchase";
+  one.lots.push_back(l);
+  ledger::charge_record ch;
+  ch.id = 9;
+  ch.owner = &owner;
+  ch.amount = 2'500'000;
+  ch.parts = {{7, 2'500'000, 0}};
+  one.charges.push_back(ch);
+  one.idempotency_added.push_back(
+      {"idem-0123456789", std::string(64, 'f'), 201, std::string(300, 'b'), 1});
+  for (std::size_t sets : {std::size_t{1}, std::size_t{256}}) {
+    std::vector<const ledger::change_set*> ptrs(sets, &one);
+    std::string payload;
+    encode_change_sets(payload, ptrs);
+    segment_log_options opts;
+    opts.dir = dir + "/" + std::to_string(sets);
+    auto log = segment_log::open(opts, 0, [](std::uint64_t, std::string_view) {
+      return std::expected<void, std::string>{};
+    });
+    ASSERT_TRUE(log.has_value()) << log.error();
+    // The first append makes the segment (preallocation and zero fill):
+    // outside the timing.
+    ASSERT_TRUE((*log)->append(payload, 0).has_value());
+    const int n = sets == 1 ? 2000 : 300;
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < n; ++i)
+      ASSERT_TRUE((*log)->append(payload, 0).has_value());
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf(
+        "%zu set(s)/record, %zu bytes/record: %d appends in %.3f s = %.0f appends/s, "
+        "%.1f us/record, %.2f us/set\n",
+        sets, payload.size(), n, s, n / s, s * 1e6 / n, s * 1e6 / n / sets);
+  }
+  // The same one-set commit straight to SQLite (WAL, synchronous=FULL), for
+  // comparison.
+  {
+    std::filesystem::create_directories(dir);
+    auto db = store::sqlite::sqlite_store::open({dir + "/bench.db"});
+    ASSERT_TRUE(db.has_value()) << db.error().message;
+    const int n = 300;
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < n; ++i) {
+      one.entries[0].seq = static_cast<std::uint64_t>(i) + 1;
+      one.idempotency_added[0].key = "idem-" + std::to_string(i);
+      one.next_seq = static_cast<std::uint64_t>(i) + 2;
+      one.next_object_id = 10;
+      auto r = (*db)->commit(one);
+      ASSERT_TRUE(r.has_value()) << r.error().message;
+    }
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf(
+        "sqlite_store::commit of the 1-set record's set: %d commits in %.3f s = %.0f/s, "
+        "%.1f us/commit\n",
+        n, s, n / s, s * 1e6 / n);
+  }
+  std::filesystem::remove_all(dir);
 }
