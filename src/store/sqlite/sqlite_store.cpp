@@ -7,7 +7,9 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <map>
 #include <unordered_map>
+#include <utility>
 
 #include "ledger/limits.hpp"
 #include "store/codec.hpp"
@@ -333,14 +335,8 @@ std::expected<void, store_error> sqlite_store::commit_batch(
     std::span<const ledger::change_set* const> sets, std::uint64_t log_seq) {
   if (auto r = begin_.run(); !r) return std::unexpected(fail("cannot begin", r.error()));
   auto written = [&]() -> std::expected<void, store_error> {
-    for (const ledger::change_set* set : sets) {
-      if (auto r = write(*set); !r) return r;
-    }
-    const std::string value = std::to_string(log_seq);
-    const cell row[] = {cell::of(log_applied_key), cell::of(value)};
-    if (auto r = run_with_checksum(upsert_meta_, "meta", row); !r)
-      return std::unexpected(fail("cannot write meta", r.error()));
-    return {};
+    if (auto r = write_coalesced(sets); !r) return r;
+    return put_meta(log_applied_key, std::to_string(log_seq));
   }();
   if (!written) {
     (void)rollback_.run();
@@ -369,265 +365,425 @@ std::expected<void, store_error> sqlite_store::probe() {
   return {};
 }
 
-std::expected<void, store_error> sqlite_store::write(const ledger::change_set& c) {
-  auto check = [&](std::expected<void, db_error> r,
-                   const char* what) -> std::expected<void, store_error> {
-    if (!r) return std::unexpected(fail(what, r.error()));
-    return {};
+std::expected<void, store_error> sqlite_store::check_db(std::expected<void, db_error> r,
+                                                        const char* what) const {
+  if (!r) return std::unexpected(fail(what, r.error()));
+  return {};
+}
+
+// Each row is one list of cells, in its table's column order: bound as the
+// statement's parameters and checksummed, the same values.
+std::expected<void, store_error> sqlite_store::put_entry(const ledger::entry& e) {
+  scratch_.clear();
+  encode_parts(scratch_, e.parts);
+  const cell row[] = {
+      cell::of(static_cast<std::int64_t>(e.seq)),
+      cell::of(e.owner->id),
+      cell::of(ledger::to_string(e.type)),
+      cell::of(e.amount),
+      cell::of(e.balance_after),
+      cell::of(static_cast<std::int64_t>(e.lot_id)),
+      cell::of(static_cast<std::int64_t>(e.charge_id)),
+      cell::of(static_cast<std::int64_t>(e.hold_id)),
+      cell::of(static_cast<std::int64_t>(e.refund_id)),
+      cell::of(scratch_),
+      cell::of(e.operation),
+      cell::of(e.dimensions),
+      cell::of(e.reference),
+      cell::of(e.reason),
+      cell::of(to_db_time(e.created_at)),
+      cell::of(e.quantity),
+      cell::of(e.metadata),
+      cell::of(e.price_id),
+      cell::of(e.unit_amount),
   };
-  // Each row is one list of cells, in its table's column order: bound as the
-  // statement's parameters and checksummed, the same values.
-  for (const ledger::entry& e : c.entries) {
-    scratch_.clear();
-    encode_parts(scratch_, e.parts);
-    const cell row[] = {
-        cell::of(static_cast<std::int64_t>(e.seq)),
-        cell::of(e.owner->id),
-        cell::of(ledger::to_string(e.type)),
-        cell::of(e.amount),
-        cell::of(e.balance_after),
-        cell::of(static_cast<std::int64_t>(e.lot_id)),
-        cell::of(static_cast<std::int64_t>(e.charge_id)),
-        cell::of(static_cast<std::int64_t>(e.hold_id)),
-        cell::of(static_cast<std::int64_t>(e.refund_id)),
-        cell::of(scratch_),
-        cell::of(e.operation),
-        cell::of(e.dimensions),
-        cell::of(e.reference),
-        cell::of(e.reason),
-        cell::of(to_db_time(e.created_at)),
-        cell::of(e.quantity),
-        cell::of(e.metadata),
-        cell::of(e.price_id),
-        cell::of(e.unit_amount),
-    };
-    if (auto r = check(run_with_checksum(insert_entry_, "entries", row), "cannot insert entry"); !r)
-      return r;
-  }
-  for (const ledger::account_row& a : c.accounts) {
-    scratch_.clear();
-    encode_settings(scratch_, a.settings);
-    const cell row[] = {
-        cell::of(a.id),
-        cell::of(a.name),
-        cell::of(scratch_),
-        cell::of(a.postpaid_used),
-        cell::of(a.postpaid_period),
-        cell::of(a.created_at),
-        cell::of(a.updated_at),
-        cell::of(std::int64_t{a.topup.armed ? 1 : 0}),
-        cell::of(a.topup.period_start),
-        cell::of(a.topup.count),
-    };
-    if (auto r = check(run_with_checksum(upsert_account_, "accounts", row), "cannot write account");
-        !r)
-      return r;
-  }
+  if (auto r = check_db(run_with_checksum(insert_entry_, "entries", row), "cannot insert entry");
+      !r)
+    return r;
+  return {};
+}
+
+std::expected<void, store_error> sqlite_store::put_account(const ledger::account_row& a) {
+  scratch_.clear();
+  encode_settings(scratch_, a.settings);
+  const cell row[] = {
+      cell::of(a.id),
+      cell::of(a.name),
+      cell::of(scratch_),
+      cell::of(a.postpaid_used),
+      cell::of(a.postpaid_period),
+      cell::of(a.created_at),
+      cell::of(a.updated_at),
+      cell::of(std::int64_t{a.topup.armed ? 1 : 0}),
+      cell::of(a.topup.period_start),
+      cell::of(a.topup.count),
+  };
+  if (auto r =
+          check_db(run_with_checksum(upsert_account_, "accounts", row), "cannot write account");
+      !r)
+    return r;
+  return {};
+}
+
+std::expected<void, store_error> sqlite_store::put_lot(const ledger::lot& l) {
   std::string scope;
-  for (const ledger::lot& l : c.lots) {
-    scope.clear();
-    encode_scope(scope, l.scope);
-    const cell row[] = {
-        cell::of(static_cast<std::int64_t>(l.id)),
-        cell::of(l.owner->id),
-        cell::of(ledger::to_string(l.kind)),
-        cell::of(ledger::to_string(l.status)),
-        cell::of(std::int64_t{l.priority}),
-        cell::of(l.amount),
-        cell::of(l.remaining),
-        cell::of(l.held),
-        cell::of(l.spent),
-        cell::of(l.expired),
-        cell::of(l.voided),
-        cell::of(l.effective_at),
-        instant_cell(l.expires_at),
-        cell::of(l.created_at),
-        cell::of(scope),
-        cell::of(l.source),
-        cell::of(l.reason),
-        cell::of(l.cost_basis),
-        cell::of(l.currency),
-    };
-    if (auto r = check(run_with_checksum(upsert_lot_, "lots", row), "cannot write lot"); !r)
-      return r;
-  }
-  for (const ledger::hold& h : c.holds) {
-    scratch_.clear();
-    encode_parts(scratch_, h.parts);
-    const cell row[] = {
-        cell::of(static_cast<std::int64_t>(h.id)),
-        cell::of(h.owner->id),
-        cell::of(ledger::to_string(h.status)),
-        cell::of(h.amount),
-        cell::of(h.captured),
-        cell::of(scratch_),
-        cell::of(h.operation),
-        cell::of(h.dimensions),
-        cell::of(h.reference),
-        cell::of(h.created_at),
-        cell::of(h.expires_at),
-        cell::of(h.closed_at),
-        cell::of(static_cast<std::int64_t>(h.charge_id)),
-        cell::of(h.postpaid_period),
-        cell::of(h.quantity),
-        cell::of(h.metadata),
-        cell::of(h.price_id),
-        cell::of(h.unit_amount),
-    };
-    if (auto r = check(run_with_checksum(upsert_hold_, "holds", row), "cannot write hold"); !r)
-      return r;
-  }
-  for (const ledger::charge_record& ch : c.charges) {
-    scratch_.clear();
-    encode_charge_parts(scratch_, ch.parts);
-    const cell row[] = {
-        cell::of(static_cast<std::int64_t>(ch.id)),
-        cell::of(ch.owner->id),
-        cell::of(ch.amount),
-        cell::of(ch.refunded),
-        cell::of(scratch_),
-        cell::of(ch.created_at),
-        cell::of(static_cast<std::int64_t>(ch.hold_id)),
-        cell::of(ch.postpaid_period),
-    };
-    if (auto r = check(run_with_checksum(upsert_charge_, "charges", row), "cannot write charge");
-        !r)
-      return r;
-  }
-  if (auto r = write_commerce(c); !r) return r;
+  scope.clear();
+  encode_scope(scope, l.scope);
+  const cell row[] = {
+      cell::of(static_cast<std::int64_t>(l.id)),
+      cell::of(l.owner->id),
+      cell::of(ledger::to_string(l.kind)),
+      cell::of(ledger::to_string(l.status)),
+      cell::of(std::int64_t{l.priority}),
+      cell::of(l.amount),
+      cell::of(l.remaining),
+      cell::of(l.held),
+      cell::of(l.spent),
+      cell::of(l.expired),
+      cell::of(l.voided),
+      cell::of(l.effective_at),
+      instant_cell(l.expires_at),
+      cell::of(l.created_at),
+      cell::of(scope),
+      cell::of(l.source),
+      cell::of(l.reason),
+      cell::of(l.cost_basis),
+      cell::of(l.currency),
+  };
+  if (auto r = check_db(run_with_checksum(upsert_lot_, "lots", row), "cannot write lot"); !r)
+    return r;
+  return {};
+}
+
+std::expected<void, store_error> sqlite_store::put_hold(const ledger::hold& h) {
+  scratch_.clear();
+  encode_parts(scratch_, h.parts);
+  const cell row[] = {
+      cell::of(static_cast<std::int64_t>(h.id)),
+      cell::of(h.owner->id),
+      cell::of(ledger::to_string(h.status)),
+      cell::of(h.amount),
+      cell::of(h.captured),
+      cell::of(scratch_),
+      cell::of(h.operation),
+      cell::of(h.dimensions),
+      cell::of(h.reference),
+      cell::of(h.created_at),
+      cell::of(h.expires_at),
+      cell::of(h.closed_at),
+      cell::of(static_cast<std::int64_t>(h.charge_id)),
+      cell::of(h.postpaid_period),
+      cell::of(h.quantity),
+      cell::of(h.metadata),
+      cell::of(h.price_id),
+      cell::of(h.unit_amount),
+  };
+  if (auto r = check_db(run_with_checksum(upsert_hold_, "holds", row), "cannot write hold"); !r)
+    return r;
+  return {};
+}
+
+std::expected<void, store_error> sqlite_store::put_charge(const ledger::charge_record& ch) {
+  scratch_.clear();
+  encode_charge_parts(scratch_, ch.parts);
+  const cell row[] = {
+      cell::of(static_cast<std::int64_t>(ch.id)),
+      cell::of(ch.owner->id),
+      cell::of(ch.amount),
+      cell::of(ch.refunded),
+      cell::of(scratch_),
+      cell::of(ch.created_at),
+      cell::of(static_cast<std::int64_t>(ch.hold_id)),
+      cell::of(ch.postpaid_period),
+  };
+  if (auto r = check_db(run_with_checksum(upsert_charge_, "charges", row), "cannot write charge");
+      !r)
+    return r;
+  return {};
+}
+
+std::expected<void, store_error> sqlite_store::put_idempotency(
+    const ledger::idempotency_record& rec) {
+  const cell row[] = {
+      cell::of(rec.key),  cell::of(rec.fingerprint), cell::of(std::int64_t{rec.status}),
+      cell::of(rec.body), cell::of(rec.created_at),
+  };
+  if (auto r = check_db(run_with_checksum(insert_idempotency_, "idempotency", row),
+                        "cannot write idempotency key");
+      !r)
+    return r;
+  return {};
+}
+
+std::expected<void, store_error> sqlite_store::put_price(const ledger::price& p) {
+  scratch_.clear();
+  encode_dimensions(scratch_, p.dimensions);
+  const cell row[] = {
+      cell::of(p.id),          cell::of(p.operation),  cell::of(scratch_),
+      cell::of(p.unit_amount), cell::of(p.created_at), cell::of(p.updated_at),
+  };
+  if (auto r = check_db(run_with_checksum(upsert_price_, "prices", row), "cannot write price"); !r)
+    return r;
+  return {};
+}
+
+std::expected<void, store_error> sqlite_store::remove_price(std::string_view id) {
+  delete_price_.bind_static(1, id);
+  if (auto r = check_db(delete_price_.run(), "cannot delete price"); !r) return r;
+  return {};
+}
+
+std::expected<void, store_error> sqlite_store::put_package(const ledger::package& p) {
+  const cell row[] = {
+      cell::of(p.id),         cell::of(p.credits),       cell::of(p.price),
+      cell::of(p.currency),   cell::of(p.validity_days), cell::of(p.created_at),
+      cell::of(p.updated_at),
+  };
+  if (auto r =
+          check_db(run_with_checksum(upsert_package_, "packages", row), "cannot write package");
+      !r)
+    return r;
+  return {};
+}
+
+std::expected<void, store_error> sqlite_store::put_plan(const ledger::plan& p) {
+  const cell row[] = {
+      cell::of(p.id),
+      cell::of(p.credits_per_period),
+      cell::of(ledger::to_string(p.period)),
+      p.rollover_cap ? cell::of(*p.rollover_cap) : cell::null(),
+      cell::of(p.created_at),
+      cell::of(p.updated_at),
+  };
+  if (auto r = check_db(run_with_checksum(upsert_plan_, "plans", row), "cannot write plan"); !r)
+    return r;
+  return {};
+}
+
+std::expected<void, store_error> sqlite_store::put_subscription(const ledger::subscription& sub) {
+  const cell row[] = {
+      cell::of(sub.owner->id),
+      cell::of(sub.plan),
+      cell::of(sub.next_plan),
+      cell::of(sub.timezone),
+      cell::of(std::int64_t{sub.anchor.year}),
+      cell::of(std::int64_t{sub.anchor.month}),
+      cell::of(std::int64_t{sub.anchor.day}),
+      cell::of(sub.start_at),
+      cell::of(sub.period_index),
+      cell::of(sub.period_start),
+      instant_cell(sub.period_end),
+      cell::of(static_cast<std::int64_t>(sub.lot_id)),
+      cell::of(std::int64_t{sub.cancel_at_period_end ? 1 : 0}),
+      cell::of(ledger::to_string(sub.status)),
+      cell::of(sub.created_at),
+      cell::of(sub.updated_at),
+  };
+  if (auto r = check_db(run_with_checksum(upsert_subscription_, "subscriptions", row),
+                        "cannot write subscription");
+      !r)
+    return r;
+  return {};
+}
+
+std::expected<void, store_error> sqlite_store::put_purchase(const ledger::purchase& p) {
+  const cell row[] = {
+      cell::of(static_cast<std::int64_t>(p.id)),
+      cell::of(p.account),
+      cell::of(p.package),
+      cell::of(static_cast<std::int64_t>(p.lot_id)),
+      cell::of(p.credits),
+      cell::of(p.price),
+      cell::of(p.currency),
+      cell::of(ledger::to_string(p.source)),
+      cell::of(p.external_id),
+      cell::of(p.reason),
+      cell::of(p.created_at),
+  };
+  if (auto r = check_db(run_with_checksum(insert_purchase_, "purchases", row),
+                        "cannot insert purchase (is it recorded already?)");
+      !r)
+    return r;
+  return {};
+}
+
+std::expected<void, store_error> sqlite_store::put_period(const ledger::subscription_period& p) {
+  const cell row[] = {
+      cell::of(p.account),
+      cell::of(p.index),
+      cell::of(p.plan),
+      cell::of(static_cast<std::int64_t>(p.lot_id)),
+      cell::of(p.granted),
+      cell::of(p.rolled_over),
+      cell::of(static_cast<std::int64_t>(p.rollover_lot_id)),
+      cell::of(p.starts_at),
+      instant_cell(p.ends_at),
+  };
+  if (auto r = check_db(run_with_checksum(insert_period_, "subscription_periods", row),
+                        "cannot insert subscription period (is it granted already?)");
+      !r)
+    return r;
+  return {};
+}
+
+std::expected<void, store_error> sqlite_store::put_idempotency_of(const ledger::change_set& c) {
   // Expired records go before new ones are written: a key used again after
   // its retention is in both.
   if (c.idempotency_expired_before != 0) {
     expire_idempotency_.bind(1, c.idempotency_expired_before);
-    if (auto r = check(expire_idempotency_.run(), "cannot expire idempotency keys"); !r) return r;
-  }
-  for (const ledger::idempotency_record& rec : c.idempotency_added) {
-    const cell row[] = {
-        cell::of(rec.key),  cell::of(rec.fingerprint), cell::of(std::int64_t{rec.status}),
-        cell::of(rec.body), cell::of(rec.created_at),
-    };
-    if (auto r = check(run_with_checksum(insert_idempotency_, "idempotency", row),
-                       "cannot write idempotency key");
-        !r)
+    if (auto r = check_db(expire_idempotency_.run(), "cannot expire idempotency keys"); !r)
       return r;
   }
-  auto put_meta = [&](const char* key, const std::string& value) {
-    const cell row[] = {cell::of(key), cell::of(value)};
-    return check(run_with_checksum(upsert_meta_, "meta", row), "cannot write meta");
-  };
-  if (auto r = put_meta("next_object_id", std::to_string(c.next_object_id)); !r) return r;
-  if (auto r = put_meta("next_seq", std::to_string(c.next_seq)); !r) return r;
-  if (c.time_seen != 0) {
-    if (auto r = put_meta("time_seen", std::to_string(c.time_seen)); !r) return r;
+  for (const ledger::idempotency_record& rec : c.idempotency_added) {
+    if (auto r = put_idempotency(rec); !r) return r;
   }
   return {};
 }
 
-std::expected<void, store_error> sqlite_store::write_commerce(const ledger::change_set& c) {
-  auto check = [&](std::expected<void, db_error> r,
-                   const char* what) -> std::expected<void, store_error> {
-    if (!r) return std::unexpected(fail(what, r.error()));
-    return {};
-  };
-  // Upserts in order (the last copy of an id wins), then the deletes: the
-  // change set's contract.
-  for (const ledger::price& p : c.prices) {
-    scratch_.clear();
-    encode_dimensions(scratch_, p.dimensions);
-    const cell row[] = {
-        cell::of(p.id),          cell::of(p.operation),  cell::of(scratch_),
-        cell::of(p.unit_amount), cell::of(p.created_at), cell::of(p.updated_at),
-    };
-    if (auto r = check(run_with_checksum(upsert_price_, "prices", row), "cannot write price"); !r)
-      return r;
-  }
-  for (const std::string& id : c.prices_deleted) {
-    delete_price_.bind_static(1, id);
-    if (auto r = check(delete_price_.run(), "cannot delete price"); !r) return r;
-  }
-  for (const ledger::package& p : c.packages) {
-    const cell row[] = {
-        cell::of(p.id),         cell::of(p.credits),       cell::of(p.price),
-        cell::of(p.currency),   cell::of(p.validity_days), cell::of(p.created_at),
-        cell::of(p.updated_at),
-    };
-    if (auto r = check(run_with_checksum(upsert_package_, "packages", row), "cannot write package");
-        !r)
-      return r;
-  }
-  for (const ledger::plan& p : c.plans) {
-    const cell row[] = {
-        cell::of(p.id),
-        cell::of(p.credits_per_period),
-        cell::of(ledger::to_string(p.period)),
-        p.rollover_cap ? cell::of(*p.rollover_cap) : cell::null(),
-        cell::of(p.created_at),
-        cell::of(p.updated_at),
-    };
-    if (auto r = check(run_with_checksum(upsert_plan_, "plans", row), "cannot write plan"); !r)
-      return r;
-  }
-  for (const ledger::subscription& sub : c.subscriptions) {
-    const cell row[] = {
-        cell::of(sub.owner->id),
-        cell::of(sub.plan),
-        cell::of(sub.next_plan),
-        cell::of(sub.timezone),
-        cell::of(std::int64_t{sub.anchor.year}),
-        cell::of(std::int64_t{sub.anchor.month}),
-        cell::of(std::int64_t{sub.anchor.day}),
-        cell::of(sub.start_at),
-        cell::of(sub.period_index),
-        cell::of(sub.period_start),
-        instant_cell(sub.period_end),
-        cell::of(static_cast<std::int64_t>(sub.lot_id)),
-        cell::of(std::int64_t{sub.cancel_at_period_end ? 1 : 0}),
-        cell::of(ledger::to_string(sub.status)),
-        cell::of(sub.created_at),
-        cell::of(sub.updated_at),
-    };
-    if (auto r = check(run_with_checksum(upsert_subscription_, "subscriptions", row),
-                       "cannot write subscription");
-        !r)
-      return r;
-  }
-  for (const ledger::purchase& p : c.purchases) {
-    const cell row[] = {
-        cell::of(static_cast<std::int64_t>(p.id)),
-        cell::of(p.account),
-        cell::of(p.package),
-        cell::of(static_cast<std::int64_t>(p.lot_id)),
-        cell::of(p.credits),
-        cell::of(p.price),
-        cell::of(p.currency),
-        cell::of(ledger::to_string(p.source)),
-        cell::of(p.external_id),
-        cell::of(p.reason),
-        cell::of(p.created_at),
-    };
-    if (auto r = check(run_with_checksum(insert_purchase_, "purchases", row),
-                       "cannot insert purchase (is it recorded already?)");
-        !r)
-      return r;
-  }
-  for (const ledger::subscription_period& p : c.periods) {
-    const cell row[] = {
-        cell::of(p.account),
-        cell::of(p.index),
-        cell::of(p.plan),
-        cell::of(static_cast<std::int64_t>(p.lot_id)),
-        cell::of(p.granted),
-        cell::of(p.rolled_over),
-        cell::of(static_cast<std::int64_t>(p.rollover_lot_id)),
-        cell::of(p.starts_at),
-        instant_cell(p.ends_at),
-    };
-    if (auto r = check(run_with_checksum(insert_period_, "subscription_periods", row),
-                       "cannot insert subscription period (is it granted already?)");
-        !r)
-      return r;
+std::expected<void, store_error> sqlite_store::put_meta(std::string_view key,
+                                                        const std::string& value) {
+  const cell row[] = {cell::of(key), cell::of(value)};
+  return check_db(run_with_checksum(upsert_meta_, "meta", row), "cannot write meta");
+}
+
+std::expected<void, store_error> sqlite_store::put_counters(const ledger::change_set& last,
+                                                            ledger::time_us time_seen) {
+  if (auto r = put_meta("next_object_id", std::to_string(last.next_object_id)); !r) return r;
+  if (auto r = put_meta("next_seq", std::to_string(last.next_seq)); !r) return r;
+  if (time_seen != 0) {
+    if (auto r = put_meta("time_seen", std::to_string(time_seen)); !r) return r;
   }
   return {};
+}
+
+std::expected<void, store_error> sqlite_store::write(const ledger::change_set& c) {
+  for (const ledger::entry& e : c.entries) {
+    if (auto r = put_entry(e); !r) return r;
+  }
+  for (const ledger::account_row& a : c.accounts) {
+    if (auto r = put_account(a); !r) return r;
+  }
+  for (const ledger::lot& l : c.lots) {
+    if (auto r = put_lot(l); !r) return r;
+  }
+  for (const ledger::hold& h : c.holds) {
+    if (auto r = put_hold(h); !r) return r;
+  }
+  for (const ledger::charge_record& ch : c.charges) {
+    if (auto r = put_charge(ch); !r) return r;
+  }
+  // The catalog's upserts in order (the last copy of an id wins), then the
+  // deletes: the change set's contract.
+  for (const ledger::price& p : c.prices) {
+    if (auto r = put_price(p); !r) return r;
+  }
+  for (const std::string& id : c.prices_deleted) {
+    if (auto r = remove_price(id); !r) return r;
+  }
+  for (const ledger::package& p : c.packages) {
+    if (auto r = put_package(p); !r) return r;
+  }
+  for (const ledger::plan& p : c.plans) {
+    if (auto r = put_plan(p); !r) return r;
+  }
+  for (const ledger::subscription& sub : c.subscriptions) {
+    if (auto r = put_subscription(sub); !r) return r;
+  }
+  for (const ledger::purchase& p : c.purchases) {
+    if (auto r = put_purchase(p); !r) return r;
+  }
+  for (const ledger::subscription_period& p : c.periods) {
+    if (auto r = put_period(p); !r) return r;
+  }
+  if (auto r = put_idempotency_of(c); !r) return r;
+  return put_counters(c, c.time_seen);
+}
+
+namespace {
+
+// The last copy of each row of `field` among `sets`, in key order: the row
+// as committing the sets one by one would leave it.
+template <class T, class KeyOf>
+auto last_copies(std::span<const ledger::change_set* const> sets,
+                 const std::vector<T> ledger::change_set::*field, KeyOf key_of) {
+  std::map<decltype(key_of(std::declval<const T&>())), const T*> last;
+  for (const ledger::change_set* set : sets) {
+    for (const T& row : set->*field)
+      last.insert_or_assign(key_of(row), &row);
+  }
+  return last;
+}
+
+}  // namespace
+
+std::expected<void, store_error> sqlite_store::write_coalesced(
+    std::span<const ledger::change_set* const> sets) {
+  // New rows (the journal, purchases, periods): every one, in order. A
+  // second copy of a unique one fails the batch, as it would fail a commit.
+  for (const ledger::change_set* set : sets) {
+    for (const ledger::entry& e : set->entries) {
+      if (auto r = put_entry(e); !r) return r;
+    }
+  }
+  // Upserted rows: the last copy of each, once.
+  auto by_id = [](const auto& row) { return row.id; };
+  auto by_name = [](const auto& row) { return std::string_view(row.id); };
+  for (const auto& [id, a] : last_copies(sets, &ledger::change_set::accounts, by_name)) {
+    if (auto r = put_account(*a); !r) return r;
+  }
+  for (const auto& [id, l] : last_copies(sets, &ledger::change_set::lots, by_id)) {
+    if (auto r = put_lot(*l); !r) return r;
+  }
+  for (const auto& [id, h] : last_copies(sets, &ledger::change_set::holds, by_id)) {
+    if (auto r = put_hold(*h); !r) return r;
+  }
+  for (const auto& [id, ch] : last_copies(sets, &ledger::change_set::charges, by_id)) {
+    if (auto r = put_charge(*ch); !r) return r;
+  }
+  {
+    // A price's last word, set by set: its upserts, then its deletes.
+    std::map<std::string_view, const ledger::price*> last;  // nullptr: deleted
+    for (const ledger::change_set* set : sets) {
+      for (const ledger::price& p : set->prices)
+        last.insert_or_assign(std::string_view(p.id), &p);
+      for (const std::string& id : set->prices_deleted)
+        last.insert_or_assign(std::string_view(id), nullptr);
+    }
+    for (const auto& [id, p] : last) {
+      if (auto r = p != nullptr ? put_price(*p) : remove_price(id); !r) return r;
+    }
+  }
+  for (const auto& [id, p] : last_copies(sets, &ledger::change_set::packages, by_name)) {
+    if (auto r = put_package(*p); !r) return r;
+  }
+  for (const auto& [id, p] : last_copies(sets, &ledger::change_set::plans, by_name)) {
+    if (auto r = put_plan(*p); !r) return r;
+  }
+  auto by_owner = [](const ledger::subscription& sub) { return std::string_view(sub.owner->id); };
+  for (const auto& [account, sub] :
+       last_copies(sets, &ledger::change_set::subscriptions, by_owner)) {
+    if (auto r = put_subscription(*sub); !r) return r;
+  }
+  for (const ledger::change_set* set : sets) {
+    for (const ledger::purchase& p : set->purchases) {
+      if (auto r = put_purchase(p); !r) return r;
+    }
+    for (const ledger::subscription_period& p : set->periods) {
+      if (auto r = put_period(p); !r) return r;
+    }
+  }
+  // Idempotency records set by set: an expiry by age removes what earlier
+  // sets added, and a key may come back after it.
+  for (const ledger::change_set* set : sets) {
+    if (auto r = put_idempotency_of(*set); !r) return r;
+  }
+  // The counters of the last set; the latest instant seen, when one moved it.
+  if (sets.empty()) return {};
+  ledger::time_us time_seen = 0;
+  for (const ledger::change_set* set : sets) {
+    if (set->time_seen != 0) time_seen = set->time_seen;
+  }
+  return put_counters(*sets.back(), time_seen);
 }
 
 std::expected<void, store_error> sqlite_store::load_commerce(ledger::ledger& into) {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "store/sqlite/sqlite_db.hpp"
 #include "store/store.hpp"
@@ -64,6 +65,10 @@ class sqlite_store final : public store {
 
   const std::string& path() const { return path_; }
 
+  // Rows inserted, updated or deleted through this store since it opened
+  // (SQLite's total_changes): what a commit cost, for tests and benchmarks.
+  std::int64_t rows_written() const { return sqlite3_total_changes64(db_.raw()); }
+
  private:
   sqlite_store() = default;
   std::expected<void, store_error> migrate();
@@ -71,8 +76,31 @@ class sqlite_store final : public store {
   std::expected<void, store_error> read_applied_log_seq();
   std::expected<void, store_error> prepare_statements();
   std::expected<void, store_error> write(const ledger::change_set& changes);
-  // The catalog, subscriptions, purchases and periods of a change set.
-  std::expected<void, store_error> write_commerce(const ledger::change_set& changes);
+  // The rows of several sets as write() of each in turn would leave them,
+  // each upserted row written once (its last copy).
+  std::expected<void, store_error> write_coalesced(std::span<const ledger::change_set* const> sets);
+  // One row each (its checksum with it).
+  std::expected<void, store_error> put_entry(const ledger::entry& e);
+  std::expected<void, store_error> put_account(const ledger::account_row& a);
+  std::expected<void, store_error> put_lot(const ledger::lot& l);
+  std::expected<void, store_error> put_hold(const ledger::hold& h);
+  std::expected<void, store_error> put_charge(const ledger::charge_record& ch);
+  std::expected<void, store_error> put_idempotency(const ledger::idempotency_record& rec);
+  std::expected<void, store_error> put_price(const ledger::price& p);
+  std::expected<void, store_error> remove_price(std::string_view id);
+  std::expected<void, store_error> put_package(const ledger::package& p);
+  std::expected<void, store_error> put_plan(const ledger::plan& p);
+  std::expected<void, store_error> put_subscription(const ledger::subscription& sub);
+  std::expected<void, store_error> put_purchase(const ledger::purchase& p);
+  std::expected<void, store_error> put_period(const ledger::subscription_period& p);
+  // A set's expiry of idempotency records by age, then its new records.
+  std::expected<void, store_error> put_idempotency_of(const ledger::change_set& c);
+  std::expected<void, store_error> put_meta(std::string_view key, const std::string& value);
+  // next_object_id and next_seq of `last`, and time_seen unless 0.
+  std::expected<void, store_error> put_counters(const ledger::change_set& last,
+                                                ledger::time_us time_seen);
+  std::expected<void, store_error> check_db(std::expected<void, db_error> r,
+                                            const char* what) const;
   // The catalog, subscriptions (after the accounts) and purchases' external ids.
   std::expected<void, store_error> load_commerce(ledger::ledger& into);
   store_error fail(const std::string& what, const db_error& e) const;
