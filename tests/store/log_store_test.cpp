@@ -8,6 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 
@@ -412,4 +415,48 @@ TEST(log_store, a_process_killed_at_any_step_of_apply_or_recycling_loses_nothing
       EXPECT_EQ(loaded_dump(*s), ref[steps]);
     }
   }
+}
+
+TEST(log_store, check_log_reads_without_changing_and_names_damage) {
+  temp_dir tmp;
+  const std::string dir = tmp.file("log");
+  // Killed with nothing applied: the log holds records the file lacks.
+  const int acked = run_killed_child(tmp, 30, "never", 0, true);
+  ASSERT_EQ(acked, 30);
+  auto snapshot = [&] {
+    std::map<std::string, std::string> files;
+    for (const auto& de : std::filesystem::directory_iterator(dir)) {
+      std::ifstream in(de.path(), std::ios::binary);
+      files[de.path().string()] = {std::istreambuf_iterator<char>(in), {}};
+    }
+    return files;
+  };
+  const auto before = snapshot();
+  auto found = store::log::check_log(dir, 0);
+  ASSERT_TRUE(found.has_value()) << found.error().message;
+  EXPECT_EQ(found->applied, 0u);
+  EXPECT_EQ(found->last_seq, 30u);
+  EXPECT_GE(found->segments, 2u);
+  EXPECT_EQ(snapshot(), before);
+  // A store that applied more than the log holds: refused.
+  EXPECT_FALSE(store::log::check_log(dir, 31).has_value());
+  // One byte of the first segment's second record flipped: named.
+  const std::string first = before.begin()->first;
+  std::string bytes = before.begin()->second;
+  std::uint32_t len1 = 0;
+  std::memcpy(&len1, bytes.data() + store::log::segment_header_bytes, 4);
+  const std::uint64_t second =
+      store::log::segment_header_bytes + store::log::record_header_bytes + len1;
+  bytes[second + store::log::record_header_bytes] ^= 0x08;
+  {
+    std::ofstream out(first, std::ios::binary | std::ios::trunc);
+    out << bytes;
+  }
+  auto damaged = store::log::check_log(dir, 0);
+  ASSERT_FALSE(damaged.has_value());
+  EXPECT_NE(damaged.error().message.find(first), std::string::npos) << damaged.error().message;
+  EXPECT_NE(damaged.error().message.find("byte offset " + std::to_string(second)),
+            std::string::npos)
+      << damaged.error().message;
+  EXPECT_FALSE(store::log::check_log(tmp.file("nowhere"), 0).has_value());
 }

@@ -55,6 +55,21 @@ class batch_writer {
 
 }  // namespace
 
+std::expected<log_check, store_error> check_log(const std::string& dir, std::uint64_t applied) {
+  segment_log_options opts;
+  opts.dir = dir;
+  opts.read_only = true;
+  owner_arena arena;
+  auto visit = [&](std::uint64_t, std::string_view payload) -> std::expected<void, std::string> {
+    auto sets = decode_change_sets(payload, arena);
+    if (!sets) return std::unexpected(sets.error());
+    return {};
+  };
+  auto log = segment_log::open(opts, applied, visit);
+  if (!log) return std::unexpected(store_error{log.error()});
+  return log_check{applied, (*log)->last_seq(), (*log)->segment_count()};
+}
+
 std::expected<std::unique_ptr<log_store>, store_error> log_store::open(
     log_store_options opts, std::unique_ptr<sqlite::sqlite_store> db) {
   CREDITD_ASSERT(db != nullptr);

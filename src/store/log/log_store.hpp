@@ -53,6 +53,22 @@ struct log_store_options {
   std::function<void(std::string_view step)> at_step;
 };
 
+// What check_log found.
+struct log_check {
+  std::uint64_t applied = 0;   // the store's mark
+  std::uint64_t last_seq = 0;  // the log's last record (== applied when nothing is pending)
+  std::size_t segments = 0;
+};
+
+// Verifies a log against its store's mark without changing either: every
+// segment header, and every record above the mark checked (CRC, sequence)
+// and decoded. `creditd check` runs it beside the SQLite audit; a log whose
+// pending records are not yet in the file is not an error (a start replays
+// them), but note that the file then lacks them.
+// Errors: as log_store::open (naming the file and byte offset), or the
+// directory is missing.
+std::expected<log_check, store_error> check_log(const std::string& dir, std::uint64_t applied);
+
 class log_store final : public store {
  public:
   // Opens the SQLite store's log directory, replays into `db` every record

@@ -168,7 +168,7 @@ std::expected<std::unique_ptr<segment_log>, std::string> segment_log::open(
   }
   std::unique_ptr<segment_log> log(new segment_log(opts));
   std::error_code ec;
-  std::filesystem::create_directories(opts.dir, ec);
+  if (!opts.read_only) std::filesystem::create_directories(opts.dir, ec);
   if (ec) return std::unexpected("cannot create log directory " + opts.dir + ": " + ec.message());
   log->dir_fd_ = ::open(opts.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (log->dir_fd_ < 0) return std::unexpected(errno_text("cannot open log directory", opts.dir));
@@ -185,7 +185,7 @@ std::expected<void, std::string> segment_log::scan(std::uint64_t applied,
     const std::string name = de.path().filename().string();
     const std::string ext = de.path().extension().string();
     const std::string stem = de.path().stem().string();
-    if (ext == ".tmp") {
+    if (ext == ".tmp" && !opts_.read_only) {
       // A segment being made when the process stopped: never named, never used.
       std::filesystem::remove(de.path(), ec);
       removed = true;
@@ -218,7 +218,7 @@ std::expected<void, std::string> segment_log::scan(std::uint64_t applied,
   bool first_read = true;
   for (std::size_t i = 0; i < segments_.size(); ++i) {
     segment& s = segments_[i];
-    s.fd = ::open(s.path.c_str(), O_RDWR | O_CLOEXEC);
+    s.fd = ::open(s.path.c_str(), (opts_.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
     if (s.fd < 0) return std::unexpected(errno_text("cannot open log segment", s.path));
     if (s.capacity < segment_header_bytes + record_header_bytes) {
       return std::unexpected("log segment " + s.path + " is " + std::to_string(s.capacity) +
@@ -320,7 +320,7 @@ std::expected<void, std::string> segment_log::scan(std::uint64_t applied,
     }
     last_seq_ = expected - 1;
     append_pos_ = pos;
-    if (!bad.empty()) {
+    if (!bad.empty() && !opts_.read_only) {
       // A torn tail: its header is zeroed so the next start reads a clean end
       // (the next append overwrites the rest).
       const char zeros[record_header_bytes] = {};
@@ -437,6 +437,7 @@ std::expected<void, std::string> segment_log::roll(std::uint64_t record_bytes,
 
 std::expected<std::uint64_t, std::string> segment_log::append(std::string_view payload,
                                                               std::uint64_t applied) {
+  if (opts_.read_only) return std::unexpected("log " + opts_.dir + " is open read-only");
   if (broken_) return std::unexpected("log " + opts_.dir + " failed earlier; reopen it");
   if (payload.empty() || payload.size() > record_payload_bytes_max) {
     return std::unexpected("log record of " + std::to_string(payload.size()) +

@@ -38,6 +38,9 @@ struct segment_log_options {
   std::string dir;                                      // created if missing
   std::uint64_t segment_bytes = segment_bytes_default;  // segment_bytes_min..segment_bytes_max
   std::size_t free_segments_max = 2;  // recycled files kept for reuse; more are deleted
+  // For checks: nothing is created, removed or overwritten (a torn tail is
+  // left as it is), and append() is refused. The directory must exist.
+  bool read_only = false;
   // Tests only: called at each named step of making or recycling a segment
   // ("recycled", "free_header_written", "segment_renamed", "segment_created"),
   // so that a test can kill the process there.
