@@ -15,47 +15,15 @@
 #include <string>
 #include <vector>
 
+#include "../support/folded_rows.hpp"
 #include "ledger_fixture.hpp"
 
 namespace creditd::ledger::testing {
 namespace {
 
-// What a store keeps of a ledger: the change sets folded into rows (the
-// last copy of a row wins), the journal, the counters.
-struct rows {
-  std::vector<entry> entries;
-  std::map<std::string, account_row> accounts;
-  std::map<object_id, lot> lots;
-  std::map<object_id, hold> holds;
-  std::map<object_id, charge_record> charges;
-  std::vector<purchase> purchases;
-  std::vector<subscription_period> periods;
-  std::map<std::string, subscription> subscriptions;
-  std::uint64_t next_seq = 1;
-  object_id next_object_id = 1;
-
-  void fold(ledger& l) {
-    change_set c = l.take_changes();
-    for (entry& e : c.entries)
-      entries.push_back(std::move(e));
-    for (account_row& a : c.accounts)
-      accounts[a.id] = std::move(a);
-    for (lot& x : c.lots)
-      lots[x.id] = std::move(x);
-    for (hold& h : c.holds)
-      holds[h.id] = std::move(h);
-    for (charge_record& x : c.charges)
-      charges[x.id] = std::move(x);
-    for (purchase& p : c.purchases)
-      purchases.push_back(std::move(p));
-    for (subscription_period& p : c.periods)
-      periods.push_back(std::move(p));
-    for (subscription& s : c.subscriptions)
-      subscriptions[s.owner->id] = std::move(s);
-    next_seq = c.next_seq;
-    next_object_id = c.next_object_id;
-  }
-
+// The rows a store would hold (support/folded_rows.hpp), and ways to find
+// an entry among them.
+struct rows : folded_rows {
   const entry& find_entry(const std::function<bool(const entry&)>& pred) const {
     auto it = std::find_if(entries.begin(), entries.end(), pred);
     if (it == entries.end()) throw std::runtime_error("no such entry in the scenario");

@@ -8,35 +8,14 @@
 #include <map>
 #include <string>
 
+#include "../support/folded_rows.hpp"
 #include "ledger_fixture.hpp"
 
 namespace creditd::ledger::testing {
 namespace {
 
-// What a store keeps of a ledger: its change sets folded into rows (the last
-// copy of a row wins) and the counters.
-struct stored_rows {
-  std::map<std::string, account_row> accounts;
-  std::map<object_id, lot> lots;
-  std::map<object_id, hold> holds;
-  std::map<object_id, charge_record> charges;
-  std::uint64_t next_seq = 1;
-  object_id next_object_id = 1;
-
-  void fold(ledger& l) {
-    change_set c = l.take_changes();
-    for (account_row& a : c.accounts)
-      accounts[a.id] = std::move(a);
-    for (lot& x : c.lots)
-      lots[x.id] = std::move(x);
-    for (hold& h : c.holds)
-      holds[h.id] = std::move(h);
-    for (charge_record& x : c.charges)
-      charges[x.id] = std::move(x);
-    next_seq = c.next_seq;
-    next_object_id = c.next_object_id;
-  }
-
+// The rows a store would hold (support/folded_rows.hpp), and their load.
+struct stored_rows : folded_rows {
   // Restores every row into `into`, as the store's load does; returns
   // finish_load()'s verdict (empty: consistent).
   std::string load_into(ledger& into) const {
