@@ -18,190 +18,32 @@
 #include "store/sqlite/sqlite_audit.hpp"
 #include "store/sqlite/sqlite_checksum.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "support/audit_scenario.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace creditd;
 using creditd::testing::temp_dir;
-using ledger::micros;
 using ledger::object_id;
 using ledger::time_us;
 
 namespace {
 
-constexpr micros cr(std::int64_t n) {
-  return n * ledger::micros_per_credit;
-}
-// 2026-11-25T10:00:00Z, and the next calendar month.
-constexpr time_us t0 = 1'795'600'800LL * ledger::us_per_second;
-constexpr time_us dec1 = 1'796'083'200LL * ledger::us_per_second;
+using ledger::testing::t0;
 constexpr time_us day = ledger::us_per_day;
-time_us at(std::int64_t seconds) {
-  return t0 + seconds * ledger::us_per_second;
-}
 
-template <typename T>
-T must(std::expected<T, ledger::error> r) {
-  if (!r) throw std::runtime_error(std::string("a command failed: ") + r.error().message);
-  return std::move(*r);
-}
+using ids = ledger::testing::audit_scenario_ids;
 
-ledger::charge_cmd charge_of(micros amount, std::string op, std::string account) {
-  ledger::charge_cmd c;
-  c.account = std::move(account);
-  c.amount = amount;
-  c.operation = std::move(op);
-  return c;
-}
-ledger::hold_cmd hold_of(micros amount, std::int64_t ttl, std::string op, std::string account) {
-  ledger::hold_cmd h;
-  h.account = std::move(account);
-  h.amount = amount;
-  h.operation = std::move(op);
-  h.ttl_seconds = ttl;
-  return h;
-}
-ledger::grant_cmd grant_of(micros amount, ledger::lot_kind kind, std::optional<time_us> expires,
-                           std::string account) {
-  ledger::grant_cmd g;
-  g.account = std::move(account);
-  g.amount = amount;
-  g.kind = kind;
-  g.expires_at = expires;
-  return g;
-}
-
-struct ids {
-  object_id lot_a = 0, lot_b = 0, lot_y = 0;
-  object_id priced_charge = 0, refunded_charge = 0;
-  object_id captured_hold = 0, released_hold = 0, expired_hold = 0;
-  object_id purchase_id = 0;
-};
-
-// Every kind of command, committed as the engine commits: grants of each
-// kind (expiring, future-effective, scoped), charges, a batch, a priced
-// charge, holds captured, released and expired, lot expiry with holds due
-// at the same instant, refunds (into a live lot, a voided one, one past its
-// expiry), adjustments both ways, a void while held, zero amounts, a
-// purchase, postpaid credit across a month boundary, automatic top-up, and
-// a subscription started in the past renewed with rollover.
+// The audit's scenario (support/audit_scenario.hpp: every kind of command),
+// committed as the engine commits, into a new store at `path`.
 ids make_store(const std::string& path) {
   auto opened = store::sqlite::sqlite_store::open({path});
   if (!opened) throw std::runtime_error(opened.error().message);
   store::sqlite::sqlite_store& s = **opened;
   ledger::ledger l;
   if (auto r = s.load(l, t0); !r) throw std::runtime_error(r.error().message);
-  auto commit = [&] {
+  return ledger::testing::run_audit_scenario(l, [&] {
     if (auto r = s.commit(l.take_changes()); !r) throw std::runtime_error(r.error().message);
-  };
-  ids out;
-  using ledger::lot_kind;
-  must(l.put_price(ledger::price_cmd{"img", "image.generate", {}, cr(1) + cr(1) / 2}, t0));
-  must(l.put_package(ledger::package_cmd{"pack", cr(100), 9'990'000, "usd", 30}, t0));
-  must(l.put_plan(ledger::plan_cmd{"pro", cr(50), ledger::period_unit::month, cr(20)}, t0));
-  ledger::account_cmd acme{"acme", "Acme", ledger::account_settings{}};
-  acme.settings->reserve = cr(2);
-  acme.settings->postpaid_limit = cr(20);
-  must(l.put_account(acme, t0));
-  ledger::account_cmd post{"post", "Post", ledger::account_settings{}};
-  post.settings->postpaid_limit = cr(50);
-  must(l.put_account(post, t0));
-  ledger::account_cmd topup{"topup", "Topup", ledger::account_settings{}};
-  topup.settings->auto_topup = ledger::auto_topup_settings{cr(10), "pack", 2};
-  must(l.put_account(topup, t0));
-  must(l.put_account(ledger::account_cmd{"sub", "Sub", std::nullopt}, t0));
-  commit();
-
-  out.lot_a = must(l.grant(grant_of(cr(100), lot_kind::prepaid, std::nullopt, "acme"), at(1)))->id;
-  out.lot_b = must(l.grant(grant_of(cr(10), lot_kind::promo, at(3600), "acme"), at(2)))->id;
-  auto future = grant_of(cr(30), lot_kind::plan, t0 + 40 * day, "acme");
-  future.effective_at = t0 + day;
-  must(l.grant(future, at(3)));
-  must(l.grant(grant_of(cr(8), lot_kind::prepaid, at(7200), "acme"), at(5)));
-  auto video = grant_of(cr(5), lot_kind::promo, std::nullopt, "acme");
-  video.priority = 1;
-  video.scope = {"video.*"};
-  const object_id lot_v = must(l.grant(video, at(6)))->id;
-  auto music = grant_of(cr(10), lot_kind::promo, at(9000), "acme");
-  music.priority = 1;
-  music.scope = {"music.*"};
-  out.lot_y = must(l.grant(music, at(8)))->id;
-  commit();
-
-  out.refunded_charge = must(l.charge(charge_of(cr(3), "image.generate", "acme"), at(10)))->id;
-  std::vector<ledger::charge_cmd> batch = {charge_of(cr(4), "text.generate", "acme"),
-                                           charge_of(cr(5), "image.generate", "acme")};
-  must(l.charge_batch(batch, at(11)));
-  auto priced = charge_of(0, "image.generate", "acme");
-  priced.from_catalog = true;
-  priced.quantity = cr(1) + cr(1) / 2;
-  priced.metadata = R"({"job":"j-1"})";
-  out.priced_charge = must(l.charge(priced, at(12)))->id;
-  must(l.charge(charge_of(0, "image.generate", "acme"), at(13)));
-  commit();
-
-  auto h1 = hold_of(cr(20), 600, "image.generate", "acme");
-  h1.reference = "job-7";
-  out.captured_hold = must(l.place_hold(h1, at(14)))->id;
-  must(l.capture(out.captured_hold, cr(12), at(15)));
-  out.released_hold = must(l.place_hold(hold_of(cr(5), 600, "text.generate", "acme"), at(16)))->id;
-  must(l.release(out.released_hold, at(17)));
-  out.expired_hold = must(l.place_hold(hold_of(cr(4), 30, "text.generate", "acme"), at(18)))->id;
-  const object_id zero = must(l.place_hold(hold_of(0, 600, "image.generate", "acme"), at(19)))->id;
-  must(l.capture(zero, std::nullopt, at(20)));
-  l.run_due(at(60));
-  commit();
-
-  const object_id video_charge =
-      must(l.charge(charge_of(cr(1), "video.render", "acme"), at(61)))->id;
-  const object_id video_hold =
-      must(l.place_hold(hold_of(cr(3), 600, "video.render", "acme"), at(62)))->id;
-  must(l.void_lot(lot_v, "campaign over", at(63)));
-  must(l.release(video_hold, at(64)));
-  must(l.refund(ledger::refund_cmd{video_charge, std::nullopt, "sorry"}, at(65)));
-  must(l.adjust(ledger::adjust_cmd{"acme", cr(5), "goodwill"}, at(67)));
-  must(l.adjust(ledger::adjust_cmd{"acme", -cr(3), "correction"}, at(68)));
-  out.purchase_id =
-      must(l.purchase(
-               ledger::purchase_cmd{"acme", "pack", ledger::purchase_source::api, "", "order 1"},
-               at(69)))
-          .made.id;
-  commit();
-
-  must(l.charge(charge_of(cr(1), "text.generate", "acme"), at(4000)));  // lot b expired at 3600
-  must(l.refund(ledger::refund_cmd{out.refunded_charge, cr(2), "late"}, at(6001)));  // born expired
-  const object_id live = must(l.charge(charge_of(cr(6), "text.generate", "acme"), at(6002)))->id;
-  must(l.refund(ledger::refund_cmd{live, cr(1), ""}, at(6003)));
-  must(l.place_hold(hold_of(cr(3), 600, "music.play", "acme"), at(8400)));
-  must(l.place_hold(hold_of(cr(2), 600, "text.generate", "acme"), at(8400)));
-  l.run_due(at(9500));  // lot y and both holds at 9000
-  must(l.charge(charge_of(cr(40), "text.generate", "acme"), t0 + day + 5 * ledger::us_per_second));
-  commit();
-
-  must(l.grant(grant_of(cr(2), lot_kind::prepaid, std::nullopt, "post"), at(100)));
-  must(l.charge(charge_of(cr(5), "llm.tokens", "post"), at(101)));
-  const object_id post_hold =
-      must(l.place_hold(hold_of(cr(5), 600, "llm.tokens", "post"), at(102)))->id;
-  must(l.release(post_hold, at(103)));
-  const object_id post_charge = must(l.charge(charge_of(cr(7), "llm.tokens", "post"), at(104)))->id;
-  must(l.refund(ledger::refund_cmd{post_charge, cr(3), ""}, at(105)));
-  const object_id cross = must(l.place_hold(hold_of(cr(6), 600, "llm.tokens", "post"),
-                                            dec1 - 60 * ledger::us_per_second))
-                              ->id;
-  must(l.capture(cross, cr(2), dec1 + 60 * ledger::us_per_second));
-  must(l.charge(charge_of(cr(4), "llm.tokens", "post"), dec1 + 61 * ledger::us_per_second));
-  commit();
-
-  must(l.grant(grant_of(cr(20), lot_kind::prepaid, std::nullopt, "topup"), at(200)));
-  must(l.charge(charge_of(cr(12), "image.generate", "topup"), at(201)));
-  commit();
-
-  must(l.grant(grant_of(cr(1), lot_kind::prepaid, std::nullopt, "sub"), at(300)));
-  must(l.charge(charge_of(cr(1), "image.generate", "sub"), at(301)));
-  must(l.put_subscription(ledger::subscription_cmd{"sub", "pro", t0 - 45 * day, ""}, at(302)));
-  must(l.charge(charge_of(cr(15), "image.generate", "sub"), at(303)));
-  l.run_due(t0 + 20 * day);
-  commit();
-  return out;
+  });
 }
 
 // Runs SQL on a file with the sqlite3 C API, then fills the checksums of
@@ -308,7 +150,7 @@ TEST_F(store_audit, the_untouched_store_passes) {
   EXPECT_GT(report->counts.lots, 15u);
   EXPECT_GT(report->counts.holds, 8u);
   EXPECT_GT(report->counts.charges, 10u);
-  EXPECT_EQ(report->counts.purchases, 2u);
+  EXPECT_EQ(report->counts.purchases, 3u);  // one bought, two automatic top-ups
   EXPECT_EQ(report->counts.periods, 3u);
   EXPECT_GT(report->counts.balances_exact, report->counts.entries * 3 / 4);
   EXPECT_EQ(report->journal_next_seq, report->counts.entries + 1);
