@@ -461,18 +461,28 @@ TEST(audit, stops_at_its_bound) {
   EXPECT_EQ(all.problems.size(), journal_auditor::default_problems_max);
 }
 
+// An account granted 10, then given a reserve of 4, then charged 1: its
+// journal is grant, settings, charge. (The rows name their account through
+// the ledger, which lives as long as they do.)
+struct reserve_changed_between_a_grant_and_a_charge {
+  ledger led;
+  rows r;
+  reserve_changed_between_a_grant_and_a_charge() {
+    must(led.put_account(account_cmd{"a", "A", account_settings{}}, t0));
+    must(led.grant(grant_of(cr(10), lot_kind::prepaid, std::nullopt, "a"), at(1)));
+    account_settings reserve;
+    reserve.reserve = cr(4);
+    must(led.put_account(account_cmd{"a", std::nullopt, reserve}, at(2)));
+    must(led.charge(charge_of(cr(1), "x", "a"), at(3)));
+    r.fold(led);
+  }
+};
+
 // A change of the reserve is a settings entry: the balances before and
 // after it are both compared exactly, each under its own settings.
 TEST(audit, balances_on_both_sides_of_a_settings_change_are_compared) {
-  ledger led;
-  rows r;
-  must(led.put_account(account_cmd{"a", "A", account_settings{}}, t0));
-  must(led.grant(grant_of(cr(10), lot_kind::prepaid, std::nullopt, "a"), at(1)));
-  account_settings reserve;
-  reserve.reserve = cr(4);
-  must(led.put_account(account_cmd{"a", std::nullopt, reserve}, at(2)));
-  must(led.charge(charge_of(cr(1), "x", "a"), at(3)));
-  r.fold(led);
+  reserve_changed_between_a_grant_and_a_charge scenario;
+  rows& r = scenario.r;
   ASSERT_EQ(r.entries.size(), 3u);
   EXPECT_EQ(r.entries[1].type, entry_type::settings);
   EXPECT_EQ(r.entries[1].balance_after, cr(6));
@@ -502,15 +512,8 @@ TEST(audit, balances_on_both_sides_of_a_settings_change_are_compared) {
 // written under other settings, so its balance_after is not compared (it is
 // counted as unverifiable); one written after it is.
 TEST(audit, balances_before_an_unjournaled_settings_change_are_counted_not_compared) {
-  ledger led;
-  rows r;
-  must(led.put_account(account_cmd{"a", "A", account_settings{}}, t0));
-  must(led.grant(grant_of(cr(10), lot_kind::prepaid, std::nullopt, "a"), at(1)));
-  account_settings reserve;
-  reserve.reserve = cr(4);
-  must(led.put_account(account_cmd{"a", std::nullopt, reserve}, at(2)));
-  must(led.charge(charge_of(cr(1), "x", "a"), at(3)));
-  r.fold(led);
+  reserve_changed_between_a_grant_and_a_charge scenario;
+  rows& r = scenario.r;
   // The journal as a store written before settings entries holds it.
   ASSERT_EQ(r.entries[1].type, entry_type::settings);
   r.entries.erase(r.entries.begin() + 1);
