@@ -26,9 +26,12 @@
 #include "store/sqlite/sqlite_keys.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "support/old_schema.hpp"
+#include "support/open_store.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace creditd;
+using creditd::testing::open_and_load;
+using creditd::testing::open_store;
 using creditd::testing::temp_dir;
 using ledger::micros;
 using ledger::time_us;
@@ -169,12 +172,6 @@ void remove_store(const std::string& path) {
   }
 }
 
-std::unique_ptr<sq::sqlite_store> open_store(const std::string& path) {
-  auto s = sq::sqlite_store::open({path});
-  EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().message);
-  return s ? std::move(*s) : nullptr;
-}
-
 std::string verify_file(const std::string& path) {
   auto db = sq::database::open(path, false);
   EXPECT_TRUE(db.has_value()) << (db ? "" : db.error().message);
@@ -191,10 +188,9 @@ std::string verify_file(const std::string& path) {
 // its checksum, to try the table all the same).
 void make_rich_store(const std::string& path) {
   {
-    auto s = open_store(path);
-    ASSERT_NE(s, nullptr);
+    std::unique_ptr<store::sqlite::sqlite_store> s;
     ledger::ledger l;
-    ASSERT_TRUE(s->load(l, t0).has_value());
+    ASSERT_TRUE(open_and_load(path, t0, s, l));
     time_us now = t0;
     must(l.put_plan({"pro", 50 * credit, ledger::period_unit::month, 20 * credit}, now));
     must(l.put_plan({"yearly", 500 * credit, ledger::period_unit::year, std::nullopt}, now));
@@ -469,11 +465,9 @@ TEST(row_checksum, a_store_made_through_the_ledger_verifies_clean) {
   EXPECT_EQ(db.rows("SELECT 1 FROM api_keys WHERE revoked_at IS NOT NULL").size(), 1u);
   EXPECT_EQ(db.rows("SELECT 1 FROM charges WHERE refunded > 0").size(), 1u);
   // The store loads it, and the journal audit agrees.
-  auto s = open_store(path);
-  ASSERT_NE(s, nullptr);
+  std::unique_ptr<store::sqlite::sqlite_store> s;
   ledger::ledger l;
-  auto loaded = s->load(l, t_end);
-  ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
+  ASSERT_TRUE(open_and_load(path, t_end, s, l));
   auto audit = s->audit_journal(l);
   ASSERT_TRUE(audit.has_value()) << audit.error().message;
   EXPECT_EQ(*audit, "");
@@ -625,10 +619,9 @@ TEST(row_checksum, problems_are_bounded) {
   temp_dir dir;
   const std::string path = dir.file("many.db");
   {
-    auto s = open_store(path);
-    ASSERT_NE(s, nullptr);
+    std::unique_ptr<store::sqlite::sqlite_store> s;
     ledger::ledger l;
-    ASSERT_TRUE(s->load(l, t0).has_value());
+    ASSERT_TRUE(open_and_load(path, t0, s, l));
     for (int i = 0; i < 30; ++i)
       must(l.put_account({"a" + std::to_string(i), "", std::nullopt}, t0));
     commit(*s, l);
@@ -675,11 +668,9 @@ TEST(row_checksum, a_version_5_store_migrates_and_fills_every_checksum) {
   }
   EXPECT_EQ(verify_file(path), "");
   {
-    auto s = open_store(path);
-    ASSERT_NE(s, nullptr);
+    std::unique_ptr<store::sqlite::sqlite_store> s;
     ledger::ledger l;
-    auto loaded = s->load(l, t_end);
-    ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
+    ASSERT_TRUE(open_and_load(path, t_end, s, l));
     ASSERT_NE(l.find_account("alice"), nullptr);
     EXPECT_EQ(l.find_account("alice")->name, "Alice");
     // It keeps working: writes carry checksums, the audit agrees.
@@ -708,10 +699,9 @@ TEST(row_checksum, updates_keep_every_checksum_right) {
   temp_dir dir;
   const std::string path = dir.file("upd.db");
   {
-    auto s = open_store(path);
-    ASSERT_NE(s, nullptr);
+    std::unique_ptr<store::sqlite::sqlite_store> s;
     ledger::ledger l;
-    ASSERT_TRUE(s->load(l, t0).has_value());
+    ASSERT_TRUE(open_and_load(path, t0, s, l));
     must(l.put_account({"a", "A", std::nullopt}, t0));
     must(l.grant({.account = "a", .amount = 10 * credit}, t0));
     commit(*s, l);
@@ -741,11 +731,9 @@ TEST(row_checksum, updates_keep_every_checksum_right) {
         (*keys)->upsert({"k", "h2", auth::role::admin, "", t0 + 6, std::nullopt}).has_value());
   }
   EXPECT_EQ(verify_file(path), "");
-  auto s = open_store(path);
-  ASSERT_NE(s, nullptr);
+  std::unique_ptr<store::sqlite::sqlite_store> s;
   ledger::ledger l;
-  auto loaded = s->load(l, t0 + 10);
-  ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
+  ASSERT_TRUE(open_and_load(path, t0 + 10, s, l));
 }
 
 // A migration after 6 that adds a column to a table changes what its rows'

@@ -18,10 +18,13 @@
 #include "engine/engine.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "support/fn_task.hpp"
+#include "support/open_store.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace creditd;
 using creditd::testing::fn_task;
+using creditd::testing::open_and_load;
+using creditd::testing::open_store;
 using creditd::testing::run_durably;
 using creditd::testing::temp_dir;
 using ledger::micros;
@@ -81,12 +84,6 @@ class gated_store final : public creditd::store::store {
   std::atomic<bool> fail_{false};
   std::atomic<std::uint64_t> commits_{0};
 };
-
-std::unique_ptr<store::sqlite::sqlite_store> open_store(const std::string& path) {
-  auto s = store::sqlite::sqlite_store::open({path});
-  EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().message);
-  return s ? std::move(*s) : nullptr;
-}
 
 void seed(engine::engine& e) {
   ASSERT_TRUE(run_durably(e, [](ledger::ledger& l, time_us now) {
@@ -360,10 +357,9 @@ class checked_task final : public engine::task {
 TEST(engine_commits, every_task_is_committed_in_the_file_when_it_completes) {
   temp_dir dir;
   const std::string path = dir.file("e.db");
-  auto s = open_store(path);
-  ASSERT_NE(s, nullptr);
+  std::unique_ptr<store::sqlite::sqlite_store> s;
   ledger::ledger l;
-  ASSERT_TRUE(s->load(l, t0).has_value());
+  ASSERT_TRUE(open_and_load(path, t0, s, l));
   committed_view view(path);
   ASSERT_EQ(view.error(), "");
   engine::engine e(l, *s, {.clock = [] { return t0; }});
