@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "ledger/changes.hpp"
 #include "ledger/limits.hpp"
 #include "util/log.hpp"
 
@@ -69,32 +70,30 @@ engine_stats engine::stats() const {
 
 void engine::writer_loop() {
   std::vector<task*> incoming;
-  std::vector<task*> applied;  // applied, not yet handed to the committer
+  std::vector<task*> applied;  // applied this round, staged at its end
   ledger::time_us last_prune = 0;
   while (true) {
     bool stopping = false;
     {
       std::unique_lock lock(mu_);
-      auto ready = [&] {
-        return !queue_.empty() || stopping_ ||
-               (!committer_busy_ && (!applied.empty() || ledger_.has_changes()));
-      };
+      auto room = [&] { return staged_.tasks.size() < opts_.batch_tasks_max; };
+      auto ready = [&] { return (!queue_.empty() && room()) || stopping_; };
       const auto now = opts_.clock();
       const ledger::time_us due = ledger_.next_due();
       ledger::time_us wait_us = opts_.idle_wakeup_us;
-      // Due work waits while the set being built is full of it (the
-      // committer's notice wakes this thread).
+      // Due work waits while the staged set is full of it (the committer's
+      // notice, when it takes that set, wakes this thread).
       if (due != ledger::no_expiry && due_room())
         wait_us = std::clamp<ledger::time_us>(due - now, 0, wait_us);
       if (failed()) wait_us = std::min(wait_us, opts_.recovery_interval_us);
       if (!ready()) writer_cv_.wait_for(lock, std::chrono::microseconds(wait_us), ready);
-      if (applied.size() < opts_.batch_tasks_max) {
-        const std::size_t room = opts_.batch_tasks_max - applied.size();
-        if (queue_.size() <= room) {
+      if (room()) {
+        const std::size_t n = std::min(queue_.size(), opts_.batch_tasks_max - staged_.tasks.size());
+        if (n == queue_.size()) {
           incoming.swap(queue_);
         } else {
-          incoming.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(room));
-          queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(room));
+          incoming.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+          queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
         }
       }
       stopping = stopping_ && queue_.empty();
@@ -102,76 +101,81 @@ void engine::writer_loop() {
 
     if (failed()) {
       serve_degraded(incoming, applied);
-      // Refused or answered: what remains for the handoff below is nothing.
-      if (!failed()) continue;  // recovered: take writes from the next round
-    } else {
-      last_now_ = std::max(last_now_, opts_.clock());
-      const ledger::time_us now = last_now_;
-      // Time-driven work, a bounded step per round: what remains makes the
-      // next round start at once (next_due <= now), after this round's tasks.
-      if (ledger_.next_due() <= now && due_room())
-        ledger_.run_due(now, ledger::limits::due_items_per_step);
-      if (now - last_prune > 60 * ledger::us_per_second) {
-        ledger_.idempotency_forget_before(now - ledger::limits::idempotency_retention_seconds *
-                                                    ledger::us_per_second);
-        last_prune = now;
+      if (failed()) {
+        if (stopping) return;
+        continue;
       }
-      // The clock is read for each task: a task that moves a test clock is
-      // followed by tasks that see the new time.
-      for (task* t : incoming) {
-        last_now_ =
-            std::max(last_now_, opts_.clock());  // never backwards, whatever the wall clock does
-        t->apply(ledger_, last_now_);
-        applied.push_back(t);
-      }
-      incoming.clear();
+      // Recovered: writes are taken from the next round on.
+      continue;
     }
-
-    // Hand the applied tasks and their changes to the committer when it is free.
-    {
+    last_now_ = std::max(last_now_, opts_.clock());
+    const ledger::time_us now = last_now_;
+    // Time-driven work, a bounded step per round: what remains makes the
+    // next round start at once (next_due <= now), after this round's tasks.
+    if (ledger_.next_due() <= now && due_room())
+      ledger_.run_due(now, ledger::limits::due_items_per_step);
+    if (now - last_prune > 60 * ledger::us_per_second) {
+      ledger_.idempotency_forget_before(now - ledger::limits::idempotency_retention_seconds *
+                                                  ledger::us_per_second);
+      last_prune = now;
+    }
+    // The clock is read for each task: a task that moves a test clock is
+    // followed by tasks that see the new time.
+    for (task* t : incoming) {
+      last_now_ =
+          std::max(last_now_, opts_.clock());  // never backwards, whatever the wall clock does
+      t->apply(ledger_, last_now_);
+      applied.push_back(t);
+    }
+    incoming.clear();
+    stage(applied);
+    if (stopping) {
+      // The last staged set is committed before the writer leaves.
       std::unique_lock lock(mu_);
-      if (stopping) {
-        // Wait for the committer to take the last set before leaving.
-        writer_cv_.wait(lock, [&] { return !committer_busy_; });
-      }
-      if (!committer_busy_ && (!applied.empty() || ledger_.has_changes())) {
-        if (failed()) {
-          // Nothing more is written after a failed commit: drop the changes,
-          // refuse the tasks.
-          (void)ledger_.take_changes();
-          std::vector<task*> refused;
-          refused.swap(applied);
-          lock.unlock();
-          for (task* t : refused)
-            t->complete(false);
-          lock.lock();
-        } else if (!ledger_.has_changes() &&
-                   std::all_of(applied.begin(), applied.end(),
-                               [](const task* t) { return t->read_only(); })) {
-          // Nothing to write. The committer is idle, so every set these reads
-          // could have seen is durable (a failed one would have made failed()
-          // true above): they complete now, without a commit.
-          std::vector<task*> answered;
-          answered.swap(applied);
-          stats_.tasks_uncommitted += answered.size();
-          lock.unlock();
-          for (task* t : answered)
-            t->complete(true);
-          lock.lock();
-        } else {
-          handoff_.changes = ledger_.take_changes();
-          handoff_.tasks.swap(applied);
-          applied.clear();
-          committer_busy_ = true;
-          batch_ready_ = true;
-          committer_cv_.notify_one();
-        }
-      }
-      if (stopping) {
-        writer_cv_.wait(lock, [&] { return !committer_busy_; });
-        if (applied.empty() && !ledger_.has_changes() && queue_.empty()) return;
-      }
+      writer_cv_.wait(lock, [&] { return !committer_busy_; });
+      if (queue_.empty() && !ledger_.has_changes()) return;
     }
+  }
+}
+
+void engine::stage(std::vector<task*>& applied) {
+  const bool changed = ledger_.has_changes();
+  if (applied.empty() && !changed) return;
+  ledger::change_set changes;
+  if (changed) changes = ledger_.take_changes();
+  std::unique_lock lock(mu_);
+  if (failed()) {
+    // Nothing more is written after a failed commit: the changes are
+    // dropped (the ledger is reloaded from the store), the tasks refused.
+    std::vector<task*> refused;
+    refused.swap(applied);
+    lock.unlock();
+    for (task* t : refused)
+      t->complete(false);
+    return;
+  }
+  if (!committer_busy_ && !changed && staged_.tasks.empty() &&
+      std::all_of(applied.begin(), applied.end(), [](const task* t) { return t->read_only(); })) {
+    // Nothing to write and the committer idle: every set these reads could
+    // have seen is durable (a failed one would have made failed() true
+    // above), so they complete now, without a commit.
+    std::vector<task*> answered;
+    answered.swap(applied);
+    stats_.tasks_uncommitted += answered.size();
+    lock.unlock();
+    for (task* t : answered)
+      t->complete(true);
+    return;
+  }
+  ledger::append_changes(staged_.changes, std::move(changes));
+  staged_.tasks.insert(staged_.tasks.end(), applied.begin(), applied.end());
+  staged_entries_ = staged_.changes.entries.size();
+  applied.clear();
+  if (!committer_busy_) {
+    // An idle committer is woken; a busy one takes the staged set as soon
+    // as its commit ends, with no round trip through this thread.
+    committer_busy_ = true;
+    committer_cv_.notify_one();
   }
 }
 
@@ -244,12 +248,14 @@ void engine::committer_loop() {
   while (true) {
     {
       std::unique_lock lock(mu_);
-      committer_cv_.wait(lock, [&] { return batch_ready_ || committer_exit_; });
-      if (!batch_ready_) return;
-      current = std::move(handoff_);
-      handoff_ = {};
-      batch_ready_ = false;
+      committer_cv_.wait(lock, [&] { return committer_busy_ || committer_exit_; });
+      if (!committer_busy_) return;
+      current = std::move(staged_);
+      staged_ = {};
+      staged_entries_ = 0;
     }
+    // The writer may wait for room in the staged set.
+    writer_cv_.notify_one();
     bool durable = true;
     std::string error;
     const auto start = std::chrono::steady_clock::now();
@@ -272,11 +278,17 @@ void engine::committer_loop() {
                                        .count());
     // Record the failure before completing anything, so that whoever sees a
     // refused task also sees failed() and failure().
+    batch refused;
     {
       std::lock_guard lock(mu_);
       if (!durable) {
         if (failure_.empty()) failure_ = error;
         ++stats_.failures;
+        failed_.store(true, std::memory_order_release);
+        // What was staged behind the failed set is not written either.
+        refused = std::move(staged_);
+        staged_ = {};
+        staged_entries_ = 0;
       }
       if (commit) {
         const std::uint64_t n = current.tasks.size();
@@ -291,12 +303,14 @@ void engine::committer_loop() {
         stats_.tasks_uncommitted += current.tasks.size();
       }
     }
-    if (!durable) failed_.store(true, std::memory_order_release);
     for (task* t : current.tasks)
       t->complete(durable);
+    for (task* t : refused.tasks)
+      t->complete(false);
     {
       std::lock_guard lock(mu_);
-      committer_busy_ = false;
+      // A set staged meanwhile is taken at once; else the committer rests.
+      committer_busy_ = !staged_.tasks.empty() || !staged_.changes.empty();
     }
     current = {};
     writer_cv_.notify_one();

@@ -6,6 +6,10 @@
 // into the following one: group commit. A task completes only after the
 // change set that holds its effects is durable, so no result leaves before
 // its commit, and reads (tasks too) never show what is not yet on disk.
+// After each round of tasks the writer stages their changes (merged into the
+// set waiting for the committer, ledger::append_changes); a committer that
+// ends a commit takes the staged set at once, so under load no thread waits
+// for another to wake between two commits.
 // A set with no changes is not a commit: when it holds only read-only tasks
 // and the committer is idle (every set they could have seen is durable), its
 // tasks complete at once on the writer thread; /metrics scrapes and other
@@ -112,6 +116,11 @@ class engine {
   };
   void writer_loop();
   void committer_loop();
+  // Writer thread: joins this round's tasks and the ledger's changes to the
+  // staged set, which the committer takes when its commit ends (waking it
+  // only if it is idle); or completes read-only tasks at once when nothing
+  // is staged or committing.
+  void stage(std::vector<task*>& applied);
   // Writer thread, degraded: refuses writes, serves reads from the ledger as
   // last loaded from the store, and tries to recover.
   void serve_degraded(std::vector<task*>& incoming, std::vector<task*>& applied);
@@ -120,7 +129,8 @@ class engine {
   // time-driven work (so that a million renewals due at once become many
   // bounded commits, never one giant one).
   bool due_room() const {
-    return ledger_.pending_entry_count() < 4 * ledger::limits::due_items_per_step;
+    return ledger_.pending_entry_count() + staged_entries_.load(std::memory_order_relaxed) <
+           4 * ledger::limits::due_items_per_step;
   }
 
   ledger::ledger& ledger_;
@@ -132,10 +142,12 @@ class engine {
   std::condition_variable committer_cv_;
   std::vector<task*> queue_;
   bool stopping_ = false;
+  // True from the moment a set is staged for an idle committer until the
+  // committer finds nothing staged after a commit.
   bool committer_busy_ = false;
-  bool batch_ready_ = false;
   bool committer_exit_ = false;
-  batch handoff_;
+  batch staged_;                                // applied, not yet taken by the committer
+  std::atomic<std::size_t> staged_entries_{0};  // staged_.changes.entries.size()
   std::string failure_;
   engine_stats stats_;
   std::atomic<bool> failed_{false};
