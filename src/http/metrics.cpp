@@ -138,18 +138,19 @@ metrics::metrics(std::span<const std::string_view> routes) {
     (void)slot_for(r);
 }
 
-metrics::route_slot& metrics::slot_for(std::string_view route) {
+std::size_t metrics::slot_for(std::string_view route) {
   // Open addressing with linear probing; slots are never freed, so a probe
   // that meets an empty slot knows the route is not further on.
   const std::size_t start = route_hash(route);
   for (std::size_t i = 0; i < routes_max; ++i) {
-    route_slot& s = routes_[(start + i) % routes_max];
+    const std::size_t index = (start + i) % routes_max;
+    route_name& s = names_[index];
     std::uint8_t state = s.state.load(std::memory_order_acquire);
     if (state == slot_empty) {
       if (s.state.compare_exchange_strong(state, slot_claiming, std::memory_order_acquire)) {
         s.route = route;
         s.state.store(slot_ready, std::memory_order_release);
-        return s;
+        return index;
       }
       // Lost the race: `state` is now what the winner set.
     }
@@ -159,13 +160,22 @@ metrics::route_slot& metrics::slot_for(std::string_view route) {
       std::this_thread::yield();
       state = s.state.load(std::memory_order_acquire);
     }
-    if (s.route == route) return s;
+    if (s.route == route) return index;
   }
-  return overflow_;
+  return overflow_index;
 }
 
+namespace {
+// This thread's shard: taken round-robin on its first request.
+std::size_t this_shard(std::size_t shards) {
+  static std::atomic<std::size_t> next{0};
+  thread_local const std::size_t mine = next.fetch_add(1, std::memory_order_relaxed);
+  return mine % shards;
+}
+}  // namespace
+
 void metrics::observe(std::string_view route, unsigned status, double seconds) {
-  route_slot& s = slot_for(route);
+  route_counts& s = shards_[this_shard(shards)].routes[slot_for(route)];
   const std::size_t si = status < status_codes_max ? status_index[status] : status_other;
   s.by_status[si].fetch_add(1, std::memory_order_relaxed);
   // NaN and negative durations count as 0; a day or more as a day.
@@ -221,30 +231,49 @@ void metrics::refused(const ledger::error& e) {
 }
 
 void metrics::render(std::string& out) const {
-  // Routes in name order; the overflow slot only once it has counted.
-  std::vector<const route_slot*> slots;
+  // Routes in name order, each summed over the shards; the overflow slot
+  // only once it has counted.
+  struct totals {
+    std::string_view route;
+    std::array<std::uint64_t, statuses.size() + 1> by_status{};
+    std::array<std::uint64_t, latency_us_bounds.size() + 1> latency{};
+    std::uint64_t latency_us_sum = 0;
+  };
+  auto sum = [this](std::size_t index, std::string_view route) {
+    totals t;
+    t.route = route;
+    for (std::size_t k = 0; k < shards; ++k) {
+      const route_counts& c = shards_[k].routes[index];
+      for (std::size_t i = 0; i < t.by_status.size(); ++i)
+        t.by_status[i] += c.by_status[i].load(std::memory_order_relaxed);
+      for (std::size_t i = 0; i < t.latency.size(); ++i)
+        t.latency[i] += c.latency[i].load(std::memory_order_relaxed);
+      t.latency_us_sum += c.latency_us_sum.load(std::memory_order_relaxed);
+    }
+    return t;
+  };
+  std::vector<totals> slots;
   slots.reserve(routes_max + 1);
-  for (const route_slot& s : routes_) {
-    if (s.state.load(std::memory_order_acquire) == slot_ready) slots.push_back(&s);
+  for (std::size_t i = 0; i < routes_max; ++i) {
+    if (names_[i].state.load(std::memory_order_acquire) == slot_ready)
+      slots.push_back(sum(i, names_[i].route));
   }
   std::sort(slots.begin(), slots.end(),
-            [](const route_slot* a, const route_slot* b) { return a->route < b->route; });
+            [](const totals& a, const totals& b) { return a.route < b.route; });
+  totals overflow = sum(overflow_index, overflow_route);
   std::uint64_t overflow_seen = 0;
-  for (const auto& n : overflow_.latency)
-    overflow_seen += n.load(std::memory_order_relaxed);
-  if (overflow_seen > 0) slots.push_back(&overflow_);
-  auto route_of = [this](const route_slot* s) {
-    return s == &overflow_ ? overflow_route : s->route;
-  };
+  for (const std::uint64_t n : overflow.latency)
+    overflow_seen += n;
+  if (overflow_seen > 0) slots.push_back(overflow);
 
   family(out, "creditd_http_requests_total", "counter",
          "HTTP responses by route (the endpoint pattern) and status.");
-  for (const route_slot* s : slots) {
+  for (const totals& s : slots) {
     for (std::size_t i = 0; i <= statuses.size(); ++i) {
-      const std::uint64_t n = s->by_status[i].load(std::memory_order_relaxed);
+      const std::uint64_t n = s.by_status[i];
       if (n == 0) continue;
       out += "creditd_http_requests_total{route=";
-      append_label_value(out, route_of(s));
+      append_label_value(out, s.route);
       out += ",status=\"";
       if (i == status_other)
         out += "other";
@@ -259,15 +288,12 @@ void metrics::render(std::string& out) const {
   family(out, "creditd_http_request_duration_seconds", "histogram",
          "Time from a request's arrival to its response, by route.");
   std::string labels;
-  for (const route_slot* s : slots) {
-    std::array<std::uint64_t, latency_us_bounds.size() + 1> buckets{};
-    for (std::size_t i = 0; i < buckets.size(); ++i)
-      buckets[i] = s->latency[i].load(std::memory_order_relaxed);
+  for (const totals& s : slots) {
     labels = "route=";
-    append_label_value(labels, route_of(s));
+    append_label_value(labels, s.route);
     labels += ',';
-    histogram(out, "creditd_http_request_duration_seconds", labels, latency_us_bounds, buckets,
-              s->latency_us_sum.load(std::memory_order_relaxed), true);
+    histogram(out, "creditd_http_request_duration_seconds", labels, latency_us_bounds, s.latency,
+              s.latency_us_sum, true);
   }
 
   family(out, "creditd_charges_total", "counter",

@@ -10,7 +10,8 @@
 //
 // Thread-safety: every method may be called from any thread at once. The
 // request path (observe) and the billing counters take no lock: relaxed
-// atomics in fixed slots; a route's slot is claimed once, by compare-and-swap.
+// atomics in fixed slots, the request counters sharded by thread; a route's
+// slot is claimed once, by compare-and-swap.
 // render() reads the atomics while they move, so one scrape may count a
 // request in one family and not yet in another.
 #pragma once
@@ -18,6 +19,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -109,19 +111,31 @@ class metrics final : public service::counters {
 
  private:
   static constexpr std::size_t status_other = statuses.size();
-  struct alignas(64) route_slot {
+  // Counters are kept per shard, a thread taking one shard for its life
+  // (round-robin), so I/O threads do not share cache lines; render() sums
+  // the shards.
+  static constexpr std::size_t shards = 4;
+  // A route's name: its slot index is its counters' index in every shard.
+  struct alignas(64) route_name {
     std::atomic<std::uint8_t> state{0};  // slot_empty, slot_claiming or slot_ready
     std::string_view route;              // written once, before state is slot_ready
+  };
+  struct alignas(64) route_counts {
     std::array<std::atomic<std::uint64_t>, statuses.size() + 1> by_status{};
     // Not cumulative; the last bucket counts what is above every bound.
     std::array<std::atomic<std::uint64_t>, latency_us_bounds.size() + 1> latency{};
     std::atomic<std::uint64_t> latency_us_sum{0};
   };
-  // The slot of `route`, claimed on first use; overflow_ when the table is full.
-  route_slot& slot_for(std::string_view route);
+  struct shard {
+    std::array<route_counts, routes_max + 1> routes;  // the last: "(other)"
+  };
+  static constexpr std::size_t overflow_index = routes_max;
+  // The index of `route`'s slot, claimed on first use; overflow_index when
+  // the table is full.
+  std::size_t slot_for(std::string_view route);
 
-  std::array<route_slot, routes_max> routes_;
-  route_slot overflow_;
+  std::array<route_name, routes_max> names_;
+  std::unique_ptr<shard[]> shards_ = std::make_unique<shard[]>(shards);
   std::atomic<std::uint64_t> charges_{0};
   std::atomic<std::int64_t> charged_micros_{0};
   std::atomic<std::uint64_t> refunds_{0};
