@@ -11,6 +11,7 @@
 #include "api/description.hpp"
 #include "http/api.hpp"
 #include "http/json.hpp"
+#include "http/request_fields.hpp"
 #include "service/reply.hpp"
 #include "service/service.hpp"
 
@@ -25,6 +26,9 @@ struct call {
   service::caller who;              // the key's principal; the Idempotency-Key and fingerprint
   const desc::endpoint* ep = nullptr;
   std::optional<jvalue> body;  // the JSON body, checked against the description
+  // Instead of `body`: a spend body decoded by the fast path
+  // (request_fields.hpp), already checked.
+  std::optional<fast_spend> fast;
 };
 
 // Decodes a checked call into a service command and answers it.

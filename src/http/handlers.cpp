@@ -152,6 +152,8 @@ void void_lot(api& a, call& c) {
 // The router checked the body, batch items included, against the
 // description. Without an amount the ledger prices the charge.
 void create_charge(api& a, call& c) {
+  if (c.fast)
+    return svc(a).charge(c.who, charge_from(std::move(*c.fast), c.params[0]), reply_to(c));
   svc(a).charge(c.who, decode_checked_charge(*c.body, c.params[0]), reply_to(c));
 }
 
@@ -187,15 +189,23 @@ void create_adjustment(api& a, call& c) {
 }
 
 void create_hold(api& a, call& c) {
-  const body_values v = values(c);
-  spend_fields s = read_spend(v);
+  spend_fields s;
+  std::optional<std::int64_t> ttl;
+  if (c.fast) {
+    s = std::move(c.fast->s);
+    ttl = c.fast->ttl_seconds;
+  } else {
+    const body_values v = values(c);
+    s = read_spend(v);
+    ttl = v.integer("ttl_seconds");
+  }
   ledger::hold_cmd cmd{c.params[0],
                        s.amount.value_or(0),
                        std::move(s.operation),
                        std::move(s.dimensions),
                        std::move(s.reference),
                        s.urgent,
-                       v.integer("ttl_seconds").value_or(ledger::limits::hold_ttl_seconds_default)};
+                       ttl.value_or(ledger::limits::hold_ttl_seconds_default)};
   cmd.quantity = s.quantity;
   cmd.metadata = std::move(s.metadata);
   cmd.from_catalog = !s.amount.has_value();
@@ -268,6 +278,7 @@ void list_prices(api& a, call& c) {
 }
 
 void create_quote(api& a, call& c) {
+  if (c.fast) return svc(a).quote(c.who, charge_from(std::move(*c.fast), c.params[0]), reply_to(c));
   svc(a).quote(c.who, decode_checked_charge(*c.body, c.params[0]), reply_to(c));
 }
 

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 
 #include "http/json.hpp"
 #include "http/validate.hpp"
@@ -29,6 +31,30 @@ spend_fields read_spend(const body_values& v);
 // Decodes a charge body (also a batch item or a quote) already checked
 // against the description; the account comes from the path.
 ledger::charge_cmd decode_checked_charge(const jvalue& body, const std::string& account);
+
+// A spend body (a charge, a quote, a hold) decoded straight from its text,
+// without a JSON tree, when it has the common shape: one flat object of
+// described scalar fields (no dimensions or metadata, no null, no
+// duplicate), strings of printable ASCII without escapes, JSON whitespace
+// only. Every value passes the same checks as on the general path
+// (validate.hpp's check_value against `fields`). Anything else, valid or
+// not, gives nullopt, and the caller takes the general path (parse_json,
+// check_fields, decode_checked_charge), which answers every refusal: so the
+// fast path refuses nothing itself, and what it accepts it decodes as the
+// general path does (tests/http/fast_spend_test.cpp runs both on the same
+// inputs).
+struct fast_spend {
+  spend_fields s;
+  std::optional<std::int64_t> ttl_seconds;  // holds
+  // write_canonical(body, fields), when asked for (an Idempotency-Key).
+  std::string canonical;
+};
+std::optional<fast_spend> decode_spend_fast(std::string_view body,
+                                            std::span<const desc::field> fields,
+                                            bool with_canonical);
+
+// A charge command from a fast_spend (as decode_checked_charge from a tree).
+ledger::charge_cmd charge_from(fast_spend&& f, const std::string& account);
 
 // Checks a charge body against the description, then decodes it (for input
 // that no router checked, such as the fuzzer's). On failure `error` says why.

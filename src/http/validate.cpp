@@ -49,7 +49,6 @@ bool parse_integer(const jvalue& v, bool negative_ok, std::int64_t& out) {
   return ec == std::errc{} && p == v.text.data() + v.text.size();
 }
 
-std::string check_value(const jvalue& v, const desc::field& f, const std::string& name);
 std::string check_dimensions(const jvalue& v, const std::string& name) {
   if (!v.is_object()) return name + " must be an object";
   if (v.fields.size() > dimension_keys_max)
@@ -69,6 +68,8 @@ std::string check_dimensions(const jvalue& v, const std::string& name) {
            " bytes";
   return {};
 }
+
+}  // namespace
 
 std::string check_value(const jvalue& v, const desc::field& f, const std::string& name) {
   switch (f.t) {
@@ -142,6 +143,8 @@ std::string check_value(const jvalue& v, const desc::field& f, const std::string
   }
   return name + " is not valid";
 }
+
+namespace {
 
 const desc::field* find_field(std::span<const desc::field> fields, std::string_view name) {
   for (const desc::field& f : fields) {

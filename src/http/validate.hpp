@@ -23,6 +23,11 @@ namespace desc = creditd::api;  // the API description
 std::string check_fields(const jvalue& obj, std::span<const desc::field> fields,
                          std::string_view prefix = {});
 
+// The first problem of one value `v` of field `f` ("" when it conforms);
+// `name` names the field in the message. What check_fields() checks of each
+// member.
+std::string check_value(const jvalue& v, const desc::field& f, const std::string& name);
+
 // The first problem of the query string against `params` (unknown, repeated
 // or malformed parameters), or "".
 std::string check_query(const std::string& query, std::span<const desc::field> params);
