@@ -48,14 +48,19 @@ struct route {
   const desc::endpoint* ep;
   bhttp::verb verb;
   handler_fn fn;
+  bool fast_spend;  // a spend body: try decode_spend_fast first
 };
+
+bool takes_spend_body(std::string_view name) {
+  return name == "create_charge" || name == "create_hold" || name == "create_quote";
+}
 
 // Every described endpoint with its handler, in the description's order.
 const std::vector<route>& routes() {
   static const std::vector<route> table = [] {
     std::vector<route> out;
     for (const desc::endpoint& ep : desc::endpoints())
-      out.push_back({&ep, to_verb(ep.verb), find_handler(ep.name)});
+      out.push_back({&ep, to_verb(ep.verb), find_handler(ep.name), takes_spend_body(ep.name)});
     return out;
   }();
   return table;
@@ -93,6 +98,38 @@ bool allowed(desc::access need, auth::role r) {
   return false;
 }
 
+// Whether a and b are equal, in a time that depends on their lengths only.
+bool equal_constant_time(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+// The principal of a bearer key: the connection's cached one when it is the
+// same key and no key was revoked since (the generation is read before the
+// key store is asked, so a revoke that races with this request leaves the
+// cache stale for the next one); else the key store's (SHA-256, a shared lock).
+std::optional<auth::principal> authenticate(const auth::key_store& keys, std::string_view key,
+                                            auth_cache* cache) {
+  const std::uint64_t generation = keys.generation();
+  if (cache != nullptr && cache->valid && cache->generation == generation &&
+      equal_constant_time(cache->key, key)) {
+    return cache->who;
+  }
+  auto who = keys.authenticate(key);
+  if (cache != nullptr) {
+    cache->valid = who.has_value();
+    if (who) {
+      cache->key.assign(key);
+      cache->who = *who;
+      cache->generation = generation;
+    }
+  }
+  return who;
+}
+
 bool blank(std::string_view body) {
   return std::all_of(body.begin(), body.end(),
                      [](char ch) { return ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t'; });
@@ -120,22 +157,26 @@ std::string_view api::handle(request req, done_fn done) {
     return c.ep != nullptr ? c.ep->path : std::string_view("(unmatched)");
   };
   const bool test_clock = ctx_.svc.test_clock_enabled();
-  std::string allow;  // the methods the path has, for a 405
-  handler_fn fn = nullptr;
+  // The first described route with this method whose pattern matches; no
+  // allocation until one does.
+  route_params views;
+  const route* found = nullptr;
   for (const route& r : routes()) {
-    if (r.ep->test_clock_only && !test_clock) continue;
-    if (!match_route(r.ep->path, c.req.path, c.params)) continue;
-    if (r.verb != c.req.method) {
-      if (!allow.empty()) allow += ", ";
-      allow += desc::to_string(r.ep->verb);
-      if (r.ep->verb == desc::method::get) allow += ", HEAD";
-      continue;
-    }
+    if (r.verb != c.req.method || (r.ep->test_clock_only && !test_clock)) continue;
+    if (!match_route(r.ep->path, c.req.path, views)) continue;
     c.ep = r.ep;
-    fn = r.fn;
+    found = &r;
     break;
   }
   if (c.ep == nullptr) {
+    std::string allow;  // the methods the path has, for a 405
+    for (const route& r : routes()) {
+      if (r.ep->test_clock_only && !test_clock) continue;
+      if (!match_route(r.ep->path, c.req.path, views)) continue;
+      if (!allow.empty()) allow += ", ";
+      allow += desc::to_string(r.ep->verb);
+      if (r.ep->verb == desc::method::get) allow += ", HEAD";
+    }
     if (!allow.empty()) {
       response r =
           error_response(405, "method_not_allowed",
@@ -148,6 +189,9 @@ std::string_view api::handle(request req, done_fn done) {
                                  "no endpoint " + std::string(bhttp::to_string(c.req.method)) +
                                      " " + c.req.path + " (GET /openapi.json lists them)"));
   }
+  c.params.reserve(views.count);
+  for (std::size_t i = 0; i < views.count; ++i)
+    c.params.emplace_back(views.values[i]);
   const desc::endpoint& ep = *c.ep;
   if (!decode_path_params(c.params))
     return finish(error_response(400, "invalid_request", "the path has invalid percent-encoding"));
@@ -155,7 +199,7 @@ std::string_view api::handle(request req, done_fn done) {
     std::string_view auth = c.req.authorization;
     // The scheme name is case-insensitive (RFC 9110).
     if (!has_bearer(auth)) return finish(unauthenticated("send Authorization: Bearer KEY", false));
-    auto who = ctx_.keys.authenticate(auth.substr(7));
+    auto who = authenticate(ctx_.keys, auth.substr(7), c.req.auth);
     if (!who) return finish(unauthenticated("the API key is not valid", true));
     c.who.who = std::move(*who);
     if (!allowed(ep.need, c.who.who.who)) {
@@ -188,6 +232,10 @@ std::string_view api::handle(request req, done_fn done) {
     return finish(error_response(400, "invalid_request", problem));
   if (ep.raw_body) {
     // Passed on as bytes: the handler checks them (a signature covers them).
+  } else if (ep.has_body && found->fast_spend &&
+             (c.fast = decode_spend_fast(c.req.body, ep.body,
+                                         ep.mutating && !c.req.idempotency_key.empty()))) {
+    // The common charge or hold, checked and decoded without a JSON tree.
   } else if (ep.has_body) {
     if (!blank(c.req.body)) {
       json_error error;
@@ -214,10 +262,11 @@ std::string_view api::handle(request req, done_fn done) {
     for (const std::string& p : c.params)
       canonical += p + '\n';
     if (c.body) write_canonical(canonical, *c.body, ep.body);
+    if (c.fast) canonical += c.fast->canonical;
     c.who.idempotency_key = c.req.idempotency_key;
     c.who.fingerprint = auth::sha256_hex(canonical);
   }
-  fn(*this, c);
+  found->fn(*this, c);
   return ep.path;
 }
 

@@ -22,6 +22,17 @@
 
 namespace creditd::http {
 
+// A connection's last authenticated bearer key and what it authenticated
+// as (api.cpp). Reused while the key store's generation() is unchanged, so a
+// revoke takes effect at the next request of every connection. Owned by the
+// connection; used only while it calls handle().
+struct auth_cache {
+  std::string key;  // the key as sent, after "Bearer "
+  auth::principal who;
+  std::uint64_t generation = 0;
+  bool valid = false;
+};
+
 struct request {
   boost::beast::http::verb method = boost::beast::http::verb::get;
   std::string path;
@@ -30,6 +41,7 @@ struct request {
   std::string authorization;
   std::string idempotency_key;
   std::string stripe_signature;  // the Stripe-Signature header (webhooks)
+  auth_cache* auth = nullptr;    // the connection's, or nullptr (no caching)
 };
 
 struct response {

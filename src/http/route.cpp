@@ -3,6 +3,8 @@
 #include <boost/url/parse_query.hpp>
 #include <boost/url/pct_string_view.hpp>
 
+#include "util/assert.hpp"
+
 namespace creditd::http {
 
 target_parts split_target(std::string_view target) {
@@ -11,15 +13,18 @@ target_parts split_target(std::string_view target) {
   return {target.substr(0, q), target.substr(q + 1)};
 }
 
-bool match_route(std::string_view pattern, std::string_view path,
-                 std::vector<std::string>& params) {
-  params.clear();
+bool match_route(std::string_view pattern, std::string_view path, route_params& params) {
+  params.count = 0;
+  auto add = [&params](std::string_view value) {
+    CREDITD_ASSERT(params.count < route_params::count_max);
+    params.values[params.count++] = value;
+  };
   if (pattern.ends_with('*')) {
     // A prefix route ("/console/*"): the rest of the path, possibly empty,
     // is its one parameter.
     pattern.remove_suffix(1);
     if (!path.starts_with(pattern)) return false;
-    params.emplace_back(path.substr(pattern.size()));
+    add(path.substr(pattern.size()));
     return true;
   }
   while (!pattern.empty() || !path.empty()) {
@@ -33,9 +38,7 @@ bool match_route(std::string_view pattern, std::string_view path,
       const std::size_t close = pseg.find('}');
       const std::string_view suffix = pseg.substr(close + 1);  // "{id}:batch" style
       if (seg.size() <= suffix.size() || !seg.ends_with(suffix)) return false;
-      params.emplace_back(seg.substr(0, seg.size() - suffix.size()));
-      // Too long for any id: still this route, and then not found.
-      if (params.back().empty()) return false;
+      add(seg.substr(0, seg.size() - suffix.size()));
     } else if (pseg != seg) {
       return false;
     }
@@ -43,6 +46,17 @@ bool match_route(std::string_view pattern, std::string_view path,
     path = qe == std::string_view::npos ? std::string_view() : path.substr(qe);
   }
   return true;
+}
+
+bool match_route(std::string_view pattern, std::string_view path,
+                 std::vector<std::string>& params) {
+  params.clear();
+  route_params views;
+  const bool matched = match_route(pattern, path, views);
+  // A failed match leaves the parameters it found before failing, as it did.
+  for (std::size_t i = 0; i < views.count; ++i)
+    params.emplace_back(views.values[i]);
+  return matched;
 }
 
 bool decode_path_params(std::vector<std::string>& params) {

@@ -3,6 +3,7 @@
 // parameters. Pure functions of their input; reentrant.
 #pragma once
 
+#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +25,14 @@ target_parts split_target(std::string_view target);
 // a prefix route ("/console/*"): it matches every path that starts with what precedes the '*', and
 // the rest of the path (possibly empty, slashes included) is its one parameter.
 bool match_route(std::string_view pattern, std::string_view path, std::vector<std::string>& params);
+
+// The same match without allocating: the parameters are views into `path`.
+struct route_params {
+  static constexpr std::size_t count_max = 8;  // {..} segments of a pattern, at most
+  std::array<std::string_view, count_max> values{};
+  std::size_t count = 0;
+};
+bool match_route(std::string_view pattern, std::string_view path, route_params& params);
 
 // Percent-decodes each parameter in place; false when one has invalid
 // percent-encoding (then `params` is partly decoded).

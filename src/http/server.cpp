@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/strand.hpp>
@@ -12,6 +13,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <type_traits>
@@ -56,26 +58,182 @@ bool is_framing(std::string_view name) {
          beast::iequals(name, "Connection");
 }
 
-// The status line and the headers of `r`, on any body type.
-template <typename Body>
-void fill_header(bhttp::response<Body>& res, const response& r, std::string_view route) {
-  res.set(bhttp::field::server, "creditd");
-  res.set(bhttp::field::content_type, r.content_type);
-  if (r.retry_after_s > 0) res.set(bhttp::field::retry_after, std::to_string(r.retry_after_s));
-  if (r.replayed) res.set("Idempotent-Replayed", "true");
-  for (const auto& [name, value] : r.headers) {
-    if (!is_token(name) || !is_header_value(value) || is_framing(name)) {
-      log::write(log::level::error, "response header dropped",
-                 {{"route", std::string(route)}, {"header", name}});
-      continue;
+// The status line and the headers of a response, as Beast's serializer wrote
+// them for the same calls: Server and Content-Type, Retry-After,
+// Idempotent-Replayed, the handler's extra headers (one named Server or
+// Content-Type replaces the server's), then Connection: close when the
+// connection ends, then the framing (`length`, or chunked). The common case
+// (no such replacement) starts from a pre-rendered status line and fixed
+// headers.
+enum class framing { length, chunked, none };
+
+// "HTTP/1.1 <status> <reason>\r\nServer: creditd\r\nContent-Type: application/json\r\n",
+// for every status a reason is known for.
+const std::string& json_prefix(unsigned status) {
+  static const std::array<std::string, 600> prefixes = [] {
+    std::array<std::string, 600> out;
+    for (unsigned s = 100; s < out.size(); ++s) {
+      out[s] = "HTTP/1.1 " + std::to_string(s) + " " +
+               std::string(bhttp::obsolete_reason(static_cast<bhttp::status>(s))) +
+               "\r\nServer: creditd\r\nContent-Type: application/json\r\n";
     }
-    if (beast::iequals(name, "Server") || beast::iequals(name, "Content-Type")) {
-      res.set(name, value);
-    } else {
-      res.insert(name, value);
-    }
-  }
+    return out;
+  }();
+  static const std::string none;
+  return status < prefixes.size() && status >= 100 ? prefixes[status] : none;
 }
+
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ").append(value).append("\r\n");
+}
+
+void append_decimal(std::string& out, std::uint64_t v) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+void append_head(std::string& out, const response& r, std::string_view route, bool keep, framing f,
+                 std::size_t length) {
+  // Extra headers that break the rules are dropped (and logged); a valid
+  // Server or Content-Type among them replaces the server's own.
+  bool replaces = false;
+  for (const auto& [name, value] : r.headers) {
+    if (!is_token(name) || !is_header_value(value) || is_framing(name)) continue;
+    if (beast::iequals(name, "Server") || beast::iequals(name, "Content-Type")) replaces = true;
+  }
+  auto write_extras = [&](auto&& put) {
+    for (const auto& [name, value] : r.headers) {
+      if (!is_token(name) || !is_header_value(value) || is_framing(name)) {
+        log::write(log::level::error, "response header dropped",
+                   {{"route", std::string(route)}, {"header", name}});
+        continue;
+      }
+      put(name, value);
+    }
+  };
+  char retry[24];
+  std::string_view retry_text;
+  if (r.retry_after_s > 0) {
+    const auto end = std::to_chars(retry, retry + sizeof retry, r.retry_after_s).ptr;
+    retry_text = std::string_view(retry, static_cast<std::size_t>(end - retry));
+  }
+  const std::string& prefix = json_prefix(r.status);
+  if (!replaces && r.content_type == "application/json" && !prefix.empty()) {
+    out += prefix;
+    if (!retry_text.empty()) append_field(out, "Retry-After", retry_text);
+    if (r.replayed) append_field(out, "Idempotent-Replayed", "true");
+    write_extras(
+        [&](std::string_view name, std::string_view value) { append_field(out, name, value); });
+  } else {
+    // Beast's fields: set() erases every field of that name, then appends.
+    std::vector<std::pair<std::string_view, std::string_view>> fields;
+    fields.emplace_back("Server", "creditd");
+    fields.emplace_back("Content-Type", r.content_type);
+    if (!retry_text.empty()) fields.emplace_back("Retry-After", retry_text);
+    if (r.replayed) fields.emplace_back("Idempotent-Replayed", "true");
+    write_extras([&](std::string_view name, std::string_view value) {
+      if (beast::iequals(name, "Server") || beast::iequals(name, "Content-Type")) {
+        std::erase_if(fields,
+                      [name](const auto& field) { return beast::iequals(field.first, name); });
+      }
+      fields.emplace_back(name, value);
+    });
+    out += "HTTP/1.1 ";
+    append_decimal(out, r.status);
+    out += ' ';
+    out += bhttp::obsolete_reason(static_cast<bhttp::status>(r.status));
+    out += "\r\n";
+    for (const auto& [name, value] : fields)
+      append_field(out, name, value);
+  }
+  if (!keep) append_field(out, "Connection", "close");
+  if (f == framing::length) {
+    out += "Content-Length: ";
+    append_decimal(out, length);
+    out += "\r\n";
+  } else if (f == framing::chunked) {
+    append_field(out, "Transfer-Encoding", "chunked");
+  }
+  out += "\r\n";
+}
+
+// A status whose response has no body and no Content-Length (RFC 9110).
+bool bodiless(unsigned status) {
+  return (status >= 100 && status < 200) || status == 204 || status == 304;
+}
+
+// A request parser that keeps only what the server uses: the method, the
+// target split into path and query, the version, the Authorization,
+// Idempotency-Key and Stripe-Signature headers (the first of each), and the
+// body. Framing (Content-Length, chunked coding, keep-alive) and the limits
+// are basic_parser's, exactly as in Beast's request_parser; only the other
+// headers are not stored (no allocation per header).
+class request_reader final : public bhttp::basic_parser<true> {
+ public:
+  request_reader(std::size_t body_bytes_max, std::uint32_t header_bytes_max) {
+    body_limit(body_bytes_max);
+    header_limit(header_bytes_max);
+    // put() returns at the header's end: what it took until then is the
+    // header's size (session::parse).
+    eager(false);
+  }
+  request req;  // the method as sent (HEAD included)
+  std::string method_text;
+  int version = 11;
+  std::size_t header_bytes = 0;  // taken by put() before the header's end
+
+ private:
+  void on_request_impl(bhttp::verb method, beast::string_view method_str, beast::string_view target,
+                       int v, beast::error_code&) override {
+    req.method = method;
+    method_text.assign(method_str.data(), method_str.size());
+    version = v;
+    const target_parts parts = split_target(std::string_view(target.data(), target.size()));
+    req.path.assign(parts.path);
+    req.query.assign(parts.query);
+  }
+  void on_response_impl(int, beast::string_view, int, beast::error_code&) override {}
+  void on_field_impl(bhttp::field name, beast::string_view name_string, beast::string_view value,
+                     beast::error_code&) override {
+    std::string* to = nullptr;
+    bool* seen = nullptr;
+    if (name == bhttp::field::authorization) {
+      to = &req.authorization;
+      seen = &authorization_seen_;
+    } else if (beast::iequals(name_string, "Idempotency-Key")) {
+      to = &req.idempotency_key;
+      seen = &idempotency_key_seen_;
+    } else if (beast::iequals(name_string, "Stripe-Signature")) {
+      to = &req.stripe_signature;
+      seen = &stripe_signature_seen_;
+    }
+    if (to == nullptr || *seen) return;
+    *seen = true;
+    to->assign(value.data(), value.size());
+  }
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
+                         beast::error_code&) override {
+    // basic_parser refused a length above body_limit already.
+    if (length) req.body.reserve(static_cast<std::size_t>(*length));
+  }
+  std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
+    req.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                                 beast::error_code&) override {
+    req.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_finish_impl(beast::error_code&) override {}
+
+  bool authorization_seen_ = false;
+  bool idempotency_key_seen_ = false;
+  bool stripe_signature_seen_ = false;
+};
 
 }  // namespace
 
@@ -83,11 +241,19 @@ void fill_header(bhttp::response<Body>& res, const response& r, std::string_view
 // is the same code for both, compiled twice; TLS adds a handshake before the
 // first read and a close_notify before the close.
 //
-// A streamed body (response::stream) goes out as chunks: the session pulls
-// one chunk at a time from the producer, writes it, and pulls again. While it
-// waits for the producer it watches the socket (async_wait, which consumes
-// nothing), so a client that leaves is noticed then too. Everything runs on
-// the connection's strand; the producer's `give` posts to it.
+// Pipelining: after a read, every whole request already in the buffer (up to
+// pipelined_requests_max, and none after one that closes the connection) is
+// parsed and handed to the handler at once: a batch. The responses are kept
+// in request order and, once the batch's last one is in, written together in
+// one write. The next read starts after that write (the buffer may already
+// hold the next batch).
+//
+// A streamed body (response::stream) goes out as chunks: the responses
+// before it are written with its header, then the session pulls one chunk at
+// a time from the producer, writes it, and pulls again. While it waits for the
+// producer it watches the socket (async_wait, which consumes nothing), so a
+// client that leaves is noticed then too. Everything runs on the connection's
+// strand; the producer's `give` posts to it.
 template <typename Stream>
 class session final : public session_base, public std::enable_shared_from_this<session<Stream>> {
   static constexpr bool tls = std::is_same_v<Stream, tls_stream>;
@@ -126,6 +292,17 @@ class session final : public session_base, public std::enable_shared_from_this<s
   }
 
  private:
+  // One request of a batch and, once it came, its response.
+  struct exchange {
+    std::string_view route;  // a static endpoint pattern
+    std::string method;      // as sent, for the log
+    std::chrono::steady_clock::time_point started;
+    bool keep_alive = true;  // the request's
+    bool head = false;
+    bool http10 = false;  // an HTTP/1.0 request: no chunked coding
+    std::optional<response> res;
+  };
+
   beast::tcp_stream& socket_layer() { return beast::get_lowest_layer(stream_); }
 
   // TLS: a client that never finishes its handshake holds its slot for at
@@ -142,161 +319,260 @@ class session final : public session_base, public std::enable_shared_from_this<s
                             });
   }
 
+  // The next request: from the buffer when it is there, else from the
+  // socket, within read_timeout from here.
   void read() {
     if (srv_.draining()) return close();
-    parser_.emplace();
-    parser_->body_limit(srv_.options().body_bytes_max);
-    parser_->header_limit(static_cast<std::uint32_t>(srv_.options().header_bytes_max));
+    if (!reader_) new_reader();
     socket_layer().expires_after(srv_.options().read_timeout);
+    parse_and_go();
+  }
+
+  void new_reader() {
+    reader_.emplace(srv_.options().body_bytes_max,
+                    static_cast<std::uint32_t>(srv_.options().header_bytes_max));
+  }
+
+  enum class parsed { whole, need_more, refused };
+  // Feeds the buffer to reader_; `ec` is the parser's error when refused.
+  // basic_parser bounds the header only within one put(): a header that
+  // arrives over several reads has its fields taken as they come, so the
+  // bytes taken before the header's end are counted here too.
+  parsed parse(beast::error_code& ec) {
+    const std::size_t header_max = srv_.options().header_bytes_max;
+    while (!reader_->is_done()) {
+      if (buffer_.size() == 0) return parsed::need_more;
+      const bool in_header = !reader_->is_header_done();
+      const std::size_t used = reader_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (in_header) reader_->header_bytes += used;
+      if (!ec && reader_->header_bytes > header_max) ec = bhttp::error::header_limit;
+      if (ec == bhttp::error::need_more) {
+        ec = {};
+        if (!reader_->is_header_done() && reader_->header_bytes + buffer_.size() > header_max) {
+          ec = bhttp::error::header_limit;
+          return parsed::refused;
+        }
+        return parsed::need_more;
+      }
+      if (ec) return parsed::refused;
+      if (used == 0 && !reader_->is_done()) return parsed::need_more;
+    }
+    return parsed::whole;
+  }
+
+  void parse_and_go() {
+    beast::error_code ec;
+    switch (parse(ec)) {
+      case parsed::whole:
+        return start_batch();
+      case parsed::need_more:
+        return read_some();
+      case parsed::refused:
+        return refuse(ec);
+    }
+  }
+
+  void read_some() {
     waiting_ = true;
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-                        self->on_read(ec);
-                      });
+    constexpr std::size_t read_bytes = 16 << 10;
+    stream_.async_read_some(buffer_.prepare(read_bytes),
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->waiting_ = false;
+                              self->buffer_.commit(n);
+                              self->on_read(ec);
+                            });
   }
 
   void on_read(beast::error_code ec) {
-    waiting_ = false;
-    // The peer said goodbye: say it back (TLS: close_notify).
-    if (ec == bhttp::error::end_of_stream || ec == net::error::eof) return close();
-    // Silent, gone, or drained: no goodbye that nobody would wait for.
-    if (ec == beast::error::timeout || ec == net::error::operation_aborted ||
-        ec == net::error::connection_reset || ec == net::ssl::error::stream_truncated) {
-      return close_socket();
+    if (ec == net::error::eof) {
+      // The peer said goodbye: say it back (TLS: close_notify). In the
+      // middle of a request, it is a malformed one (as Beast's reads say).
+      if (!reader_->got_some()) return close();
+      ec = {};
+      reader_->put_eof(ec);
+      if (ec) return refuse(ec);
+      return start_batch();
     }
-    if (ec == bhttp::error::body_limit) {
-      return fail(413, "payload_too_large",
-                  "the body is larger than the limit of " +
-                      std::to_string(srv_.options().body_bytes_max) + " bytes");
-    }
-    if (ec == bhttp::error::header_limit) {
-      return fail(431, "headers_too_large", "the request headers are larger than the limit");
-    }
-    // Only a request the parser refused gets an answer; a broken connection
-    // or TLS record does not.
-    if (ec && ec.category() != bhttp::make_error_code(bhttp::error::bad_target).category())
-      return close_socket();
-    if (ec) return fail(400, "invalid_request", "malformed HTTP request");
-    socket_layer().expires_never();
-    auto& req = parser_->get();
-    keep_alive_ = req.keep_alive();
-    http10_ = req.version() < 11;
-    started_ = std::chrono::steady_clock::now();
-    request r;
-    // HEAD is GET without the body: the handler sees a GET, write() drops
-    // the body and keeps its headers.
-    head_ = req.method() == bhttp::verb::head;
-    r.method = head_ ? bhttp::verb::get : req.method();
-    method_ = std::string(req.method_string());
-    const target_parts target = split_target(req.target());
-    r.path = std::string(target.path);
-    r.query = std::string(target.query);
-    r.body = std::move(req.body());
-    if (auto it = req.find(bhttp::field::authorization); it != req.end())
-      r.authorization = std::string(it->value());
-    if (auto it = req.find("Idempotency-Key"); it != req.end())
-      r.idempotency_key = std::string(it->value());
-    if (auto it = req.find("Stripe-Signature"); it != req.end())
-      r.stripe_signature = std::string(it->value());
-    route_ = srv_.request_handler().handle(
-        std::move(r), [self = this->shared_from_this()](response resp) {
-          net::post(self->stream_.get_executor(),
-                    [self, resp = std::move(resp)]() mutable { self->write(std::move(resp)); });
-        });
+    // Silent, gone, or drained: no goodbye that nobody would wait for; and a
+    // broken connection or TLS record gets no answer either.
+    if (ec) return close_socket();
+    parse_and_go();
   }
 
-  void fail(unsigned status, std::string_view code, std::string message) {
-    keep_alive_ = false;
-    head_ = false;
-    route_ = "(malformed)";
-    started_ = std::chrono::steady_clock::now();
-    write(error_response(status, code, message));
+  // A request the parser refused, answered alone; the connection then closes.
+  void refuse(beast::error_code ec) {
+    reader_.reset();
+    batch_.clear();
+    next_ = 0;
+    exchange& x = batch_.emplace_back();
+    x.route = "(malformed)";
+    x.keep_alive = false;
+    x.started = std::chrono::steady_clock::now();
+    x.res = refusal(ec);
+    answered_ = 1;
+    write_batch();
+  }
+
+  response refusal(beast::error_code ec) const {
+    if (ec == bhttp::error::body_limit) {
+      return error_response(413, "payload_too_large",
+                            "the body is larger than the limit of " +
+                                std::to_string(srv_.options().body_bytes_max) + " bytes");
+    }
+    if (ec == bhttp::error::header_limit)
+      return error_response(431, "headers_too_large",
+                            "the request headers are larger than the limit");
+    return error_response(400, "invalid_request", "malformed HTTP request");
+  }
+
+  // reader_ holds a whole request: it and every whole one after it in the
+  // buffer go to the handler.
+  void start_batch() {
+    socket_layer().expires_never();
+    batch_.clear();
+    next_ = 0;
+    answered_ = 0;
+    collecting_ = true;
+    for (;;) {
+      const bool keep_alive = reader_->keep_alive();
+      submit(*reader_);
+      reader_.reset();
+      if (!keep_alive || batch_.size() >= srv_.options().pipelined_requests_max ||
+          srv_.draining() || buffer_.size() == 0) {
+        break;
+      }
+      new_reader();
+      beast::error_code ec;
+      const parsed p = parse(ec);
+      if (p == parsed::need_more) break;  // reader_ keeps what it has read
+      if (p == parsed::refused) {
+        // Answered in its place, after the others; the connection then closes.
+        reader_.reset();
+        exchange& x = batch_.emplace_back();
+        x.route = "(malformed)";
+        x.keep_alive = false;
+        x.started = std::chrono::steady_clock::now();
+        x.res = refusal(ec);
+        ++answered_;
+        break;
+      }
+    }
+    collecting_ = false;
+    if (answered_ == batch_.size()) write_batch();
+  }
+
+  void submit(request_reader& rd) {
+    const std::size_t i = batch_.size();
+    exchange& x = batch_.emplace_back();
+    x.keep_alive = rd.keep_alive();
+    x.http10 = rd.version < 11;
+    x.started = std::chrono::steady_clock::now();
+    x.method = std::move(rd.method_text);
+    request r = std::move(rd.req);
+    // HEAD is GET without the body: the handler sees a GET, the writer drops
+    // the body and keeps its headers.
+    x.head = r.method == bhttp::verb::head;
+    if (x.head) r.method = bhttp::verb::get;
+    r.auth = &auth_;
+    const std::string_view route = srv_.request_handler().handle(
+        std::move(r), [self = this->shared_from_this(), i](response resp) {
+          // Inline when answered on this strand (inside handle()), else posted.
+          net::dispatch(self->stream_.get_executor(), [self, i, resp = std::move(resp)]() mutable {
+            self->answer(i, std::move(resp));
+          });
+        });
+    batch_[i].route = route;
+  }
+
+  void answer(std::size_t i, response resp) {
+    CREDITD_ASSERT(i < batch_.size() && !batch_[i].res);
+    batch_[i].res = std::move(resp);
+    ++answered_;
+    if (!collecting_ && answered_ == batch_.size()) write_batch();
   }
 
   // Counts the response and logs it (errors always, everything at debug).
-  void observe(unsigned status, const std::string& bytes) {
+  void observe(const exchange& x, unsigned status, std::string_view bytes_note, std::size_t bytes) {
     const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-    if (metrics* stats = srv_.stats()) stats->observe(route_, status, seconds);
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - x.started).count();
+    if (metrics* stats = srv_.stats()) stats->observe(x.route, status, seconds);
     if (status >= 500 || log::enabled(log::level::debug)) {
       char ms[32];
       std::snprintf(ms, sizeof ms, "%.3f", seconds * 1000);
       log::write(status >= 500 ? log::level::error : log::level::debug, "request",
-                 {{"method", method_},
-                  {"route", std::string(route_)},
+                 {{"method", x.method},
+                  {"route", std::string(x.route)},
                   {"status", std::to_string(status)},
                   {"ms", ms},
-                  {"bytes", bytes}});
+                  {"bytes", bytes_note.empty() ? std::to_string(bytes) : std::string(bytes_note)}});
     }
   }
 
-  void write(response r) {
-    keep_ = keep_alive_ && !srv_.draining();
+  // Renders the batch's responses from next_ into out_, in order, and
+  // writes them in one write; a streamed body is written after the
+  // responses before it, then the batch goes on after its end.
+  void write_batch() {
+    out_.clear();
     socket_layer().expires_after(srv_.options().read_timeout);
-    if (head_) return write_head(std::move(r));
-    if (r.stream) return start_stream(std::move(r));
-    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
-        static_cast<bhttp::status>(r.status), 11);
-    fill_header(*res, r, route_);
-    res->keep_alive(keep_);
-    const std::size_t bytes = r.body.size();
-    res->body() = std::move(r.body);
-    res->prepare_payload();
-    observe(r.status, std::to_string(bytes));
-    bhttp::async_write(stream_, *res,
-                       [self = this->shared_from_this(), res](beast::error_code ec, std::size_t) {
-                         self->after_response(ec);
-                       });
-  }
-
-  // HEAD: the headers of the GET response (Content-Length of its body, or
-  // Transfer-Encoding: chunked for a stream, which is never pulled).
-  void write_head(response r) {
-    auto res = std::make_shared<bhttp::response<bhttp::empty_body>>(
-        static_cast<bhttp::status>(r.status), 11);
-    fill_header(*res, r, route_);
-    res->keep_alive(keep_);
-    if (r.stream) {
-      res->chunked(!http10_);
-    } else {
-      res->content_length(r.body.size());
+    while (next_ < batch_.size()) {
+      exchange& x = batch_[next_++];
+      response r = std::move(*x.res);
+      x.res.reset();
+      // Every response of the batch keeps the connection but the last one
+      // when the server drains (its requests were all taken).
+      keep_ = x.keep_alive && (next_ < batch_.size() || !srv_.draining());
+      route_ = x.route;
+      http10_ = x.http10;
+      if (x.head) {
+        if (r.stream) {
+          append_head(out_, r, route_, keep_, http10_ ? framing::none : framing::chunked, 0);
+        } else {
+          append_head(out_, r, route_, keep_, framing::length, r.body.size());
+        }
+        observe(x, r.status, "0", 0);
+      } else if (r.stream) {
+        return start_stream(x, std::move(r));
+      } else {
+        const bool no_body = bodiless(r.status);
+        append_head(out_, r, route_, keep_, no_body ? framing::none : framing::length,
+                    r.body.size());
+        if (!no_body) out_ += r.body;
+        observe(x, r.status, {}, no_body ? 0 : r.body.size());
+      }
+      if (!keep_) break;
     }
-    observe(r.status, "0");
-    auto sr = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*res);
-    bhttp::async_write_header(stream_, *sr,
-                              [self = this->shared_from_this(), res, sr](
-                                  beast::error_code ec, std::size_t) { self->after_response(ec); });
+    net::async_write(stream_, net::buffer(out_),
+                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                       self->after_response(ec);
+                     });
   }
 
   void after_response(beast::error_code ec) {
     if (ec) return close_socket();
     if (!keep_) return close();
+    if (next_ < batch_.size()) return write_batch();
     read();
   }
 
   // ------------------------------------------------------------ streaming
 
-  void start_stream(response r) {
+  // The responses before it (in out_) and the stream's header, in one write.
+  void start_stream(const exchange& x, response r) {
     body_ = std::move(r.stream);
     // A drain that began while the request was in flight.
     if (srv_.draining()) stop_stream();
     // HTTP/1.0 has no chunked coding: the body ends where the connection does.
     if (http10_) keep_ = false;
-    auto res = std::make_shared<bhttp::response<bhttp::empty_body>>(
-        static_cast<bhttp::status>(r.status), 11);
-    fill_header(*res, r, route_);
-    res->keep_alive(keep_);
-    res->chunked(!http10_);
-    observe(r.status, "streamed");
-    auto sr = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*res);
-    bhttp::async_write_header(
-        stream_, *sr,
-        [self = this->shared_from_this(), res, sr](beast::error_code ec, std::size_t) {
-          if (ec || self->gone_) return self->client_gone();
-          self->socket_layer().expires_never();
-          self->watch();
-          self->pull();
-        });
+    append_head(out_, r, route_, keep_, http10_ ? framing::none : framing::chunked, 0);
+    observe(x, r.status, "streamed", 0);
+    net::async_write(stream_, net::buffer(out_),
+                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                       if (ec || self->gone_) return self->client_gone();
+                       self->socket_layer().expires_never();
+                       self->watch();
+                       self->pull();
+                     });
   }
 
   void pull() {
@@ -400,6 +676,7 @@ class session final : public session_base, public std::enable_shared_from_this<s
     stream_done_ = false;
     stop_sent_ = false;
     if (!keep_ || srv_.draining()) return close();
+    if (next_ < batch_.size()) return write_batch();
     read();
   }
 
@@ -426,15 +703,17 @@ class session final : public session_base, public std::enable_shared_from_this<s
   Stream stream_;
   server& srv_;
   beast::flat_buffer buffer_;
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  bool keep_alive_ = true;  // the request's
-  bool keep_ = true;        // the response's
+  std::optional<request_reader> reader_;  // the request being read
+  auth_cache auth_;                       // this connection's last key (api.hpp)
+  std::vector<exchange> batch_;           // the requests of the batch, in order
+  std::size_t answered_ = 0;              // responses in batch_
+  std::size_t next_ = 0;                  // the first response not yet written
+  bool collecting_ = false;               // the batch is still being parsed
+  std::string out_;                       // the bytes of the write in progress
+  bool keep_ = true;                      // the last written response's
   bool waiting_ = false;
-  bool head_ = false;
-  bool http10_ = false;     // an HTTP/1.0 request: no chunked coding
-  std::string_view route_;  // a static endpoint pattern
-  std::string method_;
-  std::chrono::steady_clock::time_point started_;
+  bool http10_ = false;     // the current response's request: no chunked coding
+  std::string_view route_;  // the current response's endpoint pattern
   // The stream in progress.
   std::shared_ptr<body_stream> body_;
   std::string chunk_;         // the chunk being written

@@ -2,7 +2,8 @@
 // (body, headers, idle time, connections, TLS handshakes), and a graceful
 // drain on stop. Plain HTTP, or HTTPS only when given a TLS context. It
 // answers HEAD on GET routes itself, writes a handler's extra headers and
-// streams chunked bodies (handler.hpp). When accept fails for want of
+// streams chunked bodies (handler.hpp). Pipelined requests already read are
+// handled together and answered, in order, in one write. When accept fails for want of
 // descriptors or memory it pauses instead of spinning.
 // Thread-safe: run the io_context on any number of threads.
 #pragma once
@@ -30,6 +31,9 @@ struct server_options {
   std::size_t header_bytes_max = 16 << 10;
   std::chrono::seconds read_timeout{30};  // for a whole request, from its first wait
   std::size_t connections_max = 10000;
+  // Pipelined requests handled together: a batch, whose responses leave in
+  // one write. Requests beyond it wait in the buffer for the next batch.
+  std::size_t pipelined_requests_max = 64;
   // TLS only: from the accept to the end of the handshake, and for the
   // close_notify exchange when a connection ends.
   std::chrono::seconds tls_handshake_timeout{10};
