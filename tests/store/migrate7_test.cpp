@@ -165,3 +165,32 @@ TEST(migration_7, the_per_account_queries_use_the_narrow_indexes_in_order) {
     EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << sql << "\n" << plan;
   }
 }
+
+// A key SQLite cannot make a rowid (text in a BIGINT key, which schema 6
+// took) fails the migration, naming the file; the file is left at schema 6
+// exactly as it was, every table in place.
+TEST(migration_7, a_failed_migration_leaves_the_schema_6_file_as_it_was) {
+  temp_dir dir;
+  const std::string path = dir.file("v6.db");
+  {
+    auto db = must(store::sqlite::database::open(path, true));
+    std::string sql = creditd::testing::schema_sql_up_to(6);
+    sql +=
+        "INSERT INTO charges (id, account, amount, refunded, parts, created_at, hold_id, "
+        "postpaid_period) VALUES (4, 'a', 1, 0, '[]', 1, 0, 1), ('x4', 'a', 1, 0, '[]', 1, 0, 1);";
+    must(db.exec(sql.c_str()));
+  }
+  const std::string before = dump_tables(path);
+  auto s = store::sqlite::sqlite_store::open({path});
+  ASSERT_FALSE(s.has_value());
+  EXPECT_NE(s.error().message.find("migration 7 failed"), std::string::npos) << s.error().message;
+  EXPECT_NE(s.error().message.find(path), std::string::npos) << s.error().message;
+  EXPECT_EQ(dump_tables(path), before);
+  auto db = must(store::sqlite::database::open(path, false));
+  EXPECT_EQ(rows_of(db, "SELECT MAX(version) FROM schema_migrations"),
+            std::vector<std::string>{"6"});
+  EXPECT_EQ(rows_of(db, "SELECT name FROM sqlite_master WHERE name LIKE '%_v7'"),
+            std::vector<std::string>{});
+  EXPECT_EQ(rows_of(db, "SELECT type FROM pragma_table_info('charges') WHERE pk = 1"),
+            std::vector<std::string>{"BIGINT"});
+}
