@@ -14,10 +14,12 @@
 #include <map>
 #include <random>
 
+#include "engine/engine.hpp"
 #include "store/log/log_store.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 #include "store/sqlite/sqlite_reader.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "support/fn_task.hpp"
 #include "support/ledger_dump.hpp"
 #include "support/temp_dir.hpp"
 
@@ -42,6 +44,11 @@ constexpr int accounts_n = 5;
 class workload {
  public:
   ledger::change_set step(ledger::ledger& l, int i) {
+    run(l, i);
+    return l.take_changes();
+  }
+  // The commands of step i, their changes left in the ledger.
+  void run(ledger::ledger& l, int i) {
     const time_us now = t0 + i * 3600 * ledger::us_per_second;
     std::mt19937_64 rng(static_cast<std::uint64_t>(i) * 7919 + 1);
     auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<std::uint64_t>(n)); };
@@ -125,7 +132,6 @@ class workload {
     }
     l.run_due(now);
     l.note_time(now);
-    return l.take_changes();
   }
 
  private:
@@ -459,4 +465,32 @@ TEST(log_store, check_log_reads_without_changing_and_names_damage) {
             std::string::npos)
       << damaged.error().message;
   EXPECT_FALSE(store::log::check_log(tmp.file("nowhere"), 0).has_value());
+}
+
+TEST(log_store, the_engine_group_commits_through_it) {
+  temp_dir tmp;
+  constexpr int steps = 60;
+  const auto ref = reference_dumps(steps);
+  {
+    auto s = open_log_store(tmp);
+    ledger::ledger l;
+    must(s->load(l, t0));
+    engine::engine eng(l, *s, {.clock = [] { return t0; }});
+    workload w;
+    // Submitted at once: the writer applies them in order while earlier
+    // sets are being appended (several tasks per record).
+    std::vector<std::unique_ptr<creditd::testing::fn_task>> tasks;
+    for (int i = 0; i < steps; ++i) {
+      tasks.push_back(std::make_unique<creditd::testing::fn_task>(
+          [&w, i](ledger::ledger& led, time_us) { w.run(led, i); }));
+      eng.submit(tasks.back().get());
+    }
+    for (auto& t : tasks)
+      EXPECT_TRUE(t->wait());
+    eng.stop();
+    EXPECT_FALSE(eng.failed());
+    EXPECT_EQ(eng.stats().commits, s->durable_seq());
+  }
+  auto s = open_log_store(tmp);
+  EXPECT_EQ(loaded_dump(*s), ref[steps]);
 }
