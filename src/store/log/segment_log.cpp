@@ -173,6 +173,11 @@ std::expected<std::unique_ptr<segment_log>, std::string> segment_log::open(
   log->dir_fd_ = ::open(opts.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (log->dir_fd_ < 0) return std::unexpected(errno_text("cannot open log directory", opts.dir));
   if (auto r = log->scan(applied, visit); !r) return std::unexpected(r.error());
+  // The first segment is made now (preallocated and zero-filled), not by
+  // the first append, which would wait for it.
+  if (!opts.read_only && log->segments_.empty()) {
+    if (auto r = log->roll(0, applied); !r) return std::unexpected(r.error());
+  }
   return log;
 }
 

@@ -58,7 +58,8 @@ class segment_log {
   // the store already holds; records at or below it are not needed and their
   // segments may be recycled). The scan stops cleanly at a torn tail of the
   // last segment (an incomplete record, a bad checksum, or zeros), which the
-  // next append overwrites.
+  // next append overwrites. A directory without segments gets its first one
+  // here, so that the first append does not wait for its preallocation.
   // Errors (naming the file and byte offset where it applies): a segment
   // header that does not check, a bad record followed by a valid one or in a
   // segment that is not the last (corruption in the middle: acknowledged
