@@ -1,14 +1,13 @@
 // Every error code of the contract with its status, and proof that a refused
 // request changed nothing (balance, lots and journal read the same after).
-#include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
 #include "http_fixture.hpp"
+#include "support/raw_socket.hpp"
 
 using namespace creditd::testing;
 
@@ -422,15 +421,8 @@ TEST(http_errors, headers_over_16_kib_431_on_plain_http) {
 // 1 s timeout in-process.
 TEST(http_errors, half_a_request_is_closed_after_the_read_timeout) {
   live_server srv;
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int fd = connect_loopback(srv.port(), 120);
   ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(srv.port());
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  timeval guard{120, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof guard);
   const std::string half = "POST /v1/accounts/a/charges HTTP/1.1\r\nHost: x\r\nContent-Le";
   ASSERT_EQ(::send(fd, half.data(), half.size(), MSG_NOSIGNAL), static_cast<ssize_t>(half.size()));
   {

@@ -17,26 +17,13 @@
 #include <vector>
 
 #include "support/http_client.hpp"
+#include "support/raw_socket.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace creditd::testing;
 
 namespace {
-
-int connect_raw(unsigned short port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 // Raises the open-file limit as far as allowed; returns the soft limit now.
 rlim_t raise_fd_limit(rlim_t want) {
@@ -116,15 +103,14 @@ TEST(http_hostile, idle_connections_and_slow_writers_do_not_stop_a_normal_client
   ASSERT_TRUE(wait_sockets(server.pid(), sockets_alone, seen)) << seen << " sockets";
   std::vector<int> idle;
   for (int i = 0; i < idle_count; ++i) {
-    const int fd = connect_raw(server.port());
+    const int fd = connect_loopback(server.port());
     ASSERT_GE(fd, 0) << "connection " << i;
     idle.push_back(fd);
   }
   // Slow writers: a request line and one header byte at a time, never finished.
-  std::atomic<bool> stop{false};
   std::vector<int> slow;
   for (int i = 0; i < slow_count; ++i) {
-    const int fd = connect_raw(server.port());
+    const int fd = connect_loopback(server.port());
     ASSERT_GE(fd, 0);
     const char* start = "POST /v1/accounts/a/charges HTTP/1.1\r\nHost: x\r\nX-Slow: ";
     ASSERT_GT(::send(fd, start, std::strlen(start), MSG_NOSIGNAL), 0);
@@ -136,21 +122,11 @@ TEST(http_hostile, idle_connections_and_slow_writers_do_not_stop_a_normal_client
   ASSERT_TRUE(wait_sockets(server.pid(), sockets_alone + idle_count + slow_count, seen))
       << "the server (pid " << server.pid() << ") holds " << seen - sockets_alone
       << " client connections, not " << idle_count + slow_count;
-  std::thread trickle([&] {
-    while (!stop.load()) {
-      for (int fd : slow)
-        (void)::send(fd, "a", 1, MSG_NOSIGNAL);
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+  repeating_thread trickle(std::chrono::milliseconds(50), [&] {
+    for (int fd : slow)
+      (void)::send(fd, "a", 1, MSG_NOSIGNAL);
+    return true;
   });
-  struct joiner {  // on every way out, a failed assertion or an exception included
-    std::atomic<bool>& stop;
-    std::thread& t;
-    ~joiner() {
-      stop = true;
-      if (t.joinable()) t.join();
-    }
-  } join_trickle{stop, trickle};
 
   // A normal client charges as usual, on a new connection.
   http_client c(server.port(), "admin-secret");
@@ -162,8 +138,7 @@ TEST(http_hostile, idle_connections_and_slow_writers_do_not_stop_a_normal_client
   auto metrics = c.get("/metrics");
   EXPECT_EQ(metrics.status, 200u);
 
-  stop = true;
-  if (trickle.joinable()) trickle.join();
+  trickle.stop();
   for (int fd : slow)
     ::close(fd);
   for (int fd : idle)

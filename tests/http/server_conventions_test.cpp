@@ -31,6 +31,7 @@
 #include "http/handler.hpp"
 #include "http/server.hpp"
 #include "http_fixture.hpp"
+#include "support/raw_socket.hpp"
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
@@ -663,35 +664,6 @@ TEST(server_accept, the_connection_cap_fits_under_the_descriptor_limit) {
 
 namespace {
 
-// A connected socket with a 60 s receive guard; -1 on failure.
-int connect_guarded(unsigned short port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  timeval tv{60, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-// Reads until the server closes; true when it closed (EOF or reset) without
-// sending a byte, false when bytes came or the guard ran out. `why` says which.
-bool closed_without_answer(int fd, std::string& why) {
-  char buf[512];
-  const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-  if (n == 0) return true;
-  if (n < 0 && errno == ECONNRESET) return true;
-  why = n > 0 ? "answered: " + std::string(buf, static_cast<std::size_t>(n))
-              : std::string("not closed within the guard: ") + std::strerror(errno);
-  return false;
-}
-
 // Polls `pred` every 10 ms for at most a minute (a guard, not a bound).
 template <class Pred>
 bool eventually(Pred pred) {
@@ -709,41 +681,28 @@ TEST(server_limits, half_a_request_or_a_trickle_is_closed_after_the_read_timeout
   fake_handler h([](const request&) { return text("ok"); });
   in_process s(h, {.read_timeout = std::chrono::seconds(1)});
   // Half a request, then silence.
-  const int silent = connect_guarded(s.port);
+  const int silent = connect_loopback(s.port, 60);
   ASSERT_GE(silent, 0);
   const std::string half = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Hal";
   ASSERT_EQ(::send(silent, half.data(), half.size(), MSG_NOSIGNAL),
             static_cast<ssize_t>(half.size()));
   // A header one byte at a time, never finished: the timeout is for the
   // whole request, so bytes that keep coming do not keep it open.
-  const int trickle = connect_guarded(s.port);
+  const int trickle = connect_loopback(s.port, 60);
   ASSERT_GE(trickle, 0);
   const std::string start = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
   ASSERT_EQ(::send(trickle, start.data(), start.size(), MSG_NOSIGNAL),
             static_cast<ssize_t>(start.size()));
-  std::atomic<bool> stop{false};
-  std::thread writer([&] {
-    while (!stop.load()) {
-      if (::send(trickle, "a", 1, MSG_NOSIGNAL) != 1) return;      // closed by the server
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // pacing only
-    }
+  repeating_thread writer(std::chrono::milliseconds(50), [&] {
+    return ::send(trickle, "a", 1, MSG_NOSIGNAL) == 1;  // until closed by the server
   });
-  struct joiner {  // on every way out, a failed assertion or an exception included
-    std::atomic<bool>& stop;
-    std::thread& t;
-    ~joiner() {
-      stop = true;
-      if (t.joinable()) t.join();
-    }
-  } join_writer{stop, writer};
   // Meanwhile whole requests are served.
   client ok(s.port);
   EXPECT_EQ(ok.request(bhttp::verb::get, "/healthz").status, 200u);
   std::string why;
   EXPECT_TRUE(closed_without_answer(silent, why)) << "half a request: " << why;
   EXPECT_TRUE(closed_without_answer(trickle, why)) << "a trickle: " << why;
-  stop = true;
-  if (writer.joinable()) writer.join();
+  writer.stop();
   ::close(silent);
   ::close(trickle);
   // A fresh request on a fresh connection is served after the timeouts.
@@ -761,7 +720,7 @@ TEST(server_limits, connections_over_the_cap_are_closed_and_a_slot_frees_on_a_cl
   ASSERT_EQ(s.srv.connections(), 2u);
   // The third is accepted by the kernel and closed by the server unanswered.
   for (int i = 0; i < 3; ++i) {
-    const int over = connect_guarded(s.port);
+    const int over = connect_loopback(s.port, 60);
     ASSERT_GE(over, 0);
     const std::string req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
     (void)::send(over, req.data(), req.size(), MSG_NOSIGNAL);  // may meet the close
