@@ -490,6 +490,31 @@ TEST_F(store_audit, an_update_outside_creditd_is_named_by_its_checksum_and_by_th
   EXPECT_NE(text.find(acme_charge_entry(copy) + ": amount"), std::string::npos) << text;
 }
 
+// Each altered row is one problem of the report, named whole, however its
+// key reads ("; " in it included), and as many as the audit's own bound
+// allows (not the checksum list's 20).
+TEST_F(store_audit, checksum_problems_are_the_audits_own_one_per_row) {
+  const std::string copy = fresh_copy("keys");
+  alter(copy, "UPDATE accounts SET id = 'x; y' WHERE id = 'topup'", /*reseal=*/false);
+  auto report = store::sqlite::audit_file(copy);
+  ASSERT_TRUE(report.has_value()) << report.error().message;
+  EXPECT_NE(std::find(report->problems.begin(), report->problems.end(),
+                      "accounts row id=x; y: checksum mismatch (the row was altered outside "
+                      "creditd)"),
+            report->problems.end())
+      << store::sqlite::describe(*report, copy);
+
+  const std::string many = fresh_copy("many");
+  alter(many, "UPDATE entries SET reason = reason || 'x'", /*reseal=*/false);
+  ASSERT_GT(query_int(many, "SELECT count(*) FROM entries"), 50);
+  report = store::sqlite::audit_file(many, nullptr, 50);
+  ASSERT_TRUE(report.has_value()) << report.error().message;
+  EXPECT_EQ(report->problems.size(), 50u);
+  EXPECT_TRUE(report->stopped);
+  for (const std::string& p : report->problems)
+    EXPECT_NE(p.find("entries row seq="), std::string::npos) << p;
+}
+
 // The report stops at its bound: every entry's amount altered.
 TEST_F(store_audit, stops_after_twenty_problems) {
   const std::string copy = fresh_copy("everywhere");

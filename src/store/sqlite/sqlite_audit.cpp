@@ -482,18 +482,11 @@ std::expected<audit_report, store_error> audit_database(database& db, const std:
     }
   }
   ledger::journal_auditor a(problems_max);
-  // Then each row against its checksum: a row changed outside creditd.
-  {
-    const std::string checksums = verify_row_checksums(db);
-    for (std::size_t from = 0; from < checksums.size();) {
-      const std::size_t end = std::min(checksums.find("; ", from), checksums.size());
-      a.add_problem(checksums.substr(from, end - from));
-      from = end + 2;
-    }
-  }
-  // Then the journal against every row, in one snapshot.
+  // Then, in one snapshot, each row against its checksum (a row changed
+  // outside creditd), and the journal against every row.
   {
     read_transaction snapshot(db);
+    verify_row_checksums(db, [&](std::string problem) { a.add_problem(std::move(problem)); });
     if (!a.full()) {
       if (auto r = stream_rows(db, path, a); !r) return std::unexpected(r.error());
     }

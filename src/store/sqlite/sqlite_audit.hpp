@@ -1,10 +1,11 @@
 // The audit of a SQLite store file behind `creditd check` (and
 // sqlite_store::audit_journal): PRAGMA integrity_check first (every page,
-// every index against its table), then every row of the file streamed into
-// the ledger's journal auditor (ledger/audit.hpp): the counters, accounts,
-// lots, holds, charges, purchases, subscription periods and subscriptions,
-// then the journal in seq order. Rows are read from the file, not from a
-// loaded ledger, in one read transaction (one snapshot).
+// every index against its table), then every row against its checksum
+// (sqlite_checksum.hpp), then every row of the file streamed into the
+// ledger's journal auditor (ledger/audit.hpp): the counters, accounts, lots,
+// holds, charges, purchases, subscription periods and subscriptions, then
+// the journal in seq order. Rows are read from the file, not from a loaded
+// ledger; the checksums and the rows in one read transaction (one snapshot).
 //
 // Memory: the auditor's (a record per account, lot, hold, charge, purchase,
 // period and refund; never per entry). Entries are streamed.

@@ -427,4 +427,9 @@ std::string verify_row_checksums(database& db) {
   return problems.text();
 }
 
+void verify_row_checksums(database& db, const std::function<void(std::string)>& add) {
+  for (std::string_view table : checksummed_tables)
+    verify_table(db, table, add);
+}
+
 }  // namespace creditd::store::sqlite

@@ -22,6 +22,7 @@
 #include <concepts>
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -119,5 +120,9 @@ std::string verify_row_checksums(database& db);
 
 // The same for the rows of one table.
 std::string verify_table_checksums(database& db, std::string_view table);
+
+// Every problem verify_row_checksums() finds, one at a time and unbounded
+// (the caller bounds them), to `add`.
+void verify_row_checksums(database& db, const std::function<void(std::string)>& add);
 
 }  // namespace creditd::store::sqlite
