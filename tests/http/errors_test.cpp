@@ -11,6 +11,23 @@
 
 using namespace creditd::testing;
 
+namespace {
+
+// A server, an admin client, and account "a" holding 10 credits; `before`
+// is its state (balance, lots, journal) before the test's requests.
+struct ten_credits_on_a {
+  live_server srv;
+  http_client c{srv.port(), admin_key};
+  std::string before;
+  ten_credits_on_a() {
+    put_account(c, "a");
+    grant(c, "a", "10");
+    before = state(c, "a");
+  }
+};
+
+}  // namespace
+
 TEST(http_errors, unauthenticated_401_without_a_valid_key) {
   live_server srv;
   http_client admin(srv.port(), admin_key);
@@ -51,11 +68,9 @@ TEST(http_errors, unauthenticated_401_without_a_valid_key) {
 }
 
 TEST(http_errors, not_found_404_for_unknown_and_malformed_ids) {
-  live_server srv;
-  http_client c(srv.port(), admin_key);
-  put_account(c, "a");
-  grant(c, "a", "10");
-  const std::string before = state(c, "a");
+  ten_credits_on_a fx;
+  http_client& c = fx.c;
+  const std::string& before = fx.before;
   struct {
     verb method;
     std::string target;
@@ -102,11 +117,9 @@ TEST(http_errors, not_found_404_for_unknown_and_malformed_ids) {
 }
 
 TEST(http_errors, invalid_request_400_for_bad_input_and_nothing_changes) {
-  live_server srv;
-  http_client c(srv.port(), admin_key);
-  put_account(c, "a");
-  grant(c, "a", "10");
-  const std::string before = state(c, "a");
+  ten_credits_on_a fx;
+  http_client& c = fx.c;
+  const std::string& before = fx.before;
 
   std::string deep33 = R"({"operation":"x","amount":1,"metadata":)";
   deep33 += std::string(32, '[') + std::string(32, ']') + "}";
@@ -336,11 +349,9 @@ TEST(http_errors, rate_limited_429_for_too_many_open_holds) {
 }
 
 TEST(http_errors, unknown_price_422_without_an_amount) {
-  live_server srv;
-  http_client c(srv.port(), admin_key);
-  put_account(c, "a");
-  grant(c, "a", "10");
-  const std::string before = state(c, "a");
+  ten_credits_on_a fx;
+  http_client& c = fx.c;
+  const std::string& before = fx.before;
   for (const auto& [target, body] : std::vector<std::pair<std::string, std::string>>{
            {"/v1/accounts/a/charges", R"({"operation":"image.generate"})"},
            {"/v1/accounts/a/charges",
@@ -356,15 +367,13 @@ TEST(http_errors, unknown_price_422_without_an_amount) {
 }
 
 TEST(http_errors, payload_too_large_413_over_one_mebibyte) {
-  live_server srv;
-  http_client c(srv.port(), admin_key);
-  put_account(c, "a");
-  grant(c, "a", "10");
-  const std::string before = state(c, "a");
+  ten_credits_on_a fx;
+  http_client& c = fx.c;
+  const std::string& before = fx.before;
 
   // Refused from the header alone: the body is never read.
   auto r = raw_exchange(
-      srv.port(),
+      fx.srv.port(),
       "POST /v1/accounts/a/charges HTTP/1.1\r\nHost: x\r\n"
       "Authorization: Bearer " +
           admin_key + "\r\nContent-Type: application/json\r\nContent-Length: 1048577\r\n\r\n");
@@ -381,11 +390,9 @@ TEST(http_errors, payload_too_large_413_over_one_mebibyte) {
 }
 
 TEST(http_errors, headers_over_16_kib_431_on_plain_http) {
-  live_server srv;
-  http_client c(srv.port(), admin_key);
-  put_account(c, "a");
-  grant(c, "a", "10");
-  const std::string before = state(c, "a");
+  ten_credits_on_a fx;
+  http_client& c = fx.c;
+  const std::string& before = fx.before;
   const std::string head =
       "POST /v1/accounts/a/charges HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + admin_key +
       "\r\nContent-Type: application/json\r\n";
@@ -395,7 +402,7 @@ TEST(http_errors, headers_over_16_kib_431_on_plain_http) {
            "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   };
   // Over the limit: 431 with the error shape, and no charge.
-  auto big = raw_exchange(srv.port(), with_padding(17 << 10));
+  auto big = raw_exchange(fx.srv.port(), with_padding(17 << 10));
   EXPECT_EQ(big.status, 431u) << big.body;
   EXPECT_EQ(big.error_code(), "headers_too_large");
   EXPECT_EQ(state(c, "a"), before);
@@ -404,11 +411,11 @@ TEST(http_errors, headers_over_16_kib_431_on_plain_http) {
   for (int i = 0; i < 400; ++i)
     many += "X-H" + std::to_string(i) + ": " + std::string(50, 'b') + "\r\n";
   many += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-  auto r = raw_exchange(srv.port(), many);
+  auto r = raw_exchange(fx.srv.port(), many);
   EXPECT_EQ(r.status, 431u) << r.body;
   EXPECT_EQ(state(c, "a"), before);
   // Just under the limit the same request is served.
-  auto ok = raw_exchange(srv.port(), with_padding(15 << 10));
+  auto ok = raw_exchange(fx.srv.port(), with_padding(15 << 10));
   EXPECT_EQ(ok.status, 201u) << ok.body;
   EXPECT_EQ(available(c, "a"), "9");
 }
