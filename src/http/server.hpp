@@ -33,7 +33,9 @@ struct server_options {
   std::size_t connections_max = 10000;
   // Pipelined requests handled together: a batch, whose responses leave in
   // one write. Requests beyond it wait in the buffer for the next batch.
-  std::size_t pipelined_requests_max = 64;
+  // It also bounds what one connection holds: up to this many responses
+  // (a journal page can be hundreds of KiB) until the batch's last is in.
+  std::size_t pipelined_requests_max = 16;
   // TLS only: from the accept to the end of the handshake, and for the
   // close_notify exchange when a connection ends.
   std::chrono::seconds tls_handshake_timeout{10};
