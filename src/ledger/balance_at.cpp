@@ -1,6 +1,7 @@
 #include "ledger/balance_at.hpp"
 
 #include <algorithm>
+#include <vector>
 
 #include "ledger/time.hpp"
 
@@ -50,23 +51,40 @@ void balance_replay::add(const entry& e) {
   }
 }
 
-balance_view balance_replay::view(const account& acct) const {
+account_terms terms_of(const account& acct) {
+  return {acct.created_at, acct.settings.reserve, acct.settings.postpaid_limit};
+}
+
+lot_terms terms_of(const lot& l) {
+  return {l.id, l.kind, l.priority, l.effective_at, l.expires_at};
+}
+
+balance_view balance_replay::view(const account_terms& acct,
+                                  std::span<const lot_terms> lots) const {
   balance_view b;
   // Before the account existed it had nothing, not even postpaid credit.
   if (at_ < acct.created_at) return b;
   b.held = all_periods_.held;
-  for (const lot* l : acct.lots) {
-    auto it = lots_.find(l->id);
+  for (const lot_terms& l : lots) {
+    auto it = lots_.find(l.id);
     if (it == lots_.end()) continue;
     b.held += it->second.held;
-    if (l->effective_at > at_ || at_ >= l->expires_at || it->second.remaining <= 0) continue;
+    if (l.effective_at > at_ || at_ >= l.expires_at || it->second.remaining <= 0) continue;
     b.lots_remaining += it->second.remaining;
   }
-  b.reserve = acct.settings.reserve;
+  b.reserve = acct.reserve;
   b.postpaid_used = std::max<micros>(0, in_period_.used + in_period_.held);
   b.available = std::max<micros>(0, b.lots_remaining - b.reserve) +
-                std::max<micros>(0, acct.settings.postpaid_limit - b.postpaid_used);
+                std::max<micros>(0, acct.postpaid_limit - b.postpaid_used);
   return b;
+}
+
+balance_view balance_replay::view(const account& acct) const {
+  std::vector<lot_terms> lots;
+  lots.reserve(acct.lots.size());
+  for (const lot* l : acct.lots)
+    lots.push_back(terms_of(*l));
+  return view(terms_of(acct), lots);
 }
 
 }  // namespace creditd::ledger

@@ -13,12 +13,33 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <unordered_map>
 
 #include "ledger/replay.hpp"
 #include "ledger/types.hpp"
 
 namespace creditd::ledger {
+
+// What the replay needs of a lot beyond its journal: its validity window,
+// and what a listing shows. Fixed when the lot is granted.
+struct lot_terms {
+  object_id id = 0;
+  lot_kind kind = lot_kind::prepaid;
+  std::int32_t priority = 0;
+  time_us effective_at = 0;
+  time_us expires_at = no_expiry;
+};
+
+// What the replay takes of an account as it is now.
+struct account_terms {
+  time_us created_at = 0;
+  micros reserve = 0;
+  micros postpaid_limit = 0;
+};
+
+account_terms terms_of(const account& acct);
+lot_terms terms_of(const lot& l);
 
 class balance_replay {
  public:
@@ -28,8 +49,10 @@ class balance_replay {
   // are skipped.
   void add(const entry& e);
 
-  // The balance as of the instant: `acct` gives the lots' validity windows
-  // and the settings.
+  // The balance as of the instant: `acct` gives the settings, `lots` the
+  // account's lots (any order; lots the replay never saw are ignored).
+  balance_view view(const account_terms& acct, std::span<const lot_terms> lots) const;
+  // The same, with the terms read from a live account and its lots.
   balance_view view(const account& acct) const;
 
   const std::unordered_map<object_id, lot_replay>& lots() const { return lots_; }

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ledger/balance_at.hpp"
 #include "ledger/types.hpp"
 #include "store/store.hpp"
 
@@ -25,6 +26,11 @@ class journal_reader {
   virtual std::expected<std::vector<stored_entry>, store_error> entries(const std::string& account,
                                                                         std::uint64_t after_seq,
                                                                         std::size_t limit) = 0;
+  // The terms of `account`'s lots with id > after_id (validity window, kind,
+  // priority: what a balance as of a past instant needs), by id, at most
+  // `limit`. Errors: the store cannot be read, or holds an unreadable row.
+  virtual std::expected<std::vector<ledger::lot_terms>, store_error> lots(
+      const std::string& account, std::uint64_t after_id, std::size_t limit) = 0;
   // Purchases of `account`, newest first (by id, descending), at most
   // `limit`: the first page with after_id 0, the next with the id of the
   // last one read (those with id < after_id). An unknown account has none.

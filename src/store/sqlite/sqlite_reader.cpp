@@ -94,6 +94,40 @@ std::expected<std::vector<stored_entry>, store_error> sqlite_reader::entries(
   return out;
 }
 
+std::expected<std::vector<ledger::lot_terms>, store_error> sqlite_reader::lots(
+    const std::string& account, std::uint64_t after_id, std::size_t limit) {
+  auto db = acquire();
+  if (!db) return std::unexpected(db.error());
+  std::vector<ledger::lot_terms> out;
+  {
+    // The index (account, id) serves it.
+    auto q = db->prepare(
+        "SELECT id, kind, priority, effective_at, expires_at FROM lots "
+        "WHERE account = ?1 AND id > ?2 ORDER BY id LIMIT ?3");
+    if (!q) return std::unexpected(store_error{"cannot read lots: " + q.error().message});
+    q->bind(1, account);
+    q->bind(2, as_bigint(after_id));
+    q->bind(3, as_bigint(limit));
+    while (true) {
+      auto row = q->step();
+      if (!row) return std::unexpected(store_error{"cannot read lots: " + row.error().message});
+      if (!*row) break;
+      ledger::lot_terms t;
+      t.id = static_cast<ledger::object_id>(q->column_int(0));
+      auto kind = ledger::parse_lot_kind(q->column_text(1));
+      if (!kind)
+        return std::unexpected(store_error{"lot " + std::to_string(t.id) + " is unreadable"});
+      t.kind = *kind;
+      t.priority = static_cast<std::int32_t>(q->column_int(2));
+      t.effective_at = q->column_int(3);
+      t.expires_at = q->column_null(4) ? ledger::no_expiry : q->column_int(4);
+      out.push_back(t);
+    }
+  }
+  release(std::move(*db));
+  return out;
+}
+
 std::expected<std::vector<ledger::purchase>, store_error> sqlite_reader::purchases(
     std::string_view account, std::uint64_t after_id, std::size_t limit) {
   auto db = acquire();

@@ -17,6 +17,9 @@ class sqlite_reader final : public journal_reader {
   std::expected<std::vector<stored_entry>, store_error> entries(const std::string& account,
                                                                 std::uint64_t after_seq,
                                                                 std::size_t limit) override;
+  std::expected<std::vector<ledger::lot_terms>, store_error> lots(const std::string& account,
+                                                                  std::uint64_t after_id,
+                                                                  std::size_t limit) override;
   std::expected<std::vector<ledger::purchase>, store_error> purchases(std::string_view account,
                                                                       std::uint64_t after_id,
                                                                       std::size_t limit) override;
