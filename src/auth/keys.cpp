@@ -53,6 +53,57 @@ std::string sha256_hex(std::string_view data) {
   return hex(md, len);
 }
 
+key_store::key_store(key_repository& repo) : repo_(repo) {
+  writer_ = std::thread([this] { writer_loop(); });
+}
+
+key_store::~key_store() {
+  {
+    std::lock_guard lock(jobs_mu_);
+    stopping_ = true;
+  }
+  jobs_cv_.notify_one();
+  writer_.join();
+}
+
+void key_store::writer_loop() {
+  while (true) {
+    std::function<void()> job;
+    {
+      std::unique_lock lock(jobs_mu_);
+      jobs_cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;  // stopping, and every queued write ran
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    job();
+  }
+}
+
+bool key_store::enqueue(std::function<void()> job) {
+  {
+    std::lock_guard lock(jobs_mu_);
+    if (stopping_ || jobs_.size() >= writes_queued_max) return false;
+    jobs_.push_back(std::move(job));
+  }
+  jobs_cv_.notify_one();
+  return true;
+}
+
+void key_store::create_async(role who, std::string account, ledger::time_us now, created_fn done) {
+  auto shared = std::make_shared<created_fn>(std::move(done));
+  if (!enqueue([this, who, account = std::move(account), now, shared]() mutable {
+        (*shared)(create(who, std::move(account), now));
+      }))
+    (*shared)(std::unexpected(std::string("too many key writes queued")));
+}
+
+void key_store::revoke_async(std::string id, ledger::time_us now, revoked_fn done) {
+  auto shared = std::make_shared<revoked_fn>(std::move(done));
+  if (!enqueue([this, id = std::move(id), now, shared] { (*shared)(revoke(id, now)); }))
+    (*shared)(std::unexpected(std::string("too many key writes queued")));
+}
+
 std::expected<void, std::string> key_store::load() {
   auto rows = repo_.load_all();
   if (!rows) return std::unexpected(rows.error());

@@ -1,16 +1,23 @@
 // API keys and roles. Keys are random (OpenSSL's CSPRNG), shown once, kept
 // only as SHA-256 hashes, compared in constant time, and revocable.
-// Thread-safe: lookups take a shared lock, changes an exclusive one.
+// Thread-safe: lookups take a shared lock, changes an exclusive one. The
+// key store owns one thread, its writer: the asynchronous create and revoke
+// write to the repository there, never on the caller's thread.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <expected>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -51,7 +58,19 @@ std::string sha256_hex(std::string_view data);
 
 class key_store {
  public:
-  explicit key_store(key_repository& repo) : repo_(repo) {}
+  // Key writes queued for the writer thread at most; more are refused.
+  static constexpr std::size_t writes_queued_max = 1024;
+
+  using created_fn =
+      std::function<void(std::expected<std::pair<key_row, std::string>, std::string>)>;
+  using revoked_fn = std::function<void(std::expected<bool, std::string>)>;
+
+  // Starts the writer thread.
+  explicit key_store(key_repository& repo);
+  // Runs the writes queued (their callbacks included), then joins the writer.
+  ~key_store();
+  key_store(const key_store&) = delete;
+  key_store& operator=(const key_store&) = delete;
 
   std::expected<void, std::string> load();
   // Registers `key` as the bootstrap admin key (id "key_bootstrap"),
@@ -60,8 +79,14 @@ class key_store {
   // Creates a key; returns {row, plaintext key}. Durable when it returns.
   std::expected<std::pair<key_row, std::string>, std::string> create(role who, std::string account,
                                                                      ledger::time_us now);
-  // false when there is no such live key.
+  // false when there is no such live key. Refused by authenticate() when it
+  // returns true, and durable.
   std::expected<bool, std::string> revoke(std::string_view id, ledger::time_us now);
+  // create() and revoke() on the writer thread; `done` is called there with
+  // their result, once (at once, with an error, when writes_queued_max
+  // writes are queued already). It must not block.
+  void create_async(role who, std::string account, ledger::time_us now, created_fn done);
+  void revoke_async(std::string id, ledger::time_us now, revoked_fn done);
   // The principal for a bearer key, or nullopt.
   std::optional<principal> authenticate(std::string_view key) const;
   // Changes whenever a key may have stopped authenticating (a revoke, a
@@ -76,6 +101,16 @@ class key_store {
   std::unordered_map<std::string, key_row> by_hash_;
   std::unordered_map<std::string, std::string> hash_by_id_;
   std::atomic<std::uint64_t> generation_{0};
+
+  // Runs queued jobs (each writes and calls back) until stopped and drained.
+  void writer_loop();
+  // Queues `job`; false when the queue is full.
+  bool enqueue(std::function<void()> job);
+  std::mutex jobs_mu_;
+  std::condition_variable jobs_cv_;
+  std::deque<std::function<void()>> jobs_;
+  bool stopping_ = false;
+  std::thread writer_;
 };
 
 }  // namespace creditd::auth
