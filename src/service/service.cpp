@@ -10,6 +10,7 @@
 #include "ledger/limits.hpp"
 #include "service/render.hpp"
 #include "util/assert.hpp"
+#include "util/log.hpp"
 
 namespace creditd::service {
 
@@ -122,33 +123,76 @@ const ledger::entry* made_entry(std::span<const ledger::entry> made, ledger::ent
   return found;
 }
 
-// The balance as of a past instant `at`, from the journal (the core's
-// balance_replay: lots replayed to `at`, postpaid use filed under the month
-// it was taken in; settings as they are now).
-reply balance_at(const ledger::account& acct, time_us at,
-                 const std::vector<store::stored_entry>& rows) {
+// A balance as of a past instant reads at most this many journal entries
+// (and as many lots) of its account; more is refused (422 history_too_long).
+constexpr std::size_t balance_history_entries_max = 1'000'000;
+// Rows read from the store by one statement of that read.
+constexpr std::size_t balance_history_page_rows = 4'096;
+
+reply history_too_long() {
+  return error_reply(422, "history_too_long",
+                     "the account has more than 1000000 journal entries; a balance as of a past "
+                     "time is not computed for it");
+}
+
+// The balance of account `id` as of a past instant `at`, from the store (the
+// core's balance_replay: lots replayed to `at`, postpaid use filed under the
+// month it was taken in; `acct`'s settings as they are now). Reader pool: it
+// reads and replays at most balance_history_entries_max entries and as many
+// lots, a page at a time, holding one page and the replay's per-lot, per-hold
+// and per-charge state.
+reply balance_at(store::journal_reader& journal, const std::string& id, time_us at,
+                 const ledger::account_terms& acct) {
   ledger::balance_replay replay(at);
-  for (const store::stored_entry& row : rows)
-    replay.add(row.e);
-  const ledger::balance_view b = replay.view(acct);
+  std::size_t read = 0;
+  for (std::uint64_t after = 0;;) {
+    auto rows = journal.entries(id, after, balance_history_page_rows);
+    if (!rows) {
+      log::write(log::level::error, "cannot read the journal", {{"error", rows.error().message}});
+      return error_reply(500, "internal", "cannot read the journal");
+    }
+    read += rows->size();
+    if (read > balance_history_entries_max) return history_too_long();
+    for (const store::stored_entry& row : *rows)
+      replay.add(row.e);
+    if (rows->size() < balance_history_page_rows) break;
+    after = rows->back().e.seq;
+  }
+  // The lots the replay saw, in the order they were granted (by id).
+  std::vector<ledger::lot_terms> lots;
+  read = 0;
+  for (std::uint64_t after = 0;;) {
+    auto page = journal.lots(id, after, balance_history_page_rows);
+    if (!page) {
+      log::write(log::level::error, "cannot read the lots", {{"error", page.error().message}});
+      return error_reply(500, "internal", "cannot read the lots");
+    }
+    read += page->size();
+    if (read > balance_history_entries_max) return history_too_long();
+    for (const ledger::lot_terms& t : *page) {
+      if (replay.lots().contains(t.id)) lots.push_back(t);
+    }
+    if (page->size() < balance_history_page_rows) break;
+    after = page->back().id;
+  }
+  const ledger::balance_view b = replay.view(acct, lots);
   reply out;
   json_out j(out.body);
   j.begin_object();
-  j.key("account").str(acct.id);
+  j.key("account").str(id);
   std::string lots_json;
   json_out lj(lots_json);
   lj.begin_array();
-  for (const ledger::lot* x : acct.lots) {
-    auto it = replay.lots().find(x->id);
-    if (it == replay.lots().end()) continue;
-    if (x->effective_at > at || at >= x->expires_at || it->second.remaining <= 0) continue;
+  for (const ledger::lot_terms& x : lots) {
+    const ledger::lot_replay& r = replay.lots().at(x.id);
+    if (x.effective_at > at || at >= x.expires_at || r.remaining <= 0) continue;
     lj.begin_object();
-    lj.key("id").id(id_kind::lot, x->id);
-    lj.key("kind").str(ledger::to_string(x->kind));
-    lj.key("remaining").amount(it->second.remaining);
-    lj.key("held").amount(it->second.held);
-    lj.key("expires_at").time_or_null(x->expires_at);
-    lj.key("priority").integer(x->priority);
+    lj.key("id").id(id_kind::lot, x.id);
+    lj.key("kind").str(ledger::to_string(x.kind));
+    lj.key("remaining").amount(r.remaining);
+    lj.key("held").amount(r.held);
+    lj.key("expires_at").time_or_null(x.expires_at);
+    lj.key("priority").integer(x.priority);
     lj.end_object();
   }
   lj.end_array();
@@ -156,14 +200,12 @@ reply balance_at(const ledger::account& acct, time_us at,
   j.key("held").amount(b.held);
   j.key("reserve").amount(b.reserve);
   j.key("postpaid_used").amount(b.postpaid_used);
-  j.key("postpaid_limit").amount(acct.settings.postpaid_limit);
+  j.key("postpaid_limit").amount(acct.postpaid_limit);
   j.key("lots").raw(lots_json);
   j.key("as_of").time(at);
   j.end_object();
   return out;
 }
-
-constexpr std::size_t balance_history_entries_max = 1'000'000;
 
 }  // namespace
 
@@ -249,27 +291,30 @@ void service::get_balance(const caller& c, std::string id, std::optional<time_us
         std::move(done));
     return;
   }
-  // Every entry at or before `at` is committed (it was answered), so the
-  // store's journal is complete up to `at`. The read runs on the reader pool.
+  // The writer only finds the account and copies its settings (O(1)). That
+  // task completes after the commit of its change set, so every entry made
+  // before it, each one created at or before `at` among them, is in the store
+  // when the reader pool reads the history and replays it.
   const time_us when = *at;
-  ctx_.run_blocking([this, c, id = std::move(id), when, done = std::move(done)]() mutable {
-    auto rows = ctx_.journal.entries(id, 0, balance_history_entries_max + 1);
-    if (!rows) return done(error_reply(500, "internal", "cannot read the journal"));
-    if (rows->size() > balance_history_entries_max) {
-      return done(error_reply(422, "history_too_long",
-                              "the account has more than 1000000 journal entries; a balance as "
-                              "of a past time is not computed for it"));
-    }
-    auto shared = std::make_shared<std::vector<store::stored_entry>>(std::move(*rows));
-    submit(
-        c, true,
-        [id, when, shared](ledger::ledger& l, time_us) {
-          const ledger::account* acct = l.find_account(id);
-          if (acct == nullptr) return not_found("account", id);
-          return balance_at(*acct, when, *shared);
-        },
-        std::move(done));
-  });
+  auto terms = std::make_shared<ledger::account_terms>();
+  store::journal_reader& journal = ctx_.journal;
+  auto& run_blocking = ctx_.run_blocking;
+  reply_fn then = [&journal, &run_blocking, id, when, terms,
+                   done = std::move(done)](reply r) mutable {
+    if (r.status != 200) return done(std::move(r));
+    run_blocking([&journal, id = std::move(id), when, terms, done = std::move(done)] {
+      done(balance_at(journal, id, when, *terms));
+    });
+  };
+  submit(
+      c, true,
+      [id, terms](ledger::ledger& l, time_us) {
+        const ledger::account* acct = l.find_account(id);
+        if (acct == nullptr) return not_found("account", id);
+        *terms = ledger::terms_of(*acct);
+        return json_reply(200, "");
+      },
+      std::move(then));
 }
 
 // ------------------------------------------------------------------ lots
@@ -587,62 +632,109 @@ void service::store_page(const caller& c, std::string account, page p, ledger::i
 // ------------------------------------------------------------------ keys, clock, health
 
 void service::create_api_key(const caller& c, auth::role r, std::string account, reply_fn done) {
-  // Through the engine, so that an Idempotency-Key is honoured; the record
-  // keeps the reply without the secret (keys are stored only as hashes).
+  // Three steps, and no store write on the writer or the caller's thread:
+  // 1. the writer looks up the Idempotency-Key (a replay or a conflict answers
+  //    here, creating nothing) and a reader key's account (O(1));
+  // 2. the key store's writer thread writes the new key: durable before it is
+  //    shown, and it authenticates from then on;
+  // 3. the writer records the reply under the Idempotency-Key (without the
+  //    secret: keys are stored only as hashes) and it is answered after that
+  //    commit. If a twin request with the same key was recorded first, or the
+  //    commit fails, the key made in step 2 is revoked: its secret is never
+  //    shown.
+  auto fresh = std::make_shared<bool>(false);
   auth::key_store& keys = ctx_.keys;
+  server_clock& clock = ctx_.clock;
+  reply_fn then = [this, c, r, account, fresh, &keys, &clock,
+                   done = std::move(done)](reply first) mutable {
+    if (!*fresh || first.status != 200) return done(std::move(first));
+    keys.create_async(
+        r, account, clock.now(),
+        [this, c, &keys, &clock, done = std::move(done)](
+            std::expected<std::pair<auth::key_row, std::string>, std::string> created) mutable {
+          if (!created) return done(error_reply(503, "unavailable", "cannot store the key"));
+          auto render = [&](bool with_key) {
+            std::string body;
+            json_out j(body);
+            j.begin_object();
+            j.key("id").str(created->first.id);
+            j.key("object").str("api_key");
+            j.key("key");
+            if (with_key) {
+              j.str(created->second);
+            } else {
+              j.null();
+              j.key("key_withheld")
+                  .str(
+                      "a replay does not show the key again; revoke this key and create another "
+                      "if it was lost");
+            }
+            j.key("role").str(auth::to_string(created->first.who));
+            j.key("account");
+            if (created->first.account.empty()) {
+              j.null();
+            } else {
+              j.str(created->first.account);
+            }
+            j.key("created_at").time(created->first.created_at);
+            j.end_object();
+            return body;
+          };
+          reply out;
+          out.status = 201;
+          out.body = render(true);
+          out.recorded_body = render(false);
+          const std::string key_id = created->first.id;
+          submit(
+              c, false, [out = std::move(out)](ledger::ledger&, time_us) { return out; },
+              [&keys, &clock, key_id, done = std::move(done)](reply recorded) mutable {
+                if (recorded.status == 201 && !recorded.replayed) return done(std::move(recorded));
+                // Not shown: revoke it, then answer what was recorded or refused.
+                keys.revoke_async(
+                    key_id, clock.now(),
+                    [recorded = std::move(recorded), done = std::move(done)](
+                        std::expected<bool, std::string>) mutable { done(std::move(recorded)); });
+              });
+        });
+  };
   submit(
-      c, false,
-      [&keys, r, account = std::move(account)](ledger::ledger& l, time_us now) {
+      caller{}, true,
+      [key = c.idempotency_key, fingerprint = c.fingerprint, r, account, fresh](ledger::ledger& l,
+                                                                                time_us) {
+        if (!key.empty()) {
+          auto found = l.idempotency_lookup(key, fingerprint);
+          if (!found) return ledger_error(found.error());
+          if (*found != nullptr) {
+            reply out;
+            out.status = static_cast<unsigned>((*found)->status);
+            out.body = (*found)->body;
+            out.replayed = true;
+            return out;
+          }
+        }
         // A reader key for an account that does not exist could never read anything.
         if (r == auth::role::reader && l.find_account(account) == nullptr)
           return not_found("account", account);
-        auto created = keys.create(r, account, now);
-        if (!created) return error_reply(503, "unavailable", "cannot store the key");
-        auto render = [&](bool with_key) {
-          std::string body;
-          json_out j(body);
-          j.begin_object();
-          j.key("id").str(created->first.id);
-          j.key("object").str("api_key");
-          j.key("key");
-          if (with_key) {
-            j.str(created->second);
-          } else {
-            j.null();
-            j.key("key_withheld")
-                .str(
-                    "a replay does not show the key again; revoke this key and create another if "
-                    "it was lost");
-          }
-          j.key("role").str(auth::to_string(created->first.who));
-          j.key("account");
-          if (created->first.account.empty()) {
-            j.null();
-          } else {
-            j.str(created->first.account);
-          }
-          j.key("created_at").time(created->first.created_at);
-          j.end_object();
-          return body;
-        };
-        reply out;
-        out.status = 201;
-        out.body = render(true);
-        out.recorded_body = render(false);
-        return out;
+        *fresh = true;
+        return json_reply(200, "");
       },
-      std::move(done));
+      std::move(then));
 }
 
 void service::revoke_api_key(const caller&, std::string id, reply_fn done) {
-  auto r = ctx_.keys.revoke(id, ctx_.clock.now());
-  if (!r) return done(error_reply(503, "unavailable", "cannot store the revocation"));
-  if (!*r) return done(not_found("api key", id));
-  reply out;
-  json_out j(out.body);
-  j.begin_object().key("id").str(id).key("object").str("api_key");
-  j.key("deleted").boolean(true).end_object();
-  done(std::move(out));
+  // On the key store's writer thread; answered once the revocation is durable
+  // and the key no longer authenticates.
+  ctx_.keys.revoke_async(
+      id, ctx_.clock.now(),
+      [id, done = std::move(done)](std::expected<bool, std::string> r) mutable {
+        if (!r) return done(error_reply(503, "unavailable", "cannot store the revocation"));
+        if (!*r) return done(not_found("api key", id));
+        reply out;
+        json_out j(out.body);
+        j.begin_object().key("id").str(id).key("object").str("api_key");
+        j.key("deleted").boolean(true).end_object();
+        done(std::move(out));
+      });
 }
 
 void service::test_clock(reply_fn done) {
