@@ -58,12 +58,16 @@ key_store::key_store(key_repository& repo) : repo_(repo) {
 }
 
 key_store::~key_store() {
+  stop();
+}
+
+void key_store::stop() {
   {
     std::lock_guard lock(jobs_mu_);
     stopping_ = true;
   }
   jobs_cv_.notify_one();
-  writer_.join();
+  if (writer_.joinable()) writer_.join();
 }
 
 void key_store::writer_loop() {

@@ -67,7 +67,7 @@ class key_store {
 
   // Starts the writer thread.
   explicit key_store(key_repository& repo);
-  // Runs the writes queued (their callbacks included), then joins the writer.
+  // stop().
   ~key_store();
   key_store(const key_store&) = delete;
   key_store& operator=(const key_store&) = delete;
@@ -87,6 +87,10 @@ class key_store {
   // writes are queued already). It must not block.
   void create_async(role who, std::string account, ledger::time_us now, created_fn done);
   void revoke_async(std::string id, ledger::time_us now, revoked_fn done);
+  // Runs the writes queued (their callbacks included) and joins the writer;
+  // later asynchronous calls are refused at once. Idempotent; not from the
+  // writer thread (a callback).
+  void stop();
   // The principal for a bearer key, or nullopt.
   std::optional<principal> authenticate(std::string_view key) const;
   // Changes whenever a key may have stopped authenticating (a revoke, a

@@ -209,6 +209,10 @@ reply balance_at(store::journal_reader& journal, const std::string& id, time_us 
 
 }  // namespace
 
+service::~service() {
+  ctx_.keys.stop();
+}
+
 void service::submit(const caller& c, bool read_only, task_fn fn, reply_fn done) {
   auto* t = new command_task(std::move(fn), std::move(done), read_only ? "" : c.idempotency_key,
                              read_only ? "" : c.fingerprint, read_only, ctx_.stats);

@@ -96,6 +96,11 @@ struct service_context {
 class service {
  public:
   explicit service(service_context ctx) : ctx_(std::move(ctx)) {}
+  // Stops the key store's writes (ctx.keys.stop()): their callbacks call into
+  // this service and its engine, so none may run after it is gone.
+  ~service();
+  service(const service&) = delete;
+  service& operator=(const service&) = delete;
 
   // ---- Accounts and lots.
   void put_account(const caller& c, account_put cmd, reply_fn done);
