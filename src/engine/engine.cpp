@@ -167,7 +167,7 @@ void engine::stage(std::vector<task*>& applied) {
       t->complete(true);
     return;
   }
-  ledger::append_changes(staged_.changes, std::move(changes));
+  if (changed) ledger::append_changes(staged_.changes, std::move(changes));
   staged_.tasks.insert(staged_.tasks.end(), applied.begin(), applied.end());
   staged_entries_ = staged_.changes.entries.size();
   applied.clear();

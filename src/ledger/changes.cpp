@@ -71,8 +71,9 @@ void append_changes(change_set& into, change_set&& later) {
   into.idempotency_expired_before =
       std::max(into.idempotency_expired_before, later.idempotency_expired_before);
   into.time_seen = std::max(into.time_seen, later.time_seen);
-  into.next_object_id = later.next_object_id;
-  into.next_seq = later.next_seq;
+  // Counters only grow; a set with nothing in it carries their defaults.
+  into.next_object_id = std::max(into.next_object_id, later.next_object_id);
+  into.next_seq = std::max(into.next_seq, later.next_seq);
 }
 
 }  // namespace creditd::ledger

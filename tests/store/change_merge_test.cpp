@@ -73,6 +73,8 @@ TEST(append_changes, prices_and_expired_records_end_as_in_turn) {
   b.next_seq = 9;
   a.time_seen = 7;
   ledger::append_changes(a, std::move(b));
+  // A set with nothing in it (its counters at their defaults) changes nothing.
+  ledger::append_changes(a, ledger::change_set{});
   EXPECT_EQ(a.prices_deleted, (std::vector<std::string>{"p2"}));  // p1 lives, p2 is gone
   ASSERT_EQ(a.prices.size(), 2u);
   EXPECT_EQ(a.prices[1].id, "p1");

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <future>
 #include <mutex>
 #include <numeric>
 #include <string>
@@ -436,4 +437,91 @@ TEST(engine_commits, every_task_is_committed_in_the_file_when_it_completes) {
   auto audit = s->audit_journal(l);
   ASSERT_TRUE(audit.has_value()) << audit.error().message;
   EXPECT_EQ(*audit, "");
+}
+
+// While a commit is held at the gate, the writer stages what it applies
+// round after round (ledger::append_changes); the committer takes all of it
+// as the next commit. A round of reads alone, staged after a write, must
+// leave the staged set's counters as the write left them.
+TEST(engine_pipeline, rounds_staged_behind_a_commit_make_one_commit_with_the_latest_counters) {
+  temp_dir dir;
+  const std::string path = dir.file("p.db");
+  auto real = open_store(path);
+  gated_store s(*real);
+  ledger::ledger l;
+  ASSERT_TRUE(s.load(l, t0).has_value());
+  engine::engine e(l, s, {.clock = [] { return t0; }});
+  seed(e);
+
+  s.close();
+  fn_task first([](ledger::ledger& l, time_us now) {
+    ASSERT_TRUE(l.charge({"a", credit, "op", "", "", false}, now).has_value());
+  });
+  e.submit(&first);
+  s.wait_for_commit();
+  // Each task is submitted once the one before it is applied: two rounds,
+  // the last of reads alone.
+  std::promise<void> second_applied, read_applied;
+  fn_task second([&](ledger::ledger& l, time_us now) {
+    ASSERT_TRUE(l.charge({"a", 2 * credit, "op", "", "", false}, now).has_value());
+    second_applied.set_value();
+  });
+  fn_task read([&](ledger::ledger&, time_us) { read_applied.set_value(); }, true);
+  e.submit(&second);
+  second_applied.get_future().wait();
+  e.submit(&read);
+  read_applied.get_future().wait();
+  s.open(false);
+  EXPECT_TRUE(first.wait());
+  EXPECT_TRUE(second.wait());
+  EXPECT_TRUE(read.wait());
+  EXPECT_EQ(s.commits(), 3u);  // the seed, the first, the second with the read
+  const std::uint64_t next_seq = l.next_seq();
+  e.stop();
+  std::unique_ptr<store::sqlite::sqlite_store> again;
+  ledger::ledger reloaded;
+  real.reset();
+  ASSERT_TRUE(open_and_load(path, t0, again, reloaded));
+  EXPECT_EQ(reloaded.next_seq(), next_seq);
+  // The counters of the last commit are the second charge's, not the
+  // defaults of the read's empty round (a load would refuse those).
+  EXPECT_EQ(available(reloaded, t0), 97 * credit);
+}
+
+// A write staged while the commit before it fails is refused, and never
+// written: the store holds what was committed before the failure only.
+TEST(engine_pipeline, what_is_staged_behind_a_failed_commit_is_refused_and_not_written) {
+  temp_dir dir;
+  const std::string path = dir.file("f.db");
+  auto real = open_store(path);
+  gated_store s(*real);
+  ledger::ledger l;
+  ASSERT_TRUE(s.load(l, t0).has_value());
+  engine::engine e(l, s, {.clock = [] { return t0; }, .recovery_interval_us = 3600'000'000});
+  seed(e);
+
+  s.close();
+  fn_task failing([](ledger::ledger& l, time_us now) {
+    ASSERT_TRUE(l.charge({"a", credit, "op", "", "", false}, now).has_value());
+  });
+  e.submit(&failing);
+  s.wait_for_commit();
+  std::promise<void> applied;
+  fn_task staged([&](ledger::ledger& l, time_us now) {
+    ASSERT_TRUE(l.charge({"a", 2 * credit, "op", "", "", false}, now).has_value());
+    applied.set_value();
+  });
+  e.submit(&staged);
+  applied.get_future().wait();
+  s.open(true);
+  EXPECT_FALSE(failing.wait());
+  EXPECT_FALSE(staged.wait());
+  EXPECT_TRUE(e.failed());
+  EXPECT_EQ(s.commits(), 2u);  // the seed and the failed one: nothing after it
+  e.stop();
+  std::unique_ptr<store::sqlite::sqlite_store> again;
+  ledger::ledger reloaded;
+  real.reset();
+  ASSERT_TRUE(open_and_load(path, t0, again, reloaded));
+  EXPECT_EQ(available(reloaded, t0), 100 * credit);
 }
