@@ -293,10 +293,17 @@ constexpr auto entries_columns = std::to_array<column<entry_row>>({
 });
 
 // Ends the read transaction whatever happens.
+// One snapshot for every read of the audit; begun by begin(), which says
+// why not (a connection already in a transaction, a busy file).
 struct read_transaction {
   database& db;
   bool open = false;
-  explicit read_transaction(database& d) : db(d) { open = db.exec("BEGIN").has_value(); }
+  explicit read_transaction(database& d) : db(d) {}
+  std::expected<void, db_error> begin() {
+    auto r = db.exec("BEGIN");
+    open = r.has_value();
+    return r;
+  }
   ~read_transaction() {
     if (open) (void)db.exec("COMMIT");
   }
@@ -486,6 +493,11 @@ std::expected<audit_report, store_error> audit_database(database& db, const std:
   // outside creditd), and the journal against every row.
   {
     read_transaction snapshot(db);
+    // Without one snapshot, rows and journal could be read at two commits.
+    if (auto r = snapshot.begin(); !r) {
+      return std::unexpected(store_error{"sqlite store " + path +
+                                         ": cannot begin the audit's read: " + r.error().message});
+    }
     verify_row_checksums(db, [&](std::string problem) { a.add_problem(std::move(problem)); });
     if (!a.full()) {
       if (auto r = stream_rows(db, path, a); !r) return std::unexpected(r.error());
