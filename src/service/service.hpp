@@ -5,7 +5,10 @@
 // holds it; the ledger core decides.
 //
 // Every call answers through its `reply_fn` exactly once, on the calling
-// thread or an engine or reader thread. Thread-safe: call from any thread.
+// thread, an engine or reader thread, or the key store's writer thread.
+// Nothing slow runs on the engine's writer: history is read and replayed on
+// the reader pool, API keys are written on the key store's thread.
+// Thread-safe: call from any thread.
 #pragma once
 
 #include <cstdint>
@@ -81,7 +84,7 @@ struct ledger_gauges {
 
 struct service_context {
   engine::engine& eng;
-  auth::key_store& keys;
+  auth::key_store& keys;  // its writes run on its own thread; stopped by ~service
   store::journal_reader& journal;
   server_clock& clock;
   // Runs blocking store reads (journal pages, history) off the I/O threads
