@@ -1,0 +1,45 @@
+// A journal_reader that reads its writes: each read first waits until the
+// SQLite file holds every record the log had acknowledged when the read
+// started (log_store::wait_applied(durable_seq())), then reads through the
+// reader it wraps. A write answered before a read was issued is therefore in
+// what the read sees, even while the applier lags.
+//
+// Thread-safety: as the wrapped reader (log_store's barrier is thread-safe).
+#pragma once
+
+#include "store/journal_reader.hpp"
+#include "store/log/log_store.hpp"
+
+namespace creditd::store::log {
+
+class barrier_reader final : public journal_reader {
+ public:
+  // Neither is owned; both must outlive this reader.
+  barrier_reader(journal_reader& inner, log_store& log) : inner_(inner), log_(log) {}
+
+  // As journal_reader's; besides, the log store's failure (then nothing is read).
+  std::expected<std::vector<stored_entry>, store_error> entries(const std::string& account,
+                                                                std::uint64_t after_seq,
+                                                                std::size_t limit) override {
+    if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
+    return inner_.entries(account, after_seq, limit);
+  }
+  std::expected<std::vector<ledger::lot_terms>, store_error> lots(const std::string& account,
+                                                                  std::uint64_t after_id,
+                                                                  std::size_t limit) override {
+    if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
+    return inner_.lots(account, after_id, limit);
+  }
+  std::expected<std::vector<ledger::purchase>, store_error> purchases(std::string_view account,
+                                                                      std::uint64_t after_id,
+                                                                      std::size_t limit) override {
+    if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
+    return inner_.purchases(account, after_id, limit);
+  }
+
+ private:
+  journal_reader& inner_;
+  log_store& log_;
+};
+
+}  // namespace creditd::store::log
