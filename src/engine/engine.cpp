@@ -205,7 +205,8 @@ void engine::serve_degraded(std::vector<task*>& incoming, std::vector<task*>& ap
       continue;
     }
     last_now_ = std::max(last_now_, opts_.clock());
-    if (ledger_.next_due() <= last_now_) ledger_.run_due(last_now_);
+    if (ledger_.next_due() <= last_now_)
+      ledger_.run_due(last_now_, ledger::limits::due_items_per_step);
     t->apply(ledger_, last_now_);
     // Nothing is written while degraded; the expiries applied for correct
     // reads are derived again after the reload that ends this state.

@@ -39,6 +39,13 @@ std::int64_t balance_replay::period_of(const entry& e) {
 }
 
 void balance_replay::add(const entry& e) {
+  if (e.type == entry_type::settings) {
+    settings_entries_ = true;
+    if (e.created_at <= at_) {
+      if (auto s = parse_settings_entry_metadata(e.metadata)) settings_ = *s;
+    }
+    return;
+  }
   if (e.created_at > at_) return;
   const std::int64_t period = period_of(e);
   postpaid_replay delta;
@@ -72,10 +79,12 @@ balance_view balance_replay::view(const account_terms& acct,
     if (l.effective_at > at_ || at_ >= l.expires_at || it->second.remaining <= 0) continue;
     b.lots_remaining += it->second.remaining;
   }
-  b.reserve = acct.reserve;
+  const balance_settings set =
+      settings_entries_ ? settings_ : balance_settings{acct.reserve, acct.postpaid_limit};
+  b.reserve = set.reserve;
   b.postpaid_used = std::max<micros>(0, in_period_.used + in_period_.held);
   b.available = std::max<micros>(0, b.lots_remaining - b.reserve) +
-                std::max<micros>(0, acct.postpaid_limit - b.postpaid_used);
+                std::max<micros>(0, set.postpaid_limit - b.postpaid_used);
   return b;
 }
 

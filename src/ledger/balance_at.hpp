@@ -8,8 +8,10 @@
 // it is captured, released or expires in; a refund's under its charge's
 // month. So November's hold released in December gives nothing back to
 // December, and November's open holds count in `held` but not in December's
-// use. Settings (reserve, postpaid limit) are taken as they are now: the
-// journal does not record their history.
+// use. The reserve and the postpaid limit are those of the account's last
+// settings entry at or before the instant (zero before its first); an
+// account with no settings entry at all uses its settings as they are now
+// (they never changed, or changed before settings entries existed).
 #pragma once
 
 #include <cstdint>
@@ -17,6 +19,7 @@
 #include <unordered_map>
 
 #include "ledger/replay.hpp"
+#include "ledger/settings_entry.hpp"
 #include "ledger/types.hpp"
 
 namespace creditd::ledger {
@@ -31,7 +34,8 @@ struct lot_terms {
   time_us expires_at = no_expiry;
 };
 
-// What the replay takes of an account as it is now.
+// What the replay takes of an account as it is now (its settings only when
+// its journal has no settings entry).
 struct account_terms {
   time_us created_at = 0;
   micros reserve = 0;
@@ -68,6 +72,8 @@ class balance_replay {
   postpaid_replay in_period_;    // used and held in the instant's month
   std::unordered_map<object_id, std::int64_t> hold_period_;
   std::unordered_map<object_id, std::int64_t> charge_period_;
+  balance_settings settings_;      // as of the instant, from the settings entries
+  bool settings_entries_ = false;  // any, before or after the instant
 };
 
 }  // namespace creditd::ledger

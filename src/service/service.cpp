@@ -137,7 +137,8 @@ reply history_too_long() {
 
 // The balance of account `id` as of a past instant `at`, from the store (the
 // core's balance_replay: lots replayed to `at`, postpaid use filed under the
-// month it was taken in; `acct`'s settings as they are now). Reader pool: it
+// month it was taken in; the settings of the instant's settings entry, or
+// `acct`'s as they are now for an account without one). Reader pool: it
 // reads and replays at most balance_history_entries_max entries and as many
 // lots, a page at a time, holding one page and the replay's per-lot, per-hold
 // and per-charge state.

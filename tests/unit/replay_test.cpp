@@ -177,5 +177,30 @@ TEST_F(replay_test, postpaid_across_a_month_boundary_replays_per_month) {
   EXPECT_EQ(bal(dec1 + secs(3)).postpaid_used, cr(4));
 }
 
+// The reserve and the postpaid limit as of each instant: a settings entry
+// says when they changed, and a balance as of an earlier instant is under
+// the earlier settings.
+TEST_F(replay_test, settings_changes_replay_as_they_were_then) {
+  open("acct", account_settings{});
+  replay_checker check(led);
+  grant(cr(10));
+  check.step("no settings", t0);
+  account_settings s;
+  s.reserve = cr(4);
+  must(led.put_account({"acct", std::nullopt, s}, t0 + secs(1)));
+  check.step("reserve 4", t0 + secs(1));
+  charge(cr(1), t0 + secs(2));
+  check.step("a charge under the reserve", t0 + secs(2));
+  s.reserve = 0;
+  s.postpaid_limit = cr(5);
+  must(led.put_account({"acct", std::nullopt, s}, t0 + secs(3)));
+  check.step("postpaid 5, no reserve", t0 + secs(3));
+  charge(cr(12), t0 + secs(4));
+  check.step("a charge into postpaid credit", t0 + secs(4));
+  EXPECT_EQ(replayed_balance(led, acct(), t0).available, cr(10));
+  EXPECT_EQ(replayed_balance(led, acct(), t0 + secs(2)).available, cr(5));
+  EXPECT_EQ(replayed_balance(led, acct(), t0 + secs(4)).available, cr(2));
+}
+
 }  // namespace
 }  // namespace creditd::ledger::testing
