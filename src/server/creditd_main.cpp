@@ -1,9 +1,9 @@
 // creditd: the credit ledger server.
 //
-//   creditd serve [--store URL] [--listen HOST:PORT] [--test-clock] [--threads N]
+//   creditd serve [--store URL] [--log-dir DIR] [--listen HOST:PORT] [--test-clock] [--threads N]
 //                 [--catalog FILE.toml] [--stripe-webhook-secret SECRET]
 //                 [--tls-cert FILE --tls-key FILE]
-//   creditd check [--store URL]
+//   creditd check [--store URL] [--log-dir DIR]
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -25,6 +25,8 @@
 #include "http/server.hpp"
 #include "http/tls.hpp"
 #include "service/catalog_file.hpp"
+#include "store/log/barrier_reader.hpp"
+#include "store/log/log_store.hpp"
 #include "store/sqlite/sqlite_audit.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 #include "store/sqlite/sqlite_keys.hpp"
@@ -93,8 +95,9 @@ struct commerce_options {
   std::string stripe_secret;  // --stripe-webhook-secret or CREDITD_STRIPE_WEBHOOK_SECRET
 };
 
-int serve(const std::string& store_arg, const std::string& listen, bool test_clock, int threads,
-          const std::string& log_level, const tls_files& tls_in, const commerce_options& shop) {
+int serve(const std::string& store_arg, const std::string& log_dir, const std::string& listen,
+          bool test_clock, int threads, const std::string& log_level, const tls_files& tls_in,
+          const commerce_options& shop) {
   if (log_level == "debug") log::threshold() = log::level::debug;
   if (log_level == "error") log::threshold() = log::level::error;
   auto url = parse_store(store_arg);
@@ -139,10 +142,34 @@ int serve(const std::string& store_arg, const std::string& listen, bool test_clo
     std::fprintf(stderr, "creditd: %s\n", store.error().message.c_str());
     return 1;
   }
+  // With --log-dir, the append-only log is the durability point and the file
+  // is filled in behind it (store/log/log_store.hpp); its records after the
+  // file's mark are applied here. A file written through a log is never
+  // served without it: the log's pending records would be skipped.
+  std::unique_ptr<store::log::log_store> logged;
+  store::store* durable = store->get();
+  if (!log_dir.empty()) {
+    store::log::log_store_options lo;
+    lo.log.dir = log_dir;
+    auto opened = store::log::log_store::open(std::move(lo), std::move(*store));
+    if (!opened) {
+      std::fprintf(stderr, "creditd: %s\n", opened.error().message.c_str());
+      return 1;
+    }
+    logged = std::move(*opened);
+    durable = logged.get();
+  } else if ((*store)->applied_log_seq() != 0) {
+    std::fprintf(stderr,
+                 "creditd: %s was written through an append-only log (records up to %llu "
+                 "applied): serve it with --log-dir and that log's directory\n",
+                 url->sqlite_path.c_str(),
+                 static_cast<unsigned long long>((*store)->applied_log_seq()));
+    return 1;
+  }
   ledger::ledger ledger;
   const calendar::tz_calendar zones;
   ledger.set_calendar(&zones);
-  if (auto r = (*store)->load(ledger, clock.now()); !r) {
+  if (auto r = durable->load(ledger, clock.now()); !r) {
     std::fprintf(stderr, "creditd: %s\n", r.error().message.c_str());
     return 1;
   }
@@ -187,9 +214,15 @@ int serve(const std::string& store_arg, const std::string& listen, bool test_clo
                    store_arg.c_str());
     }
   }
-  store::sqlite::sqlite_reader reader(url->sqlite_path);
+  store::sqlite::sqlite_reader file_reader(url->sqlite_path);
+  // Behind a log, each read first waits until the file holds every write
+  // acknowledged before it.
+  std::optional<store::log::barrier_reader> barrier;
+  if (logged) barrier.emplace(file_reader, *logged);
+  store::journal_reader& reader =
+      barrier ? static_cast<store::journal_reader&>(*barrier) : file_reader;
   http::metrics stats;
-  engine::engine eng(ledger, **store, {.clock = [&clock] { return clock.now(); }});
+  engine::engine eng(ledger, *durable, {.clock = [&clock] { return clock.now(); }});
   const std::string openapi = api::openapi_document(test_clock);
   boost::asio::thread_pool readers(2);  // journal pages and history, off the I/O threads
   service::service svc(
@@ -322,7 +355,7 @@ std::string existing_creditd_store(const std::string& path) {
 // against the journal (store/sqlite/sqlite_audit.hpp), then a load as
 // `serve` does it (its own checks included). Exit 1 and every problem found
 // (at most 20), each naming its row; or what was verified, with counts.
-int check(const std::string& store_arg) {
+int check(const std::string& store_arg, const std::string& log_dir) {
   auto url = parse_store(store_arg);
   if (!url) {
     std::fprintf(stderr, "creditd: --store must be sqlite:PATH\n");
@@ -360,6 +393,25 @@ int check(const std::string& store_arg) {
                                  std::to_string(report->journal_next_seq - 1));
     }
   }
+  // The log beside the file: every record above the file's mark must check
+  // and decode (a start applies them).
+  std::string log_line;
+  if (!log_dir.empty()) {
+    auto found = store::log::check_log(log_dir, (*store)->applied_log_seq());
+    if (!found) {
+      report->problems.push_back("the append-only log: " + found.error().message);
+    } else {
+      log_line = "  the log " + log_dir + ": " + std::to_string(found->segments) +
+                 " segment(s), every header and every record after the file's mark (" +
+                 std::to_string(found->applied) + ") checked and decoded; " +
+                 std::to_string(found->last_seq - found->applied) +
+                 " record(s) not yet in the file (the next start applies them)\n";
+    }
+  } else if ((*store)->applied_log_seq() != 0) {
+    report->problems.push_back(
+        "the file was written through an append-only log: check it with --log-dir and that "
+        "log's directory");
+  }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (!report->ok()) {
@@ -382,6 +434,7 @@ int check(const std::string& store_arg) {
       u(n.accounts), u(n.entries), u(n.lots), u(n.holds), u(n.charges), u(n.purchases),
       u(n.periods), url->sqlite_path.c_str(), seconds, u(report->journal_next_seq - 1),
       u(n.balances_exact), u(n.balances_unverifiable));
+  std::printf("%s", log_line.c_str());
   return 0;
 }
 
@@ -408,6 +461,11 @@ int main(int argc, char** argv) {
   CLI::App* check_cmd =
       app.add_subcommand("check", "Load a store and audit its journal against its state");
   check_cmd->add_option("--store", store_arg, "sqlite:PATH");
+  std::string log_dir;
+  serve_cmd->add_option("--log-dir", log_dir,
+                        "An append-only log's directory: each commit is durable there first, "
+                        "the store is filled in behind it");
+  check_cmd->add_option("--log-dir", log_dir, "The store's append-only log, checked with it");
 
   tls_files tls;
   serve_cmd->add_option("--tls-cert", tls.cert,
@@ -426,7 +484,8 @@ int main(int argc, char** argv) {
   if (shop.stripe_secret.empty()) {
     if (const char* s = std::getenv("CREDITD_STRIPE_WEBHOOK_SECRET")) shop.stripe_secret = s;
   }
-  if (*serve_cmd) return serve(store_arg, listen, test_clock, threads, log_level, tls, shop);
-  if (*check_cmd) return check(store_arg);
+  if (*serve_cmd)
+    return serve(store_arg, log_dir, listen, test_clock, threads, log_level, tls, shop);
+  if (*check_cmd) return check(store_arg, log_dir);
   return 2;
 }
