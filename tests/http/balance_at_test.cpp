@@ -138,21 +138,28 @@ TEST(http_balance_at, replays_expiry_holds_captures_charges_refunds_and_postpaid
         << replayed_fields(just_before) << " / " << replayed_fields(at_expiry);
   }
 
-  // A settings change inside the window: `?at=` uses the settings as they
-  // are now (documented), so every past instant shows the new reserve.
+  // A settings change: it is journaled (a settings entry), so every past
+  // instant keeps the settings it had, and only instants after the change
+  // have the new reserve.
   put_account(c, "a", R"({"settings":{"postpaid_limit":"20","reserve":"3"}})");
   for (const observed& o : seen) {
     auto r = c.get(balance_at_target("a", o.at));
     ASSERT_EQ(r.status, 200u) << r.body;
-    const bj::value b = r.json();
-    EXPECT_EQ(str(b, "reserve"), "3") << o.what;
-    const std::int64_t postpaid_room =
-        std::max<std::int64_t>(0, to_micros("20") - to_micros(str(o.balance, "postpaid_used")));
-    const std::int64_t spendable_then = to_micros(str(o.balance, "available")) - postpaid_room;
-    const std::int64_t expected =
-        std::max<std::int64_t>(0, spendable_then - to_micros("3")) + postpaid_room;
-    EXPECT_EQ(to_micros(str(b, "available")), expected) << o.what << ": " << r.body;
-    EXPECT_EQ(str(b, "held"), str(o.balance, "held")) << o.what;
+    EXPECT_EQ(replayed_fields(r.json()), replayed_fields(o.balance)) << o.what;
+    EXPECT_EQ(str(r.json(), "reserve"), "0") << o.what;
+  }
+  {
+    const std::int64_t changed = clock_now(c);
+    const bj::value now = balance(c, "a");
+    EXPECT_EQ(str(now, "reserve"), "3");
+    advance(c, 10);
+    auto r = c.get(balance_at_target("a", changed));
+    ASSERT_EQ(r.status, 200u) << r.body;
+    EXPECT_EQ(replayed_fields(r.json()), replayed_fields(now)) << r.body;
+    // Just before it: the last observed balance, without the reserve.
+    r = c.get(balance_at_target("a", changed - 1));
+    ASSERT_EQ(r.status, 200u) << r.body;
+    EXPECT_EQ(replayed_fields(r.json()), replayed_fields(seen.back().balance)) << r.body;
   }
 
   // Before the account existed: it had nothing (no lots, nothing held or used).
