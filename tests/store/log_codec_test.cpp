@@ -5,11 +5,13 @@
 
 #include <random>
 
+#include "store/crc32c.hpp"
 #include "store/log/change_codec.hpp"
-#include "store/log/crc32c.hpp"
 
 using namespace creditd;
 using namespace creditd::store::log;
+using creditd::store::crc32c;
+using creditd::store::crc32c_portable;
 
 namespace {
 

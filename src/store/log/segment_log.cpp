@@ -13,7 +13,7 @@
 #include <optional>
 #include <random>
 
-#include "store/log/crc32c.hpp"
+#include "store/crc32c.hpp"
 #include "util/assert.hpp"
 
 namespace creditd::store::log {

@@ -187,11 +187,6 @@ class sse42_crc {
 
 // flatten: encode_row and the CRC's calls are inlined here, where SSE4.2
 // may be used.
-__attribute__((target("sse4.2"), flatten)) std::uint32_t sse42_bytes(std::string_view b) {
-  sse42_crc crc;
-  crc.bytes(b);
-  return crc.value();
-}
 __attribute__((target("sse4.2"), flatten)) std::uint32_t sse42_row(std::string_view table,
                                                                    std::span<const cell> columns) {
   sse42_crc crc;
@@ -202,40 +197,6 @@ __attribute__((target("sse4.2"), flatten)) std::uint32_t sse42_row(std::string_v
 #endif
 
 }  // namespace
-
-std::uint32_t crc32c_portable(std::string_view bytes) {
-  portable_crc crc;
-  crc.bytes(bytes);
-  return crc.value();
-}
-
-bool crc32c_hardware_available() {
-#if defined(__x86_64__)
-  static const bool available = [] {
-    __builtin_cpu_init();  // a static's initializer may run before libgcc's
-    return __builtin_cpu_supports("sse4.2") != 0;
-  }();
-  return available;
-#else
-  return false;
-#endif
-}
-
-std::uint32_t crc32c_hardware(std::string_view bytes) {
-  CREDITD_ASSERT(crc32c_hardware_available());
-#if defined(__x86_64__)
-  return sse42_bytes(bytes);
-#else
-  return 0;
-#endif
-}
-
-std::uint32_t crc32c(std::string_view bytes) {
-#if defined(__x86_64__)
-  if (crc32c_hardware_available()) return sse42_bytes(bytes);
-#endif
-  return crc32c_portable(bytes);
-}
 
 std::int64_t row_checksum_portable(std::string_view table, std::span<const cell> columns) {
   portable_crc crc;

@@ -27,6 +27,7 @@
 #include <string>
 #include <string_view>
 
+#include "store/crc32c.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 
 namespace creditd::store::sqlite {
@@ -50,17 +51,11 @@ struct cell {
   static cell of(T) = delete;
 };
 
-// CRC32C (Castagnoli: polynomial 0x1EDC6F41, reflected, initial and final
-// value 0xFFFFFFFF). crc32c("123456789") == 0xE3069283. Computed with the
-// SSE4.2 crc32 instruction when the CPU has it (checked once, at the first
-// call), else with Boost.CRC: the two give the same values.
-std::uint32_t crc32c(std::string_view bytes);
-
-// The two ways crc32c() computes (for tests and measurements). The
-// hardware one may be called only when crc32c_hardware_available().
-std::uint32_t crc32c_portable(std::string_view bytes);
-bool crc32c_hardware_available();
-std::uint32_t crc32c_hardware(std::string_view bytes);
+// The byte CRC (store/crc32c.hpp), under the names this module's tests use.
+using ::creditd::store::crc32c;
+using ::creditd::store::crc32c_hardware;
+using ::creditd::store::crc32c_hardware_available;
+using ::creditd::store::crc32c_portable;
 
 // The checksum of a row of `table` whose columns other than `checksum` hold
 // `columns`, in the table's column order: the CRC32C of the row's encoding,

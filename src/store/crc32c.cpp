@@ -1,9 +1,11 @@
-#include "store/log/crc32c.hpp"
+#include "store/crc32c.hpp"
 
 #include <array>
 #include <cstring>
 
-namespace creditd::store::log {
+#include "util/assert.hpp"
+
+namespace creditd::store {
 namespace {
 
 constexpr std::uint32_t polynomial = 0x82F63B78;  // 0x1EDC6F41 reflected
@@ -46,22 +48,38 @@ __attribute__((target("sse4.2"))) std::uint32_t extend_hw(std::uint32_t c, const
   }
   return c;
 }
-const bool has_hw = __builtin_cpu_supports("sse4.2");
 #endif
 
 }  // namespace
 
-std::uint32_t crc32c(std::string_view bytes, std::uint32_t crc) {
-  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  std::uint32_t c = ~crc;
+bool crc32c_hardware_available() {
 #if defined(__x86_64__)
-  if (has_hw) return ~extend_hw(c, p, bytes.size());
+  static const bool available = [] {
+    __builtin_cpu_init();  // a static's initializer may run before libgcc's
+    return __builtin_cpu_supports("sse4.2") != 0;
+  }();
+  return available;
+#else
+  return false;
 #endif
-  return ~extend_table(c, p, bytes.size());
+}
+
+std::uint32_t crc32c_hardware(std::string_view bytes, std::uint32_t crc) {
+  CREDITD_ASSERT(crc32c_hardware_available());
+#if defined(__x86_64__)
+  return ~extend_hw(~crc, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+#else
+  return crc;
+#endif
 }
 
 std::uint32_t crc32c_portable(std::string_view bytes, std::uint32_t crc) {
   return ~extend_table(~crc, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
 }
 
-}  // namespace creditd::store::log
+std::uint32_t crc32c(std::string_view bytes, std::uint32_t crc) {
+  if (crc32c_hardware_available()) return crc32c_hardware(bytes, crc);
+  return crc32c_portable(bytes, crc);
+}
+
+}  // namespace creditd::store
