@@ -102,16 +102,32 @@ std::uint64_t total(const std::array<std::uint64_t, N>& buckets) {
   return std::accumulate(buckets.begin(), buckets.end(), std::uint64_t{0});
 }
 
+// A real store behind a gate, a ledger loaded from it, and an engine on both,
+// seeded with account "a" holding 100 credits.
+struct gated_engine {
+  temp_dir dir;
+  std::string path = dir.file("engine.db");
+  std::unique_ptr<store::sqlite::sqlite_store> real = open_store(path);
+  gated_store s{*real};
+  ledger::ledger l;
+  std::unique_ptr<engine::engine> e;  // the first to go
+
+  explicit gated_engine(time_us recovery_interval_us = 1'000'000) {
+    EXPECT_TRUE(s.load(l, t0).has_value());
+    e = std::make_unique<engine::engine>(
+        l, s,
+        engine::engine_options{.clock = [] { return t0; },
+                               .recovery_interval_us = recovery_interval_us});
+    seed(*e);
+  }
+};
+
 }  // namespace
 
 TEST(engine_commits, reads_alone_are_not_commits) {
-  temp_dir dir;
-  auto real = open_store(dir.file("r.db"));
-  gated_store s(*real);
-  ledger::ledger l;
-  ASSERT_TRUE(s.load(l, t0).has_value());
-  engine::engine e(l, s, {.clock = [] { return t0; }});
-  seed(e);
+  gated_engine g;
+  gated_store& s = g.s;
+  engine::engine& e = *g.e;
   const engine::engine_stats before = e.stats();
   ASSERT_EQ(before.commits, 1u);
   ASSERT_EQ(s.commits(), 1u);
@@ -164,13 +180,9 @@ TEST(engine_commits, reads_alone_are_not_commits) {
 }
 
 TEST(engine_commits, a_read_after_a_write_waits_for_its_commit) {
-  temp_dir dir;
-  auto real = open_store(dir.file("w.db"));
-  gated_store s(*real);
-  ledger::ledger l;
-  ASSERT_TRUE(s.load(l, t0).has_value());
-  engine::engine e(l, s, {.clock = [] { return t0; }});
-  seed(e);
+  gated_engine g;
+  gated_store& s = g.s;
+  engine::engine& e = *g.e;
 
   // The write's commit is held at the gate; the read, applied meanwhile,
   // sees the write and must not complete before the commit does.
@@ -197,13 +209,9 @@ TEST(engine_commits, a_read_after_a_write_waits_for_its_commit) {
 }
 
 TEST(engine_commits, a_read_that_saw_a_failed_write_is_refused) {
-  temp_dir dir;
-  auto real = open_store(dir.file("x.db"));
-  gated_store s(*real);
-  ledger::ledger l;
-  ASSERT_TRUE(s.load(l, t0).has_value());
-  engine::engine e(l, s, {.clock = [] { return t0; }, .recovery_interval_us = 60'000'000});
-  seed(e);
+  gated_engine g(60'000'000);
+  gated_store& s = g.s;
+  engine::engine& e = *g.e;
 
   s.close();
   fn_task write([](ledger::ledger& l, time_us now) {
@@ -444,14 +452,9 @@ TEST(engine_commits, every_task_is_committed_in_the_file_when_it_completes) {
 // as the next commit. A round of reads alone, staged after a write, must
 // leave the staged set's counters as the write left them.
 TEST(engine_pipeline, rounds_staged_behind_a_commit_make_one_commit_with_the_latest_counters) {
-  temp_dir dir;
-  const std::string path = dir.file("p.db");
-  auto real = open_store(path);
-  gated_store s(*real);
-  ledger::ledger l;
-  ASSERT_TRUE(s.load(l, t0).has_value());
-  engine::engine e(l, s, {.clock = [] { return t0; }});
-  seed(e);
+  gated_engine g;
+  gated_store& s = g.s;
+  engine::engine& e = *g.e;
 
   s.close();
   fn_task first([](ledger::ledger& l, time_us now) {
@@ -476,12 +479,12 @@ TEST(engine_pipeline, rounds_staged_behind_a_commit_make_one_commit_with_the_lat
   EXPECT_TRUE(second.wait());
   EXPECT_TRUE(read.wait());
   EXPECT_EQ(s.commits(), 3u);  // the seed, the first, the second with the read
-  const std::uint64_t next_seq = l.next_seq();
+  const std::uint64_t next_seq = g.l.next_seq();
   e.stop();
   std::unique_ptr<store::sqlite::sqlite_store> again;
   ledger::ledger reloaded;
-  real.reset();
-  ASSERT_TRUE(open_and_load(path, t0, again, reloaded));
+  g.real.reset();
+  ASSERT_TRUE(open_and_load(g.path, t0, again, reloaded));
   EXPECT_EQ(reloaded.next_seq(), next_seq);
   // The counters of the last commit are the second charge's, not the
   // defaults of the read's empty round (a load would refuse those).
@@ -491,14 +494,9 @@ TEST(engine_pipeline, rounds_staged_behind_a_commit_make_one_commit_with_the_lat
 // A write staged while the commit before it fails is refused, and never
 // written: the store holds what was committed before the failure only.
 TEST(engine_pipeline, what_is_staged_behind_a_failed_commit_is_refused_and_not_written) {
-  temp_dir dir;
-  const std::string path = dir.file("f.db");
-  auto real = open_store(path);
-  gated_store s(*real);
-  ledger::ledger l;
-  ASSERT_TRUE(s.load(l, t0).has_value());
-  engine::engine e(l, s, {.clock = [] { return t0; }, .recovery_interval_us = 3600'000'000});
-  seed(e);
+  gated_engine g(3600'000'000);
+  gated_store& s = g.s;
+  engine::engine& e = *g.e;
 
   s.close();
   fn_task failing([](ledger::ledger& l, time_us now) {
@@ -521,7 +519,7 @@ TEST(engine_pipeline, what_is_staged_behind_a_failed_commit_is_refused_and_not_w
   e.stop();
   std::unique_ptr<store::sqlite::sqlite_store> again;
   ledger::ledger reloaded;
-  real.reset();
-  ASSERT_TRUE(open_and_load(path, t0, again, reloaded));
+  g.real.reset();
+  ASSERT_TRUE(open_and_load(g.path, t0, again, reloaded));
   EXPECT_EQ(available(reloaded, t0), 100 * credit);
 }
