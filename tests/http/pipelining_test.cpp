@@ -21,6 +21,7 @@
 #include "http/handler.hpp"
 #include "http/server.hpp"
 #include "http_fixture.hpp"
+#include "support/in_process_server.hpp"
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
@@ -73,33 +74,6 @@ class recording_handler final : public creditd::http::handler {
   std::mutex mu_;
   std::vector<std::string> paths_;
   std::vector<std::pair<std::string, done_fn>> held_;
-};
-
-// `server` on its own io_context thread, port 0.
-struct in_process {
-  explicit in_process(creditd::http::handler& h, server_options o = {})
-      : srv(io, h, with_port_0(std::move(o))) {
-    auto ep = srv.listen();
-    if (!ep) throw std::runtime_error(ep.error());
-    port = ep->port();
-    thread = std::thread([this] { io.run(); });
-  }
-  ~in_process() {
-    srv.drain();
-    for (int i = 0; i < 3000 && srv.connections() != 0; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    io.stop();
-    thread.join();
-  }
-  static server_options with_port_0(server_options o) {
-    o.host = "127.0.0.1";
-    o.port = 0;
-    return o;
-  }
-  net::io_context io;
-  server srv;
-  unsigned short port = 0;
-  std::thread thread;
 };
 
 std::string get(const std::string& path, const std::string& extra = "") {

@@ -31,6 +31,7 @@
 #include "http/handler.hpp"
 #include "http/server.hpp"
 #include "http_fixture.hpp"
+#include "support/in_process_server.hpp"
 #include "support/raw_socket.hpp"
 
 namespace net = boost::asio;
@@ -209,41 +210,6 @@ response streamed(std::shared_ptr<body_stream> s) {
   r.stream = std::move(s);
   return r;
 }
-
-// `server` on its own io_context thread, port 0.
-struct in_process {
-  explicit in_process(creditd::http::handler& h, server_options o = {})
-      : srv(io, h, with_port_0(std::move(o))) {
-    auto ep = srv.listen();
-    if (!ep) throw std::runtime_error(ep.error());
-    port = ep->port();
-    thread = std::thread([this] { io.run(); });
-  }
-  ~in_process() {
-    srv.drain();
-    for (int i = 0; i < 3000 && srv.connections() != 0; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    io.stop();
-    thread.join();
-  }
-  static server_options with_port_0(server_options o) {
-    o.host = "127.0.0.1";
-    o.port = 0;
-    return o;
-  }
-  // Polls until no connection is left (bounded; not a timing assertion).
-  bool wait_no_connections() {
-    for (int i = 0; i < 3000; ++i) {
-      if (srv.connections() == 0) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
-  }
-  net::io_context io;
-  server srv;
-  unsigned short port = 0;
-  std::thread thread;
-};
 
 // A keep-alive client connection.
 struct client {
