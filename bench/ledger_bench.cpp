@@ -6,9 +6,10 @@
 //       core alone, one thread: N charges of 1 credit spread over the
 //       accounts, then N on one hot account. No store, no latency.
 //   ledger_bench --durable PATH --workload w1|w2|w3|w4 [--accounts N]
-//                [--window N] [--seconds S] [--log FILE]
+//                [--window N] [--seconds S] [--log FILE] [--log-dir DIR]
 //       core + store + engine (group commit), closed loop: `window` clients,
 //       each with one request in flight, as many HTTP connections would be.
+//       With --log-dir, commits go through the append-only log in DIR.
 //       PATH is created and seeded with N accounts when it does not exist.
 //       w1: a charge of 1 credit on a random account; w2: on acct-0 only;
 //       w3: a hold of 1 credit, then its capture (two requests);
@@ -48,6 +49,7 @@
 
 #include "cell_check.hpp"
 #include "engine/engine.hpp"
+#include "store/log/log_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "util/clock.hpp"
 
@@ -284,7 +286,8 @@ struct counts {
 };
 
 int bench_durable(const std::string& path, const std::string& workload, std::size_t accounts,
-                  std::size_t window, double seconds, const std::string& log_path) {
+                  std::size_t window, double seconds, const std::string& log_path,
+                  const std::string& log_dir) {
   if (workload != "w1" && workload != "w2" && workload != "w3" && workload != "w4")
     die("--workload must be w1, w2, w3 or w4");
   const bool fresh = !std::filesystem::exists(path);
@@ -294,6 +297,19 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
   const auto ids = account_ids(accounts);
   if (fresh) populate(l, ids, wall_clock_now() - 3600 * ledger::us_per_second, s.get());
   if (l.account_count() < accounts) die(path + " holds fewer accounts than --accounts");
+  // With --log-dir, the engine commits through the append-only log and the
+  // file is filled in behind it (as `creditd serve --log-dir`); the checks
+  // below read the file once the log store has applied everything.
+  std::unique_ptr<store::log::log_store> logged;
+  store::store* durable = s.get();
+  if (!log_dir.empty()) {
+    store::log::log_store_options lo;
+    lo.log.dir = log_dir;
+    auto opened = store::log::log_store::open(std::move(lo), std::move(s));
+    if (!opened) die(opened.error().message);
+    logged = std::move(*opened);
+    durable = logged.get();
+  }
   const std::size_t spread = workload == "w2" ? 1 : accounts;
 
   shared_state shared;
@@ -330,7 +346,7 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
   double secs = 0;
   engine::engine_stats stats;
   {
-    engine::engine e(l, *s, {.clock = [] { return wall_clock_now(); }});
+    engine::engine e(l, *durable, {.clock = [] { return wall_clock_now(); }});
     auto next = [&](client& c) {
       if (workload == "w3" && c.holding) {
         c.kind = op::capture;  // ref and n stay the hold's
@@ -422,6 +438,7 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
   if (shared.model_failures > 0)
     failures.push_back("model: " + std::to_string(shared.model_failures) +
                        " requests disagree: " + shared.model_failure);
+  logged.reset();  // applies what the file lacks, then closes
   s.reset();
   auto reopened = open_store(path);
   ledger::ledger loaded;
@@ -546,7 +563,7 @@ int main(int argc, char** argv) {
   std::size_t window = 64;
   double seconds = 10;
   std::string workload = "w1";
-  std::string durable, seed_db, log_path;
+  std::string durable, seed_db, log_path, log_dir;
   bool core = false;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -554,7 +571,7 @@ int main(int argc, char** argv) {
       std::printf(
           "usage: ledger_bench --core [--accounts N] [--core-charges N]\n"
           "       ledger_bench --durable PATH --workload w1|w2|w3|w4 [--accounts N] [--window N] "
-          "[--seconds S] [--log FILE]\n"
+          "[--seconds S] [--log FILE] [--log-dir DIR]\n"
           "       ledger_bench --seed-db PATH [--accounts N] [--charges M]\n"
           "       ledger_bench --check-cell BEFORE AFTER JOURNAL CLIENT\n");
       return 0;
@@ -606,6 +623,8 @@ int main(int argc, char** argv) {
       seed_db = v;
     else if (flag == "--log")
       log_path = v;
+    else if (flag == "--log-dir")
+      log_dir = v;
     else {
       std::fprintf(stderr, "ledger_bench: unknown flag %s (see --help)\n", flag.c_str());
       return 2;
@@ -614,7 +633,7 @@ int main(int argc, char** argv) {
   if (accounts == 0 || window == 0) die("--accounts and --window must be positive");
   if (!seed_db.empty()) return seed(seed_db, accounts, charges);
   if (!durable.empty())
-    return bench_durable(durable, workload, accounts, window, seconds, log_path);
+    return bench_durable(durable, workload, accounts, window, seconds, log_path, log_dir);
   if (!core) {
     std::fprintf(stderr, "ledger_bench: give --core, --durable or --seed-db (see --help)\n");
     return 2;
