@@ -42,10 +42,11 @@ test-mutants: deps
 	@JOBS=$(JOBS) bash scripts/test-mutants $(MUTANTS)
 
 # The crash harness, long: N SIGKILLs under load, each followed by a restart
-# and the checks in tests/crash/crash_harness.cpp. SEED= repeats a run.
+# and the checks in tests/crash/crash_harness.cpp. SEED= repeats a run;
+# LOG=on serves with the append-only log (--log-dir).
 N ?= 200
 crash-test: build
-	@$(BUILD_DIR)/bin/crash_harness --iterations $(N) $(if $(SEED),--seed $(SEED),)
+	@$(BUILD_DIR)/bin/crash_harness --iterations $(N) $(if $(SEED),--seed $(SEED),) $(if $(LOG),--log $(LOG),)
 
 # Every libFuzzer target (fuzz/: amount, time, JSON, HTTP requests, Stripe
 # signatures) for FUZZ_SECONDS each; what they find stays in build-fuzz/.

@@ -26,7 +26,13 @@
 // server is being killed; any other error (an unexpected status, a 2xx body
 // that is not the expected JSON) fails the run with the request and response.
 //
-//   crash_harness [--iterations N] [--seed S] [--clients C]
+//   crash_harness [--iterations N] [--seed S] [--clients C] [--log on]
+//
+// With --log on, creditd serves with `--log-dir` (the append-only log is the
+// durability point, the file filled in behind it): the same checks, with
+// `creditd check --log-dir`, and no damaged-WAL copies (a file written
+// through a log is checked only with it; tests/store/log_segment_test.cpp
+// damages the log itself).
 //
 // Without --seed the seed is CREDITD_CRASH_SEED, else a random one. It is
 // printed at the start, and beside any failure as the command line that
@@ -376,8 +382,13 @@ command_result run(const std::string& cmd) {
   return r;
 }
 
+// The log directory when creditd serves with --log-dir ("" when not).
+std::string log_dir;
+
 void check_store(const std::string& db) {
-  auto r = run(shell_quote(CREDITD_BINARY) + " check --store " + shell_quote("sqlite:" + db));
+  std::string cmd = shell_quote(CREDITD_BINARY) + " check --store " + shell_quote("sqlite:" + db);
+  if (!log_dir.empty()) cmd += " --log-dir " + shell_quote(log_dir);
+  auto r = run(cmd);
   if (r.status != 0) fail("creditd check on " + db + ": " + r.output);
 }
 
@@ -534,7 +545,7 @@ std::set<std::string> journal_charge_ids(unsigned short port) {
 }
 
 // The run, after the command line: returns normally when every check passed.
-void run_harness(int iterations, int clients, std::uint64_t seed) {
+void run_harness(int iterations, int clients, std::uint64_t seed, bool with_log) {
   creditd::testing::temp_dir dir;
   // The store in a directory of its own: the shim watches that directory.
   const std::string store_dir = dir.file("store");
@@ -542,14 +553,21 @@ void run_harness(int iterations, int clients, std::uint64_t seed) {
   const std::string db = store_dir + "/crash.db";
   probe_file probe(dir.file("commit-probe"));
   commit_probe = &probe;
-  const auto server_env = creditd::testing::probe_env(probe, store_dir);
+  auto server_env = creditd::testing::probe_env(probe, store_dir);
+  // With the log, its records are the commits (the SQLite writes behind
+  // them, on another thread, would blur the probe's one commit at a time).
+  if (with_log) server_env.emplace_back("CREDITD_COMMIT_PROBE_FILES", "/log/");
   std::mt19937_64 rng(seed);
   model m;
   std::vector<client> pool;
   for (int i = 0; i < clients; ++i)
     pool.emplace_back(i, rng());
 
-  const std::vector<std::string> quiet = {"--log-level", "error"};
+  std::vector<std::string> quiet = {"--log-level", "error"};
+  if (with_log) {
+    log_dir = store_dir + "/log";
+    quiet.insert(quiet.end(), {"--log-dir", log_dir});
+  }
   std::optional<server_process> server;
   auto start = [&] {
     probe.reset();  // no creditd runs: the counters are the next one's
@@ -628,7 +646,7 @@ void run_harness(int iterations, int clients, std::uint64_t seed) {
     requests_in_flight += static_cast<std::uint64_t>(pending);
 
     // The damaged copy first: `creditd check` checkpoints the WAL away.
-    ++damage_tally[damage_wal(db, dir.file("damage"), rng)];
+    if (!with_log) ++damage_tally[damage_wal(db, dir.file("damage"), rng)];
     check_store(db);
 
     start();
@@ -678,19 +696,22 @@ void run_harness(int iterations, int clients, std::uint64_t seed) {
 
 int main(int argc, char** argv) {
   int iterations = 20, clients = 8;
+  bool with_log = false;
   std::optional<std::uint64_t> seed;
   for (int i = 1; i < argc; i += 2) {
     const std::string flag = argv[i];
     if (i + 1 >= argc)
-      fail("flag " + flag + " without a value (--iterations N --seed S --clients C)");
+      fail("flag " + flag + " without a value (--iterations N --seed S --clients C --log on)");
     if (flag == "--iterations")
       iterations = std::atoi(argv[i + 1]);
     else if (flag == "--seed")
       seed = std::strtoull(argv[i + 1], nullptr, 10);
     else if (flag == "--clients")
       clients = std::atoi(argv[i + 1]);
+    else if (flag == "--log")
+      with_log = std::string(argv[i + 1]) == "on";
     else
-      fail("unknown flag " + flag + " (--iterations N --seed S --clients C)");
+      fail("unknown flag " + flag + " (--iterations N --seed S --clients C --log on)");
   }
   if (iterations < 1 || clients < 1 || clients > 256) fail("bad --iterations or --clients");
   if (!seed) {
@@ -700,12 +721,13 @@ int main(int argc, char** argv) {
       seed = (static_cast<std::uint64_t>(std::random_device{}()) << 32) | std::random_device{}();
   }
   replay_command = std::string(argv[0]) + " --iterations " + std::to_string(iterations) +
-                   " --seed " + std::to_string(*seed) + " --clients " + std::to_string(clients);
+                   " --seed " + std::to_string(*seed) + " --clients " + std::to_string(clients) +
+                   (with_log ? " --log on" : "");
   std::printf("crash_harness: %d iterations, %d clients, seed %llu (replay: %s)\n", iterations,
               clients, static_cast<unsigned long long>(*seed), replay_command.c_str());
   std::fflush(stdout);
   try {
-    run_harness(iterations, clients, *seed);
+    run_harness(iterations, clients, *seed, with_log);
   } catch (const std::exception& e) {
     // Outside a kill, every exception (a lost connection, a malformed
     // answer) is a failure.

@@ -21,6 +21,10 @@
 //                          `synced` a successful fsync/fdatasync of a store file
 //                          while one is open, `writes` every write. Turns no
 //                          fault on.
+//   CREDITD_COMMIT_PROBE_FILES  a path fragment: the probe counts only the
+//                          store files whose path holds it (with an
+//                          append-only log, "/log/": its records are the
+//                          commits, the SQLite writes behind them are not).
 //   CREDITD_POWER_LOSS_DIR a directory: at every successful fsync/fdatasync of
 //                          a store file, the file's whole contents are copied
 //                          to DIR/<basename> (through a temporary file and a
@@ -178,6 +182,12 @@ bool ends_with(const std::string& s, const char* tail) {
 
 // A store file whose contents are durable state: not the shared-memory index,
 // not the lock file, not a directory.
+// Whether the commit probe counts `path` (CREDITD_COMMIT_PROBE_FILES).
+bool probed_file(const std::string& path) {
+  const char* only = std::getenv("CREDITD_COMMIT_PROBE_FILES");
+  return only == nullptr || *only == '\0' || path.find(only) != std::string::npos;
+}
+
 bool durable_file(const std::string& path) {
   return !ends_with(path, "-shm") && !ends_with(path, ".lock") && !ends_with(path, " (deleted)");
 }
@@ -332,7 +342,7 @@ int before_write(int fd, bool& store) {
     errno = r.write_errno;
     return -1;
   }
-  store = durable_file(path);
+  store = durable_file(path) && probed_file(path);
   return 0;
 }
 
@@ -362,7 +372,7 @@ void after_sync(int fd, const std::string& path, int result) {
   if (path.empty() || result != 0 || !durable_file(path)) return;
   const int saved = errno;
   save_image(fd, path);
-  probe_sync();
+  if (probed_file(path)) probe_sync();
   errno = saved;
 }
 
@@ -429,6 +439,17 @@ ssize_t writev(int fd, const struct iovec* iov, int count) {
 
 ssize_t pwritev(int fd, const struct iovec* iov, int count, off_t off) {
   static auto next = real<ssize_t (*)(int, const struct iovec*, int, off_t)>("pwritev");
+  bool store = false;
+  if (before_write(fd, store) < 0) return -1;
+  const ssize_t r = next(fd, iov, count, off);
+  after_write(store, r);
+  return r;
+}
+
+// With _FILE_OFFSET_BITS=64, glibc's headers send pwritev to pwritev64 (the
+// append-only log's record write).
+ssize_t pwritev64(int fd, const struct iovec* iov, int count, off64_t off) {
+  static auto next = real<ssize_t (*)(int, const struct iovec*, int, off64_t)>("pwritev64");
   bool store = false;
   if (before_write(fd, store) < 0) return -1;
   const ssize_t r = next(fd, iov, count, off);
