@@ -446,8 +446,8 @@ ssize_t pwritev(int fd, const struct iovec* iov, int count, off_t off) {
   return r;
 }
 
-// With _FILE_OFFSET_BITS=64, glibc's headers send pwritev to pwritev64 (the
-// append-only log's record write).
+// The 64-bit-offset name of pwritev, which some builds call instead (the
+// append-only log writes its records with pwritev).
 ssize_t pwritev64(int fd, const struct iovec* iov, int count, off64_t off) {
   static auto next = real<ssize_t (*)(int, const struct iovec*, int, off64_t)>("pwritev64");
   bool store = false;
