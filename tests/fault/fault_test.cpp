@@ -25,18 +25,22 @@ namespace {
 // A creditd whose store directory is under the shim's control.
 class faulty_server {
  public:
-  faulty_server() : control_(dir_.file("fault-control")) {
+  // `log`: serve with the append-only log (--log-dir, in the store directory).
+  explicit faulty_server(bool log = false) : control_(dir_.file("fault-control")) {
     std::filesystem::create_directories(dir_.file("store"));
     // The shim compares the resolved paths of open files (/proc/self/fd) with
     // CREDITD_FAULT_DIR: resolve it too, for a $TMPDIR that is relative or
     // goes through a symbolic link.
     db_dir_ = std::filesystem::canonical(dir_.file("store")).string();
     db_ = db_dir_ + "/creditd.db";
+    if (log) log_dir_ = db_dir_ + "/log";
     set_fault("");
     start();
   }
   void start() {
-    proc_.emplace(db_, admin_key, std::vector<std::string>{},
+    std::vector<std::string> args;
+    if (!log_dir_.empty()) args = {"--log-dir", log_dir_};
+    proc_.emplace(db_, admin_key, args,
                   std::vector<std::pair<std::string, std::string>>{
                       {"LD_PRELOAD", CREDITD_FAULT_SHIM},
                       {"CREDITD_FAULT_DIR", db_dir_},
@@ -49,12 +53,14 @@ class faulty_server {
   int terminate() { return proc_->terminate(); }
   int kill_now() { return proc_->kill_now(); }
   const std::string& db() const { return db_; }
+  const std::string& log_dir() const { return log_dir_; }
 
  private:
   temp_dir dir_;
   std::string control_;
   std::string db_dir_;
   std::string db_;
+  std::string log_dir_;
   std::optional<server_process> proc_;
 };
 
@@ -110,9 +116,10 @@ std::string without_as_of(const http_reply& r) {
   return boost::json::serialize(v);
 }
 
-int run_check(const std::string& db) {
-  const std::string cmd =
-      shell_quote(CREDITD_BINARY) + " check --store " + shell_quote("sqlite:" + db) + " >/dev/null";
+int run_check(const std::string& db, const std::string& log_dir = "") {
+  std::string cmd = shell_quote(CREDITD_BINARY) + " check --store " + shell_quote("sqlite:" + db);
+  if (!log_dir.empty()) cmd += " --log-dir " + shell_quote(log_dir);
+  cmd += " >/dev/null";
   return std::system(cmd.c_str());
 }
 
@@ -266,4 +273,49 @@ TEST(fault, degraded_reads_answer_the_committed_values_and_the_metric_says_faile
   EXPECT_EQ(charge_with_key(c, "k2", "2").status, 201u);
   EXPECT_EQ(available(c, "a"), "92");
   EXPECT_EQ(s.terminate(), 0);
+}
+
+// With the append-only log as the durability point, a failed sync or a full
+// disk refuses the write (503) and every later one, and what was refused is
+// never applied; the log's store is fail-stop (a sync that failed leaves the
+// log's state unknown), so the server takes writes again after a restart,
+// where nothing acknowledged is lost.
+void log_fault_then_restart(const std::string& rules) {
+  faulty_server s(true);
+  http_client c(s.port(), admin_key);
+  put_account(c, "a");
+  grant(c, "a", "\"100\"");
+  expect(charge_with_key(c, "k1", "1"), 201, "charge before the fault");
+
+  s.set_fault(rules);
+  auto refused = charge_with_key(c, "k2", "2");
+  EXPECT_EQ(refused.status, 503u) << describe(refused);
+  EXPECT_EQ(refused.error_code(), "unavailable");
+  EXPECT_EQ(charge_with_key(c, "k3", "3").status, 503u);
+  {
+    auto h = http_client(s.port()).get("/healthz");
+    EXPECT_EQ(h.status, 503u);
+  }
+  // Reads keep working, from what is on disk.
+  EXPECT_EQ(c.get("/v1/accounts/a/balance").status, 200u);
+  EXPECT_EQ(available(c, "a"), "99");
+  s.set_fault("");
+  s.kill_now();
+  EXPECT_EQ(run_check(s.db(), s.log_dir()), 0);
+  s.start();
+  http_client after(s.port(), admin_key);
+  EXPECT_EQ(available(after, "a"), "99");
+  EXPECT_EQ(entries_of_type(after, "a", "charge").size(), 1u);
+  // The refused charge, retried with its key, is applied once.
+  EXPECT_EQ(charge_with_key(after, "k2", "2").status, 201u);
+  EXPECT_EQ(charge_with_key(after, "k2", "2").headers["idempotent-replayed"], "true");
+  EXPECT_EQ(available(after, "a"), "97");
+}
+
+TEST(fault_log, failed_fsync_refuses_writes_and_loses_nothing_acknowledged) {
+  log_fault_then_restart("fsync EIO\n");
+}
+
+TEST(fault_log, disk_full_refuses_writes_and_loses_nothing_acknowledged) {
+  log_fault_then_restart("write ENOSPC\n");
 }

@@ -124,14 +124,20 @@ store_error log_store::failure_error() const {
                      " (the log holds every acknowledged record; a restart replays them)"};
 }
 
+store_error log_store::append_failure_error() const {
+  return store_error{append_failure_ +
+                     " (writes are refused until a restart; the log holds every acknowledged "
+                     "record, and reads are served from them)"};
+}
+
 bool log_store::failed() const {
   std::lock_guard lock(mu_);
-  return !failure_.empty();
+  return !failure_.empty() || !append_failure_.empty();
 }
 
 std::string log_store::failure() const {
   std::lock_guard lock(mu_);
-  return failure_;
+  return failure_.empty() ? append_failure_ : failure_;
 }
 
 std::expected<void, store_error> log_store::commit(const ledger::change_set& changes) {
@@ -153,12 +159,13 @@ std::expected<void, store_error> log_store::commit(const ledger::change_set& cha
       room_wanted_ = false;
     }
     if (!failure_.empty()) return std::unexpected(failure_error());
+    if (!append_failure_.empty()) return std::unexpected(append_failure_error());
   }
   auto seq = log_->append(scratch_, applied_seq_.load(std::memory_order_acquire));
   std::lock_guard lock(mu_);
   if (!seq) {
-    fail(seq.error());
-    return std::unexpected(failure_error());
+    append_failure_ = seq.error();
+    return std::unexpected(append_failure_error());
   }
   queue_.push_back({*seq, std::move(scratch_)});
   scratch_ = std::string();
@@ -196,6 +203,7 @@ std::expected<void, store_error> log_store::probe() {
   {
     std::lock_guard lock(mu_);
     if (!failure_.empty()) return std::unexpected(failure_error());
+    if (!append_failure_.empty()) return std::unexpected(append_failure_error());
   }
   std::lock_guard db_lock(db_mu_);
   return db_->probe();

@@ -10,8 +10,11 @@
 // after the store's mark are decoded and written through the same
 // commit_batch before anything else.
 //
-// Failures are fail-stop: after an append or an apply fails, commit(),
-// probe(), load() and wait_applied() return errors; the log still holds every
+// Failures are fail-stop for writes. After an append fails (a failed sync
+// leaves the log's tail unknown), commit() and probe() return errors until a
+// restart, while the records acknowledged before it are still applied, so
+// load() and wait_applied() serve reads with every acknowledged write. After
+// an apply fails, all four return errors. Either way the log holds every
 // acknowledged record and the next open() replays them.
 //
 // Thread-safety: commit() from one thread at a time (the engine's
@@ -115,8 +118,9 @@ class log_store final : public store {
   void applier_loop();
   // Decodes `payloads` and writes them with commit_batch in one transaction.
   std::expected<void, store_error> apply(const std::deque<queued>& batch);
-  void fail(const std::string& why);  // mu_ held
-  store_error failure_error() const;  // mu_ held
+  void fail(const std::string& why);         // mu_ held
+  store_error failure_error() const;         // mu_ held
+  store_error append_failure_error() const;  // mu_ held
 
   log_store_options opts_;
   std::unique_ptr<sqlite::sqlite_store> db_;
@@ -132,7 +136,11 @@ class log_store final : public store {
   std::uint64_t flush_to_ = 0;  // someone waits for this seq
   bool room_wanted_ = false;
   bool stop_ = false;
-  std::string failure_;
+  std::string failure_;  // the applier failed: nothing more is trusted
+  // An append failed (a failed sync leaves the log's tail unknown): no more
+  // commits until a restart, but what was acknowledged before is still
+  // applied, so load() serves reads from it.
+  std::string append_failure_;
   std::atomic<std::uint64_t> durable_seq_{0};
   std::atomic<std::uint64_t> applied_seq_{0};
   std::mutex db_mu_;  // the sqlite_store: the applier's transactions, load(), probe()

@@ -475,7 +475,14 @@ std::expected<std::uint64_t, std::string> segment_log::append(std::string_view p
   }
   if (!ok || ::fdatasync(s.fd) != 0) {
     broken_ = true;
-    return std::unexpected(errno_text("cannot append to log segment", s.path));
+    const std::string why = errno_text("cannot append to log segment", s.path);
+    // The record was refused: its bytes may sit in the page cache, where a
+    // restart would read them as a good record and apply a write its client
+    // was told failed. Zero its header (best effort: the log takes nothing
+    // more, so a zeroed record is its torn tail).
+    const std::string zeros(record_header_bytes, '\0');
+    (void)pwrite_all(s.fd, zeros.data(), zeros.size(), append_pos_);
+    return std::unexpected(why);
   }
   append_pos_ += bytes;
   last_seq_ = seq;
