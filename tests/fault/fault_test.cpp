@@ -286,6 +286,10 @@ void log_fault_then_restart(const std::string& rules) {
   put_account(c, "a");
   grant(c, "a", "\"100\"");
   expect(charge_with_key(c, "k1", "1"), 201, "charge before the fault");
+  // A journal read waits until the file holds every acknowledged write: the
+  // fault below then meets the log's append, not the file's apply behind it
+  // (a failed apply leaves nothing to serve reads from until a restart).
+  expect(c.get("/v1/accounts/a/entries"), 200, "entries");
 
   s.set_fault(rules);
   auto refused = charge_with_key(c, "k2", "2");
