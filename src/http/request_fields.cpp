@@ -250,8 +250,8 @@ std::optional<fast_spend> decode_spend_fast(std::string_view body,
   return out;
 }
 
-ledger::charge_cmd charge_from(fast_spend&& f, const std::string& account) {
-  spend_fields& s = f.s;
+namespace {
+ledger::charge_cmd charge_of(spend_fields& s, const std::string& account) {
   ledger::charge_cmd cmd{account,
                          s.amount.value_or(0),
                          std::move(s.operation),
@@ -264,20 +264,15 @@ ledger::charge_cmd charge_from(fast_spend&& f, const std::string& account) {
   cmd.dimension_values = std::move(s.dimension_values);
   return cmd;
 }
+}  // namespace
+
+ledger::charge_cmd charge_from(fast_spend&& f, const std::string& account) {
+  return charge_of(f.s, account);
+}
 
 ledger::charge_cmd decode_checked_charge(const jvalue& body, const std::string& account) {
   spend_fields s = read_spend(body_values(&body));
-  ledger::charge_cmd cmd{account,
-                         s.amount.value_or(0),
-                         std::move(s.operation),
-                         std::move(s.dimensions),
-                         std::move(s.reference),
-                         s.urgent};
-  cmd.quantity = s.quantity;
-  cmd.metadata = std::move(s.metadata);
-  cmd.from_catalog = !s.amount.has_value();
-  cmd.dimension_values = std::move(s.dimension_values);
-  return cmd;
+  return charge_of(s, account);
 }
 
 std::optional<ledger::charge_cmd> decode_charge(const jvalue& body, const std::string& account,
