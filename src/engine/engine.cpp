@@ -167,7 +167,7 @@ void engine::stage(std::vector<task*>& applied) {
       t->complete(true);
     return;
   }
-  if (changed) ledger::append_changes(staged_.changes, std::move(changes));
+  if (changed) ledger::append_changes(staged_.changes, std::move(changes), staged_index_);
   staged_.tasks.insert(staged_.tasks.end(), applied.begin(), applied.end());
   staged_entries_ = staged_.changes.entries.size();
   applied.clear();
@@ -253,6 +253,7 @@ void engine::committer_loop() {
       if (!committer_busy_) return;
       current = std::move(staged_);
       staged_ = {};
+      staged_index_.clear();
       staged_entries_ = 0;
     }
     // The writer may wait for room in the staged set.
@@ -289,6 +290,7 @@ void engine::committer_loop() {
         // What was staged behind the failed set is not written either.
         refused = std::move(staged_);
         staged_ = {};
+        staged_index_.clear();
         staged_entries_ = 0;
       }
       if (commit) {

@@ -7,7 +7,7 @@
 // change set that holds its effects is durable, so no result leaves before
 // its commit, and reads (tasks too) never show what is not yet on disk.
 // After each round of tasks the writer stages their changes (merged into the
-// set waiting for the committer, ledger::append_changes); a committer that
+// set waiting for the committer, ledger::append_changes with a kept index); a committer that
 // ends a commit takes the staged set at once, so under load no thread waits
 // for another to wake between two commits.
 // A set with no changes is not a commit: when it holds only read-only tasks
@@ -36,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "ledger/changes.hpp"
 #include "ledger/ledger.hpp"
 #include "ledger/limits.hpp"
 #include "store/store.hpp"
@@ -147,6 +148,7 @@ class engine {
   bool committer_busy_ = false;
   bool committer_exit_ = false;
   batch staged_;                                // applied, not yet taken by the committer
+  ledger::change_index staged_index_;           // the rows of staged_.changes
   std::atomic<std::size_t> staged_entries_{0};  // staged_.changes.entries.size()
   std::string failure_;
   engine_stats stats_;

@@ -8,25 +8,16 @@ namespace creditd::ledger {
 namespace {
 
 // Appends `later` to `into`, one row per key: a row `later` holds too is
-// replaced where it stands by `later`'s copy (the newer state).
-template <typename T, typename Key>
-void upsert_rows(std::vector<T>& into, std::vector<T>&& later, Key key) {
-  if (into.empty()) {
-    into = std::move(later);
-    return;
-  }
-  using key_type = std::decay_t<decltype(key(into.front()))>;
-  std::unordered_map<key_type, std::size_t> at;
-  at.reserve(into.size());
-  for (std::size_t i = 0; i < into.size(); ++i)
-    at.emplace(key(into[i]), i);
+// replaced where it stands by `later`'s copy (the newer state). `at` maps
+// the keys of `into`'s rows to their positions, and is kept so.
+template <typename T, typename Map, typename Key>
+void upsert_rows(std::vector<T>& into, std::vector<T>&& later, Map& at, Key key) {
   for (T& row : later) {
-    auto it = at.find(key(row));
-    if (it != at.end()) {
-      into[it->second] = std::move(row);
-    } else {
-      at.emplace(key(row), into.size());
+    auto [it, added] = at.try_emplace(key(row), into.size());
+    if (added) {
       into.push_back(std::move(row));
+    } else {
+      into[it->second] = std::move(row);
     }
   }
 }
@@ -43,12 +34,34 @@ void append_all(std::vector<T>& into, std::vector<T>&& later) {
 
 }  // namespace
 
+void change_index::clear() {
+  accounts.clear();
+  lots.clear();
+  holds.clear();
+  charges.clear();
+}
+
 void append_changes(change_set& into, change_set&& later) {
+  change_index index;
+  for (std::size_t i = 0; i < into.accounts.size(); ++i)
+    index.accounts.emplace(into.accounts[i].id, i);
+  for (std::size_t i = 0; i < into.lots.size(); ++i)
+    index.lots.emplace(into.lots[i].id, i);
+  for (std::size_t i = 0; i < into.holds.size(); ++i)
+    index.holds.emplace(into.holds[i].id, i);
+  for (std::size_t i = 0; i < into.charges.size(); ++i)
+    index.charges.emplace(into.charges[i].id, i);
+  append_changes(into, std::move(later), index);
+}
+
+void append_changes(change_set& into, change_set&& later, change_index& index) {
   append_all(into.entries, std::move(later.entries));
-  upsert_rows(into.accounts, std::move(later.accounts), [](const account_row& a) { return a.id; });
-  upsert_rows(into.lots, std::move(later.lots), [](const lot& l) { return l.id; });
-  upsert_rows(into.holds, std::move(later.holds), [](const hold& h) { return h.id; });
-  upsert_rows(into.charges, std::move(later.charges), [](const charge_record& c) { return c.id; });
+  upsert_rows(into.accounts, std::move(later.accounts), index.accounts,
+              [](const account_row& a) -> const std::string& { return a.id; });
+  upsert_rows(into.lots, std::move(later.lots), index.lots, [](const lot& l) { return l.id; });
+  upsert_rows(into.holds, std::move(later.holds), index.holds, [](const hold& h) { return h.id; });
+  upsert_rows(into.charges, std::move(later.charges), index.charges,
+              [](const charge_record& c) { return c.id; });
   // Records that `later` expires are gone, as if both sets were committed
   // in turn (a store deletes by age before it writes what a set adds).
   if (later.idempotency_expired_before != 0) {

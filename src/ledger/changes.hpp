@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ledger/idempotency.hpp"
@@ -69,5 +70,17 @@ struct change_set {
 // delete lives; the later counters. A store that commits the result writes
 // the same rows as one that commits both in turn, in one transaction.
 void append_changes(change_set& into, change_set&& later);
+
+// The positions of a merged set's accounts, lots, holds and charges, kept
+// beside it by a caller that merges into the same set again and again (the
+// engine, once per round), so that each merge costs what it adds, not what
+// the set already holds. Cleared when the set is taken.
+struct change_index {
+  std::unordered_map<std::string, std::size_t> accounts;
+  std::unordered_map<object_id, std::size_t> lots, holds, charges;
+  void clear();
+};
+// The same, with `index` describing `into` before and after.
+void append_changes(change_set& into, change_set&& later, change_index& index);
 
 }  // namespace creditd::ledger

@@ -36,12 +36,14 @@ TEST(append_changes, merged_sets_commit_to_the_rows_of_the_sets_in_turn) {
     auto b = open_store(merged);
     std::size_t i = 0, group = 1, rows_merged = 0, rows_apart = 0;
     while (i < sets.size()) {
+      // The engine's way: one index kept beside the merged set.
       ledger::change_set m;
+      ledger::change_index index;
       for (std::size_t k = 0; k < group && i < sets.size(); ++k, ++i) {
         rows_apart += sets[i].accounts.size() + sets[i].lots.size() + sets[i].holds.size() +
                       sets[i].charges.size();
         ledger::change_set copy = sets[i];
-        ledger::append_changes(m, std::move(copy));
+        ledger::append_changes(m, std::move(copy), index);
       }
       rows_merged += m.accounts.size() + m.lots.size() + m.holds.size() + m.charges.size();
       must(b->commit(m));
