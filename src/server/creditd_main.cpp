@@ -1,9 +1,15 @@
 // creditd: the credit ledger server.
 //
-//   creditd serve [--store URL] [--log-dir DIR] [--listen HOST:PORT] [--test-clock] [--threads N]
-//                 [--catalog FILE.toml] [--stripe-webhook-secret SECRET]
+//   creditd serve [--store URL] [--log-dir DIR | --no-log] [--listen HOST:PORT] [--test-clock]
+//                 [--threads N] [--catalog FILE.toml] [--stripe-webhook-secret SECRET]
 //                 [--tls-cert FILE --tls-key FILE]
-//   creditd check [--store URL] [--log-dir DIR]
+//   creditd check [--store URL] [--log-dir DIR | --no-log]
+//
+// The append-only log is the durability point by default, in PATH-log/
+// beside the file of --store sqlite:PATH (log_choice below).
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -13,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -47,6 +54,11 @@ std::optional<store_url> parse_store(const std::string& url) {
   if (url.starts_with("sqlite:")) {
     store_url s{url.substr(7)};
     if (s.sqlite_path.empty()) return std::nullopt;
+    if (s.sqlite_path == ":memory:") {
+      // Its journal readers and key store would each open another, empty one.
+      std::fprintf(stderr, "creditd: an in-memory store is not supported; use sqlite:PATH\n");
+      std::exit(2);
+    }
     return s;
   }
   if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
@@ -55,6 +67,74 @@ std::optional<store_url> parse_store(const std::string& url) {
     std::exit(2);
   }
   return std::nullopt;
+}
+
+// Where the append-only log is: `--log-dir DIR`, else PATH-log/ beside the
+// file (named as SQLite names its PATH-wal and PATH-shm, and not *.log, which
+// a log rotation rule could sweep away), or nowhere with --no-log.
+struct log_choice {
+  std::string dir;       // "" with --no-log
+  std::string fallback;  // PATH-log: the default, named in refusals
+  bool given = false;    // --log-dir DIR
+};
+
+log_choice choose_log(const std::string& sqlite_path, const std::string& log_dir, bool no_log) {
+  log_choice c;
+  c.fallback = sqlite_path + "-log";
+  if (no_log) return c;
+  c.given = !log_dir.empty();
+  c.dir = c.given ? log_dir : c.fallback;
+  return c;
+}
+
+// What a log directory holds, read before the log is opened (and without
+// changing it).
+struct log_dir_state {
+  bool exists = false;       // something is at the path
+  bool directory = false;    // ... and it is a directory
+  std::size_t segments = 0;  // DIR/<20 digits>.log files
+  // A record was ever appended: the first segment starts after seq 1, or
+  // bytes follow its header (a torn record counts: this errs towards
+  // refusing).
+  bool records = false;
+};
+
+std::expected<log_dir_state, std::string> inspect_log_dir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  log_dir_state st;
+  std::error_code ec;
+  const auto status = fs::status(dir, ec);
+  if (!fs::exists(status)) return st;
+  st.exists = true;
+  st.directory = fs::is_directory(status);
+  if (!st.directory) return st;
+  std::string first;  // the lowest segment's name
+  for (const auto& de : fs::directory_iterator(dir, ec)) {
+    const std::string name = de.path().filename().string();
+    if (name.size() != 24 || !name.ends_with(".log") ||
+        name.find_first_not_of("0123456789") != 20) {
+      continue;
+    }
+    ++st.segments;
+    if (first.empty() || name < first) first = name;
+  }
+  if (ec) return std::unexpected("cannot list " + dir + ": " + ec.message());
+  if (first.empty()) return st;
+  if (first != std::string(19, '0') + "1.log") {
+    st.records = true;
+    return st;
+  }
+  const std::string path = dir + "/" + first;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::unexpected("cannot open " + path + ": " + std::strerror(errno));
+  char head[store::log::record_header_bytes] = {};
+  const ssize_t n = ::pread(fd, head, sizeof head, store::log::segment_header_bytes);
+  ::close(fd);
+  if (n < 0) return std::unexpected("cannot read " + path + ": " + std::strerror(errno));
+  for (ssize_t i = 0; i < n; ++i) {
+    if (head[i] != 0) st.records = true;
+  }
+  return st;
 }
 
 bool split_listen(const std::string& listen, std::string& host, std::uint16_t& port) {
@@ -95,9 +175,9 @@ struct commerce_options {
   std::string stripe_secret;  // --stripe-webhook-secret or CREDITD_STRIPE_WEBHOOK_SECRET
 };
 
-int serve(const std::string& store_arg, const std::string& log_dir, const std::string& listen,
-          bool test_clock, int threads, const std::string& log_level, const tls_files& tls_in,
-          const commerce_options& shop) {
+int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
+          const std::string& listen, bool test_clock, int threads, const std::string& log_level,
+          const tls_files& tls_in, const commerce_options& shop) {
   if (log_level == "debug") log::threshold() = log::level::debug;
   if (log_level == "error") log::threshold() = log::level::error;
   auto url = parse_store(store_arg);
@@ -137,34 +217,95 @@ int serve(const std::string& store_arg, const std::string& log_dir, const std::s
     catalog = std::move(*parsed);
   }
   server_clock clock(test_clock);
+  const log_choice logs = choose_log(url->sqlite_path, log_dir, no_log);
+  // Read before the store is opened, which would create a missing file.
+  std::error_code exists_ec;
+  const bool file_existed = std::filesystem::exists(url->sqlite_path, exists_ec);
+  auto log_state = inspect_log_dir(logs.dir.empty() ? logs.fallback : logs.dir);
+  if (!log_state) {
+    std::fprintf(stderr, "creditd: the append-only log: %s\n", log_state.error().c_str());
+    return 1;
+  }
+  if (!logs.dir.empty()) {
+    if (log_state->exists && !log_state->directory) {
+      std::fprintf(stderr, "creditd: %s is not a directory: it cannot hold the append-only log%s\n",
+                   logs.dir.c_str(),
+                   logs.given ? ""
+                              : " (--log-dir DIR puts the log elsewhere; --no-log serves "
+                                "the SQLite file alone)");
+      return 2;
+    }
+    // A log is replayed only into the file it was written with: into a new
+    // empty file its records would rebuild some ledger, perhaps without the
+    // history it was started on.
+    if (!file_existed && log_state->records) {
+      std::fprintf(stderr,
+                   "creditd: there is no store at %s, but %s holds an append-only log with "
+                   "records: a log is applied only to the file it was written with. Restore "
+                   "that file, or move %s away to start a new store\n",
+                   url->sqlite_path.c_str(), logs.dir.c_str(), logs.dir.c_str());
+      return 1;
+    }
+  }
   auto store = store::sqlite::sqlite_store::open({url->sqlite_path});
   if (!store) {
     std::fprintf(stderr, "creditd: %s\n", store.error().message.c_str());
     return 1;
   }
-  // With --log-dir, the append-only log is the durability point and the file
-  // is filled in behind it (store/log/log_store.hpp); its records after the
-  // file's mark are applied here. A file written through a log is never
-  // served without it: the log's pending records would be skipped.
+  // The append-only log is the durability point and the file is filled in
+  // behind it (store/log/log_store.hpp); its records after the file's mark
+  // are applied here. A file written through a log is never served without
+  // that log: the log's pending records would be skipped, or (with a new
+  // log) the old log's records would be left behind for good.
+  const std::uint64_t mark = (*store)->applied_log_seq();
+  auto mark_text = [mark] { return std::to_string(mark); };
   std::unique_ptr<store::log::log_store> logged;
   store::store* durable = store->get();
-  if (!log_dir.empty()) {
+  if (logs.dir.empty()) {
+    if (mark != 0) {
+      std::fprintf(stderr,
+                   "creditd: %s was written through an append-only log (records up to %s "
+                   "applied): serve it without --no-log (the log is %s by default) or with "
+                   "--log-dir and that log's directory\n",
+                   url->sqlite_path.c_str(), mark_text().c_str(), logs.fallback.c_str());
+      return 1;
+    }
+    if (log_state->records) {
+      std::fprintf(stderr,
+                   "creditd: %s holds an append-only log with records that %s may lack: serve "
+                   "it without --no-log, so that they are applied\n",
+                   logs.fallback.c_str(), url->sqlite_path.c_str());
+      return 1;
+    }
+  } else {
+    if (mark != 0 && log_state->segments == 0) {
+      std::string hint;
+      if (logs.given) {
+        auto at_default = inspect_log_dir(logs.fallback);
+        if (at_default && at_default->segments > 0)
+          hint = " (" + logs.fallback + ", the default, holds one)";
+      }
+      std::fprintf(stderr,
+                   "creditd: %s was written through an append-only log (records up to %s "
+                   "applied), but %s holds no log: serve it with --log-dir and the directory "
+                   "of the log it was written with%s\n",
+                   url->sqlite_path.c_str(), mark_text().c_str(), logs.dir.c_str(), hint.c_str());
+      return 1;
+    }
     store::log::log_store_options lo;
-    lo.log.dir = log_dir;
+    lo.log.dir = logs.dir;
     auto opened = store::log::log_store::open(std::move(lo), std::move(*store));
     if (!opened) {
-      std::fprintf(stderr, "creditd: %s\n", opened.error().message.c_str());
+      const std::string& why = opened.error().message;
+      const bool cannot_create = why.starts_with("cannot create log");
+      std::fprintf(stderr, "creditd: the append-only log %s: %s%s\n", logs.dir.c_str(), why.c_str(),
+                   cannot_create ? " (--log-dir DIR puts the log elsewhere; --no-log serves "
+                                   "the SQLite file alone)"
+                                 : "");
       return 1;
     }
     logged = std::move(*opened);
     durable = logged.get();
-  } else if ((*store)->applied_log_seq() != 0) {
-    std::fprintf(stderr,
-                 "creditd: %s was written through an append-only log (records up to %llu "
-                 "applied): serve it with --log-dir and that log's directory\n",
-                 url->sqlite_path.c_str(),
-                 static_cast<unsigned long long>((*store)->applied_log_seq()));
-    return 1;
   }
   ledger::ledger ledger;
   const calendar::tz_calendar zones;
@@ -355,7 +496,7 @@ std::string existing_creditd_store(const std::string& path) {
 // against the journal (store/sqlite/sqlite_audit.hpp), then a load as
 // `serve` does it (its own checks included). Exit 1 and every problem found
 // (at most 20), each naming its row; or what was verified, with counts.
-int check(const std::string& store_arg, const std::string& log_dir) {
+int check(const std::string& store_arg, const std::string& log_dir, bool no_log) {
   auto url = parse_store(store_arg);
   if (!url) {
     std::fprintf(stderr, "creditd: --store must be sqlite:PATH\n");
@@ -393,24 +534,47 @@ int check(const std::string& store_arg, const std::string& log_dir) {
                                  std::to_string(report->journal_next_seq - 1));
     }
   }
-  // The log beside the file: every record above the file's mark must check
-  // and decode (a start applies them).
+  // The log beside the file (PATH-log/ unless --log-dir or --no-log says
+  // otherwise): every record above the file's mark must check and decode (a
+  // start applies them).
   std::string log_line;
-  if (!log_dir.empty()) {
-    auto found = store::log::check_log(log_dir, (*store)->applied_log_seq());
+  const log_choice logs = choose_log(url->sqlite_path, log_dir, no_log);
+  const std::uint64_t mark = (*store)->applied_log_seq();
+  auto log_state = inspect_log_dir(logs.dir.empty() ? logs.fallback : logs.dir);
+  if (!log_state) {
+    report->problems.push_back("the append-only log: " + log_state.error());
+  } else if (logs.dir.empty()) {
+    if (mark != 0) {
+      report->problems.push_back(
+          "the file was written through an append-only log (records up to " + std::to_string(mark) +
+          " applied): check it without --no-log (the log is " + logs.fallback +
+          " by default) or with --log-dir and that log's directory");
+    } else if (log_state->records) {
+      report->problems.push_back(logs.fallback +
+                                 " holds an append-only log with records the file may lack: "
+                                 "check it without --no-log");
+    }
+  } else if (!log_state->exists && !logs.given && mark == 0) {
+    // The default, absent: a file served without a log, as --no-log does.
+    log_line = "  no append-only log at " + logs.dir +
+               ": the file was served without one (its mark is 0), so it holds every write\n";
+  } else if (mark != 0 && log_state->segments == 0) {
+    report->problems.push_back(
+        "the file was written through an append-only log (records up to " + std::to_string(mark) +
+        " applied), but " + logs.dir +
+        " holds no log: check it with --log-dir and the directory of the log it was written "
+        "with");
+  } else {
+    auto found = store::log::check_log(logs.dir, mark);
     if (!found) {
-      report->problems.push_back("the append-only log: " + found.error().message);
+      report->problems.push_back("the append-only log " + logs.dir + ": " + found.error().message);
     } else {
-      log_line = "  the log " + log_dir + ": " + std::to_string(found->segments) +
+      log_line = "  the log " + logs.dir + ": " + std::to_string(found->segments) +
                  " segment(s), every header and every record after the file's mark (" +
                  std::to_string(found->applied) + ") checked and decoded; " +
                  std::to_string(found->last_seq - found->applied) +
                  " record(s) not yet in the file (the next start applies them)\n";
     }
-  } else if ((*store)->applied_log_seq() != 0) {
-    report->problems.push_back(
-        "the file was written through an append-only log: check it with --log-dir and that "
-        "log's directory");
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -462,10 +626,22 @@ int main(int argc, char** argv) {
       app.add_subcommand("check", "Load a store and audit its journal against its state");
   check_cmd->add_option("--store", store_arg, "sqlite:PATH");
   std::string log_dir;
-  serve_cmd->add_option("--log-dir", log_dir,
-                        "An append-only log's directory: each commit is durable there first, "
-                        "the store is filled in behind it");
-  check_cmd->add_option("--log-dir", log_dir, "The store's append-only log, checked with it");
+  bool no_log = false;
+  CLI::Option* serve_log =
+      serve_cmd->add_option("--log-dir", log_dir,
+                            "The append-only log's directory (default: PATH-log beside "
+                            "sqlite:PATH): each commit is durable there first, the store is "
+                            "filled in behind it");
+  serve_cmd
+      ->add_flag("--no-log", no_log,
+                 "Serve the SQLite file alone, each commit durable in it (refused for a file "
+                 "written through a log)")
+      ->excludes(serve_log);
+  CLI::Option* check_log = check_cmd->add_option(
+      "--log-dir", log_dir, "The store's append-only log, checked with it (default: PATH-log)");
+  check_cmd
+      ->add_flag("--no-log", no_log, "Check the SQLite file alone (a file served with --no-log)")
+      ->excludes(check_log);
 
   tls_files tls;
   serve_cmd->add_option("--tls-cert", tls.cert,
@@ -485,7 +661,7 @@ int main(int argc, char** argv) {
     if (const char* s = std::getenv("CREDITD_STRIPE_WEBHOOK_SECRET")) shop.stripe_secret = s;
   }
   if (*serve_cmd)
-    return serve(store_arg, log_dir, listen, test_clock, threads, log_level, tls, shop);
-  if (*check_cmd) return check(store_arg, log_dir);
+    return serve(store_arg, log_dir, no_log, listen, test_clock, threads, log_level, tls, shop);
+  if (*check_cmd) return check(store_arg, log_dir, no_log);
   return 2;
 }
