@@ -613,7 +613,9 @@ int main(int argc, char** argv) {
   int threads = static_cast<int>(std::max(1u, std::min(4u, std::thread::hardware_concurrency())));
 
   CLI::App* serve_cmd = app.add_subcommand("serve", "Serve the HTTP API");
-  serve_cmd->add_option("--store", store_arg, "sqlite:PATH or postgresql://user:pass@host:port/db");
+  serve_cmd->add_option("--store", store_arg,
+                        "sqlite:PATH (its append-only log in PATH-log/ unless --log-dir or "
+                        "--no-log says otherwise) or postgresql://user:pass@host:port/db");
   serve_cmd->add_option("--listen", listen, "HOST:PORT to listen on (port 0 picks a free port)");
   serve_cmd->add_flag("--test-clock", test_clock,
                       "A clock that moves only through POST /v1/test-clock/advance");
@@ -624,7 +626,7 @@ int main(int argc, char** argv) {
 
   CLI::App* check_cmd =
       app.add_subcommand("check", "Load a store and audit its journal against its state");
-  check_cmd->add_option("--store", store_arg, "sqlite:PATH");
+  check_cmd->add_option("--store", store_arg, "sqlite:PATH (and its log, PATH-log/ by default)");
   std::string log_dir;
   bool no_log = false;
   CLI::Option* serve_log =
