@@ -26,13 +26,14 @@
 // server is being killed; any other error (an unexpected status, a 2xx body
 // that is not the expected JSON) fails the run with the request and response.
 //
-//   crash_harness [--iterations N] [--seed S] [--clients C] [--log on]
+//   crash_harness [--iterations N] [--seed S] [--clients C] [--log on|off]
 //
-// With --log on, creditd serves with `--log-dir` (the append-only log is the
-// durability point, the file filled in behind it): the same checks, with
-// `creditd check --log-dir`, and no damaged-WAL copies (a file written
-// through a log is checked only with it; tests/store/log_segment_test.cpp
-// damages the log itself).
+// --log on (the default) runs creditd as it runs by default: the append-only
+// log in crash.db-log/ is the durability point, the file filled in behind it;
+// `creditd check` verifies both, and there are no damaged-WAL copies (a file
+// written through a log is checked only with it; tests/store/log_segment_test.cpp
+// damages the log itself). --log off serves the file alone (--no-log), and
+// each kill's WAL is also copied and damaged (damage_wal).
 //
 // Without --seed the seed is CREDITD_CRASH_SEED, else a random one. It is
 // printed at the start, and beside any failure as the command line that
@@ -382,12 +383,12 @@ command_result run(const std::string& cmd) {
   return r;
 }
 
-// The log directory when creditd serves with --log-dir ("" when not).
-std::string log_dir;
+// Whether creditd serves the file alone (--no-log).
+bool no_log = false;
 
 void check_store(const std::string& db) {
   std::string cmd = shell_quote(CREDITD_BINARY) + " check --store " + shell_quote("sqlite:" + db);
-  if (!log_dir.empty()) cmd += " --log-dir " + shell_quote(log_dir);
+  if (no_log) cmd += " --no-log";
   auto r = run(cmd);
   if (r.status != 0) fail("creditd check on " + db + ": " + r.output);
 }
@@ -556,7 +557,7 @@ void run_harness(int iterations, int clients, std::uint64_t seed, bool with_log)
   auto server_env = creditd::testing::probe_env(probe, store_dir);
   // With the log, its records are the commits (the SQLite writes behind
   // them, on another thread, would blur the probe's one commit at a time).
-  if (with_log) server_env.emplace_back("CREDITD_COMMIT_PROBE_FILES", "/log/");
+  if (with_log) server_env.emplace_back("CREDITD_COMMIT_PROBE_FILES", "-log/");
   std::mt19937_64 rng(seed);
   model m;
   std::vector<client> pool;
@@ -564,10 +565,8 @@ void run_harness(int iterations, int clients, std::uint64_t seed, bool with_log)
     pool.emplace_back(i, rng());
 
   std::vector<std::string> quiet = {"--log-level", "error"};
-  if (with_log) {
-    log_dir = store_dir + "/log";
-    quiet.insert(quiet.end(), {"--log-dir", log_dir});
-  }
+  no_log = !with_log;
+  if (no_log) quiet.push_back("--no-log");
   std::optional<server_process> server;
   auto start = [&] {
     probe.reset();  // no creditd runs: the counters are the next one's
@@ -696,22 +695,24 @@ void run_harness(int iterations, int clients, std::uint64_t seed, bool with_log)
 
 int main(int argc, char** argv) {
   int iterations = 20, clients = 8;
-  bool with_log = false;
+  bool with_log = true;
   std::optional<std::uint64_t> seed;
   for (int i = 1; i < argc; i += 2) {
     const std::string flag = argv[i];
     if (i + 1 >= argc)
-      fail("flag " + flag + " without a value (--iterations N --seed S --clients C --log on)");
+      fail("flag " + flag + " without a value (--iterations N --seed S --clients C --log on|off)");
     if (flag == "--iterations")
       iterations = std::atoi(argv[i + 1]);
     else if (flag == "--seed")
       seed = std::strtoull(argv[i + 1], nullptr, 10);
     else if (flag == "--clients")
       clients = std::atoi(argv[i + 1]);
-    else if (flag == "--log")
+    else if (flag == "--log" &&
+             (std::string(argv[i + 1]) == "on" || std::string(argv[i + 1]) == "off"))
       with_log = std::string(argv[i + 1]) == "on";
     else
-      fail("unknown flag " + flag + " (--iterations N --seed S --clients C --log on)");
+      fail("unknown flag " + flag + " " + argv[i + 1] +
+           " (--iterations N --seed S --clients C --log on|off)");
   }
   if (iterations < 1 || clients < 1 || clients > 256) fail("bad --iterations or --clients");
   if (!seed) {
@@ -722,7 +723,7 @@ int main(int argc, char** argv) {
   }
   replay_command = std::string(argv[0]) + " --iterations " + std::to_string(iterations) +
                    " --seed " + std::to_string(*seed) + " --clients " + std::to_string(clients) +
-                   (with_log ? " --log on" : "");
+                   (with_log ? " --log on" : " --log off");
   std::printf("crash_harness: %d iterations, %d clients, seed %llu (replay: %s)\n", iterations,
               clients, static_cast<unsigned long long>(*seed), replay_command.c_str());
   std::fflush(stdout);

@@ -26,11 +26,16 @@ counts read(const probe_view& p) {
 }
 
 // Charges one at a time and checks that each acknowledged charge moved the
-// probe through a whole commit: written, then synced.
-void each_charge_is_a_synced_commit(const env_list& env, const std::string& db,
-                                    const std::string& probe_file) {
+// probe through a whole commit: written, then synced. With the append-only
+// log (the default) the commits are its records, counted alone (the SQLite
+// writes behind them are not commits); with --no-log, the file's.
+void each_charge_is_a_synced_commit(env_list env, const std::string& db,
+                                    const std::string& probe_file, bool log = true) {
   probe_view probe(probe_file);
-  server_process s(db, admin_key, {}, shim_env(env));
+  if (log) env.emplace_back("CREDITD_COMMIT_PROBE_FILES", "-log/");
+  server_process s(db, admin_key,
+                   log ? std::vector<std::string>{} : std::vector<std::string>{"--no-log"},
+                   shim_env(env));
   http_client c(s.port(), admin_key);
   put_account(c, "a");
   grant(c, "a", "\"100\"");
@@ -63,7 +68,16 @@ TEST(commit_probe, every_acknowledged_charge_begins_and_syncs_a_commit) {
       dir.file("store") + "/creditd.db", dir.file("probe"));
 }
 
-// Without CREDITD_FAULT_DIR the shim watches the files of `--store sqlite:PATH`.
+TEST(commit_probe, every_acknowledged_charge_begins_and_syncs_a_commit_without_the_log) {
+  temp_dir dir;
+  std::filesystem::create_directories(dir.file("store"));
+  each_charge_is_a_synced_commit(
+      {{"CREDITD_FAULT_DIR", dir.file("store")}, {"CREDITD_COMMIT_PROBE", dir.file("probe")}},
+      dir.file("store") + "/creditd.db", dir.file("probe"), /*log=*/false);
+}
+
+// Without CREDITD_FAULT_DIR the shim watches the files of `--store sqlite:PATH`
+// (the log's, in PATH-log/, among them).
 TEST(commit_probe, works_from_the_store_argument_alone) {
   temp_dir dir;
   each_charge_is_a_synced_commit({{"CREDITD_COMMIT_PROBE", dir.file("probe")}},
@@ -71,14 +85,16 @@ TEST(commit_probe, works_from_the_store_argument_alone) {
 }
 
 // A sync that fails leaves the commit in flight (begun > synced) as long as
-// the fault lasts; the first sync that succeeds closes it.
+// the fault lasts; the first sync that succeeds closes it. The SQLite file
+// alone (--no-log): it takes writes again once the fault clears, where the
+// log's store waits for a restart (tests/fault/fault_test.cpp, fault_log).
 TEST(commit_probe, a_failed_sync_leaves_the_commit_in_flight_until_a_sync_succeeds) {
   temp_dir dir;
   std::filesystem::create_directories(dir.file("store"));
   const std::string control = dir.file("control");
   std::ofstream(control) << "";
   probe_view probe(dir.file("probe"));
-  server_process s(dir.file("store") + "/creditd.db", admin_key, {},
+  server_process s(dir.file("store") + "/creditd.db", admin_key, {"--no-log"},
                    shim_env({{"CREDITD_FAULT_DIR", dir.file("store")},
                              {"CREDITD_FAULT_CONTROL", control},
                              {"CREDITD_COMMIT_PROBE", dir.file("probe")}}));

@@ -27,12 +27,16 @@
 //                          commits, the SQLite writes behind them are not).
 //   CREDITD_POWER_LOSS_DIR a directory: at every successful fsync/fdatasync of
 //                          a store file, the file's whole contents are copied
-//                          to DIR/<basename> (through a temporary file and a
-//                          rename), so DIR holds what the disk would hold after
-//                          a power cut at that instant, if nothing written
-//                          since the last sync had reached it. A store file
-//                          unlinked is removed from DIR. A file never synced is
-//                          not in DIR.
+//                          to DIR/<its path below the store's directory> (the
+//                          append-only log's segments in DIR/creditd.db-log/;
+//                          through a temporary file and a rename; runs of
+//                          zeros left as holes), so DIR holds what the disk
+//                          would hold after a power cut at that instant, if
+//                          nothing written since the last sync had reached it.
+//                          A store file renamed keeps its image under the old
+//                          name until its directory is synced (a rename is
+//                          durable then, not before). A store file unlinked is
+//                          removed from DIR. A file never synced is not in DIR.
 //
 // The probe and the power-loss images leave out the shared-memory index
 // (PATH-shm, rebuilt from the WAL, never synced) and the lock file.
@@ -55,6 +59,7 @@
 #include <ctime>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "../support/commit_probe.hpp"
 
@@ -263,9 +268,23 @@ const char* power_loss_dir() {
   return dir != nullptr && *dir != '\0' ? dir : nullptr;
 }
 
-std::string basename_of(const std::string& path) {
-  const std::size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
+// The image's name of the store file `path` (resolved): its path below the
+// store's directory, or "" when it is not below it.
+std::string image_name(const std::string& path) {
+  const store_match m = match();
+  if (!m.valid) return {};
+  const std::string dir_slash = m.dir == "/" ? "/" : m.dir + "/";
+  if (path.size() <= dir_slash.size() || path.rfind(dir_slash, 0) != 0) return {};
+  return path.substr(dir_slash.size());
+}
+
+// Creates the directories of DIR/`name` that are missing (in_shim held).
+bool make_image_dirs(const std::string& dir, const std::string& name) {
+  for (std::size_t at = name.find('/'); at != std::string::npos; at = name.find('/', at + 1)) {
+    const std::string sub = dir + "/" + name.substr(0, at);
+    if (::mkdir(sub.c_str(), 0700) != 0 && errno != EEXIST) return false;
+  }
+  return true;
 }
 
 std::mutex image_mu;
@@ -277,35 +296,46 @@ void save_image(int fd, const std::string& path) {
   if (dir == nullptr) return;
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return;
-  static auto real_write = real<write_fn>("write");
+  const std::string name = image_name(path);
+  if (name.empty()) return;
+  static auto real_pwrite = real<ssize_t (*)(int, const void*, size_t, off_t)>("pwrite");
   static auto real_pread = real<pread_fn>("pread");
   static auto real_fsync = real<sync_fn>("fsync");
   std::lock_guard lock(image_mu);
   in_shim = true;
-  const std::string image = std::string(dir) + "/" + basename_of(path);
+  const std::string image = std::string(dir) + "/" + name;
   const std::string tmp = image + ".partial";
-  const int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  bool ok = make_image_dirs(dir, name);
+  const int out = ok ? ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
   // Read through a fresh descriptor: the store's may be write-only.
   char link[64];
   std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
   const int in = ::open(link, O_RDONLY | O_CLOEXEC);
-  bool ok = out >= 0 && in >= 0;
+  ok = ok && out >= 0 && in >= 0;
   static char buf[1 << 16];
-  for (off_t at = 0; ok;) {
+  static const char zeros[1 << 16] = {};
+  off_t at = 0;
+  while (ok) {
     const ssize_t n = real_pread(in, buf, sizeof buf, at);
     if (n < 0) ok = false;
     if (n <= 0) break;
-    for (ssize_t done = 0; ok && done < n;) {
-      const ssize_t w = real_write(out, buf + done, static_cast<std::size_t>(n - done));
-      if (w <= 0)
-        ok = false;
-      else
-        done += w;
+    // A block of zeros stays a hole (a log segment is mostly zeros): the
+    // image reads the same.
+    if (std::memcmp(buf, zeros, static_cast<std::size_t>(n)) != 0) {
+      for (ssize_t done = 0; ok && done < n;) {
+        const ssize_t w =
+            real_pwrite(out, buf + done, static_cast<std::size_t>(n - done), at + done);
+        if (w <= 0)
+          ok = false;
+        else
+          done += w;
+      }
     }
     at += n;
   }
   if (in >= 0) ::close(in);
   if (out >= 0) {
+    if (ok && ::ftruncate(out, at) != 0) ok = false;
     if (ok && real_fsync(out) != 0) ok = false;
     ::close(out);
   }
@@ -321,10 +351,70 @@ void save_image(int fd, const std::string& path) {
 void drop_image(const std::string& path) {
   const char* dir = power_loss_dir();
   if (dir == nullptr) return;
+  const std::string name = image_name(path);
+  if (name.empty()) return;
   std::lock_guard lock(image_mu);
   in_shim = true;
-  const std::string image = std::string(dir) + "/" + basename_of(path);
+  const std::string image = std::string(dir) + "/" + name;
   ::unlink(image.c_str());
+  in_shim = false;
+}
+
+// Renames of store files not yet made durable by a sync of their directory:
+// (from, to), resolved paths. At most renames_pending_max (a test's store
+// renames a few files between directory syncs).
+struct pending_rename {
+  std::string from, to;
+};
+std::vector<pending_rename> renames_pending;
+constexpr std::size_t renames_pending_max = 1024;
+
+std::string parent_of(const std::string& path) {
+  const std::size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
+}
+
+void note_rename(const std::string& from, const std::string& to) {
+  if (power_loss_dir() == nullptr || from.empty() || to.empty()) return;
+  std::lock_guard lock(image_mu);
+  if (renames_pending.size() >= renames_pending_max) {
+    std::fprintf(stderr, "fault_shim: more than %zu renames before a directory sync\n",
+                 renames_pending_max);
+    std::abort();
+  }
+  renames_pending.push_back({from, to});
+}
+
+// The directory `dir` (resolved) was synced: its renames reach the images,
+// in the order they were made. A file synced under its new name since keeps
+// that newer image; the old name's goes.
+void apply_renames(const std::string& dir) {
+  const char* images = power_loss_dir();
+  if (images == nullptr) return;
+  std::lock_guard lock(image_mu);
+  in_shim = true;
+  std::vector<pending_rename> left;
+  for (const pending_rename& r : renames_pending) {
+    if (parent_of(r.to) != dir) {
+      left.push_back(r);
+      continue;
+    }
+    const std::string from_name = image_name(r.from), to_name = image_name(r.to);
+    if (from_name.empty() || to_name.empty()) continue;
+    const std::string from = std::string(images) + "/" + from_name;
+    const std::string to = std::string(images) + "/" + to_name;
+    struct stat st {};
+    if (::stat(to.c_str(), &st) == 0 && ::stat(from.c_str(), &st) == 0) {
+      ::unlink(from.c_str());
+    } else if (::stat(from.c_str(), &st) == 0) {
+      if (!make_image_dirs(images, to_name) || ::rename(from.c_str(), to.c_str()) != 0) {
+        std::fprintf(stderr, "fault_shim: cannot rename the power-loss image %s to %s: %s\n",
+                     from.c_str(), to.c_str(), std::strerror(errno));
+        std::abort();
+      }
+    }
+  }
+  renames_pending = std::move(left);
   in_shim = false;
 }
 
@@ -371,6 +461,8 @@ int before_sync(int fd, std::string& path) {
 void after_sync(int fd, const std::string& path, int result) {
   if (path.empty() || result != 0 || !durable_file(path)) return;
   const int saved = errno;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) apply_renames(path);
   save_image(fd, path);
   if (probed_file(path)) probe_sync();
   errno = saved;
@@ -482,6 +574,31 @@ int unlink(const char* path) {
   if (r == 0 && !store.empty()) {
     const int saved = errno;
     drop_image(store);
+    errno = saved;
+  }
+  return r;
+}
+
+// A rename of a store file reaches the images once its directory is synced.
+int rename(const char* from, const char* to) {
+  static auto next = real<int (*)(const char*, const char*)>("rename");
+  const std::string a = store_path_of(AT_FDCWD, from), b = store_path_of(AT_FDCWD, to);
+  const int r = next(from, to);
+  if (r == 0) {
+    const int saved = errno;
+    note_rename(a, b);
+    errno = saved;
+  }
+  return r;
+}
+
+int renameat(int from_dirfd, const char* from, int to_dirfd, const char* to) {
+  static auto next = real<int (*)(int, const char*, int, const char*)>("renameat");
+  const std::string a = store_path_of(from_dirfd, from), b = store_path_of(to_dirfd, to);
+  const int r = next(from_dirfd, from, to_dirfd, to);
+  if (r == 0) {
+    const int saved = errno;
+    note_rename(a, b);
     errno = saved;
   }
   return r;

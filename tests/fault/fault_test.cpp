@@ -22,24 +22,32 @@ using namespace creditd::testing;
 
 namespace {
 
+// How the server makes a commit durable: the append-only log (the default,
+// creditd.db-log/ beside the file, under the shim's control too), or the
+// SQLite file alone (--no-log).
+enum class durability { log, sqlite_only };
+
+const char* name_of(durability d) {
+  return d == durability::log ? "log" : "sqlite_only";
+}
+
 // A creditd whose store directory is under the shim's control.
 class faulty_server {
  public:
-  // `log`: serve with the append-only log (--log-dir, in the store directory).
-  explicit faulty_server(bool log = false) : control_(dir_.file("fault-control")) {
+  explicit faulty_server(durability d) : control_(dir_.file("fault-control")) {
     std::filesystem::create_directories(dir_.file("store"));
     // The shim compares the resolved paths of open files (/proc/self/fd) with
     // CREDITD_FAULT_DIR: resolve it too, for a $TMPDIR that is relative or
     // goes through a symbolic link.
     db_dir_ = std::filesystem::canonical(dir_.file("store")).string();
     db_ = db_dir_ + "/creditd.db";
-    if (log) log_dir_ = db_dir_ + "/log";
+    if (d == durability::log) log_dir_ = db_ + "-log";
     set_fault("");
     start();
   }
   void start() {
     std::vector<std::string> args;
-    if (!log_dir_.empty()) args = {"--log-dir", log_dir_};
+    if (log_dir_.empty()) args = {"--no-log"};
     proc_.emplace(db_, admin_key, args,
                   std::vector<std::pair<std::string, std::string>>{
                       {"LD_PRELOAD", CREDITD_FAULT_SHIM},
@@ -53,6 +61,7 @@ class faulty_server {
   int terminate() { return proc_->terminate(); }
   int kill_now() { return proc_->kill_now(); }
   const std::string& db() const { return db_; }
+  // The log's directory, "" with --no-log.
   const std::string& log_dir() const { return log_dir_; }
 
  private:
@@ -116,15 +125,21 @@ std::string without_as_of(const http_reply& r) {
   return boost::json::serialize(v);
 }
 
-int run_check(const std::string& db, const std::string& log_dir = "") {
-  std::string cmd = shell_quote(CREDITD_BINARY) + " check --store " + shell_quote("sqlite:" + db);
-  if (!log_dir.empty()) cmd += " --log-dir " + shell_quote(log_dir);
+// `creditd check` as an operator runs it: the default log beside the file
+// (or --no-log for a server that ran without one).
+int run_check(const faulty_server& s) {
+  std::string cmd =
+      shell_quote(CREDITD_BINARY) + " check --store " + shell_quote("sqlite:" + s.db());
+  if (s.log_dir().empty()) cmd += " --no-log";
   cmd += " >/dev/null";
   return std::system(cmd.c_str());
 }
 
+// The SQLite file alone: a failed commit rolls back, and the server takes
+// writes again on its own once the fault clears (the log's store is
+// fail-stop instead: log_fault_then_restart below).
 void fault_then_recover(const std::string& rules) {
-  faulty_server s;
+  faulty_server s(durability::sqlite_only);
   http_client c(s.port(), admin_key);
   put_account(c, "a");
   grant(c, "a", "\"100\"");
@@ -158,7 +173,7 @@ void fault_then_recover(const std::string& rules) {
   EXPECT_EQ(available(c, "a"), "97");
   // What was acknowledged survives a crash.
   s.kill_now();
-  EXPECT_EQ(run_check(s.db()), 0);
+  EXPECT_EQ(run_check(s), 0);
   s.start();
   http_client after(s.port(), admin_key);
   EXPECT_EQ(available(after, "a"), "97");
@@ -175,11 +190,20 @@ TEST(fault, disk_full_refuses_writes_serves_reads_and_recovers) {
   fault_then_recover("write ENOSPC\n");
 }
 
-TEST(fault, writes_stay_refused_while_the_fault_lasts) {
-  faulty_server s;
+class fault_both : public ::testing::TestWithParam<durability> {};
+
+INSTANTIATE_TEST_SUITE_P(durability, fault_both,
+                         ::testing::Values(durability::log, durability::sqlite_only),
+                         [](const auto& info) { return std::string(name_of(info.param)); });
+
+TEST_P(fault_both, writes_stay_refused_while_the_fault_lasts) {
+  faulty_server s(GetParam());
   http_client c(s.port(), admin_key);
   put_account(c, "a");
   grant(c, "a", "\"10\"");
+  // With the log, the fault then meets the log's append, not the file's
+  // apply behind it (a journal read waits until the file holds every write).
+  expect(c.get("/v1/accounts/a/entries"), 200, "entries");
   s.set_fault("fsync EIO\n");
   for (int i = 0; i < 20; ++i) {
     EXPECT_EQ(charge_with_key(c, "k" + std::to_string(i), "1").status, 503u);
@@ -189,7 +213,7 @@ TEST(fault, writes_stay_refused_while_the_fault_lasts) {
   // SIGTERM while degraded: the process says so in its exit status, for a supervisor.
   EXPECT_EQ(s.terminate(), 1);
   s.set_fault("");
-  EXPECT_EQ(run_check(s.db()), 0);
+  EXPECT_EQ(run_check(s), 0);
   s.start();
   http_client after(s.port(), admin_key);
   EXPECT_EQ(available(after, "a"), "10");
@@ -199,8 +223,8 @@ TEST(fault, writes_stay_refused_while_the_fault_lasts) {
 // A slow disk: every sync takes 150 ms. Latency rises, nothing is answered
 // before its commit, and every acknowledged charge survives a SIGKILL sent
 // right after the answers.
-TEST(fault, slow_fsync_delays_answers_until_the_commit) {
-  faulty_server s;
+TEST_P(fault_both, slow_fsync_delays_answers_until_the_commit) {
+  faulty_server s(GetParam());
   http_client setup(s.port(), admin_key);
   put_account(setup, "a");
   grant(setup, "a", "\"1000\"");
@@ -227,7 +251,7 @@ TEST(fault, slow_fsync_delays_answers_until_the_commit) {
   EXPECT_EQ(early.load(), 0);
   s.kill_now();
   s.set_fault("");
-  EXPECT_EQ(run_check(s.db()), 0);
+  EXPECT_EQ(run_check(s), 0);
   s.start();
   http_client after(s.port(), admin_key);
   EXPECT_EQ(available(after, "a"), std::to_string(1000 - threads * per_thread));
@@ -235,9 +259,11 @@ TEST(fault, slow_fsync_delays_answers_until_the_commit) {
 
 // docs/reliability.md, Faults: while degraded the metric creditd_store_failed
 // is 1 and every read (balance, account, lots, entries, a hold, metrics)
-// answers 200 with what was committed; after recovery the metric is 0 again.
-TEST(fault, degraded_reads_answer_the_committed_values_and_the_metric_says_failed) {
-  faulty_server s;
+// answers 200 with what was committed; after recovery (on its own for the
+// SQLite file alone, by a restart for the log's fail-stop store) the metric
+// is 0 again and the refused charge, retried, is applied.
+TEST_P(fault_both, degraded_reads_answer_the_committed_values_and_the_metric_says_failed) {
+  faulty_server s(GetParam());
   http_client c(s.port(), admin_key);
   put_account(c, "a");
   grant(c, "a", "\"100\"");
@@ -268,20 +294,32 @@ TEST(fault, degraded_reads_answer_the_committed_values_and_the_metric_says_faile
   EXPECT_EQ(available(c, "a"), "94");  // 100 - 1 charged - 5 held
 
   s.set_fault("");
-  ASSERT_TRUE(wait_health(s.port(), 200));
-  EXPECT_EQ(metric(expect(c.get("/metrics"), 200, "metrics").body, "creditd_store_failed"), "0");
-  EXPECT_EQ(charge_with_key(c, "k2", "2").status, 201u);
-  EXPECT_EQ(available(c, "a"), "92");
+  if (GetParam() == durability::log) {
+    // Fail-stop: writes stay refused until a restart (the exit says so).
+    EXPECT_EQ(charge_with_key(c, "k2", "2").status, 503u);
+    EXPECT_EQ(s.terminate(), 1);
+    s.start();
+  } else {
+    ASSERT_TRUE(wait_health(s.port(), 200));
+  }
+  http_client after(s.port(), admin_key);
+  EXPECT_EQ(metric(expect(after.get("/metrics"), 200, "metrics").body, "creditd_store_failed"),
+            "0");
+  for (const auto& target : reads)
+    EXPECT_EQ(without_as_of(expect(after.get(target), 200, target)), committed[target]) << target;
+  EXPECT_EQ(charge_with_key(after, "k2", "2").status, 201u);
+  EXPECT_EQ(available(after, "a"), "92");
   EXPECT_EQ(s.terminate(), 0);
+  EXPECT_EQ(run_check(s), 0);
 }
 
-// With the append-only log as the durability point, a failed sync or a full
+// With the append-only log as the durability point (the default), a failed sync or a full
 // disk refuses the write (503) and every later one, and what was refused is
 // never applied; the log's store is fail-stop (a sync that failed leaves the
 // log's state unknown), so the server takes writes again after a restart,
 // where nothing acknowledged is lost.
 void log_fault_then_restart(const std::string& rules) {
-  faulty_server s(true);
+  faulty_server s(durability::log);
   http_client c(s.port(), admin_key);
   put_account(c, "a");
   grant(c, "a", "\"100\"");
@@ -305,7 +343,7 @@ void log_fault_then_restart(const std::string& rules) {
   EXPECT_EQ(available(c, "a"), "99");
   s.set_fault("");
   s.kill_now();
-  EXPECT_EQ(run_check(s.db(), s.log_dir()), 0);
+  EXPECT_EQ(run_check(s), 0);
   s.start();
   http_client after(s.port(), admin_key);
   EXPECT_EQ(available(after, "a"), "99");

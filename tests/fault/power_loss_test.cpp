@@ -7,6 +7,11 @@
 // synced does not exist); creditd must start on them with every acknowledged
 // write there, and `creditd check` must pass. A process kill cannot catch a
 // skipped fdatasync (the page cache survives it); this can.
+//
+// Run twice: with the append-only log (the default: the images hold the
+// log's segments in creditd.db-log/ beside the file's, each as of its last
+// sync, a segment's name as of its directory's last sync), and with the
+// SQLite file alone (--no-log).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -28,23 +33,46 @@ struct acked {
 };
 
 // Replaces every file of `store` with the images of `images` (the files the
-// disk would hold after the power cut); returns the names copied.
+// disk would hold after the power cut, the log's directory included); returns
+// the names copied, relative to `store`.
 std::set<std::string> cut_power(const std::string& store, const std::string& images) {
   for (const auto& f : fs::directory_iterator(store))
     fs::remove_all(f.path());
   std::set<std::string> names;
-  for (const auto& f : fs::directory_iterator(images)) {
-    const std::string name = f.path().filename().string();
-    if (name.ends_with(".partial")) continue;  // a copy cut short: never renamed into place
-    fs::copy_file(f.path(), fs::path(store) / name);
-    names.insert(name);
+  for (const auto& f : fs::recursive_directory_iterator(images)) {
+    const fs::path rel = fs::relative(f.path(), images);
+    if (f.is_directory()) {
+      fs::create_directories(fs::path(store) / rel);
+      continue;
+    }
+    if (rel.string().ends_with(".partial")) continue;  // a copy cut short: never renamed
+    fs::copy_file(f.path(), fs::path(store) / rel);
+    names.insert(rel.string());
   }
   return names;
 }
 
+enum class durability { log, sqlite_only };
+
+class power_loss : public ::testing::TestWithParam<durability> {
+ protected:
+  // The server's flags: the default (the log), or --no-log.
+  std::vector<std::string> flags() const {
+    return GetParam() == durability::log ? std::vector<std::string>{}
+                                         : std::vector<std::string>{"--no-log"};
+  }
+};
+
 }  // namespace
 
-TEST(power_loss, every_acknowledged_write_is_on_the_synced_images) {
+INSTANTIATE_TEST_SUITE_P(durability, power_loss,
+                         ::testing::Values(durability::log, durability::sqlite_only),
+                         [](const auto& info) {
+                           return std::string(info.param == durability::log ? "log"
+                                                                            : "sqlite_only");
+                         });
+
+TEST_P(power_loss, every_acknowledged_write_is_on_the_synced_images) {
   temp_dir dir;
   const std::string store = dir.file("store"), images = dir.file("images");
   fs::create_directories(store);
@@ -55,7 +83,7 @@ TEST(power_loss, every_acknowledged_write_is_on_the_synced_images) {
   std::mutex acks_mu;
   std::map<std::string, long> expected_micros;  // available, per account
   {
-    server_process s(db, admin_key, {},
+    server_process s(db, admin_key, flags(),
                      shim_env({{"CREDITD_FAULT_DIR", store}, {"CREDITD_POWER_LOSS_DIR", images}}));
     http_client c(s.port(), admin_key);
     for (const std::string a : {"seq", "conc", "batch"}) {
@@ -116,9 +144,16 @@ TEST(power_loss, every_acknowledged_write_is_on_the_synced_images) {
   const std::set<std::string> names = cut_power(store, images);
   ASSERT_TRUE(names.contains("creditd.db")) << "the database file was never synced";
   EXPECT_FALSE(names.contains("creditd.db-shm")) << "the shared-memory index is never synced";
-  EXPECT_EQ(run_check(db), 0) << "creditd check refused the store left by the power cut";
+  if (GetParam() == durability::log) {
+    EXPECT_TRUE(names.contains("creditd.db-log/00000000000000000001.log"))
+        << "the log's first segment was never synced under its name";
+  } else {
+    for (const std::string& n : names)
+      EXPECT_FALSE(n.starts_with("creditd.db-log")) << n << ": a log beside --no-log";
+  }
+  EXPECT_EQ(run_check(db, flags()), 0) << "creditd check refused the store left by the power cut";
 
-  server_process after(db, admin_key);
+  server_process after(db, admin_key, flags());
   http_client c(after.port(), admin_key);
   for (const auto& [account, micros] : expected_micros) {
     ASSERT_EQ(micros % 1000000, 0) << "the test's amounts add up to whole credits";

@@ -64,10 +64,13 @@ class probe_view {
   void* mem_ = nullptr;
 };
 
-// `creditd check` on the file: its exit status.
-inline int run_check(const std::string& db) {
-  const std::string cmd = shell_quote(CREDITD_BINARY) + " check --store " +
-                          shell_quote("sqlite:" + db) + " >/dev/null 2>&1";
+// `creditd check` on the file (and its log, PATH-log by default), with
+// `flags` (e.g. --no-log): its exit status.
+inline int run_check(const std::string& db, const std::vector<std::string>& flags = {}) {
+  std::string cmd = shell_quote(CREDITD_BINARY) + " check --store " + shell_quote("sqlite:" + db);
+  for (const std::string& f : flags)
+    cmd += " " + shell_quote(f);
+  cmd += " >/dev/null 2>&1";
   const int status = std::system(cmd.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
