@@ -1,6 +1,8 @@
-// Starting creditd: `check` never creates a store, `--listen` takes host
-// names, a server without any admin key says so, and a low open-file limit
-// caps connections instead of making accept spin. Black-box: the real binary.
+// Starting creditd: `check` never creates a store, the append-only log is
+// beside the file by default (and every mismatch between a file and a log is
+// refused naming what to pass), `--listen` takes host names, a server without
+// any admin key says so, and a low open-file limit caps connections instead
+// of making accept spin. Black-box: the real binary.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "support/child_process.hpp"
+#include "support/http_client.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace creditd::testing;
@@ -188,6 +191,179 @@ TEST(startup, serve_still_creates_a_new_store_which_check_then_accepts) {
   auto r = run_creditd(logs, {"check", "--store", "sqlite:" + db});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(r.out.rfind("ok: 0 accounts", 0), 0u) << r.out;
+}
+
+// ------------------------------------------------------------------ the log
+
+namespace {
+
+// Serves `db` with `flags`, creates an account with a lot (so that the log,
+// when there is one, holds records), and stops with SIGTERM.
+void serve_and_write(temp_dir& logs, const std::string& db, std::vector<std::string> flags = {}) {
+  served s(logs, db, true, std::move(flags));
+  ASSERT_NE(s.address.port, 0) << s.first_line << read_text_file(logs.file("serve.err"));
+  {
+    http_client c(s.address.port, admin);
+    const auto put = c.put("/v1/accounts/a", "{}");
+    ASSERT_EQ(put.status, 201u) << put.body;
+    const auto lot = c.post("/v1/accounts/a/lots", R"({"amount":"10","kind":"prepaid"})");
+    ASSERT_EQ(lot.status, 201u) << lot.body;
+  }
+  EXPECT_EQ(s.proc.terminate(), 0);
+}
+
+// `creditd serve` on `db` with `flags`, expected to refuse before it listens:
+// its exit status and stderr. A server that listens instead is stopped, and
+// its exit status given as -1.
+run_result serve_refused(temp_dir& logs, const std::string& db, std::vector<std::string> flags) {
+  std::vector<std::string> args = {"serve", "--store", "sqlite:" + db, "--listen", "127.0.0.1:0"};
+  args.insert(args.end(), flags.begin(), flags.end());
+  child_process p({.args = std::move(args), .stderr_path = logs.file("run.err")});
+  run_result r;
+  r.out = p.line();
+  if (r.out.empty()) {
+    r.exit_code = p.wait();
+  } else {
+    p.terminate();
+    r.exit_code = -1;
+  }
+  r.err = p.stderr_text();
+  return r;
+}
+
+bool has_segment(const std::string& dir) {
+  return fs::exists(dir + "/00000000000000000001.log");
+}
+
+}  // namespace
+
+TEST(startup_log, the_log_is_beside_the_file_by_default_and_check_verifies_both) {
+  temp_dir dir, logs;
+  const std::string db = dir.file("c.db");
+  serve_and_write(logs, db);
+  EXPECT_TRUE(has_segment(db + "-log")) << "no log at " << db << "-log";
+  auto r = run_creditd(logs, {"check", "--store", "sqlite:" + db});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.rfind("ok: 1 accounts", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("the log " + db + "-log: 1 segment(s)"), std::string::npos) << r.out;
+  // --log-dir puts it elsewhere.
+  const std::string other = dir.file("d.db"), other_log = dir.file("logs/d");
+  serve_and_write(logs, other, {"--log-dir", other_log});
+  EXPECT_TRUE(has_segment(other_log));
+  EXPECT_FALSE(fs::exists(other + "-log"));
+  r = run_creditd(logs, {"check", "--store", "sqlite:" + other, "--log-dir", other_log});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+TEST(startup_log, a_file_served_without_a_log_takes_one_at_its_next_start) {
+  temp_dir dir, logs;
+  const std::string db = dir.file("c.db");
+  serve_and_write(logs, db, {"--no-log"});
+  EXPECT_FALSE(fs::exists(db + "-log"));
+  auto r = run_creditd(logs, {"check", "--store", "sqlite:" + db});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("no append-only log at " + db + "-log"), std::string::npos) << r.out;
+  // The next start without --no-log makes the log; what was there stays.
+  {
+    served s(logs, db, true);
+    ASSERT_NE(s.address.port, 0) << s.first_line;
+    http_client c(s.address.port, admin);
+    const auto lot = c.post("/v1/accounts/a/lots", R"({"amount":"5","kind":"prepaid"})");
+    EXPECT_EQ(lot.status, 201u) << lot.body;
+    const auto balance = c.get("/v1/accounts/a/balance");
+    EXPECT_NE(balance.body.find(R"("available":"15")"), std::string::npos) << balance.body;
+    EXPECT_EQ(s.proc.terminate(), 0);
+  }
+  EXPECT_TRUE(has_segment(db + "-log"));
+  r = run_creditd(logs, {"check", "--store", "sqlite:" + db});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.rfind("ok: 1 accounts, 2 journal entries, 2 lots", 0), 0u) << r.out;
+}
+
+TEST(startup_log, a_file_written_through_its_log_is_refused_without_that_log) {
+  temp_dir dir, logs;
+  const std::string db = dir.file("c.db");
+  serve_and_write(logs, db);
+  const std::string prefix = "creditd: " + db + " was written through an append-only log";
+  auto r = serve_refused(logs, db, {"--no-log"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find(prefix), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("serve it without --no-log (the log is " + db +
+                       "-log by default) or with --log-dir and that log's directory"),
+            std::string::npos)
+      << r.err;
+  const std::string other = dir.file("other");
+  r = serve_refused(logs, db, {"--log-dir", other});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find(prefix), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("but " + other +
+                       " holds no log: serve it with --log-dir and the directory of the log it "
+                       "was written with (" +
+                       db + "-log, the default, holds one)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(other)) << "a refused start made " << other;
+  // check says the same.
+  r = run_creditd(logs, {"check", "--store", "sqlite:" + db, "--no-log"});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("check it without --no-log"), std::string::npos) << r.out;
+  r = run_creditd(logs, {"check", "--store", "sqlite:" + db, "--log-dir", other});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("but " + other + " holds no log"), std::string::npos) << r.out;
+  // The log moved with its file is found by --log-dir.
+  fs::rename(db + "-log", other);
+  r = serve_refused(logs, db, {});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("but " + db + "-log holds no log"), std::string::npos) << r.err;
+  r = run_creditd(logs, {"check", "--store", "sqlite:" + db, "--log-dir", other});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+TEST(startup_log, a_log_with_records_is_never_applied_to_a_new_file_nor_skipped) {
+  temp_dir dir, logs;
+  const std::string db = dir.file("c.db");
+  serve_and_write(logs, db);
+  // The file is gone (deleted, or a new path): its log is not replayed into
+  // a new empty file, and no file is made.
+  fs::rename(db, dir.file("saved.db"));
+  auto r = serve_refused(logs, db, {});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("creditd: there is no store at " + db + ", but " + db +
+                       "-log holds an append-only log with records"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(db)) << "a refused start made the file";
+  // A file served without a log, beside a log with records (here another
+  // file's): --no-log would skip them.
+  const std::string plain = dir.file("plain.db");
+  serve_and_write(logs, plain, {"--no-log"});
+  fs::rename(db + "-log", plain + "-log");
+  r = serve_refused(logs, plain, {"--no-log"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("creditd: " + plain + "-log holds an append-only log with records that " +
+                       plain + " may lack: serve it without --no-log"),
+            std::string::npos)
+      << r.err;
+  r = run_creditd(logs, {"check", "--store", "sqlite:" + plain, "--no-log"});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+}
+
+TEST(startup_log, the_wrong_kind_of_log_path_or_store_is_refused) {
+  temp_dir dir, logs;
+  const std::string db = dir.file("c.db");
+  std::ofstream{db + "-log"} << "not a directory";
+  auto r = serve_refused(logs, db, {});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(db + "-log is not a directory: it cannot hold the append-only log"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(db));
+  r = serve_refused(logs, db, {"--no-log", "--log-dir", dir.file("x")});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--log-dir excludes --no-log"), std::string::npos) << r.err;
+  r = run_creditd(logs, {"serve", "--store", "sqlite::memory:"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("an in-memory store is not supported"), std::string::npos) << r.err;
 }
 
 // ------------------------------------------------------------------ listen
