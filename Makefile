@@ -43,7 +43,8 @@ test-mutants: deps
 
 # The crash harness, long: N SIGKILLs under load, each followed by a restart
 # and the checks in tests/crash/crash_harness.cpp. SEED= repeats a run;
-# LOG=on serves with the append-only log (--log-dir).
+# creditd serves as by default (the append-only log); LOG=off serves the
+# SQLite file alone (--no-log).
 N ?= 200
 crash-test: build
 	@$(BUILD_DIR)/bin/crash_harness --iterations $(N) $(if $(SEED),--seed $(SEED),) $(if $(LOG),--log $(LOG),)
