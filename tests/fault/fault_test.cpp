@@ -190,14 +190,11 @@ TEST(fault, disk_full_refuses_writes_serves_reads_and_recovers) {
   fault_then_recover("write ENOSPC\n");
 }
 
-class fault_both : public ::testing::TestWithParam<durability> {};
+namespace {
 
-INSTANTIATE_TEST_SUITE_P(durability, fault_both,
-                         ::testing::Values(durability::log, durability::sqlite_only),
-                         [](const auto& info) { return std::string(name_of(info.param)); });
-
-TEST_P(fault_both, writes_stay_refused_while_the_fault_lasts) {
-  faulty_server s(GetParam());
+// Each test below runs twice: the default (the log), and `_without_the_log`.
+void writes_stay_refused_while_the_fault_lasts(durability d) {
+  faulty_server s(d);
   http_client c(s.port(), admin_key);
   put_account(c, "a");
   grant(c, "a", "\"10\"");
@@ -223,8 +220,8 @@ TEST_P(fault_both, writes_stay_refused_while_the_fault_lasts) {
 // A slow disk: every sync takes 150 ms. Latency rises, nothing is answered
 // before its commit, and every acknowledged charge survives a SIGKILL sent
 // right after the answers.
-TEST_P(fault_both, slow_fsync_delays_answers_until_the_commit) {
-  faulty_server s(GetParam());
+void slow_fsync_delays_answers_until_the_commit(durability d) {
+  faulty_server s(d);
   http_client setup(s.port(), admin_key);
   put_account(setup, "a");
   grant(setup, "a", "\"1000\"");
@@ -262,8 +259,8 @@ TEST_P(fault_both, slow_fsync_delays_answers_until_the_commit) {
 // answers 200 with what was committed; after recovery (on its own for the
 // SQLite file alone, by a restart for the log's fail-stop store) the metric
 // is 0 again and the refused charge, retried, is applied.
-TEST_P(fault_both, degraded_reads_answer_the_committed_values_and_the_metric_says_failed) {
-  faulty_server s(GetParam());
+void degraded_reads_answer_the_committed_values_and_the_metric_says_failed(durability d) {
+  faulty_server s(d);
   http_client c(s.port(), admin_key);
   put_account(c, "a");
   grant(c, "a", "\"100\"");
@@ -294,7 +291,7 @@ TEST_P(fault_both, degraded_reads_answer_the_committed_values_and_the_metric_say
   EXPECT_EQ(available(c, "a"), "94");  // 100 - 1 charged - 5 held
 
   s.set_fault("");
-  if (GetParam() == durability::log) {
+  if (d == durability::log) {
     // Fail-stop: writes stay refused until a restart (the exit says so).
     EXPECT_EQ(charge_with_key(c, "k2", "2").status, 503u);
     EXPECT_EQ(s.terminate(), 1);
@@ -311,6 +308,27 @@ TEST_P(fault_both, degraded_reads_answer_the_committed_values_and_the_metric_say
   EXPECT_EQ(available(after, "a"), "92");
   EXPECT_EQ(s.terminate(), 0);
   EXPECT_EQ(run_check(s), 0);
+}
+
+}  // namespace
+
+TEST(fault, writes_stay_refused_while_the_fault_lasts) {
+  writes_stay_refused_while_the_fault_lasts(durability::log);
+}
+TEST(fault, writes_stay_refused_while_the_fault_lasts_without_the_log) {
+  writes_stay_refused_while_the_fault_lasts(durability::sqlite_only);
+}
+TEST(fault, slow_fsync_delays_answers_until_the_commit) {
+  slow_fsync_delays_answers_until_the_commit(durability::log);
+}
+TEST(fault, slow_fsync_delays_answers_until_the_commit_without_the_log) {
+  slow_fsync_delays_answers_until_the_commit(durability::sqlite_only);
+}
+TEST(fault, degraded_reads_answer_the_committed_values_and_the_metric_says_failed) {
+  degraded_reads_answer_the_committed_values_and_the_metric_says_failed(durability::log);
+}
+TEST(fault, degraded_reads_answer_the_committed_values_and_the_metric_says_failed_without_the_log) {
+  degraded_reads_answer_the_committed_values_and_the_metric_says_failed(durability::sqlite_only);
 }
 
 // With the append-only log as the durability point (the default), a failed sync or a full

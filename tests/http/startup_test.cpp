@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -346,6 +347,57 @@ TEST(startup_log, a_log_with_records_is_never_applied_to_a_new_file_nor_skipped)
       << r.err;
   r = run_creditd(logs, {"check", "--store", "sqlite:" + plain, "--no-log"});
   EXPECT_EQ(r.exit_code, 1) << r.out;
+}
+
+namespace {
+
+// A directory nobody may write to (root included): chattr +i, undone when
+// the guard goes. Skips the test where chattr is missing or not supported.
+struct immutable_dir {
+  explicit immutable_dir(std::string d) : dir(std::move(d)) {
+    ok = std::system(("chattr +i '" + dir + "' 2>/dev/null").c_str()) == 0;
+  }
+  ~immutable_dir() {
+    if (ok) (void)std::system(("chattr -i '" + dir + "' 2>/dev/null").c_str());
+  }
+  std::string dir;
+  bool ok = false;
+};
+
+}  // namespace
+
+TEST(startup_log, a_log_directory_that_cannot_be_written_is_refused_naming_it) {
+  temp_dir dir, logs;
+  const std::string db = dir.file("c.db");
+  fs::create_directories(db + "-log");
+  fs::create_directories(dir.file("locked"));
+  const std::string hint =
+      " (--log-dir DIR puts the log elsewhere; --no-log serves the SQLite file alone)";
+  {
+    immutable_dir locked(db + "-log");
+    if (!locked.ok) GTEST_SKIP() << "chattr +i is not available here";
+    auto r = serve_refused(logs, db, {});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("creditd: the append-only log " + db + "-log: cannot create log segment " +
+                         db + "-log/00000000000000000001.tmp"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find(hint), std::string::npos) << r.err;
+  }
+  {
+    immutable_dir locked(dir.file("locked"));
+    const std::string under = dir.file("locked") + "/log";
+    auto r = serve_refused(logs, db, {"--log-dir", under});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("creditd: the append-only log " + under +
+                         ": cannot create log directory " + under),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find(hint), std::string::npos) << r.err;
+  }
+  // Writable again: the same file starts, its log made.
+  serve_and_write(logs, db);
+  EXPECT_TRUE(has_segment(db + "-log"));
 }
 
 TEST(startup_log, the_wrong_kind_of_log_path_or_store_is_refused) {
