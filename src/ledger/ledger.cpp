@@ -385,6 +385,7 @@ result<const charge_record*> ledger::charge_one(account& acct, const charge_cmd&
   e.balance_after = available_now(acct, now);
 
   charge_record& c = charges_[id];
+  charge_order_.push_back(id);
   c.id = id;
   c.owner = &acct;
   c.amount = e.amount;
@@ -606,12 +607,14 @@ result<const hold*> ledger::capture(object_id hold_id, std::optional<micros> amo
   }
   const object_id charge_id = next_object_id_++;
   close_hold(acct, h, hold_status::captured, now);
+  closed_holds_.push_back(h.id);
   --open_holds_total_;
   h.captured = take_amount;
   h.charge_id = charge_id;
   mark(h);
 
   charge_record& c = charges_[charge_id];
+  charge_order_.push_back(charge_id);
   c.id = charge_id;
   c.owner = &acct;
   c.amount = take_amount;
@@ -649,6 +652,7 @@ result<const hold*> ledger::release(object_id hold_id, time_us now) {
   settle(acct, now);
   if (h.status != hold_status::open) return fail(errc::hold_not_open, "the hold is not open");
   close_hold(acct, h, hold_status::released, now);
+  closed_holds_.push_back(h.id);
   --open_holds_total_;
   mark(h);
   return_held(h, h.parts, now, /*expiry=*/false);

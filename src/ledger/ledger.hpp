@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <expected>
 #include <map>
 #include <optional>
@@ -138,10 +139,16 @@ class ledger {
   // Forgets everything, as a new ledger: the engine reloads from its store
   // after a failed commit, dropping what the store does not hold.
   // The calendar stays.
+  // The change epoch and the charge generation keep counting across a reset:
+  // the engine's durable mark and an in-flight charge fetch stay meaningful.
   void reset() {
     const calendar* c = calendar_;
+    const std::uint64_t epoch = epoch_;
+    const std::uint64_t generation = charge_generation_ + 1;  // every charge is forgotten
     *this = ledger();
     calendar_ = c;
+    epoch_ = epoch;
+    charge_generation_ = generation;
   }
 
   // ---- Commands. Each applies fully or not at all. Due lot and hold expiries
@@ -295,6 +302,39 @@ class ledger {
     return std::span<const entry>(pending_.entries).subspan(mark);
   }
 
+  // ---- Charges kept in memory. A charge is only needed again by a refund,
+  // so the ledger keeps the recent ones and forgets older ones once they are
+  // durable; the store keeps every charge, and a refund of a forgotten one
+  // reads it there and admits it back (admit_charge) before refunding.
+  std::size_t charge_count() const { return charges_.size(); }
+  // The epoch the changes made now belong to: take_changes() returns every
+  // change of this epoch and starts the next. An object changed in epoch E
+  // is durable once the change set of E is.
+  std::uint64_t change_epoch() const { return epoch_; }
+  // Forgets the oldest charges, in the order they were made or admitted,
+  // until at most `keep` remain or `items_max` were forgotten; it stops at
+  // the first one changed in an epoch after `durable_epoch` (its last change
+  // is not in the store yet). Returns how many were forgotten.
+  std::size_t forget_charges(std::uint64_t durable_epoch, std::size_t keep, std::size_t items_max);
+  // Counts the times a refunded charge was forgotten (and resets). A charge
+  // read from the store is admitted only if this has not moved since the
+  // read began: a charge refunded and forgotten meanwhile may have changed
+  // after the read. (Only refunds change a charge after it is made; a read
+  // that began before a charge existed finds none, as it would have then.)
+  std::uint64_t charge_generation() const { return charge_generation_; }
+  // Takes back a charge read from the store. False when its account is
+  // unknown (the store disagrees with the ledger). A charge already in memory
+  // is kept as it is (memory is never older than the store).
+  bool admit_charge(const charge_record& row, std::string_view account_id);
+
+  // ---- Closed holds kept in memory. A closed hold never changes again; the
+  // ledger forgets the oldest ones once durable, and a read, capture or
+  // release of a forgotten one is answered from the store.
+  std::size_t closed_hold_count() const { return closed_holds_.size(); }
+  // As forget_charges, for closed holds (in the order they closed).
+  std::size_t forget_closed_holds(std::uint64_t durable_epoch, std::size_t keep,
+                                  std::size_t items_max);
+
   // ---- Changes: copies of everything changed since the last call.
   change_set take_changes();
   bool has_changes() const {
@@ -426,6 +466,9 @@ class ledger {
   std::unordered_map<object_id, lot> lots_;
   std::unordered_map<object_id, hold> holds_;
   std::unordered_map<object_id, charge_record> charges_;
+  std::deque<object_id> charge_order_;  // ids in charges_, oldest first
+  std::uint64_t charge_generation_ = 0;
+  std::deque<object_id> closed_holds_;  // ids of the closed holds in holds_, in closing order
   idempotency_table idempotency_;
   std::map<std::string, price, std::less<>> prices_;
   std::unordered_map<std::string, std::vector<const price*>, string_hash, std::equal_to<>>

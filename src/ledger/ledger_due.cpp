@@ -55,6 +55,7 @@ void ledger::expire_lot(lot& l, time_us at) {
 void ledger::expire_hold(hold& h, time_us at) {
   account& acct = *const_cast<account*>(h.owner);
   h.status = hold_status::expired;
+  closed_holds_.push_back(h.id);
   h.closed_at = at;
   acct.held -= h.amount;
   std::erase(acct.open_holds, &h);

@@ -166,6 +166,8 @@ void ledger::rollback(savepoint& sp) {
   acct.dirty_epoch = sp.acct_dirty_epoch;
   for (object_id id = sp.next_object_id; id < next_object_id_; ++id)
     charges_.erase(id);
+  while (!charge_order_.empty() && charge_order_.back() >= sp.next_object_id)
+    charge_order_.pop_back();
   pending_.entries.resize(sp.entries);
   dirty_accounts_.resize(sp.accounts);
   dirty_lots_.resize(sp.lots);
@@ -173,6 +175,51 @@ void ledger::rollback(savepoint& sp) {
   dirty_charges_.resize(sp.charges);
   next_object_id_ = sp.next_object_id;
   next_seq_ = sp.next_seq;
+}
+
+// ---------------------------------------------------------------- charges kept
+
+std::size_t ledger::forget_charges(std::uint64_t durable_epoch, std::size_t keep,
+                                   std::size_t items_max) {
+  std::size_t forgotten = 0;
+  while (charges_.size() > keep && forgotten < items_max && !charge_order_.empty()) {
+    auto it = charges_.find(charge_order_.front());
+    CREDITD_ASSERT(it != charges_.end());
+    if (it->second.dirty_epoch > durable_epoch) break;
+    // Only a refund changes a charge after it is made: a read of one never
+    // refunded is as current as memory was.
+    if (it->second.refunded != 0) ++charge_generation_;
+    charges_.erase(it);
+    charge_order_.pop_front();
+    ++forgotten;
+  }
+  return forgotten;
+}
+
+std::size_t ledger::forget_closed_holds(std::uint64_t durable_epoch, std::size_t keep,
+                                        std::size_t items_max) {
+  std::size_t forgotten = 0;
+  while (closed_holds_.size() > keep && forgotten < items_max) {
+    auto it = holds_.find(closed_holds_.front());
+    CREDITD_ASSERT(it != holds_.end() && it->second.status != hold_status::open);
+    if (it->second.dirty_epoch > durable_epoch) break;
+    holds_.erase(it);
+    closed_holds_.pop_front();
+    ++forgotten;
+  }
+  return forgotten;
+}
+
+bool ledger::admit_charge(const charge_record& row, std::string_view account_id) {
+  CREDITD_ASSERT(loaded_);
+  account* a = find_mut(account_id);
+  if (a == nullptr) return false;
+  auto [it, inserted] = charges_.try_emplace(row.id, row);
+  if (!inserted) return true;
+  it->second.owner = a;
+  it->second.dirty_epoch = 0;
+  charge_order_.push_back(row.id);
+  return true;
 }
 
 // ---------------------------------------------------------------- checks
@@ -304,9 +351,10 @@ void ledger::restore_charge(const charge_record& row, std::string_view account_i
   CREDITD_ASSERT(!loaded_);
   account* a = find_mut(account_id);
   CREDITD_ASSERT(a != nullptr);
-  charge_record& c = charges_[row.id] = row;
-  c.owner = a;
-  c.dirty_epoch = 0;
+  auto [it, inserted] = charges_.insert_or_assign(row.id, row);
+  if (inserted) charge_order_.push_back(row.id);
+  it->second.owner = a;
+  it->second.dirty_epoch = 0;
 }
 
 void ledger::restore_counters(object_id next_object_id, std::uint64_t next_seq) {
@@ -329,8 +377,13 @@ std::string ledger::finish_load() {
   }
   std::vector<hold*> open;
   for (auto& [id, h] : holds_) {
-    if (h.status == hold_status::open) open.push_back(&h);
+    if (h.status == hold_status::open) {
+      open.push_back(&h);
+    } else {
+      closed_holds_.push_back(id);
+    }
   }
+  std::sort(closed_holds_.begin(), closed_holds_.end());
   std::sort(open.begin(), open.end(), [](const hold* x, const hold* y) { return x->id < y->id; });
   for (hold* h : open) {
     account& a = *const_cast<account*>(h->owner);
@@ -351,6 +404,7 @@ std::string ledger::finish_load() {
     next_object_id_ = std::max(next_object_id_, id + 1);
   for (const auto& [id, c] : charges_)
     next_object_id_ = std::max(next_object_id_, id + 1);
+  std::sort(charge_order_.begin(), charge_order_.end());
   return check_all();
 }
 

@@ -1,0 +1,120 @@
+// Charges kept in memory (issue 12: memory bounded by the working set): the
+// ledger forgets the oldest charges once their last change is durable, and
+// takes one back from the store for a refund (admit_charge). The generation
+// moves when a refunded charge is forgotten, so that a read older than that
+// refund is never admitted.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "ledger/ledger.hpp"
+#include "ledger_fixture.hpp"
+
+namespace creditd::ledger::testing {
+namespace {
+
+class ledger_forget : public ledger_fixture {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(led.finish_load(), "");  // an empty store, loaded
+    open();
+    grant(cr(1000));
+  }
+  // Takes the changes made so far, as the engine stages them; returns the
+  // epoch they belong to.
+  std::uint64_t stage() {
+    const std::uint64_t e = led.change_epoch();
+    stored.push_back(led.take_changes());
+    return e;
+  }
+  std::vector<change_set> stored;
+};
+
+TEST_F(ledger_forget, forgets_the_oldest_durable_charges_down_to_the_number_kept) {
+  std::vector<object_id> ids;
+  for (int i = 0; i < 5; ++i)
+    ids.push_back(charge(cr(1)).id);
+  const std::uint64_t e = stage();
+  EXPECT_EQ(led.charge_count(), 5u);
+  // Not durable yet: nothing goes.
+  EXPECT_EQ(led.forget_charges(e - 1, 0, 100), 0u);
+  EXPECT_EQ(led.charge_count(), 5u);
+  // Durable: the oldest go first, down to `keep`, at most `items_max` a call.
+  EXPECT_EQ(led.forget_charges(e, 3, 1), 1u);
+  EXPECT_EQ(led.forget_charges(e, 3, 100), 1u);
+  EXPECT_EQ(led.charge_count(), 3u);
+  EXPECT_EQ(led.find_charge(ids[0]), nullptr);
+  EXPECT_EQ(led.find_charge(ids[1]), nullptr);
+  EXPECT_NE(led.find_charge(ids[2]), nullptr);
+  // Never-refunded charges: a read of them is as good as memory.
+  EXPECT_EQ(led.charge_generation(), 0u);
+}
+
+TEST_F(ledger_forget, stops_at_a_charge_changed_after_the_durable_epoch) {
+  const object_id a = charge(cr(2)).id;
+  const object_id b = charge(cr(2)).id;
+  const std::uint64_t e1 = stage();
+  ASSERT_TRUE(led.refund({a, cr(1), "r"}, t0).has_value());  // a changes in the next epoch
+  const std::uint64_t e2 = stage();
+  ASSERT_GT(e2, e1);
+  EXPECT_EQ(led.forget_charges(e1, 0, 100), 0u);  // a is first, and not durable in e1
+  EXPECT_NE(led.find_charge(b), nullptr);
+  EXPECT_EQ(led.forget_charges(e2, 0, 100), 2u);
+  EXPECT_EQ(led.charge_count(), 0u);
+  EXPECT_EQ(led.charge_generation(), 1u);  // a was refunded
+}
+
+TEST_F(ledger_forget, an_admitted_charge_refunds_from_what_the_store_held) {
+  const charge_record c = charge(cr(10));
+  ASSERT_TRUE(led.refund({c.id, cr(3), "r"}, t0).has_value());
+  charge_record row = *led.find_charge(c.id);  // as the store holds it after the commit
+  row.owner = nullptr;
+  const std::uint64_t e = stage();
+  ASSERT_EQ(led.forget_charges(e, 0, 100), 1u);
+  ASSERT_EQ(led.find_charge(c.id), nullptr);
+  EXPECT_EQ(refusal(led.refund({c.id, cr(1), "r"}, t0)).code, errc::charge_not_found);
+
+  EXPECT_FALSE(led.admit_charge(row, "nobody"));
+  ASSERT_TRUE(led.admit_charge(row, "acct"));
+  const charge_record* back = led.find_charge(c.id);
+  ASSERT_NE(back, nullptr);
+  EXPECT_EQ(back->owner, led.find_account("acct"));
+  EXPECT_EQ(back->refunded, cr(3));
+  EXPECT_EQ(refusal(led.refund({c.id, cr(8), "r"}, t0)).code, errc::refund_too_large);
+  ASSERT_TRUE(led.refund({c.id, cr(7), "r"}, t0).has_value());
+  EXPECT_EQ(available(), cr(1000));
+  // Admitting what memory already holds changes nothing: memory is newer.
+  ASSERT_TRUE(led.admit_charge(row, "acct"));
+  EXPECT_EQ(led.find_charge(c.id)->refunded, cr(10));
+}
+
+TEST_F(ledger_forget, a_reset_forgets_every_charge_and_moves_the_generation) {
+  charge(cr(1));
+  const std::uint64_t e = stage();
+  const std::uint64_t g = led.charge_generation();
+  led.reset();
+  EXPECT_EQ(led.charge_count(), 0u);
+  EXPECT_GT(led.charge_generation(), g);
+  // The epoch keeps counting: the engine's durable mark stays below new changes.
+  EXPECT_GT(led.change_epoch(), e);
+}
+
+TEST_F(ledger_forget, a_refused_batch_leaves_no_charge_to_forget) {
+  charge(cr(1));
+  // The second charge cannot be paid: the batch makes none.
+  std::vector<charge_cmd> cmds = {charge_of(cr(1)), charge_of(cr(5000))};
+  EXPECT_EQ(refusal(led.charge_batch(cmds, t0)).code, errc::insufficient_credits);
+  // The refused batch's first charge is undone, its id given again.
+  const object_id again = charge(cr(1)).id;
+  const object_id last = charge(cr(1)).id;
+  const std::uint64_t e = stage();
+  EXPECT_EQ(led.charge_count(), 3u);
+  EXPECT_EQ(led.forget_charges(e, 1, 100), 2u);
+  EXPECT_EQ(led.find_charge(again), nullptr);
+  EXPECT_NE(led.find_charge(last), nullptr);
+  EXPECT_EQ(led.forget_charges(e, 0, 100), 1u);
+  EXPECT_EQ(led.charge_count(), 0u);
+}
+
+}  // namespace
+}  // namespace creditd::ledger::testing
