@@ -4,6 +4,7 @@
 #pragma once
 
 #include <expected>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +18,20 @@ namespace creditd::store {
 struct stored_entry {
   std::string account;
   ledger::entry e;  // e.owner is null: the account is above
+};
+
+// A charge as the store holds it (the ledger forgets old ones; see
+// ledger::forget_charges).
+struct stored_charge {
+  std::string account;
+  ledger::charge_record c;  // c.owner is null: the account is above
+};
+
+// A hold as the store holds it (the ledger forgets closed ones; see
+// ledger::forget_closed_holds).
+struct stored_hold {
+  std::string account;
+  ledger::hold h;  // h.owner is null: the account is above
 };
 
 class journal_reader {
@@ -37,6 +52,12 @@ class journal_reader {
   // Errors: the store cannot be read, or holds an unreadable row.
   virtual std::expected<std::vector<ledger::purchase>, store_error> purchases(
       std::string_view account, std::uint64_t after_id, std::size_t limit) = 0;
+  // The charge `id`, or nullopt when the store has none. Errors: the store
+  // cannot be read; the row is unreadable or was altered outside creditd
+  // (its checksum disagrees).
+  virtual std::expected<std::optional<stored_charge>, store_error> charge(ledger::object_id id) = 0;
+  // The hold `id`, or nullopt when the store has none. Errors as charge().
+  virtual std::expected<std::optional<stored_hold>, store_error> hold(ledger::object_id id) = 0;
 };
 
 }  // namespace creditd::store

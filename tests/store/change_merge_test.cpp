@@ -9,6 +9,7 @@
 #include "ledger/changes.hpp"
 #include "store_workload.hpp"
 #include "support/ledger_dump.hpp"
+#include "support/stored_history.hpp"
 #include "support/temp_dir.hpp"
 
 namespace creditd::testing {
@@ -19,7 +20,7 @@ using namespace store_workload;
 std::string loaded(store::sqlite::sqlite_store& s) {
   ledger::ledger l;
   must(s.load(l, t0));
-  return dump_ledger(l);
+  return dump_ledger(l, s.path());
 }
 
 TEST(append_changes, merged_sets_commit_to_the_rows_of_the_sets_in_turn) {

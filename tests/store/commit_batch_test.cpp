@@ -16,6 +16,7 @@
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/store_workload.hpp"
 #include "support/ledger_dump.hpp"
+#include "support/stored_history.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace creditd;
@@ -38,7 +39,7 @@ std::vector<const ledger::change_set*> pointers(const std::vector<ledger::change
 std::string loaded(store::sqlite::sqlite_store& s) {
   ledger::ledger l;
   must(s.load(l, t0 + 3600 * ledger::us_per_second));
-  return dump_ledger(l);
+  return dump_ledger(l, s.path());
 }
 
 }  // namespace

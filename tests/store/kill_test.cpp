@@ -37,6 +37,7 @@
 #include "engine/engine.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "support/commit_probe.hpp"
+#include "support/stored_history.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace creditd;
@@ -370,6 +371,7 @@ TEST(kill, sigkill_mid_commit_loses_nothing_acknowledged) {
     ledger::ledger l;
     auto loaded = (*s)->load(l, wall_clock());
     ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
+    ASSERT_TRUE(creditd::testing::admit_stored_charges(l, path));
 
     auto holds = [&](const charge_rec& a) {
       const ledger::charge_record* c = l.find_charge(a.id);

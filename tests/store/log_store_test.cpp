@@ -22,6 +22,7 @@
 #include "store/sqlite/sqlite_store.hpp"
 #include "support/fn_task.hpp"
 #include "support/ledger_dump.hpp"
+#include "support/stored_history.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace creditd;
@@ -161,10 +162,11 @@ std::unique_ptr<log_store> open_log_store(const temp_dir& tmp, log_store_options
   return must(log_store::open(std::move(opts), std::move(db)));
 }
 
-std::string loaded_dump(store::store& s) {
+// The ledger `s` loads, with the charges and closed holds of its SQLite file.
+std::string loaded_dump(store::store& s, const std::string& sqlite_path) {
   ledger::ledger l;
   must(s.load(l, t0 + 1000 * 3600 * ledger::us_per_second));
-  return dump_ledger(l);
+  return dump_ledger(l, sqlite_path);
 }
 
 // The dumps of a ledger after each step: [0] before any, [i] after i steps.
@@ -173,10 +175,10 @@ std::vector<std::string> reference_dumps(int steps) {
   auto db = must(sqlite_store::open({tmp.file("ref.db")}));
   ledger::ledger l;
   workload w;
-  std::vector<std::string> dumps = {loaded_dump(*db)};
+  std::vector<std::string> dumps = {loaded_dump(*db, tmp.file("ref.db"))};
   for (int i = 0; i < steps; ++i) {
     must(db->commit(w.step(l, i)));
-    dumps.push_back(loaded_dump(*db));
+    dumps.push_back(loaded_dump(*db, tmp.file("ref.db")));
   }
   return dumps;
 }
@@ -222,13 +224,13 @@ TEST(log_store, what_it_commits_loads_as_if_committed_straight_to_sqlite) {
     live = dump_ledger(l1);
     EXPECT_EQ(live, dump_ledger(l2));
     // Loading waits for the applier: everything acknowledged is there.
-    EXPECT_EQ(loaded_dump(*s), loaded_dump(*db));
+    EXPECT_EQ(loaded_dump(*s, tmp.file("ledger.db")), loaded_dump(*db, direct.file("direct.db")));
   }
   auto s = open_log_store(tmp);
   EXPECT_EQ(s->applied_seq(), static_cast<std::uint64_t>(steps));
   auto db = must(sqlite_store::open({direct.file("direct.db")}));
-  EXPECT_EQ(loaded_dump(*s), loaded_dump(*db));
-  EXPECT_EQ(loaded_dump(*s), live);
+  EXPECT_EQ(loaded_dump(*s, tmp.file("ledger.db")), loaded_dump(*db, direct.file("direct.db")));
+  EXPECT_EQ(loaded_dump(*s, tmp.file("ledger.db")), live);
   const auto entries = journal(tmp.file("ledger.db"));
   EXPECT_GT(entries.size(), 100u);
   EXPECT_EQ(entries, journal(direct.file("direct.db")));
@@ -277,7 +279,7 @@ TEST(log_store, a_full_queue_makes_commit_wait_for_the_applier) {
     opts.apply_records_min = 1000;
     opts.queued_bytes_max = 1;  // each record alone
     auto s = open_log_store(tmp, opts);
-    EXPECT_EQ(loaded_dump(*s), ref[20]);
+    EXPECT_EQ(loaded_dump(*s, tmp.file("ledger.db")), ref[20]);
   }
 }
 
@@ -312,7 +314,7 @@ TEST(log_store, a_failed_apply_is_fail_stop_and_a_restart_replays) {
   }
   auto s = open_log_store(tmp);
   EXPECT_EQ(s->applied_seq(), 4u);
-  EXPECT_EQ(loaded_dump(*s), ref[4]);
+  EXPECT_EQ(loaded_dump(*s, tmp.file("ledger.db")), ref[4]);
   must(s->probe());
 }
 
@@ -398,7 +400,7 @@ TEST(log_store, a_process_killed_at_any_step_of_apply_or_recycling_loses_nothing
     int recovered = -1;
     {
       auto s = open_log_store(tmp);
-      const std::string got = loaded_dump(*s);
+      const std::string got = loaded_dump(*s, tmp.file("ledger.db"));
       // The state after some number of steps: every acknowledged one, and at
       // most the one being committed when the process died.
       for (int m = 0; m <= steps; ++m)
@@ -419,7 +421,7 @@ TEST(log_store, a_process_killed_at_any_step_of_apply_or_recycling_loses_nothing
         }
       }
       auto s = open_log_store(tmp);
-      EXPECT_EQ(loaded_dump(*s), ref[steps]);
+      EXPECT_EQ(loaded_dump(*s, tmp.file("ledger.db")), ref[steps]);
     }
   }
 }
@@ -529,5 +531,5 @@ TEST(log_store, the_engine_group_commits_through_it) {
     EXPECT_EQ(eng.stats().commits, s->durable_seq());
   }
   auto s = open_log_store(tmp);
-  EXPECT_EQ(loaded_dump(*s), ref[steps]);
+  EXPECT_EQ(loaded_dump(*s, tmp.file("ledger.db")), ref[steps]);
 }

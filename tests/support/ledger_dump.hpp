@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <string>
@@ -13,7 +14,33 @@
 
 namespace creditd::testing {
 
-inline std::string dump_ledger(const ledger::ledger& l) {
+inline std::string dump_hold(const ledger::hold& h, std::string_view account) {
+  std::ostringstream o;
+  o << "hold " << h.id << " " << account << " " << ledger::to_string(h.status)
+    << " amount=" << h.amount << " captured=" << h.captured << " op=" << h.operation
+    << " dims=" << h.dimensions << " ref=" << h.reference << " qty=" << h.quantity
+    << " meta=" << h.metadata << " until=" << h.expires_at << " closed=" << h.closed_at
+    << " charge=" << h.charge_id << " parts=";
+  for (const auto& p : h.parts)
+    o << p.lot << ":" << p.amount << ",";
+  return o.str();
+}
+
+inline std::string dump_charge(const ledger::charge_record& c, std::string_view account) {
+  std::ostringstream o;
+  o << "charge " << c.id << " " << account << " amount=" << c.amount << " refunded=" << c.refunded
+    << " hold=" << c.hold_id << " at=" << c.created_at << " parts=";
+  for (const auto& p : c.parts)
+    o << p.lot << ":" << p.amount << ":" << p.refunded << ",";
+  return o.str();
+}
+
+// The holds and charges, by id, as dumped; `more` may add those the ledger
+// does not hold (tests/support/stored_history.hpp: from its store).
+using dumped_objects = std::map<ledger::object_id, std::string>;
+using dump_more = std::function<void(dumped_objects& holds, dumped_objects& charges)>;
+
+inline std::string dump_ledger(const ledger::ledger& l, const dump_more& more = {}) {
   std::map<std::string, std::string> accounts;
   l.for_each_account([&](const ledger::account& a) {
     std::ostringstream o;
@@ -35,25 +62,10 @@ inline std::string dump_ledger(const ledger::ledger& l) {
     accounts[a.id] = o.str();
   });
   std::map<ledger::object_id, std::string> holds, charges;
-  l.for_each_hold([&](const ledger::hold& h) {
-    std::ostringstream o;
-    o << "hold " << h.id << " " << h.owner->id << " " << ledger::to_string(h.status)
-      << " amount=" << h.amount << " captured=" << h.captured << " op=" << h.operation
-      << " dims=" << h.dimensions << " ref=" << h.reference << " qty=" << h.quantity
-      << " meta=" << h.metadata << " until=" << h.expires_at << " closed=" << h.closed_at
-      << " charge=" << h.charge_id << " parts=";
-    for (const auto& p : h.parts)
-      o << p.lot << ":" << p.amount << ",";
-    holds[h.id] = o.str();
-  });
-  l.for_each_charge([&](const ledger::charge_record& c) {
-    std::ostringstream o;
-    o << "charge " << c.id << " " << c.owner->id << " amount=" << c.amount
-      << " refunded=" << c.refunded << " hold=" << c.hold_id << " at=" << c.created_at << " parts=";
-    for (const auto& p : c.parts)
-      o << p.lot << ":" << p.amount << ":" << p.refunded << ",";
-    charges[c.id] = o.str();
-  });
+  l.for_each_hold([&](const ledger::hold& h) { holds[h.id] = dump_hold(h, h.owner->id); });
+  l.for_each_charge(
+      [&](const ledger::charge_record& c) { charges[c.id] = dump_charge(c, c.owner->id); });
+  if (more) more(holds, charges);
   std::string out = "next_id=" + std::to_string(l.next_object_id()) +
                     " next_seq=" + std::to_string(l.next_seq()) + "\n";
   for (auto& [k, v] : accounts)

@@ -36,6 +36,14 @@ class barrier_reader final : public journal_reader {
     if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
     return inner_.purchases(account, after_id, limit);
   }
+  std::expected<std::optional<stored_charge>, store_error> charge(ledger::object_id id) override {
+    if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
+    return inner_.charge(id);
+  }
+  std::expected<std::optional<stored_hold>, store_error> hold(ledger::object_id id) override {
+    if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
+    return inner_.hold(id);
+  }
 
  private:
   journal_reader& inner_;

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "store/codec.hpp"
+#include "store/sqlite/sqlite_checksum.hpp"
 
 namespace creditd::store::sqlite {
 
@@ -164,6 +165,94 @@ std::expected<std::vector<ledger::purchase>, store_error> sqlite_reader::purchas
       p.reason = q->column_text(8);
       p.created_at = q->column_int(9);
       out.push_back(std::move(p));
+    }
+  }
+  release(std::move(*db));
+  return out;
+}
+
+std::expected<std::optional<stored_charge>, store_error> sqlite_reader::charge(
+    ledger::object_id id) {
+  auto db = acquire();
+  if (!db) return std::unexpected(db.error());
+  std::optional<stored_charge> out;
+  {
+    auto q = db->prepare(
+        "SELECT id, account, amount, refunded, parts, created_at, hold_id, postpaid_period, "
+        "checksum FROM charges WHERE id = ?1");
+    if (!q) return std::unexpected(store_error{"cannot read charges: " + q.error().message});
+    q->bind(1, as_bigint(id));
+    auto row = q->step();
+    if (!row) return std::unexpected(store_error{"cannot read charges: " + row.error().message});
+    if (*row) {
+      const std::string name = "charge " + std::to_string(id);
+      const row_verdict v = check_row(*q, "charges", 8);
+      if (v != row_verdict::intact) {
+        return std::unexpected(
+            store_error{"sqlite store " + path_ + ": " +
+                        checksum_problem("charges", key_text("id", column_cell(*q, 0)), v)});
+      }
+      auto parts = decode_charge_parts(q->column_text(4));
+      if (!parts) return std::unexpected(store_error{name + " is unreadable"});
+      stored_charge& s = out.emplace();
+      s.account = q->column_text(1);
+      s.c.id = id;
+      s.c.amount = q->column_int(2);
+      s.c.refunded = q->column_int(3);
+      s.c.parts = std::move(*parts);
+      s.c.created_at = q->column_int(5);
+      s.c.hold_id = static_cast<ledger::object_id>(q->column_int(6));
+      s.c.postpaid_period = q->column_int(7);
+    }
+  }
+  release(std::move(*db));
+  return out;
+}
+
+std::expected<std::optional<stored_hold>, store_error> sqlite_reader::hold(ledger::object_id id) {
+  auto db = acquire();
+  if (!db) return std::unexpected(db.error());
+  std::optional<stored_hold> out;
+  {
+    auto q = db->prepare(
+        "SELECT id, account, status, amount, captured, parts, operation, dimensions, reference, "
+        "created_at, expires_at, closed_at, charge_id, postpaid_period, quantity, metadata, "
+        "price_id, unit_amount, checksum FROM holds WHERE id = ?1");
+    if (!q) return std::unexpected(store_error{"cannot read holds: " + q.error().message});
+    q->bind(1, as_bigint(id));
+    auto row = q->step();
+    if (!row) return std::unexpected(store_error{"cannot read holds: " + row.error().message});
+    if (*row) {
+      const row_verdict v = check_row(*q, "holds", 18);
+      if (v != row_verdict::intact) {
+        return std::unexpected(
+            store_error{"sqlite store " + path_ + ": " +
+                        checksum_problem("holds", key_text("id", column_cell(*q, 0)), v)});
+      }
+      auto status = ledger::parse_hold_status(q->column_text(2));
+      auto parts = decode_parts(q->column_text(5));
+      if (!status || !parts)
+        return std::unexpected(store_error{"hold " + std::to_string(id) + " is unreadable"});
+      stored_hold& s = out.emplace();
+      s.account = q->column_text(1);
+      ledger::hold& h = s.h;
+      h.id = id;
+      h.status = *status;
+      h.amount = q->column_int(3);
+      h.captured = q->column_int(4);
+      h.parts = std::move(*parts);
+      h.operation = q->column_text(6);
+      h.dimensions = q->column_text(7);
+      h.reference = q->column_text(8);
+      h.created_at = q->column_int(9);
+      h.expires_at = q->column_int(10);
+      h.closed_at = q->column_int(11);
+      h.charge_id = static_cast<ledger::object_id>(q->column_int(12));
+      h.postpaid_period = q->column_int(13);
+      h.quantity = q->column_int(14);
+      h.metadata = q->column_text(15);
+      h.price_id = q->column_text(16);
+      h.unit_amount = q->column_int(17);
     }
   }
   release(std::move(*db));

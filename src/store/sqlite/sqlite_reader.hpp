@@ -23,6 +23,8 @@ class sqlite_reader final : public journal_reader {
   std::expected<std::vector<ledger::purchase>, store_error> purchases(std::string_view account,
                                                                       std::uint64_t after_id,
                                                                       std::size_t limit) override;
+  std::expected<std::optional<stored_charge>, store_error> charge(ledger::object_id id) override;
+  std::expected<std::optional<stored_hold>, store_error> hold(ledger::object_id id) override;
 
  private:
   std::expected<database, store_error> acquire();
