@@ -129,6 +129,7 @@ void engine::writer_loop() {
     }
     incoming.clear();
     stage(applied);
+    forget_history();
     if (stopping) {
       // The last staged set is committed before the writer leaves.
       std::unique_lock lock(mu_);
@@ -142,6 +143,7 @@ void engine::stage(std::vector<task*>& applied) {
   const bool changed = ledger_.has_changes();
   if (applied.empty() && !changed) return;
   ledger::change_set changes;
+  const std::uint64_t epoch = ledger_.change_epoch();
   if (changed) changes = ledger_.take_changes();
   std::unique_lock lock(mu_);
   if (failed()) {
@@ -167,7 +169,10 @@ void engine::stage(std::vector<task*>& applied) {
       t->complete(true);
     return;
   }
-  if (changed) ledger::append_changes(staged_.changes, std::move(changes), staged_index_);
+  if (changed) {
+    ledger::append_changes(staged_.changes, std::move(changes), staged_index_);
+    staged_.epoch = epoch;
+  }
   staged_.tasks.insert(staged_.tasks.end(), applied.begin(), applied.end());
   staged_entries_ = staged_.changes.entries.size();
   applied.clear();
@@ -177,6 +182,17 @@ void engine::stage(std::vector<task*>& applied) {
     committer_busy_ = true;
     committer_cv_.notify_one();
   }
+}
+
+void engine::forget_history() {
+  // Down to 7/8 of the maximum, a bounded step a round (the rest waits for
+  // the next round).
+  constexpr std::size_t step = 16'384;
+  const std::uint64_t durable = durable_epoch_.load(std::memory_order_acquire);
+  if (const std::size_t max = opts_.charges_kept_max; ledger_.charge_count() > max)
+    (void)ledger_.forget_charges(durable, max - max / 8, step);
+  if (const std::size_t max = opts_.closed_holds_kept_max; ledger_.closed_hold_count() > max)
+    (void)ledger_.forget_closed_holds(durable, max - max / 8, step);
 }
 
 void engine::serve_degraded(std::vector<task*>& incoming, std::vector<task*>& applied) {
@@ -293,6 +309,7 @@ void engine::committer_loop() {
         staged_index_.clear();
         staged_entries_ = 0;
       }
+      if (commit && durable) durable_epoch_.store(current.epoch, std::memory_order_release);
       if (commit) {
         const std::uint64_t n = current.tasks.size();
         ++stats_.commits;

@@ -62,6 +62,13 @@ struct engine_options {
   std::size_t batch_tasks_max = 65536;               // tasks in one change set at most
   ledger::time_us idle_wakeup_us = 200'000;          // how often time-driven work is checked
   ledger::time_us recovery_interval_us = 1'000'000;  // store probes while degraded
+  // Charges kept in memory (for refunds without a store read). Beyond it the
+  // writer forgets the oldest durable ones, a bounded step per round, down
+  // to 7/8 of it; a refund of a forgotten charge reads it from the store.
+  std::size_t charges_kept_max = 65'536;
+  // The same for closed holds (a read, capture or release of a forgotten one
+  // is answered from the store).
+  std::size_t closed_holds_kept_max = 65'536;
 };
 
 // Histogram bounds of engine_stats: bucket i counts the commits whose value
@@ -114,7 +121,11 @@ class engine {
   struct batch {
     ledger::change_set changes;
     std::vector<task*> tasks;
+    std::uint64_t epoch = 0;  // the ledger epoch of its newest changes (0: none)
   };
+  // Writer thread: forgets old durable charges and closed holds beyond
+  // what the options keep.
+  void forget_history();
   void writer_loop();
   void committer_loop();
   // Writer thread: joins this round's tasks and the ledger's changes to the
@@ -153,6 +164,8 @@ class engine {
   std::string failure_;
   engine_stats stats_;
   std::atomic<bool> failed_{false};
+  // Every change of a ledger epoch at or below it is in the store.
+  std::atomic<std::uint64_t> durable_epoch_{0};
   ledger::time_us last_now_ = 0;  // writer thread only: the engine's monotonic time
   // Writer thread only, while degraded: the ledger holds what the store holds.
   bool reloaded_ = false;

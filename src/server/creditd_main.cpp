@@ -2,7 +2,7 @@
 //
 //   creditd serve [--store URL] [--log-dir DIR | --no-log] [--listen HOST:PORT] [--test-clock]
 //                 [--threads N] [--catalog FILE.toml] [--stripe-webhook-secret SECRET]
-//                 [--tls-cert FILE --tls-key FILE]
+//                 [--tls-cert FILE --tls-key FILE] [--kept-in-memory N]
 //   creditd check [--store URL] [--log-dir DIR | --no-log]
 //
 // The append-only log is the durability point by default, in PATH-log/
@@ -177,7 +177,7 @@ struct commerce_options {
 
 int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
           const std::string& listen, bool test_clock, int threads, const std::string& log_level,
-          const tls_files& tls_in, const commerce_options& shop) {
+          const tls_files& tls_in, const commerce_options& shop, std::size_t kept_in_memory) {
   if (log_level == "debug") log::threshold() = log::level::debug;
   if (log_level == "error") log::threshold() = log::level::error;
   auto url = parse_store(store_arg);
@@ -363,7 +363,10 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
   store::journal_reader& reader =
       barrier ? static_cast<store::journal_reader&>(*barrier) : file_reader;
   http::metrics stats;
-  engine::engine eng(ledger, *durable, {.clock = [&clock] { return clock.now(); }});
+  engine::engine eng(ledger, *durable,
+                     {.clock = [&clock] { return clock.now(); },
+                      .charges_kept_max = kept_in_memory,
+                      .closed_holds_kept_max = kept_in_memory});
   const std::string openapi = api::openapi_document(test_clock);
   boost::asio::thread_pool readers(2);  // journal pages and history, off the I/O threads
   service::service svc(
@@ -620,6 +623,13 @@ int main(int argc, char** argv) {
   serve_cmd->add_flag("--test-clock", test_clock,
                       "A clock that moves only through POST /v1/test-clock/advance");
   serve_cmd->add_option("--threads", threads, "I/O threads")->check(CLI::Range(1, 64));
+  std::size_t kept_in_memory = engine::engine_options{}.charges_kept_max;
+  serve_cmd
+      ->add_option("--kept-in-memory", kept_in_memory,
+                   "Charges, and closed holds, kept in memory: the newest N of each; older ones "
+                   "are read from the store when a refund or a hold request needs them")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{0}, std::size_t{100'000'000}));
   std::string log_level = "info";
   serve_cmd->add_option("--log-level", log_level, "debug (one line per request), info or error")
       ->check(CLI::IsMember({"debug", "info", "error"}));
@@ -663,7 +673,8 @@ int main(int argc, char** argv) {
     if (const char* s = std::getenv("CREDITD_STRIPE_WEBHOOK_SECRET")) shop.stripe_secret = s;
   }
   if (*serve_cmd)
-    return serve(store_arg, log_dir, no_log, listen, test_clock, threads, log_level, tls, shop);
+    return serve(store_arg, log_dir, no_log, listen, test_clock, threads, log_level, tls, shop,
+                 kept_in_memory);
   if (*check_cmd) return check(store_arg, log_dir, no_log);
   return 2;
 }

@@ -253,11 +253,16 @@ void render_charge(json_out& j, const ledger::entry& e, ledger::micros refunded)
 
 void render_hold(json_out& j, const ledger::ledger& l, const ledger::hold& h, ledger::time_us now,
                  const ledger::entry* capture_entry) {
+  render_hold(j, h.owner->id, l.hold_status_at(h, now), h, capture_entry);
+}
+
+void render_hold(json_out& j, std::string_view account, ledger::hold_status status,
+                 const ledger::hold& h, const ledger::entry* capture_entry) {
   j.begin_object();
   j.key("id").id(id_kind::hold, h.id);
   j.key("object").str("hold");
-  j.key("account").str(h.owner->id);
-  j.key("status").str(ledger::to_string(l.hold_status_at(h, now)));
+  j.key("account").str(account);
+  j.key("status").str(ledger::to_string(status));
   j.key("amount").amount(h.amount);
   j.key("captured").amount(h.captured);
   j.key("operation").str(h.operation);

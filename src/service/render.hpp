@@ -49,6 +49,9 @@ ledger::micros postpaid_part(std::span<const ledger::lot_part> parts);
 void render_charge(json_out& j, const ledger::entry& e, ledger::micros refunded);
 void render_hold(json_out& j, const ledger::ledger& l, const ledger::hold& h, ledger::time_us now,
                  const ledger::entry* capture_entry);
+// The same for a hold read from the store (h.owner null: `account` names it).
+void render_hold(json_out& j, std::string_view account, ledger::hold_status status,
+                 const ledger::hold& h, const ledger::entry* capture_entry);
 void render_entry(json_out& j, const ledger::entry& e, std::string_view account_id);
 
 // The catalog, subscriptions and purchases.

@@ -445,12 +445,75 @@ void service::charge_batch(const caller& c, std::vector<ledger::charge_cmd> cmds
       std::move(done));
 }
 
+// A refund needs its charge in the ledger, which keeps only recent ones
+// (engine_options::charges_kept_max). For a forgotten one the task answers
+// nothing (`needed`), the charge is read from the store on the reader pool,
+// and the refund is submitted again with it; the ledger admits it unless it
+// forgot charges meanwhile (one of them may have changed after the read:
+// then it is read again, at most charge_reads_max times).
+struct service::charge_fetch {
+  bool needed = false;  // set by the task: read the charge, try again
+  bool read = false;    // `row` holds a read made after `generation`
+  std::uint64_t generation = 0;
+  std::optional<store::stored_charge> row;  // empty: the store has no such charge
+  int reads = 0;
+};
+
+namespace {
+constexpr int charge_reads_max = 4;
+}  // namespace
+
 void service::refund(const caller& c, ledger::refund_cmd cmd, reply_fn done) {
+  refund_attempt(c, std::move(cmd), std::make_shared<charge_fetch>(), std::move(done));
+}
+
+void service::refund_attempt(const caller& c, ledger::refund_cmd cmd,
+                             std::shared_ptr<charge_fetch> fetch, reply_fn done) {
+  reply_fn then = [this, c, cmd, fetch, done = std::move(done)](reply r) mutable {
+    if (!fetch->needed) return done(std::move(r));
+    if (fetch->reads == charge_reads_max) {
+      reply busy = error_reply(503, "unavailable",
+                               "the charge kept changing while it was read; retry the refund");
+      busy.retry_after_s = 1;
+      return done(std::move(busy));
+    }
+    ctx_.run_blocking(
+        [this, c = std::move(c), cmd = std::move(cmd), fetch, done = std::move(done)]() mutable {
+          auto row = ctx_.journal.charge(cmd.charge_id);
+          ++fetch->reads;
+          if (!row) {
+            log::write(log::level::error, "cannot read a charge",
+                       {{"charge", ledger::format_id(id_kind::charge, cmd.charge_id)},
+                        {"error", row.error().message}});
+            return done(error_reply(500, "internal", "cannot read the charge"));
+          }
+          fetch->row = std::move(*row);
+          fetch->read = true;
+          refund_attempt(c, std::move(cmd), std::move(fetch), std::move(done));
+        });
+  };
   submit(
       c, false,
-      [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
-        if (l.find_charge(cmd.charge_id) == nullptr)
-          return not_found("charge", ledger::format_id(id_kind::charge, cmd.charge_id));
+      [cmd, fetch](ledger::ledger& l, time_us now) {
+        fetch->needed = false;
+        if (l.find_charge(cmd.charge_id) == nullptr) {
+          if (!fetch->read || fetch->generation != l.charge_generation()) {
+            fetch->needed = true;
+            fetch->read = false;
+            fetch->generation = l.charge_generation();
+            // Not sent (the charge is read and the refund tried again) and,
+            // as a 5xx, not recorded under the Idempotency-Key.
+            return error_reply(503, "unavailable", "reading the charge");
+          }
+          if (!fetch->row)
+            return not_found("charge", ledger::format_id(id_kind::charge, cmd.charge_id));
+          if (!l.admit_charge(fetch->row->c, fetch->row->account)) {
+            log::write(log::level::error, "a charge names an unknown account",
+                       {{"charge", ledger::format_id(id_kind::charge, cmd.charge_id)},
+                        {"account", fetch->row->account}});
+            return error_reply(500, "internal", "the charge's account is unknown");
+          }
+        }
         auto r = l.refund(cmd, now);
         if (!r) return ledger_error(r.error());
         const ledger::entry* e = made_entry(l.command_entries(), ledger::entry_type::refund);
@@ -476,7 +539,7 @@ void service::refund(const caller& c, ledger::refund_cmd cmd, reply_fn done) {
         j.end_object();
         return out;
       },
-      std::move(done));
+      std::move(then));
 }
 
 void service::adjust(const caller& c, ledger::adjust_cmd cmd, reply_fn done) {
@@ -514,13 +577,54 @@ void service::place_hold(const caller& c, ledger::hold_cmd cmd, reply_fn done) {
       std::move(done));
 }
 
+// A hold the ledger does not hold is closed and forgotten (the ledger keeps
+// every open hold; engine_options::closed_holds_kept_max), or never was: the
+// task answers nothing, and the hold is read from the store on the reader
+// pool. A closed hold never changes, so what the store holds is final.
+void service::hold_command(const caller& c, bool read_only, ledger::object_id id, held_fn present,
+                           stored_hold_fn stored, reply_fn done) {
+  auto absent = std::make_shared<bool>(false);
+  auto& journal = ctx_.journal;
+  auto& run_blocking = ctx_.run_blocking;
+  reply_fn then = [&journal, &run_blocking, id, absent, stored = std::move(stored),
+                   done = std::move(done)](reply r) mutable {
+    if (!*absent) return done(std::move(r));
+    run_blocking([&journal, id, stored = std::move(stored), done = std::move(done)] {
+      auto row = journal.hold(id);
+      if (!row) {
+        log::write(
+            log::level::error, "cannot read a hold",
+            {{"hold", ledger::format_id(id_kind::hold, id)}, {"error", row.error().message}});
+        return done(error_reply(500, "internal", "cannot read the hold"));
+      }
+      if (!*row) return done(not_found("hold", ledger::format_id(id_kind::hold, id)));
+      done(stored(**row));
+    });
+  };
+  submit(
+      c, read_only,
+      [id, absent, present = std::move(present)](ledger::ledger& l, time_us now) {
+        if (l.find_hold(id) == nullptr) {
+          *absent = true;
+          // Not sent (the store answers) and, as a 5xx, not recorded.
+          return error_reply(503, "unavailable", "reading the hold");
+        }
+        return present(l, id, now);
+      },
+      std::move(then));
+}
+
+namespace {
+reply hold_not_open() {
+  return error_reply(409, "conflict", "the hold is not open");
+}
+}  // namespace
+
 void service::capture(const caller& c, ledger::object_id hold, std::optional<micros> amount,
                       reply_fn done) {
-  submit(
-      c, false,
-      [hold, amount](ledger::ledger& l, time_us now) {
-        if (l.find_hold(hold) == nullptr)
-          return not_found("hold", ledger::format_id(id_kind::hold, hold));
+  hold_command(
+      c, false, hold,
+      [amount](ledger::ledger& l, ledger::object_id hold, time_us now) {
         auto r = l.capture(hold, amount, now);
         if (!r) return ledger_error(r.error());
         // The charge shows the balance after the whole capture, the uncaptured
@@ -538,15 +642,13 @@ void service::capture(const caller& c, ledger::object_id hold, std::optional<mic
         count(out, l.command_entries());
         return out;
       },
-      std::move(done));
+      [](const store::stored_hold&) { return hold_not_open(); }, std::move(done));
 }
 
 void service::release(const caller& c, ledger::object_id hold, reply_fn done) {
-  submit(
-      c, false,
-      [hold](ledger::ledger& l, time_us now) {
-        if (l.find_hold(hold) == nullptr)
-          return not_found("hold", ledger::format_id(id_kind::hold, hold));
+  hold_command(
+      c, false, hold,
+      [](ledger::ledger& l, ledger::object_id hold, time_us now) {
         auto r = l.release(hold, now);
         if (!r) return ledger_error(r.error());
         reply out;
@@ -554,20 +656,28 @@ void service::release(const caller& c, ledger::object_id hold, reply_fn done) {
         render_hold(j, l, **r, now, nullptr);
         return out;
       },
-      std::move(done));
+      [](const store::stored_hold&) { return hold_not_open(); }, std::move(done));
 }
 
 void service::get_hold(const caller& c, ledger::object_id hold, reply_fn done) {
-  submit(
-      c, true,
-      [who = c.who, hold](ledger::ledger& l, time_us now) {
-        const ledger::hold* h = l.find_hold(hold);
-        if (h == nullptr) return not_found("hold", ledger::format_id(id_kind::hold, hold));
-        if (who.who == auth::role::reader && who.account != h->owner->id)
-          return forbidden_account();
+  auto allowed = [who = c.who](std::string_view owner) {
+    return who.who != auth::role::reader || who.account == owner;
+  };
+  hold_command(
+      c, true, hold,
+      [allowed](ledger::ledger& l, ledger::object_id hold, time_us now) {
+        const ledger::hold& h = *l.find_hold(hold);
+        if (!allowed(h.owner->id)) return forbidden_account();
         reply out;
         json_out j(out.body);
-        render_hold(j, l, *h, now, nullptr);
+        render_hold(j, l, h, now, nullptr);
+        return out;
+      },
+      [allowed](const store::stored_hold& s) {
+        if (!allowed(s.account)) return forbidden_account();
+        reply out;
+        json_out j(out.body);
+        render_hold(j, s.account, s.h.status, s.h, nullptr);
         return out;
       },
       std::move(done));

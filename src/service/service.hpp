@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -170,6 +171,17 @@ class service {
   // Runs `fn` on the engine's writer with the caller's Idempotency-Key, and
   // answers after the commit that holds its effects.
   void submit(const caller& c, bool read_only, task_fn fn, reply_fn done);
+  // A refund, with what was read of a charge the ledger forgot (see
+  // refund() in service.cpp).
+  struct charge_fetch;
+  void refund_attempt(const caller& c, ledger::refund_cmd cmd, std::shared_ptr<charge_fetch> fetch,
+                      reply_fn done);
+  // A command on hold `id`: `present` on the writer when the ledger holds
+  // it, else `stored` with the hold read from the store (see service.cpp).
+  using held_fn = std::function<reply(ledger::ledger&, ledger::object_id, ledger::time_us)>;
+  using stored_hold_fn = std::function<reply(const store::stored_hold&)>;
+  void hold_command(const caller& c, bool read_only, ledger::object_id id, held_fn present,
+                    stored_hold_fn stored, reply_fn done);
   // Adds the charges a command made to its reply, for the counters.
   static void count(reply& r, std::span<const ledger::entry> made);
   // One object of a page read from the store: its cursor id and its JSON.

@@ -1,0 +1,255 @@
+// The ledger keeps only recent charges in memory (issue 12: memory bounded by
+// the working set); a refund of a forgotten one reads it from the store on
+// the reader pool and admits it back. In process, over the real engine,
+// SQLite store and reader (tests/support/service_rig.hpp); every wait is for
+// an event.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "support/service_rig.hpp"
+
+using namespace creditd::testing::service_rig;
+
+namespace {
+
+ledger::object_id charge_id(const reply& r) {
+  auto id = ledger::parse_id(ledger::id_kind::charge, field(r, "id"));
+  EXPECT_TRUE(id.has_value()) << r.body;
+  return id.value_or(0);
+}
+
+// Whether the ledger holds charge `id` now (read on the writer thread).
+bool in_memory(rig& r, ledger::object_id id) {
+  bool found = false;
+  creditd::testing::fn_task t(
+      [&](ledger::ledger& l, time_us) { found = l.find_charge(id) != nullptr; }, true);
+  r.eng.submit(&t);
+  EXPECT_TRUE(t.wait());
+  return found;
+}
+
+// One writer round after every reply so far: the rounds forget what the
+// last commit made durable.
+void one_round(rig& r) {
+  creditd::testing::fn_task t([](ledger::ledger&, time_us) {}, true);
+  r.eng.submit(&t);
+  EXPECT_TRUE(t.wait());
+}
+
+reply refund(rig& r, ledger::object_id charge, std::optional<std::int64_t> credits) {
+  awaited a;
+  ledger::refund_cmd cmd{.charge_id = charge, .reason = "test"};
+  if (credits) cmd.amount = *credits * credit;
+  r.svc.refund(admin, cmd, a.fn());
+  return a.f.get();
+}
+
+std::string available(rig& r, const std::string& account) {
+  const reply b = r.balance(account, std::nullopt);
+  EXPECT_EQ(b.status, 200u) << b.body;
+  return field(b, "available");
+}
+
+}  // namespace
+
+TEST(forgotten_charges, a_refund_reads_a_forgotten_charge_from_the_store) {
+  rig r(0);  // keep no charge in memory once it is durable
+  ASSERT_TRUE(r.loaded);
+  ASSERT_EQ(r.account_with("a", 100).status, 201u);
+  const reply c = r.charge("a", 10);
+  ASSERT_EQ(c.status, 201u) << c.body;
+  const ledger::object_id id = charge_id(c);
+  one_round(r);
+  ASSERT_FALSE(in_memory(r, id));
+  EXPECT_EQ(available(r, "a"), "90");
+
+  const reply part = refund(r, id, 4);
+  ASSERT_EQ(part.status, 201u) << part.body;
+  EXPECT_EQ(field(part, "amount"), "4");
+  EXPECT_EQ(field(part, "charge_refunded"), "4");
+  EXPECT_EQ(r.reader.charge_reads.load(), 1);
+  one_round(r);
+  ASSERT_FALSE(in_memory(r, id));
+
+  // The second read sees the first refund: the rest is 6, not 10.
+  EXPECT_EQ(refund(r, id, 7).status, 400u);  // refund_too_large
+  const reply rest = refund(r, id, std::nullopt);
+  ASSERT_EQ(rest.status, 201u) << rest.body;
+  EXPECT_EQ(field(rest, "amount"), "6");
+  EXPECT_EQ(field(rest, "charge_refunded"), "10");
+  one_round(r);
+  const reply again = refund(r, id, std::nullopt);
+  EXPECT_EQ(again.status, 409u) << again.body;
+  EXPECT_NE(again.body.find("fully refunded"), std::string::npos) << again.body;
+  EXPECT_EQ(available(r, "a"), "100");
+}
+
+TEST(forgotten_charges, a_charge_the_store_does_not_hold_is_not_found) {
+  rig r(0);
+  ASSERT_TRUE(r.loaded);
+  ASSERT_EQ(r.account_with("a", 100).status, 201u);
+  const reply c = r.charge("a", 10);
+  ASSERT_EQ(c.status, 201u);
+  const reply missing = refund(r, charge_id(c) + 1000, 1);
+  EXPECT_EQ(missing.status, 404u) << missing.body;
+  EXPECT_EQ(r.reader.charge_reads.load(), 1);
+}
+
+TEST(forgotten_charges, recent_charges_are_refunded_without_a_store_read) {
+  rig r;  // the default: 65,536 charges kept
+  ASSERT_TRUE(r.loaded);
+  ASSERT_EQ(r.account_with("a", 100).status, 201u);
+  const reply c = r.charge("a", 10);
+  ASSERT_EQ(c.status, 201u);
+  one_round(r);
+  EXPECT_TRUE(in_memory(r, charge_id(c)));
+  EXPECT_EQ(refund(r, charge_id(c), 3).status, 201u);
+  EXPECT_EQ(r.reader.charge_reads.load(), 0);
+}
+
+TEST(forgotten_charges, a_read_overtaken_by_a_refund_is_read_again) {
+  rig r(0);
+  ASSERT_TRUE(r.loaded);
+  ASSERT_EQ(r.account_with("a", 100).status, 201u);
+  const reply c = r.charge("a", 10);
+  ASSERT_EQ(c.status, 201u);
+  const ledger::object_id id = charge_id(c);
+  one_round(r);
+  ASSERT_FALSE(in_memory(r, id));
+
+  // Refund A reads the charge (nothing refunded yet) and is held there.
+  r.reader.g.close();
+  awaited a;
+  r.svc.refund(admin, {.charge_id = id, .amount = 3 * credit, .reason = "a"}, a.fn());
+  r.reader.g.wait_reached();
+  // Meanwhile another refund (its read made before A's, or its charge
+  // still in memory) brings the charge back, refunds 5, is made durable,
+  // and the charge is forgotten again.
+  auto row = r.plain_reader.charge(id);
+  ASSERT_TRUE(row && *row);
+  creditd::testing::fn_task other([&](ledger::ledger& l, time_us now) {
+    ASSERT_TRUE(l.admit_charge((*row)->c, (*row)->account));
+    auto b = l.refund({.charge_id = id, .amount = 5 * credit, .reason = "b"}, now);
+    ASSERT_TRUE(b.has_value());
+    EXPECT_EQ(b->original->refunded, 5 * credit);
+  });
+  r.eng.submit(&other);
+  ASSERT_TRUE(other.wait());
+  one_round(r);
+  ASSERT_FALSE(in_memory(r, id));
+  // A's read is older than that refund: it is not admitted; the charge is
+  // read again and A refunds from what is left.
+  r.reader.g.open();
+  const reply got = a.f.get();
+  ASSERT_EQ(got.status, 201u) << got.body;
+  EXPECT_EQ(field(got, "charge_refunded"), "8");
+  EXPECT_EQ(r.reader.charge_reads.load(), 2);
+  EXPECT_EQ(refund(r, id, 3).status, 400u);  // 2 left
+  EXPECT_EQ(available(r, "a"), "98");
+}
+
+TEST(forgotten_charges, idempotent_refund_of_a_forgotten_charge_replays) {
+  rig r(0);
+  ASSERT_TRUE(r.loaded);
+  ASSERT_EQ(r.account_with("a", 100).status, 201u);
+  const reply c = r.charge("a", 10);
+  ASSERT_EQ(c.status, 201u);
+  const ledger::object_id id = charge_id(c);
+  one_round(r);
+  const service::caller keyed{admin.who, "refund-once", "fp"};
+  reply first, second;
+  for (reply* out : {&first, &second}) {
+    awaited w;
+    r.svc.refund(keyed, {.charge_id = id, .amount = 4 * credit, .reason = "x"}, w.fn());
+    *out = w.f.get();
+    one_round(r);
+  }
+  ASSERT_EQ(first.status, 201u) << first.body;
+  EXPECT_EQ(second.status, 201u);
+  EXPECT_TRUE(second.replayed);
+  EXPECT_EQ(second.body, first.body);
+  EXPECT_EQ(available(r, "a"), "94");
+}
+
+// ---- Closed holds: forgotten once durable, answered from the store.
+
+namespace {
+
+ledger::object_id hold_id(const reply& r) {
+  auto id = ledger::parse_id(ledger::id_kind::hold, field(r, "id"));
+  EXPECT_TRUE(id.has_value()) << r.body;
+  return id.value_or(0);
+}
+
+bool hold_in_memory(rig& r, ledger::object_id id) {
+  bool found = false;
+  creditd::testing::fn_task t(
+      [&](ledger::ledger& l, time_us) { found = l.find_hold(id) != nullptr; }, true);
+  r.eng.submit(&t);
+  EXPECT_TRUE(t.wait());
+  return found;
+}
+
+reply place_hold(rig& r, const std::string& account, std::int64_t credits) {
+  awaited a;
+  r.svc.place_hold(
+      admin, {.account = account, .amount = credits * credit, .operation = "x", .ttl_seconds = 600},
+      a.fn());
+  return a.f.get();
+}
+
+}  // namespace
+
+TEST(forgotten_holds, a_closed_hold_is_read_captured_and_released_from_the_store) {
+  rig r(0);
+  ASSERT_TRUE(r.loaded);
+  ASSERT_EQ(r.account_with("a", 100).status, 201u);
+  const reply placed = place_hold(r, "a", 10);
+  ASSERT_EQ(placed.status, 201u) << placed.body;
+  const ledger::object_id id = hold_id(placed);
+  // An open hold is never forgotten.
+  one_round(r);
+  one_round(r);
+  ASSERT_TRUE(hold_in_memory(r, id));
+  awaited cap;
+  r.svc.capture(admin, id, 4 * credit, cap.fn());
+  const reply captured = cap.f.get();
+  ASSERT_EQ(captured.status, 200u) << captured.body;
+  one_round(r);
+  ASSERT_FALSE(hold_in_memory(r, id));
+
+  awaited got;
+  r.svc.get_hold(admin, id, got.fn());
+  const reply read = got.f.get();
+  ASSERT_EQ(read.status, 200u) << read.body;
+  EXPECT_EQ(r.reader.hold_reads.load(), 1);
+  // What the capture answered, but for the charge: the capture's answer shows
+  // it whole, a read names it.
+  const boost::json::object was = json(captured).as_object(), now = json(read).as_object();
+  for (const auto& [k, v] : was) {
+    if (k == "charge") continue;
+    EXPECT_EQ(now.at(k), v) << k;
+  }
+  EXPECT_EQ(now.at("status"), "captured");
+  EXPECT_EQ(now.at("charge"), was.at("charge").as_object().at("id"));
+
+  awaited again, rel;
+  r.svc.capture(admin, id, std::nullopt, again.fn());
+  const reply twice = again.f.get();
+  EXPECT_EQ(twice.status, 409u) << twice.body;
+  EXPECT_NE(twice.body.find("the hold is not open"), std::string::npos);
+  r.svc.release(admin, id, rel.fn());
+  EXPECT_EQ(rel.f.get().status, 409u);
+  EXPECT_EQ(available(r, "a"), "96");
+
+  awaited none;
+  r.svc.get_hold(admin, id + 1000, none.fn());
+  EXPECT_EQ(none.f.get().status, 404u);
+
+  // A reader key of another account may not read it from the store either.
+  const service::caller other{{"key_b", auth::role::reader, "b"}, "", ""};
+  awaited forbidden;
+  r.svc.get_hold(other, id, forbidden.fn());
+  EXPECT_EQ(forbidden.f.get().status, 403u);
+}
