@@ -56,7 +56,9 @@ class balance_replay {
   // The balance as of the instant: `acct` gives the settings, `lots` the
   // account's lots (any order; lots the replay never saw are ignored).
   balance_view view(const account_terms& acct, std::span<const lot_terms> lots) const;
-  // The same, with the terms read from a live account and its lots.
+  // The same, with the terms read from a live account and the lots it holds
+  // (a ledger that forgot dead lots holds only some: the service reads the
+  // terms of every lot from the store instead).
   balance_view view(const account& acct) const;
 
   const std::unordered_map<object_id, lot_replay>& lots() const { return lots_; }

@@ -676,6 +676,11 @@ result<refund_result> ledger::refund(const refund_cmd& cmd, time_us now) {
   const micros amount = cmd.amount.value_or(left);
   if (amount <= 0) return fail(errc::invalid_argument, "amount must be positive");
   if (amount > left) return fail(errc::refund_too_large, "amount is more than is left to refund");
+  for (const charge_part& p : c.parts) {
+    // A lot forgotten (ledger::forget_dead_lots) must be admitted first.
+    if (p.lot != postpaid_lot_id && !lots_.contains(p.lot))
+      return fail(errc::lot_not_found, "a lot of the charge is not in memory");
+  }
   settle(acct, now);
   // A refund may open new lots (when the charged lots are gone); keep the
   // account's active lots bounded so its sums cannot overflow.

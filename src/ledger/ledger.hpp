@@ -327,6 +327,19 @@ class ledger {
   // is kept as it is (memory is never older than the store).
   bool admit_charge(const charge_record& row, std::string_view account_id);
 
+  // ---- Lots that are no longer alive (depleted, expired, voided) and hold
+  // nothing for an open hold: forgotten once durable, oldest death first,
+  // until at most `keep` are listed; a refund into one reads it from the
+  // store and admits it back (admit_lot). Forgetting any moves the charge
+  // generation (a forgotten lot may have changed after a read of it began).
+  std::size_t dead_lot_count() const { return dead_lots_.size(); }
+  std::size_t forget_dead_lots(std::uint64_t durable_epoch, std::size_t keep,
+                               std::size_t items_max);
+  // Takes back a lot read from the store: false when its account is unknown
+  // or it is alive or held (the store disagrees: only dead lots are
+  // forgotten). A lot in memory is kept as it is.
+  bool admit_lot(const lot& row, std::string_view account_id);
+
   // ---- Closed holds kept in memory. A closed hold never changes again; the
   // ledger forgets the oldest ones once durable, and a read, capture or
   // release of a forgotten one is answered from the store.
@@ -469,6 +482,7 @@ class ledger {
   std::deque<object_id> charge_order_;  // ids in charges_, oldest first
   std::uint64_t charge_generation_ = 0;
   std::deque<object_id> closed_holds_;  // ids of the closed holds in holds_, in closing order
+  std::deque<object_id> dead_lots_;     // lots marked while not active, oldest first
   idempotency_table idempotency_;
   std::map<std::string, price, std::less<>> prices_;
   std::unordered_map<std::string, std::vector<const price*>, string_hash, std::equal_to<>>

@@ -91,6 +91,9 @@ void ledger::mark(lot& l) {
     l.dirty_epoch = epoch_;
     dirty_lots_.push_back(&l);
   }
+  // Spent, expired or voided: forgotten once durable (a lot that comes back
+  // to life is skipped then; one marked twice is listed twice).
+  if (l.status != lot_status::active) dead_lots_.push_back(l.id);
 }
 void ledger::mark(hold& h) {
   if (h.dirty_epoch != epoch_) {
@@ -208,6 +211,53 @@ std::size_t ledger::forget_closed_holds(std::uint64_t durable_epoch, std::size_t
     ++forgotten;
   }
   return forgotten;
+}
+
+std::size_t ledger::forget_dead_lots(std::uint64_t durable_epoch, std::size_t keep,
+                                     std::size_t items_max) {
+  std::size_t visited = 0, forgotten = 0;
+  while (dead_lots_.size() > keep && visited < items_max) {
+    ++visited;
+    const object_id id = dead_lots_.front();
+    auto it = lots_.find(id);
+    if (it == lots_.end() || it->second.status == lot_status::active) {
+      dead_lots_.pop_front();  // forgotten already, or alive again
+      continue;
+    }
+    lot& l = it->second;
+    if (l.dirty_epoch > durable_epoch) break;
+    dead_lots_.pop_front();
+    if (l.held != 0) {
+      dead_lots_.push_back(id);  // an open hold still holds credits of it
+      continue;
+    }
+    account& a = *const_cast<account*>(l.owner);
+    std::erase(a.lots, &l);
+    lots_.erase(it);
+    ++forgotten;
+  }
+  // A forgotten lot may have changed after a concurrent read of it began
+  // (admitted, revived by a refund, spent again): such reads are not admitted.
+  if (forgotten > 0) ++charge_generation_;
+  return forgotten;
+}
+
+bool ledger::admit_lot(const lot& row, std::string_view account_id) {
+  CREDITD_ASSERT(loaded_);
+  if (lots_.contains(row.id)) return true;
+  account* a = find_mut(account_id);
+  // Only a lot that is not alive is ever forgotten.
+  if (a == nullptr || row.status == lot_status::active || row.held != 0) return false;
+  auto [it, inserted] = lots_.try_emplace(row.id, row);
+  CREDITD_ASSERT(inserted);
+  lot& l = it->second;
+  l.owner = a;
+  l.dirty_epoch = 0;
+  a->lots.insert(std::upper_bound(a->lots.begin(), a->lots.end(), &l,
+                                  [](const lot* x, const lot* y) { return x->id < y->id; }),
+                 &l);
+  dead_lots_.push_back(l.id);
+  return true;
 }
 
 bool ledger::admit_charge(const charge_record& row, std::string_view account_id) {
@@ -372,6 +422,8 @@ std::string ledger::finish_load() {
       if (l->status == lot_status::active) {
         insert_active(a, l);
         if (l->expires_at != no_expiry) add_due(l->expires_at, l->id);
+      } else {
+        dead_lots_.push_back(l->id);  // loaded because an open hold holds credits of it
       }
     }
   }

@@ -118,3 +118,83 @@ TEST_F(ledger_forget, a_refused_batch_leaves_no_charge_to_forget) {
 
 }  // namespace
 }  // namespace creditd::ledger::testing
+
+namespace creditd::ledger::testing {
+namespace {
+
+// ---- Dead lots: spent, expired or voided, holding nothing.
+
+class ledger_forget_lots : public ledger_fixture {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(led.finish_load(), "");
+    open();
+  }
+  std::uint64_t stage() {
+    const std::uint64_t e = led.change_epoch();
+    (void)led.take_changes();
+    return e;
+  }
+  std::size_t lots_listed() { return led.find_account("acct")->lots.size(); }
+};
+
+TEST_F(ledger_forget_lots, a_spent_lot_is_forgotten_once_durable_and_admitted_back_for_a_refund) {
+  const object_id spent = grant(cr(5)).id;
+  const object_id live = grant(cr(100), lot_kind::prepaid, t0 + 3600 * us_per_second).id;
+  // `live` expires first, so it is spent first; then both are spent.
+  charge(cr(5));
+  const charge_record all = charge(cr(100));
+  ASSERT_EQ(led.find_lot(spent)->status, lot_status::depleted);
+  const std::uint64_t g = led.charge_generation();
+  const lot spent_row = *led.find_lot(spent);
+  EXPECT_EQ(led.forget_dead_lots(stage() - 1, 0, 100), 0u);  // not durable yet
+  EXPECT_EQ(led.forget_dead_lots(led.change_epoch() - 1, 0, 100), 2u);
+  EXPECT_EQ(led.find_lot(spent), nullptr);
+  EXPECT_EQ(led.find_lot(live), nullptr);
+  EXPECT_EQ(lots_listed(), 0u);
+  EXPECT_GT(led.charge_generation(), g);
+  // A refund needs them: refused until they are admitted.
+  EXPECT_EQ(refusal(led.refund({all.id, cr(1), "r"}, t0)).code, errc::lot_not_found);
+  lot row = spent_row;
+  row.owner = nullptr;
+  EXPECT_FALSE(led.admit_lot(row, "nobody"));
+  lot alive = row;
+  alive.status = lot_status::active;
+  EXPECT_FALSE(led.admit_lot(alive, "acct"));  // the store disagrees: a live lot is never forgotten
+  ASSERT_TRUE(led.admit_lot(row, "acct"));
+  EXPECT_EQ(lots_listed(), 1u);
+}
+
+TEST_F(ledger_forget_lots, a_refund_revives_an_admitted_lot_and_it_is_kept_while_alive) {
+  const lot& l = grant(cr(10));
+  const object_id id = l.id;
+  const charge_record c = charge(cr(10));
+  lot row = *led.find_lot(id);
+  row.owner = nullptr;
+  ASSERT_EQ(led.forget_dead_lots(stage(), 0, 100), 1u);
+  ASSERT_TRUE(led.admit_lot(row, "acct"));
+  ASSERT_TRUE(led.refund({c.id, cr(4), "r"}, t0).has_value());
+  EXPECT_EQ(led.find_lot(id)->status, lot_status::active);
+  EXPECT_EQ(available(), cr(4));
+  // Alive again: listed for forgetting earlier, skipped now.
+  EXPECT_EQ(led.forget_dead_lots(stage(), 0, 100), 0u);
+  EXPECT_NE(led.find_lot(id), nullptr);
+}
+
+TEST_F(ledger_forget_lots, a_dead_lot_an_open_hold_holds_is_kept_until_the_hold_closes) {
+  const object_id id = grant(cr(10), lot_kind::prepaid, t0 + 60 * us_per_second).id;
+  const hold& h = *must(led.place_hold(hold_of(cr(4), 3600), t0));
+  const object_id hid = h.id;
+  // The lot expires with 4 held: dead, but held.
+  led.run_due(t0 + 61 * us_per_second);
+  ASSERT_EQ(led.find_lot(id)->status, lot_status::expired);
+  ASSERT_EQ(led.find_lot(id)->held, cr(4));
+  EXPECT_EQ(led.forget_dead_lots(stage(), 0, 100), 0u);
+  EXPECT_NE(led.find_lot(id), nullptr);
+  ASSERT_TRUE(led.release(hid, t0 + 62 * us_per_second).has_value());
+  EXPECT_EQ(led.forget_dead_lots(stage(), 0, 100), 1u);
+  EXPECT_EQ(led.find_lot(id), nullptr);
+}
+
+}  // namespace
+}  // namespace creditd::ledger::testing
