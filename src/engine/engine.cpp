@@ -193,6 +193,8 @@ void engine::forget_history() {
     (void)ledger_.forget_charges(durable, max - max / 8, step);
   if (const std::size_t max = opts_.closed_holds_kept_max; ledger_.closed_hold_count() > max)
     (void)ledger_.forget_closed_holds(durable, max - max / 8, step);
+  if (const std::size_t max = opts_.dead_lots_kept_max; ledger_.dead_lot_count() > max)
+    (void)ledger_.forget_dead_lots(durable, max - max / 8, step);
 }
 
 void engine::serve_degraded(std::vector<task*>& incoming, std::vector<task*>& applied) {

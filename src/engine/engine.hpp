@@ -69,6 +69,9 @@ struct engine_options {
   // The same for closed holds (a read, capture or release of a forgotten one
   // is answered from the store).
   std::size_t closed_holds_kept_max = 65'536;
+  // And for spent, expired and voided lots (a refund into a forgotten one
+  // reads it from the store).
+  std::size_t dead_lots_kept_max = 65'536;
 };
 
 // Histogram bounds of engine_stats: bucket i counts the commits whose value
@@ -123,8 +126,8 @@ class engine {
     std::vector<task*> tasks;
     std::uint64_t epoch = 0;  // the ledger epoch of its newest changes (0: none)
   };
-  // Writer thread: forgets old durable charges and closed holds beyond
-  // what the options keep.
+  // Writer thread: forgets old durable charges, closed holds and dead lots
+  // beyond what the options keep.
   void forget_history();
   void writer_loop();
   void committer_loop();

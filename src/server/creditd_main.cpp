@@ -366,7 +366,8 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
   engine::engine eng(ledger, *durable,
                      {.clock = [&clock] { return clock.now(); },
                       .charges_kept_max = kept_in_memory,
-                      .closed_holds_kept_max = kept_in_memory});
+                      .closed_holds_kept_max = kept_in_memory,
+                      .dead_lots_kept_max = kept_in_memory});
   const std::string openapi = api::openapi_document(test_clock);
   boost::asio::thread_pool readers(2);  // journal pages and history, off the I/O threads
   service::service svc(
@@ -626,8 +627,8 @@ int main(int argc, char** argv) {
   std::size_t kept_in_memory = engine::engine_options{}.charges_kept_max;
   serve_cmd
       ->add_option("--kept-in-memory", kept_in_memory,
-                   "Charges, and closed holds, kept in memory: the newest N of each; older ones "
-                   "are read from the store when a refund or a hold request needs them")
+                   "Charges, closed holds and spent or expired lots kept in memory: the newest N "
+                   "of each; older ones are read from the store when a request needs them")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{0}, std::size_t{100'000'000}));
   std::string log_level = "info";

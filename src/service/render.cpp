@@ -121,10 +121,14 @@ void render_settings(json_out& j, const ledger::account_settings& s) {
 }
 
 void render_lot(json_out& j, const ledger::lot& x, ledger::time_us now) {
+  render_lot(j, x.owner->id, x, now);
+}
+
+void render_lot(json_out& j, std::string_view account, const ledger::lot& x, ledger::time_us now) {
   j.begin_object();
   j.key("id").id(id_kind::lot, x.id);
   j.key("object").str("lot");
-  j.key("account").str(x.owner->id);
+  j.key("account").str(account);
   j.key("kind").str(ledger::to_string(x.kind));
   // A lot past its expiry reads expired even before its expiry entry is written.
   const bool lapsed = x.status == ledger::lot_status::active && now >= x.expires_at;

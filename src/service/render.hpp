@@ -42,6 +42,8 @@ void render_balance(json_out& j, const ledger::ledger& l, const ledger::account&
 void render_account(json_out& j, const ledger::ledger& l, const ledger::account& a,
                     ledger::time_us now);
 void render_lot(json_out& j, const ledger::lot& x, ledger::time_us now);
+// The same for a lot read from the store (x.owner null: `account` names it).
+void render_lot(json_out& j, std::string_view account, const ledger::lot& x, ledger::time_us now);
 // Parts as [{"lot": "lot_1", "amount": "2"}]; postpaid parts are left out.
 void render_parts(json_out& j, std::span<const ledger::lot_part> parts);
 ledger::micros postpaid_part(std::span<const ledger::lot_part> parts);

@@ -129,6 +129,10 @@ constexpr std::size_t balance_history_entries_max = 1'000'000;
 // Rows read from the store by one statement of that read.
 constexpr std::size_t balance_history_page_rows = 4'096;
 
+// A request that reads what the ledger forgot (a charge, a lot) and finds it
+// changed meanwhile reads it again, at most this many times in all.
+constexpr int reads_max = 4;
+
 reply history_too_long() {
   return error_reply(422, "history_too_long",
                      "the account has more than 1000000 journal entries; a balance as of a past "
@@ -342,46 +346,94 @@ void service::grant(const caller& c, ledger::grant_cmd cmd, reply_fn done) {
       std::move(done));
 }
 
+// The lots come from the store (the ledger forgets dead ones), read on the
+// reader pool after the account is found: every answered write is there.
 void service::list_lots(const caller& c, std::string id, page p, reply_fn done) {
-  submit(
-      c, true,
-      [id = std::move(id), p](ledger::ledger& l, time_us now) {
-        const ledger::account* acct = l.find_account(id);
-        if (acct == nullptr) return not_found("account", id);
-        reply out;
-        json_out j(out.body);
-        j.begin_object().key("data").begin_array();
-        std::size_t n = 0;
-        ledger::object_id last = 0;
-        bool more = false;
-        for (const ledger::lot* x : acct->lots) {
-          if (x->id <= p.after) continue;
-          if (n == p.limit) {
-            more = true;
-            break;
-          }
-          render_lot(j, *x, now);
-          last = x->id;
-          ++n;
+  auto& journal = ctx_.journal;
+  auto& clock = ctx_.clock;
+  store_page(
+      c, std::move(id), p, id_kind::lot,
+      [&journal, &clock](const std::string& acct, std::uint64_t after,
+                         std::size_t limit) -> std::optional<std::vector<page_row>> {
+        auto rows = journal.lot_rows(acct, after, limit);
+        if (!rows) {
+          log::write(log::level::error, "cannot read lots", {{"error", rows.error().message}});
+          return std::nullopt;
         }
-        j.end_array().key("next");
-        if (more) {
-          j.id(id_kind::lot, last);
-        } else {
-          j.null();
+        const time_us now = clock.now();
+        std::vector<page_row> out;
+        out.reserve(rows->size());
+        for (const store::stored_lot& x : *rows) {
+          page_row row{x.l.id, {}};
+          json_out j(row.json);
+          render_lot(j, x.account, x.l, now);
+          out.push_back(std::move(row));
         }
-        j.end_object();
         return out;
       },
       std::move(done));
 }
 
+// A lot the ledger does not hold is dead and forgotten, or never was. It is
+// read from the store on the reader pool and the void tried again with it: a
+// depleted lot is admitted and voided; the ledger refuses an expired or
+// voided one as it would have in memory. As for refunds, a read older than a
+// forgotten lot's last change is not admitted (read again, a few times).
+struct service::lot_fetch {
+  bool needed = false;  // set by the task: read the lot, try again
+  bool read = false;    // `row` holds a read made after `generation`
+  std::uint64_t generation = 0;
+  std::optional<store::stored_lot> row;  // empty: the store has no such lot
+  int reads = 0;
+};
+
 void service::void_lot(const caller& c, ledger::object_id lot, std::string reason, reply_fn done) {
+  void_attempt(c, lot, std::move(reason), std::make_shared<lot_fetch>(), std::move(done));
+}
+
+void service::void_attempt(const caller& c, ledger::object_id lot, std::string reason,
+                           std::shared_ptr<lot_fetch> fetch, reply_fn done) {
+  reply_fn then = [this, c, lot, reason, fetch, done = std::move(done)](reply r) mutable {
+    if (!fetch->needed) return done(std::move(r));
+    if (fetch->reads == reads_max) {
+      reply busy = error_reply(503, "unavailable",
+                               "the lot kept changing while it was read; retry the void");
+      busy.retry_after_s = 1;
+      return done(std::move(busy));
+    }
+    ctx_.run_blocking([this, c = std::move(c), lot, reason = std::move(reason), fetch,
+                       done = std::move(done)]() mutable {
+      auto row = ctx_.journal.lot(lot);
+      ++fetch->reads;
+      if (!row) {
+        log::write(log::level::error, "cannot read a lot",
+                   {{"lot", ledger::format_id(id_kind::lot, lot)}, {"error", row.error().message}});
+        return done(error_reply(500, "internal", "cannot read the lot"));
+      }
+      fetch->row = std::move(*row);
+      fetch->read = true;
+      void_attempt(c, lot, std::move(reason), std::move(fetch), std::move(done));
+    });
+  };
   submit(
       c, false,
-      [lot, reason = std::move(reason)](ledger::ledger& l, time_us now) {
-        if (l.find_lot(lot) == nullptr)
-          return not_found("lot", ledger::format_id(id_kind::lot, lot));
+      [lot, reason = std::move(reason), fetch](ledger::ledger& l, time_us now) {
+        fetch->needed = false;
+        if (l.find_lot(lot) == nullptr) {
+          if (!fetch->read || fetch->generation != l.charge_generation()) {
+            fetch->needed = true;
+            fetch->read = false;
+            fetch->generation = l.charge_generation();
+            // Not sent (the lot is read and the void tried again); not recorded.
+            return error_reply(503, "unavailable", "reading the lot");
+          }
+          if (!fetch->row) return not_found("lot", ledger::format_id(id_kind::lot, lot));
+          if (!l.admit_lot(fetch->row->l, fetch->row->account)) {
+            log::write(log::level::error, "a lot disagrees with the ledger",
+                       {{"lot", ledger::format_id(id_kind::lot, lot)}});
+            return error_reply(500, "internal", "the lot disagrees with the ledger");
+          }
+        }
         auto r = l.void_lot(lot, reason, now);
         if (!r) return ledger_error(r.error());
         reply out;
@@ -389,7 +441,7 @@ void service::void_lot(const caller& c, ledger::object_id lot, std::string reaso
         render_lot(j, **r, now);
         return out;
       },
-      std::move(done));
+      std::move(then));
 }
 
 // ------------------------------------------------------------------ spending
@@ -445,23 +497,21 @@ void service::charge_batch(const caller& c, std::vector<ledger::charge_cmd> cmds
       std::move(done));
 }
 
-// A refund needs its charge in the ledger, which keeps only recent ones
-// (engine_options::charges_kept_max). For a forgotten one the task answers
-// nothing (`needed`), the charge is read from the store on the reader pool,
-// and the refund is submitted again with it; the ledger admits it unless it
-// forgot charges meanwhile (one of them may have changed after the read:
-// then it is read again, at most charge_reads_max times).
+// A refund needs its charge and the lots it took from in the ledger, which
+// keeps only recent charges and live lots (engine_options). When one is
+// missing the task answers nothing (`needed`), the charge and its lots are
+// read from the store on the reader pool, and the refund is submitted again
+// with them; the ledger admits what it lacks unless it forgot a refunded
+// charge or a lot meanwhile (one may have changed after the read: then they
+// are read again, at most reads_max times).
 struct service::charge_fetch {
-  bool needed = false;  // set by the task: read the charge, try again
-  bool read = false;    // `row` holds a read made after `generation`
+  bool needed = false;  // set by the task: read the charge and its lots, try again
+  bool read = false;    // `row` and `lots` hold a read made after `generation`
   std::uint64_t generation = 0;
   std::optional<store::stored_charge> row;  // empty: the store has no such charge
+  std::vector<store::stored_lot> lots;      // the lots of its parts
   int reads = 0;
 };
-
-namespace {
-constexpr int charge_reads_max = 4;
-}  // namespace
 
 void service::refund(const caller& c, ledger::refund_cmd cmd, reply_fn done) {
   refund_attempt(c, std::move(cmd), std::make_shared<charge_fetch>(), std::move(done));
@@ -471,32 +521,51 @@ void service::refund_attempt(const caller& c, ledger::refund_cmd cmd,
                              std::shared_ptr<charge_fetch> fetch, reply_fn done) {
   reply_fn then = [this, c, cmd, fetch, done = std::move(done)](reply r) mutable {
     if (!fetch->needed) return done(std::move(r));
-    if (fetch->reads == charge_reads_max) {
+    if (fetch->reads == reads_max) {
       reply busy = error_reply(503, "unavailable",
                                "the charge kept changing while it was read; retry the refund");
       busy.retry_after_s = 1;
       return done(std::move(busy));
     }
-    ctx_.run_blocking(
-        [this, c = std::move(c), cmd = std::move(cmd), fetch, done = std::move(done)]() mutable {
-          auto row = ctx_.journal.charge(cmd.charge_id);
-          ++fetch->reads;
-          if (!row) {
-            log::write(log::level::error, "cannot read a charge",
-                       {{"charge", ledger::format_id(id_kind::charge, cmd.charge_id)},
-                        {"error", row.error().message}});
-            return done(error_reply(500, "internal", "cannot read the charge"));
-          }
-          fetch->row = std::move(*row);
-          fetch->read = true;
-          refund_attempt(c, std::move(cmd), std::move(fetch), std::move(done));
-        });
+    ctx_.run_blocking([this, c = std::move(c), cmd = std::move(cmd), fetch,
+                       done = std::move(done)]() mutable {
+      auto fail = [&](const store::store_error& e) {
+        log::write(
+            log::level::error, "cannot read a charge or its lots",
+            {{"charge", ledger::format_id(id_kind::charge, cmd.charge_id)}, {"error", e.message}});
+        done(error_reply(500, "internal", "cannot read the charge"));
+      };
+      auto row = ctx_.journal.charge(cmd.charge_id);
+      ++fetch->reads;
+      if (!row) return fail(row.error());
+      fetch->row = std::move(*row);
+      fetch->lots.clear();
+      if (fetch->row) {
+        for (const ledger::charge_part& p : fetch->row->c.parts) {
+          if (p.lot == ledger::postpaid_lot_id) continue;
+          auto lot = ctx_.journal.lot(p.lot);
+          if (!lot) return fail(lot.error());
+          if (*lot) fetch->lots.push_back(std::move(**lot));
+        }
+      }
+      fetch->read = true;
+      refund_attempt(c, std::move(cmd), std::move(fetch), std::move(done));
+    });
   };
   submit(
       c, false,
       [cmd, fetch](ledger::ledger& l, time_us now) {
         fetch->needed = false;
-        if (l.find_charge(cmd.charge_id) == nullptr) {
+        // Whether the charge and every lot it took from are in memory.
+        auto complete = [&] {
+          const ledger::charge_record* c = l.find_charge(cmd.charge_id);
+          if (c == nullptr) return false;
+          for (const ledger::charge_part& p : c->parts) {
+            if (p.lot != ledger::postpaid_lot_id && l.find_lot(p.lot) == nullptr) return false;
+          }
+          return true;
+        };
+        if (!complete()) {
           if (!fetch->read || fetch->generation != l.charge_generation()) {
             fetch->needed = true;
             fetch->read = false;
@@ -507,11 +576,16 @@ void service::refund_attempt(const caller& c, ledger::refund_cmd cmd,
           }
           if (!fetch->row)
             return not_found("charge", ledger::format_id(id_kind::charge, cmd.charge_id));
-          if (!l.admit_charge(fetch->row->c, fetch->row->account)) {
-            log::write(log::level::error, "a charge names an unknown account",
+          bool admitted = l.admit_charge(fetch->row->c, fetch->row->account);
+          for (const store::stored_lot& x : fetch->lots)
+            admitted = admitted && l.admit_lot(x.l, x.account);
+          if (!admitted || !complete()) {
+            // The store disagrees with the ledger (an unknown account, a live
+            // lot the ledger does not hold, a lot missing): refused, loudly.
+            log::write(log::level::error, "a charge or its lots disagree with the ledger",
                        {{"charge", ledger::format_id(id_kind::charge, cmd.charge_id)},
                         {"account", fetch->row->account}});
-            return error_reply(500, "internal", "the charge's account is unknown");
+            return error_reply(500, "internal", "the charge's lots disagree with the ledger");
           }
         }
         auto r = l.refund(cmd, now);

@@ -174,6 +174,9 @@ class service {
   // A refund, with what was read of a charge the ledger forgot (see
   // refund() in service.cpp).
   struct charge_fetch;
+  struct lot_fetch;
+  void void_attempt(const caller& c, ledger::object_id lot, std::string reason,
+                    std::shared_ptr<lot_fetch> fetch, reply_fn done);
   void refund_attempt(const caller& c, ledger::refund_cmd cmd, std::shared_ptr<charge_fetch> fetch,
                       reply_fn done);
   // A command on hold `id`: `present` on the writer when the ledger holds

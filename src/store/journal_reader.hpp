@@ -34,6 +34,13 @@ struct stored_hold {
   ledger::hold h;  // h.owner is null: the account is above
 };
 
+// A lot as the store holds it (the ledger forgets dead ones; see
+// ledger::forget_dead_lots).
+struct stored_lot {
+  std::string account;
+  ledger::lot l;  // l.owner is null: the account is above
+};
+
 class journal_reader {
  public:
   virtual ~journal_reader() = default;
@@ -58,6 +65,13 @@ class journal_reader {
   virtual std::expected<std::optional<stored_charge>, store_error> charge(ledger::object_id id) = 0;
   // The hold `id`, or nullopt when the store has none. Errors as charge().
   virtual std::expected<std::optional<stored_hold>, store_error> hold(ledger::object_id id) = 0;
+  // The lot `id`, or nullopt when the store has none. Errors as charge().
+  virtual std::expected<std::optional<stored_lot>, store_error> lot(ledger::object_id id) = 0;
+  // Every column of `account`'s lots with id > after_id, by id, at most
+  // `limit` (the lot list). Errors as charge().
+  virtual std::expected<std::vector<stored_lot>, store_error> lot_rows(const std::string& account,
+                                                                       std::uint64_t after_id,
+                                                                       std::size_t limit) = 0;
 };
 
 }  // namespace creditd::store

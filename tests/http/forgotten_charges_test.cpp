@@ -253,3 +253,89 @@ TEST(forgotten_holds, a_closed_hold_is_read_captured_and_released_from_the_store
   r.svc.get_hold(other, id, forbidden.fn());
   EXPECT_EQ(forbidden.f.get().status, 403u);
 }
+
+// ---- Dead lots: forgotten once durable, read back when a request needs them.
+
+namespace {
+
+bool lot_in_memory(rig& r, ledger::object_id id) {
+  bool found = false;
+  creditd::testing::fn_task t(
+      [&](ledger::ledger& l, time_us) { found = l.find_lot(id) != nullptr; }, true);
+  r.eng.submit(&t);
+  EXPECT_TRUE(t.wait());
+  return found;
+}
+
+ledger::object_id lot_id(const reply& r) {
+  auto id = ledger::parse_id(ledger::id_kind::lot, field(r, "id"));
+  EXPECT_TRUE(id.has_value()) << r.body;
+  return id.value_or(0);
+}
+
+reply list_lots(rig& r, const std::string& account) {
+  awaited a;
+  r.svc.list_lots(admin, account, {}, a.fn());
+  return a.f.get();
+}
+
+}  // namespace
+
+TEST(forgotten_lots, a_refund_into_a_forgotten_spent_lot_reads_it_back_and_revives_it) {
+  rig r(0);
+  ASSERT_TRUE(r.loaded);
+  const reply g = r.account_with("a", 10);
+  ASSERT_EQ(g.status, 201u) << g.body;
+  const ledger::object_id lot = lot_id(g);
+  const reply c = r.charge("a", 10);  // spends the lot
+  ASSERT_EQ(c.status, 201u) << c.body;
+  one_round(r);
+  ASSERT_FALSE(lot_in_memory(r, lot));
+  ASSERT_FALSE(in_memory(r, charge_id(c)));
+  // The lot list reads the store: the spent lot is there.
+  const reply listed = list_lots(r, "a");
+  ASSERT_EQ(listed.status, 200u) << listed.body;
+  const boost::json::value page = json(listed);
+  const auto& data = page.at("data").as_array();
+  ASSERT_EQ(data.size(), 1u);
+  EXPECT_EQ(data[0].at("status"), "depleted");
+
+  const reply back = refund(r, charge_id(c), 4);
+  ASSERT_EQ(back.status, 201u) << back.body;
+  EXPECT_EQ(r.reader.lot_reads.load(), 1);
+  EXPECT_TRUE(lot_in_memory(r, lot));  // alive again: kept
+  one_round(r);
+  EXPECT_TRUE(lot_in_memory(r, lot));
+  EXPECT_EQ(available(r, "a"), "4");
+  const reply again = list_lots(r, "a");
+  EXPECT_EQ(json(again).at("data").as_array()[0].at("status"), "active");
+  EXPECT_EQ(json(again).at("data").as_array()[0].at("remaining"), "4");
+}
+
+TEST(forgotten_lots, a_forgotten_lot_is_voided_or_refused_as_in_memory) {
+  rig r(0);
+  ASSERT_TRUE(r.loaded);
+  const reply g = r.account_with("a", 5);
+  ASSERT_EQ(g.status, 201u);
+  const ledger::object_id lot = lot_id(g);
+  ASSERT_EQ(r.charge("a", 5).status, 201u);
+  one_round(r);
+  ASSERT_FALSE(lot_in_memory(r, lot));
+  awaited v;
+  r.svc.void_lot(admin, lot, "fraud", v.fn());
+  const reply voided = v.f.get();
+  ASSERT_EQ(voided.status, 200u) << voided.body;
+  EXPECT_EQ(field(voided, "status"), "voided");
+  EXPECT_EQ(field(voided, "voided"), "0");
+  EXPECT_EQ(field(voided, "spent"), "5");
+  one_round(r);
+  ASSERT_FALSE(lot_in_memory(r, lot));
+  awaited again;
+  r.svc.void_lot(admin, lot, "again", again.fn());
+  const reply twice = again.f.get();
+  EXPECT_EQ(twice.status, 409u) << twice.body;
+  awaited none;
+  r.svc.void_lot(admin, lot + 1000, "", none.fn());
+  EXPECT_EQ(none.f.get().status, 404u);
+  EXPECT_EQ(r.reader.lot_reads.load(), 3);
+}

@@ -1,7 +1,8 @@
 // Over HTTP, the creditd binary with --kept-in-memory 0 (every charge and
 // closed hold forgotten as soon as it is durable) on the default store (the
 // append-only log, SQLite filled in behind it): refunds, hold reads and
-// captures of forgotten objects are answered from the store, through the
+// captures of forgotten objects (and refunds into spent lots) are answered
+// from the store, through the
 // log's barrier, across a SIGKILL and restart.
 #include <gtest/gtest.h>
 
@@ -53,6 +54,17 @@ TEST(http_forgotten, refunds_and_holds_of_forgotten_objects_are_answered_from_th
   EXPECT_EQ(available(d, "f"), "76");
   EXPECT_EQ(field(expect(d.get("/v1/holds/" + hold), 200, "hold read"), "status"), "captured");
   EXPECT_EQ(d.post("/v1/charges/ch_999999/refund", "{}").status, 404u);
+
+  // A lot spent whole is forgotten; a refund into it reads it back.
+  put_account(d, "g");
+  const std::string lot = grant(d, "g", "3");
+  const std::string spent = str(charge(d, "g", "3"), "id");
+  auto lots = expect(d.get("/v1/accounts/g/lots"), 200, "lots").json();
+  EXPECT_EQ(str(lots.at("data").as_array().at(0), "status"), "depleted");
+  auto back = d.post("/v1/charges/" + spent + "/refund", R"({"amount":2})");
+  ASSERT_EQ(back.status, 201u) << describe(back);
+  EXPECT_EQ(bj::serialize(back.json().at("lots")), R"([{"lot":")" + lot + R"(","amount":"2"}])");
+  EXPECT_EQ(available(d, "g"), "2");
   EXPECT_EQ(d.get("/v1/holds/hold_999999").status, 404u);
 }
 

@@ -585,14 +585,15 @@ TEST(row_checksum, altering_any_field_of_any_row_is_named) {
         auto loaded = (*s)->load(l, t_end);
         // The journal is not read at start (only its last seq is).
         if (table == "entries") continue;
-        if ((table == "charges" || table == "holds") && loaded.has_value()) {
-          // Nor are the charges and closed holds: a refund or a hold request
-          // reads its row, and that read names it.
+        if ((table == "charges" || table == "holds" || table == "lots") && loaded.has_value()) {
+          // Nor are the charges, closed holds and dead lots: a request that
+          // needs one reads its row, and that read names it.
           sq::sqlite_reader reader(copy);
           const auto id = static_cast<ledger::object_id>(at);
-          const std::string problem =
-              table == "charges" ? (reader.charge(id) ? "" : reader.charge(id).error().message)
-                                 : (reader.hold(id) ? "" : reader.hold(id).error().message);
+          auto problem_of = [](const auto& r) { return r ? std::string() : r.error().message; };
+          const std::string problem = table == "charges" ? problem_of(reader.charge(id))
+                                      : table == "holds" ? problem_of(reader.hold(id))
+                                                         : problem_of(reader.lot(id));
           EXPECT_NE(problem.find(name + ": checksum mismatch"), std::string::npos)
               << what << ": " << problem;
           EXPECT_NE(problem.find(copy), std::string::npos) << problem;

@@ -371,7 +371,7 @@ TEST(kill, sigkill_mid_commit_loses_nothing_acknowledged) {
     ledger::ledger l;
     auto loaded = (*s)->load(l, wall_clock());
     ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
-    ASSERT_TRUE(creditd::testing::admit_stored_charges(l, path));
+    ASSERT_TRUE(creditd::testing::admit_stored_history(l, path));
 
     auto holds = [&](const charge_rec& a) {
       const ledger::charge_record* c = l.find_charge(a.id);

@@ -25,7 +25,7 @@
 #include "support/temp_dir.hpp"
 
 using namespace creditd;
-using creditd::testing::admit_stored_charges;
+using creditd::testing::admit_stored_history;
 using creditd::testing::dump_entry;
 using creditd::testing::dump_ledger;
 using creditd::testing::run_durably;
@@ -230,7 +230,7 @@ TEST(sqlite_store, reopen_restores_exactly_what_was_committed) {
   ledger::ledger l;
   auto loaded = s->load(l, now);
   ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
-  ASSERT_TRUE(admit_stored_charges(l, path));  // the workload below refunds old charges
+  ASSERT_TRUE(admit_stored_history(l, path));  // the workload below refunds old charges
   EXPECT_EQ(dump_ledger(l, path), before);
   EXPECT_EQ(must(s->audit_journal(l)), "");
   // Keys younger than the retention come back; a replay is found.
@@ -576,7 +576,7 @@ TEST(engine, every_task_completed_durably_is_in_the_file_after_a_restart) {
   auto s = open_store(path);
   ledger::ledger l;
   ASSERT_TRUE(s->load(l, t0).has_value());
-  ASSERT_TRUE(admit_stored_charges(l, path));
+  ASSERT_TRUE(admit_stored_history(l, path));
   ASSERT_EQ(durable_charges.size(), 1600u);
   for (ledger::object_id id : durable_charges)
     ASSERT_NE(l.find_charge(id), nullptr) << id;
@@ -649,7 +649,7 @@ TEST(engine, refuses_writes_serves_reads_and_recovers_after_a_failed_commit) {
   auto s = open_store(path);
   ledger::ledger l;
   ASSERT_TRUE(s->load(l, t0).has_value());
-  ASSERT_TRUE(admit_stored_charges(l, path));
+  ASSERT_TRUE(admit_stored_history(l, path));
   EXPECT_NE(l.find_charge(acknowledged), nullptr);
   EXPECT_NE(l.find_charge(after), nullptr);
   EXPECT_EQ(l.balance(*l.find_account("a"), t0).available, 98 * credit);
@@ -789,7 +789,7 @@ TEST(sqlite_store, postpaid_use_is_kept_per_utc_month_across_a_reload) {
     ledger::ledger l;
     ASSERT_TRUE(s->load(l, dec1).has_value());
     // The refund below reads its charge back, as the service does.
-    ASSERT_TRUE(admit_stored_charges(l, path));
+    ASSERT_TRUE(admit_stored_history(l, path));
     const ledger::charge_record& dec_charge =
         *must(l.charge({"a", 10 * credit, "op", "", "", false}, dec1));
     EXPECT_EQ(dec_charge.postpaid_period, ledger::month_index(dec1));
@@ -803,7 +803,7 @@ TEST(sqlite_store, postpaid_use_is_kept_per_utc_month_across_a_reload) {
   auto s = open_store(path);
   ledger::ledger l;
   ASSERT_TRUE(s->load(l, dec1 + 3 * ledger::us_per_second).has_value());
-  ASSERT_TRUE(admit_stored_charges(l, path));
+  ASSERT_TRUE(admit_stored_history(l, path));
   const ledger::account& a = *l.find_account("a");
   EXPECT_EQ(a.postpaid_period, ledger::month_index(dec1));
   EXPECT_EQ(a.postpaid_used, 10 * credit);

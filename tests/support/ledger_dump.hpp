@@ -14,6 +14,17 @@
 
 namespace creditd::testing {
 
+inline std::string dump_lot(const ledger::lot& x, std::string_view account) {
+  std::ostringstream o;
+  o << "lot " << x.id << " " << account << " " << ledger::to_string(x.kind) << " "
+    << ledger::to_string(x.status) << " p=" << x.priority << " amount=" << x.amount
+    << " rem=" << x.remaining << " held=" << x.held << " spent=" << x.spent << " exp=" << x.expired
+    << " void=" << x.voided << " eff=" << x.effective_at << " until=" << x.expires_at
+    << " scope=" << x.scope.size() << " src=" << x.source << " reason=" << x.reason
+    << " cost=" << x.cost_basis << x.currency;
+  return o.str();
+}
+
 inline std::string dump_hold(const ledger::hold& h, std::string_view account) {
   std::ostringstream o;
   o << "hold " << h.id << " " << account << " " << ledger::to_string(h.status)
@@ -35,10 +46,11 @@ inline std::string dump_charge(const ledger::charge_record& c, std::string_view 
   return o.str();
 }
 
-// The holds and charges, by id, as dumped; `more` may add those the ledger
-// does not hold (tests/support/stored_history.hpp: from its store).
+// The lots, holds and charges, by id, as dumped; `more` may add those the
+// ledger does not hold (tests/support/stored_history.hpp: from its store).
 using dumped_objects = std::map<ledger::object_id, std::string>;
-using dump_more = std::function<void(dumped_objects& holds, dumped_objects& charges)>;
+using dump_more =
+    std::function<void(dumped_objects& lots, dumped_objects& holds, dumped_objects& charges)>;
 
 inline std::string dump_ledger(const ledger::ledger& l, const dump_more& more = {}) {
   std::map<std::string, std::string> accounts;
@@ -49,27 +61,25 @@ inline std::string dump_ledger(const ledger::ledger& l, const dump_more& more = 
       << " period=" << a.postpaid_period << " held=" << a.held
       << " open_holds=" << a.open_holds.size() << " max_open_holds=" << a.settings.max_open_holds
       << " rate=" << a.settings.rate_limit_per_minute << " created=" << a.created_at << "\n";
-    for (const ledger::lot* x : a.lots) {
-      o << "  lot " << x->id << " " << ledger::to_string(x->kind) << " "
-        << ledger::to_string(x->status) << " p=" << x->priority << " amount=" << x->amount
-        << " rem=" << x->remaining << " held=" << x->held << " spent=" << x->spent
-        << " exp=" << x->expired << " void=" << x->voided << " eff=" << x->effective_at
-        << " until=" << x->expires_at << " scope=" << x->scope.size() << " src=" << x->source
-        << " reason=" << x->reason << " cost=" << x->cost_basis << x->currency << "\n";
-    }
     for (const ledger::lot* x : a.active_lots)
       o << "  active " << x->id << "\n";
     accounts[a.id] = o.str();
   });
-  std::map<ledger::object_id, std::string> holds, charges;
+  std::map<ledger::object_id, std::string> lots, holds, charges;
+  l.for_each_account([&](const ledger::account& a) {
+    for (const ledger::lot* x : a.lots)
+      lots[x->id] = dump_lot(*x, a.id);
+  });
   l.for_each_hold([&](const ledger::hold& h) { holds[h.id] = dump_hold(h, h.owner->id); });
   l.for_each_charge(
       [&](const ledger::charge_record& c) { charges[c.id] = dump_charge(c, c.owner->id); });
-  if (more) more(holds, charges);
+  if (more) more(lots, holds, charges);
   std::string out = "next_id=" + std::to_string(l.next_object_id()) +
                     " next_seq=" + std::to_string(l.next_seq()) + "\n";
   for (auto& [k, v] : accounts)
     out += v;
+  for (auto& [k, v] : lots)
+    out += v + "\n";
   for (auto& [k, v] : holds)
     out += v + "\n";
   for (auto& [k, v] : charges)

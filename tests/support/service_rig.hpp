@@ -140,6 +140,20 @@ class gated_reader final : public st::journal_reader {
     return inner_.hold(id);
   }
   std::atomic<int> hold_reads{0};
+  // Lot reads are held after they are made, as charge reads.
+  std::expected<std::optional<st::stored_lot>, st::store_error> lot(ledger::object_id id) override {
+    auto r = inner_.lot(id);
+    ++lot_reads;
+    g.pass();
+    return r;
+  }
+  std::expected<std::vector<st::stored_lot>, st::store_error> lot_rows(const std::string& account,
+                                                                       std::uint64_t after_id,
+                                                                       std::size_t limit) override {
+    g.pass();
+    return inner_.lot_rows(account, after_id, limit);
+  }
+  std::atomic<int> lot_reads{0};
   gate g;
 
  private:
@@ -252,7 +266,8 @@ inline const service::caller admin{{"key_admin", auth::role::admin, ""}, "", ""}
 
 // The service over a real engine, store, reader and key store on one file.
 struct rig {
-  // `kept_max`: the engine's charges_kept_max and closed_holds_kept_max.
+  // `kept_max`: the engine's charges_kept_max, closed_holds_kept_max and
+  // dead_lots_kept_max.
   explicit rig(std::size_t kept_max = engine::engine_options{}.charges_kept_max) : kept(kept_max) {}
   std::size_t kept;
   creditd::testing::temp_dir dir;
@@ -280,7 +295,8 @@ struct rig {
                      counted,
                      {.clock = [this] { return clock.now(); },
                       .charges_kept_max = kept,
-                      .closed_holds_kept_max = kept}};
+                      .closed_holds_kept_max = kept,
+                      .dead_lots_kept_max = kept}};
   service::service svc{{eng, keys, reader, clock,
                         [this](std::function<void()> job) { pool.post(std::move(job)); }, nullptr,
                         ""}};

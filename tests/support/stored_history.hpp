@@ -1,11 +1,11 @@
-// Test support: a store's load leaves charges and closed holds in the store
-// (the service reads one back when a refund or a hold request needs it). A
-// test comparing everything a store holds with the ledger that made it:
-//   - dump_ledger(l, path): the loaded ledger's dump with the charges and
-//     closed holds of the SQLite file at `path` it does not hold, each read
-//     as the service reads it (its checksum checked);
-//   - admit_stored_charges(l, path): every stored charge admitted into `l`,
-//     for a test that refunds or looks one up afterwards.
+// Test support: a store's load leaves charges, closed holds and dead lots in
+// the store (the service reads one back when a request needs it). A test
+// comparing everything a store holds with the ledger that made it:
+//   - dump_ledger(l, path): the loaded ledger's dump with the charges, closed
+//     holds and dead lots of the SQLite file at `path` it does not hold, each
+//     read as the service reads it (its checksum checked);
+//   - admit_stored_history(l, path): every stored charge and dead lot
+//     admitted into `l`, for a test that refunds or looks one up afterwards.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -40,8 +40,14 @@ inline std::vector<ledger::object_id> stored_ids(const std::string& sqlite_path,
 }
 
 inline std::string dump_ledger(const ledger::ledger& l, const std::string& sqlite_path) {
-  return dump_ledger(l, [&](dumped_objects& holds, dumped_objects& charges) {
+  return dump_ledger(l, [&](dumped_objects& lots, dumped_objects& holds, dumped_objects& charges) {
     store::sqlite::sqlite_reader reader(sqlite_path);
+    for (ledger::object_id id : stored_ids(sqlite_path, "lots")) {
+      if (lots.contains(id)) continue;
+      auto x = reader.lot(id);
+      if (!x || !*x) throw std::runtime_error("lot " + std::to_string(id) + " cannot be read");
+      lots[id] = dump_lot((*x)->l, (*x)->account);
+    }
     for (ledger::object_id id : stored_ids(sqlite_path, "holds")) {
       if (holds.contains(id)) continue;
       auto h = reader.hold(id);
@@ -57,10 +63,18 @@ inline std::string dump_ledger(const ledger::ledger& l, const std::string& sqlit
   });
 }
 
-// For ASSERT_TRUE: a failure says which charge could not be read or admitted.
-inline ::testing::AssertionResult admit_stored_charges(ledger::ledger& l,
+// For ASSERT_TRUE: a failure says which charge or lot could not be read or
+// admitted.
+inline ::testing::AssertionResult admit_stored_history(ledger::ledger& l,
                                                        const std::string& sqlite_path) {
   store::sqlite::sqlite_reader reader(sqlite_path);
+  for (ledger::object_id id : stored_ids(sqlite_path, "lots")) {
+    auto x = reader.lot(id);
+    if (!x) return ::testing::AssertionFailure() << "lot " << id << ": " << x.error().message;
+    if (!*x) return ::testing::AssertionFailure() << "lot " << id << " vanished";
+    if (!l.admit_lot((*x)->l, (*x)->account))
+      return ::testing::AssertionFailure() << "lot " << id << " disagrees with the ledger";
+  }
   for (ledger::object_id id : stored_ids(sqlite_path, "charges")) {
     auto c = reader.charge(id);
     if (!c) return ::testing::AssertionFailure() << "charge " << id << ": " << c.error().message;

@@ -44,6 +44,16 @@ class barrier_reader final : public journal_reader {
     if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
     return inner_.hold(id);
   }
+  std::expected<std::optional<stored_lot>, store_error> lot(ledger::object_id id) override {
+    if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
+    return inner_.lot(id);
+  }
+  std::expected<std::vector<stored_lot>, store_error> lot_rows(const std::string& account,
+                                                               std::uint64_t after_id,
+                                                               std::size_t limit) override {
+    if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
+    return inner_.lot_rows(account, after_id, limit);
+  }
 
  private:
   journal_reader& inner_;

@@ -20,6 +20,49 @@ std::int64_t as_bigint(std::uint64_t v) {
 }
 
 constexpr std::size_t idle_connections_max = 8;
+
+constexpr std::string_view lot_columns =
+    "SELECT id, account, kind, status, priority, amount, remaining, held, spent, expired, voided, "
+    "effective_at, expires_at, created_at, scope, source, reason, cost_basis, currency, checksum "
+    "FROM lots ";
+
+// The current row of a lot_columns statement, its checksum checked.
+std::expected<stored_lot, store_error> lot_row(const statement& q, const std::string& path) {
+  const auto id = static_cast<ledger::object_id>(q.column_int(0));
+  const row_verdict v = check_row(q, "lots", 19);
+  if (v != row_verdict::intact) {
+    return std::unexpected(
+        store_error{"sqlite store " + path + ": " +
+                    checksum_problem("lots", key_text("id", column_cell(q, 0)), v)});
+  }
+  auto kind = ledger::parse_lot_kind(q.column_text(2));
+  auto status = ledger::parse_lot_status(q.column_text(3));
+  auto scope = decode_scope(q.column_text(14));
+  if (!kind || !status || !scope)
+    return std::unexpected(store_error{"lot " + std::to_string(id) + " is unreadable"});
+  stored_lot s;
+  s.account = q.column_text(1);
+  ledger::lot& l = s.l;
+  l.id = id;
+  l.kind = *kind;
+  l.status = *status;
+  l.priority = static_cast<std::int32_t>(q.column_int(4));
+  l.amount = q.column_int(5);
+  l.remaining = q.column_int(6);
+  l.held = q.column_int(7);
+  l.spent = q.column_int(8);
+  l.expired = q.column_int(9);
+  l.voided = q.column_int(10);
+  l.effective_at = q.column_int(11);
+  l.expires_at = q.column_null(12) ? ledger::no_expiry : q.column_int(12);
+  l.created_at = q.column_int(13);
+  l.scope = std::move(*scope);
+  l.source = q.column_text(15);
+  l.reason = q.column_text(16);
+  l.cost_basis = q.column_int(17);
+  l.currency = q.column_text(18);
+  return s;
+}
 }  // namespace
 
 std::expected<database, store_error> sqlite_reader::acquire() {
@@ -203,6 +246,52 @@ std::expected<std::optional<stored_charge>, store_error> sqlite_reader::charge(
       s.c.created_at = q->column_int(5);
       s.c.hold_id = static_cast<ledger::object_id>(q->column_int(6));
       s.c.postpaid_period = q->column_int(7);
+    }
+  }
+  release(std::move(*db));
+  return out;
+}
+
+std::expected<std::optional<stored_lot>, store_error> sqlite_reader::lot(ledger::object_id id) {
+  auto db = acquire();
+  if (!db) return std::unexpected(db.error());
+  std::optional<stored_lot> out;
+  {
+    auto q = db->prepare(std::string(lot_columns) + "WHERE id = ?1");
+    if (!q) return std::unexpected(store_error{"cannot read lots: " + q.error().message});
+    q->bind(1, as_bigint(id));
+    auto row = q->step();
+    if (!row) return std::unexpected(store_error{"cannot read lots: " + row.error().message});
+    if (*row) {
+      auto s = lot_row(*q, path_);
+      if (!s) return std::unexpected(s.error());
+      out = std::move(*s);
+    }
+  }
+  release(std::move(*db));
+  return out;
+}
+
+std::expected<std::vector<stored_lot>, store_error> sqlite_reader::lot_rows(
+    const std::string& account, std::uint64_t after_id, std::size_t limit) {
+  auto db = acquire();
+  if (!db) return std::unexpected(db.error());
+  std::vector<stored_lot> out;
+  {
+    // The index (account, id) serves it.
+    auto q = db->prepare(std::string(lot_columns) +
+                         "WHERE account = ?1 AND id > ?2 ORDER BY id LIMIT ?3");
+    if (!q) return std::unexpected(store_error{"cannot read lots: " + q.error().message});
+    q->bind(1, account);
+    q->bind(2, as_bigint(after_id));
+    q->bind(3, as_bigint(limit));
+    while (true) {
+      auto row = q->step();
+      if (!row) return std::unexpected(store_error{"cannot read lots: " + row.error().message});
+      if (!*row) break;
+      auto s = lot_row(*q, path_);
+      if (!s) return std::unexpected(s.error());
+      out.push_back(std::move(*s));
     }
   }
   release(std::move(*db));

@@ -25,6 +25,10 @@ class sqlite_reader final : public journal_reader {
                                                                       std::size_t limit) override;
   std::expected<std::optional<stored_charge>, store_error> charge(ledger::object_id id) override;
   std::expected<std::optional<stored_hold>, store_error> hold(ledger::object_id id) override;
+  std::expected<std::optional<stored_lot>, store_error> lot(ledger::object_id id) override;
+  std::expected<std::vector<stored_lot>, store_error> lot_rows(const std::string& account,
+                                                               std::uint64_t after_id,
+                                                               std::size_t limit) override;
 
  private:
   std::expected<database, store_error> acquire();

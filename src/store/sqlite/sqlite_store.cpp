@@ -1011,7 +1011,8 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
     auto q = db_.prepare(
         "SELECT id, account, kind, status, priority, amount, remaining, held, spent, "
         "expired, voided, effective_at, expires_at, created_at, scope, source, "
-        "reason, cost_basis, currency, checksum FROM lots ORDER BY id");
+        "reason, cost_basis, currency, checksum FROM lots "
+        "WHERE status = 'active' OR held != 0 ORDER BY id");
     if (!q) return std::unexpected(fail("cannot read lots", q.error()));
     while (true) {
       auto row = q->step();
@@ -1090,11 +1091,12 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
       into.restore_hold(h, account);
     }
   }
-  // Charges and closed holds are not loaded: the service reads one from the
-  // store when a refund, a capture or a hold read needs it, and that read
-  // verifies its checksum. The object counter stays beyond their ids (as
-  // finish_load() keeps it beyond the loaded lots' and holds').
-  for (std::string_view table : {"charges", "holds"}) {
+  // Charges, closed holds and dead lots (spent, expired or voided, holding
+  // nothing) are not loaded: the service reads one from the store when a
+  // request needs it, and that read verifies its checksum. The object
+  // counter stays beyond their ids (as finish_load() keeps it beyond the
+  // loaded ones').
+  for (std::string_view table : {"charges", "holds", "lots"}) {
     const std::string what = "cannot read " + std::string(table);
     auto q = db_.prepare("SELECT COALESCE(MAX(id), 0) FROM " + std::string(table));
     if (!q) return std::unexpected(fail(what, q.error()));
