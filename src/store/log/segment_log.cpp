@@ -20,11 +20,14 @@ namespace creditd::store::log {
 namespace {
 
 constexpr std::uint64_t segment_magic = 0x31474F4C44435243ull;  // "CRCDLOG1"
-constexpr std::uint32_t segment_version = 1;
+// Version 2 stores each record's seq XORed with its segment's salt (a salt
+// is new at every use of a file): a record left by a former use of a
+// recycled file, or a stretch of payload, then reads as a seq far from this
+// log's, and the scan after the end rejects it before computing a checksum.
+// Version 1 (seq as it is) is still read.
+constexpr std::uint32_t segment_version = 2;
+constexpr std::uint32_t segment_version_plain_seq = 1;
 constexpr std::size_t seq_digits = 20;
-// How far past a bad record a valid one may be numbered and still count as
-// "a later record": anything beyond is noise, not a record of this log.
-constexpr std::uint64_t seq_window = 1ull << 32;
 
 std::string errno_text(const char* what, const std::string& path) {
   return std::string(what) + " " + path + ": " + std::strerror(errno);
@@ -125,19 +128,26 @@ std::expected<std::string, std::string> read_file(int fd, const std::string& pat
   return data;
 }
 
+// The seqs a record found at some offset may bear: [min, max].
+struct seq_range {
+  std::uint64_t min, max;
+};
+
 // Whether `data` holds a complete record that checks at `pos`: its seq,
-// else nullopt. With `seq_min`, only a record numbered in [seq_min, seq_min +
-// seq_window) counts (the cheap tests first: this runs at every byte offset
-// after a bad record).
+// else nullopt. With `seqs`, only a record numbered in that range counts
+// (the cheap tests first: this runs at every byte offset after a bad record,
+// over a segment that may hold a former use's records, so the checksum is
+// computed only where the header could belong to this log here).
+// `mask`: what the stored seq is XORed with (the salt, or 0 in version 1).
 std::optional<std::uint64_t> valid_record_at(std::string_view data, std::uint64_t pos,
-                                             std::uint64_t salt,
-                                             std::optional<std::uint64_t> seq_min = {}) {
+                                             std::uint64_t salt, std::uint64_t mask,
+                                             std::optional<seq_range> seqs = {}) {
   if (pos + record_header_bytes > data.size()) return std::nullopt;
   const char* h = data.data() + pos;
   const std::uint32_t len = get_u32(h);
-  const std::uint64_t seq = get_u64(h + 8);
+  const std::uint64_t seq = get_u64(h + 8) ^ mask;
   if (len == 0 || len > record_payload_bytes_max) return std::nullopt;
-  if (seq_min && (seq < *seq_min || seq - *seq_min >= seq_window)) return std::nullopt;
+  if (seqs && (seq < seqs->min || seq > seqs->max)) return std::nullopt;
   if (pos + record_header_bytes + len > data.size()) return std::nullopt;
   const std::string_view payload = data.substr(pos + record_header_bytes, len);
   if (record_crc(salt, seq, payload, len) != get_u32(h + 4)) return std::nullopt;
@@ -168,8 +178,21 @@ std::expected<std::unique_ptr<segment_log>, std::string> segment_log::open(
   }
   std::unique_ptr<segment_log> log(new segment_log(opts));
   std::error_code ec;
-  if (!opts.read_only) std::filesystem::create_directories(opts.dir, ec);
+  bool created = false;
+  if (!opts.read_only) created = std::filesystem::create_directories(opts.dir, ec);
   if (ec) return std::unexpected("cannot create log directory " + opts.dir + ": " + ec.message());
+  if (created) {
+    // The new directory's entry is durable in its parent before any record
+    // is acknowledged in it (a power cut must not lose the directory).
+    std::filesystem::path self = std::filesystem::absolute(opts.dir).lexically_normal();
+    if (!self.has_filename()) self = self.parent_path();  // "dir/" names dir
+    const std::string parent = self.parent_path().string();
+    const int pfd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (pfd < 0) return std::unexpected(errno_text("cannot open directory", parent));
+    const int rc = ::fsync(pfd);
+    ::close(pfd);
+    if (rc != 0) return std::unexpected(errno_text("cannot fsync directory", parent));
+  }
   log->dir_fd_ = ::open(opts.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (log->dir_fd_ < 0) return std::unexpected(errno_text("cannot open log directory", opts.dir));
   if (auto r = log->scan(applied, visit); !r) return std::unexpected(r.error());
@@ -232,7 +255,9 @@ std::expected<void, std::string> segment_log::scan(std::uint64_t applied,
     char h[segment_header_bytes];
     if (!pread_all(s.fd, h, sizeof h, 0))
       return std::unexpected(errno_text("cannot read log segment", s.path));
-    if (get_u64(h) != segment_magic || get_u32(h + 8) != segment_version ||
+    const std::uint32_t version = get_u32(h + 8);
+    if (get_u64(h) != segment_magic ||
+        (version != segment_version && version != segment_version_plain_seq) ||
         get_u32(h + 12) != segment_header_bytes ||
         get_u32(h + 60) != crc32c(std::string_view(h, 60)) || get_u64(h + 16) != s.first_seq) {
       return std::unexpected("log segment " + s.path +
@@ -240,6 +265,7 @@ std::expected<void, std::string> segment_log::scan(std::uint64_t applied,
                              "seq: refusing to start");
     }
     s.salt = get_u64(h + 24);
+    s.seq_mask = version == segment_version ? s.salt : 0;
     const bool last = i + 1 == segments_.size();
     const std::uint64_t next_first = last ? 0 : segments_[i + 1].first_seq;
     // A segment whose every record is applied is not read: the store holds
@@ -265,7 +291,7 @@ std::expected<void, std::string> segment_log::scan(std::uint64_t applied,
       const std::uint32_t crc = get_u32(rh + 4);
       const std::uint64_t seq = get_u64(rh + 8);
       if (len == 0 && crc == 0 && seq == 0) break;
-      auto valid = valid_record_at(d, pos, s.salt);
+      auto valid = valid_record_at(d, pos, s.salt, s.seq_mask);
       if (!valid) {
         bad = "is torn or corrupt (bad length or checksum)";
         break;
@@ -289,8 +315,12 @@ std::expected<void, std::string> segment_log::scan(std::uint64_t applied,
     }
     // Nothing valid may follow the end: a record that checks beyond it
     // means the end is corruption in the middle, not a torn tail.
+    // A record at `p` follows at most (p - pos) / (header + 1) bad ones (a
+    // record holds at least a header and one byte), so it is numbered from
+    // `expected` to `expected` plus that.
     for (std::uint64_t p = pos + 1; p + record_header_bytes <= d.size(); ++p) {
-      if (auto later = valid_record_at(d, p, s.salt, expected)) {
+      const seq_range seqs{expected, expected + (p - pos) / (record_header_bytes + 1)};
+      if (auto later = valid_record_at(d, p, s.salt, s.seq_mask, seqs)) {
         return std::unexpected(
             "log segment " + s.path + ": the record at byte offset " + std::to_string(pos) + " " +
             (bad.empty() ? std::string("is zeros") : bad) + ", but a valid record (seq " +
@@ -416,6 +446,7 @@ std::expected<void, std::string> segment_log::roll(std::uint64_t record_bytes,
   s.path = path;
   s.fd = fd;
   s.salt = new_salt();
+  s.seq_mask = s.salt;
   s.capacity = capacity;
   // The header with a new salt, and a clean end where the first record goes.
   std::string head = make_header(first, s.salt);
@@ -461,7 +492,7 @@ std::expected<std::uint64_t, std::string> segment_log::append(std::string_view p
   header_.assign(record_header_bytes, '\0');
   put_u32(header_.data(), len);
   put_u32(header_.data() + 4, record_crc(s.salt, seq, payload, len));
-  put_u64(header_.data() + 8, seq);
+  put_u64(header_.data() + 8, seq ^ s.seq_mask);
   iovec iov[2] = {{header_.data(), header_.size()},
                   {const_cast<char*>(payload.data()), payload.size()}};
   const ssize_t w = ::pwritev(s.fd, iov, 2, static_cast<off_t>(append_pos_));

@@ -91,6 +91,7 @@ class segment_log {
     std::string path;
     int fd = -1;
     std::uint64_t salt = 0;
+    std::uint64_t seq_mask = 0;  // what a record's stored seq is XORed with
     std::uint64_t capacity = 0;  // file size
   };
   struct free_file {
