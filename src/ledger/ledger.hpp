@@ -139,16 +139,15 @@ class ledger {
   // Forgets everything, as a new ledger: the engine reloads from its store
   // after a failed commit, dropping what the store does not hold.
   // The calendar stays.
-  // The change epoch and the charge generation keep counting across a reset:
-  // the engine's durable mark and an in-flight charge fetch stay meaningful.
+  // The change epoch keeps counting across a reset: the engine's durable
+  // mark stays below every new change. Pins are dropped (a request reading
+  // what the ledger forgot finds it missing again and reads it again).
   void reset() {
     const calendar* c = calendar_;
     const std::uint64_t epoch = epoch_;
-    const std::uint64_t generation = charge_generation_ + 1;  // every charge is forgotten
     *this = ledger();
     calendar_ = c;
     epoch_ = epoch;
-    charge_generation_ = generation;
   }
 
   // ---- Commands. Each applies fully or not at all. Due lot and hold expiries
@@ -312,16 +311,25 @@ class ledger {
   // is durable once the change set of E is.
   std::uint64_t change_epoch() const { return epoch_; }
   // Forgets the oldest charges, in the order they were made or admitted,
-  // until at most `keep` remain or `items_max` were forgotten; it stops at
+  // until at most `keep` remain or `items_max` were looked at; it stops at
   // the first one changed in an epoch after `durable_epoch` (its last change
-  // is not in the store yet). Returns how many were forgotten.
+  // is not in the store yet) and keeps pinned ones (moved to the back).
+  // Returns how many were forgotten.
   std::size_t forget_charges(std::uint64_t durable_epoch, std::size_t keep, std::size_t items_max);
-  // Counts the times a refunded charge was forgotten (and resets). A charge
-  // read from the store is admitted only if this has not moved since the
-  // read began: a charge refunded and forgotten meanwhile may have changed
-  // after the read. (Only refunds change a charge after it is made; a read
-  // that began before a charge existed finds none, as it would have then.)
-  std::uint64_t charge_generation() const { return charge_generation_; }
+  // Pins: a request about to read a forgotten charge or lot from the store
+  // pins its id first (on the writer, while it is missing), and unpins it
+  // when done. A pinned object the ledger takes back (any request's
+  // admission) is not forgotten again until unpinned, so a read made after
+  // the pin is either still current when it is admitted, or the object is
+  // in memory by then and memory is used: a read is never older than what
+  // the ledger had. Counted: several requests may pin one id.
+  void pin(object_id id) { ++pins_[id]; }
+  void unpin(object_id id) {
+    auto it = pins_.find(id);
+    if (it != pins_.end() && --it->second == 0) pins_.erase(it);
+  }
+  bool pinned(object_id id) const { return pins_.contains(id); }
+  std::size_t pin_count() const { return pins_.size(); }
   // Takes back a charge read from the store. False when its account is
   // unknown (the store disagrees with the ledger). A charge already in memory
   // is kept as it is (memory is never older than the store).
@@ -330,8 +338,7 @@ class ledger {
   // ---- Lots that are no longer alive (depleted, expired, voided) and hold
   // nothing for an open hold: forgotten once durable, oldest death first,
   // until at most `keep` are listed; a refund into one reads it from the
-  // store and admits it back (admit_lot). Forgetting any moves the charge
-  // generation (a forgotten lot may have changed after a read of it began).
+  // store and admits it back (admit_lot). Pinned ones are kept.
   std::size_t dead_lot_count() const { return dead_lots_.size(); }
   std::size_t forget_dead_lots(std::uint64_t durable_epoch, std::size_t keep,
                                std::size_t items_max);
@@ -479,8 +486,8 @@ class ledger {
   std::unordered_map<object_id, lot> lots_;
   std::unordered_map<object_id, hold> holds_;
   std::unordered_map<object_id, charge_record> charges_;
-  std::deque<object_id> charge_order_;  // ids in charges_, oldest first
-  std::uint64_t charge_generation_ = 0;
+  std::deque<object_id> charge_order_;                 // ids in charges_, oldest first
+  std::unordered_map<object_id, std::uint32_t> pins_;  // id -> requests reading it
   std::deque<object_id> closed_holds_;  // ids of the closed holds in holds_, in closing order
   std::deque<object_id> dead_lots_;     // lots marked while not active, oldest first
   idempotency_table idempotency_;

@@ -184,16 +184,19 @@ void ledger::rollback(savepoint& sp) {
 
 std::size_t ledger::forget_charges(std::uint64_t durable_epoch, std::size_t keep,
                                    std::size_t items_max) {
-  std::size_t forgotten = 0;
-  while (charges_.size() > keep && forgotten < items_max && !charge_order_.empty()) {
-    auto it = charges_.find(charge_order_.front());
+  std::size_t visited = 0, forgotten = 0;
+  while (charges_.size() > keep && visited < items_max && !charge_order_.empty()) {
+    ++visited;
+    const object_id id = charge_order_.front();
+    auto it = charges_.find(id);
     CREDITD_ASSERT(it != charges_.end());
     if (it->second.dirty_epoch > durable_epoch) break;
-    // Only a refund changes a charge after it is made: a read of one never
-    // refunded is as current as memory was.
-    if (it->second.refunded != 0) ++charge_generation_;
-    charges_.erase(it);
     charge_order_.pop_front();
+    if (pinned(id)) {
+      charge_order_.push_back(id);  // a request is reading it: kept
+      continue;
+    }
+    charges_.erase(it);
     ++forgotten;
   }
   return forgotten;
@@ -227,8 +230,8 @@ std::size_t ledger::forget_dead_lots(std::uint64_t durable_epoch, std::size_t ke
     lot& l = it->second;
     if (l.dirty_epoch > durable_epoch) break;
     dead_lots_.pop_front();
-    if (l.held != 0) {
-      dead_lots_.push_back(id);  // an open hold still holds credits of it
+    if (l.held != 0 || pinned(id)) {
+      dead_lots_.push_back(id);  // an open hold holds credits of it, or a request reads it
       continue;
     }
     account& a = *const_cast<account*>(l.owner);
@@ -236,9 +239,6 @@ std::size_t ledger::forget_dead_lots(std::uint64_t durable_epoch, std::size_t ke
     lots_.erase(it);
     ++forgotten;
   }
-  // A forgotten lot may have changed after a concurrent read of it began
-  // (admitted, revived by a refund, spent again): such reads are not admitted.
-  if (forgotten > 0) ++charge_generation_;
   return forgotten;
 }
 

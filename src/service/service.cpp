@@ -129,10 +129,6 @@ constexpr std::size_t balance_history_entries_max = 1'000'000;
 // Rows read from the store by one statement of that read.
 constexpr std::size_t balance_history_page_rows = 4'096;
 
-// A request that reads what the ledger forgot (a charge, a lot) and finds it
-// changed meanwhile reads it again, at most this many times in all.
-constexpr int reads_max = 4;
-
 reply history_too_long() {
   return error_reply(422, "history_too_long",
                      "the account has more than 1000000 journal entries; a balance as of a past "
@@ -374,66 +370,148 @@ void service::list_lots(const caller& c, std::string id, page p, reply_fn done) 
       std::move(done));
 }
 
-// A lot the ledger does not hold is dead and forgotten, or never was. It is
-// read from the store on the reader pool and the void tried again with it: a
-// depleted lot is admitted and voided; the ledger refuses an expired or
-// voided one as it would have in memory. As for refunds, a read older than a
-// forgotten lot's last change is not admitted (read again, a few times).
-struct service::lot_fetch {
-  bool needed = false;  // set by the task: read the lot, try again
-  bool read = false;    // `row` holds a read made after `generation`
-  std::uint64_t generation = 0;
-  std::optional<store::stored_lot> row;  // empty: the store has no such lot
-  int reads = 0;
-};
+// ---- What the ledger forgot (engine_options: old charges, dead lots).
+// A request that needs one pins its id on the writer while it is missing
+// (ledger::pin), reads it from the store on the reader pool, and runs again
+// on the writer, which admits what was read. A pinned object is not forgotten
+// again, so what is read after the pin is never older than what the ledger
+// had: either still current when admitted, or in memory by then (memory is
+// used). The pins go when the request ends.
 
-void service::void_lot(const caller& c, ledger::object_id lot, std::string reason, reply_fn done) {
-  void_attempt(c, lot, std::move(reason), std::make_shared<lot_fetch>(), std::move(done));
+void service::forgotten_reads::pin(ledger::ledger& l, ledger::object_id id) {
+  l.pin(id);
+  pinned.push_back(id);
 }
 
-void service::void_attempt(const caller& c, ledger::object_id lot, std::string reason,
-                           std::shared_ptr<lot_fetch> fetch, reply_fn done) {
-  reply_fn then = [this, c, lot, reason, fetch, done = std::move(done)](reply r) mutable {
-    if (!fetch->needed) return done(std::move(r));
-    if (fetch->reads == reads_max) {
-      reply busy = error_reply(503, "unavailable",
-                               "the lot kept changing while it was read; retry the void");
-      busy.retry_after_s = 1;
-      return done(std::move(busy));
+void service::forgotten_reads::unpin_all(ledger::ledger& l) {
+  for (ledger::object_id id : pinned)
+    l.unpin(id);
+  pinned.clear();
+}
+
+bool service::forgotten_reads::admit(ledger::ledger& l) {
+  bool ok = true;
+  if (charge) ok = l.admit_charge(charge->c, charge->account);
+  for (const store::stored_lot& x : lots)
+    ok = ok && l.admit_lot(x.l, x.account);
+  charge.reset();
+  lots.clear();
+  return ok;
+}
+
+void service::forgotten_reads::read(store::journal_reader& journal) {
+  if (want_charge) {
+    auto row = journal.charge(charge_id);
+    if (!row) {
+      error = row.error().message;
+      return;
     }
-    ctx_.run_blocking([this, c = std::move(c), lot, reason = std::move(reason), fetch,
-                       done = std::move(done)]() mutable {
-      auto row = ctx_.journal.lot(lot);
-      ++fetch->reads;
-      if (!row) {
-        log::write(log::level::error, "cannot read a lot",
-                   {{"lot", ledger::format_id(id_kind::lot, lot)}, {"error", row.error().message}});
-        return done(error_reply(500, "internal", "cannot read the lot"));
+    charge = std::move(*row);
+    charge_read = true;
+    want_charge = false;
+  }
+  if (lot_probe != 0) {
+    auto row = journal.lot(lot_probe);
+    if (!row) {
+      error = row.error().message;
+      return;
+    }
+    if (*row) lots.push_back(std::move(**row));
+    lot_probe = 0;
+  }
+  for (ledger::object_id id : want_lots) {
+    auto row = journal.lot(id);
+    if (!row) {
+      error = row.error().message;
+      return;
+    }
+    if (!*row) {
+      error = "lot " + std::to_string(id) + " is not in the store";
+      return;
+    }
+    lots.push_back(std::move(**row));
+  }
+  want_lots.clear();
+}
+
+void service::with_forgotten(const caller& c, std::shared_ptr<forgotten_reads> f, task_fn fn,
+                             reply_fn done) {
+  reply_fn then = [this, c, f, fn, done = std::move(done)](reply r) mutable {
+    if (!f->needed()) {
+      if (!f->pinned.empty()) {
+        // The task did not run to its end (an idempotent replay, or the
+        // engine refused it): the pins go now.
+        submit(
+            c, true,
+            [f](ledger::ledger& l, time_us) {
+              f->unpin_all(l);
+              return json_reply(200, "");
+            },
+            [](reply) {});
       }
-      fetch->row = std::move(*row);
-      fetch->read = true;
-      void_attempt(c, lot, std::move(reason), std::move(fetch), std::move(done));
-    });
+      return done(std::move(r));
+    }
+    ctx_.run_blocking(
+        [this, c = std::move(c), f, fn = std::move(fn), done = std::move(done)]() mutable {
+          f->read(ctx_.journal);
+          with_forgotten(c, std::move(f), std::move(fn), std::move(done));
+        });
   };
-  submit(
-      c, false,
-      [lot, reason = std::move(reason), fetch](ledger::ledger& l, time_us now) {
-        fetch->needed = false;
-        if (l.find_lot(lot) == nullptr) {
-          if (!fetch->read || fetch->generation != l.charge_generation()) {
-            fetch->needed = true;
-            fetch->read = false;
-            fetch->generation = l.charge_generation();
-            // Not sent (the lot is read and the void tried again); not recorded.
-            return error_reply(503, "unavailable", "reading the lot");
-          }
-          if (!fetch->row) return not_found("lot", ledger::format_id(id_kind::lot, lot));
-          if (!l.admit_lot(fetch->row->l, fetch->row->account)) {
-            log::write(log::level::error, "a lot disagrees with the ledger",
-                       {{"lot", ledger::format_id(id_kind::lot, lot)}});
-            return error_reply(500, "internal", "the lot disagrees with the ledger");
-          }
+  submit(c, false, std::move(fn), std::move(then));
+}
+
+namespace {
+// A request needs at most two reads (a charge, then its lots); a reload of
+// the ledger meanwhile may ask for more.
+constexpr int forgotten_rounds_max = 6;
+
+reply forgotten_failure(const char* what, ledger::object_id id, const std::string& error) {
+  log::write(log::level::error, "cannot read what the ledger forgot",
+             {{"object", std::string(what) + " " + std::to_string(id)}, {"error", error}});
+  return error_reply(500, "internal", std::string("cannot read the ") + what);
+}
+
+reply forgotten_busy() {
+  reply busy =
+      error_reply(503, "unavailable", "the ledger was reloaded while this was read; retry");
+  busy.retry_after_s = 1;
+  return busy;
+}
+
+// The placeholder of a task that asked for reads: not sent, and (a 5xx) not
+// recorded under the Idempotency-Key.
+reply reading() {
+  return error_reply(503, "unavailable", "reading from the store");
+}
+}  // namespace
+
+// A void of a lot the ledger forgot (a dead one) reads it back: a spent lot
+// is voided; an expired or voided one is refused as it would be in memory.
+void service::void_lot(const caller& c, ledger::object_id lot, std::string reason, reply_fn done) {
+  auto f = std::make_shared<forgotten_reads>();
+  with_forgotten(
+      c, f,
+      [lot, reason = std::move(reason), f](ledger::ledger& l, time_us now) {
+        if (!f->error.empty()) {
+          f->unpin_all(l);
+          return forgotten_failure("lot", lot, f->error);
         }
+        if (!f->admit(l)) {
+          f->unpin_all(l);
+          return forgotten_failure("lot", lot, "the lot disagrees with the ledger");
+        }
+        if (l.find_lot(lot) == nullptr) {
+          if (f->rounds > 0) {
+            // Read after the pin: the store has no such lot.
+            f->unpin_all(l);
+            return not_found("lot", ledger::format_id(id_kind::lot, lot));
+          }
+          ++f->rounds;
+          f->pin(l, lot);
+          f->lot_probe = lot;
+          return reading();
+        }
+        f->unpin_all(l);
         auto r = l.void_lot(lot, reason, now);
         if (!r) return ledger_error(r.error());
         reply out;
@@ -441,7 +519,7 @@ void service::void_attempt(const caller& c, ledger::object_id lot, std::string r
         render_lot(j, **r, now);
         return out;
       },
-      std::move(then));
+      std::move(done));
 }
 
 // ------------------------------------------------------------------ spending
@@ -497,97 +575,50 @@ void service::charge_batch(const caller& c, std::vector<ledger::charge_cmd> cmds
       std::move(done));
 }
 
-// A refund needs its charge and the lots it took from in the ledger, which
-// keeps only recent charges and live lots (engine_options). When one is
-// missing the task answers nothing (`needed`), the charge and its lots are
-// read from the store on the reader pool, and the refund is submitted again
-// with them; the ledger admits what it lacks unless it forgot a refunded
-// charge or a lot meanwhile (one may have changed after the read: then they
-// are read again, at most reads_max times).
-struct service::charge_fetch {
-  bool needed = false;  // set by the task: read the charge and its lots, try again
-  bool read = false;    // `row` and `lots` hold a read made after `generation`
-  std::uint64_t generation = 0;
-  std::optional<store::stored_charge> row;  // empty: the store has no such charge
-  std::vector<store::stored_lot> lots;      // the lots of its parts
-  int reads = 0;
-};
-
+// A refund needs its charge and the lots it took from in memory.
 void service::refund(const caller& c, ledger::refund_cmd cmd, reply_fn done) {
-  refund_attempt(c, std::move(cmd), std::make_shared<charge_fetch>(), std::move(done));
-}
-
-void service::refund_attempt(const caller& c, ledger::refund_cmd cmd,
-                             std::shared_ptr<charge_fetch> fetch, reply_fn done) {
-  reply_fn then = [this, c, cmd, fetch, done = std::move(done)](reply r) mutable {
-    if (!fetch->needed) return done(std::move(r));
-    if (fetch->reads == reads_max) {
-      reply busy = error_reply(503, "unavailable",
-                               "the charge kept changing while it was read; retry the refund");
-      busy.retry_after_s = 1;
-      return done(std::move(busy));
-    }
-    ctx_.run_blocking([this, c = std::move(c), cmd = std::move(cmd), fetch,
-                       done = std::move(done)]() mutable {
-      auto fail = [&](const store::store_error& e) {
-        log::write(
-            log::level::error, "cannot read a charge or its lots",
-            {{"charge", ledger::format_id(id_kind::charge, cmd.charge_id)}, {"error", e.message}});
-        done(error_reply(500, "internal", "cannot read the charge"));
-      };
-      auto row = ctx_.journal.charge(cmd.charge_id);
-      ++fetch->reads;
-      if (!row) return fail(row.error());
-      fetch->row = std::move(*row);
-      fetch->lots.clear();
-      if (fetch->row) {
-        for (const ledger::charge_part& p : fetch->row->c.parts) {
-          if (p.lot == ledger::postpaid_lot_id) continue;
-          auto lot = ctx_.journal.lot(p.lot);
-          if (!lot) return fail(lot.error());
-          if (*lot) fetch->lots.push_back(std::move(**lot));
+  auto f = std::make_shared<forgotten_reads>();
+  f->charge_id = cmd.charge_id;
+  with_forgotten(
+      c, f,
+      [cmd = std::move(cmd), f](ledger::ledger& l, time_us now) {
+        if (!f->error.empty()) {
+          f->unpin_all(l);
+          return forgotten_failure("charge", cmd.charge_id, f->error);
         }
-      }
-      fetch->read = true;
-      refund_attempt(c, std::move(cmd), std::move(fetch), std::move(done));
-    });
-  };
-  submit(
-      c, false,
-      [cmd, fetch](ledger::ledger& l, time_us now) {
-        fetch->needed = false;
-        // Whether the charge and every lot it took from are in memory.
-        auto complete = [&] {
-          const ledger::charge_record* c = l.find_charge(cmd.charge_id);
-          if (c == nullptr) return false;
+        if (!f->admit(l)) {
+          f->unpin_all(l);
+          return forgotten_failure("charge", cmd.charge_id,
+                                   "the charge or its lots disagree with the ledger");
+        }
+        const ledger::charge_record* c = l.find_charge(cmd.charge_id);
+        if (c == nullptr && f->charge_read) {
+          // Read after the pin: the store has no such charge.
+          f->unpin_all(l);
+          return not_found("charge", ledger::format_id(id_kind::charge, cmd.charge_id));
+        }
+        std::vector<ledger::object_id> missing;
+        if (c != nullptr) {
           for (const ledger::charge_part& p : c->parts) {
-            if (p.lot != ledger::postpaid_lot_id && l.find_lot(p.lot) == nullptr) return false;
-          }
-          return true;
-        };
-        if (!complete()) {
-          if (!fetch->read || fetch->generation != l.charge_generation()) {
-            fetch->needed = true;
-            fetch->read = false;
-            fetch->generation = l.charge_generation();
-            // Not sent (the charge is read and the refund tried again) and,
-            // as a 5xx, not recorded under the Idempotency-Key.
-            return error_reply(503, "unavailable", "reading the charge");
-          }
-          if (!fetch->row)
-            return not_found("charge", ledger::format_id(id_kind::charge, cmd.charge_id));
-          bool admitted = l.admit_charge(fetch->row->c, fetch->row->account);
-          for (const store::stored_lot& x : fetch->lots)
-            admitted = admitted && l.admit_lot(x.l, x.account);
-          if (!admitted || !complete()) {
-            // The store disagrees with the ledger (an unknown account, a live
-            // lot the ledger does not hold, a lot missing): refused, loudly.
-            log::write(log::level::error, "a charge or its lots disagree with the ledger",
-                       {{"charge", ledger::format_id(id_kind::charge, cmd.charge_id)},
-                        {"account", fetch->row->account}});
-            return error_reply(500, "internal", "the charge's lots disagree with the ledger");
+            if (p.lot != ledger::postpaid_lot_id && l.find_lot(p.lot) == nullptr)
+              missing.push_back(p.lot);
           }
         }
+        if (c == nullptr || !missing.empty()) {
+          if (++f->rounds > forgotten_rounds_max) {
+            f->unpin_all(l);
+            return forgotten_busy();
+          }
+          if (c == nullptr) {
+            f->pin(l, cmd.charge_id);
+            f->want_charge = true;
+          }
+          for (ledger::object_id id : missing)
+            f->pin(l, id);
+          f->want_lots = std::move(missing);
+          return reading();
+        }
+        f->unpin_all(l);
         auto r = l.refund(cmd, now);
         if (!r) return ledger_error(r.error());
         const ledger::entry* e = made_entry(l.command_entries(), ledger::entry_type::refund);
@@ -613,7 +644,7 @@ void service::refund_attempt(const caller& c, ledger::refund_cmd cmd,
         j.end_object();
         return out;
       },
-      std::move(then));
+      std::move(done));
 }
 
 void service::adjust(const caller& c, ledger::adjust_cmd cmd, reply_fn done) {

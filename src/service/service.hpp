@@ -171,13 +171,30 @@ class service {
   // Runs `fn` on the engine's writer with the caller's Idempotency-Key, and
   // answers after the commit that holds its effects.
   void submit(const caller& c, bool read_only, task_fn fn, reply_fn done);
-  // A refund, with what was read of a charge the ledger forgot (see
-  // refund() in service.cpp).
-  struct charge_fetch;
-  struct lot_fetch;
-  void void_attempt(const caller& c, ledger::object_id lot, std::string reason,
-                    std::shared_ptr<lot_fetch> fetch, reply_fn done);
-  void refund_attempt(const caller& c, ledger::refund_cmd cmd, std::shared_ptr<charge_fetch> fetch,
+  // What one request reads of the objects the ledger forgot, pinned while
+  // it reads (service.cpp, "What the ledger forgot").
+  struct forgotten_reads {
+    std::vector<ledger::object_id> pinned;  // pinned by this request, unpinned at its end
+    ledger::object_id charge_id = 0;
+    bool want_charge = false;                    // read charge_id next
+    std::vector<ledger::object_id> want_lots;    // read these lots next (they must exist)
+    ledger::object_id lot_probe = 0;             // read this lot next (it may not exist)
+    bool charge_read = false;                    // the charge was read after its pin
+    std::optional<store::stored_charge> charge;  // what was read, not yet admitted
+    std::vector<store::stored_lot> lots;
+    std::string error;  // a read failed
+    int rounds = 0;
+    bool needed() const { return want_charge || !want_lots.empty() || lot_probe != 0; }
+    // Writer thread.
+    void pin(ledger::ledger& l, ledger::object_id id);
+    void unpin_all(ledger::ledger& l);
+    bool admit(ledger::ledger& l);  // false: the store disagrees with the ledger
+    // Reader pool.
+    void read(store::journal_reader& journal);
+  };
+  // Runs `fn` on the writer; while it asks for reads (f->needed()), reads on
+  // the reader pool and runs it again.
+  void with_forgotten(const caller& c, std::shared_ptr<forgotten_reads> f, task_fn fn,
                       reply_fn done);
   // A command on hold `id`: `present` on the writer when the ledger holds
   // it, else `stored` with the hold read from the store (see service.cpp).
