@@ -26,7 +26,11 @@
 // server is being killed; any other error (an unexpected status, a 2xx body
 // that is not the expected JSON) fails the run with the request and response.
 //
-//   crash_harness [--iterations N] [--seed S] [--clients C] [--log on|off]
+//   crash_harness [--iterations N] [--seed S] [--clients C] [--log on|off] [--kept K]
+//
+// --kept K (default 64) is creditd's --kept-in-memory: with few charges and
+// closed holds kept, most refunds and hold requests read what the ledger
+// forgot back from the store (through the log), under the kills too.
 //
 // --log on (the default) runs creditd as it runs by default: the append-only
 // log in crash.db-log/ is the durability point, the file filled in behind it;
@@ -546,7 +550,7 @@ std::set<std::string> journal_charge_ids(unsigned short port) {
 }
 
 // The run, after the command line: returns normally when every check passed.
-void run_harness(int iterations, int clients, std::uint64_t seed, bool with_log) {
+void run_harness(int iterations, int clients, std::uint64_t seed, bool with_log, int kept) {
   creditd::testing::temp_dir dir;
   // The store in a directory of its own: the shim watches that directory.
   const std::string store_dir = dir.file("store");
@@ -564,7 +568,8 @@ void run_harness(int iterations, int clients, std::uint64_t seed, bool with_log)
   for (int i = 0; i < clients; ++i)
     pool.emplace_back(i, rng());
 
-  std::vector<std::string> quiet = {"--log-level", "error"};
+  std::vector<std::string> quiet = {"--log-level", "error", "--kept-in-memory",
+                                    std::to_string(kept)};
   no_log = !with_log;
   if (no_log) quiet.push_back("--no-log");
   std::optional<server_process> server;
@@ -694,13 +699,14 @@ void run_harness(int iterations, int clients, std::uint64_t seed, bool with_log)
 }  // namespace
 
 int main(int argc, char** argv) {
-  int iterations = 20, clients = 8;
+  int iterations = 20, clients = 8, kept = 64;
   bool with_log = true;
   std::optional<std::uint64_t> seed;
   for (int i = 1; i < argc; i += 2) {
     const std::string flag = argv[i];
     if (i + 1 >= argc)
-      fail("flag " + flag + " without a value (--iterations N --seed S --clients C --log on|off)");
+      fail("flag " + flag +
+           " without a value (--iterations N --seed S --clients C --log on|off --kept K)");
     if (flag == "--iterations")
       iterations = std::atoi(argv[i + 1]);
     else if (flag == "--seed")
@@ -710,11 +716,14 @@ int main(int argc, char** argv) {
     else if (flag == "--log" &&
              (std::string(argv[i + 1]) == "on" || std::string(argv[i + 1]) == "off"))
       with_log = std::string(argv[i + 1]) == "on";
+    else if (flag == "--kept")
+      kept = std::atoi(argv[i + 1]);
     else
       fail("unknown flag " + flag + " " + argv[i + 1] +
-           " (--iterations N --seed S --clients C --log on|off)");
+           " (--iterations N --seed S --clients C --log on|off --kept K)");
   }
-  if (iterations < 1 || clients < 1 || clients > 256) fail("bad --iterations or --clients");
+  if (iterations < 1 || clients < 1 || clients > 256 || kept < 0)
+    fail("bad --iterations, --clients or --kept");
   if (!seed) {
     if (const char* env = std::getenv("CREDITD_CRASH_SEED"); env != nullptr && *env != '\0')
       seed = std::strtoull(env, nullptr, 10);
@@ -723,12 +732,12 @@ int main(int argc, char** argv) {
   }
   replay_command = std::string(argv[0]) + " --iterations " + std::to_string(iterations) +
                    " --seed " + std::to_string(*seed) + " --clients " + std::to_string(clients) +
-                   (with_log ? " --log on" : " --log off");
+                   (with_log ? " --log on" : " --log off") + " --kept " + std::to_string(kept);
   std::printf("crash_harness: %d iterations, %d clients, seed %llu (replay: %s)\n", iterations,
               clients, static_cast<unsigned long long>(*seed), replay_command.c_str());
   std::fflush(stdout);
   try {
-    run_harness(iterations, clients, *seed, with_log);
+    run_harness(iterations, clients, *seed, with_log, kept);
   } catch (const std::exception& e) {
     // Outside a kill, every exception (a lost connection, a malformed
     // answer) is a failure.
