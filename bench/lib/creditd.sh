@@ -10,7 +10,7 @@ CREDITD_RSS_KIB=""
 # creditd_seed FILE ACCOUNTS [CHARGES]: a new store with ACCOUNTS accounts
 # "acct-0".., acct-i with a lot of 10^9 - 100 i credits, and CHARGES charges spread over them.
 creditd_seed() {
-  rm -f "$1" "$1-wal" "$1-shm" "$1.lock" "$1.seq" "$1.before" "$1.journal"
+  rm -rf "$1" "$1-wal" "$1-shm" "$1-log" "$1.lock" "$1.seq" "$1.before" "$1.journal"
   "$BIN/ledger_bench" --seed-db "$1" --accounts "$2" --charges "${3:-0}" | tail -1
 }
 
