@@ -13,17 +13,27 @@ using namespace creditd::testing::service_rig;
 
 namespace {
 
-ledger::object_id charge_id(const reply& r) {
-  auto id = ledger::parse_id(ledger::id_kind::charge, field(r, "id"));
+// The id of the object a reply shows ("ch_3" -> 3).
+ledger::object_id id_in(const reply& r, ledger::id_kind kind) {
+  auto id = ledger::parse_id(kind, field(r, "id"));
   EXPECT_TRUE(id.has_value()) << r.body;
   return id.value_or(0);
 }
+ledger::object_id charge_id(const reply& r) {
+  return id_in(r, ledger::id_kind::charge);
+}
 
-// Whether the ledger holds charge `id` now (read on the writer thread).
-bool in_memory(rig& r, ledger::object_id id) {
+// Whether the ledger holds the charge, hold or lot `id` now (read on the
+// writer thread).
+bool in_memory(rig& r, ledger::object_id id, ledger::id_kind kind = ledger::id_kind::charge) {
   bool found = false;
   creditd::testing::fn_task t(
-      [&](ledger::ledger& l, time_us) { found = l.find_charge(id) != nullptr; }, true);
+      [&](ledger::ledger& l, time_us) {
+        found = kind == ledger::id_kind::charge ? l.find_charge(id) != nullptr
+                : kind == ledger::id_kind::hold ? l.find_hold(id) != nullptr
+                                                : l.find_lot(id) != nullptr;
+      },
+      true);
   r.eng.submit(&t);
   EXPECT_TRUE(t.wait());
   return found;
@@ -186,21 +196,6 @@ TEST(forgotten_charges, idempotent_refund_of_a_forgotten_charge_replays) {
 
 namespace {
 
-ledger::object_id hold_id(const reply& r) {
-  auto id = ledger::parse_id(ledger::id_kind::hold, field(r, "id"));
-  EXPECT_TRUE(id.has_value()) << r.body;
-  return id.value_or(0);
-}
-
-bool hold_in_memory(rig& r, ledger::object_id id) {
-  bool found = false;
-  creditd::testing::fn_task t(
-      [&](ledger::ledger& l, time_us) { found = l.find_hold(id) != nullptr; }, true);
-  r.eng.submit(&t);
-  EXPECT_TRUE(t.wait());
-  return found;
-}
-
 reply place_hold(rig& r, const std::string& account, std::int64_t credits) {
   awaited a;
   r.svc.place_hold(
@@ -217,17 +212,17 @@ TEST(forgotten_holds, a_closed_hold_is_read_captured_and_released_from_the_store
   ASSERT_EQ(r.account_with("a", 100).status, 201u);
   const reply placed = place_hold(r, "a", 10);
   ASSERT_EQ(placed.status, 201u) << placed.body;
-  const ledger::object_id id = hold_id(placed);
+  const ledger::object_id id = id_in(placed, ledger::id_kind::hold);
   // An open hold is never forgotten.
   one_round(r);
   one_round(r);
-  ASSERT_TRUE(hold_in_memory(r, id));
+  ASSERT_TRUE(in_memory(r, id, ledger::id_kind::hold));
   awaited cap;
   r.svc.capture(admin, id, 4 * credit, cap.fn());
   const reply captured = cap.f.get();
   ASSERT_EQ(captured.status, 200u) << captured.body;
   one_round(r);
-  ASSERT_FALSE(hold_in_memory(r, id));
+  ASSERT_FALSE(in_memory(r, id, ledger::id_kind::hold));
 
   awaited got;
   r.svc.get_hold(admin, id, got.fn());
@@ -268,21 +263,6 @@ TEST(forgotten_holds, a_closed_hold_is_read_captured_and_released_from_the_store
 
 namespace {
 
-bool lot_in_memory(rig& r, ledger::object_id id) {
-  bool found = false;
-  creditd::testing::fn_task t(
-      [&](ledger::ledger& l, time_us) { found = l.find_lot(id) != nullptr; }, true);
-  r.eng.submit(&t);
-  EXPECT_TRUE(t.wait());
-  return found;
-}
-
-ledger::object_id lot_id(const reply& r) {
-  auto id = ledger::parse_id(ledger::id_kind::lot, field(r, "id"));
-  EXPECT_TRUE(id.has_value()) << r.body;
-  return id.value_or(0);
-}
-
 reply list_lots(rig& r, const std::string& account) {
   awaited a;
   r.svc.list_lots(admin, account, {}, a.fn());
@@ -296,11 +276,11 @@ TEST(forgotten_lots, a_refund_into_a_forgotten_spent_lot_reads_it_back_and_reviv
   ASSERT_TRUE(r.loaded);
   const reply g = r.account_with("a", 10);
   ASSERT_EQ(g.status, 201u) << g.body;
-  const ledger::object_id lot = lot_id(g);
+  const ledger::object_id lot = id_in(g, ledger::id_kind::lot);
   const reply c = r.charge("a", 10);  // spends the lot
   ASSERT_EQ(c.status, 201u) << c.body;
   one_round(r);
-  ASSERT_FALSE(lot_in_memory(r, lot));
+  ASSERT_FALSE(in_memory(r, lot, ledger::id_kind::lot));
   ASSERT_FALSE(in_memory(r, charge_id(c)));
   // The lot list reads the store: the spent lot is there.
   const reply listed = list_lots(r, "a");
@@ -313,9 +293,9 @@ TEST(forgotten_lots, a_refund_into_a_forgotten_spent_lot_reads_it_back_and_reviv
   const reply back = refund(r, charge_id(c), 4);
   ASSERT_EQ(back.status, 201u) << back.body;
   EXPECT_EQ(r.reader.lot_reads.load(), 1);
-  EXPECT_TRUE(lot_in_memory(r, lot));  // alive again: kept
+  EXPECT_TRUE(in_memory(r, lot, ledger::id_kind::lot));  // alive again: kept
   one_round(r);
-  EXPECT_TRUE(lot_in_memory(r, lot));
+  EXPECT_TRUE(in_memory(r, lot, ledger::id_kind::lot));
   EXPECT_EQ(available(r, "a"), "4");
   const reply again = list_lots(r, "a");
   EXPECT_EQ(json(again).at("data").as_array()[0].at("status"), "active");
@@ -327,10 +307,10 @@ TEST(forgotten_lots, a_forgotten_lot_is_voided_or_refused_as_in_memory) {
   ASSERT_TRUE(r.loaded);
   const reply g = r.account_with("a", 5);
   ASSERT_EQ(g.status, 201u);
-  const ledger::object_id lot = lot_id(g);
+  const ledger::object_id lot = id_in(g, ledger::id_kind::lot);
   ASSERT_EQ(r.charge("a", 5).status, 201u);
   one_round(r);
-  ASSERT_FALSE(lot_in_memory(r, lot));
+  ASSERT_FALSE(in_memory(r, lot, ledger::id_kind::lot));
   awaited v;
   r.svc.void_lot(admin, lot, "fraud", v.fn());
   const reply voided = v.f.get();
@@ -339,7 +319,7 @@ TEST(forgotten_lots, a_forgotten_lot_is_voided_or_refused_as_in_memory) {
   EXPECT_EQ(field(voided, "voided"), "0");
   EXPECT_EQ(field(voided, "spent"), "5");
   one_round(r);
-  ASSERT_FALSE(lot_in_memory(r, lot));
+  ASSERT_FALSE(in_memory(r, lot, ledger::id_kind::lot));
   awaited again;
   r.svc.void_lot(admin, lot, "again", again.fn());
   const reply twice = again.f.get();

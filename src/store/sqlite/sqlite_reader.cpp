@@ -5,6 +5,7 @@
 
 #include "store/codec.hpp"
 #include "store/sqlite/sqlite_checksum.hpp"
+#include "store/sqlite/sqlite_rows.hpp"
 
 namespace creditd::store::sqlite {
 
@@ -21,47 +22,24 @@ std::int64_t as_bigint(std::uint64_t v) {
 
 constexpr std::size_t idle_connections_max = 8;
 
-constexpr std::string_view lot_columns =
-    "SELECT id, account, kind, status, priority, amount, remaining, held, spent, expired, voided, "
-    "effective_at, expires_at, created_at, scope, source, reason, cost_basis, currency, checksum "
-    "FROM lots ";
-
-// The current row of a lot_columns statement, its checksum checked.
-std::expected<stored_lot, store_error> lot_row(const statement& q, const std::string& path) {
-  const auto id = static_cast<ledger::object_id>(q.column_int(0));
-  const row_verdict v = check_row(q, "lots", 19);
+// The current row of a lot_select / hold_select statement, its checksum
+// checked: a problem names the row and the file.
+template <typename Row>
+std::expected<Row, store_error> checked_row(const statement& q, const std::string& path,
+                                            std::string_view table, int columns,
+                                            std::optional<Row> (*decode)(const statement&)) {
+  const row_verdict v = check_row(q, table, columns);
   if (v != row_verdict::intact) {
     return std::unexpected(
         store_error{"sqlite store " + path + ": " +
-                    checksum_problem("lots", key_text("id", column_cell(q, 0)), v)});
+                    checksum_problem(table, key_text("id", column_cell(q, 0)), v)});
   }
-  auto kind = ledger::parse_lot_kind(q.column_text(2));
-  auto status = ledger::parse_lot_status(q.column_text(3));
-  auto scope = decode_scope(q.column_text(14));
-  if (!kind || !status || !scope)
-    return std::unexpected(store_error{"lot " + std::to_string(id) + " is unreadable"});
-  stored_lot s;
-  s.account = q.column_text(1);
-  ledger::lot& l = s.l;
-  l.id = id;
-  l.kind = *kind;
-  l.status = *status;
-  l.priority = static_cast<std::int32_t>(q.column_int(4));
-  l.amount = q.column_int(5);
-  l.remaining = q.column_int(6);
-  l.held = q.column_int(7);
-  l.spent = q.column_int(8);
-  l.expired = q.column_int(9);
-  l.voided = q.column_int(10);
-  l.effective_at = q.column_int(11);
-  l.expires_at = q.column_null(12) ? ledger::no_expiry : q.column_int(12);
-  l.created_at = q.column_int(13);
-  l.scope = std::move(*scope);
-  l.source = q.column_text(15);
-  l.reason = q.column_text(16);
-  l.cost_basis = q.column_int(17);
-  l.currency = q.column_text(18);
-  return s;
+  auto row = decode(q);
+  if (!row) {
+    return std::unexpected(store_error{std::string(table) + " row " +
+                                       std::to_string(q.column_int(0)) + " is unreadable"});
+  }
+  return std::move(*row);
 }
 }  // namespace
 
@@ -257,13 +235,13 @@ std::expected<std::optional<stored_lot>, store_error> sqlite_reader::lot(ledger:
   if (!db) return std::unexpected(db.error());
   std::optional<stored_lot> out;
   {
-    auto q = db->prepare(std::string(lot_columns) + "WHERE id = ?1");
+    auto q = db->prepare(std::string(lot_select) + "WHERE id = ?1");
     if (!q) return std::unexpected(store_error{"cannot read lots: " + q.error().message});
     q->bind(1, as_bigint(id));
     auto row = q->step();
     if (!row) return std::unexpected(store_error{"cannot read lots: " + row.error().message});
     if (*row) {
-      auto s = lot_row(*q, path_);
+      auto s = checked_row<stored_lot>(*q, path_, "lots", lot_columns, decode_lot);
       if (!s) return std::unexpected(s.error());
       out = std::move(*s);
     }
@@ -279,7 +257,7 @@ std::expected<std::vector<stored_lot>, store_error> sqlite_reader::lot_rows(
   std::vector<stored_lot> out;
   {
     // The index (account, id) serves it.
-    auto q = db->prepare(std::string(lot_columns) +
+    auto q = db->prepare(std::string(lot_select) +
                          "WHERE account = ?1 AND id > ?2 ORDER BY id LIMIT ?3");
     if (!q) return std::unexpected(store_error{"cannot read lots: " + q.error().message});
     q->bind(1, account);
@@ -289,7 +267,7 @@ std::expected<std::vector<stored_lot>, store_error> sqlite_reader::lot_rows(
       auto row = q->step();
       if (!row) return std::unexpected(store_error{"cannot read lots: " + row.error().message});
       if (!*row) break;
-      auto s = lot_row(*q, path_);
+      auto s = checked_row<stored_lot>(*q, path_, "lots", lot_columns, decode_lot);
       if (!s) return std::unexpected(s.error());
       out.push_back(std::move(*s));
     }
@@ -303,45 +281,15 @@ std::expected<std::optional<stored_hold>, store_error> sqlite_reader::hold(ledge
   if (!db) return std::unexpected(db.error());
   std::optional<stored_hold> out;
   {
-    auto q = db->prepare(
-        "SELECT id, account, status, amount, captured, parts, operation, dimensions, reference, "
-        "created_at, expires_at, closed_at, charge_id, postpaid_period, quantity, metadata, "
-        "price_id, unit_amount, checksum FROM holds WHERE id = ?1");
+    auto q = db->prepare(std::string(hold_select) + "WHERE id = ?1");
     if (!q) return std::unexpected(store_error{"cannot read holds: " + q.error().message});
     q->bind(1, as_bigint(id));
     auto row = q->step();
     if (!row) return std::unexpected(store_error{"cannot read holds: " + row.error().message});
     if (*row) {
-      const row_verdict v = check_row(*q, "holds", 18);
-      if (v != row_verdict::intact) {
-        return std::unexpected(
-            store_error{"sqlite store " + path_ + ": " +
-                        checksum_problem("holds", key_text("id", column_cell(*q, 0)), v)});
-      }
-      auto status = ledger::parse_hold_status(q->column_text(2));
-      auto parts = decode_parts(q->column_text(5));
-      if (!status || !parts)
-        return std::unexpected(store_error{"hold " + std::to_string(id) + " is unreadable"});
-      stored_hold& s = out.emplace();
-      s.account = q->column_text(1);
-      ledger::hold& h = s.h;
-      h.id = id;
-      h.status = *status;
-      h.amount = q->column_int(3);
-      h.captured = q->column_int(4);
-      h.parts = std::move(*parts);
-      h.operation = q->column_text(6);
-      h.dimensions = q->column_text(7);
-      h.reference = q->column_text(8);
-      h.created_at = q->column_int(9);
-      h.expires_at = q->column_int(10);
-      h.closed_at = q->column_int(11);
-      h.charge_id = static_cast<ledger::object_id>(q->column_int(12));
-      h.postpaid_period = q->column_int(13);
-      h.quantity = q->column_int(14);
-      h.metadata = q->column_text(15);
-      h.price_id = q->column_text(16);
-      h.unit_amount = q->column_int(17);
+      auto s = checked_row<stored_hold>(*q, path_, "holds", hold_columns, decode_hold);
+      if (!s) return std::unexpected(s.error());
+      out = std::move(*s);
     }
   }
   release(std::move(*db));

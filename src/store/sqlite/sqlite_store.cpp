@@ -15,6 +15,7 @@
 #include "store/codec.hpp"
 #include "store/schema.hpp"
 #include "store/sqlite/sqlite_checksum.hpp"
+#include "store/sqlite/sqlite_rows.hpp"
 
 namespace creditd::store::sqlite {
 
@@ -1008,87 +1009,42 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
   }
   if (auto r = load_commerce(into); !r) return r;
   {
-    auto q = db_.prepare(
-        "SELECT id, account, kind, status, priority, amount, remaining, held, spent, "
-        "expired, voided, effective_at, expires_at, created_at, scope, source, "
-        "reason, cost_basis, currency, checksum FROM lots "
-        "WHERE status = 'active' OR held != 0 ORDER BY id");
+    // Dead lots (spent, expired or voided, holding nothing) stay in the store.
+    auto q =
+        db_.prepare(std::string(lot_select) + "WHERE status = 'active' OR held != 0 ORDER BY id");
     if (!q) return std::unexpected(fail("cannot read lots", q.error()));
     while (true) {
       auto row = q->step();
       if (!row) return std::unexpected(fail("cannot read lots", row.error()));
       if (!*row) break;
-      const row_verdict v = check_row(*q, "lots", 19);
+      const row_verdict v = check_row(*q, "lots", lot_columns);
       const std::string key = key_text("id", column_cell(*q, 0));
-      ledger::lot l;
-      l.id = static_cast<ledger::object_id>(q->column_int(0));
-      const std::string account(q->column_text(1));
-      auto kind = ledger::parse_lot_kind(q->column_text(2));
-      auto status = ledger::parse_lot_status(q->column_text(3));
-      auto scope = decode_scope(q->column_text(14));
-      if (!kind || !status || !scope || into.find_account(account) == nullptr) {
-        return corrupt("lot (id " + std::to_string(l.id) + ")" + also_altered("lots", key, v));
+      auto lot = decode_lot(*q);
+      if (!lot || into.find_account(lot->account) == nullptr) {
+        return corrupt("lot (id " + std::to_string(q->column_int(0)) + ")" +
+                       also_altered("lots", key, v));
       }
       if (v != row_verdict::intact) return altered("lots", key, v);
-      l.kind = *kind;
-      l.status = *status;
-      l.priority = static_cast<std::int32_t>(q->column_int(4));
-      l.amount = q->column_int(5);
-      l.remaining = q->column_int(6);
-      l.held = q->column_int(7);
-      l.spent = q->column_int(8);
-      l.expired = q->column_int(9);
-      l.voided = q->column_int(10);
-      l.effective_at = q->column_int(11);
-      l.expires_at = q->column_null(12) ? ledger::no_expiry : q->column_int(12);
-      l.created_at = q->column_int(13);
-      l.scope = std::move(*scope);
-      l.source = q->column_text(15);
-      l.reason = q->column_text(16);
-      l.cost_basis = q->column_int(17);
-      l.currency = q->column_text(18);
-      into.restore_lot(l, account);
+      into.restore_lot(lot->l, lot->account);
     }
   }
   {
-    auto q = db_.prepare(
-        "SELECT id, account, status, amount, captured, parts, operation, "
-        "dimensions, reference, created_at, expires_at, closed_at, charge_id, "
-        "postpaid_period, quantity, metadata, price_id, unit_amount, checksum FROM holds "
-        "WHERE status = 'open'");
+    // Closed holds stay in the store.
+    auto q = db_.prepare(std::string(hold_select) + "WHERE status = 'open'");
     if (!q) return std::unexpected(fail("cannot read holds", q.error()));
     while (true) {
       auto row = q->step();
       if (!row) return std::unexpected(fail("cannot read holds", row.error()));
       if (!*row) break;
-      const row_verdict v = check_row(*q, "holds", 18);
+      const row_verdict v = check_row(*q, "holds", hold_columns);
       const std::string key = key_text("id", column_cell(*q, 0));
-      ledger::hold h;
-      h.id = static_cast<ledger::object_id>(q->column_int(0));
-      const std::string account(q->column_text(1));
-      auto status = ledger::parse_hold_status(q->column_text(2));
-      auto parts = decode_parts(q->column_text(5));
-      if (!status || !parts || into.find_account(account) == nullptr) {
-        return corrupt("hold (id " + std::to_string(h.id) + ")" + also_altered("holds", key, v));
+      auto hold = decode_hold(*q);
+      if (!hold || into.find_account(hold->account) == nullptr) {
+        return corrupt("hold (id " + std::to_string(q->column_int(0)) + ")" +
+                       also_altered("holds", key, v));
       }
       if (v != row_verdict::intact) return altered("holds", key, v);
-      h.status = *status;
-      h.amount = q->column_int(3);
-      h.captured = q->column_int(4);
-      h.parts = std::move(*parts);
-      h.operation = q->column_text(6);
-      h.dimensions = q->column_text(7);
-      h.reference = q->column_text(8);
-      h.created_at = q->column_int(9);
-      h.expires_at = q->column_int(10);
-      h.closed_at = q->column_int(11);
-      h.charge_id = static_cast<ledger::object_id>(q->column_int(12));
-      h.postpaid_period = q->column_int(13);
-      h.quantity = q->column_int(14);
-      h.metadata = q->column_text(15);
-      h.price_id = q->column_text(16);
-      h.unit_amount = q->column_int(17);
-      into.restore_hold(h, account);
+      into.restore_hold(hold->h, hold->account);
     }
   }
   // Charges, closed holds and dead lots (spent, expired or voided, holding

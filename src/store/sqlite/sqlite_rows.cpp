@@ -1,0 +1,63 @@
+#include "store/sqlite/sqlite_rows.hpp"
+
+#include "store/codec.hpp"
+
+namespace creditd::store::sqlite {
+
+std::optional<stored_lot> decode_lot(const statement& q) {
+  auto kind = ledger::parse_lot_kind(q.column_text(2));
+  auto status = ledger::parse_lot_status(q.column_text(3));
+  auto scope = decode_scope(q.column_text(14));
+  if (!kind || !status || !scope) return std::nullopt;
+  stored_lot s;
+  s.account = q.column_text(1);
+  ledger::lot& l = s.l;
+  l.id = static_cast<ledger::object_id>(q.column_int(0));
+  l.kind = *kind;
+  l.status = *status;
+  l.priority = static_cast<std::int32_t>(q.column_int(4));
+  l.amount = q.column_int(5);
+  l.remaining = q.column_int(6);
+  l.held = q.column_int(7);
+  l.spent = q.column_int(8);
+  l.expired = q.column_int(9);
+  l.voided = q.column_int(10);
+  l.effective_at = q.column_int(11);
+  l.expires_at = q.column_null(12) ? ledger::no_expiry : q.column_int(12);
+  l.created_at = q.column_int(13);
+  l.scope = std::move(*scope);
+  l.source = q.column_text(15);
+  l.reason = q.column_text(16);
+  l.cost_basis = q.column_int(17);
+  l.currency = q.column_text(18);
+  return s;
+}
+
+std::optional<stored_hold> decode_hold(const statement& q) {
+  auto status = ledger::parse_hold_status(q.column_text(2));
+  auto parts = decode_parts(q.column_text(5));
+  if (!status || !parts) return std::nullopt;
+  stored_hold s;
+  s.account = q.column_text(1);
+  ledger::hold& h = s.h;
+  h.id = static_cast<ledger::object_id>(q.column_int(0));
+  h.status = *status;
+  h.amount = q.column_int(3);
+  h.captured = q.column_int(4);
+  h.parts = std::move(*parts);
+  h.operation = q.column_text(6);
+  h.dimensions = q.column_text(7);
+  h.reference = q.column_text(8);
+  h.created_at = q.column_int(9);
+  h.expires_at = q.column_int(10);
+  h.closed_at = q.column_int(11);
+  h.charge_id = static_cast<ledger::object_id>(q.column_int(12));
+  h.postpaid_period = q.column_int(13);
+  h.quantity = q.column_int(14);
+  h.metadata = q.column_text(15);
+  h.price_id = q.column_text(16);
+  h.unit_amount = q.column_int(17);
+  return s;
+}
+
+}  // namespace creditd::store::sqlite
