@@ -233,6 +233,9 @@ class ledger {
   time_us time_seen() const { return time_seen_; }
   // The earliest instant at which run_due has work, or no_expiry.
   time_us next_due() const;
+  // Items of time-driven work queued, stale ones included (at most about
+  // twice the live ones, and 4,096).
+  std::size_t due_size() const { return due_.size(); }
 
   // ---- Idempotency.
   std::expected<const idempotency_record*, error> idempotency_lookup(
@@ -499,7 +502,23 @@ class ledger {
   std::unordered_map<std::string, subscription, string_hash, std::equal_to<>> subscriptions_;
   std::unordered_set<std::string, string_hash, std::equal_to<>> external_ids_;
   const calendar* calendar_ = &default_calendar();
-  std::priority_queue<due_item, std::vector<due_item>, std::greater<>> due_;
+  // The time-driven work: lot and hold expiries, renewals. An item whose
+  // object closed before its time (a captured hold, a spent lot) stays until
+  // its time comes, skipped then; so that a stream of short-lived holds
+  // cannot grow it without bound, stale items are dropped whenever it has
+  // doubled since the last time (amortized O(1) a push).
+  struct due_queue : std::priority_queue<due_item, std::vector<due_item>, std::greater<>> {
+    template <typename Live>
+    void keep_if(Live live) {
+      std::erase_if(c, [&](const due_item& x) { return !live(x); });
+      std::make_heap(c.begin(), c.end(), comp);
+    }
+  };
+  due_queue due_;
+  std::size_t due_compact_at_ = due_compact_min;
+  static constexpr std::size_t due_compact_min = 4096;
+  // Whether a due item still stands for work (what run_due would apply).
+  bool due_live(const due_item& item) const;
   std::size_t open_holds_total_ = 0;
 
   object_id next_object_id_ = 1;

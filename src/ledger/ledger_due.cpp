@@ -8,6 +8,19 @@ namespace creditd::ledger {
 
 void ledger::add_due(time_us at, object_id id, account* sub_owner) {
   due_.push(due_item{at, id, sub_owner});
+  if (due_.size() >= due_compact_at_) {
+    due_.keep_if([this](const due_item& x) { return due_live(x); });
+    due_compact_at_ = std::max(due_compact_min, 2 * due_.size());
+  }
+}
+
+bool ledger::due_live(const due_item& item) const {
+  if (item.id == 0) return subscription_due(item.sub_owner->sub) == item.at;
+  if (auto l = lots_.find(item.id); l != lots_.end())
+    return l->second.status == lot_status::active && l->second.expires_at == item.at;
+  if (auto h = holds_.find(item.id); h != holds_.end())
+    return h->second.status == hold_status::open && h->second.expires_at == item.at;
+  return false;
 }
 
 time_us ledger::next_due() const {
@@ -104,19 +117,12 @@ std::size_t ledger::run_due(time_us now, std::size_t items_max) {
     const due_item item = due_.top();
     due_.pop();
     ++pops;
-    account* owner = nullptr;
-    if (item.id == 0) {
-      if (subscription_due(item.sub_owner->sub) == item.at) owner = item.sub_owner;
-    } else if (auto l = lots_.find(item.id); l != lots_.end()) {
-      if (l->second.status == lot_status::active && l->second.expires_at == item.at) {
-        owner = const_cast<account*>(l->second.owner);
-      }
-    } else if (auto h = holds_.find(item.id); h != holds_.end()) {
-      if (h->second.status == hold_status::open && h->second.expires_at == item.at) {
-        owner = const_cast<account*>(h->second.owner);
-      }
+    if (!due_live(item)) continue;  // stale: already closed or expired on touch
+    account* owner = item.sub_owner;
+    if (item.id != 0) {
+      auto l = lots_.find(item.id);
+      owner = const_cast<account*>(l != lots_.end() ? l->second.owner : holds_.at(item.id).owner);
     }
-    if (owner == nullptr) continue;  // stale: already closed or expired on touch
     // Everything of this account due before `item.at` was popped already, so
     // this applies exactly what is due at `item.at`.
     // Top-up looks at the balance at `now`, not at the item's past instant.

@@ -223,3 +223,34 @@ TEST_F(ledger_forget_lots, a_dead_lot_an_open_hold_holds_is_kept_until_the_hold_
 
 }  // namespace
 }  // namespace creditd::ledger::testing
+
+namespace creditd::ledger::testing {
+namespace {
+
+// ---- The due queue: stale items do not pile up.
+
+using ledger_due_queue = ledger_fixture;
+
+TEST_F(ledger_due_queue, holds_captured_before_their_expiry_leave_no_pile_of_due_items) {
+  ASSERT_EQ(led.finish_load(), "");
+  open();
+  grant(cr(1'000'000));
+  // A long-lived stream of holds, each captured at once: their expiries
+  // (a month away) are stale as soon as they are captured.
+  for (int i = 0; i < 50'000; ++i) {
+    const hold& h = *must(led.place_hold(hold_of(cr(1), 2'592'000), t0));
+    ASSERT_TRUE(led.capture(h.id, std::nullopt, t0).has_value());
+  }
+  EXPECT_LE(led.due_size(), 2u * 4096u);
+  // Live items are kept whatever their number.
+  std::vector<object_id> open_holds;
+  for (int i = 0; i < 10'000; ++i)
+    open_holds.push_back(must(led.place_hold(hold_of(cr(1), 60), t0))->id);
+  EXPECT_GE(led.due_size(), 10'000u);
+  EXPECT_GE(led.run_due(t0 + 61 * us_per_second), 1u);  // one account: one settle expires them all
+  for (object_id id : open_holds)
+    EXPECT_EQ(led.find_hold(id)->status, hold_status::expired);
+}
+
+}  // namespace
+}  // namespace creditd::ledger::testing
