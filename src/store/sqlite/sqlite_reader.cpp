@@ -230,24 +230,32 @@ std::expected<std::optional<stored_charge>, store_error> sqlite_reader::charge(
   return out;
 }
 
-std::expected<std::optional<stored_lot>, store_error> sqlite_reader::lot(ledger::object_id id) {
+template <typename Row>
+std::expected<std::optional<Row>, store_error> sqlite_reader::row_by_id(
+    std::string_view select, std::string_view table, int columns,
+    std::optional<Row> (*decode)(const statement&), ledger::object_id id) {
   auto db = acquire();
   if (!db) return std::unexpected(db.error());
-  std::optional<stored_lot> out;
+  std::optional<Row> out;
   {
-    auto q = db->prepare(std::string(lot_select) + "WHERE id = ?1");
-    if (!q) return std::unexpected(store_error{"cannot read lots: " + q.error().message});
+    const std::string what = "cannot read " + std::string(table) + ": ";
+    auto q = db->prepare(std::string(select) + "WHERE id = ?1");
+    if (!q) return std::unexpected(store_error{what + q.error().message});
     q->bind(1, as_bigint(id));
     auto row = q->step();
-    if (!row) return std::unexpected(store_error{"cannot read lots: " + row.error().message});
+    if (!row) return std::unexpected(store_error{what + row.error().message});
     if (*row) {
-      auto s = checked_row<stored_lot>(*q, path_, "lots", lot_columns, decode_lot);
+      auto s = checked_row<Row>(*q, path_, table, columns, decode);
       if (!s) return std::unexpected(s.error());
       out = std::move(*s);
     }
   }
   release(std::move(*db));
   return out;
+}
+
+std::expected<std::optional<stored_lot>, store_error> sqlite_reader::lot(ledger::object_id id) {
+  return row_by_id<stored_lot>(lot_select, "lots", lot_columns, decode_lot, id);
 }
 
 std::expected<std::vector<stored_lot>, store_error> sqlite_reader::lot_rows(
@@ -277,23 +285,7 @@ std::expected<std::vector<stored_lot>, store_error> sqlite_reader::lot_rows(
 }
 
 std::expected<std::optional<stored_hold>, store_error> sqlite_reader::hold(ledger::object_id id) {
-  auto db = acquire();
-  if (!db) return std::unexpected(db.error());
-  std::optional<stored_hold> out;
-  {
-    auto q = db->prepare(std::string(hold_select) + "WHERE id = ?1");
-    if (!q) return std::unexpected(store_error{"cannot read holds: " + q.error().message});
-    q->bind(1, as_bigint(id));
-    auto row = q->step();
-    if (!row) return std::unexpected(store_error{"cannot read holds: " + row.error().message});
-    if (*row) {
-      auto s = checked_row<stored_hold>(*q, path_, "holds", hold_columns, decode_hold);
-      if (!s) return std::unexpected(s.error());
-      out = std::move(*s);
-    }
-  }
-  release(std::move(*db));
-  return out;
+  return row_by_id<stored_hold>(hold_select, "holds", hold_columns, decode_hold, id);
 }
 
 }  // namespace creditd::store::sqlite

@@ -31,6 +31,12 @@ class sqlite_reader final : public journal_reader {
                                                                std::size_t limit) override;
 
  private:
+  // The row `id` of a lot_select / hold_select (sqlite_rows.hpp), its
+  // checksum checked.
+  template <typename Row>
+  std::expected<std::optional<Row>, store_error> row_by_id(
+      std::string_view select, std::string_view table, int columns,
+      std::optional<Row> (*decode)(const statement&), ledger::object_id id);
   std::expected<database, store_error> acquire();
   void release(database db);
   std::string path_;
