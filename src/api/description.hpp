@@ -27,13 +27,14 @@ std::string_view to_string(access a);
 
 // Types of request fields, query parameters and response fields.
 enum class type {
-  string,           // UTF-8 text; `max` is its length in bytes (0: no limit)
-  account_id,       // [A-Za-z0-9._:-]{1,128}
-  operation,        // [A-Za-z0-9._:/-]{1,128}
-  amount,           // exact decimal, up to 6 fractional digits; in: number or string, out: string
-  signed_amount,    // as amount, may be negative
-  positive_amount,  // as amount, greater than zero
-  integer,          // `min`..`max`
+  string,             // UTF-8 text; `max` is its length in bytes (0: no limit)
+  account_id,         // [A-Za-z0-9._:-]{1,128}
+  operation,          // [A-Za-z0-9._:/-]{1,128}: one operation
+  operation_pattern,  // an operation, "prefix.*" or "*" (a lot's scope)
+  amount,             // exact decimal, up to 6 fractional digits; in: number or string, out: string
+  signed_amount,      // as amount, may be negative
+  positive_amount,    // as amount, greater than zero
+  integer,            // `min`..`max`
   boolean,
   time,          // RFC 3339 UTC
   object,        // `fields` describe its members; `ref` names a shared schema instead

@@ -202,7 +202,9 @@ constexpr field key_path[] = {
 // ------------------------------------------------------------------ request bodies
 
 constexpr field amount_item{.name = "amount", .t = type::amount, .doc = "A positive amount"};
-constexpr field operation_item{.name = "operation", .t = type::operation, .doc = "An operation"};
+constexpr field operation_item{.name = "operation",
+                               .t = type::operation_pattern,
+                               .doc = "An operation, a prefix (\"image.*\") or \"*\""};
 
 constexpr field auto_topup_in[] = {
     {.name = "below",

@@ -58,6 +58,8 @@ json::value bare_schema(const field& f, direction dir) {
     case type::account_id:
       return json::object{{"type", "string"}, {"pattern", "^[A-Za-z0-9._:-]{1,128}$"}};
     case type::operation:
+      return json::object{{"type", "string"}, {"pattern", "^[A-Za-z0-9._:/-]{1,128}$"}};
+    case type::operation_pattern:
       return json::object{{"type", "string"}, {"pattern", "^[A-Za-z0-9._:/*-]{1,128}$"}};
     case type::amount:
     case type::positive_amount:

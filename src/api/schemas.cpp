@@ -14,7 +14,9 @@ constexpr std::string_view roles[] = {"admin", "service", "reader"};
 constexpr std::string_view health_statuses[] = {"ok", "degraded"};
 
 constexpr field amount_item{.name = "amount", .t = type::amount, .doc = "An amount"};
-constexpr field string_item{.name = "operation", .t = type::operation, .doc = "An operation"};
+constexpr field string_item{.name = "operation",
+                            .t = type::operation_pattern,
+                            .doc = "An operation, a prefix (\"image.*\") or \"*\""};
 constexpr field part_item{
     .name = "part", .t = type::object, .doc = "Credits from one lot", .ref = "LotPart"};
 constexpr field lot_item{.name = "lot", .t = type::object, .doc = "A lot", .ref = "Lot"};

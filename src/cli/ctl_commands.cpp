@@ -49,6 +49,7 @@ std::string type_label(const api::field& f) {
     case type::account_id:
       return "ACCOUNT";
     case type::operation:
+    case type::operation_pattern:
       return "OPERATION";
     case type::amount:
     case type::positive_amount:
@@ -84,6 +85,8 @@ std::string type_help(const api::field& f) {
       return "an account id: A-Z a-z 0-9 . _ : -, 1 to 128 characters";
     case type::operation:
       return "an operation name: A-Z a-z 0-9 . _ : / -, 1 to 128 characters";
+    case type::operation_pattern:
+      return "an operation name, a prefix ending in .* (image.*), or *";
     case type::amount:
       return "an amount: digits, at most 6 decimals";
     case type::positive_amount:

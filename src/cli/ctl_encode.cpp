@@ -168,6 +168,7 @@ std::expected<json::value, std::string> encode_value(const api::field& f, std::s
       return json::value(json::string(text.data(), text.size()));
     case type::account_id:
     case type::operation:
+    case type::operation_pattern:
     case type::time:
     case type::id:
     case type::charge_or_id:

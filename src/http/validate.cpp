@@ -83,8 +83,14 @@ std::string check_value(const jvalue& v, const desc::field& f, const std::string
         return name + " must be an account id matching [A-Za-z0-9._:-]{1,128}";
       return {};
     case desc::type::operation:
-      if (v.type != jvalue::kind::string || !ledger::valid_operation(v.text, true))
+      if (v.type != jvalue::kind::string || !ledger::valid_operation(v.text))
         return name + " must be an operation matching [A-Za-z0-9._:/-]{1,128}";
+      return {};
+    case desc::type::operation_pattern:
+      if (v.type != jvalue::kind::string || !ledger::valid_operation(v.text, true))
+        return name +
+               " must be an operation matching [A-Za-z0-9._:/-]{1,128}, a prefix ending in "
+               ".* or *";
       return {};
     case desc::type::amount:
     case desc::type::signed_amount:

@@ -132,6 +132,7 @@ std::string sample(const api::field& f) {
     case api::type::account_id:
       return account;
     case api::type::operation:
+    case api::type::operation_pattern:
       return "drift.op";
     case api::type::string:
     case api::type::id:

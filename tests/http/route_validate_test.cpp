@@ -73,6 +73,21 @@ TEST(http_validate, bodies_are_checked_against_the_description) {
             "kind must be prepaid, plan or promo");
   EXPECT_EQ(check_fields(parse(R"({"amount":1,"kind":"promo","source":"bank"})"), lot),
             "source must be manual, purchase, subscription or campaign");
+
+  // A charge names one operation; a lot's scope may name a prefix or all
+  // (found by fuzz_http: "image.gen.*" passed as a charge's operation).
+  for (const char* op : {"image.*", "*", "image.gen5rW.*"}) {
+    EXPECT_EQ(
+        check_fields(parse(std::string(R"({"operation":")") + op + R"(","amount":1})"), charge),
+        "operation must be an operation matching [A-Za-z0-9._:/-]{1,128}")
+        << op;
+    EXPECT_EQ(
+        check_fields(parse(std::string(R"({"amount":1,"kind":"promo","scope":[")") + op + R"("]})"),
+                     lot),
+        "")
+        << op;
+  }
+  EXPECT_NE(check_fields(parse(R"({"amount":1,"kind":"promo","scope":["a*"]})"), lot), "");
 }
 
 TEST(http_validate, query_parameters_are_checked) {
