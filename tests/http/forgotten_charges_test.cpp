@@ -47,6 +47,17 @@ void one_round(rig& r) {
   EXPECT_TRUE(t.wait());
 }
 
+// Account "a" with 100 credits, a charge of 10 on it, and a writer round
+// after its commit: with nothing kept, the charge is forgotten. Its id.
+ledger::object_id forgotten_charge(rig& r) {
+  EXPECT_TRUE(r.loaded);
+  EXPECT_EQ(r.account_with("a", 100).status, 201u);
+  const reply c = r.charge("a", 10);
+  EXPECT_EQ(c.status, 201u) << c.body;
+  one_round(r);
+  return charge_id(c);
+}
+
 reply refund(rig& r, ledger::object_id charge, std::optional<std::int64_t> credits) {
   awaited a;
   ledger::refund_cmd cmd{.charge_id = charge, .reason = "test"};
@@ -120,12 +131,7 @@ TEST(forgotten_charges, recent_charges_are_refunded_without_a_store_read) {
 
 TEST(forgotten_charges, a_charge_being_read_is_not_forgotten_again) {
   rig r(0);
-  ASSERT_TRUE(r.loaded);
-  ASSERT_EQ(r.account_with("a", 100).status, 201u);
-  const reply c = r.charge("a", 10);
-  ASSERT_EQ(c.status, 201u);
-  const ledger::object_id id = charge_id(c);
-  one_round(r);
+  const ledger::object_id id = forgotten_charge(r);
   ASSERT_FALSE(in_memory(r, id));
 
   // Refund A pins the charge, reads it (nothing refunded yet) and is held
@@ -171,12 +177,7 @@ TEST(forgotten_charges, a_charge_being_read_is_not_forgotten_again) {
 
 TEST(forgotten_charges, idempotent_refund_of_a_forgotten_charge_replays) {
   rig r(0);
-  ASSERT_TRUE(r.loaded);
-  ASSERT_EQ(r.account_with("a", 100).status, 201u);
-  const reply c = r.charge("a", 10);
-  ASSERT_EQ(c.status, 201u);
-  const ledger::object_id id = charge_id(c);
-  one_round(r);
+  const ledger::object_id id = forgotten_charge(r);
   const service::caller keyed{admin.who, "refund-once", "fp"};
   reply first, second;
   for (reply* out : {&first, &second}) {
