@@ -20,11 +20,13 @@
 //
 // Prints one JSON object: requests, ops_per_s, p50/p99/p999 (ms), charges,
 // holds, captures, reads, refused, errors (error replies: logged, and the
-// cell check fails on them). Exits non-zero when a connection fails.
+// cell check fails on them) and client_cpu_us (this process's user + system
+// CPU per request). Exits non-zero when a connection fails.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -271,6 +273,13 @@ void run_thread(const options& o, std::size_t conns, std::uint64_t seed,
   ::close(ep);
 }
 
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -307,6 +316,7 @@ int main(int argc, char** argv) {
     die("--charge (and for w3 --hold, --capture) name the loaded scripts");
   o.threads = std::clamp<std::size_t>(o.threads, 1, o.connections);
 
+  const double cpu_before = cpu_seconds();
   const auto start = clock_type::now();
   const auto deadline = start + std::chrono::duration_cast<clock_type::duration>(
                                     std::chrono::duration<double>(o.seconds));
@@ -319,6 +329,7 @@ int main(int argc, char** argv) {
   for (auto& t : pool)
     t.join();
   const double secs = std::chrono::duration<double>(clock_type::now() - start).count();
+  const double cpu = cpu_seconds() - cpu_before;
   totals all;
   for (totals& t : per) {
     all.requests += t.requests;
@@ -346,11 +357,12 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"seconds\":%.3f,\"requests\":%llu,\"ops_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
       "\"p999_ms\":%.3f,\"charges\":%llu,\"holds\":%llu,\"captures\":%llu,\"reads\":%llu,"
-      "\"refused\":%llu,\"errors\":%llu}\n",
+      "\"refused\":%llu,\"errors\":%llu,\"client_cpu_us\":%.2f}\n",
       secs, static_cast<unsigned long long>(all.requests), static_cast<double>(all.requests) / secs,
       pct(50), pct(99), pct(99.9), static_cast<unsigned long long>(all.charges),
       static_cast<unsigned long long>(all.holds), static_cast<unsigned long long>(all.captures),
       static_cast<unsigned long long>(all.reads), static_cast<unsigned long long>(all.refused),
-      static_cast<unsigned long long>(all.errors));
+      static_cast<unsigned long long>(all.errors),
+      all.requests > 0 ? cpu * 1e6 / static_cast<double>(all.requests) : 0.0);
   return 0;
 }

@@ -41,6 +41,17 @@ client_threads() { if (($1 >= 2)); then echo 2; else echo 1; fi; }
 # Resident set size of a process, in KiB.
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
+# CPU seconds (user + system, every thread) a process has used so far.
+proc_cpu_s() {
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' \
+    "/proc/$1/stat"
+}
+# cpu_us_per_request SECONDS_BEFORE SECONDS_AFTER REQUESTS: microseconds of CPU
+# per request, or null.
+cpu_us_per_request() {
+  awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { if (n > 0) printf "%.1f", (b - a) * 1e6 / n; else print "null" }'
+}
+
 # cell_check BEFORE AFTER JOURNAL CLIENT: `ledger_bench --check-cell`, the
 # check of each request against the journal, per account, against the model
 # and of the reads (bench/cell_check.hpp says what each file holds). Sets
@@ -105,7 +116,10 @@ verify() {
 
 # record_cell SYSTEM SECTION WORKLOAD ACCOUNTS CONNECTIONS SECONDS REQUESTS
 #             P50_MS P99_MS P999_MS "CHARGES HOLDS CAPTURES READS REFUSED"
-# (after verify): appends the cell to $RESULTS.
+# (after verify): appends the cell to $RESULTS, with the client's and the
+# server's CPU per request (microseconds) if the runner set CELL_CLIENT_CPU_US
+# and CELL_SERVER_CPU_US (both are reset here) and the client's name
+# (CELL_CLIENT).
 record_cell() {
   local n
   read -r -a n <<<"${11}"
@@ -117,17 +131,22 @@ record_cell() {
     --argjson check_ok "$CHECK_OK" --arg check "$CHECK_WHY" \
     --argjson cut "${CELL_CUT:-0}" --argjson cut_committed "${CELL_CUT_COMMITTED:-0}" \
     --argjson load1 "$(cut -d' ' -f1 /proc/loadavg)" \
+    --argjson client_cpu "${CELL_CLIENT_CPU_US:-null}" \
+    --argjson server_cpu "${CELL_SERVER_CPU_US:-null}" --arg client "${CELL_CLIENT:-}" \
     '{system:$system, section:$section, workload:$workload, accounts:$accounts,
       connections:$connections, seconds:$seconds, requests:$requests,
       ops_per_s:(if $seconds > 0 then $requests / $seconds else 0 end),
       p50_ms:$p50, p99_ms:$p99, p999_ms:$p999, charges:$charges, holds:$holds,
       captures:$captures, reads:$reads, refused:$refused, cut:$cut, cut_committed:$cut_committed,
-      check_ok:$check_ok, check:$check,
+      check_ok:$check_ok, check:$check, client:$client,
+      client_cpu_us:$client_cpu, server_cpu_us:$server_cpu,
       load_average_1m:$load1}'
   local rate
   rate=$(awk -v r="$7" -v s="$6" 'BEGIN { printf "%.0f", (s > 0 ? r / s : 0) }')
-  printf '  %-8s %-3s %8s accts %4s conns %9s ops/s  p50 %7.2f  p99 %7.2f  p999 %7.2f ms  %s\n' \
-    "$1" "$3" "$4" "$5" "$rate" "$8" "$9" "${10}" "$($CHECK_OK && echo ok || echo CHECK-FAILED)" >&2
+  printf '  %-8s %-3s %8s accts %4s conns %9s ops/s  p50 %7s  p99 %7s  p999 %7s ms  cpu/req client %5s server %5s us  %s\n' \
+    "$1" "$3" "$4" "$5" "$rate" "$8" "$9" "${10}" "${CELL_CLIENT_CPU_US:--}" \
+    "${CELL_SERVER_CPU_US:--}" "$($CHECK_OK && echo ok || echo CHECK-FAILED)" >&2
+  CELL_CLIENT_CPU_US="" CELL_SERVER_CPU_US="" CELL_CLIENT=""
   $CHECK_OK || { say "    $CHECK_WHY"; FAILURES=$((FAILURES + 1)); }
   return 0
 }

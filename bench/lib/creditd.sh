@@ -132,19 +132,63 @@ creditd_totals() {
 }
 
 # creditd_run SECTION WORKLOAD ACCOUNTS CONNECTIONS SECONDS: one cell against
-# the running server, whose file holds at least ACCOUNTS accounts.
+# the running server, whose file holds at least ACCOUNTS accounts, driven by
+# http_load (bench/http_load.cpp, redis_load's twin) or, with
+# BENCH_HTTP_CLIENT=wrk, by wrk and bench/wrk/creditd.lua.
 creditd_run() {
+  if [ "${BENCH_HTTP_CLIENT:-http_load}" = wrk ]; then creditd_run_wrk "$@"; else creditd_run_load "$@"; fi
+}
+
+creditd_run_load() {
   local section=$1 workload=$2 accounts=$3 conns=$4 seconds=$5
   local spread=$accounts
   [ "$workload" = w2 ] && spread=1
-  local before after out line
+  local before after out cpu0 cpu1
+  before=${CREDITD_TOTALS:-$(creditd_totals)}
+  creditd_cell_start "$CREDITD_DB"
+  cpu0=$(proc_cpu_s "$CREDITD_PID")
+  out=$("$BIN/http_load" --port "${CREDITD_URL##*:}" --key bench --workload "$workload" \
+    --accounts "$accounts" --connections "$conns" --threads "$(client_threads "$conns")" \
+    --seconds "$seconds" --log "$WORK/client.log")
+  cpu1=$(proc_cpu_s "$CREDITD_PID")
+  # http_load drains every connection before it stops, but SQLite is filled
+  # in behind the log: wait for the file to hold what was acknowledged.
+  settled creditd_probe >/dev/null
+  after=$(creditd_totals)
+  CREDITD_TOTALS=$after
+  local f secs n p50 p99 p999 ch ho ca re rf errors client_cpu
+  f=$(jq -r '[.seconds, .requests, .p50_ms, .p99_ms, .p999_ms, .charges, .holds, .captures,
+              .reads, .refused, .errors, .client_cpu_us] | @tsv' <<<"$out")
+  read -r secs n p50 p99 p999 ch ho ca re rf errors client_cpu <<<"$f"
+  creditd_cell_check "$CREDITD_DB" "$WORK/client.log"
+  verify 0 "$before" "$after" "$ch $ho $ca"
+  merge_cell_check
+  CELL_CLIENT=http_load CELL_CLIENT_CPU_US=$client_cpu
+  CELL_SERVER_CPU_US=$(cpu_us_per_request "$cpu0" "$cpu1" "$n")
+  record_cell creditd-http "$section" "$workload" "$spread" "$conns" "$secs" "$n" "$p50" "$p99" \
+    "$p999" "$ch $ho $ca $re $rf"
+}
+
+creditd_run_wrk() {
+  local section=$1 workload=$2 accounts=$3 conns=$4 seconds=$5
+  local spread=$accounts
+  [ "$workload" = w2 ] && spread=1
+  local before after out line cpu0 cpu1 wrk_cpu
   # The totals after the previous cell are this one's before (nothing else writes).
   before=${CREDITD_TOTALS:-$(creditd_totals)}
   creditd_cell_start "$CREDITD_DB"
-  out=$(WORKLOAD=$workload ACCOUNTS=$spread CREDITD_KEY=bench CLIENT_LOG="$WORK/client.log" \
-    wrk -t"$(client_threads "$conns")" -c"$conns" -d"${seconds}s" --timeout 30s \
-    -s bench/wrk/creditd.lua "$CREDITD_URL")
+  cpu0=$(proc_cpu_s "$CREDITD_PID")
+  # `times` (second line: the children's user and system time) gives wrk's CPU.
+  out=$(
+    WORKLOAD=$workload ACCOUNTS=$spread CREDITD_KEY=bench CLIENT_LOG="$WORK/client.log" \
+      wrk -t"$(client_threads "$conns")" -c"$conns" -d"${seconds}s" --timeout 30s \
+      -s bench/wrk/creditd.lua "$CREDITD_URL"
+    times >"$WORK/times" # not in a pipe: a subshell would see no children
+    echo "CHILDREN $(tail -1 "$WORK/times")"
+  )
+  cpu1=$(proc_cpu_s "$CREDITD_PID")
   line=$(grep '^RESULT' <<<"$out")
+  wrk_cpu=$(awk '/^CHILDREN/ { s = 0; for (i = 2; i <= 3; i++) { split($i, t, /[ms]/); s += t[1] * 60 + t[2] } print s }' <<<"$out")
   declare -A r
   local kv
   for kv in ${line#RESULT }; do r[${kv%%=*}]=${kv#*=}; done
@@ -162,6 +206,8 @@ creditd_run() {
   merge_cell_check
   local secs
   secs=$(awk -v d="${r[duration_us]}" 'BEGIN { printf "%.3f", d / 1e6 }')
+  CELL_CLIENT=wrk CELL_CLIENT_CPU_US=$(cpu_us_per_request 0 "$wrk_cpu" "${r[requests]}")
+  CELL_SERVER_CPU_US=$(cpu_us_per_request "$cpu0" "$cpu1" "${r[requests]}")
   record_cell creditd-http "$section" "$workload" "$spread" "$conns" "$secs" "${r[requests]}" \
     "$(awk -v v="${r[p50_us]}" 'BEGIN { print v / 1000 }')" \
     "$(awk -v v="${r[p99_us]}" 'BEGIN { print v / 1000 }')" \

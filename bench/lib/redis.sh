@@ -13,6 +13,11 @@ REDIS_ACCOUNTS=0
 declare -A REDIS_SHA
 
 rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
+# The server's CPU seconds so far (user + system, INFO cpu).
+redis_cpu_s() {
+  rcli INFO cpu | tr -d '\r' |
+    awk -F: '/^used_cpu_(user|sys):/ { s += $2 } END { printf "%.3f", s }'
+}
 
 redis_start() {
   mkdir -p "$WORK/redis"
@@ -42,6 +47,7 @@ redis_stop() {
 # redis_seed ACCOUNTS: a fresh keyspace, bal:i with 10^9 - 100 i credits (seed.lua).
 redis_seed() {
   REDIS_TOTALS=""
+  REDIS_PADDED=0
   REDIS_LAST_ID="-"
   REDIS_POSITION=0
   rm -f "$WORK/redis.before"
@@ -87,21 +93,79 @@ redis_run() {
   # The totals after the previous cell are this one's before (nothing else writes).
   before=${REDIS_TOTALS:-$(redis_totals)}
   [ -f "$WORK/redis.before" ] || redis_balances >"$WORK/redis.before"
+  local cpu0 cpu1
+  cpu0=$(redis_cpu_s)
   out=$("$BIN/redis_load" --port "$REDIS_PORT" --workload "$workload" --accounts "$accounts" \
     --connections "$conns" --threads "$(client_threads "$conns")" --seconds "$seconds" \
     --charge "${REDIS_SHA[charge]}" --hold "${REDIS_SHA[hold]}" --capture "${REDIS_SHA[capture]}" \
     --log "$WORK/client.log")
+  cpu1=$(redis_cpu_s)
   after=$(redis_totals)
   REDIS_TOTALS=$after
   local f
   f=$(jq -r '[.seconds, .requests, .p50_ms, .p99_ms, .p999_ms, .charges, .holds, .captures,
-              .reads, .refused] | @tsv' <<<"$out")
-  local secs n p50 p99 p999 ch ho ca re rf
-  read -r secs n p50 p99 p999 ch ho ca re rf <<<"$f"
+              .reads, .refused, .client_cpu_us] | @tsv' <<<"$out")
+  local secs n p50 p99 p999 ch ho ca re rf client_cpu
+  read -r secs n p50 p99 p999 ch ho ca re rf client_cpu <<<"$f"
   redis_cell_check "$WORK/client.log"
   # redis_load drains every connection before it stops: no slack.
   verify 0 "$before" "$after" "$ch $ho $ca"
   merge_cell_check
+  CELL_CLIENT=redis_load CELL_CLIENT_CPU_US=$client_cpu
+  CELL_SERVER_CPU_US=$(cpu_us_per_request "$cpu0" "$cpu1" "$n")
+  REDIS_LAST_RATE=$(jq -r '.ops_per_s' <<<"$out")
   record_cell redis "$section" "$workload" "$spread" "$conns" "$secs" "$n" "$p50" "$p99" "$p999" \
     "$ch $ho $ca $re $rf"
+}
+
+# redis_benchmark_run SECTION WORKLOAD ACCOUNTS CONNECTIONS SECONDS (w1 or w2,
+# after a redis_run of the same cell, whose rate sizes this run):
+# redis-benchmark, Redis's own C client, driving the same charge script on
+# the padded keys bal:000000000000.. (padded.lua) and a journal stream of its
+# own. It logs no request, so the check is of the totals: the balances lost
+# exactly one credit per request and the journal grew by one entry per
+# request (so every reply was a charge, none refused).
+redis_benchmark_run() {
+  local section=$1 workload=$2 accounts=$3 conns=$4 seconds=$5
+  local spread=$accounts key="bal:__rand_int__" random=(-r "$accounts")
+  [ "$workload" = w2 ] && { spread=1; key="bal:000000000000"; random=(); }
+  local sha=${REDIS_SHA[charge]}
+  if [ "${REDIS_PADDED:-0}" != "$accounts" ]; then
+    rcli EVAL "$(cat "$REDIS_DIR/padded.lua")" 0 seed "$accounts" "$REDIS_CREDITS" >/dev/null
+    REDIS_PADDED=$accounts
+  fi
+  local n sum0 sum1 len0 len1 cpu0 cpu1 out
+  n=$(awk -v r="${REDIS_LAST_RATE:-20000}" -v s="$seconds" 'BEGIN { printf "%d", r * s }')
+  sum0=$(rcli EVAL "$(cat "$REDIS_DIR/padded.lua")" 0 sum "$accounts")
+  len0=$(rcli XLEN journal_rb)
+  cpu0=$(redis_cpu_s)
+  out=$(
+    redis-benchmark -p "$REDIS_PORT" -c "$conns" -n "$n" "${random[@]}" --csv --precision 3 \
+      EVALSHA "$sha" 2 "$key" journal_rb 1 rb
+    times >"$WORK/times" # not in a pipe: a subshell would see no children
+    echo "CHILDREN $(tail -1 "$WORK/times")"
+  )
+  cpu1=$(redis_cpu_s)
+  sum1=$(rcli EVAL "$(cat "$REDIS_DIR/padded.lua")" 0 sum "$accounts")
+  len1=$(rcli XLEN journal_rb)
+  # CSV: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",
+  # "p95_latency_ms","p99_latency_ms","max_latency_ms"
+  local row rps p50 p99 secs client
+  row=$(grep -v '^"test"' <<<"$out" | grep '^"' | tail -1 | tr -d '"')
+  rps=$(cut -d, -f2 <<<"$row")
+  p50=$(cut -d, -f5 <<<"$row")
+  p99=$(cut -d, -f7 <<<"$row")
+  client=$(awk '/^CHILDREN/ { s = 0; for (i = 2; i <= 3; i++) { split($i, t, /[ms]/); s += t[1] * 60 + t[2] } print s }' <<<"$out")
+  secs=$(awk -v n="$n" -v r="$rps" 'BEGIN { printf "%.3f", (r > 0 ? n / r : 0) }')
+  CHECK_OK=true
+  CHECK_WHY="$n requests: the balances lost $((sum0 - sum1)) credits, the journal grew by $((len1 - len0)) entries"
+  if ((sum0 - sum1 != n || len1 - len0 != n)); then
+    CHECK_OK=false
+    CHECK_WHY="FAILED: $CHECK_WHY (each should be $n)"
+  fi
+  CELL_CUT=0 CELL_CUT_COMMITTED=0
+  CELL_CLIENT=redis-benchmark CELL_CLIENT_CPU_US=$(cpu_us_per_request 0 "$client" "$n")
+  CELL_SERVER_CPU_US=$(cpu_us_per_request "$cpu0" "$cpu1" "$n")
+  record_cell redis-benchmark "$section" "$workload" "$spread" "$conns" "$secs" "$n" "$p50" "$p99" \
+    null "$n 0 0 0 0"
 }
