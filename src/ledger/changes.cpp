@@ -81,6 +81,8 @@ void append_changes(change_set& into, change_set&& later, change_index& index) {
   append_all(into.subscriptions, std::move(later.subscriptions));
   append_all(into.purchases, std::move(later.purchases));
   append_all(into.periods, std::move(later.periods));
+  append_all(into.events, std::move(later.events));
+  into.notices_until = std::max(into.notices_until, later.notices_until);
   into.idempotency_expired_before =
       std::max(into.idempotency_expired_before, later.idempotency_expired_before);
   into.time_seen = std::max(into.time_seen, later.time_seen);

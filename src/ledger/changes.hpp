@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "ledger/events.hpp"
 #include "ledger/idempotency.hpp"
 #include "ledger/types.hpp"
 
@@ -45,6 +46,12 @@ struct change_set {
   // in the store (a purchase's external_id, a period's account and index).
   std::vector<purchase> purchases;
   std::vector<subscription_period> periods;
+  // New rows only, in seq order: the events the set's commands caused.
+  std::vector<event> events;
+  // The instant of the latest lot.expiring_soon notice in the set (0: none):
+  // a store keeps the latest, and a loaded ledger schedules only notices
+  // after it (none is sent twice across a restart).
+  time_us notices_until = 0;
   // Records created before this instant are gone (0: none expired in this
   // set). A store deletes them by age before it writes `idempotency_added`,
   // so a key that expired and is used again in the same set is written as new.
@@ -59,7 +66,8 @@ struct change_set {
     return entries.empty() && accounts.empty() && lots.empty() && holds.empty() &&
            charges.empty() && idempotency_added.empty() && idempotency_expired_before == 0 &&
            time_seen == 0 && prices.empty() && prices_deleted.empty() && packages.empty() &&
-           plans.empty() && subscriptions.empty() && purchases.empty() && periods.empty();
+           plans.empty() && subscriptions.empty() && purchases.empty() && periods.empty() &&
+           events.empty();
   }
 };
 

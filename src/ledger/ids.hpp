@@ -15,7 +15,7 @@ using object_id = std::uint64_t;
 // A lot id of zero in a part means "postpaid credit", not a lot.
 inline constexpr object_id postpaid_lot_id = 0;
 
-enum class id_kind { lot, charge, hold, refund, entry, purchase };
+enum class id_kind { lot, charge, hold, refund, entry, purchase, event };
 
 constexpr std::string_view id_prefix(id_kind k) {
   switch (k) {
@@ -31,6 +31,8 @@ constexpr std::string_view id_prefix(id_kind k) {
       return "ent_";
     case id_kind::purchase:
       return "pur_";
+    case id_kind::event:
+      return "evt_";
   }
   return "";
 }

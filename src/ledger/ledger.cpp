@@ -69,6 +69,7 @@ result<account_result> ledger::put_account(const account_cmd& cmd, time_us now) 
   }
   account_result out;
   account* acct = find_mut(cmd.id);
+  balance_watch watch(*this, acct, now);
   // Expiries due under the old settings are written with the old settings.
   if (acct != nullptr) settle(*acct, now);
   const balance_settings before =
@@ -80,11 +81,20 @@ result<account_result> ledger::put_account(const account_cmd& cmd, time_us now) 
     acct->created_at = now;
     acct->postpaid_period = month_index(now);
     out.created = true;
+    watch.acct = acct;
   }
   if (cmd.name) acct->name = *cmd.name;
   if (cmd.settings) {
     const bool topup_changed = acct->settings.auto_topup != cmd.settings->auto_topup;
+    const bool notices_changed =
+        acct->settings.expiring_soon_days != cmd.settings->expiring_soon_days;
     acct->settings = *cmd.settings;
+    // Notices still ahead under the new window (those of the old one are
+    // stale now, and skipped).
+    if (notices_changed) {
+      for (const lot* l : acct->active_lots)
+        schedule_notice(*l, now);
+    }
     // A new setting arms when available is at or above `below`: setting it
     // while below is not a crossing (nothing is bought at once).
     if (topup_changed && acct->settings.auto_topup) {
@@ -112,14 +122,15 @@ void ledger::insert_active(account& acct, lot* l) {
   acct.active_lots.insert(pos, l);
 }
 
-void ledger::revive(account& acct, lot& l) {
+void ledger::revive(account& acct, lot& l, time_us now) {
   CREDITD_ASSERT(l.status == lot_status::depleted);
   l.status = lot_status::active;
   insert_active(acct, &l);
   if (l.expires_at != no_expiry) {
-    // Its due item may have been dropped as stale while it was depleted.
+    // Its due items may have been dropped as stale while it was depleted.
     add_due(l.expires_at, l.id);
     acct.next_due = std::min(acct.next_due, l.expires_at);
+    schedule_notice(l, now);
   }
 }
 
@@ -156,6 +167,7 @@ lot& ledger::new_lot(account& acct, const grant_cmd& cmd, time_us now) {
     insert_active(acct, &l);
     if (l.expires_at != no_expiry) add_due(l.expires_at, l.id);
     acct.next_due = std::min(acct.next_due, l.expires_at);
+    schedule_notice(l, now);
   }
   mark(l);
   return l;
@@ -165,6 +177,7 @@ result<const lot*> ledger::grant(const grant_cmd& cmd, time_us now) {
   command_mark_ = pending_.entries.size();
   account* acct = find_mut(cmd.account);
   if (acct == nullptr) return fail(errc::account_not_found);
+  balance_watch watch(*this, acct, now);
   if (cmd.amount <= 0 || cmd.amount > amount_micros_max) {
     return fail(errc::invalid_argument, "amount must be positive");
   }
@@ -217,6 +230,7 @@ result<const lot*> ledger::void_lot(object_id lot_id, std::string_view reason, t
     return fail(errc::invalid_argument, "reason is longer than 1024 bytes");
   lot& l = it->second;
   account& acct = *const_cast<account*>(l.owner);
+  balance_watch watch(*this, &acct, now);
   settle(acct, now);
   if (l.status == lot_status::expired || l.status == lot_status::voided) {
     return fail(errc::lot_not_active, "the lot is already expired or voided");
@@ -402,9 +416,14 @@ result<const charge_record*> ledger::charge(const charge_cmd& cmd, time_us now) 
   command_mark_ = pending_.entries.size();
   account* acct = find_mut(cmd.account);
   if (acct == nullptr) return fail(errc::account_not_found);
+  balance_watch watch(*this, acct, now);
   settle(*acct, now);
   auto r = charge_one(*acct, cmd, now);
-  if (r) check_topup(*acct, now);
+  if (r) {
+    check_topup(*acct, now);
+  } else {
+    refused_event(*acct, r.error(), cmd.operation, r.error().required, now);
+  }
   paranoid_check(*acct);
   return r;
 }
@@ -422,6 +441,7 @@ result<std::vector<const charge_record*>> ledger::charge_batch(std::span<const c
   }
   account* acct = find_mut(cmds[0].account);
   if (acct == nullptr) return fail(errc::account_not_found);
+  balance_watch watch(*this, acct, now);
   settle(*acct, now);
   savepoint sp = make_savepoint(*acct);
   std::vector<const charge_record*> out;
@@ -430,6 +450,7 @@ result<std::vector<const charge_record*>> ledger::charge_batch(std::span<const c
     auto r = charge_one(*acct, c, now);
     if (!r) {
       rollback(sp);
+      refused_event(*acct, r.error(), c.operation, r.error().required, now);
       paranoid_check(*acct);
       return std::unexpected(r.error());
     }
@@ -446,6 +467,7 @@ result<const hold*> ledger::place_hold(const hold_cmd& cmd, time_us now) {
   command_mark_ = pending_.entries.size();
   account* acct = find_mut(cmd.account);
   if (acct == nullptr) return fail(errc::account_not_found);
+  balance_watch watch(*this, acct, now);
   if (const char* m = check_spend(cmd)) return fail(errc::invalid_argument, m);
   if (cmd.ttl_seconds < limits::hold_ttl_seconds_min ||
       cmd.ttl_seconds > limits::hold_ttl_seconds_max) {
@@ -468,7 +490,10 @@ result<const hold*> ledger::place_hold(const hold_cmd& cmd, time_us now) {
     cost = std::move(*r);
   }
   auto p = plan_spend(*acct, cost.amount, cmd.operation, cmd.urgent, now);
-  if (!p) return std::unexpected(p.error());
+  if (!p) {
+    refused_event(*acct, p.error(), cmd.operation, cost.amount, now);
+    return std::unexpected(p.error());
+  }
   if (auto r = check_rate(*acct, now); !r) return std::unexpected(r.error());
 
   const object_id id = next_object_id_++;
@@ -540,7 +565,7 @@ void ledger::return_held(hold& h, const lot_parts& parts, time_us now, bool expi
       expired_total += part.amount;
     } else {
       l.remaining += part.amount;
-      if (l.status == lot_status::depleted) revive(acct, l);
+      if (l.status == lot_status::depleted) revive(acct, l, now);
       returned.push_back(part);
       returned_total += part.amount;
     }
@@ -582,6 +607,7 @@ result<const hold*> ledger::capture(object_id hold_id, std::optional<micros> amo
   if (it == holds_.end()) return fail(errc::hold_not_found);
   hold& h = it->second;
   account& acct = *const_cast<account*>(h.owner);
+  balance_watch watch(*this, &acct, now);
   settle(acct, now);
   if (h.status != hold_status::open) return fail(errc::hold_not_open, "the hold is not open");
   const micros take_amount = amount.value_or(h.amount);
@@ -649,6 +675,7 @@ result<const hold*> ledger::release(object_id hold_id, time_us now) {
   if (it == holds_.end()) return fail(errc::hold_not_found);
   hold& h = it->second;
   account& acct = *const_cast<account*>(h.owner);
+  balance_watch watch(*this, &acct, now);
   settle(acct, now);
   if (h.status != hold_status::open) return fail(errc::hold_not_open, "the hold is not open");
   close_hold(acct, h, hold_status::released, now);
@@ -669,6 +696,7 @@ result<refund_result> ledger::refund(const refund_cmd& cmd, time_us now) {
   if (it == charges_.end()) return fail(errc::charge_not_found);
   charge_record& c = it->second;
   account& acct = *const_cast<account*>(c.owner);
+  balance_watch watch(*this, &acct, now);
   if (cmd.reason.size() > limits::reason_length_max)
     return fail(errc::invalid_argument, "reason is longer than 1024 bytes");
   const micros left = c.amount - c.refunded;
@@ -714,7 +742,7 @@ result<refund_result> ledger::refund(const refund_cmd& cmd, time_us now) {
     if (alive) {
       l.spent -= x;
       l.remaining += x;
-      if (l.status == lot_status::depleted) revive(acct, l);
+      if (l.status == lot_status::depleted) revive(acct, l, now);
       mark(l);
       out.parts.push_back({l.id, x});
     } else {
@@ -764,6 +792,7 @@ result<std::uint64_t> ledger::adjust(const adjust_cmd& cmd, time_us now) {
   command_mark_ = pending_.entries.size();
   account* acct = find_mut(cmd.account);
   if (acct == nullptr) return fail(errc::account_not_found);
+  balance_watch watch(*this, acct, now);
   if (cmd.amount == 0 || cmd.amount > amount_micros_max || cmd.amount < -amount_micros_max) {
     return fail(errc::invalid_argument, "amount must be a non-zero amount");
   }
@@ -819,6 +848,26 @@ result<std::uint64_t> ledger::adjust(const adjust_cmd& cmd, time_us now) {
   check_topup(*acct, now);
   paranoid_check(*acct);
   return e.seq;
+}
+
+// ---------------------------------------------------------------- events
+
+void ledger::refused_event(account& acct, const error& e, std::string_view operation, micros amount,
+                           time_us now) {
+  if (e.code != errc::insufficient_credits || e.reason == refusal_reason::none) return;
+  const auto reason = static_cast<std::size_t>(e.reason) - 1;
+  CREDITD_ASSERT(reason < acct.refused_event_at.size());
+  time_us& last = acct.refused_event_at[reason];
+  if (last != 0 && now - last < limits::charge_refused_event_interval_seconds * us_per_second)
+    return;
+  last = now;
+  event& ev = append_event(event_type::charge_refused, acct, now);
+  event_data(ev.data)
+      .text("reason", to_string(e.reason))
+      .text("operation", operation)
+      .amount("amount", amount)
+      .amount("available", e.available)
+      .close();
 }
 
 // ---------------------------------------------------------------- idempotency

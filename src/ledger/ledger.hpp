@@ -26,6 +26,7 @@
 
 #include "ledger/changes.hpp"
 #include "ledger/error.hpp"
+#include "ledger/events.hpp"
 #include "ledger/idempotency.hpp"
 #include "ledger/types.hpp"
 #include "util/assert.hpp"
@@ -298,6 +299,11 @@ class ledger {
   // until the next command or take_changes().
   std::span<const entry> command_entries() const { return pending_entries_since(command_mark_); }
 
+  // Events made since the last take_changes(), oldest first (events.hpp).
+  std::span<const event> pending_events() const { return pending_.events; }
+  // The seq the next event gets: one beyond every event made or loaded.
+  std::uint64_t next_event_seq() const { return next_event_seq_; }
+
   // Entries appended since `mark` (from `pending_entry_count()` before a command).
   std::size_t pending_entry_count() const { return pending_.entries.size(); }
   std::span<const entry> pending_entries_since(std::size_t mark) const {
@@ -394,6 +400,17 @@ class ledger {
   void restore_subscription(const subscription& row, std::string_view account_id);
   void restore_external_id(std::string id) { external_ids_.insert(std::move(id)); }
   void restore_time_seen(time_us t) { time_seen_ = t; }
+  // One beyond the store's last event seq (its MAX(seq) + 1).
+  void restore_event_seq(std::uint64_t next) {
+    CREDITD_ASSERT(!loaded_ && next >= 1);
+    next_event_seq_ = next;
+  }
+  // The instant of the last lot.expiring_soon notice stored: notices at or
+  // before it are not scheduled again by finish_load().
+  void restore_notices_until(time_us t) {
+    CREDITD_ASSERT(!loaded_);
+    notices_until_ = t;
+  }
   // Returns the check_all() text: empty when consistent.
   std::string finish_load();
 
@@ -402,14 +419,39 @@ class ledger {
     time_us at;
     object_id id;  // a lot or a hold; 0: `sub_owner`'s subscription
     account* sub_owner = nullptr;
-    bool operator>(const due_item& o) const { return at != o.at ? at > o.at : id > o.id; }
+    bool notice = false;  // lot `id`'s lot.expiring_soon, not its expiry
+    bool operator>(const due_item& o) const {
+      if (at != o.at) return at > o.at;
+      if (id != o.id) return id > o.id;
+      return notice > o.notice;
+    }
+    bool same(const due_item& o) const {
+      return at == o.at && id == o.id && sub_owner == o.sub_owner && notice == o.notice;
+    }
+  };
+  // Emits the balance events of an account (balance_events) when it goes out
+  // of scope: at the end of a command or due step, whichever way it returns.
+  // `acct` may be set after construction (once the command found it).
+  struct balance_watch {
+    ledger& l;
+    account* acct;
+    time_us at;
+    std::size_t mark;
+    balance_watch(ledger& owner, account* a, time_us now)
+        : l(owner), acct(a), at(now), mark(owner.pending_.entries.size()) {}
+    balance_watch(const balance_watch&) = delete;
+    balance_watch& operator=(const balance_watch&) = delete;
+    ~balance_watch() {
+      if (acct != nullptr) l.balance_events(*acct, at, mark);
+    }
   };
   struct spend_plan {
     micros from_lots = 0;
     micros from_postpaid = 0;
   };
   struct savepoint {
-    std::size_t entries, accounts, lots, holds, charges;
+    std::size_t entries, accounts, lots, holds, charges, events;
+    std::uint64_t next_event_seq;
     object_id next_object_id;
     std::uint64_t next_seq;
     account* acct;
@@ -437,7 +479,7 @@ class ledger {
   // Commerce internals (ledger_commerce.cpp).
   void renew(account& acct, time_us at);  // the subscription's event due at `at`
   void start_period(account& acct, subscription& sub, time_us at, micros carry,
-                    object_id carried_from);
+                    object_id carried_from, bool renewal);
   void save(const subscription& sub) { pending_.subscriptions.push_back(sub); }
   // Automatic top-up after the account's available may have fallen.
   void check_topup(account& acct, time_us now);
@@ -445,7 +487,27 @@ class ledger {
                                         time_us now);
   time_us billing_period_start(const account& acct, time_us now) const;
   result<void> price_spend(charge_cmd& cmd) const;
-  void add_due(time_us at, object_id id, account* sub_owner = nullptr);
+  void add_due(time_us at, object_id id, account* sub_owner = nullptr, bool notice = false);
+  // ---- Events (events.hpp).
+  event& append_event(event_type type, account& acct, time_us at);
+  // The balance events of `acct` at the end of a command or due step that
+  // began with `mark` journal entries pending: available now against
+  // acct.events_available (balance_crossings), which it then updates.
+  void balance_events(account& acct, time_us at, std::size_t mark);
+  // Takes account of available before a command changes it (settle calls it).
+  void watch_available(account& acct, time_us now) {
+    if (acct.events_available < 0) acct.events_available = available_now(acct, now);
+  }
+  // charge.refused for a refused spend, at most once a minute per account
+  // and reason (account::refused_event_at).
+  void refused_event(account& acct, const error& e, std::string_view operation, micros amount,
+                     time_us now);
+  // When lot `l`'s lot.expiring_soon is due under its account's
+  // expiring_soon_days; no_expiry for none.
+  static time_us notice_at(const lot& l);
+  // Queues lot `l`'s notice if it is due after `after` and after the last
+  // notice stored (notices_until_).
+  void schedule_notice(const lot& l, time_us after);
 
   micros postpaid_available(const account& acct, time_us now) const;
   micros lots_spendable(const account& acct, time_us now, std::string_view operation,
@@ -470,7 +532,7 @@ class ledger {
   void insert_active(account& acct, lot* l);
   void remove_active(account& acct, lot* l);
   // A depleted lot that credits flow back into becomes active again.
-  void revive(account& acct, lot& l);
+  void revive(account& acct, lot& l, time_us now);
   lot& new_lot(account& acct, const grant_cmd& cmd, time_us now);
   entry& append_entry(entry_type type, account& acct, micros amount, time_us now);
   micros available_now(const account& acct, time_us now) const {
@@ -523,6 +585,8 @@ class ledger {
 
   object_id next_object_id_ = 1;
   std::uint64_t next_seq_ = 1;
+  std::uint64_t next_event_seq_ = 1;
+  time_us notices_until_ = 0;  // the latest lot.expiring_soon made or loaded
 
   // Pending changes since the last take_changes().
   std::uint64_t epoch_ = 1;

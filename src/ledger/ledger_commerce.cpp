@@ -215,6 +215,7 @@ result<quote_result> ledger::quote(const charge_cmd& cmd, time_us now) {
     return fail(errc::invalid_argument, "operation must match [A-Za-z0-9._:/-]{1,128}");
   if (cmd.quantity <= 0 || cmd.quantity > amount_micros_max)
     return fail(errc::invalid_argument, "quantity must be positive");
+  balance_watch watch(*this, acct, now);  // settling may expire lots
   quote_result out;
   out.cost = priced{cmd.amount, {}, 0};
   if (cmd.from_catalog) {
@@ -283,6 +284,14 @@ result<purchase_result> ledger::purchase_into(account& acct, const package& pkg,
   out.granted = &l;
   pending_.purchases.push_back(p);
   if (!p.external_id.empty()) external_ids_.insert(p.external_id);
+  event& ev = append_event(event_type::purchase_completed, acct, now);
+  event_data(ev.data)
+      .id("purchase", id_kind::purchase, purchase_id)
+      .text("package", pkg.id)
+      .id("lot", id_kind::lot, l.id)
+      .amount("amount", pkg.credits)
+      .text("source", to_string(cmd.source))
+      .close();
   return out;
 }
 
@@ -301,6 +310,7 @@ result<purchase_result> ledger::purchase(const purchase_cmd& cmd, time_us now) {
     dup.duplicate = true;
     return dup;
   }
+  balance_watch watch(*this, acct, now);
   settle(*acct, now);
   auto r = purchase_into(*acct, pkg->second, cmd, now);
   if (r) check_topup(*acct, now);
@@ -318,6 +328,7 @@ result<put_result<subscription>> ledger::put_subscription(const subscription_cmd
   if (!plans_.contains(cmd.plan)) return fail(errc::plan_not_found);
   if (!cmd.timezone.empty() && !calendar_->knows_zone(cmd.timezone))
     return fail(errc::invalid_argument, "timezone is not a known IANA time zone");
+  balance_watch watch(*this, acct, now);
   settle(*acct, now);
   subscription* existing = acct->sub;
   if (existing != nullptr && existing->status == subscription_status::active) {
@@ -390,6 +401,7 @@ result<const subscription*> ledger::cancel_subscription(std::string_view account
   command_mark_ = pending_.entries.size();
   account* acct = find_mut(account_id);
   if (acct == nullptr) return fail(errc::account_not_found);
+  balance_watch watch(*this, acct, now);
   settle(*acct, now);
   subscription* sub = acct->sub;
   if (sub == nullptr) return fail(errc::subscription_not_found);
@@ -407,7 +419,7 @@ result<const subscription*> ledger::cancel_subscription(std::string_view account
 }
 
 void ledger::start_period(account& acct, subscription& sub, time_us at, micros carry,
-                          object_id carried_from) {
+                          object_id carried_from, bool renewal) {
   const plan& pl = plans_.at(sub.plan);
   // Boundaries count months from the anchor (a year is 12 of them, clamped
   // from the anchor day alike), so that a plan of another period continues
@@ -461,6 +473,15 @@ void ledger::start_period(account& acct, subscription& sub, time_us at, micros c
   lot& l = grant_lot(g);
   sub.lot_id = l.id;
   row.lot_id = l.id;
+  if (renewal) {
+    event& ev = append_event(event_type::subscription_renewed, acct, at);
+    event_data d(ev.data);
+    d.text("plan", pl.id).integer("period", sub.period_index).id("lot", id_kind::lot, l.id);
+    d.amount("amount", pl.credits_per_period);
+    if (carry > 0) d.amount("rolled_over", carry);
+    if (sub.period_end != no_expiry) d.time("period_end", sub.period_end);
+    d.close();
+  }
   pending_.periods.push_back(std::move(row));
   if (sub.period_end != no_expiry) add_due(sub.period_end, 0, &acct);
   sub.updated_at = at;
@@ -471,7 +492,7 @@ void ledger::renew(account& acct, time_us at) {
   subscription& sub = *acct.sub;
   if (sub.status == subscription_status::pending) {
     CREDITD_ASSERT(sub.start_at == at);
-    start_period(acct, sub, at, 0, 0);
+    start_period(acct, sub, at, 0, 0, /*renewal=*/false);
     return;
   }
   CREDITD_ASSERT(sub.status == subscription_status::active && sub.period_end == at);
@@ -501,7 +522,7 @@ void ledger::renew(account& acct, time_us at) {
     sub.plan = std::move(sub.next_plan);
     sub.next_plan.clear();
   }
-  start_period(acct, sub, at, carry, old_id);
+  start_period(acct, sub, at, carry, old_id, /*renewal=*/true);
 }
 
 void ledger::restore_subscription(const subscription& row, std::string_view account_id) {

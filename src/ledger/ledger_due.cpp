@@ -1,4 +1,5 @@
-// Time-driven work: lot expiry and hold expiry, applied in time order.
+// Time-driven work: lot and hold expiry, renewals and lot.expiring_soon
+// notices, applied in time order.
 #include <algorithm>
 
 #include "ledger/ledger.hpp"
@@ -6,8 +7,8 @@
 
 namespace creditd::ledger {
 
-void ledger::add_due(time_us at, object_id id, account* sub_owner) {
-  due_.push(due_item{at, id, sub_owner});
+void ledger::add_due(time_us at, object_id id, account* sub_owner, bool notice) {
+  due_.push(due_item{at, id, sub_owner, notice});
   if (due_.size() >= due_compact_at_) {
     due_.keep_if([this](const due_item& x) { return due_live(x); });
     due_compact_at_ = std::max(due_compact_min, 2 * due_.size());
@@ -16,8 +17,12 @@ void ledger::add_due(time_us at, object_id id, account* sub_owner) {
 
 bool ledger::due_live(const due_item& item) const {
   if (item.id == 0) return subscription_due(item.sub_owner->sub) == item.at;
-  if (auto l = lots_.find(item.id); l != lots_.end())
-    return l->second.status == lot_status::active && l->second.expires_at == item.at;
+  if (auto l = lots_.find(item.id); l != lots_.end()) {
+    const lot& x = l->second;
+    if (item.notice)
+      return x.status == lot_status::active && x.remaining > 0 && notice_at(x) == item.at;
+    return x.status == lot_status::active && x.expires_at == item.at;
+  }
   if (auto h = holds_.find(item.id); h != holds_.end())
     return h->second.status == hold_status::open && h->second.expires_at == item.at;
   return false;
@@ -63,6 +68,10 @@ void ledger::expire_lot(lot& l, time_us at) {
   e.lot_id = l.id;
   e.parts.push_back({l.id, lost});
   e.balance_after = available_now(acct, at);
+  if (lost > 0) {
+    event& ev = append_event(event_type::lot_expired, acct, at);
+    event_data(ev.data).id("lot", id_kind::lot, l.id).amount("amount", lost).close();
+  }
 }
 
 void ledger::expire_hold(hold& h, time_us at) {
@@ -75,9 +84,14 @@ void ledger::expire_hold(hold& h, time_us at) {
   --open_holds_total_;
   mark(h);
   return_held(h, h.parts, at, /*expiry=*/true);
+  event& ev = append_event(event_type::hold_expired, acct, at);
+  event_data d(ev.data);
+  d.id("hold", id_kind::hold, h.id).amount("amount", h.amount).text("operation", h.operation);
+  d.close();
 }
 
 void ledger::settle(account& acct, time_us now, bool topup) {
+  watch_available(acct, now);
   bool applied_any = false;
   while (acct.next_due <= now) {
     const time_us at = acct.next_due;
@@ -117,17 +131,40 @@ std::size_t ledger::run_due(time_us now, std::size_t items_max) {
     const due_item item = due_.top();
     due_.pop();
     ++pops;
+    // The same item twice (a notice queued again after a settings change
+    // and back): applied once.
+    while (!due_.empty() && due_.top().same(item))
+      due_.pop();
     if (!due_live(item)) continue;  // stale: already closed or expired on touch
     account* owner = item.sub_owner;
     if (item.id != 0) {
       auto l = lots_.find(item.id);
       owner = const_cast<account*>(l != lots_.end() ? l->second.owner : holds_.at(item.id).owner);
     }
-    // Everything of this account due before `item.at` was popped already, so
-    // this applies exactly what is due at `item.at`.
-    // Top-up looks at the balance at `now`, not at the item's past instant.
-    settle(*owner, item.at, /*topup=*/false);
-    check_topup(*owner, now);
+    {
+      // Everything of this account due before `item.at` was popped already,
+      // so this applies exactly what is due at `item.at`; its events carry
+      // that instant.
+      balance_watch watch(*this, owner, item.at);
+      settle(*owner, item.at, /*topup=*/false);
+      if (item.notice) {
+        const lot& l = lots_.at(item.id);
+        CREDITD_ASSERT(l.status == lot_status::active && l.expires_at > item.at);
+        event& ev = append_event(event_type::lot_expiring_soon, *owner, item.at);
+        event_data(ev.data)
+            .id("lot", id_kind::lot, l.id)
+            .amount("amount", l.remaining)
+            .time("expires_at", l.expires_at)
+            .close();
+        notices_until_ = std::max(notices_until_, item.at);
+        pending_.notices_until = notices_until_;
+      }
+    }
+    {
+      // Top-up looks at the balance at `now`, not at the item's past instant.
+      balance_watch watch(*this, owner, now);
+      check_topup(*owner, now);
+    }
     paranoid_check(*owner);
     ++applied;
   }

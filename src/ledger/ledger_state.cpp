@@ -78,6 +78,59 @@ entry& ledger::append_entry(entry_type type, account& acct, micros amount, time_
   return e;
 }
 
+// ---------------------------------------------------------------- events
+
+event& ledger::append_event(event_type type, account& acct, time_us at) {
+  event& ev = pending_.events.emplace_back();
+  ev.seq = next_event_seq_++;
+  ev.type = type;
+  ev.owner = &acct;
+  ev.created_at = at;
+  return ev;
+}
+
+void ledger::balance_events(account& acct, time_us at, std::size_t mark) {
+  if (acct.events_available < 0) {
+    // Not known before (a new account, or the first command after a load
+    // that refused before settling): from here on.
+    acct.events_available = available_now(acct, at);
+    return;
+  }
+  // Nothing journaled: available did not move (a refusal, a read, a
+  // setting that is not the reserve or the postpaid limit).
+  if (pending_.entries.size() <= mark) return;
+  // The last entry's balance_after is available after it, when it is this
+  // account's at this instant (nearly always: no second balance scan).
+  const entry& last = pending_.entries.back();
+  const micros after =
+      last.owner == &acct && last.created_at == at ? last.balance_after : available_now(acct, at);
+#ifdef CREDITD_PARANOID_CHECKS
+  CREDITD_ASSERT(after == available_now(acct, at));
+#endif
+  const micros before = acct.events_available;
+  acct.events_available = after;
+  balance_crossings(before, after, acct.settings.low_balance_thresholds,
+                    [&](event_type type, micros threshold) {
+                      event& ev = append_event(type, acct, at);
+                      event_data d(ev.data);
+                      d.amount("available_before", before).amount("available_after", after);
+                      if (type == event_type::balance_low) d.amount("threshold", threshold);
+                      d.close();
+                    });
+}
+
+time_us ledger::notice_at(const lot& l) {
+  const std::int64_t days = l.owner->settings.expiring_soon_days;
+  if (days <= 0 || l.expires_at == no_expiry) return no_expiry;
+  return l.expires_at - days * us_per_day;
+}
+
+void ledger::schedule_notice(const lot& l, time_us after) {
+  const time_us at = notice_at(l);
+  if (at == no_expiry || at <= after || at <= notices_until_) return;
+  add_due(at, l.id, nullptr, /*notice=*/true);
+}
+
 // ---------------------------------------------------------------- change tracking
 
 void ledger::mark(account& a) {
@@ -143,6 +196,8 @@ ledger::savepoint ledger::make_savepoint(account& acct) {
                dirty_lots_.size(),
                dirty_holds_.size(),
                dirty_charges_.size(),
+               pending_.events.size(),
+               next_event_seq_,
                next_object_id_,
                next_seq_,
                &acct,
@@ -172,6 +227,8 @@ void ledger::rollback(savepoint& sp) {
   while (!charge_order_.empty() && charge_order_.back() >= sp.next_object_id)
     charge_order_.pop_back();
   pending_.entries.resize(sp.entries);
+  pending_.events.resize(sp.events);
+  next_event_seq_ = sp.next_event_seq;
   dirty_accounts_.resize(sp.accounts);
   dirty_lots_.resize(sp.lots);
   dirty_holds_.resize(sp.holds);
@@ -422,6 +479,9 @@ std::string ledger::finish_load() {
       if (l->status == lot_status::active) {
         insert_active(a, l);
         if (l->expires_at != no_expiry) add_due(l->expires_at, l->id);
+        // Its notice, unless it was granted inside its notice window (none
+        // then) or the notice went out before the restart.
+        schedule_notice(*l, l->created_at);
       } else {
         dead_lots_.push_back(l->id);  // loaded because an open hold holds credits of it
       }

@@ -28,6 +28,9 @@ inline constexpr std::int64_t hold_ttl_seconds_max = 30 * 86'400;
 inline constexpr std::int64_t hold_ttl_seconds_default = 600;
 inline constexpr std::int64_t rate_limit_per_minute_max = 1'000'000;
 inline constexpr std::int64_t expiring_soon_days_max = 3650;
+// charge.refused fires at most once per account and refusal reason in this
+// many seconds (events.hpp): a client looping on 402 cannot flood the log.
+inline constexpr std::int64_t charge_refused_event_interval_seconds = 60;
 // Idempotency records are kept at least this long (the contract says 24 hours).
 inline constexpr std::int64_t idempotency_retention_seconds = 48 * 3600;
 inline constexpr std::size_t idempotency_key_length_max = 255;

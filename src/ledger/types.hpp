@@ -2,6 +2,7 @@
 // Plain data owned by `ledger` (see ledger.hpp); not thread-safe.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -172,6 +173,13 @@ struct account {
   topup_state topup;             // automatic top-up's state
   time_us next_due = no_expiry;  // no lot expiry, hold expiry or renewal before this
   rate_bucket rate;              // volatile: not persisted
+  // Events (events.hpp), volatile: the available the last command or due
+  // step left, which the next one's balance events compare against (-1: not
+  // known yet, taken when the account is next settled); and per refusal
+  // reason (balance, reserve, postpaid_limit, scope) when charge.refused
+  // last fired (0: never), so it fires at most once a minute per reason.
+  micros events_available = -1;
+  std::array<time_us, 4> refused_event_at{};
   std::uint64_t dirty_epoch = 0;
 };
 

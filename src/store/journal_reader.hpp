@@ -41,6 +41,22 @@ struct stored_lot {
   ledger::lot l;  // l.owner is null: the account is above
 };
 
+// An event as the store holds it (ledger/events.hpp; events are not kept in
+// memory once durable).
+struct stored_event {
+  std::string account;
+  ledger::event ev;  // ev.owner is null: the account is above
+};
+
+// Which events a read wants: those with seq > after, of one account and of
+// one type when given (empty: any), at most `limit`, oldest first.
+struct event_filter {
+  std::uint64_t after = 0;
+  std::string account;
+  std::string type;
+  std::size_t limit = 50;
+};
+
 class journal_reader {
  public:
   virtual ~journal_reader() = default;
@@ -72,6 +88,10 @@ class journal_reader {
   virtual std::expected<std::vector<stored_lot>, store_error> lot_rows(const std::string& account,
                                                                        std::uint64_t after_id,
                                                                        std::size_t limit) = 0;
+  // The events `filter` asks for, by seq (a delivery worker reads "the
+  // events after seq N" so, in order). Errors as charge().
+  virtual std::expected<std::vector<stored_event>, store_error> events(
+      const event_filter& filter) = 0;
 };
 
 }  // namespace creditd::store

@@ -31,7 +31,7 @@ struct migration {
   std::string_view sqlite_sql = {};
 };
 
-inline constexpr std::array<migration, 7> migrations = {{
+inline constexpr std::array<migration, 8> migrations = {{
     {1, R"sql(
 CREATE TABLE IF NOT EXISTS meta (
   key   TEXT PRIMARY KEY,
@@ -398,6 +398,14 @@ ALTER TABLE purchases_v7 RENAME TO purchases;
 CREATE UNIQUE INDEX purchases_external_id ON purchases (external_id)
   WHERE external_id <> '';
 CREATE INDEX purchases_account ON purchases (account);
+)sql"},
+    // The event list's filters (GET /v1/events?account=&type=): each reads
+    // its index in seq order from the cursor, instead of scanning every
+    // event after it. Events are few beside entries, so two index entries per
+    // event cost little.
+    {8, R"sql(
+CREATE INDEX IF NOT EXISTS events_account ON events (account, seq);
+CREATE INDEX IF NOT EXISTS events_type ON events (type, seq);
 )sql"},
 }};
 

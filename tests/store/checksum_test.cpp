@@ -297,7 +297,8 @@ void make_rich_store(const std::string& path) {
         "INSERT INTO events (seq, type, account, data, created_at, checksum) VALUES (?1, ?2, ?3, "
         "?4, ?5, ?6)");
     ASSERT_TRUE(ins.has_value()) << ins.error().message;
-    const sq::cell row[] = {sq::cell::of(std::int64_t{1}), sq::cell::of("low_balance"),
+    // After the ledger's own events (seq 1, 2, ...).
+    const sq::cell row[] = {sq::cell::of(std::int64_t{1'000'000}), sq::cell::of("balance.low"),
                             sq::cell::of("alice"), sq::cell::of(R"({"below":5})"),
                             sq::cell::of(t0)};
     auto r = sq::run_with_checksum(*ins, "events", row);
@@ -585,6 +586,16 @@ TEST(row_checksum, altering_any_field_of_any_row_is_named) {
         auto loaded = (*s)->load(l, t_end);
         // The journal is not read at start (only its last seq is).
         if (table == "entries") continue;
+        if (table == "events") {
+          // Nor are the events (they grow with history, as the journal): a
+          // read of the list names the row.
+          sq::sqlite_reader reader(copy);
+          auto r = reader.events({.limit = 1'000'000});
+          const std::string problem = r ? std::string() : r.error().message;
+          EXPECT_NE(problem.find(name + ": checksum mismatch"), std::string::npos)
+              << what << ": " << problem;
+          continue;
+        }
         if ((table == "charges" || table == "holds" || table == "lots") && loaded.has_value()) {
           // Nor are the charges, closed holds and dead lots: a request that
           // needs one reads its row, and that read names it.

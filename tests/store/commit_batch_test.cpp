@@ -195,6 +195,8 @@ TEST(commit_batch, a_row_in_several_sets_is_written_once) {
     cs.periods.clear();
     cs.idempotency_added.clear();
     cs.idempotency_expired_before = 0;
+    cs.events.clear();
+    cs.notices_until = 0;
   }
   ledger::time_us time_seen = 0;
   for (const ledger::change_set& cs : rows_only)

@@ -167,16 +167,26 @@ TEST(engine_commits, reads_alone_are_not_commits) {
   // A write that changes nothing (a refusal) is not a commit either, and
   // completes durably.
   EXPECT_TRUE(run_durably(e, [](ledger::ledger& l, time_us now) {
-    EXPECT_FALSE(l.charge({"a", 1000 * credit, "op", "", "", false}, now).has_value());
+    EXPECT_FALSE(l.charge({"nobody", credit, "op", "", "", false}, now).has_value());
   }));
   EXPECT_EQ(e.stats().commits, before.commits);
+  // A refusal for credits fires charge.refused (an event to store): the
+  // first is a commit, a second one within the minute is sampled away.
+  EXPECT_TRUE(run_durably(e, [](ledger::ledger& l, time_us now) {
+    EXPECT_FALSE(l.charge({"a", 1000 * credit, "op", "", "", false}, now).has_value());
+  }));
+  EXPECT_EQ(e.stats().commits, before.commits + 1);
+  EXPECT_TRUE(run_durably(e, [](ledger::ledger& l, time_us now) {
+    EXPECT_FALSE(l.charge({"a", 1000 * credit, "op", "", "", false}, now).has_value());
+  }));
+  EXPECT_EQ(e.stats().commits, before.commits + 1);
   // A write is.
   EXPECT_TRUE(run_durably(e, [](ledger::ledger& l, time_us now) {
     ASSERT_TRUE(l.charge({"a", credit, "op", "", "", false}, now).has_value());
   }));
-  EXPECT_EQ(e.stats().commits, before.commits + 1);
-  EXPECT_EQ(s.commits(), 2u);
-  EXPECT_EQ(total(e.stats().commit_us_buckets), 2u);
+  EXPECT_EQ(e.stats().commits, before.commits + 2);
+  EXPECT_EQ(s.commits(), 3u);
+  EXPECT_EQ(total(e.stats().commit_us_buckets), 3u);
 }
 
 TEST(engine_commits, a_read_after_a_write_waits_for_its_commit) {

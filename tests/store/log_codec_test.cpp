@@ -156,6 +156,10 @@ ledger::change_set full_set(const ledger::account* a, const ledger::account* b) 
   c.time_seen = 122;
   c.next_object_id = 123;
   c.next_seq = 124;
+  c.events.push_back(
+      {125, ledger::event_type::balance_low, a, -126, R"({"threshold":"1","x":"\u0000"})"});
+  c.events.push_back({127, ledger::event_type::charge_refused, b, 128, ""});
+  c.notices_until = 129;
   return c;
 }
 
@@ -310,6 +314,13 @@ void expect_same(const ledger::purchase& x, const ledger::purchase& y) {
   SAME(reason);
   SAME(created_at);
 }
+void expect_same(const ledger::event& x, const ledger::event& y) {
+  SAME(seq);
+  SAME(type);
+  EXPECT_EQ(x.owner->id, y.owner->id);
+  SAME(created_at);
+  SAME(data);
+}
 void expect_same(const ledger::subscription_period& x, const ledger::subscription_period& y) {
   SAME(account);
   SAME(index);
@@ -349,6 +360,8 @@ void expect_same_set(const ledger::change_set& x, const ledger::change_set& y) {
   SAME(time_seen);
   SAME(next_object_id);
   SAME(next_seq);
+  expect_rows(x.events, y.events, "events");
+  SAME(notices_until);
 }
 
 struct owners {
@@ -433,10 +446,14 @@ TEST(log_codec, a_forged_count_or_version_or_name_is_refused) {
   owner_arena arena;
   {
     std::string v = bytes;
-    v[0] = 2;
+    v[0] = 3;
     auto r = decode_change_sets(v, arena);
     ASSERT_FALSE(r.has_value());
-    EXPECT_NE(r.error().find("version 2"), std::string::npos) << r.error();
+    EXPECT_NE(r.error().find("version 3"), std::string::npos) << r.error();
+    v[0] = 0;
+    r = decode_change_sets(v, arena);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_NE(r.error().find("version 0"), std::string::npos) << r.error();
   }
   {
     // The count of sets, then the count of entries, at 2^32 - 1: refused
@@ -473,6 +490,31 @@ TEST(log_codec, a_forged_count_or_version_or_name_is_refused) {
     ASSERT_FALSE(r.has_value());
     EXPECT_NE(r.error().find("empty owner"), std::string::npos) << r.error();
   }
+}
+
+// A log written before events (codec version 1: a set ends with its
+// counters) is still read, as sets without events.
+TEST(log_codec, a_version_1_record_is_still_read) {
+  owners o;
+  ledger::change_set c = full_set(&o.a, &o.b);
+  c.events.clear();
+  c.notices_until = 0;
+  std::string v2;
+  encode_change_set(v2, c);
+  ASSERT_EQ(v2[0], 2);
+  // Version 1 is version 2 without the trailing event count (0) and
+  // notices_until (0): 4 + 8 bytes.
+  ASSERT_EQ(v2.substr(v2.size() - 12), std::string(12, '\0'));
+  std::string v1 = v2.substr(0, v2.size() - 12);
+  v1[0] = 1;
+  owner_arena arena;
+  auto back = decode_change_sets(v1, arena);
+  ASSERT_TRUE(back.has_value()) << back.error();
+  ASSERT_EQ(back->size(), 1u);
+  expect_same_set(c, (*back)[0]);
+  // The same bytes read as version 2 lack the events: refused.
+  v1[0] = 2;
+  EXPECT_FALSE(decode_change_sets(v1, arena).has_value());
 }
 
 TEST(log_codec, random_damage_never_crashes) {

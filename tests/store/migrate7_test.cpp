@@ -63,7 +63,13 @@ void make_schema_6_copy(const std::string& source, const std::string& path) {
 
 TEST(migration_7, a_schema_6_file_keeps_every_row_and_checksum) {
   ledger::ledger l;
-  const std::vector<ledger::change_set> sets = workload(l, 21, 10);
+  std::vector<ledger::change_set> sets = workload(l, 21, 10);
+  // A schema 6 file's events are the two below (change sets carry events
+  // from codec version 2 on, long after schema 7).
+  for (ledger::change_set& cs : sets) {
+    cs.events.clear();
+    cs.notices_until = 0;
+  }
   temp_dir dir;
   const std::string source = dir.file("source.db"), path = dir.file("v6.db");
   {

@@ -153,6 +153,11 @@ class gated_reader final : public st::journal_reader {
     g.pass();
     return inner_.lot_rows(account, after_id, limit);
   }
+  std::expected<std::vector<st::stored_event>, st::store_error> events(
+      const st::event_filter& filter) override {
+    g.pass();
+    return inner_.events(filter);
+  }
   std::atomic<int> lot_reads{0};
   gate g;
 

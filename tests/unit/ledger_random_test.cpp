@@ -26,7 +26,14 @@
 //     remaining/held/spent/expired/voided;
 //   - ledger.check_all() empty; periodically all accounts, run_due and
 //     take_changes() (entries, counters, dirty lots/holds/charges/accounts,
-//     subscription period rows).
+//     subscription period rows);
+//   - the balance events (balance.low, .depleted, .restored) of every
+//     command: predicted from the available the account had at its last
+//     journaled command and the model's available after this one, under the
+//     account's thresholds (type, threshold, data, instant), and none from a
+//     command that journaled nothing. Those of run_due steps are not
+//     predicted (the core computes them per due item): after one the
+//     prediction starts again from the core's view (resync_watch).
 //
 // Commerce: a catalog of prices (charges, batches, holds and quotes priced
 // from it: the most specific matching price, half-up rounding, unknown_price,
@@ -1880,6 +1887,7 @@ class driver {
     last_outcome_ = "ok";
     const std::size_t mark = core_.pending_entry_count();
     mark_ = mark;
+    events_mark_ = core_.pending_events().size();
     switch (kind) {
       case op_kind::put_account:
         do_put_account(setup_account);
@@ -1942,6 +1950,7 @@ class driver {
     if (!m_.problem.empty()) fail(m_.problem);
     if (ok_) check_entries(mark);
     if (ok_ && touched_ >= 0) check_account(touched_, settled_);
+    if (ok_) check_balance_events(mark);
     if (ok_ && full_check_after_) full_check(/*run_due_first=*/false);
     if (ok_) check(core_.check_all().empty(), "check_all: " + core_.check_all());
     if (ok_) {
@@ -3198,6 +3207,83 @@ class driver {
     full_check_after_ = !limited;
   }
 
+  // ---------------------------------------------------------------- balance events
+  // The available each account had when the core last compared it (at its
+  // last journaled command), as the model computed it then.
+  std::unordered_map<std::string, micros> watch_;
+  std::size_t events_mark_ = 0;  // pending events when this step began
+
+  void resync_watch() {
+    for (const m_account& a : m_.accounts) {
+      if (!a.exists) continue;
+      const cl::account* c = core_.find_account(a.id);
+      if (c != nullptr) watch_[a.id] = c->events_available;
+    }
+  }
+
+  void check_balance_events(std::size_t entries_mark) {
+    const auto made = core_.pending_events().subspan(events_mark_);
+    std::vector<const cl::event*> got;
+    for (const cl::event& ev : made) {
+      if (ev.type == cl::event_type::balance_low || ev.type == cl::event_type::balance_depleted ||
+          ev.type == cl::event_type::balance_restored) {
+        got.push_back(&ev);
+      }
+    }
+    if (touch_all_) {
+      resync_watch();
+      return;
+    }
+    if (touched_ < 0) {
+      eq(std::size_t{0}, got.size(), "balance events of a step on no account");
+      return;
+    }
+    const m_account& a = m_.accounts[touched_];
+    const cl::account* c = core_.find_account(a.id);
+    if (c == nullptr) {
+      eq(std::size_t{0}, got.size(), "balance events of a missing account");
+      return;
+    }
+    const micros after = m_.available_visible(a, now_);
+    auto w = watch_.find(a.id);
+    const bool journaled = core_.pending_entry_count() > entries_mark;
+    std::vector<std::pair<cl::event_type, std::string>> want;
+    if (w == watch_.end() || w->second < 0) {
+      // The first command on the account: where the comparisons start.
+      watch_[a.id] = after;
+    } else if (journaled) {
+      const micros before = w->second;
+      auto data = [&](std::optional<micros> threshold) {
+        std::string d = "{\"available_before\":\"" + cl::format_amount(before) +
+                        "\",\"available_after\":\"" + cl::format_amount(after) + "\"";
+        if (threshold) d += ",\"threshold\":\"" + cl::format_amount(*threshold) + "\"";
+        return d + "}";
+      };
+      if (before == 0 && after > 0) want.emplace_back(cl::event_type::balance_restored, data({}));
+      std::vector<micros> ts = c->settings.low_balance_thresholds;
+      std::sort(ts.rbegin(), ts.rend());
+      for (micros t : ts) {
+        if (after < before && before > t && after <= t)
+          want.emplace_back(cl::event_type::balance_low, data(t));
+      }
+      if (before > 0 && after == 0) want.emplace_back(cl::event_type::balance_depleted, data({}));
+      w->second = after;
+      if (!want.empty()) ++m_.coverage["balance event predicted"];
+    }
+    if (!eq(want.size(), got.size(), "balance events of " + a.id)) return;
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      const std::string what = "balance event " + std::to_string(i) + " of " + a.id + " ";
+      if (!eq(std::string(cl::to_string(want[i].first)), std::string(cl::to_string(got[i]->type)),
+              what + "type") ||
+          !eq(want[i].second, got[i]->data, what + "data") ||
+          !eq(now_, got[i]->created_at, what + "created_at") ||
+          !eq(a.id, got[i]->owner->id, what + "owner")) {
+        return;
+      }
+    }
+    eq(watch_.at(a.id), c->events_available, "events_available of " + a.id);
+  }
+
   // ---------------------------------------------------------------- comparisons
   bool compare_lot(const m_lot& m, const cl::lot& c) {
     const std::string w = "lot " + std::to_string(m.id) + " ";
@@ -3386,6 +3472,7 @@ class driver {
       touch_all_ = true;
       check_entries(mark);
       if (!ok_) return;
+      resync_watch();
     }
     if (!check(core_.next_due() > now_, "work left due after run_due")) return;
     compare_all_balances();

@@ -54,6 +54,11 @@ class barrier_reader final : public journal_reader {
     if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
     return inner_.lot_rows(account, after_id, limit);
   }
+  std::expected<std::vector<stored_event>, store_error> events(
+      const event_filter& filter) override {
+    if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
+    return inner_.events(filter);
+  }
 
  private:
   journal_reader& inner_;

@@ -258,6 +258,14 @@ void put(writer& w, const ledger::subscription_period& p) {
   w.i64(p.ends_at);
 }
 
+void put(writer& w, const ledger::event& ev) {
+  w.u64(ev.seq);
+  w.name(ev.type);
+  w.owner(ev.owner);
+  w.i64(ev.created_at);
+  w.str(ev.data);
+}
+
 template <typename T>
 void put_all(writer& w, const std::vector<T>& rows) {
   w.count(rows.size());
@@ -283,6 +291,9 @@ void put_set(writer& w, const ledger::change_set& c) {
   w.i64(c.time_seen);
   w.u64(c.next_object_id);
   w.u64(c.next_seq);
+  // Version 2.
+  put_all(w, c.events);
+  w.i64(c.notices_until);
 }
 
 // ---- Decoding: every read checks what remains; the first failure sticks
@@ -607,6 +618,14 @@ void get(reader& r, ledger::subscription_period& p) {
   p.ends_at = r.i64();
 }
 
+void get(reader& r, ledger::event& ev) {
+  ev.seq = r.u64();
+  ev.type = r.enumerated<ledger::event_type>(ledger::parse_event_type, "event type");
+  ev.owner = r.owner();
+  ev.created_at = r.i64();
+  ev.data = r.str();
+}
+
 // Each row is more than 8 bytes encoded: a count above remaining / 8 is a lie.
 template <typename T>
 void get_all(reader& r, std::vector<T>& rows) {
@@ -616,7 +635,7 @@ void get_all(reader& r, std::vector<T>& rows) {
     get(r, rows.emplace_back());
 }
 
-void get_set(reader& r, ledger::change_set& c) {
+void get_set(reader& r, ledger::change_set& c, std::uint8_t version) {
   get_all(r, c.entries);
   get_all(r, c.accounts);
   get_all(r, c.lots);
@@ -634,6 +653,10 @@ void get_set(reader& r, ledger::change_set& c) {
   c.time_seen = r.i64();
   c.next_object_id = r.u64();
   c.next_seq = r.u64();
+  if (version >= 2) {
+    get_all(r, c.events);
+    c.notices_until = r.i64();
+  }
 }
 
 }  // namespace
@@ -655,7 +678,7 @@ std::expected<std::vector<ledger::change_set>, std::string> decode_change_sets(
     std::string_view bytes, owner_arena& arena) {
   reader r(bytes, arena);
   const std::uint8_t version = r.u8();
-  if (r.ok() && version != change_codec_version) {
+  if (r.ok() && (version < 1 || version > change_codec_version)) {
     return std::unexpected("change sets encoded in version " + std::to_string(version) +
                            ", which this build does not read (it reads " +
                            std::to_string(change_codec_version) + ")");
@@ -665,7 +688,7 @@ std::expected<std::vector<ledger::change_set>, std::string> decode_change_sets(
   std::vector<ledger::change_set> sets;
   sets.reserve(n);
   for (std::size_t i = 0; i < n && r.ok(); ++i)
-    get_set(r, sets.emplace_back());
+    get_set(r, sets.emplace_back(), version);
   if (r.ok() && r.remaining() != 0) r.fail(std::to_string(r.remaining()) + " bytes left over");
   if (!r.ok()) return std::unexpected("undecodable change sets: " + r.error());
   return sets;

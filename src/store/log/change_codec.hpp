@@ -6,7 +6,7 @@
 // pointers are resolved against an arena of stand-in accounts that holds
 // only their ids (what a store reads through `owner`).
 //
-// Layout: u8 version (1), u32 count of sets, then each set. Integers are
+// Layout: u8 version (2), u32 count of sets, then each set. Integers are
 // fixed-width little-endian; a string is u32 length + bytes; a list is u32
 // count + items; an enum is its name (u8 length + bytes), as the database
 // spells it. Pure functions; thread-safe. An owner_arena is not.
@@ -26,7 +26,9 @@
 
 namespace creditd::store::log {
 
-inline constexpr std::uint8_t change_codec_version = 1;
+// 2: each set ends with its events and notices_until. Version 1 records
+// (no events) are still read.
+inline constexpr std::uint8_t change_codec_version = 2;
 
 // Stand-in accounts for the owners of decoded rows: one per id, holding only
 // the id; pointers stay valid for the arena's life (never moved).

@@ -284,6 +284,50 @@ std::expected<std::vector<stored_lot>, store_error> sqlite_reader::lot_rows(
   return out;
 }
 
+std::expected<std::vector<stored_event>, store_error> sqlite_reader::events(
+    const event_filter& filter) {
+  auto db = acquire();
+  if (!db) return std::unexpected(db.error());
+  std::vector<stored_event> out;
+  {
+    // One statement per filter, so that each reads its index from the
+    // cursor on (events_account, events_type; the rowid without a filter).
+    std::string sql =
+        "SELECT seq, type, account, data, created_at, checksum FROM events WHERE seq > ?1";
+    if (!filter.account.empty()) sql += " AND account = ?2";
+    if (!filter.type.empty()) sql += " AND type = ?3";
+    sql += " ORDER BY seq LIMIT ?4";
+    auto q = db->prepare(sql);
+    if (!q) return std::unexpected(store_error{"cannot read events: " + q.error().message});
+    q->bind(1, as_bigint(filter.after));
+    if (!filter.account.empty()) q->bind(2, filter.account);
+    if (!filter.type.empty()) q->bind(3, filter.type);
+    q->bind(4, as_bigint(filter.limit));
+    while (true) {
+      auto row = q->step();
+      if (!row) return std::unexpected(store_error{"cannot read events: " + row.error().message});
+      if (!*row) break;
+      if (const row_verdict v = check_row(*q, "events", 5); v != row_verdict::intact) {
+        return std::unexpected(
+            store_error{"sqlite store " + path_ + ": " +
+                        checksum_problem("events", key_text("seq", column_cell(*q, 0)), v)});
+      }
+      stored_event s;
+      s.ev.seq = static_cast<std::uint64_t>(q->column_int(0));
+      auto type = ledger::parse_event_type(q->column_text(1));
+      if (!type)
+        return std::unexpected(store_error{"event " + std::to_string(s.ev.seq) + " is unreadable"});
+      s.ev.type = *type;
+      s.account = q->column_text(2);
+      s.ev.data = q->column_text(3);
+      s.ev.created_at = q->column_int(4);
+      out.push_back(std::move(s));
+    }
+  }
+  release(std::move(*db));
+  return out;
+}
+
 std::expected<std::optional<stored_hold>, store_error> sqlite_reader::hold(ledger::object_id id) {
   return row_by_id<stored_hold>(hold_select, "holds", hold_columns, decode_hold, id);
 }

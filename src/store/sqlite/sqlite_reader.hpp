@@ -29,6 +29,8 @@ class sqlite_reader final : public journal_reader {
   std::expected<std::vector<stored_lot>, store_error> lot_rows(const std::string& account,
                                                                std::uint64_t after_id,
                                                                std::size_t limit) override;
+  // Each row's checksum is checked (an altered event is an error naming it).
+  std::expected<std::vector<stored_event>, store_error> events(const event_filter& filter) override;
 
  private:
   // The row `id` of a lot_select / hold_select (sqlite_rows.hpp), its

@@ -50,6 +50,8 @@ std::optional<std::uint64_t> parse_uint(std::string_view s) {
 
 // The meta row that holds the append-only log's applied sequence number.
 constexpr std::string_view log_applied_key = "log_applied_seq";
+// The instant of the last lot.expiring_soon notice (change_set::notices_until).
+constexpr std::string_view notices_until_key = "notices_until";
 
 // The checksum's word on a row refused for what it holds: "" when intact,
 // else "; lots row id=3: checksum mismatch (...)".
@@ -84,6 +86,7 @@ sqlite_store::~sqlite_store() {
   upsert_subscription_ = {};
   insert_purchase_ = {};
   insert_period_ = {};
+  insert_event_ = {};
   db_ = {};
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
@@ -310,6 +313,11 @@ std::expected<void, store_error> sqlite_store::prepare_statements() {
        "INSERT INTO subscription_periods (account, period_index, plan, lot_id, granted, "
        "rolled_over, rollover_lot_id, starts_at, ends_at, checksum) VALUES (?1, ?2, ?3, ?4, ?5, "
        "?6, ?7, ?8, ?9, ?10)"},
+      // Events are new rows, like journal entries: a seq written twice
+      // fails the commit.
+      {&insert_event_,
+       "INSERT INTO events (seq, type, account, data, created_at, checksum) VALUES (?1, ?2, ?3, "
+       "?4, ?5, ?6)"},
   };
   for (const item& it : items) {
     auto s = db_.prepare(it.sql);
@@ -627,6 +635,17 @@ std::expected<void, store_error> sqlite_store::put_period(const ledger::subscrip
   return {};
 }
 
+std::expected<void, store_error> sqlite_store::put_event(const ledger::event& ev) {
+  const cell row[] = {
+      cell::of(static_cast<std::int64_t>(ev.seq)),
+      cell::of(ledger::to_string(ev.type)),
+      cell::of(ev.owner->id),
+      cell::of(ev.data),
+      cell::of(to_db_time(ev.created_at)),
+  };
+  return check_db(run_with_checksum(insert_event_, "events", row), "cannot insert event");
+}
+
 std::expected<void, store_error> sqlite_store::put_idempotency_of(const ledger::change_set& c) {
   // Expired records go before new ones are written: a key used again after
   // its retention is in both.
@@ -648,11 +667,15 @@ std::expected<void, store_error> sqlite_store::put_meta(std::string_view key,
 }
 
 std::expected<void, store_error> sqlite_store::put_counters(const ledger::change_set& last,
-                                                            ledger::time_us time_seen) {
+                                                            ledger::time_us time_seen,
+                                                            ledger::time_us notices_until) {
   if (auto r = put_meta("next_object_id", std::to_string(last.next_object_id)); !r) return r;
   if (auto r = put_meta("next_seq", std::to_string(last.next_seq)); !r) return r;
   if (time_seen != 0) {
     if (auto r = put_meta("time_seen", std::to_string(time_seen)); !r) return r;
+  }
+  if (notices_until != 0) {
+    if (auto r = put_meta(notices_until_key, std::to_string(notices_until)); !r) return r;
   }
   return {};
 }
@@ -696,8 +719,11 @@ std::expected<void, store_error> sqlite_store::write(const ledger::change_set& c
   for (const ledger::subscription_period& p : c.periods) {
     if (auto r = put_period(p); !r) return r;
   }
+  for (const ledger::event& ev : c.events) {
+    if (auto r = put_event(ev); !r) return r;
+  }
   if (auto r = put_idempotency_of(c); !r) return r;
-  return put_counters(c, c.time_seen);
+  return put_counters(c, c.time_seen, c.notices_until);
 }
 
 namespace {
@@ -772,6 +798,9 @@ std::expected<void, store_error> sqlite_store::write_coalesced(
     for (const ledger::subscription_period& p : set->periods) {
       if (auto r = put_period(p); !r) return r;
     }
+    for (const ledger::event& ev : set->events) {
+      if (auto r = put_event(ev); !r) return r;
+    }
   }
   // Idempotency records set by set: an expiry by age removes what earlier
   // sets added, and a key may come back after it.
@@ -780,11 +809,12 @@ std::expected<void, store_error> sqlite_store::write_coalesced(
   }
   // The counters of the last set; the latest instant seen, when one moved it.
   if (sets.empty()) return {};
-  ledger::time_us time_seen = 0;
+  ledger::time_us time_seen = 0, notices_until = 0;
   for (const ledger::change_set* set : sets) {
     if (set->time_seen != 0) time_seen = set->time_seen;
+    notices_until = std::max(notices_until, set->notices_until);
   }
-  return put_counters(*sets.back(), time_seen);
+  return put_counters(*sets.back(), time_seen, notices_until);
 }
 
 std::expected<void, store_error> sqlite_store::load_commerce(ledger::ledger& into) {
@@ -950,7 +980,7 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
                                        " is inconsistent: " + checksum_problem(table, key, v)});
   };
   std::uint64_t next_object_id = 1, next_seq = 1;
-  ledger::time_us time_seen = 0;
+  ledger::time_us time_seen = 0, notices_until = 0;
   {
     auto q = db_.prepare("SELECT key, value, checksum FROM meta");
     if (!q) return std::unexpected(fail("cannot read meta", q.error()));
@@ -975,6 +1005,7 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
       if (q->column_text(0) == "next_object_id") next_object_id = static_cast<std::uint64_t>(*v);
       if (q->column_text(0) == "next_seq") next_seq = static_cast<std::uint64_t>(*v);
       if (q->column_text(0) == "time_seen") time_seen = *v;
+      if (q->column_text(0) == notices_until_key) notices_until = *v;
     }
   }
   {
@@ -1093,10 +1124,19 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
     if (last >= next_seq)
       return corrupt("journal: seq " + std::to_string(last) + " beyond counter");
   }
+  std::uint64_t next_event_seq = 1;
+  {
+    // The events' own counter goes on after the last one stored.
+    auto q = db_.prepare("SELECT COALESCE(MAX(seq), 0) FROM events");
+    if (!q) return std::unexpected(fail("cannot read events", q.error()));
+    auto row = q->step();
+    if (!row || !*row) return std::unexpected(fail("cannot read events", db_.last_error()));
+    next_event_seq = static_cast<std::uint64_t>(q->column_int(0)) + 1;
+  }
   // Tables the load does not read otherwise, small enough to check whole at
-  // every start (the journal, which may be large, is checked by `creditd
-  // check`).
-  for (std::string_view table : {"subscription_periods", "events"}) {
+  // every start (the journal and the events, which grow with history, are
+  // checked by `creditd check`).
+  for (std::string_view table : {"subscription_periods"}) {
     const std::string problems = verify_table_checksums(db_, table);
     if (!problems.empty()) {
       return std::unexpected(
@@ -1105,6 +1145,8 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
   }
   into.restore_counters(next_object_id, next_seq);
   into.restore_time_seen(time_seen);
+  into.restore_event_seq(next_event_seq);
+  into.restore_notices_until(notices_until);
   const std::string problem = into.finish_load();
   if (!problem.empty()) {
     return std::unexpected(store_error{"sqlite store " + path_ + " is inconsistent: " + problem});

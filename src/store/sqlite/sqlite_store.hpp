@@ -34,10 +34,11 @@ class sqlite_store final : public store {
   ~sqlite_store() override;
 
   // As store::load; besides, every row it reads (and every row of
-  // subscription_periods and events) must match its checksum
-  // (sqlite_checksum.hpp): a row altered outside creditd is refused, naming
-  // the file, the table and the row's key. The journal's entries are not
-  // read here; `creditd check` verifies them.
+  // subscription_periods) must match its checksum (sqlite_checksum.hpp): a
+  // row altered outside creditd is refused, naming the file, the table and
+  // the row's key. The journal's entries and the events, which grow with
+  // history, are not read here (only the last event's seq); `creditd check`
+  // verifies them.
   std::expected<void, store_error> load(ledger::ledger& into, ledger::time_us now) override;
   // Every row written carries its checksum: each upsert sets every column.
   std::expected<void, store_error> commit(const ledger::change_set& changes) override;
@@ -97,12 +98,15 @@ class sqlite_store final : public store {
   std::expected<void, store_error> put_subscription(const ledger::subscription& sub);
   std::expected<void, store_error> put_purchase(const ledger::purchase& p);
   std::expected<void, store_error> put_period(const ledger::subscription_period& p);
+  std::expected<void, store_error> put_event(const ledger::event& ev);
   // A set's expiry of idempotency records by age, then its new records.
   std::expected<void, store_error> put_idempotency_of(const ledger::change_set& c);
   std::expected<void, store_error> put_meta(std::string_view key, const std::string& value);
-  // next_object_id and next_seq of `last`, and time_seen unless 0.
+  // next_object_id and next_seq of `last`, and time_seen and notices_until
+  // unless 0.
   std::expected<void, store_error> put_counters(const ledger::change_set& last,
-                                                ledger::time_us time_seen);
+                                                ledger::time_us time_seen,
+                                                ledger::time_us notices_until);
   std::expected<void, store_error> check_db(std::expected<void, db_error> r,
                                             const char* what) const;
   // The catalog, subscriptions (after the accounts) and purchases' external ids.
@@ -116,7 +120,7 @@ class sqlite_store final : public store {
   statement insert_entry_, upsert_account_, upsert_lot_, upsert_hold_, upsert_charge_;
   statement insert_idempotency_, expire_idempotency_, upsert_meta_;
   statement upsert_price_, delete_price_, upsert_package_, upsert_plan_, upsert_subscription_;
-  statement insert_purchase_, insert_period_;
+  statement insert_purchase_, insert_period_, insert_event_;
   std::string scratch_;
   std::uint64_t probes_ = 0;
   std::uint64_t applied_log_seq_ = 0;
