@@ -74,7 +74,13 @@ creditd_journal() {
 }
 creditd_last_seq() { sqlite3 -readonly "$1" "SELECT coalesce(max(seq), 0) FROM entries"; }
 # Changes while requests cut by the end of a run still commit (for settled).
-creditd_probe() { creditd_last_seq "$CREDITD_DB"; }
+# The file is filled in behind the log (up to --apply-delay-ms later): a
+# journal read first makes the server apply everything it acknowledged.
+creditd_probe() {
+  curl -fsS -o /dev/null -H "Authorization: Bearer bench" \
+    "$CREDITD_URL/v1/accounts/acct-0/entries?limit=1" || say "creditd_probe: the journal read failed"
+  creditd_last_seq "$CREDITD_DB"
+}
 
 # creditd_cell_start FILE: the state before a cell (balances, last journal
 # seq: FILE.before, FILE.seq), unless the previous cell on FILE left it.
@@ -152,7 +158,7 @@ creditd_run_load() {
     --seconds "$seconds" --log "$WORK/client.log")
   cpu1=$(proc_cpu_s "$CREDITD_PID")
   # http_load drains every connection before it stops, but SQLite is filled
-  # in behind the log: wait for the file to hold what was acknowledged.
+  # in behind the log: the probe makes the file hold what was acknowledged.
   settled creditd_probe >/dev/null
   after=$(creditd_totals)
   CREDITD_TOTALS=$after

@@ -177,7 +177,8 @@ struct commerce_options {
 
 int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
           const std::string& listen, bool test_clock, int threads, const std::string& log_level,
-          const tls_files& tls_in, const commerce_options& shop, std::size_t kept_in_memory) {
+          const tls_files& tls_in, const commerce_options& shop, std::size_t kept_in_memory,
+          std::int64_t apply_delay_ms) {
   if (log_level == "debug") log::threshold() = log::level::debug;
   if (log_level == "error") log::threshold() = log::level::error;
   auto url = parse_store(store_arg);
@@ -294,6 +295,7 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
     }
     store::log::log_store_options lo;
     lo.log.dir = logs.dir;
+    lo.apply_delay = std::chrono::milliseconds(apply_delay_ms);
     auto opened = store::log::log_store::open(std::move(lo), std::move(*store));
     if (!opened) {
       const std::string& why = opened.error().message;
@@ -631,6 +633,13 @@ int main(int argc, char** argv) {
                    "of each; older ones are read from the store when a request needs them")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{0}, std::size_t{100'000'000}));
+  std::int64_t apply_delay_ms = 1000;
+  CLI::Option* apply_delay_opt = serve_cmd->add_option(
+      "--apply-delay-ms", apply_delay_ms,
+      "How long an acknowledged write may wait in the append-only log before the "
+      "SQLite file is filled in with it: larger transactions write each changed page "
+      "once. Reads that need the file current do not wait for it. 0: at once");
+  apply_delay_opt->capture_default_str()->check(CLI::Range(std::int64_t{0}, std::int64_t{60'000}));
   std::string log_level = "info";
   serve_cmd->add_option("--log-level", log_level, "debug (one line per request), info or error")
       ->check(CLI::IsMember({"debug", "info", "error"}));
@@ -649,7 +658,8 @@ int main(int argc, char** argv) {
       ->add_flag("--no-log", no_log,
                  "Serve the SQLite file alone, each commit durable in it (refused for a file "
                  "written through a log)")
-      ->excludes(serve_log);
+      ->excludes(serve_log)
+      ->excludes(apply_delay_opt);
   CLI::Option* check_log = check_cmd->add_option(
       "--log-dir", log_dir, "The store's append-only log, checked with it (default: PATH-log)");
   check_cmd
@@ -675,7 +685,7 @@ int main(int argc, char** argv) {
   }
   if (*serve_cmd)
     return serve(store_arg, log_dir, no_log, listen, test_clock, threads, log_level, tls, shop,
-                 kept_in_memory);
+                 kept_in_memory, apply_delay_ms);
   if (*check_cmd) return check(store_arg, log_dir, no_log);
   return 2;
 }

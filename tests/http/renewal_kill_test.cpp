@@ -173,7 +173,10 @@ TEST(http_renewal_kill, sigkill_while_renewing_grants_each_period_exactly_once) 
   const unsigned seed = std::random_device{}();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937 rng(seed);
-  live_server srv({"--test-clock"});
+  // Where a kill landed is read from the SQLite file, so the file must follow
+  // the log commit by commit: no apply delay (the default batches a second
+  // of commits into one transaction, and a round would reach the file whole).
+  live_server srv({"--test-clock", "--apply-delay-ms", "0"});
   // Monthly boundaries from 2027-01-01: [0] the start, [k] period k's start.
   std::vector<std::int64_t> boundaries;
   for (int k = 0; k < 48; ++k)
@@ -183,6 +186,9 @@ TEST(http_renewal_kill, sigkill_while_renewing_grants_each_period_exactly_once) 
     put_ok(c, "/v1/plans/m", R"({"credits_per_period":10,"period":"month"})");
     advance_to(c, boundaries[0]);
     subscribe_all(srv.port(), accounts, "2027-01-01T00:00:00Z");
+    // A journal read waits until the file holds every acknowledged write:
+    // the first round's grants_before are in it.
+    expect(c.get("/v1/accounts/" + account_id(0) + "/entries?limit=1"), 200, "entries");
   }
 
   // Each round: advance to one hour past period `to`'s start (crossing one

@@ -8,11 +8,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
+#include <thread>
 
 #include "engine/engine.hpp"
 #include "store/log/barrier_reader.hpp"
@@ -256,6 +258,70 @@ TEST(log_store, a_reader_that_waits_for_durable_seq_sees_every_acknowledged_writ
   EXPECT_FALSE(entries.empty());
   // Beyond what was acknowledged is an error, not a wait forever.
   EXPECT_FALSE(s->wait_applied(6).has_value());
+}
+
+// Polls `done` until it holds, for at most a minute (a bound, not a timing:
+// the tests below pass as soon as it holds).
+template <typename F>
+bool eventually(F done) {
+  const auto limit = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > limit) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+TEST(log_store, with_an_apply_delay_records_wait_until_a_reader_asks_or_the_store_closes) {
+  temp_dir tmp;
+  log_store_options opts;
+  opts.apply_delay = std::chrono::hours(1);  // longer than any test: only a request applies
+  {
+    auto s = open_log_store(tmp, opts);
+    ledger::ledger l;
+    workload w;
+    for (int i = 0; i < 5; ++i)
+      must(s->commit(w.step(l, i)));
+    EXPECT_EQ(s->durable_seq(), 5u);
+    EXPECT_EQ(s->applied_seq(), 0u);
+    EXPECT_TRUE(journal(tmp.file("ledger.db")).empty());
+    // A reader's barrier does not wait for the delay.
+    must(s->wait_applied(s->durable_seq()));
+    EXPECT_EQ(s->applied_seq(), 5u);
+    EXPECT_FALSE(journal(tmp.file("ledger.db")).empty());
+    for (int i = 5; i < 9; ++i)
+      must(s->commit(w.step(l, i)));
+    EXPECT_EQ(s->applied_seq(), 5u);
+  }  // closing applies the rest
+  auto db = must(sqlite_store::open({tmp.file("ledger.db")}));
+  EXPECT_EQ(db->applied_log_seq(), 9u);
+}
+
+TEST(log_store, with_an_apply_delay_the_applier_goes_by_itself_once_it_passes) {
+  temp_dir tmp;
+  log_store_options opts;
+  opts.apply_delay = std::chrono::milliseconds(1);
+  auto s = open_log_store(tmp, opts);
+  ledger::ledger l;
+  workload w;
+  for (int i = 0; i < 3; ++i)
+    must(s->commit(w.step(l, i)));
+  EXPECT_TRUE(eventually([&] { return s->applied_seq() == 3; }));
+}
+
+TEST(log_store, with_an_apply_delay_a_full_transaction_is_applied_without_waiting_for_it) {
+  temp_dir tmp;
+  log_store_options opts;
+  opts.apply_delay = std::chrono::hours(1);
+  opts.apply_records_max = 4;
+  auto s = open_log_store(tmp, opts);
+  ledger::ledger l;
+  workload w;
+  for (int i = 0; i < 6; ++i)
+    must(s->commit(w.step(l, i)));
+  // Four records make a full transaction; the other two wait for the delay.
+  EXPECT_TRUE(eventually([&] { return s->applied_seq() >= 4; }));
+  EXPECT_EQ(s->applied_seq(), 4u);
 }
 
 TEST(log_store, a_full_queue_makes_commit_wait_for_the_applier) {

@@ -167,12 +167,20 @@ std::expected<void, store_error> log_store::commit(const ledger::change_set& cha
     append_failure_ = seq.error();
     return std::unexpected(append_failure_error());
   }
-  queue_.push_back({*seq, std::move(scratch_)});
+  const bool first = queue_.empty();
+  queue_.push_back({*seq, std::move(scratch_),
+                    opts_.apply_delay.count() > 0 ? std::chrono::steady_clock::now()
+                                                  : std::chrono::steady_clock::time_point{}});
   scratch_ = std::string();
   queued_bytes_ += bytes;
   ++queued_records_;
   durable_seq_.store(*seq, std::memory_order_release);
-  if (queue_.size() >= opts_.apply_records_min) applier_cv_.notify_one();
+  // Wake the applier only when it has something to do now, or (with a
+  // delay) a first record to time; not once per commit.
+  const bool delayed = opts_.apply_delay.count() > 0;
+  if (delayed ? first || queue_.size() >= opts_.apply_records_max
+              : queue_.size() >= opts_.apply_records_min)
+    applier_cv_.notify_one();
   return {};
 }
 
@@ -226,12 +234,23 @@ std::expected<void, store_error> log_store::apply(const std::deque<queued>& batc
 void log_store::applier_loop() {
   std::unique_lock lock(mu_);
   while (true) {
-    applier_cv_.wait(lock, [&] {
-      if (!failure_.empty()) return true;
-      if (queue_.empty()) return stop_;
-      return stop_ || room_wanted_ || queue_.size() >= opts_.apply_records_min ||
+    auto urgent = [&] {
+      return stop_ || room_wanted_ || queue_.size() >= opts_.apply_records_max ||
              flush_to_ > applied_seq_.load(std::memory_order_relaxed);
-    });
+    };
+    if (opts_.apply_delay.count() > 0) {
+      applier_cv_.wait(lock, [&] { return !failure_.empty() || !queue_.empty() || stop_; });
+      if (failure_.empty() && !queue_.empty()) {
+        const auto due = queue_.front().at + opts_.apply_delay;
+        applier_cv_.wait_until(lock, due, [&] { return !failure_.empty() || urgent(); });
+      }
+    } else {
+      applier_cv_.wait(lock, [&] {
+        if (!failure_.empty()) return true;
+        if (queue_.empty()) return stop_;
+        return urgent() || queue_.size() >= opts_.apply_records_min;
+      });
+    }
     if (!failure_.empty() || queue_.empty()) return;  // failed, or stopping with nothing left
     std::deque<queued> batch;
     std::size_t bytes = 0;

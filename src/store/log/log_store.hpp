@@ -23,6 +23,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -50,6 +51,12 @@ struct log_store_options {
   // unless a reader, a full queue, load() or the destructor asks it to go
   // now. 1: it applies whatever is queued whenever it is idle.
   std::size_t apply_records_min = 1;
+  // And, when not 0, until the oldest queued record has waited this long
+  // (or apply_records_max are queued): fewer, larger transactions, in which
+  // a page that many records change (a hot lot, an index leaf) is written
+  // once instead of once per record. Reads that need the file to be current
+  // do not wait for it (wait_applied() asks the applier to go now).
+  std::chrono::microseconds apply_delay{0};
   // Tests only: called by the applier at "apply_begin" (records taken, not
   // yet written) and "apply_done" (committed, mark advanced), besides the
   // log's own steps; a test kills the process there.
@@ -112,6 +119,7 @@ class log_store final : public store {
   struct queued {
     std::uint64_t seq = 0;
     std::string payload;
+    std::chrono::steady_clock::time_point at;  // when it was acknowledged
   };
   log_store(log_store_options opts, std::unique_ptr<sqlite::sqlite_store> db)
       : opts_(std::move(opts)), db_(std::move(db)) {}
