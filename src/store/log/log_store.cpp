@@ -141,8 +141,12 @@ std::string log_store::failure() const {
 }
 
 std::expected<void, store_error> log_store::commit(const ledger::change_set& changes) {
+  // The buffer went to the queue with the last record: start this one at
+  // that record's size, so that encoding does not grow it step by step.
   scratch_.clear();
+  scratch_.reserve(last_record_bytes_ + last_record_bytes_ / 4);
   encode_change_set(scratch_, changes);
+  last_record_bytes_ = scratch_.size();
   const std::size_t bytes = scratch_.size();
   {
     std::unique_lock lock(mu_);
