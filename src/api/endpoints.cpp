@@ -507,6 +507,30 @@ constexpr field page_query[] = {
     {.name = "limit", .t = type::integer, .doc = "Page size (default 50)", .min = 1, .max = 1000},
     {.name = "after", .t = type::string, .doc = "The cursor from a previous page", .max = 64},
 };
+constexpr std::string_view event_type_names[] = {
+    "balance.low",        "balance.depleted",     "balance.restored",
+    "lot.expiring_soon",  "lot.expired",          "hold.expired",
+    "purchase.completed", "subscription.renewed", "charge.refused"};
+constexpr field event_query[] = {
+    {.name = "limit", .t = type::integer, .doc = "Page size (default 50)", .min = 1, .max = 1000},
+    {.name = "after",
+     .t = type::string,
+     .doc = "Events after this one: its seq (0: from the first) or its id, as a page's next gives",
+     .max = 64},
+    {.name = "type",
+     .t = type::enumeration,
+     .doc = "Only events of this type",
+     .values = event_type_names},
+    {.name = "account",
+     .t = type::account_id,
+     .doc = "Only this account's events (a reader key: its own, the default)"},
+};
+constexpr result list_events_results[] = {
+    ok200,
+    bad_request,
+    unauthenticated,
+    {403, "forbidden", "A reader key asked for another account's events"},
+    unavailable};
 constexpr field balance_query[] = {
     {.name = "at",
      .t = type::time,
@@ -724,6 +748,18 @@ constexpr endpoint endpoint_table[] = {
      .response = "EntryPage",
      .results = read_account_results,
      .command = "entries"},
+    {.name = "list_events",
+     .verb = method::get,
+     .path = "/v1/events",
+     .need = access::any_key,
+     .summary = "Events: thresholds crossed, expiries, purchases, renewals, refusals",
+     .doc = "Events oldest first (by seq), with cursor paging; each is stored with the change "
+            "that caused it, and is listed as soon as that change was answered. docs/events.md "
+            "says what each type means and what its data holds.",
+     .query = event_query,
+     .response = "EventPage",
+     .results = list_events_results,
+     .command = "events"},
     {.name = "create_api_key",
      .verb = method::post,
      .path = "/v1/api-keys",

@@ -237,6 +237,25 @@ void list_entries(api& a, call& c) {
   svc(a).list_entries(c.who, c.params[0], *p, reply_to(c));
 }
 
+// ?after= is an event's seq ("12") or its id ("evt_12", what `next` gives);
+// ?type= and ?account= are checked against the description already.
+void list_events(api& a, call& c) {
+  store::event_filter f;
+  if (auto l = query_value(c.req.query, "limit")) f.limit = std::stoul(*l);
+  if (auto after = query_value(c.req.query, "after"); after && !after->empty() && *after != "0") {
+    auto seq = ledger::parse_id(id_kind::event, *after);
+    if (!seq) seq = ledger::parse_id(id_kind::event, "evt_" + *after);
+    if (!seq) {
+      return c.done(error_response(400, "invalid_request",
+                                   "after must be an event's seq or id (a page's next)"));
+    }
+    f.after = *seq;
+  }
+  f.type = query_value(c.req.query, "type").value_or("");
+  f.account = query_value(c.req.query, "account").value_or("");
+  svc(a).list_events(c.who, std::move(f), reply_to(c));
+}
+
 // ------------------------------------------------------------------ catalog and commerce
 
 // ?limit= and ?after= over names (already checked).
@@ -439,6 +458,7 @@ constexpr named_handler handler_table[] = {
     {"release_hold", release_hold},
     {"get_hold", get_hold},
     {"list_entries", list_entries},
+    {"list_events", list_events},
     {"create_api_key", create_api_key},
     {"revoke_api_key", revoke_api_key},
     {"put_price", put_price},

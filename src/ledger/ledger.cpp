@@ -856,11 +856,13 @@ void ledger::refused_event(account& acct, const error& e, std::string_view opera
                            time_us now) {
   if (e.code != errc::insufficient_credits || e.reason == refusal_reason::none) return;
   const auto reason = static_cast<std::size_t>(e.reason) - 1;
-  CREDITD_ASSERT(reason < acct.refused_event_at.size());
-  time_us& last = acct.refused_event_at[reason];
-  if (last != 0 && now - last < limits::charge_refused_event_interval_seconds * us_per_second)
-    return;
-  last = now;
+  CREDITD_ASSERT(reason < acct.refused_event_s.size());
+  // Seconds since the epoch, as 32 bits (until 2106; instants outside
+  // 1970..2106 share its ends, which only makes sampling coarser there).
+  const std::int64_t s = std::clamp<std::int64_t>(now / us_per_second, 1, UINT32_MAX);
+  std::uint32_t& last = acct.refused_event_s[reason];
+  if (last != 0 && s - last < limits::charge_refused_event_interval_seconds) return;
+  last = static_cast<std::uint32_t>(s);
   event& ev = append_event(event_type::charge_refused, acct, now);
   event_data(ev.data)
       .text("reason", to_string(e.reason))

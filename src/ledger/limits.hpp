@@ -28,6 +28,9 @@ inline constexpr std::int64_t hold_ttl_seconds_max = 30 * 86'400;
 inline constexpr std::int64_t hold_ttl_seconds_default = 600;
 inline constexpr std::int64_t rate_limit_per_minute_max = 1'000'000;
 inline constexpr std::int64_t expiring_soon_days_max = 3650;
+// What an account created through the API has until it is set (the API
+// describes "default 3").
+inline constexpr std::int64_t expiring_soon_days_default = 3;
 // charge.refused fires at most once per account and refusal reason in this
 // many seconds (events.hpp): a client looping on 402 cannot flood the log.
 inline constexpr std::int64_t charge_refused_event_interval_seconds = 60;

@@ -75,7 +75,10 @@ struct account_settings {
   micros postpaid_limit = 0;
   std::int64_t rate_limit_per_minute = 0;  // 0: no limit
   std::int64_t max_open_holds = 0;         // 0: no limit (the hard ceiling still applies)
-  std::int64_t expiring_soon_days = 0;     // 0: no notice
+  // lot.expiring_soon this many days before a lot's expiry (0: no notice).
+  // An account created through the API starts with
+  // limits::expiring_soon_days_default (the service sets it).
+  std::int64_t expiring_soon_days = 0;
   std::optional<auto_topup_settings> auto_topup;
   friend bool operator==(const account_settings&, const account_settings&) = default;
 };
@@ -176,10 +179,11 @@ struct account {
   // Events (events.hpp), volatile: the available the last command or due
   // step left, which the next one's balance events compare against (-1: not
   // known yet, taken when the account is next settled); and per refusal
-  // reason (balance, reserve, postpaid_limit, scope) when charge.refused
-  // last fired (0: never), so it fires at most once a minute per reason.
+  // reason (balance, reserve, postpaid_limit, scope) the second since the
+  // epoch when charge.refused last fired (0: never; 16 bytes an account),
+  // so it fires at most once a minute per reason.
   micros events_available = -1;
-  std::array<time_us, 4> refused_event_at{};
+  std::array<std::uint32_t, 4> refused_event_s{};
   std::uint64_t dirty_epoch = 0;
 };
 

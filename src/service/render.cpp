@@ -326,6 +326,19 @@ void render_entry(json_out& j, const ledger::entry& e, std::string_view account_
   j.end_object();
 }
 
+void render_event(json_out& j, const ledger::event& ev, std::string_view account_id) {
+  j.begin_object();
+  j.key("id").id(id_kind::event, ev.seq);
+  j.key("object").str("event");
+  j.key("seq").integer(static_cast<std::int64_t>(ev.seq));
+  j.key("type").str(ledger::to_string(ev.type));
+  j.key("account").str(account_id);
+  j.key("created_at").time(ev.created_at);
+  // The ledger wrote it as a JSON object (ledger::event_data).
+  j.key("data").raw(ev.data.empty() ? std::string_view("{}") : std::string_view(ev.data));
+  j.end_object();
+}
+
 }  // namespace creditd::service
 
 namespace creditd::service {

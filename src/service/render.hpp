@@ -55,6 +55,8 @@ void render_hold(json_out& j, const ledger::ledger& l, const ledger::hold& h, le
 void render_hold(json_out& j, std::string_view account, ledger::hold_status status,
                  const ledger::hold& h, const ledger::entry* capture_entry);
 void render_entry(json_out& j, const ledger::entry& e, std::string_view account_id);
+// An event: {id: "evt_" + seq, object, seq, type, account, created_at, data}.
+void render_event(json_out& j, const ledger::event& ev, std::string_view account_id);
 
 // The catalog, subscriptions and purchases.
 void render_price(json_out& j, const ledger::price& p);

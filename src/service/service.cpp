@@ -244,9 +244,12 @@ void service::put_account(const caller& c, account_put cmd, reply_fn done) {
       [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
         ledger::account_cmd ac{cmd.id, cmd.name, std::nullopt};
         const ledger::account* existing = l.find_account(cmd.id);
-        if (cmd.settings) {
+        // A new account starts with the API's defaults, whoever creates it.
+        if (cmd.settings || existing == nullptr) {
           ledger::account_settings s = existing ? existing->settings : ledger::account_settings{};
-          cmd.settings->apply(s);
+          if (existing == nullptr)
+            s.expiring_soon_days = ledger::limits::expiring_soon_days_default;
+          if (cmd.settings) cmd.settings->apply(s);
           if (s.auto_topup && !l.find_package(s.auto_topup->package)) {
             return error_reply(404, "not_found",
                                "package " + s.auto_topup->package +
@@ -809,6 +812,40 @@ void service::list_entries(const caller& c, std::string account, page p, reply_f
         return out;
       },
       std::move(done));
+}
+
+void service::list_events(const caller& c, store::event_filter filter, reply_fn done) {
+  if (c.who.who == auth::role::reader) {
+    if (filter.account.empty()) filter.account = c.who.account;
+    if (filter.account != c.who.account) return done(forbidden_account());
+  }
+  // No engine task: the store holds every event of every answered write
+  // (the log's barrier, behind ctx_.journal, waits for what is durable).
+  auto& journal = ctx_.journal;
+  ctx_.run_blocking([&journal, filter = std::move(filter), done = std::move(done)]() mutable {
+    const std::size_t limit = filter.limit;
+    filter.limit = limit + 1;
+    auto rows = journal.events(filter);
+    if (!rows) {
+      log::write(log::level::error, "cannot read events", {{"error", rows.error().message}});
+      return done(error_reply(500, "internal", "cannot read the store"));
+    }
+    const bool more = rows->size() > limit;
+    if (more) rows->pop_back();
+    reply out;
+    json_out j(out.body);
+    j.begin_object().key("data").begin_array();
+    for (const store::stored_event& s : *rows)
+      render_event(j, s.ev, s.account);
+    j.end_array().key("next");
+    if (more) {
+      j.id(id_kind::event, rows->back().ev.seq);
+    } else {
+      j.null();
+    }
+    j.end_object();
+    done(std::move(out));
+  });
 }
 
 void service::store_page(const caller& c, std::string account, page p, ledger::id_kind cursor,

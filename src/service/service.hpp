@@ -154,6 +154,11 @@ class service {
 
   // ---- Journal.
   void list_entries(const caller& c, std::string account, page p, reply_fn done);
+  // ---- Events (ledger/events.hpp): those after the cursor, of one account
+  // and one type when given, oldest first, read from the store on the reader
+  // pool (every event of an answered write is there). A reader key sees its
+  // own account's only: another account is 403, none given means its own.
+  void list_events(const caller& c, store::event_filter filter, reply_fn done);
 
   // ---- Keys, clock, health.
   void create_api_key(const caller& c, auth::role r, std::string account, reply_fn done);

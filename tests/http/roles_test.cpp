@@ -124,6 +124,7 @@ TEST(http_roles, every_endpoint_refuses_the_principals_it_must) {
       {verb::post, "/v1/holds/" + w.hold + "/release", "", need_class::service},
       {verb::get, "/v1/holds/" + w.hold, "", need_class::any_key},
       {verb::get, "/v1/accounts/A/entries", "", need_class::reader_own},
+      {verb::get, "/v1/events?account=A", "", need_class::any_key},
       {verb::post, "/v1/api-keys", R"({"role":"admin"})", need_class::admin},
       {verb::delete_, "/v1/api-keys/" + w.spare_key_id, "", need_class::admin},
       {verb::get, "/v1/test-clock", "", need_class::key},

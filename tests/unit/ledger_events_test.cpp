@@ -153,11 +153,11 @@ TEST_F(events_test, an_expiry_applied_by_a_command_fires_in_that_command) {
 
 TEST_F(events_test,
        notices_follow_the_setting_and_skip_empty_lots_and_lots_granted_inside_the_window) {
-  open("acct");
+  open("acct");  // expiring_soon_days 0 in the core: no notices
   const lot& a = grant(cr(10), lot_kind::prepaid, t0 + days(10));
   grant(cr(10), lot_kind::prepaid, t0 + days(2));
   (void)events();
-  // No setting: no notice.
+  // Set to 0: no notice.
   led.run_due(t0 + days(1));
   EXPECT_EQ(types(), strings{});
   // The setting turned on: notices still ahead only (lot a's, at day 7; the
