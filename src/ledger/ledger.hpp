@@ -494,9 +494,12 @@ class ledger {
   // began with `mark` journal entries pending: available now against
   // acct.events_available (balance_crossings), which it then updates.
   void balance_events(account& acct, time_us at, std::size_t mark);
-  // Takes account of available before a command changes it (settle calls it).
+  // Takes account of available before a command changes it (settle calls
+  // it). Not known yet (after a load): available as it was just before the
+  // work due by `now`, so that an expiry applied now is a change.
   void watch_available(account& acct, time_us now) {
-    if (acct.events_available < 0) acct.events_available = available_now(acct, now);
+    if (acct.events_available >= 0) return;
+    acct.events_available = available_now(acct, acct.next_due <= now ? acct.next_due - 1 : now);
   }
   // charge.refused for a refused spend, at most once a minute per account
   // and reason (account::refused_event_at).

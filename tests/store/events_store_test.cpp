@@ -43,9 +43,10 @@ void must(std::expected<void, E> r) {
   }
 }
 
-// Two accounts with a threshold and a 3-day notice; each step a change set.
-// Makes (seq): 1 a restored, 2 b restored, 3 a low, 4 b refused,
+// Two accounts with a threshold, a with a 3-day notice; each step a change
+// set. Makes (seq): 1 a restored, 2 b restored, 3 a low, 4 b refused,
 // 5 a lot.expiring_soon (day 7), 6 a lot.expired (day 10), 7 a depleted.
+// b's lot expires on day 30, after the load.
 std::vector<ledger::change_set> workload(ledger::ledger& l) {
   std::vector<ledger::change_set> sets;
   for (const char* id : {"a", "b"}) {
@@ -53,7 +54,7 @@ std::vector<ledger::change_set> workload(ledger::ledger& l) {
     c.id = id;
     c.settings = ledger::account_settings{};
     c.settings->low_balance_thresholds = {5 * credit};
-    c.settings->expiring_soon_days = 3;
+    c.settings->expiring_soon_days = id == std::string("a") ? 3 : 0;
     if (!l.put_account(c, t0)) ADD_FAILURE() << "put_account";
   }
   ledger::grant_cmd g;
@@ -63,7 +64,7 @@ std::vector<ledger::change_set> workload(ledger::ledger& l) {
   if (!l.grant(g, t0)) ADD_FAILURE() << "grant a";
   g.account = "b";
   g.amount = 1 * credit;
-  g.expires_at.reset();
+  g.expires_at = t0 + 30 * day;
   if (!l.grant(g, t0)) ADD_FAILURE() << "grant b";
   sets.push_back(l.take_changes());
   ledger::charge_cmd ch;
@@ -114,18 +115,23 @@ void expect_stored(store::journal_reader& r, store::store& s) {
   ledger::ledger loaded;
   must(s.load(loaded, t0 + 11 * day));
   EXPECT_EQ(loaded.next_event_seq(), 8u);
-  // b gets a lot expiring in 5 days: its notice (day 13) is after the last
-  // one stored (day 7), so it is scheduled; a's old lot is gone.
+  // a gets a lot expiring in 5 days: its notice (day 13) is after the last
+  // one stored (day 7), so it is scheduled (and a's first, day 7, is not
+  // sent again). b, untouched since the load, loses its lot on day 30: the
+  // depletion is seen (available before the expiry, not after it).
   ledger::grant_cmd g;
-  g.account = "b";
+  g.account = "a";
   g.amount = credit;
   g.expires_at = t0 + 16 * day;
   ASSERT_TRUE(loaded.grant(g, t0 + 11 * day).has_value());
-  loaded.run_due(t0 + 20 * day);
+  loaded.run_due(t0 + 40 * day);
   std::vector<std::string> types;
-  for (const ledger::event& ev : loaded.take_changes().events)
-    types.push_back(std::string(ledger::to_string(ev.type)) + " " + std::to_string(ev.seq));
-  EXPECT_EQ(types, (strings{"lot.expiring_soon 8", "lot.expired 9"}));
+  for (const ledger::event& ev : loaded.take_changes().events) {
+    types.push_back(std::to_string(ev.seq) + " " + ev.owner->id + " " +
+                    std::string(ledger::to_string(ev.type)));
+  }
+  EXPECT_EQ(types, (strings{"8 a balance.restored", "9 a lot.expiring_soon", "10 a lot.expired",
+                            "11 a balance.depleted", "12 b lot.expired", "13 b balance.depleted"}));
 }
 
 }  // namespace
