@@ -68,6 +68,9 @@ class database {
   std::expected<void, db_error> exec(const char* sql);
   std::expected<statement, db_error> prepare(std::string_view sql);
   sqlite3* raw() const { return db_; }
+  // Rows the last INSERT, UPDATE or DELETE changed (an UPDATE: the rows its
+  // WHERE matched, even when their values stay the same).
+  int changes() const { return sqlite3_changes(db_); }
   db_error last_error() const;
 
  private:

@@ -73,6 +73,7 @@ sqlite_store::~sqlite_store() {
   rollback_ = {};
   insert_entry_ = {};
   upsert_account_ = {};
+  update_lot_ = {};
   upsert_lot_ = {};
   upsert_hold_ = {};
   upsert_charge_ = {};
@@ -227,6 +228,14 @@ std::expected<void, store_error> sqlite_store::prepare_statements() {
       // value, and lots_account's entry is one random page per charge. The
       // row's checksum still covers the account bound here, so a row whose
       // account differed would be named by the checksum checks.
+      // A lot that exists (every charge's, every capture's): one UPDATE by
+      // rowid. The upsert below pays a failed insert first, then the update.
+      // The same parameters (?2, the account, bound but not SET).
+      {&update_lot_,
+       "UPDATE lots SET kind = ?3, status = ?4, priority = ?5, amount = ?6, remaining = ?7, "
+       "held = ?8, spent = ?9, expired = ?10, voided = ?11, effective_at = ?12, expires_at = "
+       "?13, created_at = ?14, scope = ?15, source = ?16, reason = ?17, cost_basis = ?18, "
+       "currency = ?19, checksum = ?20 WHERE id = ?1"},
       {&upsert_lot_,
        "INSERT INTO lots (id, account, kind, status, priority, amount, remaining, held, spent, "
        "expired, voided, effective_at, expires_at, created_at, scope, source, reason, cost_basis, "
@@ -459,6 +468,9 @@ std::expected<void, store_error> sqlite_store::put_lot(const ledger::lot& l) {
       cell::of(l.cost_basis),
       cell::of(l.currency),
   };
+  if (auto r = check_db(run_with_checksum(update_lot_, "lots", row), "cannot write lot"); !r)
+    return r;
+  if (db_.changes() > 0) return {};
   if (auto r = check_db(run_with_checksum(upsert_lot_, "lots", row), "cannot write lot"); !r)
     return r;
   return {};

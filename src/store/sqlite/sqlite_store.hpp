@@ -117,7 +117,7 @@ class sqlite_store final : public store {
   int lock_fd_ = -1;
   database db_;
   statement begin_, commit_, rollback_;
-  statement insert_entry_, upsert_account_, upsert_lot_, upsert_hold_, upsert_charge_;
+  statement insert_entry_, upsert_account_, update_lot_, upsert_lot_, upsert_hold_, upsert_charge_;
   statement insert_idempotency_, expire_idempotency_, upsert_meta_;
   statement upsert_price_, delete_price_, upsert_package_, upsert_plan_, upsert_subscription_;
   statement insert_purchase_, insert_period_, insert_event_;
