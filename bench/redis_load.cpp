@@ -22,13 +22,7 @@
 // holds, captures, reads, refused, errors (error replies: logged, and the
 // cell check fails on them) and client_cpu_us (this process's user + system
 // CPU per request). Exits non-zero when a connection fails.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -41,9 +35,11 @@
 #include <thread>
 #include <vector>
 
+#include "closed_loop.hpp"
+
 namespace {
 
-using clock_type = std::chrono::steady_clock;
+using namespace bench::closed_loop;
 
 struct options {
   int port = 6379;
@@ -55,11 +51,6 @@ struct options {
   std::string charge_sha, hold_sha, capture_sha;
   std::string log_path;
 };
-
-[[noreturn]] void die(const std::string& what) {
-  std::fprintf(stderr, "redis_load: %s\n", what.c_str());
-  std::exit(1);
-}
 
 // A RESP command as an array of bulk strings.
 std::string command(std::initializer_list<std::string> args) {
@@ -125,40 +116,6 @@ struct connection {
   clock_type::time_point sent;
   std::mt19937_64 rng;
 };
-
-struct totals {
-  std::uint64_t requests = 0, charges = 0, holds = 0, captures = 0, reads = 0, refused = 0,
-                errors = 0;
-  std::uint64_t sent = 0, acks = 0;  // numbered requests sent; charges and holds acknowledged
-  std::string log;                   // the requests, for --check-cell
-  std::vector<std::uint32_t> latencies_us;
-};
-
-int connect_to(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) die("socket failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-    die("cannot connect to 127.0.0.1:" + std::to_string(port) + ": " + std::strerror(errno));
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return fd;
-}
-
-void send_all(int fd, const std::string& data) {
-  std::size_t off = 0;
-  while (off < data.size()) {
-    const ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      die(std::string("send failed: ") + std::strerror(errno));
-    }
-    off += static_cast<std::size_t>(n);
-  }
-}
 
 void run_thread(const options& o, std::size_t conns, std::uint64_t seed,
                 clock_type::time_point deadline, totals& t) {
@@ -273,16 +230,10 @@ void run_thread(const options& o, std::size_t conns, std::uint64_t seed,
   ::close(ep);
 }
 
-double cpu_seconds() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
+  program = "redis_load";
   options o;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string f = argv[i];
@@ -314,55 +265,10 @@ int main(int argc, char** argv) {
   if (o.accounts == 0 || o.connections == 0) die("--accounts and --connections must be positive");
   if (o.charge_sha.empty() || (o.workload == "w3" && (o.hold_sha.empty() || o.capture_sha.empty())))
     die("--charge (and for w3 --hold, --capture) name the loaded scripts");
-  o.threads = std::clamp<std::size_t>(o.threads, 1, o.connections);
 
-  const double cpu_before = cpu_seconds();
-  const auto start = clock_type::now();
-  const auto deadline = start + std::chrono::duration_cast<clock_type::duration>(
-                                    std::chrono::duration<double>(o.seconds));
-  std::vector<totals> per(o.threads);
-  std::vector<std::thread> pool;
-  for (std::size_t i = 0; i < o.threads; ++i) {
-    const std::size_t conns = o.connections / o.threads + (i < o.connections % o.threads ? 1 : 0);
-    pool.emplace_back([&, i, conns] { run_thread(o, conns, i + 1, deadline, per[i]); });
-  }
-  for (auto& t : pool)
-    t.join();
-  const double secs = std::chrono::duration<double>(clock_type::now() - start).count();
-  const double cpu = cpu_seconds() - cpu_before;
-  totals all;
-  for (totals& t : per) {
-    all.requests += t.requests;
-    all.charges += t.charges;
-    all.holds += t.holds;
-    all.captures += t.captures;
-    all.reads += t.reads;
-    all.refused += t.refused;
-    all.errors += t.errors;
-    all.latencies_us.insert(all.latencies_us.end(), t.latencies_us.begin(), t.latencies_us.end());
-  }
-  if (!o.log_path.empty()) {
-    std::FILE* f = std::fopen(o.log_path.c_str(), "w");
-    if (f == nullptr) die("cannot write " + o.log_path);
-    for (const totals& t : per)
-      std::fwrite(t.log.data(), 1, t.log.size(), f);
-    if (std::fclose(f) != 0) die("cannot write " + o.log_path);
-  }
-  std::sort(all.latencies_us.begin(), all.latencies_us.end());
-  auto pct = [&](double p) -> double {
-    if (all.latencies_us.empty()) return 0;
-    auto i = static_cast<std::size_t>(p / 100.0 * static_cast<double>(all.latencies_us.size()));
-    return all.latencies_us[std::min(i, all.latencies_us.size() - 1)] / 1000.0;
-  };
-  std::printf(
-      "{\"seconds\":%.3f,\"requests\":%llu,\"ops_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
-      "\"p999_ms\":%.3f,\"charges\":%llu,\"holds\":%llu,\"captures\":%llu,\"reads\":%llu,"
-      "\"refused\":%llu,\"errors\":%llu,\"client_cpu_us\":%.2f}\n",
-      secs, static_cast<unsigned long long>(all.requests), static_cast<double>(all.requests) / secs,
-      pct(50), pct(99), pct(99.9), static_cast<unsigned long long>(all.charges),
-      static_cast<unsigned long long>(all.holds), static_cast<unsigned long long>(all.captures),
-      static_cast<unsigned long long>(all.reads), static_cast<unsigned long long>(all.refused),
-      static_cast<unsigned long long>(all.errors),
-      all.requests > 0 ? cpu * 1e6 / static_cast<double>(all.requests) : 0.0);
-  return 0;
+  return run_and_report(
+      o.threads, o.connections, o.seconds, o.log_path,
+      [&](std::size_t conns, std::uint64_t thread_no, clock_type::time_point deadline, totals& t) {
+        run_thread(o, conns, thread_no, deadline, t);
+      });
 }

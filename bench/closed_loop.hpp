@@ -1,0 +1,140 @@
+// What the two closed-loop load generators of `make bench` share
+// (bench/http_load.cpp for creditd, bench/redis_load.cpp for Redis), so that
+// both systems are driven by the same code wherever the protocol does not
+// differ: connecting, sending, the per-thread totals, the threads and the
+// deadline, the log for `ledger_bench --check-cell`, the percentiles and the
+// JSON line printed at the end.
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace bench::closed_loop {
+
+using clock_type = std::chrono::steady_clock;
+
+// The program's name in its error messages (set by main before anything).
+inline const char* program = "load";
+
+[[noreturn]] inline void die(const std::string& what) {
+  std::fprintf(stderr, "%s: %s\n", program, what.c_str());
+  std::exit(1);
+}
+
+// One thread's counts, its requests' log lines and latencies.
+struct totals {
+  std::uint64_t requests = 0, charges = 0, holds = 0, captures = 0, reads = 0, refused = 0,
+                errors = 0;
+  std::uint64_t sent = 0, acks = 0;  // numbered requests sent; charges and holds acknowledged
+  std::string log;                   // the requests, for --check-cell
+  std::vector<std::uint32_t> latencies_us;
+};
+
+inline int connect_to(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) die("socket failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    die("cannot connect to 127.0.0.1:" + std::to_string(port) + ": " + std::strerror(errno));
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+inline void send_all(int fd, const std::string& data) {
+  std::size_t off = 0;
+  while (off < data.size()) {
+    const ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      die(std::string("send failed: ") + std::strerror(errno));
+    }
+    off += static_cast<std::size_t>(n);
+  }
+}
+
+// This process's user + system CPU so far, in seconds.
+inline double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// Runs `run_thread(connections, thread_no (1..), deadline, totals&)` on
+// `threads` threads sharing `connections` for `seconds`, writes every
+// thread's log to `log_path` (if not empty) and prints the JSON line:
+// seconds, requests, ops_per_s, p50/p99/p999 (ms), the counts, and
+// client_cpu_us (this process's CPU per request).
+template <typename RunThread>
+int run_and_report(std::size_t threads, std::size_t connections, double seconds,
+                   const std::string& log_path, RunThread run_thread) {
+  threads = std::clamp<std::size_t>(threads, 1, connections);
+  const double cpu_before = cpu_seconds();
+  const auto start = clock_type::now();
+  const auto deadline = start + std::chrono::duration_cast<clock_type::duration>(
+                                    std::chrono::duration<double>(seconds));
+  std::vector<totals> per(threads);
+  std::vector<std::thread> pool;
+  for (std::size_t i = 0; i < threads; ++i) {
+    const std::size_t conns = connections / threads + (i < connections % threads ? 1 : 0);
+    pool.emplace_back([&, i, conns] { run_thread(conns, i + 1, deadline, per[i]); });
+  }
+  for (auto& t : pool)
+    t.join();
+  const double secs = std::chrono::duration<double>(clock_type::now() - start).count();
+  const double cpu = cpu_seconds() - cpu_before;
+  totals all;
+  for (totals& t : per) {
+    all.requests += t.requests;
+    all.charges += t.charges;
+    all.holds += t.holds;
+    all.captures += t.captures;
+    all.reads += t.reads;
+    all.refused += t.refused;
+    all.errors += t.errors;
+    all.latencies_us.insert(all.latencies_us.end(), t.latencies_us.begin(), t.latencies_us.end());
+  }
+  if (!log_path.empty()) {
+    std::FILE* f = std::fopen(log_path.c_str(), "w");
+    if (f == nullptr) die("cannot write " + log_path);
+    for (const totals& t : per)
+      std::fwrite(t.log.data(), 1, t.log.size(), f);
+    if (std::fclose(f) != 0) die("cannot write " + log_path);
+  }
+  std::sort(all.latencies_us.begin(), all.latencies_us.end());
+  auto pct = [&](double p) -> double {
+    if (all.latencies_us.empty()) return 0;
+    auto i = static_cast<std::size_t>(p / 100.0 * static_cast<double>(all.latencies_us.size()));
+    return all.latencies_us[std::min(i, all.latencies_us.size() - 1)] / 1000.0;
+  };
+  auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
+  std::printf(
+      "{\"seconds\":%.3f,\"requests\":%llu,\"ops_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
+      "\"p999_ms\":%.3f,\"charges\":%llu,\"holds\":%llu,\"captures\":%llu,\"reads\":%llu,"
+      "\"refused\":%llu,\"errors\":%llu,\"client_cpu_us\":%.2f}\n",
+      secs, u(all.requests), static_cast<double>(all.requests) / secs, pct(50), pct(99), pct(99.9),
+      u(all.charges), u(all.holds), u(all.captures), u(all.reads), u(all.refused), u(all.errors),
+      all.requests > 0 ? cpu * 1e6 / static_cast<double>(all.requests) : 0.0);
+  return 0;
+}
+
+}  // namespace bench::closed_loop
