@@ -541,6 +541,82 @@ constexpr field balance_query[] = {
 
 // ------------------------------------------------------------------ the table
 
+// ------------------------------------------------------------------ webhook endpoints
+
+constexpr std::string_view webhook_event_names[] = {"*",
+                                                    "balance.low",
+                                                    "balance.depleted",
+                                                    "balance.restored",
+                                                    "lot.expiring_soon",
+                                                    "lot.expired",
+                                                    "hold.expired",
+                                                    "purchase.completed",
+                                                    "subscription.renewed",
+                                                    "charge.refused"};
+constexpr field webhook_event_item{.name = "event",
+                                   .t = type::enumeration,
+                                   .doc = "An event type, or \"*\" for every type",
+                                   .values = webhook_event_names};
+constexpr field webhook_path[] = {{.name = "endpoint_id",
+                                   .t = type::account_id,
+                                   .doc = "The endpoint's id (the platform's own name)",
+                                   .required = true}};
+constexpr field webhook_body[] = {
+    {.name = "url",
+     .t = type::string,
+     .doc = "Where deliveries are POSTed: an http:// or https:// URL (certificates are verified)",
+     .required = true,
+     .max = 2048},
+    {.name = "events",
+     .t = type::array,
+     .doc = "The event types delivered (1 to 32), or [\"*\"]",
+     .required = true,
+     .max = 32,
+     .items = &webhook_event_item},
+    {.name = "secret",
+     .t = type::string,
+     .doc = "The signing secret, 16 to 256 printable bytes; best \"whsec_\" + base64 (Standard "
+            "Webhooks). Without it a new endpoint gets a generated one, shown once in this "
+            "response; an existing one keeps its own",
+     .max = 256},
+    {.name = "enabled",
+     .t = type::boolean,
+     .doc = "false stops deliveries; true re-enables an endpoint (one disabled after 3 days of "
+            "failures too), retrying the event after its cursor at once"},
+};
+constexpr field redeliver_body[] = {
+    {.name = "from_seq",
+     .t = type::integer,
+     .doc = "Deliver again from the event with this seq (the cursor moves to from_seq - 1)",
+     .required = true,
+     .min = 0,
+     .max = 9'000'000'000'000'000'000LL},
+};
+constexpr field deliveries_query[] = {
+    {.name = "limit",
+     .t = type::integer,
+     .doc = "At most this many (default 100)",
+     .min = 1,
+     .max = 100},
+};
+constexpr result webhook_missing{404, "not_found", "The webhook endpoint does not exist"};
+constexpr result webhook_put_results[] = {
+    {200, "", "Updated"},
+    created201,
+    {400, "invalid_request",
+     "A bad field: the url is not http(s), an unknown event type, a secret too short or too long"},
+    unauthenticated,
+    forbidden,
+    {409, "conflict", "There are 100 endpoints already"},
+    unavailable};
+constexpr result webhook_get_results[] = {ok200, unauthenticated, forbidden, webhook_missing,
+                                          unavailable};
+constexpr result webhook_list_results[] = {ok200, unauthenticated, forbidden, unavailable};
+constexpr result webhook_redeliver_results[] = {ok200,     bad_request,     unauthenticated,
+                                                forbidden, webhook_missing, unavailable};
+constexpr result webhook_deliveries_results[] = {ok200,     bad_request,     unauthenticated,
+                                                 forbidden, webhook_missing, unavailable};
+
 constexpr endpoint endpoint_table[] = {
     {.name = "health",
      .verb = method::get,
@@ -995,6 +1071,74 @@ constexpr endpoint endpoint_table[] = {
      .response = "Subscription",
      .results = get_subscription_results,
      .command = "unsubscribe"},
+    {.name = "put_webhook_endpoint",
+     .verb = method::put,
+     .path = "/v1/webhook-endpoints/{endpoint_id}",
+     .need = access::admin,
+     .summary = "Create or replace a webhook endpoint",
+     .doc = "Events are POSTed to the url, oldest first, each until a 2xx answers it, signed "
+            "with Creditd-Signature (t=UNIX,v1=HEX) and the Standard Webhooks headers. A new "
+            "endpoint is sent the events stored after its creation. docs/events.md, Webhooks.",
+     .path_params = webhook_path,
+     .body = webhook_body,
+     .has_body = true,
+     .response = "WebhookEndpoint",
+     .results = webhook_put_results,
+     .command = "webhook-endpoint set"},
+    {.name = "get_webhook_endpoint",
+     .verb = method::get,
+     .path = "/v1/webhook-endpoints/{endpoint_id}",
+     .need = access::admin,
+     .summary = "A webhook endpoint and its delivery state",
+     .doc = "The secret is never shown again: secret_hint shows its prefix and last 4 characters.",
+     .path_params = webhook_path,
+     .response = "WebhookEndpoint",
+     .results = webhook_get_results,
+     .command = "webhook-endpoint get"},
+    {.name = "delete_webhook_endpoint",
+     .verb = method::delete_,
+     .path = "/v1/webhook-endpoints/{endpoint_id}",
+     .need = access::admin,
+     .summary = "Delete a webhook endpoint",
+     .doc = "No delivery starts after the answer; one in flight may still arrive.",
+     .path_params = webhook_path,
+     .response = "Deleted",
+     .results = webhook_get_results,
+     .command = "webhook-endpoint delete"},
+    {.name = "list_webhook_endpoints",
+     .verb = method::get,
+     .path = "/v1/webhook-endpoints",
+     .need = access::admin,
+     .summary = "The webhook endpoints",
+     .response = "WebhookEndpointList",
+     .results = webhook_list_results,
+     .command = "webhook-endpoints"},
+    {.name = "redeliver_webhook_endpoint",
+     .verb = method::post,
+     .path = "/v1/webhook-endpoints/{endpoint_id}/redeliver",
+     .need = access::admin,
+     .summary = "Deliver again from a sequence number",
+     .doc = "Moves the endpoint's cursor to from_seq - 1 and clears its failures: the events "
+            "from from_seq on are delivered again, in order. A disabled endpoint stays "
+            "disabled until a PUT with enabled: true.",
+     .path_params = webhook_path,
+     .body = redeliver_body,
+     .has_body = true,
+     .response = "WebhookEndpoint",
+     .results = webhook_redeliver_results,
+     .command = "webhook-endpoint redeliver"},
+    {.name = "list_webhook_deliveries",
+     .verb = method::get,
+     .path = "/v1/webhook-endpoints/{endpoint_id}/deliveries",
+     .need = access::admin,
+     .summary = "A webhook endpoint's recent delivery attempts, newest first",
+     .doc = "The last 100 attempts are kept: event seq, HTTP status or error, latency, attempt "
+            "number and the next retry.",
+     .path_params = webhook_path,
+     .query = deliveries_query,
+     .response = "WebhookDeliveryList",
+     .results = webhook_deliveries_results,
+     .command = "webhook-endpoint deliveries"},
 };
 
 }  // namespace

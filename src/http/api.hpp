@@ -19,6 +19,8 @@
 #include "http/handler.hpp"
 #include "http/metrics.hpp"
 #include "service/service.hpp"
+#include "util/clock.hpp"
+#include "webhooks/registry.hpp"
 
 namespace creditd::http {
 
@@ -69,6 +71,10 @@ struct api_context {
   auth::key_store& keys;
   metrics& stats;
   std::function<std::string()> openapi;  // renders /openapi.json
+  // The webhook endpoints (their routes answer 503 without them) and the
+  // clock that stamps their changes.
+  webhooks::registry* webhooks = nullptr;
+  const server_clock* clock = nullptr;
 };
 
 // Routes requests to the endpoints of the API description

@@ -7,6 +7,7 @@
 #include "http/request_fields.hpp"
 #include "http/route.hpp"
 #include "http/validate.hpp"
+#include "http/webhook_handlers.hpp"
 #include "ledger/ids.hpp"
 #include "ledger/limits.hpp"
 
@@ -488,7 +489,7 @@ handler_fn find_handler(std::string_view name) {
   for (const named_handler& h : handler_table) {
     if (h.name == name) return h.fn;
   }
-  return nullptr;
+  return find_webhook_handler(name);
 }
 
 }  // namespace creditd::http

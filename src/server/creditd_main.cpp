@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -31,6 +32,7 @@
 #include "http/metrics.hpp"
 #include "http/server.hpp"
 #include "http/tls.hpp"
+#include "http/webhook_delivery.hpp"
 #include "service/catalog_file.hpp"
 #include "store/log/barrier_reader.hpp"
 #include "store/log/log_store.hpp"
@@ -39,6 +41,7 @@
 #include "store/sqlite/sqlite_keys.hpp"
 #include "store/sqlite/sqlite_reader.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "store/sqlite/sqlite_webhooks.hpp"
 #include "util/clock.hpp"
 #include "util/log.hpp"
 
@@ -173,6 +176,10 @@ constexpr std::size_t fds_reserved = 32;
 struct commerce_options {
   std::string catalog;        // --catalog FILE.toml ("" none)
   std::string stripe_secret;  // --stripe-webhook-secret or CREDITD_STRIPE_WEBHOOK_SECRET
+  // Outgoing webhook deliveries (src/http/webhook_delivery.hpp).
+  std::string webhook_ca_file;  // --webhook-ca-file ("" the system's CAs)
+  std::int64_t webhook_connect_timeout_ms = 5000;
+  std::int64_t webhook_response_timeout_ms = 10000;
 };
 
 int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
@@ -393,7 +400,44 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
                  static_cast<int>(missing[0].size()), missing[0].data());
     return 1;
   }
-  http::api api({svc, keys, stats, [&openapi] { return openapi; }});
+  // Webhook endpoints: rows of their own in the file, written on the
+  // registry's thread; a new endpoint starts after the last event stored
+  // (behind the log, once the file holds every acknowledged record).
+  auto webhook_repo = store::sqlite::sqlite_webhooks::open(url->sqlite_path);
+  if (!webhook_repo) {
+    std::fprintf(stderr, "creditd: %s\n", webhook_repo.error().c_str());
+    return 1;
+  }
+  std::atomic<http::delivery_worker*> webhook_worker{nullptr};
+  webhooks::registry hooks(**webhook_repo,
+                           {.last_event_seq = [&]() -> std::expected<std::uint64_t, std::string> {
+                              if (logged) {
+                                if (auto r = logged->wait_applied(logged->durable_seq()); !r)
+                                  return std::unexpected(r.error().message);
+                              }
+                              return (*webhook_repo)->last_event_seq();
+                            },
+                            .changed =
+                                [&webhook_worker] {
+                                  if (auto* w = webhook_worker.load(std::memory_order_acquire))
+                                    w->wake();
+                                }});
+  if (auto r = hooks.load(); !r) {
+    std::fprintf(stderr, "creditd: cannot load webhook endpoints: %s\n", r.error().c_str());
+    return 1;
+  }
+  // Deliveries: threads of their own, reading events through the barrier.
+  auto worker = http::delivery_worker::start(
+      hooks, reader, clock,
+      {.connect_timeout = std::chrono::milliseconds(shop.webhook_connect_timeout_ms),
+       .response_timeout = std::chrono::milliseconds(shop.webhook_response_timeout_ms),
+       .ca_file = shop.webhook_ca_file});
+  if (!worker) {
+    std::fprintf(stderr, "creditd: %s\n", worker.error().c_str());
+    return 2;
+  }
+  webhook_worker.store(worker->get(), std::memory_order_release);
+  http::api api({svc, keys, stats, [&openapi] { return openapi; }, &hooks, &clock});
 
   // More connections than descriptors would make accept fail (EMFILE):
   // raise the soft limit, and cap connections below what remains.
@@ -679,6 +723,17 @@ int main(int argc, char** argv) {
                         "Stripe's endpoint secret (whsec_...) for POST /v1/webhooks/stripe "
                         "(default: $CREDITD_STRIPE_WEBHOOK_SECRET)");
 
+  serve_cmd->add_option("--webhook-ca-file", shop.webhook_ca_file,
+                        "PEM CA certificates that webhook endpoints' https certificates are "
+                        "verified against (default: the system's)");
+  serve_cmd
+      ->add_option("--webhook-connect-timeout-ms", shop.webhook_connect_timeout_ms,
+                   "Connect (and TLS handshake) timeout of a webhook delivery")
+      ->check(CLI::Range(1, 600000));
+  serve_cmd
+      ->add_option("--webhook-response-timeout-ms", shop.webhook_response_timeout_ms,
+                   "How long a webhook endpoint may take to answer a delivery")
+      ->check(CLI::Range(1, 600000));
   CLI11_PARSE(app, argc, argv);
   if (shop.stripe_secret.empty()) {
     if (const char* s = std::getenv("CREDITD_STRIPE_WEBHOOK_SECRET")) shop.stripe_secret = s;

@@ -31,7 +31,7 @@ struct migration {
   std::string_view sqlite_sql = {};
 };
 
-inline constexpr std::array<migration, 8> migrations = {{
+inline constexpr std::array<migration, 9> migrations = {{
     {1, R"sql(
 CREATE TABLE IF NOT EXISTS meta (
   key   TEXT PRIMARY KEY,
@@ -406,6 +406,42 @@ CREATE INDEX purchases_account ON purchases (account);
     {8, R"sql(
 CREATE INDEX IF NOT EXISTS events_account ON events (account, seq);
 CREATE INDEX IF NOT EXISTS events_type ON events (type, seq);
+)sql"},
+    // Webhook endpoints and their delivery attempts (src/webhooks): the
+    // operational state of deliveries, written on their own connection
+    // (store/sqlite/sqlite_webhooks), not by the ledger's commits. `events`
+    // is a comma-separated list of types or "*"; instants are 0 when unset;
+    // the attempt log keeps the last 100 rows per endpoint.
+    {9, R"sql(
+CREATE TABLE IF NOT EXISTS webhook_endpoints (
+  id              TEXT PRIMARY KEY,
+  url             TEXT NOT NULL,
+  events          TEXT NOT NULL,
+  secret          TEXT NOT NULL,
+  enabled         BIGINT NOT NULL,
+  created_at      BIGINT NOT NULL,
+  updated_at      BIGINT NOT NULL,
+  cursor_seq      BIGINT NOT NULL,
+  attempt         BIGINT NOT NULL,
+  next_attempt_at BIGINT NOT NULL,
+  failing_since   BIGINT NOT NULL,
+  disabled_at     BIGINT NOT NULL,
+  disabled_reason TEXT NOT NULL,
+  checksum        BIGINT
+);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+  id            BIGINT PRIMARY KEY,
+  endpoint      TEXT NOT NULL,
+  seq           BIGINT NOT NULL,
+  attempt       BIGINT NOT NULL,
+  status        BIGINT NOT NULL,
+  error         TEXT NOT NULL,
+  latency_ms    BIGINT NOT NULL,
+  at            BIGINT NOT NULL,
+  next_retry_at BIGINT NOT NULL,
+  checksum      BIGINT
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_endpoint ON webhook_deliveries (endpoint, id);
 )sql"},
 }};
 

@@ -86,6 +86,7 @@ const std::map<std::string, std::vector<std::string>>& extra_args() {
       {"subscribe", {"--plan", "drift-plan"}},
       {"package set", {"--currency", "usd"}},
       {"price set", {"--operation", "drift.put"}},
+      {"webhook-endpoint set", {"--url", "http://127.0.0.1:9/drift"}},
   };
   return table;
 }
@@ -170,7 +171,9 @@ class drift : public ::testing::TestWithParam<std::size_t> {
   }
 
   static ctl_result ctl(std::vector<std::string> args) {
-    args.insert(args.end(), {"--url", url_, "--key", admin_key});
+    // The global options first: a webhook endpoint's body has a field named
+    // url, which after the command is the field's (creditctl's rule).
+    args.insert(args.begin(), {"--url", url_, "--key", admin_key});
     return run_ctl(args);
   }
 
@@ -185,6 +188,16 @@ class drift : public ::testing::TestWithParam<std::size_t> {
 
   // An existing object for path parameter `p`, made for this test.
   static std::string object_for(const api::field& p) {
+    if (p.name == "endpoint_id") {
+      // An endpoint of its own (a test may delete it); nothing listens at
+      // its url (deliveries fail and are retried, unseen here).
+      static int n = 0;
+      const std::string id = "drift-hook-" + std::to_string(++n);
+      auto r = ctl(
+          {"webhook-endpoint", "set", id, "--url", "http://127.0.0.1:9/drift", "--events", "*"});
+      EXPECT_EQ(r.exit_code, 0) << describe(r);
+      return id;
+    }
     if (p.name == "price_id") {
       // A price of its own (a test may delete it), for an operation of its
       // own (two prices without dimensions for one operation conflict).

@@ -100,6 +100,16 @@ route_set exercise_every_route(live_server& srv, bool test_clock) {
        R"({"plan":"monthly"})");
   call(c, verb::get, "/v1/accounts/{id}/subscription", "/v1/accounts/w/subscription");
   call(c, verb::delete_, "/v1/accounts/{id}/subscription", "/v1/accounts/w/subscription");
+  // Webhook endpoints (nothing listens at the url: deliveries fail, unseen).
+  call(c, verb::put, "/v1/webhook-endpoints/{endpoint_id}", "/v1/webhook-endpoints/h",
+       R"({"url":"http://127.0.0.1:9/","events":["*"]})");
+  call(c, verb::get, "/v1/webhook-endpoints/{endpoint_id}", "/v1/webhook-endpoints/h");
+  call(c, verb::get, "/v1/webhook-endpoints", "/v1/webhook-endpoints");
+  call(c, verb::post, "/v1/webhook-endpoints/{endpoint_id}/redeliver",
+       "/v1/webhook-endpoints/h/redeliver", R"({"from_seq":1})");
+  call(c, verb::get, "/v1/webhook-endpoints/{endpoint_id}/deliveries",
+       "/v1/webhook-endpoints/h/deliveries");
+  call(c, verb::delete_, "/v1/webhook-endpoints/{endpoint_id}", "/v1/webhook-endpoints/h");
   // Stripe's webhook answers without a key: an unsigned delivery is refused
   // by the route itself (not the router).
   {
@@ -121,7 +131,7 @@ TEST(http_service, openapi_lists_exactly_the_routes_served) {
   live_server srv;
   http_client c(srv.port(), admin_key);
   const route_set exercised = exercise_every_route(srv, false);
-  EXPECT_EQ(exercised.size(), 38u);
+  EXPECT_EQ(exercised.size(), 44u);
   EXPECT_EQ(openapi_routes(c), exercised);
 }
 
@@ -129,7 +139,7 @@ TEST(http_service, openapi_with_the_test_clock_adds_its_two_routes) {
   live_server srv({"--test-clock"});
   http_client c(srv.port(), admin_key);
   const route_set exercised = exercise_every_route(srv, true);
-  EXPECT_EQ(exercised.size(), 40u);
+  EXPECT_EQ(exercised.size(), 46u);
   EXPECT_EQ(openapi_routes(c), exercised);
   EXPECT_TRUE(exercised.contains({"get", "/v1/test-clock"}));
   EXPECT_TRUE(exercised.contains({"post", "/v1/test-clock/advance"}));

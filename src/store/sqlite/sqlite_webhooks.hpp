@@ -1,0 +1,45 @@
+// Webhook endpoints and their delivery attempts in the SQLite file, through
+// a connection of their own (WAL lets it write between the engine's
+// commits), as the API keys are. Every row carries its checksum; a row
+// altered outside creditd is refused at load, named. Thread-safe: one mutex.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <mutex>
+#include <string_view>
+
+#include "store/sqlite/sqlite_db.hpp"
+#include "webhooks/registry.hpp"
+
+namespace creditd::store::sqlite {
+
+// The tables written here (not the ledger's: `creditd check` and the
+// store's checksum sweep leave them to this class's load).
+inline constexpr std::array<std::string_view, 2> webhook_tables = {"webhook_endpoints",
+                                                                   "webhook_deliveries"};
+
+class sqlite_webhooks final : public webhooks::repository {
+ public:
+  // The file must exist and be migrated (open the sqlite_store first).
+  static std::expected<std::unique_ptr<sqlite_webhooks>, std::string> open(const std::string& path);
+
+  std::expected<std::vector<webhooks::endpoint>, std::string> load_all() override;
+  std::expected<void, std::string> upsert(const webhooks::endpoint& e) override;
+  std::expected<void, std::string> remove(const std::string& id) override;
+  std::expected<void, std::string> record_attempt(const webhooks::endpoint& e,
+                                                  const webhooks::delivery& d) override;
+  std::expected<std::vector<webhooks::delivery>, std::string> deliveries(
+      const std::string& id, std::size_t limit) override;
+  // The seq of the last event in the file (0: none). Behind the append-only
+  // log, wait for the log's barrier first.
+  std::expected<std::uint64_t, std::string> last_event_seq();
+
+ private:
+  std::expected<void, db_error> write_endpoint(const webhooks::endpoint& e);
+  std::mutex mu_;
+  std::string path_;
+  database db_;
+};
+
+}  // namespace creditd::store::sqlite

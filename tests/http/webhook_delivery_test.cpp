@@ -1,0 +1,375 @@
+// Webhook deliveries from the real creditd to a receiver in this test (a
+// small Beast HTTP server on 127.0.0.1) that answers 500 to some attempts,
+// hangs on some, and checks every signature with the endpoint's secret
+// (HMAC computed here with OpenSSL, not with creditd's code): every event
+// stored arrives, at least once, in seq order per endpoint, signed; an
+// endpoint gets only its event types; a SIGKILL with retries pending loses
+// nothing; 3 days of failures disable an endpoint, which an operator
+// re-enables and redelivers from a seq. Retries wait on the test clock,
+// which the test advances; nothing waits on real time but a poll with a
+// generous bound.
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "http_fixture.hpp"
+#include "ledger/time.hpp"
+#include "webhooks/signature.hpp"
+
+using namespace creditd::testing;
+
+namespace {
+
+namespace net = boost::asio;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+const std::string secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+std::string hmac(const std::string& key, const std::string& data) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &length);
+  return std::string(reinterpret_cast<const char*>(mac), length);
+}
+
+std::string hex(const std::string& bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 0xf];
+  }
+  return out;
+}
+
+enum class answer { ok, fail, hang };
+
+struct received {
+  std::uint64_t seq = 0;
+  std::string type;
+  bool signed_ok = false;
+  answer given = answer::ok;
+};
+
+// Accepts connections on 127.0.0.1 (a thread each), reads one request,
+// checks its signatures, and answers as `policy` says for the n-th request
+// (0-based) of this receiver.
+class receiver {
+ public:
+  explicit receiver(std::function<answer(std::size_t)> policy)
+      : policy_(std::move(policy)), acceptor_(io_, {net::ip::make_address("127.0.0.1"), 0}) {
+    thread_ = std::thread([this] { accept_loop(); });
+  }
+  ~receiver() {
+    stopping_ = true;
+    boost::system::error_code ec;
+    // Wakes accept() with a connection of our own.
+    tcp::socket poke(io_);
+    poke.connect(acceptor_.local_endpoint(), ec);
+    thread_.join();
+    for (auto& t : handlers_)
+      t.join();
+  }
+  unsigned short port() const { return acceptor_.local_endpoint().port(); }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port()) + "/hook"; }
+  void set_policy(std::function<answer(std::size_t)> p) {
+    std::lock_guard lock(mu_);
+    policy_ = std::move(p);
+  }
+  std::vector<received> log() const {
+    std::lock_guard lock(mu_);
+    return log_;
+  }
+  // The seqs answered 2xx, in order.
+  std::vector<std::uint64_t> delivered() const {
+    std::vector<std::uint64_t> out;
+    for (const received& r : log())
+      if (r.given == answer::ok) out.push_back(r.seq);
+    return out;
+  }
+
+ private:
+  void accept_loop() {
+    while (!stopping_) {
+      tcp::socket s(io_);
+      boost::system::error_code ec;
+      acceptor_.accept(s, ec);
+      if (ec || stopping_) return;
+      handlers_.emplace_back([this, s = std::move(s)]() mutable { handle(std::move(s)); });
+    }
+  }
+  void handle(tcp::socket s) {
+    boost::beast::flat_buffer buffer;
+    bhttp::request<bhttp::string_body> req;
+    boost::system::error_code ec;
+    bhttp::read(s, buffer, req, ec);
+    if (ec) return;
+    received r;
+    r.signed_ok = check(req);
+    try {
+      const bj::value v = bj::parse(req.body());
+      r.seq = static_cast<std::uint64_t>(v.at("seq").as_int64());
+      r.type = str(v, "type");
+    } catch (...) {
+      r.signed_ok = false;
+    }
+    {
+      std::lock_guard lock(mu_);
+      r.given = policy_(count_++);
+      log_.push_back(r);
+    }
+    if (r.given == answer::hang) {
+      // Never answers: reads until creditd gives up and closes.
+      char byte;
+      s.read_some(net::buffer(&byte, 1), ec);
+      return;
+    }
+    bhttp::response<bhttp::string_body> res(
+        r.given == answer::ok ? bhttp::status::no_content : bhttp::status::internal_server_error,
+        11);
+    res.prepare_payload();
+    bhttp::write(s, res, ec);
+  }
+  // Both signatures, computed here: Creditd-Signature keyed with the secret's
+  // text, webhook-signature with its decoded bytes.
+  static bool check(const bhttp::request<bhttp::string_body>& req) {
+    const std::string body = req.body();
+    const std::string sig(req["Creditd-Signature"]);
+    const std::size_t comma = sig.find(",v1=");
+    if (!sig.starts_with("t=") || comma == std::string::npos) return false;
+    const std::string t = sig.substr(2, comma - 2);
+    if (sig.substr(comma + 4) != hex(hmac(secret, t + "." + body))) return false;
+    const std::string id(req["webhook-id"]), ts(req["webhook-timestamp"]);
+    if (ts != t) return false;
+    const auto key = creditd::webhooks::base64_decode(secret.substr(6));
+    if (!key) return false;
+    const std::string want =
+        "v1," + creditd::webhooks::base64_encode(hmac(*key, id + "." + ts + "." + body));
+    if (std::string(req["webhook-signature"]) != want) return false;
+    // The timestamp is the real time (receivers check it against theirs).
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    if (std::llabs(now - std::stoll(t)) >= 600) return false;
+    try {
+      return id == "evt_" + std::to_string(bj::parse(body).at("seq").as_int64());
+    } catch (...) {
+      return false;
+    }
+  }
+
+  mutable std::mutex mu_;
+  std::function<answer(std::size_t)> policy_;
+  std::vector<received> log_;
+  std::size_t count_ = 0;
+  std::atomic<bool> stopping_{false};
+  net::io_context io_;
+  tcp::acceptor acceptor_;
+  std::thread thread_;
+  std::vector<std::thread> handlers_;
+};
+
+// (seq, type) of every event in the store file, by seq.
+std::vector<std::pair<std::uint64_t, std::string>> stored_events(const std::string& path) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, "SELECT seq, type FROM events ORDER BY seq", -1, &q, nullptr),
+            SQLITE_OK);
+  std::vector<std::pair<std::uint64_t, std::string>> out;
+  while (sqlite3_step(q) == SQLITE_ROW)
+    out.emplace_back(sqlite3_column_int64(q, 0),
+                     reinterpret_cast<const char*>(sqlite3_column_text(q, 1)));
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  return out;
+}
+
+// Events: each cycle grants 10 and spends them (balance.restored,
+// balance.low at 5, balance.depleted).
+void make_events(http_client& admin, const std::string& account, int cycles) {
+  for (int i = 0; i < cycles; ++i) {
+    grant(admin, account, "10");
+    charge(admin, account, "10");
+  }
+}
+
+// Advances the test clock a minute at a time until `done` holds, polling;
+// fails after a generous bound.
+template <typename Done>
+bool until(http_client& admin, Done done, std::int64_t step_s = 60) {
+  for (int i = 0; i < 3000; ++i) {
+    if (done()) return true;
+    advance(admin, step_s);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a poll, not a wait for it
+  }
+  return done();
+}
+
+bool non_decreasing(const std::vector<received>& log) {
+  for (std::size_t i = 1; i < log.size(); ++i)
+    if (log[i].seq < log[i - 1].seq) return false;
+  return true;
+}
+
+const std::vector<std::string> flags = {"--test-clock", "--no-log", "--webhook-response-timeout-ms",
+                                        "300"};
+
+TEST(webhook_delivery, every_event_arrives_in_order_signed_through_failures_and_hangs) {
+  // 500 to the first three attempts, a hang on the fifth and the ninth.
+  receiver all([](std::size_t n) {
+    if (n < 3) return answer::fail;
+    if (n == 4 || n == 8) return answer::hang;
+    return answer::ok;
+  });
+  receiver depleted_only([](std::size_t n) { return n % 2 == 0 ? answer::fail : answer::ok; });
+  live_server srv(flags);
+  http_client admin(srv.port(), admin_key);
+  expect(admin.put("/v1/webhook-endpoints/all",
+                   R"({"url":")" + all.url() + R"(","events":["*"],"secret":")" + secret + "\"}"),
+         201, "endpoint");
+  expect(admin.put("/v1/webhook-endpoints/depleted",
+                   R"({"url":")" + depleted_only.url() +
+                       R"(","events":["balance.depleted"],"secret":")" + secret + "\"}"),
+         201, "endpoint");
+  put_account(admin, "A", R"({"settings":{"low_balance_thresholds":[5]}})");
+  make_events(admin, "A", 4);
+  const auto events = stored_events(srv.db());
+  ASSERT_GE(events.size(), 12u);
+  std::vector<std::uint64_t> every, depleted;
+  for (const auto& [seq, type] : events) {
+    every.push_back(seq);
+    if (type == "balance.depleted") depleted.push_back(seq);
+  }
+  ASSERT_EQ(depleted.size(), 4u);
+  ASSERT_TRUE(until(admin,
+                    [&] {
+                      return all.delivered().size() >= every.size() &&
+                             depleted_only.delivered().size() >= depleted.size();
+                    }))
+      << all.delivered().size() << " of " << every.size();
+  EXPECT_EQ(all.delivered(), every);  // each once after its 2xx, in order
+  EXPECT_EQ(depleted_only.delivered(), depleted);
+  for (const receiver* r : {&all, &depleted_only}) {
+    EXPECT_TRUE(non_decreasing(r->log()));
+    for (const received& x : r->log())
+      EXPECT_TRUE(x.signed_ok) << "seq " << x.seq;
+  }
+  for (const received& x : depleted_only.log())
+    EXPECT_EQ(x.type, "balance.depleted");
+  // The attempt log: the failures, the hang's timeout, the successes (the
+  // last attempt is recorded just after its answer).
+  bj::value log;
+  ASSERT_TRUE(until(admin, [&] {
+    log = expect(admin.get("/v1/webhook-endpoints/all/deliveries"), 200, "log").json();
+    return log.at("data").as_array().size() == all.log().size();
+  }));
+  const auto& data = log.at("data").as_array();
+  const auto& first = data.back();  // oldest last
+  EXPECT_EQ(first.at("status"), bj::value(500));
+  EXPECT_EQ(first.at("attempt"), bj::value(1));
+  EXPECT_FALSE(first.at("next_retry_at").is_null());
+  EXPECT_EQ(data[data.size() - 3].at("attempt"), bj::value(3));
+  bool timed_out = false;
+  for (const auto& d : data)
+    timed_out |= d.at("status").is_null() && str(d, "error").find("timeout") != std::string::npos;
+  EXPECT_TRUE(timed_out) << bj::serialize(log);
+  auto ep = expect(admin.get("/v1/webhook-endpoints/all"), 200, "get").json();
+  EXPECT_EQ(ep.at("delivered_seq"), bj::value(static_cast<std::int64_t>(every.back())));
+  EXPECT_TRUE(ep.at("failing_since").is_null());
+}
+
+TEST(webhook_delivery, a_sigkill_with_retries_pending_loses_nothing) {
+  receiver r([](std::size_t) { return answer::fail; });
+  live_server srv(flags);
+  std::vector<std::uint64_t> every;
+  {
+    http_client admin(srv.port(), admin_key);
+    expect(admin.put("/v1/webhook-endpoints/h",
+                     R"({"url":")" + r.url() + R"(","events":["*"],"secret":")" + secret + "\"}"),
+           201, "endpoint");
+    put_account(admin, "A", R"({"settings":{"low_balance_thresholds":[5]}})");
+    make_events(admin, "A", 3);
+    for (const auto& e : stored_events(srv.db()))
+      every.push_back(e.first);
+    // Retries pending: at least two failed attempts of the first event.
+    ASSERT_TRUE(until(admin, [&] { return r.log().size() >= 2; }));
+  }
+  srv.kill_now();
+  r.set_policy([](std::size_t) { return answer::ok; });
+  srv.restart();
+  http_client admin(srv.port(), admin_key);
+  ASSERT_TRUE(until(admin, [&] { return r.delivered().size() >= every.size(); }))
+      << r.delivered().size() << " of " << every.size();
+  EXPECT_EQ(r.delivered(), every);
+  EXPECT_TRUE(non_decreasing(r.log()));
+  for (const received& x : r.log())
+    EXPECT_TRUE(x.signed_ok);
+  // The attempts before the kill are in the log, numbered on.
+  EXPECT_TRUE(until(admin, [&] {
+    auto log = expect(admin.get("/v1/webhook-endpoints/h/deliveries"), 200, "log").json();
+    return log.at("data").as_array().size() == r.log().size();
+  }));
+}
+
+TEST(webhook_delivery, three_days_of_failures_disable_then_reenable_and_redeliver) {
+  receiver r([](std::size_t) { return answer::fail; });
+  live_server srv(flags);
+  http_client admin(srv.port(), admin_key);
+  expect(admin.put("/v1/webhook-endpoints/h",
+                   R"({"url":")" + r.url() + R"(","events":["*"],"secret":")" + secret + "\"}"),
+         201, "endpoint");
+  put_account(admin, "A", R"({"settings":{"low_balance_thresholds":[5]}})");
+  make_events(admin, "A", 2);
+  std::vector<std::uint64_t> every;
+  for (const auto& e : stored_events(srv.db()))
+    every.push_back(e.first);
+  ASSERT_TRUE(until(
+      admin,
+      [&] {
+        auto e = admin.get("/v1/webhook-endpoints/h").json();
+        return e.at("enabled") == bj::value(false);
+      },
+      3600));
+  auto off = admin.get("/v1/webhook-endpoints/h").json();
+  EXPECT_EQ(str(off, "disabled_reason"), "failing for 3 days");
+  const std::size_t attempts = r.log().size();
+  EXPECT_GE(attempts, 3u);  // how many depends on how far each look finds the clock
+  // Disabled after 3 days of failures, not before.
+  const auto since = creditd::ledger::parse_time(str(off, "failing_since"));
+  const auto at = creditd::ledger::parse_time(str(off, "disabled_at"));
+  ASSERT_TRUE(since && at);
+  EXPECT_GE(*at - *since, 3LL * 86400 * 1'000'000);
+  for (const received& x : r.log())
+    EXPECT_EQ(x.seq, every.front());
+  // Disabled: nothing more is tried, however long.
+  advance(admin, 7 * 86400);
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // a look or two, not a wait
+  EXPECT_EQ(r.log().size(), attempts);
+  // Re-enabled, the events arrive; a redelivery from the first sends all again.
+  r.set_policy([](std::size_t) { return answer::ok; });
+  expect(admin.put("/v1/webhook-endpoints/h",
+                   R"({"url":")" + r.url() + R"(","events":["*"],"enabled":true})"),
+         200, "enable");
+  ASSERT_TRUE(until(admin, [&] { return r.delivered().size() >= every.size(); }));
+  EXPECT_EQ(r.delivered(), every);
+  expect(admin.post("/v1/webhook-endpoints/h/redeliver",
+                    R"({"from_seq":)" + std::to_string(every.front()) + "}"),
+         200, "redeliver");
+  ASSERT_TRUE(until(admin, [&] { return r.delivered().size() >= 2 * every.size(); }));
+  std::vector<std::uint64_t> twice = every;
+  twice.insert(twice.end(), every.begin(), every.end());
+  EXPECT_EQ(r.delivered(), twice);
+}
+
+}  // namespace

@@ -1,0 +1,130 @@
+// Webhook endpoints over HTTP: PUT creates (201, a generated whsec_ secret
+// shown once) and replaces (200, the secret kept and never shown again),
+// GET, list, DELETE; bad urls, event types and secrets are 400 and change
+// nothing; only an admin key may call any of the routes; endpoints survive
+// a restart.
+#include "http_fixture.hpp"
+
+using namespace creditd::testing;
+
+namespace {
+
+const std::string hook_body =
+    R"({"url":"http://127.0.0.1:9/hook","events":["balance.low","lot.expired"]})";
+
+TEST(webhook_endpoints, put_get_list_delete) {
+  live_server srv({"--test-clock"});
+  http_client admin(srv.port(), admin_key);
+  auto created = expect(admin.put("/v1/webhook-endpoints/hook-1", hook_body), 201, "create");
+  const std::string secret = field(created, "secret");
+  EXPECT_TRUE(secret.starts_with("whsec_")) << secret;
+  EXPECT_EQ(secret.size(), 50u);  // whsec_ + base64 of 32 bytes
+  EXPECT_EQ(field(created, "object"), "webhook_endpoint");
+  EXPECT_EQ(field(created, "secret_hint"), "whsec_****" + secret.substr(secret.size() - 4));
+  EXPECT_EQ(created.json().at("enabled"), bj::value(true));
+  EXPECT_EQ(created.json().at("delivered_seq"), bj::value(0));
+  // GET never shows the secret.
+  auto got = expect(admin.get("/v1/webhook-endpoints/hook-1"), 200, "get");
+  EXPECT_EQ(got.json().as_object().if_contains("secret"), nullptr);
+  EXPECT_EQ(got.body.find(secret), std::string::npos);
+  EXPECT_EQ(field(got, "url"), "http://127.0.0.1:9/hook");
+  EXPECT_EQ(bj::serialize(got.json().at("events")), R"(["balance.low","lot.expired"])");
+  // A replace keeps the secret and shows none.
+  auto replaced = expect(admin.put("/v1/webhook-endpoints/hook-1",
+                                   R"({"url":"https://hooks.example.com/x","events":["*"]})"),
+                         200, "replace");
+  EXPECT_EQ(replaced.json().as_object().if_contains("secret"), nullptr);
+  EXPECT_EQ(field(replaced, "secret_hint"), field(created, "secret_hint"));
+  // A given secret is used and not echoed.
+  auto given = expect(admin.put("/v1/webhook-endpoints/hook-2",
+                                R"({"url":"http://127.0.0.1:9/","events":["*"],)"
+                                R"("secret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})"),
+                      201, "given");
+  EXPECT_EQ(given.json().as_object().if_contains("secret"), nullptr);
+  EXPECT_EQ(field(given, "secret_hint"), "whsec_****LaSw");
+  auto list = expect(admin.get("/v1/webhook-endpoints"), 200, "list").json();
+  ASSERT_EQ(list.at("data").as_array().size(), 2u);
+  EXPECT_EQ(str(list.at("data").as_array()[0], "id"), "hook-1");
+  EXPECT_EQ(list.at("data").as_array()[0].as_object().if_contains("secret"), nullptr);
+  // Disable and enable.
+  auto off = expect(admin.put("/v1/webhook-endpoints/hook-2",
+                              R"({"url":"http://127.0.0.1:9/","events":["*"],"enabled":false})"),
+                    200, "disable");
+  EXPECT_EQ(off.json().at("enabled"), bj::value(false));
+  EXPECT_EQ(field(off, "disabled_reason"), "disabled by an operator");
+  // Redeliver moves the cursor; deliveries are listed (none yet).
+  auto re = expect(admin.post("/v1/webhook-endpoints/hook-1/redeliver", R"({"from_seq":5})"), 200,
+                   "redeliver");
+  EXPECT_EQ(re.json().at("delivered_seq"), bj::value(4));
+  auto log = expect(admin.get("/v1/webhook-endpoints/hook-1/deliveries"), 200, "deliveries");
+  EXPECT_EQ(log.body, R"({"data":[]})");
+  // Delete.
+  expect(admin.del("/v1/webhook-endpoints/hook-1"), 200, "delete");
+  EXPECT_EQ(admin.get("/v1/webhook-endpoints/hook-1").status, 404u);
+  EXPECT_EQ(admin.del("/v1/webhook-endpoints/hook-1").status, 404u);
+  EXPECT_EQ(admin.get("/v1/webhook-endpoints/hook-1/deliveries").status, 404u);
+  EXPECT_EQ(admin.post("/v1/webhook-endpoints/hook-1/redeliver", R"({"from_seq":1})").status, 404u);
+  // Endpoints are durable.
+  srv.restart();
+  http_client again(srv.port(), admin_key);
+  auto after = expect(again.get("/v1/webhook-endpoints"), 200, "list").json();
+  ASSERT_EQ(after.at("data").as_array().size(), 1u);
+  EXPECT_EQ(str(after.at("data").as_array()[0], "id"), "hook-2");
+  EXPECT_EQ(after.at("data").as_array()[0].at("enabled"), bj::value(false));
+}
+
+TEST(webhook_endpoints, invalid_requests_are_400_and_change_nothing) {
+  live_server srv({"--test-clock"});
+  http_client admin(srv.port(), admin_key);
+  for (const std::string body :
+       {R"({"url":"ftp://x/","events":["*"]})", R"({"url":"http://u:p@x/","events":["*"]})",
+        R"({"url":"not a url","events":["*"]})", R"({"url":"http://x/","events":["nope"]})",
+        R"({"url":"http://x/","events":[]})", R"({"events":["*"]})", R"({"url":"http://x/"})",
+        R"({"url":"http://x/","events":["*"],"secret":"short"})",
+        R"({"url":"http://x/","events":["*"],"secret":"has spaces in it, really"})",
+        R"({"url":"http://x/","events":["*"],"colour":"red"})"}) {
+    auto r = admin.put("/v1/webhook-endpoints/h", body);
+    EXPECT_EQ(r.status, 400u) << body << ": " << r.body;
+    EXPECT_EQ(r.error_code(), "invalid_request") << body;
+  }
+  EXPECT_EQ(admin.get("/v1/webhook-endpoints/h").status, 404u);
+  EXPECT_EQ(admin.get("/v1/webhook-endpoints").body, R"({"data":[]})");
+  EXPECT_EQ(admin.put("/v1/webhook-endpoints/bad%20id", hook_body).status, 400u);
+}
+
+TEST(webhook_endpoints, only_an_admin_key_may_call_the_routes) {
+  live_server srv({"--test-clock"});
+  http_client admin(srv.port(), admin_key);
+  put_account(admin, "A");
+  expect(admin.put("/v1/webhook-endpoints/hook-1", hook_body), 201, "create");
+  const std::string service_key =
+      field(expect(admin.post("/v1/api-keys", R"({"role":"service"})"), 201, "k"), "key");
+  const std::string reader_key = field(
+      expect(admin.post("/v1/api-keys", R"({"role":"reader","account":"A"})"), 201, "k"), "key");
+  struct route {
+    verb method;
+    std::string target, body;
+  };
+  const std::vector<route> routes = {
+      {verb::put, "/v1/webhook-endpoints/hook-1", R"({"url":"http://e/","events":["*"]})"},
+      {verb::put, "/v1/webhook-endpoints/hook-9", R"({"url":"http://e/","events":["*"]})"},
+      {verb::get, "/v1/webhook-endpoints/hook-1", ""},
+      {verb::delete_, "/v1/webhook-endpoints/hook-1", ""},
+      {verb::get, "/v1/webhook-endpoints", ""},
+      {verb::post, "/v1/webhook-endpoints/hook-1/redeliver", R"({"from_seq":1})"},
+      {verb::get, "/v1/webhook-endpoints/hook-1/deliveries", ""},
+  };
+  const std::string before = admin.get("/v1/webhook-endpoints").body;
+  for (const route& r : routes) {
+    for (const auto& [key, status] : std::vector<std::pair<std::string, unsigned>>{
+             {"", 401u}, {service_key, 403u}, {reader_key, 403u}}) {
+      http_client c(srv.port(), key);
+      auto reply = c.request(r.method, r.target, r.body);
+      EXPECT_EQ(reply.status, status)
+          << r.target << " with " << (key.empty() ? "no key" : key) << ": " << reply.body;
+    }
+  }
+  EXPECT_EQ(admin.get("/v1/webhook-endpoints").body, before);
+}
+
+}  // namespace
