@@ -23,6 +23,7 @@
 
 #include "ledger/events.hpp"
 #include "ledger/time.hpp"
+#include "service/render.hpp"
 #include "util/assert.hpp"
 #include "util/json_text.hpp"
 #include "util/log.hpp"
@@ -36,18 +37,9 @@ namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 
 std::string event_json(const store::stored_event& e) {
-  std::string out =
-      "{\"id\":\"evt_" + std::to_string(e.ev.seq) + "\",\"object\":\"event\",\"seq\":";
-  out += std::to_string(e.ev.seq);
-  out += ",\"type\":";
-  util::append_json_string(out, ledger::to_string(e.ev.type));
-  out += ",\"account\":";
-  util::append_json_string(out, e.account);
-  out += ",\"created_at\":\"";
-  ledger::append_time(out, e.ev.created_at);
-  out += "\",\"data\":";
-  out += e.ev.data.empty() ? std::string_view("{}") : std::string_view(e.ev.data);
-  out += '}';
+  std::string out;
+  service::json_out j(out);
+  service::render_event(j, e.ev, e.account);
   return out;
 }
 

@@ -512,6 +512,11 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
   io.run();
   for (auto& t : pool)
     t.join();
+  // Deliveries stop (those in flight end within their timeouts) before the
+  // store they read does; the registry's queued writes run, waking nobody.
+  webhook_worker.store(nullptr, std::memory_order_release);
+  (*worker)->stop();
+  hooks.stop();
   readers.join();
   eng.stop();
   if (eng.failed()) {

@@ -17,6 +17,7 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -55,6 +56,7 @@ std::string hex(const std::string& bytes) {
 enum class answer { ok, fail, hang };
 
 struct received {
+  std::string body;
   std::uint64_t seq = 0;
   std::string type;
   bool signed_ok = false;
@@ -115,6 +117,7 @@ class receiver {
     bhttp::read(s, buffer, req, ec);
     if (ec) return;
     received r;
+    r.body = req.body();
     r.signed_ok = check(req);
     try {
       const bj::value v = bj::parse(req.body());
@@ -267,6 +270,14 @@ TEST(webhook_delivery, every_event_arrives_in_order_signed_through_failures_and_
   }
   for (const received& x : depleted_only.log())
     EXPECT_EQ(x.type, "balance.depleted");
+  // Each body is the event as GET /v1/events lists it.
+  auto listed = expect(admin.get("/v1/events?limit=1000"), 200, "events").json();
+  std::map<std::uint64_t, std::string> by_seq;
+  for (const auto& ev : listed.at("data").as_array())
+    by_seq[static_cast<std::uint64_t>(ev.at("seq").as_int64())] = bj::serialize(ev);
+  EXPECT_EQ(by_seq.size(), every.size());
+  for (const received& x : all.log())
+    EXPECT_EQ(bj::serialize(bj::parse(x.body)), by_seq[x.seq]) << x.body;
   // The attempt log: the failures, the hang's timeout, the successes (the
   // last attempt is recorded just after its answer).
   bj::value log;
