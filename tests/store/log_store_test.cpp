@@ -260,6 +260,12 @@ TEST(log_store, a_reader_that_waits_for_durable_seq_sees_every_acknowledged_writ
   EXPECT_FALSE(s->wait_applied(6).has_value());
 }
 
+// Commits workload steps [from, to) through `s`.
+void commit_steps(log_store& s, ledger::ledger& l, workload& w, int from, int to) {
+  for (int i = from; i < to; ++i)
+    must(s.commit(w.step(l, i)));
+}
+
 // Polls `done` until it holds, for at most a minute (a bound, not a timing:
 // the tests below pass as soon as it holds).
 template <typename F>
@@ -280,8 +286,7 @@ TEST(log_store, with_an_apply_delay_records_wait_until_a_reader_asks_or_the_stor
     auto s = open_log_store(tmp, opts);
     ledger::ledger l;
     workload w;
-    for (int i = 0; i < 5; ++i)
-      must(s->commit(w.step(l, i)));
+    commit_steps(*s, l, w, 0, 5);
     EXPECT_EQ(s->durable_seq(), 5u);
     EXPECT_EQ(s->applied_seq(), 0u);
     EXPECT_TRUE(journal(tmp.file("ledger.db")).empty());
@@ -289,8 +294,7 @@ TEST(log_store, with_an_apply_delay_records_wait_until_a_reader_asks_or_the_stor
     must(s->wait_applied(s->durable_seq()));
     EXPECT_EQ(s->applied_seq(), 5u);
     EXPECT_FALSE(journal(tmp.file("ledger.db")).empty());
-    for (int i = 5; i < 9; ++i)
-      must(s->commit(w.step(l, i)));
+    commit_steps(*s, l, w, 5, 9);
     EXPECT_EQ(s->applied_seq(), 5u);
   }  // closing applies the rest
   auto db = must(sqlite_store::open({tmp.file("ledger.db")}));
@@ -304,8 +308,7 @@ TEST(log_store, with_an_apply_delay_the_applier_goes_by_itself_once_it_passes) {
   auto s = open_log_store(tmp, opts);
   ledger::ledger l;
   workload w;
-  for (int i = 0; i < 3; ++i)
-    must(s->commit(w.step(l, i)));
+  commit_steps(*s, l, w, 0, 3);
   EXPECT_TRUE(eventually([&] { return s->applied_seq() == 3; }));
 }
 
@@ -317,8 +320,7 @@ TEST(log_store, with_an_apply_delay_a_full_transaction_is_applied_without_waitin
   auto s = open_log_store(tmp, opts);
   ledger::ledger l;
   workload w;
-  for (int i = 0; i < 6; ++i)
-    must(s->commit(w.step(l, i)));
+  commit_steps(*s, l, w, 0, 6);
   // Four records make a full transaction; the other two wait for the delay.
   EXPECT_TRUE(eventually([&] { return s->applied_seq() >= 4; }));
   EXPECT_EQ(s->applied_seq(), 4u);
