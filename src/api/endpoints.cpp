@@ -531,6 +531,34 @@ constexpr result list_events_results[] = {
     unauthenticated,
     {403, "forbidden", "A reader key asked for another account's events"},
     unavailable};
+constexpr field event_stream_query[] = {
+    {.name = "after",
+     .t = type::string,
+     .doc = "Events after this one: its seq (0: from the first) or its id. Without it (and "
+            "without Last-Event-ID) the stream starts with the next event",
+     .max = 64},
+    {.name = "type",
+     .t = type::enumeration,
+     .doc = "Only events of this type",
+     .values = event_type_names},
+    {.name = "account",
+     .t = type::account_id,
+     .doc = "Only this account's events (a reader key: its own, the default)"},
+    {.name = "limit",
+     .t = type::integer,
+     .doc = "End the stream after this many events (default: never)",
+     .min = 1,
+     .max = 1'000'000},
+};
+constexpr result stream_events_results[] = {
+    {200, "",
+     "The stream: text/event-stream, until the client leaves, the server drains, the "
+     "key is revoked or `limit` events are sent"},
+    bad_request,
+    unauthenticated,
+    {403, "forbidden", "A reader key asked for another account's events"},
+    {503, "too_many_streams",
+     "As many streams are open as --event-streams-max allows (Retry-After: 1)"}};
 constexpr field balance_query[] = {
     {.name = "at",
      .t = type::time,
@@ -836,6 +864,20 @@ constexpr endpoint endpoint_table[] = {
      .response = "EventPage",
      .results = list_events_results,
      .command = "events"},
+    {.name = "stream_events",
+     .verb = method::get,
+     .path = "/v1/events/stream",
+     .need = access::any_key,
+     .summary = "Events live, as server-sent events",
+     .doc = "The events of GET /v1/events as they happen: each as `id: SEQ` and `data: EVENT` "
+            "(the event's JSON), oldest first, no gap and no duplicate; a `: keep-alive` comment "
+            "line when nothing was sent for 15 s. A client that reconnects with Last-Event-ID "
+            "(EventSource does) resumes after that event; the header wins over `after`. "
+            "docs/events.md, Live stream.",
+     .query = event_stream_query,
+     .content_type = "text/event-stream",
+     .results = stream_events_results,
+     .command = "event-stream"},
     {.name = "create_api_key",
      .verb = method::post,
      .path = "/v1/api-keys",

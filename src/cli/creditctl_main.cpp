@@ -22,6 +22,9 @@
 //     --idempotency-key KEY   for writes
 //     --timeout SECONDS       connect and request together, default 30
 //
+//   A command of a stream (event-stream) prints what arrives as it arrives,
+//   until the server ends the stream; --timeout bounds only its start.
+//
 //   Exit codes: 0 success; 1 the server refused the request (4xx); 2 usage
 //   error (a bad command, option or value, no key); 3 cannot connect, TLS
 //   failure, no reply within --timeout; 4 server error (5xx) or a reply that
@@ -46,6 +49,26 @@ int main(int argc, char** argv) {
   if (inv->ep->need != creditd::api::access::open) req.key = inv->global.key;
   if (inv->ep->mutating) req.idempotency_key = inv->global.idempotency_key;
   const auto timeout = std::chrono::milliseconds(std::llround(inv->global.timeout_seconds * 1000));
+  if (inv->ep->content_type == "text/event-stream") {
+    // Printed as it comes: the server-sent events as sent, or with --json
+    // each event's JSON on a line of its own (comments dropped).
+    sse_lines lines;
+    auto r = exchange_streaming(
+        inv->server, req, inv->global.cacert, timeout, [&](std::string_view piece) {
+          if (inv->global.json) {
+            lines.feed(piece, [](std::string_view data) { std::cout << data << '\n'; });
+          } else {
+            std::cout << piece;
+          }
+          std::cout.flush();
+        });
+    if (!r) {
+      std::cerr << "creditctl: " << r.error().message << '\n';
+      return r.error().exit;
+    }
+    if (r->status / 100 == 2) return exit_ok;
+    return report(*inv->ep, *r, inv->global.json, std::cout, std::cerr);
+  }
   auto r = exchange(inv->server, req, inv->global.cacert, timeout);
   if (!r) {
     std::cerr << "creditctl: " << r.error().message << '\n';

@@ -15,6 +15,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <memory>
+#include <tuple>
 
 #include "cli/ctl_exit.hpp"
 
@@ -53,8 +54,16 @@ std::string where(const server_url& s) {
   return s.host_header;
 }
 
+// A streamed body's progress (exchange_streaming): set once its head is
+// read, so the deadline stops applying.
+struct streaming {
+  const std::function<void(std::string_view)>* sink = nullptr;
+  bool started = false;
+};
+
 template <typename Stream>
-asio::awaitable<result> talk(Stream& stream, const server_url& server, const http_request& r) {
+asio::awaitable<result> talk(Stream& stream, const server_url& server, const http_request& r,
+                             streaming* live) {
   bhttp::request<bhttp::string_body> req(to_verb(r.verb), r.target, 11);
   req.set(bhttp::field::host, server.host_header);
   req.set(bhttp::field::user_agent, "creditctl");
@@ -72,9 +81,35 @@ asio::awaitable<result> talk(Stream& stream, const server_url& server, const htt
     co_return fail(exit_unreachable, "request to " + where(server) + " failed: " + wec.message());
 
   beast::flat_buffer buffer;
-  bhttp::response_parser<bhttp::string_body> parser;
+  bhttp::response_parser<bhttp::buffer_body> head;
+  head.body_limit(boost::none);
+  auto [hec, hread] = co_await bhttp::async_read_header(stream, buffer, head, as_tuple);
+  if (!hec && live != nullptr && head.get().result_int() / 100 == 2) {
+    live->started = true;
+    reply out;
+    out.status = head.get().result_int();
+    out.content_type = std::string(head.get()[bhttp::field::content_type]);
+    char piece[16384];
+    while (!head.is_done()) {
+      head.get().body().data = piece;
+      head.get().body().size = sizeof piece;
+      auto [bec, n] = co_await bhttp::async_read_some(stream, buffer, head, as_tuple);
+      if (bec == bhttp::error::need_buffer) bec = {};
+      const std::size_t got = sizeof piece - head.get().body().size;
+      if (got > 0) (*live->sink)(std::string_view(piece, got));
+      if (bec) {
+        co_return fail(exit_unreachable,
+                       "the stream from " + where(server) + " was cut off: " + bec.message());
+      }
+    }
+    co_return out;
+  }
+  // The whole body, as any reply.
+  bhttp::response_parser<bhttp::string_body> parser(std::move(head));
   parser.body_limit(reply_body_bytes_max);
-  auto [rec, read] = co_await bhttp::async_read(stream, buffer, parser, as_tuple);
+  beast::error_code rec = hec;
+  if (!rec && !parser.is_done())
+    std::tie(rec, std::ignore) = co_await bhttp::async_read(stream, buffer, parser, as_tuple);
   if (rec == bhttp::error::end_of_stream || rec == asio::error::eof ||
       rec == asio::error::connection_reset) {
     co_return fail(exit_unreachable, where(server) + " closed the connection without a reply");
@@ -96,7 +131,7 @@ asio::awaitable<result> talk(Stream& stream, const server_url& server, const htt
 }
 
 asio::awaitable<result> run(const server_url& server, const http_request& r,
-                            asio::ssl::context* tls) {
+                            asio::ssl::context* tls, streaming* live) {
   auto ex = co_await asio::this_coro::executor;
   tcp::resolver resolver(ex);
   auto [ec, endpoints] = co_await resolver.async_resolve(server.host, server.port, as_tuple);
@@ -106,7 +141,7 @@ asio::awaitable<result> run(const server_url& server, const http_request& r,
     beast::tcp_stream stream(ex);
     auto [cec, ep] = co_await stream.async_connect(endpoints, as_tuple);
     if (cec) co_return fail(exit_unreachable, cannot_connect + cec.message());
-    co_return co_await talk(stream, server, r);
+    co_return co_await talk(stream, server, r, live);
   }
   beast::ssl_stream<beast::tcp_stream> stream(ex, *tls);
   auto [cec, ep] = co_await beast::get_lowest_layer(stream).async_connect(endpoints, as_tuple);
@@ -122,7 +157,7 @@ asio::awaitable<result> run(const server_url& server, const http_request& r,
     co_return fail(exit_unreachable,
                    "TLS handshake with " + where(server) + " failed: " + hec.message());
   }
-  co_return co_await talk(stream, server, r);
+  co_return co_await talk(stream, server, r, live);
 }
 
 }  // namespace
@@ -130,6 +165,13 @@ asio::awaitable<result> run(const server_url& server, const http_request& r,
 std::expected<reply, failure> exchange(const server_url& server, const http_request& req,
                                        const std::string& cacert,
                                        std::chrono::milliseconds timeout) {
+  return exchange_streaming(server, req, cacert, timeout, {});
+}
+
+std::expected<reply, failure> exchange_streaming(
+    const server_url& server, const http_request& req, const std::string& cacert,
+    std::chrono::milliseconds timeout, const std::function<void(std::string_view)>& sink) {
+  streaming live{.sink = &sink};
   std::unique_ptr<asio::ssl::context> tls;
   if (server.https) {
     tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
@@ -149,20 +191,23 @@ std::expected<reply, failure> exchange(const server_url& server, const http_requ
   }
   asio::io_context io;
   std::optional<result> done;
-  asio::co_spawn(io, run(server, req, tls.get()), [&](std::exception_ptr e, result r) {
-    if (e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& x) {
-        done = fail(exit_server, std::string("request failed: ") + x.what());
-      } catch (...) {
-        done = fail(exit_server, "request failed");
-      }
-      return;
-    }
-    done = std::move(r);
-  });
+  asio::co_spawn(io, run(server, req, tls.get(), sink ? &live : nullptr),
+                 [&](std::exception_ptr e, result r) {
+                   if (e) {
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& x) {
+                       done = fail(exit_server, std::string("request failed: ") + x.what());
+                     } catch (...) {
+                       done = fail(exit_server, "request failed");
+                     }
+                     return;
+                   }
+                   done = std::move(r);
+                 });
   io.run_for(timeout);
+  // A stream under way runs until the server ends it.
+  if (!done && live.started) io.run();
   if (!done) {
     const auto ms = timeout.count();
     const std::string seconds =

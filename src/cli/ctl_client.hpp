@@ -7,8 +7,10 @@
 
 #include <chrono>
 #include <expected>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "api/description.hpp"
 #include "cli/ctl_encode.hpp"
@@ -38,5 +40,16 @@ struct failure {
 std::expected<reply, failure> exchange(const server_url& server, const http_request& req,
                                        const std::string& cacert,
                                        std::chrono::milliseconds timeout);
+
+// As exchange(), for a response that streams (server-sent events): a 2xx
+// body goes to `sink` piece by piece as it arrives, and the returned reply's
+// body is empty; `timeout` bounds everything up to the response's head, then
+// the stream runs until the server ends it. Another status is read whole,
+// as exchange() reads it. Errors as exchange(); a stream cut off before its
+// end is exit_unreachable.
+std::expected<reply, failure> exchange_streaming(const server_url& server, const http_request& req,
+                                                 const std::string& cacert,
+                                                 std::chrono::milliseconds timeout,
+                                                 const std::function<void(std::string_view)>& sink);
 
 }  // namespace creditd::ctl

@@ -7,6 +7,7 @@
 #include <boost/json/value.hpp>
 #include <iosfwd>
 #include <string>
+#include <string_view>
 
 #include "api/description.hpp"
 
@@ -32,5 +33,38 @@ int report(const api::endpoint& ep, const reply& r, bool as_json, std::ostream& 
 
 // `v` as indented JSON (two spaces), strings escaped; ends with a newline.
 std::string pretty_json(const boost::json::value& v);
+
+// Server-sent events fed in pieces as they arrive; each whole event's data
+// (its `data:` lines joined) goes to `emit`, comments and ids are dropped.
+// Holds at most one unfinished event.
+class sse_lines {
+ public:
+  template <typename Emit>
+  void feed(std::string_view piece, Emit&& emit) {
+    pending_.append(piece);
+    std::size_t end;
+    while ((end = pending_.find("\n\n")) != std::string::npos) {
+      std::string data;
+      std::size_t pos = 0;
+      while (pos < end) {
+        std::size_t nl = pending_.find('\n', pos);
+        if (nl == std::string::npos || nl > end) nl = end;
+        std::string_view line(pending_.data() + pos, nl - pos);
+        if (line.starts_with("data:")) {
+          line.remove_prefix(5);
+          if (line.starts_with(' ')) line.remove_prefix(1);
+          if (!data.empty()) data += '\n';
+          data.append(line);
+        }
+        pos = nl + 1;
+      }
+      pending_.erase(0, end + 2);
+      if (!data.empty()) emit(std::string_view(data));
+    }
+  }
+
+ private:
+  std::string pending_;
+};
 
 }  // namespace creditd::ctl

@@ -325,6 +325,8 @@ void engine::committer_loop() {
         stats_.tasks_uncommitted += current.tasks.size();
       }
     }
+    if (commit && durable && !current.changes.events.empty() && opts_.events_durable)
+      opts_.events_durable(current.changes.events);
     for (task* t : current.tasks)
       t->complete(durable);
     for (task* t : refused.tasks)

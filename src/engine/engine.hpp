@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -72,6 +73,11 @@ struct engine_options {
   // And for spent, expired and voided lots (a refund into a forgotten one
   // reads it from the store).
   std::size_t dead_lots_kept_max = 65'536;
+  // Optional: called on the committer thread after each durable commit
+  // whose set holds events, with those events (in seq order, every set in
+  // commit order), before the set's tasks complete. It must not block; an
+  // event's owner is valid during the call only.
+  std::function<void(std::span<const ledger::event>)> events_durable;
 };
 
 // Histogram bounds of engine_stats: bucket i counts the commits whose value

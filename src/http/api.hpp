@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "auth/keys.hpp"
+#include "http/event_stream.hpp"
 #include "http/handler.hpp"
 #include "http/metrics.hpp"
 #include "service/service.hpp"
@@ -43,6 +44,7 @@ struct request {
   std::string authorization;
   std::string idempotency_key;
   std::string stripe_signature;  // the Stripe-Signature header (webhooks)
+  std::string last_event_id;     // the Last-Event-ID header (event streams)
   auth_cache* auth = nullptr;    // the connection's, or nullptr (no caching)
 };
 
@@ -75,6 +77,8 @@ struct api_context {
   // clock that stamps their changes.
   webhooks::registry* webhooks = nullptr;
   const server_clock* clock = nullptr;
+  // The live event streams (GET /v1/events/stream answers 503 without them).
+  event_streams* streams = nullptr;
 };
 
 // Routes requests to the endpoints of the API description

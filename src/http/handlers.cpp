@@ -257,6 +257,65 @@ void list_events(api& a, call& c) {
   svc(a).list_events(c.who, std::move(f), reply_to(c));
 }
 
+// An event's seq from "12" or "evt_12"; nullopt when it is neither.
+std::optional<std::uint64_t> event_cursor(const std::string& text) {
+  if (text == "0") return 0;
+  auto seq = ledger::parse_id(id_kind::event, text);
+  if (!seq) seq = ledger::parse_id(id_kind::event, "evt_" + text);
+  return seq;
+}
+
+// The cursor is Last-Event-ID (a reconnecting EventSource sends it), else
+// ?after=, else the last event published (only new ones follow).
+void stream_events(api& a, call& c) {
+  event_streams* streams = a.ctx().streams;
+  if (streams == nullptr)
+    return c.done(error_response(503, "too_many_streams", "this server has no event streams"));
+  event_stream_request r;
+  r.after = streams->feed().last_seq();
+  if (auto after = query_value(c.req.query, "after"); after && !after->empty()) {
+    auto seq = event_cursor(*after);
+    if (!seq)
+      return c.done(error_response(400, "invalid_request", "after must be an event's seq or id"));
+    r.after = *seq;
+  }
+  if (!c.req.last_event_id.empty()) {
+    auto seq = event_cursor(c.req.last_event_id);
+    if (!seq) {
+      return c.done(
+          error_response(400, "invalid_request",
+                         "Last-Event-ID must be an event's seq (an id: line it was sent)"));
+    }
+    r.after = *seq;
+  }
+  if (auto l = query_value(c.req.query, "limit")) r.limit = std::stoull(*l);
+  if (auto t = query_value(c.req.query, "type"); t && !t->empty())
+    r.filter.type = ledger::parse_event_type(*t);  // checked against the description
+  r.filter.account = query_value(c.req.query, "account").value_or("");
+  const auth::principal& who = c.who.who;
+  if (who.who == auth::role::reader) {
+    if (r.filter.account.empty()) r.filter.account = who.account;
+    if (r.filter.account != who.account)
+      return c.done(error_response(403, "forbidden", "this key may only read its own account"));
+  }
+  r.key = c.req.authorization.substr(7);  // "Bearer ", checked by the router
+  r.who = who;
+  auto stream = streams->open(std::move(r));
+  if (!stream) {
+    response busy = error_response(503, "too_many_streams",
+                                   "as many event streams are open as --event-streams-max allows");
+    busy.retry_after_s = 1;
+    return c.done(std::move(busy));
+  }
+  response out;
+  out.content_type = "text/event-stream";
+  out.headers.emplace_back("Cache-Control", "no-cache");
+  // Proxies that buffer (nginx) pass each event on at once.
+  out.headers.emplace_back("X-Accel-Buffering", "no");
+  out.stream = std::move(stream);
+  c.done(std::move(out));
+}
+
 // ------------------------------------------------------------------ catalog and commerce
 
 // ?limit= and ?after= over names (already checked).
@@ -460,6 +519,7 @@ constexpr named_handler handler_table[] = {
     {"get_hold", get_hold},
     {"list_entries", list_entries},
     {"list_events", list_events},
+    {"stream_events", stream_events},
     {"create_api_key", create_api_key},
     {"revoke_api_key", revoke_api_key},
     {"put_price", put_price},

@@ -165,8 +165,8 @@ bool bodiless(unsigned status) {
 
 // A request parser that keeps only what the server uses: the method, the
 // target split into path and query, the version, the Authorization,
-// Idempotency-Key and Stripe-Signature headers (the first of each), and the
-// body. Framing (Content-Length, chunked coding, keep-alive) and the limits
+// Idempotency-Key, Stripe-Signature and Last-Event-ID headers (the first of
+// each), and the body. Framing (Content-Length, chunked coding, keep-alive) and the limits
 // are basic_parser's, exactly as in Beast's request_parser; only the other
 // headers are not stored (no allocation per header).
 class request_reader final : public bhttp::basic_parser<true> {
@@ -207,6 +207,9 @@ class request_reader final : public bhttp::basic_parser<true> {
     } else if (beast::iequals(name_string, "Stripe-Signature")) {
       to = &req.stripe_signature;
       seen = &stripe_signature_seen_;
+    } else if (beast::iequals(name_string, "Last-Event-ID")) {
+      to = &req.last_event_id;
+      seen = &last_event_id_seen_;
     }
     if (to == nullptr || *seen) return;
     *seen = true;
@@ -233,6 +236,7 @@ class request_reader final : public bhttp::basic_parser<true> {
   bool authorization_seen_ = false;
   bool idempotency_key_seen_ = false;
   bool stripe_signature_seen_ = false;
+  bool last_event_id_seen_ = false;
 };
 
 }  // namespace

@@ -182,10 +182,17 @@ struct commerce_options {
   std::int64_t webhook_response_timeout_ms = 10000;
 };
 
+// Live event streams (src/http/event_stream.hpp).
+struct stream_settings {
+  std::size_t streams_max = http::event_stream_options{}.streams_max;  // --event-streams-max
+  std::int64_t keepalive_s = 15;                                       // --event-keepalive-s
+  std::size_t kept = 4096;  // --event-feed-kept: recent events in memory
+};
+
 int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
           const std::string& listen, bool test_clock, int threads, const std::string& log_level,
           const tls_files& tls_in, const commerce_options& shop, std::size_t kept_in_memory,
-          std::int64_t apply_delay_ms) {
+          std::int64_t apply_delay_ms, const stream_settings& streaming) {
   if (log_level == "debug") log::threshold() = log::level::debug;
   if (log_level == "error") log::threshold() = log::level::error;
   auto url = parse_store(store_arg);
@@ -372,11 +379,16 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
   store::journal_reader& reader =
       barrier ? static_cast<store::journal_reader&>(*barrier) : file_reader;
   http::metrics stats;
-  engine::engine eng(ledger, *durable,
-                     {.clock = [&clock] { return clock.now(); },
-                      .charges_kept_max = kept_in_memory,
-                      .closed_holds_kept_max = kept_in_memory,
-                      .dead_lots_kept_max = kept_in_memory});
+  // The recent events for live streams, published by the committer as
+  // their sets become durable.
+  service::event_feed feed(ledger.next_event_seq() - 1, streaming.kept);
+  engine::engine eng(
+      ledger, *durable,
+      {.clock = [&clock] { return clock.now(); },
+       .charges_kept_max = kept_in_memory,
+       .closed_holds_kept_max = kept_in_memory,
+       .dead_lots_kept_max = kept_in_memory,
+       .events_durable = [&feed](std::span<const ledger::event> evs) { feed.publish(evs); }});
   const std::string openapi = api::openapi_document(test_clock);
   boost::asio::thread_pool readers(2);  // journal pages and history, off the I/O threads
   service::service svc(
@@ -442,7 +454,11 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
     return 2;
   }
   webhook_worker.store(worker->get(), std::memory_order_release);
-  http::api api({svc, keys, stats, [&openapi] { return openapi; }, &hooks, &clock});
+  boost::asio::io_context io(threads);
+  http::event_streams streams(io.get_executor(), feed, svc, keys,
+                              {.keepalive = std::chrono::seconds(streaming.keepalive_s),
+                               .streams_max = streaming.streams_max});
+  http::api api({svc, keys, stats, [&openapi] { return openapi; }, &hooks, &clock, &streams});
 
   // More connections than descriptors would make accept fail (EMFILE):
   // raise the soft limit, and cap connections below what remains.
@@ -459,7 +475,6 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
                 {"fix", "raise the open-file limit (ulimit -n, systemd LimitNOFILE=)"}});
     opts.connections_max = fit.connections_max;
   }
-  boost::asio::io_context io(threads);
   http::server srv(io, api, opts, tls.get(), &stats);
   auto bound = srv.listen();
   if (!bound) {
@@ -744,13 +759,31 @@ int main(int argc, char** argv) {
       ->add_option("--webhook-response-timeout-ms", shop.webhook_response_timeout_ms,
                    "How long a webhook endpoint may take to answer a delivery")
       ->check(CLI::Range(1, 600000));
+  stream_settings streaming;
+  serve_cmd
+      ->add_option("--event-streams-max", streaming.streams_max,
+                   "Live event streams (GET /v1/events/stream) open at once; one more is "
+                   "answered 503 too_many_streams")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{0}, std::size_t{100'000}));
+  serve_cmd
+      ->add_option("--event-keepalive-s", streaming.keepalive_s,
+                   "A comment line on an event stream after this many seconds with nothing sent")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{3600}));
+  serve_cmd
+      ->add_option("--event-feed-kept", streaming.kept,
+                   "The newest events kept in memory for event streams; a stream further "
+                   "behind reads the store")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}));
   CLI11_PARSE(app, argc, argv);
   if (shop.stripe_secret.empty()) {
     if (const char* s = std::getenv("CREDITD_STRIPE_WEBHOOK_SECRET")) shop.stripe_secret = s;
   }
   if (*serve_cmd)
     return serve(store_arg, log_dir, no_log, listen, test_clock, threads, log_level, tls, shop,
-                 kept_in_memory, apply_delay_ms);
+                 kept_in_memory, apply_delay_ms, streaming);
   if (*check_cmd) return check(store_arg, log_dir, no_log);
   return 2;
 }

@@ -848,6 +848,28 @@ void service::list_events(const caller& c, store::event_filter filter, reply_fn 
   });
 }
 
+void service::read_events(store::event_filter filter, events_fn done) {
+  auto& journal = ctx_.journal;
+  ctx_.run_blocking([&journal, filter = std::move(filter), done = std::move(done)]() mutable {
+    auto rows = journal.events(filter);
+    if (!rows) {
+      log::write(log::level::error, "cannot read events", {{"error", rows.error().message}});
+      return done(std::nullopt);
+    }
+    std::vector<feed_event> out;
+    out.reserve(rows->size());
+    for (const store::stored_event& s : *rows) {
+      feed_event& e = out.emplace_back();
+      e.seq = s.ev.seq;
+      e.type = s.ev.type;
+      e.account = s.account;
+      json_out j(e.json);
+      render_event(j, s.ev, s.account);
+    }
+    done(std::move(out));
+  });
+}
+
 void service::store_page(const caller& c, std::string account, page p, ledger::id_kind cursor,
                          page_reader read, reply_fn done) {
   // Existence is checked through the engine (so a fresh account is seen);

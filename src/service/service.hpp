@@ -21,6 +21,7 @@
 #include "auth/keys.hpp"
 #include "engine/engine.hpp"
 #include "ledger/ledger.hpp"
+#include "service/event_feed.hpp"
 #include "service/reply.hpp"
 #include "store/journal_reader.hpp"
 #include "util/clock.hpp"
@@ -159,6 +160,11 @@ class service {
   // pool (every event of an answered write is there). A reader key sees its
   // own account's only: another account is 403, none given means its own.
   void list_events(const caller& c, store::event_filter filter, reply_fn done);
+  // The same read for a stream: the events `filter` asks for, rendered as
+  // the feed renders them (service/event_feed.hpp), to `done` on the reader
+  // pool; nullopt when the store cannot be read. No key check: the caller's.
+  using events_fn = std::function<void(std::optional<std::vector<feed_event>>)>;
+  void read_events(store::event_filter filter, events_fn done);
 
   // ---- Keys, clock, health.
   void create_api_key(const caller& c, auth::role r, std::string account, reply_fn done);

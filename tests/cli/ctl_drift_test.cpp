@@ -87,6 +87,8 @@ const std::map<std::string, std::vector<std::string>>& extra_args() {
       {"package set", {"--currency", "usd"}},
       {"price set", {"--operation", "drift.put"}},
       {"webhook-endpoint set", {"--url", "http://127.0.0.1:9/drift"}},
+      // A stream ends after `limit` events: the grant's balance.restored.
+      {"event-stream", {"--after", "0", "--limit", "1"}},
   };
   return table;
 }
