@@ -507,10 +507,11 @@ constexpr field page_query[] = {
     {.name = "limit", .t = type::integer, .doc = "Page size (default 50)", .min = 1, .max = 1000},
     {.name = "after", .t = type::string, .doc = "The cursor from a previous page", .max = 64},
 };
-constexpr std::string_view event_type_names[] = {
-    "balance.low",        "balance.depleted",     "balance.restored",
-    "lot.expiring_soon",  "lot.expired",          "hold.expired",
-    "purchase.completed", "subscription.renewed", "charge.refused"};
+constexpr std::string_view event_type_names[] = {"balance.low",        "balance.depleted",
+                                                 "balance.restored",   "lot.expiring_soon",
+                                                 "lot.expired",        "hold.expired",
+                                                 "purchase.completed", "subscription.renewed",
+                                                 "charge.refused",     "webhook_endpoint.disabled"};
 constexpr field event_query[] = {
     {.name = "limit", .t = type::integer, .doc = "Page size (default 50)", .min = 1, .max = 1000},
     {.name = "after",
@@ -580,7 +581,8 @@ constexpr std::string_view webhook_event_names[] = {"*",
                                                     "hold.expired",
                                                     "purchase.completed",
                                                     "subscription.renewed",
-                                                    "charge.refused"};
+                                                    "charge.refused",
+                                                    "webhook_endpoint.disabled"};
 constexpr field webhook_event_item{.name = "event",
                                    .t = type::enumeration,
                                    .doc = "An event type, or \"*\" for every type",

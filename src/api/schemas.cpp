@@ -427,10 +427,11 @@ constexpr field entry_page_fields[] = {
      .nullable = true},
 };
 
-constexpr std::string_view event_types[] = {
-    "balance.low",        "balance.depleted",     "balance.restored",
-    "lot.expiring_soon",  "lot.expired",          "hold.expired",
-    "purchase.completed", "subscription.renewed", "charge.refused"};
+constexpr std::string_view event_types[] = {"balance.low",        "balance.depleted",
+                                            "balance.restored",   "lot.expiring_soon",
+                                            "lot.expired",        "hold.expired",
+                                            "purchase.completed", "subscription.renewed",
+                                            "charge.refused",     "webhook_endpoint.disabled"};
 constexpr std::string_view event_refusal_reasons[] = {"balance", "reserve", "postpaid_limit",
                                                       "scope"};
 constexpr field event_data_fields[] = {
@@ -467,6 +468,10 @@ constexpr field event_data_fields[] = {
     {.name = "available",
      .t = type::amount,
      .doc = "charge.refused: what the spend could have taken"},
+    {.name = "endpoint", .t = type::string, .doc = "webhook_endpoint.disabled: the endpoint's id"},
+    {.name = "disabled_reason",
+     .t = type::string,
+     .doc = "webhook_endpoint.disabled: why (\"failing for 3 days\")"},
 };
 constexpr field event_fields[] = {
     {.name = "id", .t = type::id, .doc = "\"evt_\" + seq", .required = true, .prefix = "evt"},
@@ -480,7 +485,11 @@ constexpr field event_fields[] = {
      .doc = "What happened",
      .required = true,
      .values = event_types},
-    {.name = "account", .t = type::account_id, .doc = "The account", .required = true},
+    {.name = "account",
+     .t = type::account_id,
+     .doc = "The account; null for an event of no account (webhook_endpoint.disabled)",
+     .required = true,
+     .nullable = true},
     {.name = "created_at",
      .t = type::time,
      .doc = "When it happened (a due expiry or notice: its exact instant)",

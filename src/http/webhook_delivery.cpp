@@ -289,9 +289,11 @@ void delivery_worker::deliver(job& j) {
     return;
   }
   if (*r && !(*r)->enabled && j.e.enabled) {
-    // The events code offers no event of creditd's own: the log says it.
     log::write(log::level::error, "webhook endpoint disabled",
                {{"endpoint", j.e.id}, {"reason", (*r)->disabled_reason}, {"url", j.e.url}});
+    // And the event webhook_endpoint.disabled, for the other endpoints and
+    // the list.
+    if (opts_.disabled) opts_.disabled(j.e.id, (*r)->disabled_reason);
   }
 }
 

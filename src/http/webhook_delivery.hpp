@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <deque>
 #include <expected>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -45,6 +46,9 @@ struct delivery_options {
   std::chrono::milliseconds poll{250};
   std::string ca_file;  // "" : the system's CAs
   std::size_t events_read_max = 100;
+  // Called (on a delivery thread) when failures disable an endpoint: its id
+  // and the reason. Optional.
+  std::function<void(const std::string& endpoint, const std::string& reason)> disabled;
 };
 
 class delivery_worker {

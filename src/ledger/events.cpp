@@ -9,9 +9,11 @@ namespace creditd::ledger {
 
 namespace {
 constexpr std::array<std::string_view, event_type_count> event_type_names = {
-    "balance.low",        "balance.depleted",     "balance.restored",
-    "lot.expiring_soon",  "lot.expired",          "hold.expired",
-    "purchase.completed", "subscription.renewed", "charge.refused",
+    "balance.low",        "balance.depleted",
+    "balance.restored",   "lot.expiring_soon",
+    "lot.expired",        "hold.expired",
+    "purchase.completed", "subscription.renewed",
+    "charge.refused",     "webhook_endpoint.disabled",
 };
 }  // namespace
 

@@ -32,8 +32,11 @@ enum class event_type : std::uint8_t {
   purchase_completed,    // a package was bought (API, Stripe, automatic top-up)
   subscription_renewed,  // a subscription's next period was granted
   charge_refused,        // a charge or hold was refused for credits (sampled)
+  // A webhook endpoint was disabled after failing for days: of no account
+  // (owner null), recorded for the delivery worker (ledger::endpoint_disabled).
+  webhook_endpoint_disabled,
 };
-inline constexpr std::size_t event_type_count = 9;
+inline constexpr std::size_t event_type_count = 10;
 
 // "balance.low", ... as the API and the store spell them.
 std::string_view to_string(event_type t);
@@ -41,7 +44,8 @@ std::optional<event_type> parse_event_type(std::string_view text);
 
 // One event: a global sequence number of its own (1, 2, 3, ... in the order
 // the ledger made them, gapless within what is stored), its account (owner,
-// as for journal entries) and its data, a JSON object's text.
+// as for journal entries; null for an event of no account) and its data, a
+// JSON object's text.
 struct event {
   std::uint64_t seq = 0;
   event_type type = event_type::balance_low;

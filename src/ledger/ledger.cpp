@@ -872,6 +872,16 @@ void ledger::refused_event(account& acct, const error& e, std::string_view opera
       .close();
 }
 
+void ledger::endpoint_disabled(std::string_view endpoint, std::string_view reason, time_us now) {
+  note_time(now);
+  event& ev = pending_.events.emplace_back();
+  ev.seq = next_event_seq_++;
+  ev.type = event_type::webhook_endpoint_disabled;
+  ev.owner = nullptr;
+  ev.created_at = now;
+  event_data(ev.data).text("endpoint", endpoint).text("disabled_reason", reason).close();
+}
+
 // ---------------------------------------------------------------- idempotency
 
 void ledger::idempotency_remember(idempotency_record record) {

@@ -238,6 +238,11 @@ class ledger {
   // twice the live ones, and 4,096).
   std::size_t due_size() const { return due_.size(); }
 
+  // ---- Events decided outside the ledger. A webhook endpoint was disabled
+  // (the delivery worker's decision): event webhook_endpoint.disabled, of no
+  // account, data {endpoint, disabled_reason}.
+  void endpoint_disabled(std::string_view endpoint, std::string_view reason, time_us now);
+
   // ---- Idempotency.
   std::expected<const idempotency_record*, error> idempotency_lookup(
       std::string_view key, std::string_view fingerprint) const {

@@ -448,7 +448,14 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
       hooks, file_reader, clock,
       {.connect_timeout = std::chrono::milliseconds(shop.webhook_connect_timeout_ms),
        .response_timeout = std::chrono::milliseconds(shop.webhook_response_timeout_ms),
-       .ca_file = shop.webhook_ca_file});
+       .ca_file = shop.webhook_ca_file,
+       .disabled = [&svc](const std::string& endpoint, const std::string& reason) {
+         svc.endpoint_disabled(endpoint, reason, [endpoint](bool durable) {
+           if (!durable)
+             log::write(log::level::error, "the event of a disabled endpoint was not stored",
+                        {{"endpoint", endpoint}});
+         });
+       }});
   if (!worker) {
     std::fprintf(stderr, "creditd: %s\n", worker.error().c_str());
     return 2;

@@ -332,7 +332,12 @@ void render_event(json_out& j, const ledger::event& ev, std::string_view account
   j.key("object").str("event");
   j.key("seq").integer(static_cast<std::int64_t>(ev.seq));
   j.key("type").str(ledger::to_string(ev.type));
-  j.key("account").str(account_id);
+  j.key("account");
+  if (account_id.empty()) {
+    j.null();  // an event of no account (webhook_endpoint.disabled)
+  } else {
+    j.str(account_id);
+  }
   j.key("created_at").time(ev.created_at);
   // The ledger wrote it as a JSON object (ledger::event_data).
   j.key("data").raw(ev.data.empty() ? std::string_view("{}") : std::string_view(ev.data));

@@ -1044,6 +1044,17 @@ void service::advance_test_clock(const caller& c, std::int64_t seconds, reply_fn
       });
 }
 
+void service::endpoint_disabled(std::string endpoint, std::string reason,
+                                std::function<void(bool)> done) {
+  submit(
+      caller{}, false,
+      [endpoint = std::move(endpoint), reason = std::move(reason)](ledger::ledger& l, time_us now) {
+        l.endpoint_disabled(endpoint, reason, now);
+        return json_reply(200, "");
+      },
+      [done = std::move(done)](reply r) { done(r.status == 200); });
+}
+
 void service::drain_due(time_us now, reply out, reply_fn done) {
   auto more = std::make_shared<bool>(false);
   submit(

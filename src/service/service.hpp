@@ -166,6 +166,11 @@ class service {
   using events_fn = std::function<void(std::optional<std::vector<feed_event>>)>;
   void read_events(store::event_filter filter, events_fn done);
 
+  // A webhook endpoint was disabled (the delivery worker's decision): the
+  // event webhook_endpoint.disabled, stored as any event; `done` gets
+  // whether it is durable.
+  void endpoint_disabled(std::string endpoint, std::string reason, std::function<void(bool)> done);
+
   // ---- Keys, clock, health.
   void create_api_key(const caller& c, auth::role r, std::string account, reply_fn done);
   void revoke_api_key(const caller& c, std::string id, reply_fn done);

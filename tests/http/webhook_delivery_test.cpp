@@ -369,6 +369,17 @@ TEST(webhook_delivery, three_days_of_failures_disable_then_reenable_and_redelive
       3600));
   auto off = admin.get("/v1/webhook-endpoints/h").json();
   EXPECT_EQ(str(off, "disabled_reason"), "failing for 3 days");
+  // The event webhook_endpoint.disabled, of no account, is stored and listed.
+  bj::value disabled;
+  ASSERT_TRUE(until(admin, [&] {
+    auto page = admin.get("/v1/events?type=webhook_endpoint.disabled").json();
+    if (page.at("data").as_array().empty()) return false;
+    disabled = page.at("data").as_array().at(0);
+    return true;
+  }));
+  EXPECT_TRUE(disabled.at("account").is_null()) << disabled;
+  EXPECT_EQ(str(disabled.at("data"), "endpoint"), "h");
+  EXPECT_EQ(str(disabled.at("data"), "disabled_reason"), "failing for 3 days");
   const std::size_t attempts = r.log().size();
   EXPECT_GE(attempts, 3u);  // how many depends on how far each look finds the clock
   // Disabled after 3 days of failures, not before.
@@ -382,7 +393,9 @@ TEST(webhook_delivery, three_days_of_failures_disable_then_reenable_and_redelive
   advance(admin, 7 * 86400);
   std::this_thread::sleep_for(std::chrono::milliseconds(600));  // a look or two, not a wait
   EXPECT_EQ(r.log().size(), attempts);
-  // Re-enabled, the events arrive; a redelivery from the first sends all again.
+  // Re-enabled, the events arrive (the disabled event too, as any after the
+  // cursor); a redelivery from the first sends all again.
+  every.push_back(static_cast<std::uint64_t>(disabled.at("seq").as_int64()));
   r.set_policy([](std::size_t) { return answer::ok; });
   expect(admin.put("/v1/webhook-endpoints/h",
                    R"({"url":")" + r.url() + R"(","events":["*"],"enabled":true})"),

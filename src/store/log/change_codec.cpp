@@ -261,7 +261,8 @@ void put(writer& w, const ledger::subscription_period& p) {
 void put(writer& w, const ledger::event& ev) {
   w.u64(ev.seq);
   w.name(ev.type);
-  w.owner(ev.owner);
+  // An event of no account (webhook_endpoint.disabled) has an empty owner.
+  w.str(ev.owner != nullptr ? std::string_view(ev.owner->id) : std::string_view());
   w.i64(ev.created_at);
   w.str(ev.data);
 }
@@ -349,6 +350,11 @@ class reader {
     std::string s(in_.substr(pos_, n));
     pos_ += n;
     return s;
+  }
+  // The empty owner of an event of no account.
+  const ledger::account* no_owner() {
+    if (count(0) != 0 && ok()) fail("an owner where none may be");
+    return nullptr;
   }
   const ledger::account* owner() {
     const std::size_t n = count(1);
@@ -621,7 +627,7 @@ void get(reader& r, ledger::subscription_period& p) {
 void get(reader& r, ledger::event& ev) {
   ev.seq = r.u64();
   ev.type = r.enumerated<ledger::event_type>(ledger::parse_event_type, "event type");
-  ev.owner = r.owner();
+  ev.owner = ev.type == ledger::event_type::webhook_endpoint_disabled ? r.no_owner() : r.owner();
   ev.created_at = r.i64();
   ev.data = r.str();
 }

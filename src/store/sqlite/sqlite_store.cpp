@@ -651,7 +651,7 @@ std::expected<void, store_error> sqlite_store::put_event(const ledger::event& ev
   const cell row[] = {
       cell::of(static_cast<std::int64_t>(ev.seq)),
       cell::of(ledger::to_string(ev.type)),
-      cell::of(ev.owner->id),
+      cell::of(ev.owner != nullptr ? std::string_view(ev.owner->id) : std::string_view()),
       cell::of(ev.data),
       cell::of(to_db_time(ev.created_at)),
   };
