@@ -170,14 +170,20 @@ void delivery_worker::schedule_loop() {
 // One look at every enabled endpoint: those idle and due get their next
 // event queued; events not of their types are skipped (the cursor moves).
 void delivery_worker::look() {
-  for (const webhooks::registry::versioned& v : reg_.enabled()) {
-    const webhooks::endpoint& e = v.e;
+  for (const webhooks::registry::versioned& listed : reg_.enabled()) {
     {
       std::lock_guard lock(mu_);
       if (stopping_) return;
-      if (busy_.contains(e.id)) continue;
+      if (busy_.contains(listed.e.id)) continue;
       if (busy_.size() >= opts_.in_flight_max) return;
     }
+    // Its state now, not as listed: a delivery that ended since the list
+    // was taken has moved its cursor (recorded before it stopped being
+    // busy), and the listed cursor would send that event again.
+    const auto now = reg_.enabled_one(listed.e.id);
+    if (!now) continue;
+    const webhooks::registry::versioned& v = *now;
+    const webhooks::endpoint& e = v.e;
     if (e.attempt > 0 && e.next_attempt_at > clock_.now()) continue;
     auto page = journal_.events({.after = e.cursor, .limit = opts_.events_read_max});
     if (!page) {

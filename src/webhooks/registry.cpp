@@ -228,6 +228,13 @@ std::vector<registry::versioned> registry::enabled() const {
   return out;
 }
 
+std::optional<registry::versioned> registry::enabled_one(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = endpoints_.find(id);
+  if (it == endpoints_.end() || !it->second.e.enabled) return std::nullopt;
+  return versioned{it->second.e, it->second.version};
+}
+
 std::expected<std::optional<endpoint>, std::string> registry::record(const std::string& id,
                                                                      std::uint64_t version,
                                                                      delivery d, bool success,

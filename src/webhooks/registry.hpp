@@ -102,6 +102,8 @@ class registry {
     std::uint64_t version = 0;
   };
   std::vector<versioned> enabled() const;
+  // Endpoint `id` as it is now, if enabled.
+  std::optional<versioned> enabled_one(const std::string& id) const;
   // Records an attempt on event `seq` of endpoint `id` (the outcome applied
   // with record_outcome) when the endpoint is still at `version`; else only
   // logs the attempt. Returns the endpoint's state after it, or nullopt

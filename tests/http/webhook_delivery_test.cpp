@@ -305,6 +305,34 @@ TEST(webhook_delivery, every_event_arrives_in_order_signed_through_failures_and_
   EXPECT_TRUE(ep.at("failing_since").is_null());
 }
 
+TEST(webhook_delivery, endpoints_that_answer_every_delivery_get_each_event_once) {
+  // Nothing fails: at least once must then be exactly once. Several
+  // endpoints in flight together (a delivery that ends while the worker
+  // looks at another endpoint must not have its event sent again).
+  std::vector<std::unique_ptr<receiver>> rs;
+  live_server srv(flags);
+  http_client admin(srv.port(), admin_key);
+  for (int i = 0; i < 4; ++i) {
+    rs.push_back(std::make_unique<receiver>([](std::size_t) { return answer::ok; }));
+    expect(admin.put("/v1/webhook-endpoints/ok" + std::to_string(i),
+                     R"({"url":")" + rs.back()->url() + R"(","events":["*"],"secret":")" + secret +
+                         "\"}"),
+           201, "endpoint");
+  }
+  put_account(admin, "A", R"({"settings":{"low_balance_thresholds":[5]}})");
+  make_events(admin, "A", 40);
+  std::vector<std::uint64_t> every;
+  for (const auto& e : stored_events(admin, srv.db()))
+    every.push_back(e.first);
+  ASSERT_GE(every.size(), 120u);
+  for (const auto& r : rs) {
+    ASSERT_TRUE(until(admin, [&] { return r->log().size() >= every.size(); }))
+        << r->log().size() << " of " << every.size();
+    EXPECT_EQ(r->delivered(), every);
+    EXPECT_EQ(r->log().size(), every.size()) << "an event sent twice";
+  }
+}
+
 TEST(webhook_delivery, a_sigkill_with_retries_pending_loses_nothing) {
   // The first three events are delivered, then every attempt fails.
   receiver r([](std::size_t n) { return n < 3 ? answer::ok : answer::fail; });
