@@ -220,3 +220,33 @@ creditd_run_wrk() {
     "$(awk -v v="${r[p999_us]}" 'BEGIN { print v / 1000 }')" \
     "${r[charges]} ${r[holds]} ${r[captures]} ${r[reads]} ${r[refused]}"
 }
+
+# events_peer_start ACCOUNTS ROUND: two webhook receivers registered as
+# endpoints and an event stream open (bench/lib/events_peer.mjs), with
+# BENCH_EVENTS_ARMED accounts (5000; a different set each round) armed so
+# that the next cell's first charge on each fires balance.low.
+events_peer_start() {
+  local out="$WORK/events_peer.out"
+  : >"$out"
+  node bench/lib/events_peer.mjs "$CREDITD_URL" bench "$1" "${BENCH_EVENTS_ARMED:-5000}" "$2" \
+    >"$out" 2>&1 &
+  EVENTS_PEER_PID=$!
+  wait_for_line "$out" "^ready" 600 || { cat "$out" >&2; return 1; }
+  CREDITD_TOTALS="" # the arming wrote settings entries: the next cell reads the totals again
+}
+
+# events_peer_stop: deletes the endpoints, closes the stream, and adds what
+# the peer counted (events delivered to each endpoint and streamed, by then)
+# to the last recorded cell.
+events_peer_stop() {
+  kill -TERM "$EVENTS_PEER_PID" 2>/dev/null || true
+  wait "$EVENTS_PEER_PID" || { say "events peer failed: $(cat "$WORK/events_peer.out")"; FAILURES=$((FAILURES + 1)); }
+  EVENTS_PEER_PID=""
+  local counts
+  counts=$(tail -1 "$WORK/events_peer.out")
+  jq -e . >/dev/null 2>&1 <<<"$counts" || counts=null
+  { head -n -1 "$RESULTS"; tail -1 "$RESULTS" | jq -c --argjson e "$counts" '. + {events:$e}'; } \
+    >"$RESULTS.tmp"
+  mv "$RESULTS.tmp" "$RESULTS"
+  say "  events: $counts"
+}
