@@ -138,6 +138,10 @@ void delivery_worker::stop() {
     std::lock_guard lock(mu_);
     stopping_ = true;
     jobs_.clear();
+    // A delivery in flight is cut, not waited for (up to a connect and a
+    // response timeout): unrecorded, it is sent again after the restart.
+    for (net::io_context* io : in_flight_)
+      io->stop();
   }
   wake_cv_.notify_all();
   jobs_cv_.notify_all();
@@ -269,9 +273,21 @@ void delivery_worker::deliver(job& j) {
     req.body() = body;
     req.prepare_payload();
     net::io_context io;
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      in_flight_.insert(&io);
+    }
     net::co_spawn(io, post(*u, std::move(req), tls_.get(), opts_, out), net::detached);
     // Bounded even if a step ignores its timer (name resolution).
     io.run_for(opts_.connect_timeout * 2 + opts_.response_timeout + std::chrono::seconds(1));
+    bool cut = false;
+    {
+      std::lock_guard lock(mu_);
+      in_flight_.erase(&io);
+      cut = stopping_ && out.status == 0;
+    }
+    if (cut) return;  // by stop(): no attempt to record
     if (!io.stopped()) {
       io.stop();
       out.status = 0;

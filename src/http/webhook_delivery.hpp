@@ -31,6 +31,9 @@
 #include "util/clock.hpp"
 #include "webhooks/registry.hpp"
 
+namespace boost::asio {
+class io_context;
+}
 namespace boost::asio::ssl {
 class context;
 }
@@ -91,7 +94,9 @@ class delivery_worker {
   bool stopping_ = false;
   bool woken_ = false;
   std::set<std::string> busy_;  // endpoints with a delivery queued or in flight
-  std::deque<job> jobs_;        // at most in_flight_max
+  // The deliveries in flight (each its own io_context): stop() cuts them.
+  std::set<boost::asio::io_context*> in_flight_;
+  std::deque<job> jobs_;  // at most in_flight_max
   std::thread scheduler_;
   std::vector<std::thread> deliverers_;
 };

@@ -333,6 +333,36 @@ TEST(webhook_delivery, endpoints_that_answer_every_delivery_get_each_event_once)
   }
 }
 
+TEST(webhook_delivery, a_shutdown_cuts_a_hanging_delivery_which_is_sent_again_after_it) {
+  // The endpoint never answers, and the response timeout is 10 minutes:
+  // SIGTERM must not wait for it (the drain has 10 s), and the cut attempt,
+  // unrecorded, is made again after the restart.
+  receiver r([](std::size_t n) { return n == 0 ? answer::hang : answer::ok; });
+  std::vector<std::string> slow = {"--test-clock", "--webhook-response-timeout-ms", "600000"};
+  live_server srv(slow);
+  std::vector<std::uint64_t> every;
+  {
+    http_client admin(srv.port(), admin_key);
+    expect(admin.put("/v1/webhook-endpoints/h",
+                     R"({"url":")" + r.url() + R"(","events":["*"],"secret":")" + secret + "\"}"),
+           201, "endpoint");
+    put_account(admin, "A");
+    grant(admin, "A", "1");
+    for (const auto& e : stored_events(admin, srv.db()))
+      every.push_back(e.first);
+    ASSERT_EQ(every.size(), 1u);
+    ASSERT_TRUE(until(admin, [&] { return r.log().size() >= 1; }));
+  }
+  EXPECT_EQ(srv.terminate(), 0);
+  srv.restart();
+  http_client admin(srv.port(), admin_key);
+  ASSERT_TRUE(until(admin, [&] { return r.delivered().size() >= 1; }));
+  EXPECT_EQ(r.delivered(), every);
+  auto log = expect(admin.get("/v1/webhook-endpoints/h/deliveries"), 200, "log").json();
+  ASSERT_EQ(log.at("data").as_array().size(), 1u) << "the cut attempt was recorded";
+  EXPECT_EQ(log.at("data").as_array().at(0).at("status"), bj::value(204));
+}
+
 TEST(webhook_delivery, a_sigkill_with_retries_pending_loses_nothing) {
   // The first three events are delivered, then every attempt fails.
   receiver r([](std::size_t n) { return n < 3 ? answer::ok : answer::fail; });
