@@ -512,39 +512,36 @@ constexpr std::string_view event_type_names[] = {"balance.low",        "balance.
                                                  "lot.expired",        "hold.expired",
                                                  "purchase.completed", "subscription.renewed",
                                                  "charge.refused",     "webhook_endpoint.disabled"};
+// The filters that GET /v1/events and its stream share.
+constexpr field event_type_filter{.name = "type",
+                                  .t = type::enumeration,
+                                  .doc = "Only events of this type",
+                                  .values = event_type_names};
+constexpr field event_account_filter{
+    .name = "account",
+    .t = type::account_id,
+    .doc = "Only this account's events (a reader key: its own, the default)"};
 constexpr field event_query[] = {
     {.name = "limit", .t = type::integer, .doc = "Page size (default 50)", .min = 1, .max = 1000},
     {.name = "after",
      .t = type::string,
      .doc = "Events after this one: its seq (0: from the first) or its id, as a page's next gives",
      .max = 64},
-    {.name = "type",
-     .t = type::enumeration,
-     .doc = "Only events of this type",
-     .values = event_type_names},
-    {.name = "account",
-     .t = type::account_id,
-     .doc = "Only this account's events (a reader key: its own, the default)"},
+    event_type_filter,
+    event_account_filter,
 };
-constexpr result list_events_results[] = {
-    ok200,
-    bad_request,
-    unauthenticated,
-    {403, "forbidden", "A reader key asked for another account's events"},
-    unavailable};
+constexpr result other_accounts_events{403, "forbidden",
+                                       "A reader key asked for another account's events"};
+constexpr result list_events_results[] = {ok200, bad_request, unauthenticated,
+                                          other_accounts_events, unavailable};
 constexpr field event_stream_query[] = {
     {.name = "after",
      .t = type::string,
      .doc = "Events after this one: its seq (0: from the first) or its id. Without it (and "
             "without Last-Event-ID) the stream starts with the next event",
      .max = 64},
-    {.name = "type",
-     .t = type::enumeration,
-     .doc = "Only events of this type",
-     .values = event_type_names},
-    {.name = "account",
-     .t = type::account_id,
-     .doc = "Only this account's events (a reader key: its own, the default)"},
+    event_type_filter,
+    event_account_filter,
     {.name = "limit",
      .t = type::integer,
      .doc = "End the stream after this many events (default: never)",
@@ -557,7 +554,7 @@ constexpr result stream_events_results[] = {
      "key is revoked or `limit` events are sent"},
     bad_request,
     unauthenticated,
-    {403, "forbidden", "A reader key asked for another account's events"},
+    other_accounts_events,
     {503, "too_many_streams",
      "As many streams are open as --event-streams-max allows (Retry-After: 1)"}};
 constexpr field balance_query[] = {
