@@ -24,13 +24,15 @@ run: build
 test: build
 	@cd $(BUILD_DIR) && FUZZ_SECONDS=$${FUZZ_SECONDS:-30} ctest --output-on-failure -j $(JOBS)
 
-# The unit, store and HTTP tests under ASan + UBSan (a Debug build of its own;
-# the fuzz targets run under both sanitizers in `make test` already).
+# The unit, store and HTTP tests (label `sanitize`) with the code under test
+# built with ASan + UBSan: a Debug build of its own, of what those tests need
+# (the fuzz targets run under both sanitizers in `make test` already).
+SANITIZE_TARGETS = creditd creditctl ledger_tests store_tests http_tests
 test-sanitize: deps
 	@cmake -S . -B build-sanitize -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCREDITD_SANITIZE=ON \
 	  -DCREDITD_FUZZ_TESTS=OFF >/dev/null
-	@cmake --build build-sanitize -j $(JOBS)
-	@cd build-sanitize && CREDITD_RANDOM_SEEDS=10 ctest --output-on-failure -j $(JOBS)
+	@cmake --build build-sanitize -j $(JOBS) --target $(SANITIZE_TARGETS)
+	@cd build-sanitize && CREDITD_RANDOM_SEEDS=10 ctest --output-on-failure -j $(JOBS) -L sanitize
 
 # Mutation testing: creditd built with each planted bug of mutants/*.patch
 # (a scratch copy of the working tree, build-mutants/), the suite run against

@@ -51,197 +51,61 @@ class live_server {
 
 // ------------------------------------------------------------------ replies
 
-inline std::string describe(const http_reply& r) {
-  return std::to_string(r.status) + " " + r.body;
-}
+std::string describe(const http_reply& r);
 
 // Returns the reply if its status is `status`, else throws (a test failure).
-inline http_reply expect(http_reply r, unsigned status, const std::string& what) {
-  if (r.status != status) {
-    throw std::runtime_error(what + ": expected " + std::to_string(status) + ", got " +
-                             describe(r));
-  }
-  return r;
-}
+http_reply expect(http_reply r, unsigned status, const std::string& what);
 
-inline std::string str(const bj::value& v) {
-  return std::string(v.as_string());
-}
-inline std::string str(const bj::value& v, std::string_view key) {
-  return std::string(v.at(key).as_string());
-}
+std::string str(const bj::value& v);
+std::string str(const bj::value& v, std::string_view key);
 // A string field of the reply's JSON object.
-inline std::string field(const http_reply& r, std::string_view key) {
-  return str(r.json(), key);
-}
+std::string field(const http_reply& r, std::string_view key);
 // A string field inside the reply's "error" object.
-inline std::string error_field(const http_reply& r, std::string_view key) {
-  return str(r.json().at("error"), key);
-}
+std::string error_field(const http_reply& r, std::string_view key);
 
 // ------------------------------------------------------------------ shortcuts
 
-inline void put_account(http_client& c, const std::string& id, const std::string& body = "{}") {
-  auto r = c.put("/v1/accounts/" + id, body);
-  if (r.status != 201 && r.status != 200) throw std::runtime_error("PUT account: " + describe(r));
-}
+void put_account(http_client& c, const std::string& id, const std::string& body = "{}");
 
 // Grants a lot; returns its id.
-inline std::string grant(http_client& c, const std::string& account, const std::string& amount,
-                         const std::string& kind = "prepaid", const std::string& extra = "") {
-  std::string body = R"({"amount":)" + amount + R"(,"kind":")" + kind + "\"";
-  if (!extra.empty()) body += "," + extra;
-  body += "}";
-  return field(expect(c.post("/v1/accounts/" + account + "/lots", body), 201, "grant"), "id");
-}
+std::string grant(http_client& c, const std::string& account, const std::string& amount,
+                  const std::string& kind = "prepaid", const std::string& extra = "");
 
 // Charges an explicit amount; returns the charge's JSON.
-inline bj::value charge(http_client& c, const std::string& account, const std::string& amount,
-                        const std::string& operation = "image.generate") {
-  const std::string body = R"({"operation":")" + operation + R"(","amount":)" + amount + "}";
-  return expect(c.post("/v1/accounts/" + account + "/charges", body), 201, "charge").json();
-}
+bj::value charge(http_client& c, const std::string& account, const std::string& amount,
+                 const std::string& operation = "image.generate");
 
-inline bj::value balance(http_client& c, const std::string& account) {
-  return expect(c.get("/v1/accounts/" + account + "/balance"), 200, "balance").json();
-}
-inline std::string available(http_client& c, const std::string& account) {
-  return str(balance(c, account), "available");
-}
+bj::value balance(http_client& c, const std::string& account);
+std::string available(http_client& c, const std::string& account);
 
 // Every journal entry of the account, oldest first, through all pages.
-inline std::vector<bj::object> entries(http_client& c, const std::string& account) {
-  std::vector<bj::object> out;
-  std::string after;
-  for (int page = 0; page < 10000; ++page) {
-    std::string target = "/v1/accounts/" + account + "/entries?limit=1000";
-    if (!after.empty()) target += "&after=" + after;
-    auto v = expect(c.get(target), 200, "entries").json();
-    for (const auto& e : v.at("data").as_array())
-      out.push_back(e.as_object());
-    if (v.at("next").is_null()) return out;
-    after = str(v.at("next"));
-  }
-  throw std::runtime_error("entries: too many pages");
-}
+std::vector<bj::object> entries(http_client& c, const std::string& account);
 
-inline std::vector<bj::object> entries_of_type(http_client& c, const std::string& account,
-                                               const std::string& type) {
-  std::vector<bj::object> out;
-  for (auto& e : entries(c, account)) {
-    if (e.at("type").as_string() == type) out.push_back(e);
-  }
-  return out;
-}
+std::vector<bj::object> entries_of_type(http_client& c, const std::string& account,
+                                        const std::string& type);
 
 // Everything a client can read about an account, minus the reading time:
 // equal before and after a refused request iff nothing changed.
-inline std::string state(http_client& c, const std::string& account) {
-  auto b = balance(c, account).as_object();
-  b.erase("as_of");
-  auto lots = expect(c.get("/v1/accounts/" + account + "/lots?limit=1000"), 200, "lots").body;
-  std::string out = bj::serialize(b) + "\n" + lots + "\n";
-  for (const auto& e : entries(c, account))
-    out += bj::serialize(e) + "\n";
-  return out;
-}
+std::string state(http_client& c, const std::string& account);
 
 // ------------------------------------------------------------------ raw HTTP
 
 // Sends `bytes` as is on a fresh connection and reads one response.
-inline http_reply raw_exchange(unsigned short port, const std::string& bytes) {
-  namespace http = boost::beast::http;
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::socket s(io);
-  s.connect({boost::asio::ip::make_address("127.0.0.1"), port});
-  boost::asio::write(s, boost::asio::buffer(bytes));
-  boost::beast::flat_buffer buffer;
-  http::response<http::string_body> res;
-  http::read(s, buffer, res);
-  http_reply out;
-  out.status = res.result_int();
-  out.body = res.body();
-  for (const auto& f : res) {
-    std::string name(f.name_string());
-    for (char& ch : name)
-      ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    out.headers[name] = std::string(f.value());
-  }
-  return out;
-}
+http_reply raw_exchange(unsigned short port, const std::string& bytes);
 
 // ------------------------------------------------------------------ times
 
 constexpr std::int64_t us_per_second = 1'000'000;
 
-inline std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d);
 
 // "2026-11-25T10:00:00.5Z" -> microseconds since the epoch (UTC "Z" only).
-inline std::int64_t parse_time(const std::string& s) {
-  int y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0;
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &se) != 6) {
-    throw std::runtime_error("not an RFC 3339 time: " + s);
-  }
-  std::int64_t frac = 0;
-  std::size_t pos = 19;
-  if (pos < s.size() && s[pos] == '.') {
-    int digits = 0;
-    for (++pos; pos < s.size() && s[pos] >= '0' && s[pos] <= '9'; ++pos, ++digits) {
-      frac = frac * 10 + (s[pos] - '0');
-    }
-    for (; digits < 6; ++digits)
-      frac *= 10;
-  }
-  if (pos + 1 != s.size() || s[pos] != 'Z') throw std::runtime_error("not a UTC time: " + s);
-  const std::int64_t days = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
-  return (days * 86400 + h * 3600 + mi * 60 + se) * us_per_second + frac;
-}
+std::int64_t parse_time(const std::string& s);
 
-inline std::string format_time(std::int64_t t) {
-  std::int64_t secs = t / us_per_second;
-  const std::int64_t frac = t % us_per_second;
-  const std::int64_t days = secs / 86400;
-  const std::int64_t rem = secs % 86400;
-  // civil_from_days
-  const std::int64_t z = days + 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const unsigned doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2);
-  char buf[64];
-  int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lld",
-                        static_cast<long long>(y), m, d, static_cast<long long>(rem / 3600),
-                        static_cast<long long>(rem % 3600 / 60), static_cast<long long>(rem % 60));
-  std::string out(buf, static_cast<std::size_t>(n));
-  if (frac != 0) {
-    n = std::snprintf(buf, sizeof buf, ".%06lld", static_cast<long long>(frac));
-    std::string f(buf, static_cast<std::size_t>(n));
-    while (f.back() == '0')
-      f.pop_back();
-    out += f;
-  }
-  return out + "Z";
-}
+std::string format_time(std::int64_t t);
 
 // The server's test clock (needs --test-clock).
-inline std::int64_t clock_now(http_client& c) {
-  return parse_time(field(expect(c.get("/v1/test-clock"), 200, "test clock"), "now"));
-}
-inline std::int64_t advance(http_client& c, std::int64_t seconds) {
-  auto r = expect(c.post("/v1/test-clock/advance", "{\"seconds\":" + std::to_string(seconds) + "}"),
-                  200, "advance");
-  return parse_time(field(r, "now"));
-}
+std::int64_t clock_now(http_client& c);
+std::int64_t advance(http_client& c, std::int64_t seconds);
 
 }  // namespace creditd::testing

@@ -1,14 +1,12 @@
 // Test support: a blocking HTTP/1.1 keep-alive client over Beast, and JSON
-// access to responses through Boost.JSON.
+// access to responses through Boost.JSON. Compiled once (http_client.cpp):
+// a test file that includes this pays for no Beast instantiation.
 #pragma once
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/beast/http/verb.hpp>
 #include <boost/json.hpp>
 #include <map>
+#include <memory>
 #include <string>
 
 namespace creditd::testing {
@@ -17,52 +15,25 @@ struct http_reply {
   unsigned status = 0;
   std::string body;
   std::map<std::string, std::string> headers;  // lower-case names
-  boost::json::value json() const { return boost::json::parse(body); }
+  boost::json::value json() const;
   // The error code of an error response, or "".
-  std::string error_code() const {
-    boost::system::error_code ec;
-    auto v = boost::json::parse(body, ec);
-    if (ec || !v.is_object() || !v.as_object().contains("error")) return "";
-    return std::string(v.at("error").at("code").as_string());
-  }
+  std::string error_code() const;
 };
 
 class http_client {
  public:
-  explicit http_client(unsigned short port, std::string key = "")
-      : key_(std::move(key)), stream_(io_) {
-    boost::asio::ip::tcp::endpoint ep(boost::asio::ip::make_address("127.0.0.1"), port);
-    stream_.connect(ep);
-  }
+  // Connects to 127.0.0.1:`port`; throws when it cannot.
+  explicit http_client(unsigned short port, std::string key = "");
+  ~http_client();
+  http_client(const http_client&) = delete;
+  http_client& operator=(const http_client&) = delete;
   void set_key(std::string key) { key_ = std::move(key); }
 
+  // One request on the connection and its whole response; throws on a
+  // connection error.
   http_reply request(boost::beast::http::verb method, const std::string& target,
                      const std::string& body = "",
-                     const std::map<std::string, std::string>& headers = {}) {
-    namespace http = boost::beast::http;
-    http::request<http::string_body> req(method, target, 11);
-    req.set(http::field::host, "127.0.0.1");
-    if (!key_.empty()) req.set(http::field::authorization, "Bearer " + key_);
-    for (const auto& [k, v] : headers)
-      req.set(k, v);
-    if (!body.empty()) req.set(http::field::content_type, "application/json");
-    req.body() = body;
-    req.prepare_payload();
-    req.keep_alive(true);
-    http::write(stream_, req);
-    http::response<http::string_body> res;
-    http::read(stream_, buffer_, res);
-    http_reply out;
-    out.status = res.result_int();
-    out.body = res.body();
-    for (const auto& f : res) {
-      std::string name(f.name_string());
-      for (char& c : name)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      out.headers[name] = std::string(f.value());
-    }
-    return out;
-  }
+                     const std::map<std::string, std::string>& headers = {});
   http_reply get(const std::string& target) {
     return request(boost::beast::http::verb::get, target);
   }
@@ -78,10 +49,9 @@ class http_client {
   }
 
  private:
+  struct connection;  // the socket and its buffer (http_client.cpp)
   std::string key_;
-  boost::asio::io_context io_;
-  boost::beast::tcp_stream stream_;
-  boost::beast::flat_buffer buffer_;
+  std::unique_ptr<connection> conn_;
 };
 
 }  // namespace creditd::testing
