@@ -19,6 +19,13 @@ std::string http_reply::error_code() const {
   return std::string(v.at("error").at("code").as_string());
 }
 
+void http_reply::set_header(std::string_view name, std::string_view value) {
+  std::string lower(name);
+  for (char& c : lower)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  headers[lower] = std::string(value);
+}
+
 struct http_client::connection {
   boost::asio::io_context io;
   boost::beast::tcp_stream stream{io};
@@ -49,16 +56,7 @@ http_reply http_client::request(boost::beast::http::verb method, const std::stri
   http::write(conn_->stream, req);
   http::response<http::string_body> res;
   http::read(conn_->stream, conn_->buffer, res);
-  http_reply out;
-  out.status = res.result_int();
-  out.body = res.body();
-  for (const auto& f : res) {
-    std::string name(f.name_string());
-    for (char& c : name)
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    out.headers[name] = std::string(f.value());
-  }
-  return out;
+  return to_reply(res);
 }
 
 }  // namespace creditd::testing

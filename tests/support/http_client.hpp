@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace creditd::testing {
 
@@ -18,7 +19,21 @@ struct http_reply {
   boost::json::value json() const;
   // The error code of an error response, or "".
   std::string error_code() const;
+  // Sets a header under its lower-case name.
+  void set_header(std::string_view name, std::string_view value);
 };
+
+// A Beast response with a string body as an http_reply (instantiated where
+// Beast is included already).
+template <typename Response>
+http_reply to_reply(const Response& res) {
+  http_reply out;
+  out.status = res.result_int();
+  out.body = res.body();
+  for (const auto& f : res)
+    out.set_header(f.name_string(), f.value());
+  return out;
+}
 
 class http_client {
  public:

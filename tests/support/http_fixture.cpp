@@ -108,16 +108,7 @@ http_reply raw_exchange(unsigned short port, const std::string& bytes) {
   boost::beast::flat_buffer buffer;
   http::response<http::string_body> res;
   http::read(s, buffer, res);
-  http_reply out;
-  out.status = res.result_int();
-  out.body = res.body();
-  for (const auto& f : res) {
-    std::string name(f.name_string());
-    for (char& ch : name)
-      ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    out.headers[name] = std::string(f.value());
-  }
-  return out;
+  return to_reply(res);
 }
 
 std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {

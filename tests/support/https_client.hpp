@@ -61,16 +61,7 @@ class https_client {
     http::write(stream_, req);
     http::response<http::string_body> res;
     http::read(stream_, buffer_, res);
-    http_reply out;
-    out.status = res.result_int();
-    out.body = res.body();
-    for (const auto& f : res) {
-      std::string name(f.name_string());
-      for (char& c : name)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      out.headers[name] = std::string(f.value());
-    }
-    return out;
+    return to_reply(res);
   }
   http_reply get(const std::string& target) {
     return request(boost::beast::http::verb::get, target);
