@@ -12,6 +12,10 @@
 //    the stream and prints one JSON line: {armed, delivered_a, delivered_b,
 //    distinct_a, distinct_b, streamed} (distinct: by webhook-id; at least
 //    once may deliver one twice).
+// EVENTS_PEER_PARTS (default "hooks,stream") says which of the two it sets
+// up: a part left out is measured by its absence (bench/events-cells).
+// The JSON line also gives the peer's own CPU time (cpu_ms), since it
+// shares the machine with creditd.
 // Uses nothing but Node.js (18+); bench/run runs it, nothing else does.
 import http from "node:http";
 import { randomBytes } from "node:crypto";
@@ -20,6 +24,7 @@ const [url, key, accountsText, armText, offsetText] = process.argv.slice(2);
 const accounts = Number(accountsText);
 const arm = Math.min(Number(armText), accounts);
 const offset = Number(offsetText);
+const parts = new Set((process.env.EVENTS_PEER_PARTS ?? "hooks,stream").split(","));
 const auth = { Authorization: `Bearer ${key}`, "Content-Type": "application/json" };
 
 async function api(method, path, body) {
@@ -51,10 +56,12 @@ function receiver() {
 
 const a = await receiver();
 const b = await receiver();
-for (const [id, r] of [
-  ["bench-a", a],
-  ["bench-b", b],
-]) {
+for (const [id, r] of parts.has("hooks")
+  ? [
+      ["bench-a", a],
+      ["bench-b", b],
+    ]
+  : []) {
   await api("PUT", `/v1/webhook-endpoints/${id}`, {
     url: `http://127.0.0.1:${r.port}/hook`,
     events: ["*"],
@@ -65,7 +72,7 @@ for (const [id, r] of [
 // The stream, read as it comes; events counted by their id: lines.
 let streamed = 0;
 const stream = new AbortController();
-const reading = fetch(`${url}/v1/events/stream`, { headers: auth, signal: stream.signal })
+const reading = (parts.has("stream") ? fetch : async () => ({ ok: true, body: [] }))(`${url}/v1/events/stream`, { headers: auth, signal: stream.signal })
   .then(async (r) => {
     if (!r.ok) throw new Error(`stream: ${r.status}`);
     const decoder = new TextDecoder();
@@ -96,11 +103,15 @@ async function armer() {
   }
 }
 await Promise.all(Array.from({ length: 16 }, armer));
+const cpuAtReady = process.cpuUsage();
 console.log("ready");
 
 process.on("SIGTERM", async () => {
-  await api("DELETE", "/v1/webhook-endpoints/bench-a");
-  await api("DELETE", "/v1/webhook-endpoints/bench-b");
+  const cpu = process.cpuUsage(cpuAtReady);
+  if (parts.has("hooks")) {
+    await api("DELETE", "/v1/webhook-endpoints/bench-a");
+    await api("DELETE", "/v1/webhook-endpoints/bench-b");
+  }
   stream.abort();
   await reading;
   a.server.close();
@@ -113,6 +124,7 @@ process.on("SIGTERM", async () => {
       distinct_a: a.counts.ids.size,
       distinct_b: b.counts.ids.size,
       streamed,
+      cpu_ms: Math.round((cpu.user + cpu.system) / 1000),
     }),
   );
   process.exit(0);

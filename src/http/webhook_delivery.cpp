@@ -19,6 +19,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <optional>
 #include <random>
 
 #include "ledger/events.hpp"
@@ -43,6 +44,25 @@ std::string event_json(const store::stored_event& e) {
   return out;
 }
 
+// An endpoint's connection, kept open between POSTs and batches. Its
+// io_context runs only while a delivery thread sends on it (one at a time);
+// the streams are destroyed before the io_context, so that what waits on
+// them is cancelled into it.
+struct webhook_connection {
+  explicit webhook_connection(std::string u) : url(std::move(u)) {}
+  net::io_context io{1};
+  std::string url;  // where it leads (the endpoint's URL when it was made)
+  std::optional<beast::tcp_stream> plain;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
+  beast::flat_buffer buffer;
+  bool is_open() const { return plain.has_value() || tls.has_value(); }
+  void close() {
+    tls.reset();
+    plain.reset();
+    buffer.clear();
+  }
+};
+
 namespace {
 
 // The outcome of one POST.
@@ -53,61 +73,104 @@ struct exchange {
 
 using request_t = bhttp::request<bhttp::string_body>;
 
-template <typename Stream>
-net::awaitable<unsigned> send_and_read(Stream& stream, beast::tcp_stream& timed, request_t& req,
-                                       std::chrono::milliseconds response_timeout) {
-  timed.expires_after(response_timeout);
-  co_await bhttp::async_write(stream, req, net::use_awaitable);
-  beast::flat_buffer buffer;
-  bhttp::response_parser<bhttp::empty_body> parser;
-  parser.skip(false);
-  co_await bhttp::async_read_header(stream, buffer, parser, net::use_awaitable);
-  co_return parser.get().result_int();
+// A receiver's answer is read to its end (so that the connection can carry
+// the next POST) up to this size; a longer one closes the connection.
+constexpr std::size_t response_body_bytes_max = 64 << 10;
+// A page of events taken from the feed holds about this much JSON at most.
+constexpr std::size_t page_bytes_max = 1 << 20;
+
+// Opens `c` to `u`: resolve, connect, and for https the TLS handshake
+// (certificate and host name verified). `stage` says how far it went.
+net::awaitable<void> open_connection(webhook_connection& c, const webhooks::url_parts& u,
+                                     net::ssl::context* tls, std::chrono::milliseconds timeout,
+                                     std::string& stage) {
+  auto ex = c.io.get_executor();
+  tcp::resolver resolver(ex);
+  beast::tcp_stream stream(ex);
+  stream.expires_after(timeout);
+  auto found = co_await resolver.async_resolve(u.host, std::to_string(u.port), net::use_awaitable);
+  co_await stream.async_connect(found, net::use_awaitable);
+  if (!u.tls) {
+    c.plain.emplace(std::move(stream));
+    co_return;
+  }
+  stage = "tls";
+  c.tls.emplace(std::move(stream), *tls);
+  if (!SSL_set_tlsext_host_name(c.tls->native_handle(), u.host.c_str()))
+    throw boost::system::system_error(net::error::invalid_argument, "cannot set the server name");
+  c.tls->set_verify_mode(net::ssl::verify_peer);
+  c.tls->set_verify_callback(net::ssl::host_name_verification(u.host));
+  beast::get_lowest_layer(*c.tls).expires_after(timeout);
+  co_await c.tls->async_handshake(net::ssl::stream_base::client, net::use_awaitable);
 }
 
-net::awaitable<void> post(const webhooks::url_parts u, request_t req, net::ssl::context* tls,
-                          delivery_options opts, exchange& out) {
-  auto ex = co_await net::this_coro::executor;
-  std::string stage = "connect";
-  try {
-    tcp::resolver resolver(ex);
-    beast::tcp_stream tcp_stream(ex);
-    tcp_stream.expires_after(opts.connect_timeout);
-    auto found =
-        co_await resolver.async_resolve(u.host, std::to_string(u.port), net::use_awaitable);
-    co_await tcp_stream.async_connect(found, net::use_awaitable);
-    if (!u.tls) {
+// One request and its response on an open stream. `answered`: a response
+// header came (its status in `status`); `keep`: the connection may carry
+// the next request.
+template <typename Stream>
+net::awaitable<void> exchange_on(Stream& stream, beast::tcp_stream& timed,
+                                 beast::flat_buffer& buffer, request_t& req,
+                                 std::chrono::milliseconds response_timeout, bool& answered,
+                                 bool& keep, unsigned& status) {
+  timed.expires_after(response_timeout);
+  co_await bhttp::async_write(stream, req, net::use_awaitable);
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.body_limit(response_body_bytes_max);
+  co_await bhttp::async_read_header(stream, buffer, parser, net::use_awaitable);
+  answered = true;
+  status = parser.get().result_int();
+  keep = parser.get().keep_alive() && !parser.need_eof();
+  if (keep && !parser.is_done())
+    co_await bhttp::async_read(stream, buffer, parser, net::use_awaitable);
+}
+
+// One POST on the endpoint's connection, opened first when it is not open.
+// A kept connection that fails before any answer (the receiver closed it
+// while idle) is replaced once by a new one.
+net::awaitable<void> post(webhook_connection& c, const webhooks::url_parts u, request_t req,
+                          net::ssl::context* tls, std::chrono::milliseconds connect_timeout,
+                          std::chrono::milliseconds response_timeout, exchange& out) {
+  for (int round = 0;; ++round) {
+    const bool reused = c.is_open();
+    std::string stage = "connect";
+    bool answered = false;
+    bool keep = false;
+    unsigned status = 0;
+    try {
+      if (!reused) co_await open_connection(c, u, tls, connect_timeout, stage);
       stage = "response";
-      out.status = co_await send_and_read(tcp_stream, tcp_stream, req, opts.response_timeout);
-      beast::error_code ignored;
-      tcp_stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      if (c.tls) {
+        co_await exchange_on(*c.tls, beast::get_lowest_layer(*c.tls), c.buffer, req,
+                             response_timeout, answered, keep, status);
+      } else {
+        co_await exchange_on(*c.plain, *c.plain, c.buffer, req, response_timeout, answered, keep,
+                             status);
+      }
+      out.status = status;
+      if (!keep) c.close();
+      co_return;
+    } catch (const boost::system::system_error& e) {
+      c.close();
+      if (answered) {
+        out.status = status;  // the rest of the answer is not needed
+        co_return;
+      }
+      const bool timeout = e.code() == beast::error::timeout;
+      if (reused && round == 0 && !timeout) continue;
+      out.status = 0;
+      out.error = stage + ": " + (timeout ? "timeout" : e.code().message());
       co_return;
     }
-    stage = "tls";
-    beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), *tls);
-    if (!SSL_set_tlsext_host_name(stream.native_handle(), u.host.c_str())) {
-      out.error = "tls: cannot set the server name";
-      co_return;
-    }
-    stream.set_verify_mode(net::ssl::verify_peer);
-    stream.set_verify_callback(net::ssl::host_name_verification(u.host));
-    beast::get_lowest_layer(stream).expires_after(opts.connect_timeout);
-    co_await stream.async_handshake(net::ssl::stream_base::client, net::use_awaitable);
-    stage = "response";
-    out.status =
-        co_await send_and_read(stream, beast::get_lowest_layer(stream), req, opts.response_timeout);
-  } catch (const boost::system::system_error& e) {
-    out.status = 0;
-    out.error = stage + ": " + (e.code() == beast::error::timeout ? "timeout" : e.code().message());
   }
 }
 
 }  // namespace
 
 std::expected<std::unique_ptr<delivery_worker>, std::string> delivery_worker::start(
-    webhooks::registry& reg, store::journal_reader& journal, const server_clock& clock,
-    delivery_options opts) {
+    webhooks::registry& reg, store::journal_reader& journal, service::event_feed* feed,
+    const server_clock& clock, delivery_options opts) {
   CREDITD_ASSERT(opts.in_flight_max >= 1);
+  CREDITD_ASSERT(opts.batch_max >= 1 && opts.batch_max <= webhooks::deliveries_kept_max);
   auto tls = std::make_unique<net::ssl::context>(net::ssl::context::tls_client);
   boost::system::error_code ec;
   if (!opts.ca_file.empty()) {
@@ -117,7 +180,8 @@ std::expected<std::unique_ptr<delivery_worker>, std::string> delivery_worker::st
     tls->set_default_verify_paths(ec);
     if (ec) return std::unexpected("the system's CA certificates: " + ec.message());
   }
-  std::unique_ptr<delivery_worker> w(new delivery_worker(reg, journal, clock, std::move(opts)));
+  std::unique_ptr<delivery_worker> w(
+      new delivery_worker(reg, journal, feed, clock, std::move(opts)));
   w->tls_ = std::move(tls);
   w->scheduler_ = std::thread([p = w.get()] { p->schedule_loop(); });
   for (std::size_t i = 0; i < w->opts_.in_flight_max; ++i)
@@ -126,14 +190,27 @@ std::expected<std::unique_ptr<delivery_worker>, std::string> delivery_worker::st
 }
 
 delivery_worker::delivery_worker(webhooks::registry& reg, store::journal_reader& journal,
-                                 const server_clock& clock, delivery_options opts)
-    : reg_(reg), journal_(journal), clock_(clock), opts_(std::move(opts)) {}
+                                 service::event_feed* feed, const server_clock& clock,
+                                 delivery_options opts)
+    : reg_(reg),
+      journal_(journal),
+      feed_(feed),
+      clock_(clock),
+      opts_(std::move(opts)),
+      waker_(std::make_shared<waker>()) {
+  waker_->worker = this;
+}
 
 delivery_worker::~delivery_worker() {
   stop();
 }
 
 void delivery_worker::stop() {
+  {
+    // The feed's wake-ups find no worker from now on.
+    std::lock_guard lock(waker_->mu);
+    waker_->worker = nullptr;
+  }
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -149,6 +226,8 @@ void delivery_worker::stop() {
   for (auto& t : deliverers_) {
     if (t.joinable()) t.join();
   }
+  std::lock_guard lock(mu_);
+  idle_.clear();
 }
 
 void delivery_worker::wake() {
@@ -161,20 +240,70 @@ void delivery_worker::wake() {
 
 void delivery_worker::schedule_loop() {
   while (true) {
+    const std::uint64_t seen = feed_ ? feed_->last_seq() : 0;
+    look();
+    // The feed's next publish wakes it (besides the poll, for due retries).
+    std::uint64_t ticket = 0;
+    if (feed_) {
+      ticket = feed_->wait(seen, [w = waker_] {
+        std::lock_guard lock(w->mu);
+        if (w->worker) w->worker->wake();
+      });
+      if (ticket == 0) wake();  // published during the look
+    }
     {
       std::unique_lock lock(mu_);
       wake_cv_.wait_for(lock, opts_.poll, [&] { return stopping_ || woken_; });
-      if (stopping_) return;
       woken_ = false;
+      if (stopping_) break;
     }
-    look();
+    if (ticket != 0) feed_->cancel(ticket);
   }
 }
 
+std::expected<delivery_worker::page, std::string> delivery_worker::read_after(
+    std::uint64_t cursor) {
+  page p;
+  p.cursor = cursor;
+  if (feed_) {
+    auto r = feed_->read(cursor, {}, opts_.events_read_max, page_bytes_max);
+    if (r.kept) {
+      p.events = std::move(r.events);
+      p.cursor = r.cursor;
+      return p;
+    }
+  }
+  // Older than what the feed keeps: the file (a prefix of the events, up to
+  // --apply-delay-ms behind the feed).
+  auto rows = journal_.events({.after = cursor, .limit = opts_.events_read_max});
+  if (!rows) return std::unexpected(rows.error().message);
+  for (const store::stored_event& row : *rows) {
+    auto e = std::make_shared<service::feed_event>();
+    e->seq = row.ev.seq;
+    e->type = row.ev.type;
+    e->account = row.account;
+    e->json = event_json(row);
+    p.cursor = e->seq;
+    p.events.push_back(std::move(e));
+  }
+  return p;
+}
+
 // One look at every enabled endpoint: those idle and due get their next
-// event queued; events not of their types are skipped (the cursor moves).
+// events queued as a batch; events not of their types are passed over (the
+// cursor moves).
 void delivery_worker::look() {
-  for (const webhooks::registry::versioned& listed : reg_.enabled()) {
+  const std::vector<webhooks::registry::versioned> enabled = reg_.enabled();
+  {
+    // The connections of endpoints gone, disabled or sent elsewhere close.
+    std::lock_guard lock(mu_);
+    std::erase_if(idle_, [&](const auto& kv) {
+      auto it = std::find_if(enabled.begin(), enabled.end(),
+                             [&](const auto& v) { return v.e.id == kv.first; });
+      return it == enabled.end() || it->e.url != kv.second->url;
+    });
+  }
+  for (const webhooks::registry::versioned& listed : enabled) {
     {
       std::lock_guard lock(mu_);
       if (stopping_) return;
@@ -183,42 +312,50 @@ void delivery_worker::look() {
     }
     // Its state now, not as listed: a delivery that ended since the list
     // was taken has moved its cursor (recorded before it stopped being
-    // busy), and the listed cursor would send that event again.
+    // busy), and the listed cursor would send its events again.
     const auto now = reg_.enabled_one(listed.e.id);
     if (!now) continue;
     const webhooks::registry::versioned& v = *now;
     const webhooks::endpoint& e = v.e;
     if (e.attempt > 0 && e.next_attempt_at > clock_.now()) continue;
-    auto page = journal_.events({.after = e.cursor, .limit = opts_.events_read_max});
-    if (!page) {
+    auto p = read_after(e.cursor);
+    if (!p) {
       log::write(log::level::error, "webhook events cannot be read",
-                 {{"endpoint", e.id}, {"error", page.error().message}});
+                 {{"endpoint", e.id}, {"error", p.error()}});
       return;
     }
-    std::optional<store::stored_event> next;
-    std::uint64_t skipped_to = 0;
-    for (store::stored_event& ev : *page) {
-      if (webhooks::takes(e.events, ledger::to_string(ev.ev.type))) {
-        next = std::move(ev);
-        break;
-      }
-      skipped_to = ev.ev.seq;
-    }
-    if (skipped_to > 0) {
-      if (auto r = reg_.skip(e.id, v.version, skipped_to); !r) {
-        log::write(log::level::error, "webhook cursor cannot be written",
-                   {{"endpoint", e.id}, {"error", r.error()}});
-        return;
+    job j;
+    j.passed_to = p->cursor;
+    for (const auto& ev : p->events) {
+      if (webhooks::takes(e.events, ledger::to_string(ev->type))) {
+        if (j.events.size() == opts_.batch_max) {
+          j.passed_to = j.events.back()->seq;
+          break;
+        }
+        j.events.push_back(ev);
       }
     }
-    if (!next) continue;
+    if (j.events.empty()) {
+      if (p->cursor > e.cursor) {
+        if (auto r = reg_.skip(e.id, v.version, p->cursor); !r) {
+          log::write(log::level::error, "webhook cursor cannot be written",
+                     {{"endpoint", e.id}, {"error", r.error()}});
+          return;
+        }
+      }
+      continue;
+    }
     {
       std::lock_guard lock(mu_);
       if (stopping_) return;
       busy_.insert(e.id);
-      webhooks::endpoint copy = e;
-      if (skipped_to > copy.cursor) copy.cursor = skipped_to;
-      jobs_.push_back(job{std::move(copy), v.version, std::move(*next)});
+      j.e = e;
+      j.version = v.version;
+      if (auto it = idle_.find(e.id); it != idle_.end()) {
+        j.conn = std::move(it->second);
+        idle_.erase(it);
+      }
+      jobs_.push_back(std::move(j));
     }
     jobs_cv_.notify_one();
   }
@@ -239,74 +376,124 @@ void delivery_worker::deliver_loop() {
       std::lock_guard lock(mu_);
       busy_.erase(j.e.id);
     }
-    wake();  // its next event, at once
+    wake();  // its next events, at once
   }
 }
 
-void delivery_worker::deliver(job& j) {
-  const std::string body = event_json(j.ev);
-  const std::string msg_id = "evt_" + std::to_string(j.ev.ev.seq);
-  // Signatures carry the real time: receivers check it against their clocks.
-  const std::int64_t t = clock_.wall_now() / 1'000'000;
-  webhooks::delivery d;
-  d.seq = j.ev.ev.seq;
-  d.attempt = j.e.attempt + 1;
-  d.at = clock_.now();
-  exchange out;
-  std::string problem;
-  auto u = webhooks::parse_url(j.e.url, &problem);
-  const auto started = std::chrono::steady_clock::now();
-  if (!u) {
-    out.error = "url: " + problem;
-  } else {
-    request_t req(bhttp::verb::post, u->target, 11);
-    const bool default_port = u->port == (u->tls ? 443 : 80);
-    const std::string host = u->host.find(':') != std::string::npos ? "[" + u->host + "]" : u->host;
-    req.set(bhttp::field::host, default_port ? host : host + ":" + std::to_string(u->port));
-    req.set(bhttp::field::user_agent, "creditd-webhooks/1");
-    req.set(bhttp::field::content_type, "application/json");
-    req.set("Creditd-Signature", webhooks::creditd_signature(j.e.secret, t, body));
-    req.set("webhook-id", msg_id);
-    req.set("webhook-timestamp", std::to_string(t));
-    req.set("webhook-signature", webhooks::standard_signature(j.e.secret, msg_id, t, body));
-    req.keep_alive(false);
-    req.body() = body;
-    req.prepare_payload();
-    net::io_context io;
-    {
-      std::lock_guard lock(mu_);
-      if (stopping_) return;
-      in_flight_.insert(&io);
-    }
-    net::co_spawn(io, post(*u, std::move(req), tls_.get(), opts_, out), net::detached);
-    // Bounded even if a step ignores its timer (name resolution).
-    io.run_for(opts_.connect_timeout * 2 + opts_.response_timeout + std::chrono::seconds(1));
-    bool cut = false;
-    {
-      std::lock_guard lock(mu_);
-      in_flight_.erase(&io);
-      cut = stopping_ && out.status == 0;
-    }
-    if (cut) return;  // by stop(): no attempt to record
-    if (!io.stopped()) {
-      io.stop();
-      out.status = 0;
-      out.error = "timeout";
+bool delivery_worker::extend(job& j) {
+  if (!feed_ || j.events.size() >= opts_.batch_max) return false;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return false;
+  }
+  auto r = feed_->read(j.passed_to, {}, opts_.events_read_max, page_bytes_max);
+  if (!r.kept) return false;
+  const std::size_t before = j.events.size();
+  j.passed_to = r.cursor;
+  for (auto& ev : r.events) {
+    if (webhooks::takes(j.e.events, ledger::to_string(ev->type))) {
+      if (j.events.size() == opts_.batch_max) {
+        j.passed_to = j.events.back()->seq;
+        break;
+      }
+      j.events.push_back(std::move(ev));
     }
   }
-  d.latency_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                     std::chrono::steady_clock::now() - started)
-                     .count();
-  d.status = out.status;
-  const bool success = out.status >= 200 && out.status < 300;
-  if (!success && out.error.empty()) out.error = "status " + std::to_string(out.status);
-  d.error = success ? "" : out.error;
-  if (out.status > 0 && !success) d.error.clear();  // the status says it
-  thread_local std::mt19937_64 rng(std::random_device{}());
-  const double jitter = std::min(std::uniform_real_distribution<double>(0.0, 1.0)(rng), 0.999999);
-  auto r = reg_.record(j.e.id, j.version, d, success, jitter);
+  return j.events.size() > before;
+}
+
+void delivery_worker::deliver(job& j) {
+  std::string problem;
+  const auto u = webhooks::parse_url(j.e.url, &problem);
+  if (!j.conn || j.conn->url != j.e.url) j.conn = std::make_unique<webhook_connection>(j.e.url);
+  // A POST is bounded even if a step ignores its timer (name resolution),
+  // the retry on a new connection included.
+  const auto bound =
+      2 * (opts_.connect_timeout * 2 + opts_.response_timeout) + std::chrono::seconds(1);
+  std::vector<webhooks::registry::attempt> made;
+  made.reserve(j.events.size());
+  bool cut = false;
+  for (std::size_t i = 0; !cut; ++i) {
+    // Every event sent: the endpoint's events published since, up to
+    // batch_max in all, go in the same batch.
+    if (i == j.events.size() && !extend(j)) break;
+    const service::feed_event& ev = *j.events[i];
+    webhooks::registry::attempt a;
+    a.d.seq = ev.seq;
+    a.d.attempt = i == 0 ? j.e.attempt + 1 : 1;  // after a success, the first
+    a.d.at = clock_.now();
+    exchange out;
+    const auto started = std::chrono::steady_clock::now();
+    if (!u) {
+      out.error = "url: " + problem;
+    } else {
+      const std::string msg_id = "evt_" + std::to_string(ev.seq);
+      // Signatures carry the real time: receivers check it against their clocks.
+      const std::int64_t t = clock_.wall_now() / 1'000'000;
+      request_t req(bhttp::verb::post, u->target, 11);
+      const bool default_port = u->port == (u->tls ? 443 : 80);
+      const std::string host =
+          u->host.find(':') != std::string::npos ? "[" + u->host + "]" : u->host;
+      req.set(bhttp::field::host, default_port ? host : host + ":" + std::to_string(u->port));
+      req.set(bhttp::field::user_agent, "creditd-webhooks/1");
+      req.set(bhttp::field::content_type, "application/json");
+      req.set("Creditd-Signature", webhooks::creditd_signature(j.e.secret, t, ev.json));
+      req.set("webhook-id", msg_id);
+      req.set("webhook-timestamp", std::to_string(t));
+      req.set("webhook-signature", webhooks::standard_signature(j.e.secret, msg_id, t, ev.json));
+      req.keep_alive(true);
+      req.body() = ev.json;
+      req.prepare_payload();
+      webhook_connection& c = *j.conn;
+      c.io.restart();
+      {
+        std::lock_guard lock(mu_);
+        if (stopping_) break;
+        in_flight_.insert(&c.io);
+      }
+      net::co_spawn(c.io,
+                    post(c, *u, std::move(req), tls_.get(), opts_.connect_timeout,
+                         opts_.response_timeout, out),
+                    net::detached);
+      c.io.run_for(bound);
+      {
+        std::lock_guard lock(mu_);
+        in_flight_.erase(&c.io);
+        cut = stopping_ && out.status == 0;
+      }
+      if (cut) break;  // by stop(): no attempt to record
+      if (!c.io.stopped()) {
+        // Still waiting: the connection goes, and what waits on it.
+        c.io.stop();
+        j.conn = std::make_unique<webhook_connection>(j.e.url);
+        out.status = 0;
+        out.error = "timeout";
+      }
+    }
+    a.d.latency_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::steady_clock::now() - started)
+                         .count();
+    a.d.status = out.status;
+    a.success = out.status >= 200 && out.status < 300;
+    if (!a.success && out.error.empty()) out.error = "status " + std::to_string(out.status);
+    a.d.error = a.success ? "" : out.error;
+    if (out.status > 0 && !a.success) a.d.error.clear();  // the status says it
+    thread_local std::mt19937_64 rng(std::random_device{}());
+    a.jitter = std::min(std::uniform_real_distribution<double>(0.0, 1.0)(rng), 0.999999);
+    made.push_back(std::move(a));
+    if (!made.back().success) break;
+  }
+  {
+    // The connection waits for the endpoint's next batch.
+    std::lock_guard lock(mu_);
+    if (!stopping_ && j.conn->is_open()) idle_[j.e.id] = std::move(j.conn);
+  }
+  if (made.empty()) return;
+  // Past the batch's last event only when every event was sent.
+  const std::uint64_t passed_to = made.size() == j.events.size() ? j.passed_to : 0;
+  auto r = reg_.record(j.e.id, j.version, made, passed_to);
   if (!r) {
-    log::write(log::level::error, "webhook attempt cannot be recorded",
+    log::write(log::level::error, "webhook attempts cannot be recorded",
                {{"endpoint", j.e.id}, {"error", r.error()}});
     return;
   }

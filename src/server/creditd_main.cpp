@@ -438,14 +438,15 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
     std::fprintf(stderr, "creditd: cannot load webhook endpoints: %s\n", r.error().c_str());
     return 1;
   }
-  // Deliveries: threads of their own, reading events from the file as the
-  // log's applier fills it in (up to --apply-delay-ms behind), not through
-  // the barrier: a poll every 250 ms through it would make the applier
-  // write at once and undo its batching whenever an endpoint exists. The
-  // file holds a prefix of the events in seq order, so the cursor and
-  // at-least-once delivery hold; an event leaves at most that much later.
+  // Deliveries: threads of their own, taking events from the feed as they
+  // become durable, or, for a cursor older than the feed keeps, from the
+  // file as the log's applier fills it in (up to --apply-delay-ms behind),
+  // not through the barrier: reads through it would make the applier write
+  // at once and undo its batching whenever an endpoint exists. The file
+  // holds a prefix of the events in seq order, so the cursor and
+  // at-least-once delivery hold.
   auto worker = http::delivery_worker::start(
-      hooks, file_reader, clock,
+      hooks, file_reader, &feed, clock,
       {.connect_timeout = std::chrono::milliseconds(shop.webhook_connect_timeout_ms),
        .response_timeout = std::chrono::milliseconds(shop.webhook_response_timeout_ms),
        .ca_file = shop.webhook_ca_file,

@@ -2,9 +2,11 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 
+#include "util/assert.hpp"
 #include "webhooks/signature.hpp"
 
 namespace creditd::webhooks {
@@ -63,7 +65,7 @@ std::expected<void, std::string> registry::load() {
   std::lock_guard lock(mu_);
   for (endpoint& e : *rows) {
     std::string id = e.id;
-    endpoints_[id] = slot{std::move(e), ++versions_};
+    endpoints_[id] = slot::written(std::move(e), ++versions_);
   }
   return {};
 }
@@ -128,7 +130,7 @@ std::expected<put_result, std::string> registry::put(const std::string& id, endp
   if (auto r = repo_.upsert(e); !r) return std::unexpected(r.error());
   {
     std::lock_guard lock(mu_);
-    endpoints_[id] = slot{e, ++versions_};
+    endpoints_[id] = slot::written(e, ++versions_);
   }
   out.e = std::move(e);
   notify();
@@ -182,7 +184,7 @@ void registry::redeliver_async(std::string id, std::uint64_t from_seq, ledger::t
         if (auto r = repo_.upsert(*e); !r) return (*shared)(std::unexpected(r.error()));
         {
           std::lock_guard lock(mu_);
-          endpoints_[id] = slot{*e, ++versions_};
+          endpoints_[id] = slot::written(*e, ++versions_);
         }
         notify();
         (*shared)(std::move(*e));
@@ -239,6 +241,15 @@ std::expected<std::optional<endpoint>, std::string> registry::record(const std::
                                                                      std::uint64_t version,
                                                                      delivery d, bool success,
                                                                      double jitter) {
+  attempt a{std::move(d), success, jitter};
+  return record(id, version, std::span<attempt>(&a, 1), 0);
+}
+
+std::expected<std::optional<endpoint>, std::string> registry::record(const std::string& id,
+                                                                     std::uint64_t version,
+                                                                     std::span<attempt> attempts,
+                                                                     std::uint64_t passed_to) {
+  CREDITD_ASSERT(!attempts.empty() && attempts.size() <= deliveries_kept_max);
   std::lock_guard write(write_mu_);
   std::optional<endpoint> e;
   bool current = false;
@@ -250,16 +261,27 @@ std::expected<std::optional<endpoint>, std::string> registry::record(const std::
     }
   }
   if (!e) return std::optional<endpoint>();
-  if (current) {
-    d.next_retry_at = record_outcome(*e, d.seq, success, d.at, jitter);
-  } else {
-    d.next_retry_at = 0;  // the endpoint changed meanwhile: its state is the API's
+  std::vector<delivery> ds;
+  ds.reserve(attempts.size());
+  bool all_delivered = true;
+  for (attempt& a : attempts) {
+    delivery& d = ds.emplace_back(std::move(a.d));
+    d.endpoint = id;
+    if (!current) {
+      d.next_retry_at = 0;  // the endpoint changed meanwhile: its state is the API's
+      continue;
+    }
+    // The events before this one that the batch did not carry are not of
+    // the endpoint's types.
+    if (d.seq > 0) e->cursor = std::max(e->cursor, d.seq - 1);
+    d.next_retry_at = record_outcome(*e, d.seq, a.success, d.at, a.jitter);
+    all_delivered = all_delivered && a.success;
   }
-  d.endpoint = id;
-  if (auto r = repo_.record_attempt(*e, d); !r) return std::unexpected(r.error());
+  if (current && all_delivered) e->cursor = std::max(e->cursor, passed_to);
+  if (auto r = repo_.record_attempts(*e, ds); !r) return std::unexpected(r.error());
   if (current) {
     std::lock_guard lock(mu_);
-    endpoints_[id] = slot{*e, version};
+    endpoints_[id] = slot::written(*e, version);
   }
   return e;
 }
@@ -268,17 +290,27 @@ std::expected<void, std::string> registry::skip(const std::string& id, std::uint
                                                 std::uint64_t seq) {
   std::lock_guard write(write_mu_);
   std::optional<endpoint> e;
+  std::uint64_t persisted = 0;
   {
     std::lock_guard lock(mu_);
     auto it = endpoints_.find(id);
     if (it == endpoints_.end() || it->second.version != version) return {};
     e = it->second.e;
+    persisted = it->second.persisted_cursor;
   }
   if (e->attempt > 0 || e->cursor >= seq) return {};
   e->cursor = seq;
+  // Skipped events are not of its types: a cursor lost by a crash only
+  // makes the worker pass over them again. So the row is written once the
+  // cursor has moved skip_written_every past it, not at every skip.
+  if (seq - persisted < skip_written_every) {
+    std::lock_guard lock(mu_);
+    endpoints_[id] = slot{*e, version, persisted};
+    return {};
+  }
   if (auto r = repo_.upsert(*e); !r) return std::unexpected(r.error());
   std::lock_guard lock(mu_);
-  endpoints_[id] = slot{*e, version};
+  endpoints_[id] = slot::written(*e, version);
   return {};
 }
 

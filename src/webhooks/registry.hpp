@@ -17,6 +17,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,9 +35,14 @@ class repository {
   virtual std::expected<void, std::string> upsert(const endpoint& e) = 0;
   // Deletes the endpoint and its attempts.
   virtual std::expected<void, std::string> remove(const std::string& id) = 0;
-  // In one transaction: the endpoint's new state and one attempt, keeping
-  // the endpoint's last deliveries_kept_max attempts.
-  virtual std::expected<void, std::string> record_attempt(const endpoint& e, const delivery& d) = 0;
+  // In one transaction: the endpoint's new state and its attempts `ds` (in
+  // order, at most deliveries_kept_max), keeping the endpoint's last
+  // deliveries_kept_max attempts.
+  virtual std::expected<void, std::string> record_attempts(const endpoint& e,
+                                                           std::span<const delivery> ds) = 0;
+  std::expected<void, std::string> record_attempt(const endpoint& e, const delivery& d) {
+    return record_attempts(e, std::span<const delivery>(&d, 1));
+  }
   // The endpoint's attempts, newest first, at most `limit`.
   virtual std::expected<std::vector<delivery>, std::string> deliveries(const std::string& id,
                                                                        std::size_t limit) = 0;
@@ -111,10 +117,29 @@ class registry {
   std::expected<std::optional<endpoint>, std::string> record(const std::string& id,
                                                              std::uint64_t version, delivery d,
                                                              bool success, double jitter);
+  // One attempt of a batch: the delivery and its outcome.
+  struct attempt {
+    delivery d;
+    bool success = false;
+    double jitter = 0;  // in [0, 1), for the retry delay
+  };
+  // Records the attempts of one batch (at most deliveries_kept_max, in seq
+  // order, each a failure only if it is the last) in one repository
+  // transaction, as record() does each. The events between them that the
+  // batch did not carry are not of the endpoint's types, and neither are
+  // those up to `passed_to`: when every attempt succeeded, the cursor moves
+  // to passed_to if that is further.
+  std::expected<std::optional<endpoint>, std::string> record(const std::string& id,
+                                                             std::uint64_t version,
+                                                             std::span<attempt> attempts,
+                                                             std::uint64_t passed_to);
 
   // Moves the cursor of endpoint `id` to `seq` without an attempt (the
   // events up to it are not of its types) when it is still at `version`
-  // and has no failed attempt pending. Errors: the repository's.
+  // and has no failed attempt pending. In memory; the row is written once
+  // the cursor is skip_written_every past the row's (a restart passes over
+  // those events again). Errors: the repository's.
+  static constexpr std::uint64_t skip_written_every = 1000;
   std::expected<void, std::string> skip(const std::string& id, std::uint64_t version,
                                         std::uint64_t seq);
 
@@ -125,6 +150,11 @@ class registry {
   struct slot {
     endpoint e;
     std::uint64_t version = 0;
+    std::uint64_t persisted_cursor = 0;  // the cursor in the repository's row
+    static slot written(endpoint e, std::uint64_t version) {
+      const std::uint64_t cursor = e.cursor;
+      return slot{std::move(e), version, cursor};
+    }
   };
   std::expected<put_result, std::string> put(const std::string& id, endpoint_put req,
                                              ledger::time_us now);

@@ -63,13 +63,17 @@ struct received {
   answer given = answer::ok;
 };
 
-// Accepts connections on 127.0.0.1 (a thread each), reads one request,
-// checks its signatures, and answers as `policy` says for the n-th request
-// (0-based) of this receiver.
+// Accepts connections on 127.0.0.1 (a thread each), reads requests, checks
+// their signatures, and answers as `policy` says for the n-th request
+// (0-based) of this receiver. A connection carries request after request,
+// or, with `keep_alive` false, one: the receiver closes it after its answer
+// (an HTTP/1.1 answer that does not say so, as some servers do).
 class receiver {
  public:
-  explicit receiver(std::function<answer(std::size_t)> policy)
-      : policy_(std::move(policy)), acceptor_(io_, {net::ip::make_address("127.0.0.1"), 0}) {
+  explicit receiver(std::function<answer(std::size_t)> policy, bool keep_alive = true)
+      : policy_(std::move(policy)),
+        keep_alive_(keep_alive),
+        acceptor_(io_, {net::ip::make_address("127.0.0.1"), 0}) {
     thread_ = std::thread([this] { accept_loop(); });
   }
   ~receiver() {
@@ -92,6 +96,11 @@ class receiver {
     std::lock_guard lock(mu_);
     return log_;
   }
+  // Connections accepted.
+  std::size_t connections() const {
+    std::lock_guard lock(mu_);
+    return connections_;
+  }
   // The seqs answered 2xx, in order.
   std::vector<std::uint64_t> delivered() const {
     std::vector<std::uint64_t> out;
@@ -107,15 +116,24 @@ class receiver {
       boost::system::error_code ec;
       acceptor_.accept(s, ec);
       if (ec || stopping_) return;
+      {
+        std::lock_guard lock(mu_);
+        ++connections_;
+      }
       handlers_.emplace_back([this, s = std::move(s)]() mutable { handle(std::move(s)); });
     }
   }
   void handle(tcp::socket s) {
     boost::beast::flat_buffer buffer;
+    while (serve_one(s, buffer) && keep_alive_) {
+    }
+  }
+  // Reads a request and answers it; false when the connection is done.
+  bool serve_one(tcp::socket& s, boost::beast::flat_buffer& buffer) {
     bhttp::request<bhttp::string_body> req;
     boost::system::error_code ec;
     bhttp::read(s, buffer, req, ec);
-    if (ec) return;
+    if (ec) return false;
     received r;
     r.body = req.body();
     r.signed_ok = check(req);
@@ -135,13 +153,14 @@ class receiver {
       // Never answers: reads until creditd gives up and closes.
       char byte;
       s.read_some(net::buffer(&byte, 1), ec);
-      return;
+      return false;
     }
     bhttp::response<bhttp::string_body> res(
         r.given == answer::ok ? bhttp::status::no_content : bhttp::status::internal_server_error,
         11);
     res.prepare_payload();
     bhttp::write(s, res, ec);
+    return !ec;
   }
   // Both signatures, computed here: Creditd-Signature keyed with the secret's
   // text, webhook-signature with its decoded bytes.
@@ -175,6 +194,8 @@ class receiver {
   std::function<answer(std::size_t)> policy_;
   std::vector<received> log_;
   std::size_t count_ = 0;
+  std::size_t connections_ = 0;
+  const bool keep_alive_;
   std::atomic<bool> stopping_{false};
   net::io_context io_;
   tcp::acceptor acceptor_;
@@ -308,12 +329,15 @@ TEST(webhook_delivery, every_event_arrives_in_order_signed_through_failures_and_
 TEST(webhook_delivery, endpoints_that_answer_every_delivery_get_each_event_once) {
   // Nothing fails: at least once must then be exactly once. Several
   // endpoints in flight together (a delivery that ends while the worker
-  // looks at another endpoint must not have its event sent again).
+  // looks at another endpoint must not have its event sent again). Two
+  // receivers keep their connection open: every POST goes over one. Two
+  // close it after each answer: the next POST finds it closed, before the
+  // receiver read anything, and goes again over a new one.
   std::vector<std::unique_ptr<receiver>> rs;
   live_server srv(flags);
   http_client admin(srv.port(), admin_key);
   for (int i = 0; i < 4; ++i) {
-    rs.push_back(std::make_unique<receiver>([](std::size_t) { return answer::ok; }));
+    rs.push_back(std::make_unique<receiver>([](std::size_t) { return answer::ok; }, i % 2 == 0));
     expect(admin.put("/v1/webhook-endpoints/ok" + std::to_string(i),
                      R"({"url":")" + rs.back()->url() + R"(","events":["*"],"secret":")" + secret +
                          "\"}"),
@@ -330,6 +354,25 @@ TEST(webhook_delivery, endpoints_that_answer_every_delivery_get_each_event_once)
         << r->log().size() << " of " << every.size();
     EXPECT_EQ(r->delivered(), every);
     EXPECT_EQ(r->log().size(), every.size()) << "an event sent twice";
+  }
+  EXPECT_EQ(rs[0]->connections(), 1u);
+  EXPECT_EQ(rs[2]->connections(), 1u);
+  EXPECT_EQ(rs[1]->connections(), every.size());
+  // Each attempt is in the log, batches or not: the last 100 of them, once
+  // the last batch is recorded (just after its answer).
+  bj::value log;
+  ASSERT_TRUE(until(admin, [&] {
+    log = expect(admin.get("/v1/webhook-endpoints/ok0/deliveries?limit=100"), 200, "log").json();
+    const auto& d = log.at("data").as_array();
+    return !d.empty() && d[0].at("event_seq") == bj::value(static_cast<std::int64_t>(every.back()));
+  }));
+  const auto& data = log.at("data").as_array();
+  ASSERT_EQ(data.size(), 100u);
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    EXPECT_EQ(data[i].at("event_seq"),
+              bj::value(static_cast<std::int64_t>(every[every.size() - 1 - i])));
+    EXPECT_EQ(data[i].at("status"), bj::value(204));
+    EXPECT_EQ(data[i].at("attempt"), bj::value(1));
   }
 }
 

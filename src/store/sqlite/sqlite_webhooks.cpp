@@ -1,6 +1,7 @@
 #include "store/sqlite/sqlite_webhooks.hpp"
 
 #include "store/sqlite/sqlite_checksum.hpp"
+#include "util/assert.hpp"
 
 namespace creditd::store::sqlite {
 
@@ -74,8 +75,27 @@ std::expected<std::vector<webhooks::endpoint>, std::string> sqlite_webhooks::loa
   return out;
 }
 
+std::expected<statement*, db_error> sqlite_webhooks::cached(const char* sql) {
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) {
+    auto q = db_.prepare(sql);
+    if (!q) return std::unexpected(q.error());
+    it = statements_.emplace(sql, std::move(*q)).first;
+  }
+  it->second.reset();
+  return &it->second;
+}
+
+std::expected<void, db_error> sqlite_webhooks::set_synced(bool full) {
+  if (full == synced_full_) return {};
+  if (auto r = db_.exec(full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"); !r)
+    return r;
+  synced_full_ = full;
+  return {};
+}
+
 std::expected<void, db_error> sqlite_webhooks::write_endpoint(const webhooks::endpoint& e) {
-  auto q = db_.prepare(
+  auto q = cached(
       "INSERT INTO webhook_endpoints (id, url, events, secret, enabled, created_at, updated_at, "
       "cursor_seq, attempt, next_attempt_at, failing_since, disabled_at, disabled_reason, "
       "checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT "
@@ -100,17 +120,19 @@ std::expected<void, db_error> sqlite_webhooks::write_endpoint(const webhooks::en
                         cell::of(e.failing_since),
                         cell::of(e.disabled_at),
                         cell::of(e.disabled_reason)};
-  return run_with_checksum(*q, "webhook_endpoints", cells);
+  return run_with_checksum(**q, "webhook_endpoints", cells);
 }
 
 std::expected<void, std::string> sqlite_webhooks::upsert(const webhooks::endpoint& e) {
   std::lock_guard lock(mu_);
+  if (auto r = set_synced(true); !r) return std::unexpected(r.error().message);
   if (auto r = write_endpoint(e); !r) return std::unexpected(r.error().message);
   return {};
 }
 
 std::expected<void, std::string> sqlite_webhooks::remove(const std::string& id) {
   std::lock_guard lock(mu_);
+  if (auto r = set_synced(true); !r) return std::unexpected(r.error().message);
   if (auto r = db_.exec("BEGIN IMMEDIATE"); !r) return std::unexpected(r.error().message);
   auto fail = [&](const db_error& e) {
     (void)db_.exec("ROLLBACK");
@@ -127,9 +149,12 @@ std::expected<void, std::string> sqlite_webhooks::remove(const std::string& id) 
   return {};
 }
 
-std::expected<void, std::string> sqlite_webhooks::record_attempt(const webhooks::endpoint& e,
-                                                                 const webhooks::delivery& d) {
+std::expected<void, std::string> sqlite_webhooks::record_attempts(
+    const webhooks::endpoint& e, std::span<const webhooks::delivery> ds) {
+  CREDITD_ASSERT(ds.size() <= webhooks::deliveries_kept_max);
   std::lock_guard lock(mu_);
+  // Synced only when it disables the endpoint (see the header).
+  if (auto r = set_synced(!e.enabled); !r) return std::unexpected(r.error().message);
   if (auto r = db_.exec("BEGIN IMMEDIATE"); !r) return std::unexpected(r.error().message);
   auto fail = [&](const db_error& err) {
     (void)db_.exec("ROLLBACK");
@@ -138,32 +163,35 @@ std::expected<void, std::string> sqlite_webhooks::record_attempt(const webhooks:
   if (auto r = write_endpoint(e); !r) return fail(r.error());
   std::int64_t id = 1;
   {
-    auto q = db_.prepare("SELECT COALESCE(MAX(id), 0) + 1 FROM webhook_deliveries");
+    auto q = cached("SELECT COALESCE(MAX(id), 0) + 1 FROM webhook_deliveries");
     if (!q) return fail(q.error());
-    auto row = q->step();
+    auto row = (*q)->step();
     if (!row) return fail(row.error());
-    id = q->column_int(0);
+    id = (*q)->column_int(0);
+    (*q)->reset();
   }
   {
-    auto q = db_.prepare(
+    auto q = cached(
         "INSERT INTO webhook_deliveries (id, endpoint, seq, attempt, status, error, latency_ms, "
         "at, next_retry_at, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
     if (!q) return fail(q.error());
-    const cell cells[] = {
-        cell::of(id),           cell::of(d.endpoint), cell::of(static_cast<std::int64_t>(d.seq)),
-        cell::of(d.attempt),    cell::of(d.status),   cell::of(d.error),
-        cell::of(d.latency_ms), cell::of(d.at),       cell::of(d.next_retry_at)};
-    if (auto r = run_with_checksum(*q, "webhook_deliveries", cells); !r) return fail(r.error());
+    for (const webhooks::delivery& d : ds) {
+      const cell cells[] = {
+          cell::of(id++),         cell::of(d.endpoint), cell::of(static_cast<std::int64_t>(d.seq)),
+          cell::of(d.attempt),    cell::of(d.status),   cell::of(d.error),
+          cell::of(d.latency_ms), cell::of(d.at),       cell::of(d.next_retry_at)};
+      if (auto r = run_with_checksum(**q, "webhook_deliveries", cells); !r) return fail(r.error());
+    }
   }
   {
     // The endpoint's last deliveries_kept_max attempts stay.
-    auto q = db_.prepare(
+    auto q = cached(
         "DELETE FROM webhook_deliveries WHERE endpoint = ?1 AND id <= (SELECT id FROM "
         "webhook_deliveries WHERE endpoint = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)");
     if (!q) return fail(q.error());
-    q->bind(1, std::string_view(d.endpoint));
-    q->bind(2, static_cast<std::int64_t>(webhooks::deliveries_kept_max));
-    if (auto r = q->run(); !r) return fail(r.error());
+    (*q)->bind(1, std::string_view(e.id));
+    (*q)->bind(2, static_cast<std::int64_t>(webhooks::deliveries_kept_max));
+    if (auto r = (*q)->run(); !r) return fail(r.error());
   }
   if (auto r = db_.exec("COMMIT"); !r) return fail(r.error());
   return {};

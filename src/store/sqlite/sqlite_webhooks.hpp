@@ -2,9 +2,16 @@
 // a connection of their own (WAL lets it write between the engine's
 // commits), as the API keys are. Every row carries its checksum; a row
 // altered outside creditd is refused at load, named. Thread-safe: one mutex.
+//
+// Durability: the API's writes (upsert, remove) are synced before they
+// return. The delivery worker's records of attempts are not synced, unless
+// they disable the endpoint: a process crash (SIGKILL) loses none of them
+// (they are in the WAL), an OS crash or power loss may lose the last ones,
+// and their events are then sent again, as at-least-once delivery allows.
 #pragma once
 
 #include <array>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string_view>
@@ -27,8 +34,8 @@ class sqlite_webhooks final : public webhooks::repository {
   std::expected<std::vector<webhooks::endpoint>, std::string> load_all() override;
   std::expected<void, std::string> upsert(const webhooks::endpoint& e) override;
   std::expected<void, std::string> remove(const std::string& id) override;
-  std::expected<void, std::string> record_attempt(const webhooks::endpoint& e,
-                                                  const webhooks::delivery& d) override;
+  std::expected<void, std::string> record_attempts(const webhooks::endpoint& e,
+                                                   std::span<const webhooks::delivery> ds) override;
   std::expected<std::vector<webhooks::delivery>, std::string> deliveries(
       const std::string& id, std::size_t limit) override;
   // The seq of the last event in the file (0: none). Behind the append-only
@@ -37,7 +44,12 @@ class sqlite_webhooks final : public webhooks::repository {
 
  private:
   std::expected<void, db_error> write_endpoint(const webhooks::endpoint& e);
+  // The statement for `sql` (a string literal), prepared once and reset.
+  std::expected<statement*, db_error> cached(const char* sql);
+  std::expected<void, db_error> set_synced(bool full);
   std::mutex mu_;
+  std::map<const char*, statement> statements_;
+  bool synced_full_ = true;
   std::string path_;
   database db_;
 };
