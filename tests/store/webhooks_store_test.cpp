@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <future>
+#include <optional>
 #include <string>
 
 #include "store/sqlite/sqlite_webhooks.hpp"
@@ -201,6 +202,77 @@ TEST(webhooks_registry, an_attempt_begun_before_an_api_write_does_not_move_the_c
   EXPECT_EQ(wait<bool>([&](auto done) { reg.remove_async("h", done); }), true);
   EXPECT_EQ(wait<bool>([&](auto done) { reg.remove_async("h", done); }), false);
   EXPECT_TRUE(repo->deliveries("h", 10)->empty());
+}
+
+TEST(webhooks_registry, a_batch_is_recorded_in_order_and_moves_the_cursor_past_what_it_passed_over) {
+  temp_dir dir;
+  const std::string path = dir.file("s.db");
+  ASSERT_NE(open_store(path), nullptr);
+  auto repo = open_repo(path);
+  wh::registry reg(*repo, {});
+  ASSERT_TRUE(wait<wh::put_result>([&](auto done) {
+    reg.put_async("h", {.url = "http://127.0.0.1:9/", .events = {"*"}}, 1, done);
+  }));
+  auto v = reg.enabled().at(0).version;
+  // Events 2, 4 and 5 sent and answered; 1 and 3 were not of its types, nor
+  // 6 to 9 (passed over).
+  std::vector<wh::registry::attempt> ok;
+  for (std::uint64_t seq : {2, 4, 5})
+    ok.push_back({.d = {.seq = seq, .attempt = 1, .status = 204, .at = 10}, .success = true});
+  auto r = reg.record("h", v, ok, 9);
+  ASSERT_TRUE(r && *r);
+  EXPECT_EQ((*r)->cursor, 9u);
+  // Then 12 delivered and 15 refused: the cursor stops just before 15,
+  // which is retried; passed_to (20) does not apply.
+  std::vector<wh::registry::attempt> mixed = {
+      {.d = {.seq = 12, .attempt = 1, .status = 204, .at = 20}, .success = true},
+      {.d = {.seq = 15, .attempt = 1, .status = 500, .at = 20}, .success = false}};
+  r = reg.record("h", v, mixed, 20);
+  ASSERT_TRUE(r && *r);
+  EXPECT_EQ((*r)->cursor, 14u);
+  EXPECT_EQ((*r)->attempt, 1);
+  EXPECT_EQ((*r)->next_attempt_at, 20 + 500'000);
+  auto log =
+      wait<std::vector<wh::delivery>>([&](auto done) { reg.deliveries_async("h", 100, done); });
+  ASSERT_TRUE(log);
+  std::vector<std::uint64_t> seqs;
+  for (const wh::delivery& d : *log)
+    seqs.push_back(d.seq);
+  EXPECT_EQ(seqs, (std::vector<std::uint64_t>{15, 12, 5, 4, 2}));  // newest first
+  // Durable, the cursor and the pending retry with it.
+  reg.stop();
+  wh::registry reopened(*repo, {});
+  ASSERT_TRUE(reopened.load());
+  EXPECT_EQ(reopened.get("h")->cursor, 14u);
+  EXPECT_EQ(reopened.get("h")->attempt, 1);
+}
+
+TEST(webhooks_registry, skips_are_written_every_thousand_events_and_a_restart_passes_over_them_again) {
+  temp_dir dir;
+  const std::string path = dir.file("s.db");
+  ASSERT_NE(open_store(path), nullptr);
+  auto repo = open_repo(path);
+  std::optional<wh::registry> reg(std::in_place, *repo, wh::registry::options{});
+  ASSERT_TRUE(wait<wh::put_result>([&](auto done) {
+    reg->put_async("h", {.url = "http://127.0.0.1:9/", .events = {"lot.expired"}}, 1, done);
+  }));
+  const auto v = reg->enabled().at(0).version;
+  ASSERT_TRUE(reg->skip("h", v, 400));
+  ASSERT_TRUE(reg->skip("h", v, 999));
+  EXPECT_EQ(reg->get("h")->cursor, 999u);  // in memory
+  auto rows = repo->load_all();
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(rows->at(0).cursor, 0u);  // not yet written
+  ASSERT_TRUE(reg->skip("h", v, 1000));
+  rows = repo->load_all();
+  EXPECT_EQ(rows->at(0).cursor, 1000u);
+  ASSERT_TRUE(reg->skip("h", v, 1500));
+  reg->stop();
+  reg.reset();
+  // A new registry starts from the row: 1000, and passes over 1001-1500 again.
+  wh::registry reopened(*repo, {});
+  ASSERT_TRUE(reopened.load());
+  EXPECT_EQ(reopened.get("h")->cursor, 1000u);
 }
 
 }  // namespace
