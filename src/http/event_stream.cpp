@@ -54,9 +54,10 @@ class event_stream final : public body_stream, public std::enable_shared_from_th
   void stop() override {
     net::post(strand_, [self = shared_from_this()] {
       self->stopped_ = true;
-      // Waiting for events or for the keep-alive: end now. A store read in
-      // flight ends it when it returns.
-      if (self->ticket_ != 0 || self->timer_armed_) {
+      self->stop_timer();
+      // Waiting for events: end now. A store read in flight ends it when it
+      // returns; a chunk in flight, at the next pull.
+      if (self->ticket_ != 0) {
         self->stop_waiting();
         self->give(std::nullopt);
       }
@@ -128,29 +129,48 @@ class event_stream final : public body_stream, public std::enable_shared_from_th
       net::post(strand_, [self = shared_from_this()] { self->pump(); });
       return;
     }
+    if (!timer_armed_) arm_keepalive(last_sent_ + opts_.keepalive);
+  }
+
+  // The keep-alive timer runs from the first wait on, one expiry per
+  // `keepalive` at most (not re-armed at every wait): when it expires it
+  // sends the comment if the stream is waiting and has sent nothing for
+  // that long, else it waits again until `keepalive` after the last chunk.
+  // It holds the stream weakly: the server's pull keeps it alive.
+  void arm_keepalive(std::chrono::steady_clock::time_point at) {
     timer_armed_ = true;
-    timer_.expires_after(opts_.keepalive);
-    timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (ec == net::error::operation_aborted || !self->timer_armed_) return;
+    timer_.expires_at(at);
+    std::weak_ptr<event_stream> weak = weak_from_this();
+    timer_.async_wait([weak](boost::system::error_code ec) {
+      auto self = weak.lock();
+      if (!self || ec == net::error::operation_aborted || !self->timer_armed_) return;
       self->timer_armed_ = false;
-      // A wake already on its way reads instead (on_wake, ticket_ kept).
-      if (self->ticket_ != 0 && !self->feed_.cancel(self->ticket_)) return;
-      self->ticket_ = 0;
-      self->give(std::string(keepalive_comment));
+      self->on_keepalive();
     });
+  }
+
+  void on_keepalive() {
+    if (stopped_) return;
+    const auto now = std::chrono::steady_clock::now();
+    const auto due = last_sent_ + opts_.keepalive;
+    if (now < due) return arm_keepalive(due);
+    // Not waiting (a chunk being written, a store read): not yet due.
+    if (ticket_ == 0 || !give_) return arm_keepalive(now + opts_.keepalive);
+    // A wake already on its way reads instead (on_wake, ticket_ kept).
+    if (!feed_.cancel(ticket_)) return arm_keepalive(now + opts_.keepalive);
+    ticket_ = 0;
+    give(std::string(keepalive_comment));
   }
 
   void on_wake() {
     if (ticket_ == 0) return;  // the keep-alive went first, or a stop
     ticket_ = 0;
-    stop_timer();
     pump();
   }
 
   void stop_waiting() {
     if (ticket_ != 0) feed_.cancel(ticket_);
     ticket_ = 0;
-    stop_timer();
   }
 
   void stop_timer() {
@@ -171,6 +191,7 @@ class event_stream final : public body_stream, public std::enable_shared_from_th
 
   void give(std::optional<std::string> chunk) {
     if (!give_) return;
+    if (chunk) last_sent_ = std::chrono::steady_clock::now();
     auto g = std::move(*give_);
     give_.reset();
     g(std::move(chunk));
@@ -189,6 +210,9 @@ class event_stream final : public body_stream, public std::enable_shared_from_th
   std::optional<std::function<void(std::optional<std::string>)>> give_;  // the pull unanswered
   std::uint64_t ticket_ = 0;  // a wait registered with the feed
   bool timer_armed_ = false;
+  // When the last chunk was given (or the stream began): the keep-alive
+  // is due `keepalive` after it.
+  std::chrono::steady_clock::time_point last_sent_ = std::chrono::steady_clock::now();
   bool stopped_ = false;
   std::shared_ptr<std::atomic<std::size_t>> open_;
 };
