@@ -18,6 +18,7 @@
 #include "store/sqlite/sqlite_audit.hpp"
 #include "store/sqlite/sqlite_checksum.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "store/sqlite/sqlite_webhooks.hpp"
 #include "support/audit_scenario.hpp"
 #include "support/temp_dir.hpp"
 
@@ -416,6 +417,32 @@ TEST_F(store_audit, one_altered_field_of_each_kind_is_refused_naming_its_row) {
           << v.journal;
     }
   }
+}
+
+// The webhook endpoints' rows and their attempts carry checksums too: the
+// file audit (creditd check) names a row changed outside creditd.
+TEST_F(store_audit, an_altered_webhook_row_is_named_by_the_file_audit) {
+  const std::string copy = fresh_copy("webhooks");
+  {
+    auto s = store::sqlite::sqlite_store::open({copy});
+    ASSERT_TRUE(s) << s.error().message;
+    auto repo = store::sqlite::sqlite_webhooks::open(copy);
+    ASSERT_TRUE(repo) << repo.error();
+    webhooks::endpoint e{.id = "hook-1",
+                         .url = "http://127.0.0.1:9/h",
+                         .events = {"*"},
+                         .secret = "whsec_MTIzNDU2Nzg5MDEyMzQ1Ng=="};
+    ASSERT_TRUE((*repo)->upsert(e));
+    ASSERT_TRUE((*repo)->record_attempt(e, {.endpoint = "hook-1", .seq = 3, .status = 204}));
+  }
+  EXPECT_EQ(audit_copy(copy).report.find("webhook"), std::string::npos);
+  alter(copy, "UPDATE webhook_endpoints SET url = 'http://evil.example/'", false);
+  alter(copy, "UPDATE webhook_deliveries SET status = 500", false);
+  const std::string report = audit_copy(copy).report;
+  EXPECT_NE(report.find("webhook_endpoints row id=hook-1: checksum mismatch"), std::string::npos)
+      << report;
+  EXPECT_NE(report.find("webhook_deliveries row id=1: checksum mismatch"), std::string::npos)
+      << report;
 }
 
 // A value the reader cannot decode (an unknown kind or status, parts or

@@ -13,6 +13,7 @@
 #include "store/codec.hpp"
 #include "store/sqlite/sqlite_checksum.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "store/sqlite/sqlite_webhooks.hpp"
 
 namespace creditd::store::sqlite {
 
@@ -498,7 +499,13 @@ std::expected<audit_report, store_error> audit_database(database& db, const std:
       return std::unexpected(store_error{"sqlite store " + path +
                                          ": cannot begin the audit's read: " + r.error().message});
     }
-    verify_row_checksums(db, [&](std::string problem) { a.add_problem(std::move(problem)); });
+    const auto add = [&](std::string problem) { a.add_problem(std::move(problem)); };
+    verify_row_checksums(db, add);
+    // The webhook endpoints' rows too (written by their own connection;
+    // the server checks them at its start, but only a check looks at
+    // every attempt).
+    for (std::string_view table : webhook_tables)
+      verify_table_checksums(db, table, add);
     if (!a.full()) {
       if (auto r = stream_rows(db, path, a); !r) return std::unexpected(r.error());
     }

@@ -393,4 +393,9 @@ void verify_row_checksums(database& db, const std::function<void(std::string)>& 
     verify_table(db, table, add);
 }
 
+void verify_table_checksums(database& db, std::string_view table,
+                            const std::function<void(std::string)>& add) {
+  verify_table(db, table, add);
+}
+
 }  // namespace creditd::store::sqlite

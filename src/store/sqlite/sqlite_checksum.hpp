@@ -119,5 +119,8 @@ std::string verify_table_checksums(database& db, std::string_view table);
 // Every problem verify_row_checksums() finds, one at a time and unbounded
 // (the caller bounds them), to `add`.
 void verify_row_checksums(database& db, const std::function<void(std::string)>& add);
+// The same for the rows of one table (one that has a `checksum` column).
+void verify_table_checksums(database& db, std::string_view table,
+                            const std::function<void(std::string)>& add);
 
 }  // namespace creditd::store::sqlite

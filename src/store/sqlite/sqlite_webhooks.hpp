@@ -21,8 +21,9 @@
 
 namespace creditd::store::sqlite {
 
-// The tables written here (not the ledger's: `creditd check` and the
-// store's checksum sweep leave them to this class's load).
+// The tables written here (not the ledger's: the store's checksum sweep
+// leaves them to this class's load; `creditd check` verifies every row's
+// checksum, as for the ledger's tables).
 inline constexpr std::array<std::string_view, 2> webhook_tables = {"webhook_endpoints",
                                                                    "webhook_deliveries"};
 
