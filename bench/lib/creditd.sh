@@ -222,13 +222,13 @@ creditd_run_wrk() {
 }
 
 # events_peer_start ACCOUNTS ROUND: two webhook receivers registered as
-# endpoints and an event stream open (bench/lib/events_peer.mjs), with
+# endpoints and an event stream open (bench/events_peer.cpp), with
 # BENCH_EVENTS_ARMED accounts (5000; a different set each round) armed so
 # that the next cell's first charge on each fires balance.low.
 events_peer_start() {
   local out="$WORK/events_peer.out"
   : >"$out"
-  node bench/lib/events_peer.mjs "$CREDITD_URL" bench "$1" "${BENCH_EVENTS_ARMED:-5000}" "$2" \
+  "$BIN/events_peer" "$CREDITD_URL" bench "$1" "${BENCH_EVENTS_ARMED:-5000}" "$2" \
     >"$out" 2>&1 &
   EVENTS_PEER_PID=$!
   wait_for_line "$out" "^ready" 600 || { cat "$out" >&2; return 1; }
