@@ -371,13 +371,28 @@ void delivery_worker::deliver_loop() {
       j = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    deliver(j);
+    // The endpoint's next batches on this thread while its events keep
+    // coming, without a round trip through the scheduler; a few at most,
+    // so that endpoints beyond the threads get their turn.
+    for (std::size_t n = 1; deliver(j) && n < batches_per_job && next_batch(j); ++n) {
+    }
     {
       std::lock_guard lock(mu_);
       busy_.erase(j.e.id);
+      // The connection waits for the endpoint's next batch.
+      if (!stopping_ && j.conn && j.conn->is_open()) idle_[j.e.id] = std::move(j.conn);
     }
-    wake();  // its next events, at once
+    wake();  // a slot is free, and the endpoint may have more
   }
+}
+
+bool delivery_worker::next_batch(job& j) {
+  const auto now = reg_.enabled_one(j.e.id);
+  if (!now || now->version != j.version) return false;  // changed by the API meanwhile
+  j.e = now->e;
+  j.events.clear();
+  j.passed_to = j.e.cursor;
+  return extend(j);
 }
 
 bool delivery_worker::extend(job& j) {
@@ -402,7 +417,7 @@ bool delivery_worker::extend(job& j) {
   return j.events.size() > before;
 }
 
-void delivery_worker::deliver(job& j) {
+bool delivery_worker::deliver(job& j) {
   std::string problem;
   const auto u = webhooks::parse_url(j.e.url, &problem);
   if (!j.conn || j.conn->url != j.e.url) j.conn = std::make_unique<webhook_connection>(j.e.url);
@@ -483,19 +498,14 @@ void delivery_worker::deliver(job& j) {
     made.push_back(std::move(a));
     if (!made.back().success) break;
   }
-  {
-    // The connection waits for the endpoint's next batch.
-    std::lock_guard lock(mu_);
-    if (!stopping_ && j.conn->is_open()) idle_[j.e.id] = std::move(j.conn);
-  }
-  if (made.empty()) return;
+  if (made.empty()) return false;
   // Past the batch's last event only when every event was sent.
-  const std::uint64_t passed_to = made.size() == j.events.size() ? j.passed_to : 0;
-  auto r = reg_.record(j.e.id, j.version, made, passed_to);
+  const bool all_sent = made.size() == j.events.size() && made.back().success;
+  auto r = reg_.record(j.e.id, j.version, made, all_sent ? j.passed_to : 0);
   if (!r) {
     log::write(log::level::error, "webhook attempts cannot be recorded",
                {{"endpoint", j.e.id}, {"error", r.error()}});
-    return;
+    return false;
   }
   if (*r && !(*r)->enabled && j.e.enabled) {
     log::write(log::level::error, "webhook endpoint disabled",
@@ -504,6 +514,7 @@ void delivery_worker::deliver(job& j) {
     // the list.
     if (opts_.disabled) opts_.disabled(j.e.id, (*r)->disabled_reason);
   }
+  return all_sent && *r;
 }
 
 }  // namespace creditd::http

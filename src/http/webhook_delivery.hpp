@@ -109,7 +109,12 @@ class delivery_worker {
   void schedule_loop();
   void look();
   void deliver_loop();
-  void deliver(job& j);
+  // Sends the batch and records it; true when every event was delivered.
+  bool deliver(job& j);
+  // The endpoint's next events after its cursor, if it is unchanged and the
+  // feed has some: j becomes that batch.
+  bool next_batch(job& j);
+  static constexpr std::size_t batches_per_job = 8;
   // Appends the endpoint's events after j.passed_to that the feed has (up
   // to batch_max in the batch); false when there are none.
   bool extend(job& j);

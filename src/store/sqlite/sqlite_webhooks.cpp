@@ -1,5 +1,7 @@
 #include "store/sqlite/sqlite_webhooks.hpp"
 
+#include <algorithm>
+
 #include "store/sqlite/sqlite_checksum.hpp"
 #include "util/assert.hpp"
 
@@ -146,6 +148,7 @@ std::expected<void, std::string> sqlite_webhooks::remove(const std::string& id) 
     if (auto r = q->run(); !r) return fail(r.error());
   }
   if (auto r = db_.exec("COMMIT"); !r) return fail(r.error());
+  unpruned_.erase(id);
   return {};
 }
 
@@ -158,18 +161,20 @@ std::expected<void, std::string> sqlite_webhooks::record_attempts(
   if (auto r = db_.exec("BEGIN IMMEDIATE"); !r) return std::unexpected(r.error().message);
   auto fail = [&](const db_error& err) {
     (void)db_.exec("ROLLBACK");
+    next_delivery_id_ = 0;  // read again
+    unpruned_.erase(e.id);  // pruned at the next record
     return std::unexpected(err.message);
   };
   if (auto r = write_endpoint(e); !r) return fail(r.error());
-  std::int64_t id = 1;
-  {
+  if (next_delivery_id_ == 0) {
     auto q = cached("SELECT COALESCE(MAX(id), 0) + 1 FROM webhook_deliveries");
     if (!q) return fail(q.error());
     auto row = (*q)->step();
     if (!row) return fail(row.error());
-    id = (*q)->column_int(0);
+    next_delivery_id_ = (*q)->column_int(0);
     (*q)->reset();
   }
+  std::int64_t id = next_delivery_id_;
   {
     auto q = cached(
         "INSERT INTO webhook_deliveries (id, endpoint, seq, attempt, status, error, latency_ms, "
@@ -183,8 +188,12 @@ std::expected<void, std::string> sqlite_webhooks::record_attempts(
       if (auto r = run_with_checksum(**q, "webhook_deliveries", cells); !r) return fail(r.error());
     }
   }
-  {
-    // The endpoint's last deliveries_kept_max attempts stay.
+  // The endpoint's last deliveries_kept_max attempts stay: the older ones
+  // go every prune_every attempts (and at the endpoint's first record since
+  // the open), not at each record.
+  auto [unpruned, first] = unpruned_.try_emplace(e.id, 0);
+  unpruned->second += ds.size();
+  if (first || unpruned->second >= prune_every) {
     auto q = cached(
         "DELETE FROM webhook_deliveries WHERE endpoint = ?1 AND id <= (SELECT id FROM "
         "webhook_deliveries WHERE endpoint = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)");
@@ -192,8 +201,10 @@ std::expected<void, std::string> sqlite_webhooks::record_attempts(
     (*q)->bind(1, std::string_view(e.id));
     (*q)->bind(2, static_cast<std::int64_t>(webhooks::deliveries_kept_max));
     if (auto r = (*q)->run(); !r) return fail(r.error());
+    unpruned->second = 0;
   }
   if (auto r = db_.exec("COMMIT"); !r) return fail(r.error());
+  next_delivery_id_ = id;
   return {};
 }
 
@@ -205,7 +216,8 @@ std::expected<std::vector<webhooks::delivery>, std::string> sqlite_webhooks::del
       "FROM webhook_deliveries WHERE endpoint = ?1 ORDER BY id DESC LIMIT ?2");
   if (!q) return std::unexpected(q.error().message);
   q->bind(1, std::string_view(id));
-  q->bind(2, static_cast<std::int64_t>(limit));
+  // The older ones wait for their prune.
+  q->bind(2, static_cast<std::int64_t>(std::min(limit, webhooks::deliveries_kept_max)));
   std::vector<webhooks::delivery> out;
   while (true) {
     auto row = q->step();

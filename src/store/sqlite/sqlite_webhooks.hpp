@@ -51,6 +51,11 @@ class sqlite_webhooks final : public webhooks::repository {
   std::mutex mu_;
   std::map<const char*, statement> statements_;
   bool synced_full_ = true;
+  std::int64_t next_delivery_id_ = 0;  // 0: not read yet
+  // Attempts recorded per endpoint since its last prune: an endpoint keeps
+  // at most deliveries_kept_max + prune_every rows.
+  static constexpr std::size_t prune_every = 32;
+  std::map<std::string, std::size_t, std::less<>> unpruned_;
   std::string path_;
   database db_;
 };
