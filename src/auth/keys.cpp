@@ -1,4 +1,5 @@
 #include "auth/keys.hpp"
+#include "util/thread_name.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -54,7 +55,10 @@ std::string sha256_hex(std::string_view data) {
 }
 
 key_store::key_store(key_repository& repo) : repo_(repo) {
-  writer_ = std::thread([this] { writer_loop(); });
+  writer_ = std::thread([this] {
+    util::name_this_thread("keys");
+    writer_loop();
+  });
 }
 
 key_store::~key_store() {

@@ -7,6 +7,7 @@
 #include "ledger/changes.hpp"
 #include "ledger/limits.hpp"
 #include "util/log.hpp"
+#include "util/thread_name.hpp"
 
 namespace creditd::engine {
 
@@ -22,8 +23,14 @@ std::size_t bucket_of(const std::array<std::uint64_t, N>& bounds, std::uint64_t 
 
 engine::engine(ledger::ledger& l, store::store& s, engine_options opts)
     : ledger_(l), store_(s), opts_(std::move(opts)) {
-  writer_ = std::thread([this] { writer_loop(); });
-  committer_ = std::thread([this] { committer_loop(); });
+  writer_ = std::thread([this] {
+    util::name_this_thread("writer");
+    writer_loop();
+  });
+  committer_ = std::thread([this] {
+    util::name_this_thread("committer");
+    committer_loop();
+  });
 }
 
 engine::~engine() {

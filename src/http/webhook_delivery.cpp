@@ -28,6 +28,7 @@
 #include "util/assert.hpp"
 #include "util/json_text.hpp"
 #include "util/log.hpp"
+#include "util/thread_name.hpp"
 #include "webhooks/signature.hpp"
 
 namespace creditd::http {
@@ -183,9 +184,15 @@ std::expected<std::unique_ptr<delivery_worker>, std::string> delivery_worker::st
   std::unique_ptr<delivery_worker> w(
       new delivery_worker(reg, journal, feed, clock, std::move(opts)));
   w->tls_ = std::move(tls);
-  w->scheduler_ = std::thread([p = w.get()] { p->schedule_loop(); });
+  w->scheduler_ = std::thread([p = w.get()] {
+    util::name_this_thread("hooks");
+    p->schedule_loop();
+  });
   for (std::size_t i = 0; i < w->opts_.in_flight_max; ++i)
-    w->deliverers_.emplace_back([p = w.get()] { p->deliver_loop(); });
+    w->deliverers_.emplace_back([p = w.get()] {
+      util::name_this_thread("deliver");
+      p->deliver_loop();
+    });
   return w;
 }
 
@@ -392,29 +399,57 @@ bool delivery_worker::next_batch(job& j) {
   j.e = now->e;
   j.events.clear();
   j.passed_to = j.e.cursor;
-  return extend(j);
+  return extend(j, false);
 }
 
-bool delivery_worker::extend(job& j) {
+bool delivery_worker::extend(job& j, bool linger) {
   if (!feed_ || j.events.size() >= opts_.batch_max) return false;
-  {
-    std::lock_guard lock(mu_);
-    if (stopping_) return false;
-  }
-  auto r = feed_->read(j.passed_to, {}, opts_.events_read_max, page_bytes_max);
-  if (!r.kept) return false;
-  const std::size_t before = j.events.size();
-  j.passed_to = r.cursor;
-  for (auto& ev : r.events) {
-    if (webhooks::takes(j.e.events, ledger::to_string(ev->type))) {
-      if (j.events.size() == opts_.batch_max) {
-        j.passed_to = j.events.back()->seq;
-        break;
-      }
-      j.events.push_back(std::move(ev));
+  const auto deadline = std::chrono::steady_clock::now() + opts_.record_linger;
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return false;
+      // Lingering holds a slot: not when every slot is taken.
+      linger = linger && busy_.size() < opts_.in_flight_max;
     }
+    auto r = feed_->read(j.passed_to, {}, opts_.events_read_max, page_bytes_max);
+    if (!r.kept) return false;
+    const std::size_t before = j.events.size();
+    j.passed_to = r.cursor;
+    for (auto& ev : r.events) {
+      if (webhooks::takes(j.e.events, ledger::to_string(ev->type))) {
+        if (j.events.size() == opts_.batch_max) {
+          j.passed_to = j.events.back()->seq;
+          break;
+        }
+        j.events.push_back(std::move(ev));
+      }
+    }
+    if (j.events.size() > before) return true;
+    if (!linger || !wait_for_feed(j.passed_to, deadline)) return false;
   }
-  return j.events.size() > before;
+}
+
+bool delivery_worker::wait_for_feed(std::uint64_t after,
+                                    std::chrono::steady_clock::time_point deadline) {
+  struct signal {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool fired = false;
+  };
+  auto sig = std::make_shared<signal>();
+  const std::uint64_t ticket = feed_->wait(after, [sig] {
+    {
+      std::lock_guard lock(sig->mu);
+      sig->fired = true;
+    }
+    sig->cv.notify_one();
+  });
+  if (ticket == 0) return true;  // published already
+  std::unique_lock lock(sig->mu);
+  if (sig->cv.wait_until(lock, deadline, [&] { return sig->fired; })) return true;
+  lock.unlock();
+  return !feed_->cancel(ticket);  // false: it fired meanwhile
 }
 
 bool delivery_worker::deliver(job& j) {
@@ -429,9 +464,9 @@ bool delivery_worker::deliver(job& j) {
   made.reserve(j.events.size());
   bool cut = false;
   for (std::size_t i = 0; !cut; ++i) {
-    // Every event sent: the endpoint's events published since, up to
-    // batch_max in all, go in the same batch.
-    if (i == j.events.size() && !extend(j)) break;
+    // Every event sent: the endpoint's events published since, or within
+    // record_linger, go in the same batch (up to batch_max in all).
+    if (i == j.events.size() && !extend(j, true)) break;
     const service::feed_event& ev = *j.events[i];
     webhooks::registry::attempt a;
     a.d.seq = ev.seq;

@@ -6,9 +6,10 @@
 // (webhooks::record_outcome); the cursor and the next attempt time are in
 // the store, so retries survive a restart or a SIGKILL.
 //
-// A delivery is a batch: the endpoint's next events (at most batch_max),
-// sent one after the other over one kept-alive connection and recorded in
-// one transaction; it stops at the first failure. A crash before the
+// A delivery is a batch: the endpoint's next events (at most batch_max,
+// those published while it is sent or within record_linger after its last
+// one included), sent one after the other over one kept-alive connection
+// and recorded in one transaction; it stops at the first failure. A crash before the
 // record sends the batch's events again (at least once). The connection
 // stays open for the endpoint's next batch; a kept connection that the
 // receiver closed meanwhile is replaced once, at once.
@@ -62,6 +63,11 @@ struct delivery_options {
   std::string ca_file;  // "" : the system's CAs
   std::size_t events_read_max = 100;
   std::size_t batch_max = 32;  // events per batch (at most deliveries_kept_max)
+  // After a batch's last event, how long the endpoint waits for its next
+  // one to send in the same batch, before the batch is recorded (a slot is
+  // held meanwhile, unless every slot is taken). Fewer, larger records; an
+  // event still leaves as soon as it is published.
+  std::chrono::milliseconds record_linger{20};
   // Called (on a delivery thread) when failures disable an endpoint: its id
   // and the reason. Optional.
   std::function<void(const std::string& endpoint, const std::string& reason)> disabled;
@@ -116,8 +122,11 @@ class delivery_worker {
   bool next_batch(job& j);
   static constexpr std::size_t batches_per_job = 8;
   // Appends the endpoint's events after j.passed_to that the feed has (up
-  // to batch_max in the batch); false when there are none.
-  bool extend(job& j);
+  // to batch_max in the batch), or, with `linger`, that it gets within
+  // record_linger; false when there are none.
+  bool extend(job& j, bool linger);
+  // Until the feed publishes after `after` (true) or the deadline.
+  bool wait_for_feed(std::uint64_t after, std::chrono::steady_clock::time_point deadline);
 
   webhooks::registry& reg_;
   store::journal_reader& journal_;

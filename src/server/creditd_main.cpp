@@ -44,6 +44,7 @@
 #include "store/sqlite/sqlite_webhooks.hpp"
 #include "util/clock.hpp"
 #include "util/log.hpp"
+#include "util/thread_name.hpp"
 
 namespace {
 
@@ -536,7 +537,10 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
 
   std::vector<std::thread> pool;
   for (int i = 1; i < threads; ++i)
-    pool.emplace_back([&io] { io.run(); });
+    pool.emplace_back([&io] {
+      util::name_this_thread("io");
+      io.run();
+    });
   io.run();
   for (auto& t : pool)
     t.join();

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "util/assert.hpp"
+#include "util/thread_name.hpp"
 #include "webhooks/signature.hpp"
 
 namespace creditd::webhooks {
@@ -19,7 +20,10 @@ std::string generate_secret() {
 }
 
 registry::registry(repository& repo, options opts) : repo_(repo), opts_(std::move(opts)) {
-  writer_ = std::thread([this] { writer_loop(); });
+  writer_ = std::thread([this] {
+    util::name_this_thread("hooks-writer");
+    writer_loop();
+  });
 }
 
 registry::~registry() {

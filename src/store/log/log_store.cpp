@@ -4,6 +4,7 @@
 
 #include "store/log/change_codec.hpp"
 #include "util/assert.hpp"
+#include "util/thread_name.hpp"
 
 namespace creditd::store::log {
 namespace {
@@ -100,7 +101,10 @@ std::expected<std::unique_ptr<log_store>, store_error> log_store::open(
   s->durable_seq_ = s->log_->last_seq();
   s->applied_seq_ = s->db_->applied_log_seq();
   CREDITD_ASSERT(s->applied_seq_ == s->durable_seq_);
-  s->applier_ = std::thread([p = s.get()] { p->applier_loop(); });
+  s->applier_ = std::thread([p = s.get()] {
+    util::name_this_thread("applier");
+    p->applier_loop();
+  });
   return s;
 }
 
