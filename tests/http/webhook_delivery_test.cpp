@@ -5,7 +5,8 @@
 // stored arrives, at least once, in seq order per endpoint, signed; an
 // endpoint gets only its event types; a SIGKILL with retries pending loses
 // nothing; 3 days of failures disable an endpoint, which an operator
-// re-enables and redelivers from a seq. Retries wait on the test clock,
+// re-enables and redelivers from a seq; https endpoints are verified against
+// the CA file and keep their connection. Retries wait on the test clock,
 // which the test advances; nothing waits on real time but a poll with a
 // generous bound.
 #include <openssl/evp.h>
@@ -14,15 +15,19 @@
 
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "http_fixture.hpp"
 #include "ledger/time.hpp"
+#include "support/https_client.hpp"
 #include "webhooks/signature.hpp"
 
 using namespace creditd::testing;
@@ -70,10 +75,17 @@ struct received {
 // (an HTTP/1.1 answer that does not say so, as some servers do).
 class receiver {
  public:
-  explicit receiver(std::function<answer(std::size_t)> policy, bool keep_alive = true)
+  // With `cert`, it speaks https with that certificate and key.
+  explicit receiver(std::function<answer(std::size_t)> policy, bool keep_alive = true,
+                    const test_cert* cert = nullptr)
       : policy_(std::move(policy)),
         keep_alive_(keep_alive),
         acceptor_(io_, {net::ip::make_address("127.0.0.1"), 0}) {
+    if (cert != nullptr) {
+      tls_.emplace(net::ssl::context::tls_server);
+      tls_->use_certificate_chain_file(cert->cert);
+      tls_->use_private_key_file(cert->key, net::ssl::context::pem);
+    }
     thread_ = std::thread([this] { accept_loop(); });
   }
   ~receiver() {
@@ -87,7 +99,10 @@ class receiver {
       t.join();
   }
   unsigned short port() const { return acceptor_.local_endpoint().port(); }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port()) + "/hook"; }
+  std::string url() const {
+    return std::string(tls_ ? "https://localhost:" : "http://127.0.0.1:") + std::to_string(port()) +
+           "/hook";
+  }
   void set_policy(std::function<answer(std::size_t)> p) {
     std::lock_guard lock(mu_);
     policy_ = std::move(p);
@@ -125,11 +140,21 @@ class receiver {
   }
   void handle(tcp::socket s) {
     boost::beast::flat_buffer buffer;
-    while (serve_one(s, buffer) && keep_alive_) {
+    if (!tls_) {
+      while (serve_one(s, buffer) && keep_alive_) {
+      }
+      return;
+    }
+    net::ssl::stream<tcp::socket&> ss(s, *tls_);
+    boost::system::error_code ec;
+    ss.handshake(net::ssl::stream_base::server, ec);
+    if (ec) return;  // a client that does not trust the certificate
+    while (serve_one(ss, buffer) && keep_alive_) {
     }
   }
   // Reads a request and answers it; false when the connection is done.
-  bool serve_one(tcp::socket& s, boost::beast::flat_buffer& buffer) {
+  template <typename Stream>
+  bool serve_one(Stream& s, boost::beast::flat_buffer& buffer) {
     bhttp::request<bhttp::string_body> req;
     boost::system::error_code ec;
     bhttp::read(s, buffer, req, ec);
@@ -196,6 +221,7 @@ class receiver {
   std::size_t count_ = 0;
   std::size_t connections_ = 0;
   const bool keep_alive_;
+  std::optional<net::ssl::context> tls_;
   std::atomic<bool> stopping_{false};
   net::io_context io_;
   tcp::acceptor acceptor_;
@@ -523,6 +549,56 @@ TEST(webhook_delivery, three_days_of_failures_disable_then_reenable_and_redelive
   std::vector<std::uint64_t> twice = every;
   twice.insert(twice.end(), every.begin(), every.end());
   EXPECT_EQ(r.delivered(), twice);
+}
+
+TEST(webhook_delivery, https_endpoints_are_verified_against_the_ca_file_and_keep_their_connection) {
+  temp_dir dir;
+  const test_cert cert = make_test_cert(dir.file(""), "hooks");
+  receiver r([](std::size_t) { return answer::ok; }, true, &cert);
+  const std::string endpoint =
+      R"({"url":")" + r.url() + R"(","events":["*"],"secret":")" + secret + "\"}";
+  {
+    // Trusting the test's CA: every event, in order, signed, over one
+    // connection (one handshake).
+    std::vector<std::string> with_ca = flags;
+    with_ca.insert(with_ca.end(), {"--webhook-ca-file", cert.cert});
+    live_server srv(with_ca);
+    http_client admin(srv.port(), admin_key);
+    expect(admin.put("/v1/webhook-endpoints/tls", endpoint), 201, "endpoint");
+    put_account(admin, "A", R"({"settings":{"low_balance_thresholds":[5]}})");
+    make_events(admin, "A", 5);
+    std::vector<std::uint64_t> every;
+    for (const auto& e : stored_events(admin, srv.db()))
+      every.push_back(e.first);
+    ASSERT_GE(every.size(), 15u);
+    ASSERT_TRUE(until(admin, [&] { return r.log().size() >= every.size(); }))
+        << r.log().size() << " of " << every.size();
+    EXPECT_EQ(r.delivered(), every);
+    for (const received& x : r.log())
+      EXPECT_TRUE(x.signed_ok) << "seq " << x.seq;
+    EXPECT_EQ(r.connections(), 1u);
+  }
+  const std::size_t before = r.log().size();
+  {
+    // The system's CAs do not know the test's: the handshake fails, the
+    // attempt says why, and nothing is sent.
+    live_server srv(flags);
+    http_client admin(srv.port(), admin_key);
+    expect(admin.put("/v1/webhook-endpoints/tls", endpoint), 201, "endpoint");
+    put_account(admin, "B", R"({"settings":{"low_balance_thresholds":[5]}})");
+    make_events(admin, "B", 1);
+    bj::value log;
+    ASSERT_TRUE(until(admin, [&] {
+      log = expect(admin.get("/v1/webhook-endpoints/tls/deliveries"), 200, "log").json();
+      return !log.at("data").as_array().empty();
+    }));
+    const auto& first = log.at("data").as_array().back();
+    EXPECT_TRUE(first.at("status").is_null()) << bj::serialize(log);
+    EXPECT_NE(str(first, "error").find("tls: "), std::string::npos) << bj::serialize(log);
+    EXPECT_NE(str(first, "error").find("certificate verify failed"), std::string::npos)
+        << bj::serialize(log);
+  }
+  EXPECT_EQ(r.log().size(), before);
 }
 
 }  // namespace
