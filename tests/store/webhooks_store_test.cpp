@@ -124,6 +124,22 @@ std::expected<T, std::string> wait(std::function<void(wh::registry::done_fn<T>)>
   return p.get_future().get();
 }
 
+// A new store with a registry holding endpoint "h" (every type).
+struct one_endpoint {
+  temp_dir dir;
+  std::string path = dir.file("s.db");
+  std::unique_ptr<sq::sqlite_store> store = open_store(path);
+  std::unique_ptr<sq::sqlite_webhooks> repo = open_repo(path);
+  std::optional<wh::registry> reg{std::in_place, *repo, wh::registry::options{}};
+  std::uint64_t version = put("h");
+  std::uint64_t put(const std::string& id) {
+    EXPECT_TRUE(wait<wh::put_result>([&](auto done) {
+      reg->put_async(id, {.url = "http://127.0.0.1:9/", .events = {"*"}}, 1, done);
+    }));
+    return reg->enabled().at(0).version;
+  }
+};
+
 TEST(webhooks_registry, put_generates_a_secret_once_and_starts_after_the_last_event) {
   temp_dir dir;
   const std::string path = dir.file("s.db");
@@ -170,15 +186,11 @@ TEST(webhooks_registry, put_generates_a_secret_once_and_starts_after_the_last_ev
 }
 
 TEST(webhooks_registry, an_attempt_begun_before_an_api_write_does_not_move_the_cursor) {
-  temp_dir dir;
-  const std::string path = dir.file("s.db");
-  ASSERT_NE(open_store(path), nullptr);
-  auto repo = open_repo(path);
-  wh::registry reg(*repo, {});
-  ASSERT_TRUE(wait<wh::put_result>([&](auto done) {
-    reg.put_async("h", {.url = "http://127.0.0.1:9/", .events = {"*"}}, 1, done);
-  }));
-  auto v = reg.enabled().at(0).version;
+  one_endpoint one;
+  ASSERT_NE(one.store, nullptr);
+  wh::registry& reg = *one.reg;
+  auto& repo = one.repo;
+  auto v = one.version;
   // A failure schedules a retry and is logged.
   auto r = reg.record("h", v, {.seq = 1, .attempt = 1, .status = 500, .at = 10}, false, 0);
   ASSERT_TRUE(r && *r);
@@ -204,16 +216,13 @@ TEST(webhooks_registry, an_attempt_begun_before_an_api_write_does_not_move_the_c
   EXPECT_TRUE(repo->deliveries("h", 10)->empty());
 }
 
-TEST(webhooks_registry, a_batch_is_recorded_in_order_and_moves_the_cursor_past_what_it_passed_over) {
-  temp_dir dir;
-  const std::string path = dir.file("s.db");
-  ASSERT_NE(open_store(path), nullptr);
-  auto repo = open_repo(path);
-  wh::registry reg(*repo, {});
-  ASSERT_TRUE(wait<wh::put_result>([&](auto done) {
-    reg.put_async("h", {.url = "http://127.0.0.1:9/", .events = {"*"}}, 1, done);
-  }));
-  auto v = reg.enabled().at(0).version;
+TEST(webhooks_registry,
+     a_batch_is_recorded_in_order_and_moves_the_cursor_past_what_it_passed_over) {
+  one_endpoint one;
+  ASSERT_NE(one.store, nullptr);
+  wh::registry& reg = *one.reg;
+  auto& repo = one.repo;
+  auto v = one.version;
   // Events 2, 4 and 5 sent and answered; 1 and 3 were not of its types, nor
   // 6 to 9 (passed over).
   std::vector<wh::registry::attempt> ok;
@@ -247,7 +256,8 @@ TEST(webhooks_registry, a_batch_is_recorded_in_order_and_moves_the_cursor_past_w
   EXPECT_EQ(reopened.get("h")->attempt, 1);
 }
 
-TEST(webhooks_registry, skips_are_written_every_thousand_events_and_a_restart_passes_over_them_again) {
+TEST(webhooks_registry,
+     skips_are_written_every_thousand_events_and_a_restart_passes_over_them_again) {
   temp_dir dir;
   const std::string path = dir.file("s.db");
   ASSERT_NE(open_store(path), nullptr);

@@ -3348,21 +3348,6 @@ class driver {
     return out + '"';
   }
   static std::string json_amount(micros v) { return "\"" + cl::format_amount(v) + "\""; }
-  static const char* reason_text(refusal_reason r) {
-    switch (r) {
-      case refusal_reason::balance:
-        return "balance";
-      case refusal_reason::reserve:
-        return "reserve";
-      case refusal_reason::postpaid_limit:
-        return "postpaid_limit";
-      case refusal_reason::scope:
-        return "scope";
-      case refusal_reason::none:
-        break;
-    }
-    return "none";
-  }
 
   // charge.refused: a charge, a batch (its refused charge) or a hold refused
   // for credits (insufficient_credits) makes one unless the account had one
@@ -3386,8 +3371,9 @@ class driver {
     last = s;
     ++m_.coverage["charge.refused predicted"];
     want_events_.push_back({cl::event_type::charge_refused, id, now_,
-                            "{\"reason\":" + json_text(reason_text(e.reason)) + ",\"operation\":" +
-                                json_text(operation) + ",\"amount\":" + json_amount(e.required) +
+                            "{\"reason\":" + json_text(cl::to_string(e.reason)) +
+                                ",\"operation\":" + json_text(operation) +
+                                ",\"amount\":" + json_amount(e.required) +
                                 ",\"available\":" + json_amount(e.available) + "}"});
   }
 
