@@ -38,13 +38,6 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 
-std::string event_json(const store::stored_event& e) {
-  std::string out;
-  service::json_out j(out);
-  service::render_event(j, e.ev, e.account);
-  return out;
-}
-
 // An endpoint's connection, kept open between POSTs and batches. Its
 // io_context runs only while a delivery thread sends on it (one at a time);
 // the streams are destroyed before the io_context, so that what waits on
@@ -79,6 +72,33 @@ using request_t = bhttp::request<bhttp::string_body>;
 constexpr std::size_t response_body_bytes_max = 64 << 10;
 // A page of events taken from the feed holds about this much JSON at most.
 constexpr std::size_t page_bytes_max = 1 << 20;
+
+// The Host header for `u`: an IPv6 address in brackets, the port unless
+// the scheme's own.
+std::string host_header(const webhooks::url_parts& u) {
+  const std::string host = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
+  const bool default_port = u.port == (u.tls ? 443 : 80);
+  return default_port ? host : host + ":" + std::to_string(u.port);
+}
+
+// The POST of event `ev` to `u`, signed both ways with `secret` at `t`
+// (Unix seconds), on a kept-alive connection.
+request_t signed_post(const webhooks::url_parts& u, const std::string& host,
+                      const std::string& secret, const service::feed_event& ev, std::int64_t t) {
+  const std::string msg_id = "evt_" + std::to_string(ev.seq);
+  request_t req(bhttp::verb::post, u.target, 11);
+  req.set(bhttp::field::host, host);
+  req.set(bhttp::field::user_agent, "creditd-webhooks/1");
+  req.set(bhttp::field::content_type, "application/json");
+  req.set("Creditd-Signature", webhooks::creditd_signature(secret, t, ev.json));
+  req.set("webhook-id", msg_id);
+  req.set("webhook-timestamp", std::to_string(t));
+  req.set("webhook-signature", webhooks::standard_signature(secret, msg_id, t, ev.json));
+  req.keep_alive(true);
+  req.body() = ev.json;
+  req.prepare_payload();
+  return req;
+}
 
 // Opens `c` to `u`: resolve, connect, and for https the TLS handshake
 // (certificate and host name verified). `stage` says how far it went.
@@ -285,13 +305,9 @@ std::expected<delivery_worker::page, std::string> delivery_worker::read_after(
   auto rows = journal_.events({.after = cursor, .limit = opts_.events_read_max});
   if (!rows) return std::unexpected(rows.error().message);
   for (const store::stored_event& row : *rows) {
-    auto e = std::make_shared<service::feed_event>();
-    e->seq = row.ev.seq;
-    e->type = row.ev.type;
-    e->account = row.account;
-    e->json = event_json(row);
-    p.cursor = e->seq;
-    p.events.push_back(std::move(e));
+    p.cursor = row.ev.seq;
+    p.events.push_back(
+        std::make_shared<const service::feed_event>(service::make_feed_event(row.ev, row.account)));
   }
   return p;
 }
@@ -332,19 +348,10 @@ void delivery_worker::look() {
       return;
     }
     job j;
-    j.passed_to = p->cursor;
-    for (const auto& ev : p->events) {
-      if (webhooks::takes(e.events, ledger::to_string(ev->type))) {
-        if (j.events.size() == opts_.batch_max) {
-          j.passed_to = j.events.back()->seq;
-          break;
-        }
-        j.events.push_back(ev);
-      }
-    }
-    if (j.events.empty()) {
-      if (p->cursor > e.cursor) {
-        if (auto r = reg_.skip(e.id, v.version, p->cursor); !r) {
+    j.e = e;
+    if (take(j, std::move(*p)) == 0) {
+      if (j.passed_to > e.cursor) {
+        if (auto r = reg_.skip(e.id, v.version, j.passed_to); !r) {
           log::write(log::level::error, "webhook cursor cannot be written",
                      {{"endpoint", e.id}, {"error", r.error()}});
           return;
@@ -356,7 +363,6 @@ void delivery_worker::look() {
       std::lock_guard lock(mu_);
       if (stopping_) return;
       busy_.insert(e.id);
-      j.e = e;
       j.version = v.version;
       if (auto it = idle_.find(e.id); it != idle_.end()) {
         j.conn = std::move(it->second);
@@ -403,7 +409,8 @@ bool delivery_worker::next_batch(job& j) {
 }
 
 bool delivery_worker::extend(job& j, bool linger) {
-  if (!feed_ || j.events.size() >= opts_.batch_max) return false;
+  if (j.events.size() >= opts_.batch_max) return false;
+  linger = linger && feed_ != nullptr;
   const auto deadline = std::chrono::steady_clock::now() + opts_.record_linger;
   while (true) {
     {
@@ -412,22 +419,25 @@ bool delivery_worker::extend(job& j, bool linger) {
       // Lingering holds a slot: not when every slot is taken.
       linger = linger && busy_.size() < opts_.in_flight_max;
     }
-    auto r = feed_->read(j.passed_to, {}, opts_.events_read_max, page_bytes_max);
-    if (!r.kept) return false;
-    const std::size_t before = j.events.size();
-    j.passed_to = r.cursor;
-    for (auto& ev : r.events) {
-      if (webhooks::takes(j.e.events, ledger::to_string(ev->type))) {
-        if (j.events.size() == opts_.batch_max) {
-          j.passed_to = j.events.back()->seq;
-          break;
-        }
-        j.events.push_back(std::move(ev));
-      }
-    }
-    if (j.events.size() > before) return true;
+    auto p = read_after(j.passed_to);
+    if (!p) return false;  // the next look logs it
+    if (take(j, std::move(*p)) > 0) return true;
     if (!linger || !wait_for_feed(j.passed_to, deadline)) return false;
   }
+}
+
+std::size_t delivery_worker::take(job& j, page p) const {
+  const std::size_t before = j.events.size();
+  j.passed_to = p.cursor;
+  for (auto& ev : p.events) {
+    if (!webhooks::takes(j.e.events, ledger::to_string(ev->type))) continue;
+    if (j.events.size() == opts_.batch_max) {
+      j.passed_to = j.events.back()->seq;
+      break;
+    }
+    j.events.push_back(std::move(ev));
+  }
+  return j.events.size() - before;
 }
 
 bool delivery_worker::wait_for_feed(std::uint64_t after,
@@ -455,6 +465,7 @@ bool delivery_worker::wait_for_feed(std::uint64_t after,
 bool delivery_worker::deliver(job& j) {
   std::string problem;
   const auto u = webhooks::parse_url(j.e.url, &problem);
+  const std::string host = u ? host_header(*u) : "";
   if (!j.conn || j.conn->url != j.e.url) j.conn = std::make_unique<webhook_connection>(j.e.url);
   // A POST is bounded even if a step ignores its timer (name resolution),
   // the retry on a new connection included.
@@ -477,23 +488,8 @@ bool delivery_worker::deliver(job& j) {
     if (!u) {
       out.error = "url: " + problem;
     } else {
-      const std::string msg_id = "evt_" + std::to_string(ev.seq);
       // Signatures carry the real time: receivers check it against their clocks.
-      const std::int64_t t = clock_.wall_now() / 1'000'000;
-      request_t req(bhttp::verb::post, u->target, 11);
-      const bool default_port = u->port == (u->tls ? 443 : 80);
-      const std::string host =
-          u->host.find(':') != std::string::npos ? "[" + u->host + "]" : u->host;
-      req.set(bhttp::field::host, default_port ? host : host + ":" + std::to_string(u->port));
-      req.set(bhttp::field::user_agent, "creditd-webhooks/1");
-      req.set(bhttp::field::content_type, "application/json");
-      req.set("Creditd-Signature", webhooks::creditd_signature(j.e.secret, t, ev.json));
-      req.set("webhook-id", msg_id);
-      req.set("webhook-timestamp", std::to_string(t));
-      req.set("webhook-signature", webhooks::standard_signature(j.e.secret, msg_id, t, ev.json));
-      req.keep_alive(true);
-      req.body() = ev.json;
-      req.prepare_payload();
+      request_t req = signed_post(*u, host, j.e.secret, ev, clock_.wall_now() / 1'000'000);
       webhook_connection& c = *j.conn;
       c.io.restart();
       {

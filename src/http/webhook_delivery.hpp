@@ -121,10 +121,13 @@ class delivery_worker {
   // feed has some: j becomes that batch.
   bool next_batch(job& j);
   static constexpr std::size_t batches_per_job = 8;
-  // Appends the endpoint's events after j.passed_to that the feed has (up
-  // to batch_max in the batch), or, with `linger`, that it gets within
+  // Appends the endpoint's events after j.passed_to (up to batch_max in
+  // the batch), or, with `linger`, those the feed gets within
   // record_linger; false when there are none.
   bool extend(job& j, bool linger);
+  // Appends the page's events of j.e's types (up to batch_max in the
+  // batch); j.passed_to becomes the last seq looked at. Returns how many.
+  std::size_t take(job& j, page p) const;
   // Until the feed publishes after `after` (true) or the deadline.
   bool wait_for_feed(std::uint64_t after, std::chrono::steady_clock::time_point deadline);
 
@@ -150,8 +153,5 @@ class delivery_worker {
   std::thread scheduler_;
   std::vector<std::thread> deliverers_;
 };
-
-// The JSON of an event, as GET /v1/events lists it.
-std::string event_json(const store::stored_event& e);
 
 }  // namespace creditd::http

@@ -8,6 +8,16 @@
 
 namespace creditd::service {
 
+feed_event make_feed_event(const ledger::event& ev, std::string account) {
+  feed_event e;
+  e.seq = ev.seq;
+  e.type = ev.type;
+  e.account = std::move(account);
+  json_out j(e.json);
+  render_event(j, ev, e.account);
+  return e;
+}
+
 event_feed::event_feed(std::uint64_t last_seq, std::size_t kept_max)
     : kept_max_(std::max<std::size_t>(kept_max, 1)), last_seq_(last_seq) {}
 
@@ -16,15 +26,9 @@ void event_feed::publish(std::span<const ledger::event> events) {
   // Rendered before the lock: readers wait for the copy only.
   std::vector<std::shared_ptr<const feed_event>> made;
   made.reserve(events.size());
-  for (const ledger::event& ev : events) {
-    auto e = std::make_shared<feed_event>();
-    e->seq = ev.seq;
-    e->type = ev.type;
-    if (ev.owner != nullptr) e->account = ev.owner->id;
-    json_out j(e->json);
-    render_event(j, ev, e->account);
-    made.push_back(std::move(e));
-  }
+  for (const ledger::event& ev : events)
+    made.push_back(std::make_shared<const feed_event>(
+        make_feed_event(ev, ev.owner != nullptr ? ev.owner->id : std::string())));
   std::map<std::uint64_t, std::function<void()>> woken;
   {
     std::lock_guard lock(mu_);

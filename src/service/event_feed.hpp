@@ -31,6 +31,9 @@ struct feed_event {
   std::string json;  // {id, object, seq, type, account, created_at, data}
 };
 
+// Event `ev` of `account` ("" for none), rendered as the API lists it.
+feed_event make_feed_event(const ledger::event& ev, std::string account);
+
 // Which events a stream wants: one account's, one type's (empty: any).
 struct feed_filter {
   std::string account;

@@ -858,14 +858,8 @@ void service::read_events(store::event_filter filter, events_fn done) {
     }
     std::vector<feed_event> out;
     out.reserve(rows->size());
-    for (const store::stored_event& s : *rows) {
-      feed_event& e = out.emplace_back();
-      e.seq = s.ev.seq;
-      e.type = s.ev.type;
-      e.account = s.account;
-      json_out j(e.json);
-      render_event(j, s.ev, s.account);
-    }
+    for (const store::stored_event& s : *rows)
+      out.push_back(make_feed_event(s.ev, s.account));
     done(std::move(out));
   });
 }
