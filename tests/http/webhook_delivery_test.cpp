@@ -251,6 +251,14 @@ std::vector<std::pair<std::uint64_t, std::string>> stored_events(http_client& ad
 
 // Events: each cycle grants 10 and spends them (balance.restored,
 // balance.low at 5, balance.depleted).
+// The seq of every event in the store file, in order.
+std::vector<std::uint64_t> stored_seqs(http_client& admin, const std::string& path) {
+  std::vector<std::uint64_t> out;
+  for (const auto& e : stored_events(admin, path))
+    out.push_back(e.first);
+  return out;
+}
+
 void make_events(http_client& admin, const std::string& account, int cycles) {
   for (int i = 0; i < cycles; ++i) {
     grant(admin, account, "10");
@@ -276,8 +284,14 @@ bool non_decreasing(const std::vector<received>& log) {
   return true;
 }
 
-// With the default log: deliveries read the file as its applier fills it in,
-// up to --apply-delay-ms (1 s) behind what was answered.
+// GET /v1/webhook-endpoints/{id}/deliveries: {"data": [its last 100
+// attempts, newest first]}.
+bj::value attempt_log(http_client& admin, const std::string& id) {
+  return expect(admin.get("/v1/webhook-endpoints/" + id + "/deliveries"), 200, "log").json();
+}
+
+// With the default log (deliveries take events as they become durable, from
+// the event feed) and the test clock for retries.
 const std::vector<std::string> flags = {"--test-clock", "--webhook-response-timeout-ms", "300"};
 
 TEST(webhook_delivery, every_event_arrives_in_order_signed_through_failures_and_hangs) {
@@ -334,7 +348,7 @@ TEST(webhook_delivery, every_event_arrives_in_order_signed_through_failures_and_
   // last attempt is recorded just after its answer).
   bj::value log;
   ASSERT_TRUE(until(admin, [&] {
-    log = expect(admin.get("/v1/webhook-endpoints/all/deliveries"), 200, "log").json();
+    log = attempt_log(admin, "all");
     return log.at("data").as_array().size() == all.log().size();
   }));
   const auto& data = log.at("data").as_array();
@@ -371,9 +385,7 @@ TEST(webhook_delivery, endpoints_that_answer_every_delivery_get_each_event_once)
   }
   put_account(admin, "A", R"({"settings":{"low_balance_thresholds":[5]}})");
   make_events(admin, "A", 40);
-  std::vector<std::uint64_t> every;
-  for (const auto& e : stored_events(admin, srv.db()))
-    every.push_back(e.first);
+  const std::vector<std::uint64_t> every = stored_seqs(admin, srv.db());
   ASSERT_GE(every.size(), 120u);
   for (const auto& r : rs) {
     ASSERT_TRUE(until(admin, [&] { return r->log().size() >= every.size(); }))
@@ -388,7 +400,7 @@ TEST(webhook_delivery, endpoints_that_answer_every_delivery_get_each_event_once)
   // the last batch is recorded (just after its answer).
   bj::value log;
   ASSERT_TRUE(until(admin, [&] {
-    log = expect(admin.get("/v1/webhook-endpoints/ok0/deliveries?limit=100"), 200, "log").json();
+    log = attempt_log(admin, "ok0");
     const auto& d = log.at("data").as_array();
     return !d.empty() && d[0].at("event_seq") == bj::value(static_cast<std::int64_t>(every.back()));
   }));
@@ -417,8 +429,7 @@ TEST(webhook_delivery, a_shutdown_cuts_a_hanging_delivery_which_is_sent_again_af
            201, "endpoint");
     put_account(admin, "A");
     grant(admin, "A", "1");
-    for (const auto& e : stored_events(admin, srv.db()))
-      every.push_back(e.first);
+    every = stored_seqs(admin, srv.db());
     ASSERT_EQ(every.size(), 1u);
     ASSERT_TRUE(until(admin, [&] { return r.log().size() >= 1; }));
   }
@@ -431,7 +442,7 @@ TEST(webhook_delivery, a_shutdown_cuts_a_hanging_delivery_which_is_sent_again_af
   // log holds it, and nothing of the cut one.
   bj::value log;
   ASSERT_TRUE(until(admin, [&] {
-    log = expect(admin.get("/v1/webhook-endpoints/h/deliveries"), 200, "log").json();
+    log = attempt_log(admin, "h");
     const auto& d = log.at("data").as_array();
     return !d.empty() && d.at(0).at("status") == bj::value(204);
   }));
@@ -451,14 +462,13 @@ TEST(webhook_delivery, a_sigkill_with_retries_pending_loses_nothing) {
            201, "endpoint");
     put_account(admin, "A", R"({"settings":{"low_balance_thresholds":[5]}})");
     make_events(admin, "A", 3);
-    for (const auto& e : stored_events(admin, srv.db()))
-      every.push_back(e.first);
+    every = stored_seqs(admin, srv.db());
     // Retries pending: two failed attempts of the fourth event recorded (so
     // the third success was: the next attempt starts after it). The
     // receiver's count is not enough: the kill could land between its answer
     // and the record.
     ASSERT_TRUE(until(admin, [&] {
-      auto l = expect(admin.get("/v1/webhook-endpoints/h/deliveries"), 200, "log").json();
+      auto l = attempt_log(admin, "h");
       return l.at("data").as_array().size() >= 5;
     }));
   }
@@ -479,7 +489,7 @@ TEST(webhook_delivery, a_sigkill_with_retries_pending_loses_nothing) {
   // the numbering went on.
   bj::value log;
   EXPECT_TRUE(until(admin, [&] {
-    log = expect(admin.get("/v1/webhook-endpoints/h/deliveries"), 200, "log").json();
+    log = attempt_log(admin, "h");
     const auto& data = log.at("data").as_array();
     return !data.empty() &&
            data.at(0).at("event_seq") == bj::value(static_cast<std::int64_t>(every.back())) &&
@@ -504,9 +514,7 @@ TEST(webhook_delivery, three_days_of_failures_disable_then_reenable_and_redelive
          201, "endpoint");
   put_account(admin, "A", R"({"settings":{"low_balance_thresholds":[5]}})");
   make_events(admin, "A", 2);
-  std::vector<std::uint64_t> every;
-  for (const auto& e : stored_events(admin, srv.db()))
-    every.push_back(e.first);
+  std::vector<std::uint64_t> every = stored_seqs(admin, srv.db());
   ASSERT_TRUE(until(
       admin,
       [&] {
@@ -574,9 +582,7 @@ TEST(webhook_delivery, https_endpoints_are_verified_against_the_ca_file_and_keep
     expect(admin.put("/v1/webhook-endpoints/tls", endpoint), 201, "endpoint");
     put_account(admin, "A", R"({"settings":{"low_balance_thresholds":[5]}})");
     make_events(admin, "A", 5);
-    std::vector<std::uint64_t> every;
-    for (const auto& e : stored_events(admin, srv.db()))
-      every.push_back(e.first);
+    const std::vector<std::uint64_t> every = stored_seqs(admin, srv.db());
     ASSERT_GE(every.size(), 15u);
     ASSERT_TRUE(until(admin, [&] { return r.log().size() >= every.size(); }))
         << r.log().size() << " of " << every.size();
@@ -596,7 +602,7 @@ TEST(webhook_delivery, https_endpoints_are_verified_against_the_ca_file_and_keep
     make_events(admin, "B", 1);
     bj::value log;
     ASSERT_TRUE(until(admin, [&] {
-      log = expect(admin.get("/v1/webhook-endpoints/tls/deliveries"), 200, "log").json();
+      log = attempt_log(admin, "tls");
       return !log.at("data").as_array().empty();
     }));
     const auto& first = log.at("data").as_array().back();
