@@ -6,6 +6,7 @@
 
 #include "ledger/changes.hpp"
 #include "ledger/limits.hpp"
+#include "util/handoff_batch.hpp"
 #include "util/log.hpp"
 #include "util/thread_name.hpp"
 
@@ -172,6 +173,7 @@ void engine::stage(std::vector<task*>& applied) {
     answered.swap(applied);
     stats_.tasks_uncommitted += answered.size();
     lock.unlock();
+    util::handoff_batch replies;  // their replies leave together
     for (task* t : answered)
       t->complete(true);
     return;
@@ -334,10 +336,14 @@ void engine::committer_loop() {
     }
     if (commit && durable && !current.changes.events.empty() && opts_.events_durable)
       opts_.events_durable(current.changes.events);
-    for (task* t : current.tasks)
-      t->complete(durable);
-    for (task* t : refused.tasks)
-      t->complete(false);
+    {
+      // The commit's replies reach each I/O thread in one hand-off.
+      util::handoff_batch replies;
+      for (task* t : current.tasks)
+        t->complete(durable);
+      for (task* t : refused.tasks)
+        t->complete(false);
+    }
     {
       std::lock_guard lock(mu_);
       // A set staged meanwhile is taken at once; else the committer rests.

@@ -23,6 +23,7 @@
 #include "http/metrics.hpp"
 #include "http/route.hpp"
 #include "util/assert.hpp"
+#include "util/handoff_batch.hpp"
 #include "util/log.hpp"
 
 namespace creditd::http {
@@ -32,8 +33,20 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 
-using plain_stream = beast::tcp_stream;
-using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+// A connection lives on one event loop run by one thread (server.hpp): its
+// executor is that io_context's own, with no strand and no type erasure.
+using executor = net::io_context::executor_type;
+using socket_type = net::basic_stream_socket<tcp, executor>;
+using plain_stream = beast::basic_stream<tcp, executor>;
+using tls_stream = beast::ssl_stream<plain_stream>;
+
+// Runs a burst of replies on their connections' event loop, in one post.
+void post_jobs(void* context, std::vector<util::handoff_batch::job>&& jobs) {
+  net::post(*static_cast<net::io_context*>(context), [jobs = std::move(jobs)]() mutable {
+    for (auto& job : jobs)
+      job();
+  });
+}
 
 namespace {
 
@@ -257,14 +270,14 @@ class request_reader final : public bhttp::basic_parser<true> {
 // a time from the producer, writes it, and pulls again. While it waits for the
 // producer it watches the socket (async_wait, which consumes nothing), so a
 // client that leaves is noticed then too. Everything runs on the connection's
-// strand; the producer's `give` posts to it.
+// event loop (one thread); the producer's `give` posts to it.
 template <typename Stream>
 class session final : public session_base, public std::enable_shared_from_this<session<Stream>> {
   static constexpr bool tls = std::is_same_v<Stream, tls_stream>;
 
  public:
-  session(tcp::socket socket, server& srv) requires(!tls) : stream_(std::move(socket)), srv_(srv) {}
-  session(tcp::socket socket, server& srv, net::ssl::context& ctx) requires tls
+  session(socket_type socket, server& srv) requires(!tls) : stream_(std::move(socket)), srv_(srv) {}
+  session(socket_type socket, server& srv, net::ssl::context& ctx) requires tls
       : stream_(std::move(socket), ctx),
         srv_(srv) {}
 
@@ -307,7 +320,7 @@ class session final : public session_base, public std::enable_shared_from_this<s
     std::optional<response> res;
   };
 
-  beast::tcp_stream& socket_layer() { return beast::get_lowest_layer(stream_); }
+  plain_stream& socket_layer() { return beast::get_lowest_layer(stream_); }
 
   // TLS: a client that never finishes its handshake holds its slot for at
   // most tls_handshake_timeout.
@@ -481,10 +494,19 @@ class session final : public session_base, public std::enable_shared_from_this<s
     r.auth = &auth_;
     const std::string_view route = srv_.request_handler().handle(
         std::move(r), [self = this->shared_from_this(), i](response resp) {
-          // Inline when answered on this strand (inside handle()), else posted.
-          net::dispatch(self->stream_.get_executor(), [self, i, resp = std::move(resp)]() mutable {
+          // Inline when answered on this connection's thread (inside
+          // handle()); else posted, with the other replies of a commit
+          // when the engine completes a batch (util/handoff_batch.hpp).
+          const executor ex = self->stream_.get_executor();
+          if (ex.running_in_this_thread()) return self->answer(i, std::move(resp));
+          auto job = [self, i, resp = std::move(resp)]() mutable {
             self->answer(i, std::move(resp));
-          });
+          };
+          if (util::handoff_batch* batch = util::handoff_batch::current()) {
+            batch->add({&ex.context(), &post_jobs}, std::move(job));
+          } else {
+            net::post(ex, std::move(job));
+          }
         });
     batch_[i].route = route;
   }
@@ -779,8 +801,10 @@ bool accept_error_is_resource(const boost::system::error_code& ec) {
 // ------------------------------------------------------------------ server
 
 server::server(net::io_context& io, handler& h, server_options opts, net::ssl::context* tls,
-               metrics* stats)
+               metrics* stats, std::vector<net::io_context*> connection_contexts)
     : io_(io),
+      contexts_(connection_contexts.empty() ? std::vector<net::io_context*>{&io}
+                                            : std::move(connection_contexts)),
       handler_(h),
       stats_(stats),
       opts_(std::move(opts)),
@@ -846,7 +870,9 @@ std::expected<tcp::endpoint, std::string> server::listen() {
 }
 
 void server::accept() {
-  acceptor_.async_accept(net::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
+  // Connections are spread over the event loops in turn.
+  net::io_context& to = *contexts_[next_context_++ % contexts_.size()];
+  acceptor_.async_accept(to, [this](beast::error_code ec, socket_type socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     // Out of descriptors or memory: the pending connection stays queued and
     // the listening socket readable, so accepting again at once would spin.

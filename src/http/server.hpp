@@ -19,6 +19,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 #include "http/handler.hpp"
 
@@ -94,8 +95,14 @@ class server {
   // `h` (and `tls`, `stats` when given) must outlive the server and its
   // connections. With `tls` every connection speaks TLS and nothing else;
   // without it, plain HTTP. With `stats`, each response is counted there.
+  //
+  // The listening socket lives on `io`. Connections are spread over
+  // `connection_contexts` in turn (`io` alone when empty); each of those
+  // must be run by exactly one thread, since a connection's handlers run on
+  // its io_context's executor without a strand.
   server(boost::asio::io_context& io, handler& h, server_options opts,
-         boost::asio::ssl::context* tls = nullptr, metrics* stats = nullptr);
+         boost::asio::ssl::context* tls = nullptr, metrics* stats = nullptr,
+         std::vector<boost::asio::io_context*> connection_contexts = {});
   // Resolves the host (a name or an address; an IPv4 address first when a
   // name has several), binds and listens; returns the bound endpoint (port
   // 0 picks a free one). Errors name the host and port.
@@ -119,6 +126,8 @@ class server {
   void accept();
   void pause_accept(const boost::system::error_code& ec);
   boost::asio::io_context& io_;
+  std::vector<boost::asio::io_context*> contexts_;  // connections' event loops
+  std::size_t next_context_ = 0;                    // on the acceptor's strand
   handler& handler_;
   metrics* stats_;
   server_options opts_;

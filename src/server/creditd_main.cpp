@@ -12,6 +12,7 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -463,7 +464,17 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
     return 2;
   }
   webhook_worker.store(worker->get(), std::memory_order_release);
-  boost::asio::io_context io(threads);
+  // One event loop per I/O thread, each run by that thread alone (hint 1):
+  // a connection stays on one, so its handlers need no strand and the
+  // loops share no lock. `io` (the main thread's) also holds the listening
+  // socket, the signals and the streams' timers.
+  boost::asio::io_context io(1);
+  std::vector<std::unique_ptr<boost::asio::io_context>> more_io;
+  std::vector<boost::asio::io_context*> connection_io{&io};
+  for (int i = 1; i < threads; ++i) {
+    more_io.push_back(std::make_unique<boost::asio::io_context>(1));
+    connection_io.push_back(more_io.back().get());
+  }
   http::event_streams streams(io.get_executor(), feed, svc, keys,
                               {.keepalive = std::chrono::seconds(streaming.keepalive_s),
                                .streams_max = streaming.streams_max});
@@ -484,7 +495,7 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
                 {"fix", "raise the open-file limit (ulimit -n, systemd LimitNOFILE=)"}});
     opts.connections_max = fit.connections_max;
   }
-  http::server srv(io, api, opts, tls.get(), &stats);
+  http::server srv(io, api, opts, tls.get(), &stats, connection_io);
   auto bound = srv.listen();
   if (!bound) {
     std::fprintf(stderr, "creditd: %s\n", bound.error().c_str());
@@ -535,13 +546,21 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
               {"connections_max", std::to_string(opts.connections_max)},
               {"fd_limit", std::to_string(fit.soft)}});
 
+  // The other loops run until the main one ends (drained, or the grace
+  // ran out): a loop with no connection left waits on its guard.
+  std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards;
   std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i)
-    pool.emplace_back([&io] {
+  for (auto& more : more_io) {
+    guards.push_back(boost::asio::make_work_guard(*more));
+    pool.emplace_back([&ctx = *more] {
       util::name_this_thread("io");
-      io.run();
+      ctx.run();
     });
+  }
   io.run();
+  guards.clear();
+  for (auto& more : more_io)
+    more->stop();
   for (auto& t : pool)
     t.join();
   // Deliveries stop (those in flight end within their timeouts) before the
