@@ -40,6 +40,7 @@ class owner_arena {
  private:
   std::deque<ledger::account> accounts_;
   std::unordered_map<std::string_view, const ledger::account*> by_id_;  // views into accounts_
+  const ledger::account* last_ = nullptr;                               // the last interned
 };
 
 // Appends the encoding of `sets` to `out`. Every owner pointer must be set.

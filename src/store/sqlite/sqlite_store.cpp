@@ -4,12 +4,14 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <map>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "ledger/limits.hpp"
 #include "store/codec.hpp"
@@ -741,16 +743,34 @@ std::expected<void, store_error> sqlite_store::write(const ledger::change_set& c
 namespace {
 
 // The last copy of each row of `field` among `sets`, in key order: the row
-// as committing the sets one by one would leave it.
+// as committing the sets one by one would leave it. In key order, the
+// B-tree's pages are written in order. Rows are gathered in set order and
+// sorted (stable: of equal keys the last stays last) unless already in
+// order, as new charges and holds are.
 template <class T, class KeyOf>
 auto last_copies(std::span<const ledger::change_set* const> sets,
                  const std::vector<T> ledger::change_set::*field, KeyOf key_of) {
-  std::map<decltype(key_of(std::declval<const T&>())), const T*> last;
+  using key = decltype(key_of(std::declval<const T&>()));
+  std::vector<std::pair<key, const T*>> rows;
+  std::size_t n = 0;
+  for (const ledger::change_set* set : sets)
+    n += (set->*field).size();
+  rows.reserve(n);
   for (const ledger::change_set* set : sets) {
     for (const T& row : set->*field)
-      last.insert_or_assign(key_of(row), &row);
+      rows.emplace_back(key_of(row), &row);
   }
-  return last;
+  auto by_key = [](const auto& a, const auto& b) { return a.first < b.first; };
+  if (!std::is_sorted(rows.begin(), rows.end(), by_key))
+    std::stable_sort(rows.begin(), rows.end(), by_key);
+  // Of each run of equal keys, the last.
+  std::size_t out = 0;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (i + 1 < rows.size() && rows[i + 1].first == rows[i].first) continue;
+    rows[out++] = rows[i];
+  }
+  rows.resize(out);
+  return rows;
 }
 
 }  // namespace
