@@ -17,6 +17,7 @@ creditd_seed() {
 # creditd_start FILE: serves FILE on 127.0.0.1, a free port. Sets CREDITD_URL,
 # CREDITD_START_S (seconds from exec to the listening line: recovery time)
 # and CREDITD_RSS_KIB (resident memory right then).
+# CREDITD_SERVE_ARGS: more `creditd serve` options (a knob's effect, by hand).
 creditd_start() {
   CREDITD_TOTALS=""
   rm -f "$1.seq" "$1.before"
@@ -25,7 +26,7 @@ creditd_start() {
   : >"$out" # before the start: the previous server's listening line must not be read as this one's
   t0=$(date +%s.%N)
   CREDITD_ADMIN_KEY=bench "$BIN/creditd" serve --store "sqlite:$CREDITD_DB" \
-    --listen 127.0.0.1:0 --log-level error >"$out" 2>&1 &
+    --listen 127.0.0.1:0 --log-level error ${CREDITD_SERVE_ARGS:-} >"$out" 2>&1 &
   CREDITD_PID=$!
   wait_for_line "$out" "^creditd listening on" 600 || { cat "$out" >&2; return 1; }
   CREDITD_START_S=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')

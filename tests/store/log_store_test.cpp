@@ -409,7 +409,9 @@ int run_killed_child(const temp_dir& tmp, int steps, const std::string& kill_at,
     };
     opts.log.dir = tmp.file("log");
     opts.log.segment_bytes = 4096;
-    auto db = sqlite_store::open({tmp.file("ledger.db")});
+    // A checkpoint after every transaction: the file's durable mark keeps
+    // up with what is applied, so segments are recycled within the steps.
+    auto db = sqlite_store::open({tmp.file("ledger.db"), /*wal_autocheckpoint_pages=*/1});
     if (!db) ::_exit(3);
     auto s = log_store::open(std::move(opts), std::move(*db));
     if (!s) ::_exit(4);
@@ -600,4 +602,43 @@ TEST(log_store, the_engine_group_commits_through_it) {
   }
   auto s = open_log_store(tmp);
   EXPECT_EQ(loaded_dump(*s, tmp.file("ledger.db")), ref[steps]);
+}
+
+// The log is the durability point and SQLite's transactions are not synced:
+// a crash of the machine may take back what the file was given after its
+// last complete checkpoint. So a segment is recycled only below the file's
+// durable mark. A reader's snapshot keeps checkpoints from completing: the
+// mark stays, and every record above it stays in the log.
+TEST(log_store, segments_are_recycled_only_below_what_the_file_holds_on_disk) {
+  temp_dir tmp;
+  log_store_options opts;
+  opts.log.dir = tmp.file("log");
+  opts.log.segment_bytes = 4096;
+  auto db = must(sqlite_store::open({tmp.file("ledger.db"), /*wal_autocheckpoint_pages=*/1}));
+  auto s = must(log_store::open(std::move(opts), std::move(db)));
+  ledger::ledger l;
+  workload w;
+  auto applied_one_by_one = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      must(s->commit(w.step(l, i)));
+      must(s->wait_applied(s->durable_seq()));
+    }
+  };
+  applied_one_by_one(0, 10);
+  EXPECT_EQ(s->file_durable_seq(), 10u);  // a checkpoint after every transaction
+
+  auto reader = store::sqlite::database::open(tmp.file("ledger.db"), /*create=*/false);
+  ASSERT_TRUE(reader.has_value());
+  ASSERT_TRUE(reader->exec("BEGIN; SELECT count(*) FROM entries;").has_value());
+  const std::size_t segments_before = s->segment_count();
+  applied_one_by_one(10, 60);
+  EXPECT_EQ(s->applied_seq(), 60u);
+  EXPECT_EQ(s->file_durable_seq(), 10u);
+  EXPECT_GT(s->segment_count(), segments_before);  // none recycled
+  const auto kept = must(store::log::check_log(tmp.file("log"), 10));
+  EXPECT_EQ(kept.last_seq, 60u);  // records 11 to 60, no gap
+
+  ASSERT_TRUE(reader->exec("COMMIT").has_value());
+  applied_one_by_one(60, 62);
+  EXPECT_EQ(s->file_durable_seq(), 62u);
 }

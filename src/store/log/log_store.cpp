@@ -80,6 +80,12 @@ std::expected<std::unique_ptr<log_store>, store_error> log_store::open(
   }
   std::unique_ptr<log_store> s(new log_store(std::move(opts), std::move(db)));
   if (s->opts_.at_step && !s->opts_.log.at_step) s->opts_.log.at_step = s->opts_.at_step;
+  // The log is the durability point: SQLite's transactions stop waiting
+  // for the disk, and the log keeps every record above the mark as of the
+  // file's last complete checkpoint (durable_log_seq()). What the file holds
+  // now (perhaps written by a process that was killed, not yet synced) is
+  // made durable first.
+  if (auto r = s->db_->defer_sync_to_log(); !r) return std::unexpected(r.error());
   const std::uint64_t applied = s->db_->applied_log_seq();
   // Recovery: the records after the mark, through the same commit_batch as
   // the applier, in bounded transactions.
@@ -97,10 +103,12 @@ std::expected<std::unique_ptr<log_store>, store_error> log_store::open(
   auto log = segment_log::open(s->opts_.log, applied, visit);
   if (!log) return std::unexpected(store_error{log.error()});
   if (auto r = replay.write(); !r) return std::unexpected(r.error());
+  if (auto r = s->db_->make_durable(); !r) return std::unexpected(r.error());
   s->log_ = std::move(*log);
   s->durable_seq_ = s->log_->last_seq();
   s->applied_seq_ = s->db_->applied_log_seq();
-  CREDITD_ASSERT(s->applied_seq_ == s->durable_seq_);
+  s->file_durable_seq_ = s->db_->durable_log_seq();
+  CREDITD_ASSERT(s->applied_seq_ == s->durable_seq_ && s->file_durable_seq_ == s->applied_seq_);
   s->applier_ = std::thread([p = s.get()] {
     util::name_this_thread("applier");
     p->applier_loop();
@@ -169,7 +177,9 @@ std::expected<void, store_error> log_store::commit(const ledger::change_set& cha
     if (!failure_.empty()) return std::unexpected(failure_error());
     if (!append_failure_.empty()) return std::unexpected(append_failure_error());
   }
-  auto seq = log_->append(scratch_, applied_seq_.load(std::memory_order_acquire));
+  // Segments are recycled below what the file holds on disk, not below what
+  // it was given: a crash of the machine may take the rest back.
+  auto seq = log_->append(scratch_, file_durable_seq_.load(std::memory_order_acquire));
   std::lock_guard lock(mu_);
   if (!seq) {
     append_failure_ = seq.error();
@@ -236,7 +246,9 @@ std::expected<void, store_error> log_store::apply(const std::deque<queued>& batc
     }
   }
   std::lock_guard db_lock(db_mu_);
-  return w.write();
+  auto r = w.write();
+  file_durable_seq_.store(db_->durable_log_seq(), std::memory_order_release);
+  return r;
 }
 
 void log_store::applier_loop() {

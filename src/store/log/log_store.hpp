@@ -98,7 +98,7 @@ class log_store final : public store {
   // Durable (in the log) when it returns success.
   std::expected<void, store_error> commit(const ledger::change_set& changes) override;
   // Success while neither the log nor the applier has failed, and SQLite
-  // takes a small durable write.
+  // takes a small write.
   std::expected<void, store_error> probe() override;
 
   // The read barrier. durable_seq(): the seq of the last acknowledged
@@ -108,6 +108,11 @@ class log_store final : public store {
   // Errors: the store failed, or `seq` is above durable_seq().
   std::uint64_t durable_seq() const { return durable_seq_.load(std::memory_order_acquire); }
   std::uint64_t applied_seq() const { return applied_seq_.load(std::memory_order_acquire); }
+  // The file's mark as of its last complete checkpoint: on disk. Segments
+  // are recycled below it only.
+  std::uint64_t file_durable_seq() const {
+    return file_durable_seq_.load(std::memory_order_acquire);
+  }
   std::expected<void, store_error> wait_applied(std::uint64_t seq);
 
   bool failed() const;
@@ -152,6 +157,9 @@ class log_store final : public store {
   std::string append_failure_;
   std::atomic<std::uint64_t> durable_seq_{0};
   std::atomic<std::uint64_t> applied_seq_{0};
+  // The file's mark as of its last complete checkpoint (on disk): segments
+  // are recycled below it only.
+  std::atomic<std::uint64_t> file_durable_seq_{0};
   std::mutex db_mu_;  // the sqlite_store: the applier's transactions, load(), probe()
   std::thread applier_;
 };

@@ -130,6 +130,7 @@ std::expected<std::unique_ptr<sqlite_store>, store_error> sqlite_store::open(
       std::to_string(opts.wal_autocheckpoint_pages) + ";";
   if (auto r = s->db_.exec(pragmas.c_str()); !r)
     return std::unexpected(s->fail("cannot set pragmas", r.error()));
+  s->wal_autocheckpoint_pages_ = opts.wal_autocheckpoint_pages;
   if (auto r = s->migrate(); !r) return std::unexpected(r.error());
   if (auto r = s->prepare_statements(); !r) return std::unexpected(r.error());
   if (auto r = s->read_applied_log_seq(); !r) return std::unexpected(r.error());
@@ -367,7 +368,56 @@ std::expected<void, store_error> sqlite_store::commit_batch(
     return std::unexpected(fail("commit failed", r.error()));
   }
   applied_log_seq_ = log_seq;
+  return checkpoint_if_due();
+}
+
+std::expected<void, store_error> sqlite_store::defer_sync_to_log() {
+  if (auto r = db_.exec("PRAGMA synchronous=NORMAL"); !r)
+    return std::unexpected(fail("cannot set synchronous=NORMAL", r.error()));
+  // The store's own checkpoints replace SQLite's automatic ones (the hook
+  // replaces the automatic checkpointer, which is a WAL hook itself).
+  sqlite3_wal_hook(
+      db_.raw(),
+      [](void* self, sqlite3*, const char*, int frames) {
+        static_cast<sqlite_store*>(self)->wal_frames_ = frames;
+        return SQLITE_OK;
+      },
+      this);
+  sync_deferred_ = true;
+  return make_durable();
+}
+
+std::expected<void, store_error> sqlite_store::make_durable() {
+  auto done = checkpoint(SQLITE_CHECKPOINT_FULL);
+  if (!done) return std::unexpected(done.error());
+  if (!*done) {
+    return std::unexpected(store_error{"sqlite store " + path_ +
+                                       ": a checkpoint could not complete (a reader held the "
+                                       "file past the busy timeout)"});
+  }
   return {};
+}
+
+std::expected<void, store_error> sqlite_store::checkpoint_if_due() {
+  if (!sync_deferred_ || wal_frames_ < wal_autocheckpoint_pages_) return {};
+  auto done = checkpoint(SQLITE_CHECKPOINT_PASSIVE);
+  if (!done) return std::unexpected(done.error());
+  return {};  // incomplete (a reader's snapshot): again after the next commit
+}
+
+// Whether every frame of the WAL is now in the file, synced: SQLite syncs
+// the WAL before it copies frames and the file after a checkpoint that
+// copied them all. A concurrent checkpoint (another connection's) is
+// SQLITE_BUSY: not complete, not an error.
+std::expected<bool, store_error> sqlite_store::checkpoint(int mode) {
+  int log_frames = -1, copied = -1;
+  const int rc = sqlite3_wal_checkpoint_v2(db_.raw(), nullptr, mode, &log_frames, &copied);
+  if (rc == SQLITE_BUSY) return false;
+  if (rc != SQLITE_OK) return std::unexpected(fail("checkpoint failed", db_.last_error()));
+  if (log_frames < 0 || copied != log_frames) return false;
+  durable_log_seq_ = applied_log_seq_;
+  wal_frames_ = 0;
+  return true;
 }
 
 std::expected<void, store_error> sqlite_store::probe() {

@@ -1,6 +1,6 @@
 // The embedded store: one SQLite file in WAL mode with synchronous=FULL, so a
-// successful commit() is on disk. One process at a time: the file is locked
-// (flock on a side file) for the life of the store.
+// successful commit() is on disk (behind a log: defer_sync_to_log()). One process at a time: the
+// file is locked (flock on a side file) for the life of the store.
 //
 // Thread-safety: not thread-safe; the engine's committer thread owns it after load().
 #pragma once
@@ -62,6 +62,27 @@ class sqlite_store final : public store {
   // commit() leaves it as it is.
   std::uint64_t applied_log_seq() const { return applied_log_seq_; }
 
+  // For a log in front of the store, which is then the durability point:
+  // transactions stop waiting for the disk (synchronous=NORMAL: SQLite
+  // syncs the WAL only before a checkpoint, the file after a complete one),
+  // and the store checkpoints by itself once the WAL holds
+  // wal_autocheckpoint_pages. What a complete checkpoint covers is on disk:
+  // durable_log_seq() is the mark as of the last one, and the log may drop
+  // records up to it, never above (a crash of the machine may take back
+  // the transactions after it, and the log replays them). Checkpoints here
+  // at once so that what the file holds now is on disk (durable_log_seq()
+  // == applied_log_seq() on success), as make_durable() does.
+  // Errors: the pragma, or a checkpoint that failed or could not complete.
+  std::expected<void, store_error> defer_sync_to_log();
+  // A complete checkpoint now (waiting for readers up to the busy timeout):
+  // durable_log_seq() == applied_log_seq() on success.
+  std::expected<void, store_error> make_durable();
+  // With defer_sync_to_log(): the mark as of the last complete checkpoint.
+  // Without it every commit is synced: applied_log_seq().
+  std::uint64_t durable_log_seq() const {
+    return sync_deferred_ ? durable_log_seq_ : applied_log_seq_;
+  }
+
   // Checks the file's integrity (PRAGMA integrity_check: every page, every
   // index against its table), every row's checksum, then audits the journal
   // against every row (ledger/audit.hpp). Returns "" when all agree, else
@@ -112,6 +133,11 @@ class sqlite_store final : public store {
   // The catalog, subscriptions (after the accounts) and purchases' external ids.
   std::expected<void, store_error> load_commerce(ledger::ledger& into);
   store_error fail(const std::string& what, const db_error& e) const;
+  // With sync deferred, after a commit: a passive checkpoint once the WAL
+  // holds wal_autocheckpoint_pages_; when it completes, durable_log_seq_
+  // moves up. Errors: the checkpoint's I/O (a failed sync).
+  std::expected<void, store_error> checkpoint_if_due();
+  std::expected<bool, store_error> checkpoint(int mode);
 
   std::string path_;
   int lock_fd_ = -1;
@@ -124,6 +150,10 @@ class sqlite_store final : public store {
   std::string scratch_;
   std::uint64_t probes_ = 0;
   std::uint64_t applied_log_seq_ = 0;
+  int wal_autocheckpoint_pages_ = 4000;
+  bool sync_deferred_ = false;
+  int wal_frames_ = 0;  // in the WAL after the last commit (sqlite3_wal_hook)
+  std::uint64_t durable_log_seq_ = 0;
 };
 
 }  // namespace creditd::store::sqlite
