@@ -53,13 +53,40 @@ void append_time(std::string& out, time_us t) {
   unsigned m = 0, d = 0;
   civil_from_days(days, y, m, d);
   std::array<char, 40> buf{};
-  int n = std::snprintf(buf.data(), buf.size(), "%04lld-%02u-%02uT%02lld:%02lld:%02lld",
-                        static_cast<long long>(y), m, d, static_cast<long long>(rem / 3600),
-                        static_cast<long long>(rem % 3600 / 60), static_cast<long long>(rem % 60));
-  out.append(buf.data(), static_cast<std::size_t>(n));
+  if (y < 0 || y > 9999) {
+    const int n =
+        std::snprintf(buf.data(), buf.size(), "%04lld-%02u-%02uT%02lld:%02lld:%02lld",
+                      static_cast<long long>(y), m, d, static_cast<long long>(rem / 3600),
+                      static_cast<long long>(rem % 3600 / 60), static_cast<long long>(rem % 60));
+    out.append(buf.data(), static_cast<std::size_t>(n));
+  } else {
+    // The common case by hand: every reply carries instants, and
+    // snprintf's format parsing cost more than the rest of the rendering.
+    auto digits = [&](char* at, std::int64_t v, int width) {
+      for (int i = width - 1; i >= 0; --i, v /= 10)
+        at[i] = static_cast<char>('0' + v % 10);
+    };
+    char* p = buf.data();
+    digits(p, y, 4);
+    p[4] = '-';
+    digits(p + 5, m, 2);
+    p[7] = '-';
+    digits(p + 8, d, 2);
+    p[10] = 'T';
+    digits(p + 11, rem / 3600, 2);
+    p[13] = ':';
+    digits(p + 14, rem % 3600 / 60, 2);
+    p[16] = ':';
+    digits(p + 17, rem % 60, 2);
+    out.append(p, 19);
+  }
   if (frac != 0) {
-    n = std::snprintf(buf.data(), buf.size(), ".%06lld", static_cast<long long>(frac));
-    std::size_t len = static_cast<std::size_t>(n);
+    // ".ffffff" without its trailing zeros.
+    buf[0] = '.';
+    std::int64_t f = frac;
+    for (int i = 6; i >= 1; --i, f /= 10)
+      buf[static_cast<std::size_t>(i)] = static_cast<char>('0' + f % 10);
+    std::size_t len = 7;
     while (buf[len - 1] == '0')
       --len;
     out.append(buf.data(), len);
