@@ -40,6 +40,8 @@ using socket_type = net::basic_stream_socket<tcp, executor>;
 using plain_stream = beast::basic_stream<tcp, executor>;
 using tls_stream = beast::ssl_stream<plain_stream>;
 
+namespace {
+
 // Runs a burst of replies on their connections' event loop, in one post.
 void post_jobs(void* context, std::vector<util::handoff_batch::job>&& jobs) {
   net::post(*static_cast<net::io_context*>(context), [jobs = std::move(jobs)]() mutable {
@@ -47,8 +49,6 @@ void post_jobs(void* context, std::vector<util::handoff_batch::job>&& jobs) {
       job();
   });
 }
-
-namespace {
 
 // RFC 9110 token characters (header names).
 bool is_token(std::string_view s) {
