@@ -467,14 +467,16 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
   // One event loop per I/O thread, each run by that thread alone (hint 1):
   // a connection stays on one, so its handlers need no strand and the
   // loops share no lock. `io` (the main thread's) also holds the listening
-  // socket, the signals and the streams' timers.
-  boost::asio::io_context io(1);
+  // socket, the signals and the streams' timers. The other loops are made
+  // first so that they outlive `io`: an accept still pending when `io` is
+  // destroyed holds a socket of one of them.
   std::vector<std::unique_ptr<boost::asio::io_context>> more_io;
-  std::vector<boost::asio::io_context*> connection_io{&io};
-  for (int i = 1; i < threads; ++i) {
+  for (int i = 1; i < threads; ++i)
     more_io.push_back(std::make_unique<boost::asio::io_context>(1));
-    connection_io.push_back(more_io.back().get());
-  }
+  boost::asio::io_context io(1);
+  std::vector<boost::asio::io_context*> connection_io{&io};
+  for (auto& more : more_io)
+    connection_io.push_back(more.get());
   http::event_streams streams(io.get_executor(), feed, svc, keys,
                               {.keepalive = std::chrono::seconds(streaming.keepalive_s),
                                .streams_max = streaming.streams_max});
