@@ -45,7 +45,8 @@ class sqlite_store final : public store {
   std::expected<void, store_error> probe() override;
 
   // For an append-only log in front of the store (src/store/log/): writes
-  // several change sets, in order, in ONE transaction (one fsync), and
+  // several change sets, in order, in ONE transaction (synced only at a
+  // checkpoint once defer_sync_to_log() was called, else one fsync), and
   // records `log_seq` (the log's sequence number of the last of them) in the
   // same transaction, as meta row 'log_applied_seq' with its checksum. The
   // later of two writes of the same row wins, exactly as if the sets were
@@ -53,7 +54,9 @@ class sqlite_store final : public store {
   // charge, package, plan, subscription, price) is written once, its last
   // copy (coalescing: a batch of 16 sets of 16 spread charges costs the WAL
   // frames of one set of 256, tests/store/wal_cost_test.cpp). After an error
-  // nothing of the batch is written and the mark is unchanged. An empty
+  // in the transaction nothing of the batch is written and the mark is
+  // unchanged; with sync deferred, a checkpoint that fails after it is an
+  // error too, the batch committed (the applier stops either way). An empty
   // `sets` records the mark alone. The sets are only read, during the call.
   std::expected<void, store_error> commit_batch(std::span<const ledger::change_set* const> sets,
                                                 std::uint64_t log_seq);
