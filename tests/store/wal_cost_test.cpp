@@ -8,8 +8,6 @@
 #include <sys/stat.h>
 
 #include <cstdio>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <random>
 #include <string>
@@ -18,6 +16,7 @@
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/store_workload.hpp"
 #include "support/temp_dir.hpp"
+#include "support/wal_frames.hpp"
 
 using namespace creditd;
 using namespace creditd::testing::store_workload;
@@ -93,38 +92,13 @@ wal_cost measure(int accounts, int commits, int sets, int group) {
       must(s->commit_batch(p, static_cast<std::uint64_t>(k + 1)));
     }
   }
-  // The frames written since the checkpoint: each a 24-byte header (the
-  // page number first, big-endian) and a page.
+  const creditd::testing::wal_frames frames = creditd::testing::count_wal_frames(path, before);
   const int page = 4096;
-  std::ifstream f(path + "-wal", std::ios::binary);
-  const std::vector<char> wal((std::istreambuf_iterator<char>(f)), {});
-  std::map<unsigned, long> frames_of_page;
-  long frames = 0;
-  for (long long off = before > 32 ? before : 32;
-       off + 24 + page <= static_cast<long long>(wal.size()); off += 24 + page, ++frames) {
-    const auto* h = reinterpret_cast<const unsigned char*>(&wal[static_cast<std::size_t>(off)]);
-    ++frames_of_page[(unsigned{h[0]} << 24) | (unsigned{h[1]} << 16) | (unsigned{h[2]} << 8) |
-                     h[3]];
-  }
-  cost.frames_per_charge = static_cast<double>(frames) / static_cast<double>(charges);
-  cost.bytes_per_charge = static_cast<double>(frames) * (24 + page) / static_cast<double>(charges);
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* q = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(db, "SELECT pageno, name FROM dbstat", -1, &q, nullptr), SQLITE_OK)
-      << sqlite3_errmsg(db);
-  std::map<unsigned, std::string> name_of_page;
-  while (q != nullptr && sqlite3_step(q) == SQLITE_ROW) {
-    name_of_page[static_cast<unsigned>(sqlite3_column_int64(q, 0))] =
-        reinterpret_cast<const char*>(sqlite3_column_text(q, 1));
-  }
-  sqlite3_finalize(q);
-  sqlite3_close(db);
-  for (const auto& [pageno, n] : frames_of_page) {
-    auto it = name_of_page.find(pageno);
-    cost.frames_per_charge_of[it == name_of_page.end() ? "(free)" : it->second] +=
-        static_cast<double>(n) / static_cast<double>(charges);
-  }
+  cost.frames_per_charge = static_cast<double>(frames.total) / static_cast<double>(charges);
+  cost.bytes_per_charge =
+      static_cast<double>(frames.total) * (24 + page) / static_cast<double>(charges);
+  for (const auto& [name, n] : frames.of)
+    cost.frames_per_charge_of[name] = static_cast<double>(n) / static_cast<double>(charges);
   std::printf(
       "accounts %d, %d charges per set, %d sets per transaction: %.3f frames, %.0f bytes "
       "per charge\n",

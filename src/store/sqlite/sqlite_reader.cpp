@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "store/codec.hpp"
+#include "store/schema.hpp"
 #include "store/sqlite/sqlite_checksum.hpp"
 #include "store/sqlite/sqlite_rows.hpp"
 
@@ -65,53 +66,83 @@ void sqlite_reader::release(database db) {
   if (idle_.size() < idle_connections_max) idle_.push_back(std::move(db));
 }
 
+// entries_account_block orders the journal by (block, account, seq), block
+// = seq >> entries_block_bits (schema.hpp, migration 10): the account's
+// entries are read block by block from the cursor's, one index seek each,
+// up to the newest block, in one read transaction (one snapshot). An
+// account with no entry after the cursor costs one seek per 65,536 entries
+// of the journal after it.
 std::expected<std::vector<stored_entry>, store_error> sqlite_reader::entries(
     const std::string& account, std::uint64_t after_seq, std::size_t limit) {
+  static_assert(entries_block_bits == 16, "the query below names the index's expression");
   auto db = acquire();
   if (!db) return std::unexpected(db.error());
+  auto failed = [](const db_error& e) {
+    return std::unexpected(store_error{"cannot read entries: " + e.message});
+  };
   std::vector<stored_entry> out;
+  if (limit == 0) {
+    release(std::move(*db));
+    return out;
+  }
+  if (auto r = db->exec("BEGIN"); !r) return failed(r.error());
+  std::uint64_t last_seq = 0;
   {
+    auto q = db->prepare("SELECT COALESCE(MAX(seq), 0) FROM entries");
+    if (!q) return failed(q.error());
+    auto row = q->step();
+    if (!row) return failed(row.error());
+    last_seq = static_cast<std::uint64_t>(q->column_int(0));
+  }
+  if (after_seq < last_seq) {
     auto q = db->prepare(
         "SELECT seq, type, amount, balance_after, lot_id, charge_id, hold_id, refund_id, parts, "
         "operation, dimensions, reference, reason, created_at, quantity, metadata, price_id, "
         "unit_amount FROM entries "
-        "WHERE account = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3");
-    if (!q) return std::unexpected(store_error{"cannot read entries: " + q.error().message});
-    q->bind(1, account);
-    q->bind(2, as_bigint(after_seq));
-    q->bind(3, as_bigint(limit));
-    while (true) {
-      auto row = q->step();
-      if (!row) return std::unexpected(store_error{"cannot read entries: " + row.error().message});
-      if (!*row) break;
-      stored_entry s;
-      s.account = account;
-      ledger::entry& e = s.e;
-      e.seq = static_cast<std::uint64_t>(q->column_int(0));
-      auto type = ledger::parse_entry_type(q->column_text(1));
-      auto parts = decode_parts(q->column_text(8));
-      if (!type || !parts)
-        return std::unexpected(store_error{"entry " + std::to_string(e.seq) + " is unreadable"});
-      e.type = *type;
-      e.amount = q->column_int(2);
-      e.balance_after = q->column_int(3);
-      e.lot_id = static_cast<ledger::object_id>(q->column_int(4));
-      e.charge_id = static_cast<ledger::object_id>(q->column_int(5));
-      e.hold_id = static_cast<ledger::object_id>(q->column_int(6));
-      e.refund_id = static_cast<ledger::object_id>(q->column_int(7));
-      e.parts = std::move(*parts);
-      e.operation = q->column_text(9);
-      e.dimensions = q->column_text(10);
-      e.reference = q->column_text(11);
-      e.reason = q->column_text(12);
-      e.created_at = q->column_int(13);
-      e.quantity = q->column_int(14);
-      e.metadata = q->column_text(15);
-      e.price_id = q->column_text(16);
-      e.unit_amount = q->column_int(17);
-      out.push_back(std::move(s));
+        "WHERE (seq >> 16) = ?1 AND account = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4");
+    if (!q) return failed(q.error());
+    const std::uint64_t last_block = last_seq >> entries_block_bits;
+    for (std::uint64_t block = (after_seq + 1) >> entries_block_bits;
+         block <= last_block && out.size() < limit; ++block) {
+      q->reset();
+      q->bind(1, as_bigint(block));
+      q->bind_static(2, account);
+      q->bind(3, as_bigint(after_seq));
+      q->bind(4, as_bigint(limit - out.size()));
+      while (true) {
+        auto row = q->step();
+        if (!row) return failed(row.error());
+        if (!*row) break;
+        stored_entry s;
+        s.account = account;
+        ledger::entry& e = s.e;
+        e.seq = static_cast<std::uint64_t>(q->column_int(0));
+        auto type = ledger::parse_entry_type(q->column_text(1));
+        auto parts = decode_parts(q->column_text(8));
+        if (!type || !parts)
+          return std::unexpected(store_error{"entry " + std::to_string(e.seq) + " is unreadable"});
+        e.type = *type;
+        e.amount = q->column_int(2);
+        e.balance_after = q->column_int(3);
+        e.lot_id = static_cast<ledger::object_id>(q->column_int(4));
+        e.charge_id = static_cast<ledger::object_id>(q->column_int(5));
+        e.hold_id = static_cast<ledger::object_id>(q->column_int(6));
+        e.refund_id = static_cast<ledger::object_id>(q->column_int(7));
+        e.parts = std::move(*parts);
+        e.operation = q->column_text(9);
+        e.dimensions = q->column_text(10);
+        e.reference = q->column_text(11);
+        e.reason = q->column_text(12);
+        e.created_at = q->column_int(13);
+        e.quantity = q->column_int(14);
+        e.metadata = q->column_text(15);
+        e.price_id = q->column_text(16);
+        e.unit_amount = q->column_int(17);
+        out.push_back(std::move(s));
+      }
     }
   }
+  if (auto r = db->exec("COMMIT"); !r) return failed(r.error());
   release(std::move(*db));
   return out;
 }
