@@ -111,7 +111,7 @@ wal_cost measure(int accounts, int commits, int sets, int group) {
 }  // namespace
 
 // A charge writes its lot, its journal entry and the entry's place in
-// entries_account, its charge row and the counters: never a second key
+// entries_account_block, its charge row and the counters: never a second key
 // index (the keys are rowids) and never lots_account (the account of a lot
 // is not SET again).
 TEST(wal_cost, a_spread_charge_writes_no_key_index_and_no_lots_account_entry) {
@@ -122,7 +122,7 @@ TEST(wal_cost, a_spread_charge_writes_no_key_index_and_no_lots_account_entry) {
         EXPECT_NE(name, std::string("sqlite_autoindex_") + table + "_1") << n;
       EXPECT_NE(name, "lots_account") << n;
     }
-    // One lot page, one entries_account page, the appended pages and meta
+    // One lot page, one journal index page, the appended pages and meta
     // shared by the group: schema 6 wrote 8.3 and 2.6.
     EXPECT_LE(c.frames_per_charge, group == 1 ? 5.5 : 2.1) << group;
   }
