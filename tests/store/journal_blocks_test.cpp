@@ -19,33 +19,18 @@
 #include "store/sqlite/sqlite_reader.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/store_workload.hpp"
+#include "support/sql_rows.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wal_frames.hpp"
 
 using namespace creditd;
 using namespace creditd::testing::store_workload;
+using creditd::testing::rows_of;
 using creditd::testing::temp_dir;
 
 namespace {
 
 constexpr std::uint64_t block = std::uint64_t{1} << store::entries_block_bits;
-
-std::vector<std::string> rows_of(store::sqlite::database& db, const std::string& sql) {
-  sqlite3_stmt* raw = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(db.raw(), sql.c_str(), -1, &raw, nullptr), SQLITE_OK)
-      << sql << ": " << sqlite3_errmsg(db.raw());
-  store::sqlite::statement q(raw);
-  std::vector<std::string> out;
-  while (must(q.step())) {
-    std::string row;
-    for (int i = 0; i < sqlite3_column_count(raw); ++i) {
-      const unsigned char* t = sqlite3_column_text(raw, i);
-      row += (i ? "|" : "") + std::string(t ? reinterpret_cast<const char*>(t) : "NULL");
-    }
-    out.push_back(row);
-  }
-  return out;
-}
 
 // A journal row of `account` at `seq` (its amount the seq, to tell rows
 // apart), written around the store: the reader reads what the file holds.
@@ -70,6 +55,19 @@ std::vector<std::uint64_t> read_seqs(store::sqlite::sqlite_reader& r, const std:
   return out;
 }
 
+// Every seq of `account`, read a page of `page` at a time as the journal
+// pages through them.
+std::vector<std::uint64_t> paged_seqs(store::sqlite::sqlite_reader& r, const std::string& account,
+                                      std::size_t page) {
+  std::vector<std::uint64_t> out;
+  for (std::uint64_t after = 0;;) {
+    auto seqs = read_seqs(r, account, after, page);
+    if (seqs.empty()) return out;
+    out.insert(out.end(), seqs.begin(), seqs.end());
+    after = seqs.back();
+  }
+}
+
 }  // namespace
 
 // Account "a" has entries at both ends of blocks 0 and 1, none in blocks 2
@@ -80,8 +78,8 @@ TEST(journal_blocks, a_read_crosses_blocks_and_empty_blocks_from_any_cursor) {
   temp_dir dir;
   const std::string path = dir.file("j.db");
   { auto s = open_store(path); }
-  const std::vector<std::uint64_t> a = {1,         2,         block - 1,     block,
-                                        block + 1, 2 * block - 1, 5 * block + 7, 8 * block - 1};
+  const std::vector<std::uint64_t> a = {
+      1, 2, block - 1, block, block + 1, 2 * block - 1, 5 * block + 7, 8 * block - 1};
   const std::vector<std::uint64_t> b = {3, block + 2, 3 * block, 6 * block, 8 * block};
   {
     auto db = must(store::sqlite::database::open(path, false));
@@ -113,14 +111,7 @@ TEST(journal_blocks, a_read_crosses_blocks_and_empty_blocks_from_any_cursor) {
   EXPECT_EQ(read_seqs(r, "a", 0, 0), std::vector<std::uint64_t>{});
   EXPECT_EQ(read_seqs(r, "nobody", 0, 100), std::vector<std::uint64_t>{});
   // A page at a time, as the journal pages through them: every entry once.
-  std::vector<std::uint64_t> paged;
-  for (std::uint64_t after = 0;;) {
-    auto page = read_seqs(r, "a", after, 3);
-    if (page.empty()) break;
-    paged.insert(paged.end(), page.begin(), page.end());
-    after = page.back();
-  }
-  EXPECT_EQ(paged, a);
+  EXPECT_EQ(paged_seqs(r, "a", 3), a);
 }
 
 // The reader's query is one seek in entries_account_block per block, in
@@ -164,22 +155,16 @@ TEST(journal_blocks, a_schema_9_file_migrates_its_journal_index) {
   auto db = must(store::sqlite::database::open(path, false));
   EXPECT_EQ(rows_of(db, "SELECT MAX(version) FROM schema_migrations"),
             std::vector<std::string>{std::to_string(store::schema_version_latest)});
-  EXPECT_EQ(rows_of(db, "SELECT name FROM sqlite_master WHERE tbl_name = 'entries' AND type = "
-                        "'index' ORDER BY name"),
+  EXPECT_EQ(rows_of(db,
+                    "SELECT name FROM sqlite_master WHERE tbl_name = 'entries' AND type = "
+                    "'index' ORDER BY name"),
             std::vector<std::string>{"entries_account_block"});
   EXPECT_EQ(rows_of(db, "PRAGMA integrity_check"), std::vector<std::string>{"ok"});
   store::sqlite::sqlite_reader r(path);
-  std::vector<std::uint64_t> odd;
-  for (std::uint64_t after = 0;;) {
-    auto page = read_seqs(r, "odd", after, 50);
-    if (page.empty()) break;
-    odd.insert(odd.end(), page.begin(), page.end());
-    after = page.back();
-  }
   std::vector<std::uint64_t> want;
   for (std::uint64_t s = 1; s <= 3 * block; s += 997)
     if (s % 2) want.push_back(s);
-  EXPECT_EQ(odd, want);
+  EXPECT_EQ(paged_seqs(r, "odd", 50), want);
 }
 
 namespace {
@@ -260,8 +245,8 @@ double index_frames_per_charge(std::uint64_t history, bool old_index) {
 TEST(journal_blocks, a_charge_writes_a_page_of_the_newest_block_not_a_random_one) {
   const double now = index_frames_per_charge(300'000, false);
   const double before = index_frames_per_charge(300'000, true);
-  std::printf("journal index frames per charge, 300,000 entries of history: %.3f (was %.3f)\n",
-              now, before);
+  std::printf("journal index frames per charge, 300,000 entries of history: %.3f (was %.3f)\n", now,
+              before);
   EXPECT_GT(before, 0.25);
   EXPECT_LT(now, 0.15);
 }

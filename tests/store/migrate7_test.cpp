@@ -15,35 +15,19 @@
 #include "store/store_workload.hpp"
 #include "support/ledger_dump.hpp"
 #include "support/old_schema.hpp"
+#include "support/sql_rows.hpp"
 #include "support/stored_history.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace creditd;
 using namespace creditd::testing::store_workload;
 using creditd::testing::dump_ledger;
+using creditd::testing::rows_of;
 using creditd::testing::temp_dir;
 
 namespace {
 
 const char* const rebuilt[] = {"lots", "holds", "charges", "entries", "events", "purchases"};
-
-// Every row of a query, its columns joined with '|'.
-std::vector<std::string> rows_of(store::sqlite::database& db, const std::string& sql) {
-  sqlite3_stmt* raw = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(db.raw(), sql.c_str(), -1, &raw, nullptr), SQLITE_OK)
-      << sql << ": " << sqlite3_errmsg(db.raw());
-  store::sqlite::statement q(raw);
-  std::vector<std::string> out;
-  while (must(q.step())) {
-    std::string row;
-    for (int i = 0; i < sqlite3_column_count(raw); ++i) {
-      const unsigned char* t = sqlite3_column_text(raw, i);
-      row += (i ? "|" : "") + std::string(t ? reinterpret_cast<const char*>(t) : "NULL");
-    }
-    out.push_back(std::move(row));
-  }
-  return out;
-}
 
 // A file at schema 6 holding the rows of `source` (written by this creditd):
 // the tables as migrations 1 to 6 make them, filled by INSERT ... SELECT *

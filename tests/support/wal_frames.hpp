@@ -28,8 +28,8 @@ inline wal_frames count_wal_frames(const std::string& path, long long from = 32)
   std::map<unsigned, long> frames_of_page;
   wal_frames out;
   // Each frame: a 24-byte header (the page number first, big-endian) and a page.
-  for (long long off = from > 32 ? from : 32;
-       off + 24 + page <= static_cast<long long>(wal.size()); off += 24 + page, ++out.total) {
+  for (long long off = from > 32 ? from : 32; off + 24 + page <= static_cast<long long>(wal.size());
+       off += 24 + page, ++out.total) {
     const auto* h = reinterpret_cast<const unsigned char*>(&wal[static_cast<std::size_t>(off)]);
     ++frames_of_page[(unsigned{h[0]} << 24) | (unsigned{h[1]} << 16) | (unsigned{h[2]} << 8) |
                      h[3]];
