@@ -22,6 +22,7 @@
 using namespace creditd;
 using namespace creditd::testing::store_workload;
 using creditd::testing::dump_ledger;
+using creditd::testing::query_plan;
 using creditd::testing::rows_of;
 using creditd::testing::temp_dir;
 
@@ -145,9 +146,7 @@ TEST(migration_7, the_per_account_queries_use_the_narrow_indexes_in_order) {
        "purchases_account"},
   };
   for (const auto& [sql, index] : queries) {
-    std::string plan;
-    for (const std::string& r : rows_of(db, std::string("EXPLAIN QUERY PLAN ") + sql))
-      plan += r + "\n";
+    const std::string plan = query_plan(db, sql);
     EXPECT_NE(plan.find(std::string("USING INDEX ") + index + " (account=? AND rowid>?)"),
               std::string::npos)
         << sql << "\n"

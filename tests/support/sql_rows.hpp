@@ -1,12 +1,13 @@
 // Every row of an SQL query on a store file, its columns as text joined with
-// '|' (NULL as "NULL"): for tests that look at the file's schema, plans and
-// rows directly.
+// '|' (NULL as "NULL"), and a query's plan: for tests that look at the
+// file's schema, plans and rows directly.
 #pragma once
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "store/sqlite/sqlite_db.hpp"
@@ -34,6 +35,15 @@ inline std::vector<std::string> rows_of(store::sqlite::database& db, const std::
     out.push_back(std::move(text));
   }
   return out;
+}
+
+// SQLite's plan for `sql` (EXPLAIN QUERY PLAN; parameters may stay
+// unbound), a line per step.
+inline std::string query_plan(store::sqlite::database& db, std::string_view sql) {
+  std::string plan;
+  for (const std::string& row : rows_of(db, "EXPLAIN QUERY PLAN " + std::string(sql)))
+    plan += row + "\n";
+  return plan;
 }
 
 }  // namespace creditd::testing

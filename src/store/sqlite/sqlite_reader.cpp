@@ -74,7 +74,7 @@ void sqlite_reader::release(database db) {
 // of the journal after it.
 std::expected<std::vector<stored_entry>, store_error> sqlite_reader::entries(
     const std::string& account, std::uint64_t after_seq, std::size_t limit) {
-  static_assert(entries_block_bits == 16, "the query below names the index's expression");
+  static_assert(entries_block_bits == 16, "entries_of_block_sql names the index's expression");
   auto db = acquire();
   if (!db) return std::unexpected(db.error());
   auto failed = [](const db_error& e) {
@@ -95,11 +95,7 @@ std::expected<std::vector<stored_entry>, store_error> sqlite_reader::entries(
     last_seq = static_cast<std::uint64_t>(q->column_int(0));
   }
   if (after_seq < last_seq) {
-    auto q = db->prepare(
-        "SELECT seq, type, amount, balance_after, lot_id, charge_id, hold_id, refund_id, parts, "
-        "operation, dimensions, reference, reason, created_at, quantity, metadata, price_id, "
-        "unit_amount FROM entries "
-        "WHERE (seq >> 16) = ?1 AND account = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4");
+    auto q = db->prepare(entries_of_block_sql);
     if (!q) return failed(q.error());
     const std::uint64_t last_block = last_seq >> entries_block_bits;
     for (std::uint64_t block = (after_seq + 1) >> entries_block_bits;
