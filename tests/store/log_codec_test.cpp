@@ -412,6 +412,33 @@ TEST(log_codec, every_field_of_every_row_round_trips) {
   EXPECT_EQ(again, bytes);
 }
 
+// Many owners (past a block, the table's growth and what reset() keeps):
+// one stand-in per id, found again by id, and after reset() a new batch
+// starts empty, its stand-ins holding their own ids.
+TEST(log_codec, the_owner_arena_interns_many_owners_and_starts_over) {
+  owner_arena arena;
+  constexpr std::size_t n = owner_arena::retained_max + 3 * owner_arena::block_accounts + 7;
+  for (int round = 0; round < 3; ++round) {
+    std::vector<const ledger::account*> first(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      first[i] = arena.intern("acct-" + std::to_string(round) + "-" + std::to_string(i));
+      ASSERT_EQ(first[i]->id, "acct-" + std::to_string(round) + "-" + std::to_string(i));
+    }
+    EXPECT_EQ(arena.size(), n);
+    // In reverse (past the last-one shortcut): the same stand-ins.
+    for (std::size_t i = n; i-- > 0;)
+      ASSERT_EQ(arena.intern("acct-" + std::to_string(round) + "-" + std::to_string(i)), first[i]);
+    EXPECT_EQ(arena.size(), n);
+    arena.reset();
+    EXPECT_EQ(arena.size(), 0u);
+    const ledger::account* again = arena.intern("acct-" + std::to_string(round) + "-0");
+    EXPECT_EQ(again->id, "acct-" + std::to_string(round) + "-0");
+    EXPECT_TRUE(again->lots.empty());
+    EXPECT_EQ(arena.size(), 1u);
+    arena.reset();
+  }
+}
+
 TEST(log_codec, several_sets_and_an_empty_one_round_trip) {
   owners o;
   const ledger::change_set full = full_set(&o.a, &o.b), empty;

@@ -1,7 +1,9 @@
 #include "store/log/change_codec.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
+#include <functional>
 #include <limits>
 
 #include "util/assert.hpp"
@@ -14,12 +16,53 @@ const ledger::account* owner_arena::intern(std::string_view id) {
   // A charge's entry, lot and charge rows name one owner in a row: the
   // last one answers most lookups without hashing.
   if (last_ != nullptr && last_->id == id) return last_;
-  if (auto it = by_id_.find(id); it != by_id_.end()) return last_ = it->second;
-  if (by_id_.empty()) by_id_.reserve(1024);
-  ledger::account& a = accounts_.emplace_back();
-  a.id = std::string(id);
-  by_id_.emplace(std::string_view(a.id), &a);
-  return last_ = &a;
+  if ((size_ + 1) * 2 > table_.size()) grow_table();
+  const std::size_t mask = table_.size() - 1;
+  for (std::size_t i = std::hash<std::string_view>{}(id)&mask;; i = (i + 1) & mask) {
+    const ledger::account*& slot = table_[i];
+    if (slot == nullptr) {
+      ledger::account& a = next_account();
+      a.id.assign(id);
+      slot = &a;
+      return last_ = slot;
+    }
+    if (slot->id == id) return last_ = slot;
+  }
+}
+
+ledger::account& owner_arena::next_account() {
+  const std::size_t block = size_ / block_accounts;
+  if (block == blocks_.size())
+    blocks_.push_back(std::make_unique<ledger::account[]>(block_accounts));
+  return blocks_[block][size_++ % block_accounts];
+}
+
+void owner_arena::grow_table() {
+  std::vector<const ledger::account*> bigger(std::max<std::size_t>(1024, table_.size() * 2));
+  const std::size_t mask = bigger.size() - 1;
+  for (const ledger::account* a : table_) {
+    if (a == nullptr) continue;
+    std::size_t i = std::hash<std::string_view>{}(a->id) & mask;
+    while (bigger[i] != nullptr)
+      i = (i + 1) & mask;
+    bigger[i] = a;
+  }
+  table_ = std::move(bigger);
+}
+
+void owner_arena::reset() {
+  // Only an id was ever set: clearing it makes the account as new.
+  const std::size_t kept = std::min(blocks_.size(), retained_max / block_accounts);
+  blocks_.resize(kept);
+  for (auto& block : blocks_)
+    for (std::size_t i = 0; i < block_accounts; ++i)
+      block[i].id.clear();
+  size_ = 0;
+  last_ = nullptr;
+  if (table_.size() > 2 * retained_max)
+    table_ = {};
+  else
+    std::fill(table_.begin(), table_.end(), nullptr);
 }
 
 namespace {

@@ -15,10 +15,10 @@
 #include <cstdint>
 #include <deque>
 #include <expected>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "ledger/changes.hpp"
@@ -31,16 +31,32 @@ namespace creditd::store::log {
 inline constexpr std::uint8_t change_codec_version = 2;
 
 // Stand-in accounts for the owners of decoded rows: one per id, holding only
-// the id; pointers stay valid for the arena's life (never moved).
+// the id; pointers stay valid until reset() or the arena's end. Accounts
+// live in blocks and are found through an open-addressing table of
+// pointers, so a batch of many owners costs a few allocations, not two per
+// owner. reset() keeps up to retained_max of them for the next batch.
 class owner_arena {
  public:
+  static constexpr std::size_t block_accounts = 256;
+  static constexpr std::size_t retained_max = 16 * block_accounts;
+
+  owner_arena() = default;
+  owner_arena(owner_arena&&) = default;
+  owner_arena& operator=(owner_arena&&) = default;
+
   const ledger::account* intern(std::string_view id);
-  std::size_t size() const { return accounts_.size(); }
+  std::size_t size() const { return size_; }
+  // Forgets every owner (their pointers dangle), keeping some memory.
+  void reset();
 
  private:
-  std::deque<ledger::account> accounts_;
-  std::unordered_map<std::string_view, const ledger::account*> by_id_;  // views into accounts_
-  const ledger::account* last_ = nullptr;                               // the last interned
+  ledger::account& next_account();
+  void grow_table();
+
+  std::vector<std::unique_ptr<ledger::account[]>> blocks_;
+  std::size_t size_ = 0;                       // accounts in use, in blocks_ order
+  std::vector<const ledger::account*> table_;  // a power of two; nullptr: empty
+  const ledger::account* last_ = nullptr;      // the last interned
 };
 
 // Appends the encoding of `sets` to `out`. Every owner pointer must be set.

@@ -35,7 +35,7 @@ class batch_writer {
       ptrs.push_back(&s);
     auto r = db_.commit_batch(ptrs, last_seq_);
     sets_.clear();
-    arena_ = owner_arena();
+    arena_.reset();
     records_ = bytes_ = 0;
     if (!r) {
       return std::unexpected(store_error{"log " + dir_ + ": cannot apply records up to seq " +
