@@ -194,7 +194,8 @@ struct stream_settings {
 int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
           const std::string& listen, bool test_clock, int threads, const std::string& log_level,
           const tls_files& tls_in, const commerce_options& shop, std::size_t kept_in_memory,
-          std::int64_t apply_delay_ms, const stream_settings& streaming) {
+          std::int64_t apply_delay_ms, const std::string& applier_priority,
+          const stream_settings& streaming) {
   if (log_level == "debug") log::threshold() = log::level::debug;
   if (log_level == "error") log::threshold() = log::level::error;
   auto url = parse_store(store_arg);
@@ -312,6 +313,10 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
     store::log::log_store_options lo;
     lo.log.dir = logs.dir;
     lo.apply_delay = std::chrono::milliseconds(apply_delay_ms);
+    lo.idle_priority = applier_priority == "idle";
+    if (std::string why; lo.idle_priority && !store::log::background_priority::probe(&why)) {
+      log::write(log::level::info, "the applier runs at normal priority", {{"reason", why}});
+    }
     auto opened = store::log::log_store::open(std::move(lo), std::move(*store));
     if (!opened) {
       const std::string& why = opened.error().message;
@@ -340,6 +345,8 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
     std::fprintf(stderr, "creditd: %s\n", key_repo.error().c_str());
     return 1;
   }
+  // The applier may hold the file's write lock at idle priority.
+  if (logged) (*key_repo)->on_busy([l = logged.get()] { l->nudge_applier(); });
   auth::key_store keys(**key_repo);
   if (auto r = keys.load(); !r) {
     std::fprintf(stderr, "creditd: cannot load API keys: %s\n", r.error().c_str());
@@ -422,6 +429,7 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
     std::fprintf(stderr, "creditd: %s\n", webhook_repo.error().c_str());
     return 1;
   }
+  if (logged) (*webhook_repo)->on_busy([l = logged.get()] { l->nudge_applier(); });
   std::atomic<http::delivery_worker*> webhook_worker{nullptr};
   webhooks::registry hooks(**webhook_repo,
                            {.last_event_seq = [&]() -> std::expected<std::uint64_t, std::string> {
@@ -742,6 +750,15 @@ int main(int argc, char** argv) {
       "SQLite file is filled in with it: larger transactions write each changed page "
       "once. Reads that need the file current do not wait for it. 0: at once");
   apply_delay_opt->capture_default_str()->check(CLI::Range(std::int64_t{0}, std::int64_t{60'000}));
+  std::string applier_priority = "idle";
+  CLI::Option* applier_priority_opt =
+      serve_cmd
+          ->add_option("--applier-priority", applier_priority,
+                       "The CPU priority of the thread that fills the SQLite file in behind the "
+                       "log: idle (SCHED_IDLE while nothing waits for it, normal while something "
+                       "does; needs CAP_SYS_NICE or RLIMIT_NICE 20, else normal) or normal")
+          ->capture_default_str()
+          ->check(CLI::IsMember({"idle", "normal"}));
   std::string log_level = "info";
   serve_cmd->add_option("--log-level", log_level, "debug (one line per request), info or error")
       ->check(CLI::IsMember({"debug", "info", "error"}));
@@ -761,7 +778,8 @@ int main(int argc, char** argv) {
                  "Serve the SQLite file alone, each commit durable in it (refused for a file "
                  "written through a log)")
       ->excludes(serve_log)
-      ->excludes(apply_delay_opt);
+      ->excludes(apply_delay_opt)
+      ->excludes(applier_priority_opt);
   CLI::Option* check_log = check_cmd->add_option(
       "--log-dir", log_dir, "The store's append-only log, checked with it (default: PATH-log)");
   check_cmd
@@ -816,7 +834,7 @@ int main(int argc, char** argv) {
   }
   if (*serve_cmd)
     return serve(store_arg, log_dir, no_log, listen, test_clock, threads, log_level, tls, shop,
-                 kept_in_memory, apply_delay_ms, streaming);
+                 kept_in_memory, apply_delay_ms, applier_priority, streaming);
   if (*check_cmd) return check(store_arg, log_dir, no_log);
   return 2;
 }

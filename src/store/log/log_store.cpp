@@ -111,6 +111,7 @@ std::expected<std::unique_ptr<log_store>, store_error> log_store::open(
   CREDITD_ASSERT(s->applied_seq_ == s->durable_seq_ && s->file_durable_seq_ == s->applied_seq_);
   s->applier_ = std::thread([p = s.get()] {
     util::name_this_thread("applier");
+    p->priority_.attach_this_thread(p->opts_.idle_priority);
     p->applier_loop();
   });
   return s;
@@ -121,8 +122,18 @@ log_store::~log_store() {
     std::lock_guard lock(mu_);
     stop_ = true;
   }
+  priority_.demand();  // never released: it finishes at normal priority
   applier_cv_.notify_all();
   if (applier_.joinable()) applier_.join();
+}
+
+bool log_store::behind() const {
+  return queued_records_ * 2 >= opts_.queued_records_max ||
+         queued_bytes_ * 2 >= opts_.queued_bytes_max;
+}
+
+bool log_store::applier_lowered() const {
+  return priority_.lowered();
 }
 
 void log_store::fail(const std::string& why) {
@@ -170,8 +181,10 @@ std::expected<void, store_error> log_store::commit(const ledger::change_set& cha
     };
     if (failure_.empty() && !room()) {
       room_wanted_ = true;
+      priority_.demand();
       applier_cv_.notify_one();
       done_cv_.wait(lock, [&] { return !failure_.empty() || room(); });
+      priority_.release();
       room_wanted_ = false;
     }
     if (!failure_.empty()) return std::unexpected(failure_error());
@@ -193,6 +206,7 @@ std::expected<void, store_error> log_store::commit(const ledger::change_set& cha
   queued_bytes_ += bytes;
   ++queued_records_;
   durable_seq_.store(*seq, std::memory_order_release);
+  if (behind()) priority_.nudge();
   // Wake the applier only when it has something to do now, or (with a
   // delay) a first record to time; not once per commit.
   const bool delayed = opts_.apply_delay.count() > 0;
@@ -211,18 +225,29 @@ std::expected<void, store_error> log_store::wait_applied(std::uint64_t seq) {
   }
   if (applied_seq_.load(std::memory_order_acquire) >= seq) return {};
   if (seq > flush_to_) flush_to_ = seq;
+  priority_.demand();
   applier_cv_.notify_one();
   done_cv_.wait(lock, [&] {
     return !failure_.empty() || applied_seq_.load(std::memory_order_acquire) >= seq;
   });
+  priority_.release();
   if (applied_seq_.load(std::memory_order_acquire) >= seq) return {};
   return std::unexpected(failure_error());
 }
 
 std::expected<void, store_error> log_store::load(ledger::ledger& into, ledger::time_us now) {
   if (auto r = wait_applied(durable_seq()); !r) return r;
-  std::lock_guard db_lock(db_mu_);
+  std::lock_guard db_lock(lock_db(), std::adopt_lock);
   return db_->load(into, now);
+}
+
+std::mutex& log_store::lock_db() {
+  // The applier holds db_mu_ for a transaction: at normal priority until
+  // the lock is ours, or an idle applier could keep it from us.
+  priority_.demand();
+  db_mu_.lock();
+  priority_.release();
+  return db_mu_;
 }
 
 std::expected<void, store_error> log_store::probe() {
@@ -231,7 +256,7 @@ std::expected<void, store_error> log_store::probe() {
     if (!failure_.empty()) return std::unexpected(failure_error());
     if (!append_failure_.empty()) return std::unexpected(append_failure_error());
   }
-  std::lock_guard db_lock(db_mu_);
+  std::lock_guard db_lock(lock_db(), std::adopt_lock);
   return db_->probe();
 }
 
@@ -279,9 +304,14 @@ void log_store::applier_loop() {
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
+    // Idle while it writes, unless behind (then whoever waits for room
+    // would demand it back at once); mu_ is taken at normal priority only.
+    const bool may_lower = !behind() && !stop_ && flush_to_ <= applied_seq_.load();
     lock.unlock();
+    if (may_lower) priority_.lower();
     if (opts_.at_step) opts_.at_step("apply_begin");
     auto r = apply(batch);
+    priority_.raise();
     if (r && opts_.at_step) opts_.at_step("apply_done");
     lock.lock();
     if (!r) {

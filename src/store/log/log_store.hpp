@@ -32,6 +32,7 @@
 #include <string>
 #include <thread>
 
+#include "store/log/background_priority.hpp"
 #include "store/log/segment_log.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/store.hpp"
@@ -57,6 +58,12 @@ struct log_store_options {
   // once instead of once per record. Reads that need the file to be current
   // do not wait for it (wait_applied() asks the applier to go now).
   std::chrono::microseconds apply_delay{0};
+  // The applier runs at SCHED_IDLE while nothing waits for it, and at
+  // normal priority while a writer waits for room, a read waits for the
+  // file (wait_applied, load), the queue is half full, or the store stops
+  // (background_priority.hpp). Only where the system lets a thread come back
+  // from SCHED_IDLE (background_priority::probe); elsewhere it stays normal.
+  bool idle_priority = false;
   // Tests only: called by the applier at "apply_begin" (records taken, not
   // yet written) and "apply_done" (committed, mark advanced), besides the
   // log's own steps; a test kills the process there.
@@ -117,6 +124,11 @@ class log_store final : public store {
 
   bool failed() const;
   std::string failure() const;  // "" while not failed
+  // Whether the applier runs at SCHED_IDLE now (for tests and metrics).
+  bool applier_lowered() const;
+  // Another connection to the file waits for its write lock, which the
+  // applier may hold: normal priority for the rest of its transaction.
+  void nudge_applier() { priority_.nudge(); }
   // Segment files now (for tests and metrics; the committer's thread only).
   std::size_t segment_count() const { return log_->segment_count(); }
 
@@ -129,6 +141,10 @@ class log_store final : public store {
   log_store(log_store_options opts, std::unique_ptr<sqlite::sqlite_store> db)
       : opts_(std::move(opts)), db_(std::move(db)) {}
   void applier_loop();
+  // Locks db_mu_, the applier at normal priority while this waits for it.
+  std::mutex& lock_db();
+  // mu_ held: the queue is half full (the applier is behind).
+  bool behind() const;
   // Decodes `payloads` and writes them with commit_batch in one transaction.
   std::expected<void, store_error> apply(const std::deque<queued>& batch);
   void fail(const std::string& why);         // mu_ held
@@ -161,6 +177,8 @@ class log_store final : public store {
   // are recycled below it only.
   std::atomic<std::uint64_t> file_durable_seq_{0};
   std::mutex db_mu_;  // the sqlite_store: the applier's transactions, load(), probe()
+  // The applier's: idle only while it applies, nobody waiting (options).
+  background_priority priority_;
   std::thread applier_;
 };
 

@@ -1,5 +1,8 @@
 #include "store/sqlite/sqlite_db.hpp"
 
+#include <algorithm>
+#include <thread>
+
 #include <utility>
 
 namespace creditd::store::sqlite {
@@ -78,8 +81,26 @@ database& database::operator=(database&& o) noexcept {
   if (this != &o) {
     sqlite3_close_v2(db_);
     db_ = std::exchange(o.db_, nullptr);
+    busy_ = std::move(o.busy_);
   }
   return *this;
+}
+
+void database::set_busy_wait(std::chrono::milliseconds timeout, std::function<void()> on_busy) {
+  busy_ = std::make_unique<busy_state>();
+  busy_->timeout = timeout;
+  busy_->on_busy = std::move(on_busy);
+  sqlite3_busy_handler(db_, &database::on_busy_call, busy_.get());
+}
+
+int database::on_busy_call(void* state, int count) {
+  auto* b = static_cast<busy_state*>(state);
+  const auto now = std::chrono::steady_clock::now();
+  if (count == 0) b->since = now;
+  if (now - b->since >= b->timeout) return 0;
+  if (b->on_busy) b->on_busy();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1 << std::min(count, 4)));
+  return 1;
 }
 
 database::~database() {

@@ -4,8 +4,11 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <cstdint>
 #include <expected>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -56,7 +59,7 @@ class statement {
 class database {
  public:
   database() = default;
-  database(database&& o) noexcept : db_(o.db_) { o.db_ = nullptr; }
+  database(database&& o) noexcept : db_(o.db_), busy_(std::move(o.busy_)) { o.db_ = nullptr; }
   database& operator=(database&& o) noexcept;
   database(const database&) = delete;
   database& operator=(const database&) = delete;
@@ -72,9 +75,23 @@ class database {
   // WHERE matched, even when their values stay the same).
   int changes() const { return sqlite3_changes(db_); }
   db_error last_error() const;
+  // Instead of PRAGMA busy_timeout: while another connection holds the lock
+  // this one needs, calls `on_busy` (each time it finds the lock held) and
+  // sleeps, 1 ms doubling up to 16 ms, until `timeout` has passed; then the
+  // statement fails SQLITE_BUSY. (store/log's applier may hold the file's
+  // write lock while it runs at idle priority: on_busy raises it.)
+  void set_busy_wait(std::chrono::milliseconds timeout, std::function<void()> on_busy);
 
  private:
+  struct busy_state {
+    std::chrono::milliseconds timeout{0};
+    std::function<void()> on_busy;
+    std::chrono::steady_clock::time_point since;
+  };
+  static int on_busy_call(void* state, int count);
+
   sqlite3* db_ = nullptr;
+  std::unique_ptr<busy_state> busy_;  // the handler's, at a fixed address
 };
 
 }  // namespace creditd::store::sqlite

@@ -4,6 +4,11 @@
 
 namespace creditd::store::sqlite {
 
+namespace {
+// How long a write waits for the file's write lock before it fails.
+constexpr std::chrono::milliseconds busy_timeout{10'000};
+}  // namespace
+
 std::expected<std::unique_ptr<sqlite_keys>, std::string> sqlite_keys::open(
     const std::string& path) {
   auto db = database::open(path, false);
@@ -11,10 +16,16 @@ std::expected<std::unique_ptr<sqlite_keys>, std::string> sqlite_keys::open(
   auto k = std::make_unique<sqlite_keys>();
   k->db_ = std::move(*db);
   k->path_ = path;
-  if (auto r = k->db_.exec("PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;"); !r) {
+  if (auto r = k->db_.exec("PRAGMA synchronous=FULL;"); !r) {
     return std::unexpected(r.error().message);
   }
+  k->db_.set_busy_wait(busy_timeout, nullptr);
   return k;
+}
+
+void sqlite_keys::on_busy(std::function<void()> f) {
+  std::lock_guard lock(mu_);
+  db_.set_busy_wait(busy_timeout, std::move(f));
 }
 
 std::expected<std::vector<auth::key_row>, std::string> sqlite_keys::load_all() {

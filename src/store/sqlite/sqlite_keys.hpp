@@ -2,6 +2,7 @@
 // write between the engine's commits). Thread-safe: one mutex.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 
@@ -14,6 +15,10 @@ class sqlite_keys final : public auth::key_repository {
  public:
   // The file must exist and be migrated (open the sqlite_store first).
   static std::expected<std::unique_ptr<sqlite_keys>, std::string> open(const std::string& path);
+  // Called while this connection waits for the file's write lock (before
+  // its first use): creditd raises the log's applier, which may hold it
+  // at idle priority (database::set_busy_wait).
+  void on_busy(std::function<void()> f);
   // Every key. Errors: the file cannot be read, or a row's checksum does not
   // match (altered outside creditd: named, with the file).
   std::expected<std::vector<auth::key_row>, std::string> load_all() override;

@@ -8,6 +8,11 @@
 namespace creditd::store::sqlite {
 
 namespace {
+// How long a write waits for the file's write lock before it fails.
+constexpr std::chrono::milliseconds busy_timeout{10'000};
+}  // namespace
+
+namespace {
 
 std::string join(const std::vector<std::string>& items) {
   std::string out;
@@ -36,9 +41,15 @@ std::expected<std::unique_ptr<sqlite_webhooks>, std::string> sqlite_webhooks::op
   auto w = std::make_unique<sqlite_webhooks>();
   w->db_ = std::move(*db);
   w->path_ = path;
-  if (auto r = w->db_.exec("PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;"); !r)
+  if (auto r = w->db_.exec("PRAGMA synchronous=FULL;"); !r)
     return std::unexpected(r.error().message);
+  w->db_.set_busy_wait(busy_timeout, nullptr);
   return w;
+}
+
+void sqlite_webhooks::on_busy(std::function<void()> f) {
+  std::lock_guard lock(mu_);
+  db_.set_busy_wait(busy_timeout, std::move(f));
 }
 
 std::expected<std::vector<webhooks::endpoint>, std::string> sqlite_webhooks::load_all() {

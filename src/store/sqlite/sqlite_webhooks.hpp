@@ -11,6 +11,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -31,6 +32,10 @@ class sqlite_webhooks final : public webhooks::repository {
  public:
   // The file must exist and be migrated (open the sqlite_store first).
   static std::expected<std::unique_ptr<sqlite_webhooks>, std::string> open(const std::string& path);
+  // Called while this connection waits for the file's write lock (before
+  // its first use): creditd raises the log's applier, which may hold it
+  // at idle priority (database::set_busy_wait).
+  void on_busy(std::function<void()> f);
 
   std::expected<std::vector<webhooks::endpoint>, std::string> load_all() override;
   std::expected<void, std::string> upsert(const webhooks::endpoint& e) override;

@@ -1,0 +1,66 @@
+// The applier's CPU priority: idle while nothing waits for it, normal while
+// something does.
+//
+// The applier fills the SQLite file in behind the log; nobody waits for it
+// while it keeps up. At normal priority its bursts (a second's transactions
+// at --apply-delay-ms 1000) take a core from the threads that answer
+// requests, which shows in their tail latency. At SCHED_IDLE it runs on
+// what those threads leave. That is safe only if it is raised back the
+// moment something waits for it (a writer blocked on a full queue, a read
+// that needs the file current, a load, a stop): otherwise a CPU kept busy
+// by reads could starve it, and with it every write. Linux lets a thread
+// leave SCHED_IDLE only with CAP_SYS_NICE or an RLIMIT_NICE of 20
+// (sched(7)), so probe() first tries the round trip on a throwaway thread;
+// without the permission nothing is lowered.
+//
+// The owner lowers itself only for a stretch of work during which it holds
+// no lock another thread waits on without demanding (lower() ... raise()),
+// so that it never holds such a lock while idle. A waiter demands normal
+// priority for as long as it waits (demand() ... release()): lower() does
+// not lower while anyone demands, and a demand made while it lowers still
+// takes effect (both sides check the other after their own step).
+//
+// Thread-safety: demand(), release() and nudge() from any thread; lower(),
+// raise() and attach_this_thread() from the owner only.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <string>
+
+namespace creditd::store::log {
+
+class background_priority {
+ public:
+  // Whether this process may lower a thread to SCHED_IDLE and raise it back
+  // (tried once, on a throwaway thread; the answer is kept). `why` gets the
+  // reason when not.
+  static bool probe(std::string* why = nullptr);
+
+  // The owner, on its own thread, before lower(); enabled: whether lower()
+  // may lower at all (it still needs probe()).
+  void attach_this_thread(bool enabled);
+  // SCHED_IDLE, unless disabled, not permitted, or someone demands.
+  void lower();
+  // Normal again (after the stretch of work).
+  void raise();
+
+  // A waiter: the owner runs at normal priority until release().
+  void demand();
+  void release();
+  // Normal now, without waiting (the owner lowers again at its next lower()).
+  void nudge();
+
+  bool lowered() const { return lowered_.load(); }
+
+ private:
+  void raise_if_lowered();
+
+  pid_t tid_ = 0;
+  bool enabled_ = false;
+  std::atomic<int> demands_{0};
+  std::atomic<bool> lowered_{false};
+};
+
+}  // namespace creditd::store::log
