@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <thread>
-
 #include <utility>
 
 namespace creditd::store::sqlite {
