@@ -346,7 +346,7 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
     return 1;
   }
   // The applier may hold the file's write lock at idle priority.
-  if (logged) (*key_repo)->on_busy([l = logged.get()] { l->nudge_applier(); });
+  if (logged) (*key_repo)->on_busy([l = logged.get()] { l->raise_applier(); });
   auth::key_store keys(**key_repo);
   if (auto r = keys.load(); !r) {
     std::fprintf(stderr, "creditd: cannot load API keys: %s\n", r.error().c_str());
@@ -429,7 +429,7 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
     std::fprintf(stderr, "creditd: %s\n", webhook_repo.error().c_str());
     return 1;
   }
-  if (logged) (*webhook_repo)->on_busy([l = logged.get()] { l->nudge_applier(); });
+  if (logged) (*webhook_repo)->on_busy([l = logged.get()] { l->raise_applier(); });
   std::atomic<http::delivery_worker*> webhook_worker{nullptr};
   webhooks::registry hooks(**webhook_repo,
                            {.last_event_seq = [&]() -> std::expected<std::uint64_t, std::string> {

@@ -138,13 +138,13 @@ TEST(applier_priority, lowers_comes_back_and_a_demand_wins) {
     p.release();
     p.lower();
     EXPECT_EQ(::sched_getscheduler(0), SCHED_IDLE);
-    // A demand raises at once; so does a nudge.
+    // A demand raises at once; so does raise() from anyone.
     p.demand();
     EXPECT_EQ(::sched_getscheduler(0), SCHED_OTHER);
     EXPECT_FALSE(p.lowered());
     p.release();
     p.lower();
-    p.nudge();
+    p.raise();
     EXPECT_EQ(::sched_getscheduler(0), SCHED_OTHER);
     // Disabled: never lowered.
     background_priority off;

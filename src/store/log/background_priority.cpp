@@ -64,27 +64,19 @@ void background_priority::lower() {
   lowered_.store(true);
   // A demand made since the check above found lowered_ still false and
   // changed nothing: it is honoured here.
-  if (demands_.load() > 0) raise_if_lowered();
-}
-
-void background_priority::raise() {
-  raise_if_lowered();
+  if (demands_.load() > 0) raise();
 }
 
 void background_priority::demand() {
   demands_.fetch_add(1);
-  raise_if_lowered();
+  raise();
 }
 
 void background_priority::release() {
   demands_.fetch_sub(1);
 }
 
-void background_priority::nudge() {
-  raise_if_lowered();
-}
-
-void background_priority::raise_if_lowered() {
+void background_priority::raise() {
   // Whoever takes the flag makes the call; the owner's lower() set the
   // policy before it set the flag, so this call comes after that one.
   if (lowered_.exchange(false)) (void)set_policy(tid_, SCHED_OTHER);

@@ -20,8 +20,8 @@
 // not lower while anyone demands, and a demand made while it lowers still
 // takes effect (both sides check the other after their own step).
 //
-// Thread-safety: demand(), release() and nudge() from any thread; lower(),
-// raise() and attach_this_thread() from the owner only.
+// Thread-safety: demand(), release() and raise() from any thread; lower()
+// and attach_this_thread() from the owner only.
 #pragma once
 
 #include <sys/types.h>
@@ -43,20 +43,17 @@ class background_priority {
   void attach_this_thread(bool enabled);
   // SCHED_IDLE, unless disabled, not permitted, or someone demands.
   void lower();
-  // Normal again (after the stretch of work).
+  // Normal now, without waiting: the owner after its stretch of work, or
+  // anyone for the rest of it (the owner lowers again at its next lower()).
   void raise();
 
   // A waiter: the owner runs at normal priority until release().
   void demand();
   void release();
-  // Normal now, without waiting (the owner lowers again at its next lower()).
-  void nudge();
 
   bool lowered() const { return lowered_.load(); }
 
  private:
-  void raise_if_lowered();
-
   pid_t tid_ = 0;
   bool enabled_ = false;
   std::atomic<int> demands_{0};

@@ -206,7 +206,7 @@ std::expected<void, store_error> log_store::commit(const ledger::change_set& cha
   queued_bytes_ += bytes;
   ++queued_records_;
   durable_seq_.store(*seq, std::memory_order_release);
-  if (behind()) priority_.nudge();
+  if (behind()) priority_.raise();
   // Wake the applier only when it has something to do now, or (with a
   // delay) a first record to time; not once per commit.
   const bool delayed = opts_.apply_delay.count() > 0;

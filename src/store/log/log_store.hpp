@@ -128,7 +128,7 @@ class log_store final : public store {
   bool applier_lowered() const;
   // Another connection to the file waits for its write lock, which the
   // applier may hold: normal priority for the rest of its transaction.
-  void nudge_applier() { priority_.nudge(); }
+  void raise_applier() { priority_.raise(); }
   // Segment files now (for tests and metrics; the committer's thread only).
   std::size_t segment_count() const { return log_->segment_count(); }
 
