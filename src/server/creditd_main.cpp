@@ -191,11 +191,17 @@ struct stream_settings {
   std::size_t kept = 4096;  // --event-feed-kept: recent events in memory
 };
 
+// How the SQLite file is filled in behind the append-only log.
+struct applier_settings {
+  std::int64_t apply_delay_ms = 1000;
+  std::string priority = "idle";
+  std::uint64_t lot_lag_records = store::log::lot_backlog_limits{}.lag_records;
+};
+
 int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
           const std::string& listen, bool test_clock, int threads, const std::string& log_level,
           const tls_files& tls_in, const commerce_options& shop, std::size_t kept_in_memory,
-          std::int64_t apply_delay_ms, const std::string& applier_priority,
-          const stream_settings& streaming) {
+          const applier_settings& applier, const stream_settings& streaming) {
   if (log_level == "debug") log::threshold() = log::level::debug;
   if (log_level == "error") log::threshold() = log::level::error;
   auto url = parse_store(store_arg);
@@ -312,8 +318,9 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
     }
     store::log::log_store_options lo;
     lo.log.dir = logs.dir;
-    lo.apply_delay = std::chrono::milliseconds(apply_delay_ms);
-    lo.idle_priority = applier_priority == "idle";
+    lo.apply_delay = std::chrono::milliseconds(applier.apply_delay_ms);
+    lo.idle_priority = applier.priority == "idle";
+    lo.lots.lag_records = applier.lot_lag_records;
     if (std::string why; lo.idle_priority && !store::log::background_priority::probe(&why)) {
       log::write(log::level::info, "the applier runs at normal priority", {{"reason", why}});
     }
@@ -632,6 +639,34 @@ int check(const std::string& store_arg, const std::string& log_dir, bool no_log)
     return 1;
   }
   const auto started = std::chrono::steady_clock::now();
+  // A server stopped with lots held back (killed: store/log/lot_backlog.hpp)
+  // left the lot changes of its last records in the log only. They are
+  // written from the log first, as a start writes them, so that the file is
+  // whole as of its mark; nothing else is applied.
+  std::string lots_line;
+  if (const std::uint64_t from = (*store)->applied_lots_seq(), to = (*store)->applied_log_seq();
+      from < to) {
+    const log_choice lots_log = choose_log(url->sqlite_path, log_dir, no_log);
+    if (lots_log.dir.empty()) {
+      std::fprintf(stderr,
+                   "creditd: %s: its lot rows lag its journal (lots up to log record %llu, the "
+                   "journal up to %llu) and the log holds their changes: check it without "
+                   "--no-log (the log is %s by default) or with --log-dir\n",
+                   url->sqlite_path.c_str(), static_cast<unsigned long long>(from),
+                   static_cast<unsigned long long>(to), lots_log.fallback.c_str());
+      return 1;
+    }
+    auto caught = store::log::catch_up_lots(**store, lots_log.dir);
+    if (!caught) {
+      std::fprintf(stderr, "creditd: the append-only log %s: %s\n", lots_log.dir.c_str(),
+                   caught.error().message.c_str());
+      return 1;
+    }
+    lots_line = "  the lot rows: the changes of log records " + std::to_string(from + 1) + " to " +
+                std::to_string(to) +
+                ", held back when the server stopped, written from the log first (as a start "
+                "writes them)\n";
+  }
   auto report = store::sqlite::audit_file(url->sqlite_path);
   if (!report) {
     std::fprintf(stderr, "creditd: %s\n", report.error().message.c_str());
@@ -714,7 +749,7 @@ int check(const std::string& store_arg, const std::string& log_dir, bool no_log)
       u(n.accounts), u(n.entries), u(n.lots), u(n.holds), u(n.charges), u(n.purchases),
       u(n.periods), url->sqlite_path.c_str(), seconds, u(report->journal_next_seq - 1),
       u(n.balances_exact), u(n.balances_unverifiable));
-  std::printf("%s", log_line.c_str());
+  std::printf("%s%s", lots_line.c_str(), log_line.c_str());
   return 0;
 }
 
@@ -743,22 +778,30 @@ int main(int argc, char** argv) {
                    "of each; older ones are read from the store when a request needs them")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{0}, std::size_t{100'000'000}));
-  std::int64_t apply_delay_ms = 1000;
+  applier_settings applier;
   CLI::Option* apply_delay_opt = serve_cmd->add_option(
-      "--apply-delay-ms", apply_delay_ms,
+      "--apply-delay-ms", applier.apply_delay_ms,
       "How long an acknowledged write may wait in the append-only log before the "
       "SQLite file is filled in with it: larger transactions write each changed page "
       "once. Reads that need the file current do not wait for it. 0: at once");
   apply_delay_opt->capture_default_str()->check(CLI::Range(std::int64_t{0}, std::int64_t{60'000}));
-  std::string applier_priority = "idle";
   CLI::Option* applier_priority_opt =
       serve_cmd
-          ->add_option("--applier-priority", applier_priority,
+          ->add_option("--applier-priority", applier.priority,
                        "The CPU priority of the thread that fills the SQLite file in behind the "
                        "log: idle (SCHED_IDLE while nothing waits for it, normal while something "
                        "does; needs CAP_SYS_NICE or RLIMIT_NICE 20, else normal) or normal")
           ->capture_default_str()
           ->check(CLI::IsMember({"idle", "normal"}));
+  CLI::Option* lot_lag_opt =
+      serve_cmd
+          ->add_option("--lot-lag-records", applier.lot_lag_records,
+                       "How many log records a lot's changes may wait before the SQLite file "
+                       "gets them, so that a lot charged again meanwhile is written once (at "
+                       "most 65536 lots wait; reads of lots make them written first). 0: with "
+                       "their records")
+          ->capture_default_str()
+          ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1'000'000}));
   std::string log_level = "info";
   serve_cmd->add_option("--log-level", log_level, "debug (one line per request), info or error")
       ->check(CLI::IsMember({"debug", "info", "error"}));
@@ -779,7 +822,8 @@ int main(int argc, char** argv) {
                  "written through a log)")
       ->excludes(serve_log)
       ->excludes(apply_delay_opt)
-      ->excludes(applier_priority_opt);
+      ->excludes(applier_priority_opt)
+      ->excludes(lot_lag_opt);
   CLI::Option* check_log = check_cmd->add_option(
       "--log-dir", log_dir, "The store's append-only log, checked with it (default: PATH-log)");
   check_cmd
@@ -834,7 +878,7 @@ int main(int argc, char** argv) {
   }
   if (*serve_cmd)
     return serve(store_arg, log_dir, no_log, listen, test_clock, threads, log_level, tls, shop,
-                 kept_in_memory, apply_delay_ms, applier_priority, streaming);
+                 kept_in_memory, applier, streaming);
   if (*check_cmd) return check(store_arg, log_dir, no_log);
   return 2;
 }

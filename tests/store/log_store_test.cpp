@@ -19,6 +19,7 @@
 #include "engine/engine.hpp"
 #include "store/log/barrier_reader.hpp"
 #include "store/log/log_store.hpp"
+#include "store/sqlite/sqlite_audit.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 #include "store/sqlite/sqlite_reader.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -409,6 +410,9 @@ int run_killed_child(const temp_dir& tmp, int steps, const std::string& kill_at,
     };
     opts.log.dir = tmp.file("log");
     opts.log.segment_bytes = 4096;
+    // Lots held back for 3 records: a kill finds some held, and the lots'
+    // mark still moves, so that segments are recycled.
+    opts.lots.lag_records = 3;
     // A checkpoint after every transaction: the file's durable mark keeps
     // up with what is applied, so segments are recycled within the steps.
     auto db = sqlite_store::open({tmp.file("ledger.db"), /*wal_autocheckpoint_pages=*/1});
@@ -621,7 +625,7 @@ TEST(log_store, segments_are_recycled_only_below_what_the_file_holds_on_disk) {
   auto applied_one_by_one = [&](int from, int to) {
     for (int i = from; i < to; ++i) {
       must(s->commit(w.step(l, i)));
-      must(s->wait_applied(s->durable_seq()));
+      must(s->wait_applied(s->durable_seq(), /*with_lots=*/true));
     }
   };
   applied_one_by_one(0, 10);
@@ -641,4 +645,83 @@ TEST(log_store, segments_are_recycled_only_below_what_the_file_holds_on_disk) {
   ASSERT_TRUE(reader->exec("COMMIT").has_value());
   applied_one_by_one(60, 62);
   EXPECT_EQ(s->file_durable_seq(), 62u);
+}
+
+TEST(log_store, lots_are_held_back_until_a_lot_read_or_the_stop_asks_for_them) {
+  temp_dir tmp;
+  const auto ref = reference_dumps(12);
+  const std::string path = tmp.file("ledger.db");
+  auto lots_lag = [&] {
+    auto report = must(store::sqlite::audit_file(path));
+    for (const std::string& p : report.problems)
+      if (p.find("log_lots_seq") != std::string::npos) return true;
+    EXPECT_TRUE(report.ok()) << store::sqlite::describe(report, path);
+    return false;
+  };
+  {
+    log_store_options opts;
+    opts.lots.lag_records = 1000;
+    auto s = open_log_store(tmp, opts);
+    ledger::ledger l;
+    workload w;
+    for (int i = 0; i < 10; ++i)
+      must(s->commit(w.step(l, i)));
+    // The journal is in the file; the lots are held back.
+    must(s->wait_applied(s->durable_seq()));
+    EXPECT_EQ(s->applied_seq(), 10u);
+    EXPECT_EQ(s->lots_seq(), 0u);
+    EXPECT_TRUE(lots_lag());
+    // A read of lot rows waits for them (barrier_reader), and finds them.
+    store::sqlite::sqlite_reader inner(path);
+    store::log::barrier_reader reader(inner, *s);
+    for (int a = 0; a < accounts_n; ++a)
+      must(reader.lot_rows("acct-" + std::to_string(a), 0, 100));
+    EXPECT_EQ(s->lots_seq(), 10u);
+    EXPECT_FALSE(lots_lag());
+    for (int i = 10; i < 12; ++i)
+      must(s->commit(w.step(l, i)));
+    must(s->wait_applied(s->durable_seq()));
+    EXPECT_EQ(s->lots_seq(), 10u);
+  }
+  // The stop wrote the rest: the file alone is whole.
+  EXPECT_FALSE(lots_lag());
+  auto db = must(sqlite_store::open({path}));
+  EXPECT_EQ(db->applied_lots_seq(), 12u);
+  EXPECT_EQ(loaded_dump(*db, path), ref[12]);
+}
+
+TEST(log_store, a_file_killed_with_lots_held_back_gets_them_from_the_log) {
+  temp_dir tmp;
+  const auto ref = reference_dumps(20);
+  const std::string path = tmp.file("ledger.db");
+  // Every record applied, the last ones' lots held back (3 records).
+  ASSERT_EQ(run_killed_child(tmp, 20, "never", 0, false), 20);
+  {
+    auto db = must(sqlite_store::open({path}));
+    EXPECT_EQ(db->applied_log_seq(), 20u);
+    const std::uint64_t lots_mark = db->applied_lots_seq();
+    EXPECT_LT(lots_mark, 20u);
+    // The file alone is refused, by load and by the audit, naming the lag.
+    ledger::ledger l;
+    auto loaded = db->load(l, t0);
+    ASSERT_FALSE(loaded.has_value());
+    EXPECT_NE(loaded.error().message.find("lot rows lag its journal"), std::string::npos)
+        << loaded.error().message;
+    EXPECT_FALSE(must(store::sqlite::audit_file(path)).ok());
+    // Without its log, nothing is written.
+    EXPECT_FALSE(store::log::catch_up_lots(*db, tmp.file("elsewhere")).has_value());
+    EXPECT_EQ(db->applied_lots_seq(), lots_mark);
+    // From the log: the lots of the records after the mark, and no more.
+    EXPECT_EQ(must(store::log::catch_up_lots(*db, tmp.file("log"))), 20u - lots_mark);
+    EXPECT_EQ(db->applied_lots_seq(), 20u);
+    EXPECT_EQ(must(store::log::catch_up_lots(*db, tmp.file("log"))), 0u);
+    EXPECT_EQ(loaded_dump(*db, path), ref[20]);
+    EXPECT_TRUE(must(store::sqlite::audit_file(path)).ok());
+  }
+  // Killed again with lots held: a start writes them before anything else.
+  temp_dir again;
+  ASSERT_EQ(run_killed_child(again, 20, "never", 0, false), 20);
+  auto s = open_log_store(again);
+  EXPECT_EQ(s->lots_seq(), 20u);
+  EXPECT_EQ(loaded_dump(*s, again.file("ledger.db")), ref[20]);
 }

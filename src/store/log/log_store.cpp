@@ -1,22 +1,28 @@
 #include "store/log/log_store.hpp"
 
+#include <optional>
 #include <vector>
 
 #include "store/log/change_codec.hpp"
+#include "store/log/lot_backlog.hpp"
 #include "util/assert.hpp"
 #include "util/thread_name.hpp"
 
 namespace creditd::store::log {
 namespace {
 
-// Decodes records and writes them in one commit_batch transaction.
+// Decodes records and writes them in one commit_batch transaction; with a
+// backlog, their lots go to it, and the transaction writes those it says
+// are due.
 class batch_writer {
  public:
-  batch_writer(sqlite::sqlite_store& db, const std::string& dir) : db_(db), dir_(dir) {}
+  batch_writer(sqlite::sqlite_store& db, const std::string& dir, lot_backlog* backlog = nullptr)
+      : db_(db), dir_(dir), backlog_(backlog) {}
 
   std::expected<void, std::string> add(std::uint64_t seq, std::string_view payload) {
     auto sets = decode_change_sets(payload, arena_);
     if (!sets) return std::unexpected(sets.error());
+    if (backlog_ != nullptr) backlog_->take(*sets, seq, payload.size());
     for (auto& s : *sets)
       sets_.push_back(std::move(s));
     last_seq_ = seq;
@@ -27,27 +33,39 @@ class batch_writer {
   std::size_t records() const { return records_; }
   std::size_t bytes() const { return bytes_; }
 
-  std::expected<void, store_error> write() {
-    if (records_ == 0) return {};
+  // Writes what was added (with a backlog: and its due lots, every one when
+  // `all_lots`). With nothing added, only a backlog's lots, when `all_lots`.
+  // Returns the lots' mark in the file after it.
+  std::expected<std::uint64_t, store_error> write(bool all_lots = false) {
+    if (records_ == 0 && !(backlog_ != nullptr && all_lots)) return db_.applied_lots_seq();
+    const std::uint64_t log_seq = records_ == 0 ? db_.applied_log_seq() : last_seq_;
     std::vector<const ledger::change_set*> ptrs;
     ptrs.reserve(sets_.size());
     for (const auto& s : sets_)
       ptrs.push_back(&s);
-    auto r = db_.commit_batch(ptrs, last_seq_);
+    std::expected<void, store_error> r;
+    if (backlog_ != nullptr) {
+      const sqlite::sqlite_store::lot_writes lots = backlog_->due(log_seq, all_lots);
+      r = db_.commit_batch(ptrs, log_seq, &lots);
+      if (r) backlog_->written();
+    } else {
+      r = db_.commit_batch(ptrs, log_seq);
+    }
     sets_.clear();
     arena_.reset();
     records_ = bytes_ = 0;
     if (!r) {
       return std::unexpected(store_error{"log " + dir_ + ": cannot apply records up to seq " +
-                                         std::to_string(last_seq_) +
+                                         std::to_string(log_seq) +
                                          " to the store: " + r.error().message});
     }
-    return {};
+    return db_.applied_lots_seq();
   }
 
  private:
   sqlite::sqlite_store& db_;
   const std::string& dir_;
+  lot_backlog* backlog_;
   owner_arena arena_;
   std::deque<ledger::change_set> sets_;  // stable addresses
   std::uint64_t last_seq_ = 0;
@@ -71,6 +89,53 @@ std::expected<log_check, store_error> check_log(const std::string& dir, std::uin
   return log_check{applied, (*log)->last_seq(), (*log)->segment_count()};
 }
 
+std::expected<std::uint64_t, store_error> catch_up_lots(sqlite::sqlite_store& db,
+                                                        const std::string& dir) {
+  const std::uint64_t from = db.applied_lots_seq(), to = db.applied_log_seq();
+  if (from == to) return 0;
+  segment_log_options opts;
+  opts.dir = dir;
+  opts.read_only = true;
+  // Held without limits but written in bounded transactions: a lot written
+  // early is overwritten by its later copy, and the mark moves only at the end.
+  lot_backlog backlog({.lag_records = 1, .lag_bytes = 1, .lots_max = 0});
+  owner_arena arena;
+  std::uint64_t last = from;
+  std::optional<store_error> failed;
+  auto write_held = [&](std::uint64_t lots_seq) -> bool {
+    sqlite::sqlite_store::lot_writes w = backlog.due(last, true);
+    w.lots_seq = lots_seq;
+    if (auto r = db.commit_batch({}, to, &w); !r) {
+      failed = store_error{"log " + dir + ": cannot write the lots of records " +
+                           std::to_string(from + 1) + " to " + std::to_string(to) +
+                           " to the store: " + r.error().message};
+      return false;
+    }
+    backlog.written();
+    return true;
+  };
+  auto visit = [&](std::uint64_t seq,
+                   std::string_view payload) -> std::expected<void, std::string> {
+    if (seq > to) return {};
+    arena.reset();
+    auto sets = decode_change_sets(payload, arena);
+    if (!sets) return std::unexpected(sets.error());
+    backlog.take(*sets, seq, payload.size());
+    last = seq;
+    if (backlog.size() >= 65536 && !write_held(from)) return std::unexpected(failed->message);
+    return {};
+  };
+  auto log = segment_log::open(opts, from, visit);
+  if (!log) return std::unexpected(failed ? *failed : store_error{log.error()});
+  if (last != to) {
+    return std::unexpected(store_error{
+        "log " + dir + ": the file's lot rows need the log's records " + std::to_string(from + 1) +
+        " to " + std::to_string(to) + ", but it ends at " + std::to_string(last)});
+  }
+  if (!write_held(to)) return std::unexpected(*failed);
+  return to - from;
+}
+
 std::expected<std::unique_ptr<log_store>, store_error> log_store::open(
     log_store_options opts, std::unique_ptr<sqlite::sqlite_store> db) {
   CREDITD_ASSERT(db != nullptr);
@@ -86,6 +151,9 @@ std::expected<std::unique_ptr<log_store>, store_error> log_store::open(
   // now (perhaps written by a process that was killed, not yet synced) is
   // made durable first.
   if (auto r = s->db_->defer_sync_to_log(); !r) return std::unexpected(r.error());
+  // The lots first: a process stopped with lots held back left the changes
+  // of the records after the lots' mark in the log only (lot_backlog.hpp).
+  if (auto r = catch_up_lots(*s->db_, s->opts_.log.dir); !r) return std::unexpected(r.error());
   const std::uint64_t applied = s->db_->applied_log_seq();
   // Recovery: the records after the mark, through the same commit_batch as
   // the applier, in bounded transactions.
@@ -108,7 +176,9 @@ std::expected<std::unique_ptr<log_store>, store_error> log_store::open(
   s->durable_seq_ = s->log_->last_seq();
   s->applied_seq_ = s->db_->applied_log_seq();
   s->file_durable_seq_ = s->db_->durable_log_seq();
-  CREDITD_ASSERT(s->applied_seq_ == s->durable_seq_ && s->file_durable_seq_ == s->applied_seq_);
+  s->lots_seq_ = s->db_->applied_lots_seq();
+  CREDITD_ASSERT(s->applied_seq_ == s->durable_seq_ && s->file_durable_seq_ == s->applied_seq_ &&
+                 s->lots_seq_ == s->applied_seq_);
   s->applier_ = std::thread([p = s.get()] {
     util::name_this_thread("applier");
     p->priority_.attach_this_thread(p->opts_.idle_priority);
@@ -216,27 +286,30 @@ std::expected<void, store_error> log_store::commit(const ledger::change_set& cha
   return {};
 }
 
-std::expected<void, store_error> log_store::wait_applied(std::uint64_t seq) {
+std::expected<void, store_error> log_store::wait_applied(std::uint64_t seq, bool with_lots) {
   std::unique_lock lock(mu_);
   if (seq > durable_seq_.load(std::memory_order_acquire)) {
     return std::unexpected(store_error{"log " + opts_.log.dir + ": seq " + std::to_string(seq) +
                                        " is not acknowledged (the last is " +
                                        std::to_string(durable_seq_.load()) + ")"});
   }
-  if (applied_seq_.load(std::memory_order_acquire) >= seq) return {};
+  auto there = [&] {
+    return applied_seq_.load(std::memory_order_acquire) >= seq &&
+           (!with_lots || lots_seq_.load(std::memory_order_acquire) >= seq);
+  };
+  if (there()) return {};
   if (seq > flush_to_) flush_to_ = seq;
+  if (with_lots && seq > lots_flush_to_) lots_flush_to_ = seq;
   priority_.demand();
   applier_cv_.notify_one();
-  done_cv_.wait(lock, [&] {
-    return !failure_.empty() || applied_seq_.load(std::memory_order_acquire) >= seq;
-  });
+  done_cv_.wait(lock, [&] { return !failure_.empty() || there(); });
   priority_.release();
-  if (applied_seq_.load(std::memory_order_acquire) >= seq) return {};
+  if (there()) return {};
   return std::unexpected(failure_error());
 }
 
 std::expected<void, store_error> log_store::load(ledger::ledger& into, ledger::time_us now) {
-  if (auto r = wait_applied(durable_seq()); !r) return r;
+  if (auto r = wait_applied(durable_seq(), /*with_lots=*/true); !r) return r;
   std::lock_guard db_lock(lock_db(), std::adopt_lock);
   return db_->load(into, now);
 }
@@ -260,8 +333,9 @@ std::expected<void, store_error> log_store::probe() {
   return db_->probe();
 }
 
-std::expected<void, store_error> log_store::apply(const std::deque<queued>& batch) {
-  batch_writer w(*db_, opts_.log.dir);
+std::expected<std::uint64_t, store_error> log_store::apply(const std::deque<queued>& batch,
+                                                           bool all_lots) {
+  batch_writer w(*db_, opts_.log.dir, &backlog_);
   for (const queued& q : batch) {
     if (auto r = w.add(q.seq, q.payload); !r) {
       // It was encoded by this process: a bug, but the log holds it, so it
@@ -271,7 +345,7 @@ std::expected<void, store_error> log_store::apply(const std::deque<queued>& batc
     }
   }
   std::lock_guard db_lock(db_mu_);
-  auto r = w.write();
+  auto r = w.write(all_lots);
   file_durable_seq_.store(db_->durable_log_seq(), std::memory_order_release);
   return r;
 }
@@ -279,12 +353,18 @@ std::expected<void, store_error> log_store::apply(const std::deque<queued>& batc
 void log_store::applier_loop() {
   std::unique_lock lock(mu_);
   while (true) {
+    // A read of lot rows waits for the backlog (mu_ held; the backlog is
+    // this thread's).
+    auto lots_wanted = [&] {
+      return !backlog_.empty() && lots_flush_to_ > lots_seq_.load(std::memory_order_relaxed);
+    };
     auto urgent = [&] {
       return stop_ || room_wanted_ || queue_.size() >= opts_.apply_records_max ||
-             flush_to_ > applied_seq_.load(std::memory_order_relaxed);
+             flush_to_ > applied_seq_.load(std::memory_order_relaxed) || lots_wanted();
     };
     if (opts_.apply_delay.count() > 0) {
-      applier_cv_.wait(lock, [&] { return !failure_.empty() || !queue_.empty() || stop_; });
+      applier_cv_.wait(
+          lock, [&] { return !failure_.empty() || !queue_.empty() || stop_ || lots_wanted(); });
       if (failure_.empty() && !queue_.empty()) {
         const auto due = queue_.front().at + opts_.apply_delay;
         applier_cv_.wait_until(lock, due, [&] { return !failure_.empty() || urgent(); });
@@ -292,11 +372,17 @@ void log_store::applier_loop() {
     } else {
       applier_cv_.wait(lock, [&] {
         if (!failure_.empty()) return true;
-        if (queue_.empty()) return stop_;
+        if (queue_.empty()) return stop_ || lots_wanted();
         return urgent() || queue_.size() >= opts_.apply_records_min;
       });
     }
-    if (!failure_.empty() || queue_.empty()) return;  // failed, or stopping with nothing left
+    if (!failure_.empty()) return;
+    // Stopping, or a lot read waiting: every held lot goes in this one.
+    const bool all_lots = stop_ || lots_wanted();
+    if (queue_.empty() && !(all_lots && !backlog_.empty())) {
+      if (stop_) return;  // nothing left
+      continue;
+    }
     std::deque<queued> batch;
     std::size_t bytes = 0;
     while (!queue_.empty() && batch.size() < opts_.apply_records_max) {
@@ -306,11 +392,11 @@ void log_store::applier_loop() {
     }
     // Idle while it writes, unless behind (then whoever waits for room
     // would demand it back at once); mu_ is taken at normal priority only.
-    const bool may_lower = !behind() && !stop_ && flush_to_ <= applied_seq_.load();
+    const bool may_lower = !behind() && !stop_ && flush_to_ <= applied_seq_.load() && !all_lots;
     lock.unlock();
     if (may_lower) priority_.lower();
     if (opts_.at_step) opts_.at_step("apply_begin");
-    auto r = apply(batch);
+    auto r = apply(batch, all_lots);
     priority_.raise();
     if (r && opts_.at_step) opts_.at_step("apply_done");
     lock.lock();
@@ -320,7 +406,8 @@ void log_store::applier_loop() {
     }
     queued_bytes_ -= bytes;
     queued_records_ -= batch.size();
-    applied_seq_.store(batch.back().seq, std::memory_order_release);
+    if (!batch.empty()) applied_seq_.store(batch.back().seq, std::memory_order_release);
+    lots_seq_.store(*r, std::memory_order_release);
     done_cv_.notify_all();
   }
 }

@@ -33,6 +33,7 @@
 #include <thread>
 
 #include "store/log/background_priority.hpp"
+#include "store/log/lot_backlog.hpp"
 #include "store/log/segment_log.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/store.hpp"
@@ -58,6 +59,9 @@ struct log_store_options {
   // once instead of once per record. Reads that need the file to be current
   // do not wait for it (wait_applied() asks the applier to go now).
   std::chrono::microseconds apply_delay{0};
+  // How long the applier may hold a lot's changes back from the file, so
+  // that a lot charged again meanwhile is written once (lot_backlog.hpp).
+  lot_backlog_limits lots;
   // The applier runs at SCHED_IDLE while nothing waits for it, and at
   // normal priority while a writer waits for room, a read waits for the
   // file (wait_applied, load), the queue is half full, or the store stops
@@ -86,6 +90,17 @@ struct log_check {
 // directory is missing.
 std::expected<log_check, store_error> check_log(const std::string& dir, std::uint64_t applied);
 
+// Writes to `db` the lot changes of the log's records after its lots' mark
+// up to its journal's mark (a process stopped with lots held back,
+// lot_backlog.hpp, left them in the log only), so that the file is whole as
+// of its mark again; log_store::open does it first, and `creditd check`
+// before it audits. Reads the log without changing it. Returns how many
+// records' lots were written (0: the marks were equal, nothing to do).
+// Errors: the log's (as check_log), a log that ends before the journal's
+// mark, or a failed write.
+std::expected<std::uint64_t, store_error> catch_up_lots(sqlite::sqlite_store& db,
+                                                        const std::string& dir);
+
 class log_store final : public store {
  public:
   // Opens the SQLite store's log directory, replays into `db` every record
@@ -112,6 +127,8 @@ class log_store final : public store {
   // record. wait_applied(seq): asks the applier to go now and returns once
   // SQLite holds every record up to `seq` (so a reader that takes
   // durable_seq() before its query sees every write acknowledged before it).
+  // `with_lots`: and their lots, the applier writing what it held back
+  // (for reads of lot rows, and load()).
   // Errors: the store failed, or `seq` is above durable_seq().
   std::uint64_t durable_seq() const { return durable_seq_.load(std::memory_order_acquire); }
   std::uint64_t applied_seq() const { return applied_seq_.load(std::memory_order_acquire); }
@@ -120,7 +137,9 @@ class log_store final : public store {
   std::uint64_t file_durable_seq() const {
     return file_durable_seq_.load(std::memory_order_acquire);
   }
-  std::expected<void, store_error> wait_applied(std::uint64_t seq);
+  std::expected<void, store_error> wait_applied(std::uint64_t seq, bool with_lots = false);
+  // The file's lots' mark: every lot change up to it is in SQLite.
+  std::uint64_t lots_seq() const { return lots_seq_.load(std::memory_order_acquire); }
 
   bool failed() const;
   std::string failure() const;  // "" while not failed
@@ -145,8 +164,10 @@ class log_store final : public store {
   std::mutex& lock_db();
   // mu_ held: the queue is half full (the applier is behind).
   bool behind() const;
-  // Decodes `payloads` and writes them with commit_batch in one transaction.
-  std::expected<void, store_error> apply(const std::deque<queued>& batch);
+  // Decodes `batch` and writes it with commit_batch in one transaction, with
+  // the backlog's due lots (every one when `all_lots`; `batch` may then be
+  // empty). Returns the lots' mark after it.
+  std::expected<std::uint64_t, store_error> apply(const std::deque<queued>& batch, bool all_lots);
   void fail(const std::string& why);         // mu_ held
   store_error failure_error() const;         // mu_ held
   store_error append_failure_error() const;  // mu_ held
@@ -163,7 +184,8 @@ class log_store final : public store {
   std::deque<queued> queue_;            // acknowledged, not yet taken by the applier
   std::size_t queued_bytes_ = 0;        // in queue_ and in the applier's hands
   std::size_t queued_records_ = 0;
-  std::uint64_t flush_to_ = 0;  // someone waits for this seq
+  std::uint64_t flush_to_ = 0;       // someone waits for this seq
+  std::uint64_t lots_flush_to_ = 0;  // and for the lots of this one
   bool room_wanted_ = false;
   bool stop_ = false;
   std::string failure_;  // the applier failed: nothing more is trusted
@@ -173,10 +195,12 @@ class log_store final : public store {
   std::string append_failure_;
   std::atomic<std::uint64_t> durable_seq_{0};
   std::atomic<std::uint64_t> applied_seq_{0};
+  std::atomic<std::uint64_t> lots_seq_{0};  // the file's lots' mark
   // The file's mark as of its last complete checkpoint (on disk): segments
   // are recycled below it only.
   std::atomic<std::uint64_t> file_durable_seq_{0};
   std::mutex db_mu_;  // the sqlite_store: the applier's transactions, load(), probe()
+  lot_backlog backlog_{opts_.lots};  // the applier's
   // The applier's: idle only while it applies, nobody waiting (options).
   background_priority priority_;
   std::thread applier_;

@@ -52,6 +52,7 @@ std::optional<std::uint64_t> parse_uint(std::string_view s) {
 
 // The meta row that holds the append-only log's applied sequence number.
 constexpr std::string_view log_applied_key = "log_applied_seq";
+constexpr std::string_view log_lots_key = "log_lots_seq";
 // The instant of the last lot.expiring_soon notice (change_set::notices_until).
 constexpr std::string_view notices_until_key = "notices_until";
 
@@ -138,25 +139,42 @@ std::expected<std::unique_ptr<sqlite_store>, store_error> sqlite_store::open(
 }
 
 std::expected<void, store_error> sqlite_store::read_applied_log_seq() {
-  auto q = db_.prepare("SELECT key, value, checksum FROM meta WHERE key = ?1");
-  if (!q) return std::unexpected(fail("cannot read meta", q.error()));
-  q->bind(1, log_applied_key);
-  auto row = q->step();
-  if (!row) return std::unexpected(fail("cannot read meta", row.error()));
-  applied_log_seq_ = 0;
-  if (!*row) return {};
-  const row_verdict verdict = check_row(*q, "meta", 2);
-  const std::string key = key_text("key", column_cell(*q, 0));
-  if (verdict != row_verdict::intact) {
+  auto read =
+      [&](std::string_view key_name) -> std::expected<std::optional<std::uint64_t>, store_error> {
+    auto q = db_.prepare("SELECT key, value, checksum FROM meta WHERE key = ?1");
+    if (!q) return std::unexpected(fail("cannot read meta", q.error()));
+    q->bind(1, key_name);
+    auto row = q->step();
+    if (!row) return std::unexpected(fail("cannot read meta", row.error()));
+    if (!*row) return std::nullopt;
+    const row_verdict verdict = check_row(*q, "meta", 2);
+    const std::string key = key_text("key", column_cell(*q, 0));
+    if (verdict != row_verdict::intact) {
+      return std::unexpected(store_error{
+          "sqlite store " + path_ + " is inconsistent: " + checksum_problem("meta", key, verdict)});
+    }
+    auto v = parse_uint(q->column_text(1));
+    if (!v) {
+      return std::unexpected(
+          store_error{"sqlite store " + path_ + " holds an unreadable meta value (" + key + ")"});
+    }
+    return *v;
+  };
+  auto applied = read(log_applied_key);
+  if (!applied) return std::unexpected(applied.error());
+  auto lots = read(log_lots_key);
+  if (!lots) return std::unexpected(lots.error());
+  applied_log_seq_ = applied->value_or(0);
+  lots_mark_stored_ = lots->has_value();
+  // A file written before the lots had a mark of their own: they were
+  // written with their records.
+  applied_lots_seq_ = lots->value_or(applied_log_seq_);
+  if (applied_lots_seq_ > applied_log_seq_) {
     return std::unexpected(store_error{
-        "sqlite store " + path_ + " is inconsistent: " + checksum_problem("meta", key, verdict)});
+        "sqlite store " + path_ + " is inconsistent: meta " + std::string(log_lots_key) + " (" +
+        std::to_string(applied_lots_seq_) + ") is above " + std::string(log_applied_key) + " (" +
+        std::to_string(applied_log_seq_) + ")"});
   }
-  auto v = parse_uint(q->column_text(1));
-  if (!v) {
-    return std::unexpected(
-        store_error{"sqlite store " + path_ + " holds an unreadable meta value (" + key + ")"});
-  }
-  applied_log_seq_ = *v;
   return {};
 }
 
@@ -353,11 +371,24 @@ std::expected<void, store_error> sqlite_store::commit(const ledger::change_set& 
 }
 
 std::expected<void, store_error> sqlite_store::commit_batch(
-    std::span<const ledger::change_set* const> sets, std::uint64_t log_seq) {
+    std::span<const ledger::change_set* const> sets, std::uint64_t log_seq,
+    const lot_writes* lots) {
+  CREDITD_ASSERT(lots == nullptr || lots->lots_seq <= log_seq);
+  const std::uint64_t lots_seq = lots != nullptr ? lots->lots_seq : log_seq;
   if (auto r = begin_.run(); !r) return std::unexpected(fail("cannot begin", r.error()));
+  bool wrote_lots_mark = false;
   auto written = [&]() -> std::expected<void, store_error> {
-    if (auto r = write_coalesced(sets); !r) return r;
-    return put_meta(log_applied_key, std::to_string(log_seq));
+    if (auto r = write_coalesced(sets, lots == nullptr); !r) return r;
+    if (lots != nullptr) {
+      for (const lot_write& w : lots->rows) {
+        if (auto r = put_lot(*w.lot, w.account); !r) return r;
+      }
+    }
+    if (auto r = put_meta(log_applied_key, std::to_string(log_seq)); !r) return r;
+    // A file without the row has its lots at the journal's mark.
+    if (lots_mark_stored_ ? lots_seq == applied_lots_seq_ : lots_seq == log_seq) return {};
+    wrote_lots_mark = true;
+    return put_meta(log_lots_key, std::to_string(lots_seq));
   }();
   if (!written) {
     (void)rollback_.run();
@@ -368,6 +399,8 @@ std::expected<void, store_error> sqlite_store::commit_batch(
     return std::unexpected(fail("commit failed", r.error()));
   }
   applied_log_seq_ = log_seq;
+  if (wrote_lots_mark) lots_mark_stored_ = true;
+  applied_lots_seq_ = lots_seq;
   return checkpoint_if_due();
 }
 
@@ -415,7 +448,7 @@ std::expected<bool, store_error> sqlite_store::checkpoint(int mode) {
   if (rc == SQLITE_BUSY) return false;
   if (rc != SQLITE_OK) return std::unexpected(fail("checkpoint failed", db_.last_error()));
   if (log_frames < 0 || copied != log_frames) return false;
-  durable_log_seq_ = applied_log_seq_;
+  durable_log_seq_ = applied_lots_seq_;
   wal_frames_ = 0;
   return true;
 }
@@ -495,13 +528,14 @@ std::expected<void, store_error> sqlite_store::put_account(const ledger::account
   return {};
 }
 
-std::expected<void, store_error> sqlite_store::put_lot(const ledger::lot& l) {
+std::expected<void, store_error> sqlite_store::put_lot(const ledger::lot& l,
+                                                       std::string_view account) {
   std::string scope;
   scope.clear();
   encode_scope(scope, l.scope);
   const cell row[] = {
       cell::of(static_cast<std::int64_t>(l.id)),
-      cell::of(l.owner->id),
+      cell::of(account),
       cell::of(ledger::to_string(l.kind)),
       cell::of(ledger::to_string(l.status)),
       cell::of(std::int64_t{l.priority}),
@@ -752,7 +786,7 @@ std::expected<void, store_error> sqlite_store::write(const ledger::change_set& c
     if (auto r = put_account(a); !r) return r;
   }
   for (const ledger::lot& l : c.lots) {
-    if (auto r = put_lot(l); !r) return r;
+    if (auto r = put_lot(l, l.owner->id); !r) return r;
   }
   for (const ledger::hold& h : c.holds) {
     if (auto r = put_hold(h); !r) return r;
@@ -826,7 +860,7 @@ auto last_copies(std::span<const ledger::change_set* const> sets,
 }  // namespace
 
 std::expected<void, store_error> sqlite_store::write_coalesced(
-    std::span<const ledger::change_set* const> sets) {
+    std::span<const ledger::change_set* const> sets, bool with_lots) {
   // New rows (the journal, purchases, periods): every one, in order. A
   // second copy of a unique one fails the batch, as it would fail a commit.
   for (const ledger::change_set* set : sets) {
@@ -840,8 +874,10 @@ std::expected<void, store_error> sqlite_store::write_coalesced(
   for (const auto& [id, a] : last_copies(sets, &ledger::change_set::accounts, by_name)) {
     if (auto r = put_account(*a); !r) return r;
   }
-  for (const auto& [id, l] : last_copies(sets, &ledger::change_set::lots, by_id)) {
-    if (auto r = put_lot(*l); !r) return r;
+  if (with_lots) {
+    for (const auto& [id, l] : last_copies(sets, &ledger::change_set::lots, by_id)) {
+      if (auto r = put_lot(*l, l->owner->id); !r) return r;
+    }
   }
   for (const auto& [id, h] : last_copies(sets, &ledger::change_set::holds, by_id)) {
     if (auto r = put_hold(*h); !r) return r;
@@ -1063,6 +1099,7 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
   };
   std::uint64_t next_object_id = 1, next_seq = 1;
   ledger::time_us time_seen = 0, notices_until = 0;
+  std::optional<std::uint64_t> lots_mark;
   {
     auto q = db_.prepare("SELECT key, value, checksum FROM meta");
     if (!q) return std::unexpected(fail("cannot read meta", q.error()));
@@ -1072,12 +1109,16 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
       if (!*row) break;
       const row_verdict verdict = check_row(*q, "meta", 2);
       const std::string key = key_text("key", column_cell(*q, 0));
-      if (q->column_text(0) == log_applied_key) {
+      if (q->column_text(0) == log_applied_key || q->column_text(0) == log_lots_key) {
         // 0 is a valid mark, and the log's numbers are unsigned.
         auto mark = parse_uint(q->column_text(1));
         if (!mark) return corrupt("meta value (" + key + ")" + also_altered("meta", key, verdict));
         if (verdict != row_verdict::intact) return altered("meta", key, verdict);
-        applied_log_seq_ = *mark;
+        if (q->column_text(0) == log_applied_key) {
+          applied_log_seq_ = *mark;
+        } else {
+          lots_mark = *mark;
+        }
         continue;
       }
       auto v = parse_int(q->column_text(1));
@@ -1089,6 +1130,17 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
       if (q->column_text(0) == "time_seen") time_seen = *v;
       if (q->column_text(0) == notices_until_key) notices_until = *v;
     }
+  }
+  applied_lots_seq_ = lots_mark.value_or(applied_log_seq_);
+  lots_mark_stored_ = lots_mark.has_value();
+  if (applied_lots_seq_ != applied_log_seq_) {
+    // A process stopped without writing its lot backlog: the lots of the
+    // records after the lots' mark are in the log only.
+    return std::unexpected(store_error{
+        "sqlite store " + path_ + ": its lot rows lag its journal (lots up to log record " +
+        std::to_string(applied_lots_seq_) + ", the journal up to " +
+        std::to_string(applied_log_seq_) +
+        "); open it through its append-only log, which holds their changes"});
   }
   {
     auto q = db_.prepare(

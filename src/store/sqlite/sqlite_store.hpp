@@ -58,12 +58,33 @@ class sqlite_store final : public store {
   // unchanged; with sync deferred, a checkpoint that fails after it is an
   // error too, the batch committed (the applier stops either way). An empty
   // `sets` records the mark alone. The sets are only read, during the call.
+  //
+  // With `lots` (a log's lot backlog, store/log/lot_backlog.hpp): the sets'
+  // lots are not written; `lots->rows` are, and `lots->lots_seq` is
+  // recorded as meta 'log_lots_seq', the lots' own mark: every lot change
+  // of a record up to it is in the file, and those after it may not be
+  // (the log replays them, catch_up_lots in log_store.hpp). Without it,
+  // the sets' lots are written and the lots' mark is `log_seq`.
+  struct lot_write {
+    const ledger::lot* lot = nullptr;
+    std::string_view account;  // its owner's id (the lot's owner pointer is not read)
+  };
+  struct lot_writes {
+    std::span<const lot_write> rows;
+    std::uint64_t lots_seq = 0;  // at most log_seq
+  };
   std::expected<void, store_error> commit_batch(std::span<const ledger::change_set* const> sets,
-                                                std::uint64_t log_seq);
+                                                std::uint64_t log_seq,
+                                                const lot_writes* lots = nullptr);
   // The log sequence number recorded by the last commit_batch (0 if never):
   // read at open (and again by load), kept up to date by commit_batch.
   // commit() leaves it as it is.
   std::uint64_t applied_log_seq() const { return applied_log_seq_; }
+  // The lots' mark (meta 'log_lots_seq'; applied_log_seq() where a file has
+  // none): at most applied_log_seq(). Below it, the lot rows lag the journal
+  // and load() refuses the file until the log's lot changes are written
+  // (log_store::open and `creditd check` do it first).
+  std::uint64_t applied_lots_seq() const { return applied_lots_seq_; }
 
   // For a log in front of the store, which is then the durability point:
   // transactions stop waiting for the disk (synchronous=NORMAL: SQLite
@@ -82,8 +103,10 @@ class sqlite_store final : public store {
   std::expected<void, store_error> make_durable();
   // With defer_sync_to_log(): the mark as of the last complete checkpoint.
   // Without it every commit is synced: applied_log_seq().
+  // The lower of the two marks, journal and lots: records above it may be
+  // needed by a restart.
   std::uint64_t durable_log_seq() const {
-    return sync_deferred_ ? durable_log_seq_ : applied_log_seq_;
+    return sync_deferred_ ? durable_log_seq_ : applied_lots_seq_;
   }
 
   // Checks the file's integrity (PRAGMA integrity_check: every page, every
@@ -101,17 +124,20 @@ class sqlite_store final : public store {
  private:
   sqlite_store() = default;
   std::expected<void, store_error> migrate();
-  // Reads meta 'log_applied_seq' (checking its checksum) into applied_log_seq_.
+  // Reads meta 'log_applied_seq' and 'log_lots_seq' (checking their
+  // checksums) into applied_log_seq_ and applied_lots_seq_.
   std::expected<void, store_error> read_applied_log_seq();
   std::expected<void, store_error> prepare_statements();
   std::expected<void, store_error> write(const ledger::change_set& changes);
   // The rows of several sets as write() of each in turn would leave them,
-  // each upserted row written once (its last copy).
-  std::expected<void, store_error> write_coalesced(std::span<const ledger::change_set* const> sets);
+  // each upserted row written once (its last copy); their lots only when
+  // `with_lots`.
+  std::expected<void, store_error> write_coalesced(std::span<const ledger::change_set* const> sets,
+                                                   bool with_lots);
   // One row each (its checksum with it).
   std::expected<void, store_error> put_entry(const ledger::entry& e);
   std::expected<void, store_error> put_account(const ledger::account_row& a);
-  std::expected<void, store_error> put_lot(const ledger::lot& l);
+  std::expected<void, store_error> put_lot(const ledger::lot& l, std::string_view account);
   std::expected<void, store_error> put_hold(const ledger::hold& h);
   std::expected<void, store_error> put_charge(const ledger::charge_record& ch);
   std::expected<void, store_error> put_idempotency(const ledger::idempotency_record& rec);
@@ -153,10 +179,12 @@ class sqlite_store final : public store {
   std::string scratch_;
   std::uint64_t probes_ = 0;
   std::uint64_t applied_log_seq_ = 0;
+  std::uint64_t applied_lots_seq_ = 0;
+  bool lots_mark_stored_ = false;  // meta 'log_lots_seq' exists
   int wal_autocheckpoint_pages_ = 4000;
   bool sync_deferred_ = false;
-  int wal_frames_ = 0;  // in the WAL after the last commit (sqlite3_wal_hook)
-  std::uint64_t durable_log_seq_ = 0;
+  int wal_frames_ = 0;                 // in the WAL after the last commit (sqlite3_wal_hook)
+  std::uint64_t durable_log_seq_ = 0;  // min(journal mark, lots' mark) at the last checkpoint
 };
 
 }  // namespace creditd::store::sqlite

@@ -1,0 +1,53 @@
+#include "store/log/lot_backlog.hpp"
+
+#include "util/assert.hpp"
+
+namespace creditd::store::log {
+
+void lot_backlog::take(std::span<const ledger::change_set> sets, std::uint64_t seq,
+                       std::size_t bytes) {
+  for (const ledger::change_set& set : sets) {
+    for (const ledger::lot& l : set.lots) {
+      auto [it, fresh] = lots_.try_emplace(l.id);
+      held& h = it->second;
+      if (fresh) {
+        h.since_seq = seq;
+        h.since_bytes = bytes_;
+        order_.push_back(l.id);
+      }
+      h.lot = l;
+      h.lot.owner = nullptr;
+      h.account = l.owner->id;
+    }
+  }
+  bytes_ += bytes;
+}
+
+sqlite::sqlite_store::lot_writes lot_backlog::due(std::uint64_t last_seq, bool all) {
+  rows_.clear();
+  const bool hold_none = limits_.lag_records == 0;
+  for (const ledger::object_id id : order_) {
+    held& h = lots_.at(id);
+    CREDITD_ASSERT(h.since_seq <= last_seq);
+    const bool old = all || hold_none || last_seq - h.since_seq >= limits_.lag_records ||
+                     bytes_ - h.since_bytes >= limits_.lag_bytes ||
+                     lots_.size() - rows_.size() > limits_.lots_max;
+    if (!old) break;
+    rows_.push_back({&h.lot, h.account});
+  }
+  sqlite::sqlite_store::lot_writes w;
+  w.rows = rows_;
+  w.lots_seq =
+      rows_.size() == order_.size() ? last_seq : lots_.at(order_[rows_.size()]).since_seq - 1;
+  return w;
+}
+
+void lot_backlog::written() {
+  for (std::size_t i = 0; i < rows_.size(); ++i) {
+    lots_.erase(order_.front());
+    order_.pop_front();
+  }
+  rows_.clear();
+}
+
+}  // namespace creditd::store::log

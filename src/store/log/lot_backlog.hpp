@@ -1,0 +1,81 @@
+// The lots' changes that the applier holds back from the SQLite file.
+//
+// A spread charge changes one lot, and in the file that is one random page
+// of `lots` rewritten per charge: the largest cost a spread charge has over
+// a hot one, whose lot is written once per transaction (docs/performance.md).
+// The applier therefore keeps each changed lot's last copy here, and writes
+// it only once it has been held for `lag_records` records (or `lag_bytes`
+// of them, or when more than `lots_max` are held): a lot charged again
+// meanwhile is written once for all of its changes, like a hot one.
+//
+// Nothing is lost by it: the log holds every change, and the file records
+// the lots' own mark (meta 'log_lots_seq', sqlite_store::commit_batch):
+// the seq before the oldest change still held. Segments are recycled only
+// below it, a restart writes the lot changes of the records above it first
+// (catch_up_lots, log_store.hpp), and every read of a lot row waits until
+// the backlog is written (log_store::wait_applied with lots).
+//
+// Thread-safety: none; the applier's (or recovery's) alone.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ledger/types.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+namespace creditd::store::log {
+
+struct lot_backlog_limits {
+  // A lot is written once its oldest held change is this many records old.
+  // 0: every lot is written with its records (nothing is held).
+  std::uint64_t lag_records = 8192;
+  // Or once that many payload bytes of records came after it (the log
+  // keeps them until then).
+  std::uint64_t lag_bytes = 64ull << 20;
+  // Or, oldest first, while more lots than this are held.
+  std::size_t lots_max = 65536;
+};
+
+class lot_backlog {
+ public:
+  explicit lot_backlog(lot_backlog_limits limits) : limits_(limits) {}
+  lot_backlog(const lot_backlog&) = delete;
+  lot_backlog& operator=(const lot_backlog&) = delete;
+
+  // Holds the lots of record `seq` (its sets, in order; the last copy of a
+  // lot wins), whose payload is `bytes` long. Records come in seq order.
+  void take(std::span<const ledger::change_set> sets, std::uint64_t seq, std::size_t bytes);
+  // The lots to write in the transaction that applies the records up to
+  // `last_seq`: those held past the limits, or every one when `all`, and
+  // the lots' mark once they are written (last_seq when nothing stays held).
+  // The rows point into the backlog: valid until the next call.
+  sqlite::sqlite_store::lot_writes due(std::uint64_t last_seq, bool all);
+  // That transaction committed: forgets the lots due() returned.
+  void written();
+
+  std::size_t size() const { return lots_.size(); }
+  bool empty() const { return lots_.empty(); }
+
+ private:
+  struct held {
+    ledger::lot lot;                // its owner pointer is not kept (null)
+    std::string account;            // the owner's id
+    std::uint64_t since_seq = 0;    // its oldest change not yet written
+    std::uint64_t since_bytes = 0;  // bytes_ before that record
+  };
+  lot_backlog_limits limits_;
+  std::unordered_map<ledger::object_id, held> lots_;
+  // The held lots, oldest change first. Lots leave only from the front
+  // (due() takes a prefix), so it holds exactly the keys of lots_.
+  std::deque<ledger::object_id> order_;
+  std::vector<sqlite::sqlite_store::lot_write> rows_;  // due()'s
+  std::uint64_t bytes_ = 0;                            // payload bytes taken so far
+};
+
+}  // namespace creditd::store::log

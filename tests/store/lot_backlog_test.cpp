@@ -1,0 +1,112 @@
+// The applier's lot backlog (store/log/lot_backlog.hpp): which lots a
+// transaction writes, and the lots' mark it records.
+#include "store/log/lot_backlog.hpp"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+using namespace creditd;
+using store::log::lot_backlog;
+using store::log::lot_backlog_limits;
+
+namespace {
+
+const ledger::account alice{.id = "alice"};
+const ledger::account bob{.id = "bob"};
+
+// One record's sets: one set changing each lot given (id, remaining).
+std::vector<ledger::change_set> record(std::initializer_list<std::pair<int, int>> lots,
+                                       const ledger::account& owner = alice) {
+  ledger::change_set set;
+  for (auto [id, remaining] : lots) {
+    ledger::lot l;
+    l.id = static_cast<ledger::object_id>(id);
+    l.owner = &owner;
+    l.amount = 100;
+    l.remaining = remaining;
+    l.spent = 100 - remaining;
+    l.reason = "a reason longer than the small string buffer";
+    set.lots.push_back(l);
+  }
+  return {set};
+}
+
+// "id:remaining@account" of each row, in order.
+std::vector<std::string> rows(const store::sqlite::sqlite_store::lot_writes& w) {
+  std::vector<std::string> out;
+  for (const auto& r : w.rows) {
+    EXPECT_EQ(r.lot->owner, nullptr);
+    out.push_back(std::to_string(r.lot->id) + ":" + std::to_string(r.lot->remaining) + "@" +
+                  std::string(r.account));
+  }
+  return out;
+}
+
+using strings = std::vector<std::string>;
+
+}  // namespace
+
+TEST(lot_backlog, a_lot_waits_lag_records_and_is_written_once_with_its_last_copy) {
+  lot_backlog b({.lag_records = 3, .lag_bytes = 1u << 30, .lots_max = 1000});
+  b.take(record({{1, 90}}), 1, 10);
+  b.take(record({{2, 80}}, bob), 2, 10);
+  b.take(record({{1, 70}}), 3, 10);  // lot 1 again: still held since record 1
+  auto w = b.due(3, false);
+  EXPECT_EQ(rows(w), strings{});
+  EXPECT_EQ(w.lots_seq, 0u);  // record 1's lot change is not in the file
+  b.written();
+  EXPECT_EQ(b.size(), 2u);
+
+  b.take(record({{3, 60}}), 4, 10);
+  w = b.due(4, false);  // lot 1 is 3 records old: its last copy
+  EXPECT_EQ(rows(w), strings{"1:70@alice"});
+  EXPECT_EQ(w.lots_seq, 1u);  // lot 2 waits since record 2
+  b.written();
+  EXPECT_EQ(b.size(), 2u);
+
+  w = b.due(4, /*all=*/true);
+  EXPECT_EQ(rows(w), (strings{"2:80@bob", "3:60@alice"}));
+  EXPECT_EQ(w.lots_seq, 4u);
+  b.written();
+  EXPECT_TRUE(b.empty());
+  // Written, a lot starts over: held since its next change.
+  b.take(record({{1, 50}}), 5, 10);
+  w = b.due(5, false);
+  EXPECT_EQ(rows(w), strings{});
+  EXPECT_EQ(w.lots_seq, 4u);
+}
+
+TEST(lot_backlog, lag_zero_holds_nothing) {
+  lot_backlog b({.lag_records = 0});
+  b.take(record({{1, 90}, {2, 80}}), 1, 10);
+  const auto w = b.due(1, false);
+  EXPECT_EQ(rows(w), (strings{"1:90@alice", "2:80@alice"}));
+  EXPECT_EQ(w.lots_seq, 1u);
+  b.written();
+  EXPECT_TRUE(b.empty());
+}
+
+TEST(lot_backlog, the_bytes_after_a_change_and_the_count_held_are_bounded_too) {
+  {
+    lot_backlog b({.lag_records = 1000, .lag_bytes = 100, .lots_max = 1000});
+    b.take(record({{1, 90}}), 1, 60);
+    b.take(record({{2, 80}}), 2, 60);
+    // 120 bytes since lot 1's change, 60 since lot 2's.
+    const auto w = b.due(2, false);
+    EXPECT_EQ(rows(w), strings{"1:90@alice"});
+    EXPECT_EQ(w.lots_seq, 1u);
+  }
+  {
+    lot_backlog b({.lag_records = 1000, .lag_bytes = 1u << 30, .lots_max = 2});
+    b.take(record({{1, 90}, {2, 80}}), 1, 10);
+    b.take(record({{3, 70}, {4, 60}}), 2, 10);
+    b.take(record({{5, 50}}), 3, 10);
+    // Oldest first until 2 are held.
+    const auto w = b.due(3, false);
+    EXPECT_EQ(rows(w), (strings{"1:90@alice", "2:80@alice", "3:70@alice"}));
+    EXPECT_EQ(w.lots_seq, 1u);  // lot 4 waits since record 2
+    b.written();
+    EXPECT_EQ(b.size(), 2u);
+  }
+}
