@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -254,6 +255,46 @@ TEST(startup_log, the_log_is_beside_the_file_by_default_and_check_verifies_both)
   EXPECT_FALSE(fs::exists(other + "-log"));
   r = run_creditd(logs, {"check", "--store", "sqlite:" + other, "--log-dir", other_log});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+TEST(startup_log, check_after_a_kill_writes_the_lots_held_back_from_the_log_first) {
+  temp_dir dir, logs;
+  const std::string db = dir.file("c.db");
+  {
+    // The lots' changes wait 1,000 records: the kill finds them held.
+    served s(logs, db, true, {"--apply-delay-ms", "0"});
+    ASSERT_NE(s.address.port, 0) << s.first_line;
+    http_client c(s.address.port, admin);
+    ASSERT_EQ(c.put("/v1/accounts/a", "{}").status, 201u);
+    ASSERT_EQ(c.post("/v1/accounts/a/lots", R"({"amount":"10","kind":"prepaid"})").status, 201u);
+    for (int i = 0; i < 3; ++i) {
+      const auto charge = c.post("/v1/accounts/a/charges", R"({"operation":"x","amount":"1"})");
+      ASSERT_EQ(charge.status, 201u) << charge.body;
+    }
+    // A journal read: the file holds every entry, not yet the lot's balance.
+    ASSERT_EQ(c.get("/v1/accounts/a/entries").status, 200u);
+    ::kill(s.proc.pid(), SIGKILL);
+    EXPECT_EQ(s.proc.wait(), -SIGKILL);
+  }
+  // The file alone is not whole: the lot rows lag its journal.
+  auto r = run_creditd(logs, {"check", "--store", "sqlite:" + db, "--no-log"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("its lot rows lag its journal"), std::string::npos) << r.err;
+  // With its log, check writes them first, as a start would, and passes.
+  r = run_creditd(logs, {"check", "--store", "sqlite:" + db});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.rfind("ok: 1 accounts, 4 journal entries, 1 lots", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("the lot rows: the changes of log records"), std::string::npos) << r.out;
+  r = run_creditd(logs, {"check", "--store", "sqlite:" + db});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.find("the lot rows: the changes"), std::string::npos) << r.out;
+  // And the next start serves the balance the charges left.
+  served s(logs, db, true);
+  ASSERT_NE(s.address.port, 0) << s.first_line;
+  http_client c(s.address.port, admin);
+  const auto balance = c.get("/v1/accounts/a/balance");
+  EXPECT_NE(balance.body.find(R"("available":"7")"), std::string::npos) << balance.body;
+  EXPECT_EQ(s.proc.terminate(), 0);
 }
 
 TEST(startup_log, a_file_served_without_a_log_takes_one_at_its_next_start) {

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -169,6 +170,10 @@ std::unique_ptr<log_store> open_log_store(const temp_dir& tmp, log_store_options
 std::string loaded_dump(store::store& s, const std::string& sqlite_path) {
   ledger::ledger l;
   must(s.load(l, t0 + 1000 * 3600 * ledger::us_per_second));
+  // dump_ledger reads dead lots from the file: a log store writes the lots
+  // it holds back first (its load took them from the backlog).
+  if (auto* logged = dynamic_cast<log_store*>(&s))
+    must(logged->wait_applied(logged->durable_seq(), /*with_lots=*/true));
   return dump_ledger(l, sqlite_path);
 }
 
@@ -647,7 +652,7 @@ TEST(log_store, segments_are_recycled_only_below_what_the_file_holds_on_disk) {
   EXPECT_EQ(s->file_durable_seq(), 62u);
 }
 
-TEST(log_store, lots_are_held_back_until_a_lot_read_or_the_stop_asks_for_them) {
+TEST(log_store, lots_held_back_are_read_from_the_backlog_and_written_when_asked_or_at_the_stop) {
   temp_dir tmp;
   const auto ref = reference_dumps(12);
   const std::string path = tmp.file("ledger.db");
@@ -671,13 +676,53 @@ TEST(log_store, lots_are_held_back_until_a_lot_read_or_the_stop_asks_for_them) {
     EXPECT_EQ(s->applied_seq(), 10u);
     EXPECT_EQ(s->lots_seq(), 0u);
     EXPECT_TRUE(lots_lag());
-    // A read of lot rows waits for them (barrier_reader), and finds them.
+    // Reads take the held copies over the file's rows, and write nothing:
+    // a load, and each lot read through the barrier.
+    auto in_memory = [&] {
+      ledger::ledger fresh;
+      must(s->load(fresh, t0 + 1000 * 3600 * ledger::us_per_second));
+      return dump_ledger(fresh);
+    };
+    const std::string loaded_while_held = in_memory();
     store::sqlite::sqlite_reader inner(path);
     store::log::barrier_reader reader(inner, *s);
-    for (int a = 0; a < accounts_n; ++a)
-      must(reader.lot_rows("acct-" + std::to_string(a), 0, 100));
+    auto lot_text = [](const store::stored_lot& r) {
+      return std::to_string(r.l.id) + ":" + std::string(ledger::to_string(r.l.status)) + " rem " +
+             std::to_string(r.l.remaining) + " held " + std::to_string(r.l.held) + " spent " +
+             std::to_string(r.l.spent) + " @" + r.account;
+    };
+    auto lots_seen = [&](store::journal_reader& from, std::size_t page) {
+      std::vector<std::string> out;
+      for (int a = 0; a < accounts_n; ++a) {
+        const std::string acct = "acct-" + std::to_string(a);
+        std::uint64_t after = 0;
+        while (true) {  // in pages, so that held lots fall inside and past them
+          auto rows = must(from.lot_rows(acct, after, page));
+          auto terms = must(from.lots(acct, after, page));
+          EXPECT_EQ(rows.size(), terms.size());
+          for (std::size_t i = 0; i < rows.size() && i < terms.size(); ++i) {
+            EXPECT_EQ(rows[i].l.id, terms[i].id);
+            auto one = must(from.lot(rows[i].l.id));
+            EXPECT_TRUE(one.has_value() && lot_text(*one) == lot_text(rows[i]));
+            out.push_back(lot_text(rows[i]));
+          }
+          if (rows.size() < page) break;
+          after = rows.back().l.id;
+        }
+      }
+      return out;
+    };
+    const auto through_barrier = lots_seen(reader, 2);
+    EXPECT_EQ(lots_seen(reader, 100), through_barrier);
+    EXPECT_NE(lots_seen(inner, 100), through_barrier);  // the file alone is behind
+    EXPECT_EQ(s->lots_seq(), 0u);
+    // Asked for them, the applier writes them: the file alone agrees.
+    must(s->wait_applied(s->durable_seq(), /*with_lots=*/true));
     EXPECT_EQ(s->lots_seq(), 10u);
     EXPECT_FALSE(lots_lag());
+    EXPECT_EQ(lots_seen(inner, 100), through_barrier);
+    EXPECT_EQ(in_memory(), loaded_while_held);
+    EXPECT_EQ(loaded_dump(*s, path), ref[10]);
     for (int i = 10; i < 12; ++i)
       must(s->commit(w.step(l, i)));
     must(s->wait_applied(s->durable_seq()));
@@ -724,4 +769,30 @@ TEST(log_store, a_file_killed_with_lots_held_back_gets_them_from_the_log) {
   auto s = open_log_store(again);
   EXPECT_EQ(s->lots_seq(), 20u);
   EXPECT_EQ(loaded_dump(*s, again.file("ledger.db")), ref[20]);
+}
+
+TEST(log_store, segments_are_recycled_only_below_the_lots_mark_while_lots_are_held) {
+  temp_dir tmp;
+  log_store_options opts;
+  opts.log.dir = tmp.file("log");
+  opts.log.segment_bytes = 4096;
+  opts.lots.lag_records = 20;
+  // A checkpoint after every transaction: the journal's mark is on disk at once.
+  auto db = must(sqlite_store::open({tmp.file("ledger.db"), /*wal_autocheckpoint_pages=*/1}));
+  auto s = must(log_store::open(std::move(opts), std::move(db)));
+  ledger::ledger l;
+  workload w;
+  std::uint64_t lots_mark_seen = 0;
+  for (int i = 0; i < 60; ++i) {
+    must(s->commit(w.step(l, i)));
+    must(s->wait_applied(s->durable_seq()));
+    // The lots' mark lags the journal's, and recycling follows the lower.
+    EXPECT_LT(s->lots_seq(), s->applied_seq());
+    EXPECT_LE(s->file_durable_seq(), s->lots_seq());
+    lots_mark_seen = std::max(lots_mark_seen, s->lots_seq());
+    // Every record above it is still in the log.
+    const auto kept = must(store::log::check_log(tmp.file("log"), s->lots_seq()));
+    EXPECT_EQ(kept.last_seq, s->durable_seq());
+  }
+  EXPECT_GT(lots_mark_seen, 20u);  // it moved: lots were written on the way
 }

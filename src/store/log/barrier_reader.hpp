@@ -2,8 +2,9 @@
 // SQLite file holds every record the log had acknowledged when the read
 // started (log_store::wait_applied(durable_seq())), then reads through the
 // reader it wraps. A write answered before a read was issued is therefore in
-// what the read sees, even while the applier lags. Reads of lot rows wait
-// for the lots the applier holds back as well (lot_backlog.hpp).
+// what the read sees, even while the applier lags. Reads of lots take the
+// copies of the lots the applier holds back (lot_backlog.hpp) over the
+// file's rows, under the applier's file lock (log_store::read_with_held_lots).
 //
 // Thread-safety: as the wrapped reader (log_store's barrier is thread-safe).
 #pragma once
@@ -27,11 +28,8 @@ class barrier_reader final : public journal_reader {
   }
   std::expected<std::vector<ledger::lot_terms>, store_error> lots(const std::string& account,
                                                                   std::uint64_t after_id,
-                                                                  std::size_t limit) override {
-    if (auto r = log_.wait_applied(log_.durable_seq(), /*with_lots=*/true); !r)
-      return std::unexpected(r.error());
-    return inner_.lots(account, after_id, limit);
-  }
+                                                                  std::size_t limit) override;
+
   std::expected<std::vector<ledger::purchase>, store_error> purchases(std::string_view account,
                                                                       std::uint64_t after_id,
                                                                       std::size_t limit) override {
@@ -46,18 +44,12 @@ class barrier_reader final : public journal_reader {
     if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
     return inner_.hold(id);
   }
-  std::expected<std::optional<stored_lot>, store_error> lot(ledger::object_id id) override {
-    if (auto r = log_.wait_applied(log_.durable_seq(), /*with_lots=*/true); !r)
-      return std::unexpected(r.error());
-    return inner_.lot(id);
-  }
+  std::expected<std::optional<stored_lot>, store_error> lot(ledger::object_id id) override;
+
   std::expected<std::vector<stored_lot>, store_error> lot_rows(const std::string& account,
                                                                std::uint64_t after_id,
-                                                               std::size_t limit) override {
-    if (auto r = log_.wait_applied(log_.durable_seq(), /*with_lots=*/true); !r)
-      return std::unexpected(r.error());
-    return inner_.lot_rows(account, after_id, limit);
-  }
+                                                               std::size_t limit) override;
+
   std::expected<std::vector<stored_event>, store_error> events(
       const event_filter& filter) override {
     if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());

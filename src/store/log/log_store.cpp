@@ -22,7 +22,7 @@ class batch_writer {
   std::expected<void, std::string> add(std::uint64_t seq, std::string_view payload) {
     auto sets = decode_change_sets(payload, arena_);
     if (!sets) return std::unexpected(sets.error());
-    if (backlog_ != nullptr) backlog_->take(*sets, seq, payload.size());
+    records_of_.push_back({seq, payload.size(), sets_.size(), sets->size()});
     for (auto& s : *sets)
       sets_.push_back(std::move(s));
     last_seq_ = seq;
@@ -33,9 +33,10 @@ class batch_writer {
   std::size_t records() const { return records_; }
   std::size_t bytes() const { return bytes_; }
 
-  // Writes what was added (with a backlog: and its due lots, every one when
-  // `all_lots`). With nothing added, only a backlog's lots, when `all_lots`.
-  // Returns the lots' mark in the file after it.
+  // Writes what was added (with a backlog: its lots go to the backlog, and
+  // the backlog's due lots are written, every one when `all_lots`). With
+  // nothing added, only a backlog's lots, when `all_lots`. Returns the lots'
+  // mark in the file after it.
   std::expected<std::uint64_t, store_error> write(bool all_lots = false) {
     if (records_ == 0 && !(backlog_ != nullptr && all_lots)) return db_.applied_lots_seq();
     const std::uint64_t log_seq = records_ == 0 ? db_.applied_log_seq() : last_seq_;
@@ -45,6 +46,8 @@ class batch_writer {
       ptrs.push_back(&s);
     std::expected<void, store_error> r;
     if (backlog_ != nullptr) {
+      for (const record_sets& rec : records_of_)
+        backlog_->take(std::span(sets_).subspan(rec.first, rec.count), rec.seq, rec.bytes);
       const sqlite::sqlite_store::lot_writes lots = backlog_->due(log_seq, all_lots);
       r = db_.commit_batch(ptrs, log_seq, &lots);
       if (r) backlog_->written();
@@ -52,6 +55,7 @@ class batch_writer {
       r = db_.commit_batch(ptrs, log_seq);
     }
     sets_.clear();
+    records_of_.clear();
     arena_.reset();
     records_ = bytes_ = 0;
     if (!r) {
@@ -66,8 +70,14 @@ class batch_writer {
   sqlite::sqlite_store& db_;
   const std::string& dir_;
   lot_backlog* backlog_;
+  struct record_sets {
+    std::uint64_t seq = 0;
+    std::size_t bytes = 0;
+    std::size_t first = 0, count = 0;  // in sets_
+  };
   owner_arena arena_;
-  std::deque<ledger::change_set> sets_;  // stable addresses
+  std::vector<ledger::change_set> sets_;
+  std::vector<record_sets> records_of_;
   std::uint64_t last_seq_ = 0;
   std::size_t records_ = 0, bytes_ = 0;
 };
@@ -309,9 +319,11 @@ std::expected<void, store_error> log_store::wait_applied(std::uint64_t seq, bool
 }
 
 std::expected<void, store_error> log_store::load(ledger::ledger& into, ledger::time_us now) {
-  if (auto r = wait_applied(durable_seq(), /*with_lots=*/true); !r) return r;
+  if (auto r = wait_applied(durable_seq()); !r) return r;
+  // The lots held back are read from the backlog, not written first: a
+  // load after a failed write (a full disk) must not need a write.
   std::lock_guard db_lock(lock_db(), std::adopt_lock);
-  return db_->load(into, now);
+  return db_->load(into, now, backlog_.all());
 }
 
 std::mutex& log_store::lock_db() {

@@ -115,8 +115,17 @@ class log_store final : public store {
   log_store(const log_store&) = delete;
   log_store& operator=(const log_store&) = delete;
 
-  // Waits until SQLite holds every acknowledged record, then loads from it.
+  // Waits until SQLite holds every acknowledged record, then loads from it
+  // and from the lots the applier holds back (writing nothing).
   std::expected<void, store_error> load(ledger::ledger& into, ledger::time_us now) override;
+  // Runs `read(backlog)` with the applier kept out of the file meanwhile, so
+  // that the file and the lots held back are as of the same record (reads
+  // of lots take the held copies over the file's rows: barrier_reader).
+  template <class F>
+  auto read_with_held_lots(F&& read) {
+    std::lock_guard db_lock(lock_db(), std::adopt_lock);
+    return read(static_cast<const lot_backlog&>(backlog_));
+  }
   // Durable (in the log) when it returns success.
   std::expected<void, store_error> commit(const ledger::change_set& changes) override;
   // Success while neither the log nor the applier has failed, and SQLite
@@ -200,7 +209,7 @@ class log_store final : public store {
   // are recycled below it only.
   std::atomic<std::uint64_t> file_durable_seq_{0};
   std::mutex db_mu_;  // the sqlite_store: the applier's transactions, load(), probe()
-  lot_backlog backlog_{opts_.lots};  // the applier's
+  lot_backlog backlog_{opts_.lots};  // under db_mu_
   // The applier's: idle only while it applies, nobody waiting (options).
   background_priority priority_;
   std::thread applier_;

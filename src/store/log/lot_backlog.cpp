@@ -1,5 +1,7 @@
 #include "store/log/lot_backlog.hpp"
 
+#include <algorithm>
+
 #include "util/assert.hpp"
 
 namespace creditd::store::log {
@@ -48,6 +50,32 @@ void lot_backlog::written() {
     order_.pop_front();
   }
   rows_.clear();
+}
+
+std::optional<stored_lot> lot_backlog::find(ledger::object_id id) const {
+  auto it = lots_.find(id);
+  if (it == lots_.end()) return std::nullopt;
+  return stored_lot{it->second.account, it->second.lot};
+}
+
+std::vector<sqlite::sqlite_store::lot_write> lot_backlog::all() const {
+  std::vector<sqlite::sqlite_store::lot_write> out;
+  out.reserve(lots_.size());
+  for (const auto& [id, h] : lots_)
+    out.push_back({&h.lot, h.account});
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.lot->id < b.lot->id; });
+  return out;
+}
+
+std::vector<stored_lot> lot_backlog::of_account(std::string_view account,
+                                                ledger::object_id after_id) const {
+  std::vector<stored_lot> out;
+  for (const auto& [id, h] : lots_) {
+    if (id > after_id && h.account == account) out.push_back({h.account, h.lot});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.l.id < b.l.id; });
+  return out;
 }
 
 }  // namespace creditd::store::log

@@ -12,21 +12,24 @@
 // the lots' own mark (meta 'log_lots_seq', sqlite_store::commit_batch):
 // the seq before the oldest change still held. Segments are recycled only
 // below it, a restart writes the lot changes of the records above it first
-// (catch_up_lots, log_store.hpp), and every read of a lot row waits until
-// the backlog is written (log_store::wait_applied with lots).
+// (catch_up_lots, log_store.hpp), and reads of lots (log_store::load, the
+// barrier_reader) take the held copies over the file's rows.
 //
-// Thread-safety: none; the applier's (or recovery's) alone.
+// Thread-safety: none. log_store guards it with its file lock (db_mu_):
+// the applier changes it, readers look into it.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "ledger/types.hpp"
+#include "store/journal_reader.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace creditd::store::log {
@@ -61,6 +64,15 @@ class lot_backlog {
 
   std::size_t size() const { return lots_.size(); }
   bool empty() const { return lots_.empty(); }
+
+  // For reads while lots are held (the file has an older copy, or none):
+  // the held copy of lot `id`, or nullopt.
+  std::optional<stored_lot> find(ledger::object_id id) const;
+  // Every held lot, in id order (their owner pointers null).
+  std::vector<sqlite::sqlite_store::lot_write> all() const;
+  // The held lots of `account` with ids above `after_id`, in id order (a
+  // scan of the backlog: at most lots_max).
+  std::vector<stored_lot> of_account(std::string_view account, ledger::object_id after_id) const;
 
  private:
   struct held {

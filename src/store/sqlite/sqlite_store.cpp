@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <unordered_map>
 #include <utility>
@@ -1089,6 +1090,16 @@ std::expected<void, store_error> sqlite_store::load_commerce(ledger::ledger& int
 }
 
 std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger::time_us now) {
+  return load_impl(into, now, nullptr);
+}
+
+std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger::time_us now,
+                                                    std::span<const lot_write> held) {
+  return load_impl(into, now, &held);
+}
+
+std::expected<void, store_error> sqlite_store::load_impl(ledger::ledger& into, ledger::time_us now,
+                                                         const std::span<const lot_write>* held) {
   auto corrupt = [&](const std::string& what) {
     return std::unexpected(store_error{"sqlite store " + path_ + " holds an unreadable " + what});
   };
@@ -1133,7 +1144,7 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
   }
   applied_lots_seq_ = lots_mark.value_or(applied_log_seq_);
   lots_mark_stored_ = lots_mark.has_value();
-  if (applied_lots_seq_ != applied_log_seq_) {
+  if (applied_lots_seq_ != applied_log_seq_ && held == nullptr) {
     // A process stopped without writing its lot backlog: the lots of the
     // records after the lots' mark are in the log only.
     return std::unexpected(store_error{
@@ -1175,6 +1186,27 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
   if (auto r = load_commerce(into); !r) return r;
   {
     // Dead lots (spent, expired or voided, holding nothing) stay in the store.
+    // Lots a log holds back (sorted by id) take the place of the file's
+    // rows, in id order.
+    const std::span<const lot_write> kept = held != nullptr ? *held : std::span<const lot_write>{};
+    std::size_t next_kept = 0;
+    // Restores the held lots up to `id` (those below it, and `id` itself):
+    // whether `id` was one of them.
+    auto restore_kept_to = [&](std::uint64_t id) -> std::expected<bool, store_error> {
+      bool found = false;
+      for (; next_kept < kept.size() && kept[next_kept].lot->id <= id; ++next_kept) {
+        const lot_write& k = kept[next_kept];
+        found = k.lot->id == id;
+        if (k.lot->status != ledger::lot_status::active && k.lot->held == 0) continue;
+        if (into.find_account(k.account) == nullptr) {
+          return std::unexpected(store_error{
+              "sqlite store " + path_ + ": lot " + std::to_string(k.lot->id) +
+              " held back by the log is of an unknown account " + std::string(k.account)});
+        }
+        into.restore_lot(*k.lot, k.account);
+      }
+      return found;
+    };
     auto q =
         db_.prepare(std::string(lot_select) + "WHERE status = 'active' OR held != 0 ORDER BY id");
     if (!q) return std::unexpected(fail("cannot read lots", q.error()));
@@ -1190,8 +1222,12 @@ std::expected<void, store_error> sqlite_store::load(ledger::ledger& into, ledger
                        also_altered("lots", key, v));
       }
       if (v != row_verdict::intact) return altered("lots", key, v);
-      into.restore_lot(lot->l, lot->account);
+      auto replaced = restore_kept_to(lot->l.id);
+      if (!replaced) return std::unexpected(replaced.error());
+      if (!*replaced) into.restore_lot(lot->l, lot->account);
     }
+    if (auto r = restore_kept_to(std::numeric_limits<std::uint64_t>::max()); !r)
+      return std::unexpected(r.error());
   }
   {
     // Closed holds stay in the store.

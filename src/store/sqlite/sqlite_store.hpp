@@ -73,6 +73,11 @@ class sqlite_store final : public store {
     std::span<const lot_write> rows;
     std::uint64_t lots_seq = 0;  // at most log_seq
   };
+  // load() for a log that holds lots back (store/log/lot_backlog.hpp):
+  // `held`, every lot it holds, replace the file's rows of the same ids,
+  // and the lots' mark may then be below the journal's.
+  std::expected<void, store_error> load(ledger::ledger& into, ledger::time_us now,
+                                        std::span<const lot_write> held);
   std::expected<void, store_error> commit_batch(std::span<const ledger::change_set* const> sets,
                                                 std::uint64_t log_seq,
                                                 const lot_writes* lots = nullptr);
@@ -159,6 +164,8 @@ class sqlite_store final : public store {
                                                 ledger::time_us notices_until);
   std::expected<void, store_error> check_db(std::expected<void, db_error> r,
                                             const char* what) const;
+  std::expected<void, store_error> load_impl(ledger::ledger& into, ledger::time_us now,
+                                             const std::span<const lot_write>* held);
   // The catalog, subscriptions (after the accounts) and purchases' external ids.
   std::expected<void, store_error> load_commerce(ledger::ledger& into);
   store_error fail(const std::string& what, const db_error& e) const;

@@ -1,0 +1,77 @@
+#include "store/log/barrier_reader.hpp"
+
+#include <algorithm>
+
+namespace creditd::store::log {
+namespace {
+
+ledger::object_id id_of(const stored_lot& s) {
+  return s.l.id;
+}
+ledger::object_id id_of(const ledger::lot_terms& t) {
+  return t.id;
+}
+ledger::lot_terms terms_of(const stored_lot& s) {
+  return {s.l.id, s.l.kind, s.l.priority, s.l.effective_at, s.l.expires_at};
+}
+stored_lot row_of(const stored_lot& s) {
+  return s;
+}
+
+// One page of the file's rows (ids above the page's start, in id order, at
+// most `limit`) with the held lots of the same account laid over it: a held
+// copy replaces the file's row, and a held lot the file lacks joins the page
+// when it falls inside it (below the page's last id, or anywhere when the
+// file's page is not full). Then at most `limit`, in id order.
+template <class Row, class Convert>
+std::vector<Row> overlay(std::vector<Row> page, const std::vector<stored_lot>& held,
+                         std::size_t limit, Convert convert) {
+  const bool page_full = page.size() >= limit;
+  const ledger::object_id last = page.empty() ? 0 : id_of(page.back());
+  for (const stored_lot& h : held) {
+    auto at = std::lower_bound(page.begin(), page.end(), h.l.id,
+                               [](const Row& r, ledger::object_id id) { return id_of(r) < id; });
+    if (at != page.end() && id_of(*at) == h.l.id) {
+      *at = convert(h);
+    } else if (!page_full || h.l.id < last) {
+      page.insert(at, convert(h));
+    }
+  }
+  if (page.size() > limit) page.resize(limit);
+  return page;
+}
+
+}  // namespace
+
+std::expected<std::vector<ledger::lot_terms>, store_error> barrier_reader::lots(
+    const std::string& account, std::uint64_t after_id, std::size_t limit) {
+  if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
+  return log_.read_with_held_lots(
+      [&](const lot_backlog& held) -> std::expected<std::vector<ledger::lot_terms>, store_error> {
+        auto page = inner_.lots(account, after_id, limit);
+        if (!page) return page;
+        return overlay(std::move(*page), held.of_account(account, after_id), limit, terms_of);
+      });
+}
+
+std::expected<std::optional<stored_lot>, store_error> barrier_reader::lot(ledger::object_id id) {
+  if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
+  return log_.read_with_held_lots(
+      [&](const lot_backlog& held) -> std::expected<std::optional<stored_lot>, store_error> {
+        if (auto h = held.find(id)) return h;
+        return inner_.lot(id);
+      });
+}
+
+std::expected<std::vector<stored_lot>, store_error> barrier_reader::lot_rows(
+    const std::string& account, std::uint64_t after_id, std::size_t limit) {
+  if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
+  return log_.read_with_held_lots(
+      [&](const lot_backlog& held) -> std::expected<std::vector<stored_lot>, store_error> {
+        auto page = inner_.lot_rows(account, after_id, limit);
+        if (!page) return page;
+        return overlay(std::move(*page), held.of_account(account, after_id), limit, row_of);
+      });
+}
+
+}  // namespace creditd::store::log
