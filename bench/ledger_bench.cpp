@@ -7,12 +7,13 @@
 //       accounts, then N on one hot account. No store, no latency.
 //   ledger_bench --durable PATH --workload w1|w2|w3|w4 [--accounts N]
 //                [--window N] [--seconds S] [--log FILE] [--log-dir DIR]
-//                [--apply-delay-ms MS]
+//                [--apply-delay-ms MS] [--lot-lag-records N]
 //       core + store + engine (group commit), closed loop: `window` clients,
 //       each with one request in flight, as many HTTP connections would be.
 //       With --log-dir, commits go through the append-only log in DIR, and
 //       the file is filled in behind it at most MS (1000, as creditd serve's
-//       --apply-delay-ms) after each commit.
+//       --apply-delay-ms) after each commit, and a lot's changes up to N
+//       records (8192, as creditd serve's --lot-lag-records) after them.
 //       PATH is created and seeded with N accounts when it does not exist.
 //       w1: a charge of 1 credit on a random account; w2: on acct-0 only;
 //       w3: a hold of 1 credit, then its capture (two requests);
@@ -290,7 +291,8 @@ struct counts {
 
 int bench_durable(const std::string& path, const std::string& workload, std::size_t accounts,
                   std::size_t window, double seconds, const std::string& log_path,
-                  const std::string& log_dir, std::int64_t apply_delay_ms) {
+                  const std::string& log_dir, std::int64_t apply_delay_ms,
+                  std::uint64_t lot_lag_records) {
   if (workload != "w1" && workload != "w2" && workload != "w3" && workload != "w4")
     die("--workload must be w1, w2, w3 or w4");
   const bool fresh = !std::filesystem::exists(path);
@@ -309,6 +311,7 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
     store::log::log_store_options lo;
     lo.log.dir = log_dir;
     lo.apply_delay = std::chrono::milliseconds(apply_delay_ms);
+    lo.lots.lag_records = lot_lag_records;
     auto opened = store::log::log_store::open(std::move(lo), std::move(s));
     if (!opened) die(opened.error().message);
     logged = std::move(*opened);
@@ -569,6 +572,7 @@ int main(int argc, char** argv) {
   std::string workload = "w1";
   std::string durable, seed_db, log_path, log_dir;
   std::int64_t apply_delay_ms = 1000;  // creditd serve's --apply-delay-ms default
+  std::uint64_t lot_lag_records = store::log::lot_backlog_limits{}.lag_records;
   bool core = false;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -632,6 +636,8 @@ int main(int argc, char** argv) {
       log_dir = v;
     else if (flag == "--apply-delay-ms")
       apply_delay_ms = std::strtoll(v, nullptr, 10);
+    else if (flag == "--lot-lag-records")
+      lot_lag_records = std::strtoull(v, nullptr, 10);
     else {
       std::fprintf(stderr, "ledger_bench: unknown flag %s (see --help)\n", flag.c_str());
       return 2;
@@ -641,7 +647,7 @@ int main(int argc, char** argv) {
   if (!seed_db.empty()) return seed(seed_db, accounts, charges);
   if (!durable.empty())
     return bench_durable(durable, workload, accounts, window, seconds, log_path, log_dir,
-                         apply_delay_ms);
+                         apply_delay_ms, lot_lag_records);
   if (!core) {
     std::fprintf(stderr, "ledger_bench: give --core, --durable or --seed-db (see --help)\n");
     return 2;
