@@ -365,8 +365,8 @@ std::expected<std::uint64_t, store_error> log_store::apply(const std::deque<queu
 void log_store::applier_loop() {
   std::unique_lock lock(mu_);
   while (true) {
-    // A read of lot rows waits for the backlog (mu_ held; the backlog is
-    // this thread's).
+    // Someone asked for the held lots to be written (wait_applied with
+    // lots). Only this thread changes the backlog: it may look without db_mu_.
     auto lots_wanted = [&] {
       return !backlog_.empty() && lots_flush_to_ > lots_seq_.load(std::memory_order_relaxed);
     };

@@ -6,9 +6,11 @@
 // success once the record is durable. A background applier thread then
 // writes queued records into SQLite with sqlite_store::commit_batch, many in
 // one transaction, recording the last record's seq in that transaction;
-// segments are recycled only below that mark. open() recovers: the records
-// after the store's mark are decoded and written through the same
-// commit_batch before anything else.
+// segments are recycled only below that mark. Lots' changes may wait longer
+// (lot_backlog.hpp), under a mark of their own, and recycling follows the
+// lower of the two. open() recovers: the held lots' changes first
+// (catch_up_lots), then the records after the store's mark, decoded and
+// written through the same commit_batch, before anything else.
 //
 // Failures are fail-stop for writes. After an append fails (a failed sync
 // leaves the log's tail unknown), commit() and probe() return errors until a
@@ -137,7 +139,8 @@ class log_store final : public store {
   // SQLite holds every record up to `seq` (so a reader that takes
   // durable_seq() before its query sees every write acknowledged before it).
   // `with_lots`: and their lots, the applier writing what it held back
-  // (for reads of lot rows, and load()).
+  // (reads do not need it: they take the held copies, read_with_held_lots;
+  // a caller that reads the file directly does).
   // Errors: the store failed, or `seq` is above durable_seq().
   std::uint64_t durable_seq() const { return durable_seq_.load(std::memory_order_acquire); }
   std::uint64_t applied_seq() const { return applied_seq_.load(std::memory_order_acquire); }
