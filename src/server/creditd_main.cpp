@@ -798,8 +798,9 @@ int main(int argc, char** argv) {
           ->add_option("--lot-lag-records", applier.lot_lag_records,
                        "How many log records a lot's changes may wait before the SQLite file "
                        "gets them, so that a lot charged again meanwhile is written once (at "
-                       "most 65536 lots wait; reads of lots make them written first). 0: with "
-                       "their records")
+                       "most 65536 lots wait; creditd's reads take the waiting copies, a "
+                       "program reading the file directly sees them behind). 0: with their "
+                       "records, the file whole after every transaction")
           ->capture_default_str()
           ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1'000'000}));
   std::string log_level = "info";

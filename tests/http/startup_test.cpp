@@ -262,7 +262,7 @@ TEST(startup_log, check_after_a_kill_writes_the_lots_held_back_from_the_log_firs
   const std::string db = dir.file("c.db");
   {
     // The lots' changes wait 1,000 records: the kill finds them held.
-    served s(logs, db, true, {"--apply-delay-ms", "0"});
+    served s(logs, db, true, {"--apply-delay-ms", "0", "--lot-lag-records", "1000"});
     ASSERT_NE(s.address.port, 0) << s.first_line;
     http_client c(s.address.port, admin);
     ASSERT_EQ(c.put("/v1/accounts/a", "{}").status, 201u);

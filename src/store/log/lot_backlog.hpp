@@ -36,8 +36,10 @@ namespace creditd::store::log {
 
 struct lot_backlog_limits {
   // A lot is written once its oldest held change is this many records old.
-  // 0: every lot is written with its records (nothing is held).
-  std::uint64_t lag_records = 8192;
+  // 0 (the default): every lot is written with its records, nothing held,
+  // so that the file is whole after every transaction (docs/architecture.md
+  // says what holding lots back buys and costs).
+  std::uint64_t lag_records = 0;
   // Or once that many payload bytes of records came after it (the log
   // keeps them until then).
   std::uint64_t lag_bytes = 64ull << 20;
