@@ -22,7 +22,8 @@ class batch_writer {
   std::expected<void, std::string> add(std::uint64_t seq, std::string_view payload) {
     auto sets = decode_change_sets(payload, arena_);
     if (!sets) return std::unexpected(sets.error());
-    records_of_.push_back({seq, payload.size(), sets_.size(), sets->size()});
+    if (backlog_ != nullptr)
+      records_of_.push_back({seq, payload.size(), sets_.size(), sets->size()});
     for (auto& s : *sets)
       sets_.push_back(std::move(s));
     last_seq_ = seq;
@@ -46,8 +47,11 @@ class batch_writer {
       ptrs.push_back(&s);
     std::expected<void, store_error> r;
     if (backlog_ != nullptr) {
-      for (const record_sets& rec : records_of_)
-        backlog_->take(std::span(sets_).subspan(rec.first, rec.count), rec.seq, rec.bytes);
+      for (const record_sets& rec : records_of_) {
+        for (std::size_t i = rec.first; i < rec.first + rec.count; ++i)
+          backlog_->take(sets_[i], rec.seq);
+        backlog_->end_record(rec.bytes);
+      }
       const sqlite::sqlite_store::lot_writes lots = backlog_->due(log_seq, all_lots);
       r = db_.commit_batch(ptrs, log_seq, &lots);
       if (r) backlog_->written();
@@ -76,8 +80,8 @@ class batch_writer {
     std::size_t first = 0, count = 0;  // in sets_
   };
   owner_arena arena_;
-  std::vector<ledger::change_set> sets_;
-  std::vector<record_sets> records_of_;
+  std::deque<ledger::change_set> sets_;  // not moved as it grows
+  std::vector<record_sets> records_of_;  // with a backlog
   std::uint64_t last_seq_ = 0;
   std::size_t records_ = 0, bytes_ = 0;
 };
@@ -347,7 +351,9 @@ std::expected<void, store_error> log_store::probe() {
 
 std::expected<std::uint64_t, store_error> log_store::apply(const std::deque<queued>& batch,
                                                            bool all_lots) {
-  batch_writer w(*db_, opts_.log.dir, &backlog_);
+  // Without a lag (the default) the lots go with their records, as before
+  // the backlog: no copy of each, and the file whole after the transaction.
+  batch_writer w(*db_, opts_.log.dir, opts_.lots.lag_records > 0 ? &backlog_ : nullptr);
   for (const queued& q : batch) {
     if (auto r = w.add(q.seq, q.payload); !r) {
       // It was encoded by this process: a bug, but the log holds it, so it

@@ -8,21 +8,24 @@ namespace creditd::store::log {
 
 void lot_backlog::take(std::span<const ledger::change_set> sets, std::uint64_t seq,
                        std::size_t bytes) {
-  for (const ledger::change_set& set : sets) {
-    for (const ledger::lot& l : set.lots) {
-      auto [it, fresh] = lots_.try_emplace(l.id);
-      held& h = it->second;
-      if (fresh) {
-        h.since_seq = seq;
-        h.since_bytes = bytes_;
-        order_.push_back(l.id);
-      }
-      h.lot = l;
-      h.lot.owner = nullptr;
-      h.account = l.owner->id;
+  for (const ledger::change_set& set : sets)
+    take(set, seq);
+  end_record(bytes);
+}
+
+void lot_backlog::take(const ledger::change_set& set, std::uint64_t seq) {
+  for (const ledger::lot& l : set.lots) {
+    auto [it, fresh] = lots_.try_emplace(l.id);
+    held& h = it->second;
+    if (fresh) {
+      h.since_seq = seq;
+      h.since_bytes = bytes_;
+      order_.push_back(l.id);
     }
+    h.lot = l;
+    h.lot.owner = nullptr;
+    h.account = l.owner->id;
   }
-  bytes_ += bytes;
 }
 
 sqlite::sqlite_store::lot_writes lot_backlog::due(std::uint64_t last_seq, bool all) {

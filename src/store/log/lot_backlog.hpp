@@ -56,6 +56,9 @@ class lot_backlog {
   // Holds the lots of record `seq` (its sets, in order; the last copy of a
   // lot wins), whose payload is `bytes` long. Records come in seq order.
   void take(std::span<const ledger::change_set> sets, std::uint64_t seq, std::size_t bytes);
+  // The same one set at a time: each set of record `seq`, then end_record.
+  void take(const ledger::change_set& set, std::uint64_t seq);
+  void end_record(std::size_t bytes) { bytes_ += bytes; }
   // The lots to write in the transaction that applies the records up to
   // `last_seq`: those held past the limits, or every one when `all`, and
   // the lots' mark once they are written (last_seq when nothing stays held).
