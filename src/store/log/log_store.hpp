@@ -123,10 +123,14 @@ class log_store final : public store {
   // Runs `read(backlog)` with the applier kept out of the file meanwhile, so
   // that the file and the lots held back are as of the same record (reads
   // of lots take the held copies over the file's rows: barrier_reader).
+  // Without a lag (the default) nothing is ever held: no lock, so that a
+  // lot read does not wait for the applier's transaction.
   template <class F>
   auto read_with_held_lots(F&& read) {
+    const lot_backlog& held = backlog_;
+    if (opts_.lots.lag_records == 0) return read(held);
     std::lock_guard db_lock(lock_db(), std::adopt_lock);
-    return read(static_cast<const lot_backlog&>(backlog_));
+    return read(held);
   }
   // Durable (in the log) when it returns success.
   std::expected<void, store_error> commit(const ledger::change_set& changes) override;
