@@ -110,9 +110,11 @@ std::expected<std::uint64_t, store_error> catch_up_lots(sqlite::sqlite_store& db
   segment_log_options opts;
   opts.dir = dir;
   opts.read_only = true;
-  // Held without limits but written in bounded transactions: a lot written
-  // early is overwritten by its later copy, and the mark moves only at the end.
-  lot_backlog backlog({.lag_records = 1, .lag_bytes = 1, .lots_max = 0});
+  // Every write takes all it holds (due(..., all)), in transactions of at
+  // most the backlog's own bound: a lot written early is overwritten by its
+  // later copy, and the mark moves only at the end.
+  const std::size_t held_max = lot_backlog_limits{}.lots_max;
+  lot_backlog backlog({});
   owner_arena arena;
   std::uint64_t last = from;
   std::optional<store_error> failed;
@@ -136,7 +138,7 @@ std::expected<std::uint64_t, store_error> catch_up_lots(sqlite::sqlite_store& db
     if (!sets) return std::unexpected(sets.error());
     backlog.take(*sets, seq, payload.size());
     last = seq;
-    if (backlog.size() >= 65536 && !write_held(from)) return std::unexpected(failed->message);
+    if (backlog.size() >= held_max && !write_held(from)) return std::unexpected(failed->message);
     return {};
   };
   auto log = segment_log::open(opts, from, visit);
