@@ -5,12 +5,16 @@
 // replayed.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <thread>
+
+#include <sys/stat.h>
 
 #include "store/log/change_codec.hpp"
 #include "store/log/segment_log.hpp"
@@ -329,6 +333,154 @@ TEST(log_segment, records_left_in_a_recycled_file_never_pass_for_new_ones) {
     ASSERT_EQ(o.records.size(), 100 - applied);
     for (const auto& [seq, p] : o.records)
       EXPECT_EQ(p, same);
+  }
+}
+
+// The inode of the file at `path` (a spare keeps its inode when it becomes a
+// segment).
+ino_t inode_of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return st.st_ino;
+}
+
+TEST(log_segment, a_spare_made_ahead_becomes_the_next_segment) {
+  temp_dir tmp;
+  const std::string dir = tmp.file("log");
+  auto o = must_open(dir, 0);
+  // Not before the segment is half full (a server that stops early makes
+  // none): 10 records of about 170 bytes, then 5 more.
+  append_n(*o.log, 1, 10, false);
+  ASSERT_FALSE(o.log->make_spare().value());
+  append_n(*o.log, 11, 15, false);
+  // None free: one is made, zero-filled to the segment size, and only one.
+  auto made = o.log->make_spare();
+  ASSERT_TRUE(made.has_value()) << made.error();
+  EXPECT_TRUE(*made);
+  auto again = o.log->make_spare();
+  ASSERT_TRUE(again.has_value()) << again.error();
+  EXPECT_FALSE(*again);
+  EXPECT_EQ(o.log->free_count(), 1u);
+  const auto spares = segment_files(dir, ".free");
+  ASSERT_EQ(spares.size(), 1u);
+  EXPECT_TRUE(segment_files(dir, ".tmp").empty());
+  EXPECT_GE(std::stoull(std::filesystem::path(spares[0]).stem().string()), spare_names_first);
+  EXPECT_EQ(read_all(spares[0]), std::string(4096, '\0'));
+  const ino_t spare = inode_of(spares[0]);
+  // Appends until the first segment is full (nothing applied: nothing is
+  // recycled): the next segment is the spare's file, no new one.
+  const std::string first_segment = segment_files(dir, ".log").at(0);
+  std::uint64_t n = 15;
+  while (segment_files(dir, ".log").size() < 2) {
+    ++n;
+    auto seq = o.log->append(payload(n), 0);
+    ASSERT_TRUE(seq.has_value()) << seq.error();
+  }
+  EXPECT_EQ(o.log->free_count(), 0u);
+  EXPECT_TRUE(segment_files(dir, ".free").empty());
+  const auto segments = segment_files(dir, ".log");
+  ASSERT_EQ(segments.size(), 2u);
+  EXPECT_EQ(segments[0], first_segment);
+  EXPECT_EQ(inode_of(segments[1]), spare);
+  // Every record comes back after a restart, the spare's included.
+  o.log.reset();
+  auto back = must_open(dir, 0);
+  ASSERT_EQ(back.records.size(), n);
+  for (std::uint64_t k = 0; k < n; ++k) {
+    EXPECT_EQ(back.records[k].first, k + 1);
+    EXPECT_EQ(back.records[k].second, payload(k + 1));
+  }
+}
+
+TEST(log_segment, a_spare_is_not_made_when_a_recycled_file_is_free_and_survives_a_restart) {
+  temp_dir tmp;
+  const std::string dir = tmp.file("log");
+  {
+    auto o = must_open(dir, 0);
+    // Three segments not applied, then appends that say they are: the next
+    // roll recycles them, keeps two and takes one. A free file waits, so no
+    // spare is made.
+    append_n(*o.log, 1, 60, false);
+    ASSERT_GE(o.log->segment_count(), 3u);
+    for (std::uint64_t i = 61; i <= 160 && o.log->free_count() == 0; ++i)
+      ASSERT_TRUE(o.log->append(payload(i), i - 1).has_value());
+    ASSERT_GE(o.log->free_count(), 1u);
+    auto made = o.log->make_spare();
+    ASSERT_TRUE(made.has_value()) << made.error();
+    EXPECT_FALSE(*made);
+  }
+  {
+    // A fresh log has none free: a spare is made, and a restart keeps it in
+    // the pool; the next spare's name is above it.
+    temp_dir tmp2;
+    const std::string dir2 = tmp2.file("log");
+    {
+      auto o = must_open(dir2, 0);
+      append_n(*o.log, 1, 15, false);
+      ASSERT_TRUE(o.log->make_spare().value());
+    }
+    const auto first = segment_files(dir2, ".free");
+    ASSERT_EQ(first.size(), 1u);
+    // A spare half-made when the process stopped is named .tmp: removed.
+    write_all(dir2 + "/" + std::to_string(spare_names_first + 7) + ".tmp", std::string(100, 'x'));
+    auto o = must_open(dir2, 0);
+    EXPECT_EQ(o.log->free_count(), 1u);
+    EXPECT_TRUE(segment_files(dir2, ".tmp").empty());
+    // Appends until the spare is taken and the next segment half full.
+    std::uint64_t i = 15;
+    while (o.log->free_count() > 0 && i < 100)
+      ASSERT_TRUE(o.log->append(payload(++i), 0).has_value());
+    EXPECT_EQ(o.log->free_count(), 0u);
+    append_n(*o.log, i + 1, i + 15, false);
+    ASSERT_TRUE(o.log->make_spare().value());
+    const auto second = segment_files(dir2, ".free");
+    ASSERT_EQ(second.size(), 1u);
+    EXPECT_GT(std::stoull(std::filesystem::path(second[0]).stem().string()),
+              std::stoull(std::filesystem::path(first[0]).stem().string()));
+  }
+}
+
+TEST(log_segment, spares_made_beside_the_appends_lose_no_record) {
+  // The applier makes spares while the committer appends: many rolls, some
+  // to spares, some to recycled files, some to new files.
+  temp_dir tmp;
+  const std::string dir = tmp.file("log");
+  constexpr std::uint64_t records = 3000;
+  std::uint64_t made = 0;
+  {
+    auto o = must_open(dir, 0);
+    std::atomic<bool> done{false};
+    std::string spare_error;
+    std::thread spares([&] {
+      while (!done.load()) {
+        auto r = o.log->make_spare();
+        if (!r) {
+          spare_error = r.error();
+          return;
+        }
+        made += *r ? 1 : 0;
+      }
+    });
+    for (std::uint64_t i = 1; i <= records; ++i) {
+      // Every other stretch of 500 records is applied as it goes.
+      const bool applied = (i / 500) % 2 == 0;
+      auto seq = o.log->append(payload(i), applied ? i - 1 : 0);
+      ASSERT_TRUE(seq.has_value()) << seq.error();
+    }
+    done.store(true);
+    spares.join();
+    EXPECT_EQ(spare_error, "");
+  }
+  EXPECT_GT(made, 0u);
+  EXPECT_TRUE(segment_files(dir, ".tmp").empty());
+  // The last mark given was 2,498 (records 2,000 to 2,499 were applied as
+  // they went): every record above it comes back, in order.
+  constexpr std::uint64_t applied = 2498;
+  auto o = must_open(dir, applied);
+  ASSERT_EQ(o.records.size(), records - applied);
+  for (std::uint64_t k = 0; k < o.records.size(); ++k) {
+    ASSERT_EQ(o.records[k].first, applied + 1 + k);
+    ASSERT_EQ(o.records[k].second, payload(applied + 1 + k));
   }
 }
 

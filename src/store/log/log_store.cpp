@@ -417,6 +417,11 @@ void log_store::applier_loop() {
     if (may_lower) priority_.lower();
     if (opts_.at_step) opts_.at_step("apply_begin");
     auto r = apply(batch, all_lots);
+    // Still lowered: a spare segment made ahead, when none is free, so that
+    // the next roll does not fill and sync one inside a commit. A failure
+    // (a full disk) leaves nothing; the roll that needs a segment reports
+    // its own.
+    if (r) (void)log_->make_spare();
     priority_.raise();
     if (r && opts_.at_step) opts_.at_step("apply_done");
     lock.lock();

@@ -119,6 +119,29 @@ std::uint64_t new_salt() {
   return s;
 }
 
+// Preallocates `capacity` bytes of `fd` and writes zeros over them, so that
+// appends overwrite allocated, written blocks (no metadata to sync per
+// record). `paced`: each MiB is written back before the next is written, so
+// that a sync of another file meanwhile (the log's) waits for one MiB at
+// most, not for all of them. false with errno set on failure.
+bool fill_with_zeros(int fd, std::uint64_t capacity, bool paced) {
+  if (int e = ::posix_fallocate(fd, 0, static_cast<off_t>(capacity)); e != 0) {
+    errno = e;
+    return false;
+  }
+  const std::string zeros(std::min<std::uint64_t>(capacity, 1u << 20), '\0');
+  for (std::uint64_t off = 0; off < capacity; off += zeros.size()) {
+    const std::size_t n =
+        static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), capacity - off));
+    if (!pwrite_all(fd, zeros.data(), n, off)) return false;
+    if (paced && ::sync_file_range(fd, static_cast<off_t>(off), static_cast<off_t>(n),
+                                   SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                       SYNC_FILE_RANGE_WAIT_AFTER) != 0)
+      return false;
+  }
+  return true;
+}
+
 // A segment's contents, read whole for the scan (bounded by
 // segment_bytes_max or one record's size).
 std::expected<std::string, std::string> read_file(int fd, const std::string& path,
@@ -201,6 +224,7 @@ std::expected<std::unique_ptr<segment_log>, std::string> segment_log::open(
   if (!opts.read_only && log->segments_.empty()) {
     if (auto r = log->roll(0, applied); !r) return std::unexpected(r.error());
   }
+  if (log->append_pos_ * 2 >= log->segments_.back().capacity) log->spare_due_.store(true);
   return log;
 }
 
@@ -227,6 +251,7 @@ std::expected<void, std::string> segment_log::scan(std::uint64_t applied,
       return std::unexpected(errno_text("cannot stat", name));
     if (ext == ".free") {
       free_.push_back({de.path().string(), static_cast<std::uint64_t>(st.st_size)});
+      if (*seq >= spare_names_first) next_spare_ = std::max(next_spare_, *seq + 1);
     } else {
       segment s;
       s.first_seq = *seq;
@@ -377,18 +402,21 @@ std::expected<void, std::string> segment_log::recycle(std::uint64_t applied) {
     ++n;
   }
   if (n == 0) return {};
-  for (std::size_t i = 0; i < n; ++i) {
-    segment& s = segments_[i];
-    ::close(s.fd);
-    s.fd = -1;
-    const bool keep = free_.size() < opts_.free_segments_max;
-    const std::string to = opts_.dir + "/" + seq_name(s.first_seq) + ".free";
-    if (keep) {
-      if (::rename(s.path.c_str(), to.c_str()) != 0)
-        return std::unexpected(errno_text("cannot recycle log segment", s.path));
-      free_.push_back({to, s.capacity});
-    } else if (::unlink(s.path.c_str()) != 0) {
-      return std::unexpected(errno_text("cannot remove log segment", s.path));
+  {
+    std::lock_guard lock(free_mu_);
+    for (std::size_t i = 0; i < n; ++i) {
+      segment& s = segments_[i];
+      ::close(s.fd);
+      s.fd = -1;
+      const bool keep = free_.size() < opts_.free_segments_max;
+      const std::string to = opts_.dir + "/" + seq_name(s.first_seq) + ".free";
+      if (keep) {
+        if (::rename(s.path.c_str(), to.c_str()) != 0)
+          return std::unexpected(errno_text("cannot recycle log segment", s.path));
+        free_.push_back({to, s.capacity});
+      } else if (::unlink(s.path.c_str()) != 0) {
+        return std::unexpected(errno_text("cannot remove log segment", s.path));
+      }
     }
   }
   segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(n));
@@ -407,14 +435,18 @@ std::expected<void, std::string> segment_log::roll(std::uint64_t record_bytes,
   const std::string tmp = opts_.dir + "/" + seq_name(first) + ".tmp";
   // A recycled file when one is big enough, else a new one, zero-filled so
   // that appends overwrite allocated blocks (no metadata to sync per record).
+  // (A spare made ahead is one of them: see make_spare.)
   std::string from;
   std::uint64_t capacity = 0;
-  for (std::size_t i = 0; i < free_.size(); ++i) {
-    if (free_[i].capacity >= need) {
-      from = free_[i].path;
-      capacity = free_[i].capacity;
-      free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(i));
-      break;
+  {
+    std::lock_guard lock(free_mu_);
+    for (std::size_t i = 0; i < free_.size(); ++i) {
+      if (free_[i].capacity >= need) {
+        from = free_[i].path;
+        capacity = free_[i].capacity;
+        free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(i));
+        break;
+      }
     }
   }
   int fd = -1;
@@ -426,19 +458,10 @@ std::expected<void, std::string> segment_log::roll(std::uint64_t record_bytes,
     capacity = need;
     fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return std::unexpected(errno_text("cannot create log segment", tmp));
-    if (int e = ::posix_fallocate(fd, 0, static_cast<off_t>(capacity)); e != 0) {
+    if (!fill_with_zeros(fd, capacity, /*paced=*/false)) {
+      const std::string why = errno_text("cannot preallocate log segment", tmp);
       ::close(fd);
-      errno = e;
-      return std::unexpected(errno_text("cannot preallocate log segment", tmp));
-    }
-    const std::string zeros(std::min<std::uint64_t>(capacity, 1u << 20), '\0');
-    for (std::uint64_t off = 0; off < capacity; off += zeros.size()) {
-      const std::size_t n =
-          static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), capacity - off));
-      if (!pwrite_all(fd, zeros.data(), n, off)) {
-        ::close(fd);
-        return std::unexpected(errno_text("cannot fill log segment", tmp));
-      }
+      return std::unexpected(why);
     }
   }
   segment s;
@@ -467,8 +490,57 @@ std::expected<void, std::string> segment_log::roll(std::uint64_t record_bytes,
   }
   segments_.push_back(std::move(s));
   append_pos_ = segment_header_bytes;
+  spare_due_.store(false);
   step("segment_created");
   return {};
+}
+
+std::size_t segment_log::free_count() const {
+  std::lock_guard lock(free_mu_);
+  return free_.size();
+}
+
+std::expected<bool, std::string> segment_log::make_spare() {
+  if (opts_.read_only || opts_.free_segments_max == 0 || !spare_due_.load()) return false;
+  std::uint64_t name = 0;
+  {
+    std::lock_guard lock(free_mu_);
+    if (!free_.empty()) return false;
+    name = next_spare_++;
+  }
+  // Made under a .tmp name, which a start removes, and named .free only
+  // once filled and synced: a spare is never taken half-made.
+  const std::string tmp = opts_.dir + "/" + seq_name(name) + ".tmp";
+  const std::string to = opts_.dir + "/" + seq_name(name) + ".free";
+  const std::uint64_t capacity = opts_.segment_bytes;
+  const int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return std::unexpected(errno_text("cannot create a spare log segment", tmp));
+  if (!fill_with_zeros(fd, capacity, /*paced=*/true) || ::fdatasync(fd) != 0) {
+    const std::string why = errno_text("cannot fill a spare log segment", tmp);
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return std::unexpected(why);
+  }
+  ::close(fd);
+  {
+    std::lock_guard lock(free_mu_);
+    // A segment recycled meanwhile: the pool needs no spare.
+    if (!free_.empty()) {
+      ::unlink(tmp.c_str());
+      return false;
+    }
+    if (::rename(tmp.c_str(), to.c_str()) != 0) {
+      const std::string why = errno_text("cannot name a spare log segment", to);
+      ::unlink(tmp.c_str());
+      return std::unexpected(why);
+    }
+    free_.push_back({to, capacity});
+  }
+  // Not needed for safety (a spare lost, or found again under its .tmp name
+  // and removed, is only a spare), but a start then finds it.
+  if (auto r = sync_dir(); !r) return std::unexpected(r.error());
+  step("spare_made");
+  return true;
 }
 
 std::expected<std::uint64_t, std::string> segment_log::append(std::string_view payload,
@@ -517,6 +589,8 @@ std::expected<std::uint64_t, std::string> segment_log::append(std::string_view p
   }
   append_pos_ += bytes;
   last_seq_ = seq;
+  if (append_pos_ * 2 >= s.capacity && !spare_due_.load(std::memory_order_relaxed))
+    spare_due_.store(true);
   return seq;
 }
 

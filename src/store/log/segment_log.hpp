@@ -2,7 +2,9 @@
 // and one fdatasync per record, and the recovery scan that reads them back.
 //
 //   DIR/<first seq, 20 digits>.log   a segment: a 64-byte header, then records
-//   DIR/<20 digits>.free             a recycled segment, waiting to be reused
+//   DIR/<20 digits>.free             a recycled segment, waiting to be reused,
+//                                    or a spare made ahead (make_spare: named
+//                                    from spare_names_first up)
 //
 // Segment header (little-endian): u64 magic, u32 version, u32 header size,
 // u64 first seq, u64 salt, zeros, u32 CRC-32C of the first 60 bytes at 60.
@@ -12,13 +14,16 @@
 // earlier life never checks (its salt is gone), and a copy of a record's
 // bytes inside some other payload cannot pass for a record.
 //
-// Thread-safety: not thread-safe; one thread opens and appends.
+// Thread-safety: one thread opens and appends; make_spare() may run on one
+// other thread meanwhile (the free pool is shared under a mutex).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <expected>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +38,9 @@ inline constexpr std::uint64_t segment_bytes_max = 1ull << 30;
 inline constexpr std::uint64_t record_payload_bytes_max = 256ull << 20;
 inline constexpr std::uint64_t segment_header_bytes = 64;
 inline constexpr std::uint64_t record_header_bytes = 16;
+// Spares' file names start here, far above any seq a log reaches, so that a
+// spare's name never meets a recycled segment's (named by its first seq).
+inline constexpr std::uint64_t spare_names_first = 10'000'000'000'000'000'000ull;
 
 struct segment_log_options {
   std::string dir;                                      // created if missing
@@ -42,8 +50,9 @@ struct segment_log_options {
   // left as it is), and append() is refused. The directory must exist.
   bool read_only = false;
   // Tests only: called at each named step of making or recycling a segment
-  // ("recycled", "free_header_written", "segment_renamed", "segment_created"),
-  // so that a test can kill the process there.
+  // ("recycled", "free_header_written", "segment_renamed", "segment_created",
+  // and "spare_made" on make_spare's thread), so that a test can kill the
+  // process there.
   std::function<void(std::string_view step)> at_step;
 };
 
@@ -79,10 +88,20 @@ class segment_log {
   // (then the log must not be appended to again: reopen it).
   std::expected<std::uint64_t, std::string> append(std::string_view payload, std::uint64_t applied);
 
+  // When no recycled file is free and the current segment is half full,
+  // makes one ahead: a segment-sized file,
+  // zero-filled and synced, written back a MiB at a time so that the log's
+  // own syncs meanwhile wait for little of it. The next roll then takes it
+  // instead of filling and syncing a new file inside the append that needs
+  // it (64 MiB by default). Returns whether it made one. For a thread beside
+  // the appender (the applier); a failure (a full disk) leaves nothing
+  // behind, and the append that needs a segment then reports its own.
+  std::expected<bool, std::string> make_spare();
+
   std::uint64_t last_seq() const { return last_seq_; }
   // Segment files (*.log) and recycled files (*.free) in the directory now.
   std::size_t segment_count() const { return segments_.size(); }
-  std::size_t free_count() const { return free_.size(); }
+  std::size_t free_count() const;
   const std::string& dir() const { return opts_.dir; }
 
  private:
@@ -110,7 +129,12 @@ class segment_log {
   segment_log_options opts_;
   int dir_fd_ = -1;
   std::vector<segment> segments_;  // ascending first_seq; the last is appended to
+  mutable std::mutex free_mu_;     // guards free_ and next_spare_
   std::vector<free_file> free_;
+  std::uint64_t next_spare_ = spare_names_first;  // the next spare's name
+  // Set by the appender once the current segment is half full, cleared by a
+  // roll: a server that stops early (a test, a check) makes no spare.
+  std::atomic<bool> spare_due_{false};
   std::uint64_t last_seq_ = 0;
   std::uint64_t append_pos_ = 0;  // in the last segment
   std::string header_;            // scratch for a record's header
