@@ -224,7 +224,8 @@ std::expected<std::unique_ptr<segment_log>, std::string> segment_log::open(
   if (!opts.read_only && log->segments_.empty()) {
     if (auto r = log->roll(0, applied); !r) return std::unexpected(r.error());
   }
-  if (log->append_pos_ * 2 >= log->segments_.back().capacity) log->spare_due_.store(true);
+  if (!log->segments_.empty() && log->append_pos_ * 2 >= log->segments_.back().capacity)
+    log->spare_due_.store(true);
   return log;
 }
 
