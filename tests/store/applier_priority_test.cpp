@@ -217,7 +217,9 @@ TEST(applier_priority, a_connection_waiting_for_the_write_lock_calls_on_busy) {
   // Its holder commits from on_busy: the retry takes the lock.
   calls = 0;
   b->set_busy_wait(std::chrono::milliseconds(60'000), [&] {
-    if (++calls == 2) ASSERT_TRUE(a->exec("COMMIT"));
+    if (++calls == 2) {
+      ASSERT_TRUE(a->exec("COMMIT"));
+    }
   });
   ASSERT_TRUE(b->exec("INSERT INTO t VALUES (2)"));
   EXPECT_EQ(calls, 2);
