@@ -224,8 +224,7 @@ std::expected<std::unique_ptr<segment_log>, std::string> segment_log::open(
   if (!opts.read_only && log->segments_.empty()) {
     if (auto r = log->roll(0, applied); !r) return std::unexpected(r.error());
   }
-  if (!log->segments_.empty() && log->append_pos_ * 2 >= log->segments_.back().capacity)
-    log->spare_due_.store(true);
+  if (!log->segments_.empty()) log->note_fill();
   return log;
 }
 
@@ -410,7 +409,7 @@ std::expected<void, std::string> segment_log::recycle(std::uint64_t applied) {
       ::close(s.fd);
       s.fd = -1;
       const bool keep = free_.size() < opts_.free_segments_max;
-      const std::string to = opts_.dir + "/" + seq_name(s.first_seq) + ".free";
+      const std::string to = file_path(s.first_seq, ".free");
       if (keep) {
         if (::rename(s.path.c_str(), to.c_str()) != 0)
           return std::unexpected(errno_text("cannot recycle log segment", s.path));
@@ -432,8 +431,8 @@ std::expected<void, std::string> segment_log::roll(std::uint64_t record_bytes,
   const std::uint64_t first = last_seq_ + 1;
   const std::uint64_t need =
       std::max(opts_.segment_bytes, segment_header_bytes + record_bytes + record_header_bytes);
-  const std::string path = opts_.dir + "/" + seq_name(first) + ".log";
-  const std::string tmp = opts_.dir + "/" + seq_name(first) + ".tmp";
+  const std::string path = file_path(first, ".log");
+  const std::string tmp = file_path(first, ".tmp");
   // A recycled file when one is big enough, else a new one, zero-filled so
   // that appends overwrite allocated blocks (no metadata to sync per record).
   // (A spare made ahead is one of them: see make_spare.)
@@ -496,6 +495,17 @@ std::expected<void, std::string> segment_log::roll(std::uint64_t record_bytes,
   return {};
 }
 
+std::string segment_log::file_path(std::uint64_t seq, std::string_view ext) const {
+  std::string p = opts_.dir + "/" + seq_name(seq);
+  p.append(ext);
+  return p;
+}
+
+void segment_log::note_fill() {
+  if (append_pos_ * 2 >= segments_.back().capacity && !spare_due_.load(std::memory_order_relaxed))
+    spare_due_.store(true);
+}
+
 std::size_t segment_log::free_count() const {
   std::lock_guard lock(free_mu_);
   return free_.size();
@@ -511,8 +521,8 @@ std::expected<bool, std::string> segment_log::make_spare() {
   }
   // Made under a .tmp name, which a start removes, and named .free only
   // once filled and synced: a spare is never taken half-made.
-  const std::string tmp = opts_.dir + "/" + seq_name(name) + ".tmp";
-  const std::string to = opts_.dir + "/" + seq_name(name) + ".free";
+  const std::string tmp = file_path(name, ".tmp");
+  const std::string to = file_path(name, ".free");
   const std::uint64_t capacity = opts_.segment_bytes;
   const int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return std::unexpected(errno_text("cannot create a spare log segment", tmp));
@@ -590,8 +600,7 @@ std::expected<std::uint64_t, std::string> segment_log::append(std::string_view p
   }
   append_pos_ += bytes;
   last_seq_ = seq;
-  if (append_pos_ * 2 >= s.capacity && !spare_due_.load(std::memory_order_relaxed))
-    spare_due_.store(true);
+  note_fill();
   return seq;
 }
 

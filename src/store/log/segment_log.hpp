@@ -122,6 +122,11 @@ class segment_log {
   std::expected<void, std::string> roll(std::uint64_t record_bytes, std::uint64_t applied);
   std::expected<void, std::string> recycle(std::uint64_t applied);
   std::expected<void, std::string> sync_dir();
+  // DIR/<seq, 20 digits><ext>: a segment (.log), a free file (.free) or one
+  // being made (.tmp).
+  std::string file_path(std::uint64_t seq, std::string_view ext) const;
+  // Sets spare_due_ once the last segment is half full.
+  void note_fill();
   void step(std::string_view name) {
     if (opts_.at_step) opts_.at_step(name);
   }
