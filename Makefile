@@ -64,7 +64,7 @@ fuzz: deps
 # creditd against a PostgreSQL and a Redis + Lua baseline, checked, in one
 # run (docs/performance.md; BENCH_QUICK=1 for a smoke run). Builds only what it runs.
 bench: deps $(BUILD_DIR)/build.ninja
-	@cmake --build $(BUILD_DIR) -j $(JOBS) --target creditd ledger_bench redis_load http_load events_peer
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target creditd ledger_bench redis_load http_load events_peer disk_probe
 	@bash bench/run
 
 # W1 under perf (or callgrind where perf cannot sample): bench/results/profile.txt.
