@@ -31,15 +31,22 @@ inline bool enabled(level l) {
 using field = std::pair<std::string_view, std::string>;
 
 // Appends `us` (microseconds since the epoch) as RFC 3339 UTC with
-// microseconds: 2026-11-30T15:00:00.000000Z.
+// microseconds: 2026-11-30T15:00:00.000000Z. An instant before the epoch
+// keeps its fraction positive: -1 µs is 1969-12-31T23:59:59.999999Z.
 inline void append_utc(std::string& out, std::int64_t us) {
-  const std::time_t s = static_cast<std::time_t>(us / 1'000'000);
+  std::int64_t seconds = us / 1'000'000;
+  std::int64_t fraction = us % 1'000'000;
+  if (fraction < 0) {
+    fraction += 1'000'000;
+    --seconds;
+  }
+  const std::time_t s = static_cast<std::time_t>(seconds);
   std::tm tm{};
   gmtime_r(&s, &tm);
-  char buf[40];
+  char buf[96];  // room for any int year, so that nothing is ever cut
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long long>(us % 1'000'000));
+                static_cast<long long>(fraction));
   out += buf;
 }
 
