@@ -13,7 +13,7 @@
 //       With --log-dir, commits go through the append-only log in DIR, and
 //       the file is filled in behind it at most MS (1000, as creditd serve's
 //       --apply-delay-ms) after each commit, and a lot's changes up to N
-//       records (8192, as creditd serve's --lot-lag-records) after them.
+//       records (0, as creditd serve's --lot-lag-records) after them.
 //       PATH is created and seeded with N accounts when it does not exist.
 //       w1: a charge of 1 credit on a random account; w2: on acct-0 only;
 //       w3: a hold of 1 credit, then its capture (two requests);
@@ -27,7 +27,11 @@
 //       lot's amount = spent + held + expired + voided + remaining, and each
 //       account's balance, spent and held compared with the model and the
 //       acknowledged requests. --log writes the requests (references
-//       "1-N") for `--check-cell` (cell_check.hpp).
+//       "1-N") for `--check-cell` (cell_check.hpp). cpu_us_per_request is
+//       the CPU of every thread of the process (clients, writer,
+//       committer, applier) over the cell and while the file is filled in
+//       with the rest of it, per request: what a request costs, where the
+//       rate may be bound by the log's sync instead.
 //   ledger_bench --check-cell BEFORE AFTER JOURNAL CLIENT
 //       the check of one bench cell against the journal (cell_check.hpp),
 //       for every system; prints a JSON object, exits 1 when it fails.
@@ -37,6 +41,7 @@
 //       committed in batches of 100,000 (for the memory and recovery figures).
 //
 // Prints one human line per measurement and a JSON object on the last line.
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -88,6 +93,13 @@ double rss_mib() {
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The CPU time of every thread of this process so far, in microseconds.
+double process_cpu_us() {
+  timespec t{};
+  if (::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t) != 0) return 0;
+  return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_nsec) / 1e3;
 }
 
 // The text of a JSON string, without its quotes.
@@ -351,6 +363,11 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
   std::string log;  // the requests, for --check-cell (cell_check.hpp); thread 1
   std::uint64_t requests = 0, sent = 0, acks = 0;
   double secs = 0;
+  // The CPU of every thread (the clients' loop here, the engine's writer
+  // and committer, the applier) over the cell and then while the file is
+  // filled in with the rest of it: a request's whole cost, whatever waits
+  // (the log's sync) bounds the rate.
+  double cpu_us = 0;
   engine::engine_stats stats;
   {
     engine::engine e(l, *durable, {.clock = [] { return wall_clock_now(); }});
@@ -374,6 +391,7 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
       e.submit(&c);
     };
     const auto start = std::chrono::steady_clock::now();
+    cpu_us = -process_cpu_us();
     const auto deadline = start + std::chrono::duration<double>(seconds);
     for (client& c : clients)
       next(c);
@@ -430,6 +448,7 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
     secs = seconds_since(start);
     stats = e.stats();
     e.stop();
+    cpu_us += process_cpu_us();
   }
   if (!log_path.empty()) {
     std::ofstream out(log_path);
@@ -445,8 +464,10 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
   if (shared.model_failures > 0)
     failures.push_back("model: " + std::to_string(shared.model_failures) +
                        " requests disagree: " + shared.model_failure);
+  cpu_us -= process_cpu_us();
   logged.reset();  // applies what the file lacks, then closes
   s.reset();
+  cpu_us += process_cpu_us();
   auto reopened = open_store(path);
   ledger::ledger loaded;
   const time_us loaded_at = wall_clock_now();
@@ -505,21 +526,23 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
   const double commit_ms = static_cast<double>(stats.commit_us_total) / commits / 1000.0;
   std::printf(
       "inproc %s, %zu accounts, window %zu: %.0f ops/s, p50 %.2f ms, p99 %.2f ms, p999 %.2f ms; "
-      "%llu commits of %.1f requests, %.2f ms each on average; %s\n",
+      "%llu commits of %.1f requests, %.2f ms each on average; %.1f us of CPU per request; %s\n",
       workload.c_str(), spread, window, ops, pct(50), pct(99), pct(99.9),
       static_cast<unsigned long long>(stats.commits), batch, commit_ms,
+      requests > 0 ? cpu_us / static_cast<double>(requests) : 0.0,
       failure.empty() ? "check ok" : ("CHECK FAILED: " + failure).c_str());
   std::printf(
       "{\"workload\":\"%s\",\"accounts\":%zu,\"connections\":%zu,\"seconds\":%.3f,"
       "\"requests\":%llu,\"ops_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,"
       "\"charges\":%llu,\"holds\":%llu,\"captures\":%llu,\"reads\":%llu,\"refused\":%llu,"
       "\"commits\":%llu,\"requests_per_commit\":%.1f,\"commit_ms\":%.3f,"
-      "\"check_ok\":%s,\"check\":\"%s\"}\n",
+      "\"cpu_us_per_request\":%.2f,\"check_ok\":%s,\"check\":\"%s\"}\n",
       workload.c_str(), spread, window, secs, static_cast<unsigned long long>(requests), ops,
       pct(50), pct(99), pct(99.9), static_cast<unsigned long long>(n.charges),
       static_cast<unsigned long long>(n.holds), static_cast<unsigned long long>(n.captures),
       static_cast<unsigned long long>(n.reads), static_cast<unsigned long long>(n.refused),
       static_cast<unsigned long long>(stats.commits), batch, commit_ms,
+      requests > 0 ? cpu_us / static_cast<double>(requests) : 0.0,
       failure.empty() ? "true" : "false",
       json_escape(failure.empty()
                       ? "the model agreed with every request; every lot's identity holds; each "
