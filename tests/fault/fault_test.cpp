@@ -196,6 +196,7 @@ namespace {
 
 // Each test below runs twice: the default (the log), and `_without_the_log`.
 void writes_stay_refused_while_the_fault_lasts(durability d) {
+  SCOPED_TRACE(name_of(d));  // a failure names the store it ran on
   faulty_server s(d);
   http_client c(s.port(), admin_key);
   put_account(c, "a");
@@ -223,6 +224,7 @@ void writes_stay_refused_while_the_fault_lasts(durability d) {
 // before its commit, and every acknowledged charge survives a SIGKILL sent
 // right after the answers.
 void slow_fsync_delays_answers_until_the_commit(durability d) {
+  SCOPED_TRACE(name_of(d));  // a failure names the store it ran on
   faulty_server s(d);
   http_client setup(s.port(), admin_key);
   put_account(setup, "a");
@@ -262,6 +264,7 @@ void slow_fsync_delays_answers_until_the_commit(durability d) {
 // SQLite file alone, by a restart for the log's fail-stop store) the metric
 // is 0 again and the refused charge, retried, is applied.
 void degraded_reads_answer_the_committed_values_and_the_metric_says_failed(durability d) {
+  SCOPED_TRACE(name_of(d));  // a failure names the store it ran on
   faulty_server s(d);
   http_client c(s.port(), admin_key);
   put_account(c, "a");

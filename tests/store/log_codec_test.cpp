@@ -321,7 +321,9 @@ void expect_same(const ledger::event& x, const ledger::event& y) {
   SAME(seq);
   SAME(type);
   ASSERT_EQ(x.owner == nullptr, y.owner == nullptr);
-  if (x.owner != nullptr) EXPECT_EQ(x.owner->id, y.owner->id);
+  if (x.owner != nullptr) {
+    EXPECT_EQ(x.owner->id, y.owner->id);
+  }
   SAME(created_at);
   SAME(data);
 }

@@ -75,8 +75,9 @@ TEST(webhooks_store, the_attempt_log_keeps_the_last_100_per_endpoint) {
   b.id = "hook-2";
   for (int i = 1; i <= 130; ++i) {
     ASSERT_TRUE(repo->record_attempt(a, {.endpoint = "hook-1", .seq = std::uint64_t(i), .at = i}));
-    if (i % 10 == 0)
+    if (i % 10 == 0) {
       ASSERT_TRUE(repo->record_attempt(b, {.endpoint = "hook-2", .seq = std::uint64_t(i)}));
+    }
   }
   auto d = repo->deliveries("hook-1", 1000);
   ASSERT_TRUE(d) << d.error();
