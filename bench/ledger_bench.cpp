@@ -95,13 +95,6 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// The CPU time of every thread of this process so far, in microseconds.
-double process_cpu_us() {
-  timespec t{};
-  if (::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t) != 0) return 0;
-  return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_nsec) / 1e3;
-}
-
 // The text of a JSON string, without its quotes.
 std::string json_escape(const std::string& in) {
   std::string out;
@@ -121,6 +114,14 @@ std::string json_escape(const std::string& in) {
 [[noreturn]] void die(const std::string& what) {
   std::fprintf(stderr, "ledger_bench: %s\n", what.c_str());
   std::exit(1);
+}
+
+// The CPU time of every thread of this process so far, in microseconds.
+double process_cpu_us() {
+  timespec t{};
+  if (::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t) != 0)
+    die("cannot read this process's CPU time");
+  return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_nsec) / 1e3;
 }
 
 std::vector<std::string> account_ids(std::size_t n) {
