@@ -2,12 +2,13 @@
 // database.
 #include "ledger/calendar.hpp"
 
+#include "util/floor_divide.hpp"
+
 namespace creditd::ledger {
 
 std::optional<local_date> utc_calendar::date_at(std::string_view zone, time_us t) const {
   if (!knows_zone(zone) || t < time_us_min || t > time_us_max) return std::nullopt;
-  std::int64_t days = t / us_per_day;
-  if (t % us_per_day < 0) --days;
+  const std::int64_t days = util::floor_divide(t, us_per_day).quotient;
   std::int64_t y = 0;
   unsigned m = 0, d = 0;
   civil_from_days(days, y, m, d);

@@ -3,6 +3,8 @@
 #include <array>
 #include <cstdio>
 
+#include "util/floor_divide.hpp"
+
 namespace creditd::ledger {
 
 // Howard Hinnant's days_from_civil / civil_from_days.
@@ -28,8 +30,7 @@ void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d) 
 }
 
 std::int64_t month_index(time_us t) {
-  std::int64_t days = t / us_per_day;
-  if (t % us_per_day < 0) --days;
+  const std::int64_t days = util::floor_divide(t, us_per_day).quotient;
   std::int64_t y = 0;
   unsigned m = 0, d = 0;
   civil_from_days(days, y, m, d);
@@ -37,18 +38,8 @@ std::int64_t month_index(time_us t) {
 }
 
 void append_time(std::string& out, time_us t) {
-  std::int64_t secs = t / us_per_second;
-  std::int64_t frac = t % us_per_second;
-  if (frac < 0) {
-    frac += us_per_second;
-    --secs;
-  }
-  std::int64_t days = secs / 86400;
-  std::int64_t rem = secs % 86400;
-  if (rem < 0) {
-    rem += 86400;
-    --days;
-  }
+  const auto [secs, frac] = util::floor_divide(t, us_per_second);
+  const auto [days, rem] = util::floor_divide(secs, 86400);
   std::int64_t y = 0;
   unsigned m = 0, d = 0;
   civil_from_days(days, y, m, d);

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "util/clock.hpp"
+#include "util/floor_divide.hpp"
 #include "util/json_text.hpp"
 
 namespace creditd::log {
@@ -34,12 +35,7 @@ using field = std::pair<std::string_view, std::string>;
 // microseconds: 2026-11-30T15:00:00.000000Z. An instant before the epoch
 // keeps its fraction positive: -1 µs is 1969-12-31T23:59:59.999999Z.
 inline void append_utc(std::string& out, std::int64_t us) {
-  std::int64_t seconds = us / 1'000'000;
-  std::int64_t fraction = us % 1'000'000;
-  if (fraction < 0) {
-    fraction += 1'000'000;
-    --seconds;
-  }
+  const auto [seconds, fraction] = util::floor_divide(us, 1'000'000);
   const std::time_t s = static_cast<std::time_t>(seconds);
   std::tm tm{};
   gmtime_r(&s, &tm);
