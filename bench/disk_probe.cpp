@@ -4,7 +4,7 @@
 // the machine: creditd writes every commit through one `fdatasync`, so the
 // ratios against Redis (which pays the same per batch) and the p99 of both
 // move with the disk, and two runs on different machines are comparable
-// only with it (docs/performance.md, "p99 on a slower disk").
+// only with it (docs/performance.md, "Two machines, two disks").
 //
 //   disk_probe --dir DIR [--iterations N] [--file-mib M]
 //
