@@ -174,9 +174,16 @@ class sqlite_store final : public store {
   // moves up. Errors: the checkpoint's I/O (a failed sync).
   std::expected<void, store_error> checkpoint_if_due();
   std::expected<bool, store_error> checkpoint(int mode);
+  // With sync deferred, after a commit: starts the writeback of the WAL's
+  // new frames (sync_file_range, not waiting), so that they go to the disk
+  // a transaction at a time in the background instead of all at once in
+  // the next checkpoint's sync, where every commit of the log waits behind
+  // them (docs/performance.md, "The applier's writes and the log's tail").
+  void start_wal_writeback();
 
   std::string path_;
   int lock_fd_ = -1;
+  int wal_fd_ = -1;  // the WAL, opened by start_wal_writeback for its writeback
   database db_;
   statement begin_, commit_, rollback_;
   statement insert_entry_, upsert_account_, update_lot_, upsert_lot_, upsert_hold_, upsert_charge_;
