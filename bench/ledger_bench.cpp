@@ -41,6 +41,7 @@
 //       committed in batches of 100,000 (for the memory and recovery figures).
 //
 // Prints one human line per measurement and a JSON object on the last line.
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -371,7 +372,13 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
   double cpu_us = 0;
   engine::engine_stats stats;
   {
-    engine::engine e(l, *durable, {.clock = [] { return wall_clock_now(); }});
+    // As `creditd serve` decides by default (--commit-thread auto).
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    const bool on_writer = ::sched_getaffinity(0, sizeof cpus, &cpus) == 0 &&
+                           engine::commit_on_writer_suits(static_cast<unsigned>(CPU_COUNT(&cpus)));
+    engine::engine e(l, *durable,
+                     {.clock = [] { return wall_clock_now(); }, .commit_on_writer = on_writer});
     auto next = [&](client& c) {
       if (workload == "w3" && c.holding) {
         c.kind = op::capture;  // ref and n stay the hold's

@@ -28,10 +28,15 @@ engine::engine(ledger::ledger& l, store::store& s, engine_options opts)
     util::name_this_thread("writer");
     writer_loop();
   });
+  if (opts_.commit_on_writer) return;
   committer_ = std::thread([this] {
     util::name_this_thread("committer");
     committer_loop();
   });
+}
+
+bool commit_on_writer_suits(unsigned cpus) {
+  return cpus <= 2;
 }
 
 engine::~engine() {
@@ -185,6 +190,21 @@ void engine::stage(std::vector<task*>& applied) {
   staged_.tasks.insert(staged_.tasks.end(), applied.begin(), applied.end());
   staged_entries_ = staged_.changes.entries.size();
   applied.clear();
+  if (opts_.commit_on_writer) {
+    // No committer thread: this one commits the set now, then applies what
+    // came meanwhile. committer_busy_ marks the commit for the waits that
+    // look at it (all on this thread).
+    committer_busy_ = true;
+    batch current = std::move(staged_);
+    staged_ = {};
+    staged_index_.clear();
+    staged_entries_ = 0;
+    lock.unlock();
+    (void)commit_now(current);
+    lock.lock();
+    committer_busy_ = false;
+    return;
+  }
   if (!committer_busy_) {
     // An idle committer is woken; a busy one takes the staged set as soon
     // as its commit ends, with no round trip through this thread.
@@ -271,6 +291,72 @@ void engine::try_recover(ledger::time_us now) {
   log::write(log::level::info, "store takes writes again; writes resumed", {});
 }
 
+// Commits `current` (on the committer thread, or on the writer's with
+// commit_on_writer), records the outcome, and completes its tasks; a failed
+// commit also refuses whatever was staged behind it. Returns whether it was
+// made durable.
+bool engine::commit_now(batch& current) {
+  bool durable = true;
+  std::string error;
+  const auto start = std::chrono::steady_clock::now();
+  // Writes that changed nothing (refusals) pass through without a commit.
+  const bool commit = !current.changes.empty();
+  if (commit) {
+    auto r = store_.commit(current.changes);
+    if (!r) {
+      durable = false;
+      error = r.error().message;
+      log::write(
+          log::level::error,
+          "commit failed; writes refused, reads served from the store, until a probe succeeds",
+          {{"error", error}});
+    }
+  }
+  const auto us = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                 std::chrono::steady_clock::now() - start)
+                                                 .count());
+  // Record the failure before completing anything, so that whoever sees a
+  // refused task also sees failed() and failure().
+  batch refused;
+  {
+    std::lock_guard lock(mu_);
+    if (!durable) {
+      if (failure_.empty()) failure_ = error;
+      ++stats_.failures;
+      failed_.store(true, std::memory_order_release);
+      // What was staged behind the failed set is not written either.
+      refused = std::move(staged_);
+      staged_ = {};
+      staged_index_.clear();
+      staged_entries_ = 0;
+    }
+    if (commit && durable) durable_epoch_.store(current.epoch, std::memory_order_release);
+    if (commit) {
+      const std::uint64_t n = current.tasks.size();
+      ++stats_.commits;
+      stats_.tasks += n;
+      stats_.commit_us_total += us;
+      stats_.commit_us_max = std::max(stats_.commit_us_max, us);
+      stats_.batch_tasks_max = std::max(stats_.batch_tasks_max, n);
+      ++stats_.commit_us_buckets[bucket_of(commit_us_bounds, us)];
+      ++stats_.commit_tasks_buckets[bucket_of(commit_tasks_bounds, n)];
+    } else {
+      stats_.tasks_uncommitted += current.tasks.size();
+    }
+  }
+  if (commit && durable && !current.changes.events.empty() && opts_.events_durable)
+    opts_.events_durable(current.changes.events);
+  {
+    // The commit's replies reach each I/O thread in one hand-off.
+    util::handoff_batch replies;
+    for (task* t : current.tasks)
+      t->complete(durable);
+    for (task* t : refused.tasks)
+      t->complete(false);
+  }
+  return durable;
+}
+
 void engine::committer_loop() {
   batch current;
   while (true) {
@@ -283,67 +369,8 @@ void engine::committer_loop() {
       staged_index_.clear();
       staged_entries_ = 0;
     }
-    // The writer may wait for room in the staged set.
     writer_cv_.notify_one();
-    bool durable = true;
-    std::string error;
-    const auto start = std::chrono::steady_clock::now();
-    // Writes that changed nothing (refusals) pass through without a commit.
-    const bool commit = !current.changes.empty();
-    if (commit) {
-      auto r = store_.commit(current.changes);
-      if (!r) {
-        durable = false;
-        error = r.error().message;
-        log::write(
-            log::level::error,
-            "commit failed; writes refused, reads served from the store, until a probe succeeds",
-            {{"error", error}});
-      }
-    }
-    const auto us =
-        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                       std::chrono::steady_clock::now() - start)
-                                       .count());
-    // Record the failure before completing anything, so that whoever sees a
-    // refused task also sees failed() and failure().
-    batch refused;
-    {
-      std::lock_guard lock(mu_);
-      if (!durable) {
-        if (failure_.empty()) failure_ = error;
-        ++stats_.failures;
-        failed_.store(true, std::memory_order_release);
-        // What was staged behind the failed set is not written either.
-        refused = std::move(staged_);
-        staged_ = {};
-        staged_index_.clear();
-        staged_entries_ = 0;
-      }
-      if (commit && durable) durable_epoch_.store(current.epoch, std::memory_order_release);
-      if (commit) {
-        const std::uint64_t n = current.tasks.size();
-        ++stats_.commits;
-        stats_.tasks += n;
-        stats_.commit_us_total += us;
-        stats_.commit_us_max = std::max(stats_.commit_us_max, us);
-        stats_.batch_tasks_max = std::max(stats_.batch_tasks_max, n);
-        ++stats_.commit_us_buckets[bucket_of(commit_us_bounds, us)];
-        ++stats_.commit_tasks_buckets[bucket_of(commit_tasks_bounds, n)];
-      } else {
-        stats_.tasks_uncommitted += current.tasks.size();
-      }
-    }
-    if (commit && durable && !current.changes.events.empty() && opts_.events_durable)
-      opts_.events_durable(current.changes.events);
-    {
-      // The commit's replies reach each I/O thread in one hand-off.
-      util::handoff_batch replies;
-      for (task* t : current.tasks)
-        t->complete(durable);
-      for (task* t : refused.tasks)
-        t->complete(false);
-    }
+    (void)commit_now(current);
     {
       std::lock_guard lock(mu_);
       // A set staged meanwhile is taken at once; else the committer rests.

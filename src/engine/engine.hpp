@@ -9,7 +9,10 @@
 // After each round of tasks the writer stages their changes (merged into the
 // set waiting for the committer, ledger::append_changes with a kept index); a committer that
 // ends a commit takes the staged set at once, so under load no thread waits
-// for another to wake between two commits.
+// for another to wake between two commits. With commit_on_writer there is no
+// committer thread: the writer commits each round's set itself before it
+// takes the next tasks (group commit still: what arrives during a commit
+// makes the next set).
 // A set with no changes is not a commit: when it holds only read-only tasks
 // and the committer is idle (every set they could have seen is durable), its
 // tasks complete at once on the writer thread; /metrics scrapes and other
@@ -73,12 +76,25 @@ struct engine_options {
   // And for spent, expired and voided lots (a refund into a forgotten one
   // reads it from the store).
   std::size_t dead_lots_kept_max = 65'536;
-  // Optional: called on the committer thread after each durable commit
+  // Commit each change set on the writer thread instead of a committer
+  // thread of its own: the writer applies nothing while a set commits (the
+  // tasks that arrive meanwhile make the next, larger set), and a request's
+  // path crosses one thread fewer. Where cores are few, that thread's
+  // wake-ups and its waits for a core cost more than the overlap gains
+  // (commit_on_writer_suits; docs/performance.md, "One thread fewer: the
+  // commit on the writer's thread").
+  bool commit_on_writer = false;
+  // Optional: called on the committing thread after each durable commit
   // whose set holds events, with those events (in seq order, every set in
   // commit order), before the set's tasks complete. It must not block; an
   // event's owner is valid during the call only.
   std::function<void(std::span<const ledger::event>)> events_durable;
 };
+
+// Whether commit_on_writer suits a process that may run on `cpus` cores
+// (sched_getaffinity): at most 2, where the committer thread would share
+// them with the I/O threads and the writer. Measured on 2 cores only.
+bool commit_on_writer_suits(unsigned cpus);
 
 // Histogram bounds of engine_stats: bucket i counts the commits whose value
 // is at most bounds[i] and above bounds[i - 1]; one more bucket counts the
@@ -137,6 +153,7 @@ class engine {
   void forget_history();
   void writer_loop();
   void committer_loop();
+  bool commit_now(batch& current);
   // Writer thread: joins this round's tasks and the ledger's changes to the
   // staged set, which the committer takes when its commit ends (waking it
   // only if it is idle); or completes read-only tasks at once when nothing

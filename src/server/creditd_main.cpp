@@ -8,6 +8,7 @@
 // The append-only log is the durability point by default, in PATH-log/
 // beside the file of --store sqlite:PATH (log_choice below).
 #include <fcntl.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -50,6 +51,15 @@
 namespace {
 
 using namespace creditd;
+
+// The cores this process may run on (its affinity mask, which a container's
+// or taskset's limit narrows), else every online one.
+unsigned usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) return static_cast<unsigned>(CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
 
 struct store_url {
   std::string sqlite_path;
@@ -201,7 +211,8 @@ struct applier_settings {
 int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
           const std::string& listen, bool test_clock, int threads, const std::string& log_level,
           const tls_files& tls_in, const commerce_options& shop, std::size_t kept_in_memory,
-          const applier_settings& applier, const stream_settings& streaming) {
+          const applier_settings& applier, const stream_settings& streaming,
+          bool commit_on_writer) {
   if (log_level == "debug") log::threshold() = log::level::debug;
   if (log_level == "error") log::threshold() = log::level::error;
   auto url = parse_store(store_arg);
@@ -404,6 +415,7 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
        .charges_kept_max = kept_in_memory,
        .closed_holds_kept_max = kept_in_memory,
        .dead_lots_kept_max = kept_in_memory,
+       .commit_on_writer = commit_on_writer,
        .events_durable = [&feed](std::span<const ledger::event> evs) { feed.publish(evs); }});
   const std::string openapi = api::openapi_document(test_clock);
   boost::asio::thread_pool readers(2);  // journal pages and history, off the I/O threads
@@ -561,6 +573,7 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
               {"test_clock", test_clock ? "true" : "false"},
               {"tls", tls ? "true" : "false"},
               {"connections_max", std::to_string(opts.connections_max)},
+              {"commit_thread", commit_on_writer ? "writer" : "own"},
               {"fd_limit", std::to_string(fit.soft)}});
 
   // The other loops run until the main one ends (drained, or the grace
@@ -778,6 +791,15 @@ int main(int argc, char** argv) {
                    "of each; older ones are read from the store when a request needs them")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{0}, std::size_t{100'000'000}));
+  std::string commit_thread = "auto";
+  serve_cmd
+      ->add_option("--commit-thread", commit_thread,
+                   "Which thread commits each group of writes: own (a committer thread, "
+                   "the next group applied while one commits), writer (the thread that "
+                   "applies them, one thread fewer per request) or auto (writer on at most 2 "
+                   "usable cores, else own)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "own", "writer"}));
   applier_settings applier;
   CLI::Option* apply_delay_opt = serve_cmd->add_option(
       "--apply-delay-ms", applier.apply_delay_ms,
@@ -879,7 +901,9 @@ int main(int argc, char** argv) {
   }
   if (*serve_cmd)
     return serve(store_arg, log_dir, no_log, listen, test_clock, threads, log_level, tls, shop,
-                 kept_in_memory, applier, streaming);
+                 kept_in_memory, applier, streaming,
+                 commit_thread == "writer" ||
+                     (commit_thread == "auto" && engine::commit_on_writer_suits(usable_cpus())));
   if (*check_cmd) return check(store_arg, log_dir, no_log);
   return 2;
 }

@@ -112,12 +112,13 @@ struct gated_engine {
   ledger::ledger l;
   std::unique_ptr<engine::engine> e;  // the first to go
 
-  explicit gated_engine(time_us recovery_interval_us = 1'000'000) {
+  explicit gated_engine(time_us recovery_interval_us = 1'000'000, bool on_writer = false) {
     EXPECT_TRUE(s.load(l, t0).has_value());
     e = std::make_unique<engine::engine>(
         l, s,
         engine::engine_options{.clock = [] { return t0; },
-                               .recovery_interval_us = recovery_interval_us});
+                               .recovery_interval_us = recovery_interval_us,
+                               .commit_on_writer = on_writer});
     seed(*e);
   }
 };
@@ -373,7 +374,9 @@ class checked_task final : public engine::task {
 
 }  // namespace
 
-TEST(engine_commits, every_task_is_committed_in_the_file_when_it_completes) {
+namespace {
+
+void every_task_is_committed_when_it_completes(bool on_writer) {
   temp_dir dir;
   const std::string path = dir.file("e.db");
   std::unique_ptr<store::sqlite::sqlite_store> s;
@@ -381,7 +384,7 @@ TEST(engine_commits, every_task_is_committed_in_the_file_when_it_completes) {
   ASSERT_TRUE(open_and_load(path, t0, s, l));
   committed_view view(path);
   ASSERT_EQ(view.error(), "");
-  engine::engine e(l, *s, {.clock = [] { return t0; }});
+  engine::engine e(l, *s, {.clock = [] { return t0; }, .commit_on_writer = on_writer});
 
   constexpr int threads = 8, per_thread = 200;
   {
@@ -455,6 +458,87 @@ TEST(engine_commits, every_task_is_committed_in_the_file_when_it_completes) {
   auto audit = s->audit_journal(l);
   ASSERT_TRUE(audit.has_value()) << audit.error().message;
   EXPECT_EQ(*audit, "");
+}
+
+}  // namespace
+
+TEST(engine_commits, every_task_is_committed_in_the_file_when_it_completes) {
+  every_task_is_committed_when_it_completes(false);
+}
+
+TEST(engine_on_writer, every_task_is_committed_in_the_file_when_it_completes) {
+  every_task_is_committed_when_it_completes(true);
+}
+
+// With commit_on_writer there is no committer thread: the writer applies
+// nothing while a set commits (a read submitted then waits, and sees the
+// write only if it was made durable). A failed commit refuses its write and
+// every later one; reads are then served from the ledger reloaded from the
+// store, without the failed write.
+TEST(engine_on_writer, a_commit_holds_the_writer_and_a_failed_one_degrades_the_engine) {
+  gated_engine g(60'000'000, /*on_writer=*/true);
+  gated_store& s = g.s;
+  engine::engine& e = *g.e;
+  ASSERT_EQ(e.stats().commits, 1u);  // the seed
+
+  s.close();
+  fn_task write([](ledger::ledger& l, time_us now) {
+    ASSERT_TRUE(l.charge({"a", credit, "op", "", "", false}, now).has_value());
+  });
+  e.submit(&write);
+  s.wait_for_commit();
+  std::atomic<micros> seen{0};
+  fn_task read([&](ledger::ledger& l, time_us now) { seen = available(l, now); }, true);
+  e.submit(&read);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(read.applied()) << "the writer applied a task while a set was committing";
+  s.open(true);
+  EXPECT_FALSE(write.wait());
+  EXPECT_TRUE(read.wait());
+  EXPECT_EQ(seen.load(), 100 * credit) << "the read saw a write that never became durable";
+  EXPECT_TRUE(e.failed());
+  fn_task later([](ledger::ledger& l, time_us now) {
+    (void)l.charge({"a", credit, "op", "", "", false}, now);
+  });
+  e.submit(&later);
+  EXPECT_FALSE(later.wait());
+  EXPECT_EQ(e.stats().commits, 2u);
+  EXPECT_EQ(e.stats().failures, 1u);
+}
+
+// Its writes commit in groups as before: while one set commits, the tasks
+// that arrive make the next one, and each completes after its own commit.
+TEST(engine_on_writer, tasks_that_arrive_during_a_commit_make_the_next_set) {
+  gated_engine g(1'000'000, /*on_writer=*/true);
+  gated_store& s = g.s;
+  engine::engine& e = *g.e;
+
+  s.close();
+  fn_task first([](ledger::ledger& l, time_us now) {
+    ASSERT_TRUE(l.charge({"a", credit, "op", "", "", false}, now).has_value());
+  });
+  e.submit(&first);
+  s.wait_for_commit();
+  constexpr int behind = 10;
+  std::vector<std::unique_ptr<fn_task>> more;
+  for (int i = 0; i < behind; ++i) {
+    more.push_back(std::make_unique<fn_task>([](ledger::ledger& l, time_us now) {
+      ASSERT_TRUE(l.charge({"a", credit, "op", "", "", false}, now).has_value());
+    }));
+    e.submit(more.back().get());
+  }
+  s.open(false);
+  EXPECT_TRUE(first.wait());
+  for (auto& t : more)
+    EXPECT_TRUE(t->wait());
+  const engine::engine_stats st = e.stats();
+  EXPECT_EQ(st.commits, 3u);  // the seed, the first charge, the ten behind it
+  EXPECT_EQ(st.batch_tasks_max, static_cast<std::uint64_t>(behind));
+  fn_task read([&](ledger::ledger& l,
+                   time_us now) { EXPECT_EQ(available(l, now), (100 - 1 - behind) * credit); },
+               true);
+  e.submit(&read);
+  EXPECT_TRUE(read.wait());
 }
 
 // While a commit is held at the gate, the writer stages what it applies
