@@ -369,6 +369,7 @@ void engine::committer_loop() {
       staged_index_.clear();
       staged_entries_ = 0;
     }
+    // The writer may wait for room in the staged set.
     writer_cv_.notify_one();
     (void)commit_now(current);
     {
