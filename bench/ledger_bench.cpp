@@ -41,7 +41,6 @@
 //       committed in batches of 100,000 (for the memory and recovery figures).
 //
 // Prints one human line per measurement and a JSON object on the last line.
-#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,6 +61,7 @@
 #include "store/log/log_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "util/clock.hpp"
+#include "util/usable_cpus.hpp"
 
 using namespace creditd;
 using ledger::micros;
@@ -373,10 +373,7 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
   engine::engine_stats stats;
   {
     // As `creditd serve` decides by default (--commit-thread auto).
-    cpu_set_t cpus;
-    CPU_ZERO(&cpus);
-    const bool on_writer = ::sched_getaffinity(0, sizeof cpus, &cpus) == 0 &&
-                           engine::commit_on_writer_suits(static_cast<unsigned>(CPU_COUNT(&cpus)));
+    const bool on_writer = engine::commit_on_writer_suits(util::usable_cpus());
     engine::engine e(l, *durable,
                      {.clock = [] { return wall_clock_now(); }, .commit_on_writer = on_writer});
     auto next = [&](client& c) {

@@ -8,7 +8,6 @@
 // The append-only log is the durability point by default, in PATH-log/
 // beside the file of --store sqlite:PATH (log_choice below).
 #include <fcntl.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -47,19 +46,11 @@
 #include "util/clock.hpp"
 #include "util/log.hpp"
 #include "util/thread_name.hpp"
+#include "util/usable_cpus.hpp"
 
 namespace {
 
 using namespace creditd;
-
-// The cores this process may run on (its affinity mask, which a container's
-// or taskset's limit narrows), else every online one.
-unsigned usable_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (::sched_getaffinity(0, sizeof set, &set) == 0) return static_cast<unsigned>(CPU_COUNT(&set));
-  return std::max(1u, std::thread::hardware_concurrency());
-}
 
 struct store_url {
   std::string sqlite_path;
@@ -900,10 +891,11 @@ int main(int argc, char** argv) {
     if (const char* s = std::getenv("CREDITD_STRIPE_WEBHOOK_SECRET")) shop.stripe_secret = s;
   }
   if (*serve_cmd)
-    return serve(store_arg, log_dir, no_log, listen, test_clock, threads, log_level, tls, shop,
-                 kept_in_memory, applier, streaming,
-                 commit_thread == "writer" ||
-                     (commit_thread == "auto" && engine::commit_on_writer_suits(usable_cpus())));
+    return serve(
+        store_arg, log_dir, no_log, listen, test_clock, threads, log_level, tls, shop,
+        kept_in_memory, applier, streaming,
+        commit_thread == "writer" ||
+            (commit_thread == "auto" && engine::commit_on_writer_suits(util::usable_cpus())));
   if (*check_cmd) return check(store_arg, log_dir, no_log);
   return 2;
 }
