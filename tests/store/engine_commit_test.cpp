@@ -93,6 +93,18 @@ void seed(engine::engine& e) {
   }));
 }
 
+// A charge of one credit to "a", which must be taken.
+void charge_a_credit(ledger::ledger& l, time_us now) {
+  ASSERT_TRUE(l.charge({"a", credit, "op", "", "", false}, now).has_value());
+}
+
+// Closes the gate and submits `write`; returns once its commit waits there.
+void held_at_the_gate(gated_store& s, engine::engine& e, fn_task& write) {
+  s.close();
+  e.submit(&write);
+  s.wait_for_commit();
+}
+
 micros available(ledger::ledger& l, time_us now) {
   return l.balance(*l.find_account("a"), now).available;
 }
@@ -197,12 +209,8 @@ TEST(engine_commits, a_read_after_a_write_waits_for_its_commit) {
 
   // The write's commit is held at the gate; the read, applied meanwhile,
   // sees the write and must not complete before the commit does.
-  s.close();
-  fn_task write([](ledger::ledger& l, time_us now) {
-    ASSERT_TRUE(l.charge({"a", credit, "op", "", "", false}, now).has_value());
-  });
-  e.submit(&write);
-  s.wait_for_commit();
+  fn_task write(charge_a_credit);
+  held_at_the_gate(s, e, write);
   std::atomic<micros> seen{0};
   fn_task read([&](ledger::ledger& l, time_us now) { seen = available(l, now); }, true);
   e.submit(&read);
@@ -224,12 +232,8 @@ TEST(engine_commits, a_read_that_saw_a_failed_write_is_refused) {
   gated_store& s = g.s;
   engine::engine& e = *g.e;
 
-  s.close();
-  fn_task write([](ledger::ledger& l, time_us now) {
-    ASSERT_TRUE(l.charge({"a", credit, "op", "", "", false}, now).has_value());
-  });
-  e.submit(&write);
-  s.wait_for_commit();
+  fn_task write(charge_a_credit);
+  held_at_the_gate(s, e, write);
   fn_task read([](ledger::ledger& l, time_us now) { (void)available(l, now); }, true);
   e.submit(&read);
   for (int i = 0; i < 2000 && !read.applied(); ++i)
@@ -481,12 +485,8 @@ TEST(engine_on_writer, a_commit_holds_the_writer_and_a_failed_one_degrades_the_e
   engine::engine& e = *g.e;
   ASSERT_EQ(e.stats().commits, 1u);  // the seed
 
-  s.close();
-  fn_task write([](ledger::ledger& l, time_us now) {
-    ASSERT_TRUE(l.charge({"a", credit, "op", "", "", false}, now).has_value());
-  });
-  e.submit(&write);
-  s.wait_for_commit();
+  fn_task write(charge_a_credit);
+  held_at_the_gate(s, e, write);
   std::atomic<micros> seen{0};
   fn_task read([&](ledger::ledger& l, time_us now) { seen = available(l, now); }, true);
   e.submit(&read);
@@ -513,12 +513,8 @@ TEST(engine_on_writer, tasks_that_arrive_during_a_commit_make_the_next_set) {
   gated_store& s = g.s;
   engine::engine& e = *g.e;
 
-  s.close();
-  fn_task first([](ledger::ledger& l, time_us now) {
-    ASSERT_TRUE(l.charge({"a", credit, "op", "", "", false}, now).has_value());
-  });
-  e.submit(&first);
-  s.wait_for_commit();
+  fn_task first(charge_a_credit);
+  held_at_the_gate(s, e, first);
   constexpr int behind = 10;
   std::vector<std::unique_ptr<fn_task>> more;
   for (int i = 0; i < behind; ++i) {
@@ -550,12 +546,8 @@ TEST(engine_pipeline, rounds_staged_behind_a_commit_make_one_commit_with_the_lat
   gated_store& s = g.s;
   engine::engine& e = *g.e;
 
-  s.close();
-  fn_task first([](ledger::ledger& l, time_us now) {
-    ASSERT_TRUE(l.charge({"a", credit, "op", "", "", false}, now).has_value());
-  });
-  e.submit(&first);
-  s.wait_for_commit();
+  fn_task first(charge_a_credit);
+  held_at_the_gate(s, e, first);
   // Each task is submitted once the one before it is applied: two rounds,
   // the last of reads alone.
   std::promise<void> second_applied, read_applied;
@@ -592,12 +584,8 @@ TEST(engine_pipeline, what_is_staged_behind_a_failed_commit_is_refused_and_not_w
   gated_store& s = g.s;
   engine::engine& e = *g.e;
 
-  s.close();
-  fn_task failing([](ledger::ledger& l, time_us now) {
-    ASSERT_TRUE(l.charge({"a", credit, "op", "", "", false}, now).has_value());
-  });
-  e.submit(&failing);
-  s.wait_for_commit();
+  fn_task failing(charge_a_credit);
+  held_at_the_gate(s, e, failing);
   std::promise<void> applied;
   fn_task staged([&](ledger::ledger& l, time_us now) {
     ASSERT_TRUE(l.charge({"a", 2 * credit, "op", "", "", false}, now).has_value());
