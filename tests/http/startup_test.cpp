@@ -322,6 +322,56 @@ TEST(startup_log, a_file_served_without_a_log_takes_one_at_its_next_start) {
   EXPECT_EQ(r.out.rfind("ok: 1 accounts, 2 journal entries, 2 lots", 0), 0u) << r.out;
 }
 
+// The names of the server's threads (/proc/PID/task/*/comm).
+std::vector<std::string> thread_names(pid_t pid) {
+  std::vector<std::string> out;
+  for (const auto& t : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::ifstream comm(t.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    out.push_back(name);
+  }
+  return out;
+}
+
+// --commit-thread own runs a committer thread, writer none; the start's log
+// line names the mode; the writes of either are durable (read back by a
+// start in the other mode, and by check).
+TEST(startup_log, the_commit_thread_is_the_one_asked_for) {
+  temp_dir dir;
+  const std::string db = dir.file("t.db");
+  int credits = 0;
+  for (const std::string mode : {"own", "writer", "own"}) {
+    SCOPED_TRACE(mode);
+    served s(dir, db, true, {"--commit-thread", mode});
+    ASSERT_NE(s.address.port, 0) << s.proc.stderr_text();
+    http_client c(s.address.port, admin);
+    if (credits == 0) EXPECT_EQ(c.put("/v1/accounts/a", "{}").status, 201u);
+    const auto balance = c.get("/v1/accounts/a/balance");
+    if (credits > 0) {
+      EXPECT_NE(balance.body.find("\"available\":\"" + std::to_string(credits) + "\""),
+                std::string::npos)
+          << balance.body;
+    }
+    for (int i = 0; i < 3; ++i) {
+      const auto lot = c.post("/v1/accounts/a/lots", R"({"amount":"2","kind":"prepaid"})");
+      EXPECT_EQ(lot.status, 201u) << lot.body;
+      credits += 2;
+    }
+    // After writes were committed: each engine thread has run (and named itself).
+    const auto names = thread_names(s.proc.pid());
+    EXPECT_EQ(std::count(names.begin(), names.end(), "committer"), mode == "own" ? 1 : 0);
+    EXPECT_EQ(std::count(names.begin(), names.end(), "writer"), 1);
+    EXPECT_EQ(s.proc.terminate(), 0);
+    // Read once the process is gone: the line follows the one on stdout.
+    EXPECT_EQ(log_field(s.proc.stderr_text(), "listening", "commit_thread"), mode)
+        << s.proc.stderr_text();
+  }
+  auto r = run_creditd(dir, {"check", "--store", "sqlite:" + db});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.rfind("ok: 1 accounts, 9 journal entries, 9 lots", 0), 0u) << r.out;
+}
+
 TEST(startup_log, a_file_written_through_its_log_is_refused_without_that_log) {
   temp_dir dir, logs;
   const std::string db = dir.file("c.db");
