@@ -192,17 +192,14 @@ void engine::stage(std::vector<task*>& applied) {
   applied.clear();
   if (opts_.commit_on_writer) {
     // No committer thread: this one commits the set now, then applies what
-    // came meanwhile. committer_busy_ marks the commit for the waits that
-    // look at it (all on this thread).
-    committer_busy_ = true;
+    // came meanwhile (committer_busy_ stays false: whoever waits on it is
+    // this thread, after the commit).
     batch current = std::move(staged_);
     staged_ = {};
     staged_index_.clear();
     staged_entries_ = 0;
     lock.unlock();
-    (void)commit_now(current);
-    lock.lock();
-    committer_busy_ = false;
+    commit_now(current);
     return;
   }
   if (!committer_busy_) {
@@ -293,9 +290,8 @@ void engine::try_recover(ledger::time_us now) {
 
 // Commits `current` (on the committer thread, or on the writer's with
 // commit_on_writer), records the outcome, and completes its tasks; a failed
-// commit also refuses whatever was staged behind it. Returns whether it was
-// made durable.
-bool engine::commit_now(batch& current) {
+// commit also refuses whatever was staged behind it.
+void engine::commit_now(batch& current) {
   bool durable = true;
   std::string error;
   const auto start = std::chrono::steady_clock::now();
@@ -354,7 +350,6 @@ bool engine::commit_now(batch& current) {
     for (task* t : refused.tasks)
       t->complete(false);
   }
-  return durable;
 }
 
 void engine::committer_loop() {
@@ -371,7 +366,7 @@ void engine::committer_loop() {
     }
     // The writer may wait for room in the staged set.
     writer_cv_.notify_one();
-    (void)commit_now(current);
+    commit_now(current);
     {
       std::lock_guard lock(mu_);
       // A set staged meanwhile is taken at once; else the committer rests.

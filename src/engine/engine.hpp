@@ -153,7 +153,7 @@ class engine {
   void forget_history();
   void writer_loop();
   void committer_loop();
-  bool commit_now(batch& current);
+  void commit_now(batch& current);
   // Writer thread: joins this round's tasks and the ledger's changes to the
   // staged set, which the committer takes when its commit ends (waking it
   // only if it is idle); or completes read-only tasks at once when nothing
