@@ -6,6 +6,7 @@
 
 #include "ledger/changes.hpp"
 #include "ledger/limits.hpp"
+#include "util/assert.hpp"
 #include "util/handoff_batch.hpp"
 #include "util/log.hpp"
 #include "util/thread_name.hpp"
@@ -184,7 +185,16 @@ void engine::stage(std::vector<task*>& applied) {
     return;
   }
   if (changed) {
-    ledger::append_changes(staged_.changes, std::move(changes), staged_index_);
+    if (opts_.commit_on_writer) {
+      // Nothing is ever left staged between rounds here (the set is
+      // committed below, whole): the round's set is the staged one, with
+      // no index to build and throw away.
+      CREDITD_ASSERT(staged_.tasks.empty() && staged_.changes.entries.empty() &&
+                     staged_.changes.lots.empty() && staged_.changes.charges.empty());
+      staged_.changes = std::move(changes);
+    } else {
+      ledger::append_changes(staged_.changes, std::move(changes), staged_index_);
+    }
     staged_.epoch = epoch;
   }
   staged_.tasks.insert(staged_.tasks.end(), applied.begin(), applied.end());

@@ -13,7 +13,13 @@ namespace creditd::service {
 // A tiny JSON writer over std::string: it inserts commas for you.
 class json_out {
  public:
-  explicit json_out(std::string& out) : out_(out) {}
+  // An empty `out` gets room for a typical object at once (a charge's is
+  // about 400 bytes), instead of growing by doubling: one allocation for a
+  // reply's body, not five.
+  explicit json_out(std::string& out) : out_(out) {
+    if (out_.empty()) out_.reserve(body_reserve);
+  }
+  static constexpr std::size_t body_reserve = 512;
   json_out& begin_object();
   json_out& end_object();
   json_out& begin_array();
