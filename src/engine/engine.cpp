@@ -6,7 +6,6 @@
 
 #include "ledger/changes.hpp"
 #include "ledger/limits.hpp"
-#include "util/assert.hpp"
 #include "util/handoff_batch.hpp"
 #include "util/log.hpp"
 #include "util/thread_name.hpp"
@@ -184,34 +183,26 @@ void engine::stage(std::vector<task*>& applied) {
       t->complete(true);
     return;
   }
+  if (opts_.commit_on_writer) {
+    // No committer thread: this one commits the round's set now, whole (no
+    // set is ever staged here, so none to merge it with), then applies what
+    // came meanwhile (committer_busy_ stays false: whoever waits on it is
+    // this thread, after the commit).
+    batch current;
+    current.changes = std::move(changes);
+    current.tasks.swap(applied);
+    if (changed) current.epoch = epoch;
+    lock.unlock();
+    commit_now(current);
+    return;
+  }
   if (changed) {
-    if (opts_.commit_on_writer) {
-      // Nothing is ever left staged between rounds here (the set is
-      // committed below, whole): the round's set is the staged one, with
-      // no index to build and throw away.
-      CREDITD_ASSERT(staged_.tasks.empty() && staged_.changes.entries.empty() &&
-                     staged_.changes.lots.empty() && staged_.changes.charges.empty());
-      staged_.changes = std::move(changes);
-    } else {
-      ledger::append_changes(staged_.changes, std::move(changes), staged_index_);
-    }
+    ledger::append_changes(staged_.changes, std::move(changes), staged_index_);
     staged_.epoch = epoch;
   }
   staged_.tasks.insert(staged_.tasks.end(), applied.begin(), applied.end());
   staged_entries_ = staged_.changes.entries.size();
   applied.clear();
-  if (opts_.commit_on_writer) {
-    // No committer thread: this one commits the set now, then applies what
-    // came meanwhile (committer_busy_ stays false: whoever waits on it is
-    // this thread, after the commit).
-    batch current = std::move(staged_);
-    staged_ = {};
-    staged_index_.clear();
-    staged_entries_ = 0;
-    lock.unlock();
-    commit_now(current);
-    return;
-  }
   if (!committer_busy_) {
     // An idle committer is woken; a busy one takes the staged set as soon
     // as its commit ends, with no round trip through this thread.

@@ -156,8 +156,8 @@ class engine {
   void commit_now(batch& current);
   // Writer thread: joins this round's tasks and the ledger's changes to the
   // staged set, which the committer takes when its commit ends (waking it
-  // only if it is idle); or completes read-only tasks at once when nothing
-  // is staged or committing.
+  // only if it is idle), or with commit_on_writer commits them at once; or
+  // completes read-only tasks at once when nothing is staged or committing.
   void stage(std::vector<task*>& applied);
   // Writer thread, degraded: refuses writes, serves reads from the ledger as
   // last loaded from the store, and tries to recover.

@@ -17,9 +17,8 @@ class json_out {
   // about 400 bytes), instead of growing by doubling: one allocation for a
   // reply's body, not five.
   explicit json_out(std::string& out) : out_(out) {
-    if (out_.empty()) out_.reserve(body_reserve);
+    if (out_.empty()) out_.reserve(typical_object_bytes);
   }
-  static constexpr std::size_t body_reserve = 512;
   json_out& begin_object();
   json_out& end_object();
   json_out& begin_array();
@@ -37,6 +36,7 @@ class json_out {
   json_out& id_or_null(ledger::id_kind k, ledger::object_id id);  // 0 -> null
 
  private:
+  static constexpr std::size_t typical_object_bytes = 512;
   void comma();
   std::string& out_;
   bool first_ = true;
