@@ -161,6 +161,12 @@ struct tls_files {
   std::string cert, key;
 };
 
+// How long a connection may take (src/http/server.hpp, server_options).
+struct connection_timeouts {
+  std::int64_t read_s = 30;           // --read-timeout-s
+  std::int64_t tls_handshake_s = 10;  // --tls-handshake-timeout-s
+};
+
 // Whether a live admin key exists (after CREDITD_ADMIN_KEY was applied).
 std::expected<bool, std::string> admin_key_exists(auth::key_repository& repo) {
   auto rows = repo.load_all();
@@ -203,7 +209,7 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
           const std::string& listen, bool test_clock, int threads, const std::string& log_level,
           const tls_files& tls_in, const commerce_options& shop, std::size_t kept_in_memory,
           const applier_settings& applier, const stream_settings& streaming,
-          bool commit_on_writer) {
+          const connection_timeouts& timeouts, bool commit_on_writer) {
   if (log_level == "debug") log::threshold() = log::level::debug;
   if (log_level == "error") log::threshold() = log::level::error;
   auto url = parse_store(store_arg);
@@ -502,7 +508,11 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
 
   // More connections than descriptors would make accept fail (EMFILE):
   // raise the soft limit, and cap connections below what remains.
-  http::server_options opts{.host = host, .port = port};
+  http::server_options opts{
+      .host = host,
+      .port = port,
+      .read_timeout = std::chrono::seconds(timeouts.read_s),
+      .tls_handshake_timeout = std::chrono::seconds(timeouts.tls_handshake_s)};
   const http::fd_fit fit = http::fit_fd_limit(opts.connections_max, fds_reserved);
   if (fit.connections_max < opts.connections_max) {
     log::write(log::level::info, "connections capped by the open-file limit",
@@ -848,6 +858,21 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--tls-cert", tls.cert,
                         "PEM certificate chain: serve HTTPS only (needs --tls-key)");
   serve_cmd->add_option("--tls-key", tls.key, "PEM private key of --tls-cert");
+  connection_timeouts timeouts;
+  serve_cmd
+      ->add_option("--read-timeout-s", timeouts.read_s,
+                   "A connection is closed when a whole request has not arrived this many "
+                   "seconds after the server began to wait for it (an idle keep-alive "
+                   "connection too), or when a write to it (a reply, an event stream) has "
+                   "waited this long")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{3600}));
+  serve_cmd
+      ->add_option("--tls-handshake-timeout-s", timeouts.tls_handshake_s,
+                   "With --tls-cert: a connection must finish its TLS handshake within this "
+                   "many seconds of its accept")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{600}));
 
   commerce_options shop;
   serve_cmd->add_option("--catalog", shop.catalog,
@@ -893,7 +918,7 @@ int main(int argc, char** argv) {
   if (*serve_cmd)
     return serve(
         store_arg, log_dir, no_log, listen, test_clock, threads, log_level, tls, shop,
-        kept_in_memory, applier, streaming,
+        kept_in_memory, applier, streaming, timeouts,
         commit_thread == "writer" ||
             (commit_thread == "auto" && engine::commit_on_writer_suits(util::usable_cpus())));
   if (*check_cmd) return check(store_arg, log_dir, no_log);
