@@ -13,6 +13,8 @@
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
 
+namespace ctl_binary_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 namespace {
 
 namespace json = boost::json;
@@ -265,3 +267,4 @@ TEST_F(ctl_binary, the_common_commands_print_readable_text) {
 }
 
 }  // namespace
+}  // namespace ctl_binary_test_cpp

@@ -13,6 +13,8 @@
 #include "cli/ctl_encode.hpp"
 #include "cli/ctl_exit.hpp"
 
+namespace ctl_command_line_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 namespace {
 
 namespace json = boost::json;
@@ -322,3 +324,4 @@ TEST(ctl_command_line, a_raw_body_replaces_the_fields_and_required_checks) {
 }
 
 }  // namespace
+}  // namespace ctl_command_line_test_cpp

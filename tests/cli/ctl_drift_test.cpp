@@ -22,6 +22,8 @@
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
 
+namespace ctl_drift_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 namespace {
 
 namespace json = boost::json;
@@ -345,3 +347,4 @@ TEST(drift_document, every_path_and_method_served_is_in_the_description) {
 }
 
 }  // namespace
+}  // namespace ctl_drift_test_cpp

@@ -10,6 +10,8 @@
 #include "cli/ctl_encode.hpp"
 #include "support/temp_dir.hpp"
 
+namespace ctl_encode_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 namespace {
 
 namespace json = boost::json;
@@ -273,3 +275,4 @@ TEST(ctl_encode, server_urls) {
 }
 
 }  // namespace
+}  // namespace ctl_encode_test_cpp

@@ -11,6 +11,8 @@
 #include "cli/ctl_exit.hpp"
 #include "cli/ctl_output.hpp"
 
+namespace ctl_output_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 namespace {
 
 namespace api = creditd::api;
@@ -144,3 +146,4 @@ TEST(ctl_output, pretty_json_escapes_strings) {
 }
 
 }  // namespace
+}  // namespace ctl_output_test_cpp

@@ -11,6 +11,8 @@
 
 #include "fault/shim_support.hpp"
 
+namespace commit_probe_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -126,3 +128,4 @@ TEST(commit_probe, a_failed_sync_leaves_the_commit_in_flight_until_a_sync_succee
   EXPECT_FALSE(probe->in_flight());
   EXPECT_EQ(available(c, "a"), "97");
 }
+}  // namespace commit_probe_test_cpp

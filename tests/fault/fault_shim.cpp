@@ -63,6 +63,8 @@
 
 #include "../support/commit_probe.hpp"
 
+namespace fault_shim_cpp {  // unity builds: tests/CMakeLists.txt
+
 namespace {
 
 template <typename F>
@@ -621,3 +623,4 @@ int unlinkat(int dirfd, const char* path, int flags) {
 }
 
 }  // extern "C"
+}  // namespace fault_shim_cpp

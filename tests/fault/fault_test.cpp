@@ -14,6 +14,8 @@
 #include "http/http_fixture.hpp"
 #include "support/shell_quote.hpp"
 
+namespace fault_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 #ifndef CREDITD_FAULT_SHIM
@@ -384,3 +386,4 @@ TEST(fault_log, failed_fsync_refuses_writes_and_loses_nothing_acknowledged) {
 TEST(fault_log, disk_full_refuses_writes_and_loses_nothing_acknowledged) {
   log_fault_then_restart("write ENOSPC\n");
 }
+}  // namespace fault_test_cpp

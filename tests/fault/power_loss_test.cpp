@@ -22,6 +22,8 @@
 
 #include "fault/shim_support.hpp"
 
+namespace power_loss_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 namespace fs = std::filesystem;
 
@@ -182,3 +184,4 @@ TEST(power_loss, every_acknowledged_write_is_on_the_synced_images) {
 TEST(power_loss, every_acknowledged_write_is_on_the_synced_images_without_the_log) {
   every_acknowledged_write_is_on_the_synced_images(durability::sqlite_only);
 }
+}  // namespace power_loss_test_cpp

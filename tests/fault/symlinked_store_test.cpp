@@ -11,6 +11,8 @@
 
 #include "fault/shim_support.hpp"
 
+namespace symlinked_store_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -89,3 +91,4 @@ TEST(fault_paths, a_directory_sharing_the_name_as_a_prefix_is_left_alone) {
                 {.dirs = {"store", "store2"}, .db = "store2/creditd.db", .fault_dir = "store"}),
             201u);
 }
+}  // namespace symlinked_store_test_cpp

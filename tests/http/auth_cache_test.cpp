@@ -6,6 +6,8 @@
 
 #include "http_fixture.hpp"
 
+namespace auth_cache_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -66,3 +68,4 @@ TEST(http_auth_cache, each_key_on_one_connection_is_itself) {
   c.set_key(reader.second);
   EXPECT_EQ(c.get("/v1/accounts/a/balance").status, 401u);
 }
+}  // namespace auth_cache_test_cpp

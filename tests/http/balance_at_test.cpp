@@ -12,6 +12,8 @@
 
 #include "http_fixture.hpp"
 
+namespace balance_at_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -221,3 +223,4 @@ TEST(http_balance_at, before_the_account_existed_its_postpaid_limit_is_not_avail
   EXPECT_EQ(str(r.json(), "available"), "0") << r.body;
   EXPECT_TRUE(r.json().at("lots").as_array().empty()) << r.body;
 }
+}  // namespace balance_at_test_cpp

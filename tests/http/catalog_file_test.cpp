@@ -12,6 +12,8 @@
 #include "service/catalog_file.hpp"
 #include "support/temp_dir.hpp"
 
+namespace catalog_file_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd;
 using service::catalog_file;
 using service::load_catalog;
@@ -406,3 +408,4 @@ TEST(catalog_file, load_catalog_names_the_file) {
       "big.toml: " + std::to_string(service::catalog_file_bytes_max + 1) + " bytes, over the " +
           std::to_string(service::catalog_file_bytes_max) + "-byte limit");
 }
+}  // namespace catalog_file_test_cpp

@@ -9,6 +9,7 @@
 #include "support/child_process.hpp"
 
 namespace creditd::testing {
+namespace catalog_start_test_cpp {  // unity builds: tests/CMakeLists.txt
 namespace {
 
 void write_file(const std::string& path, const std::string& text) {
@@ -115,4 +116,5 @@ unit_amount = 2
 }
 
 }  // namespace
+}  // namespace catalog_start_test_cpp
 }  // namespace creditd::testing

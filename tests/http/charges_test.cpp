@@ -1,6 +1,8 @@
 // Charges (explicit amounts), batches, refunds and adjustments over real HTTP.
 #include "http_fixture.hpp"
 
+namespace charges_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -319,3 +321,4 @@ TEST(http_refunds, a_refund_of_postpaid_usage_returns_the_postpaid_credit) {
   EXPECT_EQ(str(b, "postpaid_used"), "0");
   EXPECT_EQ(str(b, "available"), "5.5");
 }
+}  // namespace charges_test_cpp

@@ -13,6 +13,7 @@
 #include "support/shell_quote.hpp"
 
 namespace creditd::testing {
+namespace check_cli_test_cpp {  // unity builds: tests/CMakeLists.txt
 namespace {
 
 struct check_run {
@@ -112,4 +113,5 @@ TEST(check_cli, a_doubled_charge_amount_fails_the_check_naming_its_entry) {
 }
 
 }  // namespace
+}  // namespace check_cli_test_cpp
 }  // namespace creditd::testing

@@ -16,6 +16,8 @@
 #include "support/kill_probe.hpp"
 #include "support/shell_quote.hpp"
 
+namespace crash_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -261,3 +263,4 @@ TEST(http_crash, sigterm_answers_every_request_it_executes) {
     EXPECT_EQ(available(c, "c"), cents_to_amount(100000 - static_cast<long>(ch.acked.size())));
   }
 }
+}  // namespace crash_test_cpp

@@ -9,6 +9,8 @@
 #include "http_fixture.hpp"
 #include "support/raw_socket.hpp"
 
+namespace errors_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -446,3 +448,4 @@ TEST(http_errors, half_a_request_is_closed_after_the_read_timeout) {
                                   std::string(buf, static_cast<std::size_t>(n)));
   EXPECT_EQ(srv.terminate(), 0);
 }
+}  // namespace errors_test_cpp

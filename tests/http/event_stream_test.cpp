@@ -7,6 +7,8 @@
 #include "http_fixture.hpp"
 #include "sse_client.hpp"
 
+namespace event_stream_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -234,3 +236,4 @@ TEST(http_event_stream, a_revoked_key_ends_its_stream) {
   // It ends at its next chunk: a keep-alive or an event at most.
   EXPECT_FALSE(s.next_event());
 }
+}  // namespace event_stream_test_cpp

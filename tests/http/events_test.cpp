@@ -4,6 +4,8 @@
 // across a SIGKILL.
 #include "http_fixture.hpp"
 
+namespace events_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -164,3 +166,4 @@ TEST(http_events, expiry_events_carry_their_test_clock_instants_and_survive_a_ki
   EXPECT_EQ(str(after.at("data").as_array().at(0), "id"), "evt_6");
   EXPECT_EQ(str(after.at("data").as_array().at(0), "type"), "balance.restored");
 }
+}  // namespace events_test_cpp

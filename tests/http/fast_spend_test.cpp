@@ -20,6 +20,8 @@
 #include "http/request_fields.hpp"
 #include "http/validate.hpp"
 
+namespace fast_spend_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 namespace {
 
 using namespace creditd;
@@ -277,3 +279,4 @@ TEST(fast_spend, agrees_with_the_general_path_on_the_fuzz_corpus_and_mutations) 
   }
   EXPECT_GE(o.fast_accepted, 1000u);
 }
+}  // namespace fast_spend_test_cpp

@@ -9,6 +9,8 @@
 
 #include "support/service_rig.hpp"
 
+namespace forgotten_charges_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing::service_rig;
 
 namespace {
@@ -330,3 +332,4 @@ TEST(forgotten_lots, a_forgotten_lot_is_voided_or_refused_as_in_memory) {
   EXPECT_EQ(none.f.get().status, 404u);
   EXPECT_EQ(r.reader.lot_reads.load(), 3);
 }
+}  // namespace forgotten_charges_test_cpp

@@ -21,6 +21,8 @@
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
 
+namespace hostile_clients_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -149,3 +151,4 @@ TEST(http_hostile, idle_connections_and_slow_writers_do_not_stop_a_normal_client
   std::printf("hostile clients: %d idle connections, %d slow writers, 20 charges served\n",
               idle_count, slow_count);
 }
+}  // namespace hostile_clients_test_cpp

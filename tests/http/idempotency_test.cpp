@@ -3,6 +3,8 @@
 // are not recorded, everything else (402, 404, 409...) is.
 #include "http_fixture.hpp"
 
+namespace idempotency_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -450,3 +452,4 @@ TEST(http_idempotency, a_key_replayed_by_another_principal_never_bypasses_its_ro
   EXPECT_EQ(field(by_admin2, "id"), field(created, "id"));
   EXPECT_EQ(by_admin2.body.find(secret), std::string::npos) << by_admin2.body;
 }
+}  // namespace idempotency_test_cpp

@@ -15,6 +15,8 @@
 // refund, capture, release, PUT account) it means {} and is a valid request.
 #include "http_fixture.hpp"
 
+namespace invalid_input_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -501,3 +503,4 @@ TEST_F(invalid_input, path_ids_over_the_limit_or_not_utf8) {
   // The API key survived its DELETE attempts with bad ids.
   EXPECT_EQ(c.del("/v1/api-keys/" + key_id).status, 200u);
 }
+}  // namespace invalid_input_test_cpp

@@ -9,6 +9,8 @@
 
 #include "http/json.hpp"
 
+namespace json_keys_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using creditd::http::has_duplicate_key;
 using creditd::http::json_error;
 using creditd::http::parse_json;
@@ -110,3 +112,4 @@ TEST(json_keys, an_object_with_50000_keys_under_a_mebibyte_is_refused) {
   EXPECT_FALSE(parse_json(object_with_keys(9999, ",\"k5000\":1"), error));
   EXPECT_EQ(error.message, duplicate_message);
 }
+}  // namespace json_keys_test_cpp

@@ -9,6 +9,8 @@
 #include "http_fixture.hpp"
 #include "support/promtool.hpp"
 
+namespace metrics_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -130,3 +132,4 @@ TEST(http_metrics, billing_figures_follow_charges_grants_and_refusals) {
             1.0)
       << m;
 }
+}  // namespace metrics_test_cpp

@@ -13,6 +13,8 @@
 #include "support/promtool.hpp"
 #include "support/temp_dir.hpp"
 
+namespace metrics_unit_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using creditd::http::metrics;
 using creditd::testing::promtool_check;
 using creditd::testing::temp_dir;
@@ -273,3 +275,4 @@ TEST(metrics_render, promtool_accepts_the_whole_exposition) {
   EXPECT_EQ(e.exit_code, 0) << e.output << "\n--- the text:\n" << empty;
   EXPECT_EQ(e.output, "") << e.output;
 }
+}  // namespace metrics_unit_test_cpp

@@ -8,6 +8,8 @@
 
 #include "http_fixture.hpp"
 
+namespace paging_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -139,3 +141,4 @@ TEST(http_paging, a_cursor_from_another_account_never_shows_its_rows) {
   // The reader of B still cannot read A's list with any cursor.
   EXPECT_EQ(rb.get("/v1/accounts/a/entries?after=" + str(a_page.next)).status, 403u);
 }
+}  // namespace paging_test_cpp

@@ -23,6 +23,8 @@
 #include "http_fixture.hpp"
 #include "support/in_process_server.hpp"
 
+namespace pipelining_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
@@ -263,3 +265,4 @@ TEST(http_pipelining, pipelined_charges_are_answered_and_journaled_in_order) {
   for (int i = 0; i < n; ++i)
     EXPECT_EQ(str(charges[i].at("reference")), "p-" + std::to_string(i));
 }
+}  // namespace pipelining_test_cpp

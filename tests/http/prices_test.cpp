@@ -5,6 +5,8 @@
 // they were charged at, and quotes tell the cost without charging.
 #include "support/commerce_http.hpp"
 
+namespace prices_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -676,3 +678,4 @@ TEST(http_prices, the_price_list_pages_by_id_and_filters_by_operation) {
   EXPECT_EQ(c.get("/v1/prices?limit=1001").status, 400u);
   EXPECT_EQ(c.get("/v1/prices/nope").status, 404u);
 }
+}  // namespace prices_test_cpp

@@ -7,6 +7,8 @@
 // per billing period, never a loop).
 #include "support/commerce_http.hpp"
 
+namespace purchases_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -600,3 +602,4 @@ TEST(http_purchases, a_reader_lists_its_own_purchases_only) {
   EXPECT_EQ(c.get("/v1/accounts/u/purchases?limit=5000").status, 400u);
   EXPECT_EQ(c.get("/v1/accounts/u/purchases?limit=0").status, 400u);
 }
+}  // namespace purchases_test_cpp

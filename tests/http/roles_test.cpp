@@ -4,6 +4,8 @@
 
 #include "http_fixture.hpp"
 
+namespace roles_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -458,3 +460,4 @@ TEST(http_api_keys, the_bootstrap_key_works_and_rotating_it_refuses_the_old_one)
     ASSERT_EQ(s.terminate(), 0);
   }
 }
+}  // namespace roles_test_cpp

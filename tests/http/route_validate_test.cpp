@@ -6,6 +6,8 @@
 #include "http/route.hpp"
 #include "http/validate.hpp"
 
+namespace route_validate_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd;
 using namespace creditd::http;
 
@@ -115,3 +117,4 @@ TEST(http_validate, canonical_bodies_normalize_amount_fields_only) {
   const jvalue body = parse(R"({"dimensions":{"price":"2.50","amount":"1"}})");
   EXPECT_EQ(body_values(&body).dimensions("dimensions"), R"({"amount":"1","price":"2.50"})");
 }
+}  // namespace route_validate_test_cpp

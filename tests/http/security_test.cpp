@@ -16,6 +16,8 @@
 
 #include "http_fixture.hpp"
 
+namespace security_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -328,3 +330,4 @@ TEST(http_security, no_secret_appears_in_the_logs) {
   EXPECT_EQ(log.find(secret), std::string::npos) << log;
   EXPECT_EQ(log.find(wrong), std::string::npos) << log;
 }
+}  // namespace security_test_cpp

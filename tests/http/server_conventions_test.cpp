@@ -34,6 +34,8 @@
 #include "support/in_process_server.hpp"
 #include "support/raw_socket.hpp"
 
+namespace server_conventions_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
@@ -707,3 +709,4 @@ TEST(server_limits, connections_over_the_cap_are_closed_and_a_slot_frees_on_a_cl
   EXPECT_EQ(b.request(bhttp::verb::get, "/healthz").status, 200u);
   EXPECT_EQ(s.srv.connections(), 2u);
 }
+}  // namespace server_conventions_test_cpp

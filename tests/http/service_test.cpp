@@ -5,6 +5,8 @@
 
 #include "http_fixture.hpp"
 
+namespace service_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -262,3 +264,4 @@ TEST(http_service, percent_encoded_path_and_query_are_decoded) {
   auto limit = c.get("/v1/accounts/org:1/entries?limit=%31");
   EXPECT_EQ(limit.status, 200u) << limit.body;
 }
+}  // namespace service_test_cpp

@@ -15,6 +15,8 @@
 
 #include "http_fixture.hpp"
 
+namespace signals_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -109,3 +111,4 @@ TEST(http_signals, sigint_drains_exits_0_and_loses_nothing_acknowledged) {
 TEST(http_signals, sigterm_drains_exits_0_and_loses_nothing_acknowledged) {
   stop_under_load_loses_nothing(SIGTERM);
 }
+}  // namespace signals_test_cpp

@@ -25,6 +25,8 @@
 #include "support/http_client.hpp"
 #include "support/temp_dir.hpp"
 
+namespace startup_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 namespace fs = std::filesystem;
 using verb = boost::beast::http::verb;
@@ -346,7 +348,9 @@ TEST(startup_log, the_commit_thread_is_the_one_asked_for) {
     served s(dir, db, true, {"--commit-thread", mode});
     ASSERT_NE(s.address.port, 0) << s.proc.stderr_text();
     http_client c(s.address.port, admin);
-    if (credits == 0) EXPECT_EQ(c.put("/v1/accounts/a", "{}").status, 201u);
+    if (credits == 0) {
+      EXPECT_EQ(c.put("/v1/accounts/a", "{}").status, 201u);
+    }
     const auto balance = c.get("/v1/accounts/a/balance");
     if (credits > 0) {
       EXPECT_NE(balance.body.find("\"available\":\"" + std::to_string(credits) + "\""),
@@ -670,3 +674,4 @@ TEST(startup, a_low_open_file_limit_caps_connections_without_spinning) {
   EXPECT_EQ(status, 200u);
   EXPECT_EQ(s.proc.terminate(), 0);
 }
+}  // namespace startup_test_cpp

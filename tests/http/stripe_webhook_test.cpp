@@ -13,6 +13,8 @@
 
 #include "support/commerce_http.hpp"
 
+namespace stripe_webhook_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -390,3 +392,4 @@ TEST(http_stripe_webhook, concurrent_deliveries_of_one_event_record_it_once) {
   EXPECT_EQ(str(list.at("data").as_array()[0], "source"), "stripe");
   EXPECT_EQ(str(list.at("data").as_array()[0], "external_id"), "evt_1Concurrentpppppppppp");
 }
+}  // namespace stripe_webhook_test_cpp

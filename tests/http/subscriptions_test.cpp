@@ -9,6 +9,8 @@
 
 #include "support/commerce_http.hpp"
 
+namespace subscriptions_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -692,3 +694,4 @@ TEST(http_subscriptions, an_idempotent_replay_of_a_subscription_grants_nothing_m
   EXPECT_EQ(other.status, 409u) << other.body;
   EXPECT_EQ(other.error_code(), "idempotency_conflict");
 }
+}  // namespace subscriptions_test_cpp

@@ -19,6 +19,8 @@
 #include "support/https_client.hpp"
 #include "support/shell_quote.hpp"
 
+namespace tls_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -279,3 +281,4 @@ TEST(http_tls, creditctl_speaks_https_with_a_ca_file) {
   EXPECT_EQ(unreadable.exit_code, 2) << unreadable.output;
   EXPECT_NE(unreadable.output.find("/nonexistent/ca.pem"), std::string::npos) << unreadable.output;
 }
+}  // namespace tls_test_cpp

@@ -30,6 +30,8 @@
 #include "support/https_client.hpp"
 #include "webhooks/signature.hpp"
 
+namespace webhook_delivery_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -615,3 +617,4 @@ TEST(webhook_delivery, https_endpoints_are_verified_against_the_ca_file_and_keep
 }
 
 }  // namespace
+}  // namespace webhook_delivery_test_cpp

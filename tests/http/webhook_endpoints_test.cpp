@@ -5,6 +5,8 @@
 // a restart.
 #include "http_fixture.hpp"
 
+namespace webhook_endpoints_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::testing;
 
 namespace {
@@ -128,3 +130,4 @@ TEST(webhook_endpoints, only_an_admin_key_may_call_the_routes) {
 }
 
 }  // namespace
+}  // namespace webhook_endpoints_test_cpp

@@ -22,6 +22,8 @@
 #include "store/sqlite/sqlite_store.hpp"
 #include "support/temp_dir.hpp"
 
+namespace applier_priority_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd;
 using creditd::testing::temp_dir;
 using store::log::background_priority;
@@ -228,3 +230,4 @@ TEST(applier_priority, a_connection_waiting_for_the_write_lock_calls_on_busy) {
   ASSERT_TRUE(q->step().value_or(false));
   EXPECT_EQ(q->column_int(0), 2);
 }
+}  // namespace applier_priority_test_cpp

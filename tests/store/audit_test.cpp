@@ -22,6 +22,8 @@
 #include "support/audit_scenario.hpp"
 #include "support/temp_dir.hpp"
 
+namespace audit_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd;
 using creditd::testing::temp_dir;
 using ledger::object_id;
@@ -555,3 +557,4 @@ TEST_F(store_audit, stops_after_twenty_problems) {
 }
 
 }  // namespace
+}  // namespace audit_test_cpp

@@ -13,6 +13,7 @@
 #include "support/temp_dir.hpp"
 
 namespace creditd::testing {
+namespace change_merge_test_cpp {  // unity builds: tests/CMakeLists.txt
 namespace {
 
 using namespace store_workload;
@@ -90,4 +91,5 @@ TEST(append_changes, prices_and_expired_records_end_as_in_turn) {
 }
 
 }  // namespace
+}  // namespace change_merge_test_cpp
 }  // namespace creditd::testing

@@ -31,6 +31,8 @@
 #include "support/open_store.hpp"
 #include "support/temp_dir.hpp"
 
+namespace checksum_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd;
 using creditd::testing::open_and_load;
 using creditd::testing::open_store;
@@ -817,3 +819,4 @@ TEST(row_checksum, an_altered_checksum_is_named) {
         << table << ": " << problems;
   }
 }
+}  // namespace checksum_test_cpp

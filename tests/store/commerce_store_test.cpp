@@ -21,6 +21,8 @@
 #include "support/stored_history.hpp"
 #include "support/temp_dir.hpp"
 
+namespace commerce_store_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd;
 using creditd::testing::dump_ledger;
 using creditd::testing::temp_dir;
@@ -760,3 +762,4 @@ TEST(commerce_store, a_subscription_in_an_unknown_zone_is_refused_at_load) {
   EXPECT_NE(r.error().message.find("Europe/Paris"), std::string::npos) << r.error().message;
   EXPECT_NE(r.error().message.find(path), std::string::npos) << r.error().message;
 }
+}  // namespace commerce_store_test_cpp

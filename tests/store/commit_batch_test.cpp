@@ -27,6 +27,8 @@
 #include "support/stored_history.hpp"
 #include "support/temp_dir.hpp"
 
+namespace commit_batch_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd;
 using creditd::testing::dump_ledger;
 using creditd::testing::temp_dir;
@@ -277,3 +279,4 @@ TEST(commit_batch, behind_the_log_the_wal_is_written_back_without_waiting_for_a_
   EXPECT_EQ(wal->dirty, 0u) << wal->writeback << " under writeback";
   EXPECT_EQ(s->durable_log_seq(), 0u);  // no checkpoint took them there
 }
+}  // namespace commit_batch_test_cpp

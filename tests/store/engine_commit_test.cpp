@@ -22,6 +22,8 @@
 #include "support/open_store.hpp"
 #include "support/temp_dir.hpp"
 
+namespace engine_commit_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd;
 using creditd::testing::fn_task;
 using creditd::testing::open_and_load;
@@ -605,3 +607,4 @@ TEST(engine_pipeline, what_is_staged_behind_a_failed_commit_is_refused_and_not_w
   ASSERT_TRUE(open_and_load(g.path, t0, again, reloaded));
   EXPECT_EQ(available(reloaded, t0), 100 * credit);
 }
+}  // namespace engine_commit_test_cpp

@@ -13,6 +13,8 @@
 #include "store/sqlite/sqlite_store.hpp"
 #include "support/temp_dir.hpp"
 
+namespace events_store_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd;
 using creditd::testing::temp_dir;
 using ledger::micros;
@@ -216,3 +218,4 @@ TEST(events_store, an_altered_event_row_is_named_by_the_reader_and_the_audit) {
   const std::string problems = must(db->audit_journal(loaded));
   EXPECT_NE(problems.find("events row seq=3: checksum mismatch"), std::string::npos) << problems;
 }
+}  // namespace events_store_test_cpp

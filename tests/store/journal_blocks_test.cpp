@@ -23,6 +23,8 @@
 #include "support/temp_dir.hpp"
 #include "support/wal_frames.hpp"
 
+namespace journal_blocks_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd;
 using namespace creditd::testing::store_workload;
 using creditd::testing::query_plan;
@@ -248,3 +250,4 @@ TEST(journal_blocks, a_charge_writes_a_page_of_the_newest_block_not_a_random_one
   EXPECT_GT(before, 0.25);
   EXPECT_LT(now, 0.15);
 }
+}  // namespace journal_blocks_test_cpp

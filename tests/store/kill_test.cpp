@@ -40,6 +40,8 @@
 #include "support/stored_history.hpp"
 #include "support/temp_dir.hpp"
 
+namespace kill_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd;
 using ledger::micros;
 using ledger::time_us;
@@ -430,3 +432,4 @@ TEST(kill, sigkill_mid_commit_loses_nothing_acknowledged) {
       kills, kills_in_flight, in_flight_committed, static_cast<unsigned long long>(acknowledged));
   EXPECT_GT(kills_in_flight, 0) << "no kill landed inside a commit";
 }
+}  // namespace kill_test_cpp

@@ -8,6 +8,8 @@
 #include "store/crc32c.hpp"
 #include "store/log/change_codec.hpp"
 
+namespace log_codec_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd;
 using namespace creditd::store::log;
 using creditd::store::crc32c;
@@ -567,3 +569,4 @@ TEST(log_codec, random_damage_never_crashes) {
   // integer and decodes (the log's CRC is what catches that).
   EXPECT_GT(refused, 0);
 }
+}  // namespace log_codec_test_cpp

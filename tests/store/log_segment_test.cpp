@@ -21,6 +21,8 @@
 #include "store/sqlite/sqlite_store.hpp"
 #include "support/temp_dir.hpp"
 
+namespace log_segment_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd;
 using namespace creditd::store::log;
 using creditd::testing::temp_dir;
@@ -574,3 +576,4 @@ TEST(log_segment, DISABLED_append_rate) {
   }
   std::filesystem::remove_all(dir);
 }
+}  // namespace log_segment_test_cpp

@@ -31,6 +31,8 @@
 #include "support/stored_history.hpp"
 #include "support/temp_dir.hpp"
 
+namespace log_store_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd;
 using creditd::testing::dump_entry;
 using creditd::testing::dump_ledger;
@@ -799,3 +801,4 @@ TEST(log_store, segments_are_recycled_only_below_the_lots_mark_while_lots_are_he
   }
   EXPECT_GT(lots_mark_seen, 20u);  // it moved: lots were written on the way
 }
+}  // namespace log_store_test_cpp

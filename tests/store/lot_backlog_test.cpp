@@ -6,6 +6,8 @@
 
 #include <vector>
 
+namespace lot_backlog_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd;
 using store::log::lot_backlog;
 using store::log::lot_backlog_limits;
@@ -110,3 +112,4 @@ TEST(lot_backlog, the_bytes_after_a_change_and_the_count_held_are_bounded_too) {
     EXPECT_EQ(b.size(), 2u);
   }
 }
+}  // namespace lot_backlog_test_cpp

@@ -19,6 +19,8 @@
 #include "support/stored_history.hpp"
 #include "support/temp_dir.hpp"
 
+namespace migrate7_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd;
 using namespace creditd::testing::store_workload;
 using creditd::testing::dump_ledger;
@@ -183,3 +185,4 @@ TEST(migration_7, a_failed_migration_leaves_the_schema_6_file_as_it_was) {
   EXPECT_EQ(rows_of(db, "SELECT type FROM pragma_table_info('charges') WHERE pk = 1"),
             std::vector<std::string>{"BIGINT"});
 }
+}  // namespace migrate7_test_cpp

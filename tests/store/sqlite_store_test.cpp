@@ -24,6 +24,8 @@
 #include "support/stored_history.hpp"
 #include "support/temp_dir.hpp"
 
+namespace sqlite_store_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd;
 using creditd::testing::admit_stored_history;
 using creditd::testing::dump_entry;
@@ -920,3 +922,4 @@ TEST(sqlite_store, a_cursor_above_int64_max_is_past_everything) {
     EXPECT_EQ(ids, (std::vector<ledger::object_id>{bought[2], bought[1], bought[0]})) << huge;
   }
 }
+}  // namespace sqlite_store_test_cpp

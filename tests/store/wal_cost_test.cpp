@@ -18,6 +18,8 @@
 #include "support/temp_dir.hpp"
 #include "support/wal_frames.hpp"
 
+namespace wal_cost_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd;
 using namespace creditd::testing::store_workload;
 using creditd::testing::temp_dir;
@@ -138,3 +140,4 @@ TEST(wal_cost, a_batch_of_sets_costs_what_one_large_set_costs) {
   EXPECT_LE(batch.frames_per_charge, one_set.frames_per_charge * 1.05);
   EXPECT_LT(batch.frames_per_charge, small.frames_per_charge * 0.8);
 }
+}  // namespace wal_cost_test_cpp

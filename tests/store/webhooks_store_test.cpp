@@ -13,6 +13,8 @@
 #include "support/open_store.hpp"
 #include "support/temp_dir.hpp"
 
+namespace webhooks_store_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 namespace {
 
 using creditd::testing::open_store;
@@ -287,3 +289,4 @@ TEST(webhooks_registry,
 }
 
 }  // namespace
+}  // namespace webhooks_store_test_cpp

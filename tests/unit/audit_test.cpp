@@ -20,6 +20,7 @@
 #include "ledger_fixture.hpp"
 
 namespace creditd::ledger::testing {
+namespace audit_test_cpp {  // unity builds: tests/CMakeLists.txt
 namespace {
 
 // The rows a store would hold (support/folded_rows.hpp), and ways to find
@@ -718,4 +719,5 @@ TEST(audit, random_workloads_pass) {
 }
 
 }  // namespace
+}  // namespace audit_test_cpp
 }  // namespace creditd::ledger::testing

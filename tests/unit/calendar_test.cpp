@@ -18,6 +18,7 @@
 #include "ledger/time.hpp"
 
 namespace creditd::ledger {
+namespace calendar_test_cpp {  // unity builds: tests/CMakeLists.txt
 namespace {
 
 using creditd::calendar::tz_calendar;
@@ -32,7 +33,7 @@ const tz_calendar& tz() {
 }
 
 // Both calendars, for what they must agree on in UTC.
-std::vector<const ledger::calendar*> utc_calendars() {
+std::vector<const creditd::ledger::calendar*> utc_calendars() {
   static const utc_calendar utc;
   return {&tz(), &utc};
 }
@@ -55,8 +56,8 @@ struct boundary_row {
 
 // Checks boundary(zone, anchor, unit, row.n) for each row, and that the
 // boundary falls on the clamped date in the zone.
-void expect_boundaries(const ledger::calendar& cal, std::string_view zone, local_date anchor,
-                       period_unit unit, const std::vector<boundary_row>& rows) {
+void expect_boundaries(const creditd::ledger::calendar& cal, std::string_view zone,
+                       local_date anchor, period_unit unit, const std::vector<boundary_row>& rows) {
   for (const boundary_row& r : rows) {
     const std::optional<time_us> got = cal.boundary(zone, anchor, unit, r.n);
     EXPECT_EQ(text(got), format_time(at(r.expected))) << zone << " n=" << r.n;
@@ -121,7 +122,7 @@ TEST(calendar, refuses_bad_plans) {
     EXPECT_FALSE(tz().boundary("UTC", bad, month, 1));
     EXPECT_FALSE(utc_calendar{}.boundary("UTC", bad, month, 1));
   }
-  for (const ledger::calendar* cal : utc_calendars()) {
+  for (const creditd::ledger::calendar* cal : utc_calendars()) {
     EXPECT_FALSE(cal->boundary("UTC", {2027, 1, 31}, month, 0));
     EXPECT_FALSE(cal->boundary("UTC", {2027, 1, 31}, year, -5));
     EXPECT_FALSE(cal->boundary("UTC", {9999, 12, 31}, month, 1));
@@ -154,7 +155,7 @@ TEST(utc_calendar, monthly_from_31_january) {
 }
 
 TEST(tz_calendar, yearly_from_29_february) {
-  for (const ledger::calendar* cal : utc_calendars()) {
+  for (const creditd::ledger::calendar* cal : utc_calendars()) {
     expect_boundaries(*cal, "UTC", {2028, 2, 29}, year,
                       {
                           {1, "2029-02-28T00:00:00Z"},
@@ -290,7 +291,7 @@ TEST(utc_calendar, knows_utc_only) {
 }
 
 TEST(calendar, date_at) {
-  for (const ledger::calendar* cal : utc_calendars()) {
+  for (const creditd::ledger::calendar* cal : utc_calendars()) {
     EXPECT_EQ(cal->date_at("UTC", 0), (local_date{1970, 1, 1}));
     EXPECT_EQ(cal->date_at("UTC", -1), (local_date{1969, 12, 31}));
     EXPECT_EQ(cal->date_at("UTC", at("2028-02-29T23:59:59.999999Z")), (local_date{2028, 2, 29}));
@@ -355,4 +356,5 @@ TEST(tz_calendar, is_thread_safe) {
 }
 
 }  // namespace
+}  // namespace calendar_test_cpp
 }  // namespace creditd::ledger

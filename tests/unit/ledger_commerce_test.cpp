@@ -15,6 +15,7 @@
 #include "ledger_fixture.hpp"
 
 namespace creditd::ledger::testing {
+namespace ledger_commerce_test_cpp {  // unity builds: tests/CMakeLists.txt
 namespace {
 
 using commerce_pricing = ledger_fixture;
@@ -932,4 +933,5 @@ TEST_F(commerce_topup, counts_in_the_subscription_period) {
 }
 
 }  // namespace
+}  // namespace ledger_commerce_test_cpp
 }  // namespace creditd::ledger::testing

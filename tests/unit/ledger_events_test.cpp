@@ -5,6 +5,7 @@
 #include "ledger_fixture.hpp"
 
 namespace creditd::ledger::testing {
+namespace ledger_events_test_cpp {  // unity builds: tests/CMakeLists.txt
 namespace {
 
 struct seen {
@@ -294,4 +295,5 @@ TEST_F(events_test, a_refused_command_with_no_change_leaves_nothing_to_commit) {
 }
 
 }  // namespace
+}  // namespace ledger_events_test_cpp
 }  // namespace creditd::ledger::testing

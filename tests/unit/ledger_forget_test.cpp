@@ -11,6 +11,7 @@
 #include "ledger_fixture.hpp"
 
 namespace creditd::ledger::testing {
+namespace ledger_forget_test_cpp {  // unity builds: tests/CMakeLists.txt
 namespace {
 
 class ledger_forget : public ledger_fixture {
@@ -132,9 +133,11 @@ TEST_F(ledger_forget, a_refused_batch_leaves_no_charge_to_forget) {
 }
 
 }  // namespace
+}  // namespace ledger_forget_test_cpp
 }  // namespace creditd::ledger::testing
 
 namespace creditd::ledger::testing {
+namespace ledger_forget_test_cpp {
 namespace {
 
 // ---- Dead lots: spent, expired or voided, holding nothing.
@@ -222,9 +225,11 @@ TEST_F(ledger_forget_lots, a_dead_lot_an_open_hold_holds_is_kept_until_the_hold_
 }
 
 }  // namespace
+}  // namespace ledger_forget_test_cpp
 }  // namespace creditd::ledger::testing
 
 namespace creditd::ledger::testing {
+namespace ledger_forget_test_cpp {
 namespace {
 
 // ---- The due queue: stale items do not pile up.
@@ -253,4 +258,5 @@ TEST_F(ledger_due_queue, holds_captured_before_their_expiry_leave_no_pile_of_due
 }
 
 }  // namespace
+}  // namespace ledger_forget_test_cpp
 }  // namespace creditd::ledger::testing

@@ -9,6 +9,7 @@
 #include "ledger_fixture.hpp"
 
 namespace creditd::ledger::testing {
+namespace ledger_holds_test_cpp {  // unity builds: tests/CMakeLists.txt
 namespace {
 
 using ledger_holds = ledger_fixture;
@@ -645,4 +646,5 @@ TEST_F(ledger_holds, lot_revived_by_a_release_still_expires) {
 }
 
 }  // namespace
+}  // namespace ledger_holds_test_cpp
 }  // namespace creditd::ledger::testing

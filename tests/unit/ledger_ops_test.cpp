@@ -14,6 +14,7 @@
 #include "ledger_fixture.hpp"
 
 namespace creditd::ledger::testing {
+namespace ledger_ops_test_cpp {  // unity builds: tests/CMakeLists.txt
 namespace {
 
 using ledger_accounts = ledger_fixture;
@@ -1804,4 +1805,5 @@ TEST_F(ledger_changes, postpaid_marks_the_account) {
 }
 
 }  // namespace
+}  // namespace ledger_ops_test_cpp
 }  // namespace creditd::ledger::testing

@@ -108,6 +108,8 @@
 #include "ledger/ledger.hpp"
 #include "ledger/limits.hpp"
 
+namespace ledger_random_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 namespace {
 
 namespace cl = creditd::ledger;
@@ -4277,3 +4279,4 @@ TEST(random, ledger_matches_model) {
 }
 
 }  // namespace
+}  // namespace ledger_random_test_cpp

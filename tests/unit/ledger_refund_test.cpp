@@ -9,6 +9,7 @@
 #include "ledger_fixture.hpp"
 
 namespace creditd::ledger::testing {
+namespace ledger_refund_test_cpp {  // unity builds: tests/CMakeLists.txt
 namespace {
 
 using ledger_refund = ledger_fixture;
@@ -412,4 +413,5 @@ TEST_F(ledger_refund, lot_revived_by_a_refund_still_expires) {
 }
 
 }  // namespace
+}  // namespace ledger_refund_test_cpp
 }  // namespace creditd::ledger::testing

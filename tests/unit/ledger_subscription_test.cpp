@@ -23,6 +23,7 @@
 #include "ledger_fixture.hpp"
 
 namespace creditd::ledger::testing {
+namespace ledger_subscription_test_cpp {  // unity builds: tests/CMakeLists.txt
 namespace {
 
 const creditd::calendar::tz_calendar& tz() {
@@ -894,9 +895,11 @@ TEST_F(subscriptions, catching_up_a_past_start_does_not_buy_a_top_up) {
 }
 
 }  // namespace
+}  // namespace ledger_subscription_test_cpp
 }  // namespace creditd::ledger::testing
 
 namespace creditd::ledger::testing {
+namespace ledger_subscription_test_cpp {
 namespace {
 
 TEST_F(subscriptions, a_resubscription_cannot_reach_back_into_periods_already_granted) {
@@ -967,4 +970,5 @@ TEST_F(subscriptions, a_top_up_set_off_by_a_late_expiry_is_dated_now) {
 }
 
 }  // namespace
+}  // namespace ledger_subscription_test_cpp
 }  // namespace creditd::ledger::testing

@@ -11,6 +11,7 @@
 #include "ledger_fixture.hpp"
 
 namespace creditd::ledger::testing {
+namespace ledger_usage_fields_test_cpp {  // unity builds: tests/CMakeLists.txt
 namespace {
 
 using ledger_usage_fields = ledger_fixture;
@@ -174,4 +175,5 @@ TEST_F(ledger_usage_fields, a_refused_charge_records_nothing) {
 }
 
 }  // namespace
+}  // namespace ledger_usage_fields_test_cpp
 }  // namespace creditd::ledger::testing

@@ -13,6 +13,7 @@
 #include "ledger_fixture.hpp"
 
 namespace creditd::ledger::testing {
+namespace ledger_zero_test_cpp {  // unity builds: tests/CMakeLists.txt
 namespace {
 
 using ledger_zero = ledger_fixture;
@@ -246,4 +247,5 @@ TEST_F(ledger_zero, capture_of_nothing_from_a_hold_returns_everything) {
 }
 
 }  // namespace
+}  // namespace ledger_zero_test_cpp
 }  // namespace creditd::ledger::testing

@@ -12,6 +12,7 @@
 #include "ledger_fixture.hpp"
 
 namespace creditd::ledger::testing {
+namespace load_check_test_cpp {  // unity builds: tests/CMakeLists.txt
 namespace {
 
 // The rows a store would hold (support/folded_rows.hpp), and their load.
@@ -118,4 +119,5 @@ TEST_F(load_check, a_charge_refunded_more_than_it_took_is_refused) {
 }
 
 }  // namespace
+}  // namespace load_check_test_cpp
 }  // namespace creditd::ledger::testing

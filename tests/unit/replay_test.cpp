@@ -19,6 +19,7 @@
 #include "ledger_fixture.hpp"
 
 namespace creditd::ledger::testing {
+namespace replay_test_cpp {  // unity builds: tests/CMakeLists.txt
 namespace {
 
 using replay_test = ledger_fixture;
@@ -203,4 +204,5 @@ TEST_F(replay_test, settings_changes_replay_as_they_were_then) {
 }
 
 }  // namespace
+}  // namespace replay_test_cpp
 }  // namespace creditd::ledger::testing

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 namespace creditd::ledger {
+namespace settings_entry_test_cpp {  // unity builds: tests/CMakeLists.txt
 namespace {
 
 TEST(settings_entry, metadata_round_trips_exactly) {
@@ -38,4 +39,5 @@ TEST(settings_entry, other_text_is_not_settings) {
 }
 
 }  // namespace
+}  // namespace settings_entry_test_cpp
 }  // namespace creditd::ledger

@@ -13,6 +13,8 @@
 #include "billing/stripe_signature.hpp"
 #include "expected_check.hpp"
 
+namespace stripe_event_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::billing;
 using creditd::testing::checkout_session_completed_body;
 using creditd::testing::checkout_session_event_body;
@@ -341,3 +343,4 @@ TEST(stripe_event, records_purchase_for_paid_sessions_only) {
     EXPECT_EQ(records_purchase(*e), c.records) << c.type << " " << c.payment_status;
   }
 }
+}  // namespace stripe_event_test_cpp

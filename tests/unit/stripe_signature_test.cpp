@@ -16,6 +16,8 @@
 #include "billing/stripe_signature.hpp"
 #include "expected_check.hpp"
 
+namespace stripe_signature_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::billing;
 using creditd::testing::error_of;
 
@@ -186,3 +188,4 @@ TEST(stripe_signature, malformed_headers_are_refused) {
   ASSERT_EQ(long_header.size(), stripe_signature_header_bytes_max);
   EXPECT_TRUE(verify_stripe_signature(long_header, body, secret, t0).has_value());
 }
+}  // namespace stripe_signature_test_cpp

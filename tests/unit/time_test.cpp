@@ -9,6 +9,7 @@
 #include "ledger/time.hpp"
 
 namespace creditd::ledger {
+namespace time_test_cpp {  // unity builds: tests/CMakeLists.txt
 namespace {
 
 constexpr time_us s(std::int64_t seconds) {
@@ -235,4 +236,5 @@ TEST(time, refuses_instants_outside_years_1_to_9999) {
 }
 
 }  // namespace
+}  // namespace time_test_cpp
 }  // namespace creditd::ledger

@@ -8,6 +8,8 @@
 #include "webhooks/endpoint.hpp"
 #include "webhooks/signature.hpp"
 
+namespace webhook_signature_test_cpp {  // unity builds: tests/CMakeLists.txt
+
 using namespace creditd::webhooks;
 
 namespace {
@@ -132,3 +134,4 @@ TEST(record_outcome, success_moves_the_cursor_failures_back_off_then_disable) {
 }
 
 }  // namespace
+}  // namespace webhook_signature_test_cpp

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 namespace creditd::util {
+namespace floor_divide_test_cpp {  // unity builds: tests/CMakeLists.txt
 namespace {
 
 TEST(floor_divide, rounds_toward_negative_infinity_with_a_remainder_never_negative) {
@@ -23,4 +24,5 @@ TEST(floor_divide, rounds_toward_negative_infinity_with_a_remainder_never_negati
 }
 
 }  // namespace
+}  // namespace floor_divide_test_cpp
 }  // namespace creditd::util

@@ -11,6 +11,7 @@
 #include "util/handoff_batch.hpp"
 
 namespace creditd::util {
+namespace handoff_batch_test_cpp {  // unity builds: tests/CMakeLists.txt
 namespace {
 
 struct loop;
@@ -244,4 +245,5 @@ TEST(handoff_batch, scope_is_per_thread) {
 }
 
 }  // namespace
+}  // namespace handoff_batch_test_cpp
 }  // namespace creditd::util

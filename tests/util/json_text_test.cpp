@@ -6,6 +6,7 @@
 #include <string>
 
 namespace creditd::util {
+namespace json_text_test_cpp {  // unity builds: tests/CMakeLists.txt
 namespace {
 
 std::string quoted(std::string_view s) {
@@ -32,4 +33,5 @@ TEST(json_text, quotes_backslashes_and_control_characters_are_escaped_anywhere) 
 }
 
 }  // namespace
+}  // namespace json_text_test_cpp
 }  // namespace creditd::util

@@ -7,6 +7,7 @@
 #include "util/log.hpp"
 
 namespace creditd::log {
+namespace log_time_test_cpp {  // unity builds: tests/CMakeLists.txt
 namespace {
 
 std::string utc(std::int64_t us) {
@@ -28,4 +29,5 @@ TEST(log_time, an_instant_before_the_epoch_keeps_its_fraction_positive) {
 }
 
 }  // namespace
+}  // namespace log_time_test_cpp
 }  // namespace creditd::log
