@@ -161,10 +161,11 @@ struct tls_files {
   std::string cert, key;
 };
 
-// How long a connection may take (src/http/server.hpp, server_options).
+// How long a connection may take; the defaults are http::server_options'.
 struct connection_timeouts {
-  std::int64_t read_s = 30;           // --read-timeout-s
-  std::int64_t tls_handshake_s = 10;  // --tls-handshake-timeout-s
+  std::int64_t read_s = http::server_options{}.read_timeout.count();  // --read-timeout-s
+  std::int64_t tls_handshake_s =
+      http::server_options{}.tls_handshake_timeout.count();  // --tls-handshake-timeout-s
 };
 
 // Whether a live admin key exists (after CREDITD_ADMIN_KEY was applied).
