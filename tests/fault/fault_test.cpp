@@ -204,8 +204,9 @@ void writes_stay_refused_while_the_fault_lasts(durability d) {
   put_account(c, "a");
   grant(c, "a", "\"10\"");
   // With the log, the fault then meets the log's append, not the file's
-  // apply behind it (a journal read waits until the file holds every write).
-  expect(c.get("/v1/accounts/a/entries"), 200, "entries");
+  // apply behind it (an events read waits until the file holds every write;
+  // a journal read does not: it adds what the file lacks from the log).
+  expect(c.get("/v1/events?limit=1"), 200, "events");
   s.set_fault("fsync EIO\n");
   for (int i = 0; i < 20; ++i) {
     EXPECT_EQ(charge_with_key(c, "k" + std::to_string(i), "1").status, 503u);
@@ -349,10 +350,10 @@ void log_fault_then_restart(const std::string& rules) {
   put_account(c, "a");
   grant(c, "a", "\"100\"");
   expect(charge_with_key(c, "k1", "1"), 201, "charge before the fault");
-  // A journal read waits until the file holds every acknowledged write: the
+  // An events read waits until the file holds every acknowledged write: the
   // fault below then meets the log's append, not the file's apply behind it
   // (a failed apply leaves nothing to serve reads from until a restart).
-  expect(c.get("/v1/accounts/a/entries"), 200, "entries");
+  expect(c.get("/v1/events?limit=1"), 200, "events");
 
   s.set_fault(rules);
   auto refused = charge_with_key(c, "k2", "2");

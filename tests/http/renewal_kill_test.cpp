@@ -195,9 +195,9 @@ TEST(http_renewal_kill, sigkill_while_renewing_grants_each_period_exactly_once) 
     put_ok(c, "/v1/plans/m", R"({"credits_per_period":10,"period":"month"})");
     advance_to(c, boundaries[0]);
     subscribe_all(srv.port(), accounts, "2027-01-01T00:00:00Z");
-    // A journal read waits until the file holds every acknowledged write:
-    // the first round's grants_before are in it.
-    expect(c.get("/v1/accounts/" + account_id(0) + "/entries?limit=1"), 200, "entries");
+    // An events read waits until the file holds every acknowledged write
+    // (a journal read does not): the first round's grants_before are in it.
+    expect(c.get("/v1/events?limit=1"), 200, "events");
   }
 
   // Each round: advance to one hour past period `to`'s start (crossing one

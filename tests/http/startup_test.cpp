@@ -273,8 +273,9 @@ TEST(startup_log, check_after_a_kill_writes_the_lots_held_back_from_the_log_firs
       const auto charge = c.post("/v1/accounts/a/charges", R"({"operation":"x","amount":"1"})");
       ASSERT_EQ(charge.status, 201u) << charge.body;
     }
-    // A journal read: the file holds every entry, not yet the lot's balance.
-    ASSERT_EQ(c.get("/v1/accounts/a/entries").status, 200u);
+    // An events read waits for the file: it holds every entry, not yet the
+    // lot's balance.
+    ASSERT_EQ(c.get("/v1/events?limit=1").status, 200u);
     ::kill(s.proc.pid(), SIGKILL);
     EXPECT_EQ(s.proc.wait(), -SIGKILL);
   }

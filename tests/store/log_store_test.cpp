@@ -572,22 +572,94 @@ TEST(log_store, the_barrier_reader_reads_its_writes_while_the_applier_lags) {
   };
   std::size_t committed = 0;
   for (int i = 0; i < 4; ++i) {
-    const std::size_t before = committed;
     ledger::change_set c = w.step(l, i);
     committed += c.entries.size();
     must(s->commit(c));
-    // Straight from the file: the earlier steps only. Through the barrier:
-    // this one too.
-    EXPECT_EQ(count(plain), before) << i;
+    // Straight from the file: nothing yet. Through the barrier: every step,
+    // the entries the file lacks taken from the log's pending records,
+    // without making the applier go (it still waits for 1000 records).
+    EXPECT_EQ(count(plain), 0u) << i;
     EXPECT_EQ(count(reader), committed) << i;
-    EXPECT_EQ(s->applied_seq(), s->durable_seq());
+    EXPECT_EQ(s->applied_seq(), 0u) << i;
   }
   EXPECT_GT(committed, 4u);
-  // The purchase of step 1 and the lots, through the barrier too.
+  // The purchase of step 1, through the barrier too: that read waits for the
+  // file, which then holds every entry.
   must(s->commit(w.step(l, 4)));
   EXPECT_EQ(must(reader.purchases("acct-1", 0, 10)).size(), 1u);
+  EXPECT_EQ(s->applied_seq(), s->durable_seq());
+  EXPECT_EQ(count(plain), count(reader));
+  // And the lots.
   must(s->commit(w.step(l, 5)));
   EXPECT_EQ(must(reader.lots("acct-1", 0, 1000)).size(), l.find_account("acct-1")->lots.size());
+}
+
+// A journal read through the barrier is the file's rows up to the file's
+// last entry, then the pending records' entries above it: pages of any size
+// cross that seam without a gap or a repeat, wherever the applier stands.
+TEST(log_store, journal_pages_through_the_barrier_cross_from_the_file_to_the_pending_records) {
+  temp_dir tmp;
+  log_store_options opts;
+  opts.apply_records_min = 1000;  // the applier waits unless asked
+  auto s = open_log_store(tmp, opts);
+  store::sqlite::sqlite_reader plain(tmp.file("ledger.db"));
+  store::log::barrier_reader reader(plain, *s);
+  ledger::ledger l;
+  workload w;
+  constexpr int steps = 12;
+  std::vector<std::uint64_t> seqs;  // the log seq after each step
+  for (int i = 0; i < steps; ++i) {
+    must(s->commit(w.step(l, i)));
+    seqs.push_back(s->durable_seq());
+  }
+  auto listed = [](store::journal_reader& r, const std::string& acct, std::size_t page) {
+    std::string out;
+    std::uint64_t after = 0;
+    while (true) {
+      auto rows = must(r.entries(acct, after, page));
+      for (const store::stored_entry& e : rows) {
+        EXPECT_EQ(e.account, acct);
+        EXPECT_GT(e.e.seq, after) << "out of order or repeated";
+        out += std::to_string(e.e.seq) + ":" + std::to_string(e.e.amount) + " ";
+        after = e.e.seq;
+      }
+      if (rows.size() < page) return out;
+    }
+  };
+  // Every account's journal, with nothing in the file, then with the file
+  // holding the first k records and the rest pending.
+  std::vector<std::string> expected;
+  for (int a = 0; a < accounts_n; ++a)
+    expected.push_back(listed(reader, "acct-" + std::to_string(a), 1000));
+  EXPECT_EQ(s->applied_seq(), 0u);
+  for (int k : {3, 7, steps}) {
+    must(s->wait_applied(seqs[static_cast<std::size_t>(k - 1)]));
+    for (int a = 0; a < accounts_n; ++a) {
+      const std::string acct = "acct-" + std::to_string(a);
+      for (std::size_t page : {1u, 2u, 3u, 1000u})
+        EXPECT_EQ(listed(reader, acct, page), expected[static_cast<std::size_t>(a)])
+            << acct << ", page " << page << ", file up to record " << s->applied_seq();
+    }
+  }
+  // The applier may write records between the reader's two steps: those
+  // are then in the pending records taken and in the file read, and listed
+  // once. Here it writes all of them, after the commit of a few more.
+  for (int i = steps; i < steps + 4; ++i)
+    must(s->commit(w.step(l, i)));
+  expected.clear();
+  for (int a = 0; a < accounts_n; ++a)
+    expected.push_back(listed(reader, "acct-" + std::to_string(a), 1000));
+  EXPECT_LT(s->applied_seq(), s->durable_seq());
+  reader.between_pending_and_file = [&] { must(s->wait_applied(s->durable_seq())); };
+  for (int a = 0; a < accounts_n; ++a)
+    EXPECT_EQ(listed(reader, "acct-" + std::to_string(a), 1000),
+              expected[static_cast<std::size_t>(a)]);
+  reader.between_pending_and_file = nullptr;
+  // Once everything is in the file, the file alone says the same.
+  for (int a = 0; a < accounts_n; ++a)
+    EXPECT_EQ(listed(plain, "acct-" + std::to_string(a), 1000),
+              expected[static_cast<std::size_t>(a)]);
+  EXPECT_FALSE(expected[0].empty());
 }
 
 TEST(log_store, the_engine_group_commits_through_it) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "store/log/change_codec.hpp"
+
 namespace creditd::store::log {
 namespace {
 
@@ -72,6 +74,46 @@ std::expected<std::vector<stored_lot>, store_error> barrier_reader::lot_rows(
         if (!page) return page;
         return overlay(std::move(*page), held.of_account(account, after_id), limit, row_of);
       });
+}
+
+std::expected<std::vector<stored_entry>, store_error> barrier_reader::entries(
+    const std::string& account, std::uint64_t after_seq, std::size_t limit) {
+  if (log_.failed()) {
+    // wait_applied says why; what was acknowledged may still be applied.
+    if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
+    return inner_.entries(account, after_seq, limit);
+  }
+  // First what the file lacks, then the file: a record the applier writes
+  // meanwhile is in both, never in neither.
+  const std::vector<std::shared_ptr<const log_store::pending_record>> pending =
+      log_.pending_with(account);
+  if (between_pending_and_file) between_pending_and_file();
+  std::uint64_t file_last_seq = 0;
+  auto rows = inner_.entries(account, after_seq, limit, &file_last_seq);
+  if (!rows || rows->size() >= limit || pending.empty()) return rows;
+  // The pending entries above what the file holds (and the page's start),
+  // in seq order: records in seq order, and entries in order within each.
+  const std::uint64_t above = std::max(after_seq, file_last_seq);
+  owner_arena arena;
+  for (const auto& record : pending) {
+    auto sets = decode_change_sets(record->payload, arena);
+    if (!sets) {
+      return std::unexpected(store_error{"log record seq " + std::to_string(record->seq) +
+                                         " does not decode: " + sets.error()});
+    }
+    for (ledger::change_set& set : *sets) {
+      for (ledger::entry& e : set.entries) {
+        if (e.seq <= above || e.owner->id != account) continue;
+        stored_entry& s = rows->emplace_back();
+        s.account = account;
+        s.e = std::move(e);
+        s.e.owner = nullptr;
+        if (rows->size() == limit) return rows;
+      }
+    }
+    arena.reset();
+  }
+  return rows;
 }
 
 }  // namespace creditd::store::log

@@ -1,31 +1,46 @@
-// A journal_reader that reads its writes: each read first waits until the
-// SQLite file holds every record the log had acknowledged when the read
-// started (log_store::wait_applied(durable_seq())), then reads through the
-// reader it wraps. A write answered before a read was issued is therefore in
-// what the read sees, even while the applier lags. Reads of lots take the
+// A journal_reader that reads its writes: a write answered before a read
+// was issued is in what the read sees, even while the applier lags.
+//
+// Journal reads (entries(): the journal, balance-at and usage) do not wait
+// for the applier: they read the file, then add the entries of the records
+// acknowledged but not yet in it, decoded from the log store's memory
+// (log_store::pending_with), those taken before the file is read so that
+// nothing falls between the two. Under a steady stream of writes a journal
+// read so costs the decoding of the few pending records that hold its
+// account, instead of a wait for the applier's next transaction (hundreds of
+// milliseconds: docs/performance.md), and it does not cut that transaction
+// short. Every other read first waits until the SQLite file holds every
+// record the log had acknowledged when the read started
+// (log_store::wait_applied(durable_seq())), then reads through the reader
+// it wraps. Reads of lots take the
 // copies of the lots the applier holds back (lot_backlog.hpp) over the
 // file's rows, under the applier's file lock (log_store::read_with_held_lots).
 //
 // Thread-safety: as the wrapped reader (log_store's barrier is thread-safe).
 #pragma once
 
+#include <functional>
+
 #include "store/journal_reader.hpp"
 #include "store/log/log_store.hpp"
+#include "store/sqlite/sqlite_reader.hpp"
 
 namespace creditd::store::log {
 
 class barrier_reader final : public journal_reader {
  public:
   // Neither is owned; both must outlive this reader.
-  barrier_reader(journal_reader& inner, log_store& log) : inner_(inner), log_(log) {}
+  barrier_reader(sqlite::sqlite_reader& inner, log_store& log) : inner_(inner), log_(log) {}
 
-  // As journal_reader's; besides, the log store's failure (then nothing is read).
+  // As journal_reader's; besides, the log store's failure (then nothing is
+  // read), and a pending record that does not decode.
   std::expected<std::vector<stored_entry>, store_error> entries(const std::string& account,
                                                                 std::uint64_t after_seq,
-                                                                std::size_t limit) override {
-    if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
-    return inner_.entries(account, after_seq, limit);
-  }
+                                                                std::size_t limit) override;
+  // Tests only: called by entries() between taking the pending records and
+  // reading the file (a test lets the applier write some of them there).
+  std::function<void()> between_pending_and_file;
+
   std::expected<std::vector<ledger::lot_terms>, store_error> lots(const std::string& account,
                                                                   std::uint64_t after_id,
                                                                   std::size_t limit) override;
@@ -57,7 +72,7 @@ class barrier_reader final : public journal_reader {
   }
 
  private:
-  journal_reader& inner_;
+  sqlite::sqlite_reader& inner_;
   log_store& log_;
 };
 

@@ -1,5 +1,8 @@
 #include "store/log/log_store.hpp"
 
+#include <algorithm>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -279,16 +282,30 @@ std::expected<void, store_error> log_store::commit(const ledger::change_set& cha
   // Segments are recycled below what the file holds on disk, not below what
   // it was given: a crash of the machine may take the rest back.
   auto seq = log_->append(scratch_, file_durable_seq_.load(std::memory_order_acquire));
+  std::shared_ptr<pending_record> record;
+  if (seq) {
+    record = std::make_shared<pending_record>();
+    record->seq = *seq;
+    record->payload = std::move(scratch_);
+    scratch_ = std::string();
+    // The accounts of its entries, for reads of the tail (pending_with).
+    accounts_scratch_.clear();
+    for (const ledger::entry& e : changes.entries)
+      accounts_scratch_.push_back(account_hash(e.owner->id));
+    std::sort(accounts_scratch_.begin(), accounts_scratch_.end());
+    accounts_scratch_.erase(std::unique(accounts_scratch_.begin(), accounts_scratch_.end()),
+                            accounts_scratch_.end());
+    record->entry_accounts = accounts_scratch_;
+  }
   std::lock_guard lock(mu_);
   if (!seq) {
     append_failure_ = seq.error();
     return std::unexpected(append_failure_error());
   }
   const bool first = queue_.empty();
-  queue_.push_back({*seq, std::move(scratch_),
-                    opts_.apply_delay.count() > 0 ? std::chrono::steady_clock::now()
-                                                  : std::chrono::steady_clock::time_point{}});
-  scratch_ = std::string();
+  queue_.push_back({std::move(record), opts_.apply_delay.count() > 0
+                                           ? std::chrono::steady_clock::now()
+                                           : std::chrono::steady_clock::time_point{}});
   queued_bytes_ += bytes;
   ++queued_records_;
   durable_seq_.store(*seq, std::memory_order_release);
@@ -300,6 +317,25 @@ std::expected<void, store_error> log_store::commit(const ledger::change_set& cha
               : queue_.size() >= opts_.apply_records_min)
     applier_cv_.notify_one();
   return {};
+}
+
+std::uint32_t log_store::account_hash(std::string_view account) {
+  const std::size_t h = std::hash<std::string_view>{}(account);
+  return static_cast<std::uint32_t>(h ^ (h >> 32));
+}
+
+std::vector<std::shared_ptr<const log_store::pending_record>> log_store::pending_with(
+    std::string_view account) const {
+  const std::uint32_t h = account_hash(account);
+  std::vector<std::shared_ptr<const pending_record>> out;
+  std::lock_guard lock(mu_);
+  for (const std::deque<queued>* records : {&applying_, &queue_}) {
+    for (const queued& q : *records) {
+      const std::vector<std::uint32_t>& accounts = q.record->entry_accounts;
+      if (std::binary_search(accounts.begin(), accounts.end(), h)) out.push_back(q.record);
+    }
+  }
+  return out;
 }
 
 std::expected<void, store_error> log_store::wait_applied(std::uint64_t seq, bool with_lots) {
@@ -357,11 +393,12 @@ std::expected<std::uint64_t, store_error> log_store::apply(const std::deque<queu
   // the backlog: no copy of each, and the file whole after the transaction.
   batch_writer w(*db_, opts_.log.dir, opts_.lots.lag_records > 0 ? &backlog_ : nullptr);
   for (const queued& q : batch) {
-    if (auto r = w.add(q.seq, q.payload); !r) {
+    if (auto r = w.add(q.seq(), q.record->payload); !r) {
       // It was encoded by this process: a bug, but the log holds it, so it
       // is reported and the store stops rather than aborting.
       return std::unexpected(store_error{"log " + opts_.log.dir + ": record seq " +
-                                         std::to_string(q.seq) + " does not decode: " + r.error()});
+                                         std::to_string(q.seq()) +
+                                         " does not decode: " + r.error()});
     }
   }
   std::lock_guard db_lock(db_mu_);
@@ -403,10 +440,13 @@ void log_store::applier_loop() {
       if (stop_) return;  // nothing left
       continue;
     }
-    std::deque<queued> batch;
+    // Readers of the tail still find the batch (pending_with) until the
+    // transaction that holds it has committed.
+    std::deque<queued>& batch = applying_;
+    CREDITD_ASSERT(batch.empty());
     std::size_t bytes = 0;
     while (!queue_.empty() && batch.size() < opts_.apply_records_max) {
-      bytes += queue_.front().payload.size();
+      bytes += queue_.front().bytes();
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
@@ -431,7 +471,8 @@ void log_store::applier_loop() {
     }
     queued_bytes_ -= bytes;
     queued_records_ -= batch.size();
-    if (!batch.empty()) applied_seq_.store(batch.back().seq, std::memory_order_release);
+    if (!batch.empty()) applied_seq_.store(batch.back().seq(), std::memory_order_release);
+    batch.clear();
     lots_seq_.store(*r, std::memory_order_release);
     done_cv_.notify_all();
   }

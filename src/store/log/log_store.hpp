@@ -157,6 +157,24 @@ class log_store final : public store {
   // The file's lots' mark: every lot change up to it is in SQLite.
   std::uint64_t lots_seq() const { return lots_seq_.load(std::memory_order_acquire); }
 
+  // A record acknowledged and not yet in the file, as readers may take it.
+  struct pending_record {
+    std::uint64_t seq = 0;
+    std::string payload;  // encode_change_set's
+    // Hashes (account_hash) of the accounts its entries belong to, sorted:
+    // a read of one account's journal decodes only the records that may
+    // hold some of it.
+    std::vector<std::uint32_t> entry_accounts;
+  };
+  static std::uint32_t account_hash(std::string_view account);
+  // The records acknowledged and not in the file when called (the applier's
+  // transaction in progress included), in seq order, whose entries may
+  // belong to `account` (a hash filter: a record may hold none after all).
+  // With a read of the file after it, no acknowledged record is missed:
+  // what leaves this list is in the file first. A copy of pointers under
+  // mu_; the caller decodes them (barrier_reader::entries).
+  std::vector<std::shared_ptr<const pending_record>> pending_with(std::string_view account) const;
+
   bool failed() const;
   std::string failure() const;  // "" while not failed
   // Whether the applier runs at SCHED_IDLE now (for tests and metrics).
@@ -169,9 +187,10 @@ class log_store final : public store {
 
  private:
   struct queued {
-    std::uint64_t seq = 0;
-    std::string payload;
-    std::chrono::steady_clock::time_point at;  // when it was acknowledged
+    std::shared_ptr<const pending_record> record;  // shared with readers (pending_with)
+    std::chrono::steady_clock::time_point at;      // when it was acknowledged
+    std::uint64_t seq() const { return record->seq; }
+    std::size_t bytes() const { return record->payload.size(); }
   };
   log_store(log_store_options opts, std::unique_ptr<sqlite::sqlite_store> db)
       : opts_(std::move(opts)), db_(std::move(db)) {}
@@ -191,14 +210,18 @@ class log_store final : public store {
   log_store_options opts_;
   std::unique_ptr<sqlite::sqlite_store> db_;
   std::unique_ptr<segment_log> log_;
-  std::string scratch_;                // the committer's encoding buffer
-  std::size_t last_record_bytes_ = 0;  // the committer's: the size of the last record
+  std::string scratch_;                          // the committer's encoding buffer
+  std::vector<std::uint32_t> accounts_scratch_;  // the committer's
+  std::size_t last_record_bytes_ = 0;            // the committer's: the size of the last record
 
   mutable std::mutex mu_;
   std::condition_variable applier_cv_;  // work for the applier
   std::condition_variable done_cv_;     // progress: applied, room, failure
   std::deque<queued> queue_;            // acknowledged, not yet taken by the applier
-  std::size_t queued_bytes_ = 0;        // in queue_ and in the applier's hands
+  // Taken by the applier, not yet in the file: it changes this under mu_
+  // only, and reads it without mu_ while it applies.
+  std::deque<queued> applying_;
+  std::size_t queued_bytes_ = 0;  // in queue_ and in the applier's hands
   std::size_t queued_records_ = 0;
   std::uint64_t flush_to_ = 0;       // someone waits for this seq
   std::uint64_t lots_flush_to_ = 0;  // and for the lots of this one

@@ -73,7 +73,8 @@ void sqlite_reader::release(database db) {
 // account with no entry after the cursor costs one seek per 65,536 entries
 // of the journal after it.
 std::expected<std::vector<stored_entry>, store_error> sqlite_reader::entries(
-    const std::string& account, std::uint64_t after_seq, std::size_t limit) {
+    const std::string& account, std::uint64_t after_seq, std::size_t limit,
+    std::uint64_t* file_last_seq) {
   static_assert(entries_block_bits == 16, "entries_of_block_sql names the index's expression");
   auto db = acquire();
   if (!db) return std::unexpected(db.error());
@@ -81,7 +82,7 @@ std::expected<std::vector<stored_entry>, store_error> sqlite_reader::entries(
     return std::unexpected(store_error{"cannot read entries: " + e.message});
   };
   std::vector<stored_entry> out;
-  if (limit == 0) {
+  if (limit == 0 && file_last_seq == nullptr) {
     release(std::move(*db));
     return out;
   }
@@ -94,7 +95,8 @@ std::expected<std::vector<stored_entry>, store_error> sqlite_reader::entries(
     if (!row) return failed(row.error());
     last_seq = static_cast<std::uint64_t>(q->column_int(0));
   }
-  if (after_seq < last_seq) {
+  if (file_last_seq != nullptr) *file_last_seq = last_seq;
+  if (after_seq < last_seq && limit > 0) {
     auto q = db->prepare(entries_of_block_sql);
     if (!q) return failed(q.error());
     const std::uint64_t last_block = last_seq >> entries_block_bits;

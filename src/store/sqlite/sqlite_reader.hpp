@@ -27,7 +27,16 @@ class sqlite_reader final : public journal_reader {
   explicit sqlite_reader(std::string path) : path_(std::move(path)) {}
   std::expected<std::vector<stored_entry>, store_error> entries(const std::string& account,
                                                                 std::uint64_t after_seq,
-                                                                std::size_t limit) override;
+                                                                std::size_t limit) override {
+    return entries(account, after_seq, limit, nullptr);
+  }
+  // The same, and in `file_last_seq` the last seq of any account's entry in
+  // the snapshot it read: every entry up to it is in the file, none above
+  // (for a reader that adds entries the file does not hold yet).
+  std::expected<std::vector<stored_entry>, store_error> entries(const std::string& account,
+                                                                std::uint64_t after_seq,
+                                                                std::size_t limit,
+                                                                std::uint64_t* file_last_seq);
   std::expected<std::vector<ledger::lot_terms>, store_error> lots(const std::string& account,
                                                                   std::uint64_t after_id,
                                                                   std::size_t limit) override;
