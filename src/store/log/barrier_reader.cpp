@@ -96,6 +96,7 @@ std::expected<std::vector<stored_entry>, store_error> barrier_reader::entries(
   const std::uint64_t above = std::max(after_seq, file_last_seq);
   owner_arena arena;
   for (const auto& record : pending) {
+    if (record->last_entry_seq <= above) continue;  // all in the file, or before the page
     auto sets = decode_change_sets(record->payload, arena);
     if (!sets) {
       return std::unexpected(store_error{"log record seq " + std::to_string(record->seq) +

@@ -290,8 +290,10 @@ std::expected<void, store_error> log_store::commit(const ledger::change_set& cha
     scratch_ = std::string();
     // The accounts of its entries, for reads of the tail (pending_with).
     accounts_scratch_.clear();
-    for (const ledger::entry& e : changes.entries)
+    for (const ledger::entry& e : changes.entries) {
       accounts_scratch_.push_back(account_hash(e.owner->id));
+      record->last_entry_seq = std::max(record->last_entry_seq, e.seq);
+    }
     std::sort(accounts_scratch_.begin(), accounts_scratch_.end());
     accounts_scratch_.erase(std::unique(accounts_scratch_.begin(), accounts_scratch_.end()),
                             accounts_scratch_.end());

@@ -165,6 +165,7 @@ class log_store final : public store {
     // a read of one account's journal decodes only the records that may
     // hold some of it.
     std::vector<std::uint32_t> entry_accounts;
+    std::uint64_t last_entry_seq = 0;  // of its entries (0: none)
   };
   static std::uint32_t account_hash(std::string_view account);
   // The records acknowledged and not in the file when called (the applier's
