@@ -620,7 +620,19 @@ TEST(log_store, journal_pages_through_the_barrier_cross_from_the_file_to_the_pen
       for (const store::stored_entry& e : rows) {
         EXPECT_EQ(e.account, acct);
         EXPECT_GT(e.e.seq, after) << "out of order or repeated";
-        out += std::to_string(e.e.seq) + ":" + std::to_string(e.e.amount) + " ";
+        // Every field an entry has: the pending records' copy must read as
+        // the file's row does.
+        const ledger::entry& x = e.e;
+        out += std::to_string(x.seq) + ":" + std::string(ledger::to_string(x.type)) + "," +
+               std::to_string(x.amount) + "," + std::to_string(x.balance_after) + "," +
+               std::to_string(x.quantity) + "," + std::to_string(x.lot_id) + "," +
+               std::to_string(x.charge_id) + "," + std::to_string(x.hold_id) + "," +
+               std::to_string(x.refund_id) + "," + x.operation + "," + x.dimensions + "," +
+               x.reference + "," + x.reason + "," + x.metadata + "," + x.price_id + "," +
+               std::to_string(x.unit_amount) + "," + std::to_string(x.created_at);
+        for (const ledger::lot_part& p : x.parts)
+          out += " " + std::to_string(p.lot) + "=" + std::to_string(p.amount);
+        out += "\n";
         after = e.e.seq;
       }
       if (rows.size() < page) return out;
