@@ -1,7 +1,7 @@
 // A journal_reader that reads its writes: a write answered before a read
 // was issued is in what the read sees, even while the applier lags.
 //
-// Journal reads (entries(): the journal, balance-at and usage) do not wait
+// Journal reads (entries(): the journal, and balance-at's pages) do not wait
 // for the applier: they read the file, then add the entries of the records
 // acknowledged but not yet in it, decoded from the log store's memory
 // (log_store::pending_with), those taken before the file is read so that
