@@ -170,6 +170,20 @@ std::unique_ptr<log_store> open_log_store(const temp_dir& tmp, log_store_options
   return must(log_store::open(std::move(opts), std::move(db)));
 }
 
+// A log store whose applier waits unless asked (for 1000 records), read
+// through the barrier and straight from its file.
+struct lagging_store {
+  static log_store_options options() {
+    log_store_options opts;
+    opts.apply_records_min = 1000;
+    return opts;
+  }
+  temp_dir tmp;
+  std::unique_ptr<log_store> s = open_log_store(tmp, options());
+  store::sqlite::sqlite_reader plain{tmp.file("ledger.db")};
+  store::log::barrier_reader reader{plain, *s};
+};
+
 // The ledger `s` loads, with the charges and closed holds of its SQLite file.
 std::string loaded_dump(store::store& s, const std::string& sqlite_path) {
   ledger::ledger l;
@@ -555,12 +569,8 @@ TEST(log_store, check_log_reads_without_changing_and_names_damage) {
 }
 
 TEST(log_store, the_barrier_reader_reads_its_writes_while_the_applier_lags) {
-  temp_dir tmp;
-  log_store_options opts;
-  opts.apply_records_min = 1000;  // the applier waits unless asked
-  auto s = open_log_store(tmp, opts);
-  store::sqlite::sqlite_reader plain(tmp.file("ledger.db"));
-  store::log::barrier_reader reader(plain, *s);
+  lagging_store f;
+  auto& [tmp, s, plain, reader] = f;
   ledger::ledger l;
   workload w;
   // Entries of every account read through `r`.
@@ -598,12 +608,8 @@ TEST(log_store, the_barrier_reader_reads_its_writes_while_the_applier_lags) {
 // last entry, then the pending records' entries above it: pages of any size
 // cross that seam without a gap or a repeat, wherever the applier stands.
 TEST(log_store, journal_pages_through_the_barrier_cross_from_the_file_to_the_pending_records) {
-  temp_dir tmp;
-  log_store_options opts;
-  opts.apply_records_min = 1000;  // the applier waits unless asked
-  auto s = open_log_store(tmp, opts);
-  store::sqlite::sqlite_reader plain(tmp.file("ledger.db"));
-  store::log::barrier_reader reader(plain, *s);
+  lagging_store f;
+  auto& [tmp, s, plain, reader] = f;
   ledger::ledger l;
   workload w;
   constexpr int steps = 12;
