@@ -1,20 +1,23 @@
 // A journal_reader that reads its writes: a write answered before a read
 // was issued is in what the read sees, even while the applier lags.
 //
-// Journal reads (entries(): the journal, and balance-at's pages) do not wait
-// for the applier: they read the file, then add the entries of the records
-// acknowledged but not yet in it, decoded from the log store's memory
-// (log_store::pending_with), those taken before the file is read so that
-// nothing falls between the two. Under a steady stream of writes a journal
-// read so costs the decoding of the few pending records that hold its
-// account, instead of a wait for the applier's next transaction (hundreds of
-// milliseconds: docs/performance.md), and it does not cut that transaction
-// short. Every other read first waits until the SQLite file holds every
-// record the log had acknowledged when the read started
-// (log_store::wait_applied(durable_seq())), then reads through the reader
-// it wraps. Reads of lots take the
-// copies of the lots the applier holds back (lot_backlog.hpp) over the
-// file's rows, under the applier's file lock (log_store::read_with_held_lots).
+// Journal and lots reads (entries(): the journal and balance-at's pages;
+// lots(): the lots' terms, a listing and balance-at's) do not wait for the
+// applier: they take the records acknowledged but not yet in the file
+// (log_store::pending_with), then read the file, and add what the file
+// lacks, decoded from the log store's memory. Taking the records first
+// means nothing falls between the two; a record the applier writes
+// meanwhile is in both, and read once: entries above the file's last entry
+// only, and a lot's terms, which never change, laid over the file's row.
+// Under a steady stream of writes such a read costs the decoding of the
+// few pending records that hold its account, instead of a wait for the
+// applier's next transaction (hundreds of milliseconds: docs/performance.md),
+// and it does not cut that transaction short. Every other read first waits
+// until the SQLite file holds every record the log had acknowledged when
+// the read started (log_store::wait_applied(durable_seq())), then reads
+// through the reader it wraps. Reads of lots take the copies of the lots
+// the applier holds back (lot_backlog.hpp) over the file's rows, under the
+// applier's file lock (log_store::read_with_held_lots).
 //
 // Thread-safety: as the wrapped reader (log_store's barrier is thread-safe).
 #pragma once

@@ -288,16 +288,19 @@ std::expected<void, store_error> log_store::commit(const ledger::change_set& cha
     record->seq = *seq;
     record->payload = std::move(scratch_);
     scratch_ = std::string();
-    // The accounts of its entries, for reads of the tail (pending_with).
+    // The accounts of its entries and lots, for reads of the tail
+    // (pending_with).
     accounts_scratch_.clear();
     for (const ledger::entry& e : changes.entries) {
       accounts_scratch_.push_back(account_hash(e.owner->id));
       record->last_entry_seq = std::max(record->last_entry_seq, e.seq);
     }
+    for (const ledger::lot& l : changes.lots)
+      accounts_scratch_.push_back(account_hash(l.owner->id));
     std::sort(accounts_scratch_.begin(), accounts_scratch_.end());
     accounts_scratch_.erase(std::unique(accounts_scratch_.begin(), accounts_scratch_.end()),
                             accounts_scratch_.end());
-    record->entry_accounts = accounts_scratch_;
+    record->accounts = accounts_scratch_;
   }
   std::lock_guard lock(mu_);
   if (!seq) {
@@ -333,7 +336,7 @@ std::vector<std::shared_ptr<const log_store::pending_record>> log_store::pending
   std::lock_guard lock(mu_);
   for (const std::deque<queued>* records : {&applying_, &queue_}) {
     for (const queued& q : *records) {
-      const std::vector<std::uint32_t>& accounts = q.record->entry_accounts;
+      const std::vector<std::uint32_t>& accounts = q.record->accounts;
       if (std::binary_search(accounts.begin(), accounts.end(), h)) out.push_back(q.record);
     }
   }

@@ -161,19 +161,19 @@ class log_store final : public store {
   struct pending_record {
     std::uint64_t seq = 0;
     std::string payload;  // encode_change_set's
-    // Hashes (account_hash) of the accounts its entries belong to, sorted:
-    // a read of one account's journal decodes only the records that may
-    // hold some of it.
-    std::vector<std::uint32_t> entry_accounts;
+    // Hashes (account_hash) of the accounts its entries and lots belong
+    // to, sorted: a read of one account's journal or lots decodes only the
+    // records that may hold some of it.
+    std::vector<std::uint32_t> accounts;
     std::uint64_t last_entry_seq = 0;  // of its entries (0: none)
   };
   static std::uint32_t account_hash(std::string_view account);
   // The records acknowledged and not in the file when called (the applier's
-  // transaction in progress included), in seq order, whose entries may
-  // belong to `account` (a hash filter: a record may hold none after all).
-  // With a read of the file after it, no acknowledged record is missed:
-  // what leaves this list is in the file first. A copy of pointers under
-  // mu_; the caller decodes them (barrier_reader::entries).
+  // transaction in progress included), in seq order, whose entries or lots
+  // may belong to `account` (a hash filter: a record may hold none after
+  // all). With a read of the file after it, no acknowledged record is
+  // missed: what leaves this list is in the file first. A copy of pointers
+  // under mu_; the caller decodes them (barrier_reader::entries, lots).
   std::vector<std::shared_ptr<const pending_record>> pending_with(std::string_view account) const;
 
   bool failed() const;
