@@ -1,6 +1,7 @@
 #include "store/log/barrier_reader.hpp"
 
 #include <algorithm>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "store/log/change_codec.hpp"
@@ -103,12 +104,57 @@ std::expected<std::optional<stored_lot>, store_error> barrier_reader::lot(ledger
 
 std::expected<std::vector<stored_lot>, store_error> barrier_reader::lot_rows(
     const std::string& account, std::uint64_t after_id, std::size_t limit) {
-  if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
+  if (log_.failed()) {
+    if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
+  }
+  // Each lot's newest copy in the pending records, with the record that
+  // holds it; taken before the file is read. A copy from a record the file
+  // holds (the applier wrote it meanwhile) is no newer than the file's row
+  // and is left out: only those above the file's mark, read with its rows,
+  // are laid over them.
+  struct newest {
+    std::uint64_t record = 0;
+    stored_lot row;
+  };
+  std::unordered_map<ledger::object_id, newest> pending;
+  {
+    const std::vector<std::shared_ptr<const log_store::pending_record>> records =
+        log_.pending_with(account);
+    owner_arena arena;
+    for (const auto& record : records) {
+      auto sets = decode_change_sets(record->payload, arena);
+      if (!sets) {
+        return std::unexpected(store_error{"log record seq " + std::to_string(record->seq) +
+                                           " does not decode: " + sets.error()});
+      }
+      for (ledger::change_set& set : *sets) {
+        for (ledger::lot& l : set.lots) {
+          if (l.id <= after_id || l.owner->id != account) continue;
+          newest& n = pending[l.id];  // records in seq order: the last copy wins
+          n.record = record->seq;
+          n.row.account = account;
+          n.row.l = std::move(l);
+          n.row.l.owner = nullptr;
+        }
+      }
+      arena.reset();
+    }
+  }
+  if (between_pending_and_file) between_pending_and_file();
   return log_.read_with_held_lots(
       [&](const lot_backlog& held) -> std::expected<std::vector<stored_lot>, store_error> {
-        auto page = inner_.lot_rows(account, after_id, limit);
+        std::uint64_t mark = 0;
+        auto page = inner_.lot_rows(account, after_id, limit, &mark);
         if (!page) return page;
-        return overlay(std::move(*page), held.of_account(account, after_id), limit, row_of);
+        auto with_held =
+            overlay(std::move(*page), held.of_account(account, after_id), limit, row_of);
+        std::vector<stored_lot> newer;
+        for (auto& [id, n] : pending) {
+          if (n.record > mark) newer.push_back(std::move(n.row));
+        }
+        std::sort(newer.begin(), newer.end(),
+                  [](const stored_lot& a, const stored_lot& b) { return a.l.id < b.l.id; });
+        return overlay(std::move(with_held), newer, limit, row_of);
       });
 }
 

@@ -2,22 +2,26 @@
 // was issued is in what the read sees, even while the applier lags.
 //
 // Journal and lots reads (entries(): the journal and balance-at's pages;
-// lots(): the lots' terms, a listing and balance-at's) do not wait for the
-// applier: they take the records acknowledged but not yet in the file
-// (log_store::pending_with), then read the file, and add what the file
-// lacks, decoded from the log store's memory. Taking the records first
-// means nothing falls between the two; a record the applier writes
-// meanwhile is in both, and read once: entries above the file's last entry
-// only, and a lot's terms, which never change, laid over the file's row.
-// Under a steady stream of writes such a read costs the decoding of the
-// few pending records that hold its account, instead of a wait for the
-// applier's next transaction (hundreds of milliseconds: docs/performance.md),
-// and it does not cut that transaction short. Every other read first waits
-// until the SQLite file holds every record the log had acknowledged when
-// the read started (log_store::wait_applied(durable_seq())), then reads
-// through the reader it wraps. Reads of lots take the copies of the lots
-// the applier holds back (lot_backlog.hpp) over the file's rows, under the
-// applier's file lock (log_store::read_with_held_lots).
+// lots(): the lots' terms, for balance-at; lot_rows(): a listing of lots)
+// do not wait for the applier: they take the records acknowledged but not
+// yet in the file (log_store::pending_with), then read the file, and add
+// what the file lacks, decoded from the log store's memory. Taking the
+// records first means nothing falls between the two; a record the applier
+// writes meanwhile is in both, and read once: entries above the file's
+// last entry only; a lot's terms, which never change, laid over the file's
+// row; a lot's row from the newest pending copy only if its record is
+// above the file's mark, read in the same snapshot as the rows. Under a
+// steady stream of writes such a read costs the decoding of the few
+// pending records that hold its account, instead of a wait for the
+// applier's next transaction (hundreds of milliseconds:
+// docs/performance.md), and it does not cut that transaction short. Every
+// other read (purchases, events, a charge, hold or lot read back by id)
+// first waits until the SQLite file holds every record the log had
+// acknowledged when the read started (log_store::wait_applied(
+// durable_seq())), then reads through the reader it wraps. Reads of lots
+// take the copies of the lots the applier holds back (lot_backlog.hpp)
+// over the file's rows, under the applier's file lock
+// (log_store::read_with_held_lots).
 //
 // Thread-safety: as the wrapped reader (log_store's barrier is thread-safe).
 #pragma once

@@ -1,6 +1,7 @@
 #include "store/sqlite/sqlite_reader.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <limits>
 
 #include "store/codec.hpp"
@@ -288,10 +289,28 @@ std::expected<std::optional<stored_lot>, store_error> sqlite_reader::lot(ledger:
 }
 
 std::expected<std::vector<stored_lot>, store_error> sqlite_reader::lot_rows(
-    const std::string& account, std::uint64_t after_id, std::size_t limit) {
+    const std::string& account, std::uint64_t after_id, std::size_t limit,
+    std::uint64_t* log_mark) {
   auto db = acquire();
   if (!db) return std::unexpected(db.error());
+  auto failed = [](const db_error& e) {
+    return std::unexpected(store_error{"cannot read lots: " + e.message});
+  };
   std::vector<stored_lot> out;
+  // With the mark, the rows and the mark come from one snapshot.
+  if (log_mark != nullptr) {
+    if (auto r = db->exec("BEGIN"); !r) return failed(r.error());
+    auto q = db->prepare("SELECT value FROM meta WHERE key = 'log_applied_seq'");
+    if (!q) return failed(q.error());
+    auto row = q->step();
+    if (!row) return failed(row.error());
+    *log_mark = 0;
+    if (*row) {
+      const std::string_view text = q->column_text(0);
+      if (std::from_chars(text.data(), text.data() + text.size(), *log_mark).ec != std::errc{})
+        return std::unexpected(store_error{"meta log_applied_seq is unreadable"});
+    }
+  }
   {
     // The index (account, id) serves it.
     auto q = db->prepare(std::string(lot_select) +
@@ -308,6 +327,9 @@ std::expected<std::vector<stored_lot>, store_error> sqlite_reader::lot_rows(
       if (!s) return std::unexpected(s.error());
       out.push_back(std::move(*s));
     }
+  }
+  if (log_mark != nullptr) {
+    if (auto r = db->exec("COMMIT"); !r) return failed(r.error());
   }
   release(std::move(*db));
   return out;

@@ -48,7 +48,17 @@ class sqlite_reader final : public journal_reader {
   std::expected<std::optional<stored_lot>, store_error> lot(ledger::object_id id) override;
   std::expected<std::vector<stored_lot>, store_error> lot_rows(const std::string& account,
                                                                std::uint64_t after_id,
-                                                               std::size_t limit) override;
+                                                               std::size_t limit) override {
+    return lot_rows(account, after_id, limit, nullptr);
+  }
+  // The same, and in `log_mark` the last append-only log record the file
+  // holds in the snapshot it read (meta log_applied_seq; 0 without a log),
+  // for a reader that lays the newer copies of the log's pending records
+  // over the rows.
+  std::expected<std::vector<stored_lot>, store_error> lot_rows(const std::string& account,
+                                                               std::uint64_t after_id,
+                                                               std::size_t limit,
+                                                               std::uint64_t* log_mark);
   // Each row's checksum is checked (an altered event is an error naming it).
   std::expected<std::vector<stored_event>, store_error> events(const event_filter& filter) override;
 
