@@ -45,6 +45,41 @@ std::vector<Row> overlay(std::vector<Row> page, const std::vector<stored_lot>& h
   return page;
 }
 
+using pending_records = std::vector<std::shared_ptr<const log_store::pending_record>>;
+
+// The sets of a pending record, owners interned in `arena`.
+std::expected<std::vector<ledger::change_set>, store_error> decode_pending(
+    const log_store::pending_record& record, owner_arena& arena) {
+  auto sets = decode_change_sets(record.payload, arena);
+  if (!sets) {
+    return std::unexpected(store_error{"log record seq " + std::to_string(record.seq) +
+                                       " does not decode: " + sets.error()});
+  }
+  return std::move(*sets);
+}
+
+// Calls take(record seq, lot) for each lot of `account` with an id above
+// `after_id` in `records`, in record order (owner null, moved from).
+template <class Take>
+std::expected<void, store_error> each_pending_lot(const pending_records& records,
+                                                  const std::string& account,
+                                                  ledger::object_id after_id, Take take) {
+  owner_arena arena;
+  for (const auto& record : records) {
+    auto sets = decode_pending(*record, arena);
+    if (!sets) return std::unexpected(sets.error());
+    for (ledger::change_set& set : *sets) {
+      for (ledger::lot& l : set.lots) {
+        if (l.id <= after_id || l.owner->id != account) continue;
+        l.owner = nullptr;
+        take(record->seq, std::move(l));
+      }
+    }
+    arena.reset();
+  }
+  return {};
+}
+
 }  // namespace
 
 std::expected<std::vector<ledger::lot_terms>, store_error> barrier_reader::lots(
@@ -58,27 +93,13 @@ std::expected<std::vector<ledger::lot_terms>, store_error> barrier_reader::lots(
   // held ones, with no mark to compare. Taken before the file is read.
   std::vector<stored_lot> pending;
   {
-    const std::vector<std::shared_ptr<const log_store::pending_record>> records =
-        log_.pending_with(account);
     std::unordered_set<ledger::object_id> seen;  // one copy of each: any, the terms are equal
-    owner_arena arena;
-    for (const auto& record : records) {
-      auto sets = decode_change_sets(record->payload, arena);
-      if (!sets) {
-        return std::unexpected(store_error{"log record seq " + std::to_string(record->seq) +
-                                           " does not decode: " + sets.error()});
-      }
-      for (ledger::change_set& set : *sets) {
-        for (ledger::lot& l : set.lots) {
-          if (l.id <= after_id || l.owner->id != account || !seen.insert(l.id).second) continue;
-          stored_lot& p = pending.emplace_back();
-          p.account = account;
-          p.l = std::move(l);
-          p.l.owner = nullptr;
-        }
-      }
-      arena.reset();
-    }
+    auto r = each_pending_lot(log_.pending_with(account), account, after_id,
+                              [&](std::uint64_t, ledger::lot&& l) {
+                                if (!seen.insert(l.id).second) return;
+                                pending.push_back({account, std::move(l)});
+                              });
+    if (!r) return std::unexpected(r.error());
     std::sort(pending.begin(), pending.end(),
               [](const stored_lot& a, const stored_lot& b) { return a.l.id < b.l.id; });
   }
@@ -117,29 +138,13 @@ std::expected<std::vector<stored_lot>, store_error> barrier_reader::lot_rows(
     stored_lot row;
   };
   std::unordered_map<ledger::object_id, newest> pending;
-  {
-    const std::vector<std::shared_ptr<const log_store::pending_record>> records =
-        log_.pending_with(account);
-    owner_arena arena;
-    for (const auto& record : records) {
-      auto sets = decode_change_sets(record->payload, arena);
-      if (!sets) {
-        return std::unexpected(store_error{"log record seq " + std::to_string(record->seq) +
-                                           " does not decode: " + sets.error()});
-      }
-      for (ledger::change_set& set : *sets) {
-        for (ledger::lot& l : set.lots) {
-          if (l.id <= after_id || l.owner->id != account) continue;
-          newest& n = pending[l.id];  // records in seq order: the last copy wins
-          n.record = record->seq;
-          n.row.account = account;
-          n.row.l = std::move(l);
-          n.row.l.owner = nullptr;
-        }
-      }
-      arena.reset();
-    }
-  }
+  auto r = each_pending_lot(log_.pending_with(account), account, after_id,
+                            [&](std::uint64_t record, ledger::lot&& l) {
+                              newest& n = pending[l.id];  // records in seq order: the last wins
+                              n.record = record;
+                              n.row = {account, std::move(l)};
+                            });
+  if (!r) return std::unexpected(r.error());
   if (between_pending_and_file) between_pending_and_file();
   return log_.read_with_held_lots(
       [&](const lot_backlog& held) -> std::expected<std::vector<stored_lot>, store_error> {
@@ -167,8 +172,7 @@ std::expected<std::vector<stored_entry>, store_error> barrier_reader::entries(
   }
   // First what the file lacks, then the file: a record the applier writes
   // meanwhile is in both, never in neither.
-  const std::vector<std::shared_ptr<const log_store::pending_record>> pending =
-      log_.pending_with(account);
+  const pending_records pending = log_.pending_with(account);
   if (between_pending_and_file) between_pending_and_file();
   std::uint64_t file_last_seq = 0;
   auto rows = inner_.entries(account, after_seq, limit, &file_last_seq);
@@ -179,11 +183,8 @@ std::expected<std::vector<stored_entry>, store_error> barrier_reader::entries(
   owner_arena arena;
   for (const auto& record : pending) {
     if (record->last_entry_seq <= above) continue;  // all in the file, or before the page
-    auto sets = decode_change_sets(record->payload, arena);
-    if (!sets) {
-      return std::unexpected(store_error{"log record seq " + std::to_string(record->seq) +
-                                         " does not decode: " + sets.error()});
-    }
+    auto sets = decode_pending(*record, arena);
+    if (!sets) return std::unexpected(sets.error());
     for (ledger::change_set& set : *sets) {
       for (ledger::entry& e : set.entries) {
         if (e.seq <= above || e.owner->id != account) continue;
