@@ -680,6 +680,36 @@ TEST(log_store, journal_pages_through_the_barrier_cross_from_the_file_to_the_pen
   EXPECT_FALSE(expected[0].empty());
 }
 
+// An account's lots read a page at a time, `page(after, n)` returning the
+// next n (ids rising, none repeated: checked), each as `text` writes it.
+template <class Page, class Text>
+std::string lots_paged(Page page, std::size_t n, Text text) {
+  std::string out;
+  std::uint64_t after = 0;
+  while (true) {
+    auto rows = page(after, n);
+    for (const auto& row : rows) {
+      const ledger::object_id id = text(row, out);
+      EXPECT_GT(id, after) << "out of order or repeated";
+      after = id;
+    }
+    if (rows.size() < n) return out;
+  }
+}
+
+// The account's lots in the ledger, in id order, each as `text` writes it.
+template <class Text>
+std::string lots_in_memory(const ledger::ledger& l, const std::string& acct, Text text) {
+  std::vector<const ledger::lot*> lots(l.find_account(acct)->lots.begin(),
+                                       l.find_account(acct)->lots.end());
+  std::sort(lots.begin(), lots.end(),
+            [](const ledger::lot* a, const ledger::lot* b) { return a->id < b->id; });
+  std::string out;
+  for (const ledger::lot* x : lots)
+    text(*x, out);
+  return out;
+}
+
 // A lots read through the barrier does not wait for the applier either: the
 // lots of the pending records are laid over the file's page (their terms
 // never change, so a lot in both reads the same from either).
@@ -690,33 +720,21 @@ TEST(log_store, lots_through_the_barrier_read_the_pending_records_without_waitin
   workload w;
   for (int i = 0; i < 12; ++i)
     must(s->commit(w.step(l, i)));
-  auto text = [](const ledger::lot_terms& t) {
-    return std::to_string(t.id) + ":" + std::string(ledger::to_string(t.kind)) + "," +
+  auto text = [](const ledger::lot_terms& t, std::string& out) {
+    out += std::to_string(t.id) + ":" + std::string(ledger::to_string(t.kind)) + "," +
            std::to_string(t.priority) + "," + std::to_string(t.effective_at) + "," +
            std::to_string(t.expires_at) + " ";
+    return t.id;
   };
   auto listed = [&](store::journal_reader& r, const std::string& acct, std::size_t page) {
-    std::string out;
-    std::uint64_t after = 0;
-    while (true) {
-      auto rows = must(r.lots(acct, after, page));
-      for (const ledger::lot_terms& t : rows) {
-        EXPECT_GT(t.id, after) << "out of order or repeated";
-        out += text(t);
-        after = t.id;
-      }
-      if (rows.size() < page) return out;
-    }
+    return lots_paged(
+        [&](std::uint64_t after, std::size_t n) { return must(r.lots(acct, after, n)); }, page,
+        text);
   };
   auto in_memory = [&](const std::string& acct) {
-    std::vector<const ledger::lot*> lots(l.find_account(acct)->lots.begin(),
-                                         l.find_account(acct)->lots.end());
-    std::sort(lots.begin(), lots.end(),
-              [](const ledger::lot* a, const ledger::lot* b) { return a->id < b->id; });
-    std::string out;
-    for (const ledger::lot* x : lots)
-      out += text({x->id, x->kind, x->priority, x->effective_at, x->expires_at});
-    return out;
+    return lots_in_memory(l, acct, [&](const ledger::lot& x, std::string& out) {
+      text({x.id, x.kind, x.priority, x.effective_at, x.expires_at}, out);
+    });
   };
   std::size_t lots_seen = 0;
   for (int a = 0; a < accounts_n; ++a) {
@@ -752,35 +770,19 @@ TEST(log_store, lot_rows_through_the_barrier_read_the_newest_pending_copy_withou
   workload w;
   for (int i = 0; i < 12; ++i)
     must(s->commit(w.step(l, i)));
-  auto text = [](const ledger::lot& x) {
-    return std::to_string(x.id) + ":" + std::string(ledger::to_string(x.status)) + "," +
+  auto text = [](const ledger::lot& x, std::string& out) {
+    out += std::to_string(x.id) + ":" + std::string(ledger::to_string(x.status)) + "," +
            std::to_string(x.amount) + "," + std::to_string(x.remaining) + "," +
            std::to_string(x.held) + "," + std::to_string(x.spent) + "," +
            std::to_string(x.expired) + "," + std::to_string(x.voided) + " ";
+    return x.id;
   };
   auto listed = [&](store::journal_reader& r, const std::string& acct, std::size_t page) {
-    std::string out;
-    std::uint64_t after = 0;
-    while (true) {
-      auto rows = must(r.lot_rows(acct, after, page));
-      for (const store::stored_lot& x : rows) {
-        EXPECT_GT(x.l.id, after) << "out of order or repeated";
-        out += text(x.l);
-        after = x.l.id;
-      }
-      if (rows.size() < page) return out;
-    }
+    return lots_paged(
+        [&](std::uint64_t after, std::size_t n) { return must(r.lot_rows(acct, after, n)); }, page,
+        [&](const store::stored_lot& x, std::string& out) { return text(x.l, out); });
   };
-  auto in_memory = [&](const std::string& acct) {
-    std::vector<const ledger::lot*> lots(l.find_account(acct)->lots.begin(),
-                                         l.find_account(acct)->lots.end());
-    std::sort(lots.begin(), lots.end(),
-              [](const ledger::lot* a, const ledger::lot* b) { return a->id < b->id; });
-    std::string out;
-    for (const ledger::lot* x : lots)
-      out += text(*x);
-    return out;
-  };
+  auto in_memory = [&](const std::string& acct) { return lots_in_memory(l, acct, text); };
   for (int a = 0; a < accounts_n; ++a) {
     const std::string acct = "acct-" + std::to_string(a);
     for (std::size_t page : {1u, 2u, 1000u})
