@@ -296,6 +296,10 @@ TEST(http_renewal_kill, sigkill_while_renewing_grants_each_period_exactly_once) 
     }
     EXPECT_EQ(clock_now(c), landing);
     ASSERT_EQ(check_periods(c, accounts, r.to, boundaries), 0);
+    // The next round reads its grants_before from the file: an events read
+    // waits until the file holds every acknowledged write (the journal and
+    // lots reads of check_periods do not).
+    expect(c.get("/v1/events?limit=1"), 200, "events");
   }
 
   std::printf(
