@@ -290,17 +290,16 @@ std::expected<void, store_error> log_store::commit(const ledger::change_set& cha
     scratch_ = std::string();
     // The accounts of its entries and lots, for reads of the tail
     // (pending_with).
-    accounts_scratch_.clear();
+    std::vector<std::uint32_t>& accounts = record->accounts;
+    accounts.reserve(changes.entries.size() + changes.lots.size());
     for (const ledger::entry& e : changes.entries) {
-      accounts_scratch_.push_back(account_hash(e.owner->id));
+      accounts.push_back(account_hash(e.owner->id));
       record->last_entry_seq = std::max(record->last_entry_seq, e.seq);
     }
     for (const ledger::lot& l : changes.lots)
-      accounts_scratch_.push_back(account_hash(l.owner->id));
-    std::sort(accounts_scratch_.begin(), accounts_scratch_.end());
-    accounts_scratch_.erase(std::unique(accounts_scratch_.begin(), accounts_scratch_.end()),
-                            accounts_scratch_.end());
-    record->accounts = accounts_scratch_;
+      accounts.push_back(account_hash(l.owner->id));
+    std::sort(accounts.begin(), accounts.end());
+    accounts.erase(std::unique(accounts.begin(), accounts.end()), accounts.end());
   }
   std::lock_guard lock(mu_);
   if (!seq) {

@@ -211,9 +211,8 @@ class log_store final : public store {
   log_store_options opts_;
   std::unique_ptr<sqlite::sqlite_store> db_;
   std::unique_ptr<segment_log> log_;
-  std::string scratch_;                          // the committer's encoding buffer
-  std::vector<std::uint32_t> accounts_scratch_;  // the committer's
-  std::size_t last_record_bytes_ = 0;            // the committer's: the size of the last record
+  std::string scratch_;                // the committer's encoding buffer
+  std::size_t last_record_bytes_ = 0;  // the committer's: the size of the last record
 
   mutable std::mutex mu_;
   std::condition_variable applier_cv_;  // work for the applier
