@@ -1,7 +1,6 @@
 #include "store/sqlite/sqlite_reader.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <limits>
 
 #include "store/codec.hpp"
@@ -300,16 +299,9 @@ std::expected<std::vector<stored_lot>, store_error> sqlite_reader::lot_rows(
   // With the mark, the rows and the mark come from one snapshot.
   if (log_mark != nullptr) {
     if (auto r = db->exec("BEGIN"); !r) return failed(r.error());
-    auto q = db->prepare("SELECT value FROM meta WHERE key = 'log_applied_seq'");
-    if (!q) return failed(q.error());
-    auto row = q->step();
-    if (!row) return failed(row.error());
-    *log_mark = 0;
-    if (*row) {
-      const std::string_view text = q->column_text(0);
-      if (std::from_chars(text.data(), text.data() + text.size(), *log_mark).ec != std::errc{})
-        return std::unexpected(store_error{"meta log_applied_seq is unreadable"});
-    }
+    auto mark = read_meta_uint(*db, path_, log_applied_key);
+    if (!mark) return std::unexpected(mark.error());
+    *log_mark = mark->value_or(0);
   }
   {
     // The index (account, id) serves it.

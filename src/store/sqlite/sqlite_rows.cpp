@@ -1,6 +1,9 @@
 #include "store/sqlite/sqlite_rows.hpp"
 
+#include <charconv>
+
 #include "store/codec.hpp"
+#include "store/sqlite/sqlite_checksum.hpp"
 
 namespace creditd::store::sqlite {
 
@@ -58,6 +61,35 @@ std::optional<stored_hold> decode_hold(const statement& q) {
   h.price_id = q.column_text(16);
   h.unit_amount = q.column_int(17);
   return s;
+}
+
+std::expected<std::optional<std::uint64_t>, store_error> read_meta_uint(database& db,
+                                                                        const std::string& path,
+                                                                        std::string_view key) {
+  auto failed = [&](const db_error& e) {
+    return std::unexpected(store_error{"sqlite store " + path + ": cannot read meta: " + e.message +
+                                       " (code " + std::to_string(e.code) + ")"});
+  };
+  auto q = db.prepare("SELECT key, value, checksum FROM meta WHERE key = ?1");
+  if (!q) return failed(q.error());
+  q->bind(1, key);
+  auto row = q->step();
+  if (!row) return failed(row.error());
+  if (!*row) return std::nullopt;
+  const row_verdict verdict = check_row(*q, "meta", 2);
+  const std::string named = key_text("key", column_cell(*q, 0));
+  if (verdict != row_verdict::intact) {
+    return std::unexpected(store_error{
+        "sqlite store " + path + " is inconsistent: " + checksum_problem("meta", named, verdict)});
+  }
+  const std::string_view text = q->column_text(1);
+  std::uint64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || end != text.data() + text.size()) {
+    return std::unexpected(
+        store_error{"sqlite store " + path + " holds an unreadable meta value (" + named + ")"});
+  }
+  return v;
 }
 
 }  // namespace creditd::store::sqlite

@@ -51,9 +51,6 @@ std::optional<std::uint64_t> parse_uint(std::string_view s) {
   return v;
 }
 
-// The meta row that holds the append-only log's applied sequence number.
-constexpr std::string_view log_applied_key = "log_applied_seq";
-constexpr std::string_view log_lots_key = "log_lots_seq";
 // The instant of the last lot.expiring_soon notice (change_set::notices_until).
 constexpr std::string_view notices_until_key = "notices_until";
 
@@ -141,30 +138,9 @@ std::expected<std::unique_ptr<sqlite_store>, store_error> sqlite_store::open(
 }
 
 std::expected<void, store_error> sqlite_store::read_applied_log_seq() {
-  auto read =
-      [&](std::string_view key_name) -> std::expected<std::optional<std::uint64_t>, store_error> {
-    auto q = db_.prepare("SELECT key, value, checksum FROM meta WHERE key = ?1");
-    if (!q) return std::unexpected(fail("cannot read meta", q.error()));
-    q->bind(1, key_name);
-    auto row = q->step();
-    if (!row) return std::unexpected(fail("cannot read meta", row.error()));
-    if (!*row) return std::nullopt;
-    const row_verdict verdict = check_row(*q, "meta", 2);
-    const std::string key = key_text("key", column_cell(*q, 0));
-    if (verdict != row_verdict::intact) {
-      return std::unexpected(store_error{
-          "sqlite store " + path_ + " is inconsistent: " + checksum_problem("meta", key, verdict)});
-    }
-    auto v = parse_uint(q->column_text(1));
-    if (!v) {
-      return std::unexpected(
-          store_error{"sqlite store " + path_ + " holds an unreadable meta value (" + key + ")"});
-    }
-    return *v;
-  };
-  auto applied = read(log_applied_key);
+  auto applied = read_meta_uint(db_, path_, log_applied_key);
   if (!applied) return std::unexpected(applied.error());
-  auto lots = read(log_lots_key);
+  auto lots = read_meta_uint(db_, path_, log_lots_key);
   if (!lots) return std::unexpected(lots.error());
   applied_log_seq_ = applied->value_or(0);
   lots_mark_stored_ = lots->has_value();
