@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "store/log/change_codec.hpp"
 
@@ -58,12 +57,19 @@ std::expected<std::vector<ledger::change_set>, store_error> decode_pending(
   return std::move(*sets);
 }
 
-// Calls take(record seq, lot) for each lot of `account` with an id above
-// `after_id` in `records`, in record order (owner null, moved from).
-template <class Take>
-std::expected<void, store_error> each_pending_lot(const pending_records& records,
-                                                  const std::string& account,
-                                                  ledger::object_id after_id, Take take) {
+// Each lot of `account` with an id above `after_id` in the pending records:
+// its newest copy (records come in seq order: the last copy wins), owner
+// null, and the record that holds it.
+struct pending_lot {
+  std::uint64_t record = 0;
+  stored_lot row;
+};
+using pending_lots = std::unordered_map<ledger::object_id, pending_lot>;
+
+std::expected<pending_lots, store_error> newest_pending_lots(const pending_records& records,
+                                                             const std::string& account,
+                                                             ledger::object_id after_id) {
+  pending_lots out;
   owner_arena arena;
   for (const auto& record : records) {
     auto sets = decode_pending(*record, arena);
@@ -72,37 +78,47 @@ std::expected<void, store_error> each_pending_lot(const pending_records& records
       for (ledger::lot& l : set.lots) {
         if (l.id <= after_id || l.owner->id != account) continue;
         l.owner = nullptr;
-        take(record->seq, std::move(l));
+        pending_lot& p = out[l.id];
+        p.record = record->seq;
+        p.row = {account, std::move(l)};
       }
     }
     arena.reset();
   }
-  return {};
+  return out;
+}
+
+// The rows of `lots` whose record is above `mark`, moved out, in id order.
+std::vector<stored_lot> rows_above(pending_lots& lots, std::uint64_t mark) {
+  std::vector<stored_lot> out;
+  for (auto& [id, p] : lots) {
+    if (p.record > mark) out.push_back(std::move(p.row));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const stored_lot& a, const stored_lot& b) { return a.l.id < b.l.id; });
+  return out;
+}
+
+// With the log store failed, what a read does first: wait_applied says why
+// (the applier failed), or makes the file hold every acknowledged record
+// (an append failed), after which nothing is pending.
+std::expected<void, store_error> settle_if_failed(log_store& log) {
+  if (!log.failed()) return {};
+  return log.wait_applied(log.durable_seq());
 }
 
 }  // namespace
 
 std::expected<std::vector<ledger::lot_terms>, store_error> barrier_reader::lots(
     const std::string& account, std::uint64_t after_id, std::size_t limit) {
-  if (log_.failed()) {
-    if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
-  }
+  if (auto r = settle_if_failed(log_); !r) return std::unexpected(r.error());
   // A lot's terms never change after its grant, so a lot in the pending
   // records and in the file (the applier wrote it meanwhile) reads the same
-  // from either: the pending copies are laid over the file's page like the
+  // from either: every pending copy is laid over the file's page, like the
   // held ones, with no mark to compare. Taken before the file is read.
-  std::vector<stored_lot> pending;
-  {
-    std::unordered_set<ledger::object_id> seen;  // one copy of each: any, the terms are equal
-    auto r = each_pending_lot(log_.pending_with(account), account, after_id,
-                              [&](std::uint64_t, ledger::lot&& l) {
-                                if (!seen.insert(l.id).second) return;
-                                pending.push_back({account, std::move(l)});
-                              });
-    if (!r) return std::unexpected(r.error());
-    std::sort(pending.begin(), pending.end(),
-              [](const stored_lot& a, const stored_lot& b) { return a.l.id < b.l.id; });
-  }
+  auto pending = newest_pending_lots(log_.pending_with(account), account, after_id);
+  if (!pending) return std::unexpected(pending.error());
+  const std::vector<stored_lot> newer = rows_above(*pending, 0);
   if (between_pending_and_file) between_pending_and_file();
   return log_.read_with_held_lots(
       [&](const lot_backlog& held) -> std::expected<std::vector<ledger::lot_terms>, store_error> {
@@ -110,7 +126,7 @@ std::expected<std::vector<ledger::lot_terms>, store_error> barrier_reader::lots(
         if (!page) return page;
         auto with_held =
             overlay(std::move(*page), held.of_account(account, after_id), limit, terms_of);
-        return overlay(std::move(with_held), pending, limit, terms_of);
+        return overlay(std::move(with_held), newer, limit, terms_of);
       });
 }
 
@@ -125,26 +141,13 @@ std::expected<std::optional<stored_lot>, store_error> barrier_reader::lot(ledger
 
 std::expected<std::vector<stored_lot>, store_error> barrier_reader::lot_rows(
     const std::string& account, std::uint64_t after_id, std::size_t limit) {
-  if (log_.failed()) {
-    if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
-  }
-  // Each lot's newest copy in the pending records, with the record that
-  // holds it; taken before the file is read. A copy from a record the file
-  // holds (the applier wrote it meanwhile) is no newer than the file's row
-  // and is left out: only those above the file's mark, read with its rows,
-  // are laid over them.
-  struct newest {
-    std::uint64_t record = 0;
-    stored_lot row;
-  };
-  std::unordered_map<ledger::object_id, newest> pending;
-  auto r = each_pending_lot(log_.pending_with(account), account, after_id,
-                            [&](std::uint64_t record, ledger::lot&& l) {
-                              newest& n = pending[l.id];  // records in seq order: the last wins
-                              n.record = record;
-                              n.row = {account, std::move(l)};
-                            });
-  if (!r) return std::unexpected(r.error());
+  if (auto r = settle_if_failed(log_); !r) return std::unexpected(r.error());
+  // Each lot's newest pending copy, taken before the file is read. A copy
+  // from a record the file holds (the applier wrote it meanwhile) is no
+  // newer than the file's row and is left out: only those above the file's
+  // mark, read with its rows, are laid over them.
+  auto pending = newest_pending_lots(log_.pending_with(account), account, after_id);
+  if (!pending) return std::unexpected(pending.error());
   if (between_pending_and_file) between_pending_and_file();
   return log_.read_with_held_lots(
       [&](const lot_backlog& held) -> std::expected<std::vector<stored_lot>, store_error> {
@@ -153,23 +156,13 @@ std::expected<std::vector<stored_lot>, store_error> barrier_reader::lot_rows(
         if (!page) return page;
         auto with_held =
             overlay(std::move(*page), held.of_account(account, after_id), limit, row_of);
-        std::vector<stored_lot> newer;
-        for (auto& [id, n] : pending) {
-          if (n.record > mark) newer.push_back(std::move(n.row));
-        }
-        std::sort(newer.begin(), newer.end(),
-                  [](const stored_lot& a, const stored_lot& b) { return a.l.id < b.l.id; });
-        return overlay(std::move(with_held), newer, limit, row_of);
+        return overlay(std::move(with_held), rows_above(*pending, mark), limit, row_of);
       });
 }
 
 std::expected<std::vector<stored_entry>, store_error> barrier_reader::entries(
     const std::string& account, std::uint64_t after_seq, std::size_t limit) {
-  if (log_.failed()) {
-    // wait_applied says why; what was acknowledged may still be applied.
-    if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
-    return inner_.entries(account, after_seq, limit);
-  }
+  if (auto r = settle_if_failed(log_); !r) return std::unexpected(r.error());
   // First what the file lacks, then the file: a record the applier writes
   // meanwhile is in both, never in neither.
   const pending_records pending = log_.pending_with(account);
