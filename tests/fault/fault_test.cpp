@@ -204,9 +204,8 @@ void writes_stay_refused_while_the_fault_lasts(durability d) {
   put_account(c, "a");
   grant(c, "a", "\"10\"");
   // With the log, the fault then meets the log's append, not the file's
-  // apply behind it (an events read waits until the file holds every write;
-  // a journal read does not: it adds what the file lacks from the log).
-  expect(c.get("/v1/events?limit=1"), 200, "events");
+  // apply behind it.
+  file_holds_every_answered_write(c);
   s.set_fault("fsync EIO\n");
   for (int i = 0; i < 20; ++i) {
     EXPECT_EQ(charge_with_key(c, "k" + std::to_string(i), "1").status, 503u);
@@ -350,10 +349,10 @@ void log_fault_then_restart(const std::string& rules) {
   put_account(c, "a");
   grant(c, "a", "\"100\"");
   expect(charge_with_key(c, "k1", "1"), 201, "charge before the fault");
-  // An events read waits until the file holds every acknowledged write: the
-  // fault below then meets the log's append, not the file's apply behind it
-  // (a failed apply leaves nothing to serve reads from until a restart).
-  expect(c.get("/v1/events?limit=1"), 200, "events");
+  // The fault below then meets the log's append, not the file's apply
+  // behind it (a failed apply leaves nothing to serve reads from until a
+  // restart).
+  file_holds_every_answered_write(c);
 
   s.set_fault(rules);
   auto refused = charge_with_key(c, "k2", "2");

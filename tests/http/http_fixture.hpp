@@ -84,6 +84,12 @@ std::vector<bj::object> entries(http_client& c, const std::string& account);
 std::vector<bj::object> entries_of_type(http_client& c, const std::string& account,
                                         const std::string& type);
 
+// Returns once the SQLite file behind the server's log holds every write
+// answered so far, for a test that then reads the file directly. An events
+// read waits for that; a journal or lots read does not (it adds what the
+// file lacks from the log's memory: src/store/log/barrier_reader.hpp).
+void file_holds_every_answered_write(http_client& c);
+
 // Everything a client can read about an account, minus the reading time:
 // equal before and after a refused request iff nothing changed.
 std::string state(http_client& c, const std::string& account);

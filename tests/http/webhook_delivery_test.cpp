@@ -231,12 +231,11 @@ class receiver {
   std::vector<std::thread> handlers_;
 };
 
-// (seq, type) of every event in the store file, by seq. The file is filled
-// in behind the log: a read of the event list first (through the log's
-// barrier) makes it hold every event of the requests answered so far.
+// (seq, type) of every event in the store file, by seq, once the file holds
+// every event of the requests answered so far.
 std::vector<std::pair<std::uint64_t, std::string>> stored_events(http_client& admin,
                                                                  const std::string& path) {
-  expect(admin.get("/v1/events?limit=1"), 200, "events");
+  file_holds_every_answered_write(admin);
   sqlite3* db = nullptr;
   EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
   sqlite3_stmt* q = nullptr;
