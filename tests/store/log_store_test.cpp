@@ -710,6 +710,18 @@ std::string lots_in_memory(const ledger::ledger& l, const std::string& acct, Tex
   return out;
 }
 
+// For every account and page size: `listed(r, account, page)` reads as
+// `expected(account)`.
+template <class Listed, class Expected>
+void expect_every_account_lists(Listed listed, store::journal_reader& r,
+                                std::initializer_list<std::size_t> pages, Expected expected) {
+  for (int a = 0; a < accounts_n; ++a) {
+    const std::string acct = "acct-" + std::to_string(a);
+    for (std::size_t page : pages)
+      EXPECT_EQ(listed(r, acct, page), expected(acct)) << acct << ", page " << page;
+  }
+}
+
 // A lots read through the barrier does not wait for the applier either: the
 // lots of the pending records are laid over the file's page (their terms
 // never change, so a lot in both reads the same from either).
@@ -737,27 +749,18 @@ TEST(log_store, lots_through_the_barrier_read_the_pending_records_without_waitin
     });
   };
   std::size_t lots_seen = 0;
-  for (int a = 0; a < accounts_n; ++a) {
-    const std::string acct = "acct-" + std::to_string(a);
-    lots_seen += l.find_account(acct)->lots.size();
-    for (std::size_t page : {1u, 2u, 1000u})
-      EXPECT_EQ(listed(reader, acct, page), in_memory(acct)) << acct << ", page " << page;
-  }
+  for (int a = 0; a < accounts_n; ++a)
+    lots_seen += l.find_account("acct-" + std::to_string(a))->lots.size();
   EXPECT_GT(lots_seen, 0u);
+  expect_every_account_lists(listed, reader, {1, 2, 1000}, in_memory);
   EXPECT_EQ(s->applied_seq(), 0u);  // nothing made the applier go
   // The applier's whole transaction between taking the pending records and
   // reading the file: each lot still listed once.
   reader.between_pending_and_file = [&] { must(s->wait_applied(s->durable_seq())); };
-  for (int a = 0; a < accounts_n; ++a) {
-    const std::string acct = "acct-" + std::to_string(a);
-    EXPECT_EQ(listed(reader, acct, 2), in_memory(acct)) << acct;
-  }
+  expect_every_account_lists(listed, reader, {2}, in_memory);
   reader.between_pending_and_file = nullptr;
   EXPECT_EQ(s->applied_seq(), s->durable_seq());
-  for (int a = 0; a < accounts_n; ++a) {
-    const std::string acct = "acct-" + std::to_string(a);
-    EXPECT_EQ(listed(plain, acct, 1000), in_memory(acct)) << acct;
-  }
+  expect_every_account_lists(listed, plain, {1000}, in_memory);
 }
 
 // A listing of lot rows through the barrier does not wait either: each
@@ -783,11 +786,7 @@ TEST(log_store, lot_rows_through_the_barrier_read_the_newest_pending_copy_withou
         [&](const store::stored_lot& x, std::string& out) { return text(x.l, out); });
   };
   auto in_memory = [&](const std::string& acct) { return lots_in_memory(l, acct, text); };
-  for (int a = 0; a < accounts_n; ++a) {
-    const std::string acct = "acct-" + std::to_string(a);
-    for (std::size_t page : {1u, 2u, 1000u})
-      EXPECT_EQ(listed(reader, acct, page), in_memory(acct)) << acct << ", page " << page;
-  }
+  expect_every_account_lists(listed, reader, {1, 2, 1000}, in_memory);
   EXPECT_EQ(s->applied_seq(), 0u);  // nothing made the applier go
   // Between taking the pending records and reading the file, acct-0 is
   // charged and the applier writes everything: the file's rows are then
@@ -809,10 +808,7 @@ TEST(log_store, lot_rows_through_the_barrier_read_the_newest_pending_copy_withou
   EXPECT_TRUE(charged);
   EXPECT_NE(in_memory("acct-0"), before);  // the charge changed a lot
   EXPECT_EQ(s->applied_seq(), s->durable_seq());
-  for (int a = 0; a < accounts_n; ++a) {
-    const std::string acct = "acct-" + std::to_string(a);
-    EXPECT_EQ(listed(plain, acct, 1000), in_memory(acct)) << acct;
-  }
+  expect_every_account_lists(listed, plain, {1000}, in_memory);
 }
 
 TEST(log_store, the_engine_group_commits_through_it) {
