@@ -182,6 +182,14 @@ struct lagging_store {
   std::unique_ptr<log_store> s = open_log_store(tmp, options());
   store::sqlite::sqlite_reader plain{tmp.file("ledger.db")};
   store::log::barrier_reader reader{plain, *s};
+  // The ledger whose changes the tests commit, and the workload's steps.
+  ledger::ledger l;
+  workload w;
+  // Commits the workload's steps [from, to), one record each.
+  void commit_steps(int from, int to) {
+    for (int i = from; i < to; ++i)
+      must(s->commit(w.step(l, i)));
+  }
 };
 
 // The ledger `s` loads, with the charges and closed holds of its SQLite file.
@@ -570,9 +578,7 @@ TEST(log_store, check_log_reads_without_changing_and_names_damage) {
 
 TEST(log_store, the_barrier_reader_reads_its_writes_while_the_applier_lags) {
   lagging_store f;
-  auto& [tmp, s, plain, reader] = f;
-  ledger::ledger l;
-  workload w;
+  auto& [tmp, s, plain, reader, l, w] = f;
   // Entries of every account read through `r`.
   auto count = [](store::journal_reader& r) {
     std::size_t n = 0;
@@ -609,9 +615,7 @@ TEST(log_store, the_barrier_reader_reads_its_writes_while_the_applier_lags) {
 // cross that seam without a gap or a repeat, wherever the applier stands.
 TEST(log_store, journal_pages_through_the_barrier_cross_from_the_file_to_the_pending_records) {
   lagging_store f;
-  auto& [tmp, s, plain, reader] = f;
-  ledger::ledger l;
-  workload w;
+  auto& [tmp, s, plain, reader, l, w] = f;
   constexpr int steps = 12;
   std::vector<std::uint64_t> seqs;  // the log seq after each step
   for (int i = 0; i < steps; ++i) {
@@ -662,8 +666,7 @@ TEST(log_store, journal_pages_through_the_barrier_cross_from_the_file_to_the_pen
   // The applier may write records between the reader's two steps: those
   // are then in the pending records taken and in the file read, and listed
   // once. Here it writes all of them, after the commit of a few more.
-  for (int i = steps; i < steps + 4; ++i)
-    must(s->commit(w.step(l, i)));
+  f.commit_steps(steps, steps + 4);
   expected.clear();
   for (int a = 0; a < accounts_n; ++a)
     expected.push_back(listed(reader, "acct-" + std::to_string(a), 1000));
@@ -727,11 +730,8 @@ void expect_every_account_lists(Listed listed, store::journal_reader& r,
 // never change, so a lot in both reads the same from either).
 TEST(log_store, lots_through_the_barrier_read_the_pending_records_without_waiting) {
   lagging_store f;
-  auto& [tmp, s, plain, reader] = f;
-  ledger::ledger l;
-  workload w;
-  for (int i = 0; i < 12; ++i)
-    must(s->commit(w.step(l, i)));
+  auto& [tmp, s, plain, reader, l, w] = f;
+  f.commit_steps(0, 12);
   auto text = [](const ledger::lot_terms& t, std::string& out) {
     out += std::to_string(t.id) + ":" + std::string(ledger::to_string(t.kind)) + "," +
            std::to_string(t.priority) + "," + std::to_string(t.effective_at) + "," +
@@ -768,11 +768,8 @@ TEST(log_store, lots_through_the_barrier_read_the_pending_records_without_waitin
 // the same snapshot as the rows) is laid over the file's row.
 TEST(log_store, lot_rows_through_the_barrier_read_the_newest_pending_copy_without_waiting) {
   lagging_store f;
-  auto& [tmp, s, plain, reader] = f;
-  ledger::ledger l;
-  workload w;
-  for (int i = 0; i < 12; ++i)
-    must(s->commit(w.step(l, i)));
+  auto& [tmp, s, plain, reader, l, w] = f;
+  f.commit_steps(0, 12);
   auto text = [](const ledger::lot& x, std::string& out) {
     out += std::to_string(x.id) + ":" + std::string(ledger::to_string(x.status)) + "," +
            std::to_string(x.amount) + "," + std::to_string(x.remaining) + "," +
