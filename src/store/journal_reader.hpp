@@ -92,6 +92,15 @@ class journal_reader {
   // events after seq N" so, in order). Errors as charge().
   virtual std::expected<std::vector<stored_event>, store_error> events(
       const event_filter& filter) = 0;
+
+  // Makes the SQLite file hold every write acknowledged before the call,
+  // lots included, for a program that reads the file directly (a report, a
+  // backup, a test): behind an append-only log, waits until its applier has
+  // written them. Returns the seq of the log's last record the file now
+  // holds (at least every one acknowledged before the call), 0 for a store
+  // without a log, whose file holds every write when it is answered.
+  // Errors: the store failed (the applier cannot write).
+  virtual std::expected<std::uint64_t, store_error> flush_file() { return 0; }
 };
 
 }  // namespace creditd::store

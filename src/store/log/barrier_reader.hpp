@@ -78,6 +78,14 @@ class barrier_reader final : public journal_reader {
     return inner_.events(filter);
   }
 
+  // Waits for the applier to write every acknowledged record, lots
+  // included (log_store::wait_applied with lots).
+  std::expected<std::uint64_t, store_error> flush_file() override {
+    const std::uint64_t seq = log_.durable_seq();
+    if (auto r = log_.wait_applied(seq, /*with_lots=*/true); !r) return std::unexpected(r.error());
+    return seq;
+  }
+
  private:
   sqlite::sqlite_reader& inner_;
   log_store& log_;
