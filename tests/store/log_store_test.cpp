@@ -599,12 +599,17 @@ TEST(log_store, the_barrier_reader_reads_its_writes_while_the_applier_lags) {
     EXPECT_EQ(s->applied_seq(), 0u) << i;
   }
   EXPECT_GT(committed, 4u);
-  // The purchase of step 1, through the barrier too: that read waits for the
-  // file, which then holds every entry.
+  // The purchase of step 1, through the barrier too, still without the
+  // applier; flush_file() then makes the file hold every entry.
   must(s->commit(w.step(l, 4)));
+  EXPECT_EQ(must(plain.purchases("acct-1", 0, 10)).size(), 0u);
   EXPECT_EQ(must(reader.purchases("acct-1", 0, 10)).size(), 1u);
+  EXPECT_EQ(s->applied_seq(), 0u);
+  EXPECT_EQ(must(reader.flush_file()), s->durable_seq());
   EXPECT_EQ(s->applied_seq(), s->durable_seq());
+  EXPECT_EQ(s->lots_seq(), s->durable_seq());
   EXPECT_EQ(count(plain), count(reader));
+  EXPECT_EQ(must(plain.purchases("acct-1", 0, 10)).size(), 1u);
   // And the lots.
   must(s->commit(w.step(l, 5)));
   EXPECT_EQ(must(reader.lots("acct-1", 0, 1000)).size(), l.find_account("acct-1")->lots.size());
@@ -806,6 +811,203 @@ TEST(log_store, lot_rows_through_the_barrier_read_the_newest_pending_copy_withou
   EXPECT_NE(in_memory("acct-0"), before);  // the charge changed a lot
   EXPECT_EQ(s->applied_seq(), s->durable_seq());
   expect_every_account_lists(listed, plain, {1000}, in_memory);
+}
+
+// An events read through the barrier does not wait for the applier: the
+// file holds a prefix of the events in seq order, and the pending records'
+// events above its page's last follow it. Every filter (all events, one
+// account's, one type's, both) and page size reads as the file does once
+// it holds everything.
+TEST(log_store, events_through_the_barrier_read_the_pending_records_without_waiting) {
+  lagging_store f;
+  auto& [tmp, s, plain, reader, l, w] = f;
+  constexpr int steps = 16;
+  std::vector<std::uint64_t> seqs;  // the log seq after each step
+  for (int i = 0; i < steps; ++i) {
+    must(s->commit(w.step(l, i)));
+    seqs.push_back(s->durable_seq());
+  }
+  auto listed = [](store::journal_reader& r, const std::string& acct, const std::string& type,
+                   std::size_t page) {
+    std::string out;
+    store::event_filter filter{.after = 0, .account = acct, .type = type, .limit = page};
+    while (true) {
+      auto rows = must(r.events(filter));
+      for (const store::stored_event& e : rows) {
+        EXPECT_GT(e.ev.seq, filter.after) << "out of order or repeated";
+        if (!acct.empty()) EXPECT_EQ(e.account, acct);
+        if (!type.empty()) EXPECT_EQ(ledger::to_string(e.ev.type), type);
+        out += std::to_string(e.ev.seq) + ":" + std::string(ledger::to_string(e.ev.type)) + "," +
+               e.account + "," + e.ev.data + "," + std::to_string(e.ev.created_at) + "\n";
+        filter.after = e.ev.seq;
+      }
+      if (rows.size() < page) return out;
+    }
+  };
+  const std::vector<std::string> accounts = {"", "acct-0", "acct-1", "acct-3", "acct-9"};
+  const std::vector<std::string> types = {"", "balance.low", "purchase.completed"};
+  // What each filter lists through the barrier with nothing in the file.
+  std::map<std::pair<std::string, std::string>, std::string> seen;
+  for (const std::string& acct : accounts)
+    for (const std::string& type : types)
+      seen[{acct, type}] = listed(reader, acct, type, 1000);
+  EXPECT_EQ(s->applied_seq(), 0u);  // nothing made the applier go
+  EXPECT_EQ(listed(plain, "", "", 1000), "");
+  EXPECT_FALSE(seen[std::make_pair(std::string(), std::string())].empty());
+  EXPECT_FALSE(seen[std::make_pair(std::string(), std::string("balance.low"))].empty());
+  EXPECT_FALSE(
+      seen[std::make_pair(std::string("acct-1"), std::string("purchase.completed"))].empty());
+  auto every_filter_lists_as_seen = [&](std::initializer_list<std::size_t> pages) {
+    for (const std::string& acct : accounts)
+      for (const std::string& type : types)
+        for (std::size_t page : pages)
+          EXPECT_EQ(listed(reader, acct, type, page), (seen[{acct, type}]))
+              << "account '" << acct << "', type '" << type << "', page " << page
+              << ", file up to record " << s->applied_seq();
+  };
+  // The file holding the first k records, the rest pending.
+  for (int k : {0, 4, 9}) {
+    if (k > 0) must(s->wait_applied(seqs[static_cast<std::size_t>(k - 1)]));
+    every_filter_lists_as_seen({1, 2, 3, 1000});
+  }
+  // The applier's whole transaction between taking the pending records and
+  // reading the file: each event still listed once. For each filter, a few
+  // records more first, so that its read has pending records to take.
+  int step = steps;
+  for (const std::string& acct : accounts) {
+    for (const std::string& type : types) {
+      f.commit_steps(step, step + 2);
+      step += 2;
+      const std::string expected = listed(reader, acct, type, 1000);
+      reader.between_pending_and_file = [&] { must(s->wait_applied(s->durable_seq())); };
+      EXPECT_EQ(listed(reader, acct, type, 1000), expected) << acct << " " << type;
+      reader.between_pending_and_file = nullptr;
+      EXPECT_EQ(s->applied_seq(), s->durable_seq());
+      seen[{acct, type}] = expected;
+    }
+  }
+  // And the file alone says the same (the last records' events included).
+  for (const std::string& acct : accounts)
+    for (const std::string& type : types)
+      EXPECT_EQ(listed(plain, acct, type, 1000), listed(reader, acct, type, 1000))
+          << acct << " " << type;
+}
+
+// A charge, hold or lot read back by id through the barrier does not wait
+// either: its newest copy in the pending records when that record is above
+// the file's mark (read in the same snapshot as the row), else the file's.
+TEST(log_store, read_backs_by_id_through_the_barrier_take_the_newest_pending_copy) {
+  lagging_store f;
+  auto& [tmp, s, plain, reader, l, w] = f;
+  std::vector<ledger::object_id> charges, holds, lots;
+  auto commit = [&](ledger::change_set c) {
+    for (const auto& x : c.charges)
+      charges.push_back(x.id);
+    for (const auto& x : c.holds)
+      holds.push_back(x.id);
+    for (const auto& x : c.lots)
+      lots.push_back(x.id);
+    must(s->commit(c));
+  };
+  for (int i = 0; i < 14; ++i)
+    commit(w.step(l, i));
+  for (auto* ids : {&charges, &holds, &lots}) {
+    std::sort(ids->begin(), ids->end());
+    ids->erase(std::unique(ids->begin(), ids->end()), ids->end());
+    EXPECT_FALSE(ids->empty());
+  }
+  auto parts_text = [](const auto& parts) {
+    std::string out;
+    for (const auto& p : parts)
+      out += " " + std::to_string(p.lot) + "=" + std::to_string(p.amount);
+    return out;
+  };
+  auto charge_text = [&](const std::string& acct, const ledger::charge_record& c) {
+    std::string out = acct + ":" + std::to_string(c.id) + "," + std::to_string(c.amount) + "," +
+                      std::to_string(c.refunded) + "," + std::to_string(c.created_at) + "," +
+                      std::to_string(c.hold_id) + "," + std::to_string(c.postpaid_period);
+    for (const auto& p : c.parts)
+      out += " " + std::to_string(p.lot) + "=" + std::to_string(p.amount) + "/" +
+             std::to_string(p.refunded);
+    return out;
+  };
+  auto hold_text = [&](const std::string& acct, const ledger::hold& h) {
+    return acct + ":" + std::to_string(h.id) + "," + std::string(ledger::to_string(h.status)) +
+           "," + std::to_string(h.amount) + "," + std::to_string(h.captured) + "," +
+           std::to_string(h.expires_at) + "," + std::to_string(h.closed_at) + "," +
+           std::to_string(h.charge_id) + "," + h.operation + parts_text(h.parts);
+  };
+  auto lot_text = [&](const std::string& acct, const ledger::lot& x) {
+    return acct + ":" + std::to_string(x.id) + "," + std::string(ledger::to_string(x.status)) +
+           "," + std::to_string(x.amount) + "," + std::to_string(x.remaining) + "," +
+           std::to_string(x.held) + "," + std::to_string(x.spent) + "," +
+           std::to_string(x.expired) + "," + std::to_string(x.voided);
+  };
+  // Every id read through `r` against the ledger's copy.
+  auto every_id_reads_as_in_memory = [&](store::journal_reader& r) {
+    for (ledger::object_id id : charges) {
+      const ledger::charge_record* mem = l.find_charge(id);
+      ASSERT_NE(mem, nullptr);
+      auto got = must(r.charge(id));
+      ASSERT_TRUE(got.has_value()) << "charge " << id;
+      EXPECT_EQ(charge_text(got->account, got->c), charge_text(mem->owner->id, *mem));
+    }
+    for (ledger::object_id id : holds) {
+      const ledger::hold* mem = l.find_hold(id);
+      ASSERT_NE(mem, nullptr);
+      auto got = must(r.hold(id));
+      ASSERT_TRUE(got.has_value()) << "hold " << id;
+      EXPECT_EQ(hold_text(got->account, got->h), hold_text(mem->owner->id, *mem));
+    }
+    for (ledger::object_id id : lots) {
+      const ledger::lot* mem = l.find_lot(id);
+      ASSERT_NE(mem, nullptr);
+      auto got = must(r.lot(id));
+      ASSERT_TRUE(got.has_value()) << "lot " << id;
+      EXPECT_EQ(lot_text(got->account, got->l), lot_text(mem->owner->id, *mem));
+    }
+  };
+  EXPECT_FALSE(must(plain.charge(charges.front())).has_value());
+  every_id_reads_as_in_memory(reader);
+  EXPECT_EQ(s->applied_seq(), 0u);  // nothing made the applier go
+  EXPECT_FALSE(must(reader.charge(charges.back() + 1000)).has_value());
+  // Half in the file, then rows changed again in pending records: a refund
+  // of every charge, a capture or release of every open hold.
+  must(s->wait_applied(s->durable_seq() / 2));
+  every_id_reads_as_in_memory(reader);
+  const time_us later = t0 + 30 * 3600 * ledger::us_per_second;
+  for (ledger::object_id id : charges)
+    (void)l.refund({id, credit / 16, "again"}, later);
+  for (ledger::object_id id : holds)
+    (void)l.release(id, later);
+  commit(l.take_changes());
+  every_id_reads_as_in_memory(reader);
+  // Between taking the pending records and reading the file, each row is
+  // changed again and the applier writes everything: the file's row is then
+  // newer than the pending copy, which must not win. Reads of the file are
+  // made with its mark only: a pending copy at or below it is older.
+  const auto refundable = std::find_if(charges.begin(), charges.end(), [&](ledger::object_id id) {
+    const ledger::charge_record* c = l.find_charge(id);
+    return c->amount - c->refunded >= credit / 32;
+  });
+  ASSERT_NE(refundable, charges.end());
+  const ledger::object_id charge_id = *refundable;
+  const std::string pending_copy =
+      charge_text(l.find_charge(charge_id)->owner->id, *l.find_charge(charge_id));
+  reader.between_pending_and_file = [&] {
+    EXPECT_TRUE(l.refund({charge_id, credit / 32, "between"}, later).has_value());
+    commit(l.take_changes());
+    must(s->wait_applied(s->durable_seq()));
+  };
+  auto got = must(reader.charge(charge_id));
+  reader.between_pending_and_file = nullptr;
+  ASSERT_TRUE(got.has_value());
+  const std::string newest =
+      charge_text(l.find_charge(charge_id)->owner->id, *l.find_charge(charge_id));
+  EXPECT_NE(newest, pending_copy);
+  EXPECT_EQ(charge_text(got->account, got->c), newest);
+  EXPECT_EQ(s->applied_seq(), s->durable_seq());
+  every_id_reads_as_in_memory(plain);
 }
 
 TEST(log_store, the_engine_group_commits_through_it) {

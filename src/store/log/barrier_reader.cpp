@@ -44,7 +44,7 @@ std::vector<Row> overlay(std::vector<Row> page, const std::vector<stored_lot>& h
   return page;
 }
 
-using pending_records = std::vector<std::shared_ptr<const log_store::pending_record>>;
+using pending_records = log_store::pending_records;
 
 // The sets of a pending record, owners interned in `arena`.
 std::expected<std::vector<ledger::change_set>, store_error> decode_pending(
@@ -99,6 +99,37 @@ std::vector<stored_lot> rows_above(pending_lots& lots, std::uint64_t mark) {
   return out;
 }
 
+// The newest copy of the row `id` among the `rows` of the pending records
+// (records come in seq order: the last copy wins), owner null, with its
+// account and the record that holds it; nullopt when none holds one.
+template <class Row>
+struct pending_copy {
+  std::uint64_t record = 0;
+  std::string account;
+  Row row;
+};
+template <class Row>
+std::expected<std::optional<pending_copy<Row>>, store_error> newest_pending_copy(
+    const pending_records& records, ledger::object_id id,
+    std::vector<Row> ledger::change_set::*rows) {
+  std::optional<pending_copy<Row>> out;
+  owner_arena arena;
+  for (const auto& record : records) {
+    auto sets = decode_pending(*record, arena);
+    if (!sets) return std::unexpected(sets.error());
+    for (ledger::change_set& set : *sets) {
+      for (Row& r : set.*rows) {
+        if (r.id != id) continue;
+        std::string account = r.owner->id;
+        r.owner = nullptr;
+        out = pending_copy<Row>{record->seq, std::move(account), std::move(r)};
+      }
+    }
+    arena.reset();
+  }
+  return out;
+}
+
 // With the log store failed, what a read does first: wait_applied says why
 // (the applier failed), or makes the file hold every acknowledged record
 // (an append failed), after which nothing is pending.
@@ -130,13 +161,51 @@ std::expected<std::vector<ledger::lot_terms>, store_error> barrier_reader::lots(
       });
 }
 
+// A row read back by id: its newest pending copy, taken before the file is
+// read, when its record is above the file's mark (read in the same
+// snapshot as the row); else the file's row. A copy from a record the
+// applier wrote meanwhile is no newer than the file's row.
+template <class Stored, class Row, class ReadFile>
+std::expected<std::optional<Stored>, store_error> read_back(
+    log_store& log, const std::function<void()>& between, ledger::object_id id,
+    std::vector<Row> ledger::change_set::*rows, ReadFile read_file) {
+  if (auto r = settle_if_failed(log); !r) return std::unexpected(r.error());
+  auto pending = newest_pending_copy(log.pending_with_id(id), id, rows);
+  if (!pending) return std::unexpected(pending.error());
+  if (between) between();
+  std::uint64_t mark = 0;
+  auto file = read_file(&mark);
+  if (!file) return file;
+  if (*pending && (*pending)->record > mark)
+    return Stored{std::move((*pending)->account), std::move((*pending)->row)};
+  return file;
+}
+
+std::expected<std::optional<stored_charge>, store_error> barrier_reader::charge(
+    ledger::object_id id) {
+  return read_back<stored_charge>(log_, between_pending_and_file, id, &ledger::change_set::charges,
+                                  [&](std::uint64_t* mark) { return inner_.charge(id, mark); });
+}
+
+std::expected<std::optional<stored_hold>, store_error> barrier_reader::hold(ledger::object_id id) {
+  return read_back<stored_hold>(log_, between_pending_and_file, id, &ledger::change_set::holds,
+                                [&](std::uint64_t* mark) { return inner_.hold(id, mark); });
+}
+
 std::expected<std::optional<stored_lot>, store_error> barrier_reader::lot(ledger::object_id id) {
-  if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
-  return log_.read_with_held_lots(
-      [&](const lot_backlog& held) -> std::expected<std::optional<stored_lot>, store_error> {
-        if (auto h = held.find(id)) return h;
-        return inner_.lot(id);
-      });
+  // Between the pending copies and the file's row, a copy the applier
+  // holds back (lot_backlog.hpp): from a record the file's mark covers, so
+  // newer than the file's row and older than a pending copy above the mark.
+  return log_.read_with_held_lots([&](const lot_backlog& held) {
+    return read_back<stored_lot>(
+        log_, between_pending_and_file, id, &ledger::change_set::lots,
+        [&](std::uint64_t* mark) -> std::expected<std::optional<stored_lot>, store_error> {
+          auto file = inner_.lot(id, mark);
+          if (!file) return file;
+          if (auto h = held.find(id)) return h;
+          return file;
+        });
+  });
 }
 
 std::expected<std::vector<stored_lot>, store_error> barrier_reader::lot_rows(
@@ -191,6 +260,82 @@ std::expected<std::vector<stored_entry>, store_error> barrier_reader::entries(
     arena.reset();
   }
   return rows;
+}
+
+std::expected<std::vector<ledger::purchase>, store_error> barrier_reader::purchases(
+    std::string_view account, std::uint64_t after_id, std::size_t limit) {
+  if (auto r = settle_if_failed(log_); !r) return std::unexpected(r.error());
+  // Purchases are new rows only, never changed: the pending ones of the
+  // page (ids below after_id, unless 0) join the file's page unless it has
+  // them already (the applier wrote them meanwhile); newest first.
+  const std::string owner(account);
+  const pending_records records = log_.pending_with(owner);
+  std::vector<ledger::purchase> pending;
+  owner_arena arena;
+  for (const auto& record : records) {
+    if (!record->has_purchases) continue;
+    auto sets = decode_pending(*record, arena);
+    if (!sets) return std::unexpected(sets.error());
+    for (ledger::change_set& set : *sets) {
+      for (ledger::purchase& p : set.purchases) {
+        if (p.account == account && (after_id == 0 || p.id < after_id))
+          pending.push_back(std::move(p));
+      }
+    }
+    arena.reset();
+  }
+  if (between_pending_and_file) between_pending_and_file();
+  auto page = inner_.purchases(account, after_id, limit);
+  if (!page || pending.empty()) return page;
+  for (ledger::purchase& p : pending) {
+    const bool in_file = std::any_of(page->begin(), page->end(),
+                                     [&](const ledger::purchase& f) { return f.id == p.id; });
+    if (!in_file) page->push_back(std::move(p));
+  }
+  std::sort(page->begin(), page->end(),
+            [](const ledger::purchase& a, const ledger::purchase& b) { return a.id > b.id; });
+  if (page->size() > limit) page->resize(limit);
+  return page;
+}
+
+std::expected<std::vector<stored_event>, store_error> barrier_reader::events(
+    const event_filter& filter) {
+  if (auto r = settle_if_failed(log_); !r) return std::unexpected(r.error());
+  // As entries(): the pending records first, then the file. The file holds
+  // a prefix of the events in seq order (records are applied in order), so
+  // when its page is not full, the pending events that match lie above the
+  // page's last, or above the cursor when it is empty; those at or below
+  // are in the file already.
+  const pending_records pending = filter.account.empty()
+                                      ? log_.pending_with_events_after(filter.after)
+                                      : log_.pending_with(filter.account);
+  if (between_pending_and_file) between_pending_and_file();
+  auto page = inner_.events(filter);
+  if (!page || page->size() >= filter.limit || pending.empty()) return page;
+  const std::uint64_t above =
+      page->empty() ? filter.after : std::max(filter.after, page->back().ev.seq);
+  owner_arena arena;
+  for (const auto& record : pending) {
+    if (record->last_event_seq <= above) continue;
+    auto sets = decode_pending(*record, arena);
+    if (!sets) return std::unexpected(sets.error());
+    for (ledger::change_set& set : *sets) {
+      for (ledger::event& ev : set.events) {
+        if (ev.seq <= above) continue;
+        const std::string_view account =
+            ev.owner != nullptr ? std::string_view(ev.owner->id) : std::string_view();
+        if (!filter.account.empty() && account != filter.account) continue;
+        if (!filter.type.empty() && ledger::to_string(ev.type) != filter.type) continue;
+        stored_event& s = page->emplace_back();
+        s.account = account;
+        s.ev = std::move(ev);
+        s.ev.owner = nullptr;
+        if (page->size() == filter.limit) return page;
+      }
+    }
+    arena.reset();
+  }
+  return page;
 }
 
 }  // namespace creditd::store::log

@@ -54,29 +54,16 @@ class barrier_reader final : public journal_reader {
 
   std::expected<std::vector<ledger::purchase>, store_error> purchases(std::string_view account,
                                                                       std::uint64_t after_id,
-                                                                      std::size_t limit) override {
-    if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
-    return inner_.purchases(account, after_id, limit);
-  }
-  std::expected<std::optional<stored_charge>, store_error> charge(ledger::object_id id) override {
-    if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
-    return inner_.charge(id);
-  }
-  std::expected<std::optional<stored_hold>, store_error> hold(ledger::object_id id) override {
-    if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
-    return inner_.hold(id);
-  }
+                                                                      std::size_t limit) override;
+  std::expected<std::optional<stored_charge>, store_error> charge(ledger::object_id id) override;
+  std::expected<std::optional<stored_hold>, store_error> hold(ledger::object_id id) override;
   std::expected<std::optional<stored_lot>, store_error> lot(ledger::object_id id) override;
 
   std::expected<std::vector<stored_lot>, store_error> lot_rows(const std::string& account,
                                                                std::uint64_t after_id,
                                                                std::size_t limit) override;
 
-  std::expected<std::vector<stored_event>, store_error> events(
-      const event_filter& filter) override {
-    if (auto r = log_.wait_applied(log_.durable_seq()); !r) return std::unexpected(r.error());
-    return inner_.events(filter);
-  }
+  std::expected<std::vector<stored_event>, store_error> events(const event_filter& filter) override;
 
   // Waits for the applier to write every acknowledged record, lots
   // included (log_store::wait_applied with lots).

@@ -14,6 +14,48 @@
 namespace creditd::store::log {
 namespace {
 
+// What readers of the pending records filter on (log_store::pending_with
+// and the others): the accounts and ids the record's rows belong to, and
+// its last entry's and event's seq.
+void index_for_readers(log_store::pending_record& record, const ledger::change_set& changes) {
+  std::vector<std::uint32_t>& accounts = record.accounts;
+  accounts.reserve(changes.entries.size() + changes.lots.size() + changes.holds.size() +
+                   changes.charges.size() + changes.purchases.size() + changes.events.size());
+  auto add = [&](std::string_view account) {
+    accounts.push_back(log_store::account_hash(account));
+  };
+  for (const ledger::entry& e : changes.entries) {
+    add(e.owner->id);
+    record.last_entry_seq = std::max(record.last_entry_seq, e.seq);
+  }
+  for (const ledger::lot& l : changes.lots)
+    add(l.owner->id);
+  for (const ledger::hold& h : changes.holds)
+    add(h.owner->id);
+  for (const ledger::charge_record& c : changes.charges)
+    add(c.owner->id);
+  for (const ledger::purchase& p : changes.purchases)
+    add(p.account);
+  record.has_purchases = !changes.purchases.empty();
+  for (const ledger::event& ev : changes.events) {
+    if (ev.owner != nullptr) add(ev.owner->id);
+    record.last_event_seq = std::max(record.last_event_seq, ev.seq);
+  }
+  std::sort(accounts.begin(), accounts.end());
+  accounts.erase(std::unique(accounts.begin(), accounts.end()), accounts.end());
+
+  std::vector<ledger::object_id>& ids = record.ids;
+  ids.reserve(changes.lots.size() + changes.holds.size() + changes.charges.size());
+  for (const ledger::lot& l : changes.lots)
+    ids.push_back(l.id);
+  for (const ledger::hold& h : changes.holds)
+    ids.push_back(h.id);
+  for (const ledger::charge_record& c : changes.charges)
+    ids.push_back(c.id);
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+}
+
 // Decodes records and writes them in one commit_batch transaction; with a
 // backlog, their lots go to it, and the transaction writes those it says
 // are due.
@@ -288,18 +330,7 @@ std::expected<void, store_error> log_store::commit(const ledger::change_set& cha
     record->seq = *seq;
     record->payload = std::move(scratch_);
     scratch_ = std::string();
-    // The accounts of its entries and lots, for reads of the tail
-    // (pending_with).
-    std::vector<std::uint32_t>& accounts = record->accounts;
-    accounts.reserve(changes.entries.size() + changes.lots.size());
-    for (const ledger::entry& e : changes.entries) {
-      accounts.push_back(account_hash(e.owner->id));
-      record->last_entry_seq = std::max(record->last_entry_seq, e.seq);
-    }
-    for (const ledger::lot& l : changes.lots)
-      accounts.push_back(account_hash(l.owner->id));
-    std::sort(accounts.begin(), accounts.end());
-    accounts.erase(std::unique(accounts.begin(), accounts.end()), accounts.end());
+    index_for_readers(*record, changes);
   }
   std::lock_guard lock(mu_);
   if (!seq) {
@@ -328,18 +359,31 @@ std::uint32_t log_store::account_hash(std::string_view account) {
   return static_cast<std::uint32_t>(h ^ (h >> 32));
 }
 
-std::vector<std::shared_ptr<const log_store::pending_record>> log_store::pending_with(
-    std::string_view account) const {
-  const std::uint32_t h = account_hash(account);
-  std::vector<std::shared_ptr<const pending_record>> out;
+template <class Wanted>
+log_store::pending_records log_store::pending_where(Wanted wanted) const {
+  pending_records out;
   std::lock_guard lock(mu_);
   for (const std::deque<queued>* records : {&applying_, &queue_}) {
     for (const queued& q : *records) {
-      const std::vector<std::uint32_t>& accounts = q.record->accounts;
-      if (std::binary_search(accounts.begin(), accounts.end(), h)) out.push_back(q.record);
+      if (wanted(*q.record)) out.push_back(q.record);
     }
   }
   return out;
+}
+
+log_store::pending_records log_store::pending_with(std::string_view account) const {
+  return pending_where([h = account_hash(account)](const pending_record& r) {
+    return std::binary_search(r.accounts.begin(), r.accounts.end(), h);
+  });
+}
+
+log_store::pending_records log_store::pending_with_id(ledger::object_id id) const {
+  return pending_where(
+      [id](const pending_record& r) { return std::binary_search(r.ids.begin(), r.ids.end(), id); });
+}
+
+log_store::pending_records log_store::pending_with_events_after(std::uint64_t seq) const {
+  return pending_where([seq](const pending_record& r) { return r.last_event_seq > seq; });
 }
 
 std::expected<void, store_error> log_store::wait_applied(std::uint64_t seq, bool with_lots) {

@@ -161,20 +161,29 @@ class log_store final : public store {
   struct pending_record {
     std::uint64_t seq = 0;
     std::string payload;  // encode_change_set's
-    // Hashes (account_hash) of the accounts its entries and lots belong
-    // to, sorted: a read of one account's journal or lots decodes only the
-    // records that may hold some of it.
+    // Hashes (account_hash) of the accounts its entries, lots, holds,
+    // charges, purchases and events belong to, sorted: a read of one
+    // account's history decodes only the records that may hold some of it.
     std::vector<std::uint32_t> accounts;
+    // The ids of its lots, holds and charges, sorted: a read of one of
+    // them by id decodes only the records that hold a copy.
+    std::vector<ledger::object_id> ids;
     std::uint64_t last_entry_seq = 0;  // of its entries (0: none)
+    std::uint64_t last_event_seq = 0;  // of its events (0: none)
+    bool has_purchases = false;
   };
+  using pending_records = std::vector<std::shared_ptr<const pending_record>>;
   static std::uint32_t account_hash(std::string_view account);
   // The records acknowledged and not in the file when called (the applier's
-  // transaction in progress included), in seq order, whose entries or lots
-  // may belong to `account` (a hash filter: a record may hold none after
-  // all). With a read of the file after it, no acknowledged record is
-  // missed: what leaves this list is in the file first. A copy of pointers
-  // under mu_; the caller decodes them (barrier_reader::entries, lots).
-  std::vector<std::shared_ptr<const pending_record>> pending_with(std::string_view account) const;
+  // transaction in progress included), in seq order, that may hold rows of
+  // `account` (a hash filter: a record may hold none after all), a copy of
+  // lot, hold or charge `id`, or events above `seq`. With a read of the
+  // file after it, no acknowledged record is missed: what leaves these
+  // lists is in the file first. A copy of pointers under mu_; the caller
+  // decodes them (barrier_reader).
+  pending_records pending_with(std::string_view account) const;
+  pending_records pending_with_id(ledger::object_id id) const;
+  pending_records pending_with_events_after(std::uint64_t seq) const;
 
   bool failed() const;
   std::string failure() const;  // "" while not failed
@@ -196,6 +205,9 @@ class log_store final : public store {
   log_store(log_store_options opts, std::unique_ptr<sqlite::sqlite_store> db)
       : opts_(std::move(opts)), db_(std::move(db)) {}
   void applier_loop();
+  // The pending records (applying_, then queue_) that `wanted` keeps.
+  template <class Wanted>
+  pending_records pending_where(Wanted wanted) const;
   // Locks db_mu_, the applier at normal priority while this waits for it.
   std::mutex& lock_db();
   // mu_ held: the queue is half full (the applier is behind).

@@ -42,6 +42,31 @@ std::expected<Row, store_error> checked_row(const statement& q, const std::strin
   }
   return std::move(*row);
 }
+
+// With `log_mark`, the reads that follow and the file's mark (the last log
+// record it holds, meta log_applied_seq; 0 without a log) come from one
+// snapshot: a read transaction begun here, the mark read first, ended by
+// end_marked_read. Without it, nothing.
+std::expected<void, store_error> begin_marked_read(database& db, const std::string& path,
+                                                   std::string_view table,
+                                                   std::uint64_t* log_mark) {
+  if (log_mark == nullptr) return {};
+  if (auto r = db.exec("BEGIN"); !r)
+    return std::unexpected(
+        store_error{"cannot read " + std::string(table) + ": " + r.error().message});
+  auto mark = read_meta_uint(db, path, log_applied_key);
+  if (!mark) return std::unexpected(mark.error());
+  *log_mark = mark->value_or(0);
+  return {};
+}
+std::expected<void, store_error> end_marked_read(database& db, std::string_view table,
+                                                 const std::uint64_t* log_mark) {
+  if (log_mark == nullptr) return {};
+  if (auto r = db.exec("COMMIT"); !r)
+    return std::unexpected(
+        store_error{"cannot read " + std::string(table) + ": " + r.error().message});
+  return {};
+}
 }  // namespace
 
 std::expected<database, store_error> sqlite_reader::acquire() {
@@ -222,9 +247,11 @@ std::expected<std::vector<ledger::purchase>, store_error> sqlite_reader::purchas
 }
 
 std::expected<std::optional<stored_charge>, store_error> sqlite_reader::charge(
-    ledger::object_id id) {
+    ledger::object_id id, std::uint64_t* log_mark) {
   auto db = acquire();
   if (!db) return std::unexpected(db.error());
+  if (auto r = begin_marked_read(*db, path_, "charges", log_mark); !r)
+    return std::unexpected(r.error());
   std::optional<stored_charge> out;
   {
     auto q = db->prepare(
@@ -255,6 +282,7 @@ std::expected<std::optional<stored_charge>, store_error> sqlite_reader::charge(
       s.c.postpaid_period = q->column_int(7);
     }
   }
+  if (auto r = end_marked_read(*db, "charges", log_mark); !r) return std::unexpected(r.error());
   release(std::move(*db));
   return out;
 }
@@ -262,9 +290,11 @@ std::expected<std::optional<stored_charge>, store_error> sqlite_reader::charge(
 template <typename Row>
 std::expected<std::optional<Row>, store_error> sqlite_reader::row_by_id(
     std::string_view select, std::string_view table, int columns,
-    std::optional<Row> (*decode)(const statement&), ledger::object_id id) {
+    std::optional<Row> (*decode)(const statement&), ledger::object_id id, std::uint64_t* log_mark) {
   auto db = acquire();
   if (!db) return std::unexpected(db.error());
+  if (auto r = begin_marked_read(*db, path_, table, log_mark); !r)
+    return std::unexpected(r.error());
   std::optional<Row> out;
   {
     const std::string what = "cannot read " + std::string(table) + ": ";
@@ -279,12 +309,14 @@ std::expected<std::optional<Row>, store_error> sqlite_reader::row_by_id(
       out = std::move(*s);
     }
   }
+  if (auto r = end_marked_read(*db, table, log_mark); !r) return std::unexpected(r.error());
   release(std::move(*db));
   return out;
 }
 
-std::expected<std::optional<stored_lot>, store_error> sqlite_reader::lot(ledger::object_id id) {
-  return row_by_id<stored_lot>(lot_select, "lots", lot_columns, decode_lot, id);
+std::expected<std::optional<stored_lot>, store_error> sqlite_reader::lot(ledger::object_id id,
+                                                                         std::uint64_t* log_mark) {
+  return row_by_id<stored_lot>(lot_select, "lots", lot_columns, decode_lot, id, log_mark);
 }
 
 std::expected<std::vector<stored_lot>, store_error> sqlite_reader::lot_rows(
@@ -292,17 +324,9 @@ std::expected<std::vector<stored_lot>, store_error> sqlite_reader::lot_rows(
     std::uint64_t* log_mark) {
   auto db = acquire();
   if (!db) return std::unexpected(db.error());
-  auto failed = [](const db_error& e) {
-    return std::unexpected(store_error{"cannot read lots: " + e.message});
-  };
+  if (auto r = begin_marked_read(*db, path_, "lots", log_mark); !r)
+    return std::unexpected(r.error());
   std::vector<stored_lot> out;
-  // With the mark, the rows and the mark come from one snapshot.
-  if (log_mark != nullptr) {
-    if (auto r = db->exec("BEGIN"); !r) return failed(r.error());
-    auto mark = read_meta_uint(*db, path_, log_applied_key);
-    if (!mark) return std::unexpected(mark.error());
-    *log_mark = mark->value_or(0);
-  }
   {
     // The index (account, id) serves it.
     auto q = db->prepare(std::string(lot_select) +
@@ -320,9 +344,7 @@ std::expected<std::vector<stored_lot>, store_error> sqlite_reader::lot_rows(
       out.push_back(std::move(*s));
     }
   }
-  if (log_mark != nullptr) {
-    if (auto r = db->exec("COMMIT"); !r) return failed(r.error());
-  }
+  if (auto r = end_marked_read(*db, "lots", log_mark); !r) return std::unexpected(r.error());
   release(std::move(*db));
   return out;
 }
@@ -371,8 +393,9 @@ std::expected<std::vector<stored_event>, store_error> sqlite_reader::events(
   return out;
 }
 
-std::expected<std::optional<stored_hold>, store_error> sqlite_reader::hold(ledger::object_id id) {
-  return row_by_id<stored_hold>(hold_select, "holds", hold_columns, decode_hold, id);
+std::expected<std::optional<stored_hold>, store_error> sqlite_reader::hold(
+    ledger::object_id id, std::uint64_t* log_mark) {
+  return row_by_id<stored_hold>(hold_select, "holds", hold_columns, decode_hold, id, log_mark);
 }
 
 }  // namespace creditd::store::sqlite

@@ -43,9 +43,23 @@ class sqlite_reader final : public journal_reader {
   std::expected<std::vector<ledger::purchase>, store_error> purchases(std::string_view account,
                                                                       std::uint64_t after_id,
                                                                       std::size_t limit) override;
-  std::expected<std::optional<stored_charge>, store_error> charge(ledger::object_id id) override;
-  std::expected<std::optional<stored_hold>, store_error> hold(ledger::object_id id) override;
-  std::expected<std::optional<stored_lot>, store_error> lot(ledger::object_id id) override;
+  std::expected<std::optional<stored_charge>, store_error> charge(ledger::object_id id) override {
+    return charge(id, nullptr);
+  }
+  std::expected<std::optional<stored_hold>, store_error> hold(ledger::object_id id) override {
+    return hold(id, nullptr);
+  }
+  std::expected<std::optional<stored_lot>, store_error> lot(ledger::object_id id) override {
+    return lot(id, nullptr);
+  }
+  // The same, and in `log_mark` the file's mark in the snapshot it read (as
+  // for lot_rows below).
+  std::expected<std::optional<stored_charge>, store_error> charge(ledger::object_id id,
+                                                                  std::uint64_t* log_mark);
+  std::expected<std::optional<stored_hold>, store_error> hold(ledger::object_id id,
+                                                              std::uint64_t* log_mark);
+  std::expected<std::optional<stored_lot>, store_error> lot(ledger::object_id id,
+                                                            std::uint64_t* log_mark);
   std::expected<std::vector<stored_lot>, store_error> lot_rows(const std::string& account,
                                                                std::uint64_t after_id,
                                                                std::size_t limit) override {
@@ -68,7 +82,8 @@ class sqlite_reader final : public journal_reader {
   template <typename Row>
   std::expected<std::optional<Row>, store_error> row_by_id(
       std::string_view select, std::string_view table, int columns,
-      std::optional<Row> (*decode)(const statement&), ledger::object_id id);
+      std::optional<Row> (*decode)(const statement&), ledger::object_id id,
+      std::uint64_t* log_mark);
   std::expected<database, store_error> acquire();
   void release(database db);
   std::string path_;
