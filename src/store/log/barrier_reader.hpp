@@ -1,27 +1,28 @@
 // A journal_reader that reads its writes: a write answered before a read
 // was issued is in what the read sees, even while the applier lags.
 //
-// Journal and lots reads (entries(): the journal and balance-at's pages;
-// lots(): the lots' terms, for balance-at; lot_rows(): a listing of lots)
-// do not wait for the applier: they take the records acknowledged but not
-// yet in the file (log_store::pending_with), then read the file, and add
-// what the file lacks, decoded from the log store's memory. Taking the
-// records first means nothing falls between the two; a record the applier
-// writes meanwhile is in both, and read once: entries above the file's
-// last entry only; a lot's terms, which never change, laid over the file's
-// row; a lot's row from the newest pending copy only if its record is
-// above the file's mark, read in the same snapshot as the rows. Under a
-// steady stream of writes such a read costs the decoding of the few
-// pending records that hold its account, instead of a wait for the
-// applier's next transaction (hundreds of milliseconds:
-// docs/performance.md), and it does not cut that transaction short. Every
-// other read (purchases, events, a charge, hold or lot read back by id)
-// first waits until the SQLite file holds every record the log had
-// acknowledged when the read started (log_store::wait_applied(
-// durable_seq())), then reads through the reader it wraps. Reads of lots
-// take the copies of the lots the applier holds back (lot_backlog.hpp)
-// over the file's rows, under the applier's file lock
-// (log_store::read_with_held_lots).
+// No read waits for the applier. Each takes the records acknowledged but
+// not yet in the file that may hold what it wants (log_store::pending_with
+// and the others: by account, by id, by event seq), then reads the file,
+// and adds what the file lacks, decoded from the log store's memory.
+// Taking the records first means nothing falls between the two; a record
+// the applier writes meanwhile is in both, and read once:
+// - rows that are only ever added (the journal: entries(); events();
+//   purchases()): entries and events above the file's last (the file holds
+//   a prefix of each in seq order), purchases merged by id;
+// - a lot's terms (lots(), for balance-at), which never change after its
+//   grant: every pending copy laid over the file's row;
+// - rows that change (lot_rows(): a listing of lots; charge(), hold(),
+//   lot(): a row read back by id): the newest pending copy, only if its
+//   record is above the file's mark, read in the same snapshot as the rows.
+// Under a steady stream of writes such a read costs the decoding of the few
+// pending records that hold its account or id, instead of a wait for the
+// applier's next transaction (hundreds of milliseconds: docs/performance.md),
+// and it does not cut that transaction short. Reads of lots take the copies
+// of the lots the applier holds back (lot_backlog.hpp) over the file's
+// rows, under the applier's file lock (log_store::read_with_held_lots).
+// flush_file() is the one call that waits: for a program that reads the
+// file directly.
 //
 // Thread-safety: as the wrapped reader (log_store's barrier is thread-safe).
 #pragma once
@@ -44,8 +45,8 @@ class barrier_reader final : public journal_reader {
   std::expected<std::vector<stored_entry>, store_error> entries(const std::string& account,
                                                                 std::uint64_t after_seq,
                                                                 std::size_t limit) override;
-  // Tests only: called by entries() between taking the pending records and
-  // reading the file (a test lets the applier write some of them there).
+  // Tests only: called by every read between taking the pending records
+  // and reading the file (a test lets the applier write some of them there).
   std::function<void()> between_pending_and_file;
 
   std::expected<std::vector<ledger::lot_terms>, store_error> lots(const std::string& account,
