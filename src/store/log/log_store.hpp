@@ -46,11 +46,16 @@ struct log_store_options {
   segment_log_options log;
   // Backpressure: records acknowledged but not yet in SQLite, at most (the
   // bytes counted are encoded payloads). When either is reached, commit()
-  // waits for the applier.
-  std::size_t queued_bytes_max = 64u << 20;
-  std::size_t queued_records_max = 4096;
-  // Records in one SQLite transaction at most.
-  std::size_t apply_records_max = 1024;
+  // waits for the applier. Room for four full transactions: the applier
+  // writes one while the next fills (creditd serve's --apply-records-max
+  // sets the records' bound to four times its value).
+  std::size_t queued_bytes_max = 256u << 20;
+  std::size_t queued_records_max = 16384;
+  // Records in one SQLite transaction at most: with creditd serve's apply
+  // delay (4 s), about four seconds of group commits at 1,000 a second, so
+  // that a page many records change is written once in four seconds
+  // (docs/performance.md, "Three levers for p99").
+  std::size_t apply_records_max = 4096;
   // The applier waits for this many queued records before a transaction,
   // unless a reader, a full queue, load() or the destructor asks it to go
   // now. 1: it applies whatever is queued whenever it is idle.
