@@ -117,6 +117,8 @@ constexpr result api_key_results[] = {created201,
                                       unavailable};
 constexpr result delete_key_results[] = {
     ok200, unauthenticated, forbidden, {404, "not_found", "No such key"}, unavailable};
+constexpr result flush_results[] = {
+    ok200, {400, "invalid_request", "A body was sent: it takes none"}, unauthenticated, forbidden};
 constexpr result clock_results[] = {
     ok200, unauthenticated, {404, "not_found", "The server runs without --test-clock"}};
 constexpr result advance_results[] = {ok200,
@@ -898,6 +900,19 @@ constexpr endpoint endpoint_table[] = {
      .response = "DeletedApiKey",
      .results = delete_key_results,
      .command = "key revoke"},
+    {.name = "flush_store",
+     .verb = method::post,
+     .path = "/v1/store/flush",
+     .need = access::admin,
+     .summary = "Make the SQLite file hold every answered write",
+     .doc = "Returns once the SQLite file holds every write answered before this request, lots "
+            "included: for a backup or a program that reads the file directly (behind the "
+            "append-only log the file is filled in up to --apply-delay-ms later; reads through "
+            "the API never lag). It waits while the log's applier writes what the file lacks: a "
+            "second or more under load.",
+     .response = "StoreFlush",
+     .results = flush_results,
+     .command = "store flush"},
     {.name = "get_test_clock",
      .verb = method::get,
      .path = "/v1/test-clock",

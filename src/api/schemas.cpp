@@ -755,6 +755,14 @@ constexpr field clock_fields[] = {
     {.name = "now", .t = type::time, .doc = "The test clock's time", .required = true},
 };
 
+constexpr field store_flush_fields[] = {
+    {.name = "applied_log_seq",
+     .t = type::integer,
+     .doc = "The seq of the append-only log's last record the SQLite file now holds (0: the "
+            "server runs with --no-log, and its file holds every write when it is answered)",
+     .required = true},
+};
+
 constexpr field health_fields[] = {
     {.name = "status",
      .t = type::enumeration,
@@ -904,6 +912,7 @@ constexpr schema schema_table[] = {
     {"ApiKey", "An API key", api_key_fields},
     {"DeletedApiKey", "A revoked API key", deleted_key_fields},
     {"TestClock", "The test clock", clock_fields},
+    {"StoreFlush", "The SQLite file made current", store_flush_fields},
     {"Health", "The server's health", health_fields},
     {"Price", "A catalog price", price_fields},
     {"PricePage", "A page of prices", price_page_fields},

@@ -468,6 +468,10 @@ void health(api& a, call& c) {
   svc(a).health(reply_to(c));
 }
 
+void flush_store(api& a, call& c) {
+  svc(a).flush_store(reply_to(c));
+}
+
 // The Prometheus text: request and billing figures, then the engine's and
 // the ledger's.
 void render_metrics(std::string& out, const metrics& stats, const engine::engine_stats& s,
@@ -501,6 +505,7 @@ struct named_handler {
 
 constexpr named_handler handler_table[] = {
     {"health", health},
+    {"flush_store", flush_store},
     {"metrics", metrics_text},
     {"openapi", openapi},
     {"put_account", put_account},

@@ -1096,4 +1096,24 @@ void service::gauges(
       [g, &eng, done = std::move(done)](reply) { done(eng.stats(), eng.failed(), *g); });
 }
 
+// ------------------------------------------------------------------ store
+
+void service::flush_store(reply_fn done) {
+  // The wait is the applier writing what the file lacks (a second or more
+  // under load): on the reader pool, never on an I/O or engine thread.
+  auto& journal = ctx_.journal;
+  ctx_.run_blocking([&journal, done = std::move(done)] {
+    auto seq = journal.flush_file();
+    if (!seq) {
+      log::write(log::level::error, "cannot make the store file current",
+                 {{"error", seq.error().message}});
+      return done(error_reply(500, "internal", "cannot make the store file current"));
+    }
+    reply out;
+    json_out j(out.body);
+    j.begin_object().key("applied_log_seq").integer(static_cast<std::int64_t>(*seq)).end_object();
+    done(std::move(out));
+  });
+}
+
 }  // namespace creditd::service

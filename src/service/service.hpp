@@ -180,6 +180,13 @@ class service {
   // Engine figures now, ledger gauges read on the writer thread.
   void gauges(std::function<void(engine::engine_stats, bool store_failed, ledger_gauges)> done);
 
+  // ---- Store. Answers once the SQLite file holds every write answered
+  // before the call, lots included, for a program that reads the file
+  // directly: {"applied_log_seq": N}, the seq of the log's last record the
+  // file holds (store::journal_reader::flush_file; 0 without a log). Waits
+  // for the log's applier on the reader pool. A store failure is a 500.
+  void flush_store(reply_fn done);
+
   bool test_clock_enabled() const { return ctx_.clock.is_test(); }
 
  private:

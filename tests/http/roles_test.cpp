@@ -129,6 +129,7 @@ TEST(http_roles, every_endpoint_refuses_the_principals_it_must) {
       {verb::get, "/v1/events?account=A", "", need_class::any_key},
       {verb::post, "/v1/api-keys", R"({"role":"admin"})", need_class::admin},
       {verb::delete_, "/v1/api-keys/" + w.spare_key_id, "", need_class::admin},
+      {verb::post, "/v1/store/flush", "", need_class::admin},
       {verb::get, "/v1/test-clock", "", need_class::key},
       {verb::post, "/v1/test-clock/advance", R"({"seconds":1})", need_class::admin},
       // Commerce: the catalog is an admin's, reads take any key; purchases and
