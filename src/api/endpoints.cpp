@@ -661,7 +661,8 @@ constexpr endpoint endpoint_table[] = {
      .path = "/metrics",
      .summary = "Prometheus metrics",
      .doc = "Requests by route and status, latency by route, charges, credits charged, refusals "
-            "by reason, holds open, store commits.",
+            "by reason, holds open, store commits; with the append-only log, its last record "
+            "and the last one the SQLite file holds.",
      .content_type = "text/plain; version=0.0.4",
      .results = metrics_results,
      .command = "metrics"},

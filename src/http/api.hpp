@@ -79,6 +79,9 @@ struct api_context {
   const server_clock* clock = nullptr;
   // The live event streams (GET /v1/events/stream answers 503 without them).
   event_streams* streams = nullptr;
+  // The append-only log's marks, read at each scrape of /metrics; empty
+  // without a log (--no-log), whose gauges are then left out.
+  std::function<log_marks()> log_seqs;
 };
 
 // Routes requests to the endpoints of the API description

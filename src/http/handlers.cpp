@@ -472,22 +472,24 @@ void flush_store(api& a, call& c) {
   svc(a).flush_store(reply_to(c));
 }
 
-// The Prometheus text: request and billing figures, then the engine's and
-// the ledger's.
+// The Prometheus text: request and billing figures, then the engine's, the
+// ledger's and the log's (with one).
 void render_metrics(std::string& out, const metrics& stats, const engine::engine_stats& s,
-                    bool failed, const service::ledger_gauges& g) {
+                    bool failed, const service::ledger_gauges& g,
+                    const std::function<log_marks()>& log) {
   stats.render(out);
   render_engine_metrics(out, s, failed);
   render_ledger_gauges(out, g.accounts, g.open_holds, g.journal_entries);
+  if (log) render_log_gauges(out, log());
 }
 
 void metrics_text(api& a, call& c) {
   metrics& stats = a.ctx().stats;
-  svc(a).gauges([&stats, done = std::move(c.done)](engine::engine_stats s, bool failed,
-                                                   service::ledger_gauges g) {
+  svc(a).gauges([&stats, &log = a.ctx().log_seqs, done = std::move(c.done)](
+                    engine::engine_stats s, bool failed, service::ledger_gauges g) {
     response out;
     out.content_type = "text/plain; version=0.0.4";
-    render_metrics(out.body, stats, s, failed, g);
+    render_metrics(out.body, stats, s, failed, g, log);
     done(std::move(out));
   });
 }

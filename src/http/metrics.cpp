@@ -379,4 +379,14 @@ void render_ledger_gauges(std::string& out, std::uint64_t accounts, std::uint64_
   sample(out, "creditd_journal_entries_total", journal_entries);
 }
 
+void render_log_gauges(std::string& out, const log_marks& m) {
+  family(out, "creditd_log_durable_seq", "gauge",
+         "Seq of the append-only log's last acknowledged record.");
+  sample(out, "creditd_log_durable_seq", m.durable_seq);
+  family(out, "creditd_log_applied_seq", "gauge",
+         "Seq of the append-only log's last record the SQLite file holds (it is filled in "
+         "behind the log, up to --apply-delay-ms later).");
+  sample(out, "creditd_log_applied_seq", m.applied_seq);
+}
+
 }  // namespace creditd::http

@@ -1,8 +1,8 @@
 // Prometheus metrics of creditd, in the text exposition format: HTTP requests
 // by route and status with a latency histogram per route; the billing figures
 // (charges, credits charged, refunds, grants, refusals by code and reason);
-// and renderers for the engine's commit statistics and the ledger gauges,
-// which are read at scrape time.
+// and renderers for the engine's commit statistics, the ledger gauges and
+// the append-only log's marks, which are read at scrape time.
 //
 // Every label set is bounded: at most routes_max routes (more are counted as
 // route="(other)"), a fixed list of statuses (others are status="other"),
@@ -155,5 +155,16 @@ void render_engine_metrics(std::string& out, const engine::engine_stats& s, bool
 // (ledger::account_count(), open_hold_count(), next_seq() - 1).
 void render_ledger_gauges(std::string& out, std::uint64_t accounts, std::uint64_t open_holds,
                           std::uint64_t journal_entries);
+
+// The append-only log's marks: the seq of its last acknowledged record
+// (durable) and of the last one the SQLite file holds (applied).
+struct log_marks {
+  std::uint64_t durable_seq = 0;
+  std::uint64_t applied_seq = 0;
+};
+
+// Appends the log's gauges (log_store::durable_seq() and applied_seq());
+// a server without a log has none.
+void render_log_gauges(std::string& out, const log_marks& m);
 
 }  // namespace creditd::http

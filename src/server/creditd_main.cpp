@@ -505,7 +505,17 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
   http::event_streams streams(io.get_executor(), feed, svc, keys,
                               {.keepalive = std::chrono::seconds(streaming.keepalive_s),
                                .streams_max = streaming.streams_max});
-  http::api api({svc, keys, stats, [&openapi] { return openapi; }, &hooks, &clock, &streams});
+  // The log's marks for /metrics (none without a log). The file's mark is
+  // read first: both only grow, so a scrape never shows it above the log's.
+  std::function<http::log_marks()> log_seqs;
+  if (logged) {
+    log_seqs = [l = logged.get()] {
+      const std::uint64_t applied = l->applied_seq();
+      return http::log_marks{.durable_seq = l->durable_seq(), .applied_seq = applied};
+    };
+  }
+  http::api api(
+      {svc, keys, stats, [&openapi] { return openapi; }, &hooks, &clock, &streams, log_seqs});
 
   // More connections than descriptors would make accept fail (EMFILE):
   // raise the soft limit, and cap connections below what remains.

@@ -95,12 +95,42 @@ TEST(http_metrics, promtool_accepts_the_live_exposition) {
         "creditd_store_commit_duration_seconds histogram", "creditd_store_commit_tasks histogram",
         "creditd_charges_total counter", "creditd_charged_credits_total counter",
         "creditd_refusals_total counter", "creditd_accounts gauge", "creditd_open_holds gauge",
-        "creditd_journal_entries_total counter", "creditd_store_failed gauge"}) {
+        "creditd_journal_entries_total counter", "creditd_store_failed gauge",
+        "creditd_log_durable_seq gauge", "creditd_log_applied_seq gauge"}) {
     EXPECT_NE(m.find(std::string("\n# TYPE ") + family + "\n"), std::string::npos)
         << family << " in:\n"
         << m;
   }
   EXPECT_EQ(sample(m, "creditd_accounts"), 1.0) << m;
+}
+
+// The log's gauges: the last acknowledged record runs ahead of the file's
+// while the applier holds writes back, and POST /v1/store/flush brings the
+// file's up to it; a server without a log has neither.
+TEST(http_metrics, log_gauges_follow_the_log_and_the_file) {
+  live_server srv({"--apply-delay-ms", "60000"});
+  http_client c(srv.port(), admin_key);
+  http_client open(srv.port());
+  put_account(c, "g");
+  grant(c, "g", "10");
+  charge(c, "g", "1");
+  std::string m = scrape(open);
+  const auto durable = sample(m, "creditd_log_durable_seq");
+  const auto applied = sample(m, "creditd_log_applied_seq");
+  ASSERT_TRUE(durable && applied) << m;
+  EXPECT_LT(*applied, *durable) << m;
+
+  const auto flushed = expect(c.post("/v1/store/flush", ""), 200, "flush").json();
+  const auto seq = static_cast<double>(flushed.at("applied_log_seq").to_number<std::uint64_t>());
+  EXPECT_GE(seq, *durable);
+  m = scrape(open);
+  EXPECT_EQ(sample(m, "creditd_log_durable_seq"), seq) << m;
+  EXPECT_EQ(sample(m, "creditd_log_applied_seq"), seq) << m;
+
+  live_server no_log({"--no-log"});
+  http_client open_no_log(no_log.port());
+  const std::string without = scrape(open_no_log);
+  EXPECT_EQ(without.find("creditd_log_"), std::string::npos) << without;
 }
 
 // Passes once the service calls metrics::charged(), granted() and refused()
