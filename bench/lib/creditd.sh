@@ -75,12 +75,12 @@ creditd_journal() {
 }
 creditd_last_seq() { sqlite3 -readonly "$1" "SELECT coalesce(max(seq), 0) FROM entries"; }
 # Changes while requests cut by the end of a run still commit (for settled).
-# The file is filled in behind the log (up to --apply-delay-ms later): an
-# events read first makes the server apply everything it acknowledged (a
-# journal read would not: it adds what the file lacks from the log instead).
+# The file is filled in behind the log (up to --apply-delay-ms later): POST
+# /v1/store/flush first makes the server apply everything it acknowledged
+# (`bench` is the admin key creditd_start gives it).
 creditd_probe() {
-  curl -fsS -o /dev/null -H "Authorization: Bearer bench" \
-    "$CREDITD_URL/v1/events?limit=1" || say "creditd_probe: the events read failed"
+  curl -fsS -o /dev/null -X POST -H "Authorization: Bearer bench" \
+    "$CREDITD_URL/v1/store/flush" || say "creditd_probe: POST /v1/store/flush failed"
   creditd_last_seq "$CREDITD_DB"
 }
 

@@ -85,10 +85,11 @@ std::vector<bj::object> entries_of_type(http_client& c, const std::string& accou
                                         const std::string& type);
 
 // Returns once the SQLite file behind the server's log holds every write
-// answered so far, for a test that then reads the file directly. An events
-// read waits for that; a journal or lots read does not (it adds what the
-// file lacks from the log's memory: src/store/log/barrier_reader.hpp).
-void file_holds_every_answered_write(http_client& c);
+// answered so far, lots included, for a test that then reads the file
+// directly: POST /v1/store/flush, which needs an admin key (`admin`'s).
+// A read through the API is no way to that: it may add what the file
+// lacks from the log's memory instead (src/store/log/barrier_reader.hpp).
+void file_holds_every_answered_write(http_client& admin);
 
 // Everything a client can read about an account, minus the reading time:
 // equal before and after a refused request iff nothing changed.
