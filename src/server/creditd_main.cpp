@@ -817,7 +817,8 @@ int main(int argc, char** argv) {
       "--apply-delay-ms", applier.apply_delay_ms,
       "How long an acknowledged write may wait in the append-only log before the "
       "SQLite file is filled in with it: larger transactions write each changed page "
-      "once. Reads that need the file current do not wait for it. 0: at once");
+      "once. Reads that need the file current do not wait for it, nor does POST "
+      "/v1/store/flush (for a program reading the file directly). 0: at once");
   apply_delay_opt->capture_default_str()->check(CLI::Range(std::int64_t{0}, std::int64_t{60'000}));
   CLI::Option* applier_priority_opt =
       serve_cmd
