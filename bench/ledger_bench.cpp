@@ -11,7 +11,7 @@
 //       core + store + engine (group commit), closed loop: `window` clients,
 //       each with one request in flight, as many HTTP connections would be.
 //       With --log-dir, commits go through the append-only log in DIR, and
-//       the file is filled in behind it at most MS (1000, as creditd serve's
+//       the file is filled in behind it at most MS (4000, as creditd serve's
 //       --apply-delay-ms) after each commit, and a lot's changes up to N
 //       records (0, as creditd serve's --lot-lag-records) after them.
 //       PATH is created and seeded with N accounts when it does not exist.
@@ -599,7 +599,7 @@ int main(int argc, char** argv) {
   double seconds = 10;
   std::string workload = "w1";
   std::string durable, seed_db, log_path, log_dir;
-  std::int64_t apply_delay_ms = 1000;  // creditd serve's --apply-delay-ms default
+  std::int64_t apply_delay_ms = 4000;  // creditd serve's --apply-delay-ms default
   std::uint64_t lot_lag_records = store::log::lot_backlog_limits{}.lag_records;
   bool core = false;
   for (int i = 1; i < argc; ++i) {

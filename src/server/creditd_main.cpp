@@ -201,7 +201,8 @@ struct stream_settings {
 
 // How the SQLite file is filled in behind the append-only log.
 struct applier_settings {
-  std::int64_t apply_delay_ms = 1000;
+  std::int64_t apply_delay_ms = 4000;
+  std::size_t apply_records_max = store::log::log_store_options{}.apply_records_max;
   std::string priority = "idle";
   std::uint64_t lot_lag_records = store::log::lot_backlog_limits{}.lag_records;
 };
@@ -328,6 +329,9 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
     store::log::log_store_options lo;
     lo.log.dir = logs.dir;
     lo.apply_delay = std::chrono::milliseconds(applier.apply_delay_ms);
+    // Room for four transactions: one written while the next ones fill.
+    lo.apply_records_max = applier.apply_records_max;
+    lo.queued_records_max = 4 * applier.apply_records_max;
     lo.idle_priority = applier.priority == "idle";
     lo.lots.lag_records = applier.lot_lag_records;
     if (std::string why; lo.idle_priority && !store::log::background_priority::probe(&why)) {
@@ -817,9 +821,18 @@ int main(int argc, char** argv) {
       "--apply-delay-ms", applier.apply_delay_ms,
       "How long an acknowledged write may wait in the append-only log before the "
       "SQLite file is filled in with it: larger transactions write each changed page "
-      "once. Reads that need the file current do not wait for it, nor does POST "
-      "/v1/store/flush (for a program reading the file directly). 0: at once");
+      "once. No read waits for it (reads take what the file lacks from the log); POST "
+      "/v1/store/flush has it written at once, for a program reading the file directly. "
+      "0: at once");
   apply_delay_opt->capture_default_str()->check(CLI::Range(std::int64_t{0}, std::int64_t{60'000}));
+  CLI::Option* apply_records_opt =
+      serve_cmd
+          ->add_option("--apply-records-max", applier.apply_records_max,
+                       "Log records (group commits) in one SQLite transaction at most; the "
+                       "applier also goes once that many wait. At most four times that many "
+                       "(and 256 MiB) wait in memory: beyond, writes wait for the applier")
+          ->capture_default_str()
+          ->check(CLI::Range(std::size_t{1}, std::size_t{65'536}));
   CLI::Option* applier_priority_opt =
       serve_cmd
           ->add_option("--applier-priority", applier.priority,
@@ -858,6 +871,7 @@ int main(int argc, char** argv) {
                  "written through a log)")
       ->excludes(serve_log)
       ->excludes(apply_delay_opt)
+      ->excludes(apply_records_opt)
       ->excludes(applier_priority_opt)
       ->excludes(lot_lag_opt);
   CLI::Option* check_log = check_cmd->add_option(

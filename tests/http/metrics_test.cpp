@@ -3,8 +3,10 @@
 // metrics` with the billing figures a charge and a refusal leave.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "http_fixture.hpp"
 #include "support/promtool.hpp"
@@ -131,6 +133,31 @@ TEST(http_metrics, log_gauges_follow_the_log_and_the_file) {
   http_client open_no_log(no_log.port());
   const std::string without = scrape(open_no_log);
   EXPECT_EQ(without.find("creditd_log_"), std::string::npos) << without;
+}
+
+// --apply-records-max: the applier goes once that many records wait, the
+// delay notwithstanding. With 1 and a minute's delay, each write reaches
+// the file without a flush (the test above shows that with the default it
+// would wait the minute).
+TEST(http_metrics, the_applier_goes_once_apply_records_max_records_wait) {
+  live_server srv({"--apply-delay-ms", "60000", "--apply-records-max", "1"});
+  http_client c(srv.port(), admin_key);
+  http_client open(srv.port());
+  put_account(c, "r");
+  grant(c, "r", "10");
+  charge(c, "r", "1");
+  const auto durable = sample(scrape(open), "creditd_log_durable_seq");
+  ASSERT_TRUE(durable && *durable > 0);
+  // A bound, not a timing: the applier runs at idle priority, and the
+  // machine may be busy with other tests; a minute is the delay it skips.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(50);
+  std::optional<double> applied;
+  while (std::chrono::steady_clock::now() < deadline) {
+    applied = sample(scrape(open), "creditd_log_applied_seq");
+    if (applied && *applied >= *durable) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(applied, durable);
 }
 
 // Passes once the service calls metrics::charged(), granted() and refused()
