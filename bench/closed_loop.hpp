@@ -36,14 +36,35 @@ inline const char* program = "load";
   std::exit(1);
 }
 
-// One thread's counts, its requests' log lines and latencies.
+// One thread's counts, its requests' log lines and latencies. `requests`
+// and the latencies are of the measured window only (sent after the
+// warm-up); every other count, and the log, are of the whole run (the
+// cell's checks compare them with the system's books).
 struct totals {
   std::uint64_t requests = 0, charges = 0, holds = 0, captures = 0, reads = 0, refused = 0,
                 errors = 0;
+  std::uint64_t requests_all = 0;    // the warm-up's too
   std::uint64_t sent = 0, acks = 0;  // numbered requests sent; charges and holds acknowledged
   std::string log;                   // the requests, for --check-cell
   std::vector<std::uint32_t> latencies_us;
 };
+
+// A run's clock: requests sent before `from` are the warm-up (answered and
+// checked, not measured); no generation starts after `deadline`.
+struct cell_window {
+  clock_type::time_point from;
+  clock_type::time_point deadline;
+};
+
+// One reply, answered at `now` to a request sent at `sent`.
+inline void count_reply(totals& t, const cell_window& w, clock_type::time_point sent,
+                        clock_type::time_point now) {
+  ++t.requests_all;
+  if (sent < w.from) return;
+  ++t.requests;
+  t.latencies_us.push_back(static_cast<std::uint32_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(now - sent).count()));
+}
 
 inline int connect_to(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -79,32 +100,42 @@ inline double cpu_seconds() {
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-// Runs `run_thread(connections, thread_no (1..), deadline, totals&)` on
-// `threads` threads sharing `connections` for `seconds`, writes every
-// thread's log to `log_path` (if not empty) and prints the JSON line:
-// seconds, requests, ops_per_s, p50/p99/p999 (ms), the counts, and
-// client_cpu_us (this process's CPU per request).
+// Runs `run_thread(connections, thread_no (1..), window, totals&)` on
+// `threads` threads sharing `connections` for `warmup` + `seconds`, writes
+// every thread's log to `log_path` (if not empty) and prints the JSON line:
+// seconds, requests, ops_per_s, p50/p99/p999 (ms) of the measured window
+// (from the end of the warm-up until the last reply), the counts of the
+// whole run, requests_all, warmup_s, and client_cpu_us (this process's CPU
+// per request of the whole run).
+//
+// The warm-up lets work a system defers reach its steady state before the
+// measurement: creditd fills its SQLite file in up to --apply-delay-ms
+// behind its log, so a cell shorter than that, measured from a quiet
+// start, would leave most of that work after the cell.
 template <typename RunThread>
-int run_and_report(std::size_t threads, std::size_t connections, double seconds,
+int run_and_report(std::size_t threads, std::size_t connections, double warmup, double seconds,
                    const std::string& log_path, RunThread run_thread) {
   threads = std::clamp<std::size_t>(threads, 1, connections);
+  auto after = [](clock_type::time_point t, double s) {
+    return t + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(s));
+  };
   const double cpu_before = cpu_seconds();
   const auto start = clock_type::now();
-  const auto deadline = start + std::chrono::duration_cast<clock_type::duration>(
-                                    std::chrono::duration<double>(seconds));
+  const cell_window window{after(start, warmup), after(start, warmup + seconds)};
   std::vector<totals> per(threads);
   std::vector<std::thread> pool;
   for (std::size_t i = 0; i < threads; ++i) {
     const std::size_t conns = connections / threads + (i < connections % threads ? 1 : 0);
-    pool.emplace_back([&, i, conns] { run_thread(conns, i + 1, deadline, per[i]); });
+    pool.emplace_back([&, i, conns] { run_thread(conns, i + 1, window, per[i]); });
   }
   for (auto& t : pool)
     t.join();
-  const double secs = std::chrono::duration<double>(clock_type::now() - start).count();
+  const double secs = std::chrono::duration<double>(clock_type::now() - window.from).count();
   const double cpu = cpu_seconds() - cpu_before;
   totals all;
   for (totals& t : per) {
     all.requests += t.requests;
+    all.requests_all += t.requests_all;
     all.charges += t.charges;
     all.holds += t.holds;
     all.captures += t.captures;
@@ -130,10 +161,12 @@ int run_and_report(std::size_t threads, std::size_t connections, double seconds,
   std::printf(
       "{\"seconds\":%.3f,\"requests\":%llu,\"ops_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
       "\"p999_ms\":%.3f,\"charges\":%llu,\"holds\":%llu,\"captures\":%llu,\"reads\":%llu,"
-      "\"refused\":%llu,\"errors\":%llu,\"client_cpu_us\":%.2f}\n",
+      "\"refused\":%llu,\"errors\":%llu,\"requests_all\":%llu,\"warmup_s\":%.3f,"
+      "\"client_cpu_us\":%.2f}\n",
       secs, u(all.requests), static_cast<double>(all.requests) / secs, pct(50), pct(99), pct(99.9),
       u(all.charges), u(all.holds), u(all.captures), u(all.reads), u(all.refused), u(all.errors),
-      all.requests > 0 ? cpu * 1e6 / static_cast<double>(all.requests) : 0.0);
+      u(all.requests_all), warmup,
+      all.requests_all > 0 ? cpu * 1e6 / static_cast<double>(all.requests_all) : 0.0);
   return 0;
 }
 

@@ -7,7 +7,7 @@
 // client's CPU is taken from the server (BENCH_HTTP_CLIENT=wrk runs it).
 //
 //   http_load --port P --key KEY --workload w1|w2|w3|w4 --accounts N
-//             --connections C --seconds S [--threads T] [--log FILE]
+//             --connections C --seconds S [--warmup S] [--threads T] [--log FILE]
 //
 //   w1: POST /v1/accounts/acct-N/charges, N random in [0, accounts); w2: on
 //   acct-0 only; w3: POST /v1/accounts/acct-N/holds, then POST
@@ -21,11 +21,15 @@
 //   --log writes every request and its outcome for `ledger_bench
 //   --check-cell` (bench/cell_check.hpp), in redis_load's format.
 //
-// Prints one JSON object: seconds, requests, ops_per_s, p50/p99/p999 (ms),
-// charges, holds, captures, reads, refused, errors (replies other than the
-// expected 2xx or a 402: logged, and the cell check fails on them) and
-// client_cpu_us (this process's user + system CPU per request). Exits
-// non-zero when a connection fails or a reply is malformed.
+// With --warmup, the load runs that long first: those requests are sent,
+// checked and logged, but not measured (closed_loop.hpp run_and_report).
+//
+// Prints one JSON object: seconds, requests, ops_per_s, p50/p99/p999 (ms) of
+// the measured window; charges, holds, captures, reads, refused, errors
+// (replies other than the expected 2xx or a 402: logged, and the cell check
+// fails on them) and requests_all of the whole run; client_cpu_us (this
+// process's user + system CPU per request of the whole run). Exits non-zero
+// when a connection fails or a reply is malformed.
 #include <sys/epoll.h>
 
 #include <algorithm>
@@ -55,6 +59,7 @@ struct options {
   std::size_t connections = 64;
   std::size_t threads = 2;
   double seconds = 10;
+  double warmup = 0;  // seconds before the measured window
   std::string log_path;
 };
 
@@ -149,7 +154,7 @@ struct connection {
 };
 
 void run_thread(const options& o, std::size_t conns, std::uint64_t thread_no,
-                clock_type::time_point deadline, totals& t) {
+                const cell_window& window, totals& t) {
   const std::string thread_id = std::to_string(thread_no);
   const std::string fixed_headers =
       " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + o.key + "\r\n";
@@ -218,9 +223,7 @@ void run_thread(const options& o, std::size_t conns, std::uint64_t thread_no,
       if (!r.complete) continue;
       if (r.length != c.in.size()) die("more than one response for one request");
       const auto now = clock_type::now();
-      t.latencies_us.push_back(static_cast<std::uint32_t>(
-          std::chrono::duration_cast<std::chrono::microseconds>(now - c.sent).count()));
-      ++t.requests;
+      count_reply(t, window, c.sent, now);
       // The reply must name this request: its reference (charges, holds and
       // captures) and its account.
       const std::string ref = want_ref_prefix + std::to_string(c.n);
@@ -276,7 +279,7 @@ void run_thread(const options& o, std::size_t conns, std::uint64_t thread_no,
       }
       t.log += '\n';
       c.in.clear();
-      if (now < deadline || c.holding) {
+      if (now < window.deadline || c.holding) {
         next(c);
       } else {
         --active;
@@ -310,6 +313,8 @@ int main(int argc, char** argv) {
       o.threads = std::strtoull(v, nullptr, 10);
     else if (f == "--seconds")
       o.seconds = std::strtod(v, nullptr);
+    else if (f == "--warmup")
+      o.warmup = std::strtod(v, nullptr);
     else if (f == "--log")
       o.log_path = v;
     else
@@ -321,9 +326,7 @@ int main(int argc, char** argv) {
     die("--workload is w1, w2, w3 or w4");
   if (o.accounts == 0 || o.connections == 0) die("--accounts and --connections must be positive");
 
-  return run_and_report(
-      o.threads, o.connections, o.seconds, o.log_path,
-      [&](std::size_t conns, std::uint64_t thread_no, clock_type::time_point deadline, totals& t) {
-        run_thread(o, conns, thread_no, deadline, t);
-      });
+  return run_and_report(o.threads, o.connections, o.warmup, o.seconds, o.log_path,
+                        [&](std::size_t conns, std::uint64_t thread_no, const cell_window& window,
+                            totals& t) { run_thread(o, conns, thread_no, window, t); });
 }

@@ -6,10 +6,12 @@
 //       core alone, one thread: N charges of 1 credit spread over the
 //       accounts, then N on one hot account. No store, no latency.
 //   ledger_bench --durable PATH --workload w1|w2|w3|w4 [--accounts N]
-//                [--window N] [--seconds S] [--log FILE] [--log-dir DIR]
-//                [--apply-delay-ms MS] [--lot-lag-records N]
+//                [--window N] [--seconds S] [--warmup S] [--log FILE]
+//                [--log-dir DIR] [--apply-delay-ms MS] [--lot-lag-records N]
 //       core + store + engine (group commit), closed loop: `window` clients,
 //       each with one request in flight, as many HTTP connections would be.
+//       With --warmup, that long first: checked, not measured (ops/s and
+//       the percentiles are of the --seconds after it).
 //       With --log-dir, commits go through the append-only log in DIR, and
 //       the file is filled in behind it at most MS (4000, as creditd serve's
 //       --apply-delay-ms) after each commit, and a lot's changes up to N
@@ -304,7 +306,7 @@ struct counts {
 };
 
 int bench_durable(const std::string& path, const std::string& workload, std::size_t accounts,
-                  std::size_t window, double seconds, const std::string& log_path,
+                  std::size_t window, double warmup, double seconds, const std::string& log_path,
                   const std::string& log_dir, std::int64_t apply_delay_ms,
                   std::uint64_t lot_lag_records) {
   if (workload != "w1" && workload != "w2" && workload != "w3" && workload != "w4")
@@ -363,7 +365,9 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
   std::vector<std::uint32_t> latencies_us;
   latencies_us.reserve(1 << 20);
   std::string log;  // the requests, for --check-cell (cell_check.hpp); thread 1
-  std::uint64_t requests = 0, sent = 0, acks = 0;
+  // requests: of the measured window (sent after the warm-up), as the
+  // latencies; requests_all: the warm-up's too, as every other count.
+  std::uint64_t requests = 0, requests_all = 0, sent = 0, acks = 0;
   double secs = 0;
   // The CPU of every thread (the clients' loop here, the engine's writer
   // and committer, the applier) over the cell and then while the file is
@@ -397,7 +401,11 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
     };
     const auto start = std::chrono::steady_clock::now();
     cpu_us = -process_cpu_us();
-    const auto deadline = start + std::chrono::duration<double>(seconds);
+    using clock_duration = std::chrono::steady_clock::duration;
+    const auto measure_from =
+        start + std::chrono::duration_cast<clock_duration>(std::chrono::duration<double>(warmup));
+    const auto deadline = measure_from + std::chrono::duration_cast<clock_duration>(
+                                             std::chrono::duration<double>(seconds));
     for (client& c : clients)
       next(c);
     std::size_t in_flight = window;
@@ -410,9 +418,12 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
       }
       const auto now = std::chrono::steady_clock::now();
       for (client* c : done) {
-        latencies_us.push_back(static_cast<std::uint32_t>(
-            std::chrono::duration_cast<std::chrono::microseconds>(now - c->sent).count()));
-        ++requests;
+        ++requests_all;
+        if (c->sent >= measure_from) {
+          latencies_us.push_back(static_cast<std::uint32_t>(
+              std::chrono::duration_cast<std::chrono::microseconds>(now - c->sent).count()));
+          ++requests;
+        }
         const char* outcome = c->ok ? "ok" : c->refused ? "refused" : "error";
         log +=
             "1\t" + std::to_string(c->n) + "\t" + c->name() + "\t" + *c->account + "\t" + outcome;
@@ -450,7 +461,7 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
       }
       done.clear();
     }
-    secs = seconds_since(start);
+    secs = seconds_since(measure_from);
     stats = e.stats();
     e.stop();
     cpu_us += process_cpu_us();
@@ -534,20 +545,22 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
       "%llu commits of %.1f requests, %.2f ms each on average; %.1f us of CPU per request; %s\n",
       workload.c_str(), spread, window, ops, pct(50), pct(99), pct(99.9),
       static_cast<unsigned long long>(stats.commits), batch, commit_ms,
-      requests > 0 ? cpu_us / static_cast<double>(requests) : 0.0,
+      requests_all > 0 ? cpu_us / static_cast<double>(requests_all) : 0.0,
       failure.empty() ? "check ok" : ("CHECK FAILED: " + failure).c_str());
   std::printf(
       "{\"workload\":\"%s\",\"accounts\":%zu,\"connections\":%zu,\"seconds\":%.3f,"
       "\"requests\":%llu,\"ops_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,"
       "\"charges\":%llu,\"holds\":%llu,\"captures\":%llu,\"reads\":%llu,\"refused\":%llu,"
       "\"commits\":%llu,\"requests_per_commit\":%.1f,\"commit_ms\":%.3f,"
-      "\"cpu_us_per_request\":%.2f,\"check_ok\":%s,\"check\":\"%s\"}\n",
+      "\"requests_all\":%llu,\"warmup_s\":%.3f,\"cpu_us_per_request\":%.2f,\"check_ok\":%s,"
+      "\"check\":\"%s\"}\n",
       workload.c_str(), spread, window, secs, static_cast<unsigned long long>(requests), ops,
       pct(50), pct(99), pct(99.9), static_cast<unsigned long long>(n.charges),
       static_cast<unsigned long long>(n.holds), static_cast<unsigned long long>(n.captures),
       static_cast<unsigned long long>(n.reads), static_cast<unsigned long long>(n.refused),
       static_cast<unsigned long long>(stats.commits), batch, commit_ms,
-      requests > 0 ? cpu_us / static_cast<double>(requests) : 0.0,
+      static_cast<unsigned long long>(requests_all), warmup,
+      requests_all > 0 ? cpu_us / static_cast<double>(requests_all) : 0.0,
       failure.empty() ? "true" : "false",
       json_escape(failure.empty()
                       ? "the model agreed with every request; every lot's identity holds; each "
@@ -597,6 +610,7 @@ int main(int argc, char** argv) {
   std::uint64_t charges = 0;
   std::size_t window = 64;
   double seconds = 10;
+  double warmup = 0;
   std::string workload = "w1";
   std::string durable, seed_db, log_path, log_dir;
   std::int64_t apply_delay_ms = 4000;  // creditd serve's --apply-delay-ms default
@@ -608,7 +622,7 @@ int main(int argc, char** argv) {
       std::printf(
           "usage: ledger_bench --core [--accounts N] [--core-charges N]\n"
           "       ledger_bench --durable PATH --workload w1|w2|w3|w4 [--accounts N] [--window N] "
-          "[--seconds S] [--log FILE] [--log-dir DIR]\n"
+          "[--seconds S] [--warmup S] [--log FILE] [--log-dir DIR]\n"
           "       ledger_bench --seed-db PATH [--accounts N] [--charges M]\n"
           "       ledger_bench --check-cell BEFORE AFTER JOURNAL CLIENT\n");
       return 0;
@@ -652,6 +666,8 @@ int main(int argc, char** argv) {
       window = std::strtoull(v, nullptr, 10);
     else if (flag == "--seconds")
       seconds = std::strtod(v, nullptr);
+    else if (flag == "--warmup")
+      warmup = std::strtod(v, nullptr);
     else if (flag == "--workload")
       workload = v;
     else if (flag == "--durable")
@@ -674,7 +690,7 @@ int main(int argc, char** argv) {
   if (accounts == 0 || window == 0) die("--accounts and --window must be positive");
   if (!seed_db.empty()) return seed(seed_db, accounts, charges);
   if (!durable.empty())
-    return bench_durable(durable, workload, accounts, window, seconds, log_path, log_dir,
+    return bench_durable(durable, workload, accounts, window, warmup, seconds, log_path, log_dir,
                          apply_delay_ms, lot_lag_records);
   if (!core) {
     std::fprintf(stderr, "ledger_bench: give --core, --durable or --seed-db (see --help)\n");

@@ -6,8 +6,8 @@
 // client drives all four workloads the same way.
 //
 //   redis_load --port P --workload w1|w2|w3|w4 --accounts N --connections C
-//              --seconds S --charge SHA [--hold SHA --capture SHA] [--threads T]
-//              [--log FILE]
+//              --seconds S [--warmup S] --charge SHA [--hold SHA --capture SHA]
+//              [--threads T] [--log FILE]
 //
 //   w1: EVALSHA charge on a random bal:N; w2: on bal:0 only; w3: EVALSHA hold,
 //   then EVALSHA capture of the hold it returned; w4: 80% GET bal:N, 20% charge.
@@ -18,10 +18,13 @@
 //   scripts journal; --log writes every request and its outcome for
 //   `ledger_bench --check-cell` (bench/cell_check.hpp).
 //
-// Prints one JSON object: requests, ops_per_s, p50/p99/p999 (ms), charges,
-// holds, captures, reads, refused, errors (error replies: logged, and the
-// cell check fails on them) and client_cpu_us (this process's user + system
-// CPU per request). Exits non-zero when a connection fails.
+// With --warmup, as http_load's: that long first, not measured.
+//
+// Prints one JSON object: requests, ops_per_s, p50/p99/p999 (ms) of the
+// measured window; charges, holds, captures, reads, refused, errors (error
+// replies: logged, and the cell check fails on them) and requests_all of the
+// whole run; client_cpu_us (this process's user + system CPU per request of
+// the whole run). Exits non-zero when a connection fails.
 #include <sys/epoll.h>
 
 #include <algorithm>
@@ -48,6 +51,7 @@ struct options {
   std::size_t connections = 64;
   std::size_t threads = 2;
   double seconds = 10;
+  double warmup = 0;  // seconds before the measured window
   std::string charge_sha, hold_sha, capture_sha;
   std::string log_path;
 };
@@ -117,8 +121,8 @@ struct connection {
   std::mt19937_64 rng;
 };
 
-void run_thread(const options& o, std::size_t conns, std::uint64_t seed,
-                clock_type::time_point deadline, totals& t) {
+void run_thread(const options& o, std::size_t conns, std::uint64_t seed, const cell_window& window,
+                totals& t) {
   const std::string thread_id = std::to_string(seed);
   const int ep = ::epoll_create1(0);
   std::vector<connection> cs(conns);
@@ -177,9 +181,7 @@ void run_thread(const options& o, std::size_t conns, std::uint64_t seed,
       if (r.length != c.in.size()) die("more than one reply for one request");
       c.in.clear();
       const auto now = clock_type::now();
-      t.latencies_us.push_back(static_cast<std::uint32_t>(
-          std::chrono::duration_cast<std::chrono::microseconds>(now - c.sent).count()));
-      ++t.requests;
+      count_reply(t, window, c.sent, now);
       static constexpr const char* names[] = {"charge", "hold", "capture", "read"};
       const char* outcome = r.error ? "error" : r.value >= 0 ? "ok" : "refused";
       if (r.error) {
@@ -217,7 +219,7 @@ void run_thread(const options& o, std::size_t conns, std::uint64_t seed,
           break;
       }
       t.log += '\n';
-      if (now < deadline || c.holding) {
+      if (now < window.deadline || c.holding) {
         next(c);
       } else {
         c.done = true;
@@ -250,6 +252,8 @@ int main(int argc, char** argv) {
       o.threads = std::strtoull(v, nullptr, 10);
     else if (f == "--seconds")
       o.seconds = std::strtod(v, nullptr);
+    else if (f == "--warmup")
+      o.warmup = std::strtod(v, nullptr);
     else if (f == "--charge")
       o.charge_sha = v;
     else if (f == "--hold")
@@ -266,9 +270,7 @@ int main(int argc, char** argv) {
   if (o.charge_sha.empty() || (o.workload == "w3" && (o.hold_sha.empty() || o.capture_sha.empty())))
     die("--charge (and for w3 --hold, --capture) name the loaded scripts");
 
-  return run_and_report(
-      o.threads, o.connections, o.seconds, o.log_path,
-      [&](std::size_t conns, std::uint64_t thread_no, clock_type::time_point deadline, totals& t) {
-        run_thread(o, conns, thread_no, deadline, t);
-      });
+  return run_and_report(o.threads, o.connections, o.warmup, o.seconds, o.log_path,
+                        [&](std::size_t conns, std::uint64_t thread_no, const cell_window& window,
+                            totals& t) { run_thread(o, conns, thread_no, window, t); });
 }

@@ -157,7 +157,7 @@ creditd_run_load() {
   cpu0=$(proc_cpu_s "$CREDITD_PID")
   out=$("$BIN/http_load" --port "${CREDITD_URL##*:}" --key bench --workload "$workload" \
     --accounts "$accounts" --connections "$conns" --threads "$(client_threads "$conns")" \
-    --seconds "$seconds" --log "$WORK/client.log")
+    --seconds "$seconds" --warmup "$WARMUP" --log "$WORK/client.log")
   cpu1=$(proc_cpu_s "$CREDITD_PID")
   # http_load drains every connection before it stops, but SQLite is filled
   # in behind the log: the probe makes the file hold what was acknowledged.
@@ -166,13 +166,14 @@ creditd_run_load() {
   CREDITD_TOTALS=$after
   local f secs n p50 p99 p999 ch ho ca re rf errors client_cpu
   f=$(jq -r '[.seconds, .requests, .p50_ms, .p99_ms, .p999_ms, .charges, .holds, .captures,
-              .reads, .refused, .errors, .client_cpu_us] | @tsv' <<<"$out")
-  read -r secs n p50 p99 p999 ch ho ca re rf errors client_cpu <<<"$f"
+              .reads, .refused, .errors, .client_cpu_us, .requests_all] | @tsv' <<<"$out")
+  read -r secs n p50 p99 p999 ch ho ca re rf errors client_cpu n_all <<<"$f"
   creditd_cell_check "$CREDITD_DB" "$WORK/client.log"
   verify 0 "$before" "$after" "$ch $ho $ca"
   merge_cell_check
   CELL_CLIENT=http_load CELL_CLIENT_CPU_US=$client_cpu
-  CELL_SERVER_CPU_US=$(cpu_us_per_request "$cpu0" "$cpu1" "$n")
+  # The server's CPU over the whole run (warm-up included) per request of it.
+  CELL_SERVER_CPU_US=$(cpu_us_per_request "$cpu0" "$cpu1" "$n_all")
   record_cell creditd-http "$section" "$workload" "$spread" "$conns" "$secs" "$n" "$p50" "$p99" \
     "$p999" "$ch $ho $ca $re $rf"
 }

@@ -97,22 +97,23 @@ redis_run() {
   cpu0=$(redis_cpu_s)
   out=$("$BIN/redis_load" --port "$REDIS_PORT" --workload "$workload" --accounts "$accounts" \
     --connections "$conns" --threads "$(client_threads "$conns")" --seconds "$seconds" \
-    --charge "${REDIS_SHA[charge]}" --hold "${REDIS_SHA[hold]}" --capture "${REDIS_SHA[capture]}" \
+    --warmup "$WARMUP" --charge "${REDIS_SHA[charge]}" --hold "${REDIS_SHA[hold]}" --capture "${REDIS_SHA[capture]}" \
     --log "$WORK/client.log")
   cpu1=$(redis_cpu_s)
   after=$(redis_totals)
   REDIS_TOTALS=$after
   local f
   f=$(jq -r '[.seconds, .requests, .p50_ms, .p99_ms, .p999_ms, .charges, .holds, .captures,
-              .reads, .refused, .client_cpu_us] | @tsv' <<<"$out")
-  local secs n p50 p99 p999 ch ho ca re rf client_cpu
-  read -r secs n p50 p99 p999 ch ho ca re rf client_cpu <<<"$f"
+              .reads, .refused, .client_cpu_us, .requests_all] | @tsv' <<<"$out")
+  local secs n p50 p99 p999 ch ho ca re rf client_cpu n_all
+  read -r secs n p50 p99 p999 ch ho ca re rf client_cpu n_all <<<"$f"
   redis_cell_check "$WORK/client.log"
   # redis_load drains every connection before it stops: no slack.
   verify 0 "$before" "$after" "$ch $ho $ca"
   merge_cell_check
   CELL_CLIENT=redis_load CELL_CLIENT_CPU_US=$client_cpu
-  CELL_SERVER_CPU_US=$(cpu_us_per_request "$cpu0" "$cpu1" "$n")
+  # The server's CPU over the whole run (warm-up included) per request of it.
+  CELL_SERVER_CPU_US=$(cpu_us_per_request "$cpu0" "$cpu1" "$n_all")
   REDIS_LAST_RATE=$(jq -r '.ops_per_s' <<<"$out")
   record_cell redis "$section" "$workload" "$spread" "$conns" "$secs" "$n" "$p50" "$p99" "$p999" \
     "$ch $ho $ca $re $rf"
