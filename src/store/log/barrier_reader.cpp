@@ -169,7 +169,6 @@ template <class Stored, class Row, class ReadFile>
 std::expected<std::optional<Stored>, store_error> read_back(
     log_store& log, const std::function<void()>& between, ledger::object_id id,
     std::vector<Row> ledger::change_set::*rows, ReadFile read_file) {
-  if (auto r = settle_if_failed(log); !r) return std::unexpected(r.error());
   auto pending = newest_pending_copy(log.pending_with_id(id), id, rows);
   if (!pending) return std::unexpected(pending.error());
   if (between) between();
@@ -183,11 +182,13 @@ std::expected<std::optional<Stored>, store_error> read_back(
 
 std::expected<std::optional<stored_charge>, store_error> barrier_reader::charge(
     ledger::object_id id) {
+  if (auto r = settle_if_failed(log_); !r) return std::unexpected(r.error());
   return read_back<stored_charge>(log_, between_pending_and_file, id, &ledger::change_set::charges,
                                   [&](std::uint64_t* mark) { return inner_.charge(id, mark); });
 }
 
 std::expected<std::optional<stored_hold>, store_error> barrier_reader::hold(ledger::object_id id) {
+  if (auto r = settle_if_failed(log_); !r) return std::unexpected(r.error());
   return read_back<stored_hold>(log_, between_pending_and_file, id, &ledger::change_set::holds,
                                 [&](std::uint64_t* mark) { return inner_.hold(id, mark); });
 }
@@ -196,6 +197,9 @@ std::expected<std::optional<stored_lot>, store_error> barrier_reader::lot(ledger
   // Between the pending copies and the file's row, a copy the applier
   // holds back (lot_backlog.hpp): from a record the file's mark covers, so
   // newer than the file's row and older than a pending copy above the mark.
+  // Settled before the applier is kept out of the file: a failed store
+  // waits for it.
+  if (auto r = settle_if_failed(log_); !r) return std::unexpected(r.error());
   return log_.read_with_held_lots([&](const lot_backlog& held) {
     return read_back<stored_lot>(
         log_, between_pending_and_file, id, &ledger::change_set::lots,
