@@ -943,29 +943,29 @@ TEST(log_store, read_backs_by_id_through_the_barrier_take_the_newest_pending_cop
            std::to_string(x.held) + "," + std::to_string(x.spent) + "," +
            std::to_string(x.expired) + "," + std::to_string(x.voided);
   };
+  // Each of `ids` read through `read` against the ledger's copy (`find`),
+  // both written by `text` (`row`: the stored row's ledger part).
+  auto each_reads_as_in_memory = [&](const std::vector<ledger::object_id>& ids, auto find,
+                                     auto read, auto row, auto text) {
+    for (ledger::object_id id : ids) {
+      const auto* mem = find(id);
+      ASSERT_NE(mem, nullptr) << id;
+      auto got = must(read(id));
+      ASSERT_TRUE(got.has_value()) << id;
+      EXPECT_EQ(text(got->account, (*got).*row), text(mem->owner->id, *mem));
+    }
+  };
   // Every id read through `r` against the ledger's copy.
   auto every_id_reads_as_in_memory = [&](store::journal_reader& r) {
-    for (ledger::object_id id : charges) {
-      const ledger::charge_record* mem = l.find_charge(id);
-      ASSERT_NE(mem, nullptr);
-      auto got = must(r.charge(id));
-      ASSERT_TRUE(got.has_value()) << "charge " << id;
-      EXPECT_EQ(charge_text(got->account, got->c), charge_text(mem->owner->id, *mem));
-    }
-    for (ledger::object_id id : holds) {
-      const ledger::hold* mem = l.find_hold(id);
-      ASSERT_NE(mem, nullptr);
-      auto got = must(r.hold(id));
-      ASSERT_TRUE(got.has_value()) << "hold " << id;
-      EXPECT_EQ(hold_text(got->account, got->h), hold_text(mem->owner->id, *mem));
-    }
-    for (ledger::object_id id : lots) {
-      const ledger::lot* mem = l.find_lot(id);
-      ASSERT_NE(mem, nullptr);
-      auto got = must(r.lot(id));
-      ASSERT_TRUE(got.has_value()) << "lot " << id;
-      EXPECT_EQ(lot_text(got->account, got->l), lot_text(mem->owner->id, *mem));
-    }
+    each_reads_as_in_memory(
+        charges, [&](ledger::object_id id) { return l.find_charge(id); },
+        [&](ledger::object_id id) { return r.charge(id); }, &store::stored_charge::c, charge_text);
+    each_reads_as_in_memory(
+        holds, [&](ledger::object_id id) { return l.find_hold(id); },
+        [&](ledger::object_id id) { return r.hold(id); }, &store::stored_hold::h, hold_text);
+    each_reads_as_in_memory(
+        lots, [&](ledger::object_id id) { return l.find_lot(id); },
+        [&](ledger::object_id id) { return r.lot(id); }, &store::stored_lot::l, lot_text);
   };
   EXPECT_FALSE(must(plain.charge(charges.front())).has_value());
   every_id_reads_as_in_memory(reader);
