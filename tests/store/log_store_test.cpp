@@ -185,10 +185,15 @@ struct lagging_store {
   // The ledger whose changes the tests commit, and the workload's steps.
   ledger::ledger l;
   workload w;
-  // Commits the workload's steps [from, to), one record each.
-  void commit_steps(int from, int to) {
-    for (int i = from; i < to; ++i)
+  // Commits the workload's steps [from, to), one record each; returns the
+  // log's seq after each.
+  std::vector<std::uint64_t> commit_steps(int from, int to) {
+    std::vector<std::uint64_t> seqs;
+    for (int i = from; i < to; ++i) {
       must(s->commit(w.step(l, i)));
+      seqs.push_back(s->durable_seq());
+    }
+    return seqs;
   }
 };
 
@@ -622,11 +627,7 @@ TEST(log_store, journal_pages_through_the_barrier_cross_from_the_file_to_the_pen
   lagging_store f;
   auto& [tmp, s, plain, reader, l, w] = f;
   constexpr int steps = 12;
-  std::vector<std::uint64_t> seqs;  // the log seq after each step
-  for (int i = 0; i < steps; ++i) {
-    must(s->commit(w.step(l, i)));
-    seqs.push_back(s->durable_seq());
-  }
+  const std::vector<std::uint64_t> seqs = f.commit_steps(0, steps);
   auto listed = [](store::journal_reader& r, const std::string& acct, std::size_t page) {
     std::string out;
     std::uint64_t after = 0;
@@ -822,11 +823,7 @@ TEST(log_store, events_through_the_barrier_read_the_pending_records_without_wait
   lagging_store f;
   auto& [tmp, s, plain, reader, l, w] = f;
   constexpr int steps = 16;
-  std::vector<std::uint64_t> seqs;  // the log seq after each step
-  for (int i = 0; i < steps; ++i) {
-    must(s->commit(w.step(l, i)));
-    seqs.push_back(s->durable_seq());
-  }
+  const std::vector<std::uint64_t> seqs = f.commit_steps(0, steps);
   auto listed = [](store::journal_reader& r, const std::string& acct, const std::string& type,
                    std::size_t page) {
     std::string out;
@@ -835,8 +832,12 @@ TEST(log_store, events_through_the_barrier_read_the_pending_records_without_wait
       auto rows = must(r.events(filter));
       for (const store::stored_event& e : rows) {
         EXPECT_GT(e.ev.seq, filter.after) << "out of order or repeated";
-        if (!acct.empty()) EXPECT_EQ(e.account, acct);
-        if (!type.empty()) EXPECT_EQ(ledger::to_string(e.ev.type), type);
+        if (!acct.empty()) {
+          EXPECT_EQ(e.account, acct);
+        }
+        if (!type.empty()) {
+          EXPECT_EQ(ledger::to_string(e.ev.type), type);
+        }
         out += std::to_string(e.ev.seq) + ":" + std::string(ledger::to_string(e.ev.type)) + "," +
                e.account + "," + e.ev.data + "," + std::to_string(e.ev.created_at) + "\n";
         filter.after = e.ev.seq;
