@@ -18,22 +18,26 @@ namespace {
 // and the others): the accounts and ids the record's rows belong to, and
 // its last entry's and event's seq.
 void index_for_readers(log_store::pending_record& record, const ledger::change_set& changes) {
-  std::vector<std::uint32_t>& accounts = record.accounts;
-  accounts.reserve(changes.entries.size() + changes.lots.size() + changes.holds.size() +
-                   changes.charges.size() + changes.purchases.size() + changes.events.size());
-  auto add = [&](std::string_view account) {
-    accounts.push_back(log_store::account_hash(account));
+  std::vector<std::uint64_t>& keys = record.keys;
+  keys.reserve(changes.entries.size() +
+               2 * (changes.lots.size() + changes.holds.size() + changes.charges.size()) +
+               changes.purchases.size() + changes.events.size());
+  auto add = [&](std::string_view account) { keys.push_back(log_store::account_key(account)); };
+  auto add_row = [&](std::string_view account, ledger::object_id id) {
+    add(account);
+    CREDITD_ASSERT(id < (std::uint64_t{1} << 63));  // below every account's key
+    keys.push_back(id);
   };
   for (const ledger::entry& e : changes.entries) {
     add(e.owner->id);
     record.last_entry_seq = std::max(record.last_entry_seq, e.seq);
   }
   for (const ledger::lot& l : changes.lots)
-    add(l.owner->id);
+    add_row(l.owner->id, l.id);
   for (const ledger::hold& h : changes.holds)
-    add(h.owner->id);
+    add_row(h.owner->id, h.id);
   for (const ledger::charge_record& c : changes.charges)
-    add(c.owner->id);
+    add_row(c.owner->id, c.id);
   for (const ledger::purchase& p : changes.purchases)
     add(p.account);
   record.has_purchases = !changes.purchases.empty();
@@ -41,19 +45,8 @@ void index_for_readers(log_store::pending_record& record, const ledger::change_s
     if (ev.owner != nullptr) add(ev.owner->id);
     record.last_event_seq = std::max(record.last_event_seq, ev.seq);
   }
-  std::sort(accounts.begin(), accounts.end());
-  accounts.erase(std::unique(accounts.begin(), accounts.end()), accounts.end());
-
-  std::vector<ledger::object_id>& ids = record.ids;
-  ids.reserve(changes.lots.size() + changes.holds.size() + changes.charges.size());
-  for (const ledger::lot& l : changes.lots)
-    ids.push_back(l.id);
-  for (const ledger::hold& h : changes.holds)
-    ids.push_back(h.id);
-  for (const ledger::charge_record& c : changes.charges)
-    ids.push_back(c.id);
-  std::sort(ids.begin(), ids.end());
-  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
 }
 
 // Decodes records and writes them in one commit_batch transaction; with a
@@ -354,9 +347,9 @@ std::expected<void, store_error> log_store::commit(const ledger::change_set& cha
   return {};
 }
 
-std::uint32_t log_store::account_hash(std::string_view account) {
+std::uint64_t log_store::account_key(std::string_view account) {
   const std::size_t h = std::hash<std::string_view>{}(account);
-  return static_cast<std::uint32_t>(h ^ (h >> 32));
+  return (std::uint64_t{1} << 63) | static_cast<std::uint32_t>(h ^ (h >> 32));
 }
 
 template <class Wanted>
@@ -372,14 +365,15 @@ log_store::pending_records log_store::pending_where(Wanted wanted) const {
 }
 
 log_store::pending_records log_store::pending_with(std::string_view account) const {
-  return pending_where([h = account_hash(account)](const pending_record& r) {
-    return std::binary_search(r.accounts.begin(), r.accounts.end(), h);
+  return pending_where([key = account_key(account)](const pending_record& r) {
+    return std::binary_search(r.keys.begin(), r.keys.end(), key);
   });
 }
 
 log_store::pending_records log_store::pending_with_id(ledger::object_id id) const {
-  return pending_where(
-      [id](const pending_record& r) { return std::binary_search(r.ids.begin(), r.ids.end(), id); });
+  return pending_where([id](const pending_record& r) {
+    return std::binary_search(r.keys.begin(), r.keys.end(), std::uint64_t{id});
+  });
 }
 
 log_store::pending_records log_store::pending_with_events_after(std::uint64_t seq) const {

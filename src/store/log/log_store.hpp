@@ -166,19 +166,20 @@ class log_store final : public store {
   struct pending_record {
     std::uint64_t seq = 0;
     std::string payload;  // encode_change_set's
-    // Hashes (account_hash) of the accounts its entries, lots, holds,
-    // charges, purchases and events belong to, sorted: a read of one
-    // account's history decodes only the records that may hold some of it.
-    std::vector<std::uint32_t> accounts;
-    // The ids of its lots, holds and charges, sorted: a read of one of
-    // them by id decodes only the records that hold a copy.
-    std::vector<ledger::object_id> ids;
+    // Sorted, one list (one allocation per record): account_key() of the
+    // accounts its entries, lots, holds, charges, purchases and events
+    // belong to, and the ids of its lots, holds and charges. A read of one
+    // account's history or of one row by id decodes only the records that
+    // may hold some of it.
+    std::vector<std::uint64_t> keys;
     std::uint64_t last_entry_seq = 0;  // of its entries (0: none)
     std::uint64_t last_event_seq = 0;  // of its events (0: none)
     bool has_purchases = false;
   };
   using pending_records = std::vector<std::shared_ptr<const pending_record>>;
-  static std::uint32_t account_hash(std::string_view account);
+  // An account's key among a record's keys: a 32-bit hash of its id with
+  // the top bit set, above every object id (ids count up from 1).
+  static std::uint64_t account_key(std::string_view account);
   // The records acknowledged and not in the file when called (the applier's
   // transaction in progress included), in seq order, that may hold rows of
   // `account` (a hash filter: a record may hold none after all), a copy of
