@@ -46,16 +46,29 @@ std::vector<Row> overlay(std::vector<Row> page, const std::vector<stored_lot>& h
 
 using pending_records = log_store::pending_records;
 
-// The sets of a pending record, owners interned in `arena`.
-std::expected<std::vector<ledger::change_set>, store_error> decode_pending(
-    const log_store::pending_record& record, owner_arena& arena) {
-  auto sets = decode_change_sets(record.payload, arena);
-  if (!sets) {
-    return std::unexpected(store_error{"log record seq " + std::to_string(record.seq) +
-                                       " does not decode: " + sets.error()});
+// Calls visit(record seq, set) for each change set of the pending records
+// that `wanted` keeps, in seq order, until it returns false. The sets'
+// owners live until the next record: a row kept clears its owner. Errors:
+// a record that does not decode.
+template <class Wanted, class Visit>
+std::expected<void, store_error> each_pending_set(const pending_records& records, Wanted wanted,
+                                                  Visit visit) {
+  owner_arena arena;
+  for (const auto& record : records) {
+    if (!wanted(*record)) continue;
+    auto sets = decode_change_sets(record->payload, arena);
+    if (!sets) {
+      return std::unexpected(store_error{"log record seq " + std::to_string(record->seq) +
+                                         " does not decode: " + sets.error()});
+    }
+    for (ledger::change_set& set : *sets) {
+      if (!visit(record->seq, set)) return {};
+    }
+    arena.reset();
   }
-  return std::move(*sets);
+  return {};
 }
+constexpr auto every_record = [](const log_store::pending_record&) { return true; };
 
 // Each lot of `account` with an id above `after_id` in the pending records:
 // its newest copy (records come in seq order: the last copy wins), owner
@@ -70,21 +83,16 @@ std::expected<pending_lots, store_error> newest_pending_lots(const pending_recor
                                                              const std::string& account,
                                                              ledger::object_id after_id) {
   pending_lots out;
-  owner_arena arena;
-  for (const auto& record : records) {
-    auto sets = decode_pending(*record, arena);
-    if (!sets) return std::unexpected(sets.error());
-    for (ledger::change_set& set : *sets) {
-      for (ledger::lot& l : set.lots) {
-        if (l.id <= after_id || l.owner->id != account) continue;
-        l.owner = nullptr;
-        pending_lot& p = out[l.id];
-        p.record = record->seq;
-        p.row = {account, std::move(l)};
-      }
-    }
-    arena.reset();
-  }
+  auto r =
+      each_pending_set(records, every_record, [&](std::uint64_t record, ledger::change_set& set) {
+        for (ledger::lot& l : set.lots) {
+          if (l.id <= after_id || l.owner->id != account) continue;
+          l.owner = nullptr;
+          out[l.id] = {record, {account, std::move(l)}};
+        }
+        return true;
+      });
+  if (!r) return std::unexpected(r.error());
   return out;
 }
 
@@ -113,20 +121,17 @@ std::expected<std::optional<pending_copy<Row>>, store_error> newest_pending_copy
     const pending_records& records, ledger::object_id id,
     std::vector<Row> ledger::change_set::*rows) {
   std::optional<pending_copy<Row>> out;
-  owner_arena arena;
-  for (const auto& record : records) {
-    auto sets = decode_pending(*record, arena);
-    if (!sets) return std::unexpected(sets.error());
-    for (ledger::change_set& set : *sets) {
-      for (Row& r : set.*rows) {
-        if (r.id != id) continue;
-        std::string account = r.owner->id;
-        r.owner = nullptr;
-        out = pending_copy<Row>{record->seq, std::move(account), std::move(r)};
-      }
-    }
-    arena.reset();
-  }
+  auto r =
+      each_pending_set(records, every_record, [&](std::uint64_t record, ledger::change_set& set) {
+        for (Row& x : set.*rows) {
+          if (x.id != id) continue;
+          std::string account = x.owner->id;
+          x.owner = nullptr;
+          out = pending_copy<Row>{record, std::move(account), std::move(x)};
+        }
+        return true;
+      });
+  if (!r) return std::unexpected(r.error());
   return out;
 }
 
@@ -246,23 +251,20 @@ std::expected<std::vector<stored_entry>, store_error> barrier_reader::entries(
   // The pending entries above what the file holds (and the page's start),
   // in seq order: records in seq order, and entries in order within each.
   const std::uint64_t above = std::max(after_seq, file_last_seq);
-  owner_arena arena;
-  for (const auto& record : pending) {
-    if (record->last_entry_seq <= above) continue;  // all in the file, or before the page
-    auto sets = decode_pending(*record, arena);
-    if (!sets) return std::unexpected(sets.error());
-    for (ledger::change_set& set : *sets) {
-      for (ledger::entry& e : set.entries) {
-        if (e.seq <= above || e.owner->id != account) continue;
-        stored_entry& s = rows->emplace_back();
-        s.account = account;
-        s.e = std::move(e);
-        s.e.owner = nullptr;
-        if (rows->size() == limit) return rows;
-      }
-    }
-    arena.reset();
-  }
+  auto r = each_pending_set(
+      pending,
+      // The others' entries are all in the file, or before the page.
+      [&](const log_store::pending_record& record) { return record.last_entry_seq > above; },
+      [&](std::uint64_t, ledger::change_set& set) {
+        for (ledger::entry& e : set.entries) {
+          if (e.seq <= above || e.owner->id != account) continue;
+          e.owner = nullptr;
+          rows->push_back({account, std::move(e)});
+          if (rows->size() == limit) return false;
+        }
+        return true;
+      });
+  if (!r) return std::unexpected(r.error());
   return rows;
 }
 
@@ -275,19 +277,16 @@ std::expected<std::vector<ledger::purchase>, store_error> barrier_reader::purcha
   const std::string owner(account);
   const pending_records records = log_.pending_with(owner);
   std::vector<ledger::purchase> pending;
-  owner_arena arena;
-  for (const auto& record : records) {
-    if (!record->has_purchases) continue;
-    auto sets = decode_pending(*record, arena);
-    if (!sets) return std::unexpected(sets.error());
-    for (ledger::change_set& set : *sets) {
-      for (ledger::purchase& p : set.purchases) {
-        if (p.account == account && (after_id == 0 || p.id < after_id))
-          pending.push_back(std::move(p));
-      }
-    }
-    arena.reset();
-  }
+  auto r = each_pending_set(
+      records, [](const log_store::pending_record& record) { return record.has_purchases; },
+      [&](std::uint64_t, ledger::change_set& set) {
+        for (ledger::purchase& p : set.purchases) {
+          if (p.account == account && (after_id == 0 || p.id < after_id))
+            pending.push_back(std::move(p));
+        }
+        return true;
+      });
+  if (!r) return std::unexpected(r.error());
   if (between_pending_and_file) between_pending_and_file();
   auto page = inner_.purchases(account, after_id, limit);
   if (!page || pending.empty()) return page;
@@ -318,27 +317,23 @@ std::expected<std::vector<stored_event>, store_error> barrier_reader::events(
   if (!page || page->size() >= filter.limit || pending.empty()) return page;
   const std::uint64_t above =
       page->empty() ? filter.after : std::max(filter.after, page->back().ev.seq);
-  owner_arena arena;
-  for (const auto& record : pending) {
-    if (record->last_event_seq <= above) continue;
-    auto sets = decode_pending(*record, arena);
-    if (!sets) return std::unexpected(sets.error());
-    for (ledger::change_set& set : *sets) {
-      for (ledger::event& ev : set.events) {
-        if (ev.seq <= above) continue;
-        const std::string_view account =
-            ev.owner != nullptr ? std::string_view(ev.owner->id) : std::string_view();
-        if (!filter.account.empty() && account != filter.account) continue;
-        if (!filter.type.empty() && ledger::to_string(ev.type) != filter.type) continue;
-        stored_event& s = page->emplace_back();
-        s.account = account;
-        s.ev = std::move(ev);
-        s.ev.owner = nullptr;
-        if (page->size() == filter.limit) return page;
-      }
-    }
-    arena.reset();
-  }
+  auto r = each_pending_set(
+      pending,
+      [&](const log_store::pending_record& record) { return record.last_event_seq > above; },
+      [&](std::uint64_t, ledger::change_set& set) {
+        for (ledger::event& ev : set.events) {
+          if (ev.seq <= above) continue;
+          const std::string_view account =
+              ev.owner != nullptr ? std::string_view(ev.owner->id) : std::string_view();
+          if (!filter.account.empty() && account != filter.account) continue;
+          if (!filter.type.empty() && ledger::to_string(ev.type) != filter.type) continue;
+          ev.owner = nullptr;  // the arena keeps `account` until the next record
+          page->push_back({std::string(account), std::move(ev)});
+          if (page->size() == filter.limit) return false;
+        }
+        return true;
+      });
+  if (!r) return std::unexpected(r.error());
   return page;
 }
 
