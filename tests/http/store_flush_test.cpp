@@ -1,11 +1,10 @@
 // POST /v1/store/flush: once it answers, the SQLite file holds every write
 // answered before it, lots included, though the log's applier would have
 // held them back a minute; only an admin may ask; 0 without a log.
-#include <sqlite3.h>
-
 #include <set>
 
 #include "http_fixture.hpp"
+#include "support/sql_rows.hpp"
 
 namespace store_flush_test_cpp {  // unity builds: tests/CMakeLists.txt
 
@@ -13,25 +12,14 @@ using namespace creditd::testing;
 
 namespace {
 
-// The first column of every row of `sql`, as text, read from the store file
-// through a read-only connection of its own beside the running server.
-std::vector<std::string> file_column(const std::string& db, const std::string& sql) {
-  std::vector<std::string> out;
-  sqlite3* h = nullptr;
-  EXPECT_EQ(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK) << db;
-  sqlite3_busy_timeout(h, 10'000);
-  sqlite3_stmt* q = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(h, sql.c_str(), -1, &q, nullptr), SQLITE_OK)
-      << sql << ": " << sqlite3_errmsg(h);
-  int rc = SQLITE_DONE;
-  while (q != nullptr && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-    const unsigned char* t = sqlite3_column_text(q, 0);
-    out.emplace_back(t ? reinterpret_cast<const char*>(t) : "NULL");
-  }
-  EXPECT_EQ(rc, SQLITE_DONE) << sql << ": " << sqlite3_errmsg(h);
-  sqlite3_finalize(q);
-  sqlite3_close(h);
-  return out;
+// Every row of `sql` (sql_rows.hpp: columns joined with '|'), read from the
+// store file through a connection of its own beside the running server.
+std::vector<std::string> file_rows(const std::string& db, const std::string& sql) {
+  auto h = creditd::store::sqlite::database::open(db, false);
+  EXPECT_TRUE(h.has_value()) << db;
+  if (!h) return {};
+  EXPECT_TRUE(h->exec("PRAGMA query_only=1; PRAGMA busy_timeout=10000;").has_value());
+  return rows_of(*h, sql);
 }
 
 std::uint64_t applied_log_seq(const http_reply& r) {
@@ -41,8 +29,8 @@ std::uint64_t applied_log_seq(const http_reply& r) {
 // The ids ("ch_12") of the charges whose journal entries the file holds.
 std::set<std::string> charges_in_file(const std::string& db, const std::string& account) {
   std::set<std::string> out;
-  for (const std::string& id : file_column(db, "SELECT charge_id FROM entries WHERE account = '" +
-                                                   account + "' AND type = 'charge'"))
+  for (const std::string& id : file_rows(db, "SELECT charge_id FROM entries WHERE account = '" +
+                                                 account + "' AND type = 'charge'"))
     out.insert("ch_" + id);
   return out;
 }
@@ -64,7 +52,7 @@ TEST(http_store_flush, the_file_holds_every_answered_charge_and_its_lot) {
   EXPECT_GT(applied_log_seq(flushed), 0u) << flushed.body;
   EXPECT_EQ(charges_in_file(srv.db(), "a"), charged);
   // 5 of the lot's 100 credits spent, in micro-credits.
-  EXPECT_EQ(file_column(srv.db(), "SELECT remaining FROM lots WHERE account = 'a'"),
+  EXPECT_EQ(file_rows(srv.db(), "SELECT remaining FROM lots WHERE account = 'a'"),
             std::vector<std::string>{"95000000"});
 
   // A later flush holds the later writes, and says a later record.
