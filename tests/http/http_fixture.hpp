@@ -7,6 +7,7 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/write.hpp>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <optional>
@@ -90,6 +91,17 @@ std::vector<bj::object> entries_of_type(http_client& c, const std::string& accou
 // A read through the API is no way to that: it may add what the file
 // lacks from the log's memory instead (src/store/log/barrier_reader.hpp).
 void file_holds_every_answered_write(http_client& admin);
+
+// The value of the sample line `name` (with its labels, if any) of a
+// Prometheus text `text` (GET /metrics), or nullopt.
+std::optional<double> metric_sample(const std::string& text, const std::string& name);
+
+// Waits, at most `bound` (a guard against a hang, not a timing), until
+// GET /metrics says the SQLite file holds every record the server's log
+// acknowledged (creditd_log_applied_seq == creditd_log_durable_seq > 0),
+// and returns whether it did. Unlike a flush, it makes the applier do
+// nothing, and leaves the lots' changes it holds back held.
+bool log_applied_caught_up(http_client& c, std::chrono::seconds bound);
 
 // Everything a client can read about an account, minus the reading time:
 // equal before and after a refused request iff nothing changed.

@@ -6,7 +6,6 @@
 #include <chrono>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include "http_fixture.hpp"
 #include "support/promtool.hpp"
@@ -17,27 +16,13 @@ using namespace creditd::testing;
 
 namespace {
 
-// The value of the sample line `name` (with its labels, if any), or nullopt.
-std::optional<double> sample(const std::string& text, const std::string& name) {
-  const std::string key = "\n" + name + " ";
-  std::size_t pos = text.find(key);
-  if (pos == std::string::npos) {
-    if (!text.starts_with(name + " ")) return std::nullopt;
-    pos = 0;
-  } else {
-    pos += 1;
-  }
-  const std::size_t value = pos + name.size() + 1;
-  return std::stod(text.substr(value, text.find('\n', value) - value));
-}
-
 std::string scrape(http_client& c) {
   return expect(c.get("/metrics"), 200, "GET /metrics").body;
 }
 
 // Store commits so far: the count of the engine's commit histogram.
 double commits(const std::string& text) {
-  auto n = sample(text, "creditd_store_commit_duration_seconds_count");
+  auto n = metric_sample(text, "creditd_store_commit_duration_seconds_count");
   if (!n) throw std::runtime_error("no commit count in:\n" + text);
   return *n;
 }
@@ -64,13 +49,16 @@ TEST(http_metrics, scrapes_and_reads_commit_nothing) {
   // Each route has its own latency histogram; unmatched targets share one.
   ASSERT_EQ(c.get("/no/such/route").status, 404u);
   const std::string m = scrape(open);
-  EXPECT_EQ(sample(m,
-                   "creditd_http_request_duration_seconds_count{route=\"/v1/accounts/{id}/"
-                   "charges\"}"),
+  EXPECT_EQ(metric_sample(m,
+                          "creditd_http_request_duration_seconds_count{route=\"/v1/accounts/{id}/"
+                          "charges\"}"),
             2.0)
       << m;
-  EXPECT_EQ(sample(m, "creditd_http_requests_total{route=\"/metrics\",status=\"200\"}"), 23.0) << m;
-  EXPECT_EQ(sample(m, "creditd_http_request_duration_seconds_count{route=\"(unmatched)\"}"), 1.0)
+  EXPECT_EQ(metric_sample(m, "creditd_http_requests_total{route=\"/metrics\",status=\"200\"}"),
+            23.0)
+      << m;
+  EXPECT_EQ(metric_sample(m, "creditd_http_request_duration_seconds_count{route=\"(unmatched)\"}"),
+            1.0)
       << m;
 }
 
@@ -103,7 +91,7 @@ TEST(http_metrics, promtool_accepts_the_live_exposition) {
         << family << " in:\n"
         << m;
   }
-  EXPECT_EQ(sample(m, "creditd_accounts"), 1.0) << m;
+  EXPECT_EQ(metric_sample(m, "creditd_accounts"), 1.0) << m;
 }
 
 // The log's gauges: the last acknowledged record runs ahead of the file's
@@ -117,8 +105,8 @@ TEST(http_metrics, log_gauges_follow_the_log_and_the_file) {
   grant(c, "g", "10");
   charge(c, "g", "1");
   std::string m = scrape(open);
-  const auto durable = sample(m, "creditd_log_durable_seq");
-  const auto applied = sample(m, "creditd_log_applied_seq");
+  const auto durable = metric_sample(m, "creditd_log_durable_seq");
+  const auto applied = metric_sample(m, "creditd_log_applied_seq");
   ASSERT_TRUE(durable && applied) << m;
   EXPECT_LT(*applied, *durable) << m;
 
@@ -126,8 +114,8 @@ TEST(http_metrics, log_gauges_follow_the_log_and_the_file) {
   const auto seq = static_cast<double>(flushed.at("applied_log_seq").to_number<std::uint64_t>());
   EXPECT_GE(seq, *durable);
   m = scrape(open);
-  EXPECT_EQ(sample(m, "creditd_log_durable_seq"), seq) << m;
-  EXPECT_EQ(sample(m, "creditd_log_applied_seq"), seq) << m;
+  EXPECT_EQ(metric_sample(m, "creditd_log_durable_seq"), seq) << m;
+  EXPECT_EQ(metric_sample(m, "creditd_log_applied_seq"), seq) << m;
 
   live_server no_log({"--no-log"});
   http_client open_no_log(no_log.port());
@@ -146,18 +134,9 @@ TEST(http_metrics, the_applier_goes_once_apply_records_max_records_wait) {
   put_account(c, "r");
   grant(c, "r", "10");
   charge(c, "r", "1");
-  const auto durable = sample(scrape(open), "creditd_log_durable_seq");
-  ASSERT_TRUE(durable && *durable > 0);
-  // A bound, not a timing: the applier runs at idle priority, and the
-  // machine may be busy with other tests; a minute is the delay it skips.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(50);
-  std::optional<double> applied;
-  while (std::chrono::steady_clock::now() < deadline) {
-    applied = sample(scrape(open), "creditd_log_applied_seq");
-    if (applied && *applied >= *durable) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_EQ(applied, durable);
+  // At most 50 s (the applier runs at idle priority, and the machine may be
+  // busy with other tests): below the minute of delay it skips.
+  EXPECT_TRUE(log_applied_caught_up(open, std::chrono::seconds(50)));
 }
 
 // Passes once the service calls metrics::charged(), granted() and refused()
@@ -180,13 +159,14 @@ TEST(http_metrics, billing_figures_follow_charges_grants_and_refusals) {
   ASSERT_EQ(c.post("/v1/accounts/b/charges", once, {{"Idempotency-Key", "k1"}}).status, 201u);
   ASSERT_EQ(c.post("/v1/accounts/b/charges", once, {{"Idempotency-Key", "k1"}}).status, 201u);
   const std::string m = scrape(open);
-  EXPECT_EQ(sample(m, "creditd_charges_total"), 4.0) << m;
+  EXPECT_EQ(metric_sample(m, "creditd_charges_total"), 4.0) << m;
   EXPECT_NE(m.find("\ncreditd_charged_credits_total 3.875\n"), std::string::npos) << m;
-  EXPECT_EQ(sample(m, "creditd_lots_granted_total{kind=\"prepaid\"}"), 1.0) << m;
+  EXPECT_EQ(metric_sample(m, "creditd_lots_granted_total{kind=\"prepaid\"}"), 1.0) << m;
   EXPECT_NE(m.find("\ncreditd_granted_credits_total{kind=\"promo\"} 0.5\n"), std::string::npos)
       << m;
-  EXPECT_EQ(sample(m, "creditd_refusals_total{code=\"insufficient_credits\",reason=\"balance\"}"),
-            1.0)
+  EXPECT_EQ(
+      metric_sample(m, "creditd_refusals_total{code=\"insufficient_credits\",reason=\"balance\"}"),
+      1.0)
       << m;
 }
 }  // namespace metrics_test_cpp

@@ -48,30 +48,6 @@ struct run_result {
   std::string out, err;
 };
 
-// The value of GET /metrics's sample `name` (no labels), or -1.
-long long metric(http_client& c, const std::string& name) {
-  const std::string text = c.get("/metrics").body;
-  const std::size_t at = text.find("\n" + name + " ");
-  if (at == std::string::npos) return -1;
-  return std::stoll(text.substr(at + name.size() + 2));
-}
-
-// Waits (at most 60 s) until the log's applier has written every record
-// acknowledged so far into the file, as /metrics says, and returns whether
-// it did: the records only, the lots' changes it holds back left held
-// (POST /v1/store/flush would write those too).
-bool every_record_applied(http_client& c) {
-  // A bound, not a timing: the applier goes at once (--apply-delay-ms 0),
-  // but at idle priority on a machine busy with other tests.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < deadline) {
-    const long long durable = metric(c, "creditd_log_durable_seq");
-    if (durable > 0 && metric(c, "creditd_log_applied_seq") == durable) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
-}
-
 run_result run_creditd(temp_dir& logs, std::vector<std::string> args) {
   child_process p({.args = std::move(args), .stderr_path = logs.file("run.err")});
   run_result r;
@@ -299,7 +275,9 @@ TEST(startup_log, check_after_a_kill_writes_the_lots_held_back_from_the_log_firs
       ASSERT_EQ(charge.status, 201u) << charge.body;
     }
     // The file holds every entry, not yet the lot's balance.
-    ASSERT_TRUE(every_record_applied(c));
+    // At most 60 s: the applier goes at once (--apply-delay-ms 0), but at
+    // idle priority on a machine busy with other tests.
+    ASSERT_TRUE(log_applied_caught_up(c, std::chrono::seconds(60)));
     ::kill(s.proc.pid(), SIGKILL);
     EXPECT_EQ(s.proc.wait(), -SIGKILL);
   }

@@ -7,6 +7,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cstdio>
+#include <thread>
 
 namespace creditd::testing {
 
@@ -67,6 +68,31 @@ std::string available(http_client& c, const std::string& account) {
 
 void file_holds_every_answered_write(http_client& admin) {
   expect(admin.post("/v1/store/flush", ""), 200, "POST /v1/store/flush");
+}
+
+std::optional<double> metric_sample(const std::string& text, const std::string& name) {
+  const std::string key = "\n" + name + " ";
+  std::size_t pos = text.find(key);
+  if (pos == std::string::npos) {
+    if (!text.starts_with(name + " ")) return std::nullopt;
+    pos = 0;
+  } else {
+    pos += 1;
+  }
+  const std::size_t value = pos + name.size() + 1;
+  return std::stod(text.substr(value, text.find('\n', value) - value));
+}
+
+bool log_applied_caught_up(http_client& c, std::chrono::seconds bound) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::string text = expect(c.get("/metrics"), 200, "GET /metrics").body;
+    const auto durable = metric_sample(text, "creditd_log_durable_seq");
+    const auto applied = metric_sample(text, "creditd_log_applied_seq");
+    if (durable && *durable > 0 && applied == durable) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
 }
 
 std::vector<bj::object> entries(http_client& c, const std::string& account) {
