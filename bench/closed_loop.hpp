@@ -54,6 +54,13 @@ struct totals {
 struct cell_window {
   clock_type::time_point from;
   clock_type::time_point deadline;
+  // `warmup` seconds from `start`, then `seconds` measured.
+  static cell_window after(clock_type::time_point start, double warmup, double seconds) {
+    auto plus = [](clock_type::time_point t, double s) {
+      return t + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(s));
+    };
+    return {plus(start, warmup), plus(start, warmup + seconds)};
+  }
 };
 
 // One reply, answered at `now` to a request sent at `sent`.
@@ -116,12 +123,8 @@ template <typename RunThread>
 int run_and_report(std::size_t threads, std::size_t connections, double warmup, double seconds,
                    const std::string& log_path, RunThread run_thread) {
   threads = std::clamp<std::size_t>(threads, 1, connections);
-  auto after = [](clock_type::time_point t, double s) {
-    return t + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(s));
-  };
   const double cpu_before = cpu_seconds();
-  const auto start = clock_type::now();
-  const cell_window window{after(start, warmup), after(start, warmup + seconds)};
+  const cell_window window = cell_window::after(clock_type::now(), warmup, seconds);
   std::vector<totals> per(threads);
   std::vector<std::thread> pool;
   for (std::size_t i = 0; i < threads; ++i) {

@@ -59,6 +59,7 @@
 #include <vector>
 
 #include "cell_check.hpp"
+#include "closed_loop.hpp"
 #include "engine/engine.hpp"
 #include "store/log/log_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -401,11 +402,8 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
     };
     const auto start = std::chrono::steady_clock::now();
     cpu_us = -process_cpu_us();
-    using clock_duration = std::chrono::steady_clock::duration;
-    const auto measure_from =
-        start + std::chrono::duration_cast<clock_duration>(std::chrono::duration<double>(warmup));
-    const auto deadline = measure_from + std::chrono::duration_cast<clock_duration>(
-                                             std::chrono::duration<double>(seconds));
+    const auto [measure_from, deadline] =
+        bench::closed_loop::cell_window::after(start, warmup, seconds);
     for (client& c : clients)
       next(c);
     std::size_t in_flight = window;
