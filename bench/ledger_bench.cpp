@@ -266,6 +266,9 @@ struct client final : engine::task {
       }
     }
   }
+  std::string_view account_hint() const override {
+    return kind == op::capture ? std::string_view() : std::string_view(*account);
+  }
   const char* name() const {
     switch (kind) {
       case op::charge:

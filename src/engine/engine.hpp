@@ -37,6 +37,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -59,6 +60,10 @@ class task {
   virtual void complete(bool durable) = 0;
   // A task that changes nothing durable (a read): served while degraded.
   virtual bool read_only() const { return false; }
+  // The account apply() will touch first, if one: the writer resolves a
+  // round's accounts in one pass before it applies the round, so that their
+  // cache misses overlap instead of following one another.
+  virtual std::string_view account_hint() const { return {}; }
 };
 
 struct engine_options {

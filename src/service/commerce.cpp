@@ -316,8 +316,9 @@ std::string service::apply_catalog(const std::vector<ledger::price_cmd>& prices,
 // ------------------------------------------------------------------ quotes and purchases
 
 void service::quote(const caller& c, ledger::charge_cmd cmd, reply_fn done) {
-  submit(
-      c, false,
+  std::string on = cmd.account;
+  submit_on(
+      c, std::move(on), false,
       [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
         if (l.find_account(cmd.account) == nullptr) return not_found("account", cmd.account);
         auto r = l.quote(cmd, now);
@@ -353,8 +354,9 @@ void service::quote(const caller& c, ledger::charge_cmd cmd, reply_fn done) {
 }
 
 void service::purchase(const caller& c, ledger::purchase_cmd cmd, reply_fn done) {
-  submit(
-      c, false,
+  std::string on = cmd.account;
+  submit_on(
+      c, std::move(on), false,
       [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
         if (l.find_account(cmd.account) == nullptr) return not_found("account", cmd.account);
         if (l.find_package(cmd.package) == nullptr) return not_found("package", cmd.package);

@@ -36,15 +36,17 @@ class command_task final : public engine::task {
  public:
   using task_fn = std::function<reply(ledger::ledger&, time_us)>;
   command_task(task_fn fn, reply_fn done, std::string key, std::string fingerprint, bool read_only,
-               counters* stats)
+               counters* stats, std::string account)
       : stats_(stats),
         fn_(std::move(fn)),
         done_(std::move(done)),
         key_(std::move(key)),
         fingerprint_(std::move(fingerprint)),
+        account_(std::move(account)),
         read_only_(read_only) {}
 
   bool read_only() const override { return read_only_; }
+  std::string_view account_hint() const override { return account_; }
 
   void apply(ledger::ledger& l, time_us now) override {
     if (key_.empty()) {
@@ -99,6 +101,7 @@ class command_task final : public engine::task {
   reply_fn done_;
   std::string key_;
   std::string fingerprint_;
+  std::string account_;  // the account the command is on, if one
   bool read_only_;
   reply reply_;
 };
@@ -215,8 +218,14 @@ service::~service() {
 }
 
 void service::submit(const caller& c, bool read_only, task_fn fn, reply_fn done) {
-  auto* t = new command_task(std::move(fn), std::move(done), read_only ? "" : c.idempotency_key,
-                             read_only ? "" : c.fingerprint, read_only, ctx_.stats);
+  submit_on(c, {}, read_only, std::move(fn), std::move(done));
+}
+
+void service::submit_on(const caller& c, std::string account, bool read_only, task_fn fn,
+                        reply_fn done) {
+  auto* t =
+      new command_task(std::move(fn), std::move(done), read_only ? "" : c.idempotency_key,
+                       read_only ? "" : c.fingerprint, read_only, ctx_.stats, std::move(account));
   ctx_.eng.submit(t);
 }
 
@@ -269,8 +278,9 @@ void service::put_account(const caller& c, account_put cmd, reply_fn done) {
 }
 
 void service::get_account(const caller& c, std::string id, reply_fn done) {
-  submit(
-      c, true,
+  std::string on = id;
+  submit_on(
+      c, std::move(on), true,
       [id = std::move(id)](ledger::ledger& l, time_us now) {
         const ledger::account* acct = l.find_account(id);
         if (acct == nullptr) return not_found("account", id);
@@ -286,8 +296,9 @@ void service::get_balance(const caller& c, std::string id, std::optional<time_us
                           reply_fn done) {
   if (at && *at >= ctx_.clock.now()) at.reset();  // now or later: the live balance
   if (!at) {
-    submit(
-        c, true,
+    std::string on = id;
+    submit_on(
+        c, std::move(on), true,
         [id = std::move(id)](ledger::ledger& l, time_us now) {
           const ledger::account* acct = l.find_account(id);
           if (acct == nullptr) return not_found("account", id);
@@ -328,8 +339,9 @@ void service::get_balance(const caller& c, std::string id, std::optional<time_us
 // ------------------------------------------------------------------ lots
 
 void service::grant(const caller& c, ledger::grant_cmd cmd, reply_fn done) {
-  submit(
-      c, false,
+  std::string on = cmd.account;
+  submit_on(
+      c, std::move(on), false,
       [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
         if (l.find_account(cmd.account) == nullptr) return not_found("account", cmd.account);
         auto r = l.grant(cmd, now);
@@ -528,8 +540,9 @@ void service::void_lot(const caller& c, ledger::object_id lot, std::string reaso
 // ------------------------------------------------------------------ spending
 
 void service::charge(const caller& c, ledger::charge_cmd cmd, reply_fn done) {
-  submit(
-      c, false,
+  std::string on = cmd.account;
+  submit_on(
+      c, std::move(on), false,
       [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
         if (l.find_account(cmd.account) == nullptr) return not_found("account", cmd.account);
         auto r = l.charge(cmd, now);
@@ -547,8 +560,9 @@ void service::charge(const caller& c, ledger::charge_cmd cmd, reply_fn done) {
 }
 
 void service::charge_batch(const caller& c, std::vector<ledger::charge_cmd> cmds, reply_fn done) {
-  submit(
-      c, false,
+  std::string on = cmds.empty() ? std::string() : cmds[0].account;
+  submit_on(
+      c, std::move(on), false,
       [cmds = std::move(cmds)](ledger::ledger& l, time_us now) {
         CREDITD_ASSERT(!cmds.empty());
         if (l.find_account(cmds[0].account) == nullptr)
@@ -651,8 +665,9 @@ void service::refund(const caller& c, ledger::refund_cmd cmd, reply_fn done) {
 }
 
 void service::adjust(const caller& c, ledger::adjust_cmd cmd, reply_fn done) {
-  submit(
-      c, false,
+  std::string on = cmd.account;
+  submit_on(
+      c, std::move(on), false,
       [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
         if (l.find_account(cmd.account) == nullptr) return not_found("account", cmd.account);
         auto r = l.adjust(cmd, now);
@@ -669,8 +684,9 @@ void service::adjust(const caller& c, ledger::adjust_cmd cmd, reply_fn done) {
 }
 
 void service::place_hold(const caller& c, ledger::hold_cmd cmd, reply_fn done) {
-  submit(
-      c, false,
+  std::string on = cmd.account;
+  submit_on(
+      c, std::move(on), false,
       [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
         if (l.find_account(cmd.account) == nullptr) return not_found("account", cmd.account);
         auto r = l.place_hold(cmd, now);

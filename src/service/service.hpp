@@ -194,6 +194,10 @@ class service {
   // Runs `fn` on the engine's writer with the caller's Idempotency-Key, and
   // answers after the commit that holds its effects.
   void submit(const caller& c, bool read_only, task_fn fn, reply_fn done);
+  // The same for a command on one account, named first: the writer finds a
+  // round's accounts in one pass before it applies the round
+  // (engine::task::account_hint).
+  void submit_on(const caller& c, std::string account, bool read_only, task_fn fn, reply_fn done);
   // What one request reads of the objects the ledger forgot, pinned while
   // it reads (service.cpp, "What the ledger forgot").
   struct forgotten_reads {

@@ -539,6 +539,57 @@ TEST(engine_on_writer, tasks_that_arrive_during_a_commit_make_the_next_set) {
   EXPECT_TRUE(read.wait());
 }
 
+// The writer finds a round's accounts (engine::task::account_hint) before it
+// applies the round: the tasks still see the ledger each one before them
+// left. One round: an account made, a lot granted to it and a charge on it,
+// each hinting at an account that did not exist when the round began; and
+// hints that name nothing, or an account no task makes.
+TEST(engine_on_writer, a_round_hinting_at_accounts_its_own_tasks_make_sees_them) {
+  gated_engine g(1'000'000, /*on_writer=*/true);
+  gated_store& s = g.s;
+  engine::engine& e = *g.e;
+
+  fn_task first(charge_a_credit);
+  held_at_the_gate(s, e, first);
+  std::vector<std::unique_ptr<fn_task>> round;
+  auto add = [&](std::string hint, std::function<void(ledger::ledger&, time_us)> fn) {
+    round.push_back(std::make_unique<fn_task>(std::move(fn), false, std::move(hint)));
+    e.submit(round.back().get());
+  };
+  add("b", [](ledger::ledger& l, time_us now) {
+    ledger::account_cmd c;
+    c.id = "b";
+    ASSERT_TRUE(l.put_account(c, now).has_value());
+  });
+  add("b", [](ledger::ledger& l, time_us now) {
+    ledger::grant_cmd g;
+    g.account = "b";
+    g.amount = 5 * credit;
+    ASSERT_TRUE(l.grant(g, now).has_value());
+  });
+  add("b", [](ledger::ledger& l, time_us now) {
+    ASSERT_TRUE(l.charge({"b", 2 * credit, "op", "", "", false}, now).has_value());
+  });
+  add("", charge_a_credit);
+  add("nobody", charge_a_credit);
+  s.open(false);
+  EXPECT_TRUE(first.wait());
+  for (auto& t : round)
+    EXPECT_TRUE(t->wait());
+  EXPECT_EQ(e.stats().commits, 3u);  // the seed, the first charge, the round
+  fn_task read(
+      [&](ledger::ledger& l, time_us now) {
+        EXPECT_EQ(available(l, now), (100 - 3) * credit);
+        ASSERT_NE(l.find_account("b"), nullptr);
+        EXPECT_EQ(l.balance(*l.find_account("b"), now).available, 3 * credit);
+        EXPECT_EQ(l.find_account("nobody"), nullptr);
+        EXPECT_EQ(l.account_count(), 2u);
+      },
+      true);
+  e.submit(&read);
+  EXPECT_TRUE(read.wait());
+}
+
 // While a commit is held at the gate, the writer stages what it applies
 // round after round (ledger::append_changes); the committer takes all of it
 // as the next commit. A round of reads alone, staged after a write, must

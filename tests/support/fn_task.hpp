@@ -4,6 +4,8 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <string>
+#include <string_view>
 
 #include "engine/engine.hpp"
 
@@ -11,9 +13,11 @@ namespace creditd::testing {
 
 class fn_task final : public engine::task {
  public:
-  explicit fn_task(std::function<void(ledger::ledger&, ledger::time_us)> fn, bool read_only = false)
-      : fn_(std::move(fn)), read_only_(read_only) {}
+  explicit fn_task(std::function<void(ledger::ledger&, ledger::time_us)> fn, bool read_only = false,
+                   std::string account_hint = {})
+      : fn_(std::move(fn)), read_only_(read_only), hint_(std::move(account_hint)) {}
   bool read_only() const override { return read_only_; }
+  std::string_view account_hint() const override { return hint_; }
   void apply(ledger::ledger& l, ledger::time_us now) override {
     applied_ = true;
     fn_(l, now);
@@ -35,6 +39,7 @@ class fn_task final : public engine::task {
  private:
   std::function<void(ledger::ledger&, ledger::time_us)> fn_;
   bool read_only_;
+  std::string hint_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool done_ = false;

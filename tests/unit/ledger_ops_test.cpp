@@ -110,6 +110,22 @@ TEST_F(ledger_accounts, account_ids) {
   EXPECT_EQ(acct("n").name, std::string(256, 'x'));
 }
 
+// The engine's writer calls prefetch_account for each task of a round before
+// it applies them: it must change nothing, least of all make an account.
+TEST_F(ledger_accounts, prefetch_changes_nothing) {
+  open("with-lots");
+  grant(grant_of(cr(5), lot_kind::prepaid, std::nullopt, "with-lots"));
+  open("no-lots");
+  (void)led.take_changes();
+  for (std::string_view id : {"with-lots", "no-lots", "absent", ""})
+    led.prefetch_account(id);
+  EXPECT_FALSE(led.has_changes());
+  EXPECT_EQ(led.account_count(), 2u);
+  EXPECT_EQ(led.find_account("absent"), nullptr);
+  EXPECT_EQ(led.find_account(""), nullptr);
+  EXPECT_EQ(led.balance(acct("with-lots"), t0).available, cr(5));
+}
+
 TEST_F(ledger_accounts, settings_refusals) {
   struct refusal {
     const char* what;
