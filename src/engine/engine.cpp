@@ -216,17 +216,34 @@ void engine::stage(std::vector<task*>& applied) {
   }
 }
 
+namespace {
+
+// How many of the oldest a round may forget, with `count` kept and at most
+// `max` wanted: above 7/8 of the maximum, `pace` a round, about what a round
+// adds, so that forgetting keeps step with the rounds instead of stopping the
+// writer for thousands at once each time the maximum is passed (8,192
+// charges took it 0.6 to 3 ms, 16 times a second at 145,000 charges/s); past
+// the maximum, what it is over too, at most `step` (the rest waits for the
+// next round). 0: nothing to forget.
+std::size_t forget_budget(std::size_t count, std::size_t max) {
+  constexpr std::size_t step = 16'384, pace = 1'024;
+  if (count <= max - max / 8) return 0;
+  return count > max ? std::min(step, count - max + pace) : pace;
+}
+
+}  // namespace
+
 void engine::forget_history() {
-  // Down to 7/8 of the maximum, a bounded step a round (the rest waits for
-  // the next round).
-  constexpr std::size_t step = 16'384;
   const std::uint64_t durable = durable_epoch_.load(std::memory_order_acquire);
-  if (const std::size_t max = opts_.charges_kept_max; ledger_.charge_count() > max)
-    (void)ledger_.forget_charges(durable, max - max / 8, step);
-  if (const std::size_t max = opts_.closed_holds_kept_max; ledger_.closed_hold_count() > max)
-    (void)ledger_.forget_closed_holds(durable, max - max / 8, step);
-  if (const std::size_t max = opts_.dead_lots_kept_max; ledger_.dead_lot_count() > max)
-    (void)ledger_.forget_dead_lots(durable, max - max / 8, step);
+  // Each down to 7/8 of its maximum.
+  const std::size_t charges = opts_.charges_kept_max, holds = opts_.closed_holds_kept_max,
+                    lots = opts_.dead_lots_kept_max;
+  if (const std::size_t n = forget_budget(ledger_.charge_count(), charges); n > 0)
+    (void)ledger_.forget_charges(durable, charges - charges / 8, n);
+  if (const std::size_t n = forget_budget(ledger_.closed_hold_count(), holds); n > 0)
+    (void)ledger_.forget_closed_holds(durable, holds - holds / 8, n);
+  if (const std::size_t n = forget_budget(ledger_.dead_lot_count(), lots); n > 0)
+    (void)ledger_.forget_dead_lots(durable, lots - lots / 8, n);
 }
 
 void engine::serve_degraded(std::vector<task*>& incoming, std::vector<task*>& applied) {

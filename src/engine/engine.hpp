@@ -71,9 +71,10 @@ struct engine_options {
   std::size_t batch_tasks_max = 65536;               // tasks in one change set at most
   ledger::time_us idle_wakeup_us = 200'000;          // how often time-driven work is checked
   ledger::time_us recovery_interval_us = 1'000'000;  // store probes while degraded
-  // Charges kept in memory (for refunds without a store read). Beyond it the
-  // writer forgets the oldest durable ones, a bounded step per round, down
-  // to 7/8 of it; a refund of a forgotten charge reads it from the store.
+  // Charges kept in memory (for refunds without a store read). Past 7/8 of
+  // it the writer forgets the oldest durable ones, back to 7/8, a bounded
+  // number per round (engine.cpp, forget_budget); a refund of a forgotten
+  // charge reads it from the store.
   std::size_t charges_kept_max = 65'536;
   // The same for closed holds (a read, capture or release of a forgotten one
   // is answered from the store).

@@ -590,6 +590,41 @@ TEST(engine_on_writer, a_round_hinting_at_accounts_its_own_tasks_make_sees_them)
   EXPECT_TRUE(read.wait());
 }
 
+// Past 7/8 of charges_kept_max, each round forgets back to 7/8, a bounded
+// number a round, instead of letting the count reach the maximum and then
+// forgetting an eighth of it at once (a stall of the writer). Rounds of one
+// charge keep the count at 7/8 once there; a round of 20,000 is forgotten
+// 16,384 at most a round.
+TEST(engine_on_writer, charges_are_forgotten_back_to_seven_eighths_each_round) {
+  temp_dir dir;
+  auto s = open_store(dir.file("engine.db"));
+  ledger::ledger l;
+  ASSERT_TRUE(s->load(l, t0).has_value());
+  engine::engine e(l, *s,
+                   {.clock = [] { return t0; }, .charges_kept_max = 64, .commit_on_writer = true});
+  seed(e);
+  auto kept = [&] {
+    std::size_t n = 0;
+    fn_task read([&](ledger::ledger& l, time_us) { n = l.charge_count(); }, true);
+    e.submit(&read);
+    EXPECT_TRUE(read.wait());
+    return n;
+  };
+  auto charge = [](int n) {
+    return [n](ledger::ledger& l, time_us now) {
+      for (int i = 0; i < n; ++i)
+        ASSERT_TRUE(l.charge({"a", 1, "op", "", "", false}, now).has_value());
+    };
+  };
+  for (std::size_t i = 1; i <= 100; ++i) {
+    ASSERT_TRUE(run_durably(e, charge(1)));
+    ASSERT_EQ(kept(), std::min<std::size_t>(i, 56)) << "after " << i << " rounds of one charge";
+  }
+  ASSERT_TRUE(run_durably(e, charge(20'000)));
+  EXPECT_EQ(kept(), 56u + 20'000 - 16'384);
+  EXPECT_EQ(kept(), 56u);
+}
+
 // While a commit is held at the gate, the writer stages what it applies
 // round after round (ledger::append_changes); the committer takes all of it
 // as the next commit. A round of reads alone, staged after a write, must
