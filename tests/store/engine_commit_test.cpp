@@ -137,6 +137,21 @@ struct gated_engine {
   }
 };
 
+// An engine that commits on its writer, with a first charge held at the
+// gate: what is submitted next makes one round, committed after `open`
+// lets the first commit end.
+struct behind_a_held_commit {
+  gated_engine g{1'000'000, /*on_writer=*/true};
+  engine::engine& e = *g.e;
+  fn_task first{charge_a_credit};
+  behind_a_held_commit() { held_at_the_gate(g.s, e, first); }
+  // Lets the held commit end; returns whether the first charge was durable.
+  bool open() {
+    g.s.open(false);
+    return first.wait();
+  }
+};
+
 }  // namespace
 
 TEST(engine_commits, reads_alone_are_not_commits) {
@@ -511,12 +526,8 @@ TEST(engine_on_writer, a_commit_holds_the_writer_and_a_failed_one_degrades_the_e
 // Its writes commit in groups as before: while one set commits, the tasks
 // that arrive make the next one, and each completes after its own commit.
 TEST(engine_on_writer, tasks_that_arrive_during_a_commit_make_the_next_set) {
-  gated_engine g(1'000'000, /*on_writer=*/true);
-  gated_store& s = g.s;
-  engine::engine& e = *g.e;
-
-  fn_task first(charge_a_credit);
-  held_at_the_gate(s, e, first);
+  behind_a_held_commit h;
+  engine::engine& e = h.e;
   constexpr int behind = 10;
   std::vector<std::unique_ptr<fn_task>> more;
   for (int i = 0; i < behind; ++i) {
@@ -525,8 +536,7 @@ TEST(engine_on_writer, tasks_that_arrive_during_a_commit_make_the_next_set) {
     }));
     e.submit(more.back().get());
   }
-  s.open(false);
-  EXPECT_TRUE(first.wait());
+  EXPECT_TRUE(h.open());
   for (auto& t : more)
     EXPECT_TRUE(t->wait());
   const engine::engine_stats st = e.stats();
@@ -545,12 +555,8 @@ TEST(engine_on_writer, tasks_that_arrive_during_a_commit_make_the_next_set) {
 // each hinting at an account that did not exist when the round began; and
 // hints that name nothing, or an account no task makes.
 TEST(engine_on_writer, a_round_hinting_at_accounts_its_own_tasks_make_sees_them) {
-  gated_engine g(1'000'000, /*on_writer=*/true);
-  gated_store& s = g.s;
-  engine::engine& e = *g.e;
-
-  fn_task first(charge_a_credit);
-  held_at_the_gate(s, e, first);
+  behind_a_held_commit h;
+  engine::engine& e = h.e;
   std::vector<std::unique_ptr<fn_task>> round;
   auto add = [&](std::string hint, std::function<void(ledger::ledger&, time_us)> fn) {
     round.push_back(std::make_unique<fn_task>(std::move(fn), false, std::move(hint)));
@@ -572,8 +578,7 @@ TEST(engine_on_writer, a_round_hinting_at_accounts_its_own_tasks_make_sees_them)
   });
   add("", charge_a_credit);
   add("nobody", charge_a_credit);
-  s.open(false);
-  EXPECT_TRUE(first.wait());
+  EXPECT_TRUE(h.open());
   for (auto& t : round)
     EXPECT_TRUE(t->wait());
   EXPECT_EQ(e.stats().commits, 3u);  // the seed, the first charge, the round
