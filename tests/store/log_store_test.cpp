@@ -12,11 +12,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "engine/engine.hpp"
@@ -497,6 +500,7 @@ TEST(log_store, a_process_killed_at_any_step_of_apply_or_recycling_loses_nothing
       {"segment_renamed", 3, false},
       {"segment_created", 4, false},
       {"spare_made", 2, false},
+      {"spares_kept", 3, false},
       {"never: after the last", 0, true},  // nothing applied: all from the log
   };
   for (const kill_case& k : cases) {
@@ -618,6 +622,110 @@ TEST(log_store, the_barrier_reader_reads_its_writes_while_the_applier_lags) {
   // And the lots.
   must(s->commit(w.step(l, 5)));
   EXPECT_EQ(must(reader.lots("acct-1", 0, 1000)).size(), l.find_account("acct-1")->lots.size());
+}
+
+// The applier hands the records it applied back to the committer, which
+// encodes later records into their buffers: such a record reads back as
+// itself, nothing of what the buffer held before, and a record a reader
+// still holds when it is applied is not reused under it.
+TEST(log_store, applied_records_are_encoded_into_again_unless_a_reader_holds_one) {
+  temp_dir tmp;
+  std::mutex m;
+  std::condition_variable cv;
+  int kept = 0;  // the applier's hand-backs
+  log_store_options opts;
+  opts.apply_records_min = 3;
+  opts.at_step = [&](std::string_view step) {
+    if (step != "spares_kept") return;
+    std::lock_guard g(m);
+    ++kept;
+    cv.notify_all();
+  };
+  auto s = open_log_store(tmp, opts);
+  store::sqlite::sqlite_reader plain{tmp.file("ledger.db")};
+  store::log::barrier_reader reader{plain, *s};
+  ledger::ledger l;
+  workload w;
+  auto wait_kept = [&](int n) {
+    std::unique_lock g(m);
+    cv.wait(g, [&] { return kept >= n; });
+  };
+  // Each account's entries committed so far (seqs), and through a reader.
+  std::map<std::string, std::vector<std::uint64_t>> committed;
+  std::set<std::string> last_owners;  // the accounts of the last commit's rows
+  auto commit = [&](int i) {
+    const ledger::change_set c = w.step(l, i);
+    last_owners.clear();
+    for (const auto& e : c.entries) {
+      committed[e.owner->id].push_back(e.seq);
+      last_owners.insert(e.owner->id);
+    }
+    for (const auto& lot : c.lots)
+      last_owners.insert(lot.owner->id);
+    for (const auto& ch : c.charges)
+      last_owners.insert(ch.owner->id);
+    must(s->commit(c));
+  };
+  auto journal = [&](store::journal_reader& r) {
+    std::map<std::string, std::vector<std::uint64_t>> out;
+    for (int a = 0; a < accounts_n; ++a) {
+      const std::string id = "acct-" + std::to_string(a);
+      for (const auto& e : must(r.entries(id, 0, 1000)))
+        out[id].push_back(e.e.seq);
+    }
+    return out;
+  };
+
+  // Three records (every account made in the first): applied together and
+  // all three handed back.
+  for (int i = 0; i < 3; ++i)
+    commit(i);
+  wait_kept(1);
+  EXPECT_EQ(s->applied_seq(), 3u);
+  EXPECT_EQ(s->spare_records(), 3u);
+
+  // Record 4 goes into a new record (the committer takes a spare after
+  // each commit, for the next); record 5 into a spare, whose buffers held
+  // one of the first three. Both stay pending (two of three).
+  commit(3);
+  EXPECT_EQ(s->spare_records(), 2u);
+  commit(4);
+  EXPECT_EQ(s->spare_records(), 1u);
+  EXPECT_EQ(s->applied_seq(), 3u);
+
+  // Through the barrier every entry committed, each once, the file's and
+  // the pending records'; record 5 is found by its own accounts only.
+  EXPECT_EQ(journal(reader), committed);
+  const std::set<std::string> fifth_owners = last_owners;
+  ASSERT_FALSE(fifth_owners.empty());
+  ASSERT_LT(fifth_owners.size(), static_cast<std::size_t>(accounts_n));
+  for (int a = 0; a < accounts_n; ++a) {
+    const std::string id = "acct-" + std::to_string(a);
+    bool found = false;
+    for (const auto& record : s->pending_with(id))
+      found = found || record->seq == 5;
+    EXPECT_EQ(found, fifth_owners.count(id) != 0) << id;
+  }
+
+  // A reader holds record 5 while it is applied (with 4 and 6): it is not
+  // handed back, and stays as the reader took it while later records are
+  // encoded into the others.
+  const auto held = s->pending_with(*fifth_owners.begin());
+  ASSERT_FALSE(held.empty());
+  ASSERT_EQ(held.back()->seq, 5u);
+  const std::string held_payload = held.back()->payload;
+  commit(5);
+  EXPECT_EQ(s->spare_records(), 0u);
+  wait_kept(2);
+  EXPECT_EQ(s->applied_seq(), 6u);
+  EXPECT_EQ(s->spare_records(), 3u - held.size());
+  commit(6);
+  commit(7);
+  EXPECT_EQ(held.back()->seq, 5u);
+  EXPECT_EQ(held.back()->payload, held_payload);
+  EXPECT_EQ(journal(reader), committed);
+  must(s->wait_applied(s->durable_seq()));
+  EXPECT_EQ(journal(plain), committed);
 }
 
 // A journal read through the barrier is the file's rows up to the file's

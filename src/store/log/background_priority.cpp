@@ -17,6 +17,9 @@ pid_t this_tid() {
   return static_cast<pid_t>(::syscall(SYS_gettid));
 }
 
+// The background_priority whose owner this thread is (attach_this_thread).
+thread_local const background_priority* owned_here = nullptr;
+
 // 0, or the errno of the refusal.
 int set_policy(pid_t tid, int policy) {
   sched_param p{};
@@ -55,6 +58,7 @@ bool background_priority::probe(std::string* why) {
 
 void background_priority::attach_this_thread(bool enabled) {
   tid_ = this_tid();
+  owned_here = this;
   enabled_ = enabled && probe();
 }
 
@@ -80,6 +84,10 @@ void background_priority::raise() {
   // Whoever takes the flag makes the call; the owner's lower() set the
   // policy before it set the flag, so this call comes after that one.
   if (lowered_.exchange(false)) (void)set_policy(tid_, SCHED_OTHER);
+}
+
+void background_priority::yield_if_lowered() const {
+  if (owned_here == this && lowered_.load(std::memory_order_relaxed)) ::sched_yield();
 }
 
 }  // namespace creditd::store::log

@@ -53,6 +53,14 @@ class background_priority {
 
   bool lowered() const { return lowered_.load(); }
 
+  // The owner, at points of its work: while lowered, gives the core to any
+  // thread waiting for it (sched_yield). SCHED_IDLE does not keep the
+  // owner from being picked before a runnable normal thread, which then
+  // waits for the next tick (4 ms at 250 Hz); a yield ends such a stretch
+  // within one step of work. Called elsewhere than on the owner's thread
+  // (a connection's progress handler run by another), it does nothing.
+  void yield_if_lowered() const;
+
  private:
   pid_t tid_ = 0;
   bool enabled_ = false;

@@ -14,11 +14,28 @@
 namespace creditd::store::log {
 namespace {
 
+// How often the applier, while lowered, offers its core to a waiting
+// thread (background_priority::yield_if_lowered): every this many SQLite
+// instructions of its transactions (tens of microseconds), and every this
+// many records it decodes.
+constexpr int progress_steps = 1000;
+constexpr std::size_t yield_records = 16;
+
 // What readers of the pending records filter on (log_store::pending_with
 // and the others): the accounts and ids the record's rows belong to, and
 // its last entry's and event's seq.
+// What a spare record's buffers hold (log_store::spare_records_).
+std::size_t record_capacity(const log_store::pending_record& r) {
+  return r.payload.capacity() + r.keys.capacity() * sizeof(std::uint64_t);
+}
+
+// Sets the filters of `record` (a new one or a spare: what it held before
+// is cleared, its buffers kept).
 void index_for_readers(log_store::pending_record& record, const ledger::change_set& changes) {
   std::vector<std::uint64_t>& keys = record.keys;
+  keys.clear();
+  record.last_entry_seq = 0;
+  record.last_event_seq = 0;
   keys.reserve(changes.entries.size() +
                2 * (changes.lots.size() + changes.holds.size() + changes.charges.size()) +
                changes.purchases.size() + changes.events.size());
@@ -236,6 +253,13 @@ std::expected<std::unique_ptr<log_store>, store_error> log_store::open(
   s->applier_ = std::thread([p = s.get()] {
     util::name_this_thread("applier");
     p->priority_.attach_this_thread(p->opts_.idle_priority);
+    p->db_->set_progress_handler(
+        progress_steps,
+        [](void* priority) {
+          static_cast<const background_priority*>(priority)->yield_if_lowered();
+          return 0;
+        },
+        &p->priority_);
     p->applier_loop();
   });
   return s;
@@ -288,13 +312,16 @@ std::string log_store::failure() const {
 }
 
 std::expected<void, store_error> log_store::commit(const ledger::change_set& changes) {
-  // The buffer went to the queue with the last record: start this one at
-  // that record's size, so that encoding does not grow it step by step.
-  scratch_.clear();
-  scratch_.reserve(last_record_bytes_ + last_record_bytes_ / 4);
-  encode_change_set(scratch_, changes);
-  last_record_bytes_ = scratch_.size();
-  const std::size_t bytes = scratch_.size();
+  // A spare record's buffer is as big as the records before it; a new one
+  // starts at the last record's size, so that encoding does not grow it
+  // step by step.
+  if (next_ == nullptr) next_ = std::make_shared<pending_record>();
+  std::string& payload = next_->payload;
+  payload.clear();
+  payload.reserve(last_record_bytes_ + last_record_bytes_ / 4);
+  encode_change_set(payload, changes);
+  last_record_bytes_ = payload.size();
+  const std::size_t bytes = payload.size();
   {
     std::unique_lock lock(mu_);
     // Backpressure: wait for room (a record bigger than the whole budget
@@ -316,19 +343,22 @@ std::expected<void, store_error> log_store::commit(const ledger::change_set& cha
   }
   // Segments are recycled below what the file holds on disk, not below what
   // it was given: a crash of the machine may take the rest back.
-  auto seq = log_->append(scratch_, file_durable_seq_.load(std::memory_order_acquire));
+  auto seq = log_->append(payload, file_durable_seq_.load(std::memory_order_acquire));
   std::shared_ptr<pending_record> record;
   if (seq) {
-    record = std::make_shared<pending_record>();
+    record = std::move(next_);
     record->seq = *seq;
-    record->payload = std::move(scratch_);
-    scratch_ = std::string();
     index_for_readers(*record, changes);
   }
   std::lock_guard lock(mu_);
   if (!seq) {
     append_failure_ = seq.error();
     return std::unexpected(append_failure_error());
+  }
+  if (!spare_records_.empty()) {
+    next_ = std::move(spare_records_.back());
+    spare_records_.pop_back();
+    spare_bytes_ -= record_capacity(*next_);
   }
   const bool first = queue_.empty();
   queue_.push_back({std::move(record), opts_.apply_delay.count() > 0
@@ -345,6 +375,11 @@ std::expected<void, store_error> log_store::commit(const ledger::change_set& cha
               : queue_.size() >= opts_.apply_records_min)
     applier_cv_.notify_one();
   return {};
+}
+
+std::size_t log_store::spare_records() const {
+  std::lock_guard lock(mu_);
+  return spare_records_.size();
 }
 
 std::uint64_t log_store::account_key(std::string_view account) {
@@ -434,7 +469,9 @@ std::expected<std::uint64_t, store_error> log_store::apply(const std::deque<queu
   // Without a lag (the default) the lots go with their records, as before
   // the backlog: no copy of each, and the file whole after the transaction.
   batch_writer w(*db_, opts_.log.dir, opts_.lots.lag_records > 0 ? &backlog_ : nullptr);
+  std::size_t decoded = 0;
   for (const queued& q : batch) {
+    if (++decoded % yield_records == 0) priority_.yield_if_lowered();
     if (auto r = w.add(q.seq(), q.record->payload); !r) {
       // It was encoded by this process: a bug, but the log holds it, so it
       // is reported and the store stops rather than aborting.
@@ -514,15 +551,41 @@ void log_store::applier_loop() {
     queued_bytes_ -= bytes;
     queued_records_ -= batch.size();
     if (!batch.empty()) applied_seq_.store(batch.back().seq(), std::memory_order_release);
-    // Out of the readers' sight now, and freed outside mu_: a batch of
-    // 4,096 records took 2.4 to 7.6 ms to free, which every commit behind
-    // it (it takes mu_) waited for.
+    // Out of the readers' sight now: the records no reader holds go back
+    // to the committer as spares, the rest are freed outside mu_. Freeing
+    // a batch of 4,096 took 3 to 9 ms of CPU at normal priority (the
+    // committer's threads waited for a core) and took the committer's
+    // allocator's lock as often: the records were allocated there.
     std::deque<queued> applied;
     applied.swap(batch);
     lots_seq_.store(*r, std::memory_order_release);
     done_cv_.notify_all();
     lock.unlock();
+    std::vector<std::shared_ptr<pending_record>> spares;
+    spares.reserve(applied.size());
+    for (queued& q : applied) {
+      // Nobody else holds it and nobody can take it now (pending_where
+      // copies under mu_, and it has left both lists): it is ours. The
+      // fence pairs with the release of a reader's last reference.
+      if (q.record.use_count() != 1 || record_capacity(*q.record) > spare_record_bytes_max)
+        continue;
+      std::atomic_thread_fence(std::memory_order_acquire);
+      spares.push_back(std::const_pointer_cast<pending_record>(std::move(q.record)));
+    }
+    lock.lock();
+    const std::size_t keep_max = std::max<std::size_t>(opts_.apply_records_max, 1);
+    if (spare_records_.capacity() == 0) spare_records_.reserve(keep_max);
+    for (auto& spare : spares) {
+      const std::size_t capacity = record_capacity(*spare);
+      if (spare_records_.size() >= keep_max || spare_bytes_ + capacity > spare_bytes_max) break;
+      spare_bytes_ += capacity;
+      spare_records_.push_back(std::move(spare));
+    }
+    lock.unlock();
+    // Only what the spares could not take, and what readers held.
+    spares.clear();
     applied.clear();
+    if (opts_.at_step) opts_.at_step("spares_kept");
     lock.lock();
   }
 }

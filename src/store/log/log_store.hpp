@@ -76,8 +76,9 @@ struct log_store_options {
   // from SCHED_IDLE (background_priority::probe); elsewhere it stays normal.
   bool idle_priority = false;
   // Tests only: called by the applier at "apply_begin" (records taken, not
-  // yet written) and "apply_done" (committed, mark advanced), besides the
-  // log's own steps; a test kills the process there.
+  // yet written), "apply_done" (committed, mark advanced) and "spares_kept"
+  // (the applied records' buffers handed back to the committer), besides
+  // the log's own steps; a test kills the process there.
   std::function<void(std::string_view step)> at_step;
 };
 
@@ -198,10 +199,17 @@ class log_store final : public store {
   // Another connection to the file waits for its write lock, which the
   // applier may hold: normal priority for the rest of its transaction.
   void raise_applier() { priority_.raise(); }
+  // Applied records kept for the committer to encode into (spare_records_;
+  // for tests).
+  std::size_t spare_records() const;
   // Segment files now (for tests and metrics; the committer's thread only).
   std::size_t segment_count() const { return log_->segment_count(); }
 
  private:
+  // Spare records (spare_records_): their buffers' bytes in all, and the
+  // largest record kept (a larger one, a rare big batch, is freed).
+  static constexpr std::size_t spare_bytes_max = 64u << 20;
+  static constexpr std::size_t spare_record_bytes_max = 1u << 20;
   struct queued {
     std::shared_ptr<const pending_record> record;  // shared with readers (pending_with)
     std::chrono::steady_clock::time_point at;      // when it was acknowledged
@@ -229,7 +237,9 @@ class log_store final : public store {
   log_store_options opts_;
   std::unique_ptr<sqlite::sqlite_store> db_;
   std::unique_ptr<segment_log> log_;
-  std::string scratch_;                // the committer's encoding buffer
+  // The committer's next record, encoded into before its append: a spare
+  // (below) when there is one, so that its buffers are reused.
+  std::shared_ptr<pending_record> next_;
   std::size_t last_record_bytes_ = 0;  // the committer's: the size of the last record
 
   mutable std::mutex mu_;
@@ -239,6 +249,12 @@ class log_store final : public store {
   // Taken by the applier, not yet in the file: it changes this under mu_
   // only, and reads it without mu_ while it applies.
   std::deque<queued> applying_;
+  // Applied records nobody else held, their buffers kept for the committer
+  // to encode into again: the applier frees nothing on the hot path and
+  // takes no lock of the committer's allocator. At most
+  // apply_records_max of them, of spare_bytes_max bytes in all.
+  std::vector<std::shared_ptr<pending_record>> spare_records_;
+  std::size_t spare_bytes_ = 0;   // their payloads' and keys' capacities
   std::size_t queued_bytes_ = 0;  // in queue_ and in the applier's hands
   std::size_t queued_records_ = 0;
   std::uint64_t flush_to_ = 0;       // someone waits for this seq

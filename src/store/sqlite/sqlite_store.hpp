@@ -122,6 +122,13 @@ class sqlite_store final : public store {
 
   const std::string& path() const { return path_; }
 
+  // Calls fn(arg) every `steps` virtual machine instructions of this
+  // connection's statements (sqlite3_progress_handler); fn returns 0 to go
+  // on. nullptr removes it.
+  void set_progress_handler(int steps, int (*fn)(void*), void* arg) {
+    sqlite3_progress_handler(db_.raw(), steps, fn, arg);
+  }
+
   // Rows inserted, updated or deleted through this store since it opened
   // (SQLite's total_changes): what a commit cost, for tests and benchmarks.
   std::int64_t rows_written() const { return sqlite3_total_changes64(db_.raw()); }
