@@ -21,16 +21,15 @@ namespace {
 constexpr int progress_steps = 1000;
 constexpr std::size_t yield_records = 16;
 
-// What readers of the pending records filter on (log_store::pending_with
-// and the others): the accounts and ids the record's rows belong to, and
-// its last entry's and event's seq.
 // What a spare record's buffers hold (log_store::spare_records_).
 std::size_t record_capacity(const log_store::pending_record& r) {
   return r.payload.capacity() + r.keys.capacity() * sizeof(std::uint64_t);
 }
 
-// Sets the filters of `record` (a new one or a spare: what it held before
-// is cleared, its buffers kept).
+// What readers of the pending records filter on (log_store::pending_with
+// and the others): the accounts and ids the record's rows belong to, and
+// its last entry's and event's seq. Sets them on `record`, a new one or a
+// spare (what it held before is cleared, its buffers kept).
 void index_for_readers(log_store::pending_record& record, const ledger::change_set& changes) {
   std::vector<std::uint64_t>& keys = record.keys;
   keys.clear();
