@@ -387,6 +387,14 @@ void render_log_gauges(std::string& out, const log_marks& m) {
          "Seq of the append-only log's last record the SQLite file holds (it is filled in "
          "behind the log, up to --apply-delay-ms later).");
   sample(out, "creditd_log_applied_seq", m.applied_seq);
+  family(out, "creditd_log_backpressure_waits_total", "counter",
+         "Group commits that waited for the applier to make room in its queue "
+         "(--apply-records-max): the SQLite file fell that far behind the log.");
+  sample(out, "creditd_log_backpressure_waits_total", m.room_waits);
+  family(out, "creditd_log_backpressure_wait_seconds_total", "counter",
+         "Time group commits spent waiting for the applier to make room, in all.");
+  sample_micros(out, "creditd_log_backpressure_wait_seconds_total",
+                static_cast<std::int64_t>(m.room_wait_us));
 }
 
 }  // namespace creditd::http

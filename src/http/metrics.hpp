@@ -158,9 +158,13 @@ void render_ledger_gauges(std::string& out, std::uint64_t accounts, std::uint64_
 
 // The append-only log's marks: the seq of its last acknowledged record
 // (durable) and of the last one the SQLite file holds (applied).
+// Also its backpressure: commits that waited for the applier to make room
+// in its queue, and how long they waited in all.
 struct log_marks {
   std::uint64_t durable_seq = 0;
   std::uint64_t applied_seq = 0;
+  std::uint64_t room_waits = 0;
+  std::uint64_t room_wait_us = 0;
 };
 
 // Appends the log's gauges (log_store::durable_seq() and applied_seq());

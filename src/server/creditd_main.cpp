@@ -515,7 +515,10 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
   if (logged) {
     log_seqs = [l = logged.get()] {
       const std::uint64_t applied = l->applied_seq();
-      return http::log_marks{.durable_seq = l->durable_seq(), .applied_seq = applied};
+      return http::log_marks{.durable_seq = l->durable_seq(),
+                             .applied_seq = applied,
+                             .room_waits = l->room_waits(),
+                             .room_wait_us = l->room_wait_us()};
     };
   }
   http::api api(

@@ -330,12 +330,19 @@ std::expected<void, store_error> log_store::commit(const ledger::change_set& cha
                                       queued_bytes_ + bytes <= opts_.queued_bytes_max);
     };
     if (failure_.empty() && !room()) {
+      const auto began = std::chrono::steady_clock::now();
       room_wanted_ = true;
       priority_.demand();
       applier_cv_.notify_one();
       done_cv_.wait(lock, [&] { return !failure_.empty() || room(); });
       priority_.release();
       room_wanted_ = false;
+      room_waits_.fetch_add(1, std::memory_order_relaxed);
+      room_wait_us_.fetch_add(
+          static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                         std::chrono::steady_clock::now() - began)
+                                         .count()),
+          std::memory_order_relaxed);
     }
     if (!failure_.empty()) return std::unexpected(failure_error());
     if (!append_failure_.empty()) return std::unexpected(append_failure_error());

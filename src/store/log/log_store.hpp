@@ -160,6 +160,11 @@ class log_store final : public store {
     return file_durable_seq_.load(std::memory_order_acquire);
   }
   std::expected<void, store_error> wait_applied(std::uint64_t seq, bool with_lots = false);
+  // Backpressure: commits that waited for the applier to make room in the
+  // queue (queued_records_max, queued_bytes_max), and the time they waited
+  // in all, in microseconds. Both only grow; from any thread.
+  std::uint64_t room_waits() const { return room_waits_.load(std::memory_order_relaxed); }
+  std::uint64_t room_wait_us() const { return room_wait_us_.load(std::memory_order_relaxed); }
   // The file's lots' mark: every lot change up to it is in SQLite.
   std::uint64_t lots_seq() const { return lots_seq_.load(std::memory_order_acquire); }
 
@@ -269,6 +274,8 @@ class log_store final : public store {
   std::atomic<std::uint64_t> durable_seq_{0};
   std::atomic<std::uint64_t> applied_seq_{0};
   std::atomic<std::uint64_t> lots_seq_{0};  // the file's lots' mark
+  std::atomic<std::uint64_t> room_waits_{0};
+  std::atomic<std::uint64_t> room_wait_us_{0};
   // The file's mark as of its last complete checkpoint (on disk): segments
   // are recycled below it only.
   std::atomic<std::uint64_t> file_durable_seq_{0};
