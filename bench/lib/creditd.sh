@@ -139,6 +139,24 @@ creditd_totals() {
     FROM l, e, h, bad_lots, bad_accounts;" | tr '|' ' '
 }
 
+# creditd_backpressure: "WAITS SECONDS", the server's commits that waited for
+# the applier to make room in its queue and their wait in all (/metrics).
+creditd_backpressure() {
+  curl -fsS -H "Authorization: Bearer bench" "$CREDITD_URL/metrics" |
+    awk '$1 == "creditd_log_backpressure_waits_total" { w = $2 }
+         $1 == "creditd_log_backpressure_wait_seconds_total" { s = $2 }
+         END { print (w == "" ? 0 : w), (s == "" ? 0 : s) }'
+}
+# say_backpressure "WAITS SECONDS" "WAITS SECONDS": a line under the cell when
+# its writes waited for the applier (none is printed when they did not).
+say_backpressure() {
+  local w0 s0 w1 s1
+  read -r w0 s0 <<<"$1"
+  read -r w1 s1 <<<"$2"
+  ((w1 > w0)) || return 0
+  say "    backpressure: $((w1 - w0)) commit(s) waited for the applier, $(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.3f", b - a }') s in all"
+}
+
 # creditd_run SECTION WORKLOAD ACCOUNTS CONNECTIONS SECONDS: one cell against
 # the running server, whose file holds at least ACCOUNTS accounts, driven by
 # http_load (bench/http_load.cpp, redis_load's twin) or, with
@@ -151,17 +169,21 @@ creditd_run_load() {
   local section=$1 workload=$2 accounts=$3 conns=$4 seconds=$5
   local spread=$accounts
   [ "$workload" = w2 ] && spread=1
-  local before after out cpu0 cpu1
+  local before after out cpu0 cpu1 bp0 bp1
   before=${CREDITD_TOTALS:-$(creditd_totals)}
   creditd_cell_start "$CREDITD_DB"
+  bp0=$(creditd_backpressure)
   cpu0=$(proc_cpu_s "$CREDITD_PID")
   out=$("$BIN/http_load" --port "${CREDITD_URL##*:}" --key bench --workload "$workload" \
     --accounts "$accounts" --connections "$conns" --threads "$(client_threads "$conns")" \
     --seconds "$seconds" --warmup "$WARMUP" --log "$WORK/client.log")
-  cpu1=$(proc_cpu_s "$CREDITD_PID")
   # http_load drains every connection before it stops, but SQLite is filled
   # in behind the log: the probe makes the file hold what was acknowledged.
+  # The server's CPU is read after it: the applier's work for the cell's
+  # requests is part of what they cost.
   settled creditd_probe >/dev/null
+  cpu1=$(proc_cpu_s "$CREDITD_PID")
+  bp1=$(creditd_backpressure)
   after=$(creditd_totals)
   CREDITD_TOTALS=$after
   local f secs n p50 p99 p999 ch ho ca re rf errors client_cpu
@@ -172,10 +194,12 @@ creditd_run_load() {
   verify 0 "$before" "$after" "$ch $ho $ca"
   merge_cell_check
   CELL_CLIENT=http_load CELL_CLIENT_CPU_US=$client_cpu
-  # The server's CPU over the whole run (warm-up included) per request of it.
+  # The server's CPU over the whole run (warm-up and the applier's catch-up
+  # included) per request of it.
   CELL_SERVER_CPU_US=$(cpu_us_per_request "$cpu0" "$cpu1" "$n_all")
   record_cell creditd-http "$section" "$workload" "$spread" "$conns" "$secs" "$n" "$p50" "$p99" \
     "$p999" "$ch $ho $ca $re $rf"
+  say_backpressure "$bp0" "$bp1"
 }
 
 creditd_run_wrk() {
@@ -195,13 +219,13 @@ creditd_run_wrk() {
     times >"$WORK/times" # not in a pipe: a subshell would see no children
     echo "CHILDREN $(tail -1 "$WORK/times")"
   )
-  cpu1=$(proc_cpu_s "$CREDITD_PID")
   line=$(grep '^RESULT' <<<"$out")
   wrk_cpu=$(awk '/^CHILDREN/ { s = 0; for (i = 2; i <= 3; i++) { split($i, t, /[ms]/); s += t[1] * 60 + t[2] } print s }' <<<"$out")
   declare -A r
   local kv
   for kv in ${line#RESULT }; do r[${kv%%=*}]=${kv#*=}; done
   settled creditd_probe >/dev/null
+  cpu1=$(proc_cpu_s "$CREDITD_PID") # the applier's work for the cell included
   after=$(creditd_totals)
   CREDITD_TOTALS=$after
   creditd_cell_check "$CREDITD_DB" "$WORK/client.log"
