@@ -206,10 +206,11 @@ creditd_run_wrk() {
   local section=$1 workload=$2 accounts=$3 conns=$4 seconds=$5
   local spread=$accounts
   [ "$workload" = w2 ] && spread=1
-  local before after out line cpu0 cpu1 wrk_cpu
+  local before after out line cpu0 cpu1 wrk_cpu bp0 bp1
   # The totals after the previous cell are this one's before (nothing else writes).
   before=${CREDITD_TOTALS:-$(creditd_totals)}
   creditd_cell_start "$CREDITD_DB"
+  bp0=$(creditd_backpressure)
   cpu0=$(proc_cpu_s "$CREDITD_PID")
   # `times` (second line: the children's user and system time) gives wrk's CPU.
   out=$(
@@ -226,6 +227,7 @@ creditd_run_wrk() {
   for kv in ${line#RESULT }; do r[${kv%%=*}]=${kv#*=}; done
   settled creditd_probe >/dev/null
   cpu1=$(proc_cpu_s "$CREDITD_PID") # the applier's work for the cell included
+  bp1=$(creditd_backpressure)
   after=$(creditd_totals)
   CREDITD_TOTALS=$after
   creditd_cell_check "$CREDITD_DB" "$WORK/client.log"
@@ -246,6 +248,7 @@ creditd_run_wrk() {
     "$(awk -v v="${r[p99_us]}" 'BEGIN { print v / 1000 }')" \
     "$(awk -v v="${r[p999_us]}" 'BEGIN { print v / 1000 }')" \
     "${r[charges]} ${r[holds]} ${r[captures]} ${r[reads]} ${r[refused]}"
+  say_backpressure "$bp0" "$bp1"
 }
 
 # events_peer_start ACCOUNTS ROUND: two webhook receivers registered as

@@ -388,8 +388,8 @@ void render_log_gauges(std::string& out, const log_marks& m) {
          "behind the log, up to --apply-delay-ms later).");
   sample(out, "creditd_log_applied_seq", m.applied_seq);
   family(out, "creditd_log_backpressure_waits_total", "counter",
-         "Group commits that waited for the applier to make room in its queue "
-         "(--apply-records-max): the SQLite file fell that far behind the log.");
+         "Group commits that waited for the applier to make room in its queue (4 x "
+         "--apply-records-max records or 256 MiB): the SQLite file fell that far behind.");
   sample(out, "creditd_log_backpressure_waits_total", m.room_waits);
   family(out, "creditd_log_backpressure_wait_seconds_total", "counter",
          "Time group commits spent waiting for the applier to make room, in all.");
