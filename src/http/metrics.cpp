@@ -395,6 +395,15 @@ void render_log_gauges(std::string& out, const log_marks& m) {
          "Time group commits spent waiting for the applier to make room, in all.");
   sample_micros(out, "creditd_log_backpressure_wait_seconds_total",
                 static_cast<std::int64_t>(m.room_wait_us));
+  family(out, "creditd_log_segment_rolls_total", "counter",
+         "Log segments the log moved on to since start-up: a free file (recycled, or a spare "
+         "the applier made ahead), or a new file made and zero-filled inside the group commit "
+         "that needed it, which waits for the whole segment's writes (64 MiB by default).");
+  out += "creditd_log_segment_rolls_total{file=\"free\"} ";
+  append_u64(out, m.rolls_to_free);
+  out += "\ncreditd_log_segment_rolls_total{file=\"new\"} ";
+  append_u64(out, m.rolls_to_new);
+  out += '\n';
 }
 
 }  // namespace creditd::http

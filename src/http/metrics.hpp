@@ -165,6 +165,10 @@ struct log_marks {
   std::uint64_t applied_seq = 0;
   std::uint64_t room_waits = 0;
   std::uint64_t room_wait_us = 0;
+  // Segments it moved on to: a free file (recycled, or a spare the applier
+  // made ahead), or a new one made and zero-filled inside a group commit.
+  std::uint64_t rolls_to_free = 0;
+  std::uint64_t rolls_to_new = 0;
 };
 
 // Appends the log's gauges (log_store::durable_seq() and applied_seq());

@@ -518,7 +518,9 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
       return http::log_marks{.durable_seq = l->durable_seq(),
                              .applied_seq = applied,
                              .room_waits = l->room_waits(),
-                             .room_wait_us = l->room_wait_us()};
+                             .room_wait_us = l->room_wait_us(),
+                             .rolls_to_free = l->segment_rolls_to_free(),
+                             .rolls_to_new = l->segment_rolls_to_new()};
     };
   }
   http::api api(

@@ -1,7 +1,7 @@
 // Names the calling thread, as `top -H`, `ps -L`, gdb and perf show it:
 // "creditd-" is left out (the process is named already) and Linux keeps 15
-// bytes. One name per role: io, writer, committer, applier, keys, hooks,
-// deliver, ...
+// bytes. One name per role: io, writer, committer, applier, spares, keys,
+// hooks, deliver, ...
 #pragma once
 
 #include <pthread.h>

@@ -246,12 +246,18 @@ TEST(metrics_render, promtool_accepts_the_whole_exposition) {
   m.render(out);
   creditd::http::render_engine_metrics(out, sample_stats(), true);
   creditd::http::render_ledger_gauges(out, 3, 1, 42);
-  creditd::http::render_log_gauges(
-      out, {.durable_seq = 9, .applied_seq = 7, .room_waits = 3, .room_wait_us = 1'250'000});
+  creditd::http::render_log_gauges(out, {.durable_seq = 9,
+                                         .applied_seq = 7,
+                                         .room_waits = 3,
+                                         .room_wait_us = 1'250'000,
+                                         .rolls_to_free = 5,
+                                         .rolls_to_new = 2});
   EXPECT_TRUE(has_line(out, "creditd_log_durable_seq 9")) << out;
   EXPECT_TRUE(has_line(out, "creditd_log_applied_seq 7")) << out;
   EXPECT_TRUE(has_line(out, "creditd_log_backpressure_waits_total 3")) << out;
   EXPECT_TRUE(has_line(out, "creditd_log_backpressure_wait_seconds_total 1.25")) << out;
+  EXPECT_TRUE(has_line(out, "creditd_log_segment_rolls_total{file=\"free\"} 5")) << out;
+  EXPECT_TRUE(has_line(out, "creditd_log_segment_rolls_total{file=\"new\"} 2")) << out;
   EXPECT_TRUE(has_line(out, "creditd_accounts 3")) << out;
   EXPECT_TRUE(has_line(out, "creditd_open_holds 1")) << out;
   EXPECT_TRUE(has_line(out, "creditd_journal_entries_total 42")) << out;

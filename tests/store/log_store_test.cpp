@@ -341,6 +341,40 @@ TEST(log_store, with_an_apply_delay_records_wait_until_a_reader_asks_or_the_stor
   EXPECT_EQ(db->applied_log_seq(), 9u);
 }
 
+// A spare is made beside the commits, not by the applier: with nothing
+// applied (so nothing recycled), every roll after the first segment's still
+// moves on to a file made ahead, never fills one inside a commit.
+TEST(log_store, spares_are_made_beside_the_commits_while_nothing_is_applied) {
+  temp_dir tmp;
+  log_store_options opts;
+  opts.apply_delay = std::chrono::hours(1);  // the applier never runs by itself
+  auto s = open_log_store(tmp, opts);        // 4 KiB segments
+  ledger::ledger l;
+  workload w;
+  EXPECT_EQ(s->segment_rolls_to_new(), 1u);  // the first segment, made at open
+  int step = 0;
+  for (int roll = 1; roll <= 4; ++roll) {
+    SCOPED_TRACE("roll " + std::to_string(roll));
+    const std::size_t segments = s->segment_count();
+    // Up to half of the segment: a spare is due, and made meanwhile.
+    const std::uint64_t due = s->segment_spares_due();
+    while (s->segment_spares_due() == due) {
+      commit_steps(*s, l, w, step, step + 1);
+      ++step;
+    }
+    ASSERT_EQ(s->segment_count(), segments) << "rolled before a spare was due";
+    ASSERT_TRUE(eventually([&] { return s->segment_free_count() == 1; }));
+    // On to the end of the segment: the roll takes the spare.
+    while (s->segment_count() == segments) {
+      commit_steps(*s, l, w, step, step + 1);
+      ++step;
+    }
+    EXPECT_EQ(s->segment_rolls_to_free(), static_cast<std::uint64_t>(roll));
+    EXPECT_EQ(s->segment_rolls_to_new(), 1u);
+  }
+  EXPECT_EQ(s->applied_seq(), 0u);
+}
+
 TEST(log_store, with_an_apply_delay_the_applier_goes_by_itself_once_it_passes) {
   temp_dir tmp;
   log_store_options opts;

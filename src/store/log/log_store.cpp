@@ -261,6 +261,10 @@ std::expected<std::unique_ptr<log_store>, store_error> log_store::open(
         &p->priority_);
     p->applier_loop();
   });
+  s->spares_ = std::thread([p = s.get()] {
+    util::name_this_thread("spares");
+    p->spares_loop();
+  });
   return s;
 }
 
@@ -271,7 +275,27 @@ log_store::~log_store() {
   }
   priority_.demand();  // never released: it finishes at normal priority
   applier_cv_.notify_all();
+  {
+    std::lock_guard lock(spares_mu_);
+    spares_stop_ = true;
+  }
+  spares_cv_.notify_all();
+  if (spares_.joinable()) spares_.join();
   if (applier_.joinable()) applier_.join();
+}
+
+void log_store::spares_loop() {
+  std::unique_lock lock(spares_mu_);
+  while (true) {
+    spares_cv_.wait(lock, [&] { return spare_asked_ || spares_stop_; });
+    if (spares_stop_) return;
+    spare_asked_ = false;
+    lock.unlock();
+    // A failure (a full disk) leaves nothing; the roll that needs a segment
+    // then fills one itself, or reports its own failure.
+    (void)log_->make_spare();
+    lock.lock();
+  }
 }
 
 bool log_store::behind() const {
@@ -350,6 +374,16 @@ std::expected<void, store_error> log_store::commit(const ledger::change_set& cha
   // Segments are recycled below what the file holds on disk, not below what
   // it was given: a crash of the machine may take the rest back.
   auto seq = log_->append(payload, file_durable_seq_.load(std::memory_order_acquire));
+  if (seq && log_->spares_due() != spares_due_seen_) {
+    // The segment is half full: a spare made now, beside the commits, is
+    // the next roll's (a roll without one fills 64 MiB inside a commit).
+    spares_due_seen_ = log_->spares_due();
+    {
+      std::lock_guard lock(spares_mu_);
+      spare_asked_ = true;
+    }
+    spares_cv_.notify_one();
+  }
   std::shared_ptr<pending_record> record;
   if (seq) {
     record = std::move(next_);
@@ -542,11 +576,6 @@ void log_store::applier_loop() {
     if (may_lower) priority_.lower();
     if (opts_.at_step) opts_.at_step("apply_begin");
     auto r = apply(batch, all_lots);
-    // Still lowered: a spare segment made ahead, when none is free, so that
-    // the next roll does not fill and sync one inside a commit. A failure
-    // (a full disk) leaves nothing; the roll that needs a segment reports
-    // its own.
-    if (r) (void)log_->make_spare();
     priority_.raise();
     if (r && opts_.at_step) opts_.at_step("apply_done");
     lock.lock();

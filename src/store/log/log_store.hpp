@@ -209,6 +209,15 @@ class log_store final : public store {
   std::size_t spare_records() const;
   // Segment files now (for tests and metrics; the committer's thread only).
   std::size_t segment_count() const { return log_->segment_count(); }
+  // Segments the log moved on to: a free file, or one made inside a commit
+  // (segment_log::rolls_to_free and rolls_to_new). Any thread.
+  std::uint64_t segment_rolls_to_free() const { return log_->rolls_to_free(); }
+  std::uint64_t segment_rolls_to_new() const { return log_->rolls_to_new(); }
+  // Free files (recycled, or spares made ahead) now, and how many times a
+  // spare became due (segment_log::spares_due(); the committer's thread)
+  // (for tests).
+  std::size_t segment_free_count() const { return log_->free_count(); }
+  std::uint64_t segment_spares_due() const { return log_->spares_due(); }
 
  private:
   // Spare records (spare_records_): their buffers' bytes in all, and the
@@ -224,6 +233,9 @@ class log_store final : public store {
   log_store(log_store_options opts, std::unique_ptr<sqlite::sqlite_store> db)
       : opts_(std::move(opts)), db_(std::move(db)) {}
   void applier_loop();
+  // The "spares" thread: makes a spare segment (segment_log::make_spare)
+  // each time the committer finds one due, until stop.
+  void spares_loop();
   // The pending records (applying_, then queue_) that `wanted` keeps.
   template <class Wanted>
   pending_records pending_where(Wanted wanted) const;
@@ -284,6 +296,15 @@ class log_store final : public store {
   // The applier's: idle only while it applies, nobody waiting (options).
   background_priority priority_;
   std::thread applier_;
+  // Spare segments, made ahead on their own thread: the applier's
+  // transaction may take seconds, and a roll that finds no free file fills
+  // one inside the commit that needs it (segment_log::roll).
+  std::uint64_t spares_due_seen_ = 0;  // the committer's
+  std::mutex spares_mu_;
+  std::condition_variable spares_cv_;
+  bool spare_asked_ = false;  // under spares_mu_
+  bool spares_stop_ = false;  // under spares_mu_
+  std::thread spares_;
 };
 
 }  // namespace creditd::store::log

@@ -491,6 +491,7 @@ std::expected<void, std::string> segment_log::roll(std::uint64_t record_bytes,
   segments_.push_back(std::move(s));
   append_pos_ = segment_header_bytes;
   spare_due_.store(false);
+  (from == tmp ? rolls_to_new_ : rolls_to_free_).fetch_add(1, std::memory_order_relaxed);
   step("segment_created");
   return {};
 }
@@ -502,8 +503,10 @@ std::string segment_log::file_path(std::uint64_t seq, std::string_view ext) cons
 }
 
 void segment_log::note_fill() {
-  if (append_pos_ * 2 >= segments_.back().capacity && !spare_due_.load(std::memory_order_relaxed))
+  if (append_pos_ * 2 >= segments_.back().capacity && !spare_due_.load(std::memory_order_relaxed)) {
     spare_due_.store(true);
+    ++spares_due_;
+  }
 }
 
 std::size_t segment_log::free_count() const {

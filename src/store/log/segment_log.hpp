@@ -94,11 +94,20 @@ class segment_log {
   // own syncs meanwhile wait for little of it. The next roll then takes it
   // instead of filling and syncing a new file inside the append that needs
   // it (64 MiB by default). Returns whether it made one. For a thread beside
-  // the appender (the applier); a failure (a full disk) leaves nothing
+  // the appender (log_store's "spares"); a failure (a full disk) leaves nothing
   // behind, and the append that needs a segment then reports its own.
   std::expected<bool, std::string> make_spare();
+  // How many times a segment became half full (a spare became due) since
+  // the log opened: the appender's thread compares it with what it saw
+  // last, to wake the thread that makes spares once per segment.
+  std::uint64_t spares_due() const { return spares_due_; }
 
   std::uint64_t last_seq() const { return last_seq_; }
+  // Segments the log moved on to since it opened: a free file (recycled, or
+  // a spare made ahead), or a new file made and zero-filled inside the
+  // append that needed it. Any thread may read them.
+  std::uint64_t rolls_to_free() const { return rolls_to_free_.load(std::memory_order_relaxed); }
+  std::uint64_t rolls_to_new() const { return rolls_to_new_.load(std::memory_order_relaxed); }
   // Segment files (*.log) and recycled files (*.free) in the directory now.
   std::size_t segment_count() const { return segments_.size(); }
   std::size_t free_count() const;
@@ -140,6 +149,9 @@ class segment_log {
   // Set by the appender once the current segment is half full, cleared by a
   // roll: a server that stops early (a test, a check) makes no spare.
   std::atomic<bool> spare_due_{false};
+  std::uint64_t spares_due_ = 0;  // the appender's: times spare_due_ was set
+  std::atomic<std::uint64_t> rolls_to_free_{0};
+  std::atomic<std::uint64_t> rolls_to_new_{0};
   std::uint64_t last_seq_ = 0;
   std::uint64_t append_pos_ = 0;  // in the last segment
   std::string header_;            // scratch for a record's header
