@@ -481,20 +481,45 @@ TEST(log_codec, a_forged_count_or_version_or_name_is_refused) {
   owner_arena arena;
   {
     std::string v = bytes;
-    v[0] = 3;
+    v[0] = 4;
     auto r = decode_change_sets(v, arena);
     ASSERT_FALSE(r.has_value());
-    EXPECT_NE(r.error().find("version 3"), std::string::npos) << r.error();
+    EXPECT_NE(r.error().find("version 4"), std::string::npos) << r.error();
     v[0] = 0;
     r = decode_change_sets(v, arena);
     ASSERT_FALSE(r.has_value());
     EXPECT_NE(r.error().find("version 0"), std::string::npos) << r.error();
   }
   {
-    // The count of sets, then the count of entries, at 2^32 - 1: refused
-    // before any allocation of that size.
-    for (std::size_t at : {std::size_t{1}, std::size_t{5}}) {
+    // The count of sets, then the count of entries (one-byte varints at 1
+    // and 2), at 2^32 - 1: refused before any allocation of that size.
+    ASSERT_EQ(bytes[1], 1);
+    ASSERT_EQ(bytes[2], 2);
+    for (std::size_t at : {std::size_t{1}, std::size_t{2}}) {
       std::string v = bytes;
+      v.replace(at, 1, "\xff\xff\xff\xff\x0f");
+      auto r = decode_change_sets(v, arena);
+      ASSERT_FALSE(r.has_value());
+      EXPECT_NE(r.error().find("past the end"), std::string::npos) << r.error();
+    }
+    // A count past 32 bits, and a varint past 64.
+    std::string v = bytes;
+    v.replace(2, 1, "\xff\xff\xff\xff\x1f");
+    auto r = decode_change_sets(v, arena);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_NE(r.error().find("a 32-bit field"), std::string::npos) << r.error();
+    v = bytes;
+    v.replace(2, 1, std::string(9, '\xff') + "\x02");
+    r = decode_change_sets(v, arena);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_NE(r.error().find("past 64 bits"), std::string::npos) << r.error();
+  }
+  {
+    // The same in version 2's fixed-width counts, at bytes 1 and 5.
+    std::string v2;
+    encode_change_set_v2(v2, full_set(&o.a, &o.b));
+    for (std::size_t at : {std::size_t{1}, std::size_t{5}}) {
+      std::string v = v2;
       v.replace(at, 4, "\xff\xff\xff\xff");
       auto r = decode_change_sets(v, arena);
       ASSERT_FALSE(r.has_value());
@@ -535,7 +560,7 @@ TEST(log_codec, a_version_1_record_is_still_read) {
   c.events.clear();
   c.notices_until = 0;
   std::string v2;
-  encode_change_set(v2, c);
+  encode_change_set_v2(v2, c);
   ASSERT_EQ(v2[0], 2);
   // Version 1 is version 2 without the trailing event count (0) and
   // notices_until (0): 4 + 8 bytes.
@@ -550,6 +575,120 @@ TEST(log_codec, a_version_1_record_is_still_read) {
   // The same bytes read as version 2 lack the events: refused.
   v1[0] = 2;
   EXPECT_FALSE(decode_change_sets(v1, arena).has_value());
+}
+
+// A log written before varints (codec version 2, fixed-width integers) is
+// still read, every field; the same set in version 3 is shorter.
+TEST(log_codec, a_version_2_record_is_still_read) {
+  owners o;
+  const ledger::change_set c = full_set(&o.a, &o.b);
+  std::string v2, v3;
+  encode_change_set_v2(v2, c);
+  encode_change_set(v3, c);
+  ASSERT_EQ(v2[0], 2);
+  ASSERT_EQ(v3[0], 3);
+  owner_arena arena;
+  auto back = decode_change_sets(v2, arena);
+  ASSERT_TRUE(back.has_value()) << back.error();
+  ASSERT_EQ(back->size(), 1u);
+  expect_same_set(c, (*back)[0]);
+  EXPECT_LT(v3.size(), v2.size());
+  // Read as version 3, version 2's bytes do not pass.
+  v2[0] = 3;
+  EXPECT_FALSE(decode_change_sets(v2, arena).has_value());
+}
+
+// Integers at their extremes round-trip through the varints (and through
+// version 2): the largest take ten bytes, negative ones zigzag.
+TEST(log_codec, integers_at_their_extremes_round_trip) {
+  owners o;
+  ledger::change_set c = full_set(&o.a, &o.b);
+  constexpr std::int64_t lo = std::numeric_limits<std::int64_t>::min();
+  constexpr std::int64_t hi = std::numeric_limits<std::int64_t>::max();
+  constexpr std::uint64_t top = std::numeric_limits<std::uint64_t>::max();
+  ledger::entry& e = c.entries[0];
+  e.seq = top;
+  e.amount = lo;
+  e.balance_after = hi;
+  e.quantity = -1;
+  e.lot_id = 0;
+  e.charge_id = std::uint64_t{1} << 63;
+  e.parts = {{top, lo}, {1, hi}};
+  e.unit_amount = 0;
+  e.created_at = -1;
+  c.lots[0].priority = std::numeric_limits<std::int32_t>::min();
+  c.lots[0].remaining = hi;
+  c.next_seq = top;
+  c.time_seen = lo;
+  for (bool v3 : {true, false}) {
+    SCOPED_TRACE(v3 ? "version 3" : "version 2");
+    std::string bytes;
+    if (v3)
+      encode_change_set(bytes, c);
+    else
+      encode_change_set_v2(bytes, c);
+    owner_arena arena;
+    auto back = decode_change_sets(bytes, arena);
+    ASSERT_TRUE(back.has_value()) << back.error();
+    ASSERT_EQ(back->size(), 1u);
+    expect_same_set(c, (*back)[0]);
+  }
+}
+
+// What the log writes for one spread charge (its entry, its lot's new
+// state and its charge row, with values of their real size): version 3
+// takes at most 55% of version 2's bytes.
+TEST(log_codec, a_spread_charge_takes_about_half_the_bytes_of_version_2) {
+  ledger::account acct;
+  acct.id = "acct-12345";
+  constexpr std::int64_t now = 1'796'000'000'000'000;  // 2026, in microseconds
+  ledger::change_set c;
+  ledger::entry e;
+  e.seq = 12'345'678;
+  e.type = ledger::entry_type::charge;
+  e.owner = &acct;
+  e.amount = -1'000'000;
+  e.balance_after = 998'765'000'000'000;
+  e.quantity = 1'000'000;
+  e.charge_id = 23'456'789;
+  e.parts = {{12'345, 1'000'000}};
+  e.operation = "image.generate";
+  e.dimensions = "{}";
+  e.reference = "w1-17-123456";
+  e.created_at = now;
+  c.entries.push_back(e);
+  ledger::lot l;
+  l.id = 12'345;
+  l.owner = &acct;
+  l.kind = ledger::lot_kind::prepaid;
+  l.status = ledger::lot_status::active;
+  l.amount = 1'000'000'000'000'000;
+  l.remaining = 998'765'000'000'000;
+  l.spent = 1'235'000'000'000;
+  l.effective_at = now - 86'400'000'000;
+  l.expires_at = std::numeric_limits<std::int64_t>::max();
+  l.created_at = now - 86'400'000'000;
+  l.source = "grant";
+  l.currency = "usd";
+  c.lots.push_back(l);
+  ledger::charge_record ch;
+  ch.id = 23'456'789;
+  ch.owner = &acct;
+  ch.amount = 1'000'000;
+  ch.parts = {{12'345, 1'000'000, 0}};
+  ch.created_at = now;
+  c.charges.push_back(ch);
+  c.next_object_id = 23'456'790;
+  c.next_seq = 12'345'679;
+  c.time_seen = now;
+  std::string v2, v3;
+  encode_change_set_v2(v2, c);
+  encode_change_set(v3, c);
+  EXPECT_LE(v3.size() * 100, v2.size() * 55) << v3.size() << " against " << v2.size();
+  owner_arena arena;
+  auto back = decode_change_sets(v3, arena);
+  ASSERT_TRUE(back.has_value()) << back.error();
+  expect_same_set(c, (*back)[0]);
 }
 
 TEST(log_codec, random_damage_never_crashes) {

@@ -69,13 +69,49 @@ namespace {
 
 // ---- Encoding.
 
+// A signed integer as an unsigned one whose magnitude it keeps (0, -1, 1,
+// -2 ... -> 0, 1, 2, 3 ...): a small negative amount stays a short varint.
+std::uint64_t zigzag(std::int64_t v) {
+  return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+std::int64_t unzigzag(std::uint64_t v) {
+  return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
+}
+
 struct writer {
   std::string& out;
+  bool varint = true;  // version 3; false: version 2's fixed-width integers
 
   void u8(std::uint8_t v) { out.push_back(static_cast<char>(v)); }
-  void u32(std::uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); }
-  void u64(std::uint64_t v) { out.append(reinterpret_cast<const char*>(&v), 8); }
-  void i64(std::int64_t v) { u64(static_cast<std::uint64_t>(v)); }
+  // LEB128: 7 bits a byte, low first, the high bit set on all but the last.
+  void uvar(std::uint64_t v) {
+    char buf[10];
+    std::size_t n = 0;
+    while (v >= 0x80) {
+      buf[n++] = static_cast<char>(v | 0x80);
+      v >>= 7;
+    }
+    buf[n++] = static_cast<char>(v);
+    out.append(buf, n);
+  }
+  void u32(std::uint32_t v) {
+    if (varint)
+      uvar(v);
+    else
+      out.append(reinterpret_cast<const char*>(&v), 4);
+  }
+  void u64(std::uint64_t v) {
+    if (varint)
+      uvar(v);
+    else
+      out.append(reinterpret_cast<const char*>(&v), 8);
+  }
+  void i64(std::int64_t v) {
+    if (varint)
+      uvar(zigzag(v));
+    else
+      u64(static_cast<std::uint64_t>(v));
+  }
   void count(std::size_t n) {
     CREDITD_ASSERT(n <= std::numeric_limits<std::uint32_t>::max());
     u32(static_cast<std::uint32_t>(n));
@@ -350,6 +386,8 @@ void put_set(writer& w, const ledger::change_set& c) {
 class reader {
  public:
   reader(std::string_view in, owner_arena& arena) : in_(in), arena_(arena) {}
+  // From version 3 on: integers are varints (set once the version is read).
+  void use_varints() { varint_ = true; }
 
   bool ok() const { return error_.empty(); }
   const std::string& error() const { return error_; }
@@ -364,27 +402,40 @@ class reader {
     return v;
   }
   std::uint32_t u32() {
+    if (varint_) {
+      const std::uint64_t v = uvar();
+      if (v > std::numeric_limits<std::uint32_t>::max()) {
+        fail("a 32-bit field of " + std::to_string(v));
+        return 0;
+      }
+      return static_cast<std::uint32_t>(v);
+    }
     std::uint32_t v = 0;
     take(&v, 4);
     return v;
   }
   std::uint64_t u64() {
+    if (varint_) return uvar();
     std::uint64_t v = 0;
     take(&v, 8);
     return v;
   }
-  std::int64_t i64() { return static_cast<std::int64_t>(u64()); }
+  std::int64_t i64() { return varint_ ? unzigzag(uvar()) : static_cast<std::int64_t>(u64()); }
   std::int32_t i32() { return static_cast<std::int32_t>(u32()); }
   bool flag() {
     const std::uint8_t v = u8();
     if (v > 1) fail("a flag that is neither 0 nor 1");
     return v == 1;
   }
-  // A count of items each at least `item_bytes_min` long: never more than
-  // the bytes left can hold, so a forged count cannot make a huge allocation.
+  // A count of items each at least `item_bytes_min` long in the fixed-width
+  // layout (an eighth of that with varints, where every field takes at
+  // least one byte, and at least one): never more than the bytes left can
+  // hold, so a forged count cannot make a huge allocation.
   std::size_t count(std::size_t item_bytes_min) {
     const std::uint32_t n = u32();
     if (!ok()) return 0;
+    if (varint_ && item_bytes_min > 0)
+      item_bytes_min = std::max<std::size_t>(1, item_bytes_min / 8);
     if (static_cast<std::uint64_t>(n) * item_bytes_min > remaining()) {
       fail("a count of " + std::to_string(n) + " past the end");
       return 0;
@@ -433,6 +484,24 @@ class reader {
   }
 
  private:
+  std::uint64_t uvar() {
+    if (!ok()) return 0;
+    std::uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (pos_ >= in_.size()) {
+        fail("a field past the end");
+        return 0;
+      }
+      const auto b = static_cast<std::uint8_t>(in_[pos_++]);
+      // The tenth byte holds bit 63 only.
+      if (shift == 63 && b > 1) break;
+      v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) return v;
+    }
+    fail("a varint past 64 bits");
+    return 0;
+  }
+
   void take(void* into, std::size_t n) {
     if (!ok()) return;
     if (remaining() < n) {
@@ -447,6 +516,7 @@ class reader {
   std::size_t pos_ = 0;
   owner_arena& arena_;
   std::string error_;
+  bool varint_ = false;
 };
 
 template <typename Parts>
@@ -727,6 +797,13 @@ void encode_change_set(std::string& out, const ledger::change_set& set) {
   encode_change_sets(out, one);
 }
 
+void encode_change_set_v2(std::string& out, const ledger::change_set& set) {
+  writer w{out, /*varint=*/false};
+  w.u8(2);
+  w.count(1);
+  put_set(w, set);
+}
+
 std::expected<std::vector<ledger::change_set>, std::string> decode_change_sets(
     std::string_view bytes, owner_arena& arena) {
   reader r(bytes, arena);
@@ -736,6 +813,7 @@ std::expected<std::vector<ledger::change_set>, std::string> decode_change_sets(
                            ", which this build does not read (it reads " +
                            std::to_string(change_codec_version) + ")");
   }
+  if (version >= 3) r.use_varints();
   // A set is at least 13 counts and 4 words: 84 bytes.
   const std::size_t n = r.count(84);
   std::vector<ledger::change_set> sets;
