@@ -673,10 +673,16 @@ TEST(log_store, applied_records_are_encoded_into_again_unless_a_reader_holds_one
   temp_dir tmp;
   std::mutex m;
   std::condition_variable cv;
-  int kept = 0;  // the applier's hand-backs
+  int kept = 0;            // the applier's hand-backs
+  bool may_apply = true;   // closed, the applier waits before a batch
   log_store_options opts;
   opts.apply_records_min = 3;
   opts.at_step = [&](std::string_view step) {
+    if (step == "apply_begin") {
+      std::unique_lock g(m);
+      cv.wait(g, [&] { return may_apply; });
+      return;
+    }
     if (step != "spares_kept") return;
     std::lock_guard g(m);
     ++kept;
@@ -755,8 +761,19 @@ TEST(log_store, applied_records_are_encoded_into_again_unless_a_reader_holds_one
   ASSERT_FALSE(held.empty());
   ASSERT_EQ(held.back()->seq, 5u);
   const std::string held_payload = held.back()->payload;
+  // The applier is held at its batch's start until the spares are counted:
+  // the third pending record wakes it, and it could hand them back first.
+  {
+    std::lock_guard g(m);
+    may_apply = false;
+  }
   commit(5);
   EXPECT_EQ(s->spare_records(), 0u);
+  {
+    std::lock_guard g(m);
+    may_apply = true;
+  }
+  cv.notify_all();
   wait_kept(2);
   EXPECT_EQ(s->applied_seq(), 6u);
   EXPECT_EQ(s->spare_records(), 3u - held.size());
