@@ -673,8 +673,8 @@ TEST(log_store, applied_records_are_encoded_into_again_unless_a_reader_holds_one
   temp_dir tmp;
   std::mutex m;
   std::condition_variable cv;
-  int kept = 0;            // the applier's hand-backs
-  bool may_apply = true;   // closed, the applier waits before a batch
+  int kept = 0;           // the applier's hand-backs
+  bool may_apply = true;  // closed, the applier waits before a batch
   log_store_options opts;
   opts.apply_records_min = 3;
   opts.at_step = [&](std::string_view step) {
