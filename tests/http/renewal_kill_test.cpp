@@ -184,8 +184,12 @@ TEST(http_renewal_kill, sigkill_while_renewing_grants_each_period_exactly_once) 
   std::mt19937 rng(seed);
   // Where a kill landed is read from the SQLite file, so the file must follow
   // the log commit by commit: no apply delay (the default batches a second
-  // of commits into one transaction, and a round would reach the file whole).
-  live_server srv({"--test-clock", "--apply-delay-ms", "0"});
+  // of commits into one transaction, and a round would reach the file whole),
+  // one record per transaction (an applier that woke late would take a whole
+  // round's records at once), at normal priority (not starved by the
+  // polling below).
+  live_server srv({"--test-clock", "--apply-delay-ms", "0", "--apply-records-max", "1",
+                   "--applier-priority", "normal"});
   // Monthly boundaries from 2027-01-01: [0] the start, [k] period k's start.
   std::vector<std::int64_t> boundaries;
   for (int k = 0; k < 48; ++k)

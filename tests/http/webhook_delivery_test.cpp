@@ -292,8 +292,14 @@ bj::value attempt_log(http_client& admin, const std::string& id) {
 }
 
 // With the default log (deliveries take events as they become durable, from
-// the event feed) and the test clock for retries.
-const std::vector<std::string> flags = {"--test-clock", "--webhook-response-timeout-ms", "300"};
+// the event feed) and the test clock for retries. The default answer
+// timeout (10 s): a shorter one could fire on a busy machine while an
+// answer is on its way, and send its event twice.
+const std::vector<std::string> flags = {"--test-clock"};
+// For a receiver that hangs: long enough for any answer, short enough that
+// two hangs cost seconds.
+const std::vector<std::string> hang_flags = {"--test-clock", "--webhook-response-timeout-ms",
+                                             "3000"};
 
 TEST(webhook_delivery, every_event_arrives_in_order_signed_through_failures_and_hangs) {
   // 500 to the first three attempts, a hang on the fifth and the ninth.
@@ -303,7 +309,7 @@ TEST(webhook_delivery, every_event_arrives_in_order_signed_through_failures_and_
     return answer::ok;
   });
   receiver depleted_only([](std::size_t n) { return n % 2 == 0 ? answer::fail : answer::ok; });
-  live_server srv(flags);
+  live_server srv(hang_flags);
   http_client admin(srv.port(), admin_key);
   expect(admin.put("/v1/webhook-endpoints/all",
                    R"({"url":")" + all.url() + R"(","events":["*"],"secret":")" + secret + "\"}"),

@@ -231,7 +231,7 @@ TEST(engine_commits, a_read_after_a_write_waits_for_its_commit) {
   std::atomic<micros> seen{0};
   fn_task read([&](ledger::ledger& l, time_us now) { seen = available(l, now); }, true);
   e.submit(&read);
-  for (int i = 0; i < 2000 && !read.applied(); ++i)
+  for (int i = 0; i < 60'000 && !read.applied(); ++i)  // a bound, a minute
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   ASSERT_TRUE(read.applied());
   EXPECT_EQ(seen.load(), 99 * credit);  // it saw the pending write
@@ -253,7 +253,7 @@ TEST(engine_commits, a_read_that_saw_a_failed_write_is_refused) {
   held_at_the_gate(s, e, write);
   fn_task read([](ledger::ledger& l, time_us now) { (void)available(l, now); }, true);
   e.submit(&read);
-  for (int i = 0; i < 2000 && !read.applied(); ++i)
+  for (int i = 0; i < 60'000 && !read.applied(); ++i)  // a bound, a minute
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   ASSERT_TRUE(read.applied());
   s.open(true);

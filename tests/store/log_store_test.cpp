@@ -502,7 +502,14 @@ int run_killed_child(const temp_dir& tmp, int steps, const std::string& kill_at,
     ledger::ledger l;
     workload w;
     for (int i = 0; i < steps; ++i) {
+      const std::uint64_t due = (*s)->segment_spares_due();
       if (!(*s)->commit(w.step(l, i))) ::_exit(5);
+      // A spare due: the spares thread makes it (or finds a free file)
+      // before the next commit, which could otherwise roll first and make
+      // the spare's step one that a late thread never reaches.
+      if ((*s)->segment_spares_due() != due &&
+          !eventually([&] { return (*s)->segment_free_count() > 0; }))
+        ::_exit(9);
       const char ack = 1;
       if (::write(fds[1], &ack, 1) != 1) ::_exit(6);
       if (!lazy && !(*s)->wait_applied((*s)->durable_seq())) ::_exit(7);
