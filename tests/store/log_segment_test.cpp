@@ -448,7 +448,7 @@ TEST(log_segment, spares_made_beside_the_appends_lose_no_record) {
   temp_dir tmp;
   const std::string dir = tmp.file("log");
   constexpr std::uint64_t records = 3000;
-  std::uint64_t made = 0;
+  std::atomic<std::uint64_t> made{0};
   {
     auto o = must_open(dir, 0);
     std::atomic<bool> done{false};
@@ -464,6 +464,14 @@ TEST(log_segment, spares_made_beside_the_appends_lose_no_record) {
       }
     });
     for (std::uint64_t i = 1; i <= records; ++i) {
+      // The first spare due (in the first segment, nothing recycled yet)
+      // is made before the next append, which could otherwise roll first:
+      // at least one roll goes to a spare however the threads are run.
+      if (made.load() == 0 && o.log->spares_due() > 0) {
+        const auto limit = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+        while (made.load() == 0 && std::chrono::steady_clock::now() < limit)
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
       // Every other stretch of 500 records is applied as it goes.
       const bool applied = (i / 500) % 2 == 0;
       auto seq = o.log->append(payload(i), applied ? i - 1 : 0);
