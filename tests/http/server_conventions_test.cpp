@@ -31,6 +31,7 @@
 #include "http/handler.hpp"
 #include "http/server.hpp"
 #include "http_fixture.hpp"
+#include "support/eventually.hpp"
 #include "support/in_process_server.hpp"
 #include "support/raw_socket.hpp"
 
@@ -45,6 +46,7 @@ using creditd::http::request;
 using creditd::http::response;
 using creditd::http::server;
 using creditd::http::server_options;
+using creditd::testing::eventually;
 using namespace creditd::testing;
 
 namespace {
@@ -630,20 +632,7 @@ TEST(server_accept, the_connection_cap_fits_under_the_descriptor_limit) {
 // the tests wait for the events themselves (a close, a count), never a fixed
 // time, with guards of a minute against a hang.
 
-namespace {
-
-// Polls `pred` every 10 ms for at most a minute (a guard, not a bound).
-template <class Pred>
-bool eventually(Pred pred) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 TEST(server_limits, half_a_request_or_a_trickle_is_closed_after_the_read_timeout) {
   fake_handler h([](const request&) { return text("ok"); });

@@ -20,11 +20,13 @@
 #include "store/log/log_store.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "support/eventually.hpp"
 #include "support/temp_dir.hpp"
 
 namespace applier_priority_test_cpp {  // unity builds: tests/CMakeLists.txt
 
 using namespace creditd;
+using creditd::testing::eventually;
 using creditd::testing::temp_dir;
 using store::log::background_priority;
 using store::log::log_store;
@@ -49,16 +51,6 @@ pid_t this_tid() {
       GTEST_SKIP() << why;                                                      \
     }                                                                           \
   } while (false)
-
-// Polls (no timing is asserted: it only bounds a hang) until `done`.
-template <class F>
-bool eventually(F done) {
-  for (int i = 0; i < 60'000; ++i) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return done();
-}
 
 ledger::change_set account_change(ledger::ledger& l, int i) {
   ledger::account_cmd c{"acct-" + std::to_string(i), "Name", ledger::account_settings{}};

@@ -18,6 +18,7 @@
 
 #include "engine/engine.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "support/eventually.hpp"
 #include "support/fn_task.hpp"
 #include "support/open_store.hpp"
 #include "support/temp_dir.hpp"
@@ -25,6 +26,7 @@
 namespace engine_commit_test_cpp {  // unity builds: tests/CMakeLists.txt
 
 using namespace creditd;
+using creditd::testing::eventually;
 using creditd::testing::fn_task;
 using creditd::testing::open_and_load;
 using creditd::testing::open_store;
@@ -231,8 +233,7 @@ TEST(engine_commits, a_read_after_a_write_waits_for_its_commit) {
   std::atomic<micros> seen{0};
   fn_task read([&](ledger::ledger& l, time_us now) { seen = available(l, now); }, true);
   e.submit(&read);
-  for (int i = 0; i < 60'000 && !read.applied(); ++i)  // a bound, a minute
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  eventually([&] { return read.applied(); });
   ASSERT_TRUE(read.applied());
   EXPECT_EQ(seen.load(), 99 * credit);  // it saw the pending write
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -253,8 +254,7 @@ TEST(engine_commits, a_read_that_saw_a_failed_write_is_refused) {
   held_at_the_gate(s, e, write);
   fn_task read([](ledger::ledger& l, time_us now) { (void)available(l, now); }, true);
   e.submit(&read);
-  for (int i = 0; i < 60'000 && !read.applied(); ++i)  // a bound, a minute
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  eventually([&] { return read.applied(); });
   ASSERT_TRUE(read.applied());
   s.open(true);
   EXPECT_FALSE(write.wait());

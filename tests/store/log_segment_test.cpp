@@ -19,12 +19,14 @@
 #include "store/log/change_codec.hpp"
 #include "store/log/segment_log.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "support/eventually.hpp"
 #include "support/temp_dir.hpp"
 
 namespace log_segment_test_cpp {  // unity builds: tests/CMakeLists.txt
 
 using namespace creditd;
 using namespace creditd::store::log;
+using creditd::testing::eventually;
 using creditd::testing::temp_dir;
 
 namespace {
@@ -467,11 +469,7 @@ TEST(log_segment, spares_made_beside_the_appends_lose_no_record) {
       // The first spare due (in the first segment, nothing recycled yet)
       // is made before the next append, which could otherwise roll first:
       // at least one roll goes to a spare however the threads are run.
-      if (made.load() == 0 && o.log->spares_due() > 0) {
-        const auto limit = std::chrono::steady_clock::now() + std::chrono::minutes(1);
-        while (made.load() == 0 && std::chrono::steady_clock::now() < limit)
-          std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
+      if (o.log->spares_due() > 0) eventually([&] { return made.load() > 0; });
       // Every other stretch of 500 records is applied as it goes.
       const bool applied = (i / 500) % 2 == 0;
       auto seq = o.log->append(payload(i), applied ? i - 1 : 0);

@@ -29,6 +29,7 @@
 #include "store/sqlite/sqlite_db.hpp"
 #include "store/sqlite/sqlite_reader.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "support/eventually.hpp"
 #include "support/fn_task.hpp"
 #include "support/ledger_dump.hpp"
 #include "support/stored_history.hpp"
@@ -39,6 +40,7 @@ namespace log_store_test_cpp {  // unity builds: tests/CMakeLists.txt
 using namespace creditd;
 using creditd::testing::dump_entry;
 using creditd::testing::dump_ledger;
+using creditd::testing::eventually;
 using creditd::testing::temp_dir;
 using ledger::micros;
 using ledger::time_us;
@@ -304,18 +306,6 @@ TEST(log_store, a_reader_that_waits_for_durable_seq_sees_every_acknowledged_writ
 void commit_steps(log_store& s, ledger::ledger& l, workload& w, int from, int to) {
   for (int i = from; i < to; ++i)
     must(s.commit(w.step(l, i)));
-}
-
-// Polls `done` until it holds, for at most a minute (a bound, not a timing:
-// the tests below pass as soon as it holds).
-template <typename F>
-bool eventually(F done) {
-  const auto limit = std::chrono::steady_clock::now() + std::chrono::minutes(1);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > limit) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
 }
 
 TEST(log_store, with_an_apply_delay_records_wait_until_a_reader_asks_or_the_store_closes) {

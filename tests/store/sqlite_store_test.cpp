@@ -18,6 +18,7 @@
 #include "store/schema.hpp"
 #include "store/sqlite/sqlite_reader.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "support/eventually.hpp"
 #include "support/fn_task.hpp"
 #include "support/ledger_dump.hpp"
 #include "support/old_schema.hpp"
@@ -30,6 +31,7 @@ using namespace creditd;
 using creditd::testing::admit_stored_history;
 using creditd::testing::dump_entry;
 using creditd::testing::dump_ledger;
+using creditd::testing::eventually;
 using creditd::testing::run_durably;
 using creditd::testing::temp_dir;
 using ledger::micros;
@@ -636,8 +638,7 @@ TEST(engine, refuses_writes_serves_reads_and_recovers_after_a_failed_commit) {
     EXPECT_FALSE(refused_visible);
     // The fault clears: a probe succeeds within a few intervals and writes resume.
     s.fail_ = false;
-    for (int i = 0; i < 60'000 && e.failed(); ++i)  // a bound, a minute
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    eventually([&] { return !e.failed(); });
     ASSERT_FALSE(e.failed());
     EXPECT_EQ(e.failure(), "");
     EXPECT_EQ(e.stats().failures, 1u);
