@@ -8,6 +8,7 @@
 //   ledger_bench --durable PATH --workload w1|w2|w3|w4 [--accounts N]
 //                [--window N] [--seconds S] [--warmup S] [--log FILE]
 //                [--log-dir DIR] [--apply-delay-ms MS] [--lot-lag-records N]
+//                [--applier-priority idle|normal]
 //       core + store + engine (group commit), closed loop: `window` clients,
 //       each with one request in flight, as many HTTP connections would be.
 //       With --warmup, that long first: checked, not measured (ops/s and
@@ -15,7 +16,11 @@
 //       With --log-dir, commits go through the append-only log in DIR, and
 //       the file is filled in behind it at most MS (4000, as creditd serve's
 //       --apply-delay-ms) after each commit, and a lot's changes up to N
-//       records (0, as creditd serve's --lot-lag-records) after them.
+//       records (0, as creditd serve's --lot-lag-records) after them, by
+//       an applier at normal priority (the default here, as every bench
+//       run so far) or, with --applier-priority idle, at idle priority while
+//       nothing waits for it (creditd serve's default; docs/performance.md,
+//       "The applier's CPU on the AMD EPYC machine").
 //       PATH is created and seeded with N accounts when it does not exist.
 //       w1: a charge of 1 credit on a random account; w2: on acct-0 only;
 //       w3: a hold of 1 credit, then its capture (two requests);
@@ -61,6 +66,7 @@
 #include "cell_check.hpp"
 #include "closed_loop.hpp"
 #include "engine/engine.hpp"
+#include "store/log/background_priority.hpp"
 #include "store/log/log_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "util/clock.hpp"
@@ -312,7 +318,7 @@ struct counts {
 int bench_durable(const std::string& path, const std::string& workload, std::size_t accounts,
                   std::size_t window, double warmup, double seconds, const std::string& log_path,
                   const std::string& log_dir, std::int64_t apply_delay_ms,
-                  std::uint64_t lot_lag_records) {
+                  std::uint64_t lot_lag_records, bool applier_idle) {
   if (workload != "w1" && workload != "w2" && workload != "w3" && workload != "w4")
     die("--workload must be w1, w2, w3 or w4");
   const bool fresh = !std::filesystem::exists(path);
@@ -332,6 +338,11 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
     lo.log.dir = log_dir;
     lo.apply_delay = std::chrono::milliseconds(apply_delay_ms);
     lo.lots.lag_records = lot_lag_records;
+    // Idle only where the system lets the thread come back (as creditd serve).
+    std::string why;
+    lo.idle_priority = applier_idle && store::log::background_priority::probe(&why);
+    if (applier_idle && !lo.idle_priority)
+      std::fprintf(stderr, "ledger_bench: the applier runs at normal priority: %s\n", why.c_str());
     auto opened = store::log::log_store::open(std::move(lo), std::move(s));
     if (!opened) die(opened.error().message);
     logged = std::move(*opened);
@@ -616,6 +627,9 @@ int main(int argc, char** argv) {
   std::string durable, seed_db, log_path, log_dir;
   std::int64_t apply_delay_ms = 4000;  // creditd serve's --apply-delay-ms default
   std::uint64_t lot_lag_records = store::log::lot_backlog_limits{}.lag_records;
+  // Not creditd serve's default (idle): the bench's in-process cells have
+  // always run the applier at normal priority, and stay comparable so.
+  std::string applier_priority = "normal";
   bool core = false;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -624,6 +638,8 @@ int main(int argc, char** argv) {
           "usage: ledger_bench --core [--accounts N] [--core-charges N]\n"
           "       ledger_bench --durable PATH --workload w1|w2|w3|w4 [--accounts N] [--window N] "
           "[--seconds S] [--warmup S] [--log FILE] [--log-dir DIR]\n"
+          "                    [--apply-delay-ms MS] [--lot-lag-records N] "
+          "[--applier-priority idle|normal]\n"
           "       ledger_bench --seed-db PATH [--accounts N] [--charges M]\n"
           "       ledger_bench --check-cell BEFORE AFTER JOURNAL CLIENT\n");
       return 0;
@@ -683,16 +699,20 @@ int main(int argc, char** argv) {
       apply_delay_ms = std::strtoll(v, nullptr, 10);
     else if (flag == "--lot-lag-records")
       lot_lag_records = std::strtoull(v, nullptr, 10);
+    else if (flag == "--applier-priority")
+      applier_priority = v;
     else {
       std::fprintf(stderr, "ledger_bench: unknown flag %s (see --help)\n", flag.c_str());
       return 2;
     }
   }
   if (accounts == 0 || window == 0) die("--accounts and --window must be positive");
+  if (applier_priority != "idle" && applier_priority != "normal")
+    die("--applier-priority must be idle or normal");
   if (!seed_db.empty()) return seed(seed_db, accounts, charges);
   if (!durable.empty())
     return bench_durable(durable, workload, accounts, window, warmup, seconds, log_path, log_dir,
-                         apply_delay_ms, lot_lag_records);
+                         apply_delay_ms, lot_lag_records, applier_priority == "idle");
   if (!core) {
     std::fprintf(stderr, "ledger_bench: give --core, --durable or --seed-db (see --help)\n");
     return 2;
