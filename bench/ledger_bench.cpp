@@ -56,6 +56,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -338,10 +339,10 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
     lo.log.dir = log_dir;
     lo.apply_delay = std::chrono::milliseconds(apply_delay_ms);
     lo.lots.lag_records = lot_lag_records;
-    // Idle only where the system lets the thread come back (as creditd serve).
-    std::string why;
-    lo.idle_priority = applier_idle && store::log::background_priority::probe(&why);
-    if (applier_idle && !lo.idle_priority)
+    // The store lowers it only where the system lets the thread come back;
+    // as creditd serve, say so when it cannot.
+    lo.idle_priority = applier_idle;
+    if (std::string why; applier_idle && !store::log::background_priority::probe(&why))
       std::fprintf(stderr, "ledger_bench: the applier runs at normal priority: %s\n", why.c_str());
     auto opened = store::log::log_store::open(std::move(lo), std::move(s));
     if (!opened) die(opened.error().message);
@@ -629,7 +630,7 @@ int main(int argc, char** argv) {
   std::uint64_t lot_lag_records = store::log::lot_backlog_limits{}.lag_records;
   // Not creditd serve's default (idle): the bench's in-process cells have
   // always run the applier at normal priority, and stay comparable so.
-  std::string applier_priority = "normal";
+  bool applier_idle = false;
   bool core = false;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -699,20 +700,21 @@ int main(int argc, char** argv) {
       apply_delay_ms = std::strtoll(v, nullptr, 10);
     else if (flag == "--lot-lag-records")
       lot_lag_records = std::strtoull(v, nullptr, 10);
-    else if (flag == "--applier-priority")
-      applier_priority = v;
+    else if (flag == "--applier-priority") {
+      if (std::strcmp(v, "idle") != 0 && std::strcmp(v, "normal") != 0)
+        die("--applier-priority must be idle or normal");
+      applier_idle = std::strcmp(v, "idle") == 0;
+    }
     else {
       std::fprintf(stderr, "ledger_bench: unknown flag %s (see --help)\n", flag.c_str());
       return 2;
     }
   }
   if (accounts == 0 || window == 0) die("--accounts and --window must be positive");
-  if (applier_priority != "idle" && applier_priority != "normal")
-    die("--applier-priority must be idle or normal");
   if (!seed_db.empty()) return seed(seed_db, accounts, charges);
   if (!durable.empty())
     return bench_durable(durable, workload, accounts, window, warmup, seconds, log_path, log_dir,
-                         apply_delay_ms, lot_lag_records, applier_priority == "idle");
+                         apply_delay_ms, lot_lag_records, applier_idle);
   if (!core) {
     std::fprintf(stderr, "ledger_bench: give --core, --durable or --seed-db (see --help)\n");
     return 2;

@@ -632,8 +632,6 @@ TEST(server_accept, the_connection_cap_fits_under_the_descriptor_limit) {
 // the tests wait for the events themselves (a close, a count), never a fixed
 // time, with guards of a minute against a hang.
 
-namespace {}  // namespace
-
 TEST(server_limits, half_a_request_or_a_trickle_is_closed_after_the_read_timeout) {
   fake_handler h([](const request&) { return text("ok"); });
   in_process s(h, {.read_timeout = std::chrono::seconds(1)});
