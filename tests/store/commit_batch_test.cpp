@@ -106,6 +106,75 @@ TEST(commit_batch, equals_committing_the_sets_one_by_one) {
   EXPECT_EQ(loaded(*a), dump_ledger(l));
 }
 
+// A batch written in parts (begin_batch, write_batch_part, finish_batch)
+// leaves the file as the sets committed one by one do, though a row several
+// parts change is written once per part; the counters and the mark are
+// written once, at the end.
+TEST(commit_batch, a_batch_written_in_parts_equals_committing_the_sets_one_by_one) {
+  ledger::ledger l;
+  const std::vector<ledger::change_set> sets = workload(l, 7, 12);
+  temp_dir dir;
+  const std::string one = dir.file("one.db"), parts = dir.file("parts.db");
+  {
+    auto a = open_store(one);
+    for (const ledger::change_set& cs : sets)
+      must(a->commit(cs));
+    auto b = open_store(parts);
+    must(b->begin_batch());
+    must(b->write_batch_part(pointers(sets, 0, 1), true));
+    must(b->write_batch_part(pointers(sets, 1, 5), true));
+    must(b->write_batch_part({}, true));
+    must(b->write_batch_part(pointers(sets, 5, 12), true));
+    // Nothing is in the file before the commit.
+    EXPECT_EQ(b->applied_log_seq(), 0u);
+    must(b->finish_batch(12));
+    EXPECT_EQ(b->applied_log_seq(), 12u);
+    EXPECT_EQ(*b->audit_journal(l), "");
+  }
+  const std::string rows = dump_tables(one);
+  EXPECT_NE(rows.find("entries: "), std::string::npos);
+  EXPECT_EQ(dump_tables(parts), rows);
+  auto a = open_store(one);
+  auto b = open_store(parts);
+  EXPECT_EQ(loaded(*b), loaded(*a));
+  EXPECT_EQ(loaded(*a), dump_ledger(l));
+}
+
+// A part that cannot be written (a journal entry already there) leaves
+// nothing of the batch, the parts written before it included, and the mark
+// as it was; the store then takes the same sets in a new batch.
+TEST(commit_batch, a_failed_part_leaves_nothing_of_its_batch) {
+  ledger::ledger l;
+  const std::vector<ledger::change_set> sets = workload(l, 13, 6);
+  const ledger::change_set* again = sets[1].entries.empty() ? &sets[0] : &sets[1];
+  ASSERT_FALSE(again->entries.empty());
+  temp_dir dir;
+  const std::string path = dir.file("x.db");
+  std::string before;
+  {
+    auto s = open_store(path);
+    must(s->commit_batch(pointers(sets, 0, 2), 2));
+    before = dump_tables(path);
+    must(s->begin_batch());
+    must(s->write_batch_part(pointers(sets, 2, 4), true));
+    const ledger::change_set* bad[] = {&sets[4], again};
+    auto r = s->write_batch_part(bad, true);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_NE(r.error().message.find(path), std::string::npos) << r.error().message;
+    s->abort_batch();
+    EXPECT_EQ(s->applied_log_seq(), 2u);
+    EXPECT_EQ(dump_tables(path), before);
+    must(s->begin_batch());
+    must(s->write_batch_part(pointers(sets, 2, 4), true));
+    must(s->write_batch_part(pointers(sets, 4, 6), true));
+    must(s->finish_batch(6));
+  }
+  auto s = open_store(path);
+  EXPECT_EQ(s->applied_log_seq(), 6u);
+  EXPECT_EQ(loaded(*s), dump_ledger(l));
+  EXPECT_EQ(*s->audit_journal(l), "");
+}
+
 // The mark is read back at open, before any load, and by load; commit()
 // leaves it as it is; a batch of no sets records the mark alone.
 TEST(commit_batch, the_mark_survives_a_reopen) {

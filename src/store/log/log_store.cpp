@@ -65,14 +65,31 @@ void index_for_readers(log_store::pending_record& record, const ledger::change_s
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
 }
 
-// Decodes records and writes them in one commit_batch transaction; with a
-// backlog, their lots go to it, and the transaction writes those it says
-// are due.
+// Decodes records and writes them in one transaction (sqlite_store's
+// begin_batch ... finish_batch), a part at a time: once a part is full
+// (part_full), write_part writes its rows and frees them before the next
+// records are decoded. Decoding a whole transaction first held every row of
+// up to 4,096 records at once: about 160,000 spread charges, 150 MB of
+// entries, lots, charges and stand-in owners, new memory each time, its
+// page faults a tenth of the applier's CPU (docs/performance.md). With a
+// backlog, each part's lots go to it, and the transaction writes those it
+// says are due.
 class batch_writer {
  public:
-  batch_writer(sqlite::sqlite_store& db, const std::string& dir, lot_backlog* backlog = nullptr)
-      : db_(db), dir_(dir), backlog_(backlog) {}
+  // A part ends after `part_records_max` records, or this many owners
+  // (within what the arena keeps for the next part) or bytes of records,
+  // whichever comes first.
+  static constexpr std::size_t part_owners_max = owner_arena::retained_max / 2;
+  static constexpr std::size_t part_bytes_max = std::size_t{4} << 20;
 
+  batch_writer(sqlite::sqlite_store& db, const std::string& dir, std::size_t part_records_max,
+               lot_backlog* backlog = nullptr)
+      : db_(db), dir_(dir), part_records_max_(part_records_max), backlog_(backlog) {}
+  batch_writer(const batch_writer&) = delete;
+  batch_writer& operator=(const batch_writer&) = delete;
+  ~batch_writer() { db_.abort_batch(); }
+
+  // Decodes record `seq` into the current part.
   std::expected<void, std::string> add(std::uint64_t seq, std::string_view payload) {
     auto sets = decode_change_sets(payload, arena_);
     if (!sets) return std::unexpected(sets.error());
@@ -82,39 +99,63 @@ class batch_writer {
       sets_.push_back(std::move(s));
     last_seq_ = seq;
     bytes_ += payload.size();
+    part_bytes_ += payload.size();
     ++records_;
+    ++part_records_;
     return {};
   }
   std::size_t records() const { return records_; }
   std::size_t bytes() const { return bytes_; }
+  bool part_full() const {
+    return part_records_ >= part_records_max_ || arena_.size() >= part_owners_max ||
+           part_bytes_ >= part_bytes_max;
+  }
 
-  // Writes what was added (with a backlog: its lots go to the backlog, and
-  // the backlog's due lots are written, every one when `all_lots`). With
-  // nothing added, only a backlog's lots, when `all_lots`. Returns the lots'
-  // mark in the file after it.
-  std::expected<std::uint64_t, store_error> write(bool all_lots = false) {
-    if (records_ == 0 && !(backlog_ != nullptr && all_lots)) return db_.applied_lots_seq();
-    const std::uint64_t log_seq = records_ == 0 ? db_.applied_log_seq() : last_seq_;
-    std::vector<const ledger::change_set*> ptrs;
-    ptrs.reserve(sets_.size());
+  // Writes the part decoded so far into the transaction (opening it first)
+  // and forgets its rows.
+  std::expected<void, store_error> write_part() {
+    if (part_records_ == 0) return {};
+    if (!open_) {
+      if (auto r = db_.begin_batch(); !r) return failed(r.error());
+      open_ = true;
+    }
+    ptrs_.clear();
     for (const auto& s : sets_)
-      ptrs.push_back(&s);
-    std::expected<void, store_error> r;
+      ptrs_.push_back(&s);
     if (backlog_ != nullptr) {
       for (const record_sets& rec : records_of_) {
         for (std::size_t i = rec.first; i < rec.first + rec.count; ++i)
           backlog_->take(sets_[i], rec.seq);
         backlog_->end_record(rec.bytes);
       }
+    }
+    auto r = db_.write_batch_part(ptrs_, backlog_ == nullptr);
+    forget_part();
+    if (!r) return failed(r.error());
+    return {};
+  }
+
+  // Writes what was added (with a backlog: its lots go to the backlog, and
+  // the backlog's due lots are written, every one when `all_lots`) and
+  // commits. With nothing added, only a backlog's lots, when `all_lots`.
+  // Returns the lots' mark in the file after it.
+  std::expected<std::uint64_t, store_error> write(bool all_lots = false) {
+    if (records_ == 0 && !(backlog_ != nullptr && all_lots)) return db_.applied_lots_seq();
+    const std::uint64_t log_seq = records_ == 0 ? db_.applied_log_seq() : last_seq_;
+    if (auto r = write_part(); !r) return std::unexpected(r.error());
+    if (!open_) {
+      if (auto r = db_.begin_batch(); !r) return failed(r.error());
+      open_ = true;
+    }
+    std::expected<void, store_error> r;
+    if (backlog_ != nullptr) {
       const sqlite::sqlite_store::lot_writes lots = backlog_->due(log_seq, all_lots);
-      r = db_.commit_batch(ptrs, log_seq, &lots);
+      r = db_.finish_batch(log_seq, &lots);
       if (r) backlog_->written();
     } else {
-      r = db_.commit_batch(ptrs, log_seq);
+      r = db_.finish_batch(log_seq);
     }
-    sets_.clear();
-    records_of_.clear();
-    arena_.reset();
+    open_ = false;
     records_ = bytes_ = 0;
     if (!r) {
       return std::unexpected(store_error{"log " + dir_ + ": cannot apply records up to seq " +
@@ -125,8 +166,28 @@ class batch_writer {
   }
 
  private:
+  void forget_part() {
+    sets_.clear();
+    records_of_.clear();
+    arena_.reset();
+    part_records_ = part_bytes_ = 0;
+  }
+  // A write failed: the transaction is rolled back, whatever was added
+  // forgotten.
+  std::unexpected<store_error> failed(const store_error& e) {
+    db_.abort_batch();
+    open_ = false;
+    forget_part();
+    const std::uint64_t from = db_.applied_log_seq() + 1;
+    records_ = bytes_ = 0;
+    return std::unexpected(store_error{"log " + dir_ + ": cannot apply records up to seq " +
+                                       std::to_string(std::max(from, last_seq_)) +
+                                       " to the store: " + e.message});
+  }
+
   sqlite::sqlite_store& db_;
   const std::string& dir_;
+  const std::size_t part_records_max_;
   lot_backlog* backlog_;
   struct record_sets {
     std::uint64_t seq = 0;
@@ -134,10 +195,13 @@ class batch_writer {
     std::size_t first = 0, count = 0;  // in sets_
   };
   owner_arena arena_;
-  std::deque<ledger::change_set> sets_;  // not moved as it grows
-  std::vector<record_sets> records_of_;  // with a backlog
+  std::deque<ledger::change_set> sets_;  // the part's; not moved as it grows
+  std::vector<const ledger::change_set*> ptrs_;
+  std::vector<record_sets> records_of_;  // the part's, with a backlog
+  bool open_ = false;                    // a transaction is open
   std::uint64_t last_seq_ = 0;
-  std::size_t records_ = 0, bytes_ = 0;
+  std::size_t records_ = 0, bytes_ = 0;  // the transaction's
+  std::size_t part_records_ = 0, part_bytes_ = 0;
 };
 
 }  // namespace
@@ -209,7 +273,8 @@ std::expected<std::uint64_t, store_error> catch_up_lots(sqlite::sqlite_store& db
 std::expected<std::unique_ptr<log_store>, store_error> log_store::open(
     log_store_options opts, std::unique_ptr<sqlite::sqlite_store> db) {
   CREDITD_ASSERT(db != nullptr);
-  if (opts.apply_records_max == 0 || opts.apply_records_min == 0 || opts.queued_records_max == 0 ||
+  if (opts.apply_records_max == 0 || opts.apply_records_min == 0 ||
+      opts.apply_part_records_max == 0 || opts.queued_records_max == 0 ||
       opts.queued_bytes_max == 0) {
     return std::unexpected(store_error{"log store: its limits must be at least 1"});
   }
@@ -227,11 +292,14 @@ std::expected<std::unique_ptr<log_store>, store_error> log_store::open(
   const std::uint64_t applied = s->db_->applied_log_seq();
   // Recovery: the records after the mark, through the same commit_batch as
   // the applier, in bounded transactions.
-  batch_writer replay(*s->db_, s->opts_.log.dir);
+  batch_writer replay(*s->db_, s->opts_.log.dir, s->opts_.apply_part_records_max);
   std::optional<store_error> replay_error;
   auto visit = [&](std::uint64_t seq,
                    std::string_view payload) -> std::expected<void, std::string> {
     if (auto r = replay.add(seq, payload); !r) return r;
+    if (replay.part_full()) {
+      if (auto r = replay.write_part(); !r) return std::unexpected(r.error().message);
+    }
     if (replay.records() >= s->opts_.apply_records_max ||
         replay.bytes() >= s->opts_.queued_bytes_max) {
       if (auto r = replay.write(); !r) return std::unexpected(r.error().message);
@@ -506,9 +574,13 @@ std::expected<void, store_error> log_store::probe() {
 
 std::expected<std::uint64_t, store_error> log_store::apply(const std::deque<queued>& batch,
                                                            bool all_lots) {
+  // The file is ours from the first part's write to the commit (the
+  // writer's destructor, which rolls back a transaction left open, too).
+  std::lock_guard db_lock(db_mu_);
   // Without a lag (the default) the lots go with their records, as before
   // the backlog: no copy of each, and the file whole after the transaction.
-  batch_writer w(*db_, opts_.log.dir, opts_.lots.lag_records > 0 ? &backlog_ : nullptr);
+  batch_writer w(*db_, opts_.log.dir, opts_.apply_part_records_max,
+                 opts_.lots.lag_records > 0 ? &backlog_ : nullptr);
   std::size_t decoded = 0;
   for (const queued& q : batch) {
     if (++decoded % yield_records == 0) priority_.yield_if_lowered();
@@ -519,8 +591,10 @@ std::expected<std::uint64_t, store_error> log_store::apply(const std::deque<queu
                                          std::to_string(q.seq()) +
                                          " does not decode: " + r.error()});
     }
+    if (w.part_full()) {
+      if (auto r = w.write_part(); !r) return std::unexpected(r.error());
+    }
   }
-  std::lock_guard db_lock(db_mu_);
   auto r = w.write(all_lots);
   file_durable_seq_.store(db_->durable_log_seq(), std::memory_order_release);
   return r;

@@ -56,6 +56,11 @@ struct log_store_options {
   // that a page many records change is written once in four seconds
   // (docs/performance.md, "Three levers for p99").
   std::size_t apply_records_max = 4096;
+  // A transaction's records are decoded and written this many at a time
+  // (fewer when a part names 2,048 owners or holds 4 MiB of records): the
+  // applier holds one part's rows in memory, not a whole transaction's. A
+  // row that several parts change is written once per part.
+  std::size_t apply_part_records_max = 256;
   // The applier waits for this many queued records before a transaction,
   // unless a reader, a full queue, load() or the destructor asks it to go
   // now. 1: it applies whatever is queued whenever it is idle.

@@ -351,16 +351,49 @@ std::expected<void, store_error> sqlite_store::commit(const ledger::change_set& 
 std::expected<void, store_error> sqlite_store::commit_batch(
     std::span<const ledger::change_set* const> sets, std::uint64_t log_seq,
     const lot_writes* lots) {
+  if (auto r = begin_batch(); !r) return r;
+  if (auto r = write_batch_part(sets, lots == nullptr); !r) {
+    abort_batch();
+    return r;
+  }
+  return finish_batch(log_seq, lots);
+}
+
+std::expected<void, store_error> sqlite_store::begin_batch() {
+  CREDITD_ASSERT(!batch_open_);
+  if (auto r = begin_.run(); !r) return std::unexpected(fail("cannot begin", r.error()));
+  batch_open_ = true;
+  batch_counters_ = {};
+  return {};
+}
+
+void sqlite_store::abort_batch() {
+  if (!batch_open_) return;
+  (void)rollback_.run();
+  batch_open_ = false;
+}
+
+std::expected<void, store_error> sqlite_store::write_batch_part(
+    std::span<const ledger::change_set* const> sets, bool with_lots) {
+  CREDITD_ASSERT(batch_open_);
+  return write_coalesced(sets, with_lots);
+}
+
+std::expected<void, store_error> sqlite_store::finish_batch(std::uint64_t log_seq,
+                                                            const lot_writes* lots) {
+  CREDITD_ASSERT(batch_open_);
   CREDITD_ASSERT(lots == nullptr || lots->lots_seq <= log_seq);
   const std::uint64_t lots_seq = lots != nullptr ? lots->lots_seq : log_seq;
-  if (auto r = begin_.run(); !r) return std::unexpected(fail("cannot begin", r.error()));
   bool wrote_lots_mark = false;
   auto written = [&]() -> std::expected<void, store_error> {
-    if (auto r = write_coalesced(sets, lots == nullptr); !r) return r;
     if (lots != nullptr) {
       for (const lot_write& w : lots->rows) {
         if (auto r = put_lot(*w.lot, w.account); !r) return r;
       }
+    }
+    if (const batch_counters& c = batch_counters_; c.any) {
+      if (auto r = put_counters(c.next_object_id, c.next_seq, c.time_seen, c.notices_until); !r)
+        return r;
     }
     if (auto r = put_meta(log_applied_key, std::to_string(log_seq)); !r) return r;
     // A file without the row has its lots at the journal's mark.
@@ -369,9 +402,10 @@ std::expected<void, store_error> sqlite_store::commit_batch(
     return put_meta(log_lots_key, std::to_string(lots_seq));
   }();
   if (!written) {
-    (void)rollback_.run();
+    abort_batch();
     return written;
   }
+  batch_open_ = false;
   if (auto r = commit_.run(); !r) {
     (void)rollback_.run();
     return std::unexpected(fail("commit failed", r.error()));
@@ -756,11 +790,12 @@ std::expected<void, store_error> sqlite_store::put_meta(std::string_view key,
   return check_db(run_with_checksum(upsert_meta_, "meta", row), "cannot write meta");
 }
 
-std::expected<void, store_error> sqlite_store::put_counters(const ledger::change_set& last,
+std::expected<void, store_error> sqlite_store::put_counters(std::uint64_t next_object_id,
+                                                            std::uint64_t next_seq,
                                                             ledger::time_us time_seen,
                                                             ledger::time_us notices_until) {
-  if (auto r = put_meta("next_object_id", std::to_string(last.next_object_id)); !r) return r;
-  if (auto r = put_meta("next_seq", std::to_string(last.next_seq)); !r) return r;
+  if (auto r = put_meta("next_object_id", std::to_string(next_object_id)); !r) return r;
+  if (auto r = put_meta("next_seq", std::to_string(next_seq)); !r) return r;
   if (time_seen != 0) {
     if (auto r = put_meta("time_seen", std::to_string(time_seen)); !r) return r;
   }
@@ -813,7 +848,7 @@ std::expected<void, store_error> sqlite_store::write(const ledger::change_set& c
     if (auto r = put_event(ev); !r) return r;
   }
   if (auto r = put_idempotency_of(c); !r) return r;
-  return put_counters(c, c.time_seen, c.notices_until);
+  return put_counters(c.next_object_id, c.next_seq, c.time_seen, c.notices_until);
 }
 
 namespace {
@@ -917,14 +952,17 @@ std::expected<void, store_error> sqlite_store::write_coalesced(
   for (const ledger::change_set* set : sets) {
     if (auto r = put_idempotency_of(*set); !r) return r;
   }
-  // The counters of the last set; the latest instant seen, when one moved it.
-  if (sets.empty()) return {};
-  ledger::time_us time_seen = 0, notices_until = 0;
+  // The counters of the last set; the latest instant seen, when one moved
+  // it (finish_batch writes them, once).
+  batch_counters& c = batch_counters_;
   for (const ledger::change_set* set : sets) {
-    if (set->time_seen != 0) time_seen = set->time_seen;
-    notices_until = std::max(notices_until, set->notices_until);
+    c.any = true;
+    c.next_object_id = set->next_object_id;
+    c.next_seq = set->next_seq;
+    if (set->time_seen != 0) c.time_seen = set->time_seen;
+    c.notices_until = std::max(c.notices_until, set->notices_until);
   }
-  return put_counters(*sets.back(), time_seen, notices_until);
+  return {};
 }
 
 std::expected<void, store_error> sqlite_store::load_commerce(ledger::ledger& into) {

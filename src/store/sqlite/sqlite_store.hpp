@@ -81,6 +81,22 @@ class sqlite_store final : public store {
   std::expected<void, store_error> commit_batch(std::span<const ledger::change_set* const> sets,
                                                 std::uint64_t log_seq,
                                                 const lot_writes* lots = nullptr);
+  // commit_batch in parts, for a caller that decodes a transaction's sets a
+  // part at a time rather than holding them all (the log's applier): one
+  // begin_batch, then write_batch_part for each part in order, then
+  // finish_batch, which records the marks and commits, or abort_batch.
+  // The file ends as commit_batch of every part's sets at once would leave
+  // it, except that a row several parts upsert is written once per part
+  // (its last copy in each; the last part's wins). A part's sets are only
+  // read during its call. `with_lots` false: the sets' lots are not
+  // written (finish_batch's `lots` are). After an error the batch must be
+  // aborted; nothing of it is written.
+  std::expected<void, store_error> begin_batch();
+  std::expected<void, store_error> write_batch_part(std::span<const ledger::change_set* const> sets,
+                                                    bool with_lots);
+  std::expected<void, store_error> finish_batch(std::uint64_t log_seq,
+                                                const lot_writes* lots = nullptr);
+  void abort_batch();
   // The log sequence number recorded by the last commit_batch (0 if never):
   // read at open (and again by load), kept up to date by commit_batch.
   // commit() leaves it as it is.
@@ -144,6 +160,8 @@ class sqlite_store final : public store {
   // The rows of several sets as write() of each in turn would leave them,
   // each upserted row written once (its last copy); their lots only when
   // `with_lots`.
+  // Its counters are not written: it keeps them in batch_counters_, which
+  // finish_batch writes.
   std::expected<void, store_error> write_coalesced(std::span<const ledger::change_set* const> sets,
                                                    bool with_lots);
   // One row each (its checksum with it).
@@ -164,9 +182,9 @@ class sqlite_store final : public store {
   // A set's expiry of idempotency records by age, then its new records.
   std::expected<void, store_error> put_idempotency_of(const ledger::change_set& c);
   std::expected<void, store_error> put_meta(std::string_view key, const std::string& value);
-  // next_object_id and next_seq of `last`, and time_seen and notices_until
-  // unless 0.
-  std::expected<void, store_error> put_counters(const ledger::change_set& last,
+  // next_object_id and next_seq, and time_seen and notices_until unless 0.
+  std::expected<void, store_error> put_counters(std::uint64_t next_object_id,
+                                                std::uint64_t next_seq,
                                                 ledger::time_us time_seen,
                                                 ledger::time_us notices_until);
   std::expected<void, store_error> check_db(std::expected<void, db_error> r,
@@ -201,6 +219,14 @@ class sqlite_store final : public store {
   std::uint64_t probes_ = 0;
   std::uint64_t applied_log_seq_ = 0;
   std::uint64_t applied_lots_seq_ = 0;
+  // The batch open between begin_batch and finish_batch or abort_batch, and
+  // the counters of the last set its parts wrote (none yet: !any).
+  bool batch_open_ = false;
+  struct batch_counters {
+    bool any = false;
+    std::uint64_t next_object_id = 0, next_seq = 0;
+    ledger::time_us time_seen = 0, notices_until = 0;
+  } batch_counters_;
   bool lots_mark_stored_ = false;  // meta 'log_lots_seq' exists
   int wal_autocheckpoint_pages_ = 4000;
   bool sync_deferred_ = false;
