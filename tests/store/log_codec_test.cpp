@@ -459,6 +459,51 @@ TEST(log_codec, several_sets_and_an_empty_one_round_trip) {
   EXPECT_TRUE((*back)[1].empty());
 }
 
+// Decoding into sets that hold an earlier decode (as the applier does, part
+// after part): every field is the new record's, nothing of the old left,
+// whatever the old held (a full set, an empty one, events a version 1
+// record lacks); the sets grow when a record holds more of them.
+TEST(log_codec, decoding_into_used_sets_leaves_nothing_of_what_they_held) {
+  owners o;
+  const ledger::change_set full = full_set(&o.a, &o.b), empty;
+  ledger::change_set other = full_set(&o.b, &o.a);
+  for (ledger::entry& e : other.entries)
+    e.amount += 7;
+  other.lots.pop_back();
+  ledger::change_set no_events = full;
+  no_events.events.clear();
+  no_events.notices_until = 0;
+  std::string v1;
+  encode_change_set_v2(v1, no_events);
+  v1.resize(v1.size() - 12);  // version 1: version 2 without the events' count and notices_until
+  v1[0] = 1;
+  struct record {
+    std::string bytes;
+    std::vector<const ledger::change_set*> sets;
+  };
+  auto make = [](std::vector<const ledger::change_set*> sets) {
+    record r{{}, sets};
+    encode_change_sets(r.bytes, sets);
+    return r;
+  };
+  const record records[] = {make({&full, &full}), make({&empty}), make({&other, &full, &empty}),
+                            make({&full}), {v1, {&no_events}}, make({&other})};
+  owner_arena arena;
+  std::vector<ledger::change_set> sets;
+  for (const std::size_t first : {std::size_t{0}, std::size_t{1}}) {
+    for (const record& r : records) {
+      arena.reset();
+      const std::size_t at = std::min(first, sets.size());
+      auto n = decode_change_sets_into(r.bytes, arena, sets, at);
+      ASSERT_TRUE(n.has_value()) << n.error();
+      ASSERT_EQ(*n, r.sets.size());
+      ASSERT_GE(sets.size(), at + *n);
+      for (std::size_t i = 0; i < *n; ++i)
+        expect_same_set(*r.sets[i], sets[at + i]);
+    }
+  }
+}
+
 TEST(log_codec, every_truncation_is_refused) {
   owners o;
   std::string bytes;

@@ -750,8 +750,10 @@ void get(reader& r, ledger::event& ev) {
 }
 
 // Each row is more than 8 bytes encoded: a count above remaining / 8 is a lie.
+// `rows` may hold an earlier decode's rows: they go, their memory stays.
 template <typename T>
 void get_all(reader& r, std::vector<T>& rows) {
+  rows.clear();
   const std::size_t n = r.count(8);
   rows.reserve(n);
   for (std::size_t i = 0; i < n && r.ok(); ++i)
@@ -779,6 +781,9 @@ void get_set(reader& r, ledger::change_set& c, std::uint8_t version) {
   if (version >= 2) {
     get_all(r, c.events);
     c.notices_until = r.i64();
+  } else {
+    c.events.clear();
+    c.notices_until = 0;
   }
 }
 
@@ -804,8 +809,10 @@ void encode_change_set_v2(std::string& out, const ledger::change_set& set) {
   put_set(w, set);
 }
 
-std::expected<std::vector<ledger::change_set>, std::string> decode_change_sets(
-    std::string_view bytes, owner_arena& arena) {
+std::expected<std::size_t, std::string> decode_change_sets_into(
+    std::string_view bytes, owner_arena& arena, std::vector<ledger::change_set>& sets,
+    std::size_t first) {
+  CREDITD_ASSERT(first <= sets.size());
   reader r(bytes, arena);
   const std::uint8_t version = r.u8();
   if (r.ok() && (version < 1 || version > change_codec_version)) {
@@ -816,12 +823,19 @@ std::expected<std::vector<ledger::change_set>, std::string> decode_change_sets(
   if (version >= 3) r.use_varints();
   // A set is at least 13 counts and 4 words: 84 bytes.
   const std::size_t n = r.count(84);
-  std::vector<ledger::change_set> sets;
-  sets.reserve(n);
+  if (sets.size() < first + n) sets.resize(first + n);
   for (std::size_t i = 0; i < n && r.ok(); ++i)
-    get_set(r, sets.emplace_back(), version);
+    get_set(r, sets[first + i], version);
   if (r.ok() && r.remaining() != 0) r.fail(std::to_string(r.remaining()) + " bytes left over");
   if (!r.ok()) return std::unexpected("undecodable change sets: " + r.error());
+  return n;
+}
+
+std::expected<std::vector<ledger::change_set>, std::string> decode_change_sets(
+    std::string_view bytes, owner_arena& arena) {
+  std::vector<ledger::change_set> sets;
+  auto n = decode_change_sets_into(bytes, arena, sets, 0);
+  if (!n) return std::unexpected(n.error());
   return sets;
 }
 

@@ -76,5 +76,13 @@ void encode_change_set_v2(std::string& out, const ledger::change_set& set);
 // the end, an unknown enum value, an empty owner id, bytes left over.
 std::expected<std::vector<ledger::change_set>, std::string> decode_change_sets(
     std::string_view bytes, owner_arena& arena);
+// The same into sets[first ...], which grows as needed: sets already there
+// are decoded into, every field of theirs replaced, their lists' memory
+// reused (the applier decodes part after part into the same sets). Returns
+// how many sets `bytes` held; after an error, sets[first ...] hold no
+// meaning.
+std::expected<std::size_t, std::string> decode_change_sets_into(
+    std::string_view bytes, owner_arena& arena, std::vector<ledger::change_set>& sets,
+    std::size_t first);
 
 }  // namespace creditd::store::log

@@ -81,6 +81,9 @@ class batch_writer {
   // whichever comes first.
   static constexpr std::size_t part_owners_max = owner_arena::retained_max / 2;
   static constexpr std::size_t part_bytes_max = std::size_t{4} << 20;
+  // The decoded sets of a part of at most this many bytes of records are
+  // kept for the next part (a few MB decoded at most).
+  static constexpr std::size_t part_bytes_kept_max = std::size_t{1} << 20;
 
   batch_writer(sqlite::sqlite_store& db, const std::string& dir, std::size_t part_records_max,
                lot_backlog* backlog = nullptr)
@@ -91,12 +94,10 @@ class batch_writer {
 
   // Decodes record `seq` into the current part.
   std::expected<void, std::string> add(std::uint64_t seq, std::string_view payload) {
-    auto sets = decode_change_sets(payload, arena_);
-    if (!sets) return std::unexpected(sets.error());
-    if (backlog_ != nullptr)
-      records_of_.push_back({seq, payload.size(), sets_.size(), sets->size()});
-    for (auto& s : *sets)
-      sets_.push_back(std::move(s));
+    auto n = decode_change_sets_into(payload, arena_, sets_, used_);
+    if (!n) return std::unexpected(n.error());
+    if (backlog_ != nullptr) records_of_.push_back({seq, payload.size(), used_, *n});
+    used_ += *n;
     last_seq_ = seq;
     bytes_ += payload.size();
     part_bytes_ += payload.size();
@@ -120,8 +121,8 @@ class batch_writer {
       open_ = true;
     }
     ptrs_.clear();
-    for (const auto& s : sets_)
-      ptrs_.push_back(&s);
+    for (std::size_t i = 0; i < used_; ++i)
+      ptrs_.push_back(&sets_[i]);
     if (backlog_ != nullptr) {
       for (const record_sets& rec : records_of_) {
         for (std::size_t i = rec.first; i < rec.first + rec.count; ++i)
@@ -166,8 +167,11 @@ class batch_writer {
   }
 
  private:
+  // The next part is decoded into the same sets, reusing their lists'
+  // memory, unless this one was large (its lists would stay as large).
   void forget_part() {
-    sets_.clear();
+    if (part_bytes_ > part_bytes_kept_max) sets_ = {};
+    used_ = 0;
     records_of_.clear();
     arena_.reset();
     part_records_ = part_bytes_ = 0;
@@ -195,7 +199,8 @@ class batch_writer {
     std::size_t first = 0, count = 0;  // in sets_
   };
   owner_arena arena_;
-  std::deque<ledger::change_set> sets_;  // the part's; not moved as it grows
+  std::vector<ledger::change_set> sets_;  // the part's: [0, used_)
+  std::size_t used_ = 0;
   std::vector<const ledger::change_set*> ptrs_;
   std::vector<record_sets> records_of_;  // the part's, with a backlog
   bool open_ = false;                    // a transaction is open
