@@ -67,13 +67,13 @@ void index_for_readers(log_store::pending_record& record, const ledger::change_s
 
 // Decodes records and writes them in one transaction (sqlite_store's
 // begin_batch ... finish_batch), a part at a time: once a part is full
-// (part_full), write_part writes its rows and frees them before the next
-// records are decoded. Decoding a whole transaction first held every row of
-// up to 4,096 records at once: about 160,000 spread charges, 150 MB of
-// entries, lots, charges and stand-in owners, new memory each time, its
-// page faults a tenth of the applier's CPU (docs/performance.md). With a
+// (part_full), write_part writes its rows, and the next part is decoded
+// into the same change sets. Decoding a whole transaction first held every
+// row of up to 4,096 records at once: about 160,000 spread charges, 150 MB
+// of entries, lots, charges and stand-in owners, new memory each time
+// (docs/performance.md, "The applier's transactions in parts"). With a
 // backlog, each part's lots go to it, and the transaction writes those it
-// says are due.
+// says are due. The destructor rolls back a transaction left open.
 class batch_writer {
  public:
   // A part ends after `part_records_max` records, or this many owners
