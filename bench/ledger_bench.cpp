@@ -704,8 +704,7 @@ int main(int argc, char** argv) {
       if (std::strcmp(v, "idle") != 0 && std::strcmp(v, "normal") != 0)
         die("--applier-priority must be idle or normal");
       applier_idle = std::strcmp(v, "idle") == 0;
-    }
-    else {
+    } else {
       std::fprintf(stderr, "ledger_bench: unknown flag %s (see --help)\n", flag.c_str());
       return 2;
     }

@@ -486,8 +486,8 @@ TEST(log_codec, decoding_into_used_sets_leaves_nothing_of_what_they_held) {
     encode_change_sets(r.bytes, sets);
     return r;
   };
-  const record records[] = {make({&full, &full}), make({&empty}), make({&other, &full, &empty}),
-                            make({&full}), {v1, {&no_events}}, make({&other})};
+  const record records[] = {make({&full, &full}), make({&empty}),     make({&other, &full, &empty}),
+                            make({&full}),        {v1, {&no_events}}, make({&other})};
   owner_arena arena;
   std::vector<ledger::change_set> sets;
   for (const std::size_t first : {std::size_t{0}, std::size_t{1}}) {

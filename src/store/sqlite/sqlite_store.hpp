@@ -184,8 +184,7 @@ class sqlite_store final : public store {
   std::expected<void, store_error> put_meta(std::string_view key, const std::string& value);
   // next_object_id and next_seq, and time_seen and notices_until unless 0.
   std::expected<void, store_error> put_counters(std::uint64_t next_object_id,
-                                                std::uint64_t next_seq,
-                                                ledger::time_us time_seen,
+                                                std::uint64_t next_seq, ledger::time_us time_seen,
                                                 ledger::time_us notices_until);
   std::expected<void, store_error> check_db(std::expected<void, db_error> r,
                                             const char* what) const;
