@@ -116,10 +116,7 @@ class batch_writer {
   // and forgets its rows.
   std::expected<void, store_error> write_part() {
     if (part_records_ == 0) return {};
-    if (!open_) {
-      if (auto r = db_.begin_batch(); !r) return failed(r.error());
-      open_ = true;
-    }
+    if (auto r = open(); !r) return r;
     ptrs_.clear();
     for (std::size_t i = 0; i < used_; ++i)
       ptrs_.push_back(&sets_[i]);
@@ -132,7 +129,7 @@ class batch_writer {
     }
     auto r = db_.write_batch_part(ptrs_, backlog_ == nullptr);
     forget_part();
-    if (!r) return failed(r.error());
+    if (!r) return failed(r.error(), last_seq_);
     return {};
   }
 
@@ -144,10 +141,7 @@ class batch_writer {
     if (records_ == 0 && !(backlog_ != nullptr && all_lots)) return db_.applied_lots_seq();
     const std::uint64_t log_seq = records_ == 0 ? db_.applied_log_seq() : last_seq_;
     if (auto r = write_part(); !r) return std::unexpected(r.error());
-    if (!open_) {
-      if (auto r = db_.begin_batch(); !r) return failed(r.error());
-      open_ = true;
-    }
+    if (auto r = open(); !r) return std::unexpected(r.error());
     std::expected<void, store_error> r;
     if (backlog_ != nullptr) {
       const sqlite::sqlite_store::lot_writes lots = backlog_->due(log_seq, all_lots);
@@ -156,13 +150,9 @@ class batch_writer {
     } else {
       r = db_.finish_batch(log_seq);
     }
+    if (!r) return failed(r.error(), log_seq);
     open_ = false;
     records_ = bytes_ = 0;
-    if (!r) {
-      return std::unexpected(store_error{"log " + dir_ + ": cannot apply records up to seq " +
-                                         std::to_string(log_seq) +
-                                         " to the store: " + r.error().message});
-    }
     return db_.applied_lots_seq();
   }
 
@@ -176,17 +166,22 @@ class batch_writer {
     arena_.reset();
     part_records_ = part_bytes_ = 0;
   }
-  // A write failed: the transaction is rolled back, whatever was added
-  // forgotten.
-  std::unexpected<store_error> failed(const store_error& e) {
+  // Opens the transaction unless it is open.
+  std::expected<void, store_error> open() {
+    if (open_) return {};
+    if (auto r = db_.begin_batch(); !r) return failed(r.error(), last_seq_);
+    open_ = true;
+    return {};
+  }
+  // A write failed: the transaction is rolled back (finish_batch has done
+  // it already), whatever was added forgotten.
+  std::unexpected<store_error> failed(const store_error& e, std::uint64_t up_to) {
     db_.abort_batch();
     open_ = false;
     forget_part();
-    const std::uint64_t from = db_.applied_log_seq() + 1;
     records_ = bytes_ = 0;
     return std::unexpected(store_error{"log " + dir_ + ": cannot apply records up to seq " +
-                                       std::to_string(std::max(from, last_seq_)) +
-                                       " to the store: " + e.message});
+                                       std::to_string(up_to) + " to the store: " + e.message});
   }
 
   sqlite::sqlite_store& db_;
