@@ -8,7 +8,7 @@
 //   ledger_bench --durable PATH --workload w1|w2|w3|w4 [--accounts N]
 //                [--window N] [--seconds S] [--warmup S] [--log FILE]
 //                [--log-dir DIR] [--apply-delay-ms MS] [--lot-lag-records N]
-//                [--applier-priority idle|normal]
+//                [--applier-priority idle|normal] [--commit-thread auto|own|writer]
 //       core + store + engine (group commit), closed loop: `window` clients,
 //       each with one request in flight, as many HTTP connections would be.
 //       With --warmup, that long first: checked, not measured (ops/s and
@@ -21,6 +21,10 @@
 //       run so far) or, with --applier-priority idle, at idle priority while
 //       nothing waits for it (creditd serve's default; docs/performance.md,
 //       "The applier's CPU on the AMD EPYC machine").
+//       --commit-thread as creditd serve's: auto (the default) commits on
+//       the writer's thread where the process may run on at most 2 cores,
+//       own keeps a committer thread (the next round applied while one
+//       commits), writer never does.
 //       PATH is created and seeded with N accounts when it does not exist.
 //       w1: a charge of 1 credit on a random account; w2: on acct-0 only;
 //       w3: a hold of 1 credit, then its capture (two requests);
@@ -319,7 +323,8 @@ struct counts {
 int bench_durable(const std::string& path, const std::string& workload, std::size_t accounts,
                   std::size_t window, double warmup, double seconds, const std::string& log_path,
                   const std::string& log_dir, std::int64_t apply_delay_ms,
-                  std::uint64_t lot_lag_records, bool applier_idle) {
+                  std::uint64_t lot_lag_records, bool applier_idle,
+                  const std::string& commit_thread) {
   if (workload != "w1" && workload != "w2" && workload != "w3" && workload != "w4")
     die("--workload must be w1, w2, w3 or w4");
   const bool fresh = !std::filesystem::exists(path);
@@ -393,7 +398,9 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
   engine::engine_stats stats;
   {
     // As `creditd serve` decides by default (--commit-thread auto).
-    const bool on_writer = engine::commit_on_writer_suits(util::usable_cpus());
+    const bool on_writer =
+        commit_thread == "writer" ||
+        (commit_thread == "auto" && engine::commit_on_writer_suits(util::usable_cpus()));
     engine::engine e(l, *durable,
                      {.clock = [] { return wall_clock_now(); }, .commit_on_writer = on_writer});
     auto next = [&](client& c) {
@@ -631,6 +638,7 @@ int main(int argc, char** argv) {
   // Not creditd serve's default (idle): the bench's in-process cells have
   // always run the applier at normal priority, and stay comparable so.
   bool applier_idle = false;
+  std::string commit_thread = "auto";
   bool core = false;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -704,6 +712,10 @@ int main(int argc, char** argv) {
       if (std::strcmp(v, "idle") != 0 && std::strcmp(v, "normal") != 0)
         die("--applier-priority must be idle or normal");
       applier_idle = std::strcmp(v, "idle") == 0;
+    } else if (flag == "--commit-thread") {
+      commit_thread = v;
+      if (commit_thread != "auto" && commit_thread != "own" && commit_thread != "writer")
+        die("--commit-thread must be auto, own or writer");
     } else {
       std::fprintf(stderr, "ledger_bench: unknown flag %s (see --help)\n", flag.c_str());
       return 2;
@@ -713,7 +725,7 @@ int main(int argc, char** argv) {
   if (!seed_db.empty()) return seed(seed_db, accounts, charges);
   if (!durable.empty())
     return bench_durable(durable, workload, accounts, window, warmup, seconds, log_path, log_dir,
-                         apply_delay_ms, lot_lag_records, applier_idle);
+                         apply_delay_ms, lot_lag_records, applier_idle, commit_thread);
   if (!core) {
     std::fprintf(stderr, "ledger_bench: give --core, --durable or --seed-db (see --help)\n");
     return 2;
