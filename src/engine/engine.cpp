@@ -237,13 +237,15 @@ void engine::forget_history() {
   const std::uint64_t durable = durable_epoch_.load(std::memory_order_acquire);
   // Each down to 7/8 of its maximum.
   const std::size_t charges = opts_.charges_kept_max, holds = opts_.closed_holds_kept_max,
-                    lots = opts_.dead_lots_kept_max;
+                    lots = opts_.dead_lots_kept_max, external = opts_.external_ids_kept_max;
   if (const std::size_t n = forget_budget(ledger_.charge_count(), charges); n > 0)
     (void)ledger_.forget_charges(durable, charges - charges / 8, n);
   if (const std::size_t n = forget_budget(ledger_.closed_hold_count(), holds); n > 0)
     (void)ledger_.forget_closed_holds(durable, holds - holds / 8, n);
   if (const std::size_t n = forget_budget(ledger_.dead_lot_count(), lots); n > 0)
     (void)ledger_.forget_dead_lots(durable, lots - lots / 8, n);
+  if (const std::size_t n = forget_budget(ledger_.external_id_count(), external); n > 0)
+    (void)ledger_.forget_external_ids(durable, external - external / 8, n);
 }
 
 void engine::serve_degraded(std::vector<task*>& incoming, std::vector<task*>& applied) {

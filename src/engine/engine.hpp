@@ -82,6 +82,9 @@ struct engine_options {
   // And for spent, expired and voided lots (a refund into a forgotten one
   // reads it from the store).
   std::size_t dead_lots_kept_max = 65'536;
+  // And for purchases' external ids (Stripe event ids): a purchase with one
+  // the ledger forgot asks the store whether it was recorded.
+  std::size_t external_ids_kept_max = 65'536;
   // Commit each change set on the writer thread instead of a committer
   // thread of its own: the writer applies nothing while a set commits (the
   // tasks that arrive meanwhile make the next, larger set), and a request's

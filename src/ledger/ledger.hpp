@@ -146,10 +146,15 @@ class ledger {
   void reset() {
     const calendar* c = calendar_;
     const std::uint64_t epoch = epoch_;
+    const std::uint64_t resets = resets_ + 1;
     *this = ledger();
     calendar_ = c;
     epoch_ = epoch;
+    resets_ = resets;
   }
+  // How many resets this ledger has had: a request that pinned something
+  // before a reset lost its pin (see pin_external_id).
+  std::uint64_t resets() const { return resets_; }
 
   // ---- Commands. Each applies fully or not at all. Due lot and hold expiries
   // of the touched account are applied first (their entries stay either way).
@@ -205,10 +210,28 @@ class ledger {
   result<quote_result> quote(const charge_cmd& cmd, time_us now);
 
   // ---- Purchases: a prepaid lot of the package's credits, usable at once.
-  // A purchase with an external_id already recorded changes nothing
+  // A purchase with an external_id the ledger holds changes nothing
   // (duplicate). Errors: account_not_found, package_not_found, limit_exceeded.
+  // The ledger holds the external ids of recent purchases only (below): a
+  // caller with an external id it does not hold asks the store first
+  // (journal_reader::external_id_recorded), with the id pinned meanwhile.
   result<purchase_result> purchase(const purchase_cmd& cmd, time_us now);
   bool external_id_seen(std::string_view id) const { return external_ids_.contains(id); }
+
+  // ---- External ids kept in memory (Stripe event ids, for duplicates):
+  // the recent ones, as charges; the store keeps every one (unique), and
+  // none is loaded at start-up. forget_external_ids is forget_charges's
+  // counterpart, in the order they were recorded. A pinned id is not
+  // forgotten: a request pins the id it is about to look up in the store,
+  // so that a purchase of it made after the pin is still in memory when the
+  // request runs again (the store's answer, read after the pin, and memory
+  // then cover every purchase of it).
+  std::size_t external_id_count() const { return external_ids_.size(); }
+  std::size_t forget_external_ids(std::uint64_t durable_epoch, std::size_t keep,
+                                  std::size_t items_max);
+  void pin_external_id(std::string_view id);
+  void unpin_external_id(std::string_view id);
+  bool external_id_pinned(std::string_view id) const { return external_pins_.contains(id); }
 
   // ---- Subscriptions. put: a new subscription (pending until start_at; a
   // past start_at catches up period by period, at once) or, on an active
@@ -407,7 +430,6 @@ class ledger {
     plans_[row.id] = std::move(row);
   }
   void restore_subscription(const subscription& row, std::string_view account_id);
-  void restore_external_id(std::string id) { external_ids_.insert(std::move(id)); }
   void restore_time_seen(time_us t) { time_seen_ = t; }
   // One beyond the store's last event seq (its MAX(seq) + 1).
   void restore_event_seq(std::uint64_t next) {
@@ -574,7 +596,10 @@ class ledger {
   std::map<std::string, package, std::less<>> packages_;
   std::map<std::string, plan, std::less<>> plans_;
   std::unordered_map<std::string, subscription, string_hash, std::equal_to<>> subscriptions_;
-  std::unordered_set<std::string, string_hash, std::equal_to<>> external_ids_;
+  // External id -> the change epoch it was recorded in; oldest first.
+  std::unordered_map<std::string, std::uint64_t, string_hash, std::equal_to<>> external_ids_;
+  std::deque<const std::string*> external_order_;  // keys of external_ids_
+  std::unordered_map<std::string, std::uint32_t, string_hash, std::equal_to<>> external_pins_;
   const calendar* calendar_ = &default_calendar();
   // The time-driven work: lot and hold expiries, renewals. An item whose
   // object closed before its time (a captured hold, a spent lot) stays until
@@ -602,6 +627,7 @@ class ledger {
 
   // Pending changes since the last take_changes().
   std::uint64_t epoch_ = 1;
+  std::uint64_t resets_ = 0;
   change_set pending_;
   std::size_t command_mark_ = 0;
   time_us time_seen_ = 0;

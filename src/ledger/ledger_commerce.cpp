@@ -283,7 +283,11 @@ result<purchase_result> ledger::purchase_into(account& acct, const package& pkg,
   p.created_at = now;
   out.granted = &l;
   pending_.purchases.push_back(p);
-  if (!p.external_id.empty()) external_ids_.insert(p.external_id);
+  if (!p.external_id.empty()) {
+    auto [it, inserted] = external_ids_.try_emplace(p.external_id, epoch_);
+    CREDITD_ASSERT(inserted);  // purchase() refused a duplicate
+    external_order_.push_back(&it->first);
+  }
   event& ev = append_event(event_type::purchase_completed, acct, now);
   event_data(ev.data)
       .id("purchase", id_kind::purchase, purchase_id)

@@ -317,6 +317,37 @@ std::size_t ledger::forget_dead_lots(std::uint64_t durable_epoch, std::size_t ke
   return forgotten;
 }
 
+std::size_t ledger::forget_external_ids(std::uint64_t durable_epoch, std::size_t keep,
+                                       std::size_t items_max) {
+  std::size_t visited = 0, forgotten = 0;
+  while (external_ids_.size() > keep && visited < items_max && !external_order_.empty()) {
+    ++visited;
+    const std::string* id = external_order_.front();
+    auto it = external_ids_.find(*id);
+    CREDITD_ASSERT(it != external_ids_.end() && &it->first == id);
+    if (it->second > durable_epoch) break;
+    external_order_.pop_front();
+    if (external_pins_.contains(*id)) {
+      external_order_.push_back(id);  // a request is looking it up: kept
+      continue;
+    }
+    external_ids_.erase(it);
+    ++forgotten;
+  }
+  return forgotten;
+}
+
+void ledger::pin_external_id(std::string_view id) {
+  auto it = external_pins_.find(id);
+  if (it == external_pins_.end()) it = external_pins_.emplace(std::string(id), 0).first;
+  ++it->second;
+}
+
+void ledger::unpin_external_id(std::string_view id) {
+  auto it = external_pins_.find(id);
+  if (it != external_pins_.end() && --it->second == 0) external_pins_.erase(it);
+}
+
 bool ledger::admit_lot(const lot& row, std::string_view account_id) {
   CREDITD_ASSERT(loaded_);
   if (lots_.contains(row.id)) return true;

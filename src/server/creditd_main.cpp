@@ -417,6 +417,7 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
        .charges_kept_max = kept_in_memory,
        .closed_holds_kept_max = kept_in_memory,
        .dead_lots_kept_max = kept_in_memory,
+       .external_ids_kept_max = kept_in_memory,
        .commit_on_writer = commit_on_writer,
        .events_durable = [&feed](std::span<const ledger::event> evs) { feed.publish(evs); }});
   const std::string openapi = api::openapi_document(test_clock);
@@ -808,8 +809,9 @@ int main(int argc, char** argv) {
   std::size_t kept_in_memory = engine::engine_options{}.charges_kept_max;
   serve_cmd
       ->add_option("--kept-in-memory", kept_in_memory,
-                   "Charges, closed holds and spent or expired lots kept in memory: the newest N "
-                   "of each; older ones are read from the store when a request needs them")
+                   "Charges, closed holds, spent or expired lots and purchases' external ids "
+                   "kept in memory: the newest N of each; older ones are read from the store "
+                   "when a request needs them")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{0}, std::size_t{100'000'000}));
   std::string commit_thread = "auto";

@@ -445,9 +445,14 @@ void service::stripe_webhook(std::string signature, std::string body, reply_fn d
   cmd.source = ledger::purchase_source::stripe;
   cmd.external_id = event->id;
   cmd.reason = "stripe " + (event->session_id.empty() ? event->id : event->session_id);
-  submit(
-      caller{}, false,
-      [cmd = std::move(cmd), ev = std::move(*event)](ledger::ledger& l, time_us now) {
+  // The ledger holds the external ids of recent purchases only: one it does
+  // not hold is looked up in the store, pinned meanwhile (service.cpp, "What
+  // the ledger forgot"), so that a purchase of it made after the pin is in
+  // memory when this runs again.
+  auto f = std::make_shared<forgotten_reads>();
+  with_forgotten(
+      caller{}, f,
+      [cmd = std::move(cmd), ev = std::move(*event), f](ledger::ledger& l, time_us now) {
         auto answer = [&](std::string_view outcome, const ledger::purchase_result* r) {
           reply out;
           json_out j(out.body);
@@ -463,18 +468,42 @@ void service::stripe_webhook(std::string signature, std::string body, reply_fn d
           j.end_object();
           return out;
         };
+        if (!f->error.empty()) {
+          f->unpin_all(l);
+          return forgotten_reads::failure("purchase of event " + ev.id, f->error);
+        }
         // A recorded event's account and package exist (neither is ever
         // removed): the ledger's purchase says when it is a duplicate.
         if (l.find_account(cmd.account) == nullptr) {
+          f->unpin_all(l);
           return error_reply(404, "not_found",
                              "event " + ev.id + ": account " + cmd.account +
                                  " (metadata.account) not found; nothing was recorded");
         }
         if (l.find_package(cmd.package) == nullptr) {
+          f->unpin_all(l);
           return error_reply(404, "not_found",
                              "event " + ev.id + ": package " + cmd.package +
                                  " (metadata.package) not found; nothing was recorded");
         }
+        if (!l.external_id_seen(cmd.external_id)) {
+          // Looked up after the pin, and the pin still held (a reset of the
+          // ledger drops it: then again).
+          if (!f->external_read || f->external_pinned_at != l.resets()) {
+            if (++f->rounds > forgotten_reads::rounds_max) {
+              f->unpin_all(l);
+              return forgotten_reads::busy();
+            }
+            f->pin_external(l, cmd.external_id);
+            f->want_external = true;
+            return forgotten_reads::reading();
+          }
+          if (f->external_recorded) {
+            f->unpin_all(l);
+            return answer("duplicate", nullptr);
+          }
+        }
+        f->unpin_all(l);
         auto r = l.purchase(cmd, now);
         if (!r) return ledger_error(r.error());
         if (r->duplicate) return answer("duplicate", nullptr);

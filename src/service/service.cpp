@@ -398,10 +398,21 @@ void service::forgotten_reads::pin(ledger::ledger& l, ledger::object_id id) {
   pinned.push_back(id);
 }
 
+void service::forgotten_reads::pin_external(ledger::ledger& l, std::string_view id) {
+  if (!external_id.empty() && external_pinned_at == l.resets()) l.unpin_external_id(external_id);
+  external_id = id;
+  l.pin_external_id(id);
+  external_pinned_at = l.resets();
+  external_read = false;
+}
+
 void service::forgotten_reads::unpin_all(ledger::ledger& l) {
   for (ledger::object_id id : pinned)
     l.unpin(id);
   pinned.clear();
+  // A reset since the pin dropped it (and another request may hold its own).
+  if (!external_id.empty() && external_pinned_at == l.resets()) l.unpin_external_id(external_id);
+  external_id.clear();
 }
 
 bool service::forgotten_reads::admit(ledger::ledger& l) {
@@ -415,35 +426,39 @@ bool service::forgotten_reads::admit(ledger::ledger& l) {
 }
 
 void service::forgotten_reads::read(store::journal_reader& journal) {
+  // A failed read asks for nothing more: the task runs once more, sees the
+  // error and answers it (reading again and again would loop while the
+  // store fails).
+  auto fail = [&](std::string why) {
+    error = std::move(why);
+    want_external = want_charge = false;
+    want_lots.clear();
+    lot_probe = 0;
+  };
+  if (want_external) {
+    auto found = journal.external_id_recorded(external_id);
+    if (!found) return fail(found.error().message);
+    external_recorded = *found;
+    external_read = true;
+    want_external = false;
+  }
   if (want_charge) {
     auto row = journal.charge(charge_id);
-    if (!row) {
-      error = row.error().message;
-      return;
-    }
+    if (!row) return fail(row.error().message);
     charge = std::move(*row);
     charge_read = true;
     want_charge = false;
   }
   if (lot_probe != 0) {
     auto row = journal.lot(lot_probe);
-    if (!row) {
-      error = row.error().message;
-      return;
-    }
+    if (!row) return fail(row.error().message);
     if (*row) lots.push_back(std::move(**row));
     lot_probe = 0;
   }
   for (ledger::object_id id : want_lots) {
     auto row = journal.lot(id);
-    if (!row) {
-      error = row.error().message;
-      return;
-    }
-    if (!*row) {
-      error = "lot " + std::to_string(id) + " is not in the store";
-      return;
-    }
+    if (!row) return fail(row.error().message);
+    if (!*row) return fail("lot " + std::to_string(id) + " is not in the store");
     lots.push_back(std::move(**row));
   }
   want_lots.clear();
@@ -475,30 +490,23 @@ void service::with_forgotten(const caller& c, std::shared_ptr<forgotten_reads> f
   submit(c, false, std::move(fn), std::move(then));
 }
 
-namespace {
-// A request needs at most two reads (a charge, then its lots); a reload of
-// the ledger meanwhile may ask for more.
-constexpr int forgotten_rounds_max = 6;
-
-reply forgotten_failure(const char* what, ledger::object_id id, const std::string& error) {
+reply service::forgotten_reads::failure(std::string_view object, const std::string& error) {
   log::write(log::level::error, "cannot read what the ledger forgot",
-             {{"object", std::string(what) + " " + std::to_string(id)}, {"error", error}});
-  return error_reply(500, "internal", std::string("cannot read the ") + what);
+             {{"object", std::string(object)}, {"error", error}});
+  const std::string_view what = object.substr(0, object.find(' '));
+  return error_reply(500, "internal", "cannot read the " + std::string(what));
 }
 
-reply forgotten_busy() {
+reply service::forgotten_reads::busy() {
   reply busy =
       error_reply(503, "unavailable", "the ledger was reloaded while this was read; retry");
   busy.retry_after_s = 1;
   return busy;
 }
 
-// The placeholder of a task that asked for reads: not sent, and (a 5xx) not
-// recorded under the Idempotency-Key.
-reply reading() {
+reply service::forgotten_reads::reading() {
   return error_reply(503, "unavailable", "reading from the store");
 }
-}  // namespace
 
 // A void of a lot the ledger forgot (a dead one) reads it back: a spent lot
 // is voided; an expired or voided one is refused as it would be in memory.
@@ -509,11 +517,11 @@ void service::void_lot(const caller& c, ledger::object_id lot, std::string reaso
       [lot, reason = std::move(reason), f](ledger::ledger& l, time_us now) {
         if (!f->error.empty()) {
           f->unpin_all(l);
-          return forgotten_failure("lot", lot, f->error);
+          return forgotten_reads::failure("lot " + std::to_string(lot), f->error);
         }
         if (!f->admit(l)) {
           f->unpin_all(l);
-          return forgotten_failure("lot", lot, "the lot disagrees with the ledger");
+          return forgotten_reads::failure("lot " + std::to_string(lot), "the lot disagrees with the ledger");
         }
         if (l.find_lot(lot) == nullptr) {
           if (f->rounds > 0) {
@@ -524,7 +532,7 @@ void service::void_lot(const caller& c, ledger::object_id lot, std::string reaso
           ++f->rounds;
           f->pin(l, lot);
           f->lot_probe = lot;
-          return reading();
+          return forgotten_reads::reading();
         }
         f->unpin_all(l);
         auto r = l.void_lot(lot, reason, now);
@@ -601,12 +609,12 @@ void service::refund(const caller& c, ledger::refund_cmd cmd, reply_fn done) {
       [cmd = std::move(cmd), f](ledger::ledger& l, time_us now) {
         if (!f->error.empty()) {
           f->unpin_all(l);
-          return forgotten_failure("charge", cmd.charge_id, f->error);
+          return forgotten_reads::failure("charge " + std::to_string(cmd.charge_id), f->error);
         }
         if (!f->admit(l)) {
           f->unpin_all(l);
-          return forgotten_failure("charge", cmd.charge_id,
-                                   "the charge or its lots disagree with the ledger");
+          return forgotten_reads::failure("charge " + std::to_string(cmd.charge_id),
+                                          "the charge or its lots disagree with the ledger");
         }
         const ledger::charge_record* c = l.find_charge(cmd.charge_id);
         if (c == nullptr && f->charge_read) {
@@ -622,9 +630,9 @@ void service::refund(const caller& c, ledger::refund_cmd cmd, reply_fn done) {
           }
         }
         if (c == nullptr || !missing.empty()) {
-          if (++f->rounds > forgotten_rounds_max) {
+          if (++f->rounds > forgotten_reads::rounds_max) {
             f->unpin_all(l);
-            return forgotten_busy();
+            return forgotten_reads::busy();
           }
           if (c == nullptr) {
             f->pin(l, cmd.charge_id);
@@ -633,7 +641,7 @@ void service::refund(const caller& c, ledger::refund_cmd cmd, reply_fn done) {
           for (ledger::object_id id : missing)
             f->pin(l, id);
           f->want_lots = std::move(missing);
-          return reading();
+          return forgotten_reads::reading();
         }
         f->unpin_all(l);
         auto r = l.refund(cmd, now);

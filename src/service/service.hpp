@@ -209,10 +209,30 @@ class service {
     bool charge_read = false;                    // the charge was read after its pin
     std::optional<store::stored_charge> charge;  // what was read, not yet admitted
     std::vector<store::stored_lot> lots;
+    // A purchase's external id the ledger does not hold: looked up in the
+    // store after it is pinned (ledger::pin_external_id).
+    std::string external_id;
+    bool want_external = false;      // look external_id up next
+    bool external_read = false;      // it was looked up after its pin
+    bool external_recorded = false;  // what the lookup found
+    std::uint64_t external_pinned_at = 0;  // the ledger's resets() at the pin
     std::string error;  // a read failed
     int rounds = 0;
-    bool needed() const { return want_charge || !want_lots.empty() || lot_probe != 0; }
+    bool needed() const {
+      return want_charge || !want_lots.empty() || lot_probe != 0 || want_external;
+    }
+    // A request needs at most two reads (a charge, then its lots); a reload
+    // of the ledger meanwhile may ask for more.
+    static constexpr int rounds_max = 6;
+    // A read failed (500, logged naming `object`, "charge 12").
+    static reply failure(std::string_view object, const std::string& error);
+    // Too many rounds: the ledger was reloaded meanwhile (503, retry).
+    static reply busy();
+    // The placeholder of a task that asked for reads: not sent, and (a 5xx)
+    // not recorded under the Idempotency-Key.
+    static reply reading();
     // Writer thread.
+    void pin_external(ledger::ledger& l, std::string_view id);
     void pin(ledger::ledger& l, ledger::object_id id);
     void unpin_all(ledger::ledger& l);
     bool admit(ledger::ledger& l);  // false: the store disagrees with the ledger

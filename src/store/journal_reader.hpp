@@ -75,6 +75,11 @@ class journal_reader {
   // Errors: the store cannot be read, or holds an unreadable row.
   virtual std::expected<std::vector<ledger::purchase>, store_error> purchases(
       std::string_view account, std::uint64_t after_id, std::size_t limit) = 0;
+  // Whether a purchase with this external id (a Stripe event id; not empty)
+  // is recorded, on any account: for a purchase whose id the ledger does
+  // not hold (it keeps the recent ones only). Errors as charge(): the row's
+  // checksum is checked.
+  virtual std::expected<bool, store_error> external_id_recorded(std::string_view external_id) = 0;
   // The charge `id`, or nullopt when the store has none. Errors: the store
   // cannot be read; the row is unreadable or was altered outside creditd
   // (its checksum disagrees).

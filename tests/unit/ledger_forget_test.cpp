@@ -132,6 +132,80 @@ TEST_F(ledger_forget, a_refused_batch_leaves_no_charge_to_forget) {
   EXPECT_EQ(led.charge_count(), 0u);
 }
 
+// ---- Purchases' external ids (Stripe event ids): the recent ones, as charges.
+
+class ledger_forget_external : public ledger_forget {
+ protected:
+  void SetUp() override {
+    ledger_forget::SetUp();
+    package_cmd p;
+    p.id = "p1";
+    p.credits = cr(1);
+    p.currency = "usd";
+    ASSERT_TRUE(led.put_package(p, t0).has_value());
+  }
+  purchase_result buy(std::string external_id) {
+    purchase_cmd cmd;
+    cmd.account = "acct";
+    cmd.package = "p1";
+    cmd.source = purchase_source::stripe;
+    cmd.external_id = std::move(external_id);
+    auto r = led.purchase(cmd, t0);
+    EXPECT_TRUE(r.has_value());
+    return r ? *r : purchase_result{};
+  }
+};
+
+TEST_F(ledger_forget_external, forgets_the_oldest_durable_ids_down_to_the_number_kept) {
+  for (const char* id : {"evt_1", "evt_2", "evt_3"})
+    EXPECT_FALSE(buy(id).duplicate);
+  buy("");  // no external id: nothing to keep
+  const std::uint64_t e = stage();
+  EXPECT_FALSE(buy("evt_4").duplicate);
+  EXPECT_EQ(led.external_id_count(), 4u);
+  // Not durable yet: nothing goes; durable: the oldest first, down to `keep`,
+  // at most `items_max` a call, and never one recorded after the durable epoch.
+  EXPECT_EQ(led.forget_external_ids(e - 1, 0, 100), 0u);
+  EXPECT_EQ(led.forget_external_ids(e, 2, 1), 1u);
+  EXPECT_EQ(led.forget_external_ids(e, 0, 100), 2u);
+  EXPECT_FALSE(led.external_id_seen("evt_1"));
+  EXPECT_FALSE(led.external_id_seen("evt_3"));
+  EXPECT_TRUE(led.external_id_seen("evt_4"));
+  EXPECT_EQ(led.external_id_count(), 1u);
+  // In memory: a duplicate that changes nothing. Forgotten: the ledger no
+  // longer knows it (the service asks the store first).
+  EXPECT_TRUE(buy("evt_4").duplicate);
+  EXPECT_FALSE(buy("evt_1").duplicate);
+}
+
+TEST_F(ledger_forget_external, a_pinned_id_is_kept_until_unpinned_and_a_reset_drops_the_pins) {
+  buy("evt_1");
+  buy("evt_2");
+  const std::uint64_t e = stage();
+  led.pin_external_id("evt_1");
+  led.pin_external_id("evt_1");  // two requests look it up
+  led.pin_external_id("evt_9");  // pinned before any purchase of it
+  EXPECT_EQ(led.forget_external_ids(e, 0, 100), 1u);
+  EXPECT_TRUE(led.external_id_seen("evt_1"));
+  EXPECT_FALSE(led.external_id_seen("evt_2"));
+  led.unpin_external_id("evt_1");
+  EXPECT_EQ(led.forget_external_ids(e, 0, 100), 0u);
+  led.unpin_external_id("evt_1");
+  EXPECT_FALSE(led.external_id_pinned("evt_1"));
+  EXPECT_EQ(led.forget_external_ids(e, 0, 100), 1u);
+  EXPECT_EQ(led.external_id_count(), 0u);
+  // A purchase of a pinned id stays, durable or not, while pinned.
+  buy("evt_9");
+  const std::uint64_t e2 = stage();
+  EXPECT_EQ(led.forget_external_ids(e2, 0, 100), 0u);
+  EXPECT_TRUE(led.external_id_seen("evt_9"));
+  const std::uint64_t resets = led.resets();
+  led.reset();
+  EXPECT_EQ(led.resets(), resets + 1);
+  EXPECT_FALSE(led.external_id_pinned("evt_9"));
+  EXPECT_EQ(led.external_id_count(), 0u);
+}
+
 }  // namespace
 }  // namespace ledger_forget_test_cpp
 }  // namespace creditd::ledger::testing

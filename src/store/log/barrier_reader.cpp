@@ -301,6 +301,28 @@ std::expected<std::vector<ledger::purchase>, store_error> barrier_reader::purcha
   return page;
 }
 
+std::expected<bool, store_error> barrier_reader::external_id_recorded(
+    std::string_view external_id) {
+  if (auto r = settle_if_failed(log_); !r) return std::unexpected(r.error());
+  // A purchase is a new row, never changed: in a pending record, or in the
+  // file (the applier may write it meanwhile: then it is in both). Every
+  // pending record with a purchase is looked at, whatever its account: the
+  // id is unique over all of them.
+  const pending_records records = log_.pending_with_purchases();
+  bool found = false;
+  auto r = each_pending_set(
+      records, [](const log_store::pending_record& record) { return record.has_purchases; },
+      [&](std::uint64_t, ledger::change_set& set) {
+        found = std::any_of(set.purchases.begin(), set.purchases.end(),
+                            [&](const ledger::purchase& p) { return p.external_id == external_id; });
+        return !found;
+      });
+  if (!r) return std::unexpected(r.error());
+  if (found) return true;
+  if (between_pending_and_file) between_pending_and_file();
+  return inner_.external_id_recorded(external_id);
+}
+
 std::expected<std::vector<stored_event>, store_error> barrier_reader::events(
     const event_filter& filter) {
   if (auto r = settle_if_failed(log_); !r) return std::unexpected(r.error());

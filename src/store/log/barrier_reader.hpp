@@ -56,6 +56,7 @@ class barrier_reader final : public journal_reader {
   std::expected<std::vector<ledger::purchase>, store_error> purchases(std::string_view account,
                                                                       std::uint64_t after_id,
                                                                       std::size_t limit) override;
+  std::expected<bool, store_error> external_id_recorded(std::string_view external_id) override;
   std::expected<std::optional<stored_charge>, store_error> charge(ledger::object_id id) override;
   std::expected<std::optional<stored_hold>, store_error> hold(ledger::object_id id) override;
   std::expected<std::optional<stored_lot>, store_error> lot(ledger::object_id id) override;

@@ -519,6 +519,10 @@ log_store::pending_records log_store::pending_with_id(ledger::object_id id) cons
   });
 }
 
+log_store::pending_records log_store::pending_with_purchases() const {
+  return pending_where([](const pending_record& r) { return r.has_purchases; });
+}
+
 log_store::pending_records log_store::pending_with_events_after(std::uint64_t seq) const {
   return pending_where([seq](const pending_record& r) { return r.last_event_seq > seq; });
 }

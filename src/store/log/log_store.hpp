@@ -194,12 +194,13 @@ class log_store final : public store {
   // The records acknowledged and not in the file when called (the applier's
   // transaction in progress included), in seq order, that may hold rows of
   // `account` (a hash filter: a record may hold none after all), a copy of
-  // lot, hold or charge `id`, or events above `seq`. With a read of the
+  // lot, hold or charge `id`, any purchase, or events above `seq`. With a read of the
   // file after it, no acknowledged record is missed: what leaves these
   // lists is in the file first. A copy of pointers under mu_; the caller
   // decodes them (barrier_reader).
   pending_records pending_with(std::string_view account) const;
   pending_records pending_with_id(ledger::object_id id) const;
+  pending_records pending_with_purchases() const;
   pending_records pending_with_events_after(std::uint64_t seq) const;
 
   bool failed() const;

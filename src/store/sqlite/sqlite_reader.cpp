@@ -246,6 +246,36 @@ std::expected<std::vector<ledger::purchase>, store_error> sqlite_reader::purchas
   return out;
 }
 
+std::expected<bool, store_error> sqlite_reader::external_id_recorded(
+    std::string_view external_id) {
+  CREDITD_ASSERT(!external_id.empty());
+  auto db = acquire();
+  if (!db) return std::unexpected(db.error());
+  bool found = false;
+  {
+    // The unique index purchases_external_id holds the non-empty ones only:
+    // the query says so, for the planner to take it.
+    auto q = db->prepare(
+        "SELECT id, account, package, lot_id, credits, price, currency, source, external_id, "
+        "reason, created_at, checksum FROM purchases WHERE external_id = ?1 AND external_id <> ''");
+    if (!q) return std::unexpected(store_error{"cannot read purchases: " + q.error().message});
+    q->bind(1, external_id);
+    auto row = q->step();
+    if (!row) return std::unexpected(store_error{"cannot read purchases: " + row.error().message});
+    if (*row) {
+      const row_verdict v = check_row(*q, "purchases", 11);
+      if (v != row_verdict::intact) {
+        return std::unexpected(
+            store_error{"sqlite store " + path_ + ": " +
+                        checksum_problem("purchases", key_text("id", column_cell(*q, 0)), v)});
+      }
+      found = true;
+    }
+  }
+  release(std::move(*db));
+  return found;
+}
+
 std::expected<std::optional<stored_charge>, store_error> sqlite_reader::charge(
     ledger::object_id id, std::uint64_t* log_mark) {
   auto db = acquire();

@@ -43,6 +43,7 @@ class sqlite_reader final : public journal_reader {
   std::expected<std::vector<ledger::purchase>, store_error> purchases(std::string_view account,
                                                                       std::uint64_t after_id,
                                                                       std::size_t limit) override;
+  std::expected<bool, store_error> external_id_recorded(std::string_view external_id) override;
   std::expected<std::optional<stored_charge>, store_error> charge(ledger::object_id id) override {
     return charge(id, nullptr);
   }

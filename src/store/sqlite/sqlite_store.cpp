@@ -1098,23 +1098,9 @@ std::expected<void, store_error> sqlite_store::load_commerce(ledger::ledger& int
       into.restore_subscription(sub, account);
     }
   }
-  {
-    // Every Stripe event ever bought: a replay is recognised for as long as
-    // the store lives. Every purchase is read, to check its checksum.
-    auto q = db_.prepare(
-        "SELECT id, account, package, lot_id, credits, price, currency, source, external_id, "
-        "reason, created_at, checksum FROM purchases");
-    if (!q) return std::unexpected(fail("cannot read purchases", q.error()));
-    while (true) {
-      auto row = q->step();
-      if (!row) return std::unexpected(fail("cannot read purchases", row.error()));
-      if (!*row) break;
-      const row_verdict v = check_row(*q, "purchases", 11);
-      if (v != row_verdict::intact)
-        return altered("purchases", key_text("id", column_cell(*q, 0)), v);
-      if (!q->column_text(8).empty()) into.restore_external_id(std::string(q->column_text(8)));
-    }
-  }
+  // Purchases are not read: they grow with history, as the journal. A
+  // Stripe event the ledger does not hold is looked up in the file when it
+  // comes (journal_reader::external_id_recorded), which checks its row.
   return {};
 }
 
