@@ -332,4 +332,129 @@ TEST(forgotten_lots, a_forgotten_lot_is_voided_or_refused_as_in_memory) {
   EXPECT_EQ(none.f.get().status, 404u);
   EXPECT_EQ(r.reader.lot_reads.load(), 3);
 }
+
+// ---- Purchases' external ids (Stripe event ids): the ledger keeps the
+// recent ones; a delivery of an event it does not hold asks the store.
+
+namespace {
+
+// Account "a" with 1 credit, and package "pack-5" (5 credits).
+void buyer_and_pack(rig& r) {
+  ASSERT_TRUE(r.loaded);
+  ASSERT_EQ(r.account_with("a", 1).status, 201u);
+  awaited p;
+  r.svc.put_package(admin, {.id = "pack-5", .credits = 5 * credit, .price = 300, .currency = "usd"},
+                    p.fn());
+  const reply put = p.f.get();
+  ASSERT_EQ(put.status, 201u) << put.body;
+}
+
+reply deliver(rig& r, const std::string& event) {
+  awaited a;
+  r.deliver_stripe(event, "a", "pack-5", a.fn());
+  return a.f.get();
+}
+
+// Whether the ledger holds the external id now, and how many are pinned.
+bool external_in_memory(rig& r, const std::string& id) {
+  bool found = false;
+  creditd::testing::fn_task t([&](ledger::ledger& l, time_us) { found = l.external_id_seen(id); },
+                              true);
+  r.eng.submit(&t);
+  EXPECT_TRUE(t.wait());
+  return found;
+}
+
+}  // namespace
+
+TEST(forgotten_external_ids, an_event_the_ledger_forgot_is_a_duplicate_found_in_the_store) {
+  rig r(0);  // keep no external id once durable
+  buyer_and_pack(r);
+  const reply first = deliver(r, "evt_A");
+  ASSERT_EQ(first.status, 200u) << first.body;
+  EXPECT_EQ(field(first, "outcome"), "recorded");
+  EXPECT_EQ(r.reader.external_reads.load(), 1);  // not in memory: asked the store
+  one_round(r);
+  ASSERT_FALSE(external_in_memory(r, "evt_A"));
+  const reply again = deliver(r, "evt_A");
+  ASSERT_EQ(again.status, 200u) << again.body;
+  EXPECT_EQ(field(again, "outcome"), "duplicate");
+  EXPECT_EQ(r.reader.external_reads.load(), 2);
+  EXPECT_EQ(available(r, "a"), "6");
+  // Another event is new.
+  EXPECT_EQ(field(deliver(r, "evt_B"), "outcome"), "recorded");
+  EXPECT_EQ(available(r, "a"), "11");
+}
+
+TEST(forgotten_external_ids, recent_events_are_duplicates_without_a_store_read) {
+  rig r;  // the default: the recent 65,536 kept
+  buyer_and_pack(r);
+  EXPECT_EQ(field(deliver(r, "evt_A"), "outcome"), "recorded");
+  one_round(r);
+  EXPECT_TRUE(external_in_memory(r, "evt_A"));
+  EXPECT_EQ(field(deliver(r, "evt_A"), "outcome"), "duplicate");
+  EXPECT_EQ(r.reader.external_reads.load(), 1);  // the first delivery's only
+  EXPECT_EQ(available(r, "a"), "6");
+}
+
+// The race the pin closes: a delivery looks the event up in the store and
+// finds nothing; before it runs again, another delivery's purchase of the
+// same event is made durable and would be forgotten at once (nothing kept).
+// Pinned, it stays, and the first delivery sees it in memory: one purchase.
+TEST(forgotten_external_ids, an_event_being_looked_up_is_not_forgotten_and_is_bought_once) {
+  rig r(0);
+  buyer_and_pack(r);
+  r.reader.g.close();
+  awaited a;
+  r.deliver_stripe("evt_A", "a", "pack-5", a.fn());
+  r.reader.g.wait_reached();  // A read the store (nothing) and is held
+  creditd::testing::fn_task other([&](ledger::ledger& l, time_us now) {
+    EXPECT_TRUE(l.external_id_pinned("evt_A"));
+    ledger::purchase_cmd cmd;
+    cmd.account = "a";
+    cmd.package = "pack-5";
+    cmd.source = ledger::purchase_source::stripe;
+    cmd.external_id = "evt_A";
+    auto b = l.purchase(cmd, now);
+    ASSERT_TRUE(b.has_value());
+    EXPECT_FALSE(b->duplicate);
+  });
+  r.eng.submit(&other);
+  ASSERT_TRUE(other.wait());
+  one_round(r);
+  one_round(r);
+  ASSERT_TRUE(external_in_memory(r, "evt_A"));
+  r.reader.g.open();
+  const reply got = a.f.get();
+  ASSERT_EQ(got.status, 200u) << got.body;
+  EXPECT_EQ(field(got, "outcome"), "duplicate");
+  EXPECT_EQ(available(r, "a"), "6");
+  // A's pin is gone: forgotten at the next round, and still a duplicate.
+  one_round(r);
+  EXPECT_FALSE(external_in_memory(r, "evt_A"));
+  EXPECT_EQ(field(deliver(r, "evt_A"), "outcome"), "duplicate");
+  EXPECT_EQ(available(r, "a"), "6");
+}
+
+// A lookup that fails is answered (500), once: the delivery is not recorded,
+// its pin goes, and Stripe's retry finds the event new.
+TEST(forgotten_external_ids, a_failed_lookup_is_a_server_error_and_records_nothing) {
+  rig r(0);
+  buyer_and_pack(r);
+  r.reader.fail_external = true;
+  const reply failed = deliver(r, "evt_A");
+  EXPECT_EQ(failed.status, 500u) << failed.body;
+  EXPECT_NE(failed.body.find("cannot read the purchase"), std::string::npos) << failed.body;
+  EXPECT_EQ(r.reader.external_reads.load(), 1);
+  EXPECT_FALSE(external_in_memory(r, "evt_A"));
+  creditd::testing::fn_task pins(
+      [&](ledger::ledger& l, time_us) { EXPECT_FALSE(l.external_id_pinned("evt_A")); }, true);
+  r.eng.submit(&pins);
+  EXPECT_TRUE(pins.wait());
+  EXPECT_EQ(available(r, "a"), "1");
+  r.reader.fail_external = false;
+  EXPECT_EQ(field(deliver(r, "evt_A"), "outcome"), "recorded");
+  EXPECT_EQ(available(r, "a"), "6");
+}
+
 }  // namespace forgotten_charges_test_cpp

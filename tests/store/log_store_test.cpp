@@ -686,8 +686,14 @@ TEST(log_store, the_barrier_reader_reads_its_writes_while_the_applier_lags) {
   must(s->commit(w.step(l, 4)));
   EXPECT_EQ(must(plain.purchases("acct-1", 0, 10)).size(), 0u);
   EXPECT_EQ(must(reader.purchases("acct-1", 0, 10)).size(), 1u);
+  // Its Stripe event id too (a delivery the ledger does not hold asks).
+  EXPECT_FALSE(must(plain.external_id_recorded("evt_1")));
+  EXPECT_TRUE(must(reader.external_id_recorded("evt_1")));
+  EXPECT_FALSE(must(reader.external_id_recorded("evt_2")));
   EXPECT_EQ(s->applied_seq(), 0u);
   EXPECT_EQ(must(reader.flush_file()), s->durable_seq());
+  EXPECT_TRUE(must(plain.external_id_recorded("evt_1")));
+  EXPECT_TRUE(must(reader.external_id_recorded("evt_1")));
   EXPECT_EQ(s->applied_seq(), s->durable_seq());
   EXPECT_EQ(s->lots_seq(), s->durable_seq());
   EXPECT_EQ(count(plain), count(reader));

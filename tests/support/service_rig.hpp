@@ -26,6 +26,7 @@
 #include "store/sqlite/sqlite_reader.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "support/fn_task.hpp"
+#include "support/stripe_sign.hpp"
 #include "support/temp_dir.hpp"
 #include "util/clock.hpp"
 
@@ -123,6 +124,17 @@ class gated_reader final : public st::journal_reader {
     g.pass();
     return inner_.purchases(account, after_id, limit);
   }
+  // An external id's lookup is held after it is made, as a charge read;
+  // with fail_external set, it fails.
+  std::expected<bool, st::store_error> external_id_recorded(std::string_view id) override {
+    auto r = inner_.external_id_recorded(id);
+    ++external_reads;
+    g.pass();
+    if (fail_external) return std::unexpected(st::store_error{"the disk is gone (a test)"});
+    return r;
+  }
+  std::atomic<int> external_reads{0};
+  std::atomic<bool> fail_external{false};
   // A charge read is held after it is made (what it read is what a refund
   // gets once the gate opens).
   std::expected<std::optional<st::stored_charge>, st::store_error> charge(
@@ -271,8 +283,8 @@ inline const service::caller admin{{"key_admin", auth::role::admin, ""}, "", ""}
 
 // The service over a real engine, store, reader and key store on one file.
 struct rig {
-  // `kept_max`: the engine's charges_kept_max, closed_holds_kept_max and
-  // dead_lots_kept_max.
+  // `kept_max`: the engine's charges_kept_max, closed_holds_kept_max,
+  // dead_lots_kept_max and external_ids_kept_max.
   explicit rig(std::size_t kept_max = engine::engine_options{}.charges_kept_max) : kept(kept_max) {}
   std::size_t kept;
   creditd::testing::temp_dir dir;
@@ -301,10 +313,23 @@ struct rig {
                      {.clock = [this] { return clock.now(); },
                       .charges_kept_max = kept,
                       .closed_holds_kept_max = kept,
-                      .dead_lots_kept_max = kept}};
+                      .dead_lots_kept_max = kept,
+                      .external_ids_kept_max = kept}};
+  static constexpr std::string_view stripe_secret = "whsec_rig";
   service::service svc{{eng, keys, reader, clock,
                         [this](std::function<void()> job) { pool.post(std::move(job)); }, nullptr,
-                        ""}};
+                        std::string(stripe_secret)}};
+
+  // A Stripe checkout.session.completed delivery, signed now: `account`
+  // buys `package`.
+  void deliver_stripe(const std::string& event_id, const std::string& account,
+                      const std::string& package, service::reply_fn done) {
+    const std::int64_t now_s = clock.wall_now() / ledger::us_per_second;
+    std::string body = creditd::testing::checkout_session_completed_body(event_id, account,
+                                                                         package, "paid", now_s);
+    std::string signature = creditd::testing::stripe_signature_header(stripe_secret, now_s, body);
+    svc.stripe_webhook(std::move(signature), std::move(body), std::move(done));
+  }
 
   // A failed test leaves no call held at a gate (the threads are joined).
   ~rig() {
