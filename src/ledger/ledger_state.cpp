@@ -318,7 +318,7 @@ std::size_t ledger::forget_dead_lots(std::uint64_t durable_epoch, std::size_t ke
 }
 
 std::size_t ledger::forget_external_ids(std::uint64_t durable_epoch, std::size_t keep,
-                                       std::size_t items_max) {
+                                        std::size_t items_max) {
   std::size_t visited = 0, forgotten = 0;
   while (external_ids_.size() > keep && visited < items_max && !external_order_.empty()) {
     ++visited;

@@ -521,7 +521,8 @@ void service::void_lot(const caller& c, ledger::object_id lot, std::string reaso
         }
         if (!f->admit(l)) {
           f->unpin_all(l);
-          return forgotten_reads::failure("lot " + std::to_string(lot), "the lot disagrees with the ledger");
+          return forgotten_reads::failure("lot " + std::to_string(lot),
+                                          "the lot disagrees with the ledger");
         }
         if (l.find_lot(lot) == nullptr) {
           if (f->rounds > 0) {

@@ -212,11 +212,11 @@ class service {
     // A purchase's external id the ledger does not hold: looked up in the
     // store after it is pinned (ledger::pin_external_id).
     std::string external_id;
-    bool want_external = false;      // look external_id up next
-    bool external_read = false;      // it was looked up after its pin
-    bool external_recorded = false;  // what the lookup found
+    bool want_external = false;            // look external_id up next
+    bool external_read = false;            // it was looked up after its pin
+    bool external_recorded = false;        // what the lookup found
     std::uint64_t external_pinned_at = 0;  // the ledger's resets() at the pin
-    std::string error;  // a read failed
+    std::string error;                     // a read failed
     int rounds = 0;
     bool needed() const {
       return want_charge || !want_lots.empty() || lot_probe != 0 || want_external;

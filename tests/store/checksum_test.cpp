@@ -610,8 +610,8 @@ TEST(row_checksum, altering_any_field_of_any_row_is_named) {
           std::string external_id;
           {
             raw_db db(copy);
-            auto rows = db.rows("SELECT external_id FROM purchases WHERE rowid = " +
-                                std::to_string(at));
+            auto rows =
+                db.rows("SELECT external_id FROM purchases WHERE rowid = " + std::to_string(at));
             ASSERT_EQ(rows.size(), 1u);
             external_id = rows[0][0].text;
           }

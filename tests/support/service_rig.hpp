@@ -325,8 +325,8 @@ struct rig {
   void deliver_stripe(const std::string& event_id, const std::string& account,
                       const std::string& package, service::reply_fn done) {
     const std::int64_t now_s = clock.wall_now() / ledger::us_per_second;
-    std::string body = creditd::testing::checkout_session_completed_body(event_id, account,
-                                                                         package, "paid", now_s);
+    std::string body = creditd::testing::checkout_session_completed_body(event_id, account, package,
+                                                                         "paid", now_s);
     std::string signature = creditd::testing::stripe_signature_header(stripe_secret, now_s, body);
     svc.stripe_webhook(std::move(signature), std::move(body), std::move(done));
   }

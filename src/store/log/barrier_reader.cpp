@@ -313,8 +313,9 @@ std::expected<bool, store_error> barrier_reader::external_id_recorded(
   auto r = each_pending_set(
       records, [](const log_store::pending_record& record) { return record.has_purchases; },
       [&](std::uint64_t, ledger::change_set& set) {
-        found = std::any_of(set.purchases.begin(), set.purchases.end(),
-                            [&](const ledger::purchase& p) { return p.external_id == external_id; });
+        found =
+            std::any_of(set.purchases.begin(), set.purchases.end(),
+                        [&](const ledger::purchase& p) { return p.external_id == external_id; });
         return !found;
       });
   if (!r) return std::unexpected(r.error());

@@ -246,8 +246,7 @@ std::expected<std::vector<ledger::purchase>, store_error> sqlite_reader::purchas
   return out;
 }
 
-std::expected<bool, store_error> sqlite_reader::external_id_recorded(
-    std::string_view external_id) {
+std::expected<bool, store_error> sqlite_reader::external_id_recorded(std::string_view external_id) {
   CREDITD_ASSERT(!external_id.empty());
   auto db = acquire();
   if (!db) return std::unexpected(db.error());
