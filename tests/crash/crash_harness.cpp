@@ -1,5 +1,7 @@
 // The crash harness: clients charge, hold, capture, release, refund and batch
-// against the real creditd with an Idempotency-Key on every request; the
+// against the real creditd with an Idempotency-Key on every request, and
+// deliver signed Stripe events (new ones, and again ones granted before:
+// duplicates, found in memory or, beyond --kept, in the store); the
 // server is SIGKILLed and restarted on the same file, again and again. Half
 // the kills (the even ones) are targeted: creditd runs under the fault shim
 // (tests/fault, no fault configured) with CREDITD_COMMIT_PROBE, which counts
@@ -17,7 +19,11 @@
 //   - the request each client had in flight, re-sent with its key, is
 //     applied at most once; acknowledged requests re-sent replay their answer;
 //   - every account's available and held credits equal the model's, which
-//     counts each request exactly once.
+//     counts each request exactly once;
+//   - each Stripe event is granted once: "recorded" once, "duplicate" after
+//     (a delivery in flight at a kill may be recorded and answered
+//     "duplicate" when re-sent; no other event is a duplicate before it is
+//     granted).
 //
 // At the end the set of charge ids in the journal equals the set of charge
 // ids ever acknowledged: nothing acknowledged is lost, nothing else appears.
@@ -48,10 +54,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -68,6 +76,7 @@
 #include "support/kill_probe.hpp"
 #include "support/server_process.hpp"
 #include "support/shell_quote.hpp"
+#include "support/stripe_sign.hpp"
 #include "support/temp_dir.hpp"
 
 namespace {
@@ -84,6 +93,10 @@ namespace fs = std::filesystem;
 constexpr micros credit = 1'000'000;
 constexpr int accounts = 16;
 const std::string admin = "crash-admin";
+// Stripe deliveries: signed with this secret, each buying this package.
+const std::string stripe_secret = "whsec_crash";
+const std::string stripe_package = "pack-crash";
+constexpr micros stripe_package_credits = 5 * credit;
 
 std::atomic<pid_t> server_pid{0};  // killed on failure, so that none is left behind
 // True from just before a SIGKILL until the restart: only then may a client
@@ -131,14 +144,15 @@ std::string account_name(int i) {
 
 // One request with its key: re-sent byte for byte until it is answered.
 struct op {
-  enum class kind { charge, batch, hold, capture, release, refund } what;
+  enum class kind { charge, batch, hold, capture, release, refund, purchase } what;
   int account = 0;
   std::string target;
   std::string body;
   std::string key;
   micros amount = 0;       // charge/batch total, hold amount, capture/refund amount
-  std::string object;      // the hold or charge a capture/release/refund names
+  std::string object;      // the hold or charge a capture/release/refund names; a purchase's event
   micros hold_amount = 0;  // capture/release: what the hold held
+  bool resent = false;     // sent again after a kill (its first answer was lost)
 };
 
 struct answered {
@@ -157,7 +171,8 @@ struct model {
   std::atomic<std::uint64_t> acknowledged{0};  // requests answered, for the killer's waits
   account_model acct[accounts];
   std::set<std::string> charge_ids;  // every charge acknowledged (batch items, captures)
-  std::vector<answered> log;         // every answered request, for replays
+  std::set<std::string> events;      // every Stripe event granted
+  std::vector<answered> log;         // every answered request with a key, for replays
   std::uint64_t requests = 0;
 
   // Applies an acknowledged answer to the model and returns follow-up state.
@@ -198,6 +213,28 @@ struct model {
         a.available += o.amount;
         rec.id = std::string(v.at("id").as_string());
         break;
+      case op::kind::purchase: {
+        const std::string outcome(v.at("outcome").as_string());
+        const bool granted_before = events.contains(o.object);
+        if (outcome == "recorded") {
+          if (granted_before) throw std::runtime_error("event " + o.object + " granted twice");
+        } else if (outcome == "duplicate") {
+          // Only a delivery whose answer a kill took may have been granted
+          // unanswered; any other event is new until granted.
+          if (!granted_before && !o.resent)
+            throw std::runtime_error("event " + o.object + " is a duplicate, never granted");
+        } else {
+          throw std::runtime_error("outcome " + outcome);
+        }
+        if (!granted_before) {
+          events.insert(o.object);
+          a.available += stripe_package_credits;
+        }
+        // No Idempotency-Key: not replayed (the event id is the key).
+        ++requests;
+        acknowledged.store(requests);
+        return;
+      }
     }
     log.push_back(std::move(rec));
     ++requests;
@@ -206,7 +243,7 @@ struct model {
 };
 
 unsigned expected_status(op::kind k) {
-  return k == op::kind::capture || k == op::kind::release ? 200 : 201;
+  return k == op::kind::capture || k == op::kind::release || k == op::kind::purchase ? 200 : 201;
 }
 
 // ------------------------------------------------------------------ clients
@@ -238,6 +275,7 @@ class client {
   // After a restart: re-sends the request in flight with its key until answered.
   void resolve(unsigned short port, model& m) {
     if (!pending_) return;
+    pending_->resent = true;
     http_client c(port, admin);
     send(c, m, false);
     if (pending_) fail("client " + std::to_string(index_) + ": re-sent request not answered");
@@ -252,11 +290,20 @@ class client {
   void send(http_client& c, model& m, bool first) {
     const op& o = *pending_;
     const std::uint64_t begun_before = commit_probe->probe().begun.load();
-    http_reply r = c.post(o.target, o.body, {{"Idempotency-Key", o.key}});
+    // A Stripe delivery is signed as it is sent, and carries no key.
+    http_reply r =
+        o.what == op::kind::purchase
+            ? c.post(o.target, o.body,
+                     {{"Stripe-Signature", creditd::testing::stripe_signature_header(
+                                               stripe_secret, std::time(nullptr), o.body)}})
+            : c.post(o.target, o.body, {{"Idempotency-Key", o.key}});
     const std::uint64_t synced_after = commit_probe->probe().synced.load();
     if (r.status != expected_status(o.what))
       fail(o.target + " " + o.body + ": " + std::to_string(r.status) + " " + r.body);
-    if (first && synced_after < begun_before + 1)
+    // A duplicate writes nothing of its own (what it found was durable).
+    const bool writes =
+        o.what != op::kind::purchase || r.body.find("\"recorded\"") != std::string::npos;
+    if (first && writes && synced_after < begun_before + 1)
       fail(o.target + " " + o.body + ": answered " + std::to_string(r.status) +
            " before its commit was synced (commits begun before the request: " +
            std::to_string(begun_before) +
@@ -290,6 +337,10 @@ class client {
           if (ch.id == o.object) ch.amount -= o.amount;
         }
         std::erase_if(charges_, [](const owned& ch) { return ch.amount == 0; });
+        break;
+      case op::kind::purchase:
+        if (std::find(events_.begin(), events_.end(), o.object) == events_.end())
+          events_.push_back(o.object);
         break;
       case op::kind::batch:
         break;
@@ -332,6 +383,26 @@ class client {
       o.target = acct + "/holds";
       o.body = R"({"operation":"video.generate","amount":")" + amount_text(o.amount) +
                R"(","ttl_seconds":86400})";
+    } else if (roll < 45) {
+      // A Stripe delivery: a new event, or one granted before again.
+      o.what = op::kind::purchase;
+      o.target = "/v1/webhooks/stripe";
+      const bool again = !events_.empty() && pick(2) == 0;
+      if (again) {
+        o.object = events_[static_cast<std::size_t>(pick(static_cast<int>(events_.size())))];
+        // The account is the event's own: its number ends the id.
+        o.account = std::stoi(o.object.substr(o.object.rfind('a') + 1));
+      } else {
+        o.object = "evt_crash_" + std::to_string(index_) + "_" + std::to_string(sequence_) + "_a" +
+                   std::to_string(o.account);
+      }
+      o.body = R"({"id":")" + o.object +
+               R"(","object":"event","type":"checkout.session.completed","created":)" +
+               std::to_string(std::time(nullptr)) +
+               R"(,"livemode":false,"data":{"object":{"id":"cs_)" + o.object +
+               R"(","object":"checkout.session","payment_status":"paid","currency":"usd",)"
+               R"("amount_total":100,"metadata":{"account":")" +
+               account_name(o.account) + R"(","package":")" + stripe_package + R"("}}}})";
     } else if (roll < 50) {
       // A large batch: a commit that a kill may tear.
       o.what = op::kind::batch;
@@ -367,6 +438,7 @@ class client {
   std::optional<op> pending_;
   std::vector<owned> holds_;
   std::vector<owned> charges_;
+  std::vector<std::string> events_;  // Stripe events granted ("evt_crash_C_N_aA": account A)
 };
 
 // ------------------------------------------------------------------ checks
@@ -569,8 +641,9 @@ void run_harness(int iterations, int clients, std::uint64_t seed, bool with_log,
   for (int i = 0; i < clients; ++i)
     pool.emplace_back(i, rng());
 
-  std::vector<std::string> quiet = {"--log-level", "error", "--kept-in-memory",
-                                    std::to_string(kept)};
+  std::vector<std::string> quiet = {
+      "--log-level", "error", "--kept-in-memory", std::to_string(kept), "--stripe-webhook-secret",
+      stripe_secret};
   no_log = !with_log;
   if (no_log) quiet.push_back("--no-log");
   // With the log, lots' changes are held back for 64 records: kills find
@@ -596,6 +669,12 @@ void run_harness(int iterations, int clients, std::uint64_t seed, bool with_log,
         fail("grant");
       m.acct[i].available = 100'000'000 * credit;
     }
+    // Purchased credits expire in 30 days: spent before the grants above.
+    if (c.put("/v1/packages/" + stripe_package,
+              R"({"credits":")" + amount_text(stripe_package_credits) +
+                  R"(","price":"1","currency":"usd","validity_days":30})")
+            .status != 201)
+      fail("put package");
   }
   if (probe.probe().synced.load() == 0)
     fail("the commit probe counted no commit after " + std::to_string(2 * accounts) +
@@ -699,8 +778,9 @@ void run_harness(int iterations, int clients, std::uint64_t seed, bool with_log,
     fail("no kill landed with a commit in flight (" + std::to_string(kills) + " kills)");
   std::printf(
       "crash_harness: ok: %d kills, %llu requests acknowledged, %zu charges all in the journal, "
-      "0 lost, 0 applied twice; damaged WAL copies:%s\n",
-      kills, static_cast<unsigned long long>(m.requests), m.charge_ids.size(), tally.c_str());
+      "0 lost, 0 applied twice; %zu Stripe events granted once; damaged WAL copies:%s\n",
+      kills, static_cast<unsigned long long>(m.requests), m.charge_ids.size(), m.events.size(),
+      tally.c_str());
 }
 
 }  // namespace
