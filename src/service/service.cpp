@@ -468,7 +468,7 @@ void service::with_forgotten(const caller& c, std::shared_ptr<forgotten_reads> f
                              reply_fn done) {
   reply_fn then = [this, c, f, fn, done = std::move(done)](reply r) mutable {
     if (!f->needed()) {
-      if (!f->pinned.empty()) {
+      if (f->holds_pins()) {
         // The task did not run to its end (an idempotent replay, or the
         // engine refused it): the pins go now.
         submit(

@@ -221,6 +221,8 @@ class service {
     bool needed() const {
       return want_charge || !want_lots.empty() || lot_probe != 0 || want_external;
     }
+    // Pins this request still holds (unpin_all drops them).
+    bool holds_pins() const { return !pinned.empty() || !external_id.empty(); }
     // A request needs at most two reads (a charge, then its lots); a reload
     // of the ledger meanwhile may ask for more.
     static constexpr int rounds_max = 6;
