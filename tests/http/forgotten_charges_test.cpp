@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "support/eventually.hpp"
 #include "support/service_rig.hpp"
 
 namespace forgotten_charges_test_cpp {  // unity builds: tests/CMakeLists.txt
@@ -433,6 +434,50 @@ TEST(forgotten_external_ids, an_event_being_looked_up_is_not_forgotten_and_is_bo
   one_round(r);
   EXPECT_FALSE(external_in_memory(r, "evt_A"));
   EXPECT_EQ(field(deliver(r, "evt_A"), "outcome"), "duplicate");
+  EXPECT_EQ(available(r, "a"), "6");
+}
+
+// A reset of the ledger (a failed commit reloads it) drops every pin: a
+// delivery that looked the event up before it looks again, since a purchase
+// of the event made after the reset is not held by its pin.
+TEST(forgotten_external_ids, a_delivery_looks_again_after_a_reset_of_the_ledger) {
+  rig r(0);
+  buyer_and_pack(r);
+  r.reader.g.close();
+  awaited a;
+  r.deliver_stripe("evt_A", "a", "pack-5", a.fn());
+  r.reader.g.wait_reached();  // A found nothing and is held
+  r.counted.fail_next = 1;
+  creditd::testing::fn_task refused([](ledger::ledger& l, time_us now) {
+    (void)l.put_account({"z", std::nullopt, std::nullopt}, now);
+  });
+  r.eng.submit(&refused);
+  EXPECT_FALSE(refused.wait());
+  ASSERT_TRUE(creditd::testing::eventually([&] { return !r.eng.failed(); }));
+  // The ledger was reloaded: A's pin is gone. A purchase of the event now
+  // is made durable and forgotten at once.
+  creditd::testing::fn_task other([&](ledger::ledger& l, time_us now) {
+    EXPECT_GE(l.resets(), 1u);  // at the failure, and at the recovery
+    EXPECT_FALSE(l.external_id_pinned("evt_A"));
+    ledger::purchase_cmd cmd;
+    cmd.account = "a";
+    cmd.package = "pack-5";
+    cmd.source = ledger::purchase_source::stripe;
+    cmd.external_id = "evt_A";
+    auto b = l.purchase(cmd, now);
+    ASSERT_TRUE(b.has_value());
+    EXPECT_FALSE(b->duplicate);
+  });
+  r.eng.submit(&other);
+  ASSERT_TRUE(other.wait());
+  one_round(r);
+  ASSERT_FALSE(external_in_memory(r, "evt_A"));
+  // A's lookup (nothing) is older than that purchase: A looks again.
+  r.reader.g.open();
+  const reply got = a.f.get();
+  ASSERT_EQ(got.status, 200u) << got.body;
+  EXPECT_EQ(field(got, "outcome"), "duplicate");
+  EXPECT_EQ(r.reader.external_reads.load(), 2);
   EXPECT_EQ(available(r, "a"), "6");
 }
 

@@ -213,8 +213,14 @@ class counting_store final : public st::store {
       std::lock_guard lock(mu_);
       entries_.push_back(c.entries.size());
     }
+    if (fail_next.load() > 0) {
+      --fail_next;
+      return std::unexpected(st::store_error{"disk full (a test)"});
+    }
     return inner_.commit(c);
   }
+  // Commits to refuse, writing nothing (the engine then reloads the ledger).
+  std::atomic<int> fail_next{0};
   std::expected<void, st::store_error> probe() override { return inner_.probe(); }
   // Entries per commit since the last call.
   std::vector<std::size_t> take() {
@@ -311,6 +317,7 @@ struct rig {
   engine::engine eng{led,
                      counted,
                      {.clock = [this] { return clock.now(); },
+                      .recovery_interval_us = 1000,  // probes after a failed commit
                       .charges_kept_max = kept,
                       .closed_holds_kept_max = kept,
                       .dead_lots_kept_max = kept,
