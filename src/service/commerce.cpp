@@ -470,18 +470,17 @@ void service::stripe_webhook(std::string signature, std::string body, reply_fn d
         };
         if (!f->error.empty()) {
           f->unpin_all(l);
-          return forgotten_reads::failure("purchase of event " + ev.id, f->error);
+          return forgotten_reads::failure("purchase", "of event " + ev.id, f->error);
         }
         // A recorded event's account and package exist (neither is ever
-        // removed): the ledger's purchase says when it is a duplicate.
+        // removed, so no run that finds them missing holds a pin): the
+        // ledger's purchase says when it is a duplicate.
         if (l.find_account(cmd.account) == nullptr) {
-          f->unpin_all(l);
           return error_reply(404, "not_found",
                              "event " + ev.id + ": account " + cmd.account +
                                  " (metadata.account) not found; nothing was recorded");
         }
         if (l.find_package(cmd.package) == nullptr) {
-          f->unpin_all(l);
           return error_reply(404, "not_found",
                              "event " + ev.id + ": package " + cmd.package +
                                  " (metadata.package) not found; nothing was recorded");

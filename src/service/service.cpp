@@ -490,10 +490,10 @@ void service::with_forgotten(const caller& c, std::shared_ptr<forgotten_reads> f
   submit(c, false, std::move(fn), std::move(then));
 }
 
-reply service::forgotten_reads::failure(std::string_view object, const std::string& error) {
+reply service::forgotten_reads::failure(std::string_view what, std::string_view which,
+                                        const std::string& error) {
   log::write(log::level::error, "cannot read what the ledger forgot",
-             {{"object", std::string(object)}, {"error", error}});
-  const std::string_view what = object.substr(0, object.find(' '));
+             {{"object", std::string(what) + " " + std::string(which)}, {"error", error}});
   return error_reply(500, "internal", "cannot read the " + std::string(what));
 }
 
@@ -517,11 +517,11 @@ void service::void_lot(const caller& c, ledger::object_id lot, std::string reaso
       [lot, reason = std::move(reason), f](ledger::ledger& l, time_us now) {
         if (!f->error.empty()) {
           f->unpin_all(l);
-          return forgotten_reads::failure("lot " + std::to_string(lot), f->error);
+          return forgotten_reads::failure("lot", std::to_string(lot), f->error);
         }
         if (!f->admit(l)) {
           f->unpin_all(l);
-          return forgotten_reads::failure("lot " + std::to_string(lot),
+          return forgotten_reads::failure("lot", std::to_string(lot),
                                           "the lot disagrees with the ledger");
         }
         if (l.find_lot(lot) == nullptr) {
@@ -610,11 +610,11 @@ void service::refund(const caller& c, ledger::refund_cmd cmd, reply_fn done) {
       [cmd = std::move(cmd), f](ledger::ledger& l, time_us now) {
         if (!f->error.empty()) {
           f->unpin_all(l);
-          return forgotten_reads::failure("charge " + std::to_string(cmd.charge_id), f->error);
+          return forgotten_reads::failure("charge", std::to_string(cmd.charge_id), f->error);
         }
         if (!f->admit(l)) {
           f->unpin_all(l);
-          return forgotten_reads::failure("charge " + std::to_string(cmd.charge_id),
+          return forgotten_reads::failure("charge", std::to_string(cmd.charge_id),
                                           "the charge or its lots disagree with the ledger");
         }
         const ledger::charge_record* c = l.find_charge(cmd.charge_id);

@@ -226,8 +226,9 @@ class service {
     // A request needs at most two reads (a charge, then its lots); a reload
     // of the ledger meanwhile may ask for more.
     static constexpr int rounds_max = 6;
-    // A read failed (500, logged naming `object`, "charge 12").
-    static reply failure(std::string_view object, const std::string& error);
+    // A read failed: 500, "cannot read the <what>", logged naming the object
+    // (what "charge", which "12").
+    static reply failure(std::string_view what, std::string_view which, const std::string& error);
     // Too many rounds: the ledger was reloaded meanwhile (503, retry).
     static reply busy();
     // The placeholder of a task that asked for reads: not sent, and (a 5xx)

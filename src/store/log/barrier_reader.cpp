@@ -310,14 +310,11 @@ std::expected<bool, store_error> barrier_reader::external_id_recorded(
   // id is unique over all of them.
   const pending_records records = log_.pending_with_purchases();
   bool found = false;
-  auto r = each_pending_set(
-      records, [](const log_store::pending_record& record) { return record.has_purchases; },
-      [&](std::uint64_t, ledger::change_set& set) {
-        found =
-            std::any_of(set.purchases.begin(), set.purchases.end(),
+  auto r = each_pending_set(records, every_record, [&](std::uint64_t, ledger::change_set& set) {
+    found = std::any_of(set.purchases.begin(), set.purchases.end(),
                         [&](const ledger::purchase& p) { return p.external_id == external_id; });
-        return !found;
-      });
+    return !found;
+  });
   if (!r) return std::unexpected(r.error());
   if (found) return true;
   if (between_pending_and_file) between_pending_and_file();
