@@ -339,8 +339,9 @@ class client {
         std::erase_if(charges_, [](const owned& ch) { return ch.amount == 0; });
         break;
       case op::kind::purchase:
-        if (std::find(events_.begin(), events_.end(), o.object) == events_.end())
-          events_.push_back(o.object);
+        if (std::none_of(events_.begin(), events_.end(),
+                         [&](const owned& e) { return e.id == o.object; }))
+          events_.push_back({o.object, o.account, stripe_package_credits});
         break;
       case op::kind::batch:
         break;
@@ -389,12 +390,11 @@ class client {
       o.target = "/v1/webhooks/stripe";
       const bool again = !events_.empty() && pick(2) == 0;
       if (again) {
-        o.object = events_[static_cast<std::size_t>(pick(static_cast<int>(events_.size())))];
-        // The account is the event's own: its number ends the id.
-        o.account = std::stoi(o.object.substr(o.object.rfind('a') + 1));
+        const owned e = events_[static_cast<std::size_t>(pick(static_cast<int>(events_.size())))];
+        o.object = e.id;
+        o.account = e.account;  // the event's own
       } else {
-        o.object = "evt_crash_" + std::to_string(index_) + "_" + std::to_string(sequence_) + "_a" +
-                   std::to_string(o.account);
+        o.object = "evt_crash_" + std::to_string(index_) + "_" + std::to_string(sequence_);
       }
       o.body = R"({"id":")" + o.object +
                R"(","object":"event","type":"checkout.session.completed","created":)" +
@@ -438,7 +438,7 @@ class client {
   std::optional<op> pending_;
   std::vector<owned> holds_;
   std::vector<owned> charges_;
-  std::vector<std::string> events_;  // Stripe events granted ("evt_crash_C_N_aA": account A)
+  std::vector<owned> events_;  // Stripe events granted, with their accounts
 };
 
 // ------------------------------------------------------------------ checks
