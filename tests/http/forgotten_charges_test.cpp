@@ -5,6 +5,7 @@
 // an event.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 
 #include "support/eventually.hpp"
@@ -26,20 +27,22 @@ ledger::object_id charge_id(const reply& r) {
   return id_in(r, ledger::id_kind::charge);
 }
 
-// Whether the ledger holds the charge, hold or lot `id` now (read on the
-// writer thread).
-bool in_memory(rig& r, ledger::object_id id, ledger::id_kind kind = ledger::id_kind::charge) {
-  bool found = false;
-  creditd::testing::fn_task t(
-      [&](ledger::ledger& l, time_us) {
-        found = kind == ledger::id_kind::charge ? l.find_charge(id) != nullptr
-                : kind == ledger::id_kind::hold ? l.find_hold(id) != nullptr
-                                                : l.find_lot(id) != nullptr;
-      },
-      true);
+// What `ask` says of the ledger now, asked on the writer thread.
+bool on_writer(rig& r, const std::function<bool(const ledger::ledger&)>& ask) {
+  bool answer = false;
+  creditd::testing::fn_task t([&](ledger::ledger& l, time_us) { answer = ask(l); }, true);
   r.eng.submit(&t);
   EXPECT_TRUE(t.wait());
-  return found;
+  return answer;
+}
+
+// Whether the ledger holds the charge, hold or lot `id` now.
+bool in_memory(rig& r, ledger::object_id id, ledger::id_kind kind = ledger::id_kind::charge) {
+  return on_writer(r, [&](const ledger::ledger& l) {
+    return kind == ledger::id_kind::charge ? l.find_charge(id) != nullptr
+           : kind == ledger::id_kind::hold ? l.find_hold(id) != nullptr
+                                           : l.find_lot(id) != nullptr;
+  });
 }
 
 // One writer round after every reply so far: the rounds forget what the
@@ -356,14 +359,39 @@ reply deliver(rig& r, const std::string& event) {
   return a.f.get();
 }
 
-// Whether the ledger holds the external id now, and how many are pinned.
+// Whether the ledger holds the external id now.
 bool external_in_memory(rig& r, const std::string& id) {
-  bool found = false;
-  creditd::testing::fn_task t([&](ledger::ledger& l, time_us) { found = l.external_id_seen(id); },
-                              true);
-  r.eng.submit(&t);
-  EXPECT_TRUE(t.wait());
-  return found;
+  return on_writer(r, [&](const ledger::ledger& l) { return l.external_id_seen(id); });
+}
+bool external_pinned(rig& r, const std::string& id) {
+  return on_writer(r, [&](const ledger::ledger& l) { return l.external_id_pinned(id); });
+}
+
+// Account "a" and its pack, and a delivery of "evt_A" held at the gate
+// after its store lookup found nothing (the id pinned); `a` gets its reply.
+void delivery_held_after_its_lookup(rig& r, awaited& a) {
+  buyer_and_pack(r);
+  if (::testing::Test::HasFatalFailure()) return;  // no delivery would reach the gate
+  r.reader.g.close();
+  r.deliver_stripe("evt_A", "a", "pack-5", a.fn());
+  r.reader.g.wait_reached();
+}
+
+// Another delivery's purchase of "evt_A", made on the writer (its own
+// lookup done) while the held one waits; durable when this returns.
+void purchase_beside_the_held_delivery(rig& r) {
+  creditd::testing::fn_task other([&](ledger::ledger& l, time_us now) {
+    ledger::purchase_cmd cmd;
+    cmd.account = "a";
+    cmd.package = "pack-5";
+    cmd.source = ledger::purchase_source::stripe;
+    cmd.external_id = "evt_A";
+    auto b = l.purchase(cmd, now);
+    ASSERT_TRUE(b.has_value());
+    EXPECT_FALSE(b->duplicate);
+  });
+  r.eng.submit(&other);
+  ASSERT_TRUE(other.wait());
 }
 
 }  // namespace
@@ -404,24 +432,11 @@ TEST(forgotten_external_ids, recent_events_are_duplicates_without_a_store_read) 
 // Pinned, it stays, and the first delivery sees it in memory: one purchase.
 TEST(forgotten_external_ids, an_event_being_looked_up_is_not_forgotten_and_is_bought_once) {
   rig r(0);
-  buyer_and_pack(r);
-  r.reader.g.close();
   awaited a;
-  r.deliver_stripe("evt_A", "a", "pack-5", a.fn());
-  r.reader.g.wait_reached();  // A read the store (nothing) and is held
-  creditd::testing::fn_task other([&](ledger::ledger& l, time_us now) {
-    EXPECT_TRUE(l.external_id_pinned("evt_A"));
-    ledger::purchase_cmd cmd;
-    cmd.account = "a";
-    cmd.package = "pack-5";
-    cmd.source = ledger::purchase_source::stripe;
-    cmd.external_id = "evt_A";
-    auto b = l.purchase(cmd, now);
-    ASSERT_TRUE(b.has_value());
-    EXPECT_FALSE(b->duplicate);
-  });
-  r.eng.submit(&other);
-  ASSERT_TRUE(other.wait());
+  delivery_held_after_its_lookup(r, a);
+  if (HasFatalFailure()) return;
+  EXPECT_TRUE(external_pinned(r, "evt_A"));
+  purchase_beside_the_held_delivery(r);
   one_round(r);
   one_round(r);
   ASSERT_TRUE(external_in_memory(r, "evt_A"));
@@ -442,11 +457,9 @@ TEST(forgotten_external_ids, an_event_being_looked_up_is_not_forgotten_and_is_bo
 // of the event made after the reset is not held by its pin.
 TEST(forgotten_external_ids, a_delivery_looks_again_after_a_reset_of_the_ledger) {
   rig r(0);
-  buyer_and_pack(r);
-  r.reader.g.close();
   awaited a;
-  r.deliver_stripe("evt_A", "a", "pack-5", a.fn());
-  r.reader.g.wait_reached();  // A found nothing and is held
+  delivery_held_after_its_lookup(r, a);
+  if (HasFatalFailure()) return;
   r.counted.fail_next = 1;
   creditd::testing::fn_task refused([](ledger::ledger& l, time_us now) {
     (void)l.put_account({"z", std::nullopt, std::nullopt}, now);
@@ -456,20 +469,10 @@ TEST(forgotten_external_ids, a_delivery_looks_again_after_a_reset_of_the_ledger)
   ASSERT_TRUE(creditd::testing::eventually([&] { return !r.eng.failed(); }));
   // The ledger was reloaded: A's pin is gone. A purchase of the event now
   // is made durable and forgotten at once.
-  creditd::testing::fn_task other([&](ledger::ledger& l, time_us now) {
-    EXPECT_GE(l.resets(), 1u);  // at the failure, and at the recovery
-    EXPECT_FALSE(l.external_id_pinned("evt_A"));
-    ledger::purchase_cmd cmd;
-    cmd.account = "a";
-    cmd.package = "pack-5";
-    cmd.source = ledger::purchase_source::stripe;
-    cmd.external_id = "evt_A";
-    auto b = l.purchase(cmd, now);
-    ASSERT_TRUE(b.has_value());
-    EXPECT_FALSE(b->duplicate);
-  });
-  r.eng.submit(&other);
-  ASSERT_TRUE(other.wait());
+  // At the failure, and at the recovery.
+  EXPECT_TRUE(on_writer(r, [](const ledger::ledger& l) { return l.resets() >= 1; }));
+  EXPECT_FALSE(external_pinned(r, "evt_A"));
+  purchase_beside_the_held_delivery(r);
   one_round(r);
   ASSERT_FALSE(external_in_memory(r, "evt_A"));
   // A's lookup (nothing) is older than that purchase: A looks again.
@@ -492,10 +495,7 @@ TEST(forgotten_external_ids, a_failed_lookup_is_a_server_error_and_records_nothi
   EXPECT_NE(failed.body.find("cannot read the purchase"), std::string::npos) << failed.body;
   EXPECT_EQ(r.reader.external_reads.load(), 1);
   EXPECT_FALSE(external_in_memory(r, "evt_A"));
-  creditd::testing::fn_task pins(
-      [&](ledger::ledger& l, time_us) { EXPECT_FALSE(l.external_id_pinned("evt_A")); }, true);
-  r.eng.submit(&pins);
-  EXPECT_TRUE(pins.wait());
+  EXPECT_FALSE(external_pinned(r, "evt_A"));
   EXPECT_EQ(available(r, "a"), "1");
   r.reader.fail_external = false;
   EXPECT_EQ(field(deliver(r, "evt_A"), "outcome"), "recorded");
