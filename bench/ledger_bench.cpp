@@ -75,6 +75,7 @@
 #include "store/log/log_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "util/clock.hpp"
+#include "util/handoff_batch.hpp"
 #include "util/usable_cpus.hpp"
 
 using namespace creditd;
@@ -227,6 +228,16 @@ struct shared_state {
   std::vector<micros> model;
   std::uint64_t model_failures = 0;
   std::string model_failure;  // the first few
+  // Runs a burst of completions under one lock (the jobs push onto ready).
+  static void post(void* self, std::vector<util::handoff_batch::job>&& jobs) {
+    auto* s = static_cast<shared_state*>(self);
+    {
+      std::lock_guard lock(s->mu);
+      for (auto& job : jobs)
+        job();
+    }
+    s->cv.notify_one();
+  }
   void model_fails(const std::string& what) {
     if (++model_failures <= 3) model_failure += (model_failure.empty() ? "" : "; ") + what;
   }
@@ -293,8 +304,15 @@ struct client final : engine::task {
     }
     return "?";
   }
+  // As creditd serve's replies (util/handoff_batch.hpp): a commit's
+  // completions reach the client loop in one hand-off, one lock and at most
+  // one wake-up, not one per request.
   void complete(bool durable) override {
     if (!durable) die("a request was not made durable");
+    if (util::handoff_batch* batch = util::handoff_batch::current()) {
+      batch->add({shared, &shared_state::post}, [this] { shared->ready.push_back(this); });
+      return;
+    }
     std::lock_guard lock(shared->mu);
     shared->ready.push_back(this);
     shared->cv.notify_one();
