@@ -83,6 +83,11 @@ engine_stats engine::stats() const {
 
 void engine::writer_loop() {
   std::vector<task*> incoming;
+  // A stretch of the round's account hints, for the prefetch.
+  constexpr std::size_t prefetch_stretch = 64;
+  static_assert(prefetch_stretch <= ledger::ledger::prefetch_batch_max);
+  std::vector<std::string_view> hints;
+  hints.reserve(prefetch_stretch);
   std::vector<task*> applied;  // applied this round, staged at its end
   ledger::time_us last_prune = 0;
   while (true) {
@@ -134,16 +139,23 @@ void engine::writer_loop() {
     }
     // The clock is read for each task: a task that moves a test clock is
     // followed by tasks that see the new time.
-    // A round's accounts are found first, in a pass of lookups alone: their
-    // cache misses overlap there, where each task's would stall its apply
-    // (100,000 accounts spread: 25% more charges per second in-process).
-    for (task* t : incoming)
-      ledger_.prefetch_account(t->account_hint());
-    for (task* t : incoming) {
-      last_now_ =
-          std::max(last_now_, opts_.clock());  // never backwards, whatever the wall clock does
-      t->apply(ledger_, last_now_);
-      applied.push_back(t);
+    // A round's accounts are asked of the cache first, a stretch of tasks
+    // at a time, in stages (ledger::prefetch_accounts): their misses
+    // overlap there, where each task's would stall its apply (100,000
+    // accounts spread: 25% more charges per second in-process with a
+    // lookup per task, more in stages).
+    for (std::size_t from = 0; from < incoming.size(); from += prefetch_stretch) {
+      const std::size_t to = std::min(incoming.size(), from + prefetch_stretch);
+      hints.clear();
+      for (std::size_t i = from; i < to; ++i)
+        hints.push_back(incoming[i]->account_hint());
+      ledger_.prefetch_accounts(hints);
+      for (std::size_t i = from; i < to; ++i) {
+        last_now_ =
+            std::max(last_now_, opts_.clock());  // never backwards, whatever the wall clock does
+        incoming[i]->apply(ledger_, last_now_);
+        applied.push_back(incoming[i]);
+      }
     }
     incoming.clear();
     stage(applied);

@@ -49,8 +49,7 @@ const char* check_spend(const cmd_type& cmd) {
 // ---------------------------------------------------------------- accounts
 
 account* ledger::find_mut(std::string_view id) {
-  auto it = accounts_.find(id);
-  return it == accounts_.end() ? nullptr : &it->second;
+  return account_index_.find(id);
 }
 
 result<account_result> ledger::put_account(const account_cmd& cmd, time_us now) {
@@ -76,7 +75,9 @@ result<account_result> ledger::put_account(const account_cmd& cmd, time_us now) 
       acct != nullptr ? balance_settings_of(acct->settings) : balance_settings{};
   if (acct == nullptr) {
     auto [it, inserted] = accounts_.try_emplace(cmd.id);
+    CREDITD_ASSERT(inserted);
     acct = &it->second;
+    account_index_.insert(account_index::hash(cmd.id), acct);
     acct->id = cmd.id;
     acct->created_at = now;
     acct->postpaid_period = month_index(now);

@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "ledger/account_index.hpp"
 #include "ledger/changes.hpp"
 #include "ledger/error.hpp"
 #include "ledger/events.hpp"
@@ -275,10 +276,15 @@ class ledger {
 
   // ---- Reads. Pointers stay valid until the ledger is destroyed.
   const account* find_account(std::string_view id) const;
-  // Finds an account and asks the cache for it and its first lot; changes
-  // nothing (an id no account has, or none, is a no-op). The engine's writer
-  // calls it for each task of a round before applying the round.
-  void prefetch_account(std::string_view id) const;
+  // Asks the cache for the accounts `ids` name and their first lots,
+  // without waiting: in stages over all of them (their slots, then the
+  // accounts, then their lots' lists, then the lots), so that the misses of
+  // a round's accounts overlap instead of each stalling its own task.
+  // Changes nothing (an id no account has, or an empty one, is skipped).
+  // The engine's writer calls it with a round's hints before applying it;
+  // at most prefetch_batch_max ids are looked at per call.
+  static constexpr std::size_t prefetch_batch_max = 256;
+  void prefetch_accounts(std::span<const std::string_view> ids) const;
   const lot* find_lot(object_id id) const;
   const hold* find_hold(object_id id) const;
   const charge_record* find_charge(object_id id) const;
@@ -581,6 +587,7 @@ class ledger {
   void paranoid_check(const account& acct) const;
 
   std::unordered_map<std::string, account, string_hash, std::equal_to<>> accounts_;
+  account_index account_index_;  // accounts_ for lookups (account_index.hpp)
   std::unordered_map<object_id, lot> lots_;
   std::unordered_map<object_id, hold> holds_;
   std::unordered_map<object_id, charge_record> charges_;

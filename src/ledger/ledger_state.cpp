@@ -1,5 +1,6 @@
 // Reads, change tracking, savepoints, consistency checks and loading.
 #include <algorithm>
+#include <array>
 #include <string>
 
 #include "ledger/ledger.hpp"
@@ -7,27 +8,39 @@
 
 namespace creditd::ledger {
 
-// The lookup's loads are the work (the map's bucket and node); the prefetches
-// ask for the rest of the account and its first lot without waiting, so that
-// the misses of a round's accounts overlap (engine::task::account_hint).
-void ledger::prefetch_account(std::string_view id) const {
-  if (id.empty()) return;
-  auto it = accounts_.find(id);
-  if (it == accounts_.end()) return;
-  const account& a = it->second;
-  const char* p = reinterpret_cast<const char*>(&a);
-  for (std::size_t off = 64; off < sizeof(account); off += 64)
-    __builtin_prefetch(p + off);
-  if (!a.active_lots.empty()) {
-    const char* q = reinterpret_cast<const char*>(a.active_lots.front());
+// Each stage asks for what the one before brought in, for every id at once:
+// the misses of a stage overlap, where a lookup per id would wait for each
+// of its own in turn (slot, account, its list of active lots, the lot).
+void ledger::prefetch_accounts(std::span<const std::string_view> ids) const {
+  std::array<std::size_t, prefetch_batch_max> hashes;
+  std::array<const account*, prefetch_batch_max> found;
+  const std::size_t n = std::min(ids.size(), prefetch_batch_max);
+  for (std::size_t i = 0; i < n; ++i) {
+    hashes[i] = account_index::hash(ids[i]);
+    if (const void* slot = account_index_.slot_address(hashes[i])) __builtin_prefetch(slot);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    // By hash alone: reading the account to compare ids would wait for it.
+    found[i] = ids[i].empty() ? nullptr : account_index_.candidate(hashes[i]);
+    if (found[i] == nullptr) continue;
+    const char* p = reinterpret_cast<const char*>(found[i]);
+    for (std::size_t off = 0; off < sizeof(account); off += 64)
+      __builtin_prefetch(p + off);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (found[i] != nullptr && !found[i]->active_lots.empty())
+      __builtin_prefetch(found[i]->active_lots.data());
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (found[i] == nullptr || found[i]->active_lots.empty()) continue;
+    const char* q = reinterpret_cast<const char*>(found[i]->active_lots.front());
     for (std::size_t off = 0; off < sizeof(lot); off += 64)
       __builtin_prefetch(q + off);
   }
 }
 
 const account* ledger::find_account(std::string_view id) const {
-  auto it = accounts_.find(id);
-  return it == accounts_.end() ? nullptr : &it->second;
+  return account_index_.find(id);
 }
 const lot* ledger::find_lot(object_id id) const {
   auto it = lots_.find(id);
@@ -474,6 +487,7 @@ void ledger::restore_account(const account_row& row) {
   auto [it, inserted] = accounts_.try_emplace(row.id);
   CREDITD_ASSERT(inserted);
   account& a = it->second;
+  account_index_.insert(account_index::hash(row.id), &a);
   a.id = row.id;
   a.name = row.name;
   a.settings = row.settings;

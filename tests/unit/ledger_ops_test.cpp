@@ -110,7 +110,7 @@ TEST_F(ledger_accounts, account_ids) {
   EXPECT_EQ(acct("n").name, std::string(256, 'x'));
 }
 
-// The engine's writer calls prefetch_account for each task of a round before
+// The engine's writer calls prefetch_accounts with the tasks of a round before
 // it applies them: it must change nothing, least of all make an account.
 TEST_F(ledger_accounts, prefetch_changes_nothing) {
   open("with-lots");
@@ -118,12 +118,36 @@ TEST_F(ledger_accounts, prefetch_changes_nothing) {
   open("no-lots");
   (void)led.take_changes();
   for (std::string_view id : {"with-lots", "no-lots", "absent", ""})
-    led.prefetch_account(id);
+    led.prefetch_accounts(std::span<const std::string_view>(&id, 1));
   EXPECT_FALSE(led.has_changes());
   EXPECT_EQ(led.account_count(), 2u);
   EXPECT_EQ(led.find_account("absent"), nullptr);
   EXPECT_EQ(led.find_account(""), nullptr);
   EXPECT_EQ(led.balance(acct("with-lots"), t0).available, cr(5));
+  const std::vector<std::string_view> all = {"with-lots", "absent", "", "no-lots", "with-lots"};
+  led.prefetch_accounts(all);
+  EXPECT_FALSE(led.has_changes());
+  EXPECT_EQ(led.account_count(), 2u);
+}
+
+// Lookups go through the ledger's account index (account_index.hpp): every
+// account made or restored is found by its id, through the table's growth
+// and a move of the ledger, and ids of no account are not.
+TEST_F(ledger_accounts, every_account_is_found_through_the_index) {
+  constexpr int n = 5000;
+  for (int i = 0; i < n; ++i)
+    open("acct-" + std::to_string(i));
+  ledger moved = std::move(led);
+  for (int i = 0; i < n; ++i) {
+    const std::string id = "acct-" + std::to_string(i);
+    const account* a = moved.find_account(id);
+    ASSERT_NE(a, nullptr) << id;
+    EXPECT_EQ(a->id, id);
+  }
+  for (std::string_view absent : {"acct-5000", "acct-", "acct--1", "x"})
+    EXPECT_EQ(moved.find_account(absent), nullptr) << absent;
+  EXPECT_EQ(moved.account_count(), static_cast<std::size_t>(n));
+  led = std::move(moved);
 }
 
 TEST_F(ledger_accounts, settings_refusals) {
