@@ -12,11 +12,14 @@
 //
 // Accounts are never removed, and their addresses do not change (the map's
 // nodes stay where they are when it grows or is moved), so the table only
-// grows. Load factor at most 1/2; 16 bytes a slot.
+// grows (or is emptied whole: the log's decoder, store/log/change_codec.hpp,
+// keeps its stand-in owners in one). Load factor at most 1/2; 16 bytes a
+// slot.
 //
 // Thread-safety: none (the ledger's).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <functional>
 #include <string_view>
@@ -65,6 +68,15 @@ class account_index {
   }
 
   std::size_t size() const { return size_; }
+  // Empties the table; keeps its memory unless it has more than
+  // `slots_kept_max` slots.
+  void clear(std::size_t slots_kept_max) {
+    if (slots_.size() > slots_kept_max)
+      slots_ = {};
+    else
+      std::fill(slots_.begin(), slots_.end(), slot{});
+    size_ = 0;
+  }
 
  private:
   struct slot {

@@ -16,18 +16,12 @@ const ledger::account* owner_arena::intern(std::string_view id) {
   // A charge's entry, lot and charge rows name one owner in a row: the
   // last one answers most lookups without hashing.
   if (last_ != nullptr && last_->id == id) return last_;
-  if ((size_ + 1) * 2 > table_.size()) grow_table();
-  const std::size_t mask = table_.size() - 1;
-  for (std::size_t i = std::hash<std::string_view>{}(id)&mask;; i = (i + 1) & mask) {
-    const ledger::account*& slot = table_[i];
-    if (slot == nullptr) {
-      ledger::account& a = next_account();
-      a.id.assign(id);
-      slot = &a;
-      return last_ = slot;
-    }
-    if (slot->id == id) return last_ = slot;
-  }
+  const std::size_t h = ledger::account_index::hash(id);
+  if (ledger::account* a = index_.find(id, h)) return last_ = a;
+  ledger::account& a = next_account();
+  a.id.assign(id);
+  index_.insert(h, &a);
+  return last_ = &a;
 }
 
 ledger::account& owner_arena::next_account() {
@@ -35,19 +29,6 @@ ledger::account& owner_arena::next_account() {
   if (block == blocks_.size())
     blocks_.push_back(std::make_unique<ledger::account[]>(block_accounts));
   return blocks_[block][size_++ % block_accounts];
-}
-
-void owner_arena::grow_table() {
-  std::vector<const ledger::account*> bigger(std::max<std::size_t>(1024, table_.size() * 2));
-  const std::size_t mask = bigger.size() - 1;
-  for (const ledger::account* a : table_) {
-    if (a == nullptr) continue;
-    std::size_t i = std::hash<std::string_view>{}(a->id) & mask;
-    while (bigger[i] != nullptr)
-      i = (i + 1) & mask;
-    bigger[i] = a;
-  }
-  table_ = std::move(bigger);
 }
 
 void owner_arena::reset() {
@@ -59,10 +40,7 @@ void owner_arena::reset() {
       block[i].id.clear();
   size_ = 0;
   last_ = nullptr;
-  if (table_.size() > 2 * retained_max)
-    table_ = {};
-  else
-    std::fill(table_.begin(), table_.end(), nullptr);
+  index_.clear(2 * retained_max);
 }
 
 namespace {

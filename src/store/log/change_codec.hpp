@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ledger/account_index.hpp"
 #include "ledger/changes.hpp"
 #include "ledger/types.hpp"
 
@@ -37,9 +38,8 @@ inline constexpr std::uint8_t change_codec_version = 3;
 
 // Stand-in accounts for the owners of decoded rows: one per id, holding only
 // the id; pointers stay valid until reset() or the arena's end. Accounts
-// live in blocks and are found through an open-addressing table of
-// pointers, so a batch of many owners costs a few allocations, not two per
-// owner. reset() keeps up to retained_max of them for the next batch.
+// live in blocks and are found through a ledger::account_index, so a batch of many owners costs a
+// few allocations, not two per owner. reset() keeps up to retained_max of them for the next batch.
 class owner_arena {
  public:
   static constexpr std::size_t block_accounts = 256;
@@ -56,12 +56,11 @@ class owner_arena {
 
  private:
   ledger::account& next_account();
-  void grow_table();
 
   std::vector<std::unique_ptr<ledger::account[]>> blocks_;
-  std::size_t size_ = 0;                       // accounts in use, in blocks_ order
-  std::vector<const ledger::account*> table_;  // a power of two; nullptr: empty
-  const ledger::account* last_ = nullptr;      // the last interned
+  std::size_t size_ = 0;                   // accounts in use, in blocks_ order
+  ledger::account_index index_;            // the accounts in use, by id
+  const ledger::account* last_ = nullptr;  // the last interned
 };
 
 // Appends the encoding of `sets` to `out`. Every owner pointer must be set.
