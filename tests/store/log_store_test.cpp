@@ -586,13 +586,20 @@ TEST(log_store, a_process_killed_at_any_step_of_apply_or_recycling_loses_nothing
 TEST(log_store, a_transaction_written_in_parts_loads_as_if_committed_straight_to_sqlite) {
   constexpr int steps = 40;
   const std::vector<std::string> ref = reference_dumps(steps);
-  for (const std::uint64_t lag : {std::uint64_t{0}, std::uint64_t{1000}}) {
-    SCOPED_TRACE("lot lag " + std::to_string(lag));
+  // Lots held to the transaction's end, or longer, each with the oldest
+  // written before its end past a bound of 2 lots too (excess()).
+  for (const auto [lag, lots_max] : {std::pair<std::uint64_t, std::size_t>{0, 65536},
+                                     {0, 2},
+                                     {1000, 65536},
+                                     {1000, 2}}) {
+    SCOPED_TRACE("lot lag " + std::to_string(lag) + ", lots held at most " +
+                 std::to_string(lots_max));
     temp_dir tmp;
     log_store_options opts;
     opts.apply_delay = std::chrono::hours(1);  // one transaction, when asked
     opts.apply_part_records_max = 3;
     opts.lots.lag_records = lag;
+    opts.lots.lots_max = lots_max;
     auto s = open_log_store(tmp, opts);
     ledger::ledger l;
     workload w;
@@ -612,6 +619,53 @@ TEST(log_store, a_transaction_written_in_parts_loads_as_if_committed_straight_to
   EXPECT_EQ(loaded_dump(*s, tmp.file("ledger.db")), ref[steps]);
   const auto entries = journal(tmp.file("ledger.db"));
   EXPECT_GT(entries.size(), 50u);
+}
+
+// A spread charge's lot is one random page of `lots` each time its row is
+// written: the applier writes a lot that several parts of one transaction
+// change once, at the transaction's end (lot_backlog.hpp), and the file is
+// whole after it.
+TEST(log_store, a_lot_that_several_parts_of_a_transaction_change_is_written_once) {
+  temp_dir tmp;
+  log_store_options opts;
+  opts.apply_delay = std::chrono::hours(1);  // one transaction, when asked
+  opts.apply_part_records_max = 1;
+  auto s = open_log_store(tmp, opts);
+  ledger::ledger l;
+  must(s->load(l, t0));
+  for (const char* id : {"a", "b"}) {
+    ASSERT_TRUE(l.put_account({id, id, ledger::account_settings{}}, t0).has_value());
+    ledger::grant_cmd g;
+    g.account = id;
+    g.amount = 100 * credit;
+    ASSERT_TRUE(l.grant(g, t0).has_value());
+  }
+  must(s->commit(l.take_changes()));
+  must(s->wait_applied(s->durable_seq()));
+  EXPECT_EQ(s->lot_rows_written(), 2u);
+  // Ten records, one part each, alternating between the two accounts.
+  for (int i = 0; i < 10; ++i) {
+    ledger::charge_cmd c{i % 2 == 0 ? "a" : "b", credit, "image.generate", "{}",
+                         "ref-" + std::to_string(i)};
+    ASSERT_TRUE(l.charge(c, t0 + 1).has_value());
+    must(s->commit(l.take_changes()));
+  }
+  must(s->wait_applied(s->durable_seq()));
+  EXPECT_EQ(s->applied_seq(), 11u);
+  EXPECT_EQ(s->lot_rows_written(), 4u);  // once per lot, not once per part (12)
+  EXPECT_EQ(s->lots_seq(), s->applied_seq());
+  // The file alone holds every change: a plain SQLite store loads them.
+  s.reset();
+  auto db = must(sqlite_store::open({tmp.file("ledger.db")}));
+  ledger::ledger loaded;
+  must(db->load(loaded, t0 + 1));
+  for (const char* id : {"a", "b"}) {
+    const ledger::account* a = loaded.find_account(id);
+    ASSERT_NE(a, nullptr);
+    ASSERT_EQ(a->lots.size(), 1u);
+    EXPECT_EQ(a->lots.front()->remaining, 95 * credit) << id;
+    EXPECT_EQ(a->lots.front()->spent, 5 * credit) << id;
+  }
 }
 
 TEST(log_store, check_log_reads_without_changing_and_names_damage) {

@@ -112,4 +112,28 @@ TEST(lot_backlog, the_bytes_after_a_change_and_the_count_held_are_bounded_too) {
     EXPECT_EQ(b.size(), 2u);
   }
 }
+
+TEST(lot_backlog, excess_gives_the_oldest_past_the_bound_for_the_transaction_to_write_early) {
+  lot_backlog b({.lag_records = 0, .lag_bytes = 1u << 30, .lots_max = 2});
+  b.take(record({{1, 90}}), 1, 10);
+  b.take(record({{2, 80}, {3, 70}}), 2, 10);
+  EXPECT_TRUE(b.over_limit());
+  const auto early = b.excess();
+  ASSERT_EQ(early.size(), 1u);
+  EXPECT_EQ(early[0].lot->id, 1u);
+  EXPECT_EQ(early[0].account, "alice");
+  b.written();
+  EXPECT_EQ(b.size(), 2u);
+  EXPECT_FALSE(b.over_limit());
+  EXPECT_TRUE(b.excess().empty());
+  b.written();  // nothing
+  // Lot 1 again: held from its new change; the end of the transaction
+  // writes every one held (no lag), the transaction's mark its last record.
+  b.take(record({{1, 60}}), 3, 10);
+  const auto w = b.due(3, false);
+  EXPECT_EQ(rows(w), (strings{"2:80@alice", "3:70@alice", "1:60@alice"}));
+  EXPECT_EQ(w.lots_seq, 3u);
+  b.written();
+  EXPECT_TRUE(b.empty());
+}
 }  // namespace lot_backlog_test_cpp

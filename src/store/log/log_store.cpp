@@ -130,6 +130,12 @@ class batch_writer {
     auto r = db_.write_batch_part(ptrs_, backlog_ == nullptr);
     forget_part();
     if (!r) return failed(r.error(), last_seq_);
+    if (backlog_ != nullptr && backlog_->over_limit()) {
+      // Past its bound: the oldest go into this transaction now.
+      if (auto w = db_.write_batch_lots(backlog_->excess()); !w)
+        return failed(w.error(), last_seq_);
+      backlog_->written();
+    }
     return {};
   }
 
@@ -589,10 +595,12 @@ std::expected<std::uint64_t, store_error> log_store::apply(const std::deque<queu
   // The file is ours from the first part's write to the commit (the
   // writer's destructor, which rolls back a transaction left open, too).
   std::lock_guard db_lock(db_mu_);
-  // Without a lag (the default) the lots go with their records, as before
-  // the backlog: no copy of each, and the file whole after the transaction.
-  batch_writer w(*db_, opts_.log.dir, opts_.apply_part_records_max,
-                 opts_.lots.lag_records > 0 ? &backlog_ : nullptr);
+  // The parts' lots go to the backlog, so that a lot that several parts
+  // change is written once per transaction, not once per part: a spread
+  // charge's lot is one random page of `lots` each time it is written.
+  // Without a lag (the default) every held lot is written at the end of
+  // the transaction, and the file is whole after it.
+  batch_writer w(*db_, opts_.log.dir, opts_.apply_part_records_max, &backlog_);
   std::size_t decoded = 0;
   for (const queued& q : batch) {
     if (++decoded % yield_records == 0) priority_.yield_if_lowered();
@@ -609,6 +617,7 @@ std::expected<std::uint64_t, store_error> log_store::apply(const std::deque<queu
   }
   auto r = w.write(all_lots);
   file_durable_seq_.store(db_->durable_log_seq(), std::memory_order_release);
+  lot_rows_written_.store(db_->lot_rows_written(), std::memory_order_relaxed);
   return r;
 }
 

@@ -134,13 +134,16 @@ class log_store final : public store {
   // Runs `read(backlog)` with the applier kept out of the file meanwhile, so
   // that the file and the lots held back are as of the same record (reads
   // of lots take the held copies over the file's rows: barrier_reader).
-  // Without a lag (the default) nothing is ever held: no lock, so that a
-  // lot read does not wait for the applier's transaction.
+  // Without a lag (the default) nothing is held between transactions (the
+  // applier's backlog holds only the lots of the transaction it writes,
+  // which readers find in its pending records): `read` is given an empty
+  // backlog, without the lock, so that a lot read does not wait for the
+  // applier's transaction.
   template <class F>
   auto read_with_held_lots(F&& read) {
-    const lot_backlog& held = backlog_;
-    if (opts_.lots.lag_records == 0) return read(held);
+    if (opts_.lots.lag_records == 0) return read(nothing_held_);
     std::lock_guard db_lock(lock_db(), std::adopt_lock);
+    const lot_backlog& held = backlog_;
     return read(held);
   }
   // Durable (in the log) when it returns success.
@@ -172,6 +175,11 @@ class log_store final : public store {
   std::uint64_t room_wait_us() const { return room_wait_us_.load(std::memory_order_relaxed); }
   // The file's lots' mark: every lot change up to it is in SQLite.
   std::uint64_t lots_seq() const { return lots_seq_.load(std::memory_order_acquire); }
+  // Lot rows the applier has written to the file (sqlite_store's
+  // lot_rows_written(), as of its last transaction). Any thread.
+  std::uint64_t lot_rows_written() const {
+    return lot_rows_written_.load(std::memory_order_relaxed);
+  }
 
   // A record acknowledged and not yet in the file, as readers may take it.
   struct pending_record {
@@ -292,6 +300,7 @@ class log_store final : public store {
   std::atomic<std::uint64_t> durable_seq_{0};
   std::atomic<std::uint64_t> applied_seq_{0};
   std::atomic<std::uint64_t> lots_seq_{0};  // the file's lots' mark
+  std::atomic<std::uint64_t> lot_rows_written_{0};  // lot_rows_written()
   std::atomic<std::uint64_t> room_waits_{0};
   std::atomic<std::uint64_t> room_wait_us_{0};
   // The file's mark as of its last complete checkpoint (on disk): segments
@@ -299,6 +308,7 @@ class log_store final : public store {
   std::atomic<std::uint64_t> file_durable_seq_{0};
   std::mutex db_mu_;  // the sqlite_store: the applier's transactions, load(), probe()
   lot_backlog backlog_{opts_.lots};  // under db_mu_
+  const lot_backlog nothing_held_{{}};  // read_with_held_lots' without a lag
   // The applier's: idle only while it applies, nobody waiting (options).
   background_priority priority_;
   std::thread applier_;

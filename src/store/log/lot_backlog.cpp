@@ -47,6 +47,15 @@ sqlite::sqlite_store::lot_writes lot_backlog::due(std::uint64_t last_seq, bool a
   return w;
 }
 
+std::span<const sqlite::sqlite_store::lot_write> lot_backlog::excess() {
+  rows_.clear();
+  for (std::size_t i = 0; lots_.size() - rows_.size() > limits_.lots_max; ++i) {
+    held& h = lots_.at(order_[i]);
+    rows_.push_back({&h.lot, h.account});
+  }
+  return rows_;
+}
+
 void lot_backlog::written() {
   for (std::size_t i = 0; i < rows_.size(); ++i) {
     lots_.erase(order_.front());

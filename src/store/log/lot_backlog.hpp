@@ -6,7 +6,10 @@
 // The applier therefore keeps each changed lot's last copy here, and writes
 // it only once it has been held for `lag_records` records (or `lag_bytes`
 // of them, or when more than `lots_max` are held): a lot charged again
-// meanwhile is written once for all of its changes, like a hot one.
+// meanwhile is written once for all of its changes, like a hot one. With
+// no lag (the default) it holds lots for one transaction only: a lot that
+// several of its parts change is written once, at its end (past
+// `lots_max`, the oldest earlier, into the same transaction).
 //
 // Nothing is lost by it: the log holds every change, and the file records
 // the lots' own mark (meta 'log_lots_seq', sqlite_store::commit_batch):
@@ -36,9 +39,11 @@ namespace creditd::store::log {
 
 struct lot_backlog_limits {
   // A lot is written once its oldest held change is this many records old.
-  // 0 (the default): every lot is written with its records, nothing held,
-  // so that the file is whole after every transaction (docs/architecture.md
-  // says what holding lots back buys and costs).
+  // 0 (the default): every lot held is written at the end of the applier's
+  // transaction that changed it, once however many of its parts changed
+  // it, so that the file is whole after every transaction
+  // (docs/architecture.md says what holding lots back longer buys and
+  // costs).
   std::uint64_t lag_records = 0;
   // Or once that many payload bytes of records came after it (the log
   // keeps them until then).
@@ -64,10 +69,16 @@ class lot_backlog {
   // the lots' mark once they are written (last_seq when nothing stays held).
   // The rows point into the backlog: valid until the next call.
   sqlite::sqlite_store::lot_writes due(std::uint64_t last_seq, bool all);
-  // That transaction committed: forgets the lots due() returned.
+  // The oldest held lots beyond lots_max, for a transaction to write before
+  // its end (the log's applier, part by part). The rows point into the
+  // backlog: valid until the next call.
+  std::span<const sqlite::sqlite_store::lot_write> excess();
+  // That transaction committed (or, after excess(), the rows are written
+  // into it): forgets the lots due() or excess() returned.
   void written();
 
   std::size_t size() const { return lots_.size(); }
+  bool over_limit() const { return lots_.size() > limits_.lots_max; }
   bool empty() const { return lots_.empty(); }
 
   // For reads while lots are held (the file has an older copy, or none):

@@ -379,6 +379,14 @@ std::expected<void, store_error> sqlite_store::write_batch_part(
   return write_coalesced(sets, with_lots);
 }
 
+std::expected<void, store_error> sqlite_store::write_batch_lots(std::span<const lot_write> rows) {
+  CREDITD_ASSERT(batch_open_);
+  for (const lot_write& w : rows) {
+    if (auto r = put_lot(*w.lot, w.account); !r) return r;
+  }
+  return {};
+}
+
 std::expected<void, store_error> sqlite_store::finish_batch(std::uint64_t log_seq,
                                                             const lot_writes* lots) {
   CREDITD_ASSERT(batch_open_);
@@ -580,6 +588,7 @@ std::expected<void, store_error> sqlite_store::put_lot(const ledger::lot& l,
       cell::of(l.cost_basis),
       cell::of(l.currency),
   };
+  ++lot_rows_written_;
   if (auto r = check_db(run_with_checksum(update_lot_, "lots", row), "cannot write lot"); !r)
     return r;
   if (db_.changes() > 0) return {};

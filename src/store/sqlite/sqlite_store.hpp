@@ -96,6 +96,9 @@ class sqlite_store final : public store {
                                                     bool with_lots);
   std::expected<void, store_error> finish_batch(std::uint64_t log_seq,
                                                 const lot_writes* lots = nullptr);
+  // Lots written into the open batch before finish_batch (a backlog past
+  // its bound, lot_backlog::excess()); the lots' mark is finish_batch's.
+  std::expected<void, store_error> write_batch_lots(std::span<const lot_write> rows);
   void abort_batch();
   // The log sequence number recorded by the last commit_batch (0 if never):
   // read at open (and again by load), kept up to date by commit_batch.
@@ -106,6 +109,9 @@ class sqlite_store final : public store {
   // and load() refuses the file until the log's lot changes are written
   // (log_store::open and `creditd check` do it first).
   std::uint64_t applied_lots_seq() const { return applied_lots_seq_; }
+  // Lot rows this connection has written (inserted or updated), committed
+  // or not: one per put, for tests and metrics.
+  std::uint64_t lot_rows_written() const { return lot_rows_written_; }
 
   // For a log in front of the store, which is then the durability point:
   // transactions stop waiting for the disk (synchronous=NORMAL: SQLite
@@ -218,6 +224,7 @@ class sqlite_store final : public store {
   std::uint64_t probes_ = 0;
   std::uint64_t applied_log_seq_ = 0;
   std::uint64_t applied_lots_seq_ = 0;
+  std::uint64_t lot_rows_written_ = 0;
   // The batch open between begin_batch and finish_batch or abort_batch, and
   // the counters of the last set its parts wrote (none yet: !any).
   bool batch_open_ = false;
