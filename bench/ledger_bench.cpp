@@ -519,6 +519,14 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
     failures.push_back("model: " + std::to_string(shared.model_failures) +
                        " requests disagree: " + shared.model_failure);
   cpu_us -= process_cpu_us();
+  // Lot rows the applier wrote for the whole run (warm-up included), once
+  // it has applied every record: against requests_all, how often a
+  // charge's lot row was written.
+  std::uint64_t lot_rows = 0;
+  if (logged != nullptr) {
+    if (auto r = logged->wait_applied(logged->durable_seq()); !r) die(r.error().message);
+    lot_rows = logged->lot_rows_written();
+  }
   logged.reset();  // applies what the file lacks, then closes
   s.reset();
   cpu_us += process_cpu_us();
@@ -590,8 +598,8 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
       "\"requests\":%llu,\"ops_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,"
       "\"charges\":%llu,\"holds\":%llu,\"captures\":%llu,\"reads\":%llu,\"refused\":%llu,"
       "\"commits\":%llu,\"requests_per_commit\":%.1f,\"commit_ms\":%.3f,"
-      "\"requests_all\":%llu,\"warmup_s\":%.3f,\"cpu_us_per_request\":%.2f,\"check_ok\":%s,"
-      "\"check\":\"%s\"}\n",
+      "\"requests_all\":%llu,\"warmup_s\":%.3f,\"cpu_us_per_request\":%.2f,"
+      "\"lot_rows_written\":%llu,\"check_ok\":%s,\"check\":\"%s\"}\n",
       workload.c_str(), spread, window, secs, static_cast<unsigned long long>(requests), ops,
       pct(50), pct(99), pct(99.9), static_cast<unsigned long long>(n.charges),
       static_cast<unsigned long long>(n.holds), static_cast<unsigned long long>(n.captures),
@@ -599,7 +607,7 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
       static_cast<unsigned long long>(stats.commits), batch, commit_ms,
       static_cast<unsigned long long>(requests_all), warmup,
       requests_all > 0 ? cpu_us / static_cast<double>(requests_all) : 0.0,
-      failure.empty() ? "true" : "false",
+      static_cast<unsigned long long>(lot_rows), failure.empty() ? "true" : "false",
       json_escape(failure.empty()
                       ? "the model agreed with every request; every lot's identity holds; each "
                         "account's balance and lots match the model and what was acknowledged; "
