@@ -588,10 +588,8 @@ TEST(log_store, a_transaction_written_in_parts_loads_as_if_committed_straight_to
   const std::vector<std::string> ref = reference_dumps(steps);
   // Lots held to the transaction's end, or longer, each with the oldest
   // written before its end past a bound of 2 lots too (excess()).
-  for (const auto [lag, lots_max] : {std::pair<std::uint64_t, std::size_t>{0, 65536},
-                                     {0, 2},
-                                     {1000, 65536},
-                                     {1000, 2}}) {
+  for (const auto& [lag, lots_max] :
+       {std::pair<std::uint64_t, std::size_t>{0, 65536}, {0, 2}, {1000, 65536}, {1000, 2}}) {
     SCOPED_TRACE("lot lag " + std::to_string(lag) + ", lots held at most " +
                  std::to_string(lots_max));
     temp_dir tmp;
@@ -666,6 +664,49 @@ TEST(log_store, a_lot_that_several_parts_of_a_transaction_change_is_written_once
     EXPECT_EQ(a->lots.front()->remaining, 95 * credit) << id;
     EXPECT_EQ(a->lots.front()->spent, 5 * credit) << id;
   }
+}
+
+// Readers decode only the pending records that may hold what they read:
+// each record's filter never misses one of its accounts or ids, and lets
+// few others through.
+TEST(log_store, the_pending_records_filter_misses_nothing_and_passes_few_others) {
+  temp_dir tmp;
+  log_store_options opts;
+  opts.apply_delay = std::chrono::hours(1);  // every record stays pending
+  auto s = open_log_store(tmp, opts);
+  ledger::ledger l;
+  must(s->load(l, t0));
+  constexpr int n = 300;
+  std::vector<ledger::object_id> lot_of(n);
+  for (int i = 0; i < n; ++i) {
+    const std::string id = "acct-" + std::to_string(i);
+    ASSERT_TRUE(l.put_account({id, id, ledger::account_settings{}}, t0).has_value());
+    ledger::grant_cmd g;
+    g.account = id;
+    g.amount = 10 * credit;
+    auto lot = l.grant(g, t0);
+    ASSERT_TRUE(lot.has_value());
+    lot_of[i] = (*lot)->id;
+    must(s->commit(l.take_changes()));  // record i + 1: account i alone
+  }
+  ASSERT_EQ(s->applied_seq(), 0u);
+  std::size_t others = 0;
+  for (int i = 0; i < n; ++i) {
+    for (const auto& found :
+         {s->pending_with("acct-" + std::to_string(i)), s->pending_with_id(lot_of[i])}) {
+      bool own = false;
+      for (const auto& r : found) {
+        if (r->seq == static_cast<std::uint64_t>(i) + 1)
+          own = true;
+        else
+          ++others;
+      }
+      EXPECT_TRUE(own) << "record " << i + 1;
+    }
+  }
+  // 2 x 300 reads of 299 records that do not hold what they ask for.
+  EXPECT_LT(others, std::size_t{2 * n * (n - 1)} / 20);
+  EXPECT_TRUE(s->pending_with("acct-none").size() < std::size_t{n} / 10);
 }
 
 TEST(log_store, check_log_reads_without_changing_and_names_damage) {

@@ -1,6 +1,8 @@
 #include "store/log/log_store.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -23,7 +25,17 @@ constexpr std::size_t yield_records = 16;
 
 // What a spare record's buffers hold (log_store::spare_records_).
 std::size_t record_capacity(const log_store::pending_record& r) {
-  return r.payload.capacity() + r.keys.capacity() * sizeof(std::uint64_t);
+  return r.payload.capacity() + r.filter.capacity() * sizeof(std::uint64_t);
+}
+
+// A key's two bits in a record's filter (splitmix64's finalizer: ids that
+// count up and account hashes alike spread over the whole filter).
+std::uint64_t filter_hash(std::uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
 }
 
 // What readers of the pending records filter on (log_store::pending_with
@@ -31,39 +43,69 @@ std::size_t record_capacity(const log_store::pending_record& r) {
 // its last entry's and event's seq. Sets them on `record`, a new one or a
 // spare (what it held before is cleared, its buffers kept).
 void index_for_readers(log_store::pending_record& record, const ledger::change_set& changes) {
-  std::vector<std::uint64_t>& keys = record.keys;
-  keys.clear();
   record.last_entry_seq = 0;
   record.last_event_seq = 0;
-  keys.reserve(changes.entries.size() +
-               2 * (changes.lots.size() + changes.holds.size() + changes.charges.size()) +
-               changes.purchases.size() + changes.events.size());
-  auto add = [&](std::string_view account) { keys.push_back(log_store::account_key(account)); };
-  auto add_row = [&](std::string_view account, ledger::object_id id) {
-    add(account);
+  const std::size_t keys_max =
+      changes.entries.size() +
+      2 * (changes.lots.size() + changes.holds.size() + changes.charges.size()) +
+      changes.purchases.size() + changes.events.size();
+  std::size_t words = 1;
+  while (words * 64 < keys_max * log_store::pending_record::filter_bits_per_key)
+    words <<= 1;
+  std::vector<std::uint64_t>& filter = record.filter;
+  filter.assign(words, 0);
+  const std::size_t mask = words * 64 - 1;
+  auto add_key = [&](std::uint64_t key) {
+    const std::uint64_t h = filter_hash(key);
+    const std::size_t a = h & mask, b = (h >> 32) & mask;
+    filter[a >> 6] |= std::uint64_t{1} << (a & 63);
+    filter[b >> 6] |= std::uint64_t{1} << (b & 63);
+  };
+  // An account's id is hashed once per record, not once per row (the
+  // same account's rows follow one another; a spread round's accounts
+  // are each in a few rows).
+  std::array<const ledger::account*, 64> seen{};
+  auto add = [&](const ledger::account* owner) {
+    const ledger::account*& slot = seen[(reinterpret_cast<std::uintptr_t>(owner) >> 4) & 63];
+    if (slot == owner) return;
+    slot = owner;
+    add_key(log_store::account_key(owner->id));
+  };
+  auto add_row = [&](const ledger::account* owner, ledger::object_id id) {
+    add(owner);
     CREDITD_ASSERT(id < (std::uint64_t{1} << 63));  // below every account's key
-    keys.push_back(id);
+    add_key(id);
   };
   for (const ledger::entry& e : changes.entries) {
-    add(e.owner->id);
+    add(e.owner);
     record.last_entry_seq = std::max(record.last_entry_seq, e.seq);
   }
   for (const ledger::lot& l : changes.lots)
-    add_row(l.owner->id, l.id);
+    add_row(l.owner, l.id);
   for (const ledger::hold& h : changes.holds)
-    add_row(h.owner->id, h.id);
+    add_row(h.owner, h.id);
   for (const ledger::charge_record& c : changes.charges)
-    add_row(c.owner->id, c.id);
+    add_row(c.owner, c.id);
   for (const ledger::purchase& p : changes.purchases)
-    add(p.account);
+    add_key(log_store::account_key(p.account));
   record.has_purchases = !changes.purchases.empty();
   for (const ledger::event& ev : changes.events) {
-    if (ev.owner != nullptr) add(ev.owner->id);
+    if (ev.owner != nullptr) add(ev.owner);
     record.last_event_seq = std::max(record.last_event_seq, ev.seq);
   }
-  std::sort(keys.begin(), keys.end());
-  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
 }
+
+}  // namespace
+
+bool log_store::pending_record::may_hold(std::uint64_t key) const {
+  if (filter.empty()) return false;
+  const std::uint64_t h = filter_hash(key);
+  const std::size_t mask = filter.size() * 64 - 1;
+  const std::size_t a = h & mask, b = (h >> 32) & mask;
+  return (filter[a >> 6] >> (a & 63) & 1) != 0 && (filter[b >> 6] >> (b & 63) & 1) != 0;
+}
+
+namespace {
 
 // Decodes records and writes them in one transaction (sqlite_store's
 // begin_batch ... finish_batch), a part at a time: once a part is full
@@ -522,15 +564,12 @@ log_store::pending_records log_store::pending_where(Wanted wanted) const {
 }
 
 log_store::pending_records log_store::pending_with(std::string_view account) const {
-  return pending_where([key = account_key(account)](const pending_record& r) {
-    return std::binary_search(r.keys.begin(), r.keys.end(), key);
-  });
+  return pending_where(
+      [key = account_key(account)](const pending_record& r) { return r.may_hold(key); });
 }
 
 log_store::pending_records log_store::pending_with_id(ledger::object_id id) const {
-  return pending_where([id](const pending_record& r) {
-    return std::binary_search(r.keys.begin(), r.keys.end(), std::uint64_t{id});
-  });
+  return pending_where([id](const pending_record& r) { return r.may_hold(id); });
 }
 
 log_store::pending_records log_store::pending_with_purchases() const {

@@ -185,18 +185,24 @@ class log_store final : public store {
   struct pending_record {
     std::uint64_t seq = 0;
     std::string payload;  // encode_change_set's
-    // Sorted, one list (one allocation per record): account_key() of the
+    // A Bloom filter (one allocation per record) of account_key() of the
     // accounts its entries, lots, holds, charges, purchases and events
-    // belong to, and the ids of its lots, holds and charges. A read of one
-    // account's history or of one row by id decodes only the records that
-    // may hold some of it.
-    std::vector<std::uint64_t> keys;
+    // belong to, and of the ids of its lots, holds and charges: a power of
+    // two of 64-bit words, at least filter_bits_per_key bits per key, two
+    // bits a key. A read of one account's history or of one row by id
+    // decodes only the records that may hold some of it (a record it does
+    // not concern passes about 3% of the time). Building it sorts nothing.
+    static constexpr std::size_t filter_bits_per_key = 10;
+    std::vector<std::uint64_t> filter;
+    // False only when the record holds no row of `key` (an account_key()
+    // or an id).
+    bool may_hold(std::uint64_t key) const;
     std::uint64_t last_entry_seq = 0;  // of its entries (0: none)
     std::uint64_t last_event_seq = 0;  // of its events (0: none)
     bool has_purchases = false;
   };
   using pending_records = std::vector<std::shared_ptr<const pending_record>>;
-  // An account's key among a record's keys: a 32-bit hash of its id with
+  // An account's key in a record's filter: a 32-bit hash of its id with
   // the top bit set, above every object id (ids count up from 1).
   static std::uint64_t account_key(std::string_view account);
   // The records acknowledged and not in the file when called (the applier's
@@ -285,7 +291,7 @@ class log_store final : public store {
   // takes no lock of the committer's allocator. At most
   // apply_records_max of them, of spare_bytes_max bytes in all.
   std::vector<std::shared_ptr<pending_record>> spare_records_;
-  std::size_t spare_bytes_ = 0;   // their payloads' and keys' capacities
+  std::size_t spare_bytes_ = 0;   // their payloads' and filters' capacities
   std::size_t queued_bytes_ = 0;  // in queue_ and in the applier's hands
   std::size_t queued_records_ = 0;
   std::uint64_t flush_to_ = 0;       // someone waits for this seq
@@ -299,7 +305,7 @@ class log_store final : public store {
   std::string append_failure_;
   std::atomic<std::uint64_t> durable_seq_{0};
   std::atomic<std::uint64_t> applied_seq_{0};
-  std::atomic<std::uint64_t> lots_seq_{0};  // the file's lots' mark
+  std::atomic<std::uint64_t> lots_seq_{0};          // the file's lots' mark
   std::atomic<std::uint64_t> lot_rows_written_{0};  // lot_rows_written()
   std::atomic<std::uint64_t> room_waits_{0};
   std::atomic<std::uint64_t> room_wait_us_{0};
@@ -307,7 +313,7 @@ class log_store final : public store {
   // are recycled below it only.
   std::atomic<std::uint64_t> file_durable_seq_{0};
   std::mutex db_mu_;  // the sqlite_store: the applier's transactions, load(), probe()
-  lot_backlog backlog_{opts_.lots};  // under db_mu_
+  lot_backlog backlog_{opts_.lots};     // under db_mu_
   const lot_backlog nothing_held_{{}};  // read_with_held_lots' without a lag
   // The applier's: idle only while it applies, nobody waiting (options).
   background_priority priority_;
