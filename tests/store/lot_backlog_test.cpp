@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <random>
 #include <vector>
 
 namespace lot_backlog_test_cpp {  // unity builds: tests/CMakeLists.txt
@@ -135,5 +137,54 @@ TEST(lot_backlog, excess_gives_the_oldest_past_the_bound_for_the_transaction_to_
   EXPECT_EQ(w.lots_seq, 3u);
   b.written();
   EXPECT_TRUE(b.empty());
+}
+
+// The backlog's table of held lots, against a map: lots taken again and
+// again, prefixes written at every turn (their slots erased one by one),
+// the table grown past its first 1,024 slots and emptied whole.
+TEST(lot_backlog, finds_each_held_lot_through_takes_prefix_writes_and_growth) {
+  lot_backlog b({.lag_records = 5, .lag_bytes = 1u << 30, .lots_max = 3000});
+  std::map<int, int> model;            // id -> remaining of the held copy
+  std::map<int, std::uint64_t> since;  // id -> its oldest change not written
+  std::mt19937_64 rng(7);
+  for (std::uint64_t seq = 1; seq <= 400; ++seq) {
+    const int n = seq % 50 == 0 ? 1500 : 1 + static_cast<int>(rng() % 40);
+    const int ids = seq < 200 ? 5000 : 300;
+    std::vector<ledger::change_set> sets = record({});
+    for (int i = 0; i < n; ++i) {
+      const int id = 1 + static_cast<int>(rng() % ids);
+      const int remaining = static_cast<int>(rng() % 100);
+      sets = record({{id, remaining}});
+      b.take(sets, seq, 10);
+      model[id] = remaining;
+      since.try_emplace(id, seq);
+    }
+    const bool all = seq % 97 == 0;
+    const auto w = b.due(seq, all);
+    for (const auto& r : w.rows) {
+      EXPECT_EQ(model.at(static_cast<int>(r.lot->id)), r.lot->remaining);
+      model.erase(static_cast<int>(r.lot->id));
+      since.erase(static_cast<int>(r.lot->id));
+    }
+    b.written();
+    ASSERT_EQ(b.size(), model.size()) << "after record " << seq;
+    for (int id = 1; id <= 5000; ++id) {
+      const auto found = b.find(static_cast<ledger::object_id>(id));
+      auto it = model.find(id);
+      ASSERT_EQ(found.has_value(), it != model.end()) << "lot " << id << " after record " << seq;
+      if (found) {
+        EXPECT_EQ(found->l.remaining, it->second);
+      }
+    }
+    for (const auto& [id, s] : since)
+      EXPECT_GT(s + 5, seq) << "lot " << id << " held past its lag";
+  }
+  const auto all = b.all();
+  ASSERT_EQ(all.size(), model.size());
+  auto it = model.begin();
+  for (const auto& r : all) {
+    EXPECT_EQ(static_cast<int>(r.lot->id), it->first);
+    ++it;
+  }
 }
 }  // namespace lot_backlog_test_cpp

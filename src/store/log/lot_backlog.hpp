@@ -24,11 +24,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <span>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "ledger/types.hpp"
@@ -77,9 +75,9 @@ class lot_backlog {
   // into it): forgets the lots due() or excess() returned.
   void written();
 
-  std::size_t size() const { return lots_.size(); }
-  bool over_limit() const { return lots_.size() > limits_.lots_max; }
-  bool empty() const { return lots_.empty(); }
+  std::size_t size() const { return end_ - head_; }
+  bool over_limit() const { return size() > limits_.lots_max; }
+  bool empty() const { return end_ == head_; }
 
   // For reads while lots are held (the file has an older copy, or none):
   // the held copy of lot `id`, or nullopt.
@@ -97,11 +95,33 @@ class lot_backlog {
     std::uint64_t since_seq = 0;    // its oldest change not yet written
     std::uint64_t since_bytes = 0;  // bytes_ before that record
   };
+  // Where a held lot is: an open-addressing table (linear probing, at
+  // most half full) of its id and its position, held_[pos - front_]. A
+  // spread round takes a lot that is not held yet for most of its charges:
+  // one probe of a flat table, where std::unordered_map missed the cache
+  // on its bucket and again on each node it compared (docs/performance.md).
+  struct slot {
+    ledger::object_id id = 0;  // 0: free (lot ids count up from 1)
+    std::uint64_t pos = 0;
+  };
+  std::size_t home(ledger::object_id id) const;
+  const slot* find_slot(ledger::object_id id) const;
+  void insert_slot(ledger::object_id id, std::uint64_t pos);
+  void erase_slot(ledger::object_id id);
+
   lot_backlog_limits limits_;
-  std::unordered_map<ledger::object_id, held> lots_;
-  // The held lots, oldest change first. Lots leave only from the front
-  // (due() takes a prefix), so it holds exactly the keys of lots_.
-  std::deque<ledger::object_id> order_;
+  held& at(std::uint64_t pos) { return held_[head_ + (pos - front_)]; }
+  const held& at(std::uint64_t pos) const { return held_[head_ + (pos - front_)]; }
+
+  // The held lots, oldest change first, are held_[head_, end_): lots leave
+  // only from the front (due() and excess() take a prefix), and the one at
+  // held_[head_] is at position front_. Those past end_ were written and
+  // are used again (their strings keep their memory): a transaction holds
+  // up to lots_max lots and a part's more, and the next one fills the same.
+  std::vector<held> held_;
+  std::size_t head_ = 0, end_ = 0;
+  std::uint64_t front_ = 0;
+  std::vector<slot> slots_;                            // a power of two of them, or none
   std::vector<sqlite::sqlite_store::lot_write> rows_;  // due()'s
   std::uint64_t bytes_ = 0;                            // payload bytes taken so far
 };
