@@ -113,9 +113,10 @@ namespace {
 // into the same change sets. Decoding a whole transaction first held every
 // row of up to 4,096 records at once: about 160,000 spread charges, 150 MB
 // of entries, lots, charges and stand-in owners, new memory each time
-// (docs/performance.md, "The applier's transactions in parts"). With a
-// backlog, each part's lots go to it, and the transaction writes those it
-// says are due. The destructor rolls back a transaction left open.
+// (docs/performance.md, "The applier's transactions in parts"). Each
+// part's lots go to the backlog, and the transaction writes those it says
+// are due (with no lag: every one, once, at the end). The destructor rolls
+// back a transaction left open.
 class batch_writer {
  public:
   // A part ends after `part_records_max` records, or this many owners
@@ -128,7 +129,7 @@ class batch_writer {
   static constexpr std::size_t part_bytes_kept_max = std::size_t{1} << 20;
 
   batch_writer(sqlite::sqlite_store& db, const std::string& dir, std::size_t part_records_max,
-               lot_backlog* backlog = nullptr)
+               lot_backlog& backlog)
       : db_(db), dir_(dir), part_records_max_(part_records_max), backlog_(backlog) {}
   batch_writer(const batch_writer&) = delete;
   batch_writer& operator=(const batch_writer&) = delete;
@@ -138,7 +139,7 @@ class batch_writer {
   std::expected<void, std::string> add(std::uint64_t seq, std::string_view payload) {
     auto n = decode_change_sets_into(payload, arena_, sets_, used_);
     if (!n) return std::unexpected(n.error());
-    if (backlog_ != nullptr) records_of_.push_back({seq, payload.size(), used_, *n});
+    records_of_.push_back({seq, payload.size(), used_, *n});
     used_ += *n;
     last_seq_ = seq;
     bytes_ += payload.size();
@@ -162,43 +163,35 @@ class batch_writer {
     ptrs_.clear();
     for (std::size_t i = 0; i < used_; ++i)
       ptrs_.push_back(&sets_[i]);
-    if (backlog_ != nullptr) {
-      for (const record_sets& rec : records_of_) {
-        for (std::size_t i = rec.first; i < rec.first + rec.count; ++i)
-          backlog_->take(sets_[i], rec.seq);
-        backlog_->end_record(rec.bytes);
-      }
+    for (const record_sets& rec : records_of_) {
+      for (std::size_t i = rec.first; i < rec.first + rec.count; ++i)
+        backlog_.take(sets_[i], rec.seq);
+      backlog_.end_record(rec.bytes);
     }
-    auto r = db_.write_batch_part(ptrs_, backlog_ == nullptr);
+    auto r = db_.write_batch_part(ptrs_, /*with_lots=*/false);
     forget_part();
     if (!r) return failed(r.error(), last_seq_);
-    if (backlog_ != nullptr && backlog_->over_limit()) {
+    if (backlog_.over_limit()) {
       // Past its bound: the oldest go into this transaction now.
-      if (auto w = db_.write_batch_lots(backlog_->excess()); !w)
-        return failed(w.error(), last_seq_);
-      backlog_->written();
+      if (auto w = db_.write_batch_lots(backlog_.excess()); !w) return failed(w.error(), last_seq_);
+      backlog_.written();
     }
     return {};
   }
 
-  // Writes what was added (with a backlog: its lots go to the backlog, and
-  // the backlog's due lots are written, every one when `all_lots`) and
-  // commits. With nothing added, only a backlog's lots, when `all_lots`.
-  // Returns the lots' mark in the file after it.
+  // Writes what was added (its lots go to the backlog, and the backlog's
+  // due lots are written, every one when `all_lots`) and commits. With
+  // nothing added, only the backlog's lots, when `all_lots`. Returns the
+  // lots' mark in the file after it.
   std::expected<std::uint64_t, store_error> write(bool all_lots = false) {
-    if (records_ == 0 && !(backlog_ != nullptr && all_lots)) return db_.applied_lots_seq();
+    if (records_ == 0 && !all_lots) return db_.applied_lots_seq();
     const std::uint64_t log_seq = records_ == 0 ? db_.applied_log_seq() : last_seq_;
     if (auto r = write_part(); !r) return std::unexpected(r.error());
     if (auto r = open(); !r) return std::unexpected(r.error());
-    std::expected<void, store_error> r;
-    if (backlog_ != nullptr) {
-      const sqlite::sqlite_store::lot_writes lots = backlog_->due(log_seq, all_lots);
-      r = db_.finish_batch(log_seq, &lots);
-      if (r) backlog_->written();
-    } else {
-      r = db_.finish_batch(log_seq);
-    }
+    const sqlite::sqlite_store::lot_writes lots = backlog_.due(log_seq, all_lots);
+    auto r = db_.finish_batch(log_seq, &lots);
     if (!r) return failed(r.error(), log_seq);
+    backlog_.written();
     open_ = false;
     records_ = bytes_ = 0;
     return db_.applied_lots_seq();
@@ -235,7 +228,7 @@ class batch_writer {
   sqlite::sqlite_store& db_;
   const std::string& dir_;
   const std::size_t part_records_max_;
-  lot_backlog* backlog_;
+  lot_backlog& backlog_;
   struct record_sets {
     std::uint64_t seq = 0;
     std::size_t bytes = 0;
@@ -245,7 +238,7 @@ class batch_writer {
   std::vector<ledger::change_set> sets_;  // the part's: [0, used_)
   std::size_t used_ = 0;
   std::vector<const ledger::change_set*> ptrs_;
-  std::vector<record_sets> records_of_;  // the part's, with a backlog
+  std::vector<record_sets> records_of_;  // the part's
   bool open_ = false;                    // a transaction is open
   std::uint64_t last_seq_ = 0;
   std::size_t records_ = 0, bytes_ = 0;  // the transaction's
@@ -339,8 +332,10 @@ std::expected<std::unique_ptr<log_store>, store_error> log_store::open(
   if (auto r = catch_up_lots(*s->db_, s->opts_.log.dir); !r) return std::unexpected(r.error());
   const std::uint64_t applied = s->db_->applied_log_seq();
   // Recovery: the records after the mark, through the same commit_batch as
-  // the applier, in bounded transactions.
-  batch_writer replay(*s->db_, s->opts_.log.dir, s->opts_.apply_part_records_max);
+  // the applier, in bounded transactions (their lots held to each one's
+  // end, whatever the store's lag: the lots' mark ends at the journal's).
+  lot_backlog replay_lots({});
+  batch_writer replay(*s->db_, s->opts_.log.dir, s->opts_.apply_part_records_max, replay_lots);
   std::optional<store_error> replay_error;
   auto visit = [&](std::uint64_t seq,
                    std::string_view payload) -> std::expected<void, std::string> {
@@ -639,7 +634,7 @@ std::expected<std::uint64_t, store_error> log_store::apply(const std::deque<queu
   // charge's lot is one random page of `lots` each time it is written.
   // Without a lag (the default) every held lot is written at the end of
   // the transaction, and the file is whole after it.
-  batch_writer w(*db_, opts_.log.dir, opts_.apply_part_records_max, &backlog_);
+  batch_writer w(*db_, opts_.log.dir, opts_.apply_part_records_max, backlog_);
   std::size_t decoded = 0;
   for (const queued& q : batch) {
     if (++decoded % yield_records == 0) priority_.yield_if_lowered();
