@@ -6,6 +6,7 @@
 
 #include "ledger/changes.hpp"
 #include "ledger/limits.hpp"
+#include "util/assert.hpp"
 #include "util/handoff_batch.hpp"
 #include "util/log.hpp"
 #include "util/thread_name.hpp"
@@ -13,6 +14,10 @@
 namespace creditd::engine {
 
 namespace {
+// A stretch of a round's account hints, for the prefetch.
+constexpr std::size_t prefetch_stretch = 64;
+static_assert(prefetch_stretch <= ledger::ledger::prefetch_batch_max);
+
 // The histogram bucket of `v`: the first bound at or above it, else the last
 // bucket (bounds.size()).
 template <std::size_t N>
@@ -24,6 +29,12 @@ std::size_t bucket_of(const std::array<std::uint64_t, N>& bounds, std::uint64_t 
 
 engine::engine(ledger::ledger& l, store::store& s, engine_options opts)
     : ledger_(l), store_(s), opts_(std::move(opts)) {
+  hints_.reserve(prefetch_stretch);
+  if (opts_.writer_inline) {
+    CREDITD_ASSERT(opts_.wake != nullptr);
+    opts_.commit_on_writer = true;
+    return;
+  }
   writer_ = std::thread([this] {
     util::name_this_thread("writer");
     writer_loop();
@@ -44,18 +55,54 @@ engine::~engine() {
 }
 
 void engine::submit(task* t) {
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
     if (!stopping_ && (!failed() || t->read_only())) {
       queue_.push_back(t);
-      if (queue_.size() == 1) writer_cv_.notify_one();
-      return;
+      if (queue_.size() == 1) {
+        if (!opts_.writer_inline)
+          writer_cv_.notify_one();
+        else
+          wake = driver_.load(std::memory_order_relaxed) != std::this_thread::get_id();
+      }
+      if (!wake) return;
     }
+  }
+  if (wake) {
+    opts_.wake();
+    return;
   }
   t->complete(false);
 }
 
 void engine::stop() {
+  if (opts_.writer_inline) {
+    // The driving thread's last rounds: what is queued is applied and
+    // committed; later submissions are refused.
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+    }
+    while (true) {
+      {
+        std::lock_guard lock(mu_);
+        if (queue_.empty() && !ledger_.has_changes()) {
+          stopping_ = true;
+          return;
+        }
+        take_locked();
+      }
+      round();
+      if (failed()) {
+        std::lock_guard lock(mu_);
+        if (queue_.empty()) {
+          stopping_ = true;
+          return;
+        }
+      }
+    }
+  }
   {
     std::lock_guard lock(mu_);
     if (stopping_ && !writer_.joinable()) return;
@@ -81,85 +128,46 @@ engine_stats engine::stats() const {
   return stats_;
 }
 
+ledger::time_us engine::wait_us_locked() const {
+  const auto now = opts_.clock();
+  const ledger::time_us due = ledger_.next_due();
+  ledger::time_us wait_us = opts_.idle_wakeup_us;
+  // Due work waits while the staged set is full of it (the committer's
+  // notice, when it takes that set, wakes this thread).
+  if (due != ledger::no_expiry && due_room())
+    wait_us = std::clamp<ledger::time_us>(due - now, 0, wait_us);
+  if (failed()) wait_us = std::min(wait_us, opts_.recovery_interval_us);
+  return wait_us;
+}
+
+void engine::take_locked() {
+  if (staged_.tasks.size() >= opts_.batch_tasks_max) return;
+  const std::size_t n = std::min(queue_.size(), opts_.batch_tasks_max - staged_.tasks.size());
+  if (n == queue_.size()) {
+    incoming_.swap(queue_);
+  } else {
+    incoming_.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+}
+
 void engine::writer_loop() {
-  std::vector<task*> incoming;
-  // A stretch of the round's account hints, for the prefetch.
-  constexpr std::size_t prefetch_stretch = 64;
-  static_assert(prefetch_stretch <= ledger::ledger::prefetch_batch_max);
-  std::vector<std::string_view> hints;
-  hints.reserve(prefetch_stretch);
-  std::vector<task*> applied;  // applied this round, staged at its end
-  ledger::time_us last_prune = 0;
   while (true) {
     bool stopping = false;
     {
       std::unique_lock lock(mu_);
       auto room = [&] { return staged_.tasks.size() < opts_.batch_tasks_max; };
       auto ready = [&] { return (!queue_.empty() && room()) || stopping_; };
-      const auto now = opts_.clock();
-      const ledger::time_us due = ledger_.next_due();
-      ledger::time_us wait_us = opts_.idle_wakeup_us;
-      // Due work waits while the staged set is full of it (the committer's
-      // notice, when it takes that set, wakes this thread).
-      if (due != ledger::no_expiry && due_room())
-        wait_us = std::clamp<ledger::time_us>(due - now, 0, wait_us);
-      if (failed()) wait_us = std::min(wait_us, opts_.recovery_interval_us);
-      if (!ready()) writer_cv_.wait_for(lock, std::chrono::microseconds(wait_us), ready);
-      if (room()) {
-        const std::size_t n = std::min(queue_.size(), opts_.batch_tasks_max - staged_.tasks.size());
-        if (n == queue_.size()) {
-          incoming.swap(queue_);
-        } else {
-          incoming.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
-          queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
-        }
-      }
+      if (!ready())
+        writer_cv_.wait_for(lock, std::chrono::microseconds(wait_us_locked()), ready);
+      take_locked();
       stopping = stopping_ && queue_.empty();
     }
-
+    round();
     if (failed()) {
-      serve_degraded(incoming, applied);
-      if (failed()) {
-        if (stopping) return;
-        continue;
-      }
-      // Recovered: writes are taken from the next round on.
+      if (stopping) return;
       continue;
     }
-    last_now_ = std::max(last_now_, opts_.clock());
-    const ledger::time_us now = last_now_;
-    // Time-driven work, a bounded step per round: what remains makes the
-    // next round start at once (next_due <= now), after this round's tasks.
-    if (ledger_.next_due() <= now && due_room())
-      ledger_.run_due(now, ledger::limits::due_items_per_step);
-    if (now - last_prune > 60 * ledger::us_per_second) {
-      ledger_.idempotency_forget_before(now - ledger::limits::idempotency_retention_seconds *
-                                                  ledger::us_per_second);
-      last_prune = now;
-    }
-    // The clock is read for each task: a task that moves a test clock is
-    // followed by tasks that see the new time.
-    // A round's accounts are asked of the cache first, a stretch of tasks
-    // at a time, in stages (ledger::prefetch_accounts): their misses
-    // overlap there, where each task's would stall its apply (100,000
-    // accounts spread: 25% more charges per second in-process with a
-    // lookup per task, more in stages).
-    for (std::size_t from = 0; from < incoming.size(); from += prefetch_stretch) {
-      const std::size_t to = std::min(incoming.size(), from + prefetch_stretch);
-      hints.clear();
-      for (std::size_t i = from; i < to; ++i)
-        hints.push_back(incoming[i]->account_hint());
-      ledger_.prefetch_accounts(hints);
-      for (std::size_t i = from; i < to; ++i) {
-        last_now_ =
-            std::max(last_now_, opts_.clock());  // never backwards, whatever the wall clock does
-        incoming[i]->apply(ledger_, last_now_);
-        applied.push_back(incoming[i]);
-      }
-    }
-    incoming.clear();
-    stage(applied);
-    forget_history();
     if (stopping) {
       // The last staged set is committed before the writer leaves.
       std::unique_lock lock(mu_);
@@ -167,6 +175,72 @@ void engine::writer_loop() {
       if (queue_.empty() && !ledger_.has_changes()) return;
     }
   }
+}
+
+bool engine::run_round() {
+  CREDITD_ASSERT(opts_.writer_inline);
+  if (driver_.load(std::memory_order_relaxed) != std::this_thread::get_id())
+    driver_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  bool tasks = false;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return false;
+    tasks = !queue_.empty();
+    // Nothing queued, nothing due and not degraded (whose rounds probe the
+    // store when it is time): no round. The driver asks after every burst
+    // of its handlers.
+    if (!tasks && !failed() && wait_us_locked() > 0) return false;
+    take_locked();
+  }
+  round();
+  return tasks;
+}
+
+std::chrono::microseconds engine::idle_wait() const {
+  std::lock_guard lock(mu_);
+  return std::chrono::microseconds(queue_.empty() ? wait_us_locked() : 0);
+}
+
+void engine::round() {
+  if (failed()) {
+    // Recovered or not, writes are taken from the next round on.
+    serve_degraded(incoming_, applied_);
+    return;
+  }
+  last_now_ = std::max(last_now_, opts_.clock());
+  const ledger::time_us now = last_now_;
+  // Time-driven work, a bounded step per round: what remains makes the
+  // next round start at once (next_due <= now), after this round's tasks.
+  if (ledger_.next_due() <= now && due_room())
+    ledger_.run_due(now, ledger::limits::due_items_per_step);
+  if (now - last_prune_ > 60 * ledger::us_per_second) {
+    ledger_.idempotency_forget_before(now - ledger::limits::idempotency_retention_seconds *
+                                                ledger::us_per_second);
+    last_prune_ = now;
+  }
+  // The clock is read for each task: a task that moves a test clock is
+  // followed by tasks that see the new time.
+  // A round's accounts are asked of the cache first, a stretch of tasks
+  // at a time, in stages (ledger::prefetch_accounts): their misses
+  // overlap there, where each task's would stall its apply (100,000
+  // accounts spread: 25% more charges per second in-process with a
+  // lookup per task, more in stages).
+  for (std::size_t from = 0; from < incoming_.size(); from += prefetch_stretch) {
+    const std::size_t to = std::min(incoming_.size(), from + prefetch_stretch);
+    hints_.clear();
+    for (std::size_t i = from; i < to; ++i)
+      hints_.push_back(incoming_[i]->account_hint());
+    ledger_.prefetch_accounts(hints_);
+    for (std::size_t i = from; i < to; ++i) {
+      last_now_ =
+          std::max(last_now_, opts_.clock());  // never backwards, whatever the wall clock does
+      incoming_[i]->apply(ledger_, last_now_);
+      applied_.push_back(incoming_[i]);
+    }
+  }
+  incoming_.clear();
+  stage(applied_);
+  forget_history();
 }
 
 void engine::stage(std::vector<task*>& applied) {

@@ -93,6 +93,14 @@ struct engine_options {
   // (commit_on_writer_suits; docs/performance.md, "One thread fewer: the
   // commit on the writer's thread").
   bool commit_on_writer = false;
+  // No writer thread at all: the thread that calls run_round() (the one I/O
+  // thread's event loop, between its handlers) applies and commits, so that a
+  // request is read, applied, made durable and answered on one thread with no
+  // hand-off (implies commit_on_writer). `wake` is then required: submit()
+  // calls it, from any other thread, when the queue was empty, so that the
+  // driving thread calls run_round() soon; it must not block.
+  bool writer_inline = false;
+  std::function<void()> wake;
   // Optional: called on the committing thread after each durable commit
   // whose set holds events, with those events (in seq order, every set in
   // commit order), before the set's tasks complete. It must not block; an
@@ -143,7 +151,16 @@ class engine {
   // durable=false.
   void submit(task* t);
   // Applies what is queued, commits it, completes it, and joins the threads.
+  // With writer_inline, call it on the driving thread, after its last
+  // run_round().
   void stop();
+
+  // writer_inline only, always on the same (driving) thread: one round of the
+  // writer: the queued tasks applied, committed and completed, due work and
+  // recovery probes when their time has come. False when there was nothing
+  // to do; then the driver may sleep for idle_wait() unless woken.
+  bool run_round();
+  std::chrono::microseconds idle_wait() const;
 
   // Degraded: writes are refused until the store takes writes again.
   bool failed() const { return failed_.load(std::memory_order_acquire); }
@@ -161,6 +178,16 @@ class engine {
   // beyond what the options keep.
   void forget_history();
   void writer_loop();
+  // Writer thread (or the driving thread): how long it may wait for tasks
+  // before time-driven work or a recovery probe is due. mu_ held.
+  ledger::time_us wait_us_locked() const;
+  // Moves what the staged set has room for from the queue to `incoming_`.
+  // mu_ held.
+  void take_locked();
+  // Writer thread: one round over `incoming_` (taken): due work, the tasks
+  // applied, their set staged or committed, old history forgotten; or, when
+  // degraded, served as degraded.
+  void round();
   void committer_loop();
   void commit_now(batch& current);
   // Writer thread: joins this round's tasks and the ledger's changes to the
@@ -205,6 +232,15 @@ class engine {
   // Writer thread only, while degraded: the ledger holds what the store holds.
   bool reloaded_ = false;
   std::chrono::steady_clock::time_point next_recovery_{};
+
+  // Writer thread only (or the driving thread): a round's tasks.
+  std::vector<task*> incoming_;
+  std::vector<task*> applied_;          // applied this round, staged at its end
+  std::vector<std::string_view> hints_;  // a stretch of their account hints
+  ledger::time_us last_prune_ = 0;
+  // writer_inline: the driving thread (its first run_round()), whose own
+  // submissions need no wake.
+  std::atomic<std::thread::id> driver_{};
 
   std::thread writer_;
   std::thread committer_;

@@ -211,7 +211,9 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
           const std::string& listen, bool test_clock, int threads, const std::string& log_level,
           const tls_files& tls_in, const commerce_options& shop, std::size_t kept_in_memory,
           const applier_settings& applier, const stream_settings& streaming,
-          const connection_timeouts& timeouts, bool commit_on_writer) {
+          const connection_timeouts& timeouts, const std::string& commit_thread) {
+  const bool commit_on_writer = commit_thread != "own";
+  const bool writer_inline = commit_thread == "io";
   if (log_level == "debug") log::threshold() = log::level::debug;
   if (log_level == "error") log::threshold() = log::level::error;
   auto url = parse_store(store_arg);
@@ -411,6 +413,10 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
   // The recent events for live streams, published by the committer as
   // their sets become durable.
   service::event_feed feed(ledger.next_event_seq() - 1, streaming.kept);
+  // With --commit-thread io the main thread's event loop (the one I/O
+  // thread) drives the engine: a task submitted from any other thread wakes
+  // it with an empty handler. Made before the engine, destroyed after it.
+  boost::asio::io_context io(1);
   engine::engine eng(
       ledger, *durable,
       {.clock = [&clock] { return clock.now(); },
@@ -419,6 +425,8 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
        .dead_lots_kept_max = kept_in_memory,
        .external_ids_kept_max = kept_in_memory,
        .commit_on_writer = commit_on_writer,
+       .writer_inline = writer_inline,
+       .wake = [&io] { boost::asio::post(io, [] {}); },
        .events_durable = [&feed](std::span<const ledger::event> evs) { feed.publish(evs); }});
   const std::string openapi = api::openapi_document(test_clock);
   boost::asio::thread_pool readers(2);  // journal pages and history, off the I/O threads
@@ -503,7 +511,6 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
   std::vector<std::unique_ptr<boost::asio::io_context>> more_io;
   for (int i = 1; i < threads; ++i)
     more_io.push_back(std::make_unique<boost::asio::io_context>(1));
-  boost::asio::io_context io(1);
   std::vector<boost::asio::io_context*> connection_io{&io};
   for (auto& more : more_io)
     connection_io.push_back(more.get());
@@ -595,7 +602,7 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
               {"test_clock", test_clock ? "true" : "false"},
               {"tls", tls ? "true" : "false"},
               {"connections_max", std::to_string(opts.connections_max)},
-              {"commit_thread", commit_on_writer ? "writer" : "own"},
+              {"commit_thread", commit_thread},
               {"fd_limit", std::to_string(fit.soft)}});
 
   // The other loops run until the main one ends (drained, or the grace
@@ -609,7 +616,21 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
       ctx.run();
     });
   }
-  io.run();
+  if (writer_inline) {
+    // Redis's loop: every handler ready (the requests read, parsed and
+    // submitted), then one round of the engine (applied, committed, their
+    // replies posted here), then the replies written by the next poll; it
+    // sleeps only when neither has anything to do.
+    auto guard = boost::asio::make_work_guard(io);
+    while (!io.stopped()) {
+      io.poll();
+      if (io.stopped()) break;
+      if (eng.run_round()) continue;
+      io.run_one_for(eng.idle_wait());
+    }
+  } else {
+    io.run();
+  }
   guards.clear();
   for (auto& more : more_io)
     more->stop();
@@ -822,7 +843,7 @@ int main(int argc, char** argv) {
                    "applies them, one thread fewer per request) or auto (writer on at most 2 "
                    "usable cores, else own)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "own", "writer"}));
+      ->check(CLI::IsMember({"auto", "own", "writer", "io"}));
   applier_settings applier;
   CLI::Option* apply_delay_opt = serve_cmd->add_option(
       "--apply-delay-ms", applier.apply_delay_ms,
@@ -952,8 +973,9 @@ int main(int argc, char** argv) {
     return serve(
         store_arg, log_dir, no_log, listen, test_clock, threads, log_level, tls, shop,
         kept_in_memory, applier, streaming, timeouts,
-        commit_thread == "writer" ||
-            (commit_thread == "auto" && engine::commit_on_writer_suits(util::usable_cpus())));
+        commit_thread != "auto" ? commit_thread
+        : engine::commit_on_writer_suits(util::usable_cpus()) ? "writer"
+                                                                 : "own");
   if (*check_cmd) return check(store_arg, log_dir, no_log);
   return 2;
 }
