@@ -826,7 +826,12 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--listen", listen, "HOST:PORT to listen on (port 0 picks a free port)");
   serve_cmd->add_flag("--test-clock", test_clock,
                       "A clock that moves only through POST /v1/test-clock/advance");
-  serve_cmd->add_option("--threads", threads, "I/O threads")->check(CLI::Range(1, 64));
+  CLI::Option* threads_opt =
+      serve_cmd
+          ->add_option("--threads", threads,
+                       "I/O threads (default: the usable cores, at most 4; 1 with "
+                       "--commit-thread io, which serves every connection on one thread)")
+          ->check(CLI::Range(1, 64));
   std::size_t kept_in_memory = engine::engine_options{}.charges_kept_max;
   serve_cmd
       ->add_option("--kept-in-memory", kept_in_memory,
@@ -840,8 +845,10 @@ int main(int argc, char** argv) {
       ->add_option("--commit-thread", commit_thread,
                    "Which thread commits each group of writes: own (a committer thread, "
                    "the next group applied while one commits), writer (the thread that "
-                   "applies them, one thread fewer per request) or auto (writer on at most 2 "
-                   "usable cores, else own)")
+                   "applies them, one thread fewer per request), io (no writer thread: the "
+                   "one I/O thread reads the requests, applies, commits and answers them, "
+                   "with no hand-off between threads) or auto (io on at most 2 usable "
+                   "cores, or writer there when --threads asks for more than 1; else own)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "own", "writer", "io"}));
   applier_settings applier;
@@ -969,13 +976,24 @@ int main(int argc, char** argv) {
   if (shop.stripe_secret.empty()) {
     if (const char* s = std::getenv("CREDITD_STRIPE_WEBHOOK_SECRET")) shop.stripe_secret = s;
   }
-  if (*serve_cmd)
-    return serve(
-        store_arg, log_dir, no_log, listen, test_clock, threads, log_level, tls, shop,
-        kept_in_memory, applier, streaming, timeouts,
-        commit_thread != "auto" ? commit_thread
-        : engine::commit_on_writer_suits(util::usable_cpus()) ? "writer"
-                                                                 : "own");
+  if (*serve_cmd) {
+    const bool few_cores = engine::commit_on_writer_suits(util::usable_cpus());
+    const bool threads_given = threads_opt->count() > 0;
+    if (commit_thread == "auto")
+      commit_thread = !few_cores ? "own" : threads_given && threads > 1 ? "writer" : "io";
+    if (commit_thread == "io") {
+      if (threads_given && threads > 1) {
+        std::fprintf(stderr,
+                     "creditd: --commit-thread io serves every connection on one thread; "
+                     "--threads %d asks for more (use --commit-thread writer or own)\n",
+                     threads);
+        return 2;
+      }
+      threads = 1;
+    }
+    return serve(store_arg, log_dir, no_log, listen, test_clock, threads, log_level, tls, shop,
+                 kept_in_memory, applier, streaming, timeouts, commit_thread);
+  }
   if (*check_cmd) return check(store_arg, log_dir, no_log);
   return 2;
 }

@@ -25,6 +25,7 @@
 #include "support/child_process.hpp"
 #include "support/http_client.hpp"
 #include "support/temp_dir.hpp"
+#include "util/usable_cpus.hpp"
 
 namespace startup_test_cpp {  // unity builds: tests/CMakeLists.txt
 
@@ -339,14 +340,15 @@ std::vector<std::string> thread_names(pid_t pid) {
   return out;
 }
 
-// --commit-thread own runs a committer thread, writer none; the start's log
-// line names the mode; the writes of either are durable (read back by a
-// start in the other mode, and by check).
+// --commit-thread own runs a committer thread, writer none, io neither (the
+// one I/O thread applies and commits); the start's log line names the mode;
+// the writes of each are durable (read back by a start in another mode, and
+// by check).
 TEST(startup_log, the_commit_thread_is_the_one_asked_for) {
   temp_dir dir;
   const std::string db = dir.file("t.db");
   int credits = 0;
-  for (const std::string mode : {"own", "writer", "own"}) {
+  for (const std::string mode : {"own", "writer", "io", "own"}) {
     SCOPED_TRACE(mode);
     served s(dir, db, true, {"--commit-thread", mode});
     ASSERT_NE(s.address.port, 0) << s.proc.stderr_text();
@@ -368,7 +370,9 @@ TEST(startup_log, the_commit_thread_is_the_one_asked_for) {
     // After writes were committed: each engine thread has run (and named itself).
     const auto names = thread_names(s.proc.pid());
     EXPECT_EQ(std::count(names.begin(), names.end(), "committer"), mode == "own" ? 1 : 0);
-    EXPECT_EQ(std::count(names.begin(), names.end(), "writer"), 1);
+    EXPECT_EQ(std::count(names.begin(), names.end(), "writer"), mode == "io" ? 0 : 1);
+    // io serves every connection on the main thread: no other I/O thread.
+    if (mode == "io") EXPECT_EQ(std::count(names.begin(), names.end(), "io"), 0);
     EXPECT_EQ(s.proc.terminate(), 0);
     // Read once the process is gone: the line follows the one on stdout.
     EXPECT_EQ(log_field(s.proc.stderr_text(), "listening", "commit_thread"), mode)
@@ -376,7 +380,35 @@ TEST(startup_log, the_commit_thread_is_the_one_asked_for) {
   }
   auto r = run_creditd(dir, {"check", "--store", "sqlite:" + db});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_EQ(r.out.rfind("ok: 1 accounts, 9 journal entries, 9 lots", 0), 0u) << r.out;
+  EXPECT_EQ(r.out.rfind("ok: 1 accounts, 12 journal entries, 12 lots", 0), 0u) << r.out;
+}
+
+// auto is io on at most 2 usable cores unless --threads asks for more than
+// one I/O thread (then writer), own on more; io with --threads above 1 is
+// refused, naming both.
+TEST(startup_log, auto_picks_the_commit_thread_by_cores_and_io_refuses_more_threads) {
+  temp_dir dir;
+  const std::string db = dir.file("t.db");
+  const bool few = creditd::util::usable_cpus() <= 2;
+  {
+    served s(dir, db, true, {});
+    ASSERT_NE(s.address.port, 0) << s.proc.stderr_text();
+    EXPECT_EQ(s.proc.terminate(), 0);
+    EXPECT_EQ(log_field(s.proc.stderr_text(), "listening", "commit_thread"), few ? "io" : "own");
+  }
+  {
+    served s(dir, db, true, {"--threads", "2"});
+    ASSERT_NE(s.address.port, 0) << s.proc.stderr_text();
+    EXPECT_EQ(s.proc.terminate(), 0);
+    EXPECT_EQ(log_field(s.proc.stderr_text(), "listening", "commit_thread"),
+              few ? "writer" : "own");
+  }
+  auto r = run_creditd(dir, {"serve", "--store", "sqlite:" + db, "--listen", "127.0.0.1:0",
+                             "--commit-thread", "io", "--threads", "2"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--commit-thread io serves every connection on one thread; --threads 2"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST(startup_log, a_file_written_through_its_log_is_refused_without_that_log) {

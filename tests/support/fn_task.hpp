@@ -35,6 +35,11 @@ class fn_task final : public engine::task {
     return durable_;
   }
   bool applied() const { return applied_; }
+  // Whether complete() has been called.
+  bool done() {
+    std::lock_guard lock(mu_);
+    return done_;
+  }
 
  private:
   std::function<void(ledger::ledger&, ledger::time_us)> fn_;
