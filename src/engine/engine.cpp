@@ -31,9 +31,9 @@ engine::engine(ledger::ledger& l, store::store& s, engine_options opts)
     : ledger_(l), store_(s), opts_(std::move(opts)) {
   hints_.reserve(prefetch_stretch);
   if (opts_.writer_inline) {
+    // The writer thread serves until the first run_round() takes over.
     CREDITD_ASSERT(opts_.wake != nullptr);
     opts_.commit_on_writer = true;
-    return;
   }
   writer_ = std::thread([this] {
     util::name_this_thread("writer");
@@ -61,10 +61,10 @@ void engine::submit(task* t) {
     if (!stopping_ && (!failed() || t->read_only())) {
       queue_.push_back(t);
       if (queue_.size() == 1) {
-        if (!opts_.writer_inline)
+        if (!driven_)
           writer_cv_.notify_one();
         else
-          wake = driver_.load(std::memory_order_relaxed) != std::this_thread::get_id();
+          wake = driver_ != std::this_thread::get_id();
       }
       if (!wake) return;
     }
@@ -77,7 +77,12 @@ void engine::submit(task* t) {
 }
 
 void engine::stop() {
-  if (opts_.writer_inline) {
+  bool driven = false;
+  {
+    std::lock_guard lock(mu_);
+    driven = driven_;
+  }
+  if (driven) {
     // The driving thread's last rounds: what is queued is applied and
     // committed; later submissions are refused.
     {
@@ -157,9 +162,11 @@ void engine::writer_loop() {
     {
       std::unique_lock lock(mu_);
       auto room = [&] { return staged_.tasks.size() < opts_.batch_tasks_max; };
-      auto ready = [&] { return (!queue_.empty() && room()) || stopping_; };
+      auto ready = [&] { return (!queue_.empty() && room()) || stopping_ || driven_; };
       if (!ready())
         writer_cv_.wait_for(lock, std::chrono::microseconds(wait_us_locked()), ready);
+      // run_round() took the role over: what is queued is its to take.
+      if (driven_) return;
       take_locked();
       stopping = stopping_ && queue_.empty();
     }
@@ -179,8 +186,19 @@ void engine::writer_loop() {
 
 bool engine::run_round() {
   CREDITD_ASSERT(opts_.writer_inline);
-  if (driver_.load(std::memory_order_relaxed) != std::this_thread::get_id())
-    driver_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  if (writer_.joinable()) {
+    // The first round: the writer thread ends between two of its rounds
+    // (its per-round state is then empty) and this thread goes on from
+    // there.
+    {
+      std::lock_guard lock(mu_);
+      driven_ = true;
+      driver_ = std::this_thread::get_id();
+    }
+    writer_cv_.notify_one();
+    writer_.join();
+  }
+  CREDITD_ASSERT(driver_ == std::this_thread::get_id());
   bool tasks = false;
   {
     std::lock_guard lock(mu_);

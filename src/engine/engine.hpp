@@ -93,11 +93,14 @@ struct engine_options {
   // (commit_on_writer_suits; docs/performance.md, "One thread fewer: the
   // commit on the writer's thread").
   bool commit_on_writer = false;
-  // No writer thread at all: the thread that calls run_round() (the one I/O
-  // thread's event loop, between its handlers) applies and commits, so that a
-  // request is read, applied, made durable and answered on one thread with no
-  // hand-off (implies commit_on_writer). `wake` is then required: submit()
-  // calls it, from any other thread, when the queue was empty, so that the
+  // No writer thread once serving: the thread that calls run_round() (the
+  // one I/O thread's event loop, between its handlers) applies and commits,
+  // so that a request is read, applied, made durable and answered on one
+  // thread with no hand-off (implies commit_on_writer). Until its first
+  // run_round() a writer thread serves as usual (what a process submits and
+  // waits for before its loop runs: a catalog, a check); that call takes the
+  // role over and joins it. `wake` is then required: submit() calls it, from
+  // any thread but the driving one, when the queue was empty, so that the
   // driving thread calls run_round() soon; it must not block.
   bool writer_inline = false;
   std::function<void()> wake;
@@ -158,7 +161,8 @@ class engine {
   // writer_inline only, always on the same (driving) thread: one round of the
   // writer: the queued tasks applied, committed and completed, due work and
   // recovery probes when their time has come. False when there was nothing
-  // to do; then the driver may sleep for idle_wait() unless woken.
+  // to do; then the driver may sleep for idle_wait() unless woken. The
+  // first call takes the writer's role over from its thread (joined).
   bool run_round();
   std::chrono::microseconds idle_wait() const;
 
@@ -238,9 +242,10 @@ class engine {
   std::vector<task*> applied_;          // applied this round, staged at its end
   std::vector<std::string_view> hints_;  // a stretch of their account hints
   ledger::time_us last_prune_ = 0;
-  // writer_inline: the driving thread (its first run_round()), whose own
-  // submissions need no wake.
-  std::atomic<std::thread::id> driver_{};
+  // writer_inline, from the first run_round(): the driving thread, whose own
+  // submissions need no wake. Written under mu_; read by submit() under it.
+  bool driven_ = false;
+  std::thread::id driver_{};
 
   std::thread writer_;
   std::thread committer_;

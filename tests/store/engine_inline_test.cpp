@@ -1,9 +1,11 @@
 // The engine without a writer thread (engine_options::writer_inline): the
 // thread that calls run_round() applies, commits and completes the tasks, as
-// creditd serve's one I/O thread does with --commit-thread io. Most tests
-// drive it from the test's own thread, so that each round is one call and
-// nothing depends on timing; one drives it from a thread of its own while
-// other threads submit, as the server's readers and deliveries do.
+// creditd serve's one I/O thread does with --commit-thread io; before its
+// first call a writer thread serves (what the server submits and waits for
+// before its loop runs). Most tests drive it from the test's own thread, so
+// that each round is one call and nothing depends on timing; one drives it
+// from a thread of its own while other threads submit, as the server's
+// readers and deliveries do.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -164,6 +166,32 @@ TEST(engine_inline, the_driving_thread_applies_commits_and_completes_its_tasks) 
   EXPECT_EQ(g.wakes.load(), 0);
 }
 
+// Before the first run_round() a writer thread applies and commits what is
+// submitted (creditd serve loads its catalog so, waiting, before its event
+// loop runs); the first round takes over whatever is queued then.
+TEST(engine_inline, until_the_first_round_a_writer_thread_serves) {
+  inline_engine g;
+  std::thread::id applied_on;
+  fn_task open([&](ledger::ledger& l, time_us now) {
+    applied_on = std::this_thread::get_id();
+    open_account(l, now, "a", 100 * credit);
+  });
+  g.e->submit(&open);
+  EXPECT_TRUE(open.wait()) << "nothing served the task before the first round";
+  EXPECT_NE(applied_on, std::this_thread::get_id());
+  EXPECT_EQ(g.available_in_the_file("a"), 100 * credit);
+  EXPECT_EQ(g.wakes.load(), 0) << "the writer thread needs no wake";
+  EXPECT_FALSE(g.e->run_round());
+  fn_task charge([&](ledger::ledger& l, time_us now) {
+    applied_on = std::this_thread::get_id();
+    charge_a_credit(l, now);
+  });
+  g.e->submit(&charge);
+  EXPECT_TRUE(g.drive(charge));
+  EXPECT_EQ(applied_on, std::this_thread::get_id()) << "the role was not taken over";
+  EXPECT_EQ(g.available_in_the_file("a"), 99 * credit);
+}
+
 // Time-driven work runs in a round without tasks once it is due: a lot's
 // expiry is committed with nothing submitted, and idle_wait() said when.
 TEST(engine_inline, due_work_runs_without_tasks_when_its_time_comes) {
@@ -276,14 +304,24 @@ TEST(engine_inline, other_threads_wake_the_driver) {
                                ++g.wakes;
                                std::lock_guard lock(mu);
                                woken = true;
-                               cv.notify_one();
+                               cv.notify_all();
                              }});
   std::atomic<std::thread::id> driver_id{};
   std::atomic<int> off_the_driver{0};
+  bool took_over = false;
   std::thread driver([&] {
     driver_id = std::this_thread::get_id();
+    bool first = true;
     while (true) {
-      if (g.e->run_round()) continue;
+      const bool work = g.e->run_round();
+      if (first) {
+        // The role is the driver's from here: the test submits after it.
+        first = false;
+        std::lock_guard lock(mu);
+        took_over = true;
+        cv.notify_all();
+      }
+      if (work) continue;
       std::unique_lock lock(mu);
       if (quit) break;
       cv.wait_for(lock, g.e->idle_wait(), [&] { return woken || quit; });
@@ -291,6 +329,10 @@ TEST(engine_inline, other_threads_wake_the_driver) {
     }
     g.e->stop();
   });
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return took_over; });
+  }
   fn_task open([&](ledger::ledger& l, time_us now) { open_account(l, now, "a", 10'000 * credit); });
   g.e->submit(&open);
   ASSERT_TRUE(open.wait());
