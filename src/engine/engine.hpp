@@ -25,7 +25,12 @@
 // `recovery_interval_us` it probes the store with a small durable write; when
 // that succeeds it reloads once more and takes writes again.
 //
-// Thread-safety: submit(), failed() and stop() may be called from any thread.
+// With writer_inline there is no writer thread once serving: the thread that
+// calls run_round() (creditd serve's one I/O thread, between its event
+// loop's handlers) is the writer, and commits on it (commit_on_writer).
+//
+// Thread-safety: submit(), failed() and stop() may be called from any thread
+// (with writer_inline, stop() from the driving thread once it has driven).
 #pragma once
 
 #include <array>

@@ -413,9 +413,17 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
   // The recent events for live streams, published by the committer as
   // their sets become durable.
   service::event_feed feed(ledger.next_event_seq() - 1, streaming.kept);
-  // With --commit-thread io the main thread's event loop (the one I/O
-  // thread) drives the engine: a task submitted from any other thread wakes
-  // it with an empty handler. Made before the engine, destroyed after it.
+  // One event loop per I/O thread, each run by that thread alone (hint 1):
+  // a connection stays on one, so its handlers need no strand and the
+  // loops share no lock. `io` (the main thread's) also holds the listening
+  // socket, the signals and the streams' timers, and with --commit-thread io
+  // it drives the engine (a task submitted from any other thread wakes it
+  // with an empty handler): made before the engine, destroyed after it. The
+  // other loops are made first so that they outlive `io`: an accept still
+  // pending when `io` is destroyed holds a socket of one of them.
+  std::vector<std::unique_ptr<boost::asio::io_context>> more_io;
+  for (int i = 1; i < threads; ++i)
+    more_io.push_back(std::make_unique<boost::asio::io_context>(1));
   boost::asio::io_context io(1);
   engine::engine eng(
       ledger, *durable,
@@ -502,15 +510,6 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
     return 2;
   }
   webhook_worker.store(worker->get(), std::memory_order_release);
-  // One event loop per I/O thread, each run by that thread alone (hint 1):
-  // a connection stays on one, so its handlers need no strand and the
-  // loops share no lock. `io` (the main thread's) also holds the listening
-  // socket, the signals and the streams' timers. The other loops are made
-  // first so that they outlive `io`: an accept still pending when `io` is
-  // destroyed holds a socket of one of them.
-  std::vector<std::unique_ptr<boost::asio::io_context>> more_io;
-  for (int i = 1; i < threads; ++i)
-    more_io.push_back(std::make_unique<boost::asio::io_context>(1));
   std::vector<boost::asio::io_context*> connection_io{&io};
   for (auto& more : more_io)
     connection_io.push_back(more.get());
