@@ -163,8 +163,7 @@ void engine::writer_loop() {
       std::unique_lock lock(mu_);
       auto room = [&] { return staged_.tasks.size() < opts_.batch_tasks_max; };
       auto ready = [&] { return (!queue_.empty() && room()) || stopping_ || driven_; };
-      if (!ready())
-        writer_cv_.wait_for(lock, std::chrono::microseconds(wait_us_locked()), ready);
+      if (!ready()) writer_cv_.wait_for(lock, std::chrono::microseconds(wait_us_locked()), ready);
       // run_round() took the role over: what is queued is its to take.
       if (driven_) return;
       take_locked();

@@ -244,7 +244,7 @@ class engine {
 
   // Writer thread only (or the driving thread): a round's tasks.
   std::vector<task*> incoming_;
-  std::vector<task*> applied_;          // applied this round, staged at its end
+  std::vector<task*> applied_;           // applied this round, staged at its end
   std::vector<std::string_view> hints_;  // a stretch of their account hints
   ledger::time_us last_prune_ = 0;
   // writer_inline, from the first run_round(): the driving thread, whose own

@@ -258,9 +258,9 @@ TEST(engine_inline, a_failed_commit_degrades_and_a_later_probe_recovers) {
   EXPECT_TRUE(g.e->failed());
   EXPECT_EQ(g.e->failure(), "injected: disk full");
   micros seen = 0;
-  fn_task read([&](ledger::ledger& l, time_us now) {
-    seen = l.balance(*l.find_account("a"), now).available;
-  }, true);
+  fn_task read([&](ledger::ledger& l,
+                   time_us now) { seen = l.balance(*l.find_account("a"), now).available; },
+               true);
   g.e->submit(&read);
   EXPECT_TRUE(g.drive(read));
   EXPECT_EQ(seen, 100 * credit) << "the read saw the write that failed";
@@ -300,12 +300,13 @@ TEST(engine_inline, other_threads_wake_the_driver) {
       g.l, *g.s,
       engine::engine_options{.clock = [&g] { return g.now.load(); },
                              .writer_inline = true,
-                             .wake = [&] {
-                               ++g.wakes;
-                               std::lock_guard lock(mu);
-                               woken = true;
-                               cv.notify_all();
-                             }});
+                             .wake =
+                                 [&] {
+                                   ++g.wakes;
+                                   std::lock_guard lock(mu);
+                                   woken = true;
+                                   cv.notify_all();
+                                 }});
   std::atomic<std::thread::id> driver_id{};
   std::atomic<int> off_the_driver{0};
   bool took_over = false;
