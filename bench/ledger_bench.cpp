@@ -412,6 +412,8 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
   // requests: of the measured window (sent after the warm-up), as the
   // latencies; requests_all: the warm-up's too, as every other count.
   std::uint64_t requests = 0, requests_all = 0, sent = 0, acks = 0;
+  // The log's record_buffers_made() when the measured window began.
+  std::uint64_t buffers_made_before = 0;
   double secs = 0;
   // The CPU of every thread (the clients' loop here, the engine's writer
   // and committer, the applier) over the cell and then while the file is
@@ -453,6 +455,7 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
       next(c);
     std::size_t in_flight = window;
     std::vector<client*> done;
+    bool measuring = false;
     while (in_flight > 0) {
       {
         std::unique_lock lock(shared.mu);
@@ -460,6 +463,10 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
         done.swap(shared.ready);
       }
       const auto now = std::chrono::steady_clock::now();
+      if (!measuring && now >= measure_from) {
+        measuring = true;
+        if (logged != nullptr) buffers_made_before = logged->record_buffers_made();
+      }
       for (client* c : done) {
         ++requests_all;
         if (c->sent >= measure_from) {
@@ -528,7 +535,16 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
   // it has applied every record: against requests_all, how often a
   // charge's lot row was written.
   std::uint64_t lot_rows = 0;
+  // And how often, and how long in all, a commit waited for the applier to
+  // make room in the log's queue (its backpressure): the file fell behind.
+  // And, in the measured window, the log records that needed a new buffer
+  // (no spare fitted; the warm-up's first seconds fill the queue with new
+  // ones).
+  std::uint64_t room_waits = 0, room_wait_us = 0, buffers_made = 0;
   if (logged != nullptr) {
+    room_waits = logged->room_waits();
+    room_wait_us = logged->room_wait_us();
+    buffers_made = logged->record_buffers_made() - buffers_made_before;
     if (auto r = logged->wait_applied(logged->durable_seq()); !r) die(r.error().message);
     lot_rows = logged->lot_rows_written();
   }
@@ -604,7 +620,9 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
       "\"charges\":%llu,\"holds\":%llu,\"captures\":%llu,\"reads\":%llu,\"refused\":%llu,"
       "\"commits\":%llu,\"requests_per_commit\":%.1f,\"commit_ms\":%.3f,"
       "\"requests_all\":%llu,\"warmup_s\":%.3f,\"cpu_us_per_request\":%.2f,"
-      "\"lot_rows_written\":%llu,\"check_ok\":%s,\"check\":\"%s\"}\n",
+      "\"lot_rows_written\":%llu,\"room_waits\":%llu,\"room_wait_ms\":%.1f,"
+      "\"record_buffers_made\":%llu,"
+      "\"check_ok\":%s,\"check\":\"%s\"}\n",
       workload.c_str(), spread, window, secs, static_cast<unsigned long long>(requests), ops,
       pct(50), pct(99), pct(99.9), static_cast<unsigned long long>(n.charges),
       static_cast<unsigned long long>(n.holds), static_cast<unsigned long long>(n.captures),
@@ -612,7 +630,9 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
       static_cast<unsigned long long>(stats.commits), batch, commit_ms,
       static_cast<unsigned long long>(requests_all), warmup,
       requests_all > 0 ? cpu_us / static_cast<double>(requests_all) : 0.0,
-      static_cast<unsigned long long>(lot_rows), failure.empty() ? "true" : "false",
+      static_cast<unsigned long long>(lot_rows), static_cast<unsigned long long>(room_waits),
+      static_cast<double>(room_wait_us) / 1000.0, static_cast<unsigned long long>(buffers_made),
+      failure.empty() ? "true" : "false",
       json_escape(failure.empty()
                       ? "the model agreed with every request; every lot's identity holds; each "
                         "account's balance and lots match the model and what was acknowledged; "

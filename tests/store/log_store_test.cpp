@@ -922,6 +922,47 @@ TEST(log_store, applied_records_are_encoded_into_again_unless_a_reader_holds_one
 // A journal read through the barrier is the file's rows up to the file's
 // last entry, then the pending records' entries above it: pages of any size
 // cross that seam without a gap or a repeat, wherever the applier stands.
+// Records of spread rounds vary in size (8 to 14 KiB in an in-process W1
+// cell): a spare must fit the next record as it is, or the committer makes
+// a new buffer and first touches it while it encodes. Once the buffers
+// have grown past the largest record, none is made (record_buffers_made).
+TEST(log_store, spares_fit_records_of_varying_sizes_without_new_buffers) {
+  temp_dir tmp;
+  std::mutex m;
+  std::condition_variable cv;
+  int kept = 0;  // the applier's hand-backs
+  log_store_options opts;
+  opts.log.segment_bytes = 4u << 20;
+  opts.at_step = [&](std::string_view step) {
+    if (step != "spares_kept") return;
+    std::lock_guard g(m);
+    ++kept;
+    cv.notify_all();
+  };
+  auto s = open_log_store(tmp, opts);
+  std::mt19937_64 rng(7);
+  // One idempotency record a commit, its body 2 to 14 KiB; each commit is
+  // applied and its buffers handed back before the next.
+  auto commit = [&](int i) {
+    ledger::change_set c;
+    c.idempotency_added.push_back(
+        {"key-" + std::to_string(i), "fp", 200, std::string(2048 + rng() % 12288, 'x'), t0 + i});
+    c.next_object_id = 1;
+    c.next_seq = 1;
+    must(s->commit(c));
+    must(s->wait_applied(s->durable_seq()));
+    std::unique_lock g(m);
+    cv.wait(g, [&] { return kept >= i + 1; });
+  };
+  for (int i = 0; i < 50; ++i)
+    commit(i);
+  const std::uint64_t warm = s->record_buffers_made();
+  EXPECT_GE(warm, 1u);
+  for (int i = 50; i < 250; ++i)
+    commit(i);
+  EXPECT_EQ(s->record_buffers_made(), warm);
+}
+
 TEST(log_store, journal_pages_through_the_barrier_cross_from_the_file_to_the_pending_records) {
   lagging_store f;
   auto& [tmp, s, plain, reader, l, w] = f;

@@ -457,11 +457,13 @@ std::expected<void, store_error> log_store::commit(const ledger::change_set& cha
   // last record gave most spares a new buffer, and most new buffers are
   // first touches, a page fault each 4 KiB (docs/performance.md). New
   // buffers are a quarter larger, rounded to whole pages.
-  if (payload.capacity() < last_record_bytes_) {
+  const std::size_t capacity = payload.capacity();
+  if (capacity < last_record_bytes_) {
     constexpr std::size_t page = 4096;
     payload.reserve((last_record_bytes_ + last_record_bytes_ / 4 + page - 1) / page * page);
   }
   encode_change_set(payload, changes);
+  if (payload.capacity() != capacity) record_buffers_made_.fetch_add(1, std::memory_order_relaxed);
   last_record_bytes_ = payload.size();
   const std::size_t bytes = payload.size();
   {

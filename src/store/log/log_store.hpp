@@ -173,6 +173,12 @@ class log_store final : public store {
   // in all, in microseconds. Both only grow; from any thread.
   std::uint64_t room_waits() const { return room_waits_.load(std::memory_order_relaxed); }
   std::uint64_t room_wait_us() const { return room_wait_us_.load(std::memory_order_relaxed); }
+  // Commits whose record needed a new payload buffer (no spare, or one too
+  // small): memory first touched on the committer's thread while it
+  // encodes. Only grows; from any thread.
+  std::uint64_t record_buffers_made() const {
+    return record_buffers_made_.load(std::memory_order_relaxed);
+  }
   // The file's lots' mark: every lot change up to it is in SQLite.
   std::uint64_t lots_seq() const { return lots_seq_.load(std::memory_order_acquire); }
   // Lot rows the applier has written to the file (sqlite_store's
@@ -309,6 +315,7 @@ class log_store final : public store {
   std::atomic<std::uint64_t> lot_rows_written_{0};  // lot_rows_written()
   std::atomic<std::uint64_t> room_waits_{0};
   std::atomic<std::uint64_t> room_wait_us_{0};
+  std::atomic<std::uint64_t> record_buffers_made_{0};
   // The file's mark as of its last complete checkpoint (on disk): segments
   // are recycled below it only.
   std::atomic<std::uint64_t> file_durable_seq_{0};
