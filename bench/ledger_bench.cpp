@@ -535,11 +535,10 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
   // it has applied every record: against requests_all, how often a
   // charge's lot row was written.
   std::uint64_t lot_rows = 0;
-  // And how often, and how long in all, a commit waited for the applier to
-  // make room in the log's queue (its backpressure): the file fell behind.
-  // And, in the measured window, the log records that needed a new buffer
-  // (no spare fitted; the warm-up's first seconds fill the queue with new
-  // ones).
+  // The log's backpressure: how often, and how long in all, a commit
+  // waited for the applier to make room in its queue. And the records of
+  // the measured window that needed a new buffer (no spare fitted; the
+  // warm-up's first seconds fill the queue with new ones).
   std::uint64_t room_waits = 0, room_wait_us = 0, buffers_made = 0;
   if (logged != nullptr) {
     room_waits = logged->room_waits();

@@ -919,9 +919,6 @@ TEST(log_store, applied_records_are_encoded_into_again_unless_a_reader_holds_one
   EXPECT_EQ(journal(plain), committed);
 }
 
-// A journal read through the barrier is the file's rows up to the file's
-// last entry, then the pending records' entries above it: pages of any size
-// cross that seam without a gap or a repeat, wherever the applier stands.
 // Records of spread rounds vary in size (8 to 14 KiB in an in-process W1
 // cell): a spare must fit the next record as it is, or the committer makes
 // a new buffer and first touches it while it encodes. Once the buffers
@@ -963,6 +960,9 @@ TEST(log_store, spares_fit_records_of_varying_sizes_without_new_buffers) {
   EXPECT_EQ(s->record_buffers_made(), warm);
 }
 
+// A journal read through the barrier is the file's rows up to the file's
+// last entry, then the pending records' entries above it: pages of any size
+// cross that seam without a gap or a repeat, wherever the applier stands.
 TEST(log_store, journal_pages_through_the_barrier_cross_from_the_file_to_the_pending_records) {
   lagging_store f;
   auto& [tmp, s, plain, reader, l, w] = f;
