@@ -404,6 +404,24 @@ void render_log_gauges(std::string& out, const log_marks& m) {
   out += "\ncreditd_log_segment_rolls_total{file=\"new\"} ";
   append_u64(out, m.rolls_to_new);
   out += '\n';
+  family(out, "creditd_store_writeback_bytes_total", "counter",
+         "Bytes the applier wrote to the SQLite file (file=\"main\", a checkpoint's copy) and "
+         "its WAL (file=\"wal\"), handed to the kernel's writeback a chunk at a time.");
+  sample(out, "creditd_store_writeback_bytes_total{file=\"main\"}", m.file_writeback_bytes);
+  sample(out, "creditd_store_writeback_bytes_total{file=\"wal\"}", m.wal_writeback_bytes);
+  family(out, "creditd_store_writeback_runs_total", "counter",
+         "Of those writes, the ones that did not continue the write before: about the I/Os the "
+         "disk sees (a checkpoint's scattered pages cost it one each).");
+  sample(out, "creditd_store_writeback_runs_total{file=\"main\"}", m.file_writeback_runs);
+  sample(out, "creditd_store_writeback_runs_total{file=\"wal\"}", m.wal_writeback_runs);
+  family(out, "creditd_store_writeback_paced_seconds_total", "counter",
+         "Time the applier waited before handing its writes to the kernel's writeback, so that "
+         "they reach the disk at a bounded rate while nothing waits for the file "
+         "(--writeback-file-mib-per-s, --writeback-wal-mib-per-s).");
+  sample_micros(out, "creditd_store_writeback_paced_seconds_total{file=\"main\"}",
+                static_cast<std::int64_t>(m.file_writeback_wait_us));
+  sample_micros(out, "creditd_store_writeback_paced_seconds_total{file=\"wal\"}",
+                static_cast<std::int64_t>(m.wal_writeback_wait_us));
 }
 
 }  // namespace creditd::http

@@ -169,6 +169,13 @@ struct log_marks {
   // made ahead), or a new one made and zero-filled inside a group commit.
   std::uint64_t rolls_to_free = 0;
   std::uint64_t rolls_to_new = 0;
+  // The applier's writes to the SQLite file and its WAL, handed to the
+  // kernel's writeback a chunk at a time: bytes, and the time spent
+  // waiting for their pace.
+  std::uint64_t file_writeback_bytes = 0, wal_writeback_bytes = 0;
+  std::uint64_t file_writeback_wait_us = 0, wal_writeback_wait_us = 0;
+  // Writes that did not continue the one before (about the device's I/Os).
+  std::uint64_t file_writeback_runs = 0, wal_writeback_runs = 0;
 };
 
 // Appends the log's gauges (log_store::durable_seq() and applied_seq());

@@ -205,6 +205,7 @@ struct applier_settings {
   std::size_t apply_records_max = store::log::log_store_options{}.apply_records_max;
   std::string priority = "idle";
   std::uint64_t lot_lag_records = store::log::lot_backlog_limits{}.lag_records;
+  std::string writeback = "paced";
 };
 
 int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
@@ -283,7 +284,12 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
       return 1;
     }
   }
-  auto store = store::sqlite::sqlite_store::open({url->sqlite_path});
+  store::sqlite::sqlite_options sqlite_opts{url->sqlite_path};
+  if (applier.writeback == "eager") {
+    sqlite_opts.writeback.wal_bytes_per_second = 0;
+    sqlite_opts.writeback.file_bytes_per_second = 0;
+  }
+  auto store = store::sqlite::sqlite_store::open(sqlite_opts);
   if (!store) {
     std::fprintf(stderr, "creditd: %s\n", store.error().message.c_str());
     return 1;
@@ -527,7 +533,13 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
                              .room_waits = l->room_waits(),
                              .room_wait_us = l->room_wait_us(),
                              .rolls_to_free = l->segment_rolls_to_free(),
-                             .rolls_to_new = l->segment_rolls_to_new()};
+                             .rolls_to_new = l->segment_rolls_to_new(),
+                             .file_writeback_bytes = l->writeback(false).bytes_handed,
+                             .wal_writeback_bytes = l->writeback(true).bytes_handed,
+                             .file_writeback_wait_us = l->writeback(false).wait_us,
+                             .wal_writeback_wait_us = l->writeback(true).wait_us,
+                             .file_writeback_runs = l->writeback(false).runs,
+                             .wal_writeback_runs = l->writeback(true).runs};
     };
   }
   http::api api(
@@ -885,6 +897,17 @@ int main(int argc, char** argv) {
                        "records, the file whole after every transaction")
           ->capture_default_str()
           ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1'000'000}));
+  CLI::Option* writeback_opt =
+      serve_cmd
+          ->add_option("--writeback", applier.writeback,
+                       "How the applier's writes to the SQLite file reach the disk: paced (while "
+                       "nothing waits for the file, at a bounded rate: the WAL at 128 MiB/s, a "
+                       "checkpoint spread over half of --apply-delay-ms, so that the log's syncs "
+                       "do not wait behind them in bursts) or eager (at once). Either way a "
+                       "chunk at a time, and a flush or a writer short of room is never held "
+                       "back")
+          ->capture_default_str()
+          ->check(CLI::IsMember({"paced", "eager"}));
   std::string log_level = "info";
   serve_cmd->add_option("--log-level", log_level, "debug (one line per request), info or error")
       ->check(CLI::IsMember({"debug", "info", "error"}));
@@ -907,7 +930,8 @@ int main(int argc, char** argv) {
       ->excludes(apply_delay_opt)
       ->excludes(apply_records_opt)
       ->excludes(applier_priority_opt)
-      ->excludes(lot_lag_opt);
+      ->excludes(lot_lag_opt)
+      ->excludes(writeback_opt);
   CLI::Option* check_log = check_cmd->add_option(
       "--log-dir", log_dir, "The store's append-only log, checked with it (default: PATH-log)");
   check_cmd

@@ -251,13 +251,27 @@ TEST(metrics_render, promtool_accepts_the_whole_exposition) {
                                          .room_waits = 3,
                                          .room_wait_us = 1'250'000,
                                          .rolls_to_free = 5,
-                                         .rolls_to_new = 2});
+                                         .rolls_to_new = 2,
+                                         .file_writeback_bytes = 4096,
+                                         .wal_writeback_bytes = 8192,
+                                         .file_writeback_wait_us = 2'500'000,
+                                         .wal_writeback_wait_us = 10,
+                                         .file_writeback_runs = 3,
+                                         .wal_writeback_runs = 1});
   EXPECT_TRUE(has_line(out, "creditd_log_durable_seq 9")) << out;
   EXPECT_TRUE(has_line(out, "creditd_log_applied_seq 7")) << out;
   EXPECT_TRUE(has_line(out, "creditd_log_backpressure_waits_total 3")) << out;
   EXPECT_TRUE(has_line(out, "creditd_log_backpressure_wait_seconds_total 1.25")) << out;
   EXPECT_TRUE(has_line(out, "creditd_log_segment_rolls_total{file=\"free\"} 5")) << out;
   EXPECT_TRUE(has_line(out, "creditd_log_segment_rolls_total{file=\"new\"} 2")) << out;
+  EXPECT_TRUE(has_line(out, "creditd_store_writeback_bytes_total{file=\"main\"} 4096")) << out;
+  EXPECT_TRUE(has_line(out, "creditd_store_writeback_bytes_total{file=\"wal\"} 8192")) << out;
+  EXPECT_TRUE(has_line(out, "creditd_store_writeback_runs_total{file=\"main\"} 3")) << out;
+  EXPECT_TRUE(has_line(out, "creditd_store_writeback_runs_total{file=\"wal\"} 1")) << out;
+  EXPECT_TRUE(has_line(out, "creditd_store_writeback_paced_seconds_total{file=\"main\"} 2.5"))
+      << out;
+  EXPECT_TRUE(has_line(out, "creditd_store_writeback_paced_seconds_total{file=\"wal\"} 0.00001"))
+      << out;
   EXPECT_TRUE(has_line(out, "creditd_accounts 3")) << out;
   EXPECT_TRUE(has_line(out, "creditd_open_holds 1")) << out;
   EXPECT_TRUE(has_line(out, "creditd_journal_entries_total 42")) << out;

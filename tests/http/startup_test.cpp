@@ -261,6 +261,14 @@ TEST(startup_log, the_log_is_beside_the_file_by_default_and_check_verifies_both)
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
+TEST(startup_log, eager_writeback_serves_and_checks_as_paced_does) {
+  temp_dir dir, logs;
+  const std::string db = dir.file("c.db");
+  serve_and_write(logs, db, {"--writeback", "eager"});
+  auto r = run_creditd(logs, {"check", "--store", "sqlite:" + db});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
 TEST(startup_log, check_after_a_kill_writes_the_lots_held_back_from_the_log_first) {
   temp_dir dir, logs;
   const std::string db = dir.file("c.db");
@@ -543,6 +551,13 @@ TEST(startup_log, the_wrong_kind_of_log_path_or_store_is_refused) {
   r = serve_refused(logs, db, {"--no-log", "--log-dir", dir.file("x")});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("--log-dir excludes --no-log"), std::string::npos) << r.err;
+  // The applier's writeback: paced or eager, and only with a log.
+  r = serve_refused(logs, db, {"--writeback", "lazy"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--writeback"), std::string::npos) << r.err;
+  r = serve_refused(logs, db, {"--no-log", "--writeback", "eager"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--writeback excludes --no-log"), std::string::npos) << r.err;
   r = run_creditd(logs, {"serve", "--store", "sqlite::memory:"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("an in-memory store is not supported"), std::string::npos) << r.err;

@@ -376,6 +376,23 @@ TEST(log_store, with_an_apply_delay_the_applier_goes_by_itself_once_it_passes) {
   EXPECT_TRUE(eventually([&] { return s->applied_seq() == 3; }));
 }
 
+// The applier's connection writes through the paced VFS: its WAL's frames
+// are handed to writeback as each transaction ends (paced_vfs_test.cpp
+// tests the pacing itself), and a flush (a waiter) is never held by it.
+TEST(log_store, the_files_writes_go_to_writeback_through_the_paced_vfs) {
+  temp_dir tmp;
+  log_store_options opts;
+  opts.apply_delay = std::chrono::hours(1);  // only the flush applies
+  auto s = open_log_store(tmp, opts);
+  ledger::ledger l;
+  workload w;
+  commit_steps(*s, l, w, 0, 20);
+  EXPECT_EQ(s->writeback(/*wal=*/true).chunks, 0u);
+  must(s->wait_applied(s->durable_seq(), /*with_lots=*/true));
+  EXPECT_GT(s->writeback(/*wal=*/true).bytes_handed, 0u);
+  EXPECT_EQ(s->writeback(/*wal=*/true).waits, 0u);  // a waiter hurries it
+}
+
 TEST(log_store, with_an_apply_delay_a_full_transaction_is_applied_without_waiting_for_it) {
   temp_dir tmp;
   log_store_options opts;

@@ -63,10 +63,10 @@ void background_priority::attach_this_thread(bool enabled) {
 }
 
 void background_priority::lower() {
-  if (!enabled_ || demands_.load() > 0) return;
-  if (set_policy(tid_, SCHED_IDLE) != 0) return;
-  lowered_.store(true);
-  // A demand made since the check above found lowered_ still false and
+  if (demands_.load() > 0) return;
+  unhurried_.store(true);
+  if (enabled_ && set_policy(tid_, SCHED_IDLE) == 0) lowered_.store(true);
+  // A demand made since the check above found both flags still false and
   // changed nothing: it is honoured here.
   if (demands_.load() > 0) raise();
 }
@@ -81,6 +81,7 @@ void background_priority::release() {
 }
 
 void background_priority::raise() {
+  unhurried_.store(false);
   // Whoever takes the flag makes the call; the owner's lower() set the
   // policy before it set the flag, so this call comes after that one.
   if (lowered_.exchange(false)) (void)set_policy(tid_, SCHED_OTHER);

@@ -41,7 +41,8 @@ class background_priority {
   // The owner, on its own thread, before lower(); enabled: whether lower()
   // may lower at all (it still needs probe()).
   void attach_this_thread(bool enabled);
-  // SCHED_IDLE, unless disabled, not permitted, or someone demands.
+  // SCHED_IDLE, unless disabled, not permitted, or someone demands;
+  // unhurried() unless someone demands.
   void lower();
   // Normal now, without waiting: the owner after its stretch of work, or
   // anyone for the rest of it (the owner lowers again at its next lower()).
@@ -52,6 +53,11 @@ class background_priority {
   void release();
 
   bool lowered() const { return lowered_.load(); }
+  // Set between the owner's lower() and the next raise() while nobody
+  // demands, whether or not the thread could be lowered: the stretch of
+  // work nobody waits for, which may also go slower on other resources
+  // (the SQLite file's writeback is paced while it is set).
+  const std::atomic<bool>& unhurried() const { return unhurried_; }
 
   // The owner, at points of its work: while lowered, gives the core to any
   // thread waiting for it (sched_yield). SCHED_IDLE does not keep the
@@ -66,6 +72,7 @@ class background_priority {
   bool enabled_ = false;
   std::atomic<int> demands_{0};
   std::atomic<bool> lowered_{false};
+  std::atomic<bool> unhurried_{false};
 };
 
 }  // namespace creditd::store::log

@@ -327,6 +327,15 @@ std::expected<std::unique_ptr<log_store>, store_error> log_store::open(
   // now (perhaps written by a process that was killed, not yet synced) is
   // made durable first.
   if (auto r = s->db_->defer_sync_to_log(); !r) return std::unexpected(r.error());
+  // With a delay, the file's writeback paced while the applier's work
+  // waits for nobody, a checkpoint spread over half the delay (the
+  // applier's cycle when it keeps up: its transaction, then the
+  // checkpoint). Without one the file is wanted at once: not paced.
+  if (s->opts_.apply_delay.count() > 0) {
+    s->db_->pace_writeback(
+        &s->priority_.unhurried(),
+        std::chrono::duration_cast<std::chrono::milliseconds>(s->opts_.apply_delay / 2));
+  }
   // The lots first: a process stopped with lots held back left the changes
   // of the records after the lots' mark in the log only (lot_backlog.hpp).
   if (auto r = catch_up_lots(*s->db_, s->opts_.log.dir); !r) return std::unexpected(r.error());

@@ -179,6 +179,12 @@ class log_store final : public store {
   std::uint64_t record_buffers_made() const {
     return record_buffers_made_.load(std::memory_order_relaxed);
   }
+  // What the applier's writes to the SQLite file (false) and its WAL (true)
+  // handed to the kernel's writeback, and the waits for their pace
+  // (sqlite_store::pace_writeback). Only grow; from any thread.
+  sqlite::paced_vfs::counters writeback(bool wal) const {
+    return wal ? db_->wal_writeback() : db_->file_writeback();
+  }
   // The file's lots' mark: every lot change up to it is in SQLite.
   std::uint64_t lots_seq() const { return lots_seq_.load(std::memory_order_acquire); }
   // Lot rows the applier has written to the file (sqlite_store's

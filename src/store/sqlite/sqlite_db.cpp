@@ -120,11 +120,12 @@ void configure_sqlite_once() {
 
 }  // namespace
 
-std::expected<database, db_error> database::open(const std::string& path, bool create) {
+std::expected<database, db_error> database::open(const std::string& path, bool create,
+                                                 const char* vfs) {
   configure_sqlite_once();
   database d;
   const int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
-  const int rc = sqlite3_open_v2(path.c_str(), &d.db_, flags, nullptr);
+  const int rc = sqlite3_open_v2(path.c_str(), &d.db_, flags, vfs);
   if (rc != SQLITE_OK) {
     db_error e{rc, d.db_ ? sqlite3_errmsg(d.db_) : sqlite3_errstr(rc)};
     return std::unexpected(std::move(e));

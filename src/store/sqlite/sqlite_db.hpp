@@ -65,8 +65,10 @@ class database {
   database& operator=(const database&) = delete;
   ~database();
 
-  // Opens (creating when `create`) the file at `path`.
-  static std::expected<database, db_error> open(const std::string& path, bool create);
+  // Opens (creating when `create`) the file at `path`, through the VFS
+  // named `vfs` (nullptr: the default one).
+  static std::expected<database, db_error> open(const std::string& path, bool create,
+                                                const char* vfs = nullptr);
 
   std::expected<void, db_error> exec(const char* sql);
   std::expected<statement, db_error> prepare(std::string_view sql);

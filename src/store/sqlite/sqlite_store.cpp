@@ -90,7 +90,6 @@ sqlite_store::~sqlite_store() {
   insert_period_ = {};
   insert_event_ = {};
   db_ = {};
-  if (wal_fd_ >= 0) ::close(wal_fd_);
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
@@ -108,7 +107,10 @@ std::expected<std::unique_ptr<sqlite_store>, store_error> sqlite_store::open(
     return std::unexpected(
         store_error{"store " + opts.path + " is in use by another creditd process"});
   }
-  auto db = database::open(opts.path, /*create=*/true);
+  auto vfs = paced_vfs::make(opts.writeback);
+  if (!vfs) return std::unexpected(store_error{"sqlite store " + opts.path + ": " + vfs.error()});
+  s->vfs_ = std::move(*vfs);
+  auto db = database::open(opts.path, /*create=*/true, s->vfs_->name());
   if (!db) return std::unexpected(s->fail("cannot open", db.error()));
   s->db_ = std::move(*db);
 
@@ -421,21 +423,12 @@ std::expected<void, store_error> sqlite_store::finish_batch(std::uint64_t log_se
   applied_log_seq_ = log_seq;
   if (wrote_lots_mark) lots_mark_stored_ = true;
   applied_lots_seq_ = lots_seq;
-  start_wal_writeback();
+  // The WAL's new frames on their way to the disk (the last chunk of them:
+  // the rest went as they were written), instead of left dirty for the
+  // checkpoint's sync, where every commit of the log would wait behind them
+  // (docs/performance.md, "The applier's writes and the log's tail").
+  if (sync_deferred_) vfs_->hand_over_pending();
   return checkpoint_if_due();
-}
-
-void sqlite_store::start_wal_writeback() {
-  if (!sync_deferred_) return;
-  if (wal_fd_ < 0) {
-    // The WAL exists from the first commit in WAL mode and stays the same
-    // file while this connection is open. Read-only: only the kernel's
-    // writeback is asked for; SQLite does every write.
-    wal_fd_ = ::open((path_ + "-wal").c_str(), O_RDONLY | O_CLOEXEC);
-    if (wal_fd_ < 0) return;  // an optimization only: the checkpoint syncs it
-  }
-  // Errors (EIO) are not lost: the checkpoint's fsync of the WAL reports them.
-  (void)::sync_file_range(wal_fd_, 0, 0, SYNC_FILE_RANGE_WRITE);
 }
 
 std::expected<void, store_error> sqlite_store::defer_sync_to_log() {
@@ -451,7 +444,20 @@ std::expected<void, store_error> sqlite_store::defer_sync_to_log() {
       },
       this);
   sync_deferred_ = true;
+  // A chunk at a time from now on; paced only once pace_writeback() says
+  // when it may wait.
+  vfs_->enable(nullptr);
   return make_durable();
+}
+
+void sqlite_store::pace_writeback(const std::atomic<bool>* unhurried,
+                                  std::chrono::milliseconds checkpoint_spread) {
+  CREDITD_ASSERT(sync_deferred_);
+  if (auto q = db_.prepare("PRAGMA page_size"); q) {
+    if (auto row = q->step(); row && *row && q->column_int(0) > 0) page_bytes_ = q->column_int(0);
+  }
+  checkpoint_spread_ = checkpoint_spread;
+  vfs_->enable(unhurried);
 }
 
 std::expected<void, store_error> sqlite_store::make_durable() {
@@ -477,6 +483,13 @@ std::expected<void, store_error> sqlite_store::checkpoint_if_due() {
 // copied them all. A concurrent checkpoint (another connection's) is
 // SQLITE_BUSY: not complete, not an error.
 std::expected<bool, store_error> sqlite_store::checkpoint(int mode) {
+  if (checkpoint_spread_.count() > 0) {
+    // The WAL's pages (at most) over the spread: what the copy needs to
+    // finish in that time.
+    const auto bytes = static_cast<std::uint64_t>(std::max(wal_frames_, 0)) *
+                       static_cast<std::uint64_t>(page_bytes_);
+    vfs_->set_file_rate(bytes * 1000 / static_cast<std::uint64_t>(checkpoint_spread_.count()));
+  }
   int log_frames = -1, copied = -1;
   const int rc = sqlite3_wal_checkpoint_v2(db_.raw(), nullptr, mode, &log_frames, &copied);
   if (rc == SQLITE_BUSY) return false;

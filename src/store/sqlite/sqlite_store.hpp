@@ -5,12 +5,14 @@
 // Thread-safety: not thread-safe; the engine's committer thread owns it after load().
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 
+#include "store/sqlite/paced_vfs.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 #include "store/store.hpp"
 
@@ -20,6 +22,10 @@ struct sqlite_options {
   std::string path;
   // Pages of WAL after which a commit also checkpoints into the main file.
   int wal_autocheckpoint_pages = 4000;
+  // With defer_sync_to_log(): how the file's and the WAL's writes go to the
+  // kernel's writeback (paced_vfs.hpp): a chunk at a time, at most this
+  // fast while pace_writeback()'s flag is set.
+  writeback_pace writeback;
 };
 
 class sqlite_store final : public store {
@@ -125,6 +131,19 @@ class sqlite_store final : public store {
   // == applied_log_seq() on success), as make_durable() does.
   // Errors: the pragma, or a checkpoint that failed or could not complete.
   std::expected<void, store_error> defer_sync_to_log();
+  // With sync deferred: while `*unhurried` is set (not owned; outlives the
+  // store), the writes SQLite makes to the WAL and the file reach the
+  // kernel's writeback no faster than sqlite_options::writeback allows
+  // (paced_vfs.hpp), and a checkpoint's copy into the file is spread over
+  // `checkpoint_spread` at least (its rate: the WAL's bytes over it, or
+  // writeback.file_bytes_per_second if more). Only the thread that writes
+  // through the store waits. Until then (and hurried) the writes go to
+  // writeback a chunk at a time, without waiting.
+  void pace_writeback(const std::atomic<bool>* unhurried,
+                      std::chrono::milliseconds checkpoint_spread);
+  // What went to writeback that way: the file's, the WAL's.
+  paced_vfs::counters file_writeback() const { return vfs_->file_stats(); }
+  paced_vfs::counters wal_writeback() const { return vfs_->wal_stats(); }
   // A complete checkpoint now (waiting for readers up to the busy timeout):
   // durable_log_seq() == applied_log_seq() on success.
   std::expected<void, store_error> make_durable();
@@ -204,16 +223,11 @@ class sqlite_store final : public store {
   // moves up. Errors: the checkpoint's I/O (a failed sync).
   std::expected<void, store_error> checkpoint_if_due();
   std::expected<bool, store_error> checkpoint(int mode);
-  // With sync deferred, after a commit: starts the writeback of the WAL's
-  // new frames (sync_file_range, not waiting), so that they go to the disk
-  // a transaction at a time in the background instead of all at once in
-  // the next checkpoint's sync, where every commit of the log waits behind
-  // them (docs/performance.md, "The applier's writes and the log's tail").
-  void start_wal_writeback();
 
   std::string path_;
   int lock_fd_ = -1;
-  int wal_fd_ = -1;  // the WAL, opened by start_wal_writeback for its writeback
+  // The connection's VFS: declared before db_, so that it outlives it.
+  std::unique_ptr<paced_vfs> vfs_;
   database db_;
   statement begin_, commit_, rollback_;
   statement insert_entry_, upsert_account_, update_lot_, upsert_lot_, upsert_hold_, upsert_charge_;
@@ -236,7 +250,9 @@ class sqlite_store final : public store {
   bool lots_mark_stored_ = false;  // meta 'log_lots_seq' exists
   int wal_autocheckpoint_pages_ = 4000;
   bool sync_deferred_ = false;
-  int wal_frames_ = 0;                 // in the WAL after the last commit (sqlite3_wal_hook)
+  int wal_frames_ = 0;  // in the WAL after the last commit (sqlite3_wal_hook)
+  std::chrono::milliseconds checkpoint_spread_{0};  // pace_writeback's
+  std::int64_t page_bytes_ = 4096;
   std::uint64_t durable_log_seq_ = 0;  // min(journal mark, lots' mark) at the last checkpoint
 };
 
