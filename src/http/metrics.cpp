@@ -416,8 +416,8 @@ void render_log_gauges(std::string& out, const log_marks& m) {
   sample(out, "creditd_store_writeback_runs_total{file=\"wal\"}", m.wal_writeback_runs);
   family(out, "creditd_store_writeback_paced_seconds_total", "counter",
          "Time the applier waited before handing its writes to the kernel's writeback, so that "
-         "they reach the disk at a bounded rate while nothing waits for the file "
-         "(--writeback-file-mib-per-s, --writeback-wal-mib-per-s).");
+         "they reach the disk at a bounded rate while nothing waits for the file (--writeback "
+         "paced, the default).");
   sample_micros(out, "creditd_store_writeback_paced_seconds_total{file=\"main\"}",
                 static_cast<std::int64_t>(m.file_writeback_wait_us));
   sample_micros(out, "creditd_store_writeback_paced_seconds_total{file=\"wal\"}",

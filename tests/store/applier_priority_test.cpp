@@ -115,6 +115,30 @@ struct gated_store {
 
 }  // namespace
 
+// unhurried(): set by lower() whether or not the thread may be lowered (the
+// SQLite file's writeback is paced by it), cleared by raise() and demand(),
+// and not set while someone demands.
+TEST(background_priority, unhurried_is_set_by_lower_even_when_it_may_not_lower) {
+  for (const bool enabled : {false, true}) {
+    background_priority p;
+    p.attach_this_thread(enabled);
+    EXPECT_FALSE(p.unhurried().load());
+    p.lower();
+    EXPECT_TRUE(p.unhurried().load()) << enabled;
+    p.raise();
+    EXPECT_FALSE(p.unhurried().load()) << enabled;
+    p.lower();
+    p.demand();
+    EXPECT_FALSE(p.unhurried().load()) << enabled;
+    p.lower();  // while demanded: stays hurried
+    EXPECT_FALSE(p.unhurried().load()) << enabled;
+    p.release();
+    p.lower();
+    EXPECT_TRUE(p.unhurried().load()) << enabled;
+    p.raise();
+  }
+}
+
 TEST(applier_priority, lowers_comes_back_and_a_demand_wins) {
   REQUIRE_PRIORITY_CHANGES();
   std::thread([] {

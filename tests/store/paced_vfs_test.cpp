@@ -174,7 +174,8 @@ TEST(paced_vfs, hurried_it_never_waits) {
 
 // A writer paced at 1 byte a second waits for good after its first chunk;
 // clearing the flag (what a flush, or a writer short of room, does through
-// background_priority::raise) lets it finish. Without that the test hangs.
+// background_priority::raise) lets it finish. Without that it hangs until
+// ctest's timeout fails it.
 TEST(paced_vfs, a_wait_ends_when_the_flag_clears) {
   temp_dir dir;
   auto vfs = make_vfs({.wal_chunk_bytes = 4096,
@@ -191,8 +192,10 @@ TEST(paced_vfs, a_wait_ends_when_the_flag_clears) {
     fill(*db, 200, 3000);
     done = true;
   });
-  while (vfs->wal_stats().chunks == 0 && !done)
+  const auto deadline = std::chrono::steady_clock::now() + 1min;
+  while (vfs->wal_stats().chunks == 0 && !done && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(vfs->wal_stats().chunks, 1u);
   EXPECT_FALSE(done.load());  // the second chunk waits
   unhurried = false;
   writer.join();

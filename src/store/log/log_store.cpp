@@ -331,10 +331,10 @@ std::expected<std::unique_ptr<log_store>, store_error> log_store::open(
   // waits for nobody, a checkpoint spread over half the delay (the
   // applier's cycle when it keeps up: its transaction, then the
   // checkpoint). Without one the file is wanted at once: not paced.
-  if (s->opts_.apply_delay.count() > 0) {
-    s->db_->pace_writeback(
-        &s->priority_.unhurried(),
-        std::chrono::duration_cast<std::chrono::milliseconds>(s->opts_.apply_delay / 2));
+  if (const auto spread =
+          std::chrono::duration_cast<std::chrono::milliseconds>(s->opts_.apply_delay / 2);
+      spread.count() > 0) {
+    s->db_->pace_writeback(&s->priority_.unhurried(), spread);
   }
   // The lots first: a process stopped with lots held back left the changes
   // of the records after the lots' mark in the log only (lot_backlog.hpp).
@@ -402,6 +402,9 @@ log_store::~log_store() {
   spares_cv_.notify_all();
   if (spares_.joinable()) spares_.join();
   if (applier_.joinable()) applier_.join();
+  // priority_ goes before db_, whose close still writes (a checkpoint):
+  // nothing may read its flag then.
+  if (db_ != nullptr) db_->pace_writeback(nullptr, {});
 }
 
 void log_store::spares_loop() {

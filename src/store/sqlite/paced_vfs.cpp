@@ -1,11 +1,15 @@
 #include "store/sqlite/paced_vfs.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <mutex>
 #include <thread>
+
+#include "store/sqlite/sqlite_db.hpp"
 
 namespace creditd::store::sqlite {
 
@@ -33,6 +37,43 @@ std::chrono::nanoseconds writeback_budget::take(std::size_t bytes, clock::time_p
   return std::max(nanoseconds{1}, nanoseconds{static_cast<std::int64_t>(seconds * 1e9)});
 }
 
+namespace {
+
+// The descriptor through which a main file is handed to writeback: one per
+// file, kept for the life of the process. Closing any descriptor of a file
+// drops every POSIX lock the process holds on it, SQLite's own for every
+// connection (which is why SQLite's unix VFS defers its own closes), so
+// this one is never closed. At most main_files_max files; beyond them a
+// main file is not handed over (-1: its writes reach the disk as SQLite
+// makes and syncs them). The WAL carries no POSIX lock: its descriptor is
+// the file's own and closed with it.
+int main_file_descriptor(const char* name) {
+  constexpr std::size_t main_files_max = 64;
+  struct kept {
+    dev_t dev;
+    ino_t ino;
+    int fd;
+  };
+  static std::mutex mu;
+  static std::vector<kept> files;
+  struct stat st {};
+  if (::stat(name, &st) != 0) return -1;
+  std::lock_guard lock(mu);
+  for (const kept& k : files) {
+    if (k.dev == st.st_dev && k.ino == st.st_ino) return k.fd;
+  }
+  if (files.size() >= main_files_max) return -1;
+  const int fd = ::open(name, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  struct stat got {};
+  const bool same = ::fstat(fd, &got) == 0 && got.st_dev == st.st_dev && got.st_ino == st.st_ino;
+  // Kept either way (a file replaced since the stat above: kept, not used).
+  files.push_back({got.st_dev, got.st_ino, fd});
+  return same ? fd : -1;
+}
+
+}  // namespace
+
 struct paced_vfs::shim {
   // One open file: this shim's part, then (at real_offset) the default
   // VFS's file.
@@ -42,7 +83,7 @@ struct paced_vfs::shim {
     const char* name;  // SQLite keeps it until xClose
     bool paced;        // the main file or the WAL (handed over once the VFS is enabled)
     int kind;          // 0 the main file, 1 the WAL
-    int fd;            // for sync_file_range, opened at the first paced write
+    int fd;            // for sync_file_range, from the first paced write; the WAL's own
     sqlite3_int64 lo, hi;
     std::size_t pending;     // bytes written in [lo, hi) since the last hand-over
     sqlite3_int64 last_end;  // of the last write: the next one at it continues a run
@@ -87,10 +128,10 @@ struct paced_vfs::shim {
     file& f = of(sf);
     if (rc != SQLITE_OK || !f.paced || n <= 0 || !f.owner->enabled_.load()) return rc;
     if (f.fd < 0) {
-      // Its own descriptor, read-only: only the kernel's writeback is asked
-      // for through it. Without one the file is not paced (the default VFS
-      // does everything as before).
-      f.fd = ::open(f.name, O_RDONLY | O_CLOEXEC);
+      // A descriptor of its own, read-only: only the kernel's writeback is
+      // asked for through it. Without one the file is not handed over (the
+      // default VFS does everything as before).
+      f.fd = f.kind == 1 ? ::open(f.name, O_RDONLY | O_CLOEXEC) : main_file_descriptor(f.name);
       if (f.fd < 0) {
         f.paced = false;
         return rc;
@@ -127,7 +168,7 @@ struct paced_vfs::shim {
 
   static int close(sqlite3_file* sf) {
     file& f = of(sf);
-    if (f.fd >= 0) ::close(f.fd);
+    if (f.fd >= 0 && f.kind == 1) ::close(f.fd);  // the main file's is kept: see above
     f.fd = -1;
     std::erase(f.owner->open_, &f);
     return real(sf)->pMethods->xClose(real(sf));
@@ -256,6 +297,7 @@ struct paced_vfs::shim {
 std::expected<std::unique_ptr<paced_vfs>, std::string> paced_vfs::make(writeback_pace pace) {
   if (pace.wal_chunk_bytes == 0 || pace.file_chunk_bytes == 0)
     return std::unexpected(std::string("a chunk must be at least 1 byte"));
+  configure_sqlite_once();  // before sqlite3_initialize, which would fix the default
   if (int rc = sqlite3_initialize(); rc != SQLITE_OK)
     return std::unexpected(std::string("cannot initialize SQLite: ") + sqlite3_errstr(rc));
   sqlite3_vfs* base = sqlite3_vfs_find(nullptr);
@@ -310,11 +352,11 @@ void paced_vfs::hand_over(int kind, int fd, sqlite3_int64 lo, sqlite3_int64 hi, 
     while (unhurried_->load(std::memory_order_relaxed)) {
       const auto wait = budget.take(bytes, clock::now());
       if (wait.count() == 0) break;
+      if (!waited) c.waits.fetch_add(1, std::memory_order_relaxed);
       waited = true;
       std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(wait, wait_slice));
     }
     if (waited) {
-      c.waits.fetch_add(1, std::memory_order_relaxed);
       c.wait_us.fetch_add(
           static_cast<std::uint64_t>(
               std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - began).count()),

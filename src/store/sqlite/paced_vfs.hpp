@@ -114,8 +114,8 @@ class paced_vfs {
     // Writes that did not continue the one before: about the I/Os the
     // device sees (a scattered page costs it as much as a run of many).
     std::uint64_t runs = 0;
-    std::uint64_t waits = 0;  // chunks that waited for the budget
-    std::uint64_t wait_us = 0;
+    std::uint64_t waits = 0;    // chunks that waited for the budget (counted as they begin)
+    std::uint64_t wait_us = 0;  // their waits, counted as they end
   };
   // The file's, the WAL's.
   counters file_stats() const { return stats_of(0); }

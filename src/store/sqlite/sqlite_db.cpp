@@ -106,19 +106,10 @@ database::~database() {
   sqlite3_close_v2(db_);
 }
 
-namespace {
-
-// Once, before SQLite's first use in the process: no memory statistics.
-// With them on (the default), every allocation SQLite makes takes a global
-// mutex to count it; creditd never reads the counts. sqlite3_config() must
-// precede sqlite3_initialize(): when something opened a database first,
-// it fails (SQLITE_MISUSE) and the default stays, which only costs speed.
 void configure_sqlite_once() {
   static const int configured = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   (void)configured;
 }
-
-}  // namespace
 
 std::expected<database, db_error> database::open(const std::string& path, bool create,
                                                  const char* vfs) {

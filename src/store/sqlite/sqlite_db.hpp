@@ -56,6 +56,14 @@ class statement {
   sqlite3_stmt* stmt_ = nullptr;
 };
 
+// Once, before SQLite's first use in the process (every path into SQLite
+// here calls it first): no memory statistics. With them on (the default),
+// every allocation SQLite makes takes a global mutex to count it; creditd
+// never reads the counts. sqlite3_config() must precede
+// sqlite3_initialize(): when something used SQLite first, it fails
+// (SQLITE_MISUSE) and the default stays, which only costs speed.
+void configure_sqlite_once();
+
 class database {
  public:
   database() = default;

@@ -452,6 +452,11 @@ std::expected<void, store_error> sqlite_store::defer_sync_to_log() {
 
 void sqlite_store::pace_writeback(const std::atomic<bool>* unhurried,
                                   std::chrono::milliseconds checkpoint_spread) {
+  if (unhurried == nullptr) {
+    checkpoint_spread_ = std::chrono::milliseconds{0};
+    if (sync_deferred_) vfs_->enable(nullptr);
+    return;
+  }
   CREDITD_ASSERT(sync_deferred_);
   if (auto q = db_.prepare("PRAGMA page_size"); q) {
     if (auto row = q->step(); row && *row && q->column_int(0) > 0) page_bytes_ = q->column_int(0);

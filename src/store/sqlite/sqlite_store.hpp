@@ -137,8 +137,9 @@ class sqlite_store final : public store {
   // (paced_vfs.hpp), and a checkpoint's copy into the file is spread over
   // `checkpoint_spread` at least (its rate: the WAL's bytes over it, or
   // writeback.file_bytes_per_second if more). Only the thread that writes
-  // through the store waits. Until then (and hurried) the writes go to
-  // writeback a chunk at a time, without waiting.
+  // through the store waits. Until then (and hurried, and after a call
+  // with nullptr) the writes go to writeback a chunk at a time, without
+  // waiting.
   void pace_writeback(const std::atomic<bool>* unhurried,
                       std::chrono::milliseconds checkpoint_spread);
   // What went to writeback that way: the file's, the WAL's.
