@@ -528,18 +528,19 @@ int serve(const std::string& store_arg, const std::string& log_dir, bool no_log,
   if (logged) {
     log_seqs = [l = logged.get()] {
       const std::uint64_t applied = l->applied_seq();
+      const auto file = l->writeback(/*wal=*/false), wal = l->writeback(/*wal=*/true);
       return http::log_marks{.durable_seq = l->durable_seq(),
                              .applied_seq = applied,
                              .room_waits = l->room_waits(),
                              .room_wait_us = l->room_wait_us(),
                              .rolls_to_free = l->segment_rolls_to_free(),
                              .rolls_to_new = l->segment_rolls_to_new(),
-                             .file_writeback_bytes = l->writeback(false).bytes_handed,
-                             .wal_writeback_bytes = l->writeback(true).bytes_handed,
-                             .file_writeback_wait_us = l->writeback(false).wait_us,
-                             .wal_writeback_wait_us = l->writeback(true).wait_us,
-                             .file_writeback_runs = l->writeback(false).runs,
-                             .wal_writeback_runs = l->writeback(true).runs};
+                             .file_writeback_bytes = file.bytes_handed,
+                             .wal_writeback_bytes = wal.bytes_handed,
+                             .file_writeback_wait_us = file.wait_us,
+                             .wal_writeback_wait_us = wal.wait_us,
+                             .file_writeback_runs = file.runs,
+                             .wal_writeback_runs = wal.runs};
     };
   }
   http::api api(

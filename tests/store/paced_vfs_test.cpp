@@ -75,6 +75,12 @@ std::int64_t scalar(database& db, const char* sql) {
   return row && *row ? q->column_int(0) : -1;
 }
 
+// A pace at which a second chunk waits for hours.
+constexpr writeback_pace one_byte_a_second{.wal_chunk_bytes = 4096,
+                                           .wal_bytes_per_second = 1,
+                                           .file_chunk_bytes = 4096,
+                                           .file_bytes_per_second = 1};
+
 std::unique_ptr<paced_vfs> make_vfs(writeback_pace pace) {
   auto v = paced_vfs::make(pace);
   EXPECT_TRUE(v) << (v ? "" : v.error());
@@ -156,10 +162,7 @@ TEST(paced_vfs, while_unhurried_writeback_keeps_to_its_rate) {
 
 TEST(paced_vfs, hurried_it_never_waits) {
   temp_dir dir;
-  auto vfs = make_vfs({.wal_chunk_bytes = 4096,
-                       .wal_bytes_per_second = 1,
-                       .file_chunk_bytes = 4096,
-                       .file_bytes_per_second = 1});
+  auto vfs = make_vfs(one_byte_a_second);
   ASSERT_TRUE(vfs);
   std::atomic<bool> unhurried{false};
   vfs->enable(&unhurried);
@@ -178,10 +181,7 @@ TEST(paced_vfs, hurried_it_never_waits) {
 // ctest's timeout fails it.
 TEST(paced_vfs, a_wait_ends_when_the_flag_clears) {
   temp_dir dir;
-  auto vfs = make_vfs({.wal_chunk_bytes = 4096,
-                       .wal_bytes_per_second = 1,
-                       .file_chunk_bytes = 4096,
-                       .file_bytes_per_second = 1});
+  auto vfs = make_vfs(one_byte_a_second);
   ASSERT_TRUE(vfs);
   std::atomic<bool> unhurried{true};
   vfs->enable(&unhurried);
