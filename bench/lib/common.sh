@@ -1,6 +1,11 @@
 # Shared helpers of bench/run (sourced, not run). Expects WORK (a temp dir),
 # RESULTS (a JSON-lines file) and BIN (build/bin) to be set.
 
+# Seconds of the same load before each cell's measured ones (creditd.sh,
+# redis.sh): the caller's WARMUP if set (bench/run's, 1 when quick), else
+# BENCH_WARMUP, else 5, so that every script that runs a cell has one.
+: "${WARMUP:=${BENCH_WARMUP:-5}}"
+
 say() { printf '%s\n' "$*" >&2; }
 
 # A TCP port nothing listens on (a random one; checked with ss).
