@@ -32,6 +32,7 @@
 #include "support/eventually.hpp"
 #include "support/fn_task.hpp"
 #include "support/ledger_dump.hpp"
+#include "support/slow_writeback.hpp"
 #include "support/stored_history.hpp"
 #include "support/temp_dir.hpp"
 
@@ -383,10 +384,7 @@ TEST(log_store, with_an_apply_delay_the_applier_goes_by_itself_once_it_passes) {
 TEST(log_store, a_flush_ends_the_appliers_wait_for_its_writeback_pace) {
   temp_dir tmp;
   store::sqlite::sqlite_options so{tmp.file("ledger.db")};
-  so.writeback = {.wal_chunk_bytes = 4096,
-                  .wal_bytes_per_second = 1,
-                  .file_chunk_bytes = 4096,
-                  .file_bytes_per_second = 1};
+  so.writeback = creditd::testing::one_byte_a_second;
   auto db = must(sqlite_store::open(so));
   log_store_options opts;
   opts.log.dir = tmp.file("log");

@@ -12,11 +12,13 @@
 
 #include "store/sqlite/paced_vfs.hpp"
 #include "store/sqlite/sqlite_db.hpp"
+#include "support/slow_writeback.hpp"
 #include "support/temp_dir.hpp"
 
 namespace paced_vfs_test_cpp {  // unity builds: tests/CMakeLists.txt
 
 using namespace creditd::store::sqlite;
+using creditd::testing::one_byte_a_second;
 using creditd::testing::temp_dir;
 using namespace std::chrono_literals;
 using clock_type = writeback_budget::clock;
@@ -74,12 +76,6 @@ std::int64_t scalar(database& db, const char* sql) {
   EXPECT_TRUE(row && *row);
   return row && *row ? q->column_int(0) : -1;
 }
-
-// A pace at which a second chunk waits for hours.
-constexpr writeback_pace one_byte_a_second{.wal_chunk_bytes = 4096,
-                                           .wal_bytes_per_second = 1,
-                                           .file_chunk_bytes = 4096,
-                                           .file_bytes_per_second = 1};
 
 std::unique_ptr<paced_vfs> make_vfs(writeback_pace pace) {
   auto v = paced_vfs::make(pace);
