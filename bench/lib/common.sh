@@ -2,9 +2,9 @@
 # RESULTS (a JSON-lines file) and BIN (build/bin) to be set.
 
 # Seconds of the same load before each cell's measured ones (creditd.sh,
-# redis.sh): the caller's WARMUP if set (bench/run's, 1 when quick), else
-# BENCH_WARMUP, else 5, so that every script that runs a cell has one.
-: "${WARMUP:=${BENCH_WARMUP:-5}}"
+# redis.sh): BENCH_WARMUP (bench/run sets 1 when quick), else 5. The one
+# place this default lives, for every script that sources this file.
+WARMUP=${BENCH_WARMUP:-5}
 
 say() { printf '%s\n' "$*" >&2; }
 
