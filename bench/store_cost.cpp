@@ -1,32 +1,34 @@
-// store_cost: what the SQLite store costs per charge when the log's applier
-// fills it in, without the engine, the log or any other thread. A benchmark
-// of the store alone, for deciding between two ways of writing its rows on a
-// machine whose timings are too noisy to tell them apart: run it under
-// callgrind, which counts the store's instructions and simulated cache
-// misses exactly, and compare two builds (docs/performance.md, "The store's
-// cost per charge, counted").
+// store_cost: what the SQLite store costs per request (a charge, a hold or
+// a capture) when the log's applier fills it in, without the engine, the
+// log or any other thread. A benchmark of the store alone, for deciding
+// between two ways of writing its rows on a machine whose timings are too
+// noisy to tell them apart: run it under callgrind, which counts the
+// store's instructions and simulated cache misses exactly, and compare two
+// builds (docs/performance.md, "The store's cost per charge, counted").
 //
-//   store_cost [--workload w1|w2] [--accounts N] [--history N]
+//   store_cost [--workload w1|w2|w3] [--accounts N] [--history N]
 //              [--transactions N] [--warm N] [--sets N] [--group N] [--dir DIR]
 //
 // A fresh file in DIR (default: a new directory under $TMPDIR) gets N
 // accounts with a grant each and `history` journal entries spread over
 // them (written around the store, as an old file would hold them), then
-// `transactions` transactions of `sets` change sets of `group` charges of
-// 1 credit each, on random accounts (w1) or on one (w2), written as the
-// applier writes them with --lot-lag-records 0: commit_batch of the sets,
-// each changed lot once, its last copy, at the transaction's end. The
-// first `warm` transactions are not counted. Prints one JSON line: CPU
-// microseconds per charge of the counted commit_batch calls (the thread's
-// CPU clock: noisy on a shared machine), and the rows written.
+// `transactions` transactions of `sets` change sets of `group` requests:
+// charges of 1 credit each on random accounts (w1) or on one (w2), or
+// (w3) `group` / 2 holds of 1 credit on random accounts and the captures of
+// the set before's holds, written as the applier writes them with
+// --lot-lag-records 0: commit_batch of the sets, each changed lot once,
+// its last copy, at the transaction's end. The first `warm` transactions
+// are not counted. Prints one JSON line: CPU microseconds per request of
+// the counted commit_batch calls (the thread's CPU clock: noisy on a
+// shared machine), and the rows written.
 //
-// Instructions per charge, exactly (valgrind's callgrind; the ledger's own
+// Instructions per request, exactly (valgrind's callgrind; the ledger's own
 // work and the setup are outside the toggle), one command:
 //   valgrind --tool=callgrind --cache-sim=yes
 //     --toggle-collect='creditd::store::sqlite::sqlite_store::commit_batch*'
 //     build/bin/store_cost --workload w1 --accounts 20000 --history 200000
 //     --transactions 12 --warm 0
-// then divide callgrind's "Collected" instructions by the charges printed
+// then divide callgrind's "Collected" instructions by the requests printed
 // (with --warm 0 the toggle and the count cover the same transactions).
 #include <time.h>
 
@@ -67,8 +69,22 @@ double thread_cpu_us() {
   return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
 }
 
+enum class workload { w1, w2, w3 };
+
+const char* name_of(workload w) {
+  switch (w) {
+    case workload::w1:
+      return "w1";
+    case workload::w2:
+      return "w2";
+    case workload::w3:
+      return "w3";
+  }
+  return "?";
+}
+
 struct options {
-  bool hot = false;
+  workload w = workload::w1;
   int accounts = 100'000;
   std::uint64_t history = 600'000;
   int transactions = 24;
@@ -92,8 +108,15 @@ options parse(int argc, char** argv) {
       return n;
     };
     if (flag == "--workload") {
-      if (std::string_view(v) != "w1" && std::string_view(v) != "w2") die("--workload is w1 or w2");
-      o.hot = std::string_view(v) == "w2";
+      const std::string_view w = v;
+      if (w == "w1")
+        o.w = workload::w1;
+      else if (w == "w2")
+        o.w = workload::w2;
+      else if (w == "w3")
+        o.w = workload::w3;
+      else
+        die("--workload is w1, w2 or w3");
     } else if (flag == "--accounts") {
       o.accounts = static_cast<int>(positive(1));
     } else if (flag == "--history") {
@@ -158,21 +181,40 @@ int main(int argc, char** argv) {
     must(s->defer_sync_to_log(), "defer_sync_to_log");
 
     std::mt19937_64 rng(1);
+    auto random_account = [&] {
+      return "acct-" + std::to_string(rng() % static_cast<std::uint64_t>(o.accounts));
+    };
+    std::vector<ledger::object_id> open_holds;  // w3: the set before's, to capture
     double cpu_us = 0;
-    std::uint64_t charges = 0;
+    std::uint64_t requests = 0;
     std::int64_t rows_warm = s->rows_written();
     std::uint64_t lot_rows_warm = s->lot_rows_written();
     for (int k = 0; k < o.transactions; ++k) {
       std::vector<ledger::change_set> batch;
       batch.reserve(static_cast<std::size_t>(o.sets));
+      std::uint64_t made = 0;  // requests in this transaction
       for (int b = 0; b < o.sets; ++b) {
         now += 1000;
-        for (int i = 0; i < o.group; ++i) {
-          const std::string id =
-              o.hot ? std::string("acct-0")
-                    : "acct-" + std::to_string(rng() % static_cast<std::uint64_t>(o.accounts));
-          must(l.charge({.account = id, .amount = credit, .operation = "image.generate"}, now),
-               "charge");
+        if (o.w == workload::w3) {
+          std::vector<ledger::object_id> placed;
+          for (int i = 0; i < o.group / 2; ++i) {
+            const ledger::hold* h =
+                must(l.place_hold(
+                         {.account = random_account(), .amount = credit, .operation = "llm"}, now),
+                     "place_hold");
+            placed.push_back(h->id);
+          }
+          for (ledger::object_id id : open_holds)
+            must(l.capture(id, std::nullopt, now), "capture");
+          made += placed.size() + open_holds.size();
+          open_holds = std::move(placed);
+        } else {
+          for (int i = 0; i < o.group; ++i) {
+            const std::string id = o.w == workload::w2 ? std::string("acct-0") : random_account();
+            must(l.charge({.account = id, .amount = credit, .operation = "image.generate"}, now),
+                 "charge");
+          }
+          made += static_cast<std::uint64_t>(o.group);
         }
         batch.push_back(l.take_changes());
       }
@@ -199,17 +241,17 @@ int main(int argc, char** argv) {
       must(s->commit_batch(sets, static_cast<std::uint64_t>(k + 1), &writes), "commit_batch");
       if (k >= o.warm) {
         cpu_us += thread_cpu_us() - before;
-        charges += static_cast<std::uint64_t>(o.sets) * static_cast<std::uint64_t>(o.group);
+        requests += made;
       }
     }
     const double rows = static_cast<double>(s->rows_written() - rows_warm);
     std::printf(
-        "{\"workload\":\"%s\",\"accounts\":%d,\"history\":%llu,\"charges\":%llu,"
-        "\"cpu_us_per_charge\":%.3f,\"rows_per_charge\":%.3f,\"lot_rows_per_charge\":%.3f}\n",
-        o.hot ? "w2" : "w1", o.accounts, static_cast<unsigned long long>(o.history),
-        static_cast<unsigned long long>(charges), cpu_us / static_cast<double>(charges),
-        rows / static_cast<double>(charges),
-        static_cast<double>(s->lot_rows_written() - lot_rows_warm) / static_cast<double>(charges));
+        "{\"workload\":\"%s\",\"accounts\":%d,\"history\":%llu,\"requests\":%llu,"
+        "\"cpu_us_per_request\":%.3f,\"rows_per_request\":%.3f,\"lot_rows_per_request\":%.3f}\n",
+        name_of(o.w), o.accounts, static_cast<unsigned long long>(o.history),
+        static_cast<unsigned long long>(requests), cpu_us / static_cast<double>(requests),
+        rows / static_cast<double>(requests),
+        static_cast<double>(s->lot_rows_written() - lot_rows_warm) / static_cast<double>(requests));
   }
   if (own_dir) {
     std::error_code ec;
