@@ -136,10 +136,34 @@ struct column_info {
   int pk = 0;  // position in the primary key, 0: not part of it
 };
 
+// The view `lots` (schema migration 11) joins lot_terms and lot_amounts by
+// id: rows of it are found by `id`, which is the rowid of both.
+bool is_view(const raw_db& db, const std::string& table) {
+  return !db.rows("SELECT 1 FROM sqlite_master WHERE type = 'view' AND name = '" + table + "'")
+              .empty();
+}
+std::string rowid_of(const raw_db& db, const std::string& table) {
+  return is_view(db, table) ? "id" : "rowid";
+}
+
+// A view's columns as the tables it joins declare them: `id` the rowid
+// key, NOT NULL where the column's table says so.
 std::vector<column_info> columns_of(const raw_db& db, const std::string& table) {
+  const bool view = is_view(db, table);
   std::vector<column_info> out;
   for (const auto& row : db.rows("PRAGMA table_info(\"" + table + "\")")) {
-    out.push_back({row[1].text, row[2].text, row[3].i != 0, static_cast<int>(row[5].i)});
+    column_info c{row[1].text, row[2].text, row[3].i != 0, static_cast<int>(row[5].i)};
+    if (view && c.name == "id") {
+      c.type = "INTEGER";
+      c.pk = 1;
+    } else if (view) {
+      c.not_null = !db.rows("SELECT 1 FROM pragma_table_info('lot_terms') WHERE name = '" + c.name +
+                            "' AND \"notnull\" UNION ALL SELECT 1 FROM "
+                            "pragma_table_info('lot_amounts') WHERE name = '" +
+                            c.name + "' AND \"notnull\"")
+                        .empty();
+    }
+    out.push_back(c);
   }
   return out;
 }
@@ -160,8 +184,8 @@ std::string row_name(const raw_db& db, const std::string& table, std::int64_t ro
   std::sort(key.begin(), key.end(), [](const auto& a, const auto& b) { return a.pk < b.pk; });
   std::string name = table + " row";
   for (const column_info& c : key) {
-    auto rows = db.rows("SELECT \"" + c.name + "\" FROM \"" + table +
-                        "\" WHERE rowid = " + std::to_string(rowid));
+    auto rows = db.rows("SELECT \"" + c.name + "\" FROM \"" + table + "\" WHERE " +
+                        rowid_of(db, table) + " = " + std::to_string(rowid));
     EXPECT_EQ(rows.size(), 1u) << table << " rowid " << rowid;
     if (rows.size() != 1) return name;
     name += " " + c.name + "=" + shown(rows[0][0]);
@@ -444,10 +468,14 @@ TEST(row_checksum, a_store_made_through_the_ledger_verifies_clean) {
   // and every table of the file but schema_migrations has a checksum.
   std::set<std::string> tables;
   for (const auto& row :
-       db.rows("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-               "AND name <> 'schema_migrations'")) {
+       db.rows("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT "
+               "LIKE 'sqlite_%' AND name <> 'schema_migrations'")) {
     tables.insert(row[0].text);
   }
+  // The two tables of the lots view (schema migration 11) are checked
+  // through it: the checksum in lot_amounts is the whole row's.
+  for (const char* t : {"lot_terms", "lot_amounts"})
+    EXPECT_EQ(tables.erase(t), 1u) << t;
   // The webhook tables have checksums too, checked by their own load
   // (webhooks_store_test.cpp): they are not the ledger's.
   for (std::string_view t : sq::webhook_tables)
@@ -504,11 +532,13 @@ TEST(row_checksum, altering_any_field_of_any_row_is_named) {
   for (std::string_view table_view : sq::checksummed_tables) {
     const std::string table(table_view);
     std::vector<column_info> cols;
+    std::string key;  // rowid, or a view's id
     std::int64_t rowid = 0;
     {
       raw_db db(base);
       cols = columns_of(db, table);
-      auto first = db.rows("SELECT MIN(rowid) FROM \"" + table + "\"");
+      key = rowid_of(db, table);
+      auto first = db.rows("SELECT MIN(" + key + ") FROM \"" + table + "\"");
       ASSERT_EQ(first.size(), 1u);
       ASSERT_EQ(first[0][0].type, SQLITE_INTEGER) << table << " has no rows";
       rowid = first[0][0].i;
@@ -519,8 +549,8 @@ TEST(row_checksum, altering_any_field_of_any_row_is_named) {
       value original;
       {
         raw_db db(base);
-        auto rows = db.rows("SELECT \"" + col.name + "\" FROM \"" + table +
-                            "\" WHERE rowid = " + std::to_string(rowid));
+        auto rows = db.rows("SELECT \"" + col.name + "\" FROM \"" + table + "\" WHERE " + key +
+                            " = " + std::to_string(rowid));
         ASSERT_EQ(rows.size(), 1u);
         original = rows[0][0];
       }
@@ -555,15 +585,15 @@ TEST(row_checksum, altering_any_field_of_any_row_is_named) {
         {
           raw_db db(copy);
           for (const value& v : tries) {
-            const int rc =
-                db.update("UPDATE \"" + table + "\" SET \"" + col.name + "\" = ?1 WHERE rowid = ?2",
-                          v, rowid);
+            const int rc = db.update(
+                "UPDATE \"" + table + "\" SET \"" + col.name + "\" = ?1 WHERE " + key + " = ?2", v,
+                rowid);
             if (rc == SQLITE_DONE) {
               altered = true;
               // A key that is the rowid (INTEGER PRIMARY KEY) moves the row.
-              const bool moved =
-                  db.rows("SELECT 1 FROM \"" + table + "\" WHERE rowid = " + std::to_string(rowid))
-                      .empty();
+              const bool moved = db.rows("SELECT 1 FROM \"" + table + "\" WHERE " + key + " = " +
+                                         std::to_string(rowid))
+                                     .empty();
               at = moved ? v.i : rowid;
               name = row_name(db, table, at);
               break;
@@ -824,13 +854,14 @@ TEST(row_checksum, an_altered_checksum_is_named) {
     std::string name;
     {
       raw_db db(copy);
-      auto first = db.rows("SELECT MIN(rowid) FROM \"" + table + "\"");
+      const std::string key = rowid_of(db, table);
+      auto first = db.rows("SELECT MIN(" + key + ") FROM \"" + table + "\"");
       ASSERT_EQ(first.size(), 1u);
       const std::int64_t rowid = first[0][0].i;
-      auto sum =
-          db.rows("SELECT checksum FROM \"" + table + "\" WHERE rowid = " + std::to_string(rowid));
+      auto sum = db.rows("SELECT checksum FROM \"" + table + "\" WHERE " + key + " = " +
+                         std::to_string(rowid));
       ASSERT_EQ(sum.size(), 1u);
-      ASSERT_EQ(db.update("UPDATE \"" + table + "\" SET checksum = ?1 WHERE rowid = ?2",
+      ASSERT_EQ(db.update("UPDATE \"" + table + "\" SET checksum = ?1 WHERE " + key + " = ?2",
                           {SQLITE_INTEGER, sum[0][0].i ^ 1, ""}, rowid),
                 SQLITE_DONE);
       name = row_name(db, table, rowid);

@@ -19,6 +19,7 @@
 #include "store/sqlite/sqlite_reader.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/store_workload.hpp"
+#include "support/old_schema.hpp"
 #include "support/sql_rows.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wal_frames.hpp"
@@ -148,7 +149,8 @@ TEST(journal_blocks, a_schema_9_file_migrates_its_journal_index) {
     auto db = must(store::sqlite::database::open(path, false));
     std::string sql =
         "BEGIN; DROP INDEX entries_account_block; CREATE INDEX entries_account ON entries "
-        "(account); DELETE FROM schema_migrations WHERE version > 9;";
+        "(account); DELETE FROM schema_migrations WHERE version > 9;" +
+        creditd::testing::lots_as_a_table_sql();
     for (std::uint64_t s = 1; s <= 3 * block; s += 997)
       sql += entry_sql(s, s % 2 ? "odd" : "even");
     sql += "COMMIT;";

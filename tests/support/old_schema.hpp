@@ -20,12 +20,27 @@ inline std::string schema_sql_up_to(int version) {
   return sql;
 }
 
+// The SQL that puts the lots of a file made by this creditd back in one
+// table, as migration 7 left them (undoing migration 11's view).
+inline std::string lots_as_a_table_sql() {
+  return "CREATE TABLE lots_v10 (id INTEGER PRIMARY KEY, account TEXT NOT NULL, kind TEXT NOT "
+         "NULL, status TEXT NOT NULL, priority BIGINT NOT NULL, amount BIGINT NOT NULL, "
+         "remaining BIGINT NOT NULL, held BIGINT NOT NULL, spent BIGINT NOT NULL, expired BIGINT "
+         "NOT NULL, voided BIGINT NOT NULL, effective_at BIGINT NOT NULL, expires_at BIGINT, "
+         "created_at BIGINT NOT NULL, scope TEXT NOT NULL, source TEXT NOT NULL, reason TEXT NOT "
+         "NULL, cost_basis BIGINT NOT NULL, currency TEXT NOT NULL, checksum BIGINT);"
+         "INSERT INTO lots_v10 SELECT * FROM lots ORDER BY id;"
+         "DROP VIEW lots; DROP TABLE lot_terms; DROP TABLE lot_amounts;"
+         "ALTER TABLE lots_v10 RENAME TO lots; CREATE INDEX lots_account ON lots (account);";
+}
+
 // The SQL that takes a store file made by this creditd back to `version`
 // (5 or later): the checksum columns of migration 6 dropped, and the
 // schema_migrations rows after `version` deleted. For tests of an upgrade
 // from a store with every kind of row in it.
 inline std::string downgrade_sql_to(int version) {
   std::string sql = "BEGIN;";
+  if (version < 11) sql += lots_as_a_table_sql();
   if (version < 6) {
     for (const char* table : {"meta", "accounts", "lots", "holds", "charges", "entries",
                               "idempotency", "events", "api_keys", "prices", "packages", "plans",

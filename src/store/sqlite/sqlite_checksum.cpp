@@ -28,6 +28,8 @@ struct table_shape {
   std::vector<std::string> columns;  // in the table's order, without `checksum`
   std::vector<int> key;              // indexes into `columns`, in primary-key order
   bool has_checksum = false;
+  // A view (`lots`, schema migration 11): no rowid; keyed by its `id`.
+  bool view = false;
 };
 
 std::string quoted(std::string_view name) {
@@ -61,6 +63,18 @@ std::expected<table_shape, db_error> shape_of(database& db, std::string_view tab
   std::sort(pk.begin(), pk.end());
   for (const auto& [position, column] : pk)
     shape.key.push_back(column);
+  auto kind = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'view' AND name = ?1");
+  if (!kind) return std::unexpected(kind.error());
+  kind->bind(1, table);
+  auto is_view = kind->step();
+  if (!is_view) return std::unexpected(is_view.error());
+  if (*is_view) {
+    shape.view = true;
+    const auto id = std::find(shape.columns.begin(), shape.columns.end(), "id");
+    if (id == shape.columns.end())
+      return std::unexpected(db_error{SQLITE_ERROR, "a view without an id column"});
+    shape.key = {static_cast<int>(id - shape.columns.begin())};
+  }
   return shape;
 }
 
@@ -254,30 +268,32 @@ std::string checksum_problem(std::string_view table, std::string_view key, row_v
   return p;
 }
 
+void bind_cell(statement& s, int index, const cell& c) {
+  switch (c.type) {
+    case cell::kind::null:
+      s.bind_null(index);
+      break;
+    case cell::kind::integer:
+      s.bind(index, c.integer);
+      break;
+    case cell::kind::real:
+      s.bind_double(index, c.real);
+      break;
+    case cell::kind::text:
+      // A view without data would bind NULL: empty text is "".
+      s.bind_static(index, c.bytes.data() != nullptr ? c.bytes : std::string_view("", 0));
+      break;
+    case cell::kind::blob:
+      s.bind_blob_static(index, c.bytes.data() != nullptr ? c.bytes : std::string_view("", 0));
+      break;
+  }
+}
+
 std::expected<void, db_error> run_with_checksum(statement& s, std::string_view table,
                                                 std::span<const cell> columns) {
   int index = 1;
-  for (const cell& c : columns) {
-    switch (c.type) {
-      case cell::kind::null:
-        s.bind_null(index);
-        break;
-      case cell::kind::integer:
-        s.bind(index, c.integer);
-        break;
-      case cell::kind::real:
-        s.bind_double(index, c.real);
-        break;
-      case cell::kind::text:
-        // A view without data would bind NULL: empty text is "".
-        s.bind_static(index, c.bytes.data() != nullptr ? c.bytes : std::string_view("", 0));
-        break;
-      case cell::kind::blob:
-        s.bind_blob_static(index, c.bytes.data() != nullptr ? c.bytes : std::string_view("", 0));
-        break;
-    }
-    ++index;
-  }
+  for (const cell& c : columns)
+    bind_cell(s, index++, c);
   s.bind(index, row_checksum(table, columns));
   return s.run();
 }
@@ -338,7 +354,8 @@ void verify_table(database& db, std::string_view table, Add&& add) {
     add(std::string(table) + " has no checksum column");
     return;
   }
-  auto q = db.prepare(select_sql(*shape, table, false, true) + " ORDER BY rowid");
+  auto q = db.prepare(select_sql(*shape, table, false, !shape->view) +
+                      (shape->view ? " ORDER BY id" : " ORDER BY rowid"));
   if (!q) {
     add("cannot read " + std::string(table) + ": " + q.error().message);
     return;

@@ -97,6 +97,10 @@ std::string key_text(std::string_view column, const cell& value);
 // or more key_text()s separated by spaces.
 std::string checksum_problem(std::string_view table, std::string_view key, row_verdict v);
 
+// Binds `c` as parameter `index` of `s` (text and blobs without a copy:
+// they must outlive the statement's run).
+void bind_cell(statement& s, int index, const cell& c);
+
 // Binds `columns` as parameters 1..n of `s` (text and blobs without a copy:
 // they must live until it returns) and the row's checksum as n+1, then runs
 // it (step to SQLITE_DONE, reset).

@@ -75,7 +75,8 @@ sqlite_store::~sqlite_store() {
   insert_entry_ = {};
   upsert_account_ = {};
   update_lot_ = {};
-  upsert_lot_ = {};
+  insert_lot_terms_ = {};
+  insert_lot_amounts_ = {};
   upsert_hold_ = {};
   upsert_charge_ = {};
   insert_idempotency_ = {};
@@ -224,31 +225,27 @@ std::expected<void, store_error> sqlite_store::prepare_statements() {
        "excluded.created_at, updated_at = excluded.updated_at, topup_armed = "
        "excluded.topup_armed, topup_period_start = excluded.topup_period_start, topup_count = "
        "excluded.topup_count, checksum = excluded.checksum"},
-      // A lot's account never changes, and is not SET on a conflict: SQLite
-      // rewrites an index entry whose column a SET names, even to the same
-      // value, and lots_account's entry is one random page per charge. The
-      // row's checksum still covers the account bound here, so a row whose
-      // account differed would be named by the checksum checks.
       // A lot that exists (every charge's, every capture's): one UPDATE by
-      // rowid. The upsert below pays a failed insert first, then the update.
-      // The same parameters (?2, the account, bound but not SET).
+      // rowid of what a lot's life changes, its status and its five
+      // amounts, in `lot_amounts` (schema migration 11): a narrow row, half
+      // the instructions of the whole one and a third of its pages
+      // (docs/performance.md, "The store's cost per charge, counted"). Its
+      // account and terms are written once, by the inserts below, and
+      // never change (nor is lots_account's entry rewritten). The checksum
+      // is the whole row's, as the ledger holds it, so a row whose account
+      // or terms were altered outside creditd stays named by the checksum
+      // checks of the `lots` view.
       {&update_lot_,
-       "UPDATE lots SET kind = ?3, status = ?4, priority = ?5, amount = ?6, remaining = ?7, "
-       "held = ?8, spent = ?9, expired = ?10, voided = ?11, effective_at = ?12, expires_at = "
-       "?13, created_at = ?14, scope = ?15, source = ?16, reason = ?17, cost_basis = ?18, "
-       "currency = ?19, checksum = ?20 WHERE id = ?1"},
-      {&upsert_lot_,
-       "INSERT INTO lots (id, account, kind, status, priority, amount, remaining, held, spent, "
-       "expired, voided, effective_at, expires_at, created_at, scope, source, reason, cost_basis, "
-       "currency, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-       "?15, ?16, ?17, ?18, ?19, ?20) ON CONFLICT (id) DO UPDATE SET "
-       "kind = excluded.kind, status = excluded.status, priority = excluded.priority, amount = "
-       "excluded.amount, remaining = excluded.remaining, held = excluded.held, spent = "
-       "excluded.spent, expired = excluded.expired, voided = excluded.voided, effective_at = "
-       "excluded.effective_at, expires_at = excluded.expires_at, created_at = "
-       "excluded.created_at, scope = excluded.scope, source = excluded.source, reason = "
-       "excluded.reason, cost_basis = excluded.cost_basis, currency = excluded.currency, "
-       "checksum = excluded.checksum"},
+       "UPDATE lot_amounts SET status = ?2, remaining = ?3, held = ?4, spent = ?5, expired = ?6, "
+       "voided = ?7, checksum = ?8 WHERE id = ?1"},
+      // A new lot: its terms, then its amounts.
+      {&insert_lot_terms_,
+       "INSERT INTO lot_terms (id, account, kind, priority, amount, effective_at, expires_at, "
+       "created_at, scope, source, reason, cost_basis, currency) VALUES (?1, ?2, ?3, ?4, ?5, "
+       "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"},
+      {&insert_lot_amounts_,
+       "INSERT INTO lot_amounts (id, status, remaining, held, spent, expired, voided, checksum) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
       {&upsert_hold_,
        "INSERT INTO holds (id, account, status, amount, captured, parts, operation, dimensions, "
        "reference, created_at, expires_at, closed_at, charge_id, postpaid_period, quantity, "
@@ -607,11 +604,28 @@ std::expected<void, store_error> sqlite_store::put_lot(const ledger::lot& l,
       cell::of(l.currency),
   };
   ++lot_rows_written_;
-  if (auto r = check_db(run_with_checksum(update_lot_, "lots", row), "cannot write lot"); !r)
-    return r;
+  // The checksum of the whole row (the `lots` view's), bound with the
+  // columns of `lot_amounts`.
+  const std::int64_t checksum = row_checksum("lots", row);
+  update_lot_.bind(1, static_cast<std::int64_t>(l.id));
+  update_lot_.bind_static(2, ledger::to_string(l.status));
+  update_lot_.bind(3, l.remaining);
+  update_lot_.bind(4, l.held);
+  update_lot_.bind(5, l.spent);
+  update_lot_.bind(6, l.expired);
+  update_lot_.bind(7, l.voided);
+  update_lot_.bind(8, checksum);
+  if (auto r = check_db(update_lot_.run(), "cannot write lot"); !r) return r;
   if (db_.changes() > 0) return {};
-  if (auto r = check_db(run_with_checksum(upsert_lot_, "lots", row), "cannot write lot"); !r)
-    return r;
+  int at = 1;
+  for (std::size_t i : {0, 1, 2, 4, 5, 11, 12, 13, 14, 15, 16, 17, 18})
+    bind_cell(insert_lot_terms_, at++, row[i]);
+  if (auto r = check_db(insert_lot_terms_.run(), "cannot write lot"); !r) return r;
+  at = 1;
+  for (std::size_t i : {0, 3, 6, 7, 8, 9, 10})
+    bind_cell(insert_lot_amounts_, at++, row[i]);
+  insert_lot_amounts_.bind(at, checksum);
+  if (auto r = check_db(insert_lot_amounts_.run(), "cannot write lot"); !r) return r;
   return {};
 }
 

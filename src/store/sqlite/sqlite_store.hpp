@@ -231,7 +231,8 @@ class sqlite_store final : public store {
   std::unique_ptr<paced_vfs> vfs_;
   database db_;
   statement begin_, commit_, rollback_;
-  statement insert_entry_, upsert_account_, update_lot_, upsert_lot_, upsert_hold_, upsert_charge_;
+  statement insert_entry_, upsert_account_, update_lot_, insert_lot_terms_, insert_lot_amounts_;
+  statement upsert_hold_, upsert_charge_;
   statement insert_idempotency_, expire_idempotency_, upsert_meta_;
   statement upsert_price_, delete_price_, upsert_package_, upsert_plan_, upsert_subscription_;
   statement insert_purchase_, insert_period_, insert_event_;
