@@ -134,8 +134,8 @@ TEST(migration_7, a_schema_6_file_keeps_every_row_and_checksum) {
               std::vector<std::string>{})
         << t;
     for (const std::string& table : std::string(t) == "lots"
-                                       ? std::vector<std::string>{"lot_terms", "lot_amounts"}
-                                       : std::vector<std::string>{t}) {
+                                        ? std::vector<std::string>{"lot_terms", "lot_amounts"}
+                                        : std::vector<std::string>{t}) {
       EXPECT_EQ(rows_of(db, "SELECT count(*) FROM " + table + " WHERE rowid IS NOT " +
                                 (table == "entries" || table == "events" ? "seq" : "id")),
                 std::vector<std::string>{"0"})
