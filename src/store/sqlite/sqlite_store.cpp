@@ -8,8 +8,10 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <map>
+#include <span>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -577,6 +579,17 @@ std::expected<void, store_error> sqlite_store::put_account(const ledger::account
   return {};
 }
 
+namespace {
+
+// The cells of put_lot's `lots` row (the view's column order) that each
+// table of migration 11 holds, in its statements' parameter order; the id
+// is in both. lot_amounts' statements take the whole row's checksum last.
+constexpr std::size_t lot_terms_cells[] = {0, 1, 2, 4, 5, 11, 12, 13, 14, 15, 16, 17, 18};
+constexpr std::size_t lot_amounts_cells[] = {0, 3, 6, 7, 8, 9, 10};
+static_assert(std::size(lot_terms_cells) + std::size(lot_amounts_cells) == 19 + 1);
+
+}  // namespace
+
 std::expected<void, store_error> sqlite_store::put_lot(const ledger::lot& l,
                                                        std::string_view account) {
   std::string scope;
@@ -605,26 +618,20 @@ std::expected<void, store_error> sqlite_store::put_lot(const ledger::lot& l,
   };
   ++lot_rows_written_;
   // The checksum of the whole row (the `lots` view's), bound with the
-  // columns of `lot_amounts`.
+  // columns of `lot_amounts`: the update's parameters are the insert's.
   const std::int64_t checksum = row_checksum("lots", row);
-  update_lot_.bind(1, static_cast<std::int64_t>(l.id));
-  update_lot_.bind_static(2, ledger::to_string(l.status));
-  update_lot_.bind(3, l.remaining);
-  update_lot_.bind(4, l.held);
-  update_lot_.bind(5, l.spent);
-  update_lot_.bind(6, l.expired);
-  update_lot_.bind(7, l.voided);
-  update_lot_.bind(8, checksum);
+  auto bind_cells = [&](statement& s, std::span<const std::size_t> cells) {
+    int at = 1;
+    for (std::size_t i : cells)
+      bind_cell(s, at++, row[i]);
+    return at;
+  };
+  update_lot_.bind(bind_cells(update_lot_, lot_amounts_cells), checksum);
   if (auto r = check_db(update_lot_.run(), "cannot write lot"); !r) return r;
   if (db_.changes() > 0) return {};
-  int at = 1;
-  for (std::size_t i : {0, 1, 2, 4, 5, 11, 12, 13, 14, 15, 16, 17, 18})
-    bind_cell(insert_lot_terms_, at++, row[i]);
+  bind_cells(insert_lot_terms_, lot_terms_cells);
   if (auto r = check_db(insert_lot_terms_.run(), "cannot write lot"); !r) return r;
-  at = 1;
-  for (std::size_t i : {0, 3, 6, 7, 8, 9, 10})
-    bind_cell(insert_lot_amounts_, at++, row[i]);
-  insert_lot_amounts_.bind(at, checksum);
+  insert_lot_amounts_.bind(bind_cells(insert_lot_amounts_, lot_amounts_cells), checksum);
   if (auto r = check_db(insert_lot_amounts_.run(), "cannot write lot"); !r) return r;
   return {};
 }
