@@ -586,7 +586,6 @@ namespace {
 // is in both. lot_amounts' statements take the whole row's checksum last.
 constexpr std::size_t lot_terms_cells[] = {0, 1, 2, 4, 5, 11, 12, 13, 14, 15, 16, 17, 18};
 constexpr std::size_t lot_amounts_cells[] = {0, 3, 6, 7, 8, 9, 10};
-static_assert(std::size(lot_terms_cells) + std::size(lot_amounts_cells) == 19 + 1);
 
 }  // namespace
 
@@ -616,6 +615,9 @@ std::expected<void, store_error> sqlite_store::put_lot(const ledger::lot& l,
       cell::of(l.cost_basis),
       cell::of(l.currency),
   };
+  // Every cell in one of the two tables, the id in both.
+  static_assert(std::size(lot_terms_cells) + std::size(lot_amounts_cells) ==
+                sizeof(row) / sizeof(row[0]) + 1);
   ++lot_rows_written_;
   // The checksum of the whole row (the `lots` view's), bound with the
   // columns of `lot_amounts`: the update's parameters are the insert's.
