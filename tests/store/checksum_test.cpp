@@ -146,25 +146,14 @@ std::string rowid_of(const raw_db& db, const std::string& table) {
   return is_view(db, table) ? "id" : "rowid";
 }
 
-// A view's columns as the tables it joins declare them: `id` the rowid
-// key, NOT NULL where the column's table says so.
+// A view's columns (the one view is `lots`) as the tables it joins declare
+// them: `id` the rowid key, NOT NULL where the column's table says so.
 std::vector<column_info> columns_of(const raw_db& db, const std::string& table) {
-  const bool view = is_view(db, table);
+  const std::string info = is_view(db, table) ? creditd::testing::lots_view_table_info_sql()
+                                              : "PRAGMA table_info(\"" + table + "\")";
   std::vector<column_info> out;
-  for (const auto& row : db.rows("PRAGMA table_info(\"" + table + "\")")) {
-    column_info c{row[1].text, row[2].text, row[3].i != 0, static_cast<int>(row[5].i)};
-    if (view && c.name == "id") {
-      c.type = "INTEGER";
-      c.pk = 1;
-    } else if (view) {
-      c.not_null = !db.rows("SELECT 1 FROM pragma_table_info('lot_terms') WHERE name = '" + c.name +
-                            "' AND \"notnull\" UNION ALL SELECT 1 FROM "
-                            "pragma_table_info('lot_amounts') WHERE name = '" +
-                            c.name + "' AND \"notnull\"")
-                        .empty();
-    }
-    out.push_back(c);
-  }
+  for (const auto& row : db.rows(info))
+    out.push_back({row[1].text, row[2].text, row[3].i != 0, static_cast<int>(row[5].i)});
   return out;
 }
 

@@ -112,15 +112,9 @@ TEST(migration_7, a_schema_6_file_keeps_every_row_and_checksum) {
   for (const char* t : rebuilt) {
     // From migration 11 `lots` is a view of lot_terms and lot_amounts: its
     // columns' NOT NULLs and key are theirs (id the rowid of both).
-    const std::string table_info =
-        std::string(t) == "lots"
-            ? "SELECT v.cid, v.name, v.type, COALESCE(t.\"notnull\", a.\"notnull\", 0), "
-              "v.dflt_value, "
-              "CASE v.name WHEN 'id' THEN 1 ELSE 0 END FROM pragma_table_info('lots') AS v "
-              "LEFT JOIN pragma_table_info('lot_terms') AS t ON t.name = v.name AND v.name <> "
-              "'id' LEFT JOIN pragma_table_info('lot_amounts') AS a ON a.name = v.name AND "
-              "v.name <> 'id' ORDER BY v.cid"
-            : std::string("PRAGMA table_info(") + t + ")";
+    const std::string table_info = std::string(t) == "lots"
+                                       ? creditd::testing::lots_view_table_info_sql()
+                                       : std::string("PRAGMA table_info(") + t + ")";
     for (std::string& c : rows_of(db, table_info)) {
       if (c.starts_with("0|")) {
         // The key: INTEGER now, the rowid itself (no index of its own).

@@ -20,6 +20,18 @@ inline std::string schema_sql_up_to(int version) {
   return sql;
 }
 
+// PRAGMA table_info's rows (cid, name, type, notnull, dflt_value, pk) for
+// the view `lots` of migration 11, as the table it replaced had them: its
+// NOT NULLs are those of lot_terms and lot_amounts, and `id` (the rowid of
+// both) is its key.
+inline std::string lots_view_table_info_sql() {
+  return "SELECT v.cid, v.name, v.type, COALESCE(t.\"notnull\", a.\"notnull\", 0), v.dflt_value, "
+         "CASE v.name WHEN 'id' THEN 1 ELSE 0 END FROM pragma_table_info('lots') AS v "
+         "LEFT JOIN pragma_table_info('lot_terms') AS t ON t.name = v.name AND v.name <> 'id' "
+         "LEFT JOIN pragma_table_info('lot_amounts') AS a ON a.name = v.name AND v.name <> 'id' "
+         "ORDER BY v.cid";
+}
+
 // The SQL that puts the lots of a file made by this creditd back in one
 // table, as migration 7 left them (undoing migration 11's view).
 inline std::string lots_as_a_table_sql() {
