@@ -7,7 +7,8 @@
 // builds (docs/performance.md, "The store's cost per charge, counted").
 //
 //   store_cost [--workload w1|w2|w3] [--accounts N] [--history N]
-//              [--transactions N] [--warm N] [--sets N] [--group N] [--dir DIR]
+//              [--transactions N] [--warm N] [--sets N] [--group N]
+//              [--lot-order id|changed] [--dir DIR]
 //
 // A fresh file in DIR (default: a new directory under $TMPDIR) gets N
 // accounts with a grant each and `history` journal entries spread over
@@ -91,6 +92,7 @@ struct options {
   int warm = 4;
   int sets = 64;
   int group = 64;
+  bool lots_by_id = true;  // --lot-order id (as the applier writes them) or changed
   std::string dir;
 };
 
@@ -129,6 +131,10 @@ options parse(int argc, char** argv) {
       o.sets = static_cast<int>(positive(1));
     } else if (flag == "--group") {
       o.group = static_cast<int>(positive(1));
+    } else if (flag == "--lot-order") {
+      const std::string_view order = v;
+      if (order != "id" && order != "changed") die("--lot-order is id or changed");
+      o.lots_by_id = order == "id";
     } else if (flag == "--dir") {
       o.dir = v;
     } else {
@@ -218,17 +224,27 @@ int main(int argc, char** argv) {
         }
         batch.push_back(l.take_changes());
       }
-      // Each changed lot once, its last copy, in id order: what the applier
-      // writes at a transaction's end with --lot-lag-records 0.
+      // Each changed lot once, its last copy: in id order, as the applier
+      // writes them at a transaction's end with --lot-lag-records 0
+      // (lot_backlog::due), or with --lot-order changed in the order of
+      // their first change, as it wrote them before.
       std::map<ledger::object_id, const ledger::lot*> last;
+      std::vector<ledger::object_id> first_changed;
       for (const ledger::change_set& cs : batch) {
-        for (const ledger::lot& lot : cs.lots)
-          last[lot.id] = &lot;
+        for (const ledger::lot& lot : cs.lots) {
+          auto [at, fresh] = last.insert_or_assign(lot.id, &lot);
+          if (fresh) first_changed.push_back(lot.id);
+        }
       }
       std::vector<store::sqlite::sqlite_store::lot_write> lots;
       lots.reserve(last.size());
-      for (const auto& [id, lot] : last)
-        lots.push_back({lot, lot->owner->id});
+      if (o.lots_by_id) {
+        for (const auto& [id, lot] : last)
+          lots.push_back({lot, lot->owner->id});
+      } else {
+        for (ledger::object_id id : first_changed)
+          lots.push_back({last[id], last[id]->owner->id});
+      }
       const store::sqlite::sqlite_store::lot_writes writes{lots, static_cast<std::uint64_t>(k + 1)};
       std::vector<const ledger::change_set*> sets;
       for (const ledger::change_set& cs : batch)

@@ -133,10 +133,53 @@ TEST(lot_backlog, excess_gives_the_oldest_past_the_bound_for_the_transaction_to_
   // writes every one held (no lag), the transaction's mark its last record.
   b.take(record({{1, 60}}), 3, 10);
   const auto w = b.due(3, false);
-  EXPECT_EQ(rows(w), (strings{"2:80@alice", "3:70@alice", "1:60@alice"}));
+  EXPECT_EQ(rows(w), (strings{"1:60@alice", "2:80@alice", "3:70@alice"}));
   EXPECT_EQ(w.lots_seq, 3u);
   b.written();
   EXPECT_TRUE(b.empty());
+}
+
+// The rows come in lot id order, the order of the file's pages, whatever
+// order the lots were charged in; which lots are written is still decided
+// by the age of their changes, oldest first.
+TEST(lot_backlog, rows_are_written_in_id_order_the_oldest_changes_chosen) {
+  {
+    lot_backlog b({.lag_records = 0});
+    b.take(record({{5, 50}, {3, 30}}), 1, 10);
+    b.take(record({{9, 90}, {1, 10}}, bob), 2, 10);
+    const auto w = b.due(2, false);
+    EXPECT_EQ(rows(w), (strings{"1:10@bob", "3:30@alice", "5:50@alice", "9:90@bob"}));
+    EXPECT_EQ(w.lots_seq, 2u);
+    b.written();
+    EXPECT_TRUE(b.empty());
+  }
+  {
+    lot_backlog b({.lag_records = 1000, .lag_bytes = 1u << 30, .lots_max = 2});
+    b.take(record({{9, 90}, {4, 40}}), 1, 10);
+    b.take(record({{7, 70}}), 2, 10);
+    b.take(record({{1, 10}}), 3, 10);
+    // Past the bound by two: lots 9 and 4, changed first, in id order.
+    const auto w = b.due(3, false);
+    EXPECT_EQ(rows(w), (strings{"4:40@alice", "9:90@alice"}));
+    EXPECT_EQ(w.lots_seq, 1u);  // lot 7 waits since record 2
+    b.written();
+    EXPECT_EQ(b.size(), 2u);
+    EXPECT_FALSE(b.find(9).has_value());
+    EXPECT_FALSE(b.find(4).has_value());
+    ASSERT_TRUE(b.find(7).has_value());
+    ASSERT_TRUE(b.find(1).has_value());
+    // excess() the same way: the oldest past the bound, in id order.
+    b.take(record({{8, 80}, {2, 20}}), 4, 10);
+    const auto early = b.excess();
+    ASSERT_EQ(early.size(), 2u);
+    EXPECT_EQ(early[0].lot->id, 1u);
+    EXPECT_EQ(early[1].lot->id, 7u);
+    b.written();
+    EXPECT_EQ(b.size(), 2u);
+    EXPECT_TRUE(b.find(8).has_value());
+    EXPECT_TRUE(b.find(2).has_value());
+    EXPECT_FALSE(b.find(7).has_value());
+  }
 }
 
 // The backlog's table of held lots, against a map: lots taken again and

@@ -63,13 +63,13 @@ class lot_backlog {
   void take(const ledger::change_set& set, std::uint64_t seq);
   void end_record(std::size_t bytes) { bytes_ += bytes; }
   // The lots to write in the transaction that applies the records up to
-  // `last_seq`: those held past the limits, or every one when `all`, and
-  // the lots' mark once they are written (last_seq when nothing stays held).
-  // The rows point into the backlog: valid until the next call.
+  // `last_seq`: those held past the limits, or every one when `all`, in id
+  // order, and the lots' mark once they are written (last_seq when nothing
+  // stays held). The rows point into the backlog: valid until the next call.
   sqlite::sqlite_store::lot_writes due(std::uint64_t last_seq, bool all);
   // The oldest held lots beyond lots_max, for a transaction to write before
-  // its end (the log's applier, part by part). The rows point into the
-  // backlog: valid until the next call.
+  // its end (the log's applier, part by part), in id order. The rows point
+  // into the backlog: valid until the next call.
   std::span<const sqlite::sqlite_store::lot_write> excess();
   // That transaction committed (or, after excess(), the rows are written
   // into it): forgets the lots due() or excess() returned.
@@ -108,6 +108,8 @@ class lot_backlog {
   const slot* find_slot(ledger::object_id id) const;
   void insert_slot(ledger::object_id id, std::uint64_t pos);
   void erase_slot(ledger::object_id id);
+  // rows_ in lot id order, the order the file's pages are in.
+  void sort_rows();
 
   lot_backlog_limits limits_;
   held& at(std::uint64_t pos) { return held_[head_ + (pos - front_)]; }
