@@ -125,7 +125,12 @@ class lot_backlog {
   std::uint64_t front_ = 0;
   std::vector<slot> slots_;                            // a power of two of them, or none
   std::vector<sqlite::sqlite_store::lot_write> rows_;  // due()'s
-  std::uint64_t bytes_ = 0;                            // payload bytes taken so far
+  struct keyed_row {
+    ledger::object_id id = 0;
+    sqlite::sqlite_store::lot_write row;
+  };
+  std::vector<keyed_row> by_id_;  // sort_rows()'s
+  std::uint64_t bytes_ = 0;       // payload bytes taken so far
 };
 
 }  // namespace creditd::store::log
