@@ -232,8 +232,7 @@ int main(int argc, char** argv) {
       std::vector<ledger::object_id> first_changed;
       for (const ledger::change_set& cs : batch) {
         for (const ledger::lot& lot : cs.lots) {
-          auto [at, fresh] = last.insert_or_assign(lot.id, &lot);
-          if (fresh) first_changed.push_back(lot.id);
+          if (last.insert_or_assign(lot.id, &lot).second) first_changed.push_back(lot.id);
         }
       }
       std::vector<store::sqlite::sqlite_store::lot_write> lots;
@@ -242,8 +241,10 @@ int main(int argc, char** argv) {
         for (const auto& [id, lot] : last)
           lots.push_back({lot, lot->owner->id});
       } else {
-        for (ledger::object_id id : first_changed)
-          lots.push_back({last[id], last[id]->owner->id});
+        for (ledger::object_id id : first_changed) {
+          const ledger::lot* lot = last.at(id);
+          lots.push_back({lot, lot->owner->id});
+        }
       }
       const store::sqlite::sqlite_store::lot_writes writes{lots, static_cast<std::uint64_t>(k + 1)};
       std::vector<const ledger::change_set*> sets;

@@ -116,10 +116,9 @@ void lot_backlog::sort_rows() {
   // Which rows are written stays a prefix of held_ (written() counts them).
   // Sorted with each id beside its row: the held lots are read once, in
   // their order, not at random by every comparison.
-  by_id_.clear();
-  by_id_.reserve(rows_.size());
-  for (const auto& r : rows_)
-    by_id_.push_back({r.lot->id, r});
+  by_id_.resize(rows_.size());
+  for (std::size_t i = 0; i < rows_.size(); ++i)
+    by_id_[i] = {rows_[i].lot->id, rows_[i]};
   std::sort(by_id_.begin(), by_id_.end(),
             [](const keyed_row& a, const keyed_row& b) { return a.id < b.id; });
   for (std::size_t i = 0; i < by_id_.size(); ++i)
