@@ -64,6 +64,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -213,6 +214,32 @@ double bench_core(std::size_t accounts, std::uint64_t charges, bool hot) {
               static_cast<unsigned long long>(charges), secs, l.account_count(), rss_mib());
   return static_cast<double>(charges) / secs;
 }
+
+// The requests' log (--log; cell_check.hpp), kept in chunks of 4 MiB.
+// Appending never moves what was written: a single std::string doubled
+// past 32 and 64 MiB in a cell and copied itself on the client loop's
+// thread, onto pages touched for the first time, while every request
+// waited for the loop to send its next one.
+class request_log {
+ public:
+  // The chunk to append a line of at most `bytes` to.
+  std::string& room(std::size_t bytes) {
+    if (chunks_.empty() || chunks_.back().size() + bytes > chunks_.back().capacity()) {
+      chunks_.emplace_back();
+      chunks_.back().reserve(std::max(chunk_bytes, bytes));
+    }
+    return chunks_.back();
+  }
+  bool write(std::ostream& out) const {
+    for (const std::string& c : chunks_)
+      out.write(c.data(), static_cast<std::streamsize>(c.size()));
+    return static_cast<bool>(out.flush());
+  }
+
+ private:
+  static constexpr std::size_t chunk_bytes = std::size_t{4} << 20;
+  std::vector<std::string> chunks_;
+};
 
 // ---- Durable, closed loop.
 
@@ -407,8 +434,9 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
   // Acknowledged per account: charges and captures (spent), holds - captures (held).
   std::vector<account_before> acked(accounts);
   std::vector<std::uint32_t> latencies_us;
-  latencies_us.reserve(1 << 20);
-  std::string log;  // the requests, for --check-cell (cell_check.hpp); thread 1
+  latencies_us.reserve(1 << 22);
+  request_log log;   // the requests, for --check-cell (cell_check.hpp); thread 1
+  std::string line;  // one request's line of it
   // requests: of the measured window (sent after the warm-up), as the
   // latencies; requests_all: the warm-up's too, as every other count.
   std::uint64_t requests = 0, requests_all = 0, sent = 0, acks = 0;
@@ -475,8 +503,8 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
           ++requests;
         }
         const char* outcome = c->ok ? "ok" : c->refused ? "refused" : "error";
-        log +=
-            "1\t" + std::to_string(c->n) + "\t" + c->name() + "\t" + *c->account + "\t" + outcome;
+        line.assign("1\t").append(std::to_string(c->n)).append("\t").append(c->name());
+        line.append("\t").append(*c->account).append("\t").append(outcome);
         switch (c->kind) {
           case op::charge:
             c->ok ? ++n.charges : ++n.refused;
@@ -498,11 +526,13 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
             if (!c->ok) die("a balance read failed");
             ++n.reads;
             // Whole credits: a fraction cannot be a balance here, and shows as a mismatch.
-            log += "\t" + std::to_string(c->value / credit) + (c->value % credit ? ".5" : "") +
-                   "\t" + std::to_string(c->lo_acks) + "\t" + std::to_string(sent);
+            line.append("\t").append(std::to_string(c->value / credit));
+            line.append(c->value % credit ? ".5" : "").append("\t");
+            line.append(std::to_string(c->lo_acks)).append("\t").append(std::to_string(sent));
             break;
         }
-        log += '\n';
+        line += '\n';
+        log.room(line.size()).append(line);
         // w3 finishes the generation it started, so no hold stays open.
         if (now < deadline || c->holding)
           next(*c);
@@ -518,8 +548,7 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
   }
   if (!log_path.empty()) {
     std::ofstream out(log_path);
-    out << log;
-    if (!out.flush()) die("cannot write " + log_path);
+    if (!log.write(out)) die("cannot write " + log_path);
   }
 
   // Correctness: the model agreed with every request as it was applied; the
