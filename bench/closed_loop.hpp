@@ -36,6 +36,36 @@ inline const char* program = "load";
   std::exit(1);
 }
 
+// The requests' log for `ledger_bench --check-cell`: a request's line is
+// built in `line` and end_line() moves it into chunks of 4 MiB, which are
+// never moved again. A single std::string doubled past 32 and 64 MiB inside
+// a cell and copied itself on the client's thread, onto pages touched for
+// the first time, while no request was sent.
+class request_log {
+ public:
+  std::string line;  // the request being logged, without its '\n'
+
+  void end_line() {
+    line += '\n';
+    if (chunks_.empty() || chunks_.back().size() + line.size() > chunks_.back().capacity()) {
+      chunks_.emplace_back();
+      chunks_.back().reserve(std::max(chunk_bytes, line.size()));
+    }
+    chunks_.back().append(line);
+    line.clear();
+  }
+  // False when a write failed.
+  bool write(std::FILE* f) const {
+    for (const std::string& c : chunks_)
+      if (std::fwrite(c.data(), 1, c.size(), f) != c.size()) return false;
+    return true;
+  }
+
+ private:
+  static constexpr std::size_t chunk_bytes = std::size_t{4} << 20;
+  std::vector<std::string> chunks_;
+};
+
 // One thread's counts, its requests' log lines and latencies. `requests`
 // and the latencies are of the measured window only (sent after the
 // warm-up); every other count, and the log, are of the whole run (the
@@ -45,7 +75,7 @@ struct totals {
                 errors = 0;
   std::uint64_t requests_all = 0;    // the warm-up's too
   std::uint64_t sent = 0, acks = 0;  // numbered requests sent; charges and holds acknowledged
-  std::string log;                   // the requests, for --check-cell
+  request_log log;                   // the requests, for --check-cell
   std::vector<std::uint32_t> latencies_us;
 };
 
@@ -150,9 +180,10 @@ int run_and_report(std::size_t threads, std::size_t connections, double warmup, 
   if (!log_path.empty()) {
     std::FILE* f = std::fopen(log_path.c_str(), "w");
     if (f == nullptr) die("cannot write " + log_path);
+    bool ok = true;
     for (const totals& t : per)
-      std::fwrite(t.log.data(), 1, t.log.size(), f);
-    if (std::fclose(f) != 0) die("cannot write " + log_path);
+      ok = t.log.write(f) && ok;
+    if (std::fclose(f) != 0 || !ok) die("cannot write " + log_path);
   }
   std::sort(all.latencies_us.begin(), all.latencies_us.end());
   auto pct = [&](double p) -> double {

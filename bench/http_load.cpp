@@ -247,8 +247,9 @@ void run_thread(const options& o, std::size_t conns, std::uint64_t thread_no,
         std::fprintf(stderr, "http_load: unexpected reply %d to a request: %.*s\n", r.status,
                      static_cast<int>(std::min<std::size_t>(r.body.size(), 300)), r.body.data());
       static constexpr const char* names[] = {"charge", "hold", "capture", "read"};
-      t.log += thread_id + "\t" + std::to_string(c.n) + "\t" + names[static_cast<int>(c.kind)] +
-               "\t" + c.account + "\t" + outcome;
+      t.log.line.append(thread_id).append("\t").append(std::to_string(c.n)).append("\t");
+      t.log.line.append(names[static_cast<int>(c.kind)]).append("\t").append(c.account);
+      t.log.line.append("\t").append(outcome);
       switch (c.kind) {
         case op::charge:
           if (ok) ++t.charges, ++t.acks;
@@ -271,13 +272,14 @@ void run_thread(const options& o, std::size_t conns, std::uint64_t thread_no,
         case op::read:
           if (ok) {
             ++t.reads;
-            t.log += "\t";
-            t.log += value;
-            t.log += "\t" + std::to_string(c.lo_acks) + "\t" + std::to_string(t.sent);
+            t.log.line.append("\t").append(value).append("\t");
+            t.log.line.append(std::to_string(c.lo_acks))
+                .append("\t")
+                .append(std::to_string(t.sent));
           }
           break;
       }
-      t.log += '\n';
+      t.log.end_line();
       c.in.clear();
       if (now < window.deadline || c.holding) {
         next(c);

@@ -62,9 +62,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
-#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -214,32 +212,6 @@ double bench_core(std::size_t accounts, std::uint64_t charges, bool hot) {
               static_cast<unsigned long long>(charges), secs, l.account_count(), rss_mib());
   return static_cast<double>(charges) / secs;
 }
-
-// The requests' log (--log; cell_check.hpp), kept in chunks of 4 MiB.
-// Appending never moves what was written: a single std::string doubled
-// past 32 and 64 MiB in a cell and copied itself on the client loop's
-// thread, onto pages touched for the first time, while every request
-// waited for the loop to send its next one.
-class request_log {
- public:
-  // The chunk to append a line of at most `bytes` to.
-  std::string& room(std::size_t bytes) {
-    if (chunks_.empty() || chunks_.back().size() + bytes > chunks_.back().capacity()) {
-      chunks_.emplace_back();
-      chunks_.back().reserve(std::max(chunk_bytes, bytes));
-    }
-    return chunks_.back();
-  }
-  bool write(std::ostream& out) const {
-    for (const std::string& c : chunks_)
-      out.write(c.data(), static_cast<std::streamsize>(c.size()));
-    return static_cast<bool>(out.flush());
-  }
-
- private:
-  static constexpr std::size_t chunk_bytes = std::size_t{4} << 20;
-  std::vector<std::string> chunks_;
-};
 
 // ---- Durable, closed loop.
 
@@ -435,8 +407,8 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
   std::vector<account_before> acked(accounts);
   std::vector<std::uint32_t> latencies_us;
   latencies_us.reserve(1 << 22);
-  request_log log;   // the requests, for --check-cell (cell_check.hpp); thread 1
-  std::string line;  // one request's line of it
+  // The requests, for --check-cell (cell_check.hpp); thread 1.
+  bench::closed_loop::request_log log;
   // requests: of the measured window (sent after the warm-up), as the
   // latencies; requests_all: the warm-up's too, as every other count.
   std::uint64_t requests = 0, requests_all = 0, sent = 0, acks = 0;
@@ -503,7 +475,8 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
           ++requests;
         }
         const char* outcome = c->ok ? "ok" : c->refused ? "refused" : "error";
-        line.assign("1\t").append(std::to_string(c->n)).append("\t").append(c->name());
+        std::string& line = log.line;
+        line.append("1\t").append(std::to_string(c->n)).append("\t").append(c->name());
         line.append("\t").append(*c->account).append("\t").append(outcome);
         switch (c->kind) {
           case op::charge:
@@ -531,8 +504,7 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
             line.append(std::to_string(c->lo_acks)).append("\t").append(std::to_string(sent));
             break;
         }
-        line += '\n';
-        log.room(line.size()).append(line);
+        log.end_line();
         // w3 finishes the generation it started, so no hold stays open.
         if (now < deadline || c->holding)
           next(*c);
@@ -547,8 +519,10 @@ int bench_durable(const std::string& path, const std::string& workload, std::siz
     cpu_us += process_cpu_us();
   }
   if (!log_path.empty()) {
-    std::ofstream out(log_path);
-    if (!log.write(out)) die("cannot write " + log_path);
+    std::FILE* f = std::fopen(log_path.c_str(), "w");
+    if (f == nullptr) die("cannot write " + log_path);
+    const bool ok = log.write(f);
+    if (std::fclose(f) != 0 || !ok) die("cannot write " + log_path);
   }
 
   // Correctness: the model agreed with every request as it was applied; the

@@ -187,8 +187,9 @@ void run_thread(const options& o, std::size_t conns, std::uint64_t seed, const c
       if (r.error) {
         if (t.errors++ == 0) std::fprintf(stderr, "redis_load: error reply: %s\n", r.text.c_str());
       }
-      t.log += thread_id + "\t" + std::to_string(c.n) + "\t" + names[static_cast<int>(c.kind)] +
-               "\t" + c.account + "\t" + outcome;
+      t.log.line.append(thread_id).append("\t").append(std::to_string(c.n)).append("\t");
+      t.log.line.append(names[static_cast<int>(c.kind)]).append("\t").append(c.account);
+      t.log.line.append("\t").append(outcome);
       switch (c.kind) {
         case op::charge:
           if (!r.error) r.value >= 0 ? ++t.charges : ++t.refused;
@@ -213,12 +214,14 @@ void run_thread(const options& o, std::size_t conns, std::uint64_t seed, const c
           if (!r.error && r.value < 0) die("a balance read found no account");
           if (!r.error) {
             ++t.reads;
-            t.log += "\t" + std::to_string(r.value) + "\t" + std::to_string(c.lo_acks) + "\t" +
-                     std::to_string(t.sent);
+            t.log.line.append("\t").append(std::to_string(r.value)).append("\t");
+            t.log.line.append(std::to_string(c.lo_acks))
+                .append("\t")
+                .append(std::to_string(t.sent));
           }
           break;
       }
-      t.log += '\n';
+      t.log.end_line();
       if (now < window.deadline || c.holding) {
         next(c);
       } else {
