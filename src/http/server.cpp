@@ -209,6 +209,9 @@ class request_reader final : public bhttp::basic_parser<true> {
   void on_response_impl(int, beast::string_view, int, beast::error_code&) override {}
   void on_field_impl(bhttp::field name, beast::string_view name_string, beast::string_view value,
                      beast::error_code&) override {
+    // A chunked body's trailer fields are not the request's headers: a key
+    // or an Idempotency-Key counts only in the header.
+    if (is_header_done()) return;
     std::string* to = nullptr;
     bool* seen = nullptr;
     if (name == bhttp::field::authorization) {
@@ -370,6 +373,14 @@ class session final : public session_base, public std::enable_shared_from_this<s
           ec = bhttp::error::header_limit;
           return parsed::refused;
         }
+        // After the header, what basic_parser waits for whole is a chunk's
+        // size line (with its extensions) or the trailer, and it bounds
+        // neither: the bytes it leaves unparsed are held to the header's
+        // limit, or a client could grow this buffer until the read timeout.
+        if (reader_->is_header_done() && buffer_.size() > header_max) {
+          ec = bhttp::error::bad_chunk;
+          return parsed::refused;
+        }
         return parsed::need_more;
       }
       if (ec) return parsed::refused;
@@ -440,6 +451,12 @@ class session final : public session_base, public std::enable_shared_from_this<s
     if (ec == bhttp::error::header_limit)
       return error_response(431, "headers_too_large",
                             "the request headers are larger than the limit");
+    if (ec == bhttp::error::bad_chunk) {
+      return error_response(400, "invalid_request",
+                            "malformed chunked body (a chunk's size line, and the trailer, may "
+                            "take at most " +
+                                std::to_string(srv_.options().header_bytes_max) + " bytes)");
+    }
     return error_response(400, "invalid_request", "malformed HTTP request");
   }
 

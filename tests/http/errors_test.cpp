@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 
 #include "http_fixture.hpp"
@@ -418,6 +419,43 @@ TEST(http_errors, headers_over_16_kib_431_on_plain_http) {
   EXPECT_EQ(state(c, "a"), before);
   // Just under the limit the same request is served.
   auto ok = raw_exchange(fx.srv.port(), with_padding(15 << 10));
+  EXPECT_EQ(ok.status, 201u) << ok.body;
+  EXPECT_EQ(available(c, "a"), "9");
+}
+
+// Beast's basic_parser bounds neither a chunk's size line (with its
+// extensions) nor the trailer: it waits for either whole, however long. The
+// server holds what is left unparsed to the header's limit (16 KiB), so a
+// client that never ends one is refused with 400 at once, not buffered until
+// the read timeout. A chunked request with an extension and a trailer within
+// the limits is served, and a trailer's Authorization is not the header's.
+TEST(http_errors, a_chunk_size_line_or_trailer_past_16_kib_is_refused_not_buffered) {
+  ten_credits_on_a fx;
+  http_client& c = fx.c;
+  const std::string head = "POST /v1/accounts/a/charges HTTP/1.1\r\nHost: x\r\n";
+  const std::string auth = "Authorization: Bearer " + admin_key + "\r\n";
+  const std::string framing =
+      "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string body = R"({"operation":"x","amount":1})";
+  char hex[16];
+  const auto end = std::to_chars(hex, hex + sizeof hex, body.size(), 16).ptr;
+  const std::string chunk = std::string(hex, end) + ";name=value\r\n" + body + "\r\n";
+  for (const std::string& endless :
+       {std::string("1;ext="), chunk + "0\r\nX-Trailer: ", chunk + "0;ext="}) {
+    SCOPED_TRACE(endless.substr(0, 12));
+    auto r =
+        raw_exchange(fx.srv.port(), head + auth + framing + endless + std::string(20 << 10, 'a'));
+    EXPECT_EQ(r.status, 400u) << r.body;
+    EXPECT_EQ(r.error_code(), "invalid_request");
+    EXPECT_NE(r.body.find("chunk"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(state(c, "a"), fx.before);
+  // The key only in the trailer: the request has none.
+  auto trailer_key = raw_exchange(fx.srv.port(), head + framing + chunk + "0\r\n" + auth + "\r\n");
+  EXPECT_EQ(trailer_key.status, 401u) << trailer_key.body;
+  EXPECT_EQ(state(c, "a"), fx.before);
+  auto ok =
+      raw_exchange(fx.srv.port(), head + auth + framing + chunk + "0\r\nX-Trailer: t\r\n\r\n");
   EXPECT_EQ(ok.status, 201u) << ok.body;
   EXPECT_EQ(available(c, "a"), "9");
 }
