@@ -19,11 +19,8 @@ using ledger::id_kind;
 using ledger::micros;
 
 service::reply_fn reply_to(call& c) {
-  return [done = std::move(c.done)](service::reply r) {
-    response out = to_response(std::move(r));
-    if (out.replayed) out.headers.emplace_back("Idempotent-Replayed", "true");
-    done(std::move(out));
-  };
+  // A replay's Idempotent-Replayed is the server's to write (out.replayed).
+  return [done = std::move(c.done)](service::reply r) { done(to_response(std::move(r))); };
 }
 
 service::service& svc(api& a) {

@@ -162,18 +162,24 @@ const desc::field* find_field(std::span<const desc::field> fields, std::string_v
 void write_described(std::string& out, const jvalue& v, const desc::field& f);
 
 // An object whose members are described by `fields` (undescribed members
-// are written as sent).
+// are written as sent). A null where the field is not nullable is left out:
+// check_fields() and the handlers take it as absent, so the two are one
+// request (a null that clears a nullable field is not).
 void write_object(std::string& out, const jvalue& v, std::span<const desc::field> fields) {
   const auto sorted = sorted_members(v);
   out.push_back('{');
-  for (std::size_t i = 0; i < sorted.size(); ++i) {
-    if (i) out.push_back(',');
-    util::append_json_string(out, sorted[i]->first);
+  bool first = true;
+  for (const auto* member : sorted) {
+    const desc::field* f = find_field(fields, member->first);
+    if (f != nullptr && !f->nullable && member->second.is_null()) continue;
+    if (!first) out.push_back(',');
+    first = false;
+    util::append_json_string(out, member->first);
     out.push_back(':');
-    if (const desc::field* f = find_field(fields, sorted[i]->first)) {
-      write_described(out, sorted[i]->second, *f);
+    if (f != nullptr) {
+      write_described(out, member->second, *f);
     } else {
-      write_canonical(out, sorted[i]->second);
+      write_canonical(out, member->second);
     }
   }
   out.push_back('}');

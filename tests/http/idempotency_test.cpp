@@ -13,6 +13,59 @@ std::map<std::string, std::string> key(const std::string& k) {
 }
 }  // namespace
 
+// A replay says so once, whatever the route answered it: one
+// Idempotent-Replayed field (the client joins a repeated one as "true, true").
+TEST(http_idempotency, a_replay_carries_one_idempotent_replayed_field) {
+  live_server srv;
+  http_client c(srv.port(), admin_key);
+  put_account(c, "a");
+  grant(c, "a", "10");
+  const std::pair<std::string, std::string> calls[] = {
+      {"/v1/accounts/a/lots", R"({"amount":5,"kind":"promo"})"},
+      {"/v1/accounts/a/charges", R"({"operation":"image.generate","amount":1})"},
+      {"/v1/accounts/a/holds", R"({"operation":"image.generate","amount":1})"},
+      {"/v1/accounts/a/adjustments", R"({"amount":1,"reason":"goodwill"})"},
+  };
+  int n = 0;
+  for (const auto& [target, body] : calls) {
+    const std::string k = "once-" + std::to_string(n++);
+    auto first = c.post(target, body, key(k));
+    ASSERT_LT(first.status, 300u) << target << ": " << first.body;
+    EXPECT_EQ(first.headers.count("idempotent-replayed"), 0u) << target;
+    auto again = c.post(target, body, key(k));
+    EXPECT_EQ(again.status, first.status) << target;
+    EXPECT_EQ(again.body, first.body) << target;
+    EXPECT_EQ(again.headers["idempotent-replayed"], "true") << target;
+  }
+}
+
+// A null where a field is not nullable is taken as absent, so a body with
+// it and one without are the same request, both ways round, on the fast
+// charge path and the general one.
+TEST(http_idempotency, a_null_field_is_the_same_request_as_an_absent_one) {
+  live_server srv;
+  http_client c(srv.port(), admin_key);
+  put_account(c, "a");
+  grant(c, "a", "10");
+  const std::pair<std::string, std::string> pairs[] = {
+      {R"({"operation":"image.generate","amount":1})",
+       R"({"operation":"image.generate","amount":1,"reference":null,"metadata":null})"},
+      {R"({"operation":"image.generate","amount":1,"urgent":null})",
+       R"({"operation":"image.generate","amount":1})"},
+  };
+  int n = 0;
+  for (const auto& [first_body, second_body] : pairs) {
+    const std::string k = "null-" + std::to_string(n++);
+    auto first = c.post("/v1/accounts/a/charges", first_body, key(k));
+    ASSERT_EQ(first.status, 201u) << first_body << ": " << first.body;
+    auto again = c.post("/v1/accounts/a/charges", second_body, key(k));
+    EXPECT_EQ(again.status, 201u) << second_body << ": " << again.body;
+    EXPECT_EQ(again.body, first.body) << second_body;
+    EXPECT_EQ(again.headers["idempotent-replayed"], "true") << second_body;
+  }
+  EXPECT_EQ(available(c, "a"), "8");
+}
+
 TEST(http_idempotency, replay_returns_the_first_response_and_changes_nothing) {
   live_server srv;
   http_client c(srv.port(), admin_key);

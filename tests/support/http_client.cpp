@@ -26,6 +26,14 @@ void http_reply::set_header(std::string_view name, std::string_view value) {
   headers[lower] = std::string(value);
 }
 
+void http_reply::add_header(std::string_view name, std::string_view value) {
+  std::string lower(name);
+  for (char& c : lower)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto [it, fresh] = headers.try_emplace(lower, value);
+  if (!fresh) (it->second += ", ") += value;
+}
+
 struct http_client::connection {
   boost::asio::io_context io;
   boost::beast::tcp_stream stream{io};

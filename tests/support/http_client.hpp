@@ -21,6 +21,9 @@ struct http_reply {
   std::string error_code() const;
   // Sets a header under its lower-case name.
   void set_header(std::string_view name, std::string_view value);
+  // Adds a field as received: a name sent twice reads "first, second" (RFC
+  // 9110, 5.3), so a check of one value catches a duplicate field.
+  void add_header(std::string_view name, std::string_view value);
 };
 
 // A Beast response with a string body as an http_reply (instantiated where
@@ -31,7 +34,7 @@ http_reply to_reply(const Response& res) {
   out.status = res.result_int();
   out.body = res.body();
   for (const auto& f : res)
-    out.set_header(f.name_string(), f.value());
+    out.add_header(f.name_string(), f.value());
   return out;
 }
 
