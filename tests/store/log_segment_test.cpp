@@ -314,6 +314,38 @@ TEST(log_segment, recycled_segments_are_reused_and_never_replayed) {
   EXPECT_GT(std::stoull(std::filesystem::path(files[0]).stem().string()), 150u);
 }
 
+// A roll recycles the segments whose records are all applied, but not the
+// last before the next is in place: at every step of every roll the
+// directory holds a *.log. Without one, a start beside a file written
+// through the log refuses, taking the log for missing (creditd_main.cpp,
+// "holds no log"): a kill between the recycling and the new segment's
+// rename, with every record applied (a server idle for a while), would
+// leave it unable to start.
+TEST(log_segment, a_roll_with_every_record_applied_leaves_a_segment_file_at_every_step) {
+  temp_dir tmp;
+  const std::string dir = tmp.file("log");
+  std::vector<std::string> bare;  // the steps at which no *.log was there
+  int steps = 0;
+  const segment_log* appended = nullptr;  // set once open: the first segment is made bare
+  segment_log_options opts;
+  opts.dir = dir;
+  opts.segment_bytes = 4096;
+  opts.at_step = [&](std::string_view step) {
+    ++steps;
+    if (appended != nullptr && appended->last_seq() > 0 && segment_files(dir, ".log").empty())
+      bare.emplace_back(step);
+  };
+  auto log = segment_log::open(
+      opts, 0, [](std::uint64_t, std::string_view) { return std::expected<void, std::string>{}; });
+  ASSERT_TRUE(log.has_value()) << log.error();
+  appended = log->get();
+  // Each record appended with every one before it applied.
+  append_n(**log, 1, 100, /*applied_each=*/true);
+  EXPECT_GT(steps, 0) << "no roll";
+  EXPECT_TRUE(bare.empty()) << "no *.log in the directory at the step " << bare.front() << " (and "
+                            << bare.size() - 1 << " more)";
+}
+
 TEST(log_segment, records_left_in_a_recycled_file_never_pass_for_new_ones) {
   // Records of one size: in a reused file, the slot after the last new
   // record holds an old record's header exactly. Its checksum was taken with
@@ -326,10 +358,12 @@ TEST(log_segment, records_left_in_a_recycled_file_never_pass_for_new_ones) {
     for (std::uint64_t i = 1; i <= 100; ++i)
       ASSERT_TRUE(o.log->append(same, i - 1).has_value());
   }
-  // One file, reused again and again: it now starts far past seq 1.
+  // Two files, reused in turn (the last segment is recycled at the roll
+  // after it): the newest now starts far past seq 1.
   const auto files = segment_files(dir, ".log");
-  ASSERT_EQ(files.size() + segment_files(dir, ".free").size(), 1u);
-  EXPECT_GT(std::stoull(std::filesystem::path(files[0]).stem().string()), 50u);
+  ASSERT_EQ(files.size() + segment_files(dir, ".free").size(), 2u);
+  ASSERT_FALSE(files.empty());
+  EXPECT_GT(std::stoull(std::filesystem::path(files.back()).stem().string()), 50u);
   // Reopened with every record applied, and with the last few not applied.
   for (std::uint64_t applied : {100u, 97u}) {
     auto o = must_open(dir, applied);

@@ -576,6 +576,18 @@ TEST(log_store, a_process_killed_at_any_step_of_apply_or_recycling_loses_nothing
     } else {
       EXPECT_EQ(acked, steps);
     }
+    // A start of creditd refuses a file written through a log beside a log
+    // directory with no *.log in it (a missing log): no kill leaves one so.
+    {
+      std::size_t segments = 0;
+      for (const auto& de : std::filesystem::directory_iterator(tmp.file("log")))
+        if (de.path().extension() == ".log") ++segments;
+      auto db = sqlite_store::open({tmp.file("ledger.db")});
+      ASSERT_TRUE(db);
+      const std::uint64_t mark = (*db)->applied_log_seq();
+      EXPECT_TRUE(mark == 0 || segments > 0)
+          << "the file's mark is " << mark << ", and " << tmp.file("log") << " holds no *.log";
+    }
     int recovered = -1;
     {
       auto s = open_log_store(tmp);

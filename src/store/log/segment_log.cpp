@@ -393,12 +393,16 @@ std::expected<void, std::string> segment_log::scan(std::uint64_t applied,
 }
 
 std::expected<void, std::string> segment_log::recycle(std::uint64_t applied) {
-  // Every segment but the last whose records all are <= applied; the last
-  // too (it is about to stop being appended to) when last_seq_ <= applied.
+  // Every segment but the last whose records all are <= applied. The last
+  // stays, even when every record in it is applied, until the next roll:
+  // until the segment after it exists, it is the directory's only *.log, and
+  // a log directory with none beside a file that was written through a log
+  // is one that a start refuses (creditd_main.cpp, "holds no log"): a
+  // process killed between this and the new segment's rename would not come
+  // back.
   std::size_t n = 0;
-  while (n < segments_.size()) {
-    const std::uint64_t end = n + 1 < segments_.size() ? segments_[n + 1].first_seq - 1 : last_seq_;
-    if (end > applied) break;
+  while (n + 1 < segments_.size()) {
+    if (segments_[n + 1].first_seq - 1 > applied) break;
     ++n;
   }
   if (n == 0) return {};
