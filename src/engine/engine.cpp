@@ -146,7 +146,8 @@ ledger::time_us engine::wait_us_locked() const {
 }
 
 void engine::take_locked() {
-  if (staged_.tasks.size() >= opts_.batch_tasks_max) return;
+  if (staged_.tasks.size() >= opts_.batch_tasks_max || staged_bytes_ >= opts_.batch_bytes_max)
+    return;
   const std::size_t n = std::min(queue_.size(), opts_.batch_tasks_max - staged_.tasks.size());
   if (n == queue_.size()) {
     incoming_.swap(queue_);
@@ -161,7 +162,10 @@ void engine::writer_loop() {
     bool stopping = false;
     {
       std::unique_lock lock(mu_);
-      auto room = [&] { return staged_.tasks.size() < opts_.batch_tasks_max; };
+      auto room = [&] {
+        return staged_.tasks.size() < opts_.batch_tasks_max &&
+               staged_bytes_ < opts_.batch_bytes_max;
+      };
       auto ready = [&] { return (!queue_.empty() && room()) || stopping_ || driven_; };
       if (!ready()) writer_cv_.wait_for(lock, std::chrono::microseconds(wait_us_locked()), ready);
       // run_round() took the role over: what is queued is its to take.
@@ -242,7 +246,13 @@ void engine::round() {
   // overlap there, where each task's would stall its apply (100,000
   // accounts spread: 25% more charges per second in-process with a
   // lookup per task, more in stages).
-  for (std::size_t from = 0; from < incoming_.size(); from += prefetch_stretch) {
+  // A set's bytes are bounded (batch_bytes_max): past them the round stops,
+  // and the tasks it did not apply go back to the queue's front, first in
+  // the next round, so that no client's large requests make a set larger
+  // than a log record may be.
+  std::size_t applied = 0;
+  bool full = false;
+  for (std::size_t from = 0; from < incoming_.size() && !full; from += prefetch_stretch) {
     const std::size_t to = std::min(incoming_.size(), from + prefetch_stretch);
     hints_.clear();
     for (std::size_t i = from; i < to; ++i)
@@ -253,7 +263,18 @@ void engine::round() {
           std::max(last_now_, opts_.clock());  // never backwards, whatever the wall clock does
       incoming_[i]->apply(ledger_, last_now_);
       applied_.push_back(incoming_[i]);
+      applied = i + 1;
+      if (ledger_.pending_bytes() >= opts_.batch_bytes_max) {
+        full = true;
+        break;
+      }
     }
+  }
+  if (applied < incoming_.size()) {
+    std::lock_guard lock(mu_);
+    queue_.insert(queue_.begin(), incoming_.begin() + static_cast<std::ptrdiff_t>(applied),
+                  incoming_.end());
+    ++stats_.rounds_cut_by_bytes;
   }
   incoming_.clear();
   stage(applied_);
@@ -265,6 +286,7 @@ void engine::stage(std::vector<task*>& applied) {
   if (applied.empty() && !changed) return;
   ledger::change_set changes;
   const std::uint64_t epoch = ledger_.change_epoch();
+  const std::size_t bytes = changed ? ledger_.pending_bytes() : 0;
   if (changed) changes = ledger_.take_changes();
   std::unique_lock lock(mu_);
   if (failed()) {
@@ -310,6 +332,7 @@ void engine::stage(std::vector<task*>& applied) {
   }
   staged_.tasks.insert(staged_.tasks.end(), applied.begin(), applied.end());
   staged_entries_ = staged_.changes.entries.size();
+  staged_bytes_ += bytes;
   applied.clear();
   if (!committer_busy_) {
     // An idle committer is woken; a busy one takes the staged set as soon
@@ -453,6 +476,7 @@ void engine::commit_now(batch& current) {
       staged_ = {};
       staged_index_.clear();
       staged_entries_ = 0;
+      staged_bytes_ = 0;
     }
     if (commit && durable) durable_epoch_.store(current.epoch, std::memory_order_release);
     if (commit) {
@@ -491,6 +515,7 @@ void engine::committer_loop() {
       staged_ = {};
       staged_index_.clear();
       staged_entries_ = 0;
+      staged_bytes_ = 0;
     }
     // The writer may wait for room in the staged set.
     writer_cv_.notify_one();

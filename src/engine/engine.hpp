@@ -72,8 +72,15 @@ class task {
 };
 
 struct engine_options {
-  std::function<ledger::time_us()> clock;            // required
-  std::size_t batch_tasks_max = 65536;               // tasks in one change set at most
+  std::function<ledger::time_us()> clock;  // required
+  std::size_t batch_tasks_max = 65536;     // tasks in one change set at most
+  // Encoded bytes in one change set, about (ledger::pending_bytes): a round
+  // stops applying past it and the tasks after wait for the next set; no set
+  // is staged on one past it. A set is then at most twice this and one
+  // task's changes (a batch charge of 100 with their metadata: a few MiB),
+  // below what one log record may hold (store/log/segment_log.hpp,
+  // record_payload_bytes_max, 256 MiB), whatever the clients send.
+  std::size_t batch_bytes_max = 64u << 20;
   ledger::time_us idle_wakeup_us = 200'000;          // how often time-driven work is checked
   ledger::time_us recovery_interval_us = 1'000'000;  // store probes while degraded
   // Charges kept in memory (for refunds without a store read). Past 7/8 of
@@ -139,6 +146,8 @@ struct engine_stats {
   std::uint64_t commit_us_total = 0;
   std::uint64_t commit_us_max = 0;
   std::uint64_t batch_tasks_max = 0;
+  std::uint64_t rounds_cut_by_bytes =
+      0;                         // rounds that left tasks for the next set (batch_bytes_max)
   std::uint64_t failures = 0;    // commits that failed (each degrades the engine)
   std::uint64_t recoveries = 0;  // returns to taking writes
   // Per commit: its duration and its task count, bucketed by the bounds above.
@@ -232,6 +241,7 @@ class engine {
   batch staged_;                                // applied, not yet taken by the committer
   ledger::change_index staged_index_;           // the rows of staged_.changes
   std::atomic<std::size_t> staged_entries_{0};  // staged_.changes.entries.size()
+  std::size_t staged_bytes_ = 0;  // staged_'s changes, as ledger::pending_bytes measured them
   std::string failure_;
   engine_stats stats_;
   std::atomic<bool> failed_{false};

@@ -403,6 +403,12 @@ class ledger {
 
   // ---- Changes: copies of everything changed since the last call.
   change_set take_changes();
+  // The bytes the changes made since the last take_changes() take encoded
+  // (a log record holds them), estimated from above: each row's size in
+  // memory plus its text and a margin for its owner's id. The engine closes
+  // a set past a bound with it, so that no client's requests make a set
+  // larger than a record may be. Each row is measured once: O(1) a change.
+  std::size_t pending_bytes();
   bool has_changes() const {
     return !pending_.empty() || !dirty_accounts_.empty() || !dirty_lots_.empty() ||
            !dirty_holds_.empty() || !dirty_charges_.empty();
@@ -635,10 +641,18 @@ class ledger {
   std::uint64_t epoch_ = 1;
   std::uint64_t resets_ = 0;
   change_set pending_;
-  std::size_t command_mark_ = 0;
+  std::size_t command_mark_ = 0;  // pending_.entries.size() when the last command began
   time_us time_seen_ = 0;
-  bool idempotency_expired_once_ = false;  // the store was told to expire by age since the load  //
-                                           // pending_.entries.size() when the last command began
+  bool idempotency_expired_once_ = false;  // the store was told to expire by age since the load
+  // What pending_bytes() measured: its total, and how many of each kind of
+  // row it has counted (a rollback may leave fewer: counted again, never
+  // less than the total says).
+  struct measured_changes {
+    std::size_t bytes = 0;
+    std::size_t entries = 0, events = 0, idempotency = 0, accounts = 0, lots = 0, holds = 0,
+                charges = 0, catalog = 0;
+  };
+  measured_changes measured_;
   std::vector<account*> dirty_accounts_;
   std::vector<lot*> dirty_lots_;
   std::vector<hold*> dirty_holds_;

@@ -2,8 +2,10 @@
 #include <algorithm>
 #include <array>
 #include <string>
+#include <type_traits>
 
 #include "ledger/ledger.hpp"
+#include "ledger/limits.hpp"
 #include "util/assert.hpp"
 
 namespace creditd::ledger {
@@ -217,8 +219,83 @@ change_set ledger::take_changes() {
   dirty_lots_.clear();
   dirty_holds_.clear();
   dirty_charges_.clear();
+  measured_ = {};
   ++epoch_;
   return out;
+}
+
+namespace {
+
+// What a row's size in memory leaves out of its encoding: its owner's id (at
+// most account_id_length_max), its integers as varints (up to 10 bytes where
+// memory holds 8) and its enums by name.
+constexpr std::size_t row_margin = limits::account_id_length_max + 128;
+// A catalog, subscription or purchase row: a few short texts (names,
+// ids), at most this much.
+constexpr std::size_t catalog_row_bytes = 4096;
+
+std::size_t row_bytes(const entry& e) {
+  return sizeof e + row_margin + e.operation.size() + e.dimensions.size() + e.reference.size() +
+         e.reason.size() + e.metadata.size() + e.price_id.size();
+}
+std::size_t row_bytes(const event& ev) {
+  return sizeof ev + row_margin + ev.data.size();
+}
+std::size_t row_bytes(const idempotency_record& r) {
+  return sizeof r + row_margin + r.key.size() + r.fingerprint.size() + r.body.size();
+}
+std::size_t row_bytes(const account& a) {
+  std::size_t n = sizeof(account_row) + row_margin + a.id.size() + a.name.size() +
+                  a.settings.low_balance_thresholds.size() * 10;
+  if (a.settings.auto_topup) n += a.settings.auto_topup->package.size();
+  return n;
+}
+std::size_t row_bytes(const lot& l) {
+  std::size_t n = sizeof l + row_margin + l.source.size() + l.reason.size() + l.currency.size();
+  for (const std::string& op : l.scope)
+    n += op.size() + 10;
+  return n;
+}
+std::size_t row_bytes(const hold& h) {
+  return sizeof h + row_margin + h.operation.size() + h.dimensions.size() + h.reference.size() +
+         h.metadata.size() + h.price_id.size();
+}
+std::size_t row_bytes(const charge_record& c) {
+  return sizeof c + row_margin;
+}
+
+// Adds the rows of `rows` from `counted` on to `bytes` (a shorter `rows`,
+// after a rollback, is counted from its new end on).
+template <typename Rows>
+void measure(const Rows& rows, std::size_t& counted, std::size_t& bytes) {
+  counted = std::min(counted, rows.size());
+  for (; counted < rows.size(); ++counted) {
+    if constexpr (std::is_pointer_v<typename Rows::value_type>) {
+      bytes += row_bytes(*rows[counted]);
+    } else {
+      bytes += row_bytes(rows[counted]);
+    }
+  }
+}
+
+}  // namespace
+
+std::size_t ledger::pending_bytes() {
+  measured_changes& m = measured_;
+  measure(pending_.entries, m.entries, m.bytes);
+  measure(pending_.events, m.events, m.bytes);
+  measure(pending_.idempotency_added, m.idempotency, m.bytes);
+  measure(dirty_accounts_, m.accounts, m.bytes);
+  measure(dirty_lots_, m.lots, m.bytes);
+  measure(dirty_holds_, m.holds, m.bytes);
+  measure(dirty_charges_, m.charges, m.bytes);
+  const std::size_t catalog = pending_.prices.size() + pending_.prices_deleted.size() +
+                              pending_.packages.size() + pending_.plans.size() +
+                              pending_.subscriptions.size() + pending_.purchases.size() +
+                              pending_.periods.size();
+  if (catalog > m.catalog) m.bytes += (catalog - m.catalog) * catalog_row_bytes;
+  m.catalog = catalog;
+  return m.bytes;
 }
 
 ledger::savepoint ledger::make_savepoint(account& acct) {

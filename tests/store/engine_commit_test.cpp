@@ -15,8 +15,10 @@
 #include <numeric>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "engine/engine.hpp"
+#include "store/log/change_codec.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "support/eventually.hpp"
 #include "support/fn_task.hpp"
@@ -51,6 +53,12 @@ class gated_store final : public creditd::store::store {
   std::expected<void, creditd::store::store_error> commit(const ledger::change_set& c) override {
     commits_.fetch_add(1);
     {
+      std::string record;
+      creditd::store::log::encode_change_set(record, c);
+      std::lock_guard lock(mu_);
+      record_bytes_.push_back(record.size());
+    }
+    {
       std::unique_lock lock(mu_);
       waiting_ = true;
       cv_.notify_all();
@@ -79,6 +87,11 @@ class gated_store final : public creditd::store::store {
     cv_.wait(lock, [&] { return waiting_; });
   }
   std::uint64_t commits() const { return commits_.load(); }
+  // The size of each set asked for, as the log's record would hold it.
+  std::vector<std::size_t> record_bytes() {
+    std::lock_guard lock(mu_);
+    return record_bytes_;
+  }
 
  private:
   creditd::store::store& inner_;
@@ -88,6 +101,7 @@ class gated_store final : public creditd::store::store {
   bool waiting_ = false;
   std::atomic<bool> fail_{false};
   std::atomic<std::uint64_t> commits_{0};
+  std::vector<std::size_t> record_bytes_;
 };
 
 void seed(engine::engine& e) {
@@ -128,11 +142,13 @@ struct gated_engine {
   ledger::ledger l;
   std::unique_ptr<engine::engine> e;  // the first to go
 
-  explicit gated_engine(time_us recovery_interval_us = 1'000'000, bool on_writer = false) {
+  explicit gated_engine(time_us recovery_interval_us = 1'000'000, bool on_writer = false,
+                        std::size_t batch_bytes_max = engine::engine_options{}.batch_bytes_max) {
     EXPECT_TRUE(s.load(l, t0).has_value());
     e = std::make_unique<engine::engine>(
         l, s,
         engine::engine_options{.clock = [] { return t0; },
+                               .batch_bytes_max = batch_bytes_max,
                                .recovery_interval_us = recovery_interval_us,
                                .commit_on_writer = on_writer});
     seed(*e);
@@ -547,6 +563,60 @@ TEST(engine_on_writer, tasks_that_arrive_during_a_commit_make_the_next_set) {
                true);
   e.submit(&read);
   EXPECT_TRUE(read.wait());
+}
+
+// A set's bytes are bounded (engine_options::batch_bytes_max), whatever the
+// tasks carry: 40 charges of 8 KiB of metadata and dimensions each, queued
+// behind a held commit, are committed over several sets, each under twice
+// the bound and one task's changes, and every one is durable, applied in
+// the order submitted. (A set past what a log record may hold would fail
+// its commit and stop every write.)
+void sets_are_bounded_by_bytes(bool on_writer) {
+  constexpr std::size_t bound = 64 << 10;
+  gated_engine g(1'000'000, on_writer, bound);
+  engine::engine& e = *g.e;
+  fn_task first(charge_a_credit);
+  held_at_the_gate(g.s, e, first);
+  constexpr int behind = 40;
+  const std::string metadata = R"({"note":")" + std::string(4000, 'm') + R"("})";
+  const std::string dimensions = R"({"prompt":")" + std::string(4000, 'd') + R"("})";
+  std::vector<int> order;  // the writer thread's alone
+  std::vector<std::unique_ptr<fn_task>> more;
+  for (int i = 0; i < behind; ++i) {
+    more.push_back(std::make_unique<fn_task>([&, i](ledger::ledger& l, time_us now) {
+      order.push_back(i);
+      ledger::charge_cmd c{"a", credit, "op", dimensions, "", false};
+      c.metadata = metadata;
+      ASSERT_TRUE(l.charge(c, now).has_value());
+    }));
+    e.submit(more.back().get());
+  }
+  g.s.open(false);
+  EXPECT_TRUE(first.wait());
+  for (auto& t : more)
+    EXPECT_TRUE(t->wait());
+  const std::vector<std::size_t> sizes = g.s.record_bytes();
+  // The seed, the first charge, and the 40 behind it in more than one set.
+  EXPECT_GE(sizes.size(), 4u);
+  for (std::size_t n : sizes)
+    EXPECT_LE(n, 2 * bound + 16'384) << "a set of " << n << " bytes";
+  EXPECT_GT(e.stats().rounds_cut_by_bytes, 0u);
+  ASSERT_EQ(order.size(), static_cast<std::size_t>(behind));
+  for (int i = 0; i < behind; ++i)
+    EXPECT_EQ(order[static_cast<std::size_t>(i)], i);
+  fn_task read([&](ledger::ledger& l,
+                   time_us now) { EXPECT_EQ(available(l, now), (100 - 1 - behind) * credit); },
+               true);
+  e.submit(&read);
+  EXPECT_TRUE(read.wait());
+}
+
+TEST(engine_pipeline, sets_are_bounded_by_bytes) {
+  sets_are_bounded_by_bytes(false);
+}
+
+TEST(engine_on_writer, sets_are_bounded_by_bytes) {
+  sets_are_bounded_by_bytes(true);
 }
 
 // The writer finds a round's accounts (engine::task::account_hint) before it
