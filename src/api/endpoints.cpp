@@ -1132,6 +1132,7 @@ constexpr endpoint endpoint_table[] = {
      .verb = method::put,
      .path = "/v1/webhook-endpoints/{endpoint_id}",
      .need = access::admin,
+     .mutating = true,
      .summary = "Create or replace a webhook endpoint",
      .doc = "Events are POSTed to the url, oldest first, each until a 2xx answers it, signed "
             "with Creditd-Signature (t=UNIX,v1=HEX) and the Standard Webhooks headers. A new "
@@ -1156,6 +1157,7 @@ constexpr endpoint endpoint_table[] = {
      .verb = method::delete_,
      .path = "/v1/webhook-endpoints/{endpoint_id}",
      .need = access::admin,
+     .mutating = true,
      .summary = "Delete a webhook endpoint",
      .doc = "No delivery starts after the answer; one in flight may still arrive.",
      .path_params = webhook_path,
@@ -1174,6 +1176,7 @@ constexpr endpoint endpoint_table[] = {
      .verb = method::post,
      .path = "/v1/webhook-endpoints/{endpoint_id}/redeliver",
      .need = access::admin,
+     .mutating = true,
      .summary = "Deliver again from a sequence number",
      .doc = "Moves the endpoint's cursor to from_seq - 1 and clears its failures: the events "
             "from from_seq on are delivered again, in order. A disabled endpoint stays "

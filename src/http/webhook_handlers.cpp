@@ -126,6 +126,25 @@ response error_of(const std::string& e, std::string_view id) {
   return r;
 }
 
+service::reply as_reply(response r) {
+  service::reply out;
+  out.status = r.status;
+  out.body = std::move(r.body);
+  out.retry_after_s = r.retry_after_s;
+  return out;
+}
+
+// Runs a change of the endpoints once per Idempotency-Key, as the ledger's
+// commands are (service::once): a replay answers the first reply.
+void once(api& a, call& c, std::function<void(std::function<void(response)>)> change) {
+  a.ctx().svc.once(
+      c.who,
+      [change = std::move(change)](service::reply_fn fin) {
+        change([fin = std::move(fin)](response r) { fin(as_reply(std::move(r))); });
+      },
+      [done = std::move(c.done)](service::reply r) { done(to_response(std::move(r))); });
+}
+
 webhooks::registry* registry_or_503(api& a, call& c) {
   if (a.ctx().webhooks == nullptr || a.ctx().clock == nullptr) {
     c.done(error_response(503, "unavailable", "webhooks are not configured in this server"));
@@ -146,14 +165,18 @@ void put_webhook_endpoint(api& a, call& c) {
   }
   req.secret = v.string("secret");
   req.enabled = v.boolean("enabled");
-  reg->put_async(c.params[0], std::move(req), a.ctx().clock->now(),
-                 [id = c.params[0],
-                  done = std::move(c.done)](std::expected<webhooks::put_result, std::string> r) {
-                   if (!r) return done(error_of(r.error(), id));
-                   std::string body;
-                   render_endpoint(body, r->e, r->generated_secret);
-                   done(json_response(r->created ? 201 : 200, std::move(body)));
-                 });
+  once(a, c,
+       [reg, id = c.params[0], req = std::move(req),
+        now = a.ctx().clock->now()](std::function<void(response)> done) mutable {
+         reg->put_async(
+             id, std::move(req), now,
+             [id, done = std::move(done)](std::expected<webhooks::put_result, std::string> r) {
+               if (!r) return done(error_of(r.error(), id));
+               std::string body;
+               render_endpoint(body, r->e, r->generated_secret);
+               done(json_response(r->created ? 201 : 200, std::move(body)));
+             });
+       });
 }
 
 void get_webhook_endpoint(api& a, call& c) {
@@ -169,14 +192,15 @@ void get_webhook_endpoint(api& a, call& c) {
 void delete_webhook_endpoint(api& a, call& c) {
   webhooks::registry* reg = registry_or_503(a, c);
   if (!reg) return;
-  reg->remove_async(c.params[0], [id = c.params[0],
-                                  done = std::move(c.done)](std::expected<bool, std::string> r) {
-    if (!r) return done(error_of(r.error(), id));
-    if (!*r) return done(error_of("not found", id));
-    std::string body = "{\"id\":";
-    util::append_json_string(body, id);
-    body += ",\"object\":\"webhook_endpoint\",\"deleted\":true}";
-    done(json_response(200, std::move(body)));
+  once(a, c, [reg, id = c.params[0]](std::function<void(response)> done) {
+    reg->remove_async(id, [id, done = std::move(done)](std::expected<bool, std::string> r) {
+      if (!r) return done(error_of(r.error(), id));
+      if (!*r) return done(error_of("not found", id));
+      std::string body = "{\"id\":";
+      util::append_json_string(body, id);
+      body += ",\"object\":\"webhook_endpoint\",\"deleted\":true}";
+      done(json_response(200, std::move(body)));
+    });
   });
 }
 
@@ -199,14 +223,17 @@ void redeliver_webhook_endpoint(api& a, call& c) {
   if (!reg) return;
   const body_values v(c.body ? &*c.body : nullptr);
   const auto from = static_cast<std::uint64_t>(*v.integer("from_seq"));
-  reg->redeliver_async(
-      c.params[0], from, a.ctx().clock->now(),
-      [id = c.params[0], done = std::move(c.done)](std::expected<endpoint, std::string> r) {
-        if (!r) return done(error_of(r.error(), id));
-        std::string body;
-        render_endpoint(body, *r, "");
-        done(json_response(200, std::move(body)));
-      });
+  once(a, c,
+       [reg, id = c.params[0], from,
+        now = a.ctx().clock->now()](std::function<void(response)> done) {
+         reg->redeliver_async(id, from, now,
+                              [id, done = std::move(done)](std::expected<endpoint, std::string> r) {
+                                if (!r) return done(error_of(r.error(), id));
+                                std::string body;
+                                render_endpoint(body, *r, "");
+                                done(json_response(200, std::move(body)));
+                              });
+       });
 }
 
 void list_webhook_deliveries(api& a, call& c) {

@@ -927,6 +927,65 @@ void service::store_page(const caller& c, std::string account, page p, ledger::i
       std::move(then));
 }
 
+// ------------------------------------------------------------------ effects outside the ledger
+
+void service::once(const caller& c, effect_fn effect, reply_fn done) {
+  if (c.idempotency_key.empty()) return effect(std::move(done));
+  const std::string key = c.idempotency_key;
+  {
+    std::lock_guard lock(once_mu_);
+    if (!once_running_.insert(key).second) {
+      reply r = error_reply(409, "conflict",
+                            "a request with this Idempotency-Key is still being answered; retry "
+                            "it once that one is");
+      r.retry_after_s = 1;
+      return done(std::move(r));
+    }
+  }
+  reply_fn release = [this, key, done = std::move(done)](reply r) mutable {
+    {
+      std::lock_guard lock(once_mu_);
+      once_running_.erase(key);
+    }
+    done(std::move(r));
+  };
+  auto fresh = std::make_shared<bool>(false);
+  reply_fn then = [this, c, fresh, effect = std::move(effect),
+                   release = std::move(release)](reply first) mutable {
+    if (!*fresh) return release(std::move(first));  // a replay, or the key's conflict
+    effect([this, c, release = std::move(release)](reply r) mutable {
+      const unsigned s = r.status;
+      if (s == 400 || s == 401 || s == 403 || s == 429 || s >= 500) return release(std::move(r));
+      reply effect_reply = r;
+      submit(
+          c, false, [r = std::move(r)](ledger::ledger&, time_us) { return r; },
+          [effect_reply = std::move(effect_reply),
+           release = std::move(release)](reply recorded) mutable {
+            // 503: the record is not durable, but the effect took place.
+            if (recorded.status == 503 && !recorded.replayed)
+              return release(std::move(effect_reply));
+            release(std::move(recorded));
+          });
+    });
+  };
+  submit(
+      caller{}, true,
+      [key, fingerprint = c.fingerprint, fresh](ledger::ledger& l, time_us) {
+        auto found = l.idempotency_lookup(key, fingerprint);
+        if (!found) return ledger_error(found.error());
+        if (*found != nullptr) {
+          reply out;
+          out.status = static_cast<unsigned>((*found)->status);
+          out.body = (*found)->body;
+          out.replayed = true;
+          return out;
+        }
+        *fresh = true;
+        return json_reply(200, "");
+      },
+      std::move(then));
+}
+
 // ------------------------------------------------------------------ keys, clock, health
 
 void service::create_api_key(const caller& c, auth::role r, std::string account, reply_fn done) {

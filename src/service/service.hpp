@@ -14,8 +14,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "auth/keys.hpp"
@@ -171,6 +173,18 @@ class service {
   // whether it is durable.
   void endpoint_disabled(std::string endpoint, std::string reason, std::function<void(bool)> done);
 
+  // ---- An effect outside the ledger (a webhook endpoint's change) under
+  // the caller's Idempotency-Key, as a command of the ledger is: a replay
+  // answers the recorded reply and runs nothing; the key with another
+  // request is idempotency_conflict (409); a twin still being answered is a
+  // conflict too (409, Retry-After: 1), so the effect never runs twice at
+  // once. `effect` answers its reply once; one worth recording (not 400,
+  // 401, 403, 429 or 5xx) is recorded under the key, then answered; if that
+  // record cannot be made durable the effect's reply is answered all the
+  // same (it took place), unrecorded. Without a key, `effect` alone runs.
+  using effect_fn = std::function<void(reply_fn)>;
+  void once(const caller& c, effect_fn effect, reply_fn done);
+
   // ---- Keys, clock, health.
   void create_api_key(const caller& c, auth::role r, std::string account, reply_fn done);
   void revoke_api_key(const caller& c, std::string id, reply_fn done);
@@ -272,6 +286,10 @@ class service {
   void drain_due(ledger::time_us now, reply out, reply_fn done);
 
   service_context ctx_;
+  // The Idempotency-Keys of once()'s requests being answered: at most one
+  // per request in flight.
+  std::mutex once_mu_;
+  std::unordered_set<std::string> once_running_;
 };
 
 }  // namespace creditd::service

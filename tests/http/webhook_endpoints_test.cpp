@@ -2,7 +2,11 @@
 // shown once) and replaces (200, the secret kept and never shown again),
 // GET, list, DELETE; bad urls, event types and secrets are 400 and change
 // nothing; only an admin key may call any of the routes; endpoints survive
-// a restart.
+// a restart; an Idempotency-Key replays a change's first answer.
+#include <boost/beast/http/verb.hpp>
+
+#include <map>
+
 #include "http_fixture.hpp"
 
 namespace webhook_endpoints_test_cpp {  // unity builds: tests/CMakeLists.txt
@@ -73,6 +77,56 @@ TEST(webhook_endpoints, put_get_list_delete) {
   ASSERT_EQ(after.at("data").as_array().size(), 1u);
   EXPECT_EQ(str(after.at("data").as_array()[0], "id"), "hook-2");
   EXPECT_EQ(after.at("data").as_array()[0].at("enabled"), bj::value(false));
+}
+
+// An Idempotency-Key on a change of the endpoints works as on the ledger's
+// commands: a retry of a create whose answer was lost gets the same 201 with
+// the generated secret (the one the endpoint keeps); the key with another
+// body is idempotency_conflict and changes nothing; a replayed redeliver
+// answers its first reply and moves the cursor no more; a replayed delete
+// is its 200, where one without the key is a 404. Endpoints survive a
+// restart, and so do the keys.
+TEST(webhook_endpoints, an_idempotency_key_replays_the_first_answer) {
+  using verb = boost::beast::http::verb;
+  live_server srv({"--test-clock"});
+  http_client admin(srv.port(), admin_key);
+  auto with = [](const std::string& k) {
+    return std::map<std::string, std::string>{{"Idempotency-Key", k}};
+  };
+  const std::string hook = "/v1/webhook-endpoints/hook-1";
+  auto first = admin.request(verb::put, hook, hook_body, with("create"));
+  ASSERT_EQ(first.status, 201u) << first.body;
+  EXPECT_EQ(first.headers.count("idempotent-replayed"), 0u);
+  auto again = admin.request(verb::put, hook, hook_body, with("create"));
+  EXPECT_EQ(again.status, 201u) << again.body;
+  EXPECT_EQ(again.body, first.body);
+  EXPECT_EQ(again.headers["idempotent-replayed"], "true");
+  EXPECT_EQ(field(expect(admin.get(hook), 200, "get"), "secret_hint"), field(first, "secret_hint"));
+  auto other = admin.request(
+      verb::put, hook, R"({"url":"http://127.0.0.1:9/other","events":["*"]})", with("create"));
+  EXPECT_EQ(other.status, 409u) << other.body;
+  EXPECT_EQ(other.error_code(), "idempotency_conflict");
+  EXPECT_EQ(field(expect(admin.get(hook), 200, "get"), "url"), "http://127.0.0.1:9/hook");
+
+  auto re = admin.request(verb::post, hook + "/redeliver", R"({"from_seq":5})", with("re"));
+  ASSERT_EQ(re.status, 200u) << re.body;
+  EXPECT_EQ(re.json().at("delivered_seq"), bj::value(4));
+  auto moved = expect(admin.post(hook + "/redeliver", R"({"from_seq":3})"), 200, "redeliver");
+  EXPECT_EQ(moved.json().at("delivered_seq"), bj::value(2));
+  srv.restart();
+  http_client after(srv.port(), admin_key);
+  auto re_again = after.request(verb::post, hook + "/redeliver", R"({"from_seq":5})", with("re"));
+  EXPECT_EQ(re_again.body, re.body);
+  EXPECT_EQ(re_again.headers["idempotent-replayed"], "true");
+  EXPECT_EQ(expect(after.get(hook), 200, "get").json().at("delivered_seq"), bj::value(2));
+
+  auto del = after.request(verb::delete_, hook, "", with("del"));
+  ASSERT_EQ(del.status, 200u) << del.body;
+  auto del_again = after.request(verb::delete_, hook, "", with("del"));
+  EXPECT_EQ(del_again.status, 200u) << del_again.body;
+  EXPECT_EQ(del_again.body, del.body);
+  EXPECT_EQ(del_again.headers["idempotent-replayed"], "true");
+  EXPECT_EQ(after.del(hook).status, 404u);
 }
 
 TEST(webhook_endpoints, invalid_requests_are_400_and_change_nothing) {

@@ -9,7 +9,9 @@
 //     the writer or the caller's (an I/O) thread; a created key is durable
 //     before it is shown, a revoked one refused as soon as that is answered;
 //   - a due backlog of 20,000 hold expiries reached by the test clock is
-//     applied in bounded steps: no commit holds all of it.
+//     applied in bounded steps: no commit holds all of it;
+//   - an effect outside the ledger under an Idempotency-Key (service::once)
+//     runs once: a twin meanwhile is refused, a replay answers the first.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -158,6 +160,90 @@ TEST(writer_offload, api_keys_are_written_on_the_key_thread_durable_before_shown
   r.svc.create_api_key(admin, auth::role::reader, "nobody", unknown.fn());
   EXPECT_EQ(unknown.f.get().status, 404u);
   EXPECT_EQ(r.keys_repo.upserts.load(), 1);
+}
+
+// service::once, the Idempotency-Key of an effect outside the ledger (a
+// webhook endpoint's change): a twin that comes while the first is still
+// running is a 409 and runs nothing; the first's reply is recorded and
+// replayed; another request under the key is idempotency_conflict; a reply
+// not worth recording (503) lets a retry run the effect again.
+namespace {
+reply answer_of(unsigned status, std::string body) {
+  reply r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+}  // namespace
+
+TEST(writer_offload, an_effect_under_an_idempotency_key_runs_once) {
+  rig r;
+  ASSERT_TRUE(r.loaded);
+  service::caller c = admin;
+  c.idempotency_key = "hook-1";
+  c.fingerprint = "fp-1";
+  std::atomic<int> runs{0};
+  service::reply_fn held;  // the first effect's answer, given later
+  awaited first;
+  r.svc.once(
+      c,
+      [&](service::reply_fn done) {
+        ++runs;
+        held = std::move(done);
+      },
+      first.fn());
+  // The lookup runs on the writer, then the effect: a task after it sees both.
+  ASSERT_EQ(r.account_with("b", 1).status, 201u);
+  ASSERT_EQ(runs.load(), 1);
+  awaited twin;
+  r.svc.once(
+      c, [&](service::reply_fn done) { ++runs, done(answer_of(201, "{}")); }, twin.fn());
+  const reply busy = twin.f.get();
+  EXPECT_EQ(busy.status, 409u) << busy.body;
+  EXPECT_EQ(busy.retry_after_s, 1);
+  EXPECT_EQ(runs.load(), 1);
+  EXPECT_FALSE(first.ready());
+  held(answer_of(201, R"({"id":"hook-1"})"));
+  const reply made = first.f.get();
+  EXPECT_EQ(made.status, 201u);
+  EXPECT_EQ(made.body, R"({"id":"hook-1"})");
+  EXPECT_FALSE(made.replayed);
+
+  awaited again;
+  r.svc.once(
+      c, [&](service::reply_fn done) { ++runs, done(answer_of(200, "{}")); }, again.fn());
+  const reply replay = again.f.get();
+  EXPECT_EQ(replay.status, 201u);
+  EXPECT_EQ(replay.body, made.body);
+  EXPECT_TRUE(replay.replayed);
+  EXPECT_EQ(runs.load(), 1);
+
+  service::caller other = c;
+  other.fingerprint = "fp-2";
+  awaited conflict;
+  r.svc.once(
+      other, [&](service::reply_fn done) { ++runs, done(answer_of(200, "{}")); }, conflict.fn());
+  const reply refused = conflict.f.get();
+  EXPECT_EQ(refused.status, 409u);
+  EXPECT_NE(refused.body.find("idempotency_conflict"), std::string::npos) << refused.body;
+  EXPECT_EQ(runs.load(), 1);
+
+  // A 503 is not recorded: the retry runs the effect.
+  service::caller failing = admin;
+  failing.idempotency_key = "hook-2";
+  failing.fingerprint = "fp-1";
+  for (const unsigned status : {503u, 200u}) {
+    awaited answer;
+    r.svc.once(
+        failing,
+        [&](service::reply_fn done) {
+          ++runs;
+          done(service::error_reply(status, status == 503 ? "unavailable" : "ok", "x"));
+        },
+        answer.fn());
+    EXPECT_EQ(answer.f.get().status, status);
+  }
+  EXPECT_EQ(runs.load(), 3);
 }
 
 TEST(writer_offload, a_due_backlog_of_twenty_thousand_hold_expiries_commits_in_bounded_steps) {
