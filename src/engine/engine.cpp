@@ -174,6 +174,11 @@ void engine::writer_loop() {
       stopping = stopping_ && queue_.empty();
     }
     round();
+    if (stopping) {
+      // A round cut by batch_bytes_max put tasks back: they take another.
+      std::lock_guard lock(mu_);
+      stopping = queue_.empty();
+    }
     if (failed()) {
       if (stopping) return;
       continue;

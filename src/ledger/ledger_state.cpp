@@ -230,13 +230,19 @@ namespace {
 // most account_id_length_max), its integers as varints (up to 10 bytes where
 // memory holds 8) and its enums by name.
 constexpr std::size_t row_margin = limits::account_id_length_max + 128;
-// A catalog, subscription or purchase row: a few short texts (names,
-// ids), at most this much.
-constexpr std::size_t catalog_row_bytes = 4096;
+// A part of an entry, hold or charge (a lot and the credits taken from it):
+// past the two a row holds inline they live on the heap, and each is
+// encoded (its lot's id and amounts as varints).
+constexpr std::size_t part_bytes = 48;
+// A catalog, subscription or purchase row: short texts (names, ids), a
+// price's dimensions (at most 32 of 64 + 256 bytes) the longest, at most
+// this much.
+constexpr std::size_t catalog_row_bytes = 16384;
 
 std::size_t row_bytes(const entry& e) {
-  return sizeof e + row_margin + e.operation.size() + e.dimensions.size() + e.reference.size() +
-         e.reason.size() + e.metadata.size() + e.price_id.size();
+  return sizeof e + row_margin + e.parts.size() * part_bytes + e.operation.size() +
+         e.dimensions.size() + e.reference.size() + e.reason.size() + e.metadata.size() +
+         e.price_id.size();
 }
 std::size_t row_bytes(const event& ev) {
   return sizeof ev + row_margin + ev.data.size();
@@ -257,11 +263,11 @@ std::size_t row_bytes(const lot& l) {
   return n;
 }
 std::size_t row_bytes(const hold& h) {
-  return sizeof h + row_margin + h.operation.size() + h.dimensions.size() + h.reference.size() +
-         h.metadata.size() + h.price_id.size();
+  return sizeof h + row_margin + h.parts.size() * part_bytes + h.operation.size() +
+         h.dimensions.size() + h.reference.size() + h.metadata.size() + h.price_id.size();
 }
 std::size_t row_bytes(const charge_record& c) {
-  return sizeof c + row_margin;
+  return sizeof c + row_margin + c.parts.size() * part_bytes;
 }
 
 // Adds the rows of `rows` from `counted` on to `bytes` (a shorter `rows`,

@@ -5,6 +5,7 @@
 
 #include <random>
 
+#include "ledger/ledger.hpp"
 #include "store/crc32c.hpp"
 #include "store/log/change_codec.hpp"
 
@@ -414,6 +415,71 @@ TEST(log_codec, every_field_of_every_row_round_trips) {
   std::string again;
   encode_change_set(again, (*back)[0]);
   EXPECT_EQ(again, bytes);
+}
+
+// ledger::pending_bytes, by which the engine bounds a change set, is never
+// below what the set takes encoded, whatever the commands carry: charges
+// over 1,000 lots (a part each), their refunds, holds over them and their
+// release, texts at their limits, a lot's scope of 64 operations, prices of
+// 32 long dimensions, idempotency records with large bodies and events.
+TEST(log_codec, pending_bytes_is_never_below_the_encoded_set) {
+  using ledger::micros;
+  constexpr ledger::time_us now = 1'795'000'000LL * ledger::us_per_second;
+  ledger::ledger l;
+  auto check = [&](const char* what) {
+    const std::size_t estimate = l.pending_bytes();
+    const ledger::change_set c = l.take_changes();
+    std::string bytes;
+    encode_change_set(bytes, c);
+    EXPECT_GE(estimate, bytes.size()) << what;
+    EXPECT_LE(estimate, 32 * bytes.size() + 65536) << what << ": far above, sets close too early";
+  };
+  ASSERT_TRUE(l.put_account({"many", std::nullopt, std::nullopt}, now).has_value());
+  for (int i = 0; i < 1000; ++i)
+    ASSERT_TRUE(l.grant({.account = "many", .amount = 1}, now).has_value());
+  check("1,000 grants");
+  std::vector<ledger::object_id> charges;
+  // Each lot row counts once a set; the parts of every cycle count again.
+  for (int i = 0; i < 200; ++i) {
+    auto ch = l.charge({"many", 1000, "op", "", "", false}, now);
+    ASSERT_TRUE(ch.has_value());
+    charges.push_back((*ch)->id);
+    ASSERT_TRUE(l.refund({.charge_id = (*ch)->id}, now).has_value());
+  }
+  check("charges and refunds of 1,000 parts");
+  for (int i = 0; i < 200; ++i) {
+    ledger::hold_cmd h;
+    h.account = "many";
+    h.amount = 1000;
+    h.operation = "op";
+    auto held = l.place_hold(h, now);
+    ASSERT_TRUE(held.has_value());
+    ASSERT_TRUE(l.release((*held)->id, now).has_value());
+  }
+  check("holds and releases of 1,000 parts");
+  const std::string text(4000, 'x');
+  ASSERT_TRUE(l.put_account({"big", std::string(256, 'n'), std::nullopt}, now).has_value());
+  ledger::grant_cmd g{.account = "big", .amount = 1'000'000'000};
+  for (int i = 0; i < 63; ++i)
+    g.scope.push_back("op" + std::string(100, static_cast<char>('a' + i % 26)) + std::to_string(i));
+  g.scope.push_back("x");
+  ASSERT_TRUE(l.grant(g, now).has_value());
+  for (int i = 0; i < 50; ++i) {
+    ledger::charge_cmd ch{"big", 1, "x", "{\"d\":\"" + text + "\"}", std::string(512, 'r'), false};
+    ch.metadata = "{\"m\":\"" + text + "\"}";
+    ASSERT_TRUE(l.charge(ch, now).has_value());
+    l.idempotency_remember({"key-" + std::to_string(i) + std::string(240, 'k'),
+                            std::string(64, 'f'), 201, std::string(100'000, 'b'), now});
+  }
+  check("texts at their limits, large recorded replies");
+  for (int i = 0; i < 20; ++i) {
+    ledger::price_cmd p{.id = "price-" + std::to_string(i), .operation = "op"};
+    for (int d = 0; d < 32; ++d)
+      p.dimensions.push_back(
+          {std::string(60, 'k') + std::to_string(d), std::string(250, 'v') + std::to_string(i)});
+    ASSERT_TRUE(l.put_price(p, now).has_value());
+  }
+  check("prices of 32 long dimensions");
 }
 
 // Many owners (past a block, the table's growth and what reset() keeps):
