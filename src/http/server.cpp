@@ -453,9 +453,9 @@ class session final : public session_base, public std::enable_shared_from_this<s
                             "the request headers are larger than the limit");
     if (ec == bhttp::error::bad_chunk) {
       return error_response(400, "invalid_request",
-                            "malformed chunked body (a chunk's size line, and the trailer, may "
-                            "take at most " +
-                                std::to_string(srv_.options().header_bytes_max) + " bytes)");
+                            "malformed chunked body, or a chunk's size line or the trailer "
+                            "longer than " +
+                                std::to_string(srv_.options().header_bytes_max) + " bytes");
     }
     return error_response(400, "invalid_request", "malformed HTTP request");
   }
