@@ -329,11 +329,22 @@ void put_price(api& a, call& c) {
   cmd.id = c.params[0];
   cmd.operation = *v.string("operation");
   if (const jvalue* d = v.get("dimensions")) {
+    // As in a charge: a number is its text as sent, a boolean true or
+    // false; prices and charges match on that text.
     for (const auto& [key, value] : d->fields) {
-      if (value.type != jvalue::kind::string)
-        return c.done(error_response(400, "invalid_request",
-                                     "dimensions." + key + " must be a string in a price"));
-      cmd.dimensions.push_back({key, value.text});
+      switch (value.type) {
+        case jvalue::kind::string:
+        case jvalue::kind::number:
+          cmd.dimensions.push_back({key, value.text});
+          break;
+        case jvalue::kind::boolean:
+          cmd.dimensions.push_back({key, value.b ? "true" : "false"});
+          break;
+        default:
+          return c.done(error_response(
+              400, "invalid_request",
+              "dimensions." + key + " must be a string, a number or a boolean in a price"));
+      }
     }
   }
   cmd.unit_amount = *v.amount("unit_amount");

@@ -506,6 +506,28 @@ TEST(http_prices, dimension_values_are_compared_as_text) {
       "hd");
   auto r = charge_body(c, "a", R"({"operation":"image.upscale","dimensions":{"hd":false}})");
   EXPECT_EQ(r.status, 422u) << r.body;
+  // A price may give them as a number or a boolean too, kept as their text.
+  auto typed = expect(c.put("/v1/prices/typed", R"({"operation":"video.generate",)"
+                                                R"("dimensions":{"seconds":8,"audio":true},)"
+                                                R"("unit_amount":4})"),
+                      201, "a price of typed dimensions");
+  EXPECT_EQ(bj::serialize(typed.json().at("dimensions")), R"({"audio":"true","seconds":"8"})");
+  EXPECT_EQ(str(priced(c, "a",
+                       R"({"operation":"video.generate","dimensions":{"seconds":8,"audio":true}})"),
+                "price"),
+            "typed");
+  EXPECT_EQ(
+      str(priced(c, "a",
+                 R"({"operation":"video.generate","dimensions":{"seconds":"8","audio":"true"}})"),
+          "price"),
+      "typed");
+  for (const char* body : {R"({"operation":"x","dimensions":{"s":{"n":1}},"unit_amount":1})",
+                           R"({"operation":"x","dimensions":{"s":[1]},"unit_amount":1})",
+                           R"({"operation":"x","dimensions":{"s":null},"unit_amount":1})"}) {
+    auto bad = c.put("/v1/prices/bad", body);
+    EXPECT_EQ(bad.status, 400u) << body << ": " << bad.body;
+  }
+  EXPECT_EQ(c.get("/v1/prices/bad").status, 404u);
 }
 
 TEST(http_prices, a_hold_keeps_its_price_when_the_price_changes_before_the_capture) {
