@@ -624,9 +624,13 @@ constexpr field redeliver_body[] = {
 constexpr field deliveries_query[] = {
     {.name = "limit",
      .t = type::integer,
-     .doc = "At most this many (default 100)",
+     .doc = "Page size (default 50; the last 100 attempts are kept)",
      .min = 1,
-     .max = 100},
+     .max = 1000},
+    {.name = "after",
+     .t = type::string,
+     .doc = "The cursor from a previous page (an attempt's id)",
+     .max = 20},
 };
 constexpr result webhook_missing{404, "not_found", "The webhook endpoint does not exist"};
 constexpr result webhook_put_results[] = {
@@ -1169,6 +1173,7 @@ constexpr endpoint endpoint_table[] = {
      .path = "/v1/webhook-endpoints",
      .need = access::admin,
      .summary = "The webhook endpoints",
+     .query = name_page_query,
      .response = "WebhookEndpointList",
      .results = webhook_list_results,
      .command = "webhook-endpoints"},

@@ -856,7 +856,8 @@ constexpr field webhook_endpoint_list_fields[] = {{.name = "data",
                                                    .t = type::array,
                                                    .doc = "Endpoints by id",
                                                    .required = true,
-                                                   .items = &webhook_endpoint_item}};
+                                                   .items = &webhook_endpoint_item},
+                                                  next_cursor};
 constexpr field webhook_delivery_fields[] = {
     {.name = "id", .t = type::integer, .doc = "The attempt's number in the log", .required = true},
     {.name = "object", .t = type::string, .doc = "\"webhook_delivery\"", .required = true},
@@ -890,7 +891,8 @@ constexpr field webhook_delivery_list_fields[] = {{.name = "data",
                                                    .t = type::array,
                                                    .doc = "Attempts, newest first",
                                                    .required = true,
-                                                   .items = &webhook_delivery_item}};
+                                                   .items = &webhook_delivery_item},
+                                                  next_cursor};
 
 constexpr schema schema_table[] = {
     {"Error", "An error", error_fields},

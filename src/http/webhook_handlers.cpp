@@ -1,5 +1,8 @@
 #include "http/webhook_handlers.hpp"
 
+#include <charconv>
+#include <optional>
+
 #include "http/route.hpp"
 #include "http/validate.hpp"
 #include "ledger/time.hpp"
@@ -204,17 +207,42 @@ void delete_webhook_endpoint(api& a, call& c) {
   });
 }
 
+// ?limit= (default 50) over what `ids` orders; `next` is the last one shown
+// when more remain.
+std::size_t page_limit(const call& c) {
+  auto l = query_value(c.req.query, "limit");
+  return l ? std::stoul(*l) : 50;
+}
+void end_page(std::string& body, bool more, std::string_view last) {
+  body += "],\"next\":";
+  if (more) {
+    util::append_json_string(body, last);
+  } else {
+    body += "null";
+  }
+  body += '}';
+}
+
 void list_webhook_endpoints(api& a, call& c) {
   webhooks::registry* reg = registry_or_503(a, c);
   if (!reg) return;
+  const std::size_t limit = page_limit(c);
+  const std::string after = query_value(c.req.query, "after").value_or("");
   std::string body = "{\"data\":[";
-  bool first = true;
-  for (const endpoint& e : reg->list()) {
-    if (!first) body += ',';
-    first = false;
+  std::size_t shown = 0;
+  bool more = false;
+  std::string last;
+  for (const endpoint& e : reg->list()) {  // by id
+    if (!after.empty() && e.id <= after) continue;
+    if (shown == limit) {
+      more = true;
+      break;
+    }
+    if (shown++) body += ',';
     render_endpoint(body, e, "");
+    last = e.id;
   }
-  body += "]}";
+  end_page(body, more, last);
   c.done(json_response(200, std::move(body)));
 }
 
@@ -239,18 +267,35 @@ void redeliver_webhook_endpoint(api& a, call& c) {
 void list_webhook_deliveries(api& a, call& c) {
   webhooks::registry* reg = registry_or_503(a, c);
   if (!reg) return;
-  std::size_t limit = webhooks::deliveries_kept_max;
-  if (auto l = query_value(c.req.query, "limit")) limit = std::stoul(*l);
-  reg->deliveries_async(c.params[0], limit,
-                        [id = c.params[0], done = std::move(c.done)](
+  const std::size_t limit = page_limit(c);
+  // The cursor is an attempt's id: the page holds the older ones.
+  std::optional<std::int64_t> before;
+  if (auto after = query_value(c.req.query, "after")) {
+    std::int64_t v = 0;
+    const auto [end, ec] = std::from_chars(after->data(), after->data() + after->size(), v);
+    if (ec != std::errc() || end != after->data() + after->size())
+      return c.done(error_response(400, "invalid_request", "after must be an attempt's id"));
+    before = v;
+  }
+  reg->deliveries_async(c.params[0], webhooks::deliveries_kept_max,
+                        [id = c.params[0], limit, before, done = std::move(c.done)](
                             std::expected<std::vector<delivery>, std::string> r) {
                           if (!r) return done(error_of(r.error(), id));
                           std::string body = "{\"data\":[";
-                          for (std::size_t i = 0; i < r->size(); ++i) {
-                            if (i) body += ',';
-                            render_delivery(body, (*r)[i]);
+                          std::size_t shown = 0;
+                          bool more = false;
+                          std::string last;
+                          for (const delivery& d : *r) {  // newest first
+                            if (before && d.id >= *before) continue;
+                            if (shown == limit) {
+                              more = true;
+                              break;
+                            }
+                            if (shown++) body += ',';
+                            render_delivery(body, d);
+                            last = std::to_string(d.id);
                           }
-                          body += "]}";
+                          end_page(body, more, last);
                           done(json_response(200, std::move(body)));
                         });
 }

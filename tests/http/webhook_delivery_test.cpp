@@ -286,9 +286,26 @@ bool non_decreasing(const std::vector<received>& log) {
 }
 
 // GET /v1/webhook-endpoints/{id}/deliveries: {"data": [its last 100
-// attempts, newest first]}.
+// attempts, newest first]}, read in pages of 7 that follow `next` (each
+// page's attempts older than the page before's).
 bj::value attempt_log(http_client& admin, const std::string& id) {
-  return expect(admin.get("/v1/webhook-endpoints/" + id + "/deliveries"), 200, "log").json();
+  bj::array all;
+  std::string target = "/v1/webhook-endpoints/" + id + "/deliveries?limit=7";
+  for (int page = 0; page < 100; ++page) {
+    auto r = expect(admin.get(target), 200, "log").json();
+    const auto& data = r.at("data").as_array();
+    EXPECT_LE(data.size(), 7u);
+    for (const auto& d : data) {
+      if (!all.empty()) EXPECT_LT(d.at("id").as_int64(), all.back().at("id").as_int64());
+      all.push_back(d);
+    }
+    if (r.at("next").is_null()) break;
+    target = "/v1/webhook-endpoints/" + id +
+             "/deliveries?limit=7&after=" + std::string(r.at("next").as_string());
+  }
+  bj::object out;
+  out["data"] = std::move(all);
+  return out;
 }
 
 // With the default log (deliveries take events as they become durable, from

@@ -63,7 +63,7 @@ TEST(webhook_endpoints, put_get_list_delete) {
                    "redeliver");
   EXPECT_EQ(re.json().at("delivered_seq"), bj::value(4));
   auto log = expect(admin.get("/v1/webhook-endpoints/hook-1/deliveries"), 200, "deliveries");
-  EXPECT_EQ(log.body, R"({"data":[]})");
+  EXPECT_EQ(log.body, R"({"data":[],"next":null})");
   // Delete.
   expect(admin.del("/v1/webhook-endpoints/hook-1"), 200, "delete");
   EXPECT_EQ(admin.get("/v1/webhook-endpoints/hook-1").status, 404u);
@@ -129,6 +129,33 @@ TEST(webhook_endpoints, an_idempotency_key_replays_the_first_answer) {
   EXPECT_EQ(after.del(hook).status, 404u);
 }
 
+// The endpoints' list pages by id as the API's lists do (limit, after,
+// next); limit is 1 to 1,000 (a larger one is a 400).
+TEST(webhook_endpoints, the_list_pages_by_id) {
+  live_server srv({"--test-clock"});
+  http_client admin(srv.port(), admin_key);
+  for (const char* id : {"e3", "e1", "e5", "e2", "e4"})
+    expect(admin.put(std::string("/v1/webhook-endpoints/") + id, hook_body), 201, id);
+  std::vector<std::string> seen;
+  std::string target = "/v1/webhook-endpoints?limit=2";
+  for (int page = 0; page < 10; ++page) {
+    auto r = expect(admin.get(target), 200, "page").json();
+    const auto& data = r.at("data").as_array();
+    EXPECT_LE(data.size(), 2u);
+    for (const auto& e : data)
+      seen.push_back(str(e, "id"));
+    if (r.at("next").is_null()) break;
+    target = "/v1/webhook-endpoints?limit=2&after=" + std::string(r.at("next").as_string());
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"e1", "e2", "e3", "e4", "e5"}));
+  auto all = expect(admin.get("/v1/webhook-endpoints"), 200, "default").json();
+  EXPECT_EQ(all.at("data").as_array().size(), 5u);
+  EXPECT_TRUE(all.at("next").is_null());
+  EXPECT_EQ(admin.get("/v1/webhook-endpoints?limit=1001").status, 400u);
+  EXPECT_EQ(admin.get("/v1/webhook-endpoints/e1/deliveries?limit=1000").status, 200u);
+  EXPECT_EQ(admin.get("/v1/webhook-endpoints/e1/deliveries?after=x").status, 400u);
+}
+
 TEST(webhook_endpoints, invalid_requests_are_400_and_change_nothing) {
   live_server srv({"--test-clock"});
   http_client admin(srv.port(), admin_key);
@@ -144,7 +171,7 @@ TEST(webhook_endpoints, invalid_requests_are_400_and_change_nothing) {
     EXPECT_EQ(r.error_code(), "invalid_request") << body;
   }
   EXPECT_EQ(admin.get("/v1/webhook-endpoints/h").status, 404u);
-  EXPECT_EQ(admin.get("/v1/webhook-endpoints").body, R"({"data":[]})");
+  EXPECT_EQ(admin.get("/v1/webhook-endpoints").body, R"({"data":[],"next":null})");
   EXPECT_EQ(admin.put("/v1/webhook-endpoints/bad%20id", hook_body).status, 400u);
 }
 
