@@ -315,14 +315,6 @@ void stream_events(api& a, call& c) {
 
 // ------------------------------------------------------------------ catalog and commerce
 
-// ?limit= and ?after= over names (already checked).
-service::name_page name_paging(const call& c) {
-  service::name_page p;
-  if (auto l = query_value(c.req.query, "limit")) p.limit = std::stoul(*l);
-  p.after = query_value(c.req.query, "after").value_or("");
-  return p;
-}
-
 void put_price(api& a, call& c) {
   const body_values v = values(c);
   ledger::price_cmd cmd;
@@ -360,8 +352,8 @@ void delete_price(api& a, call& c) {
 }
 
 void list_prices(api& a, call& c) {
-  svc(a).list_prices(c.who, name_paging(c), query_value(c.req.query, "operation").value_or(""),
-                     reply_to(c));
+  svc(a).list_prices(c.who, name_paging(c.req.query),
+                     query_value(c.req.query, "operation").value_or(""), reply_to(c));
 }
 
 void create_quote(api& a, call& c) {
@@ -387,7 +379,7 @@ void get_package(api& a, call& c) {
 }
 
 void list_packages(api& a, call& c) {
-  svc(a).list_packages(c.who, name_paging(c), reply_to(c));
+  svc(a).list_packages(c.who, name_paging(c.req.query), reply_to(c));
 }
 
 void create_purchase(api& a, call& c) {
@@ -424,7 +416,7 @@ void get_plan(api& a, call& c) {
 }
 
 void list_plans(api& a, call& c) {
-  svc(a).list_plans(c.who, name_paging(c), reply_to(c));
+  svc(a).list_plans(c.who, name_paging(c.req.query), reply_to(c));
 }
 
 void put_subscription(api& a, call& c) {

@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "api/description.hpp"
+#include "http/route.hpp"
 #include "ledger/amount.hpp"
 #include "util/assert.hpp"
 #include "util/json_text.hpp"
@@ -27,6 +28,13 @@ ledger::dimension_list dimension_pairs(const jvalue* obj) {
   return out;
 }
 }  // namespace
+
+service::name_page name_paging(const std::string& query) {
+  service::name_page p;
+  if (auto l = query_value(query, "limit")) p.limit = std::stoul(*l);
+  p.after = query_value(query, "after").value_or("");
+  return p;
+}
 
 spend_fields read_spend(const body_values& v) {
   spend_fields s;

@@ -11,6 +11,7 @@
 #include "http/json.hpp"
 #include "http/validate.hpp"
 #include "ledger/ledger.hpp"
+#include "service/service.hpp"
 
 namespace creditd::http {
 
@@ -27,6 +28,10 @@ struct spend_fields {
   std::string metadata;
 };
 spend_fields read_spend(const body_values& v);
+
+// ?limit= (default 50) and ?after= of a list, checked already against the
+// route's query fields.
+service::name_page name_paging(const std::string& query);
 
 // Decodes a charge body (also a batch item or a quote) already checked
 // against the description; the account comes from the path.

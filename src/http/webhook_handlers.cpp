@@ -3,6 +3,7 @@
 #include <charconv>
 #include <optional>
 
+#include "http/request_fields.hpp"
 #include "http/route.hpp"
 #include "http/validate.hpp"
 #include "ledger/time.hpp"
@@ -207,12 +208,7 @@ void delete_webhook_endpoint(api& a, call& c) {
   });
 }
 
-// ?limit= (default 50) over what `ids` orders; `next` is the last one shown
-// when more remain.
-std::size_t page_limit(const call& c) {
-  auto l = query_value(c.req.query, "limit");
-  return l ? std::stoul(*l) : 50;
-}
+// Closes a list's data; `next` is the last one shown when more remain.
 void end_page(std::string& body, bool more, std::string_view last) {
   body += "],\"next\":";
   if (more) {
@@ -226,8 +222,7 @@ void end_page(std::string& body, bool more, std::string_view last) {
 void list_webhook_endpoints(api& a, call& c) {
   webhooks::registry* reg = registry_or_503(a, c);
   if (!reg) return;
-  const std::size_t limit = page_limit(c);
-  const std::string after = query_value(c.req.query, "after").value_or("");
+  const auto [limit, after] = name_paging(c.req.query);
   std::string body = "{\"data\":[";
   std::size_t shown = 0;
   bool more = false;
@@ -267,13 +262,13 @@ void redeliver_webhook_endpoint(api& a, call& c) {
 void list_webhook_deliveries(api& a, call& c) {
   webhooks::registry* reg = registry_or_503(a, c);
   if (!reg) return;
-  const std::size_t limit = page_limit(c);
+  const auto [limit, after] = name_paging(c.req.query);
   // The cursor is an attempt's id: the page holds the older ones.
   std::optional<std::int64_t> before;
-  if (auto after = query_value(c.req.query, "after")) {
+  if (!after.empty()) {
     std::int64_t v = 0;
-    const auto [end, ec] = std::from_chars(after->data(), after->data() + after->size(), v);
-    if (ec != std::errc() || end != after->data() + after->size())
+    const auto [end, ec] = std::from_chars(after.data(), after.data() + after.size(), v);
+    if (ec != std::errc() || end != after.data() + after.size())
       return c.done(error_response(400, "invalid_request", "after must be an attempt's id"));
     before = v;
   }

@@ -20,13 +20,6 @@ using ledger::time_us;
 
 namespace {
 
-reply json_body(unsigned status, std::string body) {
-  reply r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
-
 // A page of a name-keyed map: `render` each value after `p.after` for which
 // `keep` holds, at most p.limit, and the cursor.
 template <typename Each>
@@ -88,7 +81,7 @@ void service::put_price(const caller& c, ledger::price_cmd cmd, reply_fn done) {
           if (r.error().code == ledger::errc::conflict) return price_conflict(l, cmd);
           return ledger_error(r.error());
         }
-        reply out = json_body(r->created ? 201 : 200, "");
+        reply out = json_reply(r->created ? 201 : 200, "");
         json_out j(out.body);
         render_price(j, *r->value);
         return out;
@@ -148,7 +141,7 @@ void service::put_package(const caller& c, ledger::package_cmd cmd, reply_fn don
       [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
         auto r = l.put_package(cmd, now);
         if (!r) return ledger_error(r.error());
-        reply out = json_body(r->created ? 201 : 200, "");
+        reply out = json_reply(r->created ? 201 : 200, "");
         json_out j(out.body);
         render_package(j, *r->value);
         return out;
@@ -189,7 +182,7 @@ void service::put_plan(const caller& c, ledger::plan_cmd cmd, reply_fn done) {
       [cmd = std::move(cmd)](ledger::ledger& l, time_us now) {
         auto r = l.put_plan(cmd, now);
         if (!r) return ledger_error(r.error());
-        reply out = json_body(r->created ? 201 : 200, "");
+        reply out = json_reply(r->created ? 201 : 200, "");
         json_out j(out.body);
         render_plan(j, *r->value);
         return out;
@@ -302,7 +295,7 @@ std::string service::apply_catalog(const std::vector<ledger::price_cmd>& prices,
           }
           waiting = std::move(still);
         }
-        return json_body(200, "");
+        return json_reply(200, "");
       },
       [result, problem](reply r) {
         if (r.status == 200) return result->set_value("");
@@ -363,7 +356,7 @@ void service::purchase(const caller& c, ledger::purchase_cmd cmd, reply_fn done)
         auto r = l.purchase(cmd, now);
         if (!r) return ledger_error(r.error());
         CREDITD_ASSERT(!r->duplicate);  // no external id through the API
-        reply out = json_body(201, "");
+        reply out = json_reply(201, "");
         out.granted_kind = ledger::lot_kind::prepaid;
         out.granted_micros = r->made.credits;
         json_out j(out.body);
@@ -529,7 +522,7 @@ void service::put_subscription(const caller& c, ledger::subscription_cmd cmd, re
         }
         auto r = l.put_subscription(cmd, now);
         if (!r) return ledger_error(r.error());
-        reply out = json_body(r->created ? 201 : 200, "");
+        reply out = json_reply(r->created ? 201 : 200, "");
         json_out j(out.body);
         render_subscription(j, *r->value);
         return out;

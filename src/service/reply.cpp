@@ -5,6 +5,13 @@
 
 namespace creditd::service {
 
+reply json_reply(unsigned status, std::string body) {
+  reply r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
 reply error_reply(unsigned status, std::string_view code, std::string_view message) {
   reply r;
   r.status = status;

@@ -33,6 +33,8 @@ struct reply {
 
 using reply_fn = std::function<void(reply)>;
 
+// `body` (JSON, or empty) with the given status.
+reply json_reply(unsigned status, std::string body);
 // {"error": {"code": ..., "message": ...}} with the given status.
 reply error_reply(unsigned status, std::string_view code, std::string_view message);
 // 404 "<what> <id> not found".

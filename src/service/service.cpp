@@ -30,6 +30,20 @@ void settings_patch::apply(ledger::account_settings& s) const {
 
 namespace {
 
+// What an Idempotency-Key answers already, if anything: the reply recorded
+// under it (a replay), or its conflict with another request.
+std::optional<reply> answered_by_key(ledger::ledger& l, const std::string& key,
+                                     const std::string& fingerprint) {
+  auto found = l.idempotency_lookup(key, fingerprint);
+  if (!found) return ledger_error(found.error());
+  if (*found == nullptr) return std::nullopt;
+  reply out;
+  out.status = static_cast<unsigned>((*found)->status);
+  out.body = (*found)->body;
+  out.replayed = true;
+  return out;
+}
+
 // An engine task that runs `fn` under the caller's Idempotency-Key and
 // answers after the commit.
 class command_task final : public engine::task {
@@ -53,15 +67,8 @@ class command_task final : public engine::task {
       reply_ = fn_(l, now);
       return;
     }
-    auto found = l.idempotency_lookup(key_, fingerprint_);
-    if (!found) {
-      reply_ = ledger_error(found.error());
-      return;
-    }
-    if (*found != nullptr) {
-      reply_.status = static_cast<unsigned>((*found)->status);
-      reply_.body = (*found)->body;
-      reply_.replayed = true;
+    if (auto answered = answered_by_key(l, key_, fingerprint_)) {
+      reply_ = std::move(*answered);
       return;
     }
     reply_ = fn_(l, now);
@@ -108,13 +115,6 @@ class command_task final : public engine::task {
 
 reply forbidden_account() {
   return error_reply(403, "forbidden", "this key may only read its own account");
-}
-
-reply json_reply(unsigned status, std::string body) {
-  reply r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
 }
 
 // The entry of `type` among a command's entries (the last one).
@@ -971,15 +971,7 @@ void service::once(const caller& c, effect_fn effect, reply_fn done) {
   submit(
       caller{}, true,
       [key, fingerprint = c.fingerprint, fresh](ledger::ledger& l, time_us) {
-        auto found = l.idempotency_lookup(key, fingerprint);
-        if (!found) return ledger_error(found.error());
-        if (*found != nullptr) {
-          reply out;
-          out.status = static_cast<unsigned>((*found)->status);
-          out.body = (*found)->body;
-          out.replayed = true;
-          return out;
-        }
+        if (auto answered = answered_by_key(l, key, fingerprint)) return std::move(*answered);
         *fresh = true;
         return json_reply(200, "");
       },
@@ -1059,15 +1051,7 @@ void service::create_api_key(const caller& c, auth::role r, std::string account,
       [key = c.idempotency_key, fingerprint = c.fingerprint, r, account, fresh](ledger::ledger& l,
                                                                                 time_us) {
         if (!key.empty()) {
-          auto found = l.idempotency_lookup(key, fingerprint);
-          if (!found) return ledger_error(found.error());
-          if (*found != nullptr) {
-            reply out;
-            out.status = static_cast<unsigned>((*found)->status);
-            out.body = (*found)->body;
-            out.replayed = true;
-            return out;
-          }
+          if (auto answered = answered_by_key(l, key, fingerprint)) return std::move(*answered);
         }
         // A reader key for an account that does not exist could never read anything.
         if (r == auth::role::reader && l.find_account(account) == nullptr)

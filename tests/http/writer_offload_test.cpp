@@ -167,14 +167,6 @@ TEST(writer_offload, api_keys_are_written_on_the_key_thread_durable_before_shown
 // running is a 409 and runs nothing; the first's reply is recorded and
 // replayed; another request under the key is idempotency_conflict; a reply
 // not worth recording (503) lets a retry run the effect again.
-namespace {
-reply answer_of(unsigned status, std::string body) {
-  reply r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
-}  // namespace
 
 TEST(writer_offload, an_effect_under_an_idempotency_key_runs_once) {
   rig r;
@@ -197,13 +189,13 @@ TEST(writer_offload, an_effect_under_an_idempotency_key_runs_once) {
   ASSERT_EQ(runs.load(), 1);
   awaited twin;
   r.svc.once(
-      c, [&](service::reply_fn done) { ++runs, done(answer_of(201, "{}")); }, twin.fn());
+      c, [&](service::reply_fn done) { ++runs, done(service::json_reply(201, "{}")); }, twin.fn());
   const reply busy = twin.f.get();
   EXPECT_EQ(busy.status, 409u) << busy.body;
   EXPECT_EQ(busy.retry_after_s, 1);
   EXPECT_EQ(runs.load(), 1);
   EXPECT_FALSE(first.ready());
-  held(answer_of(201, R"({"id":"hook-1"})"));
+  held(service::json_reply(201, R"({"id":"hook-1"})"));
   const reply made = first.f.get();
   EXPECT_EQ(made.status, 201u);
   EXPECT_EQ(made.body, R"({"id":"hook-1"})");
@@ -211,7 +203,7 @@ TEST(writer_offload, an_effect_under_an_idempotency_key_runs_once) {
 
   awaited again;
   r.svc.once(
-      c, [&](service::reply_fn done) { ++runs, done(answer_of(200, "{}")); }, again.fn());
+      c, [&](service::reply_fn done) { ++runs, done(service::json_reply(200, "{}")); }, again.fn());
   const reply replay = again.f.get();
   EXPECT_EQ(replay.status, 201u);
   EXPECT_EQ(replay.body, made.body);
@@ -222,7 +214,8 @@ TEST(writer_offload, an_effect_under_an_idempotency_key_runs_once) {
   other.fingerprint = "fp-2";
   awaited conflict;
   r.svc.once(
-      other, [&](service::reply_fn done) { ++runs, done(answer_of(200, "{}")); }, conflict.fn());
+      other, [&](service::reply_fn done) { ++runs, done(service::json_reply(200, "{}")); },
+      conflict.fn());
   const reply refused = conflict.f.get();
   EXPECT_EQ(refused.status, 409u);
   EXPECT_NE(refused.body.find("idempotency_conflict"), std::string::npos) << refused.body;
